@@ -1,0 +1,172 @@
+# kcoro - top-level Makefile.
+#
+# One non-recursive make for core: it includes mk/*.mk and a small fragment per
+# module that only appends to source lists. Labs build on their own through
+# mk/lab.mk; the targets here drive them. `make help` lists the targets.
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+include $(TOP)/mk/config.mk
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+DESTDIR ?=
+KC_VERSION := 0.1.0
+KC_SOVER   := 0
+
+LABS := $(patsubst $(TOP)/lab/%/Makefile,%,$(wildcard $(TOP)/lab/*/Makefile))
+
+CORE_SRCS  :=
+CORE_ASM   :=
+CORE_TESTS :=
+CORE_TESTS_FULL :=
+CORE_BENCH :=
+include $(TOP)/core/module.mk
+
+GRAD_SRCS := $(wildcard $(TOP)/graduated/*/*.c)
+LIB_OBJS  := $(patsubst $(TOP)/%.c,$(OUT)/obj/%.o,$(CORE_SRCS) $(GRAD_SRCS)) \
+             $(patsubst $(TOP)/%.S,$(OUT)/obj/%.o,$(CORE_ASM))
+LIB_A     := $(OUT)/lib/libkcoro.a
+LIB_SO    := $(OUT)/lib/libkcoro.so.$(KC_VERSION)
+
+TEST_BINS      := $(patsubst %,$(OUT)/tests/test_%,$(CORE_TESTS))
+TEST_FULL_BINS := $(patsubst %,$(OUT)/tests/test_%,$(CORE_TESTS_FULL))
+BENCH_BINS     := $(patsubst %,$(OUT)/bench/bench_%,$(CORE_BENCH))
+DEMO_BIN       := $(OUT)/demo/kcoro_demo
+
+.DEFAULT_GOAL := all
+.PHONY: all lib test test-core test-labs test-full bench bench-peers demo labs \
+        graduate check-graduated install uninstall sanitize tsan valgrind \
+        test-aarch64 lint verify clean help deps-test
+
+all: lib $(TEST_BINS) $(BENCH_BINS) $(DEMO_BIN)
+
+lib: $(LIB_A) $(LIB_SO)
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  AR      $(@F)")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $(@F)")
+	$(Q)$(CC) -shared -Wl,-soname,libkcoro.so.$(KC_SOVER) $(KC_LDFLAGS) \
+		-o $@ $^ $(KC_LDLIBS)
+	$(Q)ln -sf $(@F) $(OUT)/lib/libkcoro.so.$(KC_SOVER)
+	$(Q)ln -sf $(@F) $(OUT)/lib/libkcoro.so
+
+# Tests, benchmarks and the demo link the static library.
+$(OUT)/tests/test_%: $(OUT)/obj/core/tests/test_%.o $(LIB_A)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    tests/$(@F)")
+	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $< $(LIB_A) -lcmocka $(KC_LDLIBS)
+
+$(OUT)/bench/bench_%: $(OUT)/obj/core/bench/bench_%.o $(OUT)/obj/core/bench/kc_bench_util.o $(LIB_A)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    bench/$(@F)")
+	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ $(KC_LDLIBS)
+
+$(DEMO_BIN): $(OUT)/obj/core/demo/kcoro_demo.o $(LIB_A)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    demo/$(@F)")
+	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ $(KC_LDLIBS)
+
+# ---------------------------------------------------------------- tests
+deps-test:
+	$(Q)$(TOP)/mk/need.sh libcmocka-dev=/usr/include/cmocka.h
+
+# `make test` runs core's tests and every lab's, then prints one total line.
+test: deps-test
+	$(Q)mkdir -p $(OUT)/tests && rm -f $(OUT)/tests/summary
+	$(Q)KC_SUMMARY=$(OUT)/tests/summary $(MAKE) --no-print-directory -k \
+		test-core test-labs; rc=$$?; \
+	awk '{p += $$1; f += $$2} END {printf "total: %d passed, %d failed\n", p, f}' \
+		$(OUT)/tests/summary; exit $$rc
+
+test-core: $(TEST_BINS)
+	$(Q)$(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/core.log $(TEST_BINS)
+
+test-labs:
+	$(Q)set -e; for l in $(LABS); do \
+		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l test FLAVOR=$(FLAVOR); done
+
+test-full: deps-test $(TEST_BINS) $(TEST_FULL_BINS)
+	$(Q)KCORO_TEST_FULL=1 $(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/full.log \
+		$(TEST_BINS) $(TEST_FULL_BINS)
+
+sanitize:
+	$(Q)$(TOP)/mk/need.sh clang=/usr/bin/clang libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.asan-x86_64.a
+	$(Q)$(MAKE) --no-print-directory test FLAVOR=asan
+
+tsan:
+	$(Q)$(TOP)/mk/need.sh clang=/usr/bin/clang libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.tsan-x86_64.a
+	$(Q)$(MAKE) --no-print-directory test FLAVOR=tsan
+
+valgrind: deps-test
+	$(Q)$(TOP)/mk/need.sh valgrind=/usr/bin/valgrind
+	$(Q)$(MAKE) --no-print-directory $(TEST_BINS)
+	$(Q)KCORO_UNDER_VALGRIND=1 $(TOP)/mk/run-tests.sh \
+		"valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+		$(OUT)/tests/valgrind.log $(TEST_BINS)
+
+test-aarch64:
+	$(Q)$(TOP)/mk/need-arm64.sh
+	$(Q)$(MAKE) --no-print-directory test-core FLAVOR=aarch64
+
+# ---------------------------------------------------------------- bench, demo
+bench: $(BENCH_BINS)
+	$(Q)$(TOP)/mk/run-bench.sh $(BUILD_ROOT)/bench "$(ONLY)" $(BENCH_BINS)
+
+bench-peers: $(BENCH_BINS)
+	$(Q)$(TOP)/core/bench/peers/run-peers.sh $(BUILD_ROOT)/bench "$(ONLY)" $(OUT)/bench
+
+demo: $(DEMO_BIN)
+	$(Q)$(RUN) $(DEMO_BIN)
+
+# ---------------------------------------------------------------- labs
+labs:
+	$(Q)set -e; for l in $(LABS); do \
+		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l FLAVOR=$(FLAVOR); done
+
+graduate:
+	$(Q)$(TOP)/mk/graduate.sh $(if $(LAB),$(LAB),$(LABS))
+
+check-graduated:
+	$(Q)$(TOP)/mk/check-graduated.sh
+
+verify:
+	$(Q)set -e; for l in $(LABS); do \
+		if grep -q '^verify:' $(TOP)/lab/$$l/Makefile $(TOP)/mk/lab.mk 2>/dev/null; then \
+		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l verify; fi; done
+
+lint:
+	$(Q)$(TOP)/mk/lint.sh
+
+# ---------------------------------------------------------------- install
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/kcoro
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libkcoro.so.$(KC_VERSION) $(DESTDIR)$(LIBDIR)/libkcoro.so.$(KC_SOVER)
+	ln -sf libkcoro.so.$(KC_VERSION) $(DESTDIR)$(LIBDIR)/libkcoro.so
+	install -m 644 $(TOP)/core/include/kcoro.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(TOP)/core/include/kcoro/*.h $(DESTDIR)$(INCDIR)/kcoro/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(KC_VERSION)|g' \
+	    $(TOP)/core/kcoro.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libkcoro.a $(DESTDIR)$(LIBDIR)/libkcoro.so*
+	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc $(DESTDIR)$(INCDIR)/kcoro.h
+	rm -rf $(DESTDIR)$(INCDIR)/kcoro
+
+clean:
+	rm -rf $(BUILD_ROOT)
+
+help:
+	@echo "targets: all lib test test-full bench bench-peers demo labs graduate"
+	@echo "         check-graduated install uninstall sanitize tsan valgrind"
+	@echo "         test-aarch64 lint verify clean    (V=1 shows commands)"
+
+-include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)

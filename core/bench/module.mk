@@ -1,0 +1,2 @@
+# Each name N builds core/bench/bench_N.c into build/<flavour>/bench/bench_N.
+CORE_BENCH += coro

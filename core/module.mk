@@ -1,0 +1,5 @@
+# core/module.mk - core's sources: one fragment per module appends to the lists.
+include $(wildcard $(TOP)/core/src/*/module.mk)
+include $(TOP)/core/src/arch/$(KC_ARCH)/module.mk
+include $(TOP)/core/tests/module.mk
+include $(TOP)/core/bench/module.mk

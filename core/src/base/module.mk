@@ -1,0 +1,1 @@
+CORE_SRCS += $(TOP)/core/src/base/kc_error.c $(TOP)/core/src/base/kc_debug.c

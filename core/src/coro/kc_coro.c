@@ -1,0 +1,331 @@
+/* kc_coro.c - the coroutine engine: create, resume, yield, yield_to, destroy.
+ *
+ * Owns the coroutine lifecycle and every context switch. A coroutine's control
+ * block lives at the top of its own stack, so a parked coroutine costs one
+ * touched page. Switches are annotated for ASan, TSan and Valgrind so those
+ * tools follow execution across stacks. This file never blocks and never
+ * takes a lock; the scheduler decides who runs where.
+ *
+ * Lifecycle (kc_coro_state_t):
+ *
+ *   state      event                          next        done by
+ *   ---------  -----------------------------  ----------  -----------------
+ *   CREATED    resumed                        RUNNING     kc_coro_resume
+ *   CREATED    target of yield_to             RUNNING     kc_coro_yield_to
+ *   RUNNING    yields                         SUSPENDED   kc_coro_yield
+ *   RUNNING    passes control sideways        SUSPENDED   kc_coro_yield_to
+ *   RUNNING    fn returns                     FINISHED    kc__coro_main
+ *   SUSPENDED  resumed / target of yield_to   RUNNING     kc_coro_resume
+ *   CREATED,
+ *   SUSPENDED,
+ *   FINISHED   destroyed                      (freed)     kc_coro_destroy
+ *
+ * A coroutine that resumed another one stays RUNNING while it waits inside
+ * kc_coro_resume(): it is on the thread's chain of active contexts, so it can
+ * be neither resumed nor destroyed until control comes back to it.
+ */
+#include "coro/kc_coro_impl.h"
+
+#include "arch/kc_arch.h"
+#include "base/kc_debug.h"
+#include "coro/kc_sanitizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local struct kc_coro_tls tls;
+static atomic_uint_fast64_t next_id;
+
+static void thread_init(struct kc_coro_tls *t)
+{
+    t->root.state = KC_CORO_RUNNING;
+    t->root.id = 0;
+    snprintf(t->root.name, sizeof(t->root.name), "%s", "thread");
+    t->root.tsan_fiber = kc__san_current_fiber();
+    t->current = &t->root;
+    t->initialised = true;
+    kc__guard_thread_init();
+}
+
+/* ARCHITECTURE.md section 6: never inlined, and the empty asm hides the
+ * address from the optimiser, so no caller keeps &tls across a switch that
+ * might move it to another thread. */
+__attribute__((noinline)) struct kc_coro_tls *kc__coro_tls(void)
+{
+    struct kc_coro_tls *t = &tls;
+    __asm__ volatile("" : "+r"(t)::"memory");
+    if (__builtin_expect(!t->initialised, 0))
+        thread_init(t);
+    return t;
+}
+
+__attribute__((noinline)) const struct kc_coro *kc__coro_tls_peek(void)
+{
+    struct kc_coro_tls *t = &tls;
+    __asm__ volatile("" : "+r"(t)::"memory");
+    return t->initialised ? t->current : NULL;
+}
+
+static inline kc_coro_state_t state_of(const struct kc_coro *co)
+{
+    return (kc_coro_state_t)atomic_load_explicit(&co->state, memory_order_relaxed);
+}
+
+static inline void set_state(struct kc_coro *co, kc_coro_state_t s)
+{
+    atomic_store_explicit(&co->state, (uint8_t)s, memory_order_relaxed);
+}
+
+void kc__coro_fatal(const struct kc_coro *co, const char *what)
+{
+    fprintf(stderr, "kcoro: fatal: %s in coroutine '%s' (id %llu), stack [%p, %p)\n",
+            what, co->name, (unsigned long long)co->id, (void *)co->stack.lo,
+            (void *)co->stack.hi);
+    abort();
+}
+
+void kc__coro_check(const struct kc_coro *co)
+{
+    if (co->stack.origin == KC_STACK_NONE)
+        return;
+    const uint8_t *sp = co->sp;
+    kc_coro_state_t s = state_of(co);
+    if (s != KC_CORO_RUNNING && (sp <= co->stack.lo || sp > (const uint8_t *)co))
+        kc__coro_fatal(co, "I1: saved stack pointer outside the stack");
+    if ((const uint8_t *)co < co->stack.lo || (const uint8_t *)(co + 1) > co->stack.hi)
+        kc__coro_fatal(co, "I2: control block outside its stack");
+    if (co->stack.guard_lo + co->stack.guard_len != co->stack.lo)
+        kc__coro_fatal(co, "I5: guard region not below the stack");
+}
+
+/* The KCORO_DEBUG checks, run on both sides of every switch when enabled. */
+static void debug_checks(const struct kc_coro *from, const struct kc_coro *to, unsigned bits)
+{
+    if (bits & KC_DEBUG_CANARY) {
+        if (from->stack.origin != KC_STACK_NONE &&
+            *(const uint64_t *)(const void *)from->stack.lo != KC_CORO_CANARY)
+            kc__coro_fatal(from, "stack canary overwritten (stack overflow)");
+        if (to->stack.origin != KC_STACK_NONE &&
+            *(const uint64_t *)(const void *)to->stack.lo != KC_CORO_CANARY)
+            kc__coro_fatal(to, "stack canary overwritten (stack overflow)");
+    }
+    if (bits & KC_DEBUG_SP) {
+        const uint8_t *here = __builtin_frame_address(0);
+        if (from->stack.origin != KC_STACK_NONE &&
+            (here < from->stack.lo || here >= from->stack.hi))
+            kc__coro_fatal(from, "stack pointer outside the coroutine's stack");
+        kc__coro_check(to);
+    }
+}
+
+/* Switch from `from` (running) to `to`. Returns in `from` when something
+ * switches back, possibly on another thread. `dying` marks the last switch of
+ * a finished coroutine, whose ASan fake stack can go. */
+static inline void switch_to(struct kc_coro_tls *t, struct kc_coro *from, struct kc_coro *to,
+                             bool dying)
+{
+    unsigned bits = kc__debug();
+    if (__builtin_expect(bits & (KC_DEBUG_CANARY | KC_DEBUG_SP), 0))
+        debug_checks(from, to, bits);
+    t->current = to;
+    t->prev = from;
+    t->switches++;
+    kc__san_start_switch(dying ? NULL : &from->asan_fake_stack, to);
+    kc__ctx_switch(&from->sp, to->sp);
+    if (KC_ASAN) /* constant: costs nothing in other builds */
+        kc__san_finish_switch(from->asan_fake_stack, kc__coro_tls()->prev);
+}
+
+void kc__coro_main(void *arg)
+{
+    struct kc_coro *co = arg;
+    if (KC_ASAN)
+        kc__san_finish_switch(NULL, kc__coro_tls()->prev);
+    co->status = co->fn(co->arg);
+
+    struct kc_coro_tls *t = kc__coro_tls();
+    struct kc_coro *to = co->caller;
+    co->caller = NULL;
+    set_state(co, KC_CORO_FINISHED);
+    t->finished_return = true;
+    switch_to(t, co, to, true);
+    kc__coro_fatal(co, "a finished coroutine was resumed");
+}
+
+static int attr_read(const kc_coro_attr_t *attr, size_t *size, uint32_t *flags,
+                     const char **name)
+{
+    *size = kc__stack_default_size();
+    *flags = 0;
+    *name = NULL;
+    if (attr == NULL)
+        return 0;
+    if (attr->size < sizeof(kc_coro_attr_t))
+        return -EINVAL;
+    if (attr->flags & ~KC_CORO_F_NO_POOL)
+        return -EINVAL;
+    if (attr->stack_size != 0) {
+        if (attr->stack_size < KC_CORO_STACK_MIN || attr->stack_size > KC_CORO_STACK_MAX)
+            return -EINVAL;
+        *size = attr->stack_size;
+    }
+    *flags = attr->flags;
+    *name = attr->name;
+    return 0;
+}
+
+int kc_coro_create(kc_coro_t **out, kc_coro_fn_t fn, void *arg, const kc_coro_attr_t *attr)
+{
+    size_t size;
+    uint32_t flags;
+    const char *name;
+    struct kc_stack st;
+
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (fn == NULL)
+        return -EINVAL;
+    int rc = attr_read(attr, &size, &flags, &name);
+    if (rc < 0)
+        return rc;
+    bool pooled = !(flags & KC_CORO_F_NO_POOL) && size == kc__stack_default_size();
+    rc = kc__stack_alloc(&st, size, pooled);
+    if (rc < 0)
+        return rc;
+
+    /* The control block sits at the top of the stack, cache-line aligned. */
+    uintptr_t top = ((uintptr_t)st.hi - sizeof(struct kc_coro)) & ~(uintptr_t)63;
+    struct kc_coro *co = (struct kc_coro *)top;
+    memset(co, 0, sizeof(*co));
+    co->stack = st;
+    co->fn = fn;
+    co->arg = arg;
+    co->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) + 1;
+    if (name != NULL)
+        snprintf(co->name, sizeof(co->name), "%s", name);
+    else
+        snprintf(co->name, sizeof(co->name), "coro-%llu", (unsigned long long)co->id);
+    co->sp = kc__ctx_make(co, co);
+    if (kc__debug() & KC_DEBUG_CANARY)
+        *(uint64_t *)(void *)st.lo = KC_CORO_CANARY;
+    kc__san_create(co);
+    set_state(co, KC_CORO_CREATED);
+    *out = co;
+    return 0;
+}
+
+int kc_coro_resume(kc_coro_t *co)
+{
+    if (co == NULL)
+        return -EINVAL;
+    kc_coro_state_t s = state_of(co);
+    if (s == KC_CORO_RUNNING)
+        return -EBUSY;
+    if (s == KC_CORO_FINISHED)
+        return -ESRCH;
+
+    struct kc_coro_tls *t = kc__coro_tls();
+    struct kc_coro *from = t->current;
+    co->caller = from;
+    set_state(co, KC_CORO_RUNNING);
+    switch_to(t, from, co, false);
+
+    t = kc__coro_tls();
+    bool finished = t->finished_return;
+    t->finished_return = false;
+    return finished ? 1 : 0;
+}
+
+int kc_coro_yield(void)
+{
+    struct kc_coro_tls *t = kc__coro_tls();
+    struct kc_coro *self = t->current;
+    if (self == &t->root)
+        return -EPERM;
+    struct kc_coro *to = self->caller;
+    self->caller = NULL;
+    set_state(self, KC_CORO_SUSPENDED);
+    switch_to(t, self, to, false);
+    return 0;
+}
+
+int kc_coro_yield_to(kc_coro_t *target)
+{
+    struct kc_coro_tls *t = kc__coro_tls();
+    struct kc_coro *self = t->current;
+    if (self == &t->root)
+        return -EPERM;
+    if (target == NULL || target == self)
+        return -EINVAL;
+    kc_coro_state_t s = state_of(target);
+    if (s == KC_CORO_RUNNING)
+        return -EBUSY;
+    if (s == KC_CORO_FINISHED)
+        return -ESRCH;
+    target->caller = self->caller;
+    self->caller = NULL;
+    set_state(self, KC_CORO_SUSPENDED);
+    set_state(target, KC_CORO_RUNNING);
+    switch_to(t, self, target, false);
+    return 0;
+}
+
+int kc_coro_destroy(kc_coro_t *co)
+{
+    if (co == NULL)
+        return 0;
+    if (state_of(co) == KC_CORO_RUNNING)
+        return -EBUSY;
+    struct kc_stack st = co->stack; /* co lives on the stack we free */
+    kc__san_destroy(co);
+    kc__stack_free(&st);
+    return 0;
+}
+
+kc_coro_t *kc_coro_self(void)
+{
+    struct kc_coro_tls *t = kc__coro_tls();
+    return t->current == &t->root ? NULL : t->current;
+}
+
+bool kc_coro_is_inside(void)
+{
+    return kc_coro_self() != NULL;
+}
+
+const char *kc_coro_name(const kc_coro_t *co)
+{
+    return co ? co->name : "(null)";
+}
+
+uint64_t kc_coro_id(const kc_coro_t *co)
+{
+    return co ? co->id : 0;
+}
+
+kc_coro_state_t kc_coro_state(const kc_coro_t *co)
+{
+    return co ? state_of(co) : KC_CORO_FINISHED;
+}
+
+int kc_coro_status(const kc_coro_t *co, int *out)
+{
+    if (co == NULL || out == NULL)
+        return -EINVAL;
+    if (state_of(co) != KC_CORO_FINISHED)
+        return -EBUSY;
+    *out = co->status;
+    return 0;
+}
+
+size_t kc_coro_stack_size(const kc_coro_t *co)
+{
+    return co ? (size_t)(co->stack.hi - co->stack.lo) : 0;
+}
+
+uint64_t kc_coro_thread_switches(void)
+{
+    return kc__coro_tls()->switches;
+}

@@ -1,0 +1,51 @@
+/* kc_port.h - the platform layer: memory mapping, guard pages and clocks.
+ *
+ * Layer 0 of kcoro. Only files in core/src/port include Linux- or
+ * platform-specific headers; everything above calls these functions. Each
+ * function says what it falls back to where the platform lacks a feature.
+ */
+#ifndef KCORO_KC_PORT_H
+#define KCORO_KC_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* How guard pages are made (see ARCHITECTURE.md section 6a). */
+typedef enum kc_port_guard_mode {
+    KC_PORT_GUARD_MADVISE = 1,  /* MADV_GUARD_INSTALL: no extra VMAs */
+    KC_PORT_GUARD_MPROTECT = 2  /* PROT_NONE: two VMAs per stack */
+} kc_port_guard_mode_t;
+
+/* The system page size, cached after the first call. */
+size_t kc__port_page_size(void);
+
+/* Reserve len bytes of private, anonymous, lazily committed read-write
+ * memory. Returns NULL when the mapping fails. */
+void *kc__port_map(size_t len);
+
+/* Unmap what kc__port_map() returned. */
+void kc__port_unmap(void *p, size_t len);
+
+/* Turn [p, p+len) into a guard region: any access faults. Returns 0 or a
+ * negative errno. The first call probes MADV_GUARD_INSTALL and falls back to
+ * mprotect(PROT_NONE) for good when the kernel lacks it. */
+int kc__port_guard(void *p, size_t len);
+
+/* Which guard mechanism kc__port_guard() settled on (after one call). */
+kc_port_guard_mode_t kc__port_guard_mode(void);
+
+/* Give the physical pages behind [p, p+len) back to the OS; the range stays
+ * mapped and reads as zeroes afterwards. */
+void kc__port_discard(void *p, size_t len);
+
+/* The process's resident set size in bytes, or 0 if unknown. */
+size_t kc__port_rss_bytes(void);
+
+/* Monotonic time in nanoseconds. */
+uint64_t kc__port_now_ns(void);
+
+/* The number of online CPUs (at least 1). */
+int kc__port_ncpus(void);
+
+#endif /* KCORO_KC_PORT_H */

@@ -1,0 +1,1 @@
+CORE_SRCS += $(TOP)/core/src/port/kc_port_mem.c

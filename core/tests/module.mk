@@ -1,0 +1,2 @@
+# Each name N builds core/tests/test_N.c into build/<flavour>/tests/test_N.
+CORE_TESTS += coro

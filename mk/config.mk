@@ -1,0 +1,94 @@
+# mk/config.mk - build flavours, compiler flags and output directories.
+#
+# Every build lands under build/<flavour>/. The flavour is one knob:
+#   FLAVOR=default   -O2 -g, the build tests and benchmarks use
+#   FLAVOR=asan      AddressSanitizer + UndefinedBehaviorSanitizer (clang)
+#   FLAVOR=tsan      ThreadSanitizer (clang)
+#   FLAVOR=aarch64   cross-built with gcc-aarch64-linux-gnu, run under qemu-user
+#   FLAVOR=fault     fault injection: every KC_FAULT_EVERY-th allocation fails
+# V=1 prints full command lines.
+
+TOP        ?= $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+FLAVOR     ?= default
+BUILD_ROOT ?= $(TOP)/build
+OUT        := $(BUILD_ROOT)/$(FLAVOR)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+HOST_ARCH := $(shell uname -m)
+
+CC_default := cc
+CC_asan    := clang
+CC_tsan    := clang
+CC_aarch64 := aarch64-linux-gnu-gcc
+CC_fault   := cc
+ifeq ($(origin CC),default)
+CC := $(CC_$(FLAVOR))
+endif
+AR := $(if $(filter aarch64,$(FLAVOR)),aarch64-linux-gnu-ar,ar)
+
+ifeq ($(FLAVOR),aarch64)
+KC_ARCH := aarch64
+else ifeq ($(HOST_ARCH),aarch64)
+KC_ARCH := aarch64
+else
+KC_ARCH := x86_64
+endif
+
+# A strict warning set: every warning is an error.
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wpointer-arith -Wwrite-strings -Wundef \
+        -Wformat=2 -Wvla -Wcast-qual -Wold-style-definition \
+        -Wmissing-declarations -Wredundant-decls
+
+OPT_default := -O2 -g
+OPT_asan    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+OPT_tsan    := -O1 -g -fsanitize=thread
+OPT_aarch64 := -O2 -g
+OPT_fault   := -O1 -g -DKC_FAULT_INJECT=1
+
+LDSAN_asan := -fsanitize=address,undefined
+LDSAN_tsan := -fsanitize=thread
+
+KC_CPPFLAGS := -I$(TOP)/core/include -I$(TOP)/core/src -I$(TOP)/graduated \
+               -D_POSIX_C_SOURCE=200809L
+KC_CFLAGS   := -std=c11 $(WARN) $(OPT_$(FLAVOR)) -fPIC -fvisibility=hidden \
+               -pthread -MMD -MP
+KC_LDFLAGS  := -pthread $(LDSAN_$(FLAVOR))
+KC_LDLIBS   := -lm
+
+ALL_CFLAGS = $(KC_CPPFLAGS) $(KC_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+
+# How to run a built test or program: natively, or under qemu-user.
+ifeq ($(FLAVOR),aarch64)
+RUN := qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu
+else
+RUN :=
+endif
+
+.DELETE_ON_ERROR:
+
+# Changing flags rebuilds: objects depend on a stamp holding the flags.
+$(OUT)/.flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
+
+FORCE:
+.PHONY: FORCE
+
+# Compile rules shared by core, tests, benchmarks and labs.
+$(OUT)/obj/%.o: $(TOP)/%.c $(OUT)/.flags
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $*.c")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUT)/obj/%.o: $(TOP)/%.S $(OUT)/.flags
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  AS      $*.S")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+.SECONDARY:
