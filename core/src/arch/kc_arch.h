@@ -12,9 +12,15 @@
 #include <stddef.h>
 
 /* Save the running context on its stack, store the stack pointer in
- * *save_sp, then continue the context whose stack pointer is next_sp. Returns
- * when something switches back to the saved context. */
-void kc__ctx_switch(void **save_sp, void *next_sp);
+ * *save_sp, then continue the context whose stack pointer is next_sp; its own
+ * kc__ctx_switch call returns `value`. Returns, with the value handed over,
+ * when something switches back to the saved context.
+ *
+ * Handing the value over lets callers end in a tail call to this function:
+ * then no `ret` runs between two contexts, and the return-stack predictor,
+ * which cannot know that the stack changed, is never consulted (a
+ * misprediction on every switch otherwise). */
+int kc__ctx_switch(void **save_sp, void *next_sp, int value);
 
 /* Lay out the first frame of a new context at the top of [lo, hi): the first
  * switch to the returned stack pointer calls kc__coro_main(coro) and never

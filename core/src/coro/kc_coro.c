@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static _Thread_local struct kc_coro_tls tls;
+static KC_THREAD_LOCAL struct kc_coro_tls tls;
 static atomic_uint_fast64_t next_id;
 
 static void thread_init(struct kc_coro_tls *t)
@@ -58,6 +58,15 @@ __attribute__((noinline)) struct kc_coro_tls *kc__coro_tls(void)
     if (__builtin_expect(!t->initialised, 0))
         thread_init(t);
     return t;
+}
+
+/* The inline form, for resume, yield and yield_to only: each of them reads
+ * thread state before its switch and nothing after it (the switch is their
+ * tail call), so no thread-local address can be carried across a switch.
+ * It does not initialise: callers check t->initialised. */
+static inline struct kc_coro_tls *tls_before_switch(void)
+{
+    return &tls;
 }
 
 __attribute__((noinline)) const struct kc_coro *kc__coro_tls_peek(void)
@@ -119,23 +128,54 @@ static void debug_checks(const struct kc_coro *from, const struct kc_coro *to, u
     }
 }
 
-/* Switch from `from` (running) to `to`. Returns in `from` when something
- * switches back, possibly on another thread. `dying` marks the last switch of
- * a finished coroutine, whose ASan fake stack can go. */
-static inline void switch_to(struct kc_coro_tls *t, struct kc_coro *from, struct kc_coro *to,
-                             bool dying)
+/* Switch from `from` (running) to `to`, handing `value` to it: the call
+ * that suspended `to` returns it. Returns, in `from` and possibly on another
+ * thread, the value handed over by whoever switches back. `dying` marks the
+ * last switch of a finished coroutine, whose ASan fake stack can go.
+ * Outside ASan builds the switch is the tail call of every caller, so no
+ * return instruction separates two contexts (see kc_arch.h). */
+static inline int switch_now(struct kc_coro_tls *t, struct kc_coro *from, struct kc_coro *to,
+                             int value, bool dying)
 {
-    unsigned bits = kc__debug();
-    if (__builtin_expect(bits & (KC_DEBUG_CANARY | KC_DEBUG_SP), 0))
-        debug_checks(from, to, bits);
     t->current = to;
-    t->prev = from;
+    if (KC_ASAN)
+        t->prev = from; /* only ASan's finish hook reads it */
     t->switches++;
     kc__san_start_switch(dying ? NULL : &from->asan_fake_stack, to);
-    kc__ctx_switch(&from->sp, to->sp);
-    if (KC_ASAN) /* constant: costs nothing in other builds */
-        kc__san_finish_switch(from->asan_fake_stack, kc__coro_tls()->prev);
+#if KC_ASAN
+    int got = kc__ctx_switch(&from->sp, to->sp, value);
+    kc__san_finish_switch(from->asan_fake_stack, kc__coro_tls()->prev);
+    return got;
+#else
+    return kc__ctx_switch(&from->sp, to->sp, value);
+#endif
 }
+
+/* The switch with KCORO_DEBUG checks first (and KCORO_DEBUG read if it was
+ * not yet). Out of line, so the fast path below makes no call but its final
+ * tail call and needs no saved registers. */
+__attribute__((noinline)) static int switch_checked(struct kc_coro_tls *t, struct kc_coro *from,
+                                                    struct kc_coro *to, int value, bool dying)
+{
+    unsigned bits = kc__debug();
+    if (bits & (KC_DEBUG_CANARY | KC_DEBUG_SP))
+        debug_checks(from, to, bits);
+    return switch_now(t, from, to, value, dying);
+}
+
+static inline int switch_to(struct kc_coro_tls *t, struct kc_coro *from, struct kc_coro *to,
+                            int value, bool dying)
+{
+    unsigned bits = atomic_load_explicit(&kc__debug_bits, memory_order_relaxed);
+    if (__builtin_expect((bits & (KC_DEBUG_LOADED | KC_DEBUG_CANARY | KC_DEBUG_SP)) !=
+                             KC_DEBUG_LOADED,
+                         0))
+        return switch_checked(t, from, to, value, dying);
+    return switch_now(t, from, to, value, dying);
+}
+
+/* Values handed over by a switch: resume returns them. */
+enum { HANDOFF_YIELDED = 0, HANDOFF_FINISHED = 1 };
 
 void kc__coro_main(void *arg)
 {
@@ -148,8 +188,7 @@ void kc__coro_main(void *arg)
     struct kc_coro *to = co->caller;
     co->caller = NULL;
     set_state(co, KC_CORO_FINISHED);
-    t->finished_return = true;
-    switch_to(t, co, to, true);
+    switch_to(t, co, to, HANDOFF_FINISHED, true);
     kc__coro_fatal(co, "a finished coroutine was resumed");
 }
 
@@ -216,6 +255,13 @@ int kc_coro_create(kc_coro_t **out, kc_coro_fn_t fn, void *arg, const kc_coro_at
     return 0;
 }
 
+/* The thread's first resume: set the thread up, then resume. */
+__attribute__((noinline)) static int resume_first(kc_coro_t *co)
+{
+    kc__coro_tls();
+    return kc_coro_resume(co);
+}
+
 int kc_coro_resume(kc_coro_t *co)
 {
     if (co == NULL)
@@ -226,36 +272,32 @@ int kc_coro_resume(kc_coro_t *co)
     if (s == KC_CORO_FINISHED)
         return -ESRCH;
 
-    struct kc_coro_tls *t = kc__coro_tls();
+    struct kc_coro_tls *t = tls_before_switch();
+    if (__builtin_expect(!t->initialised, 0))
+        return resume_first(co);
     struct kc_coro *from = t->current;
     co->caller = from;
     set_state(co, KC_CORO_RUNNING);
-    switch_to(t, from, co, false);
-
-    t = kc__coro_tls();
-    bool finished = t->finished_return;
-    t->finished_return = false;
-    return finished ? 1 : 0;
+    return switch_to(t, from, co, HANDOFF_YIELDED, false);
 }
 
 int kc_coro_yield(void)
 {
-    struct kc_coro_tls *t = kc__coro_tls();
+    struct kc_coro_tls *t = tls_before_switch();
     struct kc_coro *self = t->current;
-    if (self == &t->root)
+    if (self == NULL || self == &t->root) /* NULL: thread never set up */
         return -EPERM;
     struct kc_coro *to = self->caller;
     self->caller = NULL;
     set_state(self, KC_CORO_SUSPENDED);
-    switch_to(t, self, to, false);
-    return 0;
+    return switch_to(t, self, to, HANDOFF_YIELDED, false);
 }
 
 int kc_coro_yield_to(kc_coro_t *target)
 {
-    struct kc_coro_tls *t = kc__coro_tls();
+    struct kc_coro_tls *t = tls_before_switch();
     struct kc_coro *self = t->current;
-    if (self == &t->root)
+    if (self == NULL || self == &t->root)
         return -EPERM;
     if (target == NULL || target == self)
         return -EINVAL;
@@ -268,8 +310,7 @@ int kc_coro_yield_to(kc_coro_t *target)
     self->caller = NULL;
     set_state(self, KC_CORO_SUSPENDED);
     set_state(target, KC_CORO_RUNNING);
-    switch_to(t, self, target, false);
-    return 0;
+    return switch_to(t, self, target, HANDOFF_YIELDED, false);
 }
 
 int kc_coro_destroy(kc_coro_t *co)

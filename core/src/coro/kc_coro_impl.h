@@ -21,6 +21,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* KC_THREAD_LOCAL declares the runtime's thread-locals with the initial-exec
+ * TLS model: one instruction per access instead of a __tls_get_addr call
+ * under -fPIC. libkcoro.so therefore uses static TLS space; that is fine
+ * when it is linked at start-up (the normal case) and may fail to dlopen
+ * late in a process whose static TLS reserve is used up. */
+#define KC_THREAD_LOCAL _Thread_local __attribute__((tls_model("initial-exec")))
+
 /* The canary written at the lowest usable stack word when KCORO_DEBUG has
  * "canary" on. */
 #define KC_CORO_CANARY 0x6b63c0dec0ffee5aull
@@ -68,7 +75,6 @@ struct kc_coro_tls {
     struct kc_coro *prev;       /* the context the last switch came from */
     struct kc_coro root;        /* the thread's own stack, as a context */
     uint64_t switches;
-    bool finished_return;       /* the last switch back came from a finish */
     bool initialised;
 };
 

@@ -34,7 +34,7 @@ struct stack_cache {
     bool keyed;
 };
 
-static _Thread_local struct stack_cache cache;
+static KC_THREAD_LOCAL struct stack_cache cache;
 
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t **shared_free;      /* guarded by shared_lock */

@@ -13,7 +13,7 @@
     .hidden kc__ctx_switch
     .type   kc__ctx_switch, %function
     .p2align 4
-/* void kc__ctx_switch(void **save_sp [x0], void *next_sp [x1]) */
+/* int kc__ctx_switch(void **save_sp [x0], void *next_sp [x1], int value [w2]) */
 kc__ctx_switch:
     .cfi_startproc
     sub     sp, sp, #176
@@ -45,6 +45,7 @@ kc__ctx_switch:
     ldp     d12, d13, [sp, #128]
     ldp     d14, d15, [sp, #144]
     add     sp, sp, #176
+    mov     w0, w2                  /* what the next context's call returns */
     ret                             /* to x30 of the next context */
     .cfi_endproc
     .size   kc__ctx_switch, .-kc__ctx_switch

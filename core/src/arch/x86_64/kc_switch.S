@@ -10,37 +10,43 @@
  *   40  rbx
  *   48  rbp
  *   56  return address
- * Caller-saved registers need no saving: kc__ctx_switch is an ordinary call.
+ * Caller-saved registers need no saving: kc__ctx_switch is an ordinary call,
+ * so r8 is free to carry the resume address and eax the handed-over value.
  */
     .text
     .globl  kc__ctx_switch
     .hidden kc__ctx_switch
     .type   kc__ctx_switch, @function
     .p2align 4
-/* void kc__ctx_switch(void **save_sp [rdi], void *next_sp [rsi]) */
+/* int kc__ctx_switch(void **save_sp [rdi], void *next_sp [rsi], int value [edx]) */
 kc__ctx_switch:
     .cfi_startproc
-    pushq   %rbp                /* callee-saved registers, ABI order */
-    pushq   %rbx
-    pushq   %r12
-    pushq   %r13
-    pushq   %r14
-    pushq   %r15
-    leaq    -8(%rsp), %rsp      /* room for the FP control words */
+    leaq    -56(%rsp), %rsp     /* frame below the return address */
     stmxcsr (%rsp)              /* SSE control and status */
     fnstcw  4(%rsp)             /* x87 control word */
+    movq    %r15, 8(%rsp)       /* callee-saved registers */
+    movq    %r14, 16(%rsp)
+    movq    %r13, 24(%rsp)
+    movq    %r12, 32(%rsp)
+    movq    %rbx, 40(%rsp)
+    movq    %rbp, 48(%rsp)
     movq    %rsp, (%rdi)        /* publish the suspended stack pointer */
     movq    %rsi, %rsp          /* adopt the next context's stack */
+    movq    56(%rsp), %r8       /* its resume address */
     ldmxcsr (%rsp)              /* its SSE control state */
     fldcw   4(%rsp)             /* its x87 control word */
-    leaq    8(%rsp), %rsp
-    popq    %r15
-    popq    %r14
-    popq    %r13
-    popq    %r12
-    popq    %rbx
-    popq    %rbp
-    ret                         /* into the next context */
+    movq    8(%rsp), %r15
+    movq    16(%rsp), %r14
+    movq    24(%rsp), %r13
+    movq    32(%rsp), %r12
+    movq    40(%rsp), %rbx
+    movq    48(%rsp), %rbp
+    leaq    64(%rsp), %rsp      /* drop the frame and the resume address */
+    movl    %edx, %eax          /* what the next context's call returns */
+    /* Jump rather than ret: the return stack buffer predicts a return to our
+     * own caller, which is wrong after a stack swap; the indirect jump is
+     * predicted by its own history. */
+    jmp     *%r8                /* into the next context */
     .cfi_endproc
     .size   kc__ctx_switch, .-kc__ctx_switch
 
