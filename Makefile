@@ -21,6 +21,7 @@ CORE_ASM   :=
 CORE_TESTS :=
 CORE_TESTS_FULL :=
 CORE_BENCH :=
+DEMO_SRCS  :=
 include $(TOP)/core/module.mk
 
 GRAD_SRCS := $(wildcard $(TOP)/graduated/*/*.c)
@@ -67,7 +68,7 @@ $(OUT)/bench/bench_%: $(OUT)/obj/core/bench/bench_%.o $(OUT)/obj/core/bench/kc_b
 	@$(if $(Q),echo "  LINK    bench/$(@F)")
 	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ $(KC_LDLIBS)
 
-$(DEMO_BIN): $(OUT)/obj/core/demo/kcoro_demo.o $(LIB_A)
+$(DEMO_BIN): $(patsubst $(TOP)/%.c,$(OUT)/obj/%.o,$(DEMO_SRCS)) $(LIB_A)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    demo/$(@F)")
 	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ $(KC_LDLIBS)
@@ -78,7 +79,7 @@ deps-test:
 
 # `make test` runs core's tests and every lab's, then prints one total line.
 test: deps-test
-	$(Q)mkdir -p $(OUT)/tests && rm -f $(OUT)/tests/summary
+	$(Q)mkdir -p $(OUT)/tests && : > $(OUT)/tests/summary
 	$(Q)KC_SUMMARY=$(OUT)/tests/summary $(MAKE) --no-print-directory -k \
 		test-core test-labs; rc=$$?; \
 	awk '{p += $$1; f += $$2} END {printf "total: %d passed, %d failed\n", p, f}' \
@@ -101,12 +102,12 @@ sanitize:
 
 tsan:
 	$(Q)$(TOP)/mk/need.sh clang=/usr/bin/clang libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.tsan-x86_64.a
-	$(Q)$(MAKE) --no-print-directory test FLAVOR=tsan
+	$(Q)KCORO_TEST_SCALE=$${KCORO_TEST_SCALE:-10} $(MAKE) --no-print-directory test FLAVOR=tsan
 
 valgrind: deps-test
 	$(Q)$(TOP)/mk/need.sh valgrind=/usr/bin/valgrind
 	$(Q)$(MAKE) --no-print-directory $(TEST_BINS)
-	$(Q)KCORO_UNDER_VALGRIND=1 $(TOP)/mk/run-tests.sh \
+	$(Q)KCORO_UNDER_VALGRIND=1 KCORO_TEST_SCALE=$${KCORO_TEST_SCALE:-100} $(TOP)/mk/run-tests.sh \
 		"valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 		$(OUT)/tests/valgrind.log $(TEST_BINS)
 

@@ -58,11 +58,11 @@ static double create_destroy(void *arg)
     return (double)(kc_bench_now_ns() - t0) / (double)n;
 }
 
-/* A parked coroutine that did some work first: a few hundred bytes of
+/* A parked coroutine that did some work first: about a hundred bytes of
  * frames, as a coroutine blocked in a channel receive would have. */
 static int park_after_work(void *arg)
 {
-    char frame[512];
+    char frame[128];
     memset(frame, 1, sizeof(frame));
     KC_BENCH_KEEP(frame);
     (void)arg;

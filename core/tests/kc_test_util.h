@@ -37,8 +37,8 @@ static inline bool kc_test_skip_under_valgrind(const char *what)
 }
 
 struct kc_child {
-    int status;      /* waitpid status */
-    char err[4096];  /* what the child wrote to stderr */
+    int status;     /* waitpid status */
+    char err[4096]; /* what the child wrote to stderr */
 };
 
 /* Run fn in a forked child with stderr captured; 0 or -errno. */

@@ -464,7 +464,7 @@ static void test_coro_million_created_run_destroyed(void **state)
     kc_coro_stack_stats(&before);
     for (long i = 0; i < n; i++) {
         kc_coro_t *co;
-        int st;
+        int st = 0;
         if (kc_coro_create(&co, ret_arg, (void *)(intptr_t)(i & 1), NULL) != 0)
             fail_msg("create failed at %ld", i);
         if (kc_coro_resume(co) != 1 || kc_coro_status(co, &st) != 0)
@@ -490,25 +490,36 @@ static void test_coro_hundred_thousand_parked_at_once(void **state)
     (void)state;
     const long n = kc_test_scaled(100000);
     kc_coro_t **all = calloc((size_t)n, sizeof(*all));
-    long resumed = 0;
+    long resumed = 0, made = 0;
+    kc_coro_stack_stats_t st;
     assert_non_null(all);
-    for (long i = 0; i < n; i++) {
-        if (kc_coro_create(&all[i], park_once, &resumed, NULL) != 0)
-            fail_msg("create failed at %ld", i);
-        if (kc_coro_resume(all[i]) != 0)
-            fail_msg("park failed at %ld", i);
+    kc_coro_stack_stats(&st);
+    for (; made < n; made++) {
+        int rc = kc_coro_create(&all[made], park_once, &resumed, NULL);
+        if (rc == -ENOMEM && st.guard_mode == KC_CORO_GUARD_MPROTECT && made > 30000) {
+            /* PROT_NONE guards cost two map entries each: vm.max_map_count
+             * (65530) ends the run near 32k, cleanly, with -ENOMEM. */
+            printf("[   NOTE   ] mprotect guard pages: %ld parked before -ENOMEM\n", made);
+            break;
+        }
+        if (rc != 0)
+            fail_msg("create failed at %ld: %d", made, rc);
+        if (kc_coro_resume(all[made]) != 0)
+            fail_msg("park failed at %ld", made);
     }
     kc_coro_stack_stats_t mid;
     kc_coro_stack_stats(&mid);
-    assert_true(mid.live >= (uint64_t)n);
-    for (long i = 0; i < n; i++)
+    assert_true(mid.live >= (uint64_t)made);
+    for (long i = 0; i < made; i++)
         assert_int_equal(kc_coro_state(all[i]), KC_CORO_SUSPENDED);
-    for (long i = 0; i < n; i++) {
+    for (long i = 0; i < made; i++) {
         if (kc_coro_resume(all[i]) != 1)
             fail_msg("finish failed at %ld", i);
         kc_coro_destroy(all[i]);
     }
-    assert_int_equal(resumed, n);
+    assert_int_equal(resumed, made);
+    if (st.guard_mode == KC_CORO_GUARD_MADVISE)
+        assert_int_equal(made, n);
     free(all);
 }
 

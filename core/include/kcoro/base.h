@@ -35,19 +35,19 @@ extern "C" {
 /* KC_ERRORS is the error vocabulary (ARCHITECTURE.md section 5) as an
  * X-macro: X(name, errno, meaning). It generates kc_strerror() and
  * kc_errname(); include it to build tables of your own. */
-#define KC_ERRORS(X)                                                       \
-    X(EAGAIN, EAGAIN, "would block")                                      \
-    X(ETIME, ETIME, "the deadline passed first")                          \
-    X(ECANCELED, ECANCELED, "the cancellation token fired first")         \
-    X(EPIPE, EPIPE, "closed (buffered data already drained)")             \
-    X(EINVAL, EINVAL, "bad argument; nothing changed")                    \
-    X(ENOMEM, ENOMEM, "allocation failed; nothing changed")               \
-    X(EMSGSIZE, EMSGSIZE, "payload larger than allowed")                  \
-    X(EPROTO, EPROTO, "malformed frame or protocol violation")            \
-    X(ENOTSUP, ENOTSUP, "not supported by this kind or backend")          \
-    X(ESTALE, ESTALE, "stale handle: released, reused or forged")         \
-    X(EBUSY, EBUSY, "busy: the object is running or in use")              \
-    X(ESRCH, ESRCH, "the coroutine has already finished")                 \
+#define KC_ERRORS(X)                                                                               \
+    X(EAGAIN, EAGAIN, "would block")                                                               \
+    X(ETIME, ETIME, "the deadline passed first")                                                   \
+    X(ECANCELED, ECANCELED, "the cancellation token fired first")                                  \
+    X(EPIPE, EPIPE, "closed (buffered data already drained)")                                      \
+    X(EINVAL, EINVAL, "bad argument; nothing changed")                                             \
+    X(ENOMEM, ENOMEM, "allocation failed; nothing changed")                                        \
+    X(EMSGSIZE, EMSGSIZE, "payload larger than allowed")                                           \
+    X(EPROTO, EPROTO, "malformed frame or protocol violation")                                     \
+    X(ENOTSUP, ENOTSUP, "not supported by this kind or backend")                                   \
+    X(ESTALE, ESTALE, "stale handle: released, reused or forged")                                  \
+    X(EBUSY, EBUSY, "busy: the object is running or in use")                                       \
+    X(ESRCH, ESRCH, "the coroutine has already finished")                                          \
     X(EPERM, EPERM, "not allowed from this context")
 
 /* kc_strerror returns a static, human-readable text for a kcoro result

@@ -67,15 +67,18 @@ typedef enum kc_coro_state {
 /* Options for kc_coro_create(). Initialise with KC_CORO_ATTR_INIT, then set
  * what you need; `size` lets the struct grow without breaking callers. */
 typedef struct kc_coro_attr {
-    uint32_t size;      /* sizeof(kc_coro_attr_t); set by KC_CORO_ATTR_INIT */
-    uint32_t flags;     /* KC_CORO_F_* bits */
-    size_t stack_size;  /* usable bytes; 0 = KCORO_STACK_SIZE or the default */
-    const char *name;   /* BORROWS: copied at create; NULL = "coro-<id>" */
+    uint32_t size;     /* sizeof(kc_coro_attr_t); set by KC_CORO_ATTR_INIT */
+    uint32_t flags;    /* KC_CORO_F_* bits */
+    size_t stack_size; /* usable bytes; 0 = KCORO_STACK_SIZE or the default */
+    const char *name;  /* BORROWS: copied at create; NULL = "coro-<id>" */
 } kc_coro_attr_t;
 
 /* KC_CORO_ATTR_INIT is the initialiser for kc_coro_attr_t: default stack,
  * pooled, unnamed. */
-#define KC_CORO_ATTR_INIT {sizeof(kc_coro_attr_t), 0, 0, NULL}
+#define KC_CORO_ATTR_INIT                                                                          \
+    {                                                                                              \
+        sizeof(kc_coro_attr_t), 0, 0, NULL                                                         \
+    }
 
 /* Create a coroutine that will run fn(arg) on a fresh stack. It does not run
  * until resumed. attr may be NULL for defaults.
@@ -83,8 +86,7 @@ typedef struct kc_coro_attr {
  * Errors: -EINVAL (NULL out or fn, attr->size too small, stack size outside
  * [KC_CORO_STACK_MIN, KC_CORO_STACK_MAX]); -ENOMEM (no memory for the stack).
  * Nothing is allocated on failure. Never blocks. */
-KC_API int kc_coro_create(kc_coro_t **out, kc_coro_fn_t fn, void *arg,
-                          const kc_coro_attr_t *attr);
+KC_API int kc_coro_create(kc_coro_t **out, kc_coro_fn_t fn, void *arg, const kc_coro_attr_t *attr);
 
 /* Run co on the calling thread until it yields or finishes.
  * Returns 0 when control came back through a yield, 1 when it came back
@@ -150,15 +152,15 @@ KC_API size_t kc_coro_stack_size(const kc_coro_t *co);
  * sizeof(kc_coro_stack_stats_t) so the struct can grow. */
 typedef struct kc_coro_stack_stats {
     uint32_t size;
-    uint32_t guard_mode;        /* KC_CORO_GUARD_MADVISE or _MPROTECT */
-    size_t default_stack_size;  /* usable bytes of a pooled stack */
-    size_t guard_size;          /* bytes of guard below every stack */
-    uint64_t live;              /* stacks in use now */
-    uint64_t cache_hits;        /* stacks served by a thread's cache */
-    uint64_t shared_hits;       /* stacks served by the process-wide list */
-    uint64_t slab_maps;         /* mmap calls made for slabs of stacks */
-    uint64_t own_maps;          /* mmap calls made for unpooled stacks */
-    uint64_t own_unmaps;        /* munmap calls for unpooled stacks */
+    uint32_t guard_mode;       /* KC_CORO_GUARD_MADVISE or _MPROTECT */
+    size_t default_stack_size; /* usable bytes of a pooled stack */
+    size_t guard_size;         /* bytes of guard below every stack */
+    uint64_t live;             /* stacks in use now */
+    uint64_t cache_hits;       /* stacks served by a thread's cache */
+    uint64_t shared_hits;      /* stacks served by the process-wide list */
+    uint64_t slab_maps;        /* mmap calls made for slabs of stacks */
+    uint64_t own_maps;         /* mmap calls made for unpooled stacks */
+    uint64_t own_unmaps;       /* munmap calls for unpooled stacks */
 } kc_coro_stack_stats_t;
 
 /* Fill *out with the stack allocator's counters (relaxed reads; exact when

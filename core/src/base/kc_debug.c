@@ -26,8 +26,10 @@ static unsigned parse(const char *s)
         else if (strcmp(tok, "log") == 0)
             bits |= KC_DEBUG_LOG;
         else
-            fprintf(stderr, "kcoro: KCORO_DEBUG: unknown word '%s' ignored "
-                            "(use canary, sp, log, all)\n", tok);
+            fprintf(stderr,
+                    "kcoro: KCORO_DEBUG: unknown word '%s' ignored "
+                    "(use canary, sp, log, all)\n",
+                    tok);
     }
     return bits;
 }

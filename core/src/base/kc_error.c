@@ -16,8 +16,8 @@ const char *kc_strerror(int err)
     if (err >= 0)
         return "success";
     switch (-err) {
-#define X(name, code, text) \
-    case code:              \
+#define X(name, code, text)                                                                        \
+    case code:                                                                                     \
         return text;
         KC_ERRORS(X)
 #undef X
@@ -31,8 +31,8 @@ const char *kc_errname(int err)
     if (err >= 0)
         return "OK";
     switch (-err) {
-#define X(name, code, text) \
-    case code:              \
+#define X(name, code, text)                                                                        \
+    case code:                                                                                     \
         return #name;
         KC_ERRORS(X)
 #undef X

@@ -28,7 +28,7 @@
 
 #include "arch/kc_arch.h"
 #include "base/kc_debug.h"
-#include "coro/kc_sanitizer.h"
+#include "port/kc_port_san.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +42,7 @@ static void thread_init(struct kc_coro_tls *t)
     t->root.state = KC_CORO_RUNNING;
     t->root.id = 0;
     snprintf(t->root.name, sizeof(t->root.name), "%s", "thread");
-    t->root.tsan_fiber = kc__san_current_fiber();
+    t->root.tsan_fiber = kc__san_fiber_current();
     t->current = &t->root;
     t->initialised = true;
     kc__guard_thread_init();
@@ -88,9 +88,8 @@ static inline void set_state(struct kc_coro *co, kc_coro_state_t s)
 
 void kc__coro_fatal(const struct kc_coro *co, const char *what)
 {
-    fprintf(stderr, "kcoro: fatal: %s in coroutine '%s' (id %llu), stack [%p, %p)\n",
-            what, co->name, (unsigned long long)co->id, (void *)co->stack.lo,
-            (void *)co->stack.hi);
+    fprintf(stderr, "kcoro: fatal: %s in coroutine '%s' (id %llu), stack [%p, %p)\n", what,
+            co->name, (unsigned long long)co->id, (void *)co->stack.lo, (void *)co->stack.hi);
     abort();
 }
 
@@ -134,6 +133,21 @@ static void debug_checks(const struct kc_coro *from, const struct kc_coro *to, u
  * last switch of a finished coroutine, whose ASan fake stack can go.
  * Outside ASan builds the switch is the tail call of every caller, so no
  * return instruction separates two contexts (see kc_arch.h). */
+/* After a switch lands (ASan builds): finish ASan's switch and keep the
+ * bounds it reports for the context we came from when that is a thread's
+ * root, whose bounds we cannot know otherwise. */
+static void landed(void *fake)
+{
+    struct kc_coro *prev = kc__coro_tls()->prev;
+    const void *bottom = NULL;
+    size_t size = 0;
+    kc__san_finish_switch(fake, &bottom, &size);
+    if (prev != NULL && prev->stack.origin == KC_STACK_NONE) {
+        prev->asan_bottom = bottom;
+        prev->asan_size = size;
+    }
+}
+
 static inline int switch_now(struct kc_coro_tls *t, struct kc_coro *from, struct kc_coro *to,
                              int value, bool dying)
 {
@@ -141,10 +155,11 @@ static inline int switch_now(struct kc_coro_tls *t, struct kc_coro *from, struct
     if (KC_ASAN)
         t->prev = from; /* only ASan's finish hook reads it */
     t->switches++;
-    kc__san_start_switch(dying ? NULL : &from->asan_fake_stack, to);
+    kc__san_start_switch(dying ? NULL : &from->asan_fake_stack, to->asan_bottom, to->asan_size,
+                         to->tsan_fiber);
 #if KC_ASAN
     int got = kc__ctx_switch(&from->sp, to->sp, value);
-    kc__san_finish_switch(from->asan_fake_stack, kc__coro_tls()->prev);
+    landed(from->asan_fake_stack);
     return got;
 #else
     return kc__ctx_switch(&from->sp, to->sp, value);
@@ -167,21 +182,23 @@ static inline int switch_to(struct kc_coro_tls *t, struct kc_coro *from, struct 
                             int value, bool dying)
 {
     unsigned bits = atomic_load_explicit(&kc__debug_bits, memory_order_relaxed);
-    if (__builtin_expect((bits & (KC_DEBUG_LOADED | KC_DEBUG_CANARY | KC_DEBUG_SP)) !=
-                             KC_DEBUG_LOADED,
-                         0))
+    if (__builtin_expect(
+            (bits & (KC_DEBUG_LOADED | KC_DEBUG_CANARY | KC_DEBUG_SP)) != KC_DEBUG_LOADED, 0))
         return switch_checked(t, from, to, value, dying);
     return switch_now(t, from, to, value, dying);
 }
 
 /* Values handed over by a switch: resume returns them. */
-enum { HANDOFF_YIELDED = 0, HANDOFF_FINISHED = 1 };
+enum {
+    HANDOFF_YIELDED = 0,
+    HANDOFF_FINISHED = 1
+};
 
 void kc__coro_main(void *arg)
 {
     struct kc_coro *co = arg;
     if (KC_ASAN)
-        kc__san_finish_switch(NULL, kc__coro_tls()->prev);
+        landed(NULL);
     co->status = co->fn(co->arg);
 
     struct kc_coro_tls *t = kc__coro_tls();
@@ -192,8 +209,7 @@ void kc__coro_main(void *arg)
     kc__coro_fatal(co, "a finished coroutine was resumed");
 }
 
-static int attr_read(const kc_coro_attr_t *attr, size_t *size, uint32_t *flags,
-                     const char **name)
+static int attr_read(const kc_coro_attr_t *attr, size_t *size, uint32_t *flags, const char **name)
 {
     *size = kc__stack_default_size();
     *flags = 0;
@@ -249,7 +265,10 @@ int kc_coro_create(kc_coro_t **out, kc_coro_fn_t fn, void *arg, const kc_coro_at
     co->sp = kc__ctx_make(co, co);
     if (kc__debug() & KC_DEBUG_CANARY)
         *(uint64_t *)(void *)st.lo = KC_CORO_CANARY;
-    kc__san_create(co);
+    co->asan_bottom = st.lo;
+    co->asan_size = (size_t)(st.hi - st.lo);
+    co->tsan_fiber = kc__san_fiber_create();
+    co->vg_stack_id = kc__san_stack_register(st.lo, st.hi);
     set_state(co, KC_CORO_CREATED);
     *out = co;
     return 0;
@@ -320,7 +339,9 @@ int kc_coro_destroy(kc_coro_t *co)
     if (state_of(co) == KC_CORO_RUNNING)
         return -EBUSY;
     struct kc_stack st = co->stack; /* co lives on the stack we free */
-    kc__san_destroy(co);
+    kc__san_fiber_destroy(co->tsan_fiber);
+    kc__san_stack_deregister(co->vg_stack_id);
+    kc__san_unpoison(st.lo, (size_t)(st.hi - st.lo));
     kc__stack_free(&st);
     return 0;
 }

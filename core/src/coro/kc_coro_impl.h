@@ -34,9 +34,9 @@
 
 /* Where a stack came from, so destroy gives it back the right way. */
 enum kc_stack_origin {
-    KC_STACK_NONE = 0,  /* a thread's root context: no stack of ours */
-    KC_STACK_POOL = 1,  /* a default-size stack carved from a slab */
-    KC_STACK_OWN = 2    /* mapped for this coroutine alone */
+    KC_STACK_NONE = 0, /* a thread's root context: no stack of ours */
+    KC_STACK_POOL = 1, /* a default-size stack carved from a slab */
+    KC_STACK_OWN = 2   /* mapped for this coroutine alone */
 };
 
 /* One stack: [guard_lo, guard_lo + guard_len) faults, then the usable
@@ -46,24 +46,24 @@ struct kc_stack {
     size_t guard_len;
     uint8_t *lo;
     uint8_t *hi;
-    uint8_t origin;  /* enum kc_stack_origin */
+    uint8_t origin; /* enum kc_stack_origin */
 };
 
 struct kc_coro {
-    void *sp;                   /* saved stack pointer while not running */
-    struct kc_coro *caller;     /* where yield returns: the resumer */
-    _Atomic uint8_t state;      /* kc_coro_state_t; atomic: destroy checks it */
-    int status;                 /* fn's return value once FINISHED */
+    void *sp;               /* saved stack pointer while not running */
+    struct kc_coro *caller; /* where yield returns: the resumer */
+    _Atomic uint8_t state;  /* kc_coro_state_t; atomic: destroy checks it */
+    int status;             /* fn's return value once FINISHED */
     kc_coro_fn_t fn;
     void *arg;
     uint64_t id;
     struct kc_stack stack;
-    void *sched;                /* owned by the scheduler, if any */
-    void *asan_fake_stack;      /* ASan's fake-stack handle while suspended */
-    const void *asan_bottom;    /* ASan's view of this context's stack */
+    void *sched;             /* owned by the scheduler, if any */
+    void *asan_fake_stack;   /* ASan's fake-stack handle while suspended */
+    const void *asan_bottom; /* ASan's view of this context's stack */
     size_t asan_size;
-    void *tsan_fiber;           /* TSan's fiber for this context */
-    unsigned vg_stack_id;       /* Valgrind's id for the registered stack */
+    void *tsan_fiber;     /* TSan's fiber for this context */
+    unsigned vg_stack_id; /* Valgrind's id for the registered stack */
     char name[KC_CORO_NAME_MAX];
 };
 
@@ -71,9 +71,9 @@ struct kc_coro {
  * ARCHITECTURE.md section 6): a coroutine may migrate between threads, so no
  * code keeps its address across a switch. */
 struct kc_coro_tls {
-    struct kc_coro *current;    /* running coroutine or &root */
-    struct kc_coro *prev;       /* the context the last switch came from */
-    struct kc_coro root;        /* the thread's own stack, as a context */
+    struct kc_coro *current; /* running coroutine or &root */
+    struct kc_coro *prev;    /* the context the last switch came from */
+    struct kc_coro root;     /* the thread's own stack, as a context */
     uint64_t switches;
     bool initialised;
 };

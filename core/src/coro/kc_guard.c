@@ -18,7 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { KC_ALTSTACK_BYTES = 64 * 1024 };
+enum {
+    KC_ALTSTACK_BYTES = 64 * 1024
+};
 
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 static pthread_key_t altstack_key;

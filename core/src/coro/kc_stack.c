@@ -37,7 +37,7 @@ struct stack_cache {
 static KC_THREAD_LOCAL struct stack_cache cache;
 
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t **shared_free;      /* guarded by shared_lock */
+static uint8_t **shared_free;       /* guarded by shared_lock */
 static size_t shared_n, shared_cap; /* guarded by shared_lock */
 static uint8_t *slab_next;          /* guarded by shared_lock */
 static size_t slab_left;            /* guarded by shared_lock */
@@ -82,9 +82,10 @@ static void setup(void)
         if (v >= KC_CORO_STACK_MIN && v <= KC_CORO_STACK_MAX)
             size = v;
         else
-            fprintf(stderr, "kcoro: KCORO_STACK_SIZE='%s' is not a size in [%zu, %zu]; "
-                            "using %zu\n", env, (size_t)KC_CORO_STACK_MIN,
-                    (size_t)KC_CORO_STACK_MAX, size);
+            fprintf(stderr,
+                    "kcoro: KCORO_STACK_SIZE='%s' is not a size in [%zu, %zu]; "
+                    "using %zu\n",
+                    env, (size_t)KC_CORO_STACK_MIN, (size_t)KC_CORO_STACK_MAX, size);
     }
     default_size = round_up(size, ps);
     guard_len = round_up(KC_GUARD_BYTES, ps);

@@ -13,8 +13,8 @@
 
 /* How guard pages are made (see ARCHITECTURE.md section 6a). */
 typedef enum kc_port_guard_mode {
-    KC_PORT_GUARD_MADVISE = 1,  /* MADV_GUARD_INSTALL: no extra VMAs */
-    KC_PORT_GUARD_MPROTECT = 2  /* PROT_NONE: two VMAs per stack */
+    KC_PORT_GUARD_MADVISE = 1, /* MADV_GUARD_INSTALL: no extra VMAs */
+    KC_PORT_GUARD_MPROTECT = 2 /* PROT_NONE: two VMAs per stack */
 } kc_port_guard_mode_t;
 
 /* The system page size, cached after the first call. */

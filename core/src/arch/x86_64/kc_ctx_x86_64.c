@@ -23,7 +23,10 @@ _Static_assert(sizeof(struct kc_ctx_frame) == 64, "ctx-layout size");
 
 /* Power-on defaults: all SSE exceptions masked, round to nearest; x87 with
  * all exceptions masked, 64-bit precision. */
-enum { MXCSR_DEFAULT = 0x1F80, FPUCW_DEFAULT = 0x037F };
+enum {
+    MXCSR_DEFAULT = 0x1F80,
+    FPUCW_DEFAULT = 0x037F
+};
 
 void kc__ctx_trampoline(void);
 

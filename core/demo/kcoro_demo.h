@@ -1,0 +1,12 @@
+/* kcoro_demo.h - sections of the `make demo` tour, one file each. */
+#ifndef KCORO_DEMO_H
+#define KCORO_DEMO_H
+
+/* Each section prints its part of the tour and returns 0, or non-zero when
+ * something it shows did not behave as it should. */
+int kc_demo_coroutines(void);
+
+/* Print a section heading. */
+void kc_demo_heading(const char *title);
+
+#endif /* KCORO_DEMO_H */

@@ -1,0 +1,2 @@
+# The `make demo` program: one file per section of the tour.
+DEMO_SRCS += $(TOP)/core/demo/kcoro_demo.c $(TOP)/core/demo/demo_coro.c
