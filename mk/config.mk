@@ -64,9 +64,13 @@ KC_LDLIBS   := -lm
 
 ALL_CFLAGS = $(KC_CPPFLAGS) $(KC_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 
-# How to run a built test or program: natively, or under qemu-user.
+# How to run a built test or program: natively, or under qemu-user. The
+# arm64 libraries come from Debian's multiarch packages (libcmocka-dev:arm64
+# brings libc6:arm64), so qemu runs the binaries with the system's arm64
+# loader; mixing in the cross toolchain's libc (-L /usr/aarch64-linux-gnu)
+# hangs threaded programs.
 ifeq ($(FLAVOR),aarch64)
-RUN := qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu
+RUN := qemu-aarch64
 else
 RUN :=
 endif
