@@ -21,6 +21,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 /* KC_BUS_LINE is the padding unit for hot fields (see above). */
 #define KC_BUS_LINE 128
@@ -149,8 +150,45 @@ void kc__bus_apply_changes(struct kc_bus *b);
 /* Wake every joining or active subscriber unconditionally (close). */
 void kc__bus_wake_all(struct kc_bus *b);
 
-/* The pack/unpack of payload words, shared by publish and receive. */
-void kc__bus_store_msg(_Atomic uint64_t *dst, uint32_t words, const void *src, size_t len);
-void kc__bus_load_msg(void *dst, size_t len, const _Atomic uint64_t *src, uint32_t words);
+/* Store len bytes of src as payload words (relaxed atomic stores), zero
+ * past len up to words * 8. Whole words go as single 8-byte loads; only the
+ * tail word takes a variable-length copy, so no store-forwarding stall. */
+static inline void kc__bus_store_msg(_Atomic uint64_t *dst, uint32_t words, const void *src,
+                                     size_t len)
+{
+    const unsigned char *p = src;
+    uint32_t w = 0, full = (uint32_t)(len / 8u);
+
+    for (; w < full; w++) {
+        uint64_t v;
+        memcpy(&v, p + (size_t)w * 8u, 8);
+        atomic_store_explicit(&dst[w], v, memory_order_relaxed);
+    }
+    if (w < words) {
+        uint64_t v = 0;
+        memcpy(&v, p + (size_t)w * 8u, len % 8u);
+        atomic_store_explicit(&dst[w++], v, memory_order_relaxed);
+    }
+    for (; w < words; w++)
+        atomic_store_explicit(&dst[w], 0, memory_order_relaxed);
+}
+
+/* Load a payload of len bytes (the message size) from its words with
+ * relaxed atomic loads; the caller validates the copy afterwards. */
+static inline void kc__bus_load_msg(void *dst, size_t len, const _Atomic uint64_t *src,
+                                    uint32_t words)
+{
+    unsigned char *p = dst;
+    uint32_t w = 0, full = (uint32_t)(len / 8u);
+
+    for (; w < full; w++) {
+        uint64_t v = atomic_load_explicit(&src[w], memory_order_relaxed);
+        memcpy(p + (size_t)w * 8u, &v, 8);
+    }
+    if (w < words) {
+        uint64_t v = atomic_load_explicit(&src[w], memory_order_relaxed);
+        memcpy(p + (size_t)w * 8u, &v, len % 8u);
+    }
+}
 
 #endif /* KCORO_KC_BUS_IMPL_H */

@@ -48,25 +48,6 @@
 
 #define RELAXED memory_order_relaxed
 
-void kc__bus_store_msg(_Atomic uint64_t *dst, uint32_t words, const void *src, size_t len)
-{
-    const unsigned char *p = src;
-    for (uint32_t w = 0; w < words; w++, len = len > 8 ? len - 8 : 0) {
-        uint64_t v = 0;
-        memcpy(&v, p + (size_t)w * 8, len < 8 ? len : 8);
-        atomic_store_explicit(&dst[w], v, RELAXED);
-    }
-}
-
-void kc__bus_load_msg(void *dst, size_t len, const _Atomic uint64_t *src, uint32_t words)
-{
-    unsigned char *p = dst;
-    for (uint32_t w = 0; w < words; w++, len = len > 8 ? len - 8 : 0) {
-        uint64_t v = atomic_load_explicit(&src[w], RELAXED);
-        memcpy(p + (size_t)w * 8, &v, len < 8 ? len : 8);
-    }
-}
-
 /* The subscribers a message with these topics goes to (publisher tables). */
 static uint64_t addressees(const struct kc_bus_pubside *ps, uint64_t topics)
 {
