@@ -316,8 +316,10 @@ void kc__bus_apply_changes(struct kc_bus *b)
         }
     }
     rebuild_topics(ps);
-    atomic_store_explicit(&ps->live_count, (uint64_t)__builtin_popcountll(ps->live),
-                          memory_order_relaxed);
+    uint64_t n = 0;
+    for (uint64_t m = ps->live; m != 0; m &= m - 1)
+        n++;
+    atomic_store_explicit(&ps->live_count, n, memory_order_relaxed);
 }
 
 /* Copy min(size, sizeof full) bytes of a filled snapshot, keeping out->size. */

@@ -61,6 +61,15 @@ static uint64_t addressees(const struct kc_bus_pubside *ps, uint64_t topics)
     return ready;
 }
 
+/* Bits set in x, without a libgcc call where the target has no popcnt. */
+static int count_bits(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (int)((x * 0x0101010101010101ull) >> 56);
+}
+
 static void bump(_Atomic uint64_t *c, uint64_t n)
 {
     /* Single writer (the publisher, or the holder of pub_mu): no RMW. */
@@ -159,7 +168,7 @@ static int publish(struct kc_bus_pub *p, uint64_t topics, const void *msgs, size
         notify_sweep(b, ready);
     if (locked)
         pthread_mutex_unlock(&b->pub_mu);
-    return __builtin_popcountll(ready);
+    return count_bits(ready);
 }
 
 int kc_bus_publish(kc_bus_pub_t *pub, const void *msg, size_t len)
