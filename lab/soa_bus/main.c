@@ -14,10 +14,10 @@
 
 struct opts {
     bool json;
-    int subs;          /* fanout: subscriber threads */
-    long msgs;         /* messages per scenario */
-    uint32_t cap;      /* 0 = autotune */
-    long pace_us;      /* fanout: pause after every 32 publishes (0 = none) */
+    int subs;     /* fanout: subscriber threads */
+    long msgs;    /* messages per scenario */
+    uint32_t cap; /* 0 = autotune */
+    long pace_us; /* fanout: pause after every 32 publishes (0 = none) */
 };
 
 static struct opts g = {false, 4, 200000, 0, 20};
@@ -94,10 +94,12 @@ static void show_bus(const kc_bus_t *b)
            (unsigned long long)m.notify_suppressed, m.cap_selected,
            (unsigned long long)m.autotune_warn);
     if (m.batch_publish) {
-        printf("   batches %llu, length histogram (log2 buckets):", (unsigned long long)m.batch_publish);
+        printf("   batches %llu, length histogram (log2 buckets):",
+               (unsigned long long)m.batch_publish);
         for (int i = 0; i < KC_BUS_HIST_BUCKETS; i++)
             if (m.batch_len_hist[i])
-                printf(" [%d..%d] %llu", 1 << i, (2 << i) - 1, (unsigned long long)m.batch_len_hist[i]);
+                printf(" [%d..%d] %llu", 1 << i, (2 << i) - 1,
+                       (unsigned long long)m.batch_len_hist[i]);
         printf("\n");
     }
 }
@@ -111,16 +113,16 @@ static void show_subs(kc_bus_sub_t **s, int n)
         kc_bus_sub_metrics(s[i], &m);
         if (g.json)
             printf("%s{\"topics\":\"%#llx\",\"delivered\":%llu,\"lagged\":%llu,\"filtered\":%llu,"
-                   "\"notified\":%llu,\"parks\":%llu}", i ? "," : "", (unsigned long long)m.topics,
-                   (unsigned long long)m.delivered, (unsigned long long)m.lagged,
-                   (unsigned long long)m.filtered, (unsigned long long)m.notified,
-                   (unsigned long long)m.parks);
+                   "\"notified\":%llu,\"parks\":%llu}",
+                   i ? "," : "", (unsigned long long)m.topics, (unsigned long long)m.delivered,
+                   (unsigned long long)m.lagged, (unsigned long long)m.filtered,
+                   (unsigned long long)m.notified, (unsigned long long)m.parks);
         else
             printf("   sub %-2d topics %-18llx delivered %-9llu lagged %-9llu filtered %-9llu "
-                   "notified %-7llu parks %llu\n", i, (unsigned long long)m.topics,
-                   (unsigned long long)m.delivered, (unsigned long long)m.lagged,
-                   (unsigned long long)m.filtered, (unsigned long long)m.notified,
-                   (unsigned long long)m.parks);
+                   "notified %-7llu parks %llu\n",
+                   i, (unsigned long long)m.topics, (unsigned long long)m.delivered,
+                   (unsigned long long)m.lagged, (unsigned long long)m.filtered,
+                   (unsigned long long)m.notified, (unsigned long long)m.parks);
     }
     if (g.json)
         printf("]");
@@ -156,7 +158,7 @@ static void sc_fanout(void)
     begin("fanout", "one publisher (paced by --pace-us), N blocking subscriber threads");
     for (int i = 0; i < g.subs; i++)
         s[i] = sub_to(b, KC_BUS_MASK_ALL);
-    kc_bus_publish(p, msg, sizeof(msg));  /* joins everyone */
+    kc_bus_publish(p, msg, sizeof(msg)); /* joins everyone */
     for (int i = 0; i < g.subs; i++)
         pthread_create(&th[i], NULL, drain_thread, s[i]);
     double t0 = now_s();
@@ -366,15 +368,16 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: soa_bus [--json] [--subs N] [--msgs N] [--cap N] [--pace-us N] [SCENARIO...]\n"
-               "Runs the named scenarios (all by default) and prints bus metrics.\n"
-               "  --json     one JSON object per scenario (NDJSON)\n"
-               "  --subs N   fanout subscriber threads (1..64, default 4)\n"
-               "  --msgs N   messages for fanout and batch-vs-single (default 200000)\n"
-               "  --cap N    ring capacity, a power of two (default: autotune)\n"
-               "  --pace-us N  fanout publisher sleeps N us per 32 messages (default 20;\n"
-               "             0 = a firehose that outruns the subscribers)\n"
-               "scenarios:\n");
+    fprintf(f,
+            "usage: soa_bus [--json] [--subs N] [--msgs N] [--cap N] [--pace-us N] [SCENARIO...]\n"
+            "Runs the named scenarios (all by default) and prints bus metrics.\n"
+            "  --json     one JSON object per scenario (NDJSON)\n"
+            "  --subs N   fanout subscriber threads (1..64, default 4)\n"
+            "  --msgs N   messages for fanout and batch-vs-single (default 200000)\n"
+            "  --cap N    ring capacity, a power of two (default: autotune)\n"
+            "  --pace-us N  fanout publisher sleeps N us per 32 messages (default 20;\n"
+            "             0 = a firehose that outruns the subscribers)\n"
+            "scenarios:\n");
     for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         fprintf(f, "  %-16s %s\n", scenarios[i].name, scenarios[i].help);
 }
@@ -406,8 +409,7 @@ int main(int argc, char **argv)
         }
     }
     if (g.subs < 1 || g.subs > KC_BUS_MAX_SUBS || g.msgs < 64 || g.pace_us < 0 ||
-        g.pace_us > 999999 ||
-        (g.cap != 0 && (g.cap < 2 || (g.cap & (g.cap - 1)) != 0))) {
+        g.pace_us > 999999 || (g.cap != 0 && (g.cap < 2 || (g.cap & (g.cap - 1)) != 0))) {
         fprintf(stderr, "soa_bus: --subs 1..64, --msgs >= 64, --pace-us 0..999999, "
                         "--cap a power of two >= 2\n");
         return 2;

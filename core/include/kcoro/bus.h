@@ -75,18 +75,18 @@ typedef struct kc_bus_opts {
 
 /* Bus-wide counters, read by a wait-free snapshot (kc_bus_metrics). */
 typedef struct kc_bus_metrics {
-    size_t size;                /* set by the caller: sizeof(kc_bus_metrics_t) */
-    uint64_t published;         /* messages published */
-    uint64_t no_receivers;      /* messages published to no subscriber */
-    uint64_t receiver_lag;      /* messages subscribers missed (sum of lagged) */
-    uint64_t notify_sends;      /* wake-ups sent (pending edges 0 -> 1) */
-    uint64_t notify_suppressed; /* wake-ups coalesced (pending already 1) */
-    uint64_t batch_publish;     /* kc_bus_publish_batch calls */
+    size_t size;                                  /* set by the caller: sizeof(kc_bus_metrics_t) */
+    uint64_t published;                           /* messages published */
+    uint64_t no_receivers;                        /* messages published to no subscriber */
+    uint64_t receiver_lag;                        /* messages subscribers missed (sum of lagged) */
+    uint64_t notify_sends;                        /* wake-ups sent (pending edges 0 -> 1) */
+    uint64_t notify_suppressed;                   /* wake-ups coalesced (pending already 1) */
+    uint64_t batch_publish;                       /* kc_bus_publish_batch calls */
     uint64_t batch_len_hist[KC_BUS_HIST_BUCKETS]; /* batch lengths, log2 */
-    uint64_t autotune_warn;     /* buses created with capacity > KC_BUS_CAP_WARN */
-    uint32_t cap_selected;      /* capacity in slots */
-    uint32_t subscribers;       /* subscribers the publisher currently serves */
-    uint64_t msg_size;          /* bytes per message */
+    uint64_t autotune_warn; /* buses created with capacity > KC_BUS_CAP_WARN */
+    uint32_t cap_selected;  /* capacity in slots */
+    uint32_t subscribers;   /* subscribers the publisher currently serves */
+    uint64_t msg_size;      /* bytes per message */
 } kc_bus_metrics_t;
 
 /* Per-subscriber counters (kc_bus_sub_metrics). Once a subscriber has
@@ -152,7 +152,8 @@ KC_API int kc_bus_publish(kc_bus_pub_t *pub, const void *msg, size_t len);
  * intersect topics (KC_BUS_MASK_ALL: all of them, the fast path).
  * Results and errors as kc_bus_publish, plus -EINVAL for topics == 0.
  * Never blocks on subscribers. */
-KC_API int kc_bus_publish_with_mask(kc_bus_pub_t *pub, uint64_t topics, const void *msg, size_t len);
+KC_API int kc_bus_publish_with_mask(kc_bus_pub_t *pub, uint64_t topics, const void *msg,
+                                    size_t len);
 
 /* kc_bus_publish_batch publishes n messages of msg_size bytes each, stored
  * back to back in msgs, with one notify sweep for the whole batch (and one
@@ -192,7 +193,8 @@ KC_API int kc_bus_try_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *m
  * Returns as kc_bus_try_recv, plus -ETIME when the deadline passed first
  * (-EAGAIN only for timeout 0).
  * Can block: parks the calling thread until a publisher's notify. */
-KC_API int kc_bus_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed, int64_t timeout_ns);
+KC_API int kc_bus_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed,
+                       int64_t timeout_ns);
 
 /* kc_bus_metrics takes a wait-free snapshot of the bus counters. Set
  * out->size first; fields beyond it are left alone.

@@ -25,13 +25,13 @@
 #include <stdlib.h>
 
 struct fig {
-    int subs;          /* subscribers */
-    uint32_t cap;      /* slots; also the burst */
-    size_t msg;        /* bytes per message */
-    int topics;        /* 0 = full mask; else subscriber i takes topic i % topics */
-    bool clear;        /* clear the ready bit with an RMW after each read */
-    long rounds;       /* bursts per repetition */
-    bool per_sub;      /* report M msgs/s per subscriber, else all deliveries */
+    int subs;     /* subscribers */
+    uint32_t cap; /* slots; also the burst */
+    size_t msg;   /* bytes per message */
+    int topics;   /* 0 = full mask; else subscriber i takes topic i % topics */
+    bool clear;   /* clear the ready bit with an RMW after each read */
+    long rounds;  /* bursts per repetition */
+    bool per_sub; /* report M msgs/s per subscriber, else all deliveries */
 };
 
 static void die(const char *what, int rc)
@@ -59,7 +59,7 @@ static double soa_fanout(void *arg)
         if ((rc = kc_bus_subscribe_with_mask(b, mask, &s[i])) != 0)
             die("kc_bus_subscribe", rc);
     }
-    kc_bus_publish(p, msg, f->msg);   /* joins everyone */
+    kc_bus_publish(p, msg, f->msg); /* joins everyone */
     for (int i = 0; i < f->subs; i++)
         while (kc_bus_try_recv(s[i], buf, sizeof(buf), NULL) == 0)
             ;
@@ -76,8 +76,8 @@ static double soa_fanout(void *arg)
                 sink += buf[0];
                 delivered++;
                 if (f->clear) {
-                    uint64_t at = (atomic_load_explicit(&s[i]->next, memory_order_relaxed) - 1) &
-                                  b->mask;
+                    uint64_t at =
+                        (atomic_load_explicit(&s[i]->next, memory_order_relaxed) - 1) & b->mask;
                     /* acq_rel: what a reclaiming last reader would need. */
                     atomic_fetch_and_explicit(&b->ready[at], ~s[i]->bit, memory_order_acq_rel);
                 }
@@ -130,9 +130,9 @@ static double aos_fanout(void *arg)
 /* ------------------------------------------------ publish cost */
 
 struct pubcost {
-    int subs;          /* 0 or 1 */
-    bool drain;        /* the subscriber reads every burst */
-    size_t batch;      /* 0 = single publishes */
+    int subs;     /* 0 or 1 */
+    bool drain;   /* the subscriber reads every burst */
+    size_t batch; /* 0 = single publishes */
 };
 
 static double publish_cost(void *arg)
@@ -189,11 +189,19 @@ int main(void)
         {"bus.fanout_1sub", "bus.aos_fanout_1sub", {1, 64, 16, 0, false, 40000, true}},
         {"bus.fanout_4sub", "bus.aos_fanout_4sub", {4, 64, 16, 0, false, 20000, true}},
         {"bus.fanout_16sub", "bus.aos_fanout_16sub", {16, 128, 16, 0, false, 4000, true}},
-        {"bus.deliveries_f4_cap64", "bus_aos.deliveries_f4_cap64", {4, 64, 16, 0, false, 20000, false}},
+        {"bus.deliveries_f4_cap64",
+         "bus_aos.deliveries_f4_cap64",
+         {4, 64, 16, 0, false, 20000, false}},
         {"bus.deliveries_f8", "bus_aos.deliveries_f8", {8, 128, 16, 0, false, 6000, false}},
-        {"bus.deliveries_f16_cap128", "bus_aos.deliveries_f16_cap128", {16, 128, 16, 0, false, 4000, false}},
-        {"bus.deliveries_f8_cap1024", "bus_aos.deliveries_f8_cap1024", {8, 1024, 16, 0, false, 800, false}},
-        {"bus.fanout_16sub_clear", "bus.aos_fanout_16sub_clear", {16, 128, 16, 0, true, 4000, true}},
+        {"bus.deliveries_f16_cap128",
+         "bus_aos.deliveries_f16_cap128",
+         {16, 128, 16, 0, false, 4000, false}},
+        {"bus.deliveries_f8_cap1024",
+         "bus_aos.deliveries_f8_cap1024",
+         {8, 1024, 16, 0, false, 800, false}},
+        {"bus.fanout_16sub_clear",
+         "bus.aos_fanout_16sub_clear",
+         {16, 128, 16, 0, true, 4000, true}},
         {"bus.masked_f16_64b", "bus.aos_masked_f16_64b", {16, 128, 64, 4, false, 6000, false}},
     };
     for (size_t i = 0; i < sizeof(figs) / sizeof(figs[0]); i++) {

@@ -32,13 +32,13 @@ struct aos_sub {
 };
 
 struct aos_bus {
-    _Atomic uint64_t *slots;    /* cap * stride words: seq, ready, payload */
+    _Atomic uint64_t *slots; /* cap * stride words: seq, ready, payload */
     void *mem;
     uint64_t mask;
     uint32_t cap, words, stride;
     size_t msg_size;
     int nsubs;
-    bool clear_rmw;             /* readers clear their ready bit (RMW) */
+    bool clear_rmw; /* readers clear their ready bit (RMW) */
     _Alignas(KC_BUS_LINE) _Atomic uint64_t tail;
     _Atomic uint64_t published, sends, suppressed;
     struct aos_sub subs[KC_BUS_MAX_SUBS];
@@ -94,7 +94,8 @@ static inline uint64_t aos_all(const struct aos_bus *b)
 
 /* Publish one message to the subscribers in ready (the caller resolved
  * topics to subscriber bits, as the SoA publisher's tables do). */
-__attribute__((noinline)) static int aos_publish(struct aos_bus *b, uint64_t ready, const void *msg, size_t len)
+__attribute__((noinline)) static int aos_publish(struct aos_bus *b, uint64_t ready, const void *msg,
+                                                 size_t len)
 {
     uint64_t s = atomic_load_explicit(&b->tail, memory_order_relaxed);
     _Atomic uint64_t *slot = aos_slot(b, s);
@@ -150,7 +151,7 @@ __attribute__((noinline)) static int aos_try_recv(struct aos_bus *b, int i, void
                 atomic_fetch_and_explicit(&slot[1], ~sub->bit, memory_order_acq_rel);
             atomic_store_explicit(&sub->next, next + 1, memory_order_relaxed);
             if ((ready & sub->bit) == 0)
-                return aos_try_recv(b, i, buf);     /* filtered: skip it */
+                return aos_try_recv(b, i, buf); /* filtered: skip it */
             aos_bump(&sub->delivered, 1);
             return 0;
         }

@@ -79,8 +79,8 @@ static int valid_opts(const kc_bus_opts_t *o)
         return -EINVAL;
     if (o->msg_size == 0 || o->msg_size > KC_BUS_MSG_MAX)
         return -EINVAL;
-    if (o->capacity != 0 && (o->capacity < 2 || o->capacity > KC_BUS_CAP_MAX ||
-                             (o->capacity & (o->capacity - 1)) != 0))
+    if (o->capacity != 0 &&
+        (o->capacity < 2 || o->capacity > KC_BUS_CAP_MAX || (o->capacity & (o->capacity - 1)) != 0))
         return -EINVAL;
     return 0;
 }
@@ -303,9 +303,8 @@ void kc__bus_apply_changes(struct kc_bus *b)
             /* Release pairs with the subscriber's acquire load of ACTIVE:
              * start is visible first. A concurrent unsubscribe wins the CAS
              * race and the slot is freed below on the next pass. */
-            if (!atomic_compare_exchange_strong_explicit(&s->state, &want, KC_BUS_S_ACTIVE,
-                                                         memory_order_release,
-                                                         memory_order_relaxed))
+            if (!atomic_compare_exchange_strong_explicit(
+                    &s->state, &want, KC_BUS_S_ACTIVE, memory_order_release, memory_order_relaxed))
                 atomic_store_explicit(&b->changes, 1, memory_order_relaxed);
         } else if (st == KC_BUS_S_LEAVING) {
             for (int t = 0; t < 64; t++)
@@ -326,8 +325,7 @@ void kc__bus_apply_changes(struct kc_bus *b)
 static void copy_out(void *out, size_t out_size, const void *full, size_t full_size)
 {
     size_t n = out_size < full_size ? out_size : full_size;
-    memcpy((char *)out + sizeof(size_t), (const char *)full + sizeof(size_t),
-           n - sizeof(size_t));
+    memcpy((char *)out + sizeof(size_t), (const char *)full + sizeof(size_t), n - sizeof(size_t));
 }
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -418,7 +416,8 @@ int kc_bus_check(const kc_bus_t *bus)
             uint64_t start = LOAD(s->start), next = LOAD(s->next);
             if (s->joined && (start > next || next > tail))
                 return broken(5, "subscriber cursor outside [start, tail]");
-            if (s->joined && LOAD(s->delivered) + LOAD(s->lagged) + LOAD(s->filtered) != next - start)
+            if (s->joined &&
+                LOAD(s->delivered) + LOAD(s->lagged) + LOAD(s->filtered) != next - start)
                 return broken(5, "subscriber counters do not add up");
         }
         if (LOAD(s->pending) > 1)
@@ -427,9 +426,8 @@ int kc_bus_check(const kc_bus_t *bus)
     for (int t = 0; t < 64; t++)
         if (b->pub.topic_subs[t] != 0)
             topics_used |= (uint64_t)1 << t;
-    if (LOAD(b->changes) == 0 &&
-        (live != b->pub.live || topics_used != b->pub.topics_used ||
-         LOAD(b->pub.live_count) != (uint64_t)__builtin_popcountll(live)))
+    if (LOAD(b->changes) == 0 && (live != b->pub.live || topics_used != b->pub.topics_used ||
+                                  LOAD(b->pub.live_count) != (uint64_t)__builtin_popcountll(live)))
         return broken(4, "publisher tables out of date");
     if ((LOAD(b->npub) == 0) != (LOAD(b->closed) == 1) || LOAD(b->refs) < 1)
         return broken(6, "closed flag disagrees with publisher count");

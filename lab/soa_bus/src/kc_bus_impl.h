@@ -36,16 +36,16 @@
 
 /* Waiter states (kc_bus_waiter.c draws the transitions). */
 enum {
-    KC_BUS_W_EMPTY = 0,    /* no permit, nobody parked */
-    KC_BUS_W_PARKED = 1,   /* the owner sleeps on cv */
-    KC_BUS_W_NOTIFIED = 2  /* a permit is waiting to be consumed */
+    KC_BUS_W_EMPTY = 0,   /* no permit, nobody parked */
+    KC_BUS_W_PARKED = 1,  /* the owner sleeps on cv */
+    KC_BUS_W_NOTIFIED = 2 /* a permit is waiting to be consumed */
 };
 
 /* A permit parker: one owner parks, anyone unparks. */
 typedef struct kc_bus_waiter {
-    _Atomic int state;     /* KC_BUS_W_* */
-    pthread_mutex_t mu;    /* guards the sleep on cv */
-    pthread_cond_t cv;     /* signalled by unpark when PARKED */
+    _Atomic int state;  /* KC_BUS_W_* */
+    pthread_mutex_t mu; /* guards the sleep on cv */
+    pthread_cond_t cv;  /* signalled by unpark when PARKED */
 } kc_bus_waiter_t;
 
 /* Initialise w (EMPTY). 0 or -ENOMEM/-EAGAIN from pthread. Never blocks. */
@@ -70,11 +70,11 @@ bool kc__bus_waiter_unpark(kc_bus_waiter_t *w);
 
 /* Subscriber slot states (kc_bus.c draws the transitions). */
 enum {
-    KC_BUS_S_FREE = 0,     /* unused; subscribe may claim it */
-    KC_BUS_S_CLAIMED = 1,  /* subscribe is initialising it */
-    KC_BUS_S_JOINING = 2,  /* waiting for a publisher to assign start */
-    KC_BUS_S_ACTIVE = 3,   /* in the publisher's tables */
-    KC_BUS_S_LEAVING = 4   /* unsubscribed; a publisher will free it */
+    KC_BUS_S_FREE = 0,    /* unused; subscribe may claim it */
+    KC_BUS_S_CLAIMED = 1, /* subscribe is initialising it */
+    KC_BUS_S_JOINING = 2, /* waiting for a publisher to assign start */
+    KC_BUS_S_ACTIVE = 3,  /* in the publisher's tables */
+    KC_BUS_S_LEAVING = 4  /* unsubscribed; a publisher will free it */
 };
 
 /* One subscriber. Line 1 is written by its owner only; line 2 by the
@@ -82,36 +82,36 @@ enum {
 struct kc_bus_sub {
     /* line 1: the owner's cursor and counters (single writer) */
     _Alignas(KC_BUS_LINE) struct kc_bus *bus;
-    _Atomic uint64_t next;      /* next sequence to read (owner-written) */
+    _Atomic uint64_t next; /* next sequence to read (owner-written) */
     _Atomic uint64_t delivered;
     _Atomic uint64_t lagged;
     _Atomic uint64_t filtered;
     _Atomic uint64_t parks;
-    uint64_t bit;               /* 1 << index */
-    bool joined;                /* owner-private: next is valid */
+    uint64_t bit; /* 1 << index */
+    bool joined;  /* owner-private: next is valid */
     /* line 2: shared with the publishers */
     _Alignas(KC_BUS_LINE) _Atomic uint32_t pending; /* 1 = a wake is on its way */
-    _Atomic uint32_t state;     /* KC_BUS_S_* */
-    _Atomic uint64_t topics;    /* topic mask, set before JOINING */
-    _Atomic uint64_t start;     /* assigned by a publisher before ACTIVE */
-    _Atomic uint64_t notified;  /* edges sent to it (publisher-written) */
+    _Atomic uint32_t state;                         /* KC_BUS_S_* */
+    _Atomic uint64_t topics;                        /* topic mask, set before JOINING */
+    _Atomic uint64_t start;                         /* assigned by a publisher before ACTIVE */
+    _Atomic uint64_t notified;                      /* edges sent to it (publisher-written) */
     kc_bus_waiter_t waiter;
 };
 
 /* Publisher-owned state: touched only by the publisher in lock-free mode
  * (one handle) or under pub_mu (several handles). */
 struct kc_bus_pubside {
-    _Alignas(KC_BUS_LINE) _Atomic uint64_t tail;  /* next sequence to publish */
+    _Alignas(KC_BUS_LINE) _Atomic uint64_t tail; /* next sequence to publish */
     _Atomic uint64_t published;
     _Atomic uint64_t no_receivers;
     _Atomic uint64_t notify_sends;
     _Atomic uint64_t notify_suppressed;
     _Atomic uint64_t batch_publish;
-    _Atomic uint64_t live_count;   /* popcount(live), for metrics */
-    uint64_t live;                 /* bits of ACTIVE subscribers */
-    uint64_t topics_used;          /* topics with at least one subscriber */
+    _Atomic uint64_t live_count; /* popcount(live), for metrics */
+    uint64_t live;               /* bits of ACTIVE subscribers */
+    uint64_t topics_used;        /* topics with at least one subscriber */
     _Alignas(KC_BUS_LINE) _Atomic uint64_t hist[KC_BUS_HIST_BUCKETS];
-    uint64_t topic_subs[64];       /* topic bit -> subscriber bits */
+    uint64_t topic_subs[64]; /* topic bit -> subscriber bits */
 };
 
 struct kc_bus {
@@ -119,17 +119,17 @@ struct kc_bus {
     _Alignas(KC_BUS_LINE) _Atomic uint64_t *seq;
     _Atomic uint64_t *ready;
     _Atomic uint64_t *msg;
-    void *arrays;               /* the one allocation behind the three */
-    uint64_t mask;              /* cap - 1 */
+    void *arrays;  /* the one allocation behind the three */
+    uint64_t mask; /* cap - 1 */
     uint32_t cap;
-    uint32_t words;             /* 64-bit words per message */
+    uint32_t words; /* 64-bit words per message */
     size_t msg_size;
     uint64_t autotune_warn;
-    _Atomic int refs;           /* bus handle + publishers + subscribers */
-    _Atomic int npub;           /* live publisher handles */
-    _Atomic int closed;         /* 1 once npub reached 0 */
-    _Atomic int changes;        /* 1 = a subscriber joined or left */
-    pthread_mutex_t pub_mu;     /* serialises publishers when npub > 1 */
+    _Atomic int refs;       /* bus handle + publishers + subscribers */
+    _Atomic int npub;       /* live publisher handles */
+    _Atomic int closed;     /* 1 once npub reached 0 */
+    _Atomic int changes;    /* 1 = a subscriber joined or left */
+    pthread_mutex_t pub_mu; /* serialises publishers when npub > 1 */
     /* subscriber-written shared counter, off the read-mostly line */
     _Alignas(KC_BUS_LINE) _Atomic uint64_t receiver_lag;
     struct kc_bus_pubside pub;

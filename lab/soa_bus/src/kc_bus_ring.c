@@ -77,8 +77,8 @@ static void bump(_Atomic uint64_t *c, uint64_t n)
 }
 
 /* Write msgs[0..n) (n <= cap) as sequences tail..tail+n-1. */
-static void write_chunk(struct kc_bus *b, uint64_t tail, uint64_t ready,
-                        const unsigned char *msgs, size_t stride, size_t len, size_t n)
+static void write_chunk(struct kc_bus *b, uint64_t tail, uint64_t ready, const unsigned char *msgs,
+                        size_t stride, size_t len, size_t n)
 {
     for (size_t k = 0; k < n; k++)
         atomic_store_explicit(&b->seq[(tail + k) & b->mask], KC_BUS_BUSY(tail + k), RELAXED);
@@ -152,8 +152,8 @@ static int publish(struct kc_bus_pub *p, uint64_t topics, const void *msgs, size
     tail = atomic_load_explicit(&b->pub.tail, RELAXED);
     for (done = 0; done < n;) {
         size_t chunk = n - done < b->cap ? n - done : b->cap;
-        write_chunk(b, tail + done, ready, (const unsigned char *)msgs + done * stride, stride,
-                    len, chunk);
+        write_chunk(b, tail + done, ready, (const unsigned char *)msgs + done * stride, stride, len,
+                    chunk);
         done += chunk;
     }
     bump(&b->pub.published, n);

@@ -35,10 +35,10 @@ static inline long bus_scaled(long n)
 
 /* A 64-byte payload: who, which, and a checksum over both plus filler. */
 typedef struct bus_payload {
-    uint64_t seq;      /* per-publisher counter, from 0 */
-    uint64_t pub;      /* publisher id */
-    uint64_t fill[5];  /* derived from seq and pub */
-    uint64_t sum;      /* checksum of the seven words above */
+    uint64_t seq;     /* per-publisher counter, from 0 */
+    uint64_t pub;     /* publisher id */
+    uint64_t fill[5]; /* derived from seq and pub */
+    uint64_t sum;     /* checksum of the seven words above */
 } bus_payload_t;
 
 static inline uint64_t bus_mix(uint64_t x)
@@ -79,8 +79,8 @@ static inline uint64_t bus_rand(uint64_t *s)
 
 static inline kc_bus_t *bus_new(size_t msg_size, uint32_t cap, uint32_t subs, kc_bus_pub_t **pub)
 {
-    kc_bus_opts_t o = {.size = sizeof(o), .msg_size = msg_size, .capacity = cap,
-                       .expected_subs = subs};
+    kc_bus_opts_t o = {
+        .size = sizeof(o), .msg_size = msg_size, .capacity = cap, .expected_subs = subs};
     kc_bus_t *b = NULL;
     assert_int_equal(kc_bus_create(&o, &b, pub), 0);
     return b;

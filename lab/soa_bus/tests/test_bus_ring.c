@@ -37,10 +37,12 @@ static void test_bus_create_rejects_bad_options(void **state)
 static void test_bus_autotune_picks_capacity_from_expected_subscribers(void **state)
 {
     (void)state;
-    static const struct { uint32_t subs, cap, want; uint64_t warn; } cases[] = {
-        {0, 0, 64, 0}, {4, 0, 64, 0}, {5, 0, 128, 0}, {16, 0, 128, 0},
-        {17, 0, 256, 0}, {64, 0, 256, 0}, {64, 8, 8, 0}, {1, 512, 512, 1},
-        {1, 256, 256, 0}, {2, 4096, 4096, 1},
+    static const struct {
+        uint32_t subs, cap, want;
+        uint64_t warn;
+    } cases[] = {
+        {0, 0, 64, 0},   {4, 0, 64, 0}, {5, 0, 128, 0},   {16, 0, 128, 0},  {17, 0, 256, 0},
+        {64, 0, 256, 0}, {64, 8, 8, 0}, {1, 512, 512, 1}, {1, 256, 256, 0}, {2, 4096, 4096, 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         kc_bus_pub_t *p;
@@ -135,7 +137,7 @@ static void test_bus_lagged_reader_gets_count_and_resumes_at_oldest(void **state
     uint64_t v, missed = 0;
 
     assert_int_equal(kc_bus_subscribe(b, &s), 0);
-    bus_pub_u64(p, 100);                      /* joins at sequence 0 */
+    bus_pub_u64(p, 100); /* joins at sequence 0 */
     for (uint64_t k = 1; k < 20; k++)
         bus_pub_u64(p, 100 + k);
     /* 20 published into 8 slots: 0..11 are gone, 12..19 live. */
@@ -171,11 +173,11 @@ static void test_bus_lag_counts_all_overwritten_messages_not_only_its_topics(voi
         assert_true(kc_bus_publish_with_mask(p, topic, &k, sizeof(k)) >= 0);
     }
     assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), &missed), KC_BUS_LAGGED);
-    assert_int_equal(missed, 6);               /* every overwritten message */
+    assert_int_equal(missed, 6); /* every overwritten message */
     assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), 0);
     assert_int_equal(v, 6);
     assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), 0);
-    assert_int_equal(v, 9);                    /* 7 and 8 filtered */
+    assert_int_equal(v, 9); /* 7 and 8 filtered */
     kc_bus_sub_metrics_t sm = bus_sm(s);
     assert_int_equal(sm.delivered, 2);
     assert_int_equal(sm.filtered, 2);
@@ -200,9 +202,10 @@ static void test_bus_accounting_is_exact_per_subscriber(void **state)
     uint64_t buf[3];
 
     for (int i = 0; i < 6; i++)
-        assert_int_equal(kc_bus_subscribe_with_mask(b, i == 0 ? KC_BUS_MASK_ALL
-                                                               : (uint64_t)1 << (i % 4), &s[i]), 0);
-    bus_pub_u64(p, 0);  /* joins everyone at sequence 0 */
+        assert_int_equal(
+            kc_bus_subscribe_with_mask(b, i == 0 ? KC_BUS_MASK_ALL : (uint64_t)1 << (i % 4), &s[i]),
+            0);
+    bus_pub_u64(p, 0); /* joins everyone at sequence 0 */
     memset(msgs, 0, sizeof(msgs));
     for (long round = 0; round < bus_scaled(4000); round++) {
         uint64_t r = bus_rand(&rng);
@@ -257,10 +260,10 @@ static void test_bus_close_drains_then_epipe(void **state)
     assert_int_equal(kc_bus_pub_clone(p, &p2), 0);
     for (uint64_t k = 0; k < 3; k++)
         bus_pub_u64(p, k);
-    kc_bus_pub_release(p);            /* p2 still open: not closed */
+    kc_bus_pub_release(p); /* p2 still open: not closed */
     assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), 0);
     bus_pub_u64(p2, 3);
-    kc_bus_pub_release(p2);           /* last publisher: closed */
+    kc_bus_pub_release(p2); /* last publisher: closed */
     for (uint64_t k = 1; k < 4; k++) {
         assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT), 0);
         assert_int_equal(v, k);
@@ -285,7 +288,7 @@ static void test_bus_subscriber_never_joined_gets_epipe_on_close(void **state)
     assert_int_equal(kc_bus_subscribe(b, &s), 0);
     kc_bus_pub_release(p);
     assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), -EPIPE);
-    kc_bus_release(b);               /* the subscriber still holds the bus */
+    kc_bus_release(b); /* the subscriber still holds the bus */
     assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 1000000), -EPIPE);
     kc_bus_unsubscribe(s);
 }
@@ -304,8 +307,8 @@ static void test_bus_masks_deliver_only_to_members_and_never_wake_others(void **
     for (uint64_t k = 0; k < 10; k++)
         assert_int_equal(kc_bus_publish_with_mask(p, 0x4, &k, sizeof(k)), 2);
     kc_bus_sub_metrics_t am = bus_sm(a);
-    assert_int_equal(am.notified, 0);          /* never woken */
-    assert_int_equal(bus_sm(c).notified, 1);   /* one edge, nine coalesced */
+    assert_int_equal(am.notified, 0);        /* never woken */
+    assert_int_equal(bus_sm(c).notified, 1); /* one edge, nine coalesced */
     assert_int_equal(kc_bus_try_recv(a, &v, sizeof(v), NULL), -EAGAIN);
     assert_int_equal(bus_sm(a).filtered, 10);
     for (uint64_t k = 0; k < 10; k++) {
@@ -355,10 +358,10 @@ static void test_bus_batch_publish_sweeps_once_and_records_length(void **state)
     kc_bus_metrics_t m = bus_m(b);
     assert_int_equal(m.published, 41);
     assert_int_equal(m.batch_publish, 2);
-    assert_int_equal(m.batch_len_hist[0], 1);  /* length 1 */
-    assert_int_equal(m.batch_len_hist[5], 1);  /* 32..63 */
-    assert_int_equal(m.notify_sends, 2);       /* one per subscriber */
-    assert_int_equal(m.notify_suppressed, 2);  /* second batch coalesced */
+    assert_int_equal(m.batch_len_hist[0], 1); /* length 1 */
+    assert_int_equal(m.batch_len_hist[5], 1); /* 32..63 */
+    assert_int_equal(m.notify_sends, 2);      /* one per subscriber */
+    assert_int_equal(m.notify_suppressed, 2); /* second batch coalesced */
     for (uint64_t k = 0; k < 40; k++) {
         assert_int_equal(kc_bus_try_recv(s[1], &v, sizeof(v), NULL), 0);
         assert_int_equal(v, 1000 + k);
@@ -390,7 +393,7 @@ static void test_bus_batch_larger_than_capacity_keeps_newest(void **state)
         assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), 0);
         assert_int_equal(v, k);
     }
-    assert_int_equal(bus_m(b).batch_len_hist[4], 1);  /* 16..31 */
+    assert_int_equal(bus_m(b).batch_len_hist[4], 1); /* 16..31 */
     kc_bus_unsubscribe(s);
     kc_bus_pub_release(p);
     kc_bus_release(b);
@@ -414,7 +417,7 @@ static void test_bus_short_message_is_zero_padded_and_long_one_refused(void **st
     assert_int_equal(kc_bus_try_recv(s, out, 13, NULL), 0);
     for (int i = 0; i < 13; i++)
         assert_int_equal(out[i], i < 5 ? 0xab : 0);
-    assert_int_equal(out[13], 0x55);            /* nothing past msg_size */
+    assert_int_equal(out[13], 0x55); /* nothing past msg_size */
     kc_bus_unsubscribe(s);
     kc_bus_pub_release(p);
     kc_bus_release(b);
@@ -478,12 +481,15 @@ static void test_bus_metrics_snapshot_respects_size_field(void **state)
     (void)state;
     kc_bus_pub_t *p;
     kc_bus_t *b = bus_new(sizeof(uint64_t), 8, 1, &p);
-    struct { kc_bus_metrics_t m; uint64_t guard; } big;
+    struct {
+        kc_bus_metrics_t m;
+        uint64_t guard;
+    } big;
     kc_bus_metrics_t small;
 
     bus_pub_u64(p, 1);
     memset(&big, 0xee, sizeof(big));
-    big.m.size = offsetof(kc_bus_metrics_t, no_receivers);  /* published only */
+    big.m.size = offsetof(kc_bus_metrics_t, no_receivers); /* published only */
     assert_int_equal(kc_bus_metrics(b, &big.m), 0);
     assert_int_equal(big.m.published, 1);
     assert_int_equal(big.m.no_receivers, 0xeeeeeeeeeeeeeeeeull);

@@ -29,8 +29,8 @@ struct torture {
     kc_bus_pub_t *pub[2];
     int npub, nsub;
     long per_pub, burst, sent[2];
-    _Atomic long progress[3];   /* reader events; LONG_MAX/2 once it quit */
-    _Atomic int waiting;        /* publishers inside wait_progress */
+    _Atomic long progress[3]; /* reader events; LONG_MAX/2 once it quit */
+    _Atomic int waiting;      /* publishers inside wait_progress */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct reader *readers;
@@ -48,7 +48,7 @@ static bool advanced(struct torture *t, const long *since)
 static void wait_progress(struct torture *t, const long *since)
 {
     pthread_mutex_lock(&t->mu);
-    atomic_fetch_add(&t->waiting, 1);   /* seq_cst: Dekker with note_progress */
+    atomic_fetch_add(&t->waiting, 1); /* seq_cst: Dekker with note_progress */
     while (!advanced(t, since))
         pthread_cond_wait(&t->cv, &t->mu);
     atomic_fetch_sub(&t->waiting, 1);
@@ -70,7 +70,7 @@ struct reader {
     kc_bus_sub_t *sub;
     uint64_t topics;
     long got, torn, dup, wrong_topic, lag_events, etime;
-    uint64_t last[2];  /* last seq seen + 1, per publisher */
+    uint64_t last[2]; /* last seq seen + 1, per publisher */
 };
 
 /* Publisher 1 sends even sequences to topic 0x1 and odd ones to 0x2. */
@@ -151,8 +151,12 @@ static void *torture_sub(void *arg)
 static void torture_run(int npub, int nsub, uint32_t cap)
 {
     struct reader rd[3];
-    struct torture t = {.npub = npub, .nsub = nsub, .per_pub = bus_scaled(40000),
-                        .burst = 4 * (long)cap, .readers = rd, .seed = 0x70c7u + (uint64_t)npub};
+    struct torture t = {.npub = npub,
+                        .nsub = nsub,
+                        .per_pub = bus_scaled(40000),
+                        .burst = 4 * (long)cap,
+                        .readers = rd,
+                        .seed = 0x70c7u + (uint64_t)npub};
     pthread_t pt[2], st[3];
     void *args[2][2];
     static const uint64_t masks[3] = {KC_BUS_MASK_ALL, 0x1, 0x2};
@@ -190,9 +194,8 @@ static void torture_run(int npub, int nsub, uint32_t cap)
             fail_msg("seed %#llx sub %d: torn %ld dup %ld wrong-topic %ld etime %ld, "
                      "published %llu delivered %llu lagged %llu filtered %llu got %ld",
                      (unsigned long long)t.seed, i, rd[i].torn, rd[i].dup, rd[i].wrong_topic,
-                     rd[i].etime, (unsigned long long)m.published,
-                     (unsigned long long)sm.delivered, (unsigned long long)sm.lagged,
-                     (unsigned long long)sm.filtered, rd[i].got);
+                     rd[i].etime, (unsigned long long)m.published, (unsigned long long)sm.delivered,
+                     (unsigned long long)sm.lagged, (unsigned long long)sm.filtered, rd[i].got);
         if (i == 0)
             assert_int_equal(sm.filtered, 0);
         print_message("%d pub sub %d: delivered %llu lagged %llu (%ld events) filtered %llu\n",
@@ -350,7 +353,7 @@ static void test_bus_close_wakes_parked_receivers_after_drain(void **state)
     memset(rd, 0, sizeof(rd));
     for (int i = 0; i < 4; i++)
         assert_int_equal(kc_bus_subscribe(b, &rd[i].sub), 0);
-    bus_pub_u64(p, 0);  /* joins all four at sequence 0 */
+    bus_pub_u64(p, 0); /* joins all four at sequence 0 */
     for (int i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&th[i], NULL, drain_all, &rd[i]), 0);
     for (uint64_t k = 1; k < 10; k++)
@@ -404,12 +407,12 @@ static void test_bus_masked_publishes_never_wake_a_non_member_thread(void **stat
     kc_bus_sub_metrics_t sm = bus_sm(a.sub);
     assert_int_equal(a.etime, 0);
     assert_int_equal(a.torn, 0);
-    assert_int_equal(sm.notified, 1);          /* only the member message */
-    assert_in_range(sm.parks, 0, 1);           /* never woken for nothing */
+    assert_int_equal(sm.notified, 1); /* only the member message */
+    assert_in_range(sm.parks, 0, 1);  /* never woken for nothing */
     assert_int_equal(sm.delivered, 1);
     /* The ring is smaller than the run: what was not filtered was lost. */
     assert_int_equal(sm.filtered + sm.lagged, (uint64_t)n);
-    assert_int_equal(bus_sm(other).notified, 1);  /* coalesced: never drained */
+    assert_int_equal(bus_sm(other).notified, 1); /* coalesced: never drained */
     kc_bus_unsubscribe(a.sub);
     kc_bus_unsubscribe(other);
     kc_bus_pub_release(p);
@@ -431,16 +434,16 @@ static void test_bus_waiter_keeps_one_permit_and_wakes_a_sleeper(void **state)
     pthread_t th;
 
     assert_int_equal(kc__bus_waiter_init(&w), 0);
-    assert_false(kc__bus_waiter_unpark(&w));   /* nobody asleep: permit */
-    assert_false(kc__bus_waiter_unpark(&w));   /* still one permit */
+    assert_false(kc__bus_waiter_unpark(&w)); /* nobody asleep: permit */
+    assert_false(kc__bus_waiter_unpark(&w)); /* still one permit */
     assert_int_equal(kc__bus_waiter_park(&w, UINT64_MAX), 0);
     assert_int_equal(kc__bus_waiter_park(&w, kc__port_now_ns() + 1000000), -ETIME);
-    assert_int_equal(kc__bus_waiter_park(&w, 0), -ETIME);  /* past deadline */
+    assert_int_equal(kc__bus_waiter_park(&w, 0), -ETIME); /* past deadline */
     assert_int_equal(pthread_create(&th, NULL, unpark_later, &w), 0);
     assert_int_equal(kc__bus_waiter_park(&w, kc__port_now_ns() + (uint64_t)FAIL_NS), 0);
     pthread_join(th, NULL);
     assert_false(kc__bus_waiter_unpark(&w));
-    kc__bus_waiter_reset(&w);                  /* a stale permit is dropped */
+    kc__bus_waiter_reset(&w); /* a stale permit is dropped */
     assert_int_equal(kc__bus_waiter_park(&w, 0), -ETIME);
     kc__bus_waiter_destroy(&w);
 }
