@@ -23,7 +23,7 @@
  *      topic_subs[t] != 0; live_count == popcount(live) (after changes apply).
  *   5. For every joined subscriber: start <= next <= tail and
  *      delivered + lagged + filtered == next - start.
- *   6. closed == 1 iff npub == 0; refs >= 1 while any handle exists.
+ *   6. closed == 1 iff npub == 0; refs >= npub (publishers hold references).
  *   7. pending is 0 or 1.
  *
  * Subscriber slot states (state field):
@@ -40,6 +40,7 @@
  */
 #include "kc_bus_impl.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,8 @@ static void *alloc_lines(size_t bytes)
 
 static void bus_free(struct kc_bus *b)
 {
+    /* The last reference is gone: the bus is quiet, so the check is exact. */
+    assert(kc_bus_check(b) == 0);
     for (int i = 0; i < KC_BUS_MAX_SUBS; i++)
         kc__bus_waiter_destroy(&b->subs[i].waiter);
     pthread_mutex_destroy(&b->pub_mu);
@@ -429,7 +432,7 @@ int kc_bus_check(const kc_bus_t *bus)
     if (LOAD(b->changes) == 0 && (live != b->pub.live || topics_used != b->pub.topics_used ||
                                   LOAD(b->pub.live_count) != (uint64_t)__builtin_popcountll(live)))
         return broken(4, "publisher tables out of date");
-    if ((LOAD(b->npub) == 0) != (LOAD(b->closed) == 1) || LOAD(b->refs) < 1)
+    if ((LOAD(b->npub) == 0) != (LOAD(b->closed) == 1) || LOAD(b->refs) < LOAD(b->npub))
         return broken(6, "closed flag disagrees with publisher count");
     return 0;
 }

@@ -6,6 +6,7 @@
  * notifies, subscriber slots, metrics snapshots. Each test owns its bus.
  */
 #include "bus_test_util.h"
+#include "kc_bus_impl.h"
 
 static void test_bus_create_rejects_bad_options(void **state)
 {
@@ -500,6 +501,34 @@ static void test_bus_metrics_snapshot_respects_size_field(void **state)
     kc_bus_release(b);
 }
 
+/* kc_bus_check notices broken invariants (white-box: pokes a slot word and
+ * a subscriber counter, then restores them). */
+static void test_bus_check_reports_broken_invariants(void **state)
+{
+    (void)state;
+    kc_bus_pub_t *p;
+    kc_bus_t *b = bus_new(sizeof(uint64_t), 8, 1, &p);
+    kc_bus_sub_t *s;
+    uint64_t v;
+
+    assert_int_equal(kc_bus_subscribe(b, &s), 0);
+    for (uint64_t k = 0; k < 3; k++)
+        bus_pub_u64(p, k);
+    assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), 0);
+    assert_int_equal(kc_bus_check(b), 0);
+    uint64_t w = atomic_load(&b->seq[1]);
+    atomic_store(&b->seq[1], w | 1); /* a slot left BUSY: invariant 2 */
+    assert_int_equal(kc_bus_check(b), -EPROTO);
+    atomic_store(&b->seq[1], w);
+    atomic_fetch_add(&s->delivered, 1); /* counters off by one: invariant 5 */
+    assert_int_equal(kc_bus_check(b), -EPROTO);
+    atomic_fetch_sub(&s->delivered, 1);
+    assert_int_equal(kc_bus_check(b), 0);
+    kc_bus_unsubscribe(s);
+    kc_bus_pub_release(p);
+    kc_bus_release(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -520,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_bus_subscriber_slots_are_bounded_and_reused),
         cmocka_unit_test(test_bus_recv_times_out_and_zero_timeout_tries_once),
         cmocka_unit_test(test_bus_metrics_snapshot_respects_size_field),
+        cmocka_unit_test(test_bus_check_reports_broken_invariants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
