@@ -44,7 +44,10 @@ $(LAB_OUT)/tests/%: $(OUT)/obj/lab/$(LAB)/tests/%.o $(LAB_TEST_HELP) $(LAB_SRC_O
 	@$(if $(Q),echo "  LINK    lab/$(LAB)/tests/$(@F)")
 	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ -lcmocka $(LAB_LDLIBS) $(KC_LDLIBS)
 
-$(LAB_OUT)/bench/%: $(OUT)/obj/lab/$(LAB)/bench/%.o $(LAB_SRC_OBJS) $(LIB_A)
+# Lab benchmarks share core's BENCH reporting (core/bench/kc_bench_util.h).
+$(OUT)/obj/lab/$(LAB)/bench/%.o: KC_CPPFLAGS += -I$(TOP)/core/bench
+
+$(LAB_OUT)/bench/%: $(OUT)/obj/lab/$(LAB)/bench/%.o $(OUT)/obj/core/bench/kc_bench_util.o $(LAB_SRC_OBJS) $(LIB_A)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    lab/$(LAB)/bench/$(@F)")
 	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ $(LAB_LDLIBS) $(KC_LDLIBS)
