@@ -1,4 +1,4 @@
-/* kc_arena_dump.c - metrics snapshots, the allocation-table dump, the checks.
+/* kc_arena_dump.c - metrics snapshots and the allocation-table dump (text, JSON).
  *
  * Everything here reads; nothing changes the arena. Page-table facts are
  * copied under arena->lock into a private array and printed after the lock
@@ -7,8 +7,7 @@
  * its fields, load the state again; a row whose state changed in between is
  * skipped, so every printed row is one the arena really held. Counters are
  * summed from the live thread caches plus those of caches already gone.
- * kc_arena_check() walks every structure and asserts I1-I8 of
- * kc_arena_impl.h; it expects a quiescent arena.
+ * The JSON form is one object on one line (NDJSON-friendly).
  */
 #include "kc_arena_impl.h"
 
@@ -157,7 +156,7 @@ static void dump_summary(struct kc_arena *a, FILE *f, bool json, const kc_arena_
 {
     fprintf(f,
             json ? "{\"arena\":{\"name\":\"%s\",\"page_size\":%u,\"pages\":%llu,"
-                   "\"bytes\":%zu,\"max_tickets\":%u},\n\"metrics\":{"
+                   "\"bytes\":%zu,\"max_tickets\":%u},\"metrics\":{"
                  : "arena \"%s\": %u-byte pages x %llu (%zu bytes), %u ticket slots\n",
             a->name, m->page_size, (unsigned long long)m->pages_total, a->bytes, a->max_tickets);
     const struct {
@@ -177,7 +176,7 @@ static void dump_summary(struct kc_arena *a, FILE *f, bool json, const kc_arena_
         fprintf(f, json ? "\"%s\":%llu," : "  %-18s %llu\n", c[i].name,
                 (unsigned long long)c[i].v);
     if (json)
-        fprintf(f, "\"fragmentation\":%.4f,\"free_fragmentation\":%.4f},\n", m->fragmentation,
+        fprintf(f, "\"fragmentation\":%.4f,\"free_fragmentation\":%.4f},", m->fragmentation,
                 m->free_fragmentation);
     else
         fprintf(f, "  %-18s %.4f\n  %-18s %.4f\n", "fragmentation", m->fragmentation,
@@ -205,7 +204,7 @@ static void dump_regions(struct kc_arena *a, FILE *f, bool json)
                 fl & KC_ARENA_REGION_RDONLY ? (json ? "true" : "rdonly") : (json ? "false" : "-"));
         sep = json ? "," : "";
     }
-    fputs(json ? "],\n" : "", f);
+    fputs(json ? "]," : "", f);
 }
 
 static void dump_pages(struct kc_arena *a, FILE *f, bool json, const struct page_row *rows,
@@ -229,7 +228,7 @@ static void dump_pages(struct kc_arena *a, FILE *f, bool json, const struct page
                     sep, r->first, r->count, page_kind_name(r));
         }
     }
-    fputs(json ? "],\n" : "", f);
+    fputs(json ? "]," : "", f);
 }
 
 static void dump_tickets(struct kc_arena *a, FILE *f, bool json)
