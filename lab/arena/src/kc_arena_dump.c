@@ -185,7 +185,8 @@ static void dump_summary(struct kc_arena *a, FILE *f, bool json, const kc_arena_
 
 static void dump_regions(struct kc_arena *a, FILE *f, bool json)
 {
-    fputs(json ? "\"regions\":[" : "regions:\n  id        base                len         uses  flags\n",
+    fputs(json ? "\"regions\":["
+               : "regions:\n  id        base                len         uses  flags\n",
           f);
     const char *sep = "";
     for (uint32_t r = 1; r <= KC_ARENA_REGIONS_MAX; r++) {

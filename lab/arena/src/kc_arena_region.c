@@ -138,7 +138,8 @@ int kc_arena_unregister_region(kc_arena_t *a, int id)
     return rc;
 }
 
-KC_ARENA_NOINLINE int kc_arena_wrap(kc_arena_t *a, int id, const void *ptr, size_t len, kc_arena_ticket_t *t)
+KC_ARENA_NOINLINE int kc_arena_wrap(kc_arena_t *a, int id, const void *ptr, size_t len,
+                                    kc_arena_ticket_t *t)
 {
     if (a == NULL || ptr == NULL || t == NULL || len == 0 || len > UINT32_MAX)
         return -EINVAL;

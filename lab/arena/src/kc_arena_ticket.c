@@ -58,9 +58,10 @@ static uint32_t class_of(const struct kc_arena *a, size_t len)
     return npages <= KC_ARENA_RUN_CLASSES ? a->nslot + (uint32_t)npages - 1 : a->nclass;
 }
 
-static uint32_t kind_of(const struct kc_arena *a, uint32_t cls)
+/* The entry meta word of an arena payload of class cls (precomputed). */
+static inline uint32_t meta_of(const struct kc_arena *a, uint32_t cls)
 {
-    return cls < a->nslot ? KC_ARENA_E_SLOT : cls < a->nclass ? KC_ARENA_E_RUN : KC_ARENA_E_BIGRUN;
+    return a->class_meta[cls];
 }
 
 /* Allocate outside the thread cache: a long run, an uncached class, or any
@@ -89,7 +90,7 @@ static int alloc_central(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_
     }
     count_op(a, tc, true);
     kc__arena_issue(a, idx, (uintptr_t)block, (uint32_t)len,
-                    KC_ARENA_META(kind_of(a, cls), cls, 0), t);
+                    meta_of(a, cls), t);
     if (ptr != NULL)
         *ptr = block;
     return 0;
@@ -117,7 +118,7 @@ __attribute__((noinline)) static int alloc_slow(struct kc_arena *a, size_t len,
     atomic_store_explicit(&b->count, n, memory_order_relaxed);
     count_op(a, tc, true);
     kc__arena_issue(a, it.index, (uintptr_t)it.block, (uint32_t)len,
-                    KC_ARENA_META(kind_of(a, cls), cls, 0), t);
+                    meta_of(a, cls), t);
     if (ptr != NULL)
         *ptr = it.block;
     return 0;
@@ -142,7 +143,7 @@ KC_ARENA_NOINLINE int kc_arena_alloc(kc_arena_t *a, size_t len, kc_arena_ticket_
     atomic_store_explicit(&b->count, n - 1, memory_order_relaxed);
     kc__arena_bump(&tc->allocs, 1);
     kc__arena_issue(a, it.index, (uintptr_t)it.block, (uint32_t)len,
-                    KC_ARENA_META(kind_of(a, cls), cls, 0), t);
+                    meta_of(a, cls), t);
     if (ptr != NULL)
         *ptr = it.block;
     return 0;

@@ -96,7 +96,10 @@ static void test_arena_forged_and_foreign_tickets_rejected(void **state)
     for (int field = 0; field < 4; field++)
         for (int bit = 0; bit < 32; bit++) {
             kc_arena_ticket_t f = t;
-            uint32_t *w = field == 0 ? &f.index : field == 1 ? &f.gen : field == 2 ? &f.len : &f.check;
+            uint32_t *w = field == 0   ? &f.index
+                          : field == 1 ? &f.gen
+                          : field == 2 ? &f.len
+                                       : &f.check;
             *w ^= 1u << bit;
             assert_int_equal(kc_arena_hydrate(a, f, NULL, NULL), -ESTALE);
             assert_int_equal(kc_arena_release(a, f), -ESTALE);
