@@ -161,7 +161,6 @@ struct kc_arena {
     uint32_t slot_max;         /* largest slot size */
     uint32_t class_size[KC_ARENA_CLASSES_MAX];
     uint32_t class_slots[KC_ARENA_CLASSES_MAX];  /* slots per slab page */
-    uint32_t class_meta[KC_ARENA_CLASSES_MAX];   /* entry meta of the class */
     uint8_t *size_class;       /* (len + 15) / 16 -> slot class */
     struct kc_arena_entry *table;                /* max_tickets entries */
     struct kc_arena_region regions[KC_ARENA_REGIONS_MAX + 1];  /* [0] unused */

@@ -64,12 +64,6 @@ static void make_classes(struct kc_arena *a)
         a->class_slots[n + k - 1] = 0;
     }
     a->nclass = n + KC_ARENA_RUN_CLASSES;
-    for (uint32_t c = 0; c <= a->nclass; c++) {
-        uint32_t kind = c < n ? KC_ARENA_E_SLOT
-                        : c < a->nclass ? KC_ARENA_E_RUN
-                                        : KC_ARENA_E_BIGRUN;
-        a->class_meta[c] = KC_ARENA_META(kind, c, 0);
-    }
 }
 
 int kc__arena_pages_init(struct kc_arena *a)
