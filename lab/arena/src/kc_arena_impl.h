@@ -161,7 +161,6 @@ struct kc_arena {
     uint32_t slot_max;         /* largest slot size */
     uint32_t class_size[KC_ARENA_CLASSES_MAX];
     uint32_t class_slots[KC_ARENA_CLASSES_MAX];  /* slots per slab page */
-    uint8_t *size_class;       /* (len + 15) / 16 -> slot class */
     struct kc_arena_entry *table;                /* max_tickets entries */
     struct kc_arena_region regions[KC_ARENA_REGIONS_MAX + 1];  /* [0] unused */
     pthread_key_t tkey;
@@ -301,6 +300,24 @@ static inline void kc__arena_issue(struct kc_arena *a, uint32_t idx, uintptr_t a
      * ticket on by value in two registers, and 8-byte loads of four 4-byte
      * stores would miss store forwarding and stall. */
     *t = (kc_arena_ticket_t){idx, gen, len, kc__arena_check_word(a, idx, gen, len)};
+}
+
+/* The size class of a payload of len bytes (1 <= len <= max_len): the
+ * smallest slot class that fits, a run class of 1..16 pages, or nclass for
+ * longer runs. Slot classes are 16, 32, 48, 64 and then four per doubling
+ * (kc_arena_page.c), so the class follows from the top bit of len - 1
+ * without a table (a lookup table costs a cache line here, measured). */
+static inline uint32_t kc__arena_class_of(const struct kc_arena *a, size_t len)
+{
+    if (len <= a->slot_max) {
+        size_t x = len - 1;
+        if (x < 64)
+            return (uint32_t)(x >> 4);
+        unsigned top = 63u - (unsigned)__builtin_clzll((unsigned long long)x);
+        return 4 * (top - 5) + (uint32_t)((x >> (top - 2)) & 3);
+    }
+    size_t npages = ((len - 1) >> a->page_shift) + 1;
+    return npages <= KC_ARENA_RUN_CLASSES ? a->nslot + (uint32_t)npages - 1 : a->nclass;
 }
 
 /* Owner-only counter update: a load and a store, no read-modify-write, so

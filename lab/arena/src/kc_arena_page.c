@@ -46,7 +46,10 @@ void kc__arena_unmap(void *p, size_t len)
 
 /* Slot classes: 16, 32, 48, 64, then four steps per doubling (80, 96, 112,
  * 128, 160, ...) up to half a page, so a slot wastes under 20% and a slab
- * page holds at least two slots. Then one class per run of 1..16 pages. */
+ * page holds at least two slots. Then one class per run of 1..16 pages.
+ * kc__arena_class_of() computes the same series: keep them in step (the
+ * test test_arena_size_classes_are_tight checks it). Half a page is a power
+ * of two, so every doubling group is complete. */
 static void make_classes(struct kc_arena *a)
 {
     uint32_t n = 0, half = (uint32_t)(a->page_size / 2);
@@ -69,20 +72,13 @@ static void make_classes(struct kc_arena *a)
 int kc__arena_pages_init(struct kc_arena *a)
 {
     make_classes(a);
-    size_t ngran = a->slot_max / KC_ARENA_GRANULE + 1;
-    a->size_class = malloc(ngran);
     a->pages = calloc(a->pages_total, sizeof(*a->pages));
     size_t words = (a->pages_total + 63) / 64;
     a->free_map = calloc(words, sizeof(uint64_t));
     a->free_idx = kc__arena_map((size_t)a->max_tickets * sizeof(uint32_t));
-    if (a->size_class == NULL || a->pages == NULL || a->free_map == NULL || a->free_idx == NULL) {
+    if (a->pages == NULL || a->free_map == NULL || a->free_idx == NULL) {
         kc__arena_pages_fini(a);
         return -ENOMEM;
-    }
-    for (size_t g = 0, c = 0; g < ngran; g++) {
-        while (a->class_size[c] < g * KC_ARENA_GRANULE)
-            c++;
-        a->size_class[g] = (uint8_t)c;
     }
     for (uint32_t p = 0; p < a->pages_total; p++)
         a->free_map[p / 64] |= (uint64_t)1 << (p % 64);
@@ -94,12 +90,10 @@ int kc__arena_pages_init(struct kc_arena *a)
 
 void kc__arena_pages_fini(struct kc_arena *a)
 {
-    free(a->size_class);
     free(a->pages);
     free(a->free_map);
     if (a->free_idx != NULL)
         kc__arena_unmap(a->free_idx, (size_t)a->max_tickets * sizeof(uint32_t));
-    a->size_class = NULL;
     a->pages = NULL;
     a->free_map = NULL;
     a->free_idx = NULL;

@@ -50,14 +50,6 @@ static void count_op(struct kc_arena *a, struct kc_arena_tcache *tc, bool alloc)
     pthread_mutex_unlock(&a->lock);
 }
 
-static uint32_t class_of(const struct kc_arena *a, size_t len)
-{
-    if (len <= a->slot_max)
-        return a->size_class[(len + KC_ARENA_GRANULE - 1) / KC_ARENA_GRANULE];
-    size_t npages = ((len - 1) >> a->page_shift) + 1;
-    return npages <= KC_ARENA_RUN_CLASSES ? a->nslot + (uint32_t)npages - 1 : a->nclass;
-}
-
 /* The entry meta word of an arena payload of class cls. Computed, not
  * looked up: a table costs a cache line on the hot path (measured ~1 ns). */
 static inline uint32_t meta_of(const struct kc_arena *a, uint32_t cls)
@@ -109,7 +101,7 @@ __attribute__((noinline)) static int alloc_slow(struct kc_arena *a, size_t len,
         return -EINVAL;
     if (len > a->max_len)
         return -EMSGSIZE;
-    uint32_t cls = class_of(a, len);
+    uint32_t cls = kc__arena_class_of(a, len);
     struct kc_arena_tcache *tc = kc__arena_tcache(a);
     if (tc == NULL || tc->bins[cls].cap == 0)
         return alloc_central(a, tc, cls, len, t, ptr);
@@ -135,7 +127,7 @@ KC_ARENA_NOINLINE int kc_arena_alloc(kc_arena_t *a, size_t len, kc_arena_ticket_
         return alloc_slow(a, len, t, ptr);
     if (kc__arena_fault_hit(a))
         return fail_nomem(a);
-    uint32_t cls = class_of(a, len);
+    uint32_t cls = kc__arena_class_of(a, len);
     struct kc_arena_tcache *tc = kc__arena_tcache(a);
     if (__builtin_expect(tc == NULL, 0))
         return alloc_slow(a, len, t, ptr);

@@ -302,6 +302,32 @@ static void test_arena_large_pages(void **state)
     assert_int_equal(kc_arena_destroy(a), 0);
 }
 
+/* kc__arena_class_of() and the class table agree: for every length the
+ * computed class fits it and the class below does not (4 KiB to 1 MiB pages,
+ * slot lengths exhaustively, runs at their edges). */
+static void test_arena_size_classes_are_tight(void **state)
+{
+    (void)state;
+    for (size_t page = 4096; page <= 1024 * 1024; page *= 4) {
+        kc_arena_t *a = kc_at_arena(64 * page, page, 0);
+        struct kc_arena *ai = a;
+        assert_int_equal(ai->slot_max, page / 2);
+        for (size_t len = 1; len <= ai->slot_max; len++) {
+            uint32_t c = kc__arena_class_of(ai, len);
+            if (c >= ai->nslot || ai->class_size[c] < len ||
+                (c > 0 && ai->class_size[c - 1] >= len))
+                fail_msg("page %zu, len %zu: class %u", page, len, c);
+        }
+        for (size_t k = 1; k <= KC_ARENA_RUN_CLASSES + 1; k++) {
+            uint32_t want = k <= KC_ARENA_RUN_CLASSES ? ai->nslot + (uint32_t)k - 1 : ai->nclass;
+            size_t lo = k == 1 ? ai->slot_max + 1 : (k - 1) * page + 1;
+            assert_int_equal(kc__arena_class_of(ai, lo), want);
+            assert_int_equal(kc__arena_class_of(ai, k * page), want);
+        }
+        assert_int_equal(kc_arena_destroy(a), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_arena_release_on_other_thread_and_thread_exit),
         cmocka_unit_test(test_arena_destroy_reports_live_tickets),
         cmocka_unit_test(test_arena_large_pages),
+        cmocka_unit_test(test_arena_size_classes_are_tight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
