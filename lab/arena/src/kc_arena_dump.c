@@ -191,6 +191,8 @@ static void dump_regions(struct kc_arena *a, FILE *f, bool json)
     const char *sep = "";
     for (uint32_t r = 1; r <= KC_ARENA_REGIONS_MAX; r++) {
         struct kc_arena_region *rg = &a->regions[r];
+        /* Acquire: pairs with the release-store in kc_arena_register_region(),
+         * so base, len and flags below belong to this registration. */
         uint64_t w = atomic_load_explicit(&rg->word, memory_order_acquire);
         if ((w & KC_ARENA_RG_REGISTERED) == 0)
             continue;
