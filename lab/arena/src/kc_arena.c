@@ -70,11 +70,18 @@ static void tcache_retire(struct kc_arena *a, struct kc_arena_tcache *tc)
         }
 }
 
-/* pthread key destructor: the thread is exiting; give everything back. */
+/* pthread key destructor: the thread is exiting; give everything back. The
+ * hint is cleared too: another key's destructor that runs later in this
+ * thread's exit and releases a ticket must not find the freed cache (it gets
+ * a fresh one, which the next destructor round returns). */
 static void tcache_exit(void *p)
 {
     struct kc_arena_tcache *tc = p;
     struct kc_arena *a = tc->arena;
+    struct kc_arena_hint *h = &kc__arena_hint;
+    __asm__ volatile("" : "+r"(h)); /* see kc__arena_tcache() */
+    if (h->tc == tc)
+        *h = (struct kc_arena_hint){NULL, 0, NULL};
     pthread_mutex_lock(&a->lock);
     kc__arena_tcache_drain(a, tc);
     tcache_retire(a, tc);

@@ -272,6 +272,51 @@ static void test_arena_release_on_other_thread_and_thread_exit(void **state)
     assert_int_equal(kc_arena_destroy(r.a), 0);
 }
 
+struct late {
+    kc_arena_t *a;
+    kc_arena_ticket_t t;
+    pthread_key_t key;
+    int rc;
+};
+
+/* A destructor of a key created after the arena's runs after the arena's own
+ * destructor has freed this thread's cache. */
+static void late_release(void *p)
+{
+    struct late *l = p;
+    l->rc = kc_arena_release(l->a, l->t);
+}
+
+static void *late_main(void *arg)
+{
+    struct late *l = arg;
+    l->rc = kc_arena_alloc(l->a, 100, &l->t, NULL);
+    if (l->rc == 0)
+        pthread_setspecific(l->key, l);
+    return NULL;
+}
+
+/* Releasing a ticket from a later thread-exit destructor is safe: the
+ * thread's freed cache is not reused, and the cache made on the way is
+ * returned too. */
+static void test_arena_release_in_late_thread_destructor(void **state)
+{
+    (void)state;
+    struct late l = {.a = kc_at_arena(1 << 20, 4096, 0), .rc = -1};
+    assert_int_equal(pthread_key_create(&l.key, late_release), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, late_main, &l), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(l.rc, 1);
+    kc_arena_metrics_t m = kc_at_metrics(l.a);
+    assert_int_equal(m.live_tickets, 0);
+    assert_int_equal(m.cached_bytes, 0);
+    assert_int_equal(m.pages_used, 0);
+    assert_int_equal(kc_arena_check(l.a), 0);
+    pthread_key_delete(l.key);
+    assert_int_equal(kc_arena_destroy(l.a), 0);
+}
+
 static void test_arena_destroy_reports_live_tickets(void **state)
 {
     (void)state;
@@ -339,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_arena_long_runs_and_slabs_return_pages),
         cmocka_unit_test(test_arena_purge_returns_free_pages),
         cmocka_unit_test(test_arena_release_on_other_thread_and_thread_exit),
+        cmocka_unit_test(test_arena_release_in_late_thread_destructor),
         cmocka_unit_test(test_arena_destroy_reports_live_tickets),
         cmocka_unit_test(test_arena_large_pages),
         cmocka_unit_test(test_arena_size_classes_are_tight),
