@@ -158,14 +158,15 @@ KC_API int kc_arena_alloc(kc_arena_t *arena, size_t len, kc_arena_ticket_t *tick
  * payload's address and length. BORROWS: *ptr stays valid until the caller
  * drops this reference with kc_arena_release(). ptr and len may be NULL.
  * Errors: -EINVAL (arena NULL or null ticket), -ESTALE (released, reused,
- * foreign or forged ticket; counted; nothing changes). Never blocks. */
+ * foreign or forged ticket; counted; nothing changes), -ENOMEM (the ticket
+ * already holds 2^32-1 references). Never blocks. */
 KC_API int kc_arena_hydrate(kc_arena_t *arena, kc_arena_ticket_t ticket, void **ptr /* OUT */,
                             size_t *len /* OUT */);
 
 /* Take one more reference on a live ticket (hydrate without the pointer),
  * for example before handing a copy of the ticket to another owner.
- * Errors: -EINVAL (arena NULL or null ticket), -ESTALE (not live; counted).
- * Never blocks. */
+ * Errors: -EINVAL (arena NULL or null ticket), -ESTALE (not live; counted),
+ * -ENOMEM (2^32-1 references already). Never blocks. */
 KC_API int kc_arena_retain(kc_arena_t *arena, kc_arena_ticket_t ticket);
 
 /* Drop one reference. The last release frees the payload (or, for wrapped
@@ -221,7 +222,8 @@ KC_API int kc_arena_metrics(kc_arena_t *arena, kc_arena_metrics_t *out /* INOUT 
  * generation, refcount, length and location. Ticket rows are read without a
  * lock, so a dump taken while other threads run is a consistent view of
  * each row, not of the whole table. Errors: -EINVAL (NULL arguments, unknown
- * format), -EIO (writing to f failed). Never blocks on other threads. */
+ * format), -ENOMEM (no memory for the page-map copy), -EIO (writing to f
+ * failed). Never blocks on other threads. */
 KC_API int kc_arena_dump(kc_arena_t *arena, FILE *f, kc_arena_dump_format_t format);
 
 /* Check the arena's invariants (I1-I8 in kc_arena_impl.h). Call it when no
