@@ -8,6 +8,11 @@
  * jemalloc and mimalloc peers live in bench_arena_jemalloc.c and
  * bench_arena_mimalloc.c (they replace malloc, so they need processes of
  * their own).
+ *
+ * It also prints the cost of validate-and-retain, which no peer has:
+ * arena.hydrate_release (kc_arena_hydrate + kc_arena_release on a live
+ * ticket, one thread) and arena.hydrate_release_2t_shared (two threads on
+ * the same ticket, so both CAS the same word).
  */
 #include "kcoro/arena.h"
 
@@ -43,6 +48,44 @@ static void glibc_pair(void *ctx, size_t size, long iters)
     }
 }
 
+struct hyd {
+    kc_arena_t *a;
+    kc_arena_ticket_t t;
+};
+
+/* The "size" argument is unused: each iteration hydrates the shared ticket
+ * (one CAS to take a reference) and releases it (one CAS to drop it). */
+static void hydrate_pair(void *ctx, size_t size, long iters)
+{
+    struct hyd *h = ctx;
+    (void)size;
+    for (long i = 0; i < iters; i++) {
+        void *p;
+        size_t len;
+        if (kc_arena_hydrate(h->a, h->t, &p, &len) != 0) {
+            fprintf(stderr, "kc_arena_hydrate failed\n");
+            exit(1);
+        }
+        KC_BENCH_KEEP(p);
+        kc_arena_release(h->a, h->t);
+    }
+}
+
+static void hydrate_figures(kc_arena_t *a)
+{
+    struct hyd h = {a, KC_ARENA_TICKET_NULL};
+    if (kc_arena_alloc(a, 4096, &h.t, NULL) != 0)
+        exit(1);
+    struct kc_ab_alloc al = {"arena.hydrate_release", hydrate_pair, &h};
+    for (int threads = 1; threads <= 2; threads++) {
+        struct kc_ab_job job = {&al, 4096, kc_bench_iters(4000000), threads, .ns = {0, 0}};
+        kc_ab_once(&job);
+        kc_bench_measure(threads == 1 ? "arena.hydrate_release" : "arena.hydrate_release_2t_shared",
+                         "ns", kc_ab_once, &job);
+    }
+    kc_arena_release(a, h.t);
+}
+
 int main(void)
 {
     kc_arena_t *a;
@@ -57,6 +100,7 @@ int main(void)
     struct kc_ab_alloc glibc = {"peer.glibc.arena", glibc_pair, NULL};
     kc_ab_run_all(&arena);
     kc_ab_run_all(&glibc);
+    hydrate_figures(a);
     kc_arena_metrics_t m = {.size = sizeof(m)};
     kc_arena_metrics(a, &m);
     fprintf(stderr, "  arena after the run: %llu allocs, %llu live, %llu failed\n",
