@@ -146,7 +146,9 @@ static void fragmentation(void)
 {
     begin("fragmentation", "random sizes and lifetimes; how the pages fill and fray");
     kc_arena_t *a = make("frag", 8 << 20);
-    enum { LIVE = 512 };
+    enum {
+        LIVE = 512
+    };
     kc_arena_ticket_t t[LIVE];
     bool used[LIVE] = {false};
     uint64_t seed = opt.seed;
@@ -172,13 +174,12 @@ static void fragmentation(void)
             char key[32];
             snprintf(key, sizeof(key), "round_%ld", round);
             say(key, "pages_used=%llu live_bytes=%llu fragmentation=%.3f largest_free=%llu",
-                (unsigned long long)m.pages_used, (unsigned long long)m.live_bytes,
-                m.fragmentation, (unsigned long long)m.largest_free_run);
+                (unsigned long long)m.pages_used, (unsigned long long)m.live_bytes, m.fragmentation,
+                (unsigned long long)m.largest_free_run);
         } else {
             printf("  %-5ld  %-10llu  %-10llu  %-13.3f  %-12llu  %.3f\n", round,
                    (unsigned long long)m.pages_used, (unsigned long long)m.live_bytes,
-                   m.fragmentation, (unsigned long long)m.largest_free_run,
-                   m.free_fragmentation);
+                   m.fragmentation, (unsigned long long)m.largest_free_run, m.free_fragmentation);
         }
     }
     say("purged", "%d free pages handed back to the OS", kc_arena_purge(a));
@@ -238,8 +239,8 @@ static void exhaustion(void)
         if (round == 1) {
             kc_arena_metrics_t m = {.size = sizeof(m)};
             kc_arena_metrics(a, &m);
-            say("when full", "pages_used=%llu failed_allocs=%llu",
-                (unsigned long long)m.pages_used, (unsigned long long)m.failed_allocs);
+            say("when full", "pages_used=%llu failed_allocs=%llu", (unsigned long long)m.pages_used,
+                (unsigned long long)m.failed_allocs);
         }
         for (int i = 0; i < n; i++)
             kc_arena_release(a, t[i]);
@@ -335,7 +336,9 @@ static void purge(void)
 {
     begin("purge", "free pages go back to the OS and are counted");
     kc_arena_t *a = make("purge", 32 << 20);
-    enum { N = 64 };
+    enum {
+        N = 64
+    };
     kc_arena_ticket_t t[N];
     for (int i = 0; i < N; i++) {
         void *p;
@@ -358,33 +361,33 @@ static const struct {
     const char *name;
     void (*fn)(void);
 } scenarios[] = {
-    {"mixed", mixed},     {"fragmentation", fragmentation}, {"stale", stale},
-    {"exhaustion", exhaustion}, {"churn", churn},           {"regions", regions},
+    {"mixed", mixed}, {"fragmentation", fragmentation},
+    {"stale", stale}, {"exhaustion", exhaustion},
+    {"churn", churn}, {"regions", regions},
     {"purge", purge},
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: arena [options] [scenario|all]...\n"
-            "Runs arena scenarios and prints what happened, the allocation table\n"
-            "and the metrics. Scenarios:\n"
-            "  mixed          small slots and large page runs side by side (default)\n"
-            "  fragmentation  random sizes and lifetimes, metrics per round, purge\n"
-            "  stale          released, reused, forged, foreign and null tickets\n"
-            "  exhaustion     fill a 64-page arena, -ENOMEM, free, fill again\n"
-            "  churn          -t threads allocating, hydrating, releasing\n"
-            "  regions        external memory behind tickets; -EBUSY on unregister\n"
-            "  purge          free pages handed back to the OS\n"
-            "options:\n"
-            "  -t, --threads N    threads for churn (default 2)\n"
-            "  -n, --ops N        operations per thread (churn) or x1000 rounds\n"
-            "  -p, --page-size B  page size in bytes, a power of two (default 4096)\n"
-            "  -b, --bytes B      arena size in bytes (default: per scenario)\n"
-            "  -s, --seed N       random seed (default 42)\n"
-            "      --json         one JSON object per scenario\n"
-            "      --no-table     metrics only, no allocation table\n"
-            "  -h, --help         this text\n");
+    fprintf(f, "usage: arena [options] [scenario|all]...\n"
+               "Runs arena scenarios and prints what happened, the allocation table\n"
+               "and the metrics. Scenarios:\n"
+               "  mixed          small slots and large page runs side by side (default)\n"
+               "  fragmentation  random sizes and lifetimes, metrics per round, purge\n"
+               "  stale          released, reused, forged, foreign and null tickets\n"
+               "  exhaustion     fill a 64-page arena, -ENOMEM, free, fill again\n"
+               "  churn          -t threads allocating, hydrating, releasing\n"
+               "  regions        external memory behind tickets; -EBUSY on unregister\n"
+               "  purge          free pages handed back to the OS\n"
+               "options:\n"
+               "  -t, --threads N    threads for churn (default 2)\n"
+               "  -n, --ops N        operations per thread (churn) or x1000 rounds\n"
+               "  -p, --page-size B  page size in bytes, a power of two (default 4096)\n"
+               "  -b, --bytes B      arena size in bytes (default: per scenario)\n"
+               "  -s, --seed N       random seed (default 42)\n"
+               "      --json         one JSON object per scenario\n"
+               "      --no-table     metrics only, no allocation table\n"
+               "  -h, --help         this text\n");
 }
 
 int main(int argc, char **argv)

@@ -44,15 +44,18 @@ typedef struct kc_arena kc_arena_t;
  * a channel or a pipe, compare it. Its fields are readable but only the arena
  * may make one; a ticket whose check does not match is refused. */
 typedef struct kc_arena_ticket {
-    uint32_t index;  /* slot in the ticket table */
-    uint32_t gen;    /* the slot's generation when issued (odd) */
-    uint32_t len;    /* payload length in bytes */
-    uint32_t check;  /* keyed mix of index, gen, len and the arena; 0 = null */
+    uint32_t index; /* slot in the ticket table */
+    uint32_t gen;   /* the slot's generation when issued (odd) */
+    uint32_t len;   /* payload length in bytes */
+    uint32_t check; /* keyed mix of index, gen, len and the arena; 0 = null */
 } kc_arena_ticket_t;
 
 /* KC_ARENA_TICKET_NULL is the null ticket (all zero): "no payload". Every
  * call that takes a ticket refuses it with -EINVAL. */
-#define KC_ARENA_TICKET_NULL {0, 0, 0, 0}
+#define KC_ARENA_TICKET_NULL                                                                       \
+    {                                                                                              \
+        0, 0, 0, 0                                                                                 \
+    }
 
 /* KC_ARENA_PAGE_DEFAULT is the page size used when the options give none:
  * 4 KiB. Pages must be a power of two and at least the OS page size, so that
@@ -77,15 +80,18 @@ typedef struct kc_arena_ticket {
 /* Options for kc_arena_create(). Initialise with KC_ARENA_OPTS_INIT and set
  * what you need; `size` lets the struct grow without breaking callers. */
 typedef struct kc_arena_opts {
-    uint32_t size;         /* sizeof(kc_arena_opts_t); set by KC_ARENA_OPTS_INIT */
-    uint32_t max_tickets;  /* ticket table slots; 0 = bytes / 64, at most 1 Mi */
-    size_t bytes;          /* arena RAM, rounded up to whole pages; 0 = default */
-    size_t page_size;      /* power of two >= OS page; 0 = KC_ARENA_PAGE_DEFAULT */
-    const char *name;      /* BORROWS: copied at create; NULL = "arena" */
+    uint32_t size;        /* sizeof(kc_arena_opts_t); set by KC_ARENA_OPTS_INIT */
+    uint32_t max_tickets; /* ticket table slots; 0 = bytes / 64, at most 1 Mi */
+    size_t bytes;         /* arena RAM, rounded up to whole pages; 0 = default */
+    size_t page_size;     /* power of two >= OS page; 0 = KC_ARENA_PAGE_DEFAULT */
+    const char *name;     /* BORROWS: copied at create; NULL = "arena" */
 } kc_arena_opts_t;
 
 /* KC_ARENA_OPTS_INIT initialises kc_arena_opts_t to the defaults. */
-#define KC_ARENA_OPTS_INIT {sizeof(kc_arena_opts_t), 0, 0, 0, NULL}
+#define KC_ARENA_OPTS_INIT                                                                         \
+    {                                                                                              \
+        sizeof(kc_arena_opts_t), 0, 0, 0, NULL                                                     \
+    }
 
 /* KC_ARENA_REGION_RDONLY marks a registered region as read-only for its
  * users: the arena only records it (kc_arena_dump() shows it); the memory's
@@ -104,27 +110,27 @@ typedef enum kc_arena_dump_format {
  * (older, shorter structs are filled as far as they go). Counts of tickets
  * include both arena payloads and wrapped region memory. */
 typedef struct kc_arena_metrics {
-    uint32_t size;              /* set by the caller: sizeof(kc_arena_metrics_t) */
-    uint32_t page_size;         /* bytes per page */
-    uint64_t pages_total;       /* pages in the arena */
-    uint64_t pages_used;        /* pages holding slots or runs (cached ones too) */
-    uint64_t pages_high_water;  /* the most pages ever used at once */
-    uint64_t pages_purged;      /* free pages currently handed back to the OS */
-    uint64_t purged_total;      /* pages handed back by every kc_arena_purge() */
-    uint64_t largest_free_run;  /* longest run of free pages */
-    uint64_t live_tickets;      /* tickets allocated or wrapped and not freed */
-    uint64_t live_bytes;        /* payload bytes behind live arena tickets */
-    uint64_t cached_bytes;      /* free blocks held in per-thread caches */
-    uint64_t allocs;            /* successful kc_arena_alloc() calls */
-    uint64_t frees;             /* arena payloads freed by their last release */
-    uint64_t failed_allocs;     /* kc_arena_alloc() calls that got -ENOMEM */
-    uint64_t stale_rejections;  /* hydrate/retain/release refused with -ESTALE */
-    uint64_t double_releases;   /* releases of a ticket already fully released */
-    uint64_t retired_slots;     /* table slots retired at generation wrap */
-    uint64_t regions;           /* external regions registered */
-    uint64_t region_tickets;    /* live tickets into external regions */
-    double fragmentation;       /* 1 - live_bytes / (pages_used * page_size) */
-    double free_fragmentation;  /* 1 - largest_free_run / free pages */
+    uint32_t size;             /* set by the caller: sizeof(kc_arena_metrics_t) */
+    uint32_t page_size;        /* bytes per page */
+    uint64_t pages_total;      /* pages in the arena */
+    uint64_t pages_used;       /* pages holding slots or runs (cached ones too) */
+    uint64_t pages_high_water; /* the most pages ever used at once */
+    uint64_t pages_purged;     /* free pages currently handed back to the OS */
+    uint64_t purged_total;     /* pages handed back by every kc_arena_purge() */
+    uint64_t largest_free_run; /* longest run of free pages */
+    uint64_t live_tickets;     /* tickets allocated or wrapped and not freed */
+    uint64_t live_bytes;       /* payload bytes behind live arena tickets */
+    uint64_t cached_bytes;     /* free blocks held in per-thread caches */
+    uint64_t allocs;           /* successful kc_arena_alloc() calls */
+    uint64_t frees;            /* arena payloads freed by their last release */
+    uint64_t failed_allocs;    /* kc_arena_alloc() calls that got -ENOMEM */
+    uint64_t stale_rejections; /* hydrate/retain/release refused with -ESTALE */
+    uint64_t double_releases;  /* releases of a ticket already fully released */
+    uint64_t retired_slots;    /* table slots retired at generation wrap */
+    uint64_t regions;          /* external regions registered */
+    uint64_t region_tickets;   /* live tickets into external regions */
+    double fragmentation;      /* 1 - live_bytes / (pages_used * page_size) */
+    double free_fragmentation; /* 1 - largest_free_run / free pages */
 } kc_arena_metrics_t;
 
 /* Create an arena of opts->bytes of RAM in pages of opts->page_size (NULL

@@ -91,8 +91,7 @@ static double kc_ab_once(void *arg)
     }
     pthread_barrier_destroy(&j->start);
     fprintf(stderr, "    %s %zu B x%d: cpu %.2f ns, wall %.2f ns per pair\n", j->al->prefix,
-            j->size, j->threads, (double)worst / (double)j->iters,
-            (double)wall / (double)j->iters);
+            j->size, j->threads, (double)worst / (double)j->iters, (double)wall / (double)j->iters);
     return (double)worst / (double)j->iters;
 }
 
@@ -107,8 +106,8 @@ static void kc_ab_run_all(const struct kc_ab_alloc *al)
     } sizes[] = {{64, "64", 4000000}, {4096, "4k", 2000000}, {65536, "64k", 1000000}};
     for (int threads = 1; threads <= 2; threads++)
         for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-            struct kc_ab_job job = {al, sizes[i].size, kc_bench_iters(sizes[i].iters),
-                                    threads, .ns = {0, 0}};
+            struct kc_ab_job job = {al, sizes[i].size, kc_bench_iters(sizes[i].iters), threads,
+                                    .ns = {0, 0}};
             char name[96];
             snprintf(name, sizeof(name), "%s.alloc_free_%s%s", al->prefix, sizes[i].tag,
                      threads == 2 ? "_2t" : "");
@@ -118,10 +117,10 @@ static void kc_ab_run_all(const struct kc_ab_alloc *al)
 }
 
 /* Touch the block's first and last byte so the allocation is really used. */
-#define KC_AB_TOUCH(p, size)                        \
-    do {                                            \
-        ((volatile char *)(p))[0] = 1;              \
-        ((volatile char *)(p))[(size) - 1] = 2;     \
+#define KC_AB_TOUCH(p, size)                                                                       \
+    do {                                                                                           \
+        ((volatile char *)(p))[0] = 1;                                                             \
+        ((volatile char *)(p))[(size)-1] = 2;                                                      \
     } while (0)
 
 #endif /* KCORO_KC_ARENA_BENCH_H */

@@ -113,8 +113,8 @@ static struct kc_arena_tcache *tcache_new(struct kc_arena *a)
         return NULL;
     /* 128-byte aligned: the owner's counters never share a line (or an
      * adjacent-line prefetch pair) with another thread's data. */
-    size_t size = sizeof(struct kc_arena_tcache) +
-                  ((size_t)a->nclass + 1) * sizeof(struct kc_arena_bin);
+    size_t size =
+        sizeof(struct kc_arena_tcache) + ((size_t)a->nclass + 1) * sizeof(struct kc_arena_bin);
     struct kc_arena_tcache *tc = NULL;
     if (posix_memalign((void **)&tc, 128, (size + 127) & ~(size_t)127) != 0)
         return NULL;

@@ -37,9 +37,8 @@ static uint64_t live_arena_bytes(struct kc_arena *a)
         struct kc_arena_entry *e = &a->table[i];
         /* Acquire: pairs with the release-store in kc__arena_issue(). */
         uint64_t s = atomic_load_explicit(&e->state, memory_order_acquire);
-        if (KC_ARENA_REFS(s) == 0 ||
-            KC_ARENA_META_KIND(atomic_load_explicit(&e->meta, memory_order_relaxed)) ==
-                KC_ARENA_E_REGION)
+        if (KC_ARENA_REFS(s) == 0 || KC_ARENA_META_KIND(atomic_load_explicit(
+                                         &e->meta, memory_order_relaxed)) == KC_ARENA_E_REGION)
             continue;
         bytes += atomic_load_explicit(&e->len, memory_order_relaxed);
     }
@@ -134,21 +133,30 @@ static uint32_t page_rows(struct kc_arena *a, struct page_row *rows)
 static const char *kind_name(uint32_t kind)
 {
     switch (kind) {
-    case KC_ARENA_E_SLOT: return "slot";
-    case KC_ARENA_E_RUN: return "run";
-    case KC_ARENA_E_BIGRUN: return "bigrun";
-    case KC_ARENA_E_REGION: return "region";
-    default: return "?";
+    case KC_ARENA_E_SLOT:
+        return "slot";
+    case KC_ARENA_E_RUN:
+        return "run";
+    case KC_ARENA_E_BIGRUN:
+        return "bigrun";
+    case KC_ARENA_E_REGION:
+        return "region";
+    default:
+        return "?";
     }
 }
 
 static const char *page_kind_name(const struct page_row *r)
 {
     switch (r->kind) {
-    case KC_ARENA_PG_FREE: return r->purged ? "purged" : "free";
-    case KC_ARENA_PG_SLAB: return "slab";
-    case KC_ARENA_PG_RUN_HEAD: return "run";
-    default: return "tail?";
+    case KC_ARENA_PG_FREE:
+        return r->purged ? "purged" : "free";
+    case KC_ARENA_PG_SLAB:
+        return "slab";
+    case KC_ARENA_PG_RUN_HEAD:
+        return "run";
+    default:
+        return "tail?";
     }
 }
 
@@ -163,18 +171,25 @@ static void dump_summary(struct kc_arena *a, FILE *f, bool json, const kc_arena_
         const char *name;
         uint64_t v;
     } c[] = {
-        {"pages_used", m->pages_used}, {"pages_high_water", m->pages_high_water},
-        {"pages_purged", m->pages_purged}, {"purged_total", m->purged_total},
-        {"largest_free_run", m->largest_free_run}, {"live_tickets", m->live_tickets},
-        {"live_bytes", m->live_bytes}, {"cached_bytes", m->cached_bytes},
-        {"allocs", m->allocs}, {"frees", m->frees}, {"failed_allocs", m->failed_allocs},
-        {"stale_rejections", m->stale_rejections}, {"double_releases", m->double_releases},
-        {"retired_slots", m->retired_slots}, {"regions", m->regions},
+        {"pages_used", m->pages_used},
+        {"pages_high_water", m->pages_high_water},
+        {"pages_purged", m->pages_purged},
+        {"purged_total", m->purged_total},
+        {"largest_free_run", m->largest_free_run},
+        {"live_tickets", m->live_tickets},
+        {"live_bytes", m->live_bytes},
+        {"cached_bytes", m->cached_bytes},
+        {"allocs", m->allocs},
+        {"frees", m->frees},
+        {"failed_allocs", m->failed_allocs},
+        {"stale_rejections", m->stale_rejections},
+        {"double_releases", m->double_releases},
+        {"retired_slots", m->retired_slots},
+        {"regions", m->regions},
         {"region_tickets", m->region_tickets},
     };
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
-        fprintf(f, json ? "\"%s\":%llu," : "  %-18s %llu\n", c[i].name,
-                (unsigned long long)c[i].v);
+        fprintf(f, json ? "\"%s\":%llu," : "  %-18s %llu\n", c[i].name, (unsigned long long)c[i].v);
     if (json)
         fprintf(f, "\"fragmentation\":%.4f,\"free_fragmentation\":%.4f},", m->fragmentation,
                 m->free_fragmentation);
@@ -226,8 +241,8 @@ static void dump_pages(struct kc_arena *a, FILE *f, bool json, const struct page
                     sep, r->first, size, json ? slots : slots - r->free_slots,
                     json ? slots - r->free_slots : slots);
         } else {
-            fprintf(f, json ? "%s{\"first\":%u,\"count\":%u,\"kind\":\"%s\"}"
-                            : "%s  %-8u  %-8u  %s\n",
+            fprintf(f,
+                    json ? "%s{\"first\":%u,\"count\":%u,\"kind\":\"%s\"}" : "%s  %-8u  %-8u  %s\n",
                     sep, r->first, r->count, page_kind_name(r));
         }
     }
@@ -269,8 +284,8 @@ static void dump_tickets(struct kc_arena *a, FILE *f, bool json)
             fprintf(f,
                     "%s{\"index\":%u,\"gen\":%u,\"refs\":%u,\"len\":%u,\"kind\":\"%s\","
                     "\"%s\":%lu,\"offset\":%lu}",
-                    sep, i, KC_ARENA_GEN(s), KC_ARENA_REFS(s), len, kind_name(kind), wname,
-                    where, kind == KC_ARENA_E_REGION ? 0ul : off);
+                    sep, i, KC_ARENA_GEN(s), KC_ARENA_REFS(s), len, kind_name(kind), wname, where,
+                    kind == KC_ARENA_E_REGION ? 0ul : off);
         else
             fprintf(f, "  %-8u  %-10u  %-4u  %-10u  %-6s  %s %lu +%#lx\n", i, KC_ARENA_GEN(s),
                     KC_ARENA_REFS(s), len, kind_name(kind), wname, where,

@@ -63,16 +63,16 @@ enum kc_arena_page_kind {
 
 /* Entry kinds, stored in the entry's meta word. */
 enum kc_arena_entry_kind {
-    KC_ARENA_E_SLOT = 1,    /* a slot of a slab page; class < nslot */
-    KC_ARENA_E_RUN = 2,     /* a cached-class page run */
-    KC_ARENA_E_BIGRUN = 3,  /* a longer run; class nclass */
-    KC_ARENA_E_REGION = 4   /* wrapped memory of an external region */
+    KC_ARENA_E_SLOT = 1,   /* a slot of a slab page; class < nslot */
+    KC_ARENA_E_RUN = 2,    /* a cached-class page run */
+    KC_ARENA_E_BIGRUN = 3, /* a longer run; class nclass */
+    KC_ARENA_E_REGION = 4  /* wrapped memory of an external region */
 };
 
 /* meta = kind:8 | class:8 | region:8 (bits 0-23). */
-#define KC_ARENA_META(kind, cls, region) \
+#define KC_ARENA_META(kind, cls, region)                                                           \
     ((uint32_t)(kind) | ((uint32_t)(cls) << 8) | ((uint32_t)(region) << 16))
-#define KC_ARENA_META_KIND(m) ((m) & 0xffu)
+#define KC_ARENA_META_KIND(m) ((m)&0xffu)
 #define KC_ARENA_META_CLASS(m) (((m) >> 8) & 0xffu)
 #define KC_ARENA_META_REGION(m) (((m) >> 16) & 0xffu)
 
@@ -93,16 +93,16 @@ struct kc_arena_entry {
 
 /* One page-table row (central; guarded by arena->lock). */
 struct kc_arena_page {
-    uint8_t kind;     /* enum kc_arena_page_kind */
-    uint8_t cls;      /* SLAB: its class */
-    uint8_t purged;   /* FREE and handed back to the OS */
+    uint8_t kind;   /* enum kc_arena_page_kind */
+    uint8_t cls;    /* SLAB: its class */
+    uint8_t purged; /* FREE and handed back to the OS */
     uint8_t pad;
-    uint32_t count;   /* SLAB: free slots; RUN_HEAD: pages in the run */
-    uint32_t bump;    /* SLAB: slots [bump, nslots) were never handed out */
-    uint32_t prev;    /* SLAB: partial-list links (UINT32_MAX = none) */
+    uint32_t count; /* SLAB: free slots; RUN_HEAD: pages in the run */
+    uint32_t bump;  /* SLAB: slots [bump, nslots) were never handed out */
+    uint32_t prev;  /* SLAB: partial-list links (UINT32_MAX = none) */
     uint32_t next;
     uint32_t pad2;
-    void *free_head;  /* SLAB: freed slots, linked through their first word */
+    void *free_head; /* SLAB: freed slots, linked through their first word */
 };
 
 /* A cached free block and the free ticket index travelling with it. */
@@ -113,8 +113,8 @@ struct kc_arena_item {
 
 /* One class's stack of cached items in a thread cache. */
 struct kc_arena_bin {
-    _Atomic uint32_t count;  /* owner: load + store; metrics read it */
-    uint32_t cap;            /* 0 = this class is not cached */
+    _Atomic uint32_t count; /* owner: load + store; metrics read it */
+    uint32_t cap;           /* 0 = this class is not cached */
     struct kc_arena_item items[KC_ARENA_BIN_CAP];
 };
 
@@ -123,13 +123,13 @@ struct kc_arena_bin {
  * kc_arena_metrics() may read them from any thread. */
 struct kc_arena_tcache {
     struct kc_arena *arena;
-    struct kc_arena_tcache *next;  /* arena->caches list (under lock) */
-    uint64_t budget;               /* sum of cap * class size stays below */
+    struct kc_arena_tcache *next; /* arena->caches list (under lock) */
+    uint64_t budget;              /* sum of cap * class size stays below */
     _Atomic uint64_t allocs;
     _Atomic uint64_t frees;
     uint32_t nidx;
     uint32_t idx[KC_ARENA_IDX_CAP];
-    struct kc_arena_bin bins[];    /* nclass + 1 bins; the last is never used */
+    struct kc_arena_bin bins[]; /* nclass + 1 bins; the last is never used */
 };
 
 /* An external region slot. word = gen:24 (bits 40-63) | registered:1
@@ -147,25 +147,25 @@ struct kc_arena_region {
 
 struct kc_arena {
     /* Read-mostly geometry, set at create. */
-    uint64_t uid;              /* unique per arena instance in the process */
-    uint64_t key;              /* keys the ticket check word */
-    uint8_t *base;             /* pages_total * page_size bytes */
+    uint64_t uid;  /* unique per arena instance in the process */
+    uint64_t key;  /* keys the ticket check word */
+    uint8_t *base; /* pages_total * page_size bytes */
     size_t bytes;
     size_t page_size;
     unsigned page_shift;
     uint32_t pages_total;
     uint32_t max_tickets;
-    uint32_t nslot;            /* slot classes */
-    uint32_t nclass;           /* slot + run classes; nclass = long runs */
-    size_t max_len;            /* min(bytes, UINT32_MAX): longest payload */
-    uint32_t slot_max;         /* largest slot size */
+    uint32_t nslot;    /* slot classes */
+    uint32_t nclass;   /* slot + run classes; nclass = long runs */
+    size_t max_len;    /* min(bytes, UINT32_MAX): longest payload */
+    uint32_t slot_max; /* largest slot size */
     uint32_t class_size[KC_ARENA_CLASSES_MAX];
-    uint32_t class_slots[KC_ARENA_CLASSES_MAX];  /* slots per slab page */
-    struct kc_arena_entry *table;                /* max_tickets entries */
-    struct kc_arena_region regions[KC_ARENA_REGIONS_MAX + 1];  /* [0] unused */
+    uint32_t class_slots[KC_ARENA_CLASSES_MAX];               /* slots per slab page */
+    struct kc_arena_entry *table;                             /* max_tickets entries */
+    struct kc_arena_region regions[KC_ARENA_REGIONS_MAX + 1]; /* [0] unused */
     pthread_key_t tkey;
     char name[KC_ARENA_NAME_MAX];
-    uint32_t fault_every;      /* KC_FAULT_EVERY (fault builds only) */
+    uint32_t fault_every; /* KC_FAULT_EVERY (fault builds only) */
 
     /* Rarely written counters, each bumped on a slow path only. */
     _Atomic uint64_t failed_allocs;
@@ -173,22 +173,22 @@ struct kc_arena {
     _Atomic uint64_t double_releases;
     _Atomic uint64_t retired_slots;
     _Atomic uint64_t fault_seq;
-    _Atomic uint32_t next_fresh;  /* entries [0, next_fresh) were ever issued */
+    _Atomic uint32_t next_fresh; /* entries [0, next_fresh) were ever issued */
 
     /* Central state, guarded by lock (128-byte aligned: ARCHITECTURE.md 6;
      * the x86 adjacent-line prefetcher pairs lines). */
     _Alignas(128) pthread_mutex_t lock;
-    pthread_mutex_t region_lock;  /* register/unregister only */
+    pthread_mutex_t region_lock; /* register/unregister only */
     struct kc_arena_page *pages;
     uint64_t *free_map;
     uint32_t free_pages;
     uint32_t high_water;
     uint32_t purged_now;
     uint64_t purged_total;
-    uint32_t partial[KC_ARENA_SLOT_CLASSES_MAX];  /* partial-list heads */
-    uint32_t *free_idx;                           /* free ticket indexes */
+    uint32_t partial[KC_ARENA_SLOT_CLASSES_MAX]; /* partial-list heads */
+    uint32_t *free_idx;                          /* free ticket indexes */
     uint32_t nfree_idx;
-    struct kc_arena_tcache *caches;               /* live thread caches */
+    struct kc_arena_tcache *caches; /* live thread caches */
     /* Counters of caches that are gone (thread exit) and of cacheless paths. */
     uint64_t gone_allocs, gone_frees;
 };

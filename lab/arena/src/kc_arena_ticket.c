@@ -54,7 +54,7 @@ static void count_op(struct kc_arena *a, struct kc_arena_tcache *tc, bool alloc)
  * looked up: a table costs a cache line on the hot path (measured ~1 ns). */
 static inline uint32_t meta_of(const struct kc_arena *a, uint32_t cls)
 {
-    uint32_t kind = cls < a->nslot ? KC_ARENA_E_SLOT
+    uint32_t kind = cls < a->nslot    ? KC_ARENA_E_SLOT
                     : cls < a->nclass ? KC_ARENA_E_RUN
                                       : KC_ARENA_E_BIGRUN;
     return KC_ARENA_META(kind, cls, 0);
@@ -85,8 +85,7 @@ static int alloc_central(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_
         return fail_nomem(a);
     }
     count_op(a, tc, true);
-    kc__arena_issue(a, idx, (uintptr_t)block, (uint32_t)len,
-                    meta_of(a, cls), t);
+    kc__arena_issue(a, idx, (uintptr_t)block, (uint32_t)len, meta_of(a, cls), t);
     if (ptr != NULL)
         *ptr = block;
     return 0;
@@ -113,8 +112,7 @@ __attribute__((noinline)) static int alloc_slow(struct kc_arena *a, size_t len,
     struct kc_arena_item it = b->items[n];
     atomic_store_explicit(&b->count, n, memory_order_relaxed);
     count_op(a, tc, true);
-    kc__arena_issue(a, it.index, (uintptr_t)it.block, (uint32_t)len,
-                    meta_of(a, cls), t);
+    kc__arena_issue(a, it.index, (uintptr_t)it.block, (uint32_t)len, meta_of(a, cls), t);
     if (ptr != NULL)
         *ptr = it.block;
     return 0;
@@ -138,8 +136,7 @@ KC_ARENA_NOINLINE int kc_arena_alloc(kc_arena_t *a, size_t len, kc_arena_ticket_
     struct kc_arena_item it = b->items[n - 1];
     atomic_store_explicit(&b->count, n - 1, memory_order_relaxed);
     kc__arena_bump(&tc->allocs, 1);
-    kc__arena_issue(a, it.index, (uintptr_t)it.block, (uint32_t)len,
-                    meta_of(a, cls), t);
+    kc__arena_issue(a, it.index, (uintptr_t)it.block, (uint32_t)len, meta_of(a, cls), t);
     if (ptr != NULL)
         *ptr = it.block;
     return 0;
@@ -298,10 +295,10 @@ KC_ARENA_NOINLINE int kc_arena_release(kc_arena_t *a, kc_arena_ticket_t t)
     uint64_t s = KC_ARENA_STATE(t.gen, 1);
     /* Acq_rel, as the last-release CAS in release_slow(). A failed CAS
      * (shared, stale or raced) changes nothing; the slow path re-reads. */
-    if (__builtin_expect(!atomic_compare_exchange_strong_explicit(
-                             &e->state, &s, KC_ARENA_STATE(t.gen + 1, 0), memory_order_acq_rel,
-                             memory_order_relaxed),
-                         0))
+    if (__builtin_expect(
+            !atomic_compare_exchange_strong_explicit(&e->state, &s, KC_ARENA_STATE(t.gen + 1, 0),
+                                                     memory_order_acq_rel, memory_order_relaxed),
+            0))
         return release_slow(a, t);
     uint32_t meta = atomic_load_explicit(&e->meta, memory_order_relaxed);
     struct kc_arena_tcache *tc = kc__arena_tcache(a);

@@ -82,7 +82,9 @@ static void test_arena_every_size_is_aligned_and_disjoint(void **state)
 {
     (void)state;
     kc_arena_t *a = kc_at_arena(64 << 20, 4096, 0);
-    enum { N = 3 * 4096 / 7 + 1 };
+    enum {
+        N = 3 * 4096 / 7 + 1
+    };
     static kc_arena_ticket_t t[N];
     static struct span sp[N];
     for (int i = 0; i < N; i++) {
@@ -210,7 +212,7 @@ static void test_arena_purge_returns_free_pages(void **state)
     kc_arena_metrics_t m = kc_at_metrics(a);
     assert_int_equal(m.pages_purged, (uint64_t)n);
     assert_int_equal(m.purged_total, (uint64_t)n);
-    assert_int_equal(p[0][0], 0); /* the page behind a freed run is a new zero page */
+    assert_int_equal(p[0][0], 0);    /* the page behind a freed run is a new zero page */
     assert_int_equal(p[1][0], 0x5a); /* live runs are untouched */
     assert_int_equal(kc_arena_purge(a), 0);
     /* Reusing purged pages takes them off the purged count. */

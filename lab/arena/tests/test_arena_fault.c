@@ -42,7 +42,9 @@ static void test_arena_injected_failures_are_counted_and_harmless(void **state)
 {
     (void)state;
     kc_arena_t *a = kc_at_arena(64 << 20, 4096, 0);
-    enum { N = 5000 };
+    enum {
+        N = 5000
+    };
     static kc_arena_ticket_t t[N];
     int live = 0;
     long failed = 0;
