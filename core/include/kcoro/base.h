@@ -48,7 +48,8 @@ extern "C" {
     X(ESTALE, ESTALE, "stale handle: released, reused or forged")                                  \
     X(EBUSY, EBUSY, "busy: the object is running or in use")                                       \
     X(ESRCH, ESRCH, "the coroutine has already finished")                                          \
-    X(EPERM, EPERM, "not allowed from this context")
+    X(EPERM, EPERM, "not allowed from this context")                                               \
+    X(EIO, EIO, "an output stream failed")
 
 /* kc_strerror returns a static, human-readable text for a kcoro result
  * (negative errno or 0). Unknown codes fall back to a generic text.
