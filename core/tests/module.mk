@@ -1,2 +1,3 @@
 # Each name N builds core/tests/test_N.c into build/<flavour>/tests/test_N.
 CORE_TESTS += coro
+CORE_TESTS += port
