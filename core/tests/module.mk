@@ -1,3 +1,4 @@
 # Each name N builds core/tests/test_N.c into build/<flavour>/tests/test_N.
 CORE_TESTS += coro
 CORE_TESTS += port
+CORE_TESTS += park
