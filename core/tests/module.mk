@@ -3,3 +3,4 @@ CORE_TESTS += coro
 CORE_TESTS += port
 CORE_TESTS += park
 CORE_TESTS += sched
+CORE_TESTS += cancel
