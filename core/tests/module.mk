@@ -4,3 +4,4 @@ CORE_TESTS += port
 CORE_TESTS += park
 CORE_TESTS += sched
 CORE_TESTS += cancel
+CORE_TESTS += timer

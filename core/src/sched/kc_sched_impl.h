@@ -214,6 +214,7 @@ void kc__theap_fini(struct kc_theap *h);
 int kc__timer_start_at(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w, int64_t when);
 int kc__timer_run_due(struct kc_worker *w, int64_t now);   /* returns fired count */
 bool kc__timer_steal_due(struct kc_worker *thief, int64_t now);
+int kc__timer_check(struct kc_worker *w);            /* T1-T3: 0 or -EPROTO */
 static inline int64_t kc__timer_next(struct kc_worker *w)
 {
     return atomic_load_explicit(&w->timers.next_when, memory_order_relaxed);

@@ -267,6 +267,25 @@ int kc__timer_run_due(struct kc_worker *w, int64_t now)
     return run_due(w, w, now);
 }
 
+int kc__timer_check(struct kc_worker *w)
+{
+    struct kc_theap *h = &w->timers;
+    int rc = 0;
+    kc__lock(&h->lock);
+    for (uint32_t i = 0; i < h->n && rc == 0; i++) {
+        if (i > 0 && h->e[(i - 1) / 4].when > h->e[i].when)
+            rc = -EPROTO; /* T1 */
+        if (h->e[i].t->index != i || h->e[i].t->when != h->e[i].when ||
+            atomic_load_explicit(&h->e[i].t->state, memory_order_relaxed) != T_PENDING)
+            rc = -EPROTO; /* T2 */
+    }
+    if (atomic_load_explicit(&h->next_when, memory_order_relaxed) !=
+        (h->n > 0 ? h->e[0].when : INT64_MAX))
+        rc = -EPROTO; /* T3 */
+    kc__unlock(&h->lock);
+    return rc;
+}
+
 bool kc__timer_steal_due(struct kc_worker *thief, int64_t now)
 {
     struct kc_sched *s = thief->sched;
