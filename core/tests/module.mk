@@ -5,3 +5,4 @@ CORE_TESTS += park
 CORE_TESTS += sched
 CORE_TESTS += cancel
 CORE_TESTS += timer
+CORE_TESTS += io
