@@ -192,11 +192,11 @@ void kc__task_unregister(struct kc_task *t)
 }
 
 static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
-                     const kc_cancel_t *cancel)
+                     const kc_cancel_t *cancel, bool intr)
 {
     if (!t->registered)
         registry_add(t);
-    if (task_cancelled(t) || kc__cancel_fired_sc(cancel))
+    if ((intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel))
         return -ECANCELED;
     kc_cancel_reg_t reg;
     kc_timer_t tm;
@@ -224,7 +224,7 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
             rc = 0;
             break;
         }
-        if (task_cancelled(t) || kc__cancel_fired_sc(cancel)) {
+        if ((intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel)) {
             rc = -ECANCELED;
             break;
         }
@@ -242,7 +242,7 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
             atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
             continue; /* a permit arrived */
         }
-        if (task_cancelled(t) || kc__cancel_fired_sc(cancel) ||
+        if ((intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel) ||
             (tm_on && !kc_timer_is_pending(&tm))) {
             e = P_WAITING;
             /* acquire: nothing to pair with but our own CAS; a failure means
@@ -274,6 +274,11 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
 
 int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
+    return kc__park(p, timeout_ns, cancel, true);
+}
+
+int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr)
+{
     if (p == NULL || p->size != sizeof(*p) || p->version != KC_PARKER_VERSION)
         return -EINVAL;
     if (p->kind == KIND_TASK) {
@@ -283,8 +288,9 @@ int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
         if (take_permit(p))
             return 0;
         if (timeout_ns == 0)
-            return task_cancelled(t) || kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
-        return park_task(p, t, timeout_ns, cancel);
+            return (intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel) ? -ECANCELED
+                                                                             : -ETIME;
+        return park_task(p, t, timeout_ns, cancel, intr);
     }
     if (p->kind != KIND_THREAD)
         return -EINVAL;

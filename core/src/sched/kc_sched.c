@@ -125,6 +125,12 @@ int kc_sched_run_until_idle(kc_sched_t *s, int64_t timeout_ns, const kc_cancel_t
         return -EINVAL;
     if (own_context(s))
         return -EPERM;
+    return kc__sched_wait_idle(s, timeout_ns, cancel, true);
+}
+
+int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
+                        bool intr)
+{
     struct kc_idle_waiter me;
     kc_parker_init(&me.p);
     kc__lock(&s->wait_lock);
@@ -136,7 +142,7 @@ int kc_sched_run_until_idle(kc_sched_t *s, int64_t timeout_ns, const kc_cancel_t
     /* seq_cst: pairs with the decrement in kc__sched_live_dec */
     while (atomic_load_explicit(&s->live, memory_order_seq_cst) != 0) {
         int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
-        rc = kc_park(&me.p, deadline >= 0 && left < 0 ? 0 : left, cancel);
+        rc = kc__park(&me.p, deadline >= 0 && left < 0 ? 0 : left, cancel, intr);
         if (rc < 0)
             break;
     }
@@ -178,7 +184,7 @@ int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode)
     if (mode == KC_SCHED_SHUTDOWN_CANCEL)
         cancel_all(s);
     for (;;) {
-        kc_sched_run_until_idle(s, KC_NO_TIMEOUT, NULL);
+        kc__sched_wait_idle(s, KC_NO_TIMEOUT, NULL, false);
         /* seq_cst: Dekker with spawn (it raises live, then reads state) */
         atomic_store_explicit(&s->state, KC_SCHED_STOPPING, memory_order_seq_cst);
         if (atomic_load_explicit(&s->live, memory_order_seq_cst) == 0)

@@ -204,6 +204,9 @@ void kc__task_free(struct kc_task *t);
 void kc__sched_live_dec(struct kc_sched *s);
 
 /* ---- kc_park.c */
+/* kc_park; with intr false the owner task's own cancellation is ignored
+ * (waits that must not end early: scope destroy, shutdown). */
+int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr);
 void kc__task_wake(struct kc_task *t);               /* the one waker of a park */
 void kc__task_interrupt(struct kc_task *t);          /* cancel t's parks */
 void kc__task_unregister(struct kc_task *t);         /* leave the registry */
@@ -234,6 +237,8 @@ int kc__scope_add(struct kc_scope *sc, struct kc_task *t);  /* 0 or -ECANCELED *
 void kc__scope_child_done(struct kc_task *t, int status);
 
 /* ---- kc_sched.c */
+int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
+                        bool intr);
 int kc__sched_check(const struct kc_sched *s);       /* 0, or abort naming the rule */
 
 /* Monotonic nanoseconds. */

@@ -134,12 +134,8 @@ static bool own_child(const kc_scope_t *sc)
     return t != NULL && t->scope == sc;
 }
 
-int kc_scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *cancel)
+static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr)
 {
-    if (sc == NULL)
-        return -EINVAL;
-    if (own_child(sc))
-        return -EPERM;
     struct kc_idle_waiter me;
     kc_parker_init(&me.p);
     kc__lock(&sc->lock);
@@ -152,7 +148,7 @@ int kc_scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *cancel)
      * from the last child's unpark makes that park return */
     while (atomic_load_explicit(&sc->live, memory_order_relaxed) != 0) {
         int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
-        rc = kc_park(&me.p, deadline >= 0 && left < 0 ? 0 : left, cancel);
+        rc = kc__park(&me.p, deadline >= 0 && left < 0 ? 0 : left, cancel, intr);
         if (rc < 0)
             break;
     }
@@ -165,6 +161,15 @@ int kc_scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *cancel)
     int failure = sc->first_error;
     kc__unlock(&sc->lock);
     return live == 0 ? failure : rc;
+}
+
+int kc_scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (sc == NULL)
+        return -EINVAL;
+    if (own_child(sc))
+        return -EPERM;
+    return scope_wait(sc, timeout_ns, cancel, true);
 }
 
 int kc_scope_cancel(kc_scope_t *sc)
@@ -203,7 +208,7 @@ int kc_scope_destroy(kc_scope_t *sc)
         return -EPERM;
     if (atomic_load_explicit(&sc->live, memory_order_relaxed) != 0)
         kc_cancel_trigger(sc->token);
-    int rc = kc_scope_wait(sc, KC_NO_TIMEOUT, NULL);
+    int rc = scope_wait(sc, KC_NO_TIMEOUT, NULL, false); /* even if we are cancelled */
     kc_cancel_unregister(&sc->reg);
     if (kc_cancel_destroy(sc->token) < 0)
         return rc; /* a nested scope still hangs on our token: keep it alive */
