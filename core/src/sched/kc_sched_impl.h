@@ -38,7 +38,9 @@ enum {
     KC_SCHED_STEAL_MAX = 32,     /* most tasks one steal takes (half, capped) */
     KC_SCHED_STEAL_ROUNDS = 2,   /* passes over the victims before parking */
     KC_SCHED_INJECT_BATCH = 32,  /* most tasks taken from the inject queue at once */
-    KC_SCHED_DEQUE_LOG2 = 8      /* initial deque capacity: 256 tasks */
+    KC_SCHED_DEQUE_LOG2 = 8,     /* initial deque capacity: 256 tasks */
+    KC_SCHED_SPIN_ROUNDS = 16,   /* a searcher's idle looks before it sleeps */
+    KC_SCHED_SPIN_RELAX = 64     /* pause hints between two looks */
 };
 
 /* A task's scheduling state (S4), for the park protocol in kc_park.c. */

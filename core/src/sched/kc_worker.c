@@ -272,15 +272,22 @@ static struct kc_task *local_work(struct kc_worker *w)
             return t;
     }
     w->next_streak = 0;
-    if ((t = kc__deque_pop(&w->dq)) != NULL)
+    /* The owner's relaxed look is exact enough: top only grows, so "empty"
+     * is never wrong, and a stale "not empty" costs one real pop. */
+    if (kc__deque_size(&w->dq) > 0 && (t = kc__deque_pop(&w->dq)) != NULL)
         return t;
     if (w->yield_top != NULL) {
-        for (struct kc_task *x = w->yield_top, *nx; x != NULL; x = nx) {
-            nx = x->link; /* newest first: the oldest yielder pops first */
-            push_local(w, x);
-        }
+        /* The oldest yielder (the chain's tail) runs now; the others go to
+         * the deque, newest first, so they pop in yield order and idle
+         * workers can steal them. */
+        struct kc_task *x = w->yield_top;
         w->yield_top = NULL;
-        return kc__deque_pop(&w->dq);
+        while (x->link != NULL) {
+            struct kc_task *nx = x->link;
+            push_local(w, x);
+            x = nx;
+        }
+        return x;
     }
     return NULL;
 }
@@ -427,6 +434,31 @@ static void park_idle(struct kc_worker *w)
     unidle(w);
 }
 
+/* A searcher that found nothing looks again a few times, pausing between
+ * looks and giving the core away now and then, before it pays for a futex
+ * sleep and its submitter for a futex wake. Bounded: about
+ * KC_SCHED_SPIN_ROUNDS * KC_SCHED_SPIN_RELAX pauses plus a few yields. */
+static bool spin_for_work(struct kc_worker *w)
+{
+    struct kc_sched *s = w->sched;
+    /* Coroutines wait for I/O: sleeping in the poller serves them better. */
+    if (atomic_load_explicit(&s->io_waiting, memory_order_relaxed) > 0)
+        return false;
+    for (int r = 0; r < KC_SCHED_SPIN_ROUNDS; r++) {
+        for (int i = 0; i < KC_SCHED_SPIN_RELAX; i++)
+            kc__port_relax();
+        if (r % 4 == 3)
+            kc__port_yield_thread();
+        if (kc__inject_len(&s->inject) > 0 ||
+            atomic_load_explicit(&w->inbox_n, memory_order_relaxed) > 0)
+            return true;
+        for (int i = 0; i < s->nworkers; i++)
+            if (kc__deque_size(&s->w[i].dq) > 0)
+                return true;
+    }
+    return false;
+}
+
 static struct kc_task *find_work(struct kc_worker *w)
 {
     struct kc_sched *s = w->sched;
@@ -445,6 +477,8 @@ static struct kc_task *find_work(struct kc_worker *w)
             if ((t = search(w)) != NULL)
                 return t;
             if (kc__timer_steal_due(w, kc__sched_now()))
+                continue;
+            if (w->searching && spin_for_work(w))
                 continue;
         }
         if (atomic_load_explicit(&s->state, memory_order_acquire) >= KC_SCHED_STOPPING)
