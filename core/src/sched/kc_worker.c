@@ -202,22 +202,22 @@ static struct kc_task *inject_take(struct kc_worker *w)
     return first;
 }
 
+/* Take one task migrated to w. The others stay in the inbox rather than go
+ * to the deque, where a thief could take them to the wrong worker. */
 static struct kc_task *inbox_take(struct kc_worker *w)
 {
     if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed) == 0)
         return NULL;
     kc__lock(&w->inbox_lock);
-    struct kc_task *first = w->inbox_head;
-    w->inbox_head = w->inbox_tail = NULL;
-    atomic_store_explicit(&w->inbox_n, 0, memory_order_relaxed);
-    kc__unlock(&w->inbox_lock);
-    if (first == NULL)
-        return NULL;
-    for (struct kc_task *x = first->link, *nx; x != NULL; x = nx) {
-        nx = x->link;
-        push_local(w, x);
+    struct kc_task *t = w->inbox_head;
+    if (t != NULL) {
+        w->inbox_head = t->link;
+        if (w->inbox_head == NULL)
+            w->inbox_tail = NULL;
+        atomic_fetch_sub_explicit(&w->inbox_n, 1, memory_order_relaxed); /* under lock */
     }
-    return first;
+    kc__unlock(&w->inbox_lock);
+    return t;
 }
 
 static bool poll_now(struct kc_worker *w)
