@@ -16,6 +16,8 @@
  *                               stopped in random order (memory-bound)
  *   sched.socket_echo_rtt   us  one 8-byte round trip between two coroutines
  *                               over a socketpair through the poller, 2 workers
+ *                               (fds attached, as Go's net.FileConn registers
+ *                               them once)
  * Peers (core/bench/peers/go_sched.go) measure the same shapes with
  * goroutines, WaitGroups, time.AfterFunc and net.FileConn.
  */
@@ -260,11 +262,15 @@ static double socket_echo(void *unused)
     kc_io_set_nonblock(sv[1]);
     struct echo srv = {sv[0], 0, 0}, cli = {sv[1], kc_bench_iters(50000), 0};
     kc_sched_t *s = sched_new(2);
+    kc_io_attach(s, sv[0]); /* like Go's net.FileConn: registered once */
+    kc_io_attach(s, sv[1]);
     kc_task_t *a, *b;
     kc_sched_spawn(s, &a, echo_server, &srv, NULL);
     kc_sched_spawn(s, &b, echo_client, &cli, NULL);
     kc_sched_join(b, NULL, KC_NO_TIMEOUT, NULL);
     kc_sched_join(a, NULL, KC_NO_TIMEOUT, NULL);
+    kc_io_detach(s, sv[0]);
+    kc_io_detach(s, sv[1]);
     kc_sched_destroy(s);
     close(sv[0]);
     close(sv[1]);

@@ -19,6 +19,7 @@
 
 #include "kcoro/base.h"
 #include "kcoro/cancel.h"
+#include "kcoro/sched.h"
 
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -75,6 +76,21 @@ KC_API int kc_accept(int fd, struct sockaddr *addr /* OUT */, socklen_t *len /* 
  * Yields or blocks. */
 KC_API int kc_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns,
                       const kc_cancel_t *cancel);
+
+/* Register fd with scheduler s's poller (NULL: the caller's) for good,
+ * edge-triggered: later waits on it cost no system call, where a plain wait
+ * re-arms the fd each time. For fds whose lifetime you manage: call
+ * kc_io_detach() before closing fd (a closed and reused fd number would
+ * otherwise never be watched again). Attaching twice is harmless; on a
+ * poller without an edge-triggered mode (poll()) it does nothing.
+ * Errors: -EPERM (s NULL outside a scheduler); -EINVAL (bad fd); -EBADF;
+ * -ENOMEM. Never blocks. */
+KC_API int kc_io_attach(kc_sched_t *s, int fd);
+
+/* Undo kc_io_attach(). Returns 0 (also for an fd never attached).
+ * Errors: -EPERM (s NULL outside a scheduler); -EBUSY (a coroutine still
+ * waits on fd). Never blocks. */
+KC_API int kc_io_detach(kc_sched_t *s, int fd);
 
 /* Put fd in non-blocking mode. Returns 0 or a negative errno. */
 KC_API int kc_io_set_nonblock(int fd);

@@ -45,6 +45,7 @@ struct kc_poller;
 /* A backend: the functions behind the kc__poller_* wrappers below. */
 struct kc_poller_ops {
     const char *name;
+    int (*attach)(struct kc_poller *p, int fd);
     int (*arm)(struct kc_poller *p, int fd, uint32_t events, bool known);
     int (*disarm)(struct kc_poller *p, int fd);
     int (*wait)(struct kc_poller *p, struct kc_poll_event *ev, int max, int64_t timeout_ns);
@@ -73,6 +74,15 @@ int kc__poller_open_poll(struct kc_poller **out);
 static inline int kc__poller_arm(struct kc_poller *p, int fd, uint32_t events, bool known)
 {
     return p->ops->arm(p, fd, events, known);
+}
+
+/* Watch fd for good, edge-triggered, for input and output: each new
+ * readiness is reported once, with no re-arming. Errors: -ENOTSUP (the
+ * backend has no edge-triggered mode: use kc__poller_arm), -EBADF, -EPERM,
+ * -ENOMEM. kc__poller_disarm() ends it. */
+static inline int kc__poller_attach(struct kc_poller *p, int fd)
+{
+    return p->ops->attach(p, fd);
 }
 
 /* Stop watching fd. Returns 0 (also when fd was not watched). */

@@ -8,6 +8,10 @@
  * ADD on ENOENT, and ADD to MOD on EEXIST. The wake fd (an eventfd) sits in
  * the set level-triggered with data -1 and is drained when it fires.
  *
+ * An attached fd (kc__poller_attach) is instead registered once,
+ * edge-triggered, for input and output, for callers that own the fd's
+ * lifetime and detach it before closing it: no system call per wait.
+ *
  * Timeouts use epoll_pwait2 (nanosecond resolution) where the C library has
  * it, else epoll_wait rounded up to whole milliseconds.
  *
@@ -78,6 +82,16 @@ static int ep_arm(struct kc_poller *base, int fd, uint32_t events, bool known)
     return r < 0 ? -errno : 0;
 }
 
+static int ep_attach(struct kc_poller *base, int fd)
+{
+    struct epoller *p = (struct epoller *)base;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.fd = fd};
+    int r = epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev);
+    if (r < 0 && errno == EEXIST)
+        r = epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev);
+    return r < 0 ? -errno : 0;
+}
+
 static int ep_disarm(struct kc_poller *base, int fd)
 {
     struct epoller *p = (struct epoller *)base;
@@ -135,7 +149,7 @@ static void ep_close(struct kc_poller *base)
 }
 
 static const struct kc_poller_ops epoll_ops = {
-    "epoll", ep_arm, ep_disarm, ep_wait, ep_wake, ep_close,
+    "epoll", ep_attach, ep_arm, ep_disarm, ep_wait, ep_wake, ep_close,
 };
 
 int kc__poller_open_epoll(struct kc_poller **out)

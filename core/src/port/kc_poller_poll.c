@@ -89,6 +89,13 @@ static int pl_arm(struct kc_poller *base, int fd, uint32_t events, bool known)
     return rc;
 }
 
+static int pl_attach(struct kc_poller *base, int fd)
+{
+    (void)base;
+    (void)fd;
+    return -ENOTSUP; /* poll() has no edge-triggered mode */
+}
+
 static int pl_disarm(struct kc_poller *base, int fd)
 {
     struct poller_poll *p = (struct poller_poll *)base;
@@ -174,7 +181,7 @@ static void pl_close(struct kc_poller *base)
 }
 
 static const struct kc_poller_ops poll_ops = {
-    "poll", pl_arm, pl_disarm, pl_wait, pl_wake, pl_close,
+    "poll", pl_attach, pl_arm, pl_disarm, pl_wait, pl_wake, pl_close,
 };
 
 int kc__poller_open_poll(struct kc_poller **out)

@@ -218,6 +218,7 @@ int kc_cancel_unregister(kc_cancel_reg_t *r)
     uint32_t exp = REG_RUNNING;
     atomic_compare_exchange_strong_explicit(&r->state, &exp, REG_RUNNING | REG_WAITER,
                                             memory_order_relaxed, memory_order_relaxed);
+    /* acquire: pairs with the release store of DONE in kc_cancel_trigger */
     while (atomic_load_explicit(&r->state, memory_order_acquire) != REG_DONE)
         kc__futex_wait(&r->state, REG_RUNNING | REG_WAITER, -1);
     return 1;

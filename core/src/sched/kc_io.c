@@ -10,6 +10,11 @@
  * KC_SCHED_FAIR_TICK picks; each ready fd's waiters get their events and are
  * unparked under the slot lock, and whoever still waits is armed again.
  *
+ * An attached fd (kc_io_attach) is registered once, edge-triggered: an event
+ * with no waiter is remembered in the slot's `ready` bits, which the next
+ * wait consumes without parking; a wait with nothing ready parks with no
+ * system call at all. ERR and HUP stay set until the fd is detached.
+ *
  *   waiter      event                              next        done by
  *   ----------  ---------------------------------  ----------  -------------
  *   (none)      registered, fd armed               waiting     kc_io_wait
@@ -45,6 +50,8 @@ struct kc_io_waiter {
 struct kc_io_slot {
     kc_lock_t lock;
     bool armed;                 /* registered with the poller before */
+    bool attached;              /* edge-triggered for good (kc_io_attach) */
+    uint32_t ready;             /* attached: events seen with no waiter */
     struct kc_io_waiter *rd;    /* O1 */
     struct kc_io_waiter *wr;
 };
@@ -124,15 +131,19 @@ int kc__io_poll(struct kc_sched *s, struct kc_worker *w, int64_t timeout_ns)
             continue;
         uint32_t r = ev[i].events;
         kc__lock(&sl->lock);
+        if (sl->attached) /* remember what nobody waits for yet */
+            sl->ready |= r;
         if (sl->rd != NULL && (r & (KC_IO_IN | KC_IO_ERR | KC_IO_HUP))) {
+            sl->ready &= ~KC_IO_IN;
             deliver(sl, sl->rd, r);
             woke++;
         }
         if (sl->wr != NULL && (r & (KC_IO_OUT | KC_IO_ERR | KC_IO_HUP))) {
+            sl->ready &= ~KC_IO_OUT;
             deliver(sl, sl->wr, r);
             woke++;
         }
-        uint32_t want = wanted(sl);
+        uint32_t want = sl->attached ? 0 : wanted(sl);
         if (want != 0 && kc__poller_arm(s->poller, ev[i].fd, want, true) < 0) {
             if (sl->rd != NULL) /* cannot watch it any more: let them see why */
                 deliver(sl, sl->rd, KC_IO_ERR);
@@ -158,11 +169,17 @@ static int wait_task(struct kc_task *t, int fd, uint32_t events, int64_t timeout
         kc__unlock(&sl->lock);
         return -EBUSY;
     }
+    if (sl->attached && (sl->ready & (events | KC_IO_ERR | KC_IO_HUP)) != 0) {
+        uint32_t r = sl->ready & (events | KC_IO_ERR | KC_IO_HUP);
+        sl->ready &= ~events; /* ERR and HUP stay */
+        kc__unlock(&sl->lock);
+        return (int)r;
+    }
     if (events & KC_IO_IN)
         sl->rd = &me;
     if (events & KC_IO_OUT)
         sl->wr = &me;
-    int rc = kc__poller_arm(s->poller, fd, wanted(sl), sl->armed);
+    int rc = sl->attached ? 0 : kc__poller_arm(s->poller, fd, wanted(sl), sl->armed);
     if (rc < 0) {
         if (sl->rd == &me)
             sl->rd = NULL;
@@ -185,7 +202,7 @@ static int wait_task(struct kc_task *t, int fd, uint32_t events, int64_t timeout
         sl->rd = NULL;
     if (sl->wr == &me)
         sl->wr = NULL;
-    if (left && wanted(sl) != 0) /* the other direction still waits */
+    if (left && !sl->attached && wanted(sl) != 0) /* the other direction waits */
         kc__poller_arm(s->poller, fd, wanted(sl), true);
     uint32_t rev = me.revents; /* O2 */
     kc__unlock(&sl->lock);
@@ -242,6 +259,55 @@ int kc_io_wait(int fd, uint32_t events, int64_t timeout_ns, const kc_cancel_t *c
     if (t == NULL)
         return wait_thread(fd, events, timeout_ns, cancel);
     return wait_task(t, fd, events, timeout_ns, cancel);
+}
+
+static struct kc_sched *sched_of(kc_sched_t *s)
+{
+    return s != NULL ? s : kc_sched_current();
+}
+
+int kc_io_attach(kc_sched_t *s, int fd)
+{
+    if ((s = sched_of(s)) == NULL)
+        return -EPERM;
+    if (fd < 0)
+        return -EINVAL;
+    struct kc_io_slot *sl = slot_get(s, fd, true);
+    if (sl == NULL)
+        return fd >> KC_IO_CHUNK_LOG2 >= KC_IO_CHUNKS ? -EINVAL : -ENOMEM;
+    int rc = 0;
+    kc__lock(&sl->lock);
+    if (!sl->attached) {
+        rc = kc__poller_attach(s->poller, fd);
+        if (rc == 0) {
+            sl->attached = sl->armed = true;
+            sl->ready = 0;
+        } else if (rc == -ENOTSUP) {
+            rc = 0; /* no edge-triggered mode: waits keep re-arming */
+        }
+    }
+    kc__unlock(&sl->lock);
+    return rc;
+}
+
+int kc_io_detach(kc_sched_t *s, int fd)
+{
+    if ((s = sched_of(s)) == NULL)
+        return -EPERM;
+    struct kc_io_slot *sl = slot_get(s, fd, false);
+    if (sl == NULL)
+        return fd < 0 ? -EINVAL : 0;
+    int rc = 0;
+    kc__lock(&sl->lock);
+    if (sl->rd != NULL || sl->wr != NULL) {
+        rc = -EBUSY;
+    } else if (sl->attached) {
+        kc__poller_disarm(s->poller, fd);
+        sl->attached = sl->armed = false;
+        sl->ready = 0;
+    }
+    kc__unlock(&sl->lock);
+    return rc;
 }
 
 int kc_io_set_nonblock(int fd)

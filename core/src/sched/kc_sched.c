@@ -152,6 +152,7 @@ int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_
         pp = &(*pp)->next;
     *pp = me.next;
     kc__unlock(&s->wait_lock);
+    /* seq_cst: pairs with the decrement in kc__sched_live_dec */
     return atomic_load_explicit(&s->live, memory_order_seq_cst) == 0 ? 0 : rc;
 }
 
@@ -189,6 +190,7 @@ int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode)
         atomic_store_explicit(&s->state, KC_SCHED_STOPPING, memory_order_seq_cst);
         if (atomic_load_explicit(&s->live, memory_order_seq_cst) == 0)
             break;
+        /* seq_cst: as above; a spawn slipped in, so wait for it too */
         atomic_store_explicit(&s->state, KC_SCHED_DRAINING, memory_order_seq_cst);
     }
     stop_workers(s, s->nworkers);

@@ -302,6 +302,8 @@ int kc_sched_worker_index(void)
 bool kc_sched_is_cancelled(void)
 {
     struct kc_task *t = kc__task_self();
+    /* acquire: pairs with the seq_cst stores in kc__task_interrupt and
+     * cancel_all, so what the canceller wrote before is visible */
     return t != NULL && (atomic_load_explicit(&t->cancelled, memory_order_acquire) ||
                          atomic_load_explicit(&t->sched->cancel_all, memory_order_acquire));
 }

@@ -170,6 +170,7 @@ int kc_timer_start(kc_timer_t *t, kc_sched_t *s, int64_t delay_ns)
             return -EPERM;
         s = self->sched;
     }
+    /* acquire: pairs with the release store of STOPPED in kc_sched.c */
     if (atomic_load_explicit(&s->state, memory_order_acquire) >= KC_SCHED_STOPPING)
         return -EPIPE;
     return kc__timer_start_at(t, s, self, kc__sched_now() + (delay_ns > 0 ? delay_ns : 0));
@@ -247,6 +248,7 @@ static int run_due(struct kc_worker *owner, struct kc_worker *runner, int64_t no
         if (!atomic_compare_exchange_strong_explicit(&t->state, &e, T_IDLE, memory_order_release,
                                                      memory_order_relaxed) &&
             e == (T_FIRING | T_WAITER)) {
+            /* release: as above, for the stopper asleep on the word */
             atomic_store_explicit(&t->state, T_IDLE, memory_order_release);
             kc__futex_wake(&t->state, INT_MAX);
         }

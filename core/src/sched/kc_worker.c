@@ -224,11 +224,13 @@ static bool poll_now(struct kc_worker *w)
 {
     struct kc_sched *s = w->sched;
     int z = 0;
+    /* acquire (the CAS): pairs with the previous owner's release store */
     if (s->poller == NULL || atomic_load_explicit(&s->io_waiting, memory_order_relaxed) == 0 ||
         !atomic_compare_exchange_strong_explicit(&s->poll_owner, &z, 1, memory_order_acquire,
                                                  memory_order_relaxed))
-        return false; /* acquire above: pairs with the owner's release below */
+        return false;
     int n = kc__io_poll(s, w, 0);
+    /* release: pairs with the next owner's acquire CAS */
     atomic_store_explicit(&s->poll_owner, 0, memory_order_release);
     /* A sleeper may have missed the poller while we held it: kick one so it
      * re-decides and sleeps in the poller (I/O waits keep being watched). */
@@ -340,6 +342,7 @@ static struct kc_task *search(struct kc_worker *w)
         if (2 * atomic_load_explicit(&s->nsearching, memory_order_relaxed) >= busy)
             return NULL;
         w->searching = true;
+        /* seq_cst: ordered with notify's fence and read of nsearching */
         atomic_fetch_add_explicit(&s->nsearching, 1, memory_order_seq_cst);
     }
     for (int round = 0; round < KC_SCHED_STEAL_ROUNDS; round++) {
@@ -398,11 +401,12 @@ static void park_idle(struct kc_worker *w)
     atomic_store_explicit(&w->park_word, KC_PARK_SLEEPING, memory_order_relaxed);
     w->wake_searching = false;
     int z = 0;
+    /* acquire (the CAS): pairs with the previous owner's release store */
     if (s->poller != NULL && s->poll_sleeper == NULL &&
         atomic_load_explicit(&s->io_waiting, memory_order_relaxed) > 0 &&
         atomic_compare_exchange_strong_explicit(&s->poll_owner, &z, 1, memory_order_acquire,
                                                 memory_order_relaxed)) {
-        s->poll_sleeper = w; /* acquire above: pairs with the owner's release */
+        s->poll_sleeper = w;
         poll = true;
     } else {
         w->idle_pos = s->idle_n;
@@ -413,6 +417,7 @@ static void park_idle(struct kc_worker *w)
     kc__unlock(&s->idle_lock);
     if (w->searching) {
         w->searching = false;
+        /* seq_cst: the Dekker write of the sleeper side, before the fence */
         atomic_fetch_sub_explicit(&s->nsearching, 1, memory_order_seq_cst);
     }
     /* seq_cst fence: pairs with the fence in kc__sched_notify */
@@ -429,7 +434,7 @@ static void park_idle(struct kc_worker *w)
         else if (timeout != 0)
             kc__futex_wait(&w->park_word, KC_PARK_SLEEPING, timeout);
     }
-    if (poll)
+    if (poll) /* release: pairs with the next owner's acquire CAS */
         atomic_store_explicit(&s->poll_owner, 0, memory_order_release);
     unidle(w);
 }
@@ -481,6 +486,7 @@ static struct kc_task *find_work(struct kc_worker *w)
             if (w->searching && spin_for_work(w))
                 continue;
         }
+        /* acquire: pairs with stop_workers' seq_cst store of STOPPING */
         if (atomic_load_explicit(&s->state, memory_order_acquire) >= KC_SCHED_STOPPING)
             return NULL;
         park_idle(w);
