@@ -195,6 +195,9 @@ int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode)
     }
     stop_workers(s, s->nworkers);
     kc__debug_log("sched %p: stopped", (void *)s);
+    /* Debug runs (KCORO_DEBUG set) check the invariants at rest. */
+    if ((kc__debug() & ~KC_DEBUG_LOADED) != 0 && kc__sched_check(s) != 0)
+        abort();
     return 0;
 }
 
