@@ -129,7 +129,8 @@ static int pl_wait(struct kc_poller *base, struct kc_poll_event *out, int max, i
         return -ENOMEM;
     }
     size_t n = p->n;
-    memcpy(p->scratch, p->fds, n * sizeof(*p->fds));
+    if (n > 0) /* fds may still be NULL */
+        memcpy(p->scratch, p->fds, n * sizeof(*p->fds));
     p->scratch[n] = (struct pollfd){.fd = p->wake.rfd, .events = POLLIN};
     p->waiting = true;
     kc__unlock(&p->lock);
