@@ -196,6 +196,10 @@ void kc__sched_submit(struct kc_task *t);            /* queue a new task (S1) */
 void kc__sched_notify(struct kc_sched *s);           /* wake a searcher if needed */
 void kc__worker_kick(struct kc_worker *w);           /* make w look at its inbox/timers */
 void kc__sched_wake_all(struct kc_sched *s);         /* shutdown: wake every worker */
+/* From running task self on w: switch straight to the next local task.
+ * Returns true once self runs again; false (nothing switched) when the
+ * worker loop should run instead. */
+bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self);
 
 /* ---- kc_task.c */
 struct kc_task *kc__task_self(void);                 /* the running task or NULL */

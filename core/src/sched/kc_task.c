@@ -241,6 +241,9 @@ int kc_sched_yield(void)
         kc__port_yield_thread();
         return 0;
     }
+    struct kc_worker *w = kc__sched_worker_self();
+    if (w != NULL && w->sched == t->sched && kc__worker_yield_direct(w, t))
+        return 0;
     t->action = KC_ACT_YIELD;
     kc_coro_yield();
     return 0;

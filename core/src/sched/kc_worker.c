@@ -7,7 +7,10 @@
  * deque, its yield stack, the inject queue, the poller, then other workers'
  * deques (steal half, random start, bounded rounds). Every KC_SCHED_FAIR_TICK
  * picks it looks at the inject queue, timers and poller first, so outside
- * submissions and I/O are not starved by local work.
+ * submissions and I/O are not starved by local work. A yield with local work
+ * waiting switches straight to the next task (kc__worker_yield_direct), one
+ * context switch instead of two through the root; the task that finally
+ * switches back to the root is whatever w->current names.
  *
  * Idle protocol (Go's spinning-M scheme): at most about half of the busy
  * workers search at once (nsearching); a submitter wakes one sleeper only when
@@ -246,18 +249,10 @@ static bool poll_now(struct kc_worker *w)
     return n > 0;
 }
 
-static struct kc_task *local_work(struct kc_worker *w)
+/* The next local task: next slot, deque, oldest yielder. Owner only. */
+static struct kc_task *local_pick(struct kc_worker *w)
 {
     struct kc_task *t;
-    if (++w->tick % KC_SCHED_FAIR_TICK == 0) {
-        if (kc__timer_next(w) != INT64_MAX)
-            kc__timer_run_due(w, kc__sched_now());
-        if ((t = inject_take(w)) != NULL)
-            return t;
-        poll_now(w);
-    }
-    if ((t = inbox_take(w)) != NULL)
-        return t;
     if (w->next != NULL) {
         t = w->next;
         w->next = NULL;
@@ -292,6 +287,43 @@ static struct kc_task *local_work(struct kc_worker *w)
         return x;
     }
     return NULL;
+}
+
+static struct kc_task *local_work(struct kc_worker *w)
+{
+    struct kc_task *t;
+    if (++w->tick % KC_SCHED_FAIR_TICK == 0) {
+        if (kc__timer_next(w) != INT64_MAX)
+            kc__timer_run_due(w, kc__sched_now());
+        if ((t = inject_take(w)) != NULL)
+            return t;
+        poll_now(w);
+    }
+    if ((t = inbox_take(w)) != NULL)
+        return t;
+    return local_pick(w);
+}
+
+bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self)
+{
+    /* Every KC_SCHED_FAIR_TICK picks, and for migrations, the worker loop
+     * must look around: go the long way. */
+    if (++w->tick % KC_SCHED_FAIR_TICK == 0 ||
+        atomic_load_explicit(&w->inbox_n, memory_order_relaxed) != 0)
+        return false;
+    struct kc_task *n = local_pick(w);
+    if (n == NULL)
+        return false;
+    /* self is still running, so it goes to the private yield stack, never
+     * to the deque where a thief could resume it on another stack. */
+    self->link = w->yield_top;
+    w->yield_top = self;
+    w->current = n;
+    n->worker = (int16_t)w->index;
+    n->action = KC_ACT_NONE;
+    KC_STAT_ADD(w, executed, 1);
+    kc_coro_yield_to(n->co); /* n inherits our resumer: the worker's root */
+    return true;
 }
 
 static struct kc_task *steal_from(struct kc_worker *w, struct kc_worker *v)
@@ -502,6 +534,7 @@ static void run_task(struct kc_worker *w, struct kc_task *t)
         t->action = KC_ACT_NONE;
         KC_STAT_ADD(w, executed, 1);
         kc_coro_resume(t->co);
+        t = w->current; /* direct yields may have handed the worker on */
         w->current = NULL;
         if (kc_coro_state(t->co) == KC_CORO_FINISHED) {
             kc__task_finish(w, t);
