@@ -31,6 +31,7 @@ static void free_sched(struct kc_sched *s)
     for (int i = 0; i < s->nworkers; i++) {
         kc__deque_fini(&s->w[i].dq);
         kc__theap_fini(&s->w[i].timers);
+        kc__task_cache_fini(&s->w[i]);
     }
     kc__io_fini(s);
     free(s->idle_stack);

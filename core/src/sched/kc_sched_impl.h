@@ -40,7 +40,8 @@ enum {
     KC_SCHED_INJECT_BATCH = 32,  /* most tasks taken from the inject queue at once */
     KC_SCHED_DEQUE_LOG2 = 8,     /* initial deque capacity: 256 tasks */
     KC_SCHED_SPIN_ROUNDS = 16,   /* a searcher's idle looks before it sleeps */
-    KC_SCHED_SPIN_RELAX = 64     /* pause hints between two looks */
+    KC_SCHED_SPIN_RELAX = 64,    /* pause hints between two looks */
+    KC_SCHED_TASK_CACHE = 256    /* freed task records a worker keeps */
 };
 
 /* A task's scheduling state (S4), for the park protocol in kc_park.c. */
@@ -124,6 +125,8 @@ struct kc_worker {
     int index;
     unsigned next_streak;
     struct kc_task *yield_top;                  /* yield stack, newest first */
+    struct kc_task *free_tasks;                 /* task cache (kc_task.c) */
+    unsigned nfree_tasks;
     struct kc_task *current;
     uint64_t tick;
     uint64_t rng;
@@ -207,6 +210,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
                    const kc_spawn_attr_t *attr, struct kc_scope *scope);
 void kc__task_finish(struct kc_worker *w, struct kc_task *t);
 void kc__task_free(struct kc_task *t);
+void kc__task_cache_fini(struct kc_worker *w);       /* scheduler teardown */
 void kc__sched_live_dec(struct kc_sched *s);
 
 /* ---- kc_park.c */

@@ -29,7 +29,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
+#include <string.h>
 
 int64_t kc__sched_now(void)
 {
@@ -53,10 +53,48 @@ void kc__sched_live_dec(struct kc_sched *s)
     kc__unlock(&s->wait_lock);
 }
 
+/* Task records are recycled through a small per-worker cache (owner only,
+ * so no lock): a spawn on a worker takes one, a free on a worker of the same
+ * scheduler gives one back, everything else uses malloc. */
+static struct kc_task *task_alloc(struct kc_sched *s)
+{
+    struct kc_worker *w = kc__sched_worker_self();
+    struct kc_task *t;
+    if (w != NULL && w->sched == s && (t = w->free_tasks) != NULL) {
+        w->free_tasks = t->link;
+        w->nfree_tasks--;
+        memset(t, 0, sizeof(*t));
+        return t;
+    }
+    return calloc(1, sizeof(struct kc_task));
+}
+
+static void task_release(struct kc_sched *s, struct kc_task *t)
+{
+    struct kc_worker *w = kc__sched_worker_self();
+    if (w != NULL && w->sched == s && w->nfree_tasks < KC_SCHED_TASK_CACHE) {
+        t->link = w->free_tasks;
+        w->free_tasks = t;
+        w->nfree_tasks++;
+        return;
+    }
+    free(t);
+}
+
+void kc__task_cache_fini(struct kc_worker *w)
+{
+    while (w->free_tasks != NULL) {
+        struct kc_task *t = w->free_tasks;
+        w->free_tasks = t->link;
+        free(t);
+    }
+    w->nfree_tasks = 0;
+}
+
 void kc__task_free(struct kc_task *t)
 {
     kc_coro_destroy(t->co);
-    free(t);
+    task_release(t->sched, t);
 }
 
 static int attr_check(const kc_spawn_attr_t *attr)
@@ -79,7 +117,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     int rc = -EPIPE;
     if (atomic_load_explicit(&s->state, memory_order_seq_cst) >= KC_SCHED_STOPPING)
         goto out_live;
-    struct kc_task *t = calloc(1, sizeof(*t));
+    struct kc_task *t = task_alloc(s);
     rc = -ENOMEM;
     if (t == NULL)
         goto out_live;
@@ -108,7 +146,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
 out_coro:
     kc_coro_destroy(t->co);
 out_free:
-    free(t);
+    task_release(s, t);
 out_live:
     kc__sched_live_dec(s);
     return rc;
