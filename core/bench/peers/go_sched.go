@@ -71,7 +71,11 @@ func yieldPingpong() float64 {
 
 func spawnJoin(batch int) float64 {
 	runtime.GOMAXPROCS(2)
-	n := iters(1000000) / batch * batch
+	total := 1000000
+	if batch > 64 {
+		total = 200000
+	}
+	n := iters(total) / batch * batch
 	if n < batch {
 		n = batch
 	}
