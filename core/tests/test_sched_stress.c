@@ -1,0 +1,316 @@
+/* test_sched_stress.c - stress tests of the scheduler and its run queues.
+ *
+ * Four threads submit 100,000 coroutines that migrate, yield and spawn
+ * children: every coroutine runs exactly once. A burst spawned on one worker
+ * spreads by stealing, and every coroutine that first ran elsewhere is
+ * accounted for by the steal counters. A spawn tree joins recursively. The
+ * Chase-Lev deque is hammered directly by an owner and three thieves: every
+ * item leaves exactly once. Seeds are fixed and printed on failure.
+ */
+#define _GNU_SOURCE
+#include "kcoro.h"
+
+#include "sched/kc_sched_impl.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "kc_test_util.h"
+
+static kc_sched_t *new_sched(int n)
+{
+    kc_sched_t *s = NULL;
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.nworkers = n;
+    assert_int_equal(kc_sched_create(&s, &o), 0);
+    return s;
+}
+
+/* ------------------------------------------------------------ submitters */
+
+struct storm {
+    kc_sched_t *s;
+    long per_thread;
+    int nworkers;
+    _Atomic uint8_t *hits;
+    _Atomic uint8_t *child_hits;
+    _Atomic long spawn_failures;
+};
+
+static struct storm storm;
+
+static int storm_child(void *arg)
+{
+    long id = (long)(intptr_t)arg;
+    atomic_fetch_add(&storm.child_hits[id], 1);
+    return 0;
+}
+
+static int storm_body(void *arg)
+{
+    long id = (long)(intptr_t)arg;
+    atomic_fetch_add(&storm.hits[id], 1);
+    kc_sched_migrate((int)(id % storm.nworkers));
+    kc_sched_yield();
+    if (id % 8 == 0 && kc_sched_spawn(NULL, NULL, storm_child, arg, NULL) != 0)
+        atomic_fetch_add(&storm.spawn_failures, 1);
+    return 0;
+}
+
+static void *submitter(void *arg)
+{
+    long base = (long)(intptr_t)arg * storm.per_thread;
+    for (long i = 0; i < storm.per_thread; i++)
+        if (kc_sched_spawn(storm.s, NULL, storm_body, (void *)(intptr_t)(base + i), NULL) != 0)
+            atomic_fetch_add(&storm.spawn_failures, 1);
+    return NULL;
+}
+
+static void test_stress_four_submitters_every_coroutine_runs_once(void **state)
+{
+    (void)state;
+    enum { T = 4 };
+    storm.nworkers = 4;
+    storm.per_thread = kc_test_scaled(25000);
+    long n = T * storm.per_thread;
+    storm.s = new_sched(storm.nworkers);
+    storm.hits = calloc((size_t)n, 1);
+    storm.child_hits = calloc((size_t)n, 1);
+    atomic_store(&storm.spawn_failures, 0);
+    pthread_t th[T];
+    for (long i = 0; i < T; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, submitter, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < T; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(kc_sched_run_until_idle(storm.s, KC_NO_TIMEOUT, NULL), 0);
+    long once = 0, children = 0, bad = 0;
+    for (long i = 0; i < n; i++) {
+        once += storm.hits[i] == 1;
+        children += storm.child_hits[i];
+        if ((storm.hits[i] != 1 || storm.child_hits[i] != (i % 8 == 0)) && bad++ == 0)
+            fprintf(stderr, "coroutine %ld ran %d times, child %d times\n", i, storm.hits[i],
+                    storm.child_hits[i]);
+    }
+    assert_int_equal(atomic_load(&storm.spawn_failures), 0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(once, n);
+    assert_int_equal(children, (n + 7) / 8);
+    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+    kc_sched_worker_metrics_t wm[4];
+    kc_sched_metrics(storm.s, &m, wm, 4);
+    assert_int_equal(m.spawned, (uint64_t)(n + children));
+    assert_int_equal(m.finished, (uint64_t)(n + children));
+    uint64_t injected = 0;
+    for (int i = 0; i < 4; i++)
+        injected += wm[i].inject_pops;
+    assert_true(injected >= (uint64_t)n); /* all came through the inject queue */
+    assert_int_equal(kc__sched_check(storm.s), 0);
+    assert_int_equal(kc_sched_destroy(storm.s), 0);
+    free(storm.hits);
+    free(storm.child_hits);
+}
+
+/* ------------------------------------------------------------ stealing */
+
+struct burst {
+    long n;
+    int origin;
+    _Atomic int *first_worker;  /* -1 until the child first runs */
+    _Atomic long runs;
+};
+
+static struct burst burst;
+
+static int burst_child(void *arg)
+{
+    long id = (long)(intptr_t)arg;
+    int expect = -1;
+    atomic_compare_exchange_strong(&burst.first_worker[id], &expect, kc_sched_worker_index());
+    atomic_fetch_add(&burst.runs, 1);
+    for (int i = 0; i < 3; i++)
+        kc_sched_yield();
+    return 0;
+}
+
+static int burst_spawner(void *arg)
+{
+    (void)arg;
+    burst.origin = kc_sched_worker_index();
+    for (long i = 0; i < burst.n; i++) /* no yield: they all land in our deque */
+        if (kc_sched_spawn(NULL, NULL, burst_child, (void *)(intptr_t)i, NULL) != 0)
+            return -1;
+    return 0;
+}
+
+static void test_stress_burst_on_one_worker_spreads_by_stealing(void **state)
+{
+    (void)state;
+    enum { W = 3 };
+    kc_sched_t *s = new_sched(W);
+    burst.n = kc_test_scaled(20000);
+    burst.first_worker = malloc((size_t)burst.n * sizeof(*burst.first_worker));
+    for (long i = 0; i < burst.n; i++)
+        atomic_init(&burst.first_worker[i], -1);
+    atomic_store(&burst.runs, 0);
+    kc_task_t *t;
+    assert_int_equal(kc_sched_spawn(s, &t, burst_spawner, NULL, NULL), 0);
+    int st = -1;
+    assert_int_equal(kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(st, 0);
+    assert_int_equal(kc_sched_run_until_idle(s, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(atomic_load(&burst.runs), burst.n);
+    long elsewhere = 0;
+    for (long i = 0; i < burst.n; i++) {
+        int w = atomic_load(&burst.first_worker[i]);
+        assert_true(w >= 0 && w < W);
+        elsewhere += w != burst.origin;
+    }
+    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+    kc_sched_worker_metrics_t wm[W];
+    kc_sched_metrics(s, &m, wm, W);
+    uint64_t stolen = 0, steals = 0;
+    for (int i = 0; i < W; i++) {
+        stolen += wm[i].stolen;
+        steals += wm[i].steals;
+    }
+    printf("burst: %ld children, %ld first ran off the origin worker; %llu steals took %llu\n",
+           burst.n, elsewhere, (unsigned long long)steals, (unsigned long long)stolen);
+    assert_true(elsewhere > 0);
+    assert_true(stolen >= (uint64_t)elsewhere);
+    assert_true(stolen <= steals * KC_SCHED_STEAL_MAX);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    free(burst.first_worker);
+}
+
+/* ------------------------------------------------------------ tree */
+
+static int tree(void *arg)
+{
+    long depth = (long)(intptr_t)arg;
+    if (depth == 0)
+        return 1;
+    kc_task_t *a, *b;
+    if (kc_sched_spawn(NULL, &a, tree, (void *)(intptr_t)(depth - 1), NULL) != 0)
+        return -1000000;
+    if (kc_sched_spawn(NULL, &b, tree, (void *)(intptr_t)(depth - 1), NULL) != 0)
+        return -1000000;
+    int x = 0, y = 0;
+    kc_sched_join(a, &x, KC_NO_TIMEOUT, NULL);
+    kc_sched_join(b, &y, KC_NO_TIMEOUT, NULL);
+    return x + y + 1;
+}
+
+static void test_stress_spawn_tree_joins_every_node(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(2);
+    int depth = 12;
+    kc_task_t *t;
+    assert_int_equal(kc_sched_spawn(s, &t, tree, (void *)(intptr_t)depth, NULL), 0);
+    int nodes = 0;
+    assert_int_equal(kc_sched_join(t, &nodes, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(nodes, (1 << (depth + 1)) - 1);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
+/* ------------------------------------------------------------ the deque */
+
+struct deque_race {
+    struct kc_deque dq;
+    long items;
+    _Atomic uint8_t *taken;
+    _Atomic int owner_done;
+    _Atomic long stolen;
+};
+
+static struct kc_task *item(long i)
+{
+    return (struct kc_task *)(uintptr_t)((i + 1) * 8); /* never dereferenced */
+}
+
+static long item_id(struct kc_task *t)
+{
+    return (long)((uintptr_t)t / 8) - 1;
+}
+
+static void *thief(void *arg)
+{
+    struct deque_race *r = arg;
+    long mine = 0;
+    for (;;) {
+        struct kc_task *t = kc__deque_steal(&r->dq);
+        if (t == KC_DEQUE_ABORT)
+            continue;
+        if (t == KC_DEQUE_EMPTY) {
+            if (atomic_load(&r->owner_done))
+                break;
+            kc_sched_yield(); /* a plain thread: lets the owner run */
+            continue;
+        }
+        atomic_fetch_add(&r->taken[item_id(t)], 1);
+        mine++;
+    }
+    atomic_fetch_add(&r->stolen, mine);
+    return NULL;
+}
+
+static void test_stress_deque_owner_and_thieves_take_each_item_once(void **state)
+{
+    (void)state;
+    unsigned seed = 31337;
+    srand(seed);
+    struct deque_race r = {.items = kc_test_scaled(1000000)};
+    assert_int_equal(kc__deque_init(&r.dq, 4), 0); /* small: it must grow */
+    r.taken = calloc((size_t)r.items, 1);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, thief, &r), 0);
+    long pushed = 0, popped = 0;
+    while (pushed < r.items) {
+        int burst_n = 1 + rand() % 64;
+        for (int k = 0; k < burst_n && pushed < r.items; k++)
+            assert_int_equal(kc__deque_push(&r.dq, item(pushed++)), 0);
+        int pops = rand() % 48;
+        for (int k = 0; k < pops; k++) {
+            struct kc_task *t = kc__deque_pop(&r.dq);
+            if (t == NULL)
+                break;
+            atomic_fetch_add(&r.taken[item_id(t)], 1);
+            popped++;
+        }
+    }
+    struct kc_task *t;
+    while ((t = kc__deque_pop(&r.dq)) != NULL) {
+        atomic_fetch_add(&r.taken[item_id(t)], 1);
+        popped++;
+    }
+    atomic_store(&r.owner_done, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    long bad = 0;
+    for (long i = 0; i < r.items; i++)
+        if (r.taken[i] != 1 && bad++ == 0)
+            fprintf(stderr, "item %ld taken %d times (seed %u)\n", i, r.taken[i], seed);
+    assert_int_equal(bad, 0);
+    assert_int_equal(popped + atomic_load(&r.stolen), r.items);
+    kc__deque_fini(&r.dq);
+    free(r.taken);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stress_four_submitters_every_coroutine_runs_once),
+        cmocka_unit_test(test_stress_burst_on_one_worker_spreads_by_stealing),
+        cmocka_unit_test(test_stress_spawn_tree_joins_every_node),
+        cmocka_unit_test(test_stress_deque_owner_and_thieves_take_each_item_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
