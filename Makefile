@@ -113,7 +113,7 @@ valgrind: deps-test
 
 test-aarch64:
 	$(Q)$(TOP)/mk/need-arm64.sh
-	$(Q)$(MAKE) --no-print-directory test-core FLAVOR=aarch64
+	$(Q)$(MAKE) --no-print-directory -k test-core test-labs FLAVOR=aarch64
 
 # ---------------------------------------------------------------- bench, demo
 bench: $(BENCH_BINS)
