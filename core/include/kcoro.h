@@ -1,8 +1,8 @@
 /* kcoro.h - the kcoro umbrella header: include this one.
  *
- * Sections: base vocabulary (errors, timeouts), coroutines. Later areas
- * (scheduler, channels, select, descriptors, bus, arena, IPC) join here as
- * they land.
+ * Sections: base vocabulary (errors, timeouts), coroutines, cancellation,
+ * parking, the scheduler, timers, I/O, scopes, the arena. Later areas
+ * (channels, select, descriptors, bus, IPC) join here as they land.
  */
 #ifndef KCORO_H
 #define KCORO_H
@@ -15,5 +15,6 @@
 #include "kcoro/timer.h"
 #include "kcoro/io.h"
 #include "kcoro/scope.h"
+#include "kcoro/arena.h"
 
 #endif /* KCORO_H */

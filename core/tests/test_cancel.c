@@ -221,8 +221,8 @@ static void test_cancel_trigger_versus_unregister_race(void **state)
         assert_int_equal(kc_cancel_destroy(c), 0);
     }
     pthread_join(th, NULL);
-    printf("cancel race: %ld rounds: callback ran %ld, withdrawn first %ld\n", f.rounds,
-           said_ran, said_never);
+    printf("cancel race: %ld rounds: callback ran %ld, withdrawn first %ld\n", f.rounds, said_ran,
+           said_never);
     assert_int_equal(mismatch, 0);
     assert_int_equal(said_ran + said_never, f.rounds);
 }

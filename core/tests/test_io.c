@@ -232,8 +232,7 @@ static int echo_client(void *arg)
         }
         size_t got = 0;
         while (got < sizeof(back)) {
-            ssize_t n = kc_read(e->fd, (char *)back + got, sizeof(back) - got, KC_NO_TIMEOUT,
-                                NULL);
+            ssize_t n = kc_read(e->fd, (char *)back + got, sizeof(back) - got, KC_NO_TIMEOUT, NULL);
             if (n <= 0)
                 break;
             got += (size_t)n;
@@ -370,12 +369,11 @@ static int dial(void *arg)
     struct dialer *d = arg;
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     kc_io_set_nonblock(fd);
-    if (kc_connect(fd, (const struct sockaddr *)d->sa, sizeof(*d->sa), KC_NO_TIMEOUT, NULL) ==
-            0 &&
+    if (kc_connect(fd, (const struct sockaddr *)d->sa, sizeof(*d->sa), KC_NO_TIMEOUT, NULL) == 0 &&
         kc_write(fd, "hello", 5, KC_NO_TIMEOUT, NULL) == 5) {
         char buf[8];
-        d->ok = kc_read(fd, buf, sizeof(buf), KC_NO_TIMEOUT, NULL) == 5 &&
-                memcmp(buf, "hello", 5) == 0;
+        d->ok =
+            kc_read(fd, buf, sizeof(buf), KC_NO_TIMEOUT, NULL) == 5 && memcmp(buf, "hello", 5) == 0;
     }
     close(fd);
     return 0;
@@ -492,8 +490,7 @@ static int portable_child(void)
     long echoed = run_echo(pairs, 4, false, &errors);
     long errors2 = -1;
     long echoed2 = run_echo(pairs, 4, true, &errors2); /* attach: a no-op here */
-    printf("portable echo: %ld + %ld echoed, %ld + %ld errors\n", echoed, echoed2, errors,
-           errors2);
+    printf("portable echo: %ld + %ld echoed, %ld + %ld errors\n", echoed, echoed2, errors, errors2);
     return echoed == (long)pairs * 4 && echoed2 == echoed && errors == 0 && errors2 == 0 ? 0 : 1;
 }
 

@@ -304,8 +304,8 @@ static void test_park_cancel_wake_timeout_race_counts(void **state)
             fprintf(stderr, "race round %ld (seed %#x): rc %d inconsistent\n", i, seed, r.rc);
         assert_int_equal(kc_cancel_destroy(r.cancel), 0);
     }
-    printf("park race: %ld rounds: %ld unparked, %ld timed out, %ld cancelled\n", rounds, ok,
-           timed, cancelled);
+    printf("park race: %ld rounds: %ld unparked, %ld timed out, %ld cancelled\n", rounds, ok, timed,
+           cancelled);
     assert_int_equal(bad, 0);
     assert_int_equal(ok + timed + cancelled, rounds);
     assert_int_equal(kc_sched_destroy(s), 0);

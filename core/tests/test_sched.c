@@ -74,7 +74,9 @@ static void test_sched_spawn_join_returns_each_status(void **state)
 {
     (void)state;
     kc_sched_t *s = new_sched(2);
-    enum { N = 200 };
+    enum {
+        N = 200
+    };
     kc_task_t *t[N];
     for (int i = 0; i < N; i++)
         assert_int_equal(kc_sched_spawn(s, &t[i], ret_arg, (void *)(intptr_t)i, NULL), 0);
@@ -328,7 +330,9 @@ static void test_sched_sleep_never_wakes_early(void **state)
 {
     (void)state;
     kc_sched_t *s = new_sched(2);
-    enum { N = 100 };
+    enum {
+        N = 100
+    };
     struct nap n[N];
     srand(7);
     for (int i = 0; i < N; i++) {
@@ -379,7 +383,9 @@ static void test_sched_shutdown_cancel_wakes_parked_tasks_then_refuses_spawns(vo
 {
     (void)state;
     kc_sched_t *s = new_sched(2);
-    enum { N = 50 };
+    enum {
+        N = 50
+    };
     kc_task_t *t[N];
     atomic_store(&counter, 0);
     for (int i = 0; i < N; i++)
@@ -402,7 +408,9 @@ static void test_sched_graceful_shutdown_waits_for_all(void **state)
 {
     (void)state;
     kc_sched_t *s = new_sched(2);
-    enum { N = 100 };
+    enum {
+        N = 100
+    };
     struct nap n[N];
     for (int i = 0; i < N; i++) {
         n[i] = (struct nap){.ns = 100000 + i * 1000, .rc = 99};
@@ -468,7 +476,10 @@ static int migrate_around(void *arg)
 static void test_sched_migrated_coroutines_see_each_workers_thread_locals(void **state)
 {
     (void)state;
-    enum { W = 3, C = 8 };
+    enum {
+        W = 3,
+        C = 8
+    };
     atomic_store(&hooks_started, 0);
     atomic_store(&hooks_stopped, 0);
     kc_sched_opts_t o = KC_SCHED_OPTS_INIT;

@@ -76,7 +76,9 @@ static void *submitter(void *arg)
 static void test_stress_four_submitters_every_coroutine_runs_once(void **state)
 {
     (void)state;
-    enum { T = 4 };
+    enum {
+        T = 4
+    };
     storm.nworkers = 4;
     storm.per_thread = kc_test_scaled(25000);
     long n = T * storm.per_thread;
@@ -122,7 +124,7 @@ static void test_stress_four_submitters_every_coroutine_runs_once(void **state)
 struct burst {
     long n;
     int origin;
-    _Atomic int *first_worker;  /* -1 until the child first runs */
+    _Atomic int *first_worker; /* -1 until the child first runs */
     _Atomic long runs;
 };
 
@@ -152,7 +154,9 @@ static int burst_spawner(void *arg)
 static void test_stress_burst_on_one_worker_spreads_by_stealing(void **state)
 {
     (void)state;
-    enum { W = 3 };
+    enum {
+        W = 3
+    };
     kc_sched_t *s = new_sched(W);
     burst.n = kc_test_scaled(20000);
     burst.first_worker = malloc((size_t)burst.n * sizeof(*burst.first_worker));

@@ -114,7 +114,9 @@ static void test_scope_cancel_wakes_parked_children_and_refuses_new_ones(void **
     rec_reset();
     kc_scope_t *sc;
     assert_int_equal(kc_scope_create(&sc, s, 0), 0);
-    enum { N = 100 };
+    enum {
+        N = 100
+    };
     for (int i = 0; i < N; i++)
         assert_int_equal(kc_scope_spawn(sc, sleeper, NULL, NULL), 0);
     assert_int_equal(kc_scope_wait(sc, 1000000, NULL), -ETIME); /* still asleep */
@@ -138,7 +140,9 @@ static void test_scope_failing_child_cancels_siblings_with_policy(void **state)
     rec_reset();
     kc_scope_t *sc;
     assert_int_equal(kc_scope_create(&sc, s, KC_SCOPE_F_CANCEL_ON_FAIL), 0);
-    enum { N = 50 };
+    enum {
+        N = 50
+    };
     for (int i = 0; i < N; i++)
         assert_int_equal(kc_scope_spawn(sc, sleeper, NULL, NULL), 0);
     assert_int_equal(kc_scope_spawn(sc, fail_eio, NULL, NULL), 0);
@@ -157,7 +161,9 @@ static void test_scope_without_policy_records_failure_siblings_finish(void **sta
     rec_reset();
     kc_scope_t *sc;
     assert_int_equal(kc_scope_create(&sc, s, 0), 0);
-    enum { N = 50 };
+    enum {
+        N = 50
+    };
     for (int i = 0; i < N; i++)
         assert_int_equal(kc_scope_spawn(sc, sleeper, (void *)(intptr_t)200000, NULL), 0);
     assert_int_equal(kc_scope_spawn(sc, fail_eio, NULL, NULL), 0);
@@ -216,7 +222,9 @@ static void test_scope_destroy_cancels_and_no_child_outlives_it(void **state)
     rec_reset();
     kc_scope_t *sc;
     assert_int_equal(kc_scope_create(&sc, s, 0), 0);
-    enum { N = 200 };
+    enum {
+        N = 200
+    };
     for (int i = 0; i < N; i++)
         assert_int_equal(kc_scope_spawn(sc, i % 2 ? sleeper : quick, NULL, NULL), 0);
     kc_scope_destroy(sc);

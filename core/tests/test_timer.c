@@ -90,7 +90,9 @@ static void test_timer_fires_in_deadline_order_never_early(void **state)
     unsigned seed = 4242;
     srand(seed);
     kc_sched_t *s = new_sched(1);
-    enum { N = 2000 };
+    enum {
+        N = 2000
+    };
     struct fire_log log = {.want = N};
     log.when = calloc(N, sizeof(int64_t));
     kc_parker_init(&log.done);
@@ -262,7 +264,9 @@ static void test_timers_started_by_coroutines_fire_and_wake_them(void **state)
 {
     (void)state;
     kc_sched_t *s = new_sched(2);
-    enum { N = 500 };
+    enum {
+        N = 500
+    };
     struct co_timer *ct = calloc(N, sizeof(*ct));
     for (int i = 0; i < N; i++) {
         ct[i].rc = 99;

@@ -40,14 +40,14 @@ typedef void (*kc_cancel_fn_t)(void *arg);
  * owned by the token between kc_cancel_register() and kc_cancel_unregister().
  * Only `size` is public; everything else is private to kcoro. */
 typedef struct kc_cancel_reg {
-    uint32_t size;                 /* sizeof(kc_cancel_reg_t); set by register */
-    _Atomic uint32_t state;        /* private: idle, listed, running, done */
-    kc_cancel_fn_t fn;             /* private */
-    void *arg;                     /* private */
-    struct kc_cancel_reg *prev;    /* private: the token's list */
-    struct kc_cancel_reg *next;    /* private */
-    struct kc_cancel *token;       /* private: where it is registered */
-    const void *runner;            /* private: the thread running fn */
+    uint32_t size;              /* sizeof(kc_cancel_reg_t); set by register */
+    _Atomic uint32_t state;     /* private: idle, listed, running, done */
+    kc_cancel_fn_t fn;          /* private */
+    void *arg;                  /* private */
+    struct kc_cancel_reg *prev; /* private: the token's list */
+    struct kc_cancel_reg *next; /* private */
+    struct kc_cancel *token;    /* private: where it is registered */
+    const void *runner;         /* private: the thread running fn */
 } kc_cancel_reg_t;
 
 /* Create an untriggered token. With a parent, the new token also fires when

@@ -48,8 +48,7 @@ KC_API int kc_io_wait(int fd, uint32_t events, int64_t timeout_ns, const kc_canc
 
 /* read(2) that parks on EAGAIN. Returns bytes read (0 at end of file) or a
  * negative errno. Yields or blocks. */
-KC_API ssize_t kc_read(int fd, void *buf, size_t n, int64_t timeout_ns,
-                       const kc_cancel_t *cancel);
+KC_API ssize_t kc_read(int fd, void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel);
 
 /* write(2) that parks on EAGAIN. Returns bytes written (possibly fewer than
  * n, like write(2)) or a negative errno. Yields or blocks. */

@@ -45,20 +45,23 @@ typedef struct kc_task kc_task_t;
 
 /* Options for kc_sched_create(). Initialise with KC_SCHED_OPTS_INIT. */
 typedef struct kc_sched_opts {
-    uint32_t size;      /* sizeof(kc_sched_opts_t); set by KC_SCHED_OPTS_INIT */
-    uint32_t flags;     /* reserved: 0 */
-    int nworkers;       /* 0: KCORO_WORKERS from the environment, else online CPUs */
-    size_t stack_size;  /* default stack of spawned coroutines; 0: the engine's */
+    uint32_t size;     /* sizeof(kc_sched_opts_t); set by KC_SCHED_OPTS_INIT */
+    uint32_t flags;    /* reserved: 0 */
+    int nworkers;      /* 0: KCORO_WORKERS from the environment, else online CPUs */
+    size_t stack_size; /* default stack of spawned coroutines; 0: the engine's */
     /* Called on each worker thread as it starts and just before it exits
      * (pinning, naming, per-thread state). May be NULL. */
     void (*on_worker_start)(kc_sched_t *s, int index, void *arg);
     void (*on_worker_stop)(kc_sched_t *s, int index, void *arg);
-    void *hook_arg;     /* passed to both hooks */
+    void *hook_arg; /* passed to both hooks */
 } kc_sched_opts_t;
 
 /* KC_SCHED_OPTS_INIT is the initialiser for kc_sched_opts_t: default worker
  * count and stacks, no hooks. */
-#define KC_SCHED_OPTS_INIT {sizeof(kc_sched_opts_t), 0, 0, 0, NULL, NULL, NULL}
+#define KC_SCHED_OPTS_INIT                                                                         \
+    {                                                                                              \
+        sizeof(kc_sched_opts_t), 0, 0, 0, NULL, NULL, NULL                                         \
+    }
 
 /* How kc_sched_shutdown() ends the coroutines still alive. */
 typedef enum kc_sched_shutdown_mode {
@@ -71,14 +74,17 @@ typedef enum kc_sched_shutdown_mode {
 
 /* Options for kc_sched_spawn() and kc_scope_spawn(). */
 typedef struct kc_spawn_attr {
-    uint32_t size;      /* sizeof(kc_spawn_attr_t); set by KC_SPAWN_ATTR_INIT */
-    uint32_t flags;     /* reserved: 0 */
-    size_t stack_size;  /* 0: the scheduler's default */
-    const char *name;   /* BORROWS: copied; NULL = "coro-<id>" */
+    uint32_t size;     /* sizeof(kc_spawn_attr_t); set by KC_SPAWN_ATTR_INIT */
+    uint32_t flags;    /* reserved: 0 */
+    size_t stack_size; /* 0: the scheduler's default */
+    const char *name;  /* BORROWS: copied; NULL = "coro-<id>" */
 } kc_spawn_attr_t;
 
 /* KC_SPAWN_ATTR_INIT is the initialiser for kc_spawn_attr_t: defaults. */
-#define KC_SPAWN_ATTR_INIT {sizeof(kc_spawn_attr_t), 0, 0, NULL}
+#define KC_SPAWN_ATTR_INIT                                                                         \
+    {                                                                                              \
+        sizeof(kc_spawn_attr_t), 0, 0, NULL                                                        \
+    }
 
 /* Start a scheduler and its worker threads. opts may be NULL.
  * OUT *out: GIVES a scheduler; free it with kc_sched_destroy().
@@ -180,36 +186,38 @@ KC_API int kc_sched_migrate(int worker);
 
 /* Per-worker counters, as of the snapshot. */
 typedef struct kc_sched_worker_metrics {
-    uint64_t executed;        /* times a coroutine was resumed */
-    uint64_t steal_attempts;  /* victim deques probed */
-    uint64_t steals;          /* probes that took work */
-    uint64_t stolen;          /* coroutines taken by those steals */
-    uint64_t parks;           /* times the worker went to sleep */
-    uint64_t wakeups;         /* times it was woken to look for work */
-    uint64_t inject_pops;     /* coroutines taken from the global queue */
-    uint64_t next_hits;       /* coroutines run from the "next" slot */
-    uint64_t timer_fires;     /* timers whose callback it ran */
-    uint64_t io_waits;        /* kc_io_wait calls that parked on it */
-    uint64_t polls;           /* poller waits it made (blocking or not) */
+    uint64_t executed;       /* times a coroutine was resumed */
+    uint64_t steal_attempts; /* victim deques probed */
+    uint64_t steals;         /* probes that took work */
+    uint64_t stolen;         /* coroutines taken by those steals */
+    uint64_t parks;          /* times the worker went to sleep */
+    uint64_t wakeups;        /* times it was woken to look for work */
+    uint64_t inject_pops;    /* coroutines taken from the global queue */
+    uint64_t next_hits;      /* coroutines run from the "next" slot */
+    uint64_t timer_fires;    /* timers whose callback it ran */
+    uint64_t io_waits;       /* kc_io_wait calls that parked on it */
+    uint64_t polls;          /* poller waits it made (blocking or not) */
 } kc_sched_worker_metrics_t;
 
 /* A scheduler snapshot. Set `size` and `worker_size` with
  * KC_SCHED_METRICS_INIT so both structs can grow. */
 typedef struct kc_sched_metrics {
-    uint32_t size;            /* sizeof(kc_sched_metrics_t) */
-    uint32_t worker_size;     /* sizeof(kc_sched_worker_metrics_t) */
-    uint32_t nworkers;        /* workers of the scheduler */
-    uint32_t idle_workers;    /* workers asleep right now */
-    uint64_t spawned;         /* tasks ever spawned */
-    uint64_t finished;        /* tasks finished */
-    uint64_t live;            /* spawned and not finished */
-    uint64_t inject_depth;    /* tasks waiting in the global queue */
-    uint64_t io_waiting;      /* coroutines parked in kc_io_wait */
+    uint32_t size;         /* sizeof(kc_sched_metrics_t) */
+    uint32_t worker_size;  /* sizeof(kc_sched_worker_metrics_t) */
+    uint32_t nworkers;     /* workers of the scheduler */
+    uint32_t idle_workers; /* workers asleep right now */
+    uint64_t spawned;      /* tasks ever spawned */
+    uint64_t finished;     /* tasks finished */
+    uint64_t live;         /* spawned and not finished */
+    uint64_t inject_depth; /* tasks waiting in the global queue */
+    uint64_t io_waiting;   /* coroutines parked in kc_io_wait */
 } kc_sched_metrics_t;
 
 /* KC_SCHED_METRICS_INIT is the initialiser for kc_sched_metrics_t. */
-#define KC_SCHED_METRICS_INIT {sizeof(kc_sched_metrics_t), sizeof(kc_sched_worker_metrics_t), \
-                               0, 0, 0, 0, 0, 0, 0}
+#define KC_SCHED_METRICS_INIT                                                                      \
+    {                                                                                              \
+        sizeof(kc_sched_metrics_t), sizeof(kc_sched_worker_metrics_t), 0, 0, 0, 0, 0, 0, 0         \
+    }
 
 /* Take a wait-free snapshot (relaxed loads; each counter is exact, the set
  * is not one instant). Fills *out and up to max_workers entries of workers

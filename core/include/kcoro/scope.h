@@ -47,8 +47,7 @@ KC_API int kc_scope_create(kc_scope_t **out, kc_sched_t *s, uint32_t flags);
 /* Start fn(arg) as a child of sc. Its return value counts as a failure when
  * negative. Errors: -EINVAL; -ECANCELED (sc was cancelled); -EPIPE (the
  * scheduler stopped); -ENOMEM. Never blocks or yields. */
-KC_API int kc_scope_spawn(kc_scope_t *sc, kc_coro_fn_t fn, void *arg,
-                          const kc_spawn_attr_t *attr);
+KC_API int kc_scope_spawn(kc_scope_t *sc, kc_coro_fn_t fn, void *arg, const kc_spawn_attr_t *attr);
 
 /* Wait until every child has finished, for at most timeout_ns, or until
  * cancel fires. Returns 0 when all finished and none failed, the first

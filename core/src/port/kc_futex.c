@@ -37,12 +37,15 @@
 #define KC_HAVE_FUTEX 0
 #endif
 
-enum { KC_FUTEX_BUCKETS = 64 };
+enum {
+    KC_FUTEX_BUCKETS = 64
+};
 
 struct bucket {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned waiters; /* F2 */
+    /* cppcheck-suppress unusedStructMember ; keeps buckets on separate lines */
     char pad[64];
 };
 

@@ -54,7 +54,9 @@ static inline void kc__port_relax(void)
 void kc__port_yield_thread(void);
 
 /* KC_LOCK_SPINS bounds the spin before a contended kc_lock_t sleeps. */
-enum { KC_LOCK_SPINS = 64 };
+enum {
+    KC_LOCK_SPINS = 64
+};
 
 /* A futex mutex: 0 free, 1 held, 2 held and someone may sleep on it. */
 typedef struct kc_lock {
@@ -62,7 +64,10 @@ typedef struct kc_lock {
 } kc_lock_t;
 
 /* Static initialiser for kc_lock_t. */
-#define KC_LOCK_INIT {0}
+#define KC_LOCK_INIT                                                                               \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* The contended paths of kc__lock()/kc__unlock(). */
 void kc__lock_slow(kc_lock_t *l);

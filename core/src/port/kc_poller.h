@@ -32,7 +32,9 @@ enum {
 };
 
 /* Most events one kc__poller_wait() returns. */
-enum { KC_POLL_BATCH = 128 };
+enum {
+    KC_POLL_BATCH = 128
+};
 
 /* One ready fd. */
 struct kc_poll_event {

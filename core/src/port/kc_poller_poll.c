@@ -29,11 +29,11 @@ struct poller_poll {
     kc_lock_t lock;
     struct pollfd *fds; /* armed entries; guarded by lock */
     size_t n, cap;
-    unsigned *pos;      /* P1; guarded by lock */
+    unsigned *pos; /* P1; guarded by lock */
     size_t pos_cap;
     struct pollfd *scratch; /* the waiter's copy; only the waiter uses it */
     size_t scratch_cap;
-    bool waiting;       /* a wait is inside poll(); guarded by lock */
+    bool waiting; /* a wait is inside poll(); guarded by lock */
     struct kc_wakefd wake;
 };
 
@@ -69,8 +69,8 @@ static int pl_arm(struct kc_poller *base, int fd, uint32_t events, bool known)
     (void)known;
     if (fd < 0 || fcntl(fd, F_GETFD) < 0)
         return -EBADF;
-    short pev = (short)(((events & KC__POLL_IN) ? POLLIN : 0) |
-                        ((events & KC__POLL_OUT) ? POLLOUT : 0));
+    short pev =
+        (short)(((events & KC__POLL_IN) ? POLLIN : 0) | ((events & KC__POLL_OUT) ? POLLOUT : 0));
     int rc = 0;
     kc__lock(&p->lock);
     if (!grow((void **)&p->pos, &p->pos_cap, (size_t)fd + 1, sizeof(*p->pos)) ||

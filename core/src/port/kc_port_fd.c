@@ -117,8 +117,9 @@ int kc__poller_open(struct kc_poller **out)
 int kc__port_wait_fd(int fd, uint32_t events, int64_t timeout_ns, struct kc_wakefd *wake)
 {
     struct pollfd p[2] = {
-        {.fd = fd, .events = (short)(((events & KC__POLL_IN) ? POLLIN : 0) |
-                                     ((events & KC__POLL_OUT) ? POLLOUT : 0))},
+        {.fd = fd,
+         .events = (short)(((events & KC__POLL_IN) ? POLLIN : 0) |
+                           ((events & KC__POLL_OUT) ? POLLOUT : 0))},
         {.fd = wake ? wake->rfd : -1, .events = POLLIN},
     };
     int ms = -1;

@@ -32,16 +32,24 @@
 #include <limits.h>
 #include <stdlib.h>
 
-enum { REG_IDLE = 0, REG_LISTED = 1, REG_RUNNING = 2, REG_DONE = 3, REG_WAITER = 4 };
+enum {
+    REG_IDLE = 0,
+    REG_LISTED = 1,
+    REG_RUNNING = 2,
+    REG_DONE = 3,
+    REG_WAITER = 4
+};
 
 /* How long an unregister spins on a running callback before it sleeps. */
-enum { KC_CANCEL_SPINS = 128 };
+enum {
+    KC_CANCEL_SPINS = 128
+};
 
 struct kc_cancel {
-    _Atomic uint32_t fired;     /* C1 */
+    _Atomic uint32_t fired; /* C1 */
     kc_lock_t lock;
-    kc_cancel_reg_t *head;      /* guarded by lock (C2) */
-    unsigned nregs;             /* guarded by lock */
+    kc_cancel_reg_t *head; /* guarded by lock (C2) */
+    unsigned nregs;        /* guarded by lock */
     struct kc_cancel *parent;
     kc_cancel_reg_t parent_reg; /* our registration on the parent */
 };

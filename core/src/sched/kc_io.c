@@ -35,24 +35,27 @@
 #include <errno.h>
 #include <stdlib.h>
 
-_Static_assert(KC_IO_IN == KC__POLL_IN && KC_IO_OUT == KC__POLL_OUT &&
-                   KC_IO_ERR == KC__POLL_ERR && KC_IO_HUP == KC__POLL_HUP,
+_Static_assert(KC_IO_IN == KC__POLL_IN && KC_IO_OUT == KC__POLL_OUT && KC_IO_ERR == KC__POLL_ERR &&
+                   KC_IO_HUP == KC__POLL_HUP,
                "public and port event bits must agree");
 
-enum { KC_IO_CHUNK_LOG2 = 10, KC_IO_CHUNK = 1 << KC_IO_CHUNK_LOG2, KC_IO_CHUNKS = 4096 };
+enum {
+    KC_IO_CHUNK_LOG2 = 10,
+    KC_IO_CHUNK = 1 << KC_IO_CHUNK_LOG2,
+    KC_IO_CHUNKS = 4096
+};
 
 struct kc_io_waiter {
     kc_parker_t p;
-    uint32_t events;
     uint32_t revents; /* O2 */
 };
 
 struct kc_io_slot {
     kc_lock_t lock;
-    bool armed;                 /* registered with the poller before */
-    bool attached;              /* edge-triggered for good (kc_io_attach) */
-    uint32_t ready;             /* attached: events seen with no waiter */
-    struct kc_io_waiter *rd;    /* O1 */
+    bool armed;              /* registered with the poller before */
+    bool attached;           /* edge-triggered for good (kc_io_attach) */
+    uint32_t ready;          /* attached: events seen with no waiter */
+    struct kc_io_waiter *rd; /* O1 */
     struct kc_io_waiter *wr;
 };
 
@@ -162,7 +165,7 @@ static int wait_task(struct kc_task *t, int fd, uint32_t events, int64_t timeout
     struct kc_io_slot *sl = slot_get(s, fd, true);
     if (sl == NULL)
         return fd >> KC_IO_CHUNK_LOG2 >= KC_IO_CHUNKS ? -EINVAL : -ENOMEM;
-    struct kc_io_waiter me = {.events = events};
+    struct kc_io_waiter me = {.revents = 0};
     kc_parker_init(&me.p);
     kc__lock(&sl->lock);
     if (((events & KC_IO_IN) && sl->rd != NULL) || ((events & KC_IO_OUT) && sl->wr != NULL)) {

@@ -34,11 +34,20 @@
 
 #include <errno.h>
 
-enum { P_IDLE = 0, P_PERMIT = 1, P_WAITING = 2 };
-enum { KIND_THREAD = 1, KIND_TASK = 2 };
+enum {
+    P_IDLE = 0,
+    P_PERMIT = 1,
+    P_WAITING = 2
+};
+enum {
+    KIND_THREAD = 1,
+    KIND_TASK = 2
+};
 
 /* Spins before an exiting park yields its thread to a slow interrupter. */
-enum { KC_PARK_EXIT_SPINS = 64 };
+enum {
+    KC_PARK_EXIT_SPINS = 64
+};
 
 /* The identity of a non-task context: a bare coroutine or the thread. */
 static void *thread_owner(void)
@@ -129,9 +138,8 @@ static int park_thread(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *ca
         if (kc__cancel_fired_sc(cancel) || (deadline >= 0 && left <= 0)) {
             uint32_t e = P_WAITING;
             /* relaxed failure is fine: a PERMIT is taken at the loop top */
-            if (!atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE,
-                                                         memory_order_acquire,
-                                                         memory_order_relaxed) &&
+            if (!atomic_compare_exchange_strong_explicit(
+                    &p->state, &e, P_IDLE, memory_order_acquire, memory_order_relaxed) &&
                 e == P_PERMIT)
                 continue;
             rc = kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
@@ -139,8 +147,7 @@ static int park_thread(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *ca
         }
         uint32_t e = P_IDLE;
         /* seq_cst: K5(a) against the token callback */
-        if (!atomic_compare_exchange_strong_explicit(&p->state, &e, P_WAITING,
-                                                     memory_order_seq_cst,
+        if (!atomic_compare_exchange_strong_explicit(&p->state, &e, P_WAITING, memory_order_seq_cst,
                                                      memory_order_relaxed) &&
             e != P_WAITING)
             continue; /* a permit arrived */
@@ -236,8 +243,7 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
         uint32_t e = P_IDLE;
         /* seq_cst: K5(a); its release half pairs with the waker's acquire so
          * the waker sees run == PARKING */
-        if (!atomic_compare_exchange_strong_explicit(&p->state, &e, P_WAITING,
-                                                     memory_order_seq_cst,
+        if (!atomic_compare_exchange_strong_explicit(&p->state, &e, P_WAITING, memory_order_seq_cst,
                                                      memory_order_relaxed)) {
             atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
             continue; /* a permit arrived */
@@ -247,8 +253,7 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
             e = P_WAITING;
             /* acquire: nothing to pair with but our own CAS; a failure means
              * a waker won and will call kc__task_wake, so we park for it */
-            if (atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE,
-                                                        memory_order_acquire,
+            if (atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE, memory_order_acquire,
                                                         memory_order_relaxed)) {
                 atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
                 continue;
@@ -288,8 +293,7 @@ int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool
         if (take_permit(p))
             return 0;
         if (timeout_ns == 0)
-            return (intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel) ? -ECANCELED
-                                                                             : -ETIME;
+            return (intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
         return park_task(p, t, timeout_ns, cancel, intr);
     }
     if (p->kind != KIND_THREAD)
@@ -313,8 +317,7 @@ void kc__task_wake(struct kc_task *t)
         if (r == KC_RUN_PARKING) {
             /* acq_rel: the worker's commit CAS reads WOKEN and resumes t */
             if (atomic_compare_exchange_weak_explicit(&t->run, &r, KC_RUN_WOKEN,
-                                                      memory_order_acq_rel,
-                                                      memory_order_acquire))
+                                                      memory_order_acq_rel, memory_order_acquire))
                 return;
         } else if (r == KC_RUN_PARKED) {
             atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
@@ -336,8 +339,7 @@ void kc__task_interrupt(struct kc_task *t)
     if (p != NULL) {
         uint32_t e = P_WAITING;
         /* seq_cst: K5(b) */
-        won = atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE,
-                                                      memory_order_seq_cst,
+        won = atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE, memory_order_seq_cst,
                                                       memory_order_relaxed);
     }
     /* release: our use of p ends here (K4); pairs with park's exit loop */

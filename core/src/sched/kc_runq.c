@@ -125,8 +125,7 @@ struct kc_task *kc__deque_steal(struct kc_deque *d)
     return x;
 }
 
-void kc__inject_push(struct kc_inject *q, struct kc_task *head, struct kc_task *tail,
-                     int64_t count)
+void kc__inject_push(struct kc_inject *q, struct kc_task *head, struct kc_task *tail, int64_t count)
 {
     tail->link = NULL;
     kc__lock(&q->lock);

@@ -31,16 +31,16 @@ struct kc_task;
 
 /* A circular buffer of 2^k slots. */
 struct kc_deque_buf {
-    int64_t mask;                  /* capacity - 1 */
-    struct kc_deque_buf *retired;  /* older buffers, freed with the deque */
+    int64_t mask;                 /* capacity - 1 */
+    struct kc_deque_buf *retired; /* older buffers, freed with the deque */
     _Atomic(struct kc_task *) slot[];
 };
 
 /* top and bottom are written by different threads: each gets its own pair of
  * cache lines (128 bytes, see ARCHITECTURE.md section 6). */
 struct kc_deque {
-    _Alignas(128) _Atomic int64_t top;      /* next to steal; thieves CAS it */
-    _Alignas(128) _Atomic int64_t bottom;   /* next free slot; owner only writes */
+    _Alignas(128) _Atomic int64_t top;    /* next to steal; thieves CAS it */
+    _Alignas(128) _Atomic int64_t bottom; /* next free slot; owner only writes */
     _Atomic(struct kc_deque_buf *) buf;
 };
 
@@ -76,9 +76,9 @@ static inline int64_t kc__deque_size(struct kc_deque *d)
 /* The inject queue. Its lock line is apart from the workers' lines. */
 struct kc_inject {
     _Alignas(128) kc_lock_t lock;
-    struct kc_task *head;  /* guarded by lock */
-    struct kc_task *tail;  /* guarded by lock */
-    _Atomic int64_t n;     /* tasks queued; written under lock, read anywhere */
+    struct kc_task *head; /* guarded by lock */
+    struct kc_task *tail; /* guarded by lock */
+    _Atomic int64_t n;    /* tasks queued; written under lock, read anywhere */
 };
 
 /* Append the chain head..tail (count tasks, linked through `link`). */

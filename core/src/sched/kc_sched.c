@@ -114,7 +114,7 @@ int kc_sched_nworkers(const kc_sched_t *s)
     return s != NULL ? s->nworkers : 0;
 }
 
-static bool own_context(struct kc_sched *s)
+static bool own_context(const struct kc_sched *s)
 {
     struct kc_worker *w = kc__sched_worker_self();
     return w != NULL && w->sched == s;
@@ -136,6 +136,8 @@ int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_
     kc_parker_init(&me.p);
     kc__lock(&s->wait_lock);
     me.next = s->waiters;
+    /* The waiter lives on this stack; it is unlinked before we return. */
+    /* cppcheck-suppress autoVariables */
     s->waiters = &me;
     kc__unlock(&s->wait_lock);
     int64_t deadline = timeout_ns < 0 ? -1 : kc__sched_now() + timeout_ns;

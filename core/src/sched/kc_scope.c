@@ -30,7 +30,7 @@ struct kc_scope {
     struct kc_sched *sched;
     uint32_t flags;
     kc_cancel_t *token;
-    kc_cancel_reg_t reg;            /* on token: interrupts the children */
+    kc_cancel_reg_t reg; /* on token: interrupts the children */
     kc_lock_t lock;
     struct kc_task *children;       /* guarded by lock (SC1) */
     _Atomic int live;               /* written under lock, read anywhere */
@@ -140,6 +140,8 @@ static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *can
     kc_parker_init(&me.p);
     kc__lock(&sc->lock);
     me.next = sc->waiters;
+    /* The waiter lives on this stack; it is unlinked before we return. */
+    /* cppcheck-suppress autoVariables */
     sc->waiters = &me;
     kc__unlock(&sc->lock);
     int64_t deadline = timeout_ns < 0 ? -1 : kc__sched_now() + timeout_ns;

@@ -56,7 +56,7 @@ void kc__sched_live_dec(struct kc_sched *s)
 /* Task records are recycled through a small per-worker cache (owner only,
  * so no lock): a spawn on a worker takes one, a free on a worker of the same
  * scheduler gives one back, everything else uses malloc. */
-static struct kc_task *task_alloc(struct kc_sched *s)
+static struct kc_task *task_alloc(const struct kc_sched *s)
 {
     struct kc_worker *w = kc__sched_worker_self();
     struct kc_task *t;
@@ -69,7 +69,7 @@ static struct kc_task *task_alloc(struct kc_sched *s)
     return calloc(1, sizeof(struct kc_task));
 }
 
-static void task_release(struct kc_sched *s, struct kc_task *t)
+static void task_release(const struct kc_sched *s, struct kc_task *t)
 {
     struct kc_worker *w = kc__sched_worker_self();
     if (w != NULL && w->sched == s && w->nfree_tasks < KC_SCHED_TASK_CACHE) {

@@ -26,10 +26,18 @@
 #include <limits.h>
 #include <stdlib.h>
 
-enum { T_IDLE = 0, T_PENDING = 1, T_FIRING = 2, T_WAITER = 4 };
+enum {
+    T_IDLE = 0,
+    T_PENDING = 1,
+    T_FIRING = 2,
+    T_WAITER = 4
+};
 
 /* Most callbacks one pass runs before the worker looks at its queues again. */
-enum { KC_TIMER_BATCH = 64, KC_TIMER_STOP_SPINS = 128 };
+enum {
+    KC_TIMER_BATCH = 64,
+    KC_TIMER_STOP_SPINS = 128
+};
 
 int kc__theap_init(struct kc_theap *h)
 {
@@ -88,8 +96,7 @@ static void sift_down(struct kc_theap *h, uint32_t i, struct kc_theap_entry e)
 static void publish_next(struct kc_theap *h)
 {
     /* T3; relaxed: a hint, the lock orders the heap itself */
-    atomic_store_explicit(&h->next_when, h->n > 0 ? h->e[0].when : INT64_MAX,
-                          memory_order_relaxed);
+    atomic_store_explicit(&h->next_when, h->n > 0 ? h->e[0].when : INT64_MAX, memory_order_relaxed);
 }
 
 /* Remove entry i (under the lock); T1 is restored by sifting the last entry
@@ -222,9 +229,8 @@ int kc_timer_stop(kc_timer_t *t)
 bool kc_timer_is_pending(const kc_timer_t *t)
 {
     /* seq_cst: K5(a) in kc_park.c pairs with the runner's FIRING store */
-    return t != NULL &&
-           atomic_load_explicit(&((kc_timer_t *)(uintptr_t)t)->state, memory_order_seq_cst) ==
-               T_PENDING;
+    return t != NULL && atomic_load_explicit(&((kc_timer_t *)(uintptr_t)t)->state,
+                                             memory_order_seq_cst) == T_PENDING;
 }
 
 /* Fire the due timers of owner's heap on runner's thread. */

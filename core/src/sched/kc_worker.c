@@ -545,8 +545,7 @@ static void run_task(struct kc_worker *w, struct kc_task *t)
             /* acq_rel: release hands the suspended context to the waker's
              * acquire in kc__task_wake; acquire pairs with a waker's WOKEN */
             if (atomic_compare_exchange_strong_explicit(&t->run, &e, KC_RUN_PARKED,
-                                                        memory_order_acq_rel,
-                                                        memory_order_acquire))
+                                                        memory_order_acq_rel, memory_order_acquire))
                 return; /* S4: t is the waker's now; do not touch it */
             atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
             continue; /* woken before the commit: resume at once */

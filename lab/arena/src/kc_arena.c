@@ -150,12 +150,12 @@ uint32_t kc__arena_refill(struct kc_arena *a, struct kc_arena_tcache *tc, uint32
     struct kc_arena_bin *b = &tc->bins[cls];
     void *blocks[KC_ARENA_BIN_CAP];
     uint32_t idx[KC_ARENA_BIN_CAP];
-    uint32_t want = batch_of(b), n = 0, m = 0;
+    uint32_t want = batch_of(b), m = 0;
     pthread_mutex_lock(&a->lock);
     for (int attempt = 0; attempt < 2 && m == 0; attempt++) {
         if (attempt == 1)
             kc__arena_tcache_drain(a, tc);
-        n = kc__arena_take_blocks(a, cls, blocks, want);
+        uint32_t n = kc__arena_take_blocks(a, cls, blocks, want);
         m = kc__arena_take_idx(a, idx, n);
         for (uint32_t i = m; i < n; i++)
             kc__arena_give_block(a, cls, blocks[i]);

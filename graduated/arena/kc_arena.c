@@ -1,0 +1,359 @@
+/* kc_arena.c - arena lifecycle and the per-thread caches.
+ *
+ * Owns create/destroy, flush and purge, and the thread caches that keep the
+ * common alloc/release path free of locks (the paths themselves live in
+ * kc_arena_ticket.c). A cache holds, per size class, a stack of free blocks
+ * each paired with a free ticket index; it refills from and flushes to the
+ * central allocator (kc_arena_page.c) in batches of half its capacity, under
+ * arena->lock. Capacities are sized so that a cache can never hold more
+ * than its byte budget (1/16 of the arena): memory stranded in caches stays
+ * bounded without any byte accounting on the hot path. Caches are found through
+ * a one-entry thread-local hint (the last arena this thread used) and
+ * otherwise through a pthread key whose destructor returns the cache's
+ * blocks when the thread exits.
+ */
+#include "kc_arena_impl.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_uint_fast64_t next_uid = 1;
+
+/* The last arena this thread used and its cache; read through
+ * kc__arena_tcache() (kc_arena_impl.h explains the rules). */
+_Thread_local struct kc_arena_hint kc__arena_hint KC_ARENA_TLS_MODEL;
+
+/* ------------------------------------------------------------ thread caches */
+
+static uint32_t batch_of(const struct kc_arena_bin *b)
+{
+    return b->cap / 2 > 0 ? b->cap / 2 : 1;
+}
+
+static inline uint32_t bin_count(const struct kc_arena_bin *b)
+{
+    return atomic_load_explicit(&b->count, memory_order_relaxed);
+}
+
+static inline void set_bin_count(struct kc_arena_bin *b, uint32_t n)
+{
+    atomic_store_explicit(&b->count, n, memory_order_relaxed);
+}
+
+void kc__arena_tcache_drain(struct kc_arena *a, struct kc_arena_tcache *tc)
+{
+    for (uint32_t c = 0; c < a->nclass; c++) {
+        struct kc_arena_bin *b = &tc->bins[c];
+        for (uint32_t i = 0, n = bin_count(b); i < n; i++) {
+            kc__arena_give_block(a, c, b->items[i].block);
+            kc__arena_give_idx(a, &b->items[i].index, 1);
+        }
+        set_bin_count(b, 0);
+    }
+    kc__arena_give_idx(a, tc->idx, tc->nidx);
+    tc->nidx = 0;
+}
+
+/* Fold a dying cache's counters into the arena's (lock held). */
+static void tcache_retire(struct kc_arena *a, struct kc_arena_tcache *tc)
+{
+    a->gone_allocs += atomic_load_explicit(&tc->allocs, memory_order_relaxed);
+    a->gone_frees += atomic_load_explicit(&tc->frees, memory_order_relaxed);
+    for (struct kc_arena_tcache **pp = &a->caches; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == tc) {
+            *pp = tc->next;
+            break;
+        }
+}
+
+/* pthread key destructor: the thread is exiting; give everything back. The
+ * hint is cleared too: another key's destructor that runs later in this
+ * thread's exit and releases a ticket must not find the freed cache (it gets
+ * a fresh one, which the next destructor round returns). */
+static void tcache_exit(void *p)
+{
+    struct kc_arena_tcache *tc = p;
+    struct kc_arena *a = tc->arena;
+    struct kc_arena_hint *h = &kc__arena_hint;
+    __asm__ volatile("" : "+r"(h)); /* see kc__arena_tcache() */
+    if (h->tc == tc)
+        *h = (struct kc_arena_hint){NULL, 0, NULL};
+    pthread_mutex_lock(&a->lock);
+    kc__arena_tcache_drain(a, tc);
+    tcache_retire(a, tc);
+    pthread_mutex_unlock(&a->lock);
+    free(tc);
+}
+
+/* Capacities: 64 slots per slot class, 32/k runs of k pages (at least 2),
+ * then all scaled down together until the cache could hold at most its
+ * budget (1/16 of the arena). A class scaled to 0 is not cached. */
+static void set_caps(struct kc_arena *a, struct kc_arena_tcache *tc)
+{
+    uint64_t total = 0;
+    tc->budget = a->bytes / 16;
+    for (uint32_t c = 0; c < a->nclass; c++) {
+        uint32_t k = c < a->nslot ? 0 : c - a->nslot + 1;
+        tc->bins[c].cap = k == 0 ? KC_ARENA_BIN_CAP : (32 / k > 2 ? 32 / k : 2);
+        total += (uint64_t)tc->bins[c].cap * a->class_size[c];
+    }
+    if (total <= tc->budget)
+        return;
+    for (uint32_t c = 0; c < a->nclass; c++)
+        tc->bins[c].cap = (uint32_t)((uint64_t)tc->bins[c].cap * tc->budget / total);
+}
+
+static struct kc_arena_tcache *tcache_new(struct kc_arena *a)
+{
+    if (kc__arena_fault_hit(a))
+        return NULL;
+    /* 128-byte aligned: the owner's counters never share a line (or an
+     * adjacent-line prefetch pair) with another thread's data. */
+    size_t size =
+        sizeof(struct kc_arena_tcache) + ((size_t)a->nclass + 1) * sizeof(struct kc_arena_bin);
+    struct kc_arena_tcache *tc = NULL;
+    if (posix_memalign((void **)&tc, 128, (size + 127) & ~(size_t)127) != 0)
+        return NULL;
+    memset(tc, 0, size);
+    tc->arena = a;
+    set_caps(a, tc);
+    if (pthread_setspecific(a->tkey, tc) != 0) {
+        free(tc);
+        return NULL;
+    }
+    pthread_mutex_lock(&a->lock);
+    tc->next = a->caches;
+    a->caches = tc;
+    pthread_mutex_unlock(&a->lock);
+    return tc;
+}
+
+struct kc_arena_tcache *kc__arena_tcache_slow(struct kc_arena *a)
+{
+    struct kc_arena_hint *h = &kc__arena_hint;
+    __asm__ volatile("" : "+r"(h)); /* see kc__arena_tcache() */
+    struct kc_arena_tcache *tc = pthread_getspecific(a->tkey);
+    if (tc == NULL && (tc = tcache_new(a)) == NULL)
+        return NULL;
+    h->arena = a;
+    h->uid = a->uid;
+    h->tc = tc;
+    return tc;
+}
+
+uint32_t kc__arena_refill(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_t cls)
+{
+    struct kc_arena_bin *b = &tc->bins[cls];
+    void *blocks[KC_ARENA_BIN_CAP];
+    uint32_t idx[KC_ARENA_BIN_CAP];
+    uint32_t want = batch_of(b), m = 0;
+    pthread_mutex_lock(&a->lock);
+    for (int attempt = 0; attempt < 2 && m == 0; attempt++) {
+        if (attempt == 1)
+            kc__arena_tcache_drain(a, tc);
+        uint32_t n = kc__arena_take_blocks(a, cls, blocks, want);
+        m = kc__arena_take_idx(a, idx, n);
+        for (uint32_t i = m; i < n; i++)
+            kc__arena_give_block(a, cls, blocks[i]);
+    }
+    pthread_mutex_unlock(&a->lock);
+    /* Pushed in reverse, so the lowest address is handed out first. */
+    uint32_t count = bin_count(b);
+    for (uint32_t i = m; i-- > 0;)
+        b->items[count++] = (struct kc_arena_item){blocks[i], idx[i]};
+    set_bin_count(b, count);
+    return m;
+}
+
+void kc__arena_flush_bin(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_t cls)
+{
+    struct kc_arena_bin *b = &tc->bins[cls];
+    uint32_t count = bin_count(b), n = batch_of(b) < count ? batch_of(b) : count;
+    pthread_mutex_lock(&a->lock);
+    for (uint32_t i = 0; i < n; i++) {
+        kc__arena_give_block(a, cls, b->items[i].block);
+        kc__arena_give_idx(a, &b->items[i].index, 1);
+    }
+    pthread_mutex_unlock(&a->lock);
+    memmove(b->items, b->items + n, (count - n) * sizeof(b->items[0]));
+    set_bin_count(b, count - n);
+}
+
+/* A free ticket index for a cacheless or uncached-class allocation. */
+bool kc__arena_index_get(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_t *out)
+{
+    if (tc == NULL) {
+        pthread_mutex_lock(&a->lock);
+        uint32_t n = kc__arena_take_idx(a, out, 1);
+        pthread_mutex_unlock(&a->lock);
+        return n == 1;
+    }
+    if (tc->nidx == 0) {
+        pthread_mutex_lock(&a->lock);
+        tc->nidx = kc__arena_take_idx(a, tc->idx, KC_ARENA_IDX_CAP / 2);
+        pthread_mutex_unlock(&a->lock);
+        if (tc->nidx == 0)
+            return false;
+    }
+    *out = tc->idx[--tc->nidx];
+    return true;
+}
+
+void kc__arena_index_put(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_t idx)
+{
+    if (tc == NULL || tc->nidx == KC_ARENA_IDX_CAP) {
+        pthread_mutex_lock(&a->lock);
+        kc__arena_give_idx(a, &idx, 1);
+        if (tc != NULL) {
+            tc->nidx -= KC_ARENA_IDX_CAP / 2;
+            kc__arena_give_idx(a, tc->idx + tc->nidx, KC_ARENA_IDX_CAP / 2);
+        }
+        pthread_mutex_unlock(&a->lock);
+        return;
+    }
+    tc->idx[tc->nidx++] = idx;
+}
+
+/* ------------------------------------------------------------ create, destroy */
+
+static uint64_t make_key(const struct kc_arena *a)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t k = a->uid * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)a;
+    k ^= ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    return k ^ (k >> 29);
+}
+
+static int check_opts(const kc_arena_opts_t *o, size_t *bytes, size_t *ps, uint32_t *tickets)
+{
+    long os = sysconf(_SC_PAGESIZE);
+    size_t os_page = os > 0 ? (size_t)os : 4096;
+    if (o->size < sizeof(kc_arena_opts_t))
+        return -EINVAL;
+    *ps = o->page_size != 0 ? o->page_size
+                            : (KC_ARENA_PAGE_DEFAULT > os_page ? KC_ARENA_PAGE_DEFAULT : os_page);
+    if ((*ps & (*ps - 1)) != 0 || *ps < os_page || *ps > KC_ARENA_PAGE_MAX)
+        return -EINVAL;
+    *bytes = o->bytes != 0 ? o->bytes : KC_ARENA_BYTES_DEFAULT;
+    if (*bytes > ((size_t)UINT32_MAX - 1) * *ps || *bytes > SIZE_MAX - *ps)
+        return -EINVAL;
+    *bytes = (*bytes + *ps - 1) & ~(*ps - 1);
+    size_t t = o->max_tickets;
+    if (t == 0) {
+        t = *bytes / 64;
+        t = t < 1024 ? 1024 : t > (1u << 20) ? (1u << 20) : t;
+    }
+    if (t > KC_ARENA_TICKETS_MAX)
+        return -EINVAL;
+    *tickets = (uint32_t)t;
+    return 0;
+}
+
+int kc_arena_create(kc_arena_t **out, const kc_arena_opts_t *opts)
+{
+    kc_arena_opts_t defaults = KC_ARENA_OPTS_INIT;
+    const kc_arena_opts_t *o = opts != NULL ? opts : &defaults;
+    size_t bytes, ps;
+    uint32_t tickets;
+    int rc;
+    if (out == NULL)
+        return -EINVAL;
+    if ((rc = check_opts(o, &bytes, &ps, &tickets)) != 0)
+        return rc;
+    struct kc_arena *a = NULL;
+    if (posix_memalign((void **)&a, 128, sizeof(*a)) != 0)
+        return -ENOMEM;
+    memset(a, 0, sizeof(*a));
+    a->uid = atomic_fetch_add_explicit(&next_uid, 1, memory_order_relaxed);
+    a->key = make_key(a);
+    a->bytes = bytes;
+    a->page_size = ps;
+    a->page_shift = (unsigned)__builtin_ctzll(ps);
+    a->pages_total = (uint32_t)(bytes / ps);
+    a->max_tickets = tickets;
+    a->max_len = bytes < UINT32_MAX ? bytes : UINT32_MAX;
+    snprintf(a->name, sizeof(a->name), "%s", o->name != NULL ? o->name : "arena");
+    for (char *c = a->name; *c != '\0'; c++)
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+            *c = '_'; /* the name goes into JSON unescaped */
+#if defined(KC_FAULT_INJECT) && KC_FAULT_INJECT
+    const char *every = getenv("KC_FAULT_EVERY");
+    a->fault_every = every != NULL ? (uint32_t)strtoul(every, NULL, 10) : 0;
+#endif
+    rc = -ENOMEM;
+    if ((a->base = kc__arena_map(bytes)) == NULL)
+        goto out_free;
+    if ((a->table = kc__arena_map((size_t)tickets * sizeof(*a->table))) == NULL)
+        goto out_unmap_ram;
+    if (kc__arena_pages_init(a) != 0)
+        goto out_unmap_table;
+    if (pthread_key_create(&a->tkey, tcache_exit) != 0)
+        goto out_fini_pages;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->region_lock, NULL);
+    kc__arena_regions_init(a);
+    *out = a;
+    return 0;
+
+out_fini_pages:
+    kc__arena_pages_fini(a);
+out_unmap_table:
+    kc__arena_unmap(a->table, (size_t)tickets * sizeof(*a->table));
+out_unmap_ram:
+    kc__arena_unmap(a->base, bytes);
+out_free:
+    free(a);
+    return rc;
+}
+
+int kc_arena_destroy(kc_arena_t *a)
+{
+    if (a == NULL)
+        return 0;
+    kc_arena_metrics_t m = {.size = sizeof(m)};
+    kc_arena_metrics(a, &m);
+    pthread_key_delete(a->tkey);
+    for (struct kc_arena_tcache *tc = a->caches, *next; tc != NULL; tc = next) {
+        next = tc->next;
+        free(tc);
+    }
+    pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->region_lock);
+    kc__arena_pages_fini(a);
+    kc__arena_unmap(a->table, (size_t)a->max_tickets * sizeof(*a->table));
+    kc__arena_unmap(a->base, a->bytes);
+    free(a);
+    return m.live_tickets > INT_MAX ? INT_MAX : (int)m.live_tickets;
+}
+
+void kc_arena_flush(kc_arena_t *a)
+{
+    if (a == NULL)
+        return;
+    struct kc_arena_tcache *tc = pthread_getspecific(a->tkey);
+    if (tc == NULL)
+        return;
+    pthread_mutex_lock(&a->lock);
+    kc__arena_tcache_drain(a, tc);
+    pthread_mutex_unlock(&a->lock);
+}
+
+int kc_arena_purge(kc_arena_t *a)
+{
+    if (a == NULL)
+        return -EINVAL;
+    struct kc_arena_tcache *tc = pthread_getspecific(a->tkey);
+    pthread_mutex_lock(&a->lock);
+    if (tc != NULL)
+        kc__arena_tcache_drain(a, tc);
+    int n = kc__arena_purge_locked(a);
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}

@@ -1,0 +1,353 @@
+/* kc_arena_impl.h - internal layout of the arena: tables, pages, caches.
+ *
+ * Shared by the ticket paths (kc_arena.c), the page and slab allocator
+ * (kc_arena_page.c), external regions (kc_arena_region.c) and the dump,
+ * metrics and checks (kc_arena_dump.c). Never installed.
+ *
+ * Memory: one reservation of pages_total * page_size bytes. Each page is
+ * FREE, a SLAB of equal slots of one size class, or part of a RUN (a head
+ * page followed by tail pages). Free pages are the set bits of free_map.
+ * Size classes 0..nslot-1 are slot sizes; classes nslot..nclass-1 are runs of
+ * 1..KC_ARENA_RUN_CLASSES pages; longer runs share the pseudo-class nclass,
+ * whose cache bin has capacity 0, so they always take the central path.
+ *
+ * Tickets: table[i].state packs {gen:32 | refs:32} in one 64-bit atomic, so
+ * validate-and-retain is a single CAS (kc_arena.c draws the state table).
+ *
+ * Invariants (checked by kc_arena_check(), on a quiescent arena):
+ *   I1  every page is FREE, SLAB, RUN_HEAD or RUN_TAIL; free_map bit p is
+ *       set exactly when page p is FREE, and free_pages counts those bits.
+ *   I2  a RUN_HEAD of n pages is followed by exactly n-1 RUN_TAIL pages.
+ *   I3  a SLAB page has 0 <= nfree <= nslots(class), and its free list plus
+ *       its never-used slots (bump..nslots) hold exactly nfree slots.
+ *   I4  class c's partial list holds exactly the SLAB pages of class c with
+ *       0 < nfree < nslots (a fully free slab page goes back to FREE).
+ *   I5  a table entry with refs > 0 has an odd generation; an entry with an
+ *       even generation has refs == 0.
+ *   I6  the live entries equal allocs - frees plus the live region tickets,
+ *       and each region's use count equals the live entries naming it.
+ *   I7  pages_used == pages_total - free_pages <= pages_high_water.
+ *   I8  every bin holds at most its cap items, the caps of a cache add up
+ *       to at most its byte budget, and each cached index is a FREE entry
+ *       (even generation, refs 0).
+ */
+#ifndef KCORO_KC_ARENA_IMPL_H
+#define KCORO_KC_ARENA_IMPL_H
+
+#include "kcoro/arena.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Runs of 1..KC_ARENA_RUN_CLASSES pages get size classes (and caching). */
+#define KC_ARENA_RUN_CLASSES 16
+/* At most this many slot classes (16 B .. page/2, four per doubling). */
+#define KC_ARENA_SLOT_CLASSES_MAX 96
+#define KC_ARENA_CLASSES_MAX (KC_ARENA_SLOT_CLASSES_MAX + KC_ARENA_RUN_CLASSES + 1)
+/* Smallest slot and the granule of slot sizes. */
+#define KC_ARENA_GRANULE 16
+/* Cached items per class at most, and free indexes kept for wraps. */
+#define KC_ARENA_BIN_CAP 64
+#define KC_ARENA_IDX_CAP 64
+/* The largest ticket table accepted (index fits the 32-bit ticket field). */
+#define KC_ARENA_TICKETS_MAX (1u << 26)
+
+/* Page kinds in the page table. */
+enum kc_arena_page_kind {
+    KC_ARENA_PG_FREE = 0,
+    KC_ARENA_PG_SLAB = 1,
+    KC_ARENA_PG_RUN_HEAD = 2,
+    KC_ARENA_PG_RUN_TAIL = 3
+};
+
+/* Entry kinds, stored in the entry's meta word. */
+enum kc_arena_entry_kind {
+    KC_ARENA_E_SLOT = 1,   /* a slot of a slab page; class < nslot */
+    KC_ARENA_E_RUN = 2,    /* a cached-class page run */
+    KC_ARENA_E_BIGRUN = 3, /* a longer run; class nclass */
+    KC_ARENA_E_REGION = 4  /* wrapped memory of an external region */
+};
+
+/* meta = kind:8 | class:8 | region:8 (bits 0-23). */
+#define KC_ARENA_META(kind, cls, region)                                                           \
+    ((uint32_t)(kind) | ((uint32_t)(cls) << 8) | ((uint32_t)(region) << 16))
+#define KC_ARENA_META_KIND(m) ((m)&0xffu)
+#define KC_ARENA_META_CLASS(m) (((m) >> 8) & 0xffu)
+#define KC_ARENA_META_REGION(m) (((m) >> 16) & 0xffu)
+
+/* state = gen:32 (high) | refs:32 (low). */
+#define KC_ARENA_STATE(gen, refs) (((uint64_t)(gen) << 32) | (uint32_t)(refs))
+#define KC_ARENA_GEN(s) ((uint32_t)((s) >> 32))
+#define KC_ARENA_REFS(s) ((uint32_t)(s))
+
+/* One ticket-table entry (24 bytes). Fields other than state are written by
+ * the allocating thread before its release-store of state; they are atomics
+ * only so that a lock-free dump may read them while they change. */
+struct kc_arena_entry {
+    _Atomic uint64_t state;
+    _Atomic uintptr_t addr;
+    _Atomic uint32_t len;
+    _Atomic uint32_t meta;
+};
+
+/* One page-table row (central; guarded by arena->lock). */
+struct kc_arena_page {
+    uint8_t kind;   /* enum kc_arena_page_kind */
+    uint8_t cls;    /* SLAB: its class */
+    uint8_t purged; /* FREE and handed back to the OS */
+    uint8_t pad;
+    uint32_t count; /* SLAB: free slots; RUN_HEAD: pages in the run */
+    uint32_t bump;  /* SLAB: slots [bump, nslots) were never handed out */
+    uint32_t prev;  /* SLAB: partial-list links (UINT32_MAX = none) */
+    uint32_t next;
+    uint32_t pad2;
+    void *free_head; /* SLAB: freed slots, linked through their first word */
+};
+
+/* A cached free block and the free ticket index travelling with it. */
+struct kc_arena_item {
+    void *block;
+    uint32_t index;
+};
+
+/* One class's stack of cached items in a thread cache. */
+struct kc_arena_bin {
+    _Atomic uint32_t count; /* owner: load + store; metrics read it */
+    uint32_t cap;           /* 0 = this class is not cached */
+    struct kc_arena_item items[KC_ARENA_BIN_CAP];
+};
+
+/* A thread's cache for one arena. Only its owner touches bins and idx; the
+ * counters are atomics written by the owner (load + store, no RMW) so that
+ * kc_arena_metrics() may read them from any thread. */
+struct kc_arena_tcache {
+    struct kc_arena *arena;
+    struct kc_arena_tcache *next; /* arena->caches list (under lock) */
+    uint64_t budget;              /* sum of cap * class size stays below */
+    _Atomic uint64_t allocs;
+    _Atomic uint64_t frees;
+    uint32_t nidx;
+    uint32_t idx[KC_ARENA_IDX_CAP];
+    struct kc_arena_bin bins[]; /* nclass + 1 bins; the last is never used */
+};
+
+/* An external region slot. word = gen:24 (bits 40-63) | registered:1
+ * (bit 32) | uses:32 (bits 0-31); one atomic, so a wrap's "still
+ * registered?" check and its use count move together. */
+struct kc_arena_region {
+    _Atomic uint64_t word;
+    _Atomic uintptr_t base;
+    _Atomic size_t len;
+    _Atomic uint32_t flags;
+};
+#define KC_ARENA_RG_REGISTERED ((uint64_t)1 << 32)
+#define KC_ARENA_RG_USES(w) ((uint32_t)(w))
+#define KC_ARENA_RG_GEN(w) ((uint32_t)((w) >> 40))
+
+struct kc_arena {
+    /* Read-mostly geometry, set at create. */
+    uint64_t uid;  /* unique per arena instance in the process */
+    uint64_t key;  /* keys the ticket check word */
+    uint8_t *base; /* pages_total * page_size bytes */
+    size_t bytes;
+    size_t page_size;
+    unsigned page_shift;
+    uint32_t pages_total;
+    uint32_t max_tickets;
+    uint32_t nslot;    /* slot classes */
+    uint32_t nclass;   /* slot + run classes; nclass = long runs */
+    size_t max_len;    /* min(bytes, UINT32_MAX): longest payload */
+    uint32_t slot_max; /* largest slot size */
+    uint32_t class_size[KC_ARENA_CLASSES_MAX];
+    uint32_t class_slots[KC_ARENA_CLASSES_MAX];               /* slots per slab page */
+    struct kc_arena_entry *table;                             /* max_tickets entries */
+    struct kc_arena_region regions[KC_ARENA_REGIONS_MAX + 1]; /* [0] unused */
+    pthread_key_t tkey;
+    char name[KC_ARENA_NAME_MAX];
+    uint32_t fault_every; /* KC_FAULT_EVERY (fault builds only) */
+
+    /* Rarely written counters, each bumped on a slow path only. */
+    _Atomic uint64_t failed_allocs;
+    _Atomic uint64_t stale_rejections;
+    _Atomic uint64_t double_releases;
+    _Atomic uint64_t retired_slots;
+    _Atomic uint64_t fault_seq;
+    _Atomic uint32_t next_fresh; /* entries [0, next_fresh) were ever issued */
+
+    /* Central state, guarded by lock (128-byte aligned: ARCHITECTURE.md 6;
+     * the x86 adjacent-line prefetcher pairs lines). */
+    _Alignas(128) pthread_mutex_t lock;
+    pthread_mutex_t region_lock; /* register/unregister only */
+    struct kc_arena_page *pages;
+    uint64_t *free_map;
+    uint32_t free_pages;
+    uint32_t high_water;
+    uint32_t purged_now;
+    uint64_t purged_total;
+    uint32_t partial[KC_ARENA_SLOT_CLASSES_MAX]; /* partial-list heads */
+    uint32_t *free_idx;                          /* free ticket indexes */
+    uint32_t nfree_idx;
+    struct kc_arena_tcache *caches; /* live thread caches */
+    /* Counters of caches that are gone (thread exit) and of cacheless paths. */
+    uint64_t gone_allocs, gone_frees;
+};
+
+/* ---- kc_arena_page.c: the central allocator (callers hold arena->lock) */
+
+/* Set up the page table, free map and classes; 0 or -ENOMEM. */
+int kc__arena_pages_init(struct kc_arena *a);
+/* Free what kc__arena_pages_init() allocated (not the RAM). */
+void kc__arena_pages_fini(struct kc_arena *a);
+/* Take up to n blocks of class cls into out[]; returns how many. */
+uint32_t kc__arena_take_blocks(struct kc_arena *a, uint32_t cls, void **out, uint32_t n);
+/* Give one block of class cls back. */
+void kc__arena_give_block(struct kc_arena *a, uint32_t cls, void *block);
+/* Take a run of npages pages; NULL when none is free. */
+void *kc__arena_take_run(struct kc_arena *a, uint32_t npages);
+/* Give back a run that kc__arena_take_run() returned. */
+void kc__arena_give_run(struct kc_arena *a, void *run);
+/* Take up to n free ticket indexes into out[]; returns how many. */
+uint32_t kc__arena_take_idx(struct kc_arena *a, uint32_t *out, uint32_t n);
+/* Give free ticket indexes back. */
+void kc__arena_give_idx(struct kc_arena *a, const uint32_t *idx, uint32_t n);
+/* Return free, not yet purged pages to the OS; the count or -ENOMEM. */
+int kc__arena_purge_locked(struct kc_arena *a);
+/* The longest run of free pages. */
+uint32_t kc__arena_largest_free_run(const struct kc_arena *a);
+/* Reserve and release the arena's RAM. */
+void *kc__arena_map(size_t len);
+void kc__arena_unmap(void *p, size_t len);
+
+/* ---- kc_arena.c: thread caches */
+
+/* The last arena this thread used and its cache. Uids are never reused in
+ * a process, so comparing the uid alone identifies the arena instance: a
+ * hint left by a destroyed arena never matches a new arena at its address.
+ * initial-exec TLS: one instruction to reach it, as allocators do. */
+struct kc_arena_hint {
+    const struct kc_arena *arena;
+    uint64_t uid;
+    struct kc_arena_tcache *tc;
+};
+/* Marks the public functions that read the hint (see kc__arena_tcache). */
+#define KC_ARENA_NOINLINE __attribute__((noinline))
+#define KC_ARENA_TLS_MODEL __attribute__((tls_model("initial-exec")))
+extern _Thread_local struct kc_arena_hint kc__arena_hint KC_ARENA_TLS_MODEL;
+
+/* Find or create the calling thread's cache for a and update the hint;
+ * NULL when it cannot be created (callers then take the locked path). */
+struct kc_arena_tcache *kc__arena_tcache_slow(struct kc_arena *a);
+
+/* The calling thread's cache for a, or NULL (see kc__arena_tcache_slow).
+ * ARCHITECTURE.md 6 says coroutine code must not keep a thread-local's
+ * address across a switch. This is inlined only into the arena's public
+ * functions, which never park or yield and are marked noinline so that even
+ * link-time optimisation cannot fold them into a caller that does; the
+ * empty asm hides the address so the compiler computes it afresh here. */
+static inline struct kc_arena_tcache *kc__arena_tcache(struct kc_arena *a)
+{
+    struct kc_arena_hint *h = &kc__arena_hint;
+    __asm__ volatile("" : "+r"(h));
+    if (__builtin_expect(h->uid == a->uid, 1))
+        return h->tc;
+    return kc__arena_tcache_slow(a);
+}
+/* Return every cached item of tc to the central pool (lock held). */
+void kc__arena_tcache_drain(struct kc_arena *a, struct kc_arena_tcache *tc);
+/* Refill tc's bin cls from the central pool (takes the lock); on exhaustion
+ * drain tc and retry once. Returns the items added (0 = exhausted). */
+uint32_t kc__arena_refill(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_t cls);
+/* Give the older half of tc's full bin cls back to the central pool. */
+void kc__arena_flush_bin(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_t cls);
+/* A free ticket index from tc's index stack (tc may be NULL); false when the
+ * table is full. */
+bool kc__arena_index_get(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_t *out);
+/* Give a free ticket index back through tc (tc may be NULL). */
+void kc__arena_index_put(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_t idx);
+/* ---- tickets (inline: both are on the hot path) */
+
+/* The check word of a ticket {index, gen, len} in arena a: the high half of
+ * one 64-bit multiply of the fields mixed with the arena's secret key. Every
+ * input bit reaches the high half, so a ticket with any field changed, or
+ * one from another arena, matches with probability about 2^-32. It catches
+ * stale copies, corruption and accidents; it is not a MAC against someone
+ * who can try billions of forgeries. 0 is reserved for the null ticket. */
+static inline uint32_t kc__arena_check_word(const struct kc_arena *a, uint32_t index, uint32_t gen,
+                                            uint32_t len)
+{
+    uint64_t x = ((((uint64_t)index << 32) | gen) ^ a->key) + (uint64_t)len * 0x9e3779b97f4a7c15ull;
+    x *= 0xd6e8feb86659fd93ull;
+    uint32_t c = (uint32_t)(x >> 32);
+    return c != 0 ? c : 1;
+}
+
+/* Issue a ticket for entry idx (FREE, owned by the caller) naming
+ * [addr, addr+len) described by meta; the entry becomes LIVE with refs 1
+ * (the FREE -> LIVE transition of kc_arena_ticket.c's table). */
+static inline void kc__arena_issue(struct kc_arena *a, uint32_t idx, uintptr_t addr, uint32_t len,
+                                   uint32_t meta, kc_arena_ticket_t *t)
+{
+    struct kc_arena_entry *e = &a->table[idx];
+    uint32_t gen = KC_ARENA_GEN(atomic_load_explicit(&e->state, memory_order_relaxed)) + 1;
+    atomic_store_explicit(&e->addr, addr, memory_order_relaxed);
+    atomic_store_explicit(&e->len, len, memory_order_relaxed);
+    atomic_store_explicit(&e->meta, meta, memory_order_relaxed);
+    /* Release: pairs with the acquire CAS in take_ref() and the dump's
+     * acquire load, which then see addr, len and meta. */
+    atomic_store_explicit(&e->state, KC_ARENA_STATE(gen, 1), memory_order_release);
+    /* One struct store (two 8-byte stores once merged): callers pass the
+     * ticket on by value in two registers, and 8-byte loads of four 4-byte
+     * stores would miss store forwarding and stall. */
+    *t = (kc_arena_ticket_t){idx, gen, len, kc__arena_check_word(a, idx, gen, len)};
+}
+
+/* The size class of a payload of len bytes (1 <= len <= max_len): the
+ * smallest slot class that fits, a run class of 1..16 pages, or nclass for
+ * longer runs. Slot classes are 16, 32, 48, 64 and then four per doubling
+ * (kc_arena_page.c), so the class follows from the top bit of len - 1
+ * without a table (a lookup table costs a cache line here, measured). */
+static inline uint32_t kc__arena_class_of(const struct kc_arena *a, size_t len)
+{
+    if (len <= a->slot_max) {
+        size_t x = len - 1;
+        if (x < 64)
+            return (uint32_t)(x >> 4);
+        unsigned top = 63u - (unsigned)__builtin_clzll((unsigned long long)x);
+        return 4 * (top - 5) + (uint32_t)((x >> (top - 2)) & 3);
+    }
+    size_t npages = ((len - 1) >> a->page_shift) + 1;
+    return npages <= KC_ARENA_RUN_CLASSES ? a->nslot + (uint32_t)npages - 1 : a->nclass;
+}
+
+/* Owner-only counter update: a load and a store, no read-modify-write, so
+ * readers on other threads see a whole value without a data race. */
+static inline void kc__arena_bump(_Atomic uint64_t *c, uint64_t d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+/* Fault builds (-DKC_FAULT_INJECT=1, FLAVOR=fault): every KC_FAULT_EVERY-th
+ * allocation or cache creation fails. Other builds: never. */
+static inline bool kc__arena_fault_hit(struct kc_arena *a)
+{
+#if defined(KC_FAULT_INJECT) && KC_FAULT_INJECT
+    if (a->fault_every == 0)
+        return false;
+    uint64_t n = atomic_fetch_add_explicit(&a->fault_seq, 1, memory_order_relaxed) + 1;
+    return n % a->fault_every == 0;
+#else
+    (void)a;
+    return false;
+#endif
+}
+
+/* ---- kc_arena_region.c */
+
+/* Drop one use of region r (the last release of a wrapped ticket). */
+void kc__arena_region_put(struct kc_arena *a, uint32_t r);
+/* Reset the region table at create. */
+void kc__arena_regions_init(struct kc_arena *a);
+
+#endif /* KCORO_KC_ARENA_IMPL_H */

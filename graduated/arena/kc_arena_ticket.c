@@ -1,0 +1,318 @@
+/* kc_arena_ticket.c - the ticket operations: alloc, hydrate, retain, release.
+ *
+ * A ticket names one entry of the ticket table by index and generation and
+ * carries a keyed check word, so that a ticket from another arena, a
+ * corrupted one or an invented one is refused before its index is trusted.
+ * The entry's state word packs {gen:32 | refs:32}; "is this ticket still
+ * live?" and "take a reference" are one CAS on that word, so no window exists
+ * between validating and retaining in which the payload could be freed and
+ * reused. The hot path (alloc + release of a cached class) touches only the
+ * calling thread's cache and the entry: one release-store to issue, one CAS
+ * to free, no lock.
+ *
+ * Ticket entry states (I5 in kc_arena_impl.h):
+ *
+ *   state              event                   next                 done by
+ *   -----------------  ----------------------  -------------------  ------------------
+ *   FREE (even, 0)     issued                  LIVE (gen+1, 1)      kc__arena_issue
+ *   LIVE (odd, n)      hydrate / retain        LIVE (odd, n+1)      take_ref
+ *   LIVE (odd, n>1)    release                 LIVE (odd, n-1)      kc_arena_release
+ *   LIVE (odd, 1)      last release            FREE (gen+1, 0)      kc_arena_release
+ *   LIVE (2^32-1, 1)   last release            RETIRED (2^32-1, 0)  kc_arena_release
+ *   FREE, RETIRED or   hydrate / retain        unchanged: -ESTALE   take_ref
+ *   other generation   release                 unchanged: -ESTALE   kc_arena_release
+ *
+ * Issue is a plain release-store: a FREE entry has refs == 0 and every other
+ * writer's CAS requires refs > 0, so nobody can race it. A retired entry is
+ * never issued again, so no old ticket can ever match it (generations never
+ * wrap back to a value a ticket already carried).
+ */
+#include "kc_arena_impl.h"
+
+static int fail_nomem(struct kc_arena *a)
+{
+    atomic_fetch_add_explicit(&a->failed_allocs, 1, memory_order_relaxed);
+    return -ENOMEM;
+}
+
+/* Count an allocation or a free: in the thread's cache, or centrally. */
+static void count_op(struct kc_arena *a, struct kc_arena_tcache *tc, bool alloc)
+{
+    if (tc != NULL) {
+        kc__arena_bump(alloc ? &tc->allocs : &tc->frees, 1);
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    if (alloc)
+        a->gone_allocs++;
+    else
+        a->gone_frees++;
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* The entry meta word of an arena payload of class cls. Computed, not
+ * looked up: a table costs a cache line on the hot path (measured ~1 ns). */
+static inline uint32_t meta_of(const struct kc_arena *a, uint32_t cls)
+{
+    uint32_t kind = cls < a->nslot    ? KC_ARENA_E_SLOT
+                    : cls < a->nclass ? KC_ARENA_E_RUN
+                                      : KC_ARENA_E_BIGRUN;
+    return KC_ARENA_META(kind, cls, 0);
+}
+
+/* Allocate outside the thread cache: a long run, an uncached class, or any
+ * class when this thread has no cache. On exhaustion the thread's cache (if
+ * any) is given back and the allocation retried once. */
+static int alloc_central(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_t cls, size_t len,
+                         kc_arena_ticket_t *t, void **ptr)
+{
+    uint32_t idx;
+    void *block = NULL;
+    if (!kc__arena_index_get(a, tc, &idx))
+        return fail_nomem(a);
+    pthread_mutex_lock(&a->lock);
+    for (int attempt = 0; attempt < 2 && block == NULL; attempt++) {
+        if (attempt == 1 && tc != NULL)
+            kc__arena_tcache_drain(a, tc);
+        if (cls == a->nclass)
+            block = kc__arena_take_run(a, (uint32_t)(((len - 1) >> a->page_shift) + 1));
+        else if (kc__arena_take_blocks(a, cls, &block, 1) == 0)
+            block = NULL;
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (block == NULL) {
+        kc__arena_index_put(a, tc, idx);
+        return fail_nomem(a);
+    }
+    count_op(a, tc, true);
+    kc__arena_issue(a, idx, (uintptr_t)block, (uint32_t)len, meta_of(a, cls), t);
+    if (ptr != NULL)
+        *ptr = block;
+    return 0;
+}
+
+/* Everything the fast path of kc_arena_alloc() leaves: bad arguments, no
+ * thread cache, an empty bin (refill) or an uncached class. */
+__attribute__((noinline)) static int alloc_slow(struct kc_arena *a, size_t len,
+                                                kc_arena_ticket_t *t, void **ptr)
+{
+    if (a == NULL || t == NULL || len == 0)
+        return -EINVAL;
+    if (len > a->max_len)
+        return -EMSGSIZE;
+    uint32_t cls = kc__arena_class_of(a, len);
+    struct kc_arena_tcache *tc = kc__arena_tcache(a);
+    if (tc == NULL || tc->bins[cls].cap == 0)
+        return alloc_central(a, tc, cls, len, t, ptr);
+    struct kc_arena_bin *b = &tc->bins[cls];
+    if (atomic_load_explicit(&b->count, memory_order_relaxed) == 0 &&
+        kc__arena_refill(a, tc, cls) == 0)
+        return fail_nomem(a);
+    uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed) - 1;
+    struct kc_arena_item it = b->items[n];
+    atomic_store_explicit(&b->count, n, memory_order_relaxed);
+    count_op(a, tc, true);
+    kc__arena_issue(a, it.index, (uintptr_t)it.block, (uint32_t)len, meta_of(a, cls), t);
+    if (ptr != NULL)
+        *ptr = it.block;
+    return 0;
+}
+
+KC_ARENA_NOINLINE int kc_arena_alloc(kc_arena_t *a, size_t len, kc_arena_ticket_t *t, void **ptr)
+{
+    /* One compare covers len == 0 and len > max_len (unsigned wrap). */
+    if (__builtin_expect(a == NULL || t == NULL || len - 1 >= a->max_len, 0))
+        return alloc_slow(a, len, t, ptr);
+    if (kc__arena_fault_hit(a))
+        return fail_nomem(a);
+    uint32_t cls = kc__arena_class_of(a, len);
+    struct kc_arena_tcache *tc = kc__arena_tcache(a);
+    if (__builtin_expect(tc == NULL, 0))
+        return alloc_slow(a, len, t, ptr);
+    struct kc_arena_bin *b = &tc->bins[cls];
+    uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
+    if (__builtin_expect(n == 0, 0)) /* empty, or an uncached class (cap 0) */
+        return alloc_slow(a, len, t, ptr);
+    struct kc_arena_item it = b->items[n - 1];
+    atomic_store_explicit(&b->count, n - 1, memory_order_relaxed);
+    kc__arena_bump(&tc->allocs, 1);
+    kc__arena_issue(a, it.index, (uintptr_t)it.block, (uint32_t)len, meta_of(a, cls), t);
+    if (ptr != NULL)
+        *ptr = it.block;
+    return 0;
+}
+
+/* Is t a ticket this arena issued? 0, -EINVAL (null) or -ESTALE (foreign,
+ * corrupted or forged; counted). An even generation is never issued, so it
+ * is refused here too even in the 2^-32 case that its check matches. */
+static int vet(struct kc_arena *a, const kc_arena_ticket_t *t)
+{
+    if (t->check == 0 && t->index == 0 && t->gen == 0 && t->len == 0)
+        return -EINVAL;
+    if (t->index >= a->max_tickets || (t->gen & 1) == 0 ||
+        t->check != kc__arena_check_word(a, t->index, t->gen, t->len)) {
+        atomic_fetch_add_explicit(&a->stale_rejections, 1, memory_order_relaxed);
+        return -ESTALE;
+    }
+    return 0;
+}
+
+/* Validate and retain in one CAS: succeeds only while the entry still has
+ * the ticket's generation and at least one reference. */
+static int take_ref(struct kc_arena *a, kc_arena_ticket_t t, struct kc_arena_entry **out)
+{
+    int rc = vet(a, &t);
+    if (rc != 0)
+        return rc;
+    struct kc_arena_entry *e = &a->table[t.index];
+    uint64_t s = atomic_load_explicit(&e->state, memory_order_relaxed);
+    for (;;) {
+        if (KC_ARENA_GEN(s) != t.gen || KC_ARENA_REFS(s) == 0) {
+            atomic_fetch_add_explicit(&a->stale_rejections, 1, memory_order_relaxed);
+            return -ESTALE;
+        }
+        if (KC_ARENA_REFS(s) == UINT32_MAX)
+            return -ENOMEM; /* 4 G references: no room for one more */
+        /* Acquire: pairs with the release-store in kc__arena_issue(), so
+         * the entry's fields and the payload written before it are seen. */
+        if (atomic_compare_exchange_weak_explicit(&e->state, &s, s + 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            break;
+    }
+    *out = e;
+    return 0;
+}
+
+int kc_arena_hydrate(kc_arena_t *a, kc_arena_ticket_t t, void **ptr, size_t *len)
+{
+    if (a == NULL)
+        return -EINVAL;
+    struct kc_arena_entry *e;
+    int rc = take_ref(a, t, &e);
+    if (rc != 0)
+        return rc;
+    if (ptr != NULL)
+        *ptr = (void *)atomic_load_explicit(&e->addr, memory_order_relaxed);
+    if (len != NULL)
+        *len = atomic_load_explicit(&e->len, memory_order_relaxed);
+    return 0;
+}
+
+int kc_arena_retain(kc_arena_t *a, kc_arena_ticket_t t)
+{
+    if (a == NULL)
+        return -EINVAL;
+    struct kc_arena_entry *e;
+    return take_ref(a, t, &e);
+}
+
+/* The entry idx just went FREE (or RETIRED) and its cache bin, if any, was
+ * full or absent: give its memory back the long way. */
+__attribute__((noinline)) static void free_slow(struct kc_arena *a, uint32_t idx,
+                                                struct kc_arena_entry *e, bool retired)
+{
+    uint32_t meta = atomic_load_explicit(&e->meta, memory_order_relaxed);
+    void *block = (void *)atomic_load_explicit(&e->addr, memory_order_relaxed);
+    uint32_t kind = KC_ARENA_META_KIND(meta), cls = KC_ARENA_META_CLASS(meta);
+    struct kc_arena_tcache *tc = kc__arena_tcache(a);
+    if (kind == KC_ARENA_E_REGION) {
+        kc__arena_region_put(a, KC_ARENA_META_REGION(meta));
+        if (!retired)
+            kc__arena_index_put(a, tc, idx);
+        return;
+    }
+    count_op(a, tc, false);
+    if (tc != NULL && !retired && tc->bins[cls].cap > 0) {
+        struct kc_arena_bin *b = &tc->bins[cls];
+        if (atomic_load_explicit(&b->count, memory_order_relaxed) == b->cap)
+            kc__arena_flush_bin(a, tc, cls);
+        uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
+        b->items[n] = (struct kc_arena_item){block, idx};
+        atomic_store_explicit(&b->count, n + 1, memory_order_relaxed);
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    if (kind == KC_ARENA_E_BIGRUN)
+        kc__arena_give_run(a, block);
+    else
+        kc__arena_give_block(a, cls, block);
+    if (!retired)
+        kc__arena_give_idx(a, &idx, 1);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Everything but the common last release: bad tickets, shared tickets,
+ * lost CAS races and the retiring release at generation 2^32-1. */
+__attribute__((noinline)) static int release_slow(struct kc_arena *a, kc_arena_ticket_t t)
+{
+    if (a == NULL)
+        return -EINVAL;
+    int rc = vet(a, &t);
+    if (rc != 0)
+        return rc;
+    struct kc_arena_entry *e = &a->table[t.index];
+    uint64_t s = atomic_load_explicit(&e->state, memory_order_relaxed);
+    uint64_t last;
+    for (;;) {
+        if (KC_ARENA_GEN(s) != t.gen || KC_ARENA_REFS(s) == 0) {
+            /* The ticket is genuine (vet passed) but no longer live: it was
+             * fully released before, so this is one release too many. */
+            atomic_fetch_add_explicit(&a->double_releases, 1, memory_order_relaxed);
+            return -ESTALE;
+        }
+        if (KC_ARENA_REFS(s) > 1) {
+            /* Release: this holder's use of the payload happens before the
+             * last holder's acquire CAS, and so before the free. */
+            if (atomic_compare_exchange_weak_explicit(&e->state, &s, s - 1, memory_order_release,
+                                                      memory_order_relaxed))
+                return 0;
+            continue;
+        }
+        last = t.gen == UINT32_MAX ? KC_ARENA_STATE(t.gen, 0) : KC_ARENA_STATE(t.gen + 1, 0);
+        /* Acquire pairs with the other holders' release decrements above;
+         * release orders our own use before the next issue of this entry. */
+        if (atomic_compare_exchange_weak_explicit(&e->state, &s, last, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            break;
+    }
+    bool retired = t.gen == UINT32_MAX;
+    if (retired)
+        atomic_fetch_add_explicit(&a->retired_slots, 1, memory_order_relaxed);
+    free_slow(a, t.index, e, retired);
+    return 1;
+}
+
+KC_ARENA_NOINLINE int kc_arena_release(kc_arena_t *a, kc_arena_ticket_t t)
+{
+    /* Fast path: a genuine ticket holding the only reference, freed into a
+     * bin with room. A null or forged ticket fails the check (a null one
+     * has check 0, which is never issued) and goes to release_slow(). */
+    if (__builtin_expect(a == NULL || t.index >= a->max_tickets || t.gen == UINT32_MAX ||
+                             t.check != kc__arena_check_word(a, t.index, t.gen, t.len),
+                         0))
+        return release_slow(a, t);
+    struct kc_arena_entry *e = &a->table[t.index];
+    uint64_t s = KC_ARENA_STATE(t.gen, 1);
+    /* Acq_rel, as the last-release CAS in release_slow(). A failed CAS
+     * (shared, stale or raced) changes nothing; the slow path re-reads. */
+    if (__builtin_expect(
+            !atomic_compare_exchange_strong_explicit(&e->state, &s, KC_ARENA_STATE(t.gen + 1, 0),
+                                                     memory_order_acq_rel, memory_order_relaxed),
+            0))
+        return release_slow(a, t);
+    uint32_t meta = atomic_load_explicit(&e->meta, memory_order_relaxed);
+    struct kc_arena_tcache *tc = kc__arena_tcache(a);
+    if (__builtin_expect(tc != NULL && KC_ARENA_META_KIND(meta) != KC_ARENA_E_REGION, 1)) {
+        struct kc_arena_bin *b = &tc->bins[KC_ARENA_META_CLASS(meta)];
+        uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
+        if (__builtin_expect(n < b->cap, 1)) {
+            b->items[n] = (struct kc_arena_item){
+                (void *)atomic_load_explicit(&e->addr, memory_order_relaxed), t.index};
+            atomic_store_explicit(&b->count, n + 1, memory_order_relaxed);
+            kc__arena_bump(&tc->frees, 1);
+            return 1;
+        }
+    }
+    free_slow(a, t.index, e, false);
+    return 1;
+}
