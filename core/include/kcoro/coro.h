@@ -167,6 +167,14 @@ typedef struct kc_coro_stack_stats {
  * nothing runs concurrently). NULL is ignored. Never blocks. */
 KC_API void kc_coro_stack_stats(kc_coro_stack_stats_t *out /* OUT */);
 
+/* Give the memory of idle pooled stacks back to the OS. Freed stacks stay
+ * warm (their touched pages resident) in a process-wide list of up to 16384,
+ * so bursts of spawns reuse them without page faults; after a burst that is
+ * over for good, this releases those pages (the stacks stay mapped and are
+ * reused as usual). Returns how many stacks were trimmed. Stacks in other
+ * threads' small caches are not touched. Never blocks for long. */
+KC_API size_t kc_coro_stack_trim(void);
+
 /* Make sure kcoro's stack-overflow reporter handles SIGSEGV and SIGBUS.
  * kcoro installs it on first use; call this again if your program (or a
  * test framework) installed its own handler afterwards. Ours reports guard

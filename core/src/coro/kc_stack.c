@@ -5,8 +5,9 @@
  * (one VMA per slab when guard pages are madvise guards) and are recycled
  * through a per-thread cache of up to KC_STACK_CACHE stacks, then through a
  * process-wide free list, so spawning does not call mmap in steady state.
- * A stack leaving the per-thread cache for the shared list gives its pages
- * back to the OS first. Other sizes, and KC_CORO_F_NO_POOL, map and unmap a
+ * The shared list keeps its first KC_STACK_WARM stacks as they are (their
+ * touched pages stay resident, so a burst of spawns reuses them without page
+ * faults); stacks beyond that give their pages back to the OS first. Other sizes, and KC_CORO_F_NO_POOL, map and unmap a
  * stack of their own.
  *
  * Invariants:
@@ -24,7 +25,8 @@
 
 enum {
     KC_SLAB_STACKS = 64,   /* stacks per slab mapping */
-    KC_STACK_CACHE = 64,   /* stacks kept per thread */
+    KC_STACK_CACHE = 256,  /* stacks kept per thread */
+    KC_STACK_WARM = 16384, /* shared stacks kept resident (a few MiB at most) */
     KC_GUARD_BYTES = 16384 /* guard below each stack: catches frames < 16 KiB */
 };
 
@@ -150,8 +152,13 @@ static uint8_t *shared_take(void)
 
 static void shared_put(uint8_t *base)
 {
-    kc__port_discard(base + guard_len, default_size);
     pthread_mutex_lock(&shared_lock);
+    if (shared_n >= KC_STACK_WARM) {
+        /* Cold surplus: give its pages back (outside the lock). */
+        pthread_mutex_unlock(&shared_lock);
+        kc__port_discard(base + guard_len, default_size);
+        pthread_mutex_lock(&shared_lock);
+    }
     if (shared_n == shared_cap) {
         size_t cap = shared_cap ? shared_cap * 2 : 256;
         uint8_t **v = realloc(shared_free, cap * sizeof(*v));
@@ -165,6 +172,17 @@ static void shared_put(uint8_t *base)
     }
     shared_free[shared_n++] = base;
     pthread_mutex_unlock(&shared_lock);
+}
+
+size_t kc_coro_stack_trim(void)
+{
+    pthread_once(&setup_once, setup);
+    pthread_mutex_lock(&shared_lock);
+    for (size_t i = 0; i < shared_n; i++)
+        kc__port_discard(shared_free[i] + guard_len, default_size);
+    size_t n = shared_n;
+    pthread_mutex_unlock(&shared_lock);
+    return n;
 }
 
 static void flush_cache(void *unused)
