@@ -9,5 +9,11 @@
 
 #include "kcoro/base.h"
 #include "kcoro/coro.h"
+#include "kcoro/cancel.h"
+#include "kcoro/park.h"
+#include "kcoro/sched.h"
+#include "kcoro/timer.h"
+#include "kcoro/io.h"
+#include "kcoro/scope.h"
 
 #endif /* KCORO_H */

@@ -1,2 +1,8 @@
 # Each name N builds core/tests/test_N.c into build/<flavour>/tests/test_N.
 CORE_TESTS += coro
+CORE_TESTS += port
+CORE_TESTS += park
+CORE_TESTS += sched
+CORE_TESTS += cancel
+CORE_TESTS += timer
+CORE_TESTS += io

@@ -1,0 +1,85 @@
+/* kcoro/io.h - readiness waits and coroutine-friendly socket calls.
+ *
+ * On a scheduler coroutine, kc_io_wait() parks the coroutine until the fd is
+ * ready; the scheduler's poller (epoll on Linux, poll() elsewhere) notices
+ * readiness while workers are idle, so no worker ever blocks in I/O. The
+ * calls below try the system call first and park in kc_io_wait() when it
+ * says EAGAIN, so they need fds in non-blocking mode (kc_io_set_nonblock();
+ * kc_accept() returns non-blocking fds). From a plain thread they block the
+ * thread in poll() instead, still honouring timeout and cancellation.
+ *
+ * At most one coroutine waits for input and one for output on an fd at a
+ * time (-EBUSY otherwise). Readiness is a hint: after kc_io_wait() returns,
+ * the operation may still say EAGAIN (another reader won), so loop.
+ * Errors are negative errno values: the system call's own (-ECONNRESET,
+ * -EBADF, ...) plus -ETIME and -ECANCELED. errno is never used.
+ */
+#ifndef KCORO_IO_H
+#define KCORO_IO_H
+
+#include "kcoro/base.h"
+#include "kcoro/cancel.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* KC_IO_IN: wait until the fd is readable (or a listener has a connection). */
+#define KC_IO_IN 1u
+/* KC_IO_OUT: wait until the fd is writable (or a connect has completed). */
+#define KC_IO_OUT 2u
+/* KC_IO_ERR: reported when an error is pending on the fd; never needed in
+ * the mask passed to kc_io_wait(). */
+#define KC_IO_ERR 4u
+/* KC_IO_HUP: reported when the peer hung up; never needed in the mask. */
+#define KC_IO_HUP 8u
+
+/* Wait until fd is ready for any of `events` (KC_IO_IN, KC_IO_OUT), for at
+ * most timeout_ns, or until cancel fires. Returns the ready KC_IO_* bits
+ * (> 0). Files that cannot be polled (regular files) are always ready.
+ * Errors: -EINVAL (bad fd or events); -EBUSY (another coroutine waits on fd
+ * for the same direction); -ETIME; -ECANCELED; -EBADF.
+ * Yields (a coroutine) or blocks (a thread). */
+KC_API int kc_io_wait(int fd, uint32_t events, int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* read(2) that parks on EAGAIN. Returns bytes read (0 at end of file) or a
+ * negative errno. Yields or blocks. */
+KC_API ssize_t kc_read(int fd, void *buf, size_t n, int64_t timeout_ns,
+                       const kc_cancel_t *cancel);
+
+/* write(2) that parks on EAGAIN. Returns bytes written (possibly fewer than
+ * n, like write(2)) or a negative errno. Yields or blocks. */
+KC_API ssize_t kc_write(int fd, const void *buf, size_t n, int64_t timeout_ns,
+                        const kc_cancel_t *cancel);
+
+/* recvmsg(2) that parks on EAGAIN. Returns bytes or a negative errno. */
+KC_API ssize_t kc_recvmsg(int fd, struct msghdr *msg, int flags, int64_t timeout_ns,
+                          const kc_cancel_t *cancel);
+
+/* sendmsg(2) that parks on EAGAIN. Returns bytes or a negative errno. */
+KC_API ssize_t kc_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t timeout_ns,
+                          const kc_cancel_t *cancel);
+
+/* accept(2) that parks until a connection arrives. Returns a new fd in
+ * non-blocking, close-on-exec mode (GIVES: the caller closes it) or a
+ * negative errno. addr and len may be NULL. Yields or blocks. */
+KC_API int kc_accept(int fd, struct sockaddr *addr /* OUT */, socklen_t *len /* INOUT */,
+                     int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* connect(2) on a non-blocking socket, parking until it completes. Returns
+ * 0 or the connection's negative errno (-ECONNREFUSED, ...). On -ETIME or
+ * -ECANCELED the attempt may still be in progress: close the socket.
+ * Yields or blocks. */
+KC_API int kc_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns,
+                      const kc_cancel_t *cancel);
+
+/* Put fd in non-blocking mode. Returns 0 or a negative errno. */
+KC_API int kc_io_set_nonblock(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KCORO_IO_H */

@@ -1,0 +1,224 @@
+/* kcoro/sched.h - the M:N scheduler: workers, spawn, join, yield, sleep.
+ *
+ * A scheduler runs coroutines on N worker threads (default: one per online
+ * CPU; N=1 runs everything on one thread in a deterministic order). Each
+ * worker keeps a Chase-Lev deque of runnable coroutines plus a "next" slot
+ * for the coroutine it just woke; idle workers steal half of a random
+ * victim's deque, and park on a futex (or in the I/O poller) when there is
+ * nothing to steal. Coroutines migrate between workers freely, so code that
+ * runs in them must not keep a thread-local's address across a call that can
+ * yield (ARCHITECTURE.md section 6).
+ *
+ * A spawned coroutine is a task. Its handle (kc_task_t) is joined once or
+ * detached once; a detached or joined task's resources go back when it
+ * finishes. Handles stay valid after kc_sched_destroy() until joined.
+ *
+ * Scheduler lifecycle:
+ *
+ *   state     event                               next      done by
+ *   --------  ----------------------------------  --------  ------------------
+ *   RUNNING   shutdown(GRACEFUL): wait for all     STOPPED   kc_sched_shutdown
+ *   RUNNING   shutdown(CANCEL): cancel, wait       STOPPED   kc_sched_shutdown
+ *   RUNNING   destroy: graceful shutdown, free     (freed)   kc_sched_destroy
+ *   STOPPED   destroy: free                        (freed)   kc_sched_destroy
+ *   STOPPED   spawn                                STOPPED   -EPIPE
+ */
+#ifndef KCORO_SCHED_H
+#define KCORO_SCHED_H
+
+#include "kcoro/base.h"
+#include "kcoro/cancel.h"
+#include "kcoro/coro.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An opaque scheduler handle. */
+typedef struct kc_sched kc_sched_t;
+
+/* An opaque handle to a spawned coroutine, for join, detach and cancel. */
+typedef struct kc_task kc_task_t;
+
+/* KC_SCHED_MAX_WORKERS caps the worker count (larger requests get -EINVAL). */
+#define KC_SCHED_MAX_WORKERS 256
+
+/* Options for kc_sched_create(). Initialise with KC_SCHED_OPTS_INIT. */
+typedef struct kc_sched_opts {
+    uint32_t size;      /* sizeof(kc_sched_opts_t); set by KC_SCHED_OPTS_INIT */
+    uint32_t flags;     /* reserved: 0 */
+    int nworkers;       /* 0: KCORO_WORKERS from the environment, else online CPUs */
+    size_t stack_size;  /* default stack of spawned coroutines; 0: the engine's */
+    /* Called on each worker thread as it starts and just before it exits
+     * (pinning, naming, per-thread state). May be NULL. */
+    void (*on_worker_start)(kc_sched_t *s, int index, void *arg);
+    void (*on_worker_stop)(kc_sched_t *s, int index, void *arg);
+    void *hook_arg;     /* passed to both hooks */
+} kc_sched_opts_t;
+
+/* KC_SCHED_OPTS_INIT is the initialiser for kc_sched_opts_t: default worker
+ * count and stacks, no hooks. */
+#define KC_SCHED_OPTS_INIT {sizeof(kc_sched_opts_t), 0, 0, 0, NULL, NULL, NULL}
+
+/* How kc_sched_shutdown() ends the coroutines still alive. */
+typedef enum kc_sched_shutdown_mode {
+    /* Wait until every coroutine has finished on its own. */
+    KC_SCHED_SHUTDOWN_GRACEFUL = 0,
+    /* Cancel every coroutine (their blocking calls return -ECANCELED from
+     * now on), then wait until they have finished. */
+    KC_SCHED_SHUTDOWN_CANCEL = 1
+} kc_sched_shutdown_mode_t;
+
+/* Options for kc_sched_spawn() and kc_scope_spawn(). */
+typedef struct kc_spawn_attr {
+    uint32_t size;      /* sizeof(kc_spawn_attr_t); set by KC_SPAWN_ATTR_INIT */
+    uint32_t flags;     /* reserved: 0 */
+    size_t stack_size;  /* 0: the scheduler's default */
+    const char *name;   /* BORROWS: copied; NULL = "coro-<id>" */
+} kc_spawn_attr_t;
+
+/* KC_SPAWN_ATTR_INIT is the initialiser for kc_spawn_attr_t: defaults. */
+#define KC_SPAWN_ATTR_INIT {sizeof(kc_spawn_attr_t), 0, 0, NULL}
+
+/* Start a scheduler and its worker threads. opts may be NULL.
+ * OUT *out: GIVES a scheduler; free it with kc_sched_destroy().
+ * Errors: -EINVAL (NULL out, opts->size too small, nworkers outside
+ * [0, KC_SCHED_MAX_WORKERS]); -ENOMEM; a negative errno when a thread or
+ * the poller cannot be created. Nothing is left running on failure.
+ * Never blocks for long. */
+KC_API int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts);
+
+/* Stop the scheduler: wait for (or first cancel, then wait for) every
+ * coroutine, then stop the workers. Spawns made while it waits still run;
+ * spawns after the workers stop fail with -EPIPE. Once stopped, further
+ * calls return 0 at once.
+ * Errors: -EINVAL (NULL or bad mode); -EPERM when called from one of s's
+ * own coroutines or worker threads; -EBUSY while another shutdown of s is
+ * in progress. Blocks (a thread) or yields (a coroutine of another
+ * scheduler) until done. */
+KC_API int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode);
+
+/* Shut down gracefully if still running, then free s. NULL is a no-op.
+ * Errors: -EPERM as for kc_sched_shutdown(). Blocks like it. */
+KC_API int kc_sched_destroy(kc_sched_t *s);
+
+/* Wait until no coroutine of s is alive (every spawned one has finished;
+ * their handles may still be unjoined), for at most timeout_ns.
+ * Returns 0, -ETIME or -ECANCELED.
+ * Errors: -EINVAL (NULL); -EPERM from one of s's own coroutines (it would
+ * wait for itself). Blocks (a thread) or yields (a coroutine). */
+KC_API int kc_sched_run_until_idle(kc_sched_t *s, int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* The number of worker threads of s (0 for NULL). */
+KC_API int kc_sched_nworkers(const kc_sched_t *s);
+
+/* Start fn(arg) as a coroutine of s (NULL: the scheduler the caller runs
+ * on). With out, GIVES a handle to join or detach; with NULL out the task
+ * is detached at once.
+ * Errors: -EINVAL (NULL fn, bad attr); -EPERM (s NULL outside a scheduler);
+ * -EPIPE (s is shutting down or stopped); -ENOMEM. Nothing is started on
+ * failure. Never blocks or yields. */
+KC_API int kc_sched_spawn(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, void *arg,
+                          const kc_spawn_attr_t *attr);
+
+/* Wait for t to finish, store fn's return value in *status (may be NULL)
+ * and free t (the handle is invalid afterwards).
+ * On -ETIME or -ECANCELED, t is still valid: join again or detach it.
+ * Errors: -EINVAL (NULL t); -EBUSY (another join is waiting on t); -EPERM
+ * (t is the caller itself). Blocks (a thread) or yields (a coroutine). */
+KC_API int kc_sched_join(kc_task_t *t, int *status /* OUT */, int64_t timeout_ns,
+                         const kc_cancel_t *cancel);
+
+/* Give up the handle: t's resources go back when it finishes (at once if it
+ * has). The handle is invalid afterwards.
+ * Errors: -EINVAL (NULL); -EBUSY (a join is waiting on t). Never blocks. */
+KC_API int kc_sched_detach(kc_task_t *t);
+
+/* Cancel one task: from now on its blocking calls return -ECANCELED, and
+ * the one it is parked in (if any) returns at once. Errors: -EINVAL (NULL).
+ * Never blocks or yields. */
+KC_API int kc_sched_cancel(kc_task_t *t);
+
+/* The coroutine id of a task (kc_coro_id of its coroutine). */
+KC_API uint64_t kc_task_id(const kc_task_t *t);
+
+/* Let the other runnable coroutines of this worker run first. Outside a
+ * scheduler coroutine, yields the thread to the OS. Returns 0. Yields. */
+KC_API int kc_sched_yield(void);
+
+/* Sleep for ns nanoseconds (<= 0: just yield). Works from coroutines (a
+ * timer parks the coroutine) and threads.
+ * Returns 0, or -ECANCELED when cancel or the caller's scope fired first.
+ * Blocks (a thread) or yields (a coroutine). */
+KC_API int kc_sched_sleep(int64_t ns, const kc_cancel_t *cancel);
+
+/* The running task, or NULL outside a scheduler coroutine. Never blocks. */
+KC_API kc_task_t *kc_sched_self(void);
+
+/* The running coroutine's id (0 outside a coroutine). Never blocks. */
+KC_API uint64_t kc_sched_self_id(void);
+
+/* The running coroutine's name, or "thread" outside one (BORROWS: valid
+ * while the coroutine lives). Never blocks. */
+KC_API const char *kc_sched_self_name(void);
+
+/* The scheduler the caller runs on (a coroutine or worker of it), or NULL. */
+KC_API kc_sched_t *kc_sched_current(void);
+
+/* The index of the worker the caller runs on right now, or -1 outside a
+ * worker. A coroutine may run on another worker after any yield. */
+KC_API int kc_sched_worker_index(void);
+
+/* Predicate: has the running task been cancelled (kc_sched_cancel, its
+ * scope, or a cancelling shutdown)? False outside a task. Never blocks. */
+KC_API bool kc_sched_is_cancelled(void);
+
+/* Move the running coroutine to worker `worker` of its scheduler; returns
+ * once it runs there. Errors: -EPERM outside a scheduler coroutine;
+ * -EINVAL (no such worker). Yields. */
+KC_API int kc_sched_migrate(int worker);
+
+/* Per-worker counters, as of the snapshot. */
+typedef struct kc_sched_worker_metrics {
+    uint64_t executed;        /* times a coroutine was resumed */
+    uint64_t steal_attempts;  /* victim deques probed */
+    uint64_t steals;          /* probes that took work */
+    uint64_t stolen;          /* coroutines taken by those steals */
+    uint64_t parks;           /* times the worker went to sleep */
+    uint64_t wakeups;         /* times it was woken to look for work */
+    uint64_t inject_pops;     /* coroutines taken from the global queue */
+    uint64_t next_hits;       /* coroutines run from the "next" slot */
+    uint64_t timer_fires;     /* timers whose callback it ran */
+    uint64_t io_waits;        /* kc_io_wait calls that parked on it */
+    uint64_t polls;           /* poller waits it made (blocking or not) */
+} kc_sched_worker_metrics_t;
+
+/* A scheduler snapshot. Set `size` and `worker_size` with
+ * KC_SCHED_METRICS_INIT so both structs can grow. */
+typedef struct kc_sched_metrics {
+    uint32_t size;            /* sizeof(kc_sched_metrics_t) */
+    uint32_t worker_size;     /* sizeof(kc_sched_worker_metrics_t) */
+    uint32_t nworkers;        /* workers of the scheduler */
+    uint32_t idle_workers;    /* workers asleep right now */
+    uint64_t spawned;         /* tasks ever spawned */
+    uint64_t finished;        /* tasks finished */
+    uint64_t live;            /* spawned and not finished */
+    uint64_t inject_depth;    /* tasks waiting in the global queue */
+    uint64_t io_waiting;      /* coroutines parked in kc_io_wait */
+} kc_sched_metrics_t;
+
+/* KC_SCHED_METRICS_INIT is the initialiser for kc_sched_metrics_t. */
+#define KC_SCHED_METRICS_INIT {sizeof(kc_sched_metrics_t), sizeof(kc_sched_worker_metrics_t), \
+                               0, 0, 0, 0, 0, 0, 0}
+
+/* Take a wait-free snapshot (relaxed loads; each counter is exact, the set
+ * is not one instant). Fills *out and up to max_workers entries of workers
+ * (may be NULL). Returns the number of workers of s.
+ * Errors: -EINVAL (NULL s or out, sizes too small). Never blocks. */
+KC_API int kc_sched_metrics(kc_sched_t *s, kc_sched_metrics_t *out /* INOUT */,
+                            kc_sched_worker_metrics_t *workers /* OUT */, int max_workers);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KCORO_SCHED_H */

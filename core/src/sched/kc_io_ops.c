@@ -1,0 +1,184 @@
+/* kc_io_ops.c - read, write, accept, connect, recvmsg, sendmsg that park.
+ *
+ * Each call tries the system call first; when it says EAGAIN (the fd is in
+ * non-blocking mode and not ready) it parks in kc_io_wait() until the fd is
+ * ready, the deadline passes or the token fires, and tries again. So the
+ * common case (data already there) costs one system call and no poller at
+ * all. A zero timeout means "try once": EAGAIN comes back as -EAGAIN. The
+ * deadline is absolute across retries. errno is read right after each system
+ * call, before anything can switch the coroutine to another thread.
+ *
+ * Every function here can yield (on a scheduler coroutine) or block (on a
+ * plain thread), and returns a negative errno on failure.
+ */
+#include "sched/kc_sched_impl.h"
+
+#include "kcoro/io.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+/* Deadline bookkeeping shared by the retry loops. */
+struct io_clock {
+    int64_t timeout;
+    int64_t deadline; /* -1: forever */
+};
+
+static struct io_clock clock_start(int64_t timeout_ns)
+{
+    struct io_clock c = {timeout_ns, -1};
+    if (timeout_ns > 0)
+        c.deadline = kc__sched_now() + timeout_ns;
+    return c;
+}
+
+/* After EAGAIN: wait for `events`. Returns 0 to retry, or a negative errno. */
+static int io_park(int fd, uint32_t events, const struct io_clock *c, const kc_cancel_t *cancel)
+{
+    if (c->timeout == 0)
+        return -EAGAIN;
+    int64_t left = KC_NO_TIMEOUT;
+    if (c->deadline >= 0) {
+        left = c->deadline - kc__sched_now();
+        if (left <= 0)
+            return -ETIME;
+    }
+    int r = kc_io_wait(fd, events, left, cancel);
+    return r < 0 ? r : 0;
+}
+
+/* Classify a failed system call: 1 = retry at once, 0 = park, <0 = error. */
+static int classify(int e)
+{
+    if (e == EINTR)
+        return 1;
+    if (e == EAGAIN || e == EWOULDBLOCK)
+        return 0;
+    return -e;
+}
+
+static bool cancelled(const kc_cancel_t *cancel)
+{
+    return kc_cancel_is_triggered(cancel) || kc_sched_is_cancelled();
+}
+
+ssize_t kc_read(int fd, void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    struct io_clock c = clock_start(timeout_ns);
+    for (;;) {
+        if (cancelled(cancel))
+            return -ECANCELED;
+        ssize_t r = read(fd, buf, n);
+        if (r >= 0)
+            return r;
+        int k = classify(errno);
+        if (k < 0)
+            return k;
+        if (k == 0 && (k = io_park(fd, KC_IO_IN, &c, cancel)) < 0)
+            return k;
+    }
+}
+
+ssize_t kc_write(int fd, const void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    struct io_clock c = clock_start(timeout_ns);
+    for (;;) {
+        if (cancelled(cancel))
+            return -ECANCELED;
+        ssize_t r = write(fd, buf, n);
+        if (r >= 0)
+            return r;
+        int k = classify(errno);
+        if (k < 0)
+            return k;
+        if (k == 0 && (k = io_park(fd, KC_IO_OUT, &c, cancel)) < 0)
+            return k;
+    }
+}
+
+ssize_t kc_recvmsg(int fd, struct msghdr *msg, int flags, int64_t timeout_ns,
+                   const kc_cancel_t *cancel)
+{
+    struct io_clock c = clock_start(timeout_ns);
+    for (;;) {
+        if (cancelled(cancel))
+            return -ECANCELED;
+        ssize_t r = recvmsg(fd, msg, flags);
+        if (r >= 0)
+            return r;
+        int k = classify(errno);
+        if (k < 0)
+            return k;
+        if (k == 0 && (k = io_park(fd, KC_IO_IN, &c, cancel)) < 0)
+            return k;
+    }
+}
+
+ssize_t kc_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t timeout_ns,
+                   const kc_cancel_t *cancel)
+{
+    struct io_clock c = clock_start(timeout_ns);
+    for (;;) {
+        if (cancelled(cancel))
+            return -ECANCELED;
+        ssize_t r = sendmsg(fd, msg, flags);
+        if (r >= 0)
+            return r;
+        int k = classify(errno);
+        if (k < 0)
+            return k;
+        if (k == 0 && (k = io_park(fd, KC_IO_OUT, &c, cancel)) < 0)
+            return k;
+    }
+}
+
+int kc_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t timeout_ns,
+              const kc_cancel_t *cancel)
+{
+    struct io_clock c = clock_start(timeout_ns);
+    for (;;) {
+        if (cancelled(cancel))
+            return -ECANCELED;
+        int r = kc__port_accept(fd, addr, len);
+        if (r >= 0)
+            return r;
+        int k = classify(-r);
+        if (k < 0)
+            return k;
+        if (k == 0 && (k = io_park(fd, KC_IO_IN, &c, cancel)) < 0)
+            return k;
+    }
+}
+
+int kc_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns,
+               const kc_cancel_t *cancel)
+{
+    struct io_clock c = clock_start(timeout_ns);
+    int e;
+    for (;;) {
+        if (cancelled(cancel))
+            return -ECANCELED;
+        if (connect(fd, addr, len) == 0)
+            return 0;
+        e = errno;
+        if (e != EAGAIN)
+            break;
+        /* A full listen backlog (AF_UNIX): nothing started; retry later. */
+        if (c.timeout == 0 || (c.deadline >= 0 && kc__sched_now() >= c.deadline))
+            return c.timeout == 0 ? -EAGAIN : -ETIME;
+        kc_sched_yield();
+    }
+    if (e != EINPROGRESS && e != EINTR)
+        return -e;
+    /* In progress: writable means finished, one way or the other. */
+    if (timeout_ns == 0)
+        return -EAGAIN;
+    int k = io_park(fd, KC_IO_OUT, &c, cancel);
+    if (k < 0)
+        return k;
+    int err = 0;
+    socklen_t l = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+        return -errno;
+    return err != 0 ? -err : 0;
+}

@@ -1,0 +1,341 @@
+/* kc_park.c - parkers, and how a coroutine parks through the scheduler.
+ *
+ * A parker's state word (IDLE, PERMIT, WAITING; see the table in
+ * kcoro/park.h) decides who wakes its owner: whoever moves it out of WAITING,
+ * and nobody else. kc_unpark() moves it to PERMIT; the park's own timer, its
+ * token's callback and a task interrupt (scope or scheduler cancellation)
+ * move it to IDLE. A thread owner sleeps on the word with a futex. A
+ * coroutine owner cannot be made runnable while it is still on its worker's
+ * stack, so its task has a second state word, `run`:
+ *
+ *   run      event                                    next     done by
+ *   -------  ---------------------------------------  -------  ----------------------
+ *   RUNNING  park announced (before WAITING is set)   PARKING  park_task
+ *   PARKING  worker, after the switch-out             PARKED   kc__worker (commit)
+ *   PARKING  the one waker, before the commit         WOKEN    kc__task_wake
+ *   WOKEN    worker sees it at commit: resume again   RUNNING  kc__worker (commit)
+ *   PARKED   the one waker: enqueue                   RUNNING  kc__task_wake
+ *   PARKING  park undone (permit/cancel seen first)   RUNNING  park_task
+ *
+ * Invariants:
+ *   K1  a parker is WAITING only while its owner is parked or about to be;
+ *       only the owner moves it IDLE -> WAITING and PERMIT -> IDLE.
+ *   K2  exactly one waker moves a parker out of WAITING, and only that waker
+ *       touches the task afterwards (it cannot run until enqueued).
+ *   K3  the park's timer and token callback are stopped (synchronously)
+ *       before kc_park returns, so they never touch a dead parker.
+ *   K4  while t->interrupting > 0 the parker in t->cur_parker stays alive:
+ *       park's exit waits for interrupters to leave.
+ *   K5  Dekker pairs, all seq_cst: (a) parker CAS to WAITING then read of
+ *       the token/timer/cancelled flag, against (b) the flag's write then
+ *       the waker's CAS on the parker. One side always sees the other.
+ */
+#include "sched/kc_sched_impl.h"
+
+#include <errno.h>
+
+enum { P_IDLE = 0, P_PERMIT = 1, P_WAITING = 2 };
+enum { KIND_THREAD = 1, KIND_TASK = 2 };
+
+/* Spins before an exiting park yields its thread to a slow interrupter. */
+enum { KC_PARK_EXIT_SPINS = 64 };
+
+/* The identity of a non-task context: a bare coroutine or the thread. */
+static void *thread_owner(void)
+{
+    kc_coro_t *co = kc_coro_self();
+    return co != NULL ? (void *)co : (void *)(uintptr_t)kc__thread_tag();
+}
+
+void kc_parker_init(kc_parker_t *p)
+{
+    if (p == NULL)
+        return;
+    p->size = sizeof(*p);
+    p->version = KC_PARKER_VERSION;
+    atomic_store_explicit(&p->state, P_IDLE, memory_order_relaxed);
+    struct kc_task *t = kc__task_self();
+    p->kind = t != NULL ? KIND_TASK : KIND_THREAD;
+    p->owner = t != NULL ? (void *)t : thread_owner();
+    p->reserved[0] = p->reserved[1] = NULL;
+}
+
+/* Wake the owner without a permit (timeout, cancellation). The caller keeps p
+ * alive (K3, K4). */
+static void wake_noperm(kc_parker_t *p)
+{
+    uint32_t kind = p->kind;
+    void *owner = p->owner;
+    uint32_t e = P_WAITING;
+    /* seq_cst: K5(b); acquire side pairs with the owner's CAS to WAITING */
+    if (atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE, memory_order_seq_cst,
+                                                memory_order_relaxed)) {
+        if (kind == KIND_TASK)
+            kc__task_wake(owner);
+        else
+            kc__futex_wake(&p->state, 1);
+    }
+}
+
+static void wake_noperm_cb(void *arg)
+{
+    wake_noperm(arg);
+}
+
+void kc_unpark(kc_parker_t *p)
+{
+    if (p == NULL)
+        return;
+    uint32_t kind = p->kind;
+    void *owner = p->owner; /* read first: p may go once the permit is seen */
+    /* acq_rel: release publishes the waker's writes to the owner's acquire
+     * when it consumes the permit; acquire pairs with the owner's CAS to
+     * WAITING so the task's PARKING state is visible to kc__task_wake */
+    uint32_t old = atomic_exchange_explicit(&p->state, P_PERMIT, memory_order_acq_rel);
+    if (old != P_WAITING)
+        return;
+    if (kind == KIND_TASK)
+        kc__task_wake(owner); /* K2 */
+    else
+        kc__futex_wake(&p->state, 1);
+}
+
+/* Take the permit if there is one. */
+static bool take_permit(kc_parker_t *p)
+{
+    uint32_t e = P_PERMIT;
+    /* acquire: pairs with the release half of kc_unpark's exchange */
+    return atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+static int park_thread(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    int64_t deadline = timeout_ns > 0 ? kc__sched_now() + timeout_ns : -1;
+    kc_cancel_reg_t reg;
+    bool reg_on = false;
+    if (cancel != NULL) {
+        if (kc_cancel_register(cancel, &reg, wake_noperm_cb, p) == -ECANCELED)
+            return take_permit(p) ? 0 : -ECANCELED;
+        reg_on = true;
+    }
+    int rc;
+    for (;;) {
+        if (take_permit(p)) {
+            rc = 0;
+            break;
+        }
+        int64_t left = deadline < 0 ? -1 : deadline - kc__sched_now();
+        if (kc__cancel_fired_sc(cancel) || (deadline >= 0 && left <= 0)) {
+            uint32_t e = P_WAITING;
+            /* relaxed failure is fine: a PERMIT is taken at the loop top */
+            if (!atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE,
+                                                         memory_order_acquire,
+                                                         memory_order_relaxed) &&
+                e == P_PERMIT)
+                continue;
+            rc = kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
+            break;
+        }
+        uint32_t e = P_IDLE;
+        /* seq_cst: K5(a) against the token callback */
+        if (!atomic_compare_exchange_strong_explicit(&p->state, &e, P_WAITING,
+                                                     memory_order_seq_cst,
+                                                     memory_order_relaxed) &&
+            e != P_WAITING)
+            continue; /* a permit arrived */
+        if (kc__cancel_fired_sc(cancel))
+            continue; /* handled at the loop top */
+        kc__futex_wait(&p->state, P_WAITING, left);
+    }
+    if (reg_on)
+        kc_cancel_unregister(&reg); /* K3 */
+    return rc;
+}
+
+static bool task_cancelled(struct kc_task *t)
+{
+    /* seq_cst: K5(a) against kc__task_interrupt */
+    return atomic_load_explicit(&t->cancelled, memory_order_seq_cst) != 0;
+}
+
+static void registry_add(struct kc_task *t)
+{
+    struct kc_sched *s = t->sched;
+    kc__lock(&s->reg_lock);
+    t->reg_prev = NULL;
+    t->reg_next = s->reg_head;
+    if (s->reg_head != NULL)
+        s->reg_head->reg_prev = t;
+    s->reg_head = t;
+    t->registered = true;
+    /* relaxed: reg_lock orders this after a cancelling shutdown's store */
+    if (atomic_load_explicit(&s->cancel_all, memory_order_relaxed))
+        atomic_store_explicit(&t->cancelled, 1, memory_order_seq_cst);
+    kc__unlock(&s->reg_lock);
+}
+
+void kc__task_unregister(struct kc_task *t)
+{
+    if (!t->registered)
+        return;
+    struct kc_sched *s = t->sched;
+    kc__lock(&s->reg_lock);
+    if (t->reg_prev != NULL)
+        t->reg_prev->reg_next = t->reg_next;
+    else
+        s->reg_head = t->reg_next;
+    if (t->reg_next != NULL)
+        t->reg_next->reg_prev = t->reg_prev;
+    t->registered = false;
+    kc__unlock(&s->reg_lock);
+}
+
+static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
+                     const kc_cancel_t *cancel)
+{
+    if (!t->registered)
+        registry_add(t);
+    if (task_cancelled(t) || kc__cancel_fired_sc(cancel))
+        return -ECANCELED;
+    kc_cancel_reg_t reg;
+    kc_timer_t tm;
+    bool reg_on = false, tm_on = timeout_ns > 0;
+    if (cancel != NULL) {
+        if (kc_cancel_register(cancel, &reg, wake_noperm_cb, p) == -ECANCELED)
+            return take_permit(p) ? 0 : -ECANCELED;
+        reg_on = true;
+    }
+    if (tm_on) {
+        kc_timer_init(&tm, wake_noperm_cb, p);
+        int64_t when = kc__sched_now() + timeout_ns;
+        int rc = kc__timer_start_at(&tm, t->sched, kc__sched_worker_self(), when);
+        if (rc < 0) {
+            if (reg_on)
+                kc_cancel_unregister(&reg);
+            return rc;
+        }
+    }
+    /* seq_cst: K5(a), publishing the parker to interrupters */
+    atomic_store_explicit(&t->cur_parker, p, memory_order_seq_cst);
+    int rc;
+    for (;;) {
+        if (take_permit(p)) {
+            rc = 0;
+            break;
+        }
+        if (task_cancelled(t) || kc__cancel_fired_sc(cancel)) {
+            rc = -ECANCELED;
+            break;
+        }
+        if (tm_on && !kc_timer_is_pending(&tm)) {
+            rc = -ETIME;
+            break;
+        }
+        atomic_store_explicit(&t->run, KC_RUN_PARKING, memory_order_relaxed);
+        uint32_t e = P_IDLE;
+        /* seq_cst: K5(a); its release half pairs with the waker's acquire so
+         * the waker sees run == PARKING */
+        if (!atomic_compare_exchange_strong_explicit(&p->state, &e, P_WAITING,
+                                                     memory_order_seq_cst,
+                                                     memory_order_relaxed)) {
+            atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
+            continue; /* a permit arrived */
+        }
+        if (task_cancelled(t) || kc__cancel_fired_sc(cancel) ||
+            (tm_on && !kc_timer_is_pending(&tm))) {
+            e = P_WAITING;
+            /* acquire: nothing to pair with but our own CAS; a failure means
+             * a waker won and will call kc__task_wake, so we park for it */
+            if (atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE,
+                                                        memory_order_acquire,
+                                                        memory_order_relaxed)) {
+                atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
+                continue;
+            }
+        }
+        t->action = KC_ACT_PARK;
+        kc_coro_yield(); /* the worker commits PARKING -> PARKED */
+    }
+    /* seq_cst: K4 Dekker with kc__task_interrupt's increment and load */
+    atomic_exchange_explicit(&t->cur_parker, NULL, memory_order_seq_cst);
+    for (int i = 0; atomic_load_explicit(&t->interrupting, memory_order_seq_cst) != 0; i++) {
+        if (i < KC_PARK_EXIT_SPINS)
+            kc__port_relax();
+        else
+            kc__port_yield_thread();
+    }
+    if (tm_on)
+        kc_timer_stop(&tm); /* K3 */
+    if (reg_on)
+        kc_cancel_unregister(&reg);
+    return rc;
+}
+
+int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (p == NULL || p->size != sizeof(*p) || p->version != KC_PARKER_VERSION)
+        return -EINVAL;
+    if (p->kind == KIND_TASK) {
+        struct kc_task *t = kc__task_self();
+        if (t != p->owner)
+            return -EPERM;
+        if (take_permit(p))
+            return 0;
+        if (timeout_ns == 0)
+            return task_cancelled(t) || kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
+        return park_task(p, t, timeout_ns, cancel);
+    }
+    if (p->kind != KIND_THREAD)
+        return -EINVAL;
+    if (p->owner != thread_owner())
+        return -EPERM;
+    if (take_permit(p))
+        return 0;
+    if (kc__cancel_fired_sc(cancel))
+        return -ECANCELED;
+    if (timeout_ns == 0)
+        return -ETIME;
+    return park_thread(p, timeout_ns, cancel);
+}
+
+void kc__task_wake(struct kc_task *t)
+{
+    /* acquire: pairs with the release CAS of the worker's commit */
+    uint32_t r = atomic_load_explicit(&t->run, memory_order_acquire);
+    for (;;) {
+        if (r == KC_RUN_PARKING) {
+            /* acq_rel: the worker's commit CAS reads WOKEN and resumes t */
+            if (atomic_compare_exchange_weak_explicit(&t->run, &r, KC_RUN_WOKEN,
+                                                      memory_order_acq_rel,
+                                                      memory_order_acquire))
+                return;
+        } else if (r == KC_RUN_PARKED) {
+            atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
+            kc__sched_enqueue(t); /* K2: our last touch of t */
+            return;
+        } else {
+            kc__coro_fatal(t->co, "K2: a parked task was woken twice");
+        }
+    }
+}
+
+void kc__task_interrupt(struct kc_task *t)
+{
+    /* seq_cst: K5(b) then K4; pairs with park_task's checks and exit */
+    atomic_store_explicit(&t->cancelled, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&t->interrupting, 1, memory_order_seq_cst);
+    kc_parker_t *p = atomic_load_explicit(&t->cur_parker, memory_order_seq_cst);
+    bool won = false;
+    if (p != NULL) {
+        uint32_t e = P_WAITING;
+        /* seq_cst: K5(b) */
+        won = atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE,
+                                                      memory_order_seq_cst,
+                                                      memory_order_relaxed);
+    }
+    /* release: our use of p ends here (K4); pairs with park's exit loop */
+    atomic_fetch_sub_explicit(&t->interrupting, 1, memory_order_release);
+    if (won)
+        kc__task_wake(t);
+}

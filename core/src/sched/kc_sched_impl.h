@@ -1,0 +1,242 @@
+/* kc_sched_impl.h - internal layout of the scheduler, its workers and tasks.
+ *
+ * Shared by the files of core/src/sched: kc_runq.c (queues), kc_worker.c
+ * (the worker loop, stealing, idle parking), kc_task.c (spawn, join, finish),
+ * kc_park.c (parkers and the task park protocol), kc_timer.c (timer heaps),
+ * kc_io.c (readiness waits), kc_cancel.c, kc_scope.c and kc_sched.c (create,
+ * shutdown, metrics). Never installed.
+ *
+ * Invariants (kc__sched_check() asserts the ones it can see at rest):
+ *   S1  a runnable task is in exactly one place: a worker's next slot, a
+ *       deque, a worker's yield stack or inbox, or the inject queue.
+ *   S2  live == tasks spawned and not finished.
+ *   S3  nidle == entries in the idle stack + (poll_sleeper != NULL), and a
+ *       worker's idle_pos is its index in the stack or -1.
+ *   S4  a task's run state is PARKED only while its coroutine is suspended
+ *       and no queue holds it; exactly one waker moves it out of PARKED.
+ *   S5  no kc_lock_t is held across a context switch.
+ */
+#ifndef KCORO_KC_SCHED_IMPL_H
+#define KCORO_KC_SCHED_IMPL_H
+
+#include "kcoro/cancel.h"
+#include "kcoro/park.h"
+#include "kcoro/sched.h"
+#include "kcoro/timer.h"
+
+#include "coro/kc_coro_impl.h"
+#include "port/kc_futex.h"
+#include "port/kc_poller.h"
+#include "sched/kc_runq.h"
+
+#include <pthread.h>
+
+/* Tuning constants (documented in core/docs/SCHEDULER.md). */
+enum {
+    KC_SCHED_FAIR_TICK = 61,     /* every Nth pick looks at the inject queue first */
+    KC_SCHED_NEXT_STREAK = 16,   /* consecutive next-slot runs before the oldest task */
+    KC_SCHED_STEAL_MAX = 32,     /* most tasks one steal takes (half, capped) */
+    KC_SCHED_STEAL_ROUNDS = 2,   /* passes over the victims before parking */
+    KC_SCHED_INJECT_BATCH = 32,  /* most tasks taken from the inject queue at once */
+    KC_SCHED_DEQUE_LOG2 = 8      /* initial deque capacity: 256 tasks */
+};
+
+/* A task's scheduling state (S4), for the park protocol in kc_park.c. */
+enum kc_task_run {
+    KC_RUN_RUNNING = 0, /* running, runnable, or being resumed */
+    KC_RUN_PARKING = 1, /* announced a park, still on its worker's stack */
+    KC_RUN_PARKED = 2,  /* suspended; the one waker must enqueue it */
+    KC_RUN_WOKEN = 3    /* woken while PARKING: the worker resumes it at once */
+};
+
+/* What a task asked its worker for when it switched out. */
+enum kc_task_action {
+    KC_ACT_NONE = 0,
+    KC_ACT_YIELD = 1,   /* run the others first */
+    KC_ACT_PARK = 2,    /* commit the park (PARKING -> PARKED) */
+    KC_ACT_MIGRATE = 3  /* hand the task to worker migrate_to */
+};
+
+struct kc_scope;
+
+struct kc_task {
+    struct kc_coro *co;
+    struct kc_sched *sched;
+    struct kc_task *link;       /* inject / yield / inbox chains (S1) */
+    _Atomic uint32_t run;       /* enum kc_task_run */
+    uint8_t action;             /* enum kc_task_action, set by the task */
+    int16_t worker;             /* worker running it, or that ran it last */
+    int16_t migrate_to;
+    /* join and detach; guarded by lock */
+    kc_lock_t lock;
+    bool finished;
+    bool handle;                /* a kc_task_t handle is still out */
+    bool registered;            /* on the scheduler's parked-task registry */
+    int status;
+    kc_parker_t *joiner;
+    /* cancellation (kc_park.c) */
+    _Atomic uint32_t cancelled;
+    _Atomic uint32_t interrupting;
+    _Atomic(kc_parker_t *) cur_parker;
+    /* scope membership; guarded by the scope's lock */
+    struct kc_scope *scope;
+    struct kc_task *sc_prev, *sc_next;
+    /* registry; guarded by sched->reg_lock */
+    struct kc_task *reg_prev, *reg_next;
+};
+
+/* Counters written by their worker only (relaxed load + store, so no
+ * read-modify-write), read by kc_sched_metrics(). */
+struct kc_worker_stats {
+    _Atomic uint64_t executed, steal_attempts, steals, stolen, parks, wakeups;
+    _Atomic uint64_t inject_pops, next_hits, timer_fires, io_waits, polls;
+    _Atomic uint64_t spawned, finished;
+};
+
+#define KC_STAT_ADD(w, field, v)                                                             \
+    atomic_store_explicit(&(w)->st.field,                                                    \
+                          atomic_load_explicit(&(w)->st.field, memory_order_relaxed) + (v), \
+                          memory_order_relaxed)
+
+/* One entry of a timer heap: the key inline, so sifting reads no timers. */
+struct kc_theap_entry {
+    int64_t when;
+    kc_timer_t *t;
+};
+
+/* A worker's timers: a 4-ary min-heap under its own lock. */
+struct kc_theap {
+    kc_lock_t lock;
+    uint32_t n, cap;                /* guarded by lock */
+    struct kc_theap_entry *e;       /* guarded by lock */
+    _Atomic int64_t next_when;      /* e[0].when or INT64_MAX; read without lock */
+};
+
+/* Worker park word values. */
+enum { KC_PARK_AWAKE = 0, KC_PARK_SLEEPING = 1 };
+
+struct kc_worker {
+    struct kc_deque dq;                         /* own cache lines inside */
+    /* owner-only fields */
+    struct kc_sched *sched;
+    int index;
+    unsigned next_streak;
+    struct kc_task *yield_top;                  /* yield stack, newest first */
+    struct kc_task *current;
+    uint64_t tick;
+    uint64_t rng;
+    bool searching;                             /* counted in sched->nsearching */
+    kc_timer_t *firing;                         /* the timer whose callback runs */
+    pthread_t thread;
+    struct kc_task *next;                       /* LIFO slot: the task just woken */
+    /* written by other threads */
+    _Alignas(128) _Atomic uint32_t park_word;
+    int idle_pos;                               /* guarded by sched->idle_lock */
+    bool poll_mode;                             /* guarded by sched->idle_lock */
+    bool wake_searching;                        /* guarded by sched->idle_lock */
+    kc_lock_t inbox_lock;
+    struct kc_task *inbox_head, *inbox_tail;    /* guarded by inbox_lock */
+    _Atomic uint32_t inbox_n;
+    _Alignas(128) struct kc_theap timers;
+    _Alignas(128) struct kc_worker_stats st;
+};
+
+/* Scheduler states. */
+enum kc_sched_state {
+    KC_SCHED_RUNNING = 0,
+    KC_SCHED_DRAINING = 1, /* shutdown waits for live == 0 */
+    KC_SCHED_STOPPING = 2, /* workers are told to exit */
+    KC_SCHED_STOPPED = 3
+};
+
+/* A thread or coroutine waiting for live == 0. */
+struct kc_idle_waiter {
+    kc_parker_t p;
+    struct kc_idle_waiter *next;
+};
+
+struct kc_io_slot;
+
+struct kc_sched {
+    int nworkers;
+    struct kc_worker *w;                /* nworkers entries, 128-aligned */
+    size_t stack_size;
+    kc_sched_opts_t opts;
+    struct kc_inject inject;            /* own cache lines */
+    _Alignas(128) _Atomic int nsearching;
+    _Alignas(128) _Atomic int nidle;
+    kc_lock_t idle_lock;
+    int *idle_stack;                    /* guarded by idle_lock (S3) */
+    int idle_n;
+    struct kc_worker *poll_sleeper;     /* guarded by idle_lock */
+    /* I/O (kc_io.c) */
+    struct kc_poller *poller;
+    _Atomic int poll_owner;             /* 1 while a worker is inside the poller */
+    _Alignas(128) _Atomic int64_t io_waiting;
+    struct kc_io_slot *_Atomic *io_chunks;
+    /* lifecycle */
+    _Alignas(128) _Atomic int64_t live;
+    _Atomic uint64_t ext_spawned;       /* spawns from outside the workers */
+    _Atomic uint32_t state;             /* enum kc_sched_state */
+    _Atomic uint32_t cancel_all;
+    _Atomic uint32_t timer_rr;
+    kc_lock_t wait_lock;
+    struct kc_idle_waiter *waiters;     /* guarded by wait_lock */
+    kc_lock_t reg_lock;
+    struct kc_task *reg_head;           /* guarded by reg_lock */
+};
+
+/* ---- kc_worker.c */
+struct kc_worker *kc__sched_worker_self(void);       /* TLS accessor, never inlined */
+void *kc__worker_main(void *arg);
+void kc__sched_enqueue(struct kc_task *t);           /* make a woken t runnable (S1) */
+void kc__sched_submit(struct kc_task *t);            /* queue a new task (S1) */
+void kc__sched_notify(struct kc_sched *s);           /* wake a searcher if needed */
+void kc__worker_kick(struct kc_worker *w);           /* make w look at its inbox/timers */
+void kc__sched_wake_all(struct kc_sched *s);         /* shutdown: wake every worker */
+
+/* ---- kc_task.c */
+struct kc_task *kc__task_self(void);                 /* the running task or NULL */
+int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, void *arg,
+                   const kc_spawn_attr_t *attr, struct kc_scope *scope);
+void kc__task_finish(struct kc_worker *w, struct kc_task *t);
+void kc__task_free(struct kc_task *t);
+void kc__sched_live_dec(struct kc_sched *s);
+
+/* ---- kc_park.c */
+void kc__task_wake(struct kc_task *t);               /* the one waker of a park */
+void kc__task_interrupt(struct kc_task *t);          /* cancel t's parks */
+void kc__task_unregister(struct kc_task *t);         /* leave the registry */
+
+/* ---- kc_timer.c */
+int kc__theap_init(struct kc_theap *h);
+void kc__theap_fini(struct kc_theap *h);
+int kc__timer_start_at(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w, int64_t when);
+int kc__timer_run_due(struct kc_worker *w, int64_t now);   /* returns fired count */
+bool kc__timer_steal_due(struct kc_worker *thief, int64_t now);
+int kc__timer_check(struct kc_worker *w);            /* T1-T3: 0 or -EPROTO */
+static inline int64_t kc__timer_next(struct kc_worker *w)
+{
+    return atomic_load_explicit(&w->timers.next_when, memory_order_relaxed);
+}
+
+/* ---- kc_io.c */
+int kc__io_init(struct kc_sched *s);
+void kc__io_fini(struct kc_sched *s);
+int kc__io_poll(struct kc_sched *s, struct kc_worker *w, int64_t timeout_ns);
+
+/* ---- kc_cancel.c */
+const void *kc__thread_tag(void);                    /* identifies the calling thread */
+bool kc__cancel_fired_sc(const kc_cancel_t *c);      /* seq_cst read of the flag */
+
+/* ---- kc_scope.c */
+int kc__scope_add(struct kc_scope *sc, struct kc_task *t);  /* 0 or -ECANCELED */
+void kc__scope_child_done(struct kc_task *t, int status);
+
+/* ---- kc_sched.c */
+int kc__sched_check(const struct kc_sched *s);       /* 0, or abort naming the rule */
+
+/* Monotonic nanoseconds. */
+int64_t kc__sched_now(void);
+
+#endif /* KCORO_KC_SCHED_IMPL_H */

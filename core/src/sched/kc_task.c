@@ -1,0 +1,307 @@
+/* kc_task.c - tasks: spawn, join, detach, cancel, yield, sleep, migrate.
+ *
+ * A task is a coroutine plus the scheduler's bookkeeping about it. Its
+ * coroutine's `sched` field points back at it, which is how code running in
+ * a coroutine finds its task (kc__task_self) after any switch, on whatever
+ * worker it runs. A task is freed when it has finished and nobody holds its
+ * handle: by the worker for a detached task, by kc_sched_join otherwise.
+ *
+ *   task       event                                 next       done by
+ *   ---------  ------------------------------------  ---------  -------------------
+ *   (none)     spawned                               runnable   kc_sched_spawn
+ *   runnable   resumed by a worker                   running    kc__worker (run_task)
+ *   running    yields / migrates                     runnable   kc_sched_yield, _migrate
+ *   running    parks                                 parked     kc_park (kc_park.c)
+ *   parked     woken                                 runnable   kc__task_wake
+ *   running    fn returns                            finished   kc__task_finish
+ *   finished   handle joined or already detached     (freed)    kc_sched_join, finish
+ *
+ * Invariants:
+ *   A1  t->co->sched == t for the task's whole life.
+ *   A2  t is freed exactly once, when finished && !handle, by whoever made
+ *       the second of those true (under t->lock).
+ *   A3  at most one joiner waits on t; a finishing task unparks it under
+ *       t->lock, and the joiner clears t->joiner under t->lock.
+ */
+#include "sched/kc_sched_impl.h"
+
+#include "port/kc_port.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+int64_t kc__sched_now(void)
+{
+    return (int64_t)kc__port_now_ns();
+}
+
+struct kc_task *kc__task_self(void)
+{
+    kc_coro_t *co = kc_coro_self();
+    return co != NULL ? (struct kc_task *)co->sched : NULL; /* A1 */
+}
+
+void kc__sched_live_dec(struct kc_sched *s)
+{
+    /* seq_cst: Dekker with spawn's increment and shutdown's state change */
+    if (atomic_fetch_sub_explicit(&s->live, 1, memory_order_seq_cst) != 1)
+        return;
+    kc__lock(&s->wait_lock);
+    for (struct kc_idle_waiter *w = s->waiters; w != NULL; w = w->next)
+        kc_unpark(&w->p); /* under the lock: waiters unlink under it too */
+    kc__unlock(&s->wait_lock);
+}
+
+void kc__task_free(struct kc_task *t)
+{
+    kc_coro_destroy(t->co);
+    free(t);
+}
+
+static int attr_check(const kc_spawn_attr_t *attr)
+{
+    if (attr == NULL)
+        return 0;
+    if (attr->size < sizeof(*attr) || attr->flags != 0)
+        return -EINVAL;
+    if (attr->stack_size != 0 &&
+        (attr->stack_size < KC_CORO_STACK_MIN || attr->stack_size > KC_CORO_STACK_MAX))
+        return -EINVAL;
+    return 0;
+}
+
+int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, void *arg,
+                   const kc_spawn_attr_t *attr, struct kc_scope *scope)
+{
+    /* seq_cst: Dekker with kc_sched_shutdown (live first, then state) */
+    atomic_fetch_add_explicit(&s->live, 1, memory_order_seq_cst);
+    int rc = -EPIPE;
+    if (atomic_load_explicit(&s->state, memory_order_seq_cst) >= KC_SCHED_STOPPING)
+        goto out_live;
+    struct kc_task *t = calloc(1, sizeof(*t));
+    rc = -ENOMEM;
+    if (t == NULL)
+        goto out_live;
+    kc_coro_attr_t ca = KC_CORO_ATTR_INIT;
+    ca.stack_size = attr != NULL && attr->stack_size != 0 ? attr->stack_size : s->stack_size;
+    ca.name = attr != NULL ? attr->name : NULL;
+    rc = kc_coro_create(&t->co, fn, arg, &ca);
+    if (rc < 0)
+        goto out_free;
+    t->co->sched = t; /* A1 */
+    t->sched = s;
+    t->worker = -1;
+    t->handle = out != NULL;
+    if (scope != NULL && (rc = kc__scope_add(scope, t)) < 0)
+        goto out_coro;
+    struct kc_worker *self = kc__sched_worker_self();
+    if (self != NULL && self->sched == s)
+        KC_STAT_ADD(self, spawned, 1);
+    else
+        atomic_fetch_add_explicit(&s->ext_spawned, 1, memory_order_relaxed);
+    if (out != NULL)
+        *out = t;
+    kc__sched_submit(t);
+    return 0;
+
+out_coro:
+    kc_coro_destroy(t->co);
+out_free:
+    free(t);
+out_live:
+    kc__sched_live_dec(s);
+    return rc;
+}
+
+int kc_sched_spawn(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, void *arg,
+                   const kc_spawn_attr_t *attr)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (fn == NULL || attr_check(attr) < 0)
+        return -EINVAL;
+    if (s == NULL) {
+        struct kc_worker *self = kc__sched_worker_self();
+        if (self == NULL)
+            return -EPERM;
+        s = self->sched;
+    }
+    return kc__task_spawn(s, out, fn, arg, attr, NULL);
+}
+
+void kc__task_finish(struct kc_worker *w, struct kc_task *t)
+{
+    struct kc_sched *s = t->sched;
+    int status = 0;
+    kc_coro_status(t->co, &status);
+    KC_STAT_ADD(w, finished, 1);
+    kc__task_unregister(t);
+    if (t->scope != NULL)
+        kc__scope_child_done(t, status);
+    kc__lock(&t->lock);
+    t->status = status;
+    t->finished = true;
+    bool free_now = !t->handle; /* A2 */
+    if (t->joiner != NULL)
+        kc_unpark(t->joiner); /* A3 */
+    kc__unlock(&t->lock);
+    if (free_now)
+        kc__task_free(t);
+    kc__sched_live_dec(s);
+}
+
+/* Relative time left until deadline (negative deadline: forever). */
+static int64_t left_until(int64_t deadline)
+{
+    if (deadline < 0)
+        return KC_NO_TIMEOUT;
+    int64_t d = deadline - kc__sched_now();
+    return d > 0 ? d : 0;
+}
+
+static int64_t deadline_of(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return -1;
+    int64_t now = kc__sched_now();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (t == NULL)
+        return -EINVAL;
+    if (t == kc__task_self())
+        return -EPERM;
+    kc_parker_t p;
+    kc_parker_init(&p);
+    int64_t deadline = deadline_of(timeout_ns);
+    int rc = 0;
+    kc__lock(&t->lock);
+    if (t->joiner != NULL) {
+        kc__unlock(&t->lock);
+        return -EBUSY;
+    }
+    while (!t->finished) {
+        t->joiner = &p;
+        kc__unlock(&t->lock);
+        rc = kc_park(&p, left_until(deadline), cancel);
+        kc__lock(&t->lock);
+        t->joiner = NULL; /* A3 */
+        if (rc < 0)
+            break;
+    }
+    if (!t->finished) {
+        kc__unlock(&t->lock);
+        return rc;
+    }
+    if (status != NULL)
+        *status = t->status;
+    t->handle = false;
+    kc__unlock(&t->lock);
+    kc__task_free(t); /* A2 */
+    return 0;
+}
+
+int kc_sched_detach(kc_task_t *t)
+{
+    if (t == NULL)
+        return -EINVAL;
+    kc__lock(&t->lock);
+    if (t->joiner != NULL) {
+        kc__unlock(&t->lock);
+        return -EBUSY;
+    }
+    t->handle = false;
+    bool fin = t->finished;
+    kc__unlock(&t->lock);
+    if (fin)
+        kc__task_free(t); /* A2 */
+    return 0;
+}
+
+int kc_sched_cancel(kc_task_t *t)
+{
+    if (t == NULL)
+        return -EINVAL;
+    kc__task_interrupt(t);
+    return 0;
+}
+
+uint64_t kc_task_id(const kc_task_t *t)
+{
+    return t != NULL ? kc_coro_id(t->co) : 0;
+}
+
+int kc_sched_yield(void)
+{
+    struct kc_task *t = kc__task_self();
+    if (t == NULL) {
+        kc__port_yield_thread();
+        return 0;
+    }
+    t->action = KC_ACT_YIELD;
+    kc_coro_yield();
+    return 0;
+}
+
+int kc_sched_sleep(int64_t ns, const kc_cancel_t *cancel)
+{
+    if (ns <= 0) {
+        kc_sched_yield();
+        return kc_cancel_is_triggered(cancel) || kc_sched_is_cancelled() ? -ECANCELED : 0;
+    }
+    kc_parker_t p;
+    kc_parker_init(&p);
+    int rc = kc_park(&p, ns, cancel);
+    return rc == -ETIME ? 0 : rc;
+}
+
+int kc_sched_migrate(int worker)
+{
+    struct kc_task *t = kc__task_self();
+    if (t == NULL)
+        return -EPERM;
+    if (worker < 0 || worker >= t->sched->nworkers)
+        return -EINVAL;
+    t->migrate_to = (int16_t)worker;
+    t->action = KC_ACT_MIGRATE;
+    kc_coro_yield();
+    return 0;
+}
+
+kc_task_t *kc_sched_self(void)
+{
+    return kc__task_self();
+}
+
+uint64_t kc_sched_self_id(void)
+{
+    return kc_coro_id(kc_coro_self());
+}
+
+const char *kc_sched_self_name(void)
+{
+    kc_coro_t *co = kc_coro_self();
+    return co != NULL ? kc_coro_name(co) : "thread";
+}
+
+kc_sched_t *kc_sched_current(void)
+{
+    struct kc_worker *w = kc__sched_worker_self();
+    return w != NULL ? w->sched : NULL;
+}
+
+int kc_sched_worker_index(void)
+{
+    struct kc_worker *w = kc__sched_worker_self();
+    return w != NULL ? w->index : -1;
+}
+
+bool kc_sched_is_cancelled(void)
+{
+    struct kc_task *t = kc__task_self();
+    return t != NULL && (atomic_load_explicit(&t->cancelled, memory_order_acquire) ||
+                         atomic_load_explicit(&t->sched->cancel_all, memory_order_acquire));
+}

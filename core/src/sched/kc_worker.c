@@ -1,0 +1,523 @@
+/* kc_worker.c - the worker loop: find work, run it, steal, sleep, wake.
+ *
+ * A worker runs coroutines from its root context with kc_coro_resume() and
+ * acts on what each asked for when it switched out (yield, park, migrate,
+ * finish). It finds work in this order: the "next" slot (the task it just
+ * woke, for locality; at most KC_SCHED_NEXT_STREAK times in a row), its own
+ * deque, its yield stack, the inject queue, the poller, then other workers'
+ * deques (steal half, random start, bounded rounds). Every KC_SCHED_FAIR_TICK
+ * picks it looks at the inject queue, timers and poller first, so outside
+ * submissions and I/O are not starved by local work.
+ *
+ * Idle protocol (Go's spinning-M scheme): at most about half of the busy
+ * workers search at once (nsearching); a submitter wakes one sleeper only when
+ * nobody searches; a searcher that finds work while it was the last searcher
+ * wakes another. A worker going to sleep announces itself (idle stack,
+ * nidle), stops searching, issues a seq_cst fence and looks at every queue
+ * once more; a submitter pushes, fences and then reads nsearching and nidle.
+ * The fences pair, so either the sleeper sees the work or the submitter sees
+ * the sleeper: no lost wake-up. The first worker to sleep while coroutines
+ * wait for I/O sleeps inside the poller instead of on its futex.
+ *
+ *   worker     event                               next       done by
+ *   ---------  ----------------------------------  ---------  -------------
+ *   running    local, inject or I/O work found      running    find_work
+ *   running    no local work, searchers < busy/2    searching  search
+ *   searching  found work                          running    stop_searching
+ *   searching  nothing after the steal rounds      idle       park_idle
+ *   running    nothing, enough searchers           idle       park_idle
+ *   idle       popped by wake_one                  searching  unidle
+ *   idle       kicked, timer due, I/O, timeout     running    unidle
+ *   any        scheduler stopping, nothing left    exited     kc__worker_main
+ */
+#include "sched/kc_sched_impl.h"
+
+#include "base/kc_debug.h"
+
+#include <stdlib.h>
+
+static _Thread_local __attribute__((tls_model("initial-exec"))) struct kc_worker *tls_worker;
+
+/* ARCHITECTURE.md section 6: never inlined, and the asm hides the address,
+ * so no coroutine keeps &tls_worker across a switch to another thread. */
+__attribute__((noinline)) struct kc_worker *kc__sched_worker_self(void)
+{
+    struct kc_worker **p = &tls_worker;
+    __asm__ volatile("" : "+r"(p)::"memory");
+    return *p;
+}
+
+__attribute__((noinline)) static void set_worker_self(struct kc_worker *w)
+{
+    struct kc_worker **p = &tls_worker;
+    __asm__ volatile("" : "+r"(p)::"memory");
+    *p = w;
+}
+
+static uint64_t rng_next(struct kc_worker *w)
+{
+    uint64_t x = w->rng; /* xorshift64 */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    w->rng = x;
+    return x;
+}
+
+/* Queue t on w's deque, or on the inject queue if the deque cannot grow. */
+static void push_local(struct kc_worker *w, struct kc_task *t)
+{
+    if (kc__deque_push(&w->dq, t) < 0)
+        kc__inject_push(&w->sched->inject, t, t, 1);
+}
+
+static void wake_worker(struct kc_sched *s, struct kc_worker *v, bool poll)
+{
+    /* release: pairs with the sleeper's futex re-check of park_word */
+    atomic_store_explicit(&v->park_word, KC_PARK_AWAKE, memory_order_release);
+    if (poll)
+        kc__poller_wake(s->poller);
+    else
+        kc__futex_wake(&v->park_word, 1);
+}
+
+/* Take a sleeper off the idle structures (under idle_lock). */
+static bool take_sleeper(struct kc_sched *s, struct kc_worker *v, bool *poll)
+{
+    *poll = false;
+    if (v->idle_pos >= 0) {
+        int last = s->idle_stack[--s->idle_n];
+        s->idle_stack[v->idle_pos] = last;
+        s->w[last].idle_pos = v->idle_pos;
+        v->idle_pos = -1;
+    } else if (s->poll_sleeper == v) {
+        s->poll_sleeper = NULL;
+        *poll = true;
+    } else {
+        return false;
+    }
+    atomic_fetch_sub_explicit(&s->nidle, 1, memory_order_relaxed); /* S3, under lock */
+    return true;
+}
+
+static void wake_one(struct kc_sched *s)
+{
+    kc__lock(&s->idle_lock);
+    struct kc_worker *v = NULL;
+    bool poll = false;
+    if (atomic_load_explicit(&s->nsearching, memory_order_relaxed) == 0) {
+        if (s->idle_n > 0)
+            v = &s->w[s->idle_stack[s->idle_n - 1]];
+        else
+            v = s->poll_sleeper;
+        if (v != NULL && take_sleeper(s, v, &poll)) {
+            v->wake_searching = true;
+            atomic_fetch_add_explicit(&s->nsearching, 1, memory_order_relaxed);
+        }
+    }
+    kc__unlock(&s->idle_lock);
+    if (v != NULL)
+        wake_worker(s, v, poll);
+}
+
+void kc__sched_notify(struct kc_sched *s)
+{
+    /* seq_cst fence: pairs with the fence in park_idle; our queue push is
+     * before it, the sleeper's nidle/nsearching update before theirs */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->nsearching, memory_order_relaxed) != 0)
+        return;
+    if (atomic_load_explicit(&s->nidle, memory_order_relaxed) == 0)
+        return;
+    wake_one(s);
+}
+
+void kc__worker_kick(struct kc_worker *v)
+{
+    struct kc_sched *s = v->sched;
+    bool poll;
+    kc__lock(&s->idle_lock);
+    bool slept = take_sleeper(s, v, &poll);
+    if (slept)
+        v->wake_searching = false;
+    kc__unlock(&s->idle_lock);
+    if (slept)
+        wake_worker(s, v, poll);
+}
+
+void kc__sched_wake_all(struct kc_sched *s)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        kc__worker_kick(&s->w[i]);
+}
+
+void kc__sched_enqueue(struct kc_task *t)
+{
+    struct kc_sched *s = t->sched;
+    struct kc_worker *w = kc__sched_worker_self();
+    if (w != NULL && w->sched == s) {
+        struct kc_task *old = w->next;
+        w->next = t;
+        if (old == NULL)
+            return; /* runs when the current coroutine yields or parks */
+        push_local(w, old);
+    } else {
+        kc__inject_push(&s->inject, t, t, 1);
+    }
+    kc__sched_notify(s);
+}
+
+void kc__sched_submit(struct kc_task *t)
+{
+    struct kc_sched *s = t->sched;
+    struct kc_worker *w = kc__sched_worker_self();
+    if (w != NULL && w->sched == s) {
+        push_local(w, t);
+    } else {
+        kc__inject_push(&s->inject, t, t, 1);
+    }
+    kc__sched_notify(s);
+}
+
+/* Move up to a batch of inject tasks here; returns the first. */
+static struct kc_task *inject_take(struct kc_worker *w)
+{
+    struct kc_sched *s = w->sched;
+    int64_t len = kc__inject_len(&s->inject);
+    if (len == 0)
+        return NULL;
+    int64_t want = len / s->nworkers + 1, got;
+    if (want > KC_SCHED_INJECT_BATCH)
+        want = KC_SCHED_INJECT_BATCH;
+    struct kc_task *first = kc__inject_pop(&s->inject, want, &got);
+    if (first == NULL)
+        return NULL;
+    struct kc_task *rest[KC_SCHED_INJECT_BATCH];
+    int n = 0;
+    for (struct kc_task *x = first->link; x != NULL; x = x->link)
+        rest[n++] = x;
+    while (n > 0) /* newest first, so the deque pops them in queue order */
+        push_local(w, rest[--n]);
+    KC_STAT_ADD(w, inject_pops, (uint64_t)got);
+    return first;
+}
+
+static struct kc_task *inbox_take(struct kc_worker *w)
+{
+    if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed) == 0)
+        return NULL;
+    kc__lock(&w->inbox_lock);
+    struct kc_task *first = w->inbox_head;
+    w->inbox_head = w->inbox_tail = NULL;
+    atomic_store_explicit(&w->inbox_n, 0, memory_order_relaxed);
+    kc__unlock(&w->inbox_lock);
+    if (first == NULL)
+        return NULL;
+    for (struct kc_task *x = first->link, *nx; x != NULL; x = nx) {
+        nx = x->link;
+        push_local(w, x);
+    }
+    return first;
+}
+
+static bool poll_now(struct kc_worker *w)
+{
+    struct kc_sched *s = w->sched;
+    int z = 0;
+    if (s->poller == NULL || atomic_load_explicit(&s->io_waiting, memory_order_relaxed) == 0 ||
+        !atomic_compare_exchange_strong_explicit(&s->poll_owner, &z, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return false; /* acquire above: pairs with the owner's release below */
+    int n = kc__io_poll(s, w, 0);
+    atomic_store_explicit(&s->poll_owner, 0, memory_order_release);
+    /* A sleeper may have missed the poller while we held it: kick one so it
+     * re-decides and sleeps in the poller (I/O waits keep being watched). */
+    if (atomic_load_explicit(&s->nidle, memory_order_relaxed) > 0) {
+        struct kc_worker *v = NULL;
+        kc__lock(&s->idle_lock);
+        if (s->poll_sleeper == NULL && s->idle_n > 0)
+            v = &s->w[s->idle_stack[s->idle_n - 1]];
+        kc__unlock(&s->idle_lock);
+        if (v != NULL)
+            kc__worker_kick(v);
+    }
+    return n > 0;
+}
+
+static struct kc_task *local_work(struct kc_worker *w)
+{
+    struct kc_task *t;
+    if (++w->tick % KC_SCHED_FAIR_TICK == 0) {
+        if (kc__timer_next(w) != INT64_MAX)
+            kc__timer_run_due(w, kc__sched_now());
+        if ((t = inject_take(w)) != NULL)
+            return t;
+        poll_now(w);
+    }
+    if ((t = inbox_take(w)) != NULL)
+        return t;
+    if (w->next != NULL) {
+        t = w->next;
+        w->next = NULL;
+        if (w->next_streak++ < KC_SCHED_NEXT_STREAK) {
+            KC_STAT_ADD(w, next_hits, 1);
+            return t;
+        }
+        /* The streak is used up: the oldest local task goes first. */
+        push_local(w, t);
+        w->next_streak = 0;
+        while ((t = kc__deque_steal(&w->dq)) == KC_DEQUE_ABORT) {
+        }
+        if (t != KC_DEQUE_EMPTY)
+            return t;
+    }
+    w->next_streak = 0;
+    if ((t = kc__deque_pop(&w->dq)) != NULL)
+        return t;
+    if (w->yield_top != NULL) {
+        for (struct kc_task *x = w->yield_top, *nx; x != NULL; x = nx) {
+            nx = x->link; /* newest first: the oldest yielder pops first */
+            push_local(w, x);
+        }
+        w->yield_top = NULL;
+        return kc__deque_pop(&w->dq);
+    }
+    return NULL;
+}
+
+static struct kc_task *steal_from(struct kc_worker *w, struct kc_worker *v)
+{
+    KC_STAT_ADD(w, steal_attempts, 1);
+    int64_t n = kc__deque_size(&v->dq);
+    if (n <= 0)
+        return NULL;
+    int64_t k = (n + 1) / 2, got = 0;
+    if (k > KC_SCHED_STEAL_MAX)
+        k = KC_SCHED_STEAL_MAX;
+    struct kc_task *first = NULL;
+    for (int aborts = 0; got < k;) {
+        struct kc_task *x = kc__deque_steal(&v->dq);
+        if (x == KC_DEQUE_EMPTY)
+            break;
+        if (x == KC_DEQUE_ABORT) {
+            if (++aborts > 4)
+                break;
+            continue;
+        }
+        if (first == NULL)
+            first = x;
+        else
+            push_local(w, x);
+        got++;
+    }
+    if (got > 0) {
+        KC_STAT_ADD(w, steals, 1);
+        KC_STAT_ADD(w, stolen, (uint64_t)got);
+    }
+    return first;
+}
+
+static void stop_searching(struct kc_worker *w)
+{
+    w->searching = false;
+    /* seq_cst: the last searcher leaving must be ordered with notify's read */
+    if (atomic_fetch_sub_explicit(&w->sched->nsearching, 1, memory_order_seq_cst) == 1)
+        kc__sched_notify(w->sched); /* there may be more work: keep one searching */
+}
+
+static struct kc_task *search(struct kc_worker *w)
+{
+    struct kc_sched *s = w->sched;
+    if (!w->searching) {
+        int busy = s->nworkers - atomic_load_explicit(&s->nidle, memory_order_relaxed);
+        if (2 * atomic_load_explicit(&s->nsearching, memory_order_relaxed) >= busy)
+            return NULL;
+        w->searching = true;
+        atomic_fetch_add_explicit(&s->nsearching, 1, memory_order_seq_cst);
+    }
+    for (int round = 0; round < KC_SCHED_STEAL_ROUNDS; round++) {
+        int start = (int)(rng_next(w) % (uint64_t)s->nworkers);
+        for (int i = 0; i < s->nworkers; i++) {
+            struct kc_worker *v = &s->w[(start + i) % s->nworkers];
+            struct kc_task *t;
+            if (v != w && (t = steal_from(w, v)) != NULL)
+                return t;
+        }
+        struct kc_task *t = inject_take(w);
+        if (t == NULL)
+            t = inbox_take(w);
+        if (t != NULL)
+            return t;
+    }
+    return NULL;
+}
+
+/* After the seq_cst fence of park_idle: is there anything to do? */
+static bool work_visible(struct kc_sched *s, struct kc_worker *w)
+{
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) >= KC_SCHED_STOPPING ||
+        kc__inject_len(&s->inject) > 0 ||
+        atomic_load_explicit(&w->inbox_n, memory_order_relaxed) > 0)
+        return true;
+    for (int i = 0; i < s->nworkers; i++)
+        if (kc__deque_size(&s->w[i].dq) > 0)
+            return true;
+    return kc__timer_next(w) <= kc__sched_now();
+}
+
+static void unidle(struct kc_worker *w)
+{
+    struct kc_sched *s = w->sched;
+    bool poll;
+    kc__lock(&s->idle_lock);
+    if (!take_sleeper(s, w, &poll)) { /* someone woke us on purpose */
+        KC_STAT_ADD(w, wakeups, 1);
+        if (w->wake_searching)
+            w->searching = true; /* wake_one counted us in nsearching */
+    }
+    w->wake_searching = false;
+    kc__unlock(&s->idle_lock);
+}
+
+static void park_idle(struct kc_worker *w)
+{
+    struct kc_sched *s = w->sched;
+    bool poll = false;
+    kc__lock(&s->idle_lock);
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) >= KC_SCHED_STOPPING) {
+        kc__unlock(&s->idle_lock);
+        return;
+    }
+    atomic_store_explicit(&w->park_word, KC_PARK_SLEEPING, memory_order_relaxed);
+    w->wake_searching = false;
+    int z = 0;
+    if (s->poller != NULL && s->poll_sleeper == NULL &&
+        atomic_load_explicit(&s->io_waiting, memory_order_relaxed) > 0 &&
+        atomic_compare_exchange_strong_explicit(&s->poll_owner, &z, 1, memory_order_acquire,
+                                                memory_order_relaxed)) {
+        s->poll_sleeper = w; /* acquire above: pairs with the owner's release */
+        poll = true;
+    } else {
+        w->idle_pos = s->idle_n;
+        s->idle_stack[s->idle_n++] = w->index;
+    }
+    w->poll_mode = poll;
+    atomic_fetch_add_explicit(&s->nidle, 1, memory_order_relaxed); /* S3, under lock */
+    kc__unlock(&s->idle_lock);
+    if (w->searching) {
+        w->searching = false;
+        atomic_fetch_sub_explicit(&s->nsearching, 1, memory_order_seq_cst);
+    }
+    /* seq_cst fence: pairs with the fence in kc__sched_notify */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!work_visible(s, w)) {
+        KC_STAT_ADD(w, parks, 1);
+        int64_t next = kc__timer_next(w), timeout = -1;
+        if (next != INT64_MAX) {
+            timeout = next - kc__sched_now();
+            timeout = timeout < 0 ? 0 : timeout;
+        }
+        if (poll)
+            kc__io_poll(s, w, timeout);
+        else if (timeout != 0)
+            kc__futex_wait(&w->park_word, KC_PARK_SLEEPING, timeout);
+    }
+    if (poll)
+        atomic_store_explicit(&s->poll_owner, 0, memory_order_release);
+    unidle(w);
+}
+
+static struct kc_task *find_work(struct kc_worker *w)
+{
+    struct kc_sched *s = w->sched;
+    for (;;) {
+        struct kc_task *t = local_work(w);
+        if (t != NULL)
+            return t;
+        int64_t now = kc__timer_next(w) != INT64_MAX ? kc__sched_now() : INT64_MIN;
+        if (now != INT64_MIN && kc__timer_run_due(w, now) > 0)
+            continue;
+        if ((t = inject_take(w)) != NULL)
+            return t;
+        if (poll_now(w))
+            continue;
+        if (s->nworkers > 1) {
+            if ((t = search(w)) != NULL)
+                return t;
+            if (kc__timer_steal_due(w, kc__sched_now()))
+                continue;
+        }
+        if (atomic_load_explicit(&s->state, memory_order_acquire) >= KC_SCHED_STOPPING)
+            return NULL;
+        park_idle(w);
+    }
+}
+
+/* Resume t and act on what it asked for when it switched out. */
+static void run_task(struct kc_worker *w, struct kc_task *t)
+{
+    for (;;) {
+        w->current = t;
+        t->worker = (int16_t)w->index;
+        t->action = KC_ACT_NONE;
+        KC_STAT_ADD(w, executed, 1);
+        kc_coro_resume(t->co);
+        w->current = NULL;
+        if (kc_coro_state(t->co) == KC_CORO_FINISHED) {
+            kc__task_finish(w, t);
+            return;
+        }
+        if (t->action == KC_ACT_PARK) {
+            uint32_t e = KC_RUN_PARKING;
+            /* acq_rel: release hands the suspended context to the waker's
+             * acquire in kc__task_wake; acquire pairs with a waker's WOKEN */
+            if (atomic_compare_exchange_strong_explicit(&t->run, &e, KC_RUN_PARKED,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire))
+                return; /* S4: t is the waker's now; do not touch it */
+            atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
+            continue; /* woken before the commit: resume at once */
+        }
+        if (t->action == KC_ACT_MIGRATE) {
+            struct kc_worker *dst = &w->sched->w[t->migrate_to];
+            t->link = NULL;
+            kc__lock(&dst->inbox_lock);
+            if (dst->inbox_tail != NULL)
+                dst->inbox_tail->link = t;
+            else
+                dst->inbox_head = t;
+            dst->inbox_tail = t;
+            atomic_fetch_add_explicit(&dst->inbox_n, 1, memory_order_relaxed);
+            kc__unlock(&dst->inbox_lock);
+            kc__worker_kick(dst);
+            return;
+        }
+        t->link = w->yield_top; /* a yield (or a bare kc_coro_yield) */
+        w->yield_top = t;
+        return;
+    }
+}
+
+void *kc__worker_main(void *arg)
+{
+    struct kc_worker *w = arg;
+    struct kc_sched *s = w->sched;
+    set_worker_self(w);
+    w->rng = 0x9e3779b97f4a7c15ull * (uint64_t)(w->index + 1) | 1;
+    kc__debug_log("sched %p: worker %d starts", (void *)s, w->index);
+    if (s->opts.on_worker_start != NULL)
+        s->opts.on_worker_start(s, w->index, s->opts.hook_arg);
+    struct kc_task *t;
+    while ((t = find_work(w)) != NULL) {
+        if (w->searching)
+            stop_searching(w);
+        run_task(w, t);
+    }
+    if (w->searching)
+        stop_searching(w);
+    if (s->opts.on_worker_stop != NULL)
+        s->opts.on_worker_stop(s, w->index, s->opts.hook_arg);
+    kc__debug_log("sched %p: worker %d stops", (void *)s, w->index);
+    set_worker_self(NULL);
+    return NULL;
+}

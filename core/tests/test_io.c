@@ -1,0 +1,467 @@
+/* test_io.c - tests of kcoro/io.h: readiness waits and the socket calls.
+ *
+ * kc_io_wait from coroutines (woken by data, timed out, cancelled, refused
+ * when a second reader comes) and from plain threads; a socketpair echo
+ * through kc_read/kc_write with ten thousand coroutines alive at once;
+ * accept/connect over a Unix socket; recvmsg/sendmsg with scattered buffers;
+ * and the same echo on the portable backends (poll() and condition
+ * variables), run in a child process started with KCORO_PORT=portable.
+ * Waits are synchronised on the scheduler's own counters, never on sleeps.
+ */
+#define _GNU_SOURCE
+#include "kcoro.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "kc_test_util.h"
+
+static kc_sched_t *new_sched(int n)
+{
+    kc_sched_t *s = NULL;
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.nworkers = n;
+    if (kc_sched_create(&s, &o) != 0)
+        return NULL;
+    return s;
+}
+
+static void nb_pair(int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(kc_io_set_nonblock(sv[0]), 0);
+    assert_int_equal(kc_io_set_nonblock(sv[1]), 0);
+}
+
+/* Wait (yielding) until n coroutines of s are parked in kc_io_wait. */
+static void wait_io_waiters(kc_sched_t *s, uint64_t n)
+{
+    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+    do {
+        kc_sched_yield();
+        kc_sched_metrics(s, &m, NULL, 0);
+    } while (m.io_waiting != n);
+}
+
+/* ------------------------------------------------------------ waits */
+
+struct waiter {
+    int fd;
+    uint32_t events;
+    int64_t timeout;
+    const kc_cancel_t *cancel;
+    int rc;
+};
+
+static int io_waits(void *arg)
+{
+    struct waiter *w = arg;
+    w->rc = kc_io_wait(w->fd, w->events, w->timeout, w->cancel);
+    return 0;
+}
+
+static void test_io_wait_rejects_bad_input_and_zero_timeout_tries(void **state)
+{
+    (void)state;
+    int sv[2];
+    nb_pair(sv);
+    assert_int_equal(kc_io_wait(-1, KC_IO_IN, 0, NULL), -EINVAL);
+    assert_int_equal(kc_io_wait(sv[0], 0, 0, NULL), -EINVAL);
+    assert_int_equal(kc_io_wait(sv[0], 0x10, 0, NULL), -EINVAL);
+    assert_int_equal(kc_io_wait(sv[0], KC_IO_IN, 0, NULL), -EAGAIN);
+    assert_int_equal(kc_io_wait(sv[0], KC_IO_OUT, 0, NULL), KC_IO_OUT);
+    char c;
+    assert_int_equal(kc_read(sv[0], &c, 1, 0, NULL), -EAGAIN);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_io_wait_coroutine_woken_by_data_timeout_and_cancel(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(2);
+    int sv[2];
+    nb_pair(sv);
+    kc_task_t *t;
+    /* Woken by data. */
+    struct waiter w = {sv[0], KC_IO_IN, KC_NO_TIMEOUT, NULL, 99};
+    assert_int_equal(kc_sched_spawn(s, &t, io_waits, &w, NULL), 0);
+    wait_io_waiters(s, 1);
+    assert_int_equal(write(sv[1], "z", 1), 1);
+    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(w.rc, KC_IO_IN);
+    char c;
+    assert_int_equal(read(sv[0], &c, 1), 1);
+    /* Timed out. */
+    w = (struct waiter){sv[0], KC_IO_IN, 1000000, NULL, 99};
+    assert_int_equal(kc_sched_spawn(s, &t, io_waits, &w, NULL), 0);
+    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(w.rc, -ETIME);
+    /* Cancelled while parked; a second reader meanwhile is refused. */
+    kc_cancel_t *cx;
+    assert_int_equal(kc_cancel_create(&cx, NULL), 0);
+    w = (struct waiter){sv[0], KC_IO_IN, KC_NO_TIMEOUT, cx, 99};
+    assert_int_equal(kc_sched_spawn(s, &t, io_waits, &w, NULL), 0);
+    wait_io_waiters(s, 1);
+    struct waiter w2 = {sv[0], KC_IO_IN, KC_NO_TIMEOUT, NULL, 99};
+    kc_task_t *t2;
+    assert_int_equal(kc_sched_spawn(s, &t2, io_waits, &w2, NULL), 0);
+    assert_int_equal(kc_sched_join(t2, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(w2.rc, -EBUSY);
+    kc_cancel_trigger(cx);
+    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(w.rc, -ECANCELED);
+    assert_int_equal(kc_cancel_destroy(cx), 0);
+    /* A cancelling shutdown wakes an I/O waiter too. */
+    w = (struct waiter){sv[0], KC_IO_IN, KC_NO_TIMEOUT, NULL, 99};
+    assert_int_equal(kc_sched_spawn(s, &t, io_waits, &w, NULL), 0);
+    wait_io_waiters(s, 1);
+    assert_int_equal(kc_sched_shutdown(s, KC_SCHED_SHUTDOWN_CANCEL), 0);
+    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(w.rc, -ECANCELED);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void *cancel_later(void *arg)
+{
+    for (int i = 0; i < 50; i++)
+        kc_sched_yield();
+    kc_cancel_trigger(arg);
+    return NULL;
+}
+
+static void test_io_wait_from_plain_thread(void **state)
+{
+    (void)state;
+    int sv[2];
+    nb_pair(sv);
+    assert_int_equal(kc_io_wait(sv[0], KC_IO_IN, 1000000, NULL), -ETIME);
+    kc_cancel_t *c;
+    assert_int_equal(kc_cancel_create(&c, NULL), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cancel_later, c), 0);
+    assert_int_equal(kc_io_wait(sv[0], KC_IO_IN, KC_NO_TIMEOUT, c), -ECANCELED);
+    pthread_join(th, NULL);
+    assert_int_equal(kc_io_wait(sv[0], KC_IO_IN, KC_NO_TIMEOUT, c), -ECANCELED);
+    assert_int_equal(kc_cancel_destroy(c), 0);
+    assert_int_equal(write(sv[1], "q", 1), 1);
+    assert_int_equal(kc_io_wait(sv[0], KC_IO_IN, KC_NO_TIMEOUT, NULL), KC_IO_IN);
+    char c2;
+    assert_int_equal(kc_read(sv[0], &c2, 1, KC_NO_TIMEOUT, NULL), 1);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_io_wait_on_regular_file_is_ready(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(1);
+    char path[] = "/tmp/kc_test_io_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    struct waiter w = {fd, KC_IO_IN, KC_NO_TIMEOUT, NULL, 99};
+    kc_task_t *t;
+    assert_int_equal(kc_sched_spawn(s, &t, io_waits, &w, NULL), 0);
+    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(w.rc, KC_IO_IN);
+    close(fd);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
+/* ------------------------------------------------------------ echo */
+
+struct echo {
+    int fd;
+    int rounds;
+    int id;
+    _Atomic long *echoed;
+    _Atomic long *errors;
+};
+
+static int echo_server(void *arg)
+{
+    struct echo *e = arg;
+    char buf[64];
+    for (;;) {
+        ssize_t n = kc_read(e->fd, buf, sizeof(buf), KC_NO_TIMEOUT, NULL);
+        if (n <= 0) {
+            if (n < 0)
+                atomic_fetch_add(e->errors, 1);
+            break;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = kc_write(e->fd, buf + off, (size_t)(n - off), KC_NO_TIMEOUT, NULL);
+            if (w < 0) {
+                atomic_fetch_add(e->errors, 1);
+                return -1;
+            }
+            off += w;
+        }
+    }
+    close(e->fd);
+    return 0;
+}
+
+static int echo_client(void *arg)
+{
+    struct echo *e = arg;
+    for (int r = 0; r < e->rounds; r++) {
+        int64_t msg[2] = {e->id, r}, back[2] = {-1, -1};
+        if (kc_write(e->fd, msg, sizeof(msg), KC_NO_TIMEOUT, NULL) != sizeof(msg)) {
+            atomic_fetch_add(e->errors, 1);
+            break;
+        }
+        size_t got = 0;
+        while (got < sizeof(back)) {
+            ssize_t n = kc_read(e->fd, (char *)back + got, sizeof(back) - got, KC_NO_TIMEOUT,
+                                NULL);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got != sizeof(back) || back[0] != e->id || back[1] != r)
+            atomic_fetch_add(e->errors, 1);
+        else
+            atomic_fetch_add(e->echoed, 1);
+    }
+    close(e->fd); /* the server reads end-of-file and exits */
+    return 0;
+}
+
+/* Run `pairs` client/server pairs; returns echoed messages, -1 on setup failure. */
+static long run_echo(int pairs, int rounds, long *errors)
+{
+    kc_sched_t *s = new_sched(2);
+    if (s == NULL)
+        return -1;
+    _Atomic long echoed = 0, errs = 0;
+    struct echo *e = calloc((size_t)pairs * 2, sizeof(*e));
+    if (e == NULL)
+        return -1;
+    for (int i = 0; i < pairs; i++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || kc_io_set_nonblock(sv[0]) != 0 ||
+            kc_io_set_nonblock(sv[1]) != 0)
+            return -1;
+        e[2 * i] = (struct echo){sv[0], rounds, i, &echoed, &errs};
+        e[2 * i + 1] = (struct echo){sv[1], rounds, i, &echoed, &errs};
+        if (kc_sched_spawn(s, NULL, echo_server, &e[2 * i], NULL) != 0 ||
+            kc_sched_spawn(s, NULL, echo_client, &e[2 * i + 1], NULL) != 0)
+            return -1;
+    }
+    kc_sched_run_until_idle(s, KC_NO_TIMEOUT, NULL);
+    kc_sched_destroy(s);
+    free(e);
+    *errors = atomic_load(&errs);
+    return atomic_load(&echoed);
+}
+
+static void test_io_socketpair_echo_with_ten_thousand_coroutines(void **state)
+{
+    (void)state;
+    int pairs = (int)kc_test_scaled(5000), rounds = 4;
+    long errors = -1;
+    long echoed = run_echo(pairs, rounds, &errors);
+    assert_int_equal(errors, 0);
+    assert_int_equal(echoed, (long)pairs * rounds);
+}
+
+/* ------------------------------------------------------------ accept */
+
+struct listener {
+    int fd, clients;
+    _Atomic long served;
+};
+
+static int handle_one(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[16];
+    ssize_t n = kc_read(fd, buf, sizeof(buf), KC_NO_TIMEOUT, NULL);
+    if (n > 0)
+        kc_write(fd, buf, (size_t)n, KC_NO_TIMEOUT, NULL);
+    close(fd);
+    return 0;
+}
+
+static int acceptor(void *arg)
+{
+    struct listener *l = arg;
+    for (int i = 0; i < l->clients; i++) {
+        int fd = kc_accept(l->fd, NULL, NULL, KC_NO_TIMEOUT, NULL);
+        if (fd < 0)
+            return fd;
+        if (!(fcntl(fd, F_GETFL) & O_NONBLOCK))
+            return -EINVAL;
+        kc_sched_spawn(NULL, NULL, handle_one, (void *)(intptr_t)fd, NULL);
+        atomic_fetch_add(&l->served, 1);
+    }
+    return 0;
+}
+
+struct dialer {
+    const struct sockaddr_un *sa;
+    int ok;
+};
+
+static int dial(void *arg)
+{
+    struct dialer *d = arg;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    kc_io_set_nonblock(fd);
+    if (kc_connect(fd, (const struct sockaddr *)d->sa, sizeof(*d->sa), KC_NO_TIMEOUT, NULL) ==
+            0 &&
+        kc_write(fd, "hello", 5, KC_NO_TIMEOUT, NULL) == 5) {
+        char buf[8];
+        d->ok = kc_read(fd, buf, sizeof(buf), KC_NO_TIMEOUT, NULL) == 5 &&
+                memcmp(buf, "hello", 5) == 0;
+    }
+    close(fd);
+    return 0;
+}
+
+static void test_io_accept_and_connect_over_unix_socket(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(2);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/kc_test_io_%d.sock", (int)getpid());
+    unlink(sa.sun_path);
+    struct listener l = {socket(AF_UNIX, SOCK_STREAM, 0), 64, 0};
+    assert_int_equal(bind(l.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(l.fd, 128), 0);
+    assert_int_equal(kc_io_set_nonblock(l.fd), 0);
+    kc_task_t *a;
+    assert_int_equal(kc_sched_spawn(s, &a, acceptor, &l, NULL), 0);
+    struct dialer d[64];
+    for (int i = 0; i < l.clients; i++) {
+        d[i] = (struct dialer){&sa, 0};
+        assert_int_equal(kc_sched_spawn(s, NULL, dial, &d[i], NULL), 0);
+    }
+    int st = -1;
+    assert_int_equal(kc_sched_join(a, &st, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(st, 0);
+    assert_int_equal(kc_sched_run_until_idle(s, KC_NO_TIMEOUT, NULL), 0);
+    for (int i = 0; i < l.clients; i++)
+        assert_int_equal(d[i].ok, 1);
+    assert_int_equal(atomic_load(&l.served), l.clients);
+    close(l.fd);
+    unlink(sa.sun_path);
+    /* Nobody listens there any more. */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    kc_io_set_nonblock(fd);
+    int rc = kc_connect(fd, (struct sockaddr *)&sa, sizeof(sa), KC_NO_TIMEOUT, NULL);
+    assert_true(rc == -ENOENT || rc == -ECONNREFUSED);
+    close(fd);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
+/* ------------------------------------------------------------ msg */
+
+struct msg_pair {
+    int fd;
+    ssize_t rc;
+    char a[4], b[4];
+};
+
+static int send_msg(void *arg)
+{
+    struct msg_pair *m = arg;
+    char x[] = "abc", y[] = "defg";
+    struct iovec iov[2] = {{x, 3}, {y, 4}};
+    struct msghdr h = {.msg_iov = iov, .msg_iovlen = 2};
+    m->rc = kc_sendmsg(m->fd, &h, 0, KC_NO_TIMEOUT, NULL);
+    return 0;
+}
+
+static int recv_msg(void *arg)
+{
+    struct msg_pair *m = arg;
+    struct iovec iov[2] = {{m->a, 3}, {m->b, 4}};
+    struct msghdr h = {.msg_iov = iov, .msg_iovlen = 2};
+    m->rc = kc_recvmsg(m->fd, &h, MSG_WAITALL, KC_NO_TIMEOUT, NULL);
+    return 0;
+}
+
+static void test_io_recvmsg_and_sendmsg_scatter_gather(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(2);
+    int sv[2];
+    nb_pair(sv);
+    struct msg_pair rx = {.fd = sv[0]}, tx = {.fd = sv[1]};
+    kc_task_t *r, *w;
+    assert_int_equal(kc_sched_spawn(s, &r, recv_msg, &rx, NULL), 0);
+    wait_io_waiters(s, 1);
+    assert_int_equal(kc_sched_spawn(s, &w, send_msg, &tx, NULL), 0);
+    assert_int_equal(kc_sched_join(w, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(kc_sched_join(r, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(tx.rc, 7);
+    assert_int_equal(rx.rc, 7);
+    assert_memory_equal(rx.a, "abc", 3);
+    assert_memory_equal(rx.b, "defg", 4);
+    close(sv[0]);
+    close(sv[1]);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
+/* ------------------------------------------------------------ portable */
+
+static void test_io_echo_on_portable_backends(void **state)
+{
+    (void)state;
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("KCORO_PORT", "portable", 1);
+        execl("/proc/self/exe", "test_io", "--portable-child", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static int portable_child(void)
+{
+    long errors = -1;
+    int pairs = (int)kc_test_scaled(500);
+    long echoed = run_echo(pairs, 4, &errors);
+    printf("portable echo: %ld echoed, %ld errors\n", echoed, errors);
+    return echoed == (long)pairs * 4 && errors == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--portable-child") == 0)
+        return portable_child();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_io_wait_rejects_bad_input_and_zero_timeout_tries),
+        cmocka_unit_test(test_io_wait_coroutine_woken_by_data_timeout_and_cancel),
+        cmocka_unit_test(test_io_wait_from_plain_thread),
+        cmocka_unit_test(test_io_wait_on_regular_file_is_ready),
+        cmocka_unit_test(test_io_socketpair_echo_with_ten_thousand_coroutines),
+        cmocka_unit_test(test_io_accept_and_connect_over_unix_socket),
+        cmocka_unit_test(test_io_recvmsg_and_sendmsg_scatter_gather),
+        cmocka_unit_test(test_io_echo_on_portable_backends),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

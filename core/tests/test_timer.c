@@ -1,0 +1,310 @@
+/* test_timer.c - tests of kcoro/timer.h and the per-worker timer heaps.
+ *
+ * Transitions of the timer table (start, stop, fire, re-arm from the
+ * callback, stop from the callback, stop waiting for a running callback),
+ * deadline order on one worker, a million pending timers started and stopped
+ * in random order with the heap invariants T1-T3 checked, timers started by
+ * coroutines on their workers' heaps, and timers left behind at shutdown.
+ */
+#define _GNU_SOURCE
+#include "kcoro.h"
+
+#include "port/kc_port.h"
+#include "sched/kc_sched_impl.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "kc_test_util.h"
+
+static kc_sched_t *new_sched(int n)
+{
+    kc_sched_t *s = NULL;
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.nworkers = n;
+    assert_int_equal(kc_sched_create(&s, &o), 0);
+    return s;
+}
+
+static void nop(void *arg)
+{
+    (void)arg;
+}
+
+static void test_timer_start_stop_transitions(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(1);
+    kc_timer_t t = {0};
+    assert_int_equal(kc_timer_start(&t, s, 1000), -EINVAL); /* never initialised */
+    kc_timer_init(&t, nop, NULL);
+    assert_int_equal(kc_timer_stop(&t), 0);
+    assert_int_equal(kc_timer_start(&t, NULL, 1000), -EPERM);
+    assert_int_equal(kc_timer_start(&t, s, 10000000000ll), 0);
+    assert_true(kc_timer_is_pending(&t));
+    assert_int_equal(kc_timer_start(&t, s, 1000), -EBUSY);
+    assert_int_equal(kc_timer_stop(&t), 1);
+    assert_false(kc_timer_is_pending(&t));
+    assert_int_equal(kc_timer_stop(&t), 0);
+    assert_int_equal(kc_timer_stop(NULL), -EINVAL);
+    assert_int_equal(kc_timer_start(NULL, s, 0), -EINVAL);
+    assert_int_equal(kc__timer_check(&s->w[0]), 0);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
+/* ------------------------------------------------------------ order */
+
+struct fire_log {
+    int64_t *when;
+    long n, want;
+    int early;
+    kc_parker_t done;
+};
+
+struct logged_timer {
+    kc_timer_t t;
+    struct fire_log *log;
+};
+
+static void log_fire(void *arg)
+{
+    struct logged_timer *lt = arg;
+    struct fire_log *l = lt->log;
+    if ((int64_t)kc__port_now_ns() < lt->t.when)
+        l->early++;
+    l->when[l->n++] = lt->t.when; /* one worker: callbacks never overlap */
+    if (l->n == l->want)
+        kc_unpark(&l->done);
+}
+
+static void test_timer_fires_in_deadline_order_never_early(void **state)
+{
+    (void)state;
+    unsigned seed = 4242;
+    srand(seed);
+    kc_sched_t *s = new_sched(1);
+    enum { N = 2000 };
+    struct fire_log log = {.want = N};
+    log.when = calloc(N, sizeof(int64_t));
+    kc_parker_init(&log.done);
+    struct logged_timer *lt = calloc(N, sizeof(*lt));
+    for (int i = 0; i < N; i++) {
+        lt[i].log = &log;
+        kc_timer_init(&lt[i].t, log_fire, &lt[i]);
+        assert_int_equal(kc_timer_start(&lt[i].t, s, rand() % 3000000), 0);
+    }
+    while (kc_park(&log.done, KC_NO_TIMEOUT, NULL) != 0) {
+    }
+    assert_int_equal(log.n, N);
+    assert_int_equal(log.early, 0);
+    for (int i = 1; i < N; i++)
+        if (log.when[i] < log.when[i - 1])
+            fail_msg("timer %d fired out of order (seed %u)", i, seed);
+    kc_sched_worker_metrics_t wm;
+    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+    kc_sched_metrics(s, &m, &wm, 1);
+    assert_int_equal(wm.timer_fires, N);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    free(lt);
+    free(log.when);
+}
+
+static void test_timer_million_pending_then_stopped_in_random_order(void **state)
+{
+    (void)state;
+    unsigned seed = 99;
+    srand(seed);
+    long n = kc_test_scaled(1000000);
+    kc_sched_t *s = new_sched(1);
+    kc_timer_t *t = malloc((size_t)n * sizeof(*t));
+    long *order = malloc((size_t)n * sizeof(*order));
+    assert_non_null(t);
+    assert_non_null(order);
+    for (long i = 0; i < n; i++) {
+        kc_timer_init(&t[i], nop, NULL);
+        int64_t d = 3600ll * 1000000000 + (int64_t)(rand() % 1000000) * 1000;
+        assert_int_equal(kc_timer_start(&t[i], s, d), 0);
+        order[i] = i;
+    }
+    assert_int_equal(kc__timer_check(&s->w[0]), 0);
+    for (long i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        long j = rand() % (i + 1), x = order[i];
+        order[i] = order[j];
+        order[j] = x;
+    }
+    long stopped = 0;
+    for (long i = 0; i < n; i++) {
+        stopped += kc_timer_stop(&t[order[i]]);
+        if (i == n / 2)
+            assert_int_equal(kc__timer_check(&s->w[0]), 0);
+    }
+    assert_int_equal(stopped, n);
+    assert_int_equal(kc__timer_check(&s->w[0]), 0);
+    assert_int_equal(kc__timer_next(&s->w[0]), INT64_MAX);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    free(order);
+    free(t);
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+struct periodic {
+    kc_timer_t t;
+    int count, stop_rc, start_rc;
+    kc_parker_t done;
+};
+
+static void tick(void *arg)
+{
+    struct periodic *p = arg;
+    if (++p->count < 5) {
+        p->start_rc |= kc_timer_start(&p->t, NULL, 100000);
+        return;
+    }
+    p->stop_rc = kc_timer_stop(&p->t); /* from inside: no wait */
+    kc_unpark(&p->done);
+}
+
+static void test_timer_callback_rearms_and_stops_itself(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(2);
+    struct periodic p = {.stop_rc = 99};
+    kc_parker_init(&p.done);
+    kc_timer_init(&p.t, tick, &p);
+    assert_int_equal(kc_timer_start(&p.t, s, 100000), 0);
+    while (kc_park(&p.done, KC_NO_TIMEOUT, NULL) != 0) {
+    }
+    assert_int_equal(p.count, 5);
+    assert_int_equal(p.start_rc, 0);
+    assert_int_equal(p.stop_rc, 0);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    assert_false(kc_timer_is_pending(&p.t));
+}
+
+struct slow_cb {
+    kc_timer_t t;
+    _Atomic int entered, release, exited;
+    int stop_rc, exited_seen;
+};
+
+static void slow(void *arg)
+{
+    struct slow_cb *c = arg;
+    atomic_store(&c->entered, 1);
+    while (!atomic_load(&c->release))
+        kc__port_relax();
+    atomic_store(&c->exited, 1);
+}
+
+static void *stopper(void *arg)
+{
+    struct slow_cb *c = arg;
+    c->stop_rc = kc_timer_stop(&c->t);
+    c->exited_seen = atomic_load(&c->exited);
+    return NULL;
+}
+
+static void test_timer_stop_waits_for_a_running_callback(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(1);
+    struct slow_cb c = {.stop_rc = 99};
+    kc_timer_init(&c.t, slow, &c);
+    assert_int_equal(kc_timer_start(&c.t, s, 0), 0);
+    while (!atomic_load(&c.entered))
+        kc_sched_yield();
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stopper, &c), 0);
+    for (int i = 0; i < 100; i++) /* give the stopper time to start waiting */
+        kc_sched_yield();
+    atomic_store(&c.release, 1);
+    pthread_join(th, NULL);
+    assert_int_equal(c.stop_rc, 0);
+    assert_int_equal(c.exited_seen, 1);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
+/* ------------------------------------------------------------ coroutines */
+
+struct co_timer {
+    kc_timer_t t;
+    kc_parker_t p;
+    int rc, worker;
+};
+
+static void wake_owner(void *arg)
+{
+    struct co_timer *ct = arg;
+    kc_unpark(&ct->p);
+}
+
+static int timer_in_coroutine(void *arg)
+{
+    struct co_timer *ct = arg;
+    kc_parker_init(&ct->p);
+    kc_timer_init(&ct->t, wake_owner, ct);
+    ct->worker = kc_sched_worker_index();
+    ct->rc = kc_timer_start(&ct->t, NULL, 50000 + ct->worker * 1000);
+    if (ct->rc == 0)
+        ct->rc = kc_park(&ct->p, KC_NO_TIMEOUT, NULL);
+    return 0;
+}
+
+static void test_timers_started_by_coroutines_fire_and_wake_them(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(2);
+    enum { N = 500 };
+    struct co_timer *ct = calloc(N, sizeof(*ct));
+    for (int i = 0; i < N; i++) {
+        ct[i].rc = 99;
+        assert_int_equal(kc_sched_spawn(s, NULL, timer_in_coroutine, &ct[i], NULL), 0);
+    }
+    assert_int_equal(kc_sched_run_until_idle(s, KC_NO_TIMEOUT, NULL), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(ct[i].rc, 0);
+    kc_sched_worker_metrics_t wm[2];
+    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+    kc_sched_metrics(s, &m, wm, 2);
+    assert_int_equal(wm[0].timer_fires + wm[1].timer_fires, N);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    free(ct);
+}
+
+static void test_timer_left_pending_at_shutdown_is_dropped(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(1);
+    kc_timer_t t;
+    kc_timer_init(&t, nop, NULL);
+    assert_int_equal(kc_timer_start(&t, s, 3600ll * 1000000000), 0);
+    assert_int_equal(kc_sched_shutdown(s, KC_SCHED_SHUTDOWN_GRACEFUL), 0);
+    kc_timer_t u;
+    kc_timer_init(&u, nop, NULL);
+    assert_int_equal(kc_timer_start(&u, s, 0), -EPIPE);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    assert_false(kc_timer_is_pending(&t));
+    assert_int_equal(kc_timer_stop(&t), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timer_start_stop_transitions),
+        cmocka_unit_test(test_timer_fires_in_deadline_order_never_early),
+        cmocka_unit_test(test_timer_million_pending_then_stopped_in_random_order),
+        cmocka_unit_test(test_timer_callback_rearms_and_stops_itself),
+        cmocka_unit_test(test_timer_stop_waits_for_a_running_callback),
+        cmocka_unit_test(test_timers_started_by_coroutines_fire_and_wake_them),
+        cmocka_unit_test(test_timer_left_pending_at_shutdown_is_dropped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
