@@ -1,0 +1,2 @@
+#include "kc_rv_cell.h"
+int main(void) { return 0; }
