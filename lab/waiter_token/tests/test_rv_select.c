@@ -166,16 +166,19 @@ struct racer {
     struct kc_parker pk;
 };
 
+/* The values the racers send: static, so a pointer to one stays valid
+ * after its sender thread has exited. */
+static uint64_t race_values[2] = {0, 1};
+
 /* Each round: offer a value into cells[idx] as an arriving sender. */
 static void *race_sender(void *arg)
 {
     struct racer *me = arg;
     struct race *r = me->r;
-    uint64_t v = (uint64_t)me->idx;
     for (long i = 0; i < r->rounds; i++) {
         kc_waiter_t w;
         kc__waiter_init(&w, KC_WAITER_SENDER, &me->pk, kc_parker_ops());
-        kc__waiter_put_ptr(&w, &v);
+        kc__waiter_put_ptr(&w, &race_values[me->idx]);
         pthread_barrier_wait(&r->start);
         r->outcome[me->idx] = kc__rv_cell_offer(&r->cells[me->idx], &w, &r->st);
         pthread_barrier_wait(&r->stop);
