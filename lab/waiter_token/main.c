@@ -50,8 +50,8 @@ static void show(const char *step, const char *rc, const kc_rv_cell_t *c, struct
     const char *as = a.w ? kc__waiter_status_name(kc__waiter_status(a.w)) : "-";
     const char *bs = b.w ? kc__waiter_status_name(kc__waiter_status(b.w)) : "-";
     if (json) {
-        printf("{\"scenario\":\"%s\",\"step\":\"%s\",\"result\":\"%s\",\"cell\":\"%s\"",
-               scenario, step, rc ? rc : "", cs);
+        printf("{\"scenario\":\"%s\",\"step\":\"%s\",\"result\":\"%s\",\"cell\":\"%s\"", scenario,
+               step, rc ? rc : "", cs);
         if (a.w)
             printf(",\"%s\":\"%s\"", a.name, as);
         if (b.w)
@@ -111,9 +111,9 @@ static void counters(void)
         return;
     }
     printf("  counters:");
-#define TEXT_FIELD(name, text)                                                   \
-    if (n.name || !strcmp(#name, "matched") || !strcmp(#name, "cancelled") ||    \
-        !strcmp(#name, "descs_moved"))                                           \
+#define TEXT_FIELD(name, text)                                                                     \
+    if (n.name || !strcmp(#name, "matched") || !strcmp(#name, "cancelled") ||                      \
+        !strcmp(#name, "descs_moved"))                                                             \
         printf(" %s %llu", #name, (unsigned long long)n.name);
     KC_RV_COUNTERS(TEXT_FIELD)
 #undef TEXT_FIELD
@@ -132,14 +132,14 @@ static void check_cell(const kc_rv_cell_t *c)
 /* A party with a thread parker; it waits on a thread of its own when the
  * scenario calls party_wait_on_thread(), else on the caller's thread. */
 struct party {
-    struct kc_parker pk;
+    struct kc_lab_parker pk;
     kc_waiter_t w;
     kc_waiter_scope_t sc;
     kc_rv_cell_t *cell;
     int64_t timeout;
     int offer_rc, rc;
     pthread_t t;
-    _Atomic bool finished;  /* its thread returned */
+    _Atomic bool finished; /* its thread returned */
     uint64_t value;
     char text[32];
     kc_waiter_desc_t desc;
@@ -148,8 +148,8 @@ struct party {
 static void party_init(struct party *p, kc_waiter_kind_t kind, kc_payload_type_t type)
 {
     memset(p, 0, sizeof(*p));
-    kc_parker_init(&p->pk);
-    kc__waiter_init(&p->w, kind, &p->pk, kc_parker_ops());
+    kc_lab_parker_init(&p->pk);
+    kc__waiter_init(&p->w, kind, &p->pk, kc_lab_parker_ops());
     p->value = 0x5eed;
     p->timeout = KC_NO_TIMEOUT;
     if (kind == KC_WAITER_SENDER && type == KC_PAYLOAD_PTR)
@@ -166,9 +166,9 @@ static void party_init(struct party *p, kc_waiter_kind_t kind, kc_payload_type_t
 static void party_done(struct party *p)
 {
     kc__waiter_scope_end(&p->sc, 0);
-    expect(!kc_parker_pending(&p->pk), "a wake was left unconsumed");
+    expect(!kc_lab_parker_pending(&p->pk), "a wake was left unconsumed");
     expect(atomic_load(&p->pk.double_wakes) == 0, "a token was woken twice");
-    kc_parker_destroy(&p->pk);
+    kc_lab_parker_destroy(&p->pk);
 }
 
 static void *party_main(void *arg)
@@ -186,7 +186,7 @@ static void party_wait_on_thread(struct party *p, kc_rv_cell_t *c)
 {
     p->cell = c;
     pthread_create(&p->t, NULL, party_main, p);
-    while (atomic_load(&p->pk.state) != KC_PARKER_PARKED && !atomic_load(&p->finished))
+    while (atomic_load(&p->pk.state) != KC_LAB_PARKER_PARKED && !atomic_load(&p->finished))
         sched_yield();
 }
 
@@ -241,8 +241,8 @@ static void receiver_first(void)
     show("receiver offers", rc_name(rc), &c, as("sender", &s), as("receiver", &r));
     rc = kc__rv_cell_offer(&c, &s.w, &stats);
     show("sender offers", rc_name(rc), &c, as("sender", &s), as("receiver", &r));
-    note(kc_parker_pending(&r.pk) ? "the receiver's wake waits as a permit"
-                                  : "no wake pending");
+    note(kc_lab_parker_pending(&r.pk) ? "the receiver's wake waits as a permit"
+                                      : "no wake pending");
     int rrc = kc__waiter_scope_wait(&r.sc, KC_NO_TIMEOUT);
     show("receiver parks, takes the permit", rc_name(rrc), &c, as("sender", &s),
          as("receiver", &r));
@@ -262,8 +262,7 @@ static void receiver_cancelled(void)
     party_init(&s, KC_WAITER_SENDER, KC_PAYLOAD_PTR);
     party_init(&r, KC_WAITER_RECEIVER, KC_PAYLOAD_PTR);
     party_wait_on_thread(&r, &c);
-    show("receiver offers, sleeps", rc_name(r.offer_rc), &c, as("sender", &s),
-         as("receiver", &r));
+    show("receiver offers, sleeps", rc_name(r.offer_rc), &c, as("sender", &s), as("receiver", &r));
     int won = kc__waiter_cancel(&r.w, -ECANCELED);
     show("a third party cancels it", won == 1 ? "won" : "lost", &c, as("sender", &s),
          as("receiver", &r));
@@ -276,7 +275,7 @@ static void receiver_cancelled(void)
     show("sender offers the next cell", rc_name(rc2), &next, as("sender", &s), nobody);
     expect(won == 1 && rrc == -ECANCELED && rc == KC_RV_BROKEN && rc2 == KC_RV_PUBLISHED,
            "cancel should win and break the cell");
-    kc__waiter_scope_end(&s.sc, 0);  /* nobody comes: withdraw */
+    kc__waiter_scope_end(&s.sc, 0); /* nobody comes: withdraw */
     show("sender gives up (timeout 0)", rc_name(s.sc.outcome), &next, as("sender", &s), nobody);
     counters();
     party_done(&s);
@@ -292,16 +291,14 @@ static void sender_meets_parked_receiver(void)
     party_init(&s, KC_WAITER_SENDER, KC_PAYLOAD_PTR);
     party_init(&r, KC_WAITER_RECEIVER, KC_PAYLOAD_PTR);
     party_wait_on_thread(&r, &c);
-    show("receiver offers, sleeps", rc_name(r.offer_rc), &c, as("sender", &s),
-         as("receiver", &r));
+    show("receiver offers, sleeps", rc_name(r.offer_rc), &c, as("sender", &s), as("receiver", &r));
     check_cell(&c);
     int rc = kc__rv_cell_offer(&c, &s.w, &stats);
     show("sender offers, copies, wakes", rc_name(rc), &c, as("sender", &s), as("receiver", &r));
     int rrc = party_join(&r);
     void *got = NULL;
     kc__waiter_take_ptr(&r.w, &got);
-    show("receiver wakes with the value", rc_name(rrc), &c, as("sender", &s),
-         as("receiver", &r));
+    show("receiver wakes with the value", rc_name(rrc), &c, as("sender", &s), as("receiver", &r));
     expect(rc == 0 && rrc == 0 && got == &s.value && r.pk.sleeps == 1,
            "the receiver should sleep once and get the value");
     counters();
@@ -333,7 +330,8 @@ static void descriptor_handoff(void)
              s.w.payload.u.desc.flags & KC_WAITER_DESC_OWNED ? "yes" : "no");
     note(line);
     expect(rc == 0 && src == 0 && (got.flags & KC_WAITER_DESC_OWNED) &&
-           !(s.w.payload.u.desc.flags & KC_WAITER_DESC_OWNED), "ownership should move");
+               !(s.w.payload.u.desc.flags & KC_WAITER_DESC_OWNED),
+           "ownership should move");
     party_init(&s2, KC_WAITER_SENDER, KC_PAYLOAD_DESC);
     kc__rv_cell_offer(&d, &s2.w, &stats);
     int rc2 = kc__waiter_scope_wait(&s2.sc, 0);
@@ -376,11 +374,11 @@ static void select_two_cells(void)
 {
     begin("select", "a select waits on two cells; one sender wins it, the other lets go");
     kc_rv_cell_t c[2];
-    struct kc_parker pk;
+    struct kc_lab_parker pk;
     kc_waiter_t sel, cl[2];
     kc_waiter_scope_t sc;
-    kc_parker_init(&pk);
-    kc__waiter_init(&sel, KC_WAITER_SELECT, &pk, kc_parker_ops());
+    kc_lab_parker_init(&pk);
+    kc__waiter_init(&sel, KC_WAITER_SELECT, &pk, kc_lab_parker_ops());
     kc__waiter_scope_begin(&sc, &sel);
     for (int i = 0; i < 2; i++) {
         kc__rv_cell_init(&c[i]);
@@ -412,14 +410,15 @@ static void select_two_cells(void)
     show("select wakes, withdraws clause 0", rc_name(rs), &c[0], s, k0);
     show("select wakes, withdraws clause 1", rc_name(rs), &c[1], s, k1);
     expect(p0 == -EAGAIN && ra == 0 && rb == KC_RV_BROKEN && rs == 0 && w0 == 0 && w1 == 0 &&
-           got == &a.value, "exactly clause 1 should win, with A's value");
+               got == &a.value,
+           "exactly clause 1 should win, with A's value");
     note(kc__waiter_status(&b.w) == KC_WAITER_INIT ? "sender B still holds its value"
                                                    : "sender B lost its value");
     kc__waiter_scope_end(&sc, 0);
     counters();
     party_done(&a);
     party_done(&b);
-    kc_parker_destroy(&pk);
+    kc_lab_parker_destroy(&pk);
 }
 
 struct coro_demo {
@@ -435,14 +434,13 @@ static int coro_side(struct coro_demo *d, int i)
 {
     kc_waiter_t *w = &d->w[i];
     kc_waiter_scope_t sc;
-    kc__waiter_init(w, i ? KC_WAITER_SENDER : KC_WAITER_RECEIVER, d->owner[i],
-                    kc_coro_owner_ops());
+    kc__waiter_init(w, i ? KC_WAITER_SENDER : KC_WAITER_RECEIVER, d->owner[i], kc_coro_owner_ops());
     i ? kc__waiter_put_ptr(w, &d->value) : kc__waiter_want(w, KC_PAYLOAD_PTR);
     kc__waiter_scope_begin(&sc, w);
     struct who r = {"receiver", &d->w[0]}, s = {"sender", &d->w[1]};
     int rc = kc__rv_cell_offer(&d->cell, w, &stats);
-    show(i ? "sender coroutine offers" : "receiver coroutine offers, parks (yields)",
-         rc_name(rc), &d->cell, r, s);
+    show(i ? "sender coroutine offers" : "receiver coroutine offers, parks (yields)", rc_name(rc),
+         &d->cell, r, s);
     d->rc[i] = kc__waiter_scope_wait(&sc, KC_NO_TIMEOUT);
     if (i == 0) {
         kc__waiter_take_ptr(w, &d->got);
@@ -471,8 +469,9 @@ static void coroutines(void)
     d.owner[0] = kc_coro_loop_add(&loop, coro_receiver, &d);
     d.owner[1] = kc_coro_loop_add(&loop, coro_sender, &d);
     int rc = d.owner[0] && d.owner[1] ? kc_coro_loop_run(&loop) : -ENOMEM;
-    expect(rc == 0 && d.rc[0] == 0 && d.rc[1] == 0 && d.got == &d.value &&
-           d.owner[0]->parks == 1 && d.owner[0]->wakes == 1, "the coroutines should rendezvous");
+    expect(rc == 0 && d.rc[0] == 0 && d.rc[1] == 0 && d.got == &d.value && d.owner[0]->parks == 1 &&
+               d.owner[0]->wakes == 1,
+           "the coroutines should rendezvous");
     counters();
 }
 
@@ -565,9 +564,10 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--timeouts") && number(next, 0, &v) && v <= 100) {
             storm_opts.timeout_pct = (unsigned)v, i++;
         } else if (!strcmp(a, "--payload") && next) {
-            kc_payload_type_t t = !strcmp(next, "bytes") ? KC_PAYLOAD_BYTES
-                                : !strcmp(next, "ptr")   ? KC_PAYLOAD_PTR
-                                : !strcmp(next, "desc")  ? KC_PAYLOAD_DESC : KC_PAYLOAD_NONE;
+            kc_payload_type_t t = !strcmp(next, "bytes")  ? KC_PAYLOAD_BYTES
+                                  : !strcmp(next, "ptr")  ? KC_PAYLOAD_PTR
+                                  : !strcmp(next, "desc") ? KC_PAYLOAD_DESC
+                                                          : KC_PAYLOAD_NONE;
             if (t == KC_PAYLOAD_NONE) {
                 fprintf(stderr, "waiter_token: unknown payload '%s'\n", next);
                 return 2;

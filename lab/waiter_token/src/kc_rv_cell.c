@@ -58,14 +58,20 @@
 
 _Static_assert(_Alignof(kc_waiter_t) >= 16, "cell words need 4 free low bits");
 
-#define COUNT(st, field, n)                                                   \
-    do {                                                                      \
-        if (st)                                                               \
-            atomic_fetch_add_explicit(&(st)->field, (n), memory_order_relaxed); \
+#define COUNT(st, field, n)                                                                        \
+    do {                                                                                           \
+        if (st)                                                                                    \
+            atomic_fetch_add_explicit(&(st)->field, (n), memory_order_relaxed);                    \
     } while (0)
 
-enum { RETRY = -1000 };  /* internal: the word changed under us; look again */
-enum mode { OFFER, TRY, REGISTER };
+enum {
+    RETRY = -1000
+}; /* internal: the word changed under us; look again */
+enum mode {
+    OFFER,
+    TRY,
+    REGISTER
+};
 
 static inline uintptr_t pack(const kc_waiter_t *w, kc_rv_state_t s, uintptr_t mark)
 {
@@ -169,7 +175,7 @@ static int publish(kc_rv_cell_t *c, kc_waiter_t *w, kc_rv_stats_t *st)
         COUNT(st, published, 1);
         return KC_RV_PUBLISHED;
     }
-    kc__waiter_retract(w);  /* never visible: back to INIT */
+    kc__waiter_retract(w); /* never visible: back to INIT */
     return RETRY;
 }
 
@@ -202,9 +208,9 @@ static int meet(kc_rv_cell_t *c, kc_waiter_t *w, uintptr_t word, kc_rv_stats_t *
         if (!cas_word(c, word, pack(peer, KC_RV_MATCHED, 0)))
             return RETRY;
         int rc = move(w, peer, st);
-        if (!kc__waiter_try_claim(peer))  /* cannot fail: the cell decided */
+        if (!kc__waiter_try_claim(peer)) /* cannot fail: the cell decided */
             return -EPROTO;
-        peer->ops->wake(peer->owner);     /* R5: the last touch of peer */
+        peer->ops->wake(peer->owner); /* R5: the last touch of peer */
         return rc;
     }
     /* R3: reserve the clause, then claim its select */
@@ -228,14 +234,13 @@ static int meet(kc_rv_cell_t *c, kc_waiter_t *w, uintptr_t word, kc_rv_stats_t *
         return -EPROTO;
     int rc = move(w, peer, st);
     sel->result = rc;
-    sel->ops->wake(sel->owner);  /* R5: the last touch of peer and sel */
+    sel->ops->wake(sel->owner); /* R5: the last touch of peer and sel */
     return rc;
 }
 
 static int arrive(kc_rv_cell_t *c, kc_waiter_t *w, kc_rv_stats_t *st, enum mode mode)
 {
-    kc_rv_state_t theirs = w->kind == KC_WAITER_SENDER ? KC_RV_RECEIVER_READY
-                                                       : KC_RV_SENDER_READY;
+    kc_rv_state_t theirs = w->kind == KC_WAITER_SENDER ? KC_RV_RECEIVER_READY : KC_RV_SENDER_READY;
     for (;;) {
         uintptr_t word = atomic_load_explicit(&c->word, memory_order_relaxed);
         kc_rv_state_t s = state_of(word);
@@ -252,7 +257,7 @@ static int arrive(kc_rv_cell_t *c, kc_waiter_t *w, kc_rv_stats_t *st, enum mode 
             COUNT(st, broken, 1);
             return KC_RV_BROKEN;
         } else {
-            return -EBUSY;  /* same-kind waiter, or a peer mid-claim */
+            return -EBUSY; /* same-kind waiter, or a peer mid-claim */
         }
         if (rc != RETRY)
             return rc;
@@ -273,7 +278,7 @@ int kc__rv_cell_try_match(kc_rv_cell_t *c, kc_waiter_t *w, kc_rv_stats_t *st)
     if (rc != 0)
         return rc;
     if (w->parent && kc__waiter_status(w->parent) != KC_WAITER_INIT)
-        return -EINVAL;  /* a published select must not take a peer */
+        return -EINVAL; /* a published select must not take a peer */
     return arrive(c, w, st, TRY);
 }
 
@@ -296,14 +301,14 @@ int kc__rv_cell_withdraw(kc_rv_cell_t *c, kc_waiter_t *w, kc_rv_stats_t *st)
          * (or matching), so its use of w is over before we go on */
         uintptr_t word = atomic_load_explicit(&c->word, memory_order_acquire);
         if (token_of(word) != w)
-            return 0;  /* not here (any more): someone else decided */
+            return 0; /* not here (any more): someone else decided */
         kc_rv_state_t s = state_of(word);
         if (s == KC_RV_SENDER_READY || s == KC_RV_RECEIVER_READY) {
             if (!cas_word(c, word, pack(w, KC_RV_CANCELLED, word & KC_RV_CLAUSE_BIT)))
                 continue;
             COUNT(st, cancelled, 1);
             if (!kc__waiter_try_cancel(w))
-                return -EPROTO;  /* cannot fail: the token was ENQUEUED here */
+                return -EPROTO; /* cannot fail: the token was ENQUEUED here */
             return 1;
         }
         if (s == KC_RV_CLAIMING)
@@ -323,7 +328,7 @@ int kc__rv_cell_withdraw_wait(kc_rv_cell_t *c, kc_waiter_t *w, kc_rv_stats_t *st
         if (rc != -EBUSY)
             return rc;
         if (spins >= 64)
-            sched_yield();  /* the peer may be preempted mid-claim */
+            sched_yield(); /* the peer may be preempted mid-claim */
     }
 }
 
@@ -364,16 +369,16 @@ int kc__rv_cell_reset(kc_rv_cell_t *c)
 
 const char *kc__rv_state_name(kc_rv_state_t s)
 {
-    static const char *const names[] = {"EMPTY",   "SENDER_READY", "RECEIVER_READY",
-                                        "CLAIMING", "MATCHED",     "CANCELLED"};
+    static const char *const names[] = {"EMPTY",    "SENDER_READY", "RECEIVER_READY",
+                                        "CLAIMING", "MATCHED",      "CANCELLED"};
     return (unsigned)s < 6 ? names[s] : "?";
 }
 
-#define FAIL(text)          \
-    do {                    \
-        if (why)            \
-            *why = (text);  \
-        return -EPROTO;     \
+#define FAIL(text)                                                                                 \
+    do {                                                                                           \
+        if (why)                                                                                   \
+            *why = (text);                                                                         \
+        return -EPROTO;                                                                            \
     } while (0)
 
 int kc_rv_cell_check(const kc_rv_cell_t *c, const char **why)

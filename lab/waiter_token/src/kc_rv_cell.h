@@ -16,32 +16,32 @@
 
 /* The states of a cell (table in kc_rv_cell.c). */
 typedef enum kc_rv_state {
-    KC_RV_EMPTY = 0,           /* nobody arrived yet */
-    KC_RV_SENDER_READY = 1,    /* a sender's token waits */
-    KC_RV_RECEIVER_READY = 2,  /* a receiver's token waits */
-    KC_RV_CLAIMING = 3,        /* a peer holds a select clause while it claims the select */
-    KC_RV_MATCHED = 4,         /* the two met; terminal until reset */
-    KC_RV_CANCELLED = 5        /* the waiter withdrew, or the cell was poisoned */
+    KC_RV_EMPTY = 0,          /* nobody arrived yet */
+    KC_RV_SENDER_READY = 1,   /* a sender's token waits */
+    KC_RV_RECEIVER_READY = 2, /* a receiver's token waits */
+    KC_RV_CLAIMING = 3,       /* a peer holds a select clause while it claims the select */
+    KC_RV_MATCHED = 4,        /* the two met; terminal until reset */
+    KC_RV_CANCELLED = 5       /* the waiter withdrew, or the cell was poisoned */
 } kc_rv_state_t;
 
 /* Non-negative results of kc__rv_cell_offer, _try_match and _register. */
 enum {
-    KC_RV_DONE = 0,       /* met a waiting peer and moved the payload */
-    KC_RV_PUBLISHED = 1,  /* our token waits in the cell: settle it with the scope guard */
-    KC_RV_BROKEN = 2      /* the cell is spent (matched or cancelled): use another */
+    KC_RV_DONE = 0,      /* met a waiting peer and moved the payload */
+    KC_RV_PUBLISHED = 1, /* our token waits in the cell: settle it with the scope guard */
+    KC_RV_BROKEN = 2     /* the cell is spent (matched or cancelled): use another */
 };
 
 /* KC_RV_COUNTERS lists the counters of kc_rv_stats_t as an X-macro:
  * X(name, meaning). Counts are made by the party doing the transition. */
-#define KC_RV_COUNTERS(X)                                                \
-    X(published, "tokens made visible in a cell")                        \
-    X(matched, "cells that reached MATCHED")                             \
-    X(cancelled, "waiting tokens withdrawn (READY -> CANCELLED)")        \
-    X(claim_lost, "reservations undone: the select was decided first")  \
-    X(poisoned, "EMPTY cells closed by an arrival that would not wait")  \
-    X(broken, "arrivals at a spent cell")                                \
-    X(descs_moved, "descriptors whose ownership moved")                  \
-    X(bytes_moved, "payload bytes copied")                               \
+#define KC_RV_COUNTERS(X)                                                                          \
+    X(published, "tokens made visible in a cell")                                                  \
+    X(matched, "cells that reached MATCHED")                                                       \
+    X(cancelled, "waiting tokens withdrawn (READY -> CANCELLED)")                                  \
+    X(claim_lost, "reservations undone: the select was decided first")                             \
+    X(poisoned, "EMPTY cells closed by an arrival that would not wait")                            \
+    X(broken, "arrivals at a spent cell")                                                          \
+    X(descs_moved, "descriptors whose ownership moved")                                            \
+    X(bytes_moved, "payload bytes copied")                                                         \
     X(mismatched, "matches whose payloads did not fit (type or size)")
 
 /* Counters shared by the cells of one structure (a channel). Relaxed

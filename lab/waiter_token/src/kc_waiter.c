@@ -53,8 +53,7 @@ static bool cas_status(kc_waiter_t *w, kc_waiter_status_t from, kc_waiter_status
 {
     int expected = (int)from;
     return atomic_compare_exchange_strong_explicit(&w->status, &expected, (int)to,
-                                                   memory_order_acq_rel,
-                                                   memory_order_relaxed);
+                                                   memory_order_acq_rel, memory_order_relaxed);
 }
 
 int kc__waiter_init(kc_waiter_t *w, kc_waiter_kind_t kind, void *owner,
@@ -68,7 +67,7 @@ int kc__waiter_init(kc_waiter_t *w, kc_waiter_kind_t kind, void *owner,
     atomic_init(&w->status, KC_WAITER_INIT);
     atomic_init(&w->magic, KC_WAITER_MAGIC_LIVE);
     w->kind = (uint8_t)kind;
-    w->result = -EAGAIN;  /* nothing happened yet */
+    w->result = -EAGAIN; /* nothing happened yet */
     w->owner = owner;
     w->ops = ops;
     if (kind == KC_WAITER_SELECT)
@@ -221,13 +220,14 @@ int kc__waiter_publish(kc_waiter_t *w)
     if (rc != 0)
         return rc;
     if (w->parent == NULL && w->cancel == NULL)
-        return -EINVAL;  /* W6: nobody could withdraw it */
+        return -EINVAL; /* W6: nobody could withdraw it */
     /* relaxed: the token is still private; the structure's publishing CAS
      * (release) makes this and the payload visible together */
     int expected = KC_WAITER_INIT;
     return atomic_compare_exchange_strong_explicit(&w->status, &expected, KC_WAITER_ENQUEUED,
-                                                   memory_order_relaxed,
-                                                   memory_order_relaxed) ? 0 : -EINVAL;
+                                                   memory_order_relaxed, memory_order_relaxed)
+               ? 0
+               : -EINVAL;
 }
 
 int kc__waiter_retract(kc_waiter_t *w)
@@ -238,8 +238,9 @@ int kc__waiter_retract(kc_waiter_t *w)
     /* relaxed: the publishing CAS failed, so no other thread ever saw w */
     int expected = KC_WAITER_ENQUEUED;
     return atomic_compare_exchange_strong_explicit(&w->status, &expected, KC_WAITER_INIT,
-                                                   memory_order_relaxed,
-                                                   memory_order_relaxed) ? 0 : -EINVAL;
+                                                   memory_order_relaxed, memory_order_relaxed)
+               ? 0
+               : -EINVAL;
 }
 
 bool kc__waiter_try_claim(kc_waiter_t *w)
@@ -271,7 +272,7 @@ int kc__waiter_transfer(kc_waiter_t *snd, kc_waiter_t *rcv)
         return 0;
     case KC_PAYLOAD_DESC:
         r->u.desc = s->u.desc;
-        s->u.desc.flags &= ~KC_WAITER_DESC_OWNED;  /* ownership moved */
+        s->u.desc.flags &= ~KC_WAITER_DESC_OWNED; /* ownership moved */
         return 0;
     default:
         return -EPROTO;
@@ -294,7 +295,7 @@ int kc__waiter_cancel(kc_waiter_t *w, int reason)
         return -EINVAL;
     rc = w->cancel(w);
     if (rc == 1) {
-        w->result = reason;        /* R1: we decided, so we write and wake */
+        w->result = reason; /* R1: we decided, so we write and wake */
         w->ops->wake(w->owner);
     }
     return rc;
@@ -320,16 +321,17 @@ static int settle(kc_waiter_t *w, int64_t timeout_ns)
 {
     int prc = timeout_ns == 0 ? -ETIME : w->ops->park(w->owner, timeout_ns);
     if (prc == 0 && kc__waiter_status(w) != KC_WAITER_ENQUEUED)
-        return w->result;                      /* decided, wake consumed */
-    int won = w->cancel(w);                    /* W6: published => hook */
+        return w->result;   /* decided, wake consumed */
+    int won = w->cancel(w); /* W6: published => hook */
     if (won == 1) {
         if (prc == 0)
-            w->result = -EPROTO;               /* woken while still published */
+            w->result = -EPROTO; /* woken while still published */
         else
-            w->result = timeout_ns == 0 ? -EAGAIN : -ETIME;
+            w->result = timeout_ns == 0 ? -EAGAIN : prc; /* -ETIME, -ECANCELED */
         return w->result;
     }
-    /* a peer or canceller decided first: its wake is owed, wait for it */
+    /* a peer or canceller decided first: its wake is owed, wait for it
+     * (the owner's park must not give up on an owed wake, see kc_waiter.h) */
     w->ops->park(w->owner, KC_NO_TIMEOUT);
     return w->result;
 }
@@ -367,7 +369,7 @@ void kc__waiter_queue_init(kc_waiter_queue_t *q)
 int kc__waiter_queue_push(kc_waiter_queue_t *q, kc_waiter_t *w)
 {
     if (q == NULL || usable(w) != 0 || w->site != NULL)
-        return -EINVAL;  /* already published somewhere */
+        return -EINVAL; /* already published somewhere */
     w->prev = q->tail;
     if (q->tail)
         q->tail->next = w;
@@ -428,11 +430,11 @@ const char *kc__payload_type_name(kc_payload_type_t t)
     return (unsigned)t < 4 ? names[t] : "?";
 }
 
-#define FAIL(text)          \
-    do {                    \
-        if (why)            \
-            *why = (text);  \
-        return -EPROTO;     \
+#define FAIL(text)                                                                                 \
+    do {                                                                                           \
+        if (why)                                                                                   \
+            *why = (text);                                                                         \
+        return -EPROTO;                                                                            \
     } while (0)
 
 int kc_waiter_check(const kc_waiter_t *w, const char **why)

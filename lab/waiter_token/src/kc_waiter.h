@@ -37,25 +37,25 @@ typedef struct kc_waiter kc_waiter_t;
 /* What a token waits to do. SELECT tokens carry no payload: they are the
  * shared arbiter of the clause tokens that point at them. */
 typedef enum kc_waiter_kind {
-    KC_WAITER_SENDER = 1,    /* offers its payload */
-    KC_WAITER_RECEIVER = 2,  /* wants a payload of a declared type */
-    KC_WAITER_SELECT = 3     /* the claim word of one select */
+    KC_WAITER_SENDER = 1,   /* offers its payload */
+    KC_WAITER_RECEIVER = 2, /* wants a payload of a declared type */
+    KC_WAITER_SELECT = 3    /* the claim word of one select */
 } kc_waiter_kind_t;
 
 /* Where a token is in its life (table above). */
 typedef enum kc_waiter_status {
-    KC_WAITER_INIT = 0,      /* built, not visible to anyone else */
-    KC_WAITER_ENQUEUED = 1,  /* published: a peer may claim it */
-    KC_WAITER_CLAIMED = 2,   /* a peer won it; the payload moved (or failed) */
-    KC_WAITER_CANCELLED = 3  /* withdrawn before any peer won it */
+    KC_WAITER_INIT = 0,     /* built, not visible to anyone else */
+    KC_WAITER_ENQUEUED = 1, /* published: a peer may claim it */
+    KC_WAITER_CLAIMED = 2,  /* a peer won it; the payload moved (or failed) */
+    KC_WAITER_CANCELLED = 3 /* withdrawn before any peer won it */
 } kc_waiter_status_t;
 
 /* The type tag of a payload; a receiver declares the type it accepts. */
 typedef enum kc_payload_type {
-    KC_PAYLOAD_NONE = 0,     /* nothing (select tokens) */
-    KC_PAYLOAD_BYTES = 1,    /* copied: sender's bytes into receiver's buffer */
-    KC_PAYLOAD_PTR = 2,      /* a pointer handed over as a value */
-    KC_PAYLOAD_DESC = 3      /* a descriptor whose ownership moves */
+    KC_PAYLOAD_NONE = 0,  /* nothing (select tokens) */
+    KC_PAYLOAD_BYTES = 1, /* copied: sender's bytes into receiver's buffer */
+    KC_PAYLOAD_PTR = 2,   /* a pointer handed over as a value */
+    KC_PAYLOAD_DESC = 3   /* a descriptor whose ownership moves */
 } kc_payload_type_t;
 
 /* KC_WAITER_DESC_OWNED marks the holder of a descriptor as responsible for
@@ -66,10 +66,10 @@ typedef enum kc_payload_type {
 /* A zero-copy descriptor as the lab sees one: a region, an arena ticket
  * (opaque here) and flags. Core's kc_zdesc takes its place at graduation. */
 typedef struct kc_waiter_desc {
-    void *ptr;        /* start of the region */
-    size_t len;       /* bytes in the region */
-    uint64_t ticket;  /* allocator ticket naming the region, 0 if none */
-    uint32_t flags;   /* KC_WAITER_DESC_* */
+    void *ptr;       /* start of the region */
+    size_t len;      /* bytes in the region */
+    uint64_t ticket; /* allocator ticket naming the region, 0 if none */
+    uint32_t flags;  /* KC_WAITER_DESC_* */
 } kc_waiter_desc_t;
 
 /* A typed payload. Senders fill the value; receivers declare the type and,
@@ -78,10 +78,10 @@ typedef struct kc_payload {
     kc_payload_type_t type;
     union {
         struct {
-            const void *src;  /* sender: the bytes (BORROWS until outcome) */
-            void *dst;        /* receiver: where they land */
-            size_t len;       /* sender: length; receiver: length received */
-            size_t cap;       /* receiver: room at dst */
+            const void *src; /* sender: the bytes (BORROWS until outcome) */
+            void *dst;       /* receiver: where they land */
+            size_t len;      /* sender: length; receiver: length received */
+            size_t cap;      /* receiver: room at dst */
         } bytes;
         void *ptr;
         kc_waiter_desc_t desc;
@@ -91,9 +91,14 @@ typedef struct kc_payload {
 /* How a token reaches its owner. wake() makes the owner runnable and may be
  * called from any thread; park() blocks the owner until a wake or until
  * timeout_ns passes (KC_NO_TIMEOUT: forever; 0: do not block) and returns
- * 0 after consuming a wake, -ETIME otherwise. A wake that comes before the
- * park must not be lost (a permit). A coroutine owner parks through its
- * scheduler, a thread owner through a condition variable or futex. */
+ * 0 after consuming a wake, -ETIME when the time ran out, or another
+ * negative errno when the owner's own cancellation fired first (-ECANCELED);
+ * that code becomes the token's result when the withdrawal wins. A wake
+ * that comes before the park must not be lost (a permit). Once the token
+ * is decided (no longer ENQUEUED), park(KC_NO_TIMEOUT) waits for the owed
+ * wake and must not give up on it, since the waker may still touch the
+ * owner. A coroutine owner parks through its scheduler, a thread owner
+ * through a condition variable or futex. */
 typedef struct kc_waiter_owner_ops {
     void (*wake)(void *owner);
     int (*park)(void *owner, int64_t timeout_ns);
@@ -115,21 +120,21 @@ typedef int (*kc_waiter_cancel_fn)(kc_waiter_t *w);
  * kc__waiter_init_clause(), never by hand. Aligned to 16 so a pointer to it
  * leaves four low bits free for a cell's state and clause mark. */
 struct kc_waiter {
-    _Alignas(16) _Atomic int status;    /* kc_waiter_status_t, CAS helpers only */
-    uint8_t kind;                      /* kc_waiter_kind_t */
-    _Atomic uint32_t magic;            /* KC_WAITER_MAGIC_LIVE or _DEAD */
-    int result;                        /* outcome (-EAGAIN until something
+    _Alignas(16) _Atomic int status;  /* kc_waiter_status_t, CAS helpers only */
+    uint8_t kind;                     /* kc_waiter_kind_t */
+    _Atomic uint32_t magic;           /* KC_WAITER_MAGIC_LIVE or _DEAD */
+    int result;                       /* outcome (-EAGAIN until something
                                           happens), written by the decider */
-    void *owner;                       /* BORROWS: the owner's context */
-    const kc_waiter_owner_ops_t *ops;  /* BORROWS: how to wake and park it */
-    kc_waiter_t *parent;               /* a clause's select token, else NULL */
-    kc_waiter_cancel_fn cancel;        /* withdraws it from `site` */
-    void *site;                        /* where it is published (cell, queue) */
-    void *site_stats;                  /* that structure's counters, or NULL */
-    kc_waiter_t *next;                 /* intrusive queue link */
+    void *owner;                      /* BORROWS: the owner's context */
+    const kc_waiter_owner_ops_t *ops; /* BORROWS: how to wake and park it */
+    kc_waiter_t *parent;              /* a clause's select token, else NULL */
+    kc_waiter_cancel_fn cancel;       /* withdraws it from `site` */
+    void *site;                       /* where it is published (cell, queue) */
+    void *site_stats;                 /* that structure's counters, or NULL */
+    kc_waiter_t *next;                /* intrusive queue link */
     kc_waiter_t *prev;
     kc_payload_t payload;
-    void *user;                        /* the caller's own tag (clause index) */
+    void *user; /* the caller's own tag (clause index) */
 };
 
 /* Initialise w as a plain SENDER or RECEIVER token, or a SELECT token, with
@@ -217,9 +222,9 @@ int kc__waiter_select_cancel(kc_waiter_t *w);
  * A select owner calls wait, withdraws its clauses, then end.
  * Can block (parks the owner). */
 typedef struct kc_waiter_scope {
-    kc_waiter_t *w;  /* the token still to release; NULL once released */
-    int outcome;     /* w's result once settled */
-    bool settled;    /* the outcome is known and the owed wake consumed */
+    kc_waiter_t *w; /* the token still to release; NULL once released */
+    int outcome;    /* w's result once settled */
+    bool settled;   /* the outcome is known and the owed wake consumed */
 } kc_waiter_scope_t;
 
 int kc__waiter_scope_begin(kc_waiter_scope_t *sc /* OUT */, kc_waiter_t *w);

@@ -14,7 +14,7 @@
 
 /* One party: its parker, token and scope. */
 struct side {
-    struct kc_parker pk;
+    struct kc_lab_parker pk;
     kc_waiter_t w;
     kc_waiter_scope_t sc;
     uint64_t value;
@@ -22,8 +22,8 @@ struct side {
 
 static inline void side_init(struct side *s, kc_waiter_kind_t kind)
 {
-    assert_int_equal(kc_parker_init(&s->pk), 0);
-    assert_int_equal(kc__waiter_init(&s->w, kind, &s->pk, kc_parker_ops()), 0);
+    assert_int_equal(kc_lab_parker_init(&s->pk), 0);
+    assert_int_equal(kc__waiter_init(&s->w, kind, &s->pk, kc_lab_parker_ops()), 0);
     assert_int_equal(kc__waiter_scope_begin(&s->sc, &s->w), 0);
 }
 
@@ -42,9 +42,9 @@ static inline void receiver_ptr(struct side *s)
 
 static inline void side_done(struct side *s)
 {
-    assert_false(kc_parker_pending(&s->pk));  /* every wake consumed */
+    assert_false(kc_lab_parker_pending(&s->pk)); /* every wake consumed */
     assert_int_equal(atomic_load(&s->pk.double_wakes), 0);
-    kc_parker_destroy(&s->pk);
+    kc_lab_parker_destroy(&s->pk);
 }
 
 static inline void assert_cell_ok(const kc_rv_cell_t *c)
@@ -64,7 +64,7 @@ static inline kc_rv_counts_t counts(const kc_rv_stats_t *st)
 
 /* A select receiving on two cells: its token, two clauses, one parker. */
 struct sel {
-    struct kc_parker pk;
+    struct kc_lab_parker pk;
     kc_waiter_t s;
     kc_waiter_t cl[2];
     kc_waiter_scope_t sc;
@@ -72,8 +72,8 @@ struct sel {
 
 static inline void sel_init(struct sel *x)
 {
-    assert_int_equal(kc_parker_init(&x->pk), 0);
-    assert_int_equal(kc__waiter_init(&x->s, KC_WAITER_SELECT, &x->pk, kc_parker_ops()), 0);
+    assert_int_equal(kc_lab_parker_init(&x->pk), 0);
+    assert_int_equal(kc__waiter_init(&x->s, KC_WAITER_SELECT, &x->pk, kc_lab_parker_ops()), 0);
     assert_int_equal(kc__waiter_scope_begin(&x->sc, &x->s), 0);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(kc__waiter_init_clause(&x->cl[i], KC_WAITER_RECEIVER, &x->s), 0);
@@ -93,9 +93,9 @@ static inline void sel_finish(struct sel *x, kc_rv_cell_t cells[2], kc_rv_stats_
     for (int i = 0; i < 2; i++)
         assert_in_range(kc__rv_cell_withdraw_wait(&cells[i], &x->cl[i], st), 0, 1);
     kc__waiter_scope_end(&x->sc, 0);
-    assert_false(kc_parker_pending(&x->pk));
+    assert_false(kc_lab_parker_pending(&x->pk));
     assert_int_equal(atomic_load(&x->pk.double_wakes), 0);
-    kc_parker_destroy(&x->pk);
+    kc_lab_parker_destroy(&x->pk);
 }
 
 #endif /* KCORO_KC_LAB_TEST_H */

@@ -42,23 +42,27 @@ static inline long kc_lab_scaled(long n)
 
 /* ------------------------------------------------------------ thread parker */
 
-enum { KC_PARKER_EMPTY = 0, KC_PARKER_NOTIFIED = 1, KC_PARKER_PARKED = 2 };
-
-/* How many times park() polls the permit before it sleeps. */
-#define KC_PARKER_SPIN 200
-
-struct kc_parker {
-    _Atomic int state;                /* KC_PARKER_* */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    _Atomic uint64_t wakes;           /* wake() calls */
-    _Atomic uint64_t double_wakes;    /* wakes that found the permit set */
-    uint64_t parks;                   /* park() calls (owner only) */
-    uint64_t sleeps;                  /* parks that slept on the cv */
-    uint64_t timeouts;                /* parks that returned -ETIME */
+enum {
+    KC_LAB_PARKER_EMPTY = 0,
+    KC_LAB_PARKER_NOTIFIED = 1,
+    KC_LAB_PARKER_PARKED = 2
 };
 
-static inline void kc_parker_relax(void)
+/* How many times park() polls the permit before it sleeps. */
+#define KC_LAB_PARKER_SPIN 200
+
+struct kc_lab_parker {
+    _Atomic int state; /* KC_LAB_PARKER_* */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    _Atomic uint64_t wakes;        /* wake() calls */
+    _Atomic uint64_t double_wakes; /* wakes that found the permit set */
+    uint64_t parks;                /* park() calls (owner only) */
+    uint64_t sleeps;               /* parks that slept on the cv */
+    uint64_t timeouts;             /* parks that returned -ETIME */
+};
+
+static inline void kc_lab_parker_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -68,10 +72,10 @@ static inline void kc_parker_relax(void)
 }
 
 /* 0 or a negative errno. */
-static inline int kc_parker_init(struct kc_parker *p)
+static inline int kc_lab_parker_init(struct kc_lab_parker *p)
 {
     memset(p, 0, sizeof(*p));
-    atomic_init(&p->state, KC_PARKER_EMPTY);
+    atomic_init(&p->state, KC_LAB_PARKER_EMPTY);
     pthread_condattr_t ca;
     int rc = pthread_condattr_init(&ca);
     if (rc == 0)
@@ -84,53 +88,52 @@ static inline int kc_parker_init(struct kc_parker *p)
     return -rc;
 }
 
-static inline void kc_parker_destroy(struct kc_parker *p)
+static inline void kc_lab_parker_destroy(struct kc_lab_parker *p)
 {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
 }
 
 /* Is a permit pending (a wake nobody consumed)? */
-static inline bool kc_parker_pending(struct kc_parker *p)
+static inline bool kc_lab_parker_pending(struct kc_lab_parker *p)
 {
-    return atomic_load_explicit(&p->state, memory_order_acquire) == KC_PARKER_NOTIFIED;
+    return atomic_load_explicit(&p->state, memory_order_acquire) == KC_LAB_PARKER_NOTIFIED;
 }
 
-static inline void kc_parker_wake(void *owner)
+static inline void kc_lab_parker_wake(void *owner)
 {
-    struct kc_parker *p = owner;
+    struct kc_lab_parker *p = owner;
     atomic_fetch_add_explicit(&p->wakes, 1, memory_order_relaxed);
     /* release: the waker's writes (payload, result) before the permit;
-     * pairs with the acquire in kc_parker_park */
-    int old = atomic_exchange_explicit(&p->state, KC_PARKER_NOTIFIED, memory_order_release);
-    if (old == KC_PARKER_NOTIFIED)
+     * pairs with the acquire in kc_lab_parker_park */
+    int old = atomic_exchange_explicit(&p->state, KC_LAB_PARKER_NOTIFIED, memory_order_release);
+    if (old == KC_LAB_PARKER_NOTIFIED)
         atomic_fetch_add_explicit(&p->double_wakes, 1, memory_order_relaxed);
-    if (old == KC_PARKER_PARKED) {
-        pthread_mutex_lock(&p->mu);  /* the sleeper is in wait, or about to */
+    if (old == KC_LAB_PARKER_PARKED) {
+        pthread_mutex_lock(&p->mu); /* the sleeper is in wait, or about to */
         pthread_cond_signal(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
 }
 
-/* acquire: pairs with the release exchange in kc_parker_wake */
-static inline bool kc_parker_take(struct kc_parker *p)
+/* acquire: pairs with the release exchange in kc_lab_parker_wake */
+static inline bool kc_lab_parker_take(struct kc_lab_parker *p)
 {
-    int expected = KC_PARKER_NOTIFIED;
-    return atomic_compare_exchange_strong_explicit(&p->state, &expected, KC_PARKER_EMPTY,
-                                                   memory_order_acquire,
-                                                   memory_order_relaxed);
+    int expected = KC_LAB_PARKER_NOTIFIED;
+    return atomic_compare_exchange_strong_explicit(&p->state, &expected, KC_LAB_PARKER_EMPTY,
+                                                   memory_order_acquire, memory_order_relaxed);
 }
 
-static inline int kc_parker_park(void *owner, int64_t timeout_ns)
+static inline int kc_lab_parker_park(void *owner, int64_t timeout_ns)
 {
-    struct kc_parker *p = owner;
+    struct kc_lab_parker *p = owner;
     p->parks++;
-    for (int i = 0; i < KC_PARKER_SPIN; i++) {
-        if (kc_parker_take(p))
+    for (int i = 0; i < KC_LAB_PARKER_SPIN; i++) {
+        if (kc_lab_parker_take(p))
             return 0;
         if (timeout_ns == 0)
             break;
-        kc_parker_relax();
+        kc_lab_parker_relax();
     }
     if (timeout_ns == 0) {
         p->timeouts++;
@@ -144,12 +147,12 @@ static inline int kc_parker_park(void *owner, int64_t timeout_ns)
         dl.tv_nsec = (long)(ns % 1000000000);
     }
     pthread_mutex_lock(&p->mu);
-    int expected = KC_PARKER_EMPTY;
+    int expected = KC_LAB_PARKER_EMPTY;
     /* acquire (on failure it matters): the state is NOTIFIED and we take
-     * the permit; pairs with the release exchange in kc_parker_wake */
-    if (!atomic_compare_exchange_strong_explicit(&p->state, &expected, KC_PARKER_PARKED,
+     * the permit; pairs with the release exchange in kc_lab_parker_wake */
+    if (!atomic_compare_exchange_strong_explicit(&p->state, &expected, KC_LAB_PARKER_PARKED,
                                                  memory_order_acquire, memory_order_acquire)) {
-        atomic_store_explicit(&p->state, KC_PARKER_EMPTY, memory_order_relaxed);
+        atomic_store_explicit(&p->state, KC_LAB_PARKER_EMPTY, memory_order_relaxed);
         pthread_mutex_unlock(&p->mu);
         return 0;
     }
@@ -157,15 +160,16 @@ static inline int kc_parker_park(void *owner, int64_t timeout_ns)
     for (;;) {
         int rc = timeout_ns < 0 ? pthread_cond_wait(&p->cv, &p->mu)
                                 : pthread_cond_timedwait(&p->cv, &p->mu, &dl);
-        if (kc_parker_take(p)) {
+        if (kc_lab_parker_take(p)) {
             pthread_mutex_unlock(&p->mu);
             return 0;
         }
         if (rc == ETIMEDOUT) {
             /* acquire: a wake may have raced the timeout; then it counts */
-            int old = atomic_exchange_explicit(&p->state, KC_PARKER_EMPTY, memory_order_acquire);
+            int old =
+                atomic_exchange_explicit(&p->state, KC_LAB_PARKER_EMPTY, memory_order_acquire);
             pthread_mutex_unlock(&p->mu);
-            if (old == KC_PARKER_NOTIFIED)
+            if (old == KC_LAB_PARKER_NOTIFIED)
                 return 0;
             p->timeouts++;
             return -ETIME;
@@ -173,10 +177,10 @@ static inline int kc_parker_park(void *owner, int64_t timeout_ns)
     }
 }
 
-/* The ops of a thread owner; the owner context is the struct kc_parker. */
-static inline const kc_waiter_owner_ops_t *kc_parker_ops(void)
+/* The ops of a thread owner; the owner context is the struct kc_lab_parker. */
+static inline const kc_waiter_owner_ops_t *kc_lab_parker_ops(void)
 {
-    static const kc_waiter_owner_ops_t ops = {kc_parker_wake, kc_parker_park};
+    static const kc_waiter_owner_ops_t ops = {kc_lab_parker_wake, kc_lab_parker_park};
     return &ops;
 }
 
@@ -186,11 +190,11 @@ static inline const kc_waiter_owner_ops_t *kc_parker_ops(void)
 
 struct kc_coro_owner {
     kc_coro_t *co;
-    unsigned permits;    /* pending wakes */
-    bool runnable;       /* the loop should resume it */
-    bool parked;         /* inside park() */
-    bool timed_out;      /* the loop fired its timeout */
-    int64_t timeout_ns;  /* of the current park */
+    unsigned permits;   /* pending wakes */
+    bool runnable;      /* the loop should resume it */
+    bool parked;        /* inside park() */
+    bool timed_out;     /* the loop fired its timeout */
+    int64_t timeout_ns; /* of the current park */
     uint64_t wakes, parks, double_wakes;
 };
 

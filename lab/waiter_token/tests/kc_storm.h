@@ -25,39 +25,39 @@
 #include <string.h>
 
 struct kc_storm_opts {
-    int threads;                /* workers, half sending (at least 2) */
-    long ops;                   /* values sent */
+    int threads; /* workers, half sending (at least 2) */
+    long ops;    /* values sent */
     uint64_t seed;
-    kc_payload_type_t payload;  /* how values travel */
-    unsigned timeout_pct;       /* parks with a 0 or 20 us timeout, in % */
-    bool canceller;             /* run a third-party canceller thread */
+    kc_payload_type_t payload; /* how values travel */
+    unsigned timeout_pct;      /* parks with a 0 or 20 us timeout, in % */
+    bool canceller;            /* run a third-party canceller thread */
 };
 
 struct kc_storm_result {
-    long delivered;         /* values received (STOPs excluded) */
-    long send_cancelled;    /* values whose send was cancelled */
-    long recv_cancelled;    /* receive waits cancelled */
-    long third_party;       /* cancellations won by the canceller */
-    long stops;             /* STOP values received */
-    long stop_retries;      /* STOP sends withdrawn after a second and resent */
+    long delivered;      /* values received (STOPs excluded) */
+    long send_cancelled; /* values whose send was cancelled */
+    long recv_cancelled; /* receive waits cancelled */
+    long third_party;    /* cancellations won by the canceller */
+    long stops;          /* STOP values received */
+    long stop_retries;   /* STOP sends withdrawn after a second and resent */
     long offers_done, offers_published, offers_broken;
-    kc_rv_counts_t counts;  /* summed over every thread's stats */
+    kc_rv_counts_t counts; /* summed over every thread's stats */
     uint64_t wakes, double_wakes, sleeps;
-    uint64_t cells;         /* cells used (send index) */
+    uint64_t cells; /* cells used (send index) */
     double seconds;
-    char failure[256];      /* empty when every check held */
+    char failure[256]; /* empty when every check held */
 };
 
 #define KC_STORM_SEG_BITS 16
 #define KC_STORM_MAXSEG 4096
 
 struct kc_storm_worker {
-    _Alignas(128) struct kc_storm *s;  /* 128: workers' counters on their own lines */
+    _Alignas(128) struct kc_storm *s; /* 128: workers' counters on their own lines */
     int id;
     bool sender;
-    struct kc_parker pk;
+    struct kc_lab_parker pk;
     kc_rv_stats_t st;
-    pthread_mutex_t reg_mu;            /* guards reg: the canceller's view */
+    pthread_mutex_t reg_mu; /* guards reg: the canceller's view */
     kc_waiter_t *reg;
     uint64_t rng;
     long ok, cancelled, done, published, broken, stops, third_party;
@@ -67,22 +67,22 @@ struct kc_storm_worker {
 
 struct kc_storm {
     const struct kc_storm_opts *o;
-    _Alignas(128) _Atomic uint64_t send_idx;  /* padded: the two hot cursors */
+    _Alignas(128) _Atomic uint64_t send_idx; /* padded: the two hot cursors */
     _Alignas(128) _Atomic uint64_t recv_idx;
     _Alignas(128) _Atomic(kc_rv_cell_t *) segs[KC_STORM_MAXSEG];
-    uint8_t *tags;              /* one byte per value: its identity for ptr/desc */
-    _Atomic uint8_t *seen;      /* receptions per value */
-    uint8_t *dropped;           /* per value, written by its sender only */
+    uint8_t *tags;         /* one byte per value: its identity for ptr/desc */
+    _Atomic uint8_t *seen; /* receptions per value */
+    uint8_t *dropped;      /* per value, written by its sender only */
     int senders, receivers;
-    _Atomic bool quit;          /* tells the canceller to stop */
-    long cancels_won;           /* by the canceller (written by it only) */
-    _Atomic bool failed;        /* some worker failed: stop sending STOPs */
-    struct kc_storm_worker *w;  /* receivers, senders, then main's at [threads] */
+    _Atomic bool quit;         /* tells the canceller to stop */
+    long cancels_won;          /* by the canceller (written by it only) */
+    _Atomic bool failed;       /* some worker failed: stop sending STOPs */
+    struct kc_storm_worker *w; /* receivers, senders, then main's at [threads] */
 };
 
 static uint64_t kc_storm_rand(uint64_t *x)
 {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);  /* splitmix64 */
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull); /* splitmix64 */
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
@@ -104,8 +104,7 @@ static kc_rv_cell_t *kc_storm_cell(struct kc_storm *s, uint64_t i)
             kc__rv_cell_init(&fresh[k]);
         /* release: the initialised cells before the pointer (acquire on
          * failure: we use the winner's segment) */
-        if (atomic_compare_exchange_strong_explicit(&s->segs[seg], &p, fresh,
-                                                    memory_order_release,
+        if (atomic_compare_exchange_strong_explicit(&s->segs[seg], &p, fresh, memory_order_release,
                                                     memory_order_acquire))
             p = fresh;
         else
@@ -170,8 +169,8 @@ static int kc_storm_op(struct kc_storm_worker *w, uint64_t *v, int64_t timeout)
     struct kc_storm *s = w->s;
     bool snd = w->sender;
     for (;;) {
-        uint64_t i = atomic_fetch_add_explicit(snd ? &s->send_idx : &s->recv_idx, 1,
-                                               memory_order_relaxed);
+        uint64_t i =
+            atomic_fetch_add_explicit(snd ? &s->send_idx : &s->recv_idx, 1, memory_order_relaxed);
         kc_rv_cell_t *c = kc_storm_cell(s, i);
         if (c == NULL) {
             snprintf(w->err, sizeof(w->err), "worker %d: no cell %llu", w->id,
@@ -183,7 +182,7 @@ static int kc_storm_op(struct kc_storm_worker *w, uint64_t *v, int64_t timeout)
         kc_waiter_scope_t sc;
         uint64_t buf = 0;
         kc__waiter_init(&tok, snd ? KC_WAITER_SENDER : KC_WAITER_RECEIVER, &w->pk,
-                        kc_parker_ops());
+                        kc_lab_parker_ops());
         kc_storm_payload(s, &tok, snd ? *v : 0, &buf);
         kc__waiter_scope_begin(&sc, &tok);
         int rc = kc__rv_cell_offer(c, &tok, &w->st);
@@ -204,7 +203,7 @@ static int kc_storm_op(struct kc_storm_worker *w, uint64_t *v, int64_t timeout)
                 w->third_party += rc == -ECANCELED;
                 if (snd && s->o->payload == KC_PAYLOAD_DESC &&
                     !(tok.payload.u.desc.flags & KC_WAITER_DESC_OWNED))
-                    rc = -EPROTO;  /* a failed send must keep its descriptor */
+                    rc = -EPROTO; /* a failed send must keep its descriptor */
                 else
                     return 1;
             }
@@ -218,7 +217,7 @@ static int kc_storm_op(struct kc_storm_worker *w, uint64_t *v, int64_t timeout)
         }
         if (rc == 0 && snd && s->o->payload == KC_PAYLOAD_DESC &&
             (tok.payload.u.desc.flags & KC_WAITER_DESC_OWNED))
-            rc = -EPROTO;  /* a delivered descriptor must have left the sender */
+            rc = -EPROTO; /* a delivered descriptor must have left the sender */
         if (rc == 0 && !snd && (*v = kc_storm_value(s, &tok, &buf)) == UINT64_MAX)
             rc = -EPROTO;
         if (rc != 0) {
@@ -276,7 +275,7 @@ static void *kc_storm_canceller(void *arg)
         struct kc_storm_worker *w = &s->w[kc_storm_rand(&rng) % (uint64_t)s->o->threads];
         pthread_mutex_lock(&w->reg_mu);
         if (w->reg != NULL && kc__waiter_cancel(w->reg, -ECANCELED) == 1)
-            s->cancels_won++;  /* its owner sees -ECANCELED */
+            s->cancels_won++; /* its owner sees -ECANCELED */
         pthread_mutex_unlock(&w->reg_mu);
         nanosleep(&gap, NULL);
     }
@@ -307,8 +306,9 @@ static void kc_storm_check(struct kc_storm *s, struct kc_storm_result *r)
     for (int k = s->receivers; k < o->threads; k++)
         sent_ok += s->w[k].ok;
     const kc_rv_counts_t *c = &r->counts;
-    uint64_t moved = o->payload == KC_PAYLOAD_DESC ? c->descs_moved
-                   : o->payload == KC_PAYLOAD_BYTES ? c->bytes_moved / 8 : c->matched;
+    uint64_t moved = o->payload == KC_PAYLOAD_DESC    ? c->descs_moved
+                     : o->payload == KC_PAYLOAD_BYTES ? c->bytes_moved / 8
+                                                      : c->matched;
     if (sent_ok != r->delivered || r->delivered + r->send_cancelled != o->ops)
         snprintf(f, fl, "senders landed %ld, receivers got %ld, cancelled %ld, of %ld", sent_ok,
                  r->delivered, r->send_cancelled, o->ops);
@@ -319,26 +319,28 @@ static void kc_storm_check(struct kc_storm *s, struct kc_storm_result *r)
         snprintf(f, fl, "matched %llu, mismatched %llu, moved %llu for %ld deliveries",
                  (unsigned long long)c->matched, (unsigned long long)c->mismatched,
                  (unsigned long long)moved, r->delivered + r->stops);
-    else if (c->matched != (uint64_t)r->offers_done ||
-             c->published != c->matched + c->cancelled ||
+    else if (c->matched != (uint64_t)r->offers_done || c->published != c->matched + c->cancelled ||
              c->published != (uint64_t)r->offers_published ||
              c->broken != (uint64_t)r->offers_broken)
-        snprintf(f, fl, "published %llu != matched %llu + cancelled %llu (offers: %ld done, %ld "
-                 "published, %ld broken)", (unsigned long long)c->published,
-                 (unsigned long long)c->matched, (unsigned long long)c->cancelled,
-                 r->offers_done, r->offers_published, r->offers_broken);
-    else if (c->cancelled !=
-                 (uint64_t)(r->send_cancelled + r->recv_cancelled + r->stop_retries) ||
+        snprintf(f, fl,
+                 "published %llu != matched %llu + cancelled %llu (offers: %ld done, %ld "
+                 "published, %ld broken)",
+                 (unsigned long long)c->published, (unsigned long long)c->matched,
+                 (unsigned long long)c->cancelled, r->offers_done, r->offers_published,
+                 r->offers_broken);
+    else if (c->cancelled != (uint64_t)(r->send_cancelled + r->recv_cancelled + r->stop_retries) ||
              r->third_party != s->cancels_won)
-        snprintf(f, fl, "cancelled %llu != %ld sends + %ld receives; canceller won %ld, owners "
-                 "saw %ld", (unsigned long long)c->cancelled, r->send_cancelled,
-                 r->recv_cancelled, s->cancels_won, r->third_party);
+        snprintf(f, fl,
+                 "cancelled %llu != %ld sends + %ld receives; canceller won %ld, owners "
+                 "saw %ld",
+                 (unsigned long long)c->cancelled, r->send_cancelled, r->recv_cancelled,
+                 s->cancels_won, r->third_party);
     else if (r->double_wakes != 0 || r->wakes != c->matched + (uint64_t)r->third_party)
         snprintf(f, fl, "wakes %llu (double %llu) for %llu matches + %ld cancels",
                  (unsigned long long)r->wakes, (unsigned long long)r->double_wakes,
                  (unsigned long long)c->matched, r->third_party);
     for (int k = 0; k < n && !f[0]; k++)
-        if (kc_parker_pending(&s->w[k].pk))
+        if (kc_lab_parker_pending(&s->w[k].pk))
             snprintf(f, fl, "worker %d ended with an unconsumed wake", k);
 }
 
@@ -388,9 +390,9 @@ static int kc_storm_run(const struct kc_storm_opts *o, struct kc_storm_result *r
         struct kc_storm_worker *w = &s->w[k];
         w->s = s;
         w->id = k;
-        w->sender = k >= s->receivers;  /* main (k == threads) sends STOPs */
+        w->sender = k >= s->receivers; /* main (k == threads) sends STOPs */
         w->rng = o->seed + (uint64_t)k * 0x1000193u;
-        kc_parker_init(&w->pk);
+        kc_lab_parker_init(&w->pk);
         kc__rv_stats_init(&w->st);
         pthread_mutex_init(&w->reg_mu, NULL);
     }
@@ -403,8 +405,8 @@ static int kc_storm_run(const struct kc_storm_opts *o, struct kc_storm_result *r
         pthread_create(&canc, NULL, kc_storm_canceller, s);
     for (int k = s->receivers; k < o->threads; k++)
         pthread_join(s->w[k].t, NULL);
-    bool ok = !atomic_load_explicit(&s->failed, memory_order_relaxed) &&
-              kc_storm_send_stops(s) == 0;
+    bool ok =
+        !atomic_load_explicit(&s->failed, memory_order_relaxed) && kc_storm_send_stops(s) == 0;
     for (int k = 0; k < s->receivers && ok; k++)
         pthread_join(s->w[k].t, NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -446,7 +448,7 @@ static int kc_storm_run(const struct kc_storm_opts *o, struct kc_storm_result *r
     kc_storm_check(s, r);
     rc = r->failure[0] ? -EPROTO : 0;
     for (int k = 0; k < n; k++) {
-        kc_parker_destroy(&s->w[k].pk);
+        kc_lab_parker_destroy(&s->w[k].pk);
         pthread_mutex_destroy(&s->w[k].reg_mu);
     }
     for (int k = 0; k < KC_STORM_MAXSEG; k++)
@@ -461,19 +463,19 @@ out_free:
 }
 
 /* One summary: a readable block, or one NDJSON line. */
-static void kc_storm_print(FILE *f, const struct kc_storm_opts *o,
-                           const struct kc_storm_result *r, bool json)
+static void kc_storm_print(FILE *f, const struct kc_storm_opts *o, const struct kc_storm_result *r,
+                           bool json)
 {
     double rate = r->seconds > 0 ? (double)r->delivered / r->seconds : 0;
     const kc_rv_counts_t *c = &r->counts;
     if (json) {
-        fprintf(f, "{\"scenario\":\"storm\",\"threads\":%d,\"ops\":%ld,\"seed\":%llu,"
-                   "\"payload\":\"%s\",\"timeout_pct\":%u,\"canceller\":%s,"
-                   "\"delivered\":%ld,\"send_cancelled\":%ld,\"recv_cancelled\":%ld,"
-                   "\"third_party\":%ld,\"stops\":%ld,\"seconds\":%.3f,\"ops_per_s\":%.0f",
-                o->threads, o->ops, (unsigned long long)o->seed,
-                kc__payload_type_name(o->payload), o->timeout_pct,
-                o->canceller ? "true" : "false", r->delivered, r->send_cancelled,
+        fprintf(f,
+                "{\"scenario\":\"storm\",\"threads\":%d,\"ops\":%ld,\"seed\":%llu,"
+                "\"payload\":\"%s\",\"timeout_pct\":%u,\"canceller\":%s,"
+                "\"delivered\":%ld,\"send_cancelled\":%ld,\"recv_cancelled\":%ld,"
+                "\"third_party\":%ld,\"stops\":%ld,\"seconds\":%.3f,\"ops_per_s\":%.0f",
+                o->threads, o->ops, (unsigned long long)o->seed, kc__payload_type_name(o->payload),
+                o->timeout_pct, o->canceller ? "true" : "false", r->delivered, r->send_cancelled,
                 r->recv_cancelled, r->third_party, r->stops, r->seconds, rate);
 #define KC_STORM_JSON(name, text) fprintf(f, ",\"%s\":%llu", #name, (unsigned long long)c->name);
         KC_RV_COUNTERS(KC_STORM_JSON)
@@ -484,11 +486,12 @@ static void kc_storm_print(FILE *f, const struct kc_storm_opts *o,
         return;
     }
     fprintf(f, "storm: %d threads, %ld values (%s), seed %llu, timeouts %u%%, canceller %s\n",
-            o->threads, o->ops, kc__payload_type_name(o->payload),
-            (unsigned long long)o->seed, o->timeout_pct, o->canceller ? "on" : "off");
-    fprintf(f, "  delivered %ld, send cancelled %ld, receive cancelled %ld (third party %ld), "
-               "STOPs %ld\n", r->delivered, r->send_cancelled, r->recv_cancelled,
-            r->third_party, r->stops);
+            o->threads, o->ops, kc__payload_type_name(o->payload), (unsigned long long)o->seed,
+            o->timeout_pct, o->canceller ? "on" : "off");
+    fprintf(f,
+            "  delivered %ld, send cancelled %ld, receive cancelled %ld (third party %ld), "
+            "STOPs %ld\n",
+            r->delivered, r->send_cancelled, r->recv_cancelled, r->third_party, r->stops);
     fprintf(f, "  %.3f s, %.0f rendezvous/s; %llu cells, %llu wakes, %llu sleeps\n", r->seconds,
             rate, (unsigned long long)r->cells, (unsigned long long)r->wakes,
             (unsigned long long)r->sleeps);

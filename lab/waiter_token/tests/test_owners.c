@@ -22,9 +22,9 @@
 
 struct coro_rv {
     kc_rv_cell_t cell;
-    struct kc_coro_owner *owner[2];  /* receiver, sender */
+    struct kc_coro_owner *owner[2]; /* receiver, sender */
     uint64_t value;
-    int64_t timeout;                 /* the receiver's */
+    int64_t timeout; /* the receiver's */
     int recv_rc, send_rc;
     void *got;
 };
@@ -73,7 +73,7 @@ static void test_waiter_coroutine_owner_parks_until_the_sender_wakes_it(void **s
     assert_int_equal(x.owner[0]->wakes, 1);
     assert_int_equal(x.owner[0]->permits, 0);
     assert_int_equal(x.owner[0]->double_wakes, 0);
-    assert_int_equal(x.owner[1]->parks, 0);  /* the sender arrived second */
+    assert_int_equal(x.owner[1]->parks, 0); /* the sender arrived second */
     assert_int_equal(kc__rv_cell_state(&x.cell), KC_RV_MATCHED);
 }
 
@@ -93,7 +93,7 @@ static void test_waiter_coroutine_owner_times_out_when_nobody_comes(void **state
 
 struct thread_rv {
     kc_rv_cell_t cell;
-    struct kc_parker pk;
+    struct kc_lab_parker pk;
     void *got;
     int rc;
 };
@@ -103,7 +103,7 @@ static void *thread_receiver(void *arg)
     struct thread_rv *x = arg;
     kc_waiter_t w;
     kc_waiter_scope_t sc;
-    kc__waiter_init(&w, KC_WAITER_RECEIVER, &x->pk, kc_parker_ops());
+    kc__waiter_init(&w, KC_WAITER_RECEIVER, &x->pk, kc_lab_parker_ops());
     kc__waiter_want(&w, KC_PAYLOAD_PTR);
     kc__waiter_scope_begin(&sc, &w);
     kc__rv_cell_offer(&x->cell, &w, NULL);
@@ -118,7 +118,7 @@ static void test_waiter_thread_owner_is_woken_by_another_thread(void **state)
     (void)state;
     struct thread_rv x = {.rc = 1};
     kc__rv_cell_init(&x.cell);
-    assert_int_equal(kc_parker_init(&x.pk), 0);
+    assert_int_equal(kc_lab_parker_init(&x.pk), 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, thread_receiver, &x), 0);
     struct timespec t0, now;
@@ -136,10 +136,10 @@ static void test_waiter_thread_owner_is_woken_by_another_thread(void **state)
     assert_int_equal(x.rc, 0);
     assert_ptr_equal(x.got, &s.value);
     assert_int_equal(atomic_load(&x.pk.wakes), 1);
-    assert_false(kc_parker_pending(&x.pk));
+    assert_false(kc_lab_parker_pending(&x.pk));
     kc__waiter_scope_end(&s.sc, 0);
     side_done(&s);
-    kc_parker_destroy(&x.pk);
+    kc_lab_parker_destroy(&x.pk);
 }
 
 int main(void)

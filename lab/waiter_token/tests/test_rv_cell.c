@@ -70,12 +70,12 @@ static void test_rv_cell_poison_closes_empty_cell_for_later_arrivals(void **stat
     struct side s;
     sender_ptr(&s, 1);
     assert_int_equal(kc__rv_cell_offer(&c, &s.w, &st), KC_RV_BROKEN);
-    assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_INIT);  /* free to retry */
+    assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_INIT); /* free to retry */
     kc_rv_counts_t n = counts(&st);
     assert_int_equal(n.poisoned, 1);
     assert_int_equal(n.broken, 1);
     assert_int_equal(kc__waiter_scope_end(&s.sc, KC_NO_TIMEOUT), -EAGAIN);
-    assert_int_equal(s.pk.parks, 0);  /* never published: never parked */
+    assert_int_equal(s.pk.parks, 0); /* never published: never parked */
     side_done(&s);
 }
 
@@ -95,9 +95,9 @@ static void test_rv_cell_receiver_meets_waiting_sender(void **state)
     assert_int_equal(kc__rv_cell_offer(&c, &r.w, &st), KC_RV_DONE);
     assert_int_equal(kc__rv_cell_state(&c), KC_RV_MATCHED);
     assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_CLAIMED);
-    assert_true(kc_parker_pending(&s.pk));  /* the sender's wake */
+    assert_true(kc_lab_parker_pending(&s.pk)); /* the sender's wake */
     void *p = NULL;
-    assert_int_equal(kc__waiter_take_ptr(&r.w, &p), 0);  /* the arriving receiver */
+    assert_int_equal(kc__waiter_take_ptr(&r.w, &p), 0); /* the arriving receiver */
     assert_ptr_equal(p, &s.value);
     assert_int_equal(kc__waiter_status(&r.w), KC_WAITER_INIT);
     assert_int_equal(kc__waiter_scope_end(&s.sc, KC_NO_TIMEOUT), 0);
@@ -173,11 +173,11 @@ static void test_rv_cell_descriptor_ownership_moves_to_receiver(void **state)
     assert_int_equal(kc__rv_cell_offer(&c, &s.w, &st), KC_RV_PUBLISHED);
     assert_int_equal(kc__rv_cell_offer(&c, &r.w, &st), KC_RV_DONE);
     assert_int_equal(kc__waiter_scope_wait(&s.sc, KC_NO_TIMEOUT), 0);
-    assert_false(s.w.payload.u.desc.flags & KC_WAITER_DESC_OWNED);  /* W8 */
+    assert_false(s.w.payload.u.desc.flags & KC_WAITER_DESC_OWNED); /* W8 */
     assert_int_equal(kc_waiter_check(&s.w, NULL), 0);
     memset(&got, 0, sizeof(got));
     assert_int_equal(kc__waiter_take_desc(&r.w, &got), 0);
-    assert_false(r.w.payload.u.desc.flags & KC_WAITER_DESC_OWNED);  /* given away */
+    assert_false(r.w.payload.u.desc.flags & KC_WAITER_DESC_OWNED); /* given away */
     assert_ptr_equal(got.ptr, region);
     assert_int_equal(got.ticket, 99);
     assert_true(got.flags & KC_WAITER_DESC_OWNED);
@@ -249,7 +249,7 @@ static void test_rv_cell_owner_withdraws_waiting_token(void **state)
     assert_int_equal(kc__rv_cell_withdraw(&c, &r.w, &st), 1);
     assert_int_equal(kc__rv_cell_state(&c), KC_RV_CANCELLED);
     assert_int_equal(kc__waiter_status(&r.w), KC_WAITER_CANCELLED);
-    assert_int_equal(kc__rv_cell_withdraw(&c, &r.w, &st), 0);  /* already decided */
+    assert_int_equal(kc__rv_cell_withdraw(&c, &r.w, &st), 0); /* already decided */
     assert_int_equal(kc__rv_cell_offer(&c, &s.w, &st), KC_RV_BROKEN);
     assert_int_equal(counts(&st).cancelled, 1);
     /* the owner withdrew by hand, as its hook would: no wake is owed, so
@@ -267,10 +267,36 @@ static void test_rv_cell_timed_out_wait_withdraws_through_the_hook(void **state)
     struct side r;
     receiver_ptr(&r);
     assert_int_equal(kc__rv_cell_offer(&c, &r.w, NULL), KC_RV_PUBLISHED);
-    assert_int_equal(kc__waiter_scope_end(&r.sc, 1000000), -ETIME);  /* 1 ms */
+    assert_int_equal(kc__waiter_scope_end(&r.sc, 1000000), -ETIME); /* 1 ms */
     assert_int_equal(kc__rv_cell_state(&c), KC_RV_CANCELLED);
     assert_int_equal(kc__waiter_status(&r.w), KC_WAITER_CANCELLED);
     assert_int_equal(r.pk.timeouts, 1);
+    side_done(&r);
+}
+
+/* An owner whose own cancellation fires while it waits: its park returns
+ * -ECANCELED, and once it has waited (a decided token's owed wake) it
+ * parks for real. */
+static int cancelled_park(void *owner, int64_t timeout_ns)
+{
+    return timeout_ns == KC_NO_TIMEOUT ? kc_lab_parker_park(owner, timeout_ns) : -ECANCELED;
+}
+
+static void test_rv_cell_owner_cancellation_becomes_the_result(void **state)
+{
+    (void)state;
+    static const kc_waiter_owner_ops_t ops = {kc_lab_parker_wake, cancelled_park};
+    kc_rv_cell_t c;
+    kc__rv_cell_init(&c);
+    struct side r;
+    assert_int_equal(kc_lab_parker_init(&r.pk), 0);
+    assert_int_equal(kc__waiter_init(&r.w, KC_WAITER_RECEIVER, &r.pk, &ops), 0);
+    assert_int_equal(kc__waiter_scope_begin(&r.sc, &r.w), 0);
+    assert_int_equal(kc__waiter_want(&r.w, KC_PAYLOAD_PTR), 0);
+    assert_int_equal(kc__rv_cell_offer(&c, &r.w, NULL), KC_RV_PUBLISHED);
+    assert_int_equal(kc__waiter_scope_end(&r.sc, 1000000), -ECANCELED);
+    assert_int_equal(kc__rv_cell_state(&c), KC_RV_CANCELLED);
+    assert_int_equal(kc__waiter_status(&r.w), KC_WAITER_CANCELLED);
     side_done(&r);
 }
 
@@ -283,8 +309,8 @@ static void test_rv_cell_third_party_cancel_wakes_owner_with_reason(void **state
     receiver_ptr(&r);
     assert_int_equal(kc__rv_cell_offer(&c, &r.w, NULL), KC_RV_PUBLISHED);
     assert_int_equal(kc__waiter_cancel(&r.w, -ECANCELED), 1);
-    assert_true(kc_parker_pending(&r.pk));
-    assert_int_equal(kc__waiter_cancel(&r.w, -ECANCELED), 0);  /* once */
+    assert_true(kc_lab_parker_pending(&r.pk));
+    assert_int_equal(kc__waiter_cancel(&r.w, -ECANCELED), 0); /* once */
     assert_int_equal(kc__waiter_scope_end(&r.sc, KC_NO_TIMEOUT), -ECANCELED);
     assert_int_equal(kc__waiter_cancel(&r.w, -ECANCELED), -ESTALE);
     side_done(&r);
@@ -301,7 +327,7 @@ static void test_rv_cell_cancel_after_match_loses_and_payload_stands(void **stat
     assert_int_equal(kc__rv_cell_offer(&c, &r.w, NULL), KC_RV_PUBLISHED);
     assert_int_equal(kc__rv_cell_offer(&c, &s.w, NULL), KC_RV_DONE);
     assert_int_equal(kc__waiter_cancel(&r.w, -ECANCELED), 0);
-    assert_int_equal(kc__waiter_scope_end(&r.sc, 0), 0);  /* the owed wake */
+    assert_int_equal(kc__waiter_scope_end(&r.sc, 0), 0); /* the owed wake */
     void *p = NULL;
     assert_int_equal(kc__waiter_take_ptr(&r.w, &p), 0);
     assert_ptr_equal(p, &s.value);
@@ -315,9 +341,9 @@ static void test_rv_cell_reset_recycles_spent_cells_only(void **state)
     (void)state;
     kc_rv_cell_t c;
     kc__rv_cell_init(&c);
-    assert_int_equal(kc__rv_cell_reset(&c), 0);  /* EMPTY stays EMPTY */
+    assert_int_equal(kc__rv_cell_reset(&c), 0); /* EMPTY stays EMPTY */
     assert_int_equal(kc__rv_cell_poison(&c, NULL), 0);
-    assert_int_equal(kc__rv_cell_reset(&c), 0);  /* CANCELLED -> EMPTY */
+    assert_int_equal(kc__rv_cell_reset(&c), 0); /* CANCELLED -> EMPTY */
     assert_int_equal(kc__rv_cell_state(&c), KC_RV_EMPTY);
     struct side r, s;
     receiver_ptr(&r);
@@ -326,7 +352,7 @@ static void test_rv_cell_reset_recycles_spent_cells_only(void **state)
     assert_int_equal(kc__rv_cell_reset(&c), -EBUSY);
     assert_int_equal(kc__rv_cell_poison(&c, NULL), -EBUSY);
     assert_int_equal(kc__rv_cell_offer(&c, &s.w, NULL), KC_RV_DONE);
-    assert_int_equal(kc__rv_cell_reset(&c), 0);  /* MATCHED -> EMPTY */
+    assert_int_equal(kc__rv_cell_reset(&c), 0); /* MATCHED -> EMPTY */
     assert_int_equal(kc__rv_cell_state(&c), KC_RV_EMPTY);
     assert_cell_ok(&c);
     kc__waiter_scope_end(&r.sc, KC_NO_TIMEOUT);
@@ -359,31 +385,31 @@ static void test_rv_cell_misuse_returns_negative_errno_and_changes_nothing(void 
     struct side s1, s2, r;
     sender_ptr(&s1, 1);
     sender_ptr(&s2, 2);
-    side_init(&r, KC_WAITER_RECEIVER);  /* no payload type declared */
+    side_init(&r, KC_WAITER_RECEIVER); /* no payload type declared */
     assert_int_equal(kc__rv_cell_offer(NULL, &s1.w, NULL), -EINVAL);
     assert_int_equal(kc__rv_cell_offer(&c, NULL, NULL), -EINVAL);
     assert_int_equal(kc__rv_cell_offer(&c, &r.w, NULL), -EINVAL);
     assert_int_equal(kc__rv_cell_try_match(NULL, &s1.w, NULL), -EINVAL);
-    assert_int_equal(kc__rv_cell_register(&c, &s1.w, NULL), -EINVAL);  /* not a clause */
+    assert_int_equal(kc__rv_cell_register(&c, &s1.w, NULL), -EINVAL); /* not a clause */
     assert_int_equal(kc__rv_cell_withdraw(NULL, &s1.w, NULL), -EINVAL);
     assert_int_equal(kc__rv_cell_poison(NULL, NULL), -EINVAL);
     assert_int_equal(kc__rv_cell_reset(NULL), -EINVAL);
     assert_int_equal(kc__rv_cell_cancel_hook(NULL), -EINVAL);
     assert_int_equal(kc__rv_cell_state(&c), KC_RV_EMPTY);
     assert_int_equal(kc__rv_cell_offer(&c, &s1.w, NULL), KC_RV_PUBLISHED);
-    assert_int_equal(kc__rv_cell_offer(&c, &s1.w, NULL), -EINVAL);  /* not INIT */
-    assert_int_equal(kc__rv_cell_offer(&c, &s2.w, NULL), -EBUSY);   /* same kind */
+    assert_int_equal(kc__rv_cell_offer(&c, &s1.w, NULL), -EINVAL); /* not INIT */
+    assert_int_equal(kc__rv_cell_offer(&c, &s2.w, NULL), -EBUSY);  /* same kind */
     assert_int_equal(kc__waiter_status(&s2.w), KC_WAITER_INIT);
     assert_ptr_equal(kc__rv_cell_holder(&c), &s1.w);
     assert_int_equal(kc__waiter_scope_end(&s1.sc, 0), -EAGAIN);
-    assert_int_equal(kc__waiter_scope_end(&s1.sc, 0), -EINVAL);     /* released once */
+    assert_int_equal(kc__waiter_scope_end(&s1.sc, 0), -EINVAL); /* released once */
     assert_int_equal(kc__waiter_scope_end(&s2.sc, 0), -EAGAIN);
     kc__rv_cell_init(&c);
-    assert_int_equal(kc__rv_cell_offer(&c, &s2.w, NULL), -ESTALE);  /* released */
+    assert_int_equal(kc__rv_cell_offer(&c, &s2.w, NULL), -ESTALE); /* released */
     assert_int_equal(kc__rv_cell_state(&c), KC_RV_EMPTY);
     side_done(&s1);
     side_done(&s2);
-    kc_parker_destroy(&r.pk);
+    kc_lab_parker_destroy(&r.pk);
 }
 
 static void test_rv_cell_check_names_the_broken_invariant(void **state)
@@ -397,19 +423,19 @@ static void test_rv_cell_check_names_the_broken_invariant(void **state)
     atomic_init(&c.word, (uintptr_t)7);
     assert_int_equal(kc_rv_cell_check(&c, &why), -EPROTO);
     assert_memory_equal(why, "C1", 2);
-    atomic_store(&c.word, (uintptr_t)&s.w);  /* EMPTY naming a token */
+    atomic_store(&c.word, (uintptr_t)&s.w); /* EMPTY naming a token */
     assert_int_equal(kc_rv_cell_check(&c, &why), -EPROTO);
     assert_memory_equal(why, "C2", 2);
     atomic_store(&c.word, (uintptr_t)KC_RV_MATCHED);
     assert_int_equal(kc_rv_cell_check(&c, &why), -EPROTO);
     assert_memory_equal(why, "C2", 2);
-    atomic_store(&c.word, (uintptr_t)&s.w | KC_RV_RECEIVER_READY);  /* wrong kind */
+    atomic_store(&c.word, (uintptr_t)&s.w | KC_RV_RECEIVER_READY); /* wrong kind */
     assert_int_equal(kc_rv_cell_check(&c, &why), -EPROTO);
     assert_memory_equal(why, "C3", 2);
-    atomic_store(&c.word, (uintptr_t)&s.w | KC_RV_CLAIMING);  /* no clause mark */
+    atomic_store(&c.word, (uintptr_t)&s.w | KC_RV_CLAIMING); /* no clause mark */
     assert_int_equal(kc_rv_cell_check(&c, &why), -EPROTO);
     assert_memory_equal(why, "C4", 2);
-    atomic_store(&c.word, (uintptr_t)KC_RV_CANCELLED);  /* poisoned */
+    atomic_store(&c.word, (uintptr_t)KC_RV_CANCELLED); /* poisoned */
     assert_int_equal(kc_rv_cell_check(&c, &why), 0);
     kc__waiter_scope_end(&s.sc, 0);
     side_done(&s);
@@ -429,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_rv_cell_type_mismatch_leaves_descriptor_with_sender),
         cmocka_unit_test(test_rv_cell_owner_withdraws_waiting_token),
         cmocka_unit_test(test_rv_cell_timed_out_wait_withdraws_through_the_hook),
+        cmocka_unit_test(test_rv_cell_owner_cancellation_becomes_the_result),
         cmocka_unit_test(test_rv_cell_third_party_cancel_wakes_owner_with_reason),
         cmocka_unit_test(test_rv_cell_cancel_after_match_loses_and_payload_stands),
         cmocka_unit_test(test_rv_cell_reset_recycles_spent_cells_only),

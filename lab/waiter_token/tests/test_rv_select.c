@@ -44,7 +44,7 @@ static void test_rv_cell_peer_reserves_clause_then_matches_select(void **state)
     void *p = NULL;
     assert_int_equal(kc__waiter_take_ptr(&x.cl[1], &p), 0);
     assert_ptr_equal(p, &s.value);
-    assert_int_equal(kc_waiter_check(&x.cl[1], NULL), 0);  /* W7 holds */
+    assert_int_equal(kc_waiter_check(&x.cl[1], NULL), 0); /* W7 holds */
     sel_finish(&x, cells, &st);
     assert_int_equal(kc__waiter_status(&x.cl[0]), KC_WAITER_CANCELLED);
     assert_int_equal(kc__rv_cell_state(&cells[0]), KC_RV_CANCELLED);
@@ -67,12 +67,12 @@ static void test_rv_cell_peer_lets_go_when_select_was_decided_elsewhere(void **s
     struct sel x;
     sel_init(&x);
     sel_register(&x, cells, &st);
-    assert_int_equal(kc__waiter_cancel(&x.s, -ECANCELED), 1);  /* a third party */
+    assert_int_equal(kc__waiter_cancel(&x.s, -ECANCELED), 1); /* a third party */
     struct side s;
     sender_ptr(&s, 6);
     assert_int_equal(kc__rv_cell_offer(&cells[0], &s.w, &st), KC_RV_BROKEN);
     assert_int_equal(kc__rv_cell_state(&cells[0]), KC_RV_CANCELLED);
-    assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_INIT);  /* may retry */
+    assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_INIT); /* may retry */
     assert_int_equal(counts(&st).claim_lost, 1);
     assert_int_equal(kc__waiter_scope_wait(&x.sc, KC_NO_TIMEOUT), -ECANCELED);
     sel_finish(&x, cells, &st);
@@ -91,19 +91,19 @@ static void test_rv_cell_withdraw_waits_out_a_peer_in_claiming(void **state)
     struct sel x;
     sel_init(&x);
     sel_register(&x, cells, NULL);
-    assert_int_equal(kc__waiter_scope_wait(&x.sc, 0), -EAGAIN);  /* timed out */
+    assert_int_equal(kc__waiter_scope_wait(&x.sc, 0), -EAGAIN); /* timed out */
     /* pose as a peer mid-claim, as kc__rv_cell_offer does for two CASes */
     uintptr_t mine = (uintptr_t)&x.cl[0] | KC_RV_CLAUSE_BIT;
     atomic_store(&cells[0].word, mine | KC_RV_CLAIMING);
     assert_cell_ok(&cells[0]);
     assert_int_equal(kc__rv_cell_withdraw(&cells[0], &x.cl[0], NULL), -EBUSY);
     assert_int_equal(kc__waiter_status(&x.cl[0]), KC_WAITER_ENQUEUED);
-    atomic_store(&cells[0].word, mine | KC_RV_CANCELLED);  /* the peer lets go */
+    atomic_store(&cells[0].word, mine | KC_RV_CANCELLED); /* the peer lets go */
     assert_int_equal(kc__rv_cell_withdraw(&cells[0], &x.cl[0], NULL), 0);
     assert_int_equal(kc__waiter_status(&x.cl[0]), KC_WAITER_CANCELLED);
     assert_int_equal(kc__rv_cell_withdraw(&cells[1], &x.cl[1], NULL), 1);
     assert_int_equal(kc__waiter_scope_end(&x.sc, 0), -EAGAIN);
-    kc_parker_destroy(&x.pk);
+    kc_lab_parker_destroy(&x.pk);
 }
 
 static void test_rv_cell_select_poll_pass_takes_waiting_sender_directly(void **state)
@@ -120,12 +120,12 @@ static void test_rv_cell_select_poll_pass_takes_waiting_sender_directly(void **s
     void *p = NULL;
     assert_int_equal(kc__waiter_take_ptr(&x.cl[0], &p), 0);
     assert_ptr_equal(p, &s.value);
-    assert_int_equal(kc__waiter_status(&x.s), KC_WAITER_INIT);  /* never published */
+    assert_int_equal(kc__waiter_status(&x.s), KC_WAITER_INIT); /* never published */
     assert_int_equal(kc__waiter_scope_end(&s.sc, KC_NO_TIMEOUT), 0);
     assert_int_equal(kc__waiter_scope_end(&x.sc, KC_NO_TIMEOUT), -EAGAIN);
     assert_int_equal(x.pk.parks, 0);
     side_done(&s);
-    kc_parker_destroy(&x.pk);
+    kc_lab_parker_destroy(&x.pk);
 }
 
 static void test_rv_cell_registered_select_refuses_a_waiting_peer(void **state)
@@ -137,17 +137,17 @@ static void test_rv_cell_registered_select_refuses_a_waiting_peer(void **state)
     sel_init(&x);
     struct side s;
     sender_ptr(&s, 9);
-    assert_int_equal(kc__rv_cell_register(&c, &x.cl[0], NULL), -EINVAL);  /* not published */
+    assert_int_equal(kc__rv_cell_register(&c, &x.cl[0], NULL), -EINVAL); /* not published */
     assert_int_equal(kc__rv_cell_offer(&c, &s.w, NULL), KC_RV_PUBLISHED);
     assert_int_equal(kc__waiter_publish(&x.s), 0);
     assert_int_equal(kc__rv_cell_register(&c, &x.cl[0], NULL), -EBUSY);
     assert_int_equal(kc__rv_cell_try_match(&c, &x.cl[0], NULL), -EINVAL);
     assert_int_equal(kc__waiter_status(&x.cl[0]), KC_WAITER_INIT);
-    assert_int_equal(kc__rv_cell_offer(&c, &x.cl[0], NULL), -EINVAL);  /* clauses register */
-    assert_int_equal(kc__waiter_scope_end(&x.sc, 0), -EAGAIN);  /* self-cancel */
+    assert_int_equal(kc__rv_cell_offer(&c, &x.cl[0], NULL), -EINVAL); /* clauses register */
+    assert_int_equal(kc__waiter_scope_end(&x.sc, 0), -EAGAIN);        /* self-cancel */
     assert_int_equal(kc__waiter_scope_end(&s.sc, 0), -EAGAIN);
     side_done(&s);
-    kc_parker_destroy(&x.pk);
+    kc_lab_parker_destroy(&x.pk);
 }
 
 /* ------------------------------------------------------------ races */
@@ -157,13 +157,13 @@ struct race {
     kc_rv_cell_t cells[2];
     kc_rv_stats_t st;
     long rounds;
-    int outcome[2];  /* per racing thread, this round */
+    int outcome[2]; /* per racing thread, this round */
 };
 
 struct racer {
     struct race *r;
     int idx;
-    struct kc_parker pk;
+    struct kc_lab_parker pk;
 };
 
 /* The values the racers send: static, so a pointer to one stays valid
@@ -177,7 +177,7 @@ static void *race_sender(void *arg)
     struct race *r = me->r;
     for (long i = 0; i < r->rounds; i++) {
         kc_waiter_t w;
-        kc__waiter_init(&w, KC_WAITER_SENDER, &me->pk, kc_parker_ops());
+        kc__waiter_init(&w, KC_WAITER_SENDER, &me->pk, kc_lab_parker_ops());
         kc__waiter_put_ptr(&w, &race_values[me->idx]);
         pthread_barrier_wait(&r->start);
         r->outcome[me->idx] = kc__rv_cell_offer(&r->cells[me->idx], &w, &r->st);
@@ -196,7 +196,7 @@ static void test_rv_cell_match_and_third_party_cancel_have_one_winner(void **sta
     pthread_barrier_init(&r.start, NULL, 2);
     pthread_barrier_init(&r.stop, NULL, 2);
     struct racer a = {&r, 0, {0}};
-    assert_int_equal(kc_parker_init(&a.pk), 0);
+    assert_int_equal(kc_lab_parker_init(&a.pk), 0);
     struct side rcv;
     receiver_ptr(&rcv);
     pthread_t t;
@@ -204,7 +204,7 @@ static void test_rv_cell_match_and_third_party_cancel_have_one_winner(void **sta
     long matched = 0, cancelled = 0;
     for (long i = 0; i < r.rounds; i++) {
         kc__rv_cell_init(&r.cells[0]);
-        kc__waiter_init(&rcv.w, KC_WAITER_RECEIVER, &rcv.pk, kc_parker_ops());
+        kc__waiter_init(&rcv.w, KC_WAITER_RECEIVER, &rcv.pk, kc_lab_parker_ops());
         kc__waiter_want(&rcv.w, KC_PAYLOAD_PTR);
         kc__waiter_scope_begin(&rcv.sc, &rcv.w);
         assert_int_equal(kc__rv_cell_offer(&r.cells[0], &rcv.w, &r.st), KC_RV_PUBLISHED);
@@ -231,7 +231,7 @@ static void test_rv_cell_match_and_third_party_cancel_have_one_winner(void **sta
     assert_int_equal(n.broken, cancelled);
     printf("  match/cancel race: %ld matched, %ld cancelled\n", matched, cancelled);
     side_done(&rcv);
-    kc_parker_destroy(&a.pk);
+    kc_lab_parker_destroy(&a.pk);
     pthread_barrier_destroy(&r.start);
     pthread_barrier_destroy(&r.stop);
 }
@@ -246,8 +246,8 @@ static void test_rv_cell_two_senders_racing_for_one_select_deliver_once(void **s
     pthread_barrier_init(&r.start, NULL, 3);
     pthread_barrier_init(&r.stop, NULL, 3);
     struct racer a = {&r, 0, {0}}, b = {&r, 1, {0}};
-    assert_int_equal(kc_parker_init(&a.pk), 0);
-    assert_int_equal(kc_parker_init(&b.pk), 0);
+    assert_int_equal(kc_lab_parker_init(&a.pk), 0);
+    assert_int_equal(kc_lab_parker_init(&b.pk), 0);
     pthread_t ta, tb;
     assert_int_equal(pthread_create(&ta, NULL, race_sender, &a), 0);
     assert_int_equal(pthread_create(&tb, NULL, race_sender, &b), 0);
@@ -287,8 +287,8 @@ static void test_rv_cell_two_senders_racing_for_one_select_deliver_once(void **s
     assert_int_equal(n.claim_lost + n.matched, 2 * r.rounds);
     printf("  select race: clause 0 won %ld, clause 1 won %ld, cancelled %ld\n", won_by[0],
            won_by[1], cancels);
-    kc_parker_destroy(&a.pk);
-    kc_parker_destroy(&b.pk);
+    kc_lab_parker_destroy(&a.pk);
+    kc_lab_parker_destroy(&b.pk);
     pthread_barrier_destroy(&r.start);
     pthread_barrier_destroy(&r.stop);
 }

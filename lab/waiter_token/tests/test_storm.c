@@ -32,7 +32,7 @@ static void storm(int threads, long ops, kc_payload_type_t payload, unsigned tim
                  r.failure, rc);
     assert_int_equal(r.delivered + r.send_cancelled, o.ops);
     if (timeout_pct == 0 && !canceller)
-        assert_int_equal(r.delivered, o.ops);  /* nothing may be lost */
+        assert_int_equal(r.delivered, o.ops); /* nothing may be lost */
 }
 
 static void test_storm_million_descriptors_delivered_exactly_once(void **state)

@@ -39,11 +39,11 @@ static void plain(struct side *s, kc_waiter_kind_t kind)
 static void test_waiter_init_makes_a_live_init_token_of_each_kind(void **state)
 {
     (void)state;
-    struct kc_parker pk;
+    struct kc_lab_parker pk;
     kc_waiter_t w;
-    assert_int_equal(kc_parker_init(&pk), 0);
+    assert_int_equal(kc_lab_parker_init(&pk), 0);
     for (int k = KC_WAITER_SENDER; k <= KC_WAITER_SELECT; k++) {
-        assert_int_equal(kc__waiter_init(&w, (kc_waiter_kind_t)k, &pk, kc_parker_ops()), 0);
+        assert_int_equal(kc__waiter_init(&w, (kc_waiter_kind_t)k, &pk, kc_lab_parker_ops()), 0);
         assert_int_equal(kc__waiter_status(&w), KC_WAITER_INIT);
         assert_int_equal(w.kind, k);
         assert_int_equal(w.result, -EAGAIN);
@@ -51,27 +51,27 @@ static void test_waiter_init_makes_a_live_init_token_of_each_kind(void **state)
         assert_int_equal(kc_waiter_check(&w, NULL), 0);
     }
     assert_ptr_equal(w.cancel, kc__waiter_select_cancel);
-    kc_parker_destroy(&pk);
+    kc_lab_parker_destroy(&pk);
 }
 
 static void test_waiter_init_rejects_bad_arguments(void **state)
 {
     (void)state;
     kc_waiter_t w, sel;
-    kc_waiter_owner_ops_t half = {kc_parker_wake, NULL};
-    assert_int_equal(kc__waiter_init(NULL, KC_WAITER_SENDER, NULL, kc_parker_ops()), -EINVAL);
+    kc_waiter_owner_ops_t half = {kc_lab_parker_wake, NULL};
+    assert_int_equal(kc__waiter_init(NULL, KC_WAITER_SENDER, NULL, kc_lab_parker_ops()), -EINVAL);
     assert_int_equal(kc__waiter_init(&w, KC_WAITER_SENDER, NULL, NULL), -EINVAL);
     assert_int_equal(kc__waiter_init(&w, KC_WAITER_SENDER, NULL, &half), -EINVAL);
-    assert_int_equal(kc__waiter_init(&w, (kc_waiter_kind_t)9, NULL, kc_parker_ops()), -EINVAL);
-    assert_int_equal(kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_parker_ops()), 0);
+    assert_int_equal(kc__waiter_init(&w, (kc_waiter_kind_t)9, NULL, kc_lab_parker_ops()), -EINVAL);
+    assert_int_equal(kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_lab_parker_ops()), 0);
     assert_int_equal(kc__waiter_init_clause(&sel, KC_WAITER_RECEIVER, &w), -EINVAL);
     assert_int_equal(kc__waiter_init_clause(&sel, KC_WAITER_SELECT, &w), -EINVAL);
     assert_int_equal(kc__waiter_init_clause(&sel, KC_WAITER_RECEIVER, NULL), -EINVAL);
-    assert_int_equal(kc__waiter_init(&sel, KC_WAITER_SELECT, NULL, kc_parker_ops()), 0);
+    assert_int_equal(kc__waiter_init(&sel, KC_WAITER_SELECT, NULL, kc_lab_parker_ops()), 0);
     assert_int_equal(kc__waiter_init_clause(&w, KC_WAITER_SENDER, &sel), 0);
     assert_ptr_equal(kc__waiter_arbiter(&w), &sel);
     kc_waiter_scope_t sc;
-    assert_int_equal(kc__waiter_scope_begin(&sc, &w), -EINVAL);  /* clauses: no scope */
+    assert_int_equal(kc__waiter_scope_begin(&sc, &w), -EINVAL); /* clauses: no scope */
     assert_int_equal(kc__waiter_scope_begin(&sc, &sel), 0);
     kc__waiter_scope_end(&sc, 0);
     kc_waiter_t late;
@@ -94,7 +94,7 @@ static void test_waiter_publish_refuses_a_token_nobody_could_withdraw(void **sta
 {
     (void)state;
     struct side s;
-    sender_ptr(&s, 1);  /* no hook installed */
+    sender_ptr(&s, 1); /* no hook installed */
     assert_int_equal(kc__waiter_publish(&s.w), -EINVAL);
     assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_INIT);
     kc__waiter_scope_end(&s.sc, 0);
@@ -106,7 +106,7 @@ static void test_waiter_retract_returns_an_unseen_token_to_init(void **state)
     (void)state;
     struct side s;
     plain(&s, KC_WAITER_SENDER);
-    assert_int_equal(kc__waiter_retract(&s.w), -EINVAL);  /* not ENQUEUED */
+    assert_int_equal(kc__waiter_retract(&s.w), -EINVAL); /* not ENQUEUED */
     assert_int_equal(kc__waiter_publish(&s.w), 0);
     assert_int_equal(kc__waiter_retract(&s.w), 0);
     assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_INIT);
@@ -120,14 +120,14 @@ static void test_waiter_claim_wins_once_and_shuts_out_cancel(void **state)
     (void)state;
     struct side s;
     plain(&s, KC_WAITER_SENDER);
-    assert_false(kc__waiter_try_claim(&s.w));  /* INIT cannot be claimed */
+    assert_false(kc__waiter_try_claim(&s.w)); /* INIT cannot be claimed */
     kc__waiter_publish(&s.w);
     assert_true(kc__waiter_try_claim(&s.w));
     assert_false(kc__waiter_try_claim(&s.w));
     assert_false(kc__waiter_try_cancel(&s.w));
     assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_CLAIMED);
     s.w.result = 0;
-    kc_parker_wake(&s.pk);  /* the claimer's wake */
+    kc_lab_parker_wake(&s.pk); /* the claimer's wake */
     assert_int_equal(kc__waiter_scope_end(&s.sc, 0), 0);
     side_done(&s);
 }
@@ -142,7 +142,7 @@ static void test_waiter_cancel_wins_once_and_shuts_out_claim(void **state)
     assert_false(kc__waiter_try_cancel(&s.w));
     assert_false(kc__waiter_try_claim(&s.w));
     assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_CANCELLED);
-    side_done(&s);  /* cancelled by hand: no wake owed, scope left open */
+    side_done(&s); /* cancelled by hand: no wake owed, scope left open */
 }
 
 struct claim_race {
@@ -170,12 +170,12 @@ static void test_waiter_claim_and_cancel_racing_on_threads_have_one_winner(void 
     struct claim_race r = {.w = &s.w, .rounds = kc_lab_scaled(50000)};
     pthread_barrier_init(&r.start, NULL, 2);
     pthread_barrier_init(&r.stop, NULL, 2);
-    assert_int_equal(kc_parker_init(&s.pk), 0);
+    assert_int_equal(kc_lab_parker_init(&s.pk), 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, claimer, &r), 0);
     long claims = 0, cancels = 0;
     for (long i = 0; i < r.rounds; i++) {
-        kc__waiter_init(&s.w, KC_WAITER_SENDER, &s.pk, kc_parker_ops());
+        kc__waiter_init(&s.w, KC_WAITER_SENDER, &s.pk, kc_lab_parker_ops());
         s.w.cancel = status_hook;
         kc__waiter_publish(&s.w);
         pthread_barrier_wait(&r.start);
@@ -192,7 +192,7 @@ static void test_waiter_claim_and_cancel_racing_on_threads_have_one_winner(void 
     pthread_join(t, NULL);
     assert_int_equal(claims + cancels, r.rounds);
     printf("  claim/cancel race: %ld claimed, %ld cancelled\n", claims, cancels);
-    kc_parker_destroy(&s.pk);
+    kc_lab_parker_destroy(&s.pk);
     pthread_barrier_destroy(&r.start);
     pthread_barrier_destroy(&r.stop);
 }
@@ -214,12 +214,12 @@ static void test_waiter_payload_setters_check_kind_and_status(void **state)
     assert_int_equal(kc__waiter_put_desc(&s.w, NULL), -EINVAL);
     assert_int_equal(kc__waiter_want_bytes(&r.w, NULL, 3), -EINVAL);
     assert_int_equal(kc__waiter_want(&r.w, KC_PAYLOAD_BYTES), -EINVAL);
-    assert_int_equal(kc__waiter_put_bytes(&s.w, NULL, 0), 0);  /* an empty message */
-    assert_int_equal(kc__waiter_put_desc(&s.w, &d), 0);        /* last one wins */
+    assert_int_equal(kc__waiter_put_bytes(&s.w, NULL, 0), 0); /* an empty message */
+    assert_int_equal(kc__waiter_put_desc(&s.w, &d), 0);       /* last one wins */
     assert_int_equal(s.w.payload.type, KC_PAYLOAD_DESC);
     s.w.cancel = status_hook;
     kc__waiter_publish(&s.w);
-    assert_int_equal(kc__waiter_put_ptr(&s.w, buf), -EINVAL);  /* not INIT */
+    assert_int_equal(kc__waiter_put_ptr(&s.w, buf), -EINVAL); /* not INIT */
     assert_int_equal(kc__waiter_scope_end(&s.sc, 0), -EAGAIN);
     assert_int_equal(kc__waiter_put_ptr(&s.w, buf), -ESTALE);
     kc__waiter_scope_end(&r.sc, 0);
@@ -234,8 +234,8 @@ static void test_waiter_transfer_moves_each_type_and_refuses_misfits(void **stat
     char out[4];
     int x = 5;
     kc_waiter_desc_t d = {&x, sizeof(x), 7, KC_WAITER_DESC_OWNED};
-    kc__waiter_init(&s, KC_WAITER_SENDER, NULL, kc_parker_ops());
-    kc__waiter_init(&r, KC_WAITER_RECEIVER, NULL, kc_parker_ops());
+    kc__waiter_init(&s, KC_WAITER_SENDER, NULL, kc_lab_parker_ops());
+    kc__waiter_init(&r, KC_WAITER_RECEIVER, NULL, kc_lab_parker_ops());
     kc__waiter_put_bytes(&s, "abcd", 4);
     kc__waiter_want_bytes(&r, out, sizeof(out));
     assert_int_equal(kc__waiter_transfer(&s, &r), 0);
@@ -250,7 +250,7 @@ static void test_waiter_transfer_moves_each_type_and_refuses_misfits(void **stat
     assert_ptr_equal(r.payload.u.ptr, &x);
     kc__waiter_put_desc(&s, &d);
     assert_int_equal(kc__waiter_transfer(&s, &r), -EPROTO);
-    assert_true(s.payload.u.desc.flags & KC_WAITER_DESC_OWNED);  /* kept */
+    assert_true(s.payload.u.desc.flags & KC_WAITER_DESC_OWNED); /* kept */
     kc__waiter_want(&r, KC_PAYLOAD_DESC);
     assert_int_equal(kc__waiter_transfer(&s, &r), 0);
     assert_false(s.payload.u.desc.flags & KC_WAITER_DESC_OWNED);
@@ -265,13 +265,13 @@ static void test_waiter_take_refuses_until_something_arrived(void **state)
     void *p = NULL;
     kc_waiter_desc_t d;
     size_t n = 0;
-    kc__waiter_init(&r, KC_WAITER_RECEIVER, NULL, kc_parker_ops());
+    kc__waiter_init(&r, KC_WAITER_RECEIVER, NULL, kc_lab_parker_ops());
     kc__waiter_want(&r, KC_PAYLOAD_PTR);
     assert_int_equal(kc__waiter_take_ptr(&r, &p), -EAGAIN);
     assert_int_equal(kc__waiter_take_ptr(&r, NULL), -EINVAL);
-    assert_int_equal(kc__waiter_take_desc(&r, &d), -EINVAL);  /* wrong type */
+    assert_int_equal(kc__waiter_take_desc(&r, &d), -EINVAL); /* wrong type */
     assert_int_equal(kc__waiter_bytes_len(&r, &n), -EINVAL);
-    r.result = 0;  /* as a successful transfer leaves it */
+    r.result = 0; /* as a successful transfer leaves it */
     assert_int_equal(kc__waiter_take_ptr(&r, &p), 0);
 }
 
@@ -306,7 +306,7 @@ static void test_waiter_scope_wait_settles_once_and_end_only_releases(void **sta
     kc__waiter_publish(&s.w);
     assert_int_equal(kc__waiter_scope_wait(&s.sc, 0), -EAGAIN);
     assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_CANCELLED);
-    assert_int_equal(kc__waiter_scope_wait(&s.sc, KC_NO_TIMEOUT), -EAGAIN);  /* stored */
+    assert_int_equal(kc__waiter_scope_wait(&s.sc, KC_NO_TIMEOUT), -EAGAIN); /* stored */
     assert_int_equal(kc__waiter_scope_end(&s.sc, KC_NO_TIMEOUT), -EAGAIN);
     assert_int_equal(s.pk.parks, 0);
     side_done(&s);
@@ -318,11 +318,11 @@ static void test_waiter_scope_consumes_the_owed_wake_when_its_cancel_loses(void 
     struct side s;
     plain(&s, KC_WAITER_RECEIVER);
     kc__waiter_publish(&s.w);
-    assert_true(kc__waiter_try_claim(&s.w));  /* a peer decided first ... */
+    assert_true(kc__waiter_try_claim(&s.w)); /* a peer decided first ... */
     s.w.result = 0;
-    kc_parker_wake(&s.pk);                    /* ... and woke the owner */
+    kc_lab_parker_wake(&s.pk); /* ... and woke the owner */
     assert_int_equal(kc__waiter_scope_end(&s.sc, 0), 0);
-    assert_int_equal(s.pk.parks, 1);          /* the owed wake, consumed */
+    assert_int_equal(s.pk.parks, 1); /* the owed wake, consumed */
     side_done(&s);
 }
 
@@ -332,7 +332,7 @@ static void test_waiter_scope_reports_a_stray_wake_as_eproto(void **state)
     struct side s;
     plain(&s, KC_WAITER_SENDER);
     kc__waiter_publish(&s.w);
-    kc_parker_wake(&s.pk);  /* nobody decided anything */
+    kc_lab_parker_wake(&s.pk); /* nobody decided anything */
     assert_int_equal(kc__waiter_scope_end(&s.sc, KC_NO_TIMEOUT), -EPROTO);
     assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_CANCELLED);
     side_done(&s);
@@ -344,9 +344,9 @@ static void test_waiter_select_cancel_hook_is_one_cas_on_the_select(void **state
 {
     (void)state;
     kc_waiter_t sel, cl;
-    kc__waiter_init(&sel, KC_WAITER_SELECT, NULL, kc_parker_ops());
+    kc__waiter_init(&sel, KC_WAITER_SELECT, NULL, kc_lab_parker_ops());
     kc__waiter_init_clause(&cl, KC_WAITER_RECEIVER, &sel);
-    assert_int_equal(kc__waiter_select_cancel(&sel), 0);  /* INIT: nothing to cancel */
+    assert_int_equal(kc__waiter_select_cancel(&sel), 0); /* INIT: nothing to cancel */
     assert_int_equal(kc__waiter_select_cancel(&cl), -EINVAL);
     assert_int_equal(kc__waiter_select_cancel(NULL), -EINVAL);
     kc__waiter_publish(&sel);
@@ -362,13 +362,13 @@ static void test_waiter_cancel_refuses_clauses_and_unhooked_tokens(void **state)
     kc_waiter_t cl;
     side_init(&s, KC_WAITER_SENDER);
     assert_int_equal(kc__waiter_cancel(NULL, -ECANCELED), -EINVAL);
-    assert_int_equal(kc__waiter_cancel(&s.w, -ECANCELED), -EINVAL);  /* no hook */
+    assert_int_equal(kc__waiter_cancel(&s.w, -ECANCELED), -EINVAL); /* no hook */
     kc_waiter_t sel;
-    kc__waiter_init(&sel, KC_WAITER_SELECT, &s.pk, kc_parker_ops());
+    kc__waiter_init(&sel, KC_WAITER_SELECT, &s.pk, kc_lab_parker_ops());
     kc__waiter_init_clause(&cl, KC_WAITER_SENDER, &sel);
-    assert_int_equal(kc__waiter_cancel(&cl, -ECANCELED), -EINVAL);  /* cancel the select */
-    assert_int_equal(kc__waiter_cancel(&sel, -ECANCELED), 0);       /* not published */
-    assert_false(kc_parker_pending(&s.pk));
+    assert_int_equal(kc__waiter_cancel(&cl, -ECANCELED), -EINVAL); /* cancel the select */
+    assert_int_equal(kc__waiter_cancel(&sel, -ECANCELED), 0);      /* not published */
+    assert_false(kc_lab_parker_pending(&s.pk));
     kc__waiter_scope_end(&s.sc, 0);
     side_done(&s);
 }
@@ -382,7 +382,7 @@ static void test_waiter_queue_is_fifo_and_remove_unlinks_from_the_middle(void **
     kc_waiter_queue_t q;
     kc__waiter_queue_init(&q);
     for (int i = 0; i < 3; i++) {
-        kc__waiter_init(&w[i], KC_WAITER_RECEIVER, NULL, kc_parker_ops());
+        kc__waiter_init(&w[i], KC_WAITER_RECEIVER, NULL, kc_lab_parker_ops());
         assert_int_equal(kc__waiter_queue_push(&q, &w[i]), 0);
         assert_int_equal(kc_waiter_check(&w[i], NULL), 0);
     }
@@ -395,7 +395,7 @@ static void test_waiter_queue_is_fifo_and_remove_unlinks_from_the_middle(void **
     assert_null(kc__waiter_queue_pop(&q));
     assert_int_equal(q.len, 0);
     assert_null(q.tail);
-    assert_int_equal(kc__waiter_queue_push(&q, &w[1]), 0);  /* reusable */
+    assert_int_equal(kc__waiter_queue_push(&q, &w[1]), 0); /* reusable */
     assert_ptr_equal(q.head, &w[1]);
     assert_ptr_equal(q.tail, &w[1]);
 }
@@ -407,7 +407,7 @@ static void test_waiter_queue_refuses_double_push_and_foreign_remove(void **stat
     kc_waiter_queue_t q1, q2;
     kc__waiter_queue_init(&q1);
     kc__waiter_queue_init(&q2);
-    kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_parker_ops());
+    kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_lab_parker_ops());
     assert_int_equal(kc__waiter_queue_push(&q1, &w), 0);
     assert_int_equal(kc__waiter_queue_push(&q1, &w), -EINVAL);
     assert_int_equal(kc__waiter_queue_push(&q2, &w), -EINVAL);
@@ -434,37 +434,37 @@ static void test_waiter_check_names_each_broken_invariant(void **state)
     kc_waiter_t w, sel, cl;
     const char *why = NULL;
     assert_int_equal(kc_waiter_check(NULL, &why), -EINVAL);
-    kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_parker_ops());
+    kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_lab_parker_ops());
     w.kind = 7;
     expect_broken(&w, "W2");
-    kc__waiter_init(&sel, KC_WAITER_SELECT, NULL, kc_parker_ops());
+    kc__waiter_init(&sel, KC_WAITER_SELECT, NULL, kc_lab_parker_ops());
     sel.cancel = NULL;
     expect_broken(&sel, "W3");
-    kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_parker_ops());
+    kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_lab_parker_ops());
     w.ops = NULL;
     expect_broken(&w, "W4");
-    kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_parker_ops());
+    kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_lab_parker_ops());
     w.payload.type = KC_PAYLOAD_BYTES;
     w.payload.u.bytes.len = 3;
     expect_broken(&w, "W5");
-    kc__waiter_init(&w, KC_WAITER_RECEIVER, NULL, kc_parker_ops());
+    kc__waiter_init(&w, KC_WAITER_RECEIVER, NULL, kc_lab_parker_ops());
     atomic_store(&w.status, KC_WAITER_ENQUEUED);
     expect_broken(&w, "W6");
-    kc__waiter_init(&w, KC_WAITER_RECEIVER, NULL, kc_parker_ops());
+    kc__waiter_init(&w, KC_WAITER_RECEIVER, NULL, kc_lab_parker_ops());
     w.next = &sel;
     expect_broken(&w, "W6");
-    kc__waiter_init(&sel, KC_WAITER_SELECT, NULL, kc_parker_ops());
+    kc__waiter_init(&sel, KC_WAITER_SELECT, NULL, kc_lab_parker_ops());
     kc__waiter_init_clause(&cl, KC_WAITER_RECEIVER, &sel);
     atomic_store(&cl.status, KC_WAITER_CLAIMED);
     expect_broken(&cl, "W7");
     kc_waiter_desc_t d = {&w, 1, 1, KC_WAITER_DESC_OWNED};
-    kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_parker_ops());
+    kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_lab_parker_ops());
     kc__waiter_put_desc(&w, &d);
     w.cancel = status_hook;
     atomic_store(&w.status, KC_WAITER_CLAIMED);
     w.result = 0;
     expect_broken(&w, "W8");
-    w.result = -EPROTO;  /* a failed hand-off keeps the descriptor: fine */
+    w.result = -EPROTO; /* a failed hand-off keeps the descriptor: fine */
     assert_int_equal(kc_waiter_check(&w, NULL), 0);
 }
 
