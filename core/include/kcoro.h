@@ -15,5 +15,7 @@
 #include "kcoro/timer.h"
 #include "kcoro/io.h"
 #include "kcoro/scope.h"
+#include "kcoro/zdesc.h"
+#include "kcoro/chan.h"
 
 #endif /* KCORO_H */

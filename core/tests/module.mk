@@ -6,3 +6,4 @@ CORE_TESTS += sched
 CORE_TESTS += cancel
 CORE_TESTS += timer
 CORE_TESTS += io
+CORE_TESTS += chan
