@@ -7,3 +7,4 @@ CORE_TESTS += cancel
 CORE_TESTS += timer
 CORE_TESTS += io
 CORE_TESTS += chan
+CORE_TESTS += chan_wait
