@@ -8,3 +8,4 @@ CORE_TESTS += timer
 CORE_TESTS += io
 CORE_TESTS += chan
 CORE_TESTS += chan_wait
+CORE_TESTS += select
