@@ -1,2 +1,3 @@
 # Each name N builds core/bench/bench_N.c into build/<flavour>/bench/bench_N.
 CORE_BENCH += coro
+CORE_BENCH += chan

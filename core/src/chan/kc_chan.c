@@ -71,6 +71,28 @@ static inline uint64_t elem_bytes(const kc_chan_t *ch, const void *elem)
     return ch->desc ? ((const kc_zdesc_t *)elem)->len : ch->elem_size;
 }
 
+/* Copy one element. Fixed sizes become plain moves; the common ones are a
+ * word (pointers, counters) and a descriptor. */
+static inline void copy_elem(void *dst, const void *src, size_t n)
+{
+    switch (n) {
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    case sizeof(kc_zdesc_t):
+        memcpy(dst, src, sizeof(kc_zdesc_t));
+        break;
+    default:
+        memcpy(dst, src, n);
+    }
+}
+
 static size_t pow2_at_least(size_t n)
 {
     size_t p = 1;
@@ -258,7 +280,7 @@ int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake)
     if (ch->recvq.len != 0) {
         kc_waiter_t *r = take_peer(ch, &ch->recvq);
         if (r != NULL) { /* I3: the ring is empty, hand it over directly */
-            memcpy(r->payload.u.bytes.dst, src, ch->slot_size);
+            copy_elem(r->payload.u.bytes.dst, src, ch->slot_size);
             r->payload.u.bytes.len = ch->slot_size;
             advance(&ch->send_idx);
             advance(&ch->recv_idx);
@@ -286,7 +308,7 @@ int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake)
         undelivered(ch, slot_at(ch, load_idx(&ch->recv_idx)));
         advance(&ch->recv_idx);
     }
-    memcpy(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
+    copy_elem(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
     advance(&ch->send_idx);
     count_send(ch, src);
     return 0;
@@ -295,14 +317,14 @@ int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake)
 int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake)
 {
     if (occupancy(ch) > 0) {
-        memcpy(dst, slot_at(ch, load_idx(&ch->recv_idx)), ch->slot_size);
+        copy_elem(dst, slot_at(ch, load_idx(&ch->recv_idx)), ch->slot_size);
         advance(&ch->recv_idx);
         count_recv(ch, dst);
         if (ch->sendq.len != 0) { /* I3: it was full; a waiting sender moves in */
             kc_waiter_t *s = take_peer(ch, &ch->sendq);
             if (s != NULL) {
                 const void *src = s->payload.u.bytes.src;
-                memcpy(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
+                copy_elem(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
                 advance(&ch->send_idx);
                 count_send(ch, src);
                 *wake = settle_peer(s, 0);
@@ -315,7 +337,7 @@ int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake)
     if (ch->sendq.len != 0) {
         kc_waiter_t *s = take_peer(ch, &ch->sendq);
         if (s != NULL) { /* rendezvous: take it straight from the sender */
-            memcpy(dst, s->payload.u.bytes.src, ch->slot_size);
+            copy_elem(dst, s->payload.u.bytes.src, ch->slot_size);
             advance(&ch->send_idx);
             advance(&ch->recv_idx);
             count_send(ch, dst);
@@ -325,6 +347,23 @@ int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake)
         }
     }
     return atomic_load_explicit(&ch->closed, memory_order_relaxed) ? -EPIPE : -EAGAIN;
+}
+
+bool kc__chan_may_send(const kc_chan_t *ch)
+{
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed) ||
+        atomic_load_explicit(&ch->ctr.recv_waiting, memory_order_relaxed) != 0)
+        return true;
+    if (ch->kind == KC_CHAN_RENDEZVOUS)
+        return false;
+    return ch->policy != KC_CHAN_SUSPEND || kc_chan_len(ch) < ch->capacity;
+}
+
+bool kc__chan_may_recv(const kc_chan_t *ch)
+{
+    return kc_chan_len(ch) != 0 ||
+           atomic_load_explicit(&ch->ctr.send_waiting, memory_order_relaxed) != 0 ||
+           atomic_load_explicit(&ch->closed, memory_order_relaxed);
 }
 
 /* The cancellation hook of a plain token waiting in a channel: the owner

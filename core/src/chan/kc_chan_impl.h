@@ -126,6 +126,13 @@ int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake /* O
  * drained) or -EAGAIN; *wake as above. Never blocks. */
 int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake /* OUT */);
 
+/* Lock-free guesses (relaxed reads) whether a send or a receive on ch
+ * could complete now. They may be wrong either way; a caller only uses them
+ * to skip locking channels that look idle and confirms under the lock.
+ * Never block. */
+bool kc__chan_may_send(const kc_chan_t *ch);
+bool kc__chan_may_recv(const kc_chan_t *ch);
+
 /* Under ch->lock: publish the INIT token w (a plain token or a clause) in
  * the send or receive queue. Plain tokens get the channel's cancellation
  * hook. Returns 0 or -EINVAL. Never blocks. */

@@ -103,7 +103,7 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
 static int transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
                     const kc_cancel_t *cancel)
 {
-    if (kc_cancel_is_triggered(cancel))
+    if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return kc__chan_fail(ch, -ECANCELED);
     kc_waiter_t *wake = NULL;
     kc__lock(&ch->lock);
@@ -112,7 +112,7 @@ static int transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
         return kc__chan_fail(ch, wait_locked(ch, send, elem, timeout_ns, cancel));
     kc__unlock(&ch->lock);
     kc__chan_wake(wake);
-    return kc__chan_fail(ch, rc);
+    return rc == 0 ? 0 : kc__chan_fail(ch, rc);
 }
 
 int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns,

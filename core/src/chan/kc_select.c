@@ -1,8 +1,9 @@
 /* kc_select.c - select over channel clauses: poll, register, wait, claim once.
  *
  * A select first polls its clauses (array order when biased, a fresh random
- * order when unbiased), each under its own channel's lock; the first clause
- * that can complete at once does, and that is the whole select. Otherwise
+ * order when unbiased): a clause whose channel looks ready from a lock-free
+ * peek is tried under its own channel's lock; the first clause that can
+ * complete at once does, and that is the whole select. Otherwise
  * it locks every channel involved (in address order, each once, as Go's
  * sellock does), polls again with all locks held, and if still nothing is
  * ready publishes one SELECT token, the claim word, plus one clause token
@@ -137,8 +138,9 @@ static void init_clauses(kc_chan_clause_t *cl, size_t n, kc_waiter_t *tok, kc_wa
     }
 }
 
-/* Nothing was ready in the poll: lock all, poll again, else register and
- * wait, then withdraw every clause. */
+/* Nothing looked ready in the optimistic poll: lock all, poll again (this
+ * pass is atomic, so a try-select that fails saw every clause not ready at
+ * one instant), else register and wait, then withdraw every clause. */
 static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int64_t timeout_ns,
                        const kc_cancel_t *cancel)
 {
@@ -167,7 +169,7 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
         idx = order[k];
         rc = clause_locked(&cl[idx], &wake);
     }
-    if (rc == -EAGAIN) {
+    if (rc == -EAGAIN && timeout_ns != 0) {
         kc__waiter_publish(&sel);
         for (size_t k = 0; k < n; k++)
             kc__chan_enqueue(cl[order[k]].chan, &tok[order[k]],
@@ -175,7 +177,9 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     }
     for (size_t k = m; k > 0; k--)
         kc__unlock(&set[k - 1]->lock);
-    if (rc == -EAGAIN) {
+    if (rc == -EAGAIN && timeout_ns == 0) {
+        idx = n; /* a try-select: nothing was ready while everything was locked */
+    } else if (rc == -EAGAIN) {
         rc = kc__waiter_scope_wait(&sc, timeout_ns);
         bool cancelled = kc__waiter_status(&sel) == KC_WAITER_CANCELLED;
         idx = n;
@@ -216,8 +220,11 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
             order[j] = t;
         }
     }
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n; k++) { /* pass 1: only channels that look ready */
         kc_chan_clause_t *c = &cl[order[k]];
+        if (!(c->op == KC_CHAN_CLAUSE_SEND ? kc__chan_may_send(c->chan)
+                                           : kc__chan_may_recv(c->chan)))
+            continue;
         kc_waiter_t *wake = NULL;
         kc__lock(&c->chan->lock);
         rc = clause_locked(c, &wake);
@@ -226,7 +233,5 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
         if (rc != -EAGAIN)
             return fired(cl, order[k], rc);
     }
-    if (timeout_ns == 0)
-        return -EAGAIN;
     return select_wait(cl, n, order, timeout_ns, cancel);
 }
