@@ -9,3 +9,4 @@ CORE_TESTS += io
 CORE_TESTS += chan
 CORE_TESTS += chan_wait
 CORE_TESTS += select
+CORE_TESTS += chan_lincheck
