@@ -31,8 +31,20 @@
 #include "kc_chan_test.h"
 #include "kc_test_util.h"
 
-enum { THREADS = 3, PER = 3, MAX_OPS = 2 * THREADS * PER + 2, TIMED_NS = 200000 };
-enum kind { TRY_SEND, TRY_RECV, SEND, RECV, CLOSE, N_KINDS };
+enum {
+    THREADS = 3,
+    PER = 3,
+    MAX_OPS = 2 * THREADS * PER + 2,
+    TIMED_NS = 200000
+};
+enum kind {
+    TRY_SEND,
+    TRY_RECV,
+    SEND,
+    RECV,
+    CLOSE,
+    N_KINDS
+};
 static const char *const kind_names[] = {"try_send", "try_recv", "send", "recv", "close"};
 
 struct hop {
@@ -213,8 +225,8 @@ static bool search(const struct history *h, uint32_t done, const struct model *m
         if (rv_send) {
             for (int j = 0; j < h->n; j++) {
                 const struct hop *r = &h->op[j];
-                if ((done & (1u << j)) || (r->kind != RECV && r->kind != TRY_RECV) ||
-                    r->rc != 0 || r->value != o->value || !minimal(h, done | (1u << i), j))
+                if ((done & (1u << j)) || (r->kind != RECV && r->kind != TRY_RECV) || r->rc != 0 ||
+                    r->value != o->value || !minimal(h, done | (1u << i), j))
                     continue;
                 if (r->inv > o->resp || o->inv > r->resp)
                     continue; /* one instant must lie inside both intervals */
