@@ -5,6 +5,7 @@
 /* Each section prints its part of the tour and returns 0, or non-zero when
  * something it shows did not behave as it should. */
 int kc_demo_coroutines(void);
+int kc_demo_channels(void);
 
 /* Print a section heading. */
 void kc_demo_heading(const char *title);
