@@ -25,9 +25,12 @@
 
 #include "kcoro/sched.h"
 
-/* Bounded spin before an owed wake is waited for with yields. */
+/* Bounded spin before an owed wake is waited for with yields; yields (a
+ * coroutine) or pause spins (a thread) before a wait parks. */
 enum {
-    KC_CHAN_OWED_SPINS = 64
+    KC_CHAN_OWED_SPINS = 64,
+    KC_CHAN_SPIN_YIELDS = 8,
+    KC_CHAN_SPIN_RELAX = 128
 };
 
 static void owner_wake(void *owner)
@@ -40,10 +43,34 @@ static void owner_wake(void *owner)
  * it without a timeout or token. kc_park gives up at once in a cancelled
  * task, so such a wait spins briefly and then yields until the waker,
  * which is between its unlock and its kc_unpark, gets there. */
+/* Before parking, give a peer a short, bounded chance to decide the token:
+ * a decision seen here saves the park and the wake-up (the peer's
+ * kc_unpark only leaves a permit), and with them, often, a worker going to
+ * sleep on its futex and being woken again. A thread spins; a coroutine
+ * yields, but only when its scheduler has other workers a peer may be
+ * running on: on a single worker a yield costs about what a park and a
+ * wake-up do (bench_chan's ping-pong), so there it parks at once.
+ * True when decided. */
+static bool spin_for_decision(const struct kc__chan_owner *o)
+{
+    kc_sched_t *s = kc_sched_current();
+    bool task = s != NULL && kc_sched_self() != NULL;
+    int n = !task ? KC_CHAN_SPIN_RELAX : kc_sched_nworkers(s) > 1 ? KC_CHAN_SPIN_YIELDS : 0;
+    for (int i = 0; i < n; i++) {
+        if (task)
+            kc_sched_yield();
+        else
+            kc__port_relax();
+        if (kc__waiter_status(o->arbiter) != KC_WAITER_ENQUEUED)
+            return true;
+    }
+    return false;
+}
+
 static int owner_park(void *owner, int64_t timeout_ns)
 {
     struct kc__chan_owner *o = owner;
-    if (kc__waiter_status(o->arbiter) == KC_WAITER_ENQUEUED)
+    if (kc__waiter_status(o->arbiter) == KC_WAITER_ENQUEUED && !spin_for_decision(o))
         return kc_park(&o->parker, timeout_ns, o->cancel);
     for (int i = 0;; i++) {
         if (kc_park(&o->parker, KC_NO_TIMEOUT, NULL) == 0)
