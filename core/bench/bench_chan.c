@@ -208,57 +208,70 @@ static double select4_recv(void *arg)
 
 /* ------------------------------------------------------------ close, cancel */
 
-enum {
-    WAKERS = 1000
-};
+enum { WAKERS = 1000 };
 
 struct herd {
     kc_chan_t *ch;
-    const kc_cancel_t *tok;
+    kc_cancel_t *tok;
+    bool cancel;
+    _Atomic long woken;
+    double ns;
 };
 
 static int herd_waiter(void *arg)
 {
     struct herd *h = arg;
     uint64_t v;
-    int rc = kc_chan_recv(h->ch, &v, KC_NO_TIMEOUT, h->tok);
+    int rc = kc_chan_recv(h->ch, &v, KC_NO_TIMEOUT, h->cancel ? h->tok : NULL);
     if (rc != -EPIPE && rc != -ECANCELED)
         abort();
+    atomic_fetch_add_explicit(&h->woken, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* The waker is a coroutine too (as Go's main goroutine is): it waits until
+ * every receiver is parked, then times the close (or the token) until the
+ * last one has run again. */
+static int herd_waker(void *arg)
+{
+    struct herd *h = arg;
+    kc_chan_snapshot_t snap = KC_CHAN_SNAPSHOT_INIT;
+    do {
+        kc_sched_yield();
+        kc_chan_snapshot(h->ch, &snap);
+    } while (snap.recv_waiting != WAKERS);
+    uint64_t t0 = kc_bench_now_ns();
+    if (h->cancel)
+        kc_cancel_trigger(h->tok);
+    else
+        kc_chan_close(h->ch);
+    while (atomic_load_explicit(&h->woken, memory_order_relaxed) != WAKERS)
+        kc_sched_yield();
+    h->ns = (double)(kc_bench_now_ns() - t0) / WAKERS;
     return 0;
 }
 
 /* ns per waiter to wake WAKERS receivers parked on one channel, by closing
- * it (cancel = false) or by firing the token they all wait with. */
+ * it or by firing the token they all wait with. */
 static double wake_herd(bool cancel)
 {
     kc_sched_t *s = sched_with(2);
-    kc_cancel_t *tok = NULL;
-    if (kc_cancel_create(&tok, NULL) != 0)
+    struct herd h = {chan_of(KC_CHAN_RENDEZVOUS, 0), NULL, cancel, 0, 0};
+    if (kc_cancel_create(&h.tok, NULL) != 0)
         abort();
-    struct herd h = {chan_of(KC_CHAN_RENDEZVOUS, 0), cancel ? tok : NULL};
-    kc_task_t **t = malloc(WAKERS * sizeof(*t));
+    kc_task_t **t = malloc((WAKERS + 1) * sizeof(*t));
     if (t == NULL)
         abort();
     for (int i = 0; i < WAKERS; i++)
         kc_sched_spawn(s, &t[i], herd_waiter, &h, NULL);
-    kc_chan_snapshot_t snap = KC_CHAN_SNAPSHOT_INIT;
-    do {
-        kc_sched_yield();
-        kc_chan_snapshot(h.ch, &snap);
-    } while (snap.recv_waiting != WAKERS);
-    uint64_t t0 = kc_bench_now_ns();
-    if (cancel)
-        kc_cancel_trigger(tok);
-    else
-        kc_chan_close(h.ch);
-    for (int i = 0; i < WAKERS; i++)
+    kc_sched_spawn(s, &t[WAKERS], herd_waker, &h, NULL);
+    for (int i = 0; i <= WAKERS; i++)
         join(t[i]);
-    double ns = (double)(kc_bench_now_ns() - t0) / WAKERS;
     free(t);
     kc_chan_destroy(h.ch);
-    kc_cancel_destroy(tok);
+    kc_cancel_destroy(h.tok);
     kc_sched_destroy(s);
-    return ns;
+    return h.ns;
 }
 
 static double close_wake(void *arg)
