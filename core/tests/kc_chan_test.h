@@ -12,6 +12,7 @@
 #include "chan/kc_chan_impl.h"
 #include "kcoro.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,19 @@ static inline kc_cancel_t *fired_token(void)
     assert_int_equal(kc_cancel_create(&c, NULL), 0);
     assert_int_equal(kc_cancel_trigger(c), 1);
     return c;
+}
+
+/* Spin (yielding) until ch has exactly s waiting senders and r waiting
+ * receivers; fails after ~10 s rather than hang. */
+static inline void wait_waiters(const kc_chan_t *ch, uint64_t s, uint64_t r)
+{
+    for (long i = 0; i < 20000000; i++) {
+        kc_chan_snapshot_t x = snap(ch);
+        if (x.send_waiting == s && x.recv_waiting == r)
+            return;
+        sched_yield();
+    }
+    fail_msg("waiters never reached s%llu/r%llu", (unsigned long long)s, (unsigned long long)r);
 }
 
 /* 1 ms: long enough to be a real wait, short enough for many cases. */

@@ -25,19 +25,6 @@
 #include "port/kc_port.h"
 #include "kc_test_util.h"
 
-/* Spin (yielding) until ch has exactly s waiting senders and r waiting
- * receivers; fails after ~10 s rather than hang. */
-static void wait_waiters(const kc_chan_t *ch, uint64_t s, uint64_t r)
-{
-    for (long i = 0; i < 20000000; i++) {
-        kc_chan_snapshot_t x = snap(ch);
-        if (x.send_waiting == s && x.recv_waiting == r)
-            return;
-        sched_yield();
-    }
-    fail_msg("waiters never reached s%llu/r%llu", (unsigned long long)s, (unsigned long long)r);
-}
-
 /* One blocking operation run on a thread or as a coroutine. */
 struct op {
     kc_chan_t *ch;

@@ -21,16 +21,6 @@
 #include "kc_chan_test.h"
 #include "kc_test_util.h"
 
-static void wait_recv_waiting(const kc_chan_t *ch, uint64_t n)
-{
-    for (long i = 0; i < 20000000; i++) {
-        if (snap(ch).recv_waiting == n)
-            return;
-        sched_yield();
-    }
-    fail_msg("receive waiters never reached %llu", (unsigned long long)n);
-}
-
 static void make_chans(kc_chan_t **ch, int n, kc_chan_kind_t kind, size_t cap)
 {
     for (int i = 0; i < n; i++)
@@ -146,7 +136,7 @@ static void test_select_waiting_is_completed_by_one_peer_and_unregisters(void **
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, select_thread, &w), 0);
         for (int i = 0; i < 3; i++)
-            wait_recv_waiting(ch[i], 1);
+            wait_waiters(ch[i], 0, 1);
         uint64_t v = 500 + (uint64_t)target;
         assert_int_equal(kc_chan_send(ch[target], &v, KC_NO_TIMEOUT, NULL), 0);
         pthread_join(th, NULL);
@@ -178,9 +168,8 @@ static void test_select_send_clause_waits_for_room(void **state)
     assert_int_equal(kc_chan_select(w.cl, 2, 0, 0, NULL), -EAGAIN);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, select_thread, &w), 0);
-    wait_recv_waiting(ch[0], 1);
-    while (snap(ch[1]).send_waiting != 1)
-        sched_yield();
+    wait_waiters(ch[0], 0, 1);
+    wait_waiters(ch[1], 1, 0);
     assert_int_equal(kc_chan_recv(ch[1], &out, KC_NO_TIMEOUT, NULL), 0);
     assert_int_equal(out, 1);
     pthread_join(th, NULL);
@@ -209,7 +198,7 @@ static void test_select_timeout_cancel_and_close_end_the_wait(void **state)
     w.timeout = 60LL * 1000000000;
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, select_thread, &w), 0);
-    wait_recv_waiting(ch[1], 1);
+    wait_waiters(ch[1], 0, 1);
     kc_cancel_trigger(c);
     pthread_join(th, NULL);
     assert_int_equal(w.rc, -ECANCELED);
@@ -217,7 +206,7 @@ static void test_select_timeout_cancel_and_close_end_the_wait(void **state)
     assert_int_equal(kc_cancel_destroy(c), 0);
     waiter_recv(&w, ch, 2);
     assert_int_equal(pthread_create(&th, NULL, select_thread, &w), 0);
-    wait_recv_waiting(ch[1], 1);
+    wait_waiters(ch[1], 0, 1);
     assert_int_equal(kc_chan_close(ch[1]), 0);
     pthread_join(th, NULL);
     assert_int_equal(w.rc, 1);

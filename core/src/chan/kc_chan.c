@@ -43,6 +43,8 @@
  */
 #include "chan/kc_chan_impl.h"
 
+#include "base/kc_debug.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -418,6 +420,10 @@ int kc_chan_close(kc_chan_t *ch)
     /* release: pairs with the acquire in kc_chan_is_closed, so a thread that
      * sees the channel closed also sees what was sent before */
     atomic_store_explicit(&ch->closed, 1, memory_order_release);
+    kc__debug_log("chan %s: closed with %zu waiting receivers, %zu waiting senders, %llu "
+                  "buffered",
+                  ch->name[0] ? ch->name : "-", ch->recvq.len, ch->sendq.len,
+                  (unsigned long long)occupancy(ch));
     kc_waiter_t *w;
     /* Wakes happen under the lock here: close is rare, kc_unpark never
      * blocks, and the tokens' links are not ours once the lock is gone. */
