@@ -335,18 +335,29 @@ static void test_chan_threads_and_coroutines_talk_both_ways(void **state)
 /* ------------------------------------------------------------ races */
 
 struct race {
-    kc_chan_t *ch;
+    kc_chan_t *ch[2];
+    int mode; /* the waiter: 0 send, 1 receive, 2 select of two receives */
     kc_cancel_t *cancel;
     _Atomic int go;
     int waiter_rc, peer_rc;
-    uint64_t got;
+    uint64_t got, peer_got;
 };
 
 static void *race_waiter(void *arg)
 {
     struct race *r = arg;
     uint64_t v = 7;
-    r->waiter_rc = kc_chan_send(r->ch, &v, KC_NO_TIMEOUT, r->cancel);
+    if (r->mode == 0) {
+        r->waiter_rc = kc_chan_send(r->ch[0], &v, KC_NO_TIMEOUT, r->cancel);
+    } else if (r->mode == 1) {
+        r->waiter_rc = kc_chan_recv(r->ch[0], &r->got, KC_NO_TIMEOUT, r->cancel);
+    } else {
+        uint64_t other = 0;
+        kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(r->ch[1], &other),
+                                  KC_CHAN_CLAUSE_RECV_INIT(r->ch[0], &r->got)};
+        int k = kc_chan_select(cl, 2, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, r->cancel);
+        r->waiter_rc = k == 1 ? cl[1].result : k < 0 ? k : -EPROTO;
+    }
     return NULL;
 }
 
@@ -355,48 +366,64 @@ static void *race_peer(void *arg)
     struct race *r = arg;
     while (!atomic_load_explicit(&r->go, memory_order_acquire))
         sched_yield();
-    r->peer_rc = kc_chan_try_recv(r->ch, &r->got);
+    uint64_t v = 7;
+    r->peer_rc =
+        r->mode == 0 ? kc_chan_try_recv(r->ch[0], &r->peer_got) : kc_chan_try_send(r->ch[0], &v);
     return NULL;
 }
 
-/* A sender waits on a rendezvous channel with a token; a receiver and a
- * canceller race for it. Exactly one wins: either both see 0 and the value
- * moved, or the send is cancelled and the receiver found nobody. */
+/* A send, a receive or a select waits on a rendezvous channel with a token;
+ * a peer (a try on the other side) and a canceller race for it. Exactly one
+ * wins: either both see 0 and the value moved once, or the waiter is
+ * cancelled and the peer found nobody (and kept its element). */
 static void test_chan_cancel_versus_match_race_has_one_winner(void **state)
 {
     (void)state;
-    long rounds = kc_test_scaled(3000), matched = 0, cancelled = 0;
-    kc_chan_t *ch = NULL;
-    assert_int_equal(kc_chan_make(&ch, KC_CHAN_RENDEZVOUS, 0, sizeof(uint64_t)), 0);
-    for (long i = 0; i < rounds; i++) {
-        struct race r = {ch, NULL, 0, 99, 99, 0};
-        assert_int_equal(kc_cancel_create(&r.cancel, NULL), 0);
-        pthread_t w, p;
-        assert_int_equal(pthread_create(&w, NULL, race_waiter, &r), 0);
-        wait_waiters(ch, 1, 0);
-        assert_int_equal(pthread_create(&p, NULL, race_peer, &r), 0);
-        /* release: pairs with race_peer's acquire */
-        atomic_store_explicit(&r.go, 1, memory_order_release);
-        kc_cancel_trigger(r.cancel);
-        pthread_join(w, NULL);
-        pthread_join(p, NULL);
-        if (r.waiter_rc == 0 && r.peer_rc == 0 && r.got == 7) {
-            matched++;
-        } else if (r.waiter_rc == -ECANCELED && r.peer_rc == -EAGAIN) {
-            cancelled++;
-        } else {
-            fail_msg("round %ld: send %s, receive %s (got %llu)", i, kc_errname(r.waiter_rc),
-                     kc_errname(r.peer_rc), (unsigned long long)r.got);
+    for (int mode = 0; mode < 3; mode++) {
+        long rounds = kc_test_scaled(2000), matched = 0, cancelled = 0;
+        kc_chan_t *ch[2];
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(kc_chan_make(&ch[k], KC_CHAN_RENDEZVOUS, 0, sizeof(uint64_t)), 0);
+        for (long i = 0; i < rounds; i++) {
+            struct race r = {{ch[0], ch[1]}, mode, NULL, 0, 99, 99, 0, 0};
+            assert_int_equal(kc_cancel_create(&r.cancel, NULL), 0);
+            pthread_t w, p;
+            assert_int_equal(pthread_create(&w, NULL, race_waiter, &r), 0);
+            wait_waiters(ch[0], mode == 0, mode != 0);
+            assert_int_equal(pthread_create(&p, NULL, race_peer, &r), 0);
+            if (i & 1) /* odd rounds give the canceller a head start */
+                kc_cancel_trigger(r.cancel);
+            /* release: pairs with race_peer's acquire */
+            atomic_store_explicit(&r.go, 1, memory_order_release);
+            kc_cancel_trigger(r.cancel);
+            pthread_join(w, NULL);
+            pthread_join(p, NULL);
+            uint64_t moved = mode == 0 ? r.peer_got : r.got;
+            if (r.waiter_rc == 0 && r.peer_rc == 0 && moved == 7) {
+                matched++;
+            } else if (r.waiter_rc == -ECANCELED && r.peer_rc == -EAGAIN && moved == 0) {
+                cancelled++;
+            } else {
+                fail_msg("mode %d round %ld: waiter %s, peer %s (moved %llu)", mode, i,
+                         kc_errname(r.waiter_rc), kc_errname(r.peer_rc), (unsigned long long)moved);
+            }
+            assert_int_equal(kc_cancel_destroy(r.cancel), 0);
         }
-        assert_int_equal(kc_cancel_destroy(r.cancel), 0);
+        kc_chan_snapshot_t s = snap(ch[0]);
+        assert_int_equal(s.sends, matched);
+        assert_int_equal(s.receives, matched);
+        assert_int_equal(s.cancelled_waiters, cancelled);
+        assert_int_equal(s.send_waiting + s.recv_waiting + snap(ch[1]).recv_waiting, 0);
+        print_message("cancel-versus-match (%s waits): %ld matched, %ld cancelled\n",
+                      mode == 0   ? "send"
+                      : mode == 1 ? "receive"
+                                  : "select",
+                      matched, cancelled);
+        for (int k = 0; k < 2; k++) {
+            assert_chan_ok(ch[k]);
+            assert_int_equal(kc_chan_destroy(ch[k]), 0);
+        }
     }
-    kc_chan_snapshot_t s = snap(ch);
-    assert_int_equal(s.sends, matched);
-    assert_int_equal(s.receives, matched);
-    assert_int_equal(s.cancelled_waiters, cancelled);
-    assert_chan_ok(ch);
-    print_message("cancel-versus-match: %ld matched, %ld cancelled\n", matched, cancelled);
-    assert_int_equal(kc_chan_destroy(ch), 0);
 }
 
 int main(void)

@@ -220,8 +220,14 @@ static kc_waiter_t *take_peer(kc_chan_t *ch, kc_waiter_queue_t *q)
 {
     kc_waiter_t *w;
     while ((w = kc__waiter_queue_pop(q)) != NULL) {
-        if (w->parent != NULL && !kc__waiter_try_claim(w->parent))
-            continue;            /* a stale clause */
+        if (w->parent != NULL && !kc__waiter_try_claim(w->parent)) {
+            /* a stale clause: its select was decided elsewhere; when that
+             * was its timeout or cancellation, the withdrawal is counted
+             * here, since its owner will not find it any more */
+            if (kc__waiter_status(w->parent) == KC_WAITER_CANCELLED)
+                kc__chan_bump(&ch->ctr.cancelled_waiters, 1);
+            continue;
+        }
         kc__waiter_try_claim(w); /* cannot fail: only the lock holder decides */
         break;
     }
