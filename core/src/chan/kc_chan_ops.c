@@ -55,8 +55,8 @@ static void owner_wake(void *owner)
  * True when decided. */
 static bool spin_for_decision(const struct kc__chan_owner *o)
 {
-    kc_sched_t *s = kc_sched_current();
-    bool task = s != NULL && kc_sched_self() != NULL;
+    kc_sched_t *s = kc_sched_current(); /* a worker's coroutine, else a thread */
+    bool task = s != NULL;
     int n = !task ? KC_CHAN_SPIN_RELAX : kc_sched_nworkers(s) > 1 ? KC_CHAN_SPIN_YIELDS : 0;
     for (int i = 0; i < n; i++) {
         if (task)
