@@ -208,7 +208,9 @@ static double select4_recv(void *arg)
 
 /* ------------------------------------------------------------ close, cancel */
 
-enum { WAKERS = 1000 };
+enum {
+    WAKERS = 1000
+};
 
 struct herd {
     kc_chan_t *ch;

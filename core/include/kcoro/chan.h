@@ -261,7 +261,9 @@ typedef struct kc_chan_clause {
  * Errors: -EAGAIN (timeout 0 and nothing ready), -ETIME, -ECANCELED,
  * -EINVAL (NULL or empty clauses, n > KC_CHAN_SELECT_MAX, a clause with a
  * bad size, op, channel or buffer, unknown flags, bad timeout), -EMSGSIZE
- * (a send clause's descriptor is too long); nothing happened then.
+ * (a send clause's descriptor is too long), -ENOMEM (more than 8 clauses
+ * and no memory for their tokens, or an UNLIMITED ring could not grow);
+ * nothing happened then.
  * Can block (a thread) or yield (a coroutine). */
 KC_API int kc_chan_select(kc_chan_clause_t *clauses /* INOUT */, size_t n, uint32_t flags,
                           int64_t timeout_ns, const kc_cancel_t *cancel);
