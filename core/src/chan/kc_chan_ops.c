@@ -137,8 +137,10 @@ static int transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     kc_waiter_t *wake = NULL;
     kc__lock(&ch->lock);
     int rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);
-    if (rc == -EAGAIN && timeout_ns != 0)
-        return kc__chan_fail(ch, wait_locked(ch, send, elem, timeout_ns, cancel));
+    if (rc == -EAGAIN && timeout_ns != 0) {
+        rc = wait_locked(ch, send, elem, timeout_ns, cancel);
+        return rc == 0 ? 0 : kc__chan_fail(ch, rc);
+    }
     kc__unlock(&ch->lock);
     kc__chan_wake(wake);
     return rc == 0 ? 0 : kc__chan_fail(ch, rc);
@@ -151,7 +153,7 @@ int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeo
         return -EINVAL;
     if (elem == NULL || ch->desc != desc || !kc__chan_timeout_ok(timeout_ns))
         return kc__chan_fail(ch, -EINVAL);
-    int rc = kc__chan_check_elem(ch, elem);
+    int rc = desc ? kc__chan_check_elem(ch, elem) : 0;
     if (rc != 0)
         return kc__chan_fail(ch, rc);
     return transfer(ch, true, (void *)(uintptr_t)elem, timeout_ns, cancel);
