@@ -35,12 +35,19 @@ enum {
     KC__CHAN_NFAIL
 };
 
-/* The counters. Written under the channel lock unless said otherwise. */
+/* The counters. Written under the channel lock unless said otherwise, and
+ * grouped by who writes them, each group on its own 128-byte block (the
+ * adjacent-line prefetcher pairs 64-byte lines), so a producer and a
+ * consumer on different cores do not pass a counter line back and forth on
+ * every element: senders write the first block, receivers the second,
+ * waits and failures (the slow paths) the third. */
 struct kc_chan_counters {
-    _Atomic uint64_t sends, receives, bytes_sent, bytes_received;
-    _Atomic uint64_t desc_sends, desc_receives;
+    _Alignas(128) _Atomic uint64_t sends;
+    _Atomic uint64_t bytes_sent, desc_sends;
     _Atomic uint64_t drops_oldest, drops_latest, undelivered;
-    _Atomic uint64_t cancelled_waiters;
+    _Alignas(128) _Atomic uint64_t receives;
+    _Atomic uint64_t bytes_received, desc_receives;
+    _Alignas(128) _Atomic uint64_t cancelled_waiters;
     _Atomic uint64_t send_waiting, recv_waiting;
     _Atomic uint64_t fail[KC__CHAN_NFAIL]; /* relaxed adds, any time */
 };
@@ -66,7 +73,7 @@ struct kc_chan {
     void *undelivered_arg;
     char name[32];
     /* Readers of the counters (snapshots) stay off the lock's line. */
-    _Alignas(128) struct kc_chan_counters ctr;
+    struct kc_chan_counters ctr;
 };
 
 /* How a blocked channel operation (or select) is reached: the parker its
