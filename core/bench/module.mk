@@ -1,3 +1,4 @@
 # Each name N builds core/bench/bench_N.c into build/<flavour>/bench/bench_N.
 CORE_BENCH += coro
 CORE_BENCH += sched
+CORE_BENCH += chan

@@ -20,6 +20,7 @@ int main(void)
     int bad = 0;
     bad |= kc_demo_coroutines();
     bad |= kc_demo_scheduler();
+    bad |= kc_demo_channels();
     printf("\n%s\n",
            bad ? "demo: something misbehaved (see above)" : "demo: all sections ran as promised");
     return bad ? 1 : 0;

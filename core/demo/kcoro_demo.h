@@ -6,6 +6,7 @@
  * something it shows did not behave as it should. */
 int kc_demo_coroutines(void);
 int kc_demo_scheduler(void);
+int kc_demo_channels(void);
 
 /* Print a section heading. */
 void kc_demo_heading(const char *title);

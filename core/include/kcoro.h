@@ -16,5 +16,7 @@
 #include "kcoro/io.h"
 #include "kcoro/scope.h"
 #include "kcoro/arena.h"
+#include "kcoro/zdesc.h"
+#include "kcoro/chan.h"
 
 #endif /* KCORO_H */

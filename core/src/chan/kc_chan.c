@@ -1,0 +1,525 @@
+/* kc_chan.c - the locked channel: ring, reservation indices, waiter queues.
+ *
+ * The reference implementation of kcoro/chan.h, after Go's hchan: one lock
+ * per channel guards a ring of slots addressed by two monotonic 64-bit
+ * reservation indices (send_idx counts elements ever accepted, recv_idx
+ * elements ever taken out; occupancy is their difference, and a slot is
+ * `idx & (ring_slots - 1)`), plus a queue of waiting senders and one of
+ * waiting receivers built from the graduated waiter tokens. This file does
+ * everything that happens under the lock; kc_chan_ops.c and kc_select.c
+ * add the waiting. The lock is never held across a park or a wake-up of
+ * another context, except in close (kc_unpark never blocks).
+ *
+ * A token in a queue is decided under the lock: the party that meets it
+ * claims it (a plain token by one CAS that cannot fail, a select clause by
+ * first winning its select's claim word, else the stale clause is dropped),
+ * moves the element and sets the result; the owner is woken after unlock.
+ * An owner that gives up takes its token out under the lock (the
+ * cancellation hook below); whichever comes first wins.
+ *
+ *   element  event                                     next            by
+ *   -------  ----------------------------------------  --------------  ----------------------
+ *   sender   a waiting receiver exists                 received        kc__chan_send_locked
+ *   sender   room in the ring                          buffered        kc__chan_send_locked
+ *   sender   full, DROP_OLDEST / CONFLATED: evict head buffered        kc__chan_send_locked
+ *   sender   full, DROP_LATEST                         undelivered     kc__chan_send_locked
+ *   sender   full or rendezvous, SUSPEND: wait         in sendq        kc__chan_enqueue
+ *   buffered a receiver takes the head                 received        kc__chan_recv_locked
+ *   in sendq a receiver frees a slot / meets it        buffered/recvd  kc__chan_recv_locked
+ *   in sendq close                                     sender keeps it kc_chan_close
+ *   buffered destroy                                   undelivered     kc_chan_destroy
+ *
+ * Invariants (kc__chan_check() asserts them under the lock):
+ *   I1  recv_idx <= send_idx; occupancy <= capacity and <= ring_slots;
+ *       a rendezvous channel has no ring and occupancy 0.
+ *   I2  a closed channel has no waiting token.
+ *   I3  a live waiting receiver (its arbiter ENQUEUED) means occupancy 0;
+ *       a live waiting sender means a full SUSPEND channel.
+ *   I4  live waiting senders and live waiting receivers never coexist.
+ *   I5  each queued token is live, ENQUEUED, of its queue's kind and names
+ *       the queue as its site; the queue lengths equal the waiting counters.
+ *   I6  sends == receives + undelivered + occupancy.
+ *   I7  ring_slots is a power of two (or 0 for rendezvous).
+ */
+#include "chan/kc_chan_impl.h"
+
+#include "base/kc_debug.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* An unlimited ring starts (and shrinks back to) this many slots. */
+enum {
+    KC_CHAN_UNLIMITED_MIN_SLOTS = 32
+};
+
+static inline uint64_t load_idx(const _Atomic uint64_t *i)
+{
+    return atomic_load_explicit(i, memory_order_relaxed);
+}
+
+static inline uint64_t occupancy(const kc_chan_t *ch)
+{
+    return load_idx(&ch->send_idx) - load_idx(&ch->recv_idx);
+}
+
+static inline unsigned char *slot_at(const kc_chan_t *ch, uint64_t idx)
+{
+    return ch->ring + (size_t)(idx & (ch->ring_slots - 1)) * ch->slot_size;
+}
+
+static inline uint64_t elem_bytes(const kc_chan_t *ch, const void *elem)
+{
+    return ch->desc ? ((const kc_zdesc_t *)elem)->len : ch->elem_size;
+}
+
+/* Copy one element. Fixed sizes become plain moves; the common ones are a
+ * word (pointers, counters) and a descriptor. */
+static inline void copy_elem(void *dst, const void *src, size_t n)
+{
+    switch (n) {
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    case sizeof(kc_zdesc_t):
+        memcpy(dst, src, sizeof(kc_zdesc_t));
+        break;
+    default:
+        memcpy(dst, src, n);
+    }
+}
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+static int opts_check(const kc_chan_opts_t *o)
+{
+    if (o == NULL || o->size < sizeof(*o) || o->flags != 0 || o->elem_size > KC_CHAN_MAX_ELEM)
+        return -EINVAL;
+    if ((unsigned)o->policy > KC_CHAN_DROP_LATEST)
+        return -EINVAL;
+    switch (o->kind) {
+    case KC_CHAN_RENDEZVOUS:
+    case KC_CHAN_UNLIMITED:
+        return o->capacity == 0 && o->policy == KC_CHAN_SUSPEND ? 0 : -EINVAL;
+    case KC_CHAN_BUFFERED:
+        return o->capacity >= 1 && o->capacity <= KC_CHAN_MAX_CAPACITY ? 0 : -EINVAL;
+    case KC_CHAN_CONFLATED:
+        return o->capacity == 0 && o->policy != KC_CHAN_DROP_LATEST ? 0 : -EINVAL;
+    default:
+        return -EINVAL;
+    }
+}
+
+int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts)
+{
+    if (out == NULL || opts_check(opts) != 0)
+        return -EINVAL;
+    kc_chan_t *ch = aligned_alloc(128, (sizeof(*ch) + 127) & ~(size_t)127);
+    if (ch == NULL)
+        return -ENOMEM;
+    memset(ch, 0, sizeof(*ch));
+    ch->kind = (uint8_t)opts->kind;
+    ch->policy = (uint8_t)(opts->kind == KC_CHAN_CONFLATED ? KC_CHAN_DROP_OLDEST : opts->policy);
+    ch->desc = opts->elem_size == 0;
+    ch->elem_size = opts->elem_size;
+    ch->slot_size = ch->desc ? sizeof(kc_zdesc_t) : opts->elem_size;
+    ch->max_desc_len = opts->max_desc_len;
+    ch->on_undelivered = opts->on_undelivered;
+    ch->undelivered_arg = opts->undelivered_arg;
+    switch (opts->kind) {
+    case KC_CHAN_BUFFERED:
+        ch->capacity = opts->capacity;
+        break;
+    case KC_CHAN_CONFLATED:
+        ch->capacity = 1;
+        break;
+    case KC_CHAN_UNLIMITED:
+        ch->capacity = SIZE_MAX;
+        break;
+    default:
+        ch->capacity = 0;
+    }
+    if (ch->capacity > 0) {
+        ch->ring_slots = opts->kind == KC_CHAN_UNLIMITED ? KC_CHAN_UNLIMITED_MIN_SLOTS
+                                                         : pow2_at_least(ch->capacity);
+        ch->min_slots = ch->ring_slots;
+        ch->ring = malloc(ch->ring_slots * ch->slot_size);
+        if (ch->ring == NULL) {
+            free(ch);
+            return -ENOMEM;
+        }
+    }
+    if (opts->name != NULL) {
+        strncpy(ch->name, opts->name, sizeof(ch->name) - 1);
+        ch->name[sizeof(ch->name) - 1] = '\0';
+    }
+    kc__waiter_queue_init(&ch->sendq);
+    kc__waiter_queue_init(&ch->recvq);
+    *out = ch;
+    return 0;
+}
+
+int kc_chan_make(kc_chan_t **out, kc_chan_kind_t kind, size_t capacity, size_t elem_size)
+{
+    kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
+    o.kind = kind;
+    o.capacity = capacity;
+    o.elem_size = elem_size;
+    return kc_chan_create(out, &o);
+}
+
+/* An element that was sent will never be received: count it and hand it
+ * to the callback (under the lock, as chan.h says). */
+static void undelivered(kc_chan_t *ch, void *elem)
+{
+    kc__chan_bump(&ch->ctr.undelivered, 1);
+    if (ch->on_undelivered != NULL)
+        ch->on_undelivered(elem, ch->slot_size, ch->undelivered_arg);
+}
+
+int kc_chan_destroy(kc_chan_t *ch)
+{
+    if (ch == NULL)
+        return 0;
+    kc__lock(&ch->lock);
+    if (ch->sendq.len != 0 || ch->recvq.len != 0) {
+        kc__unlock(&ch->lock);
+        return -EBUSY;
+    }
+    for (uint64_t i = load_idx(&ch->recv_idx); i != load_idx(&ch->send_idx); i++)
+        undelivered(ch, slot_at(ch, i));
+    atomic_store_explicit(&ch->recv_idx, load_idx(&ch->send_idx), memory_order_relaxed);
+    kc__unlock(&ch->lock);
+    free(ch->ring);
+    free(ch);
+    return 0;
+}
+
+static void sync_waiting(kc_chan_t *ch)
+{
+    atomic_store_explicit(&ch->ctr.send_waiting, ch->sendq.len, memory_order_relaxed);
+    atomic_store_explicit(&ch->ctr.recv_waiting, ch->recvq.len, memory_order_relaxed);
+}
+
+/* Take the first waiting token of q that can still be decided here, and
+ * decide it (CLAIMED). Clauses whose select was decided elsewhere are
+ * dropped from the queue on the way (their owner finds them gone). */
+static kc_waiter_t *take_peer(kc_chan_t *ch, kc_waiter_queue_t *q)
+{
+    kc_waiter_t *w;
+    while ((w = kc__waiter_queue_pop(q)) != NULL) {
+        if (w->parent != NULL && !kc__waiter_try_claim(w->parent)) {
+            /* a stale clause: its select was decided elsewhere; when that
+             * was its timeout or cancellation, the withdrawal is counted
+             * here, since its owner will not find it any more */
+            if (kc__waiter_status(w->parent) == KC_WAITER_CANCELLED)
+                kc__chan_bump(&ch->ctr.cancelled_waiters, 1);
+            continue;
+        }
+        kc__waiter_try_claim(w); /* cannot fail: only the lock holder decides */
+        break;
+    }
+    sync_waiting(ch);
+    return w;
+}
+
+/* Record the outcome of a claimed token and return the one to wake. */
+static kc_waiter_t *settle_peer(kc_waiter_t *w, int rc)
+{
+    w->result = rc;
+    kc_waiter_t *arb = kc__waiter_arbiter(w);
+    arb->result = rc;
+    return arb;
+}
+
+static void count_send(kc_chan_t *ch, const void *elem)
+{
+    kc__chan_bump(&ch->ctr.sends, 1);
+    kc__chan_bump(&ch->ctr.bytes_sent, elem_bytes(ch, elem));
+    if (ch->desc)
+        kc__chan_bump(&ch->ctr.desc_sends, 1);
+}
+
+static void count_recv(kc_chan_t *ch, const void *elem)
+{
+    kc__chan_bump(&ch->ctr.receives, 1);
+    kc__chan_bump(&ch->ctr.bytes_received, elem_bytes(ch, elem));
+    if (ch->desc)
+        kc__chan_bump(&ch->ctr.desc_receives, 1);
+}
+
+static inline void advance(_Atomic uint64_t *idx)
+{
+    atomic_store_explicit(idx, load_idx(idx) + 1, memory_order_relaxed);
+}
+
+/* Move the buffered elements of an unlimited ring into one of new_slots. */
+static int resize_ring(kc_chan_t *ch, size_t new_slots)
+{
+    if (new_slots > SIZE_MAX / ch->slot_size)
+        return -ENOMEM;
+    unsigned char *ring = malloc(new_slots * ch->slot_size);
+    if (ring == NULL)
+        return -ENOMEM;
+    for (uint64_t i = load_idx(&ch->recv_idx); i != load_idx(&ch->send_idx); i++)
+        memcpy(ring + (size_t)(i & (new_slots - 1)) * ch->slot_size, slot_at(ch, i), ch->slot_size);
+    free(ch->ring);
+    ch->ring = ring;
+    ch->ring_slots = new_slots;
+    return 0;
+}
+
+int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake)
+{
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed))
+        return -EPIPE;
+    if (ch->recvq.len != 0) {
+        kc_waiter_t *r = take_peer(ch, &ch->recvq);
+        if (r != NULL) { /* I3: the ring is empty, hand it over directly */
+            copy_elem(r->payload.u.bytes.dst, src, ch->slot_size);
+            r->payload.u.bytes.len = ch->slot_size;
+            advance(&ch->send_idx);
+            advance(&ch->recv_idx);
+            count_send(ch, src);
+            count_recv(ch, src);
+            *wake = settle_peer(r, 0);
+            return 0;
+        }
+    }
+    uint64_t occ = occupancy(ch);
+    if (occ < ch->capacity) {
+        if (occ == ch->ring_slots) { /* unlimited and full: grow */
+            if (ch->ring_slots > SIZE_MAX / 2 || resize_ring(ch, ch->ring_slots * 2) != 0)
+                return -ENOMEM;
+        }
+    } else if (ch->kind == KC_CHAN_RENDEZVOUS || ch->policy == KC_CHAN_SUSPEND) {
+        return -EAGAIN;
+    } else if (ch->policy == KC_CHAN_DROP_LATEST) {
+        count_send(ch, src);
+        kc__chan_bump(&ch->ctr.drops_latest, 1);
+        undelivered(ch, (void *)(uintptr_t)src); /* the callback owns it now */
+        return 0;
+    } else { /* DROP_OLDEST, CONFLATED: evict the head to make room */
+        kc__chan_bump(&ch->ctr.drops_oldest, 1);
+        undelivered(ch, slot_at(ch, load_idx(&ch->recv_idx)));
+        advance(&ch->recv_idx);
+    }
+    copy_elem(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
+    advance(&ch->send_idx);
+    count_send(ch, src);
+    return 0;
+}
+
+int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake)
+{
+    if (occupancy(ch) > 0) {
+        copy_elem(dst, slot_at(ch, load_idx(&ch->recv_idx)), ch->slot_size);
+        advance(&ch->recv_idx);
+        count_recv(ch, dst);
+        if (ch->sendq.len != 0) { /* I3: it was full; a waiting sender moves in */
+            kc_waiter_t *s = take_peer(ch, &ch->sendq);
+            if (s != NULL) {
+                const void *src = s->payload.u.bytes.src;
+                copy_elem(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
+                advance(&ch->send_idx);
+                count_send(ch, src);
+                *wake = settle_peer(s, 0);
+            }
+        } else if (ch->ring_slots > ch->min_slots && occupancy(ch) <= ch->ring_slots / 4) {
+            resize_ring(ch, ch->ring_slots / 2); /* give burst memory back; may fail */
+        }
+        return 0;
+    }
+    if (ch->sendq.len != 0) {
+        kc_waiter_t *s = take_peer(ch, &ch->sendq);
+        if (s != NULL) { /* rendezvous: take it straight from the sender */
+            copy_elem(dst, s->payload.u.bytes.src, ch->slot_size);
+            advance(&ch->send_idx);
+            advance(&ch->recv_idx);
+            count_send(ch, dst);
+            count_recv(ch, dst);
+            *wake = settle_peer(s, 0);
+            return 0;
+        }
+    }
+    return atomic_load_explicit(&ch->closed, memory_order_relaxed) ? -EPIPE : -EAGAIN;
+}
+
+bool kc__chan_may_send(const kc_chan_t *ch)
+{
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed) ||
+        atomic_load_explicit(&ch->ctr.recv_waiting, memory_order_relaxed) != 0)
+        return true;
+    if (ch->kind == KC_CHAN_RENDEZVOUS)
+        return false;
+    return ch->policy != KC_CHAN_SUSPEND || kc_chan_len(ch) < ch->capacity;
+}
+
+bool kc__chan_may_recv(const kc_chan_t *ch)
+{
+    return kc_chan_len(ch) != 0 ||
+           atomic_load_explicit(&ch->ctr.send_waiting, memory_order_relaxed) != 0 ||
+           atomic_load_explicit(&ch->closed, memory_order_relaxed);
+}
+
+/* The cancellation hook of a plain token waiting in a channel: the owner
+ * timed out or was cancelled. Wins (1) when the token was still queued. */
+static int cancel_hook(kc_waiter_t *w)
+{
+    kc_chan_t *ch = w->site_stats;
+    int won = 0;
+    kc__lock(&ch->lock);
+    if (kc__chan_dequeue(ch, w)) {
+        kc__waiter_try_cancel(w); /* cannot fail: it was queued, so undecided */
+        kc__chan_bump(&ch->ctr.cancelled_waiters, 1);
+        won = 1;
+    }
+    kc__unlock(&ch->lock);
+    return won;
+}
+
+int kc__chan_enqueue(kc_chan_t *ch, kc_waiter_t *w, bool send)
+{
+    if (w->parent == NULL)
+        w->cancel = cancel_hook;
+    w->site_stats = ch;
+    int rc = kc__waiter_publish(w);
+    if (rc == 0)
+        rc = kc__waiter_queue_push(send ? &ch->sendq : &ch->recvq, w);
+    sync_waiting(ch);
+    return rc;
+}
+
+bool kc__chan_dequeue(kc_chan_t *ch, kc_waiter_t *w)
+{
+    kc_waiter_queue_t *q = w->site == &ch->sendq   ? &ch->sendq
+                           : w->site == &ch->recvq ? &ch->recvq
+                                                   : NULL;
+    if (q == NULL)
+        return false;
+    kc__waiter_queue_remove(q, w);
+    sync_waiting(ch);
+    return true;
+}
+
+int kc_chan_close(kc_chan_t *ch)
+{
+    if (ch == NULL)
+        return -EINVAL;
+    kc__lock(&ch->lock);
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
+        kc__unlock(&ch->lock);
+        return -EPIPE;
+    }
+    /* release: pairs with the acquire in kc_chan_is_closed, so a thread that
+     * sees the channel closed also sees what was sent before */
+    atomic_store_explicit(&ch->closed, 1, memory_order_release);
+    kc__debug_log("chan %s: closed with %zu waiting receivers, %zu waiting senders, %llu "
+                  "buffered",
+                  ch->name[0] ? ch->name : "-", ch->recvq.len, ch->sendq.len,
+                  (unsigned long long)occupancy(ch));
+    kc_waiter_t *w;
+    /* Wakes happen under the lock here: close is rare, kc_unpark never
+     * blocks, and the tokens' links are not ours once the lock is gone. */
+    while ((w = take_peer(ch, &ch->recvq)) != NULL)
+        kc__chan_wake(settle_peer(w, -EPIPE));
+    while ((w = take_peer(ch, &ch->sendq)) != NULL)
+        kc__chan_wake(settle_peer(w, -EPIPE));
+    kc__unlock(&ch->lock);
+    return 0;
+}
+
+bool kc_chan_is_closed(const kc_chan_t *ch)
+{
+    /* acquire: pairs with the release store in kc_chan_close */
+    return ch != NULL && atomic_load_explicit(&ch->closed, memory_order_acquire) != 0;
+}
+
+size_t kc_chan_len(const kc_chan_t *ch)
+{
+    if (ch == NULL)
+        return 0;
+    uint64_t r = load_idx(&ch->recv_idx); /* first: the difference never goes negative */
+    return (size_t)(load_idx(&ch->send_idx) - r);
+}
+
+size_t kc_chan_capacity(const kc_chan_t *ch)
+{
+    return ch != NULL ? ch->capacity : 0;
+}
+
+size_t kc_chan_elem_size(const kc_chan_t *ch)
+{
+    return ch != NULL ? ch->elem_size : 0;
+}
+
+#define FAIL(text)                                                                                 \
+    do {                                                                                           \
+        why_s = (text);                                                                            \
+        goto out_unlock;                                                                           \
+    } while (0)
+
+/* I5 for one queue; returns the number of live (undecided) tokens or -1. */
+static long check_queue(const kc_waiter_queue_t *q, kc_waiter_kind_t kind)
+{
+    long live = 0;
+    size_t n = 0;
+    for (const kc_waiter_t *w = q->head; w != NULL; w = w->next, n++) {
+        if (atomic_load_explicit(&w->magic, memory_order_relaxed) != KC_WAITER_MAGIC_LIVE ||
+            w->kind != kind || w->site != q || kc__waiter_status(w) != KC_WAITER_ENQUEUED)
+            return -1;
+        const kc_waiter_t *arb = w->parent != NULL ? w->parent : w;
+        live += kc__waiter_status(arb) == KC_WAITER_ENQUEUED;
+    }
+    return n == q->len ? live : -1;
+}
+
+int kc__chan_check(kc_chan_t *ch, const char **why)
+{
+    if (ch == NULL)
+        return -EINVAL;
+    const char *why_s = NULL;
+    kc__lock(&ch->lock);
+    uint64_t s = load_idx(&ch->send_idx), r = load_idx(&ch->recv_idx), occ = s - r;
+    if (r > s || occ > ch->capacity || (ch->ring_slots > 0 && occ > ch->ring_slots) ||
+        (ch->kind == KC_CHAN_RENDEZVOUS && (occ != 0 || ch->ring != NULL)))
+        FAIL("I1: indices out of order or occupancy beyond capacity");
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed) &&
+        (ch->sendq.len != 0 || ch->recvq.len != 0))
+        FAIL("I2: a closed channel has waiters");
+    long ls = check_queue(&ch->sendq, KC_WAITER_SENDER);
+    long lr = check_queue(&ch->recvq, KC_WAITER_RECEIVER);
+    if (ls < 0 || lr < 0 ||
+        atomic_load_explicit(&ch->ctr.send_waiting, memory_order_relaxed) != ch->sendq.len ||
+        atomic_load_explicit(&ch->ctr.recv_waiting, memory_order_relaxed) != ch->recvq.len)
+        FAIL("I5: a queued token is dead, decided, misfiled or miscounted");
+    if ((lr > 0 && occ != 0) || (ls > 0 && (occ != ch->capacity || ch->policy != KC_CHAN_SUSPEND) &&
+                                 ch->kind != KC_CHAN_RENDEZVOUS))
+        FAIL("I3: a live waiter where the ring would have served it");
+    if (ls > 0 && lr > 0)
+        FAIL("I4: live senders and receivers wait together");
+    uint64_t sends = atomic_load_explicit(&ch->ctr.sends, memory_order_relaxed);
+    uint64_t recvs = atomic_load_explicit(&ch->ctr.receives, memory_order_relaxed);
+    uint64_t und = atomic_load_explicit(&ch->ctr.undelivered, memory_order_relaxed);
+    if (sends != recvs + und + occ)
+        FAIL("I6: sends != receives + undelivered + occupancy");
+    if ((ch->ring_slots & (ch->ring_slots - 1)) != 0)
+        FAIL("I7: ring size is not a power of two");
+out_unlock:
+    kc__unlock(&ch->lock);
+    if (why != NULL)
+        *why = why_s;
+    return why_s == NULL ? 0 : -EPROTO;
+}

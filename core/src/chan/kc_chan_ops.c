@@ -1,0 +1,279 @@
+/* kc_chan_ops.c - channel send and receive (copy, descriptor, pointer): fast path and wait.
+ *
+ * Every send and receive first tries to complete under the channel lock
+ * (kc__chan_send_locked / kc__chan_recv_locked in kc_chan.c). When it would
+ * have to wait and may, it builds a waiter token on its own stack, owned
+ * through a kc_parker_t (so the same code parks a scheduler coroutine or a
+ * plain thread), publishes it in the channel's queue, drops the lock and
+ * lets the token's scope guard settle the outcome:
+ *
+ *   token     event                                  next       by
+ *   --------  -------------------------------------  ---------  ----------------------------
+ *   INIT      would wait: published in sendq/recvq   ENQUEUED   kc__chan_enqueue
+ *   ENQUEUED  a peer moves the element (result 0)    CLAIMED    kc__chan_*_locked (peer)
+ *   ENQUEUED  close (result -EPIPE)                  CLAIMED    kc_chan_close
+ *   ENQUEUED  timeout / cancel: hook dequeues it     CANCELLED  settle -> cancel_hook
+ *   any       the scope guard releases it            (dead)     kc__waiter_scope_end
+ *
+ * The first decision wins: a peer that claimed the token before the owner's
+ * hook ran makes the call succeed even though its timeout has passed. The
+ * owner then waits for the wake it is owed (the peer may still be about to
+ * unpark it), without giving up even if its task is being cancelled, since
+ * the parker lives on this stack.
+ */
+#include "chan/kc_chan_impl.h"
+
+#include "kcoro/sched.h"
+
+#include <string.h>
+
+/* Bounded spin before an owed wake is waited for with yields; yields (a
+ * coroutine) or pause spins (a thread) before a wait parks. */
+enum {
+    KC_CHAN_OWED_SPINS = 64,
+    KC_CHAN_SPIN_YIELDS = 8,
+    KC_CHAN_SPIN_RELAX = 128
+};
+
+static void owner_wake(void *owner)
+{
+    struct kc__chan_owner *o = owner;
+    kc_unpark(&o->parker);
+}
+
+/* Park for the outcome. Once the arbiter is decided the wake is owed: take
+ * it without a timeout or token. kc_park gives up at once in a cancelled
+ * task, so such a wait spins briefly and then yields until the waker,
+ * which is between its unlock and its kc_unpark, gets there. */
+/* Before parking, give a peer a short, bounded chance to decide the token:
+ * a decision seen here saves the park and the wake-up (the peer's
+ * kc_unpark only leaves a permit), and with them, often, a worker going to
+ * sleep on its futex and being woken again. A thread spins; a coroutine
+ * yields, but only when its scheduler has other workers a peer may be
+ * running on: on a single worker a yield costs about what a park and a
+ * wake-up do (bench_chan's ping-pong), so there it parks at once.
+ * True when decided. */
+static bool spin_for_decision(const struct kc__chan_owner *o)
+{
+    kc_sched_t *s = kc_sched_current(); /* a worker's coroutine, else a thread */
+    bool task = s != NULL;
+    int n = !task ? KC_CHAN_SPIN_RELAX : kc_sched_nworkers(s) > 1 ? KC_CHAN_SPIN_YIELDS : 0;
+    for (int i = 0; i < n; i++) {
+        if (task)
+            kc_sched_yield();
+        else
+            kc__port_relax();
+        if (kc__waiter_status(o->arbiter) != KC_WAITER_ENQUEUED)
+            return true;
+    }
+    return false;
+}
+
+static int owner_park(void *owner, int64_t timeout_ns)
+{
+    struct kc__chan_owner *o = owner;
+    if (kc__waiter_status(o->arbiter) == KC_WAITER_ENQUEUED && !spin_for_decision(o))
+        return kc_park(&o->parker, timeout_ns, o->cancel);
+    for (int i = 0;; i++) {
+        if (kc_park(&o->parker, KC_NO_TIMEOUT, NULL) == 0)
+            return 0;
+        if (i < KC_CHAN_OWED_SPINS)
+            kc__port_relax();
+        else
+            kc_sched_yield();
+    }
+}
+
+const kc_waiter_owner_ops_t kc__chan_owner_ops = {owner_wake, owner_park};
+
+void kc__chan_owner_init(struct kc__chan_owner *o, kc_waiter_t *arbiter, const kc_cancel_t *cancel)
+{
+    kc_parker_init(&o->parker);
+    o->cancel = cancel;
+    o->arbiter = arbiter;
+}
+
+int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
+{
+    if (!ch->desc)
+        return 0;
+    const kc_zdesc_t *d = elem;
+    if (kc_zdesc_check(d) != 0)
+        return -EINVAL;
+    return ch->max_desc_len != 0 && d->len > ch->max_desc_len ? -EMSGSIZE : 0;
+}
+
+/* Publish a token for elem in ch (locked by the caller), drop the lock and
+ * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED. */
+static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
+                       const kc_cancel_t *cancel)
+{
+    kc_waiter_t w;
+    struct kc__chan_owner o;
+    kc_waiter_scope_t sc;
+    kc__chan_owner_init(&o, &w, cancel);
+    kc__waiter_init(&w, send ? KC_WAITER_SENDER : KC_WAITER_RECEIVER, &o, &kc__chan_owner_ops);
+    if (send)
+        kc__waiter_put_bytes(&w, elem, ch->slot_size);
+    else
+        kc__waiter_want_bytes(&w, elem, ch->slot_size);
+    kc__waiter_scope_begin(&sc, &w);
+    int rc = kc__chan_enqueue(ch, &w, send);
+    kc__unlock(&ch->lock);
+    if (rc != 0) {
+        kc__waiter_scope_end(&sc, 0);
+        return rc;
+    }
+    return kc__waiter_scope_end(&sc, timeout_ns);
+}
+
+/* The one path of every send and receive, copy or descriptor. elem is
+ * validated by the caller (kc__chan_check_elem for sends). */
+static int transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
+                    const kc_cancel_t *cancel)
+{
+    if (cancel != NULL && kc_cancel_is_triggered(cancel))
+        return kc__chan_fail(ch, -ECANCELED);
+    kc_waiter_t *wake = NULL;
+    kc__lock(&ch->lock);
+    int rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);
+    if (rc == -EAGAIN && timeout_ns != 0) {
+        rc = wait_locked(ch, send, elem, timeout_ns, cancel);
+        return rc == 0 ? 0 : kc__chan_fail(ch, rc);
+    }
+    kc__unlock(&ch->lock);
+    kc__chan_wake(wake);
+    return rc == 0 ? 0 : kc__chan_fail(ch, rc);
+}
+
+int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns,
+                       const kc_cancel_t *cancel)
+{
+    if (ch == NULL)
+        return -EINVAL;
+    if (elem == NULL || ch->desc != desc || !kc__chan_timeout_ok(timeout_ns))
+        return kc__chan_fail(ch, -EINVAL);
+    int rc = desc ? kc__chan_check_elem(ch, elem) : 0;
+    if (rc != 0)
+        return kc__chan_fail(ch, rc);
+    return transfer(ch, true, (void *)(uintptr_t)elem, timeout_ns, cancel);
+}
+
+int kc__chan_recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
+                       const kc_cancel_t *cancel)
+{
+    if (ch == NULL)
+        return -EINVAL;
+    if (out == NULL || ch->desc != desc || !kc__chan_timeout_ok(timeout_ns))
+        return kc__chan_fail(ch, -EINVAL);
+    return transfer(ch, false, out, timeout_ns, cancel);
+}
+
+int kc_chan_send(kc_chan_t *ch, const void *msg, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    return kc__chan_send_elem(ch, false, msg, timeout_ns, cancel);
+}
+
+int kc_chan_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    return kc__chan_recv_elem(ch, false, out, timeout_ns, cancel);
+}
+
+int kc_chan_try_send(kc_chan_t *ch, const void *msg)
+{
+    return kc__chan_send_elem(ch, false, msg, 0, NULL);
+}
+
+int kc_chan_try_recv(kc_chan_t *ch, void *out)
+{
+    return kc__chan_recv_elem(ch, false, out, 0, NULL);
+}
+
+/* ------------------------------------------------------------ descriptors
+ *
+ * A descriptor channel's slot is a whole kc_zdesc_t, copied by value; the
+ * region it names is never touched. The pointer calls compose a borrowed
+ * descriptor (flags 0) and take it apart again on receive. The OWNED flag
+ * travels with the descriptor: a send that returns 0 gave it away, any
+ * other result left it with the sender. Layout rules kc_zdesc_check()
+ * enforces on every descriptor that enters a channel:
+ *   D1  size == sizeof(kc_zdesc_t) and version == KC_ZDESC_VERSION;
+ *   D2  ptr != NULL whenever len > 0;
+ *   D3  flags hold only KC_ZDESC_OWNED and KC_ZDESC_READONLY.
+ */
+
+#define KC_ZDESC_KNOWN_FLAGS (KC_ZDESC_OWNED | KC_ZDESC_READONLY)
+
+int kc_zdesc_init(kc_zdesc_t *d, void *ptr, size_t len, uint32_t flags)
+{
+    if (d == NULL || (ptr == NULL && len > 0) || (flags & ~(uint32_t)KC_ZDESC_KNOWN_FLAGS) != 0)
+        return -EINVAL;
+    memset(d, 0, sizeof(*d));
+    d->size = sizeof(*d);
+    d->version = KC_ZDESC_VERSION;
+    d->flags = (uint16_t)flags;
+    d->ptr = ptr;
+    d->len = len;
+    return 0;
+}
+
+int kc_zdesc_check(const kc_zdesc_t *d)
+{
+    if (d == NULL || d->size != sizeof(*d) || d->version != KC_ZDESC_VERSION) /* D1 */
+        return -EINVAL;
+    if (d->ptr == NULL && d->len > 0) /* D2 */
+        return -EINVAL;
+    if ((d->flags & ~KC_ZDESC_KNOWN_FLAGS) != 0) /* D3 */
+        return -EINVAL;
+    return 0;
+}
+
+bool kc_zdesc_is_owned(const kc_zdesc_t *d)
+{
+    return d != NULL && (d->flags & KC_ZDESC_OWNED) != 0;
+}
+
+int kc_chan_send_desc(kc_chan_t *ch, const kc_zdesc_t *d, int64_t timeout_ns,
+                      const kc_cancel_t *cancel)
+{
+    return kc__chan_send_elem(ch, true, d, timeout_ns, cancel);
+}
+
+int kc_chan_recv_desc(kc_chan_t *ch, kc_zdesc_t *out, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    return kc__chan_recv_elem(ch, true, out, timeout_ns, cancel);
+}
+
+int kc_chan_try_send_desc(kc_chan_t *ch, const kc_zdesc_t *d)
+{
+    return kc__chan_send_elem(ch, true, d, 0, NULL);
+}
+
+int kc_chan_try_recv_desc(kc_chan_t *ch, kc_zdesc_t *out)
+{
+    return kc__chan_recv_elem(ch, true, out, 0, NULL);
+}
+
+int kc_chan_send_ptr(kc_chan_t *ch, void *ptr, size_t len, int64_t timeout_ns,
+                     const kc_cancel_t *cancel)
+{
+    kc_zdesc_t d;
+    if (kc_zdesc_init(&d, ptr, len, 0) != 0)
+        return ch != NULL ? kc__chan_fail(ch, -EINVAL) : -EINVAL;
+    return kc__chan_send_elem(ch, true, &d, timeout_ns, cancel);
+}
+
+int kc_chan_recv_ptr(kc_chan_t *ch, void **ptr, size_t *len, int64_t timeout_ns,
+                     const kc_cancel_t *cancel)
+{
+    if (ptr == NULL)
+        return ch != NULL ? kc__chan_fail(ch, -EINVAL) : -EINVAL;
+    kc_zdesc_t d;
+    int rc = kc__chan_recv_elem(ch, true, &d, timeout_ns, cancel);
+    if (rc == 0) {
+        *ptr = d.ptr;
+        if (len != NULL)
+            *len = d.len;
+    }
+    return rc;
+}

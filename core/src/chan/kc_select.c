@@ -1,0 +1,237 @@
+/* kc_select.c - select over channel clauses: poll, register, wait, claim once.
+ *
+ * A select first polls its clauses (array order when biased, a fresh random
+ * order when unbiased): a clause whose channel looks ready from a lock-free
+ * peek is tried under its own channel's lock; the first clause that can
+ * complete at once does, and that is the whole select. Otherwise
+ * it locks every channel involved (in address order, each once, as Go's
+ * sellock does), polls again with all locks held, and if still nothing is
+ * ready publishes one SELECT token, the claim word, plus one clause token
+ * per clause in the clauses' queues, and drops the locks. While the locks
+ * are held nobody can see the clauses, so a select never has to claim its
+ * own word while its clauses are visible, and it never meets itself.
+ *
+ * Claim word (the SELECT token's status; graduated waiter_token module):
+ *
+ *   state     event                                   next       by
+ *   --------  --------------------------------------  ---------  -----------------------------
+ *   INIT      nothing ready: clauses published        ENQUEUED   select_wait (kc__waiter_publish)
+ *   ENQUEUED  a peer takes a clause (moves element)   CLAIMED    take_peer in kc_chan.c
+ *   ENQUEUED  a close reaches a clause (-EPIPE)       CLAIMED    kc_chan_close
+ *   ENQUEUED  timeout or cancellation                 CANCELLED  kc__waiter_select_cancel
+ *   any       released after every clause withdrawn   (dead)     kc__waiter_scope_end
+ *
+ * Invariants:
+ *   L1  exactly one transition leaves ENQUEUED, so at most one clause
+ *       fires and the owner is woken once (no double resume);
+ *   L2  a clause token is CLAIMED only after its select was (a peer claims
+ *       the select first, under the clause's channel lock);
+ *   L3  every peer touches a clause or its select only under the lock of
+ *       the clause's channel, so once the owner has withdrawn each clause
+ *       under that lock, nothing refers to its tokens any more;
+ *   L4  a peer that loses the claim drops the stale clause and moves on.
+ */
+#include "chan/kc_chan_impl.h"
+
+#include "port/kc_port.h"
+
+#include <stdlib.h>
+
+/* Selects of up to this many clauses keep their tokens on the stack. */
+enum {
+    KC_SELECT_STACK_TOKENS = 8
+};
+
+/* The per-thread generator of unbiased orders (xorshift64*). It is reached
+ * only through rng_next(), which does not yield, so a coroutine that moves
+ * between workers never holds a stale thread-local address. */
+static _Thread_local uint64_t rng_state;
+
+__attribute__((noinline)) static uint64_t rng_next(void)
+{
+    __asm__ volatile("" ::: "memory");
+    uint64_t x = rng_state;
+    if (x == 0)
+        x = kc__port_now_ns() ^ ((uint64_t)(uintptr_t)&rng_state << 17) ^ 0x9e3779b97f4a7c15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x != 0 ? x : 1;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+__attribute__((noinline)) void kc__chan_select_seed(uint64_t seed)
+{
+    __asm__ volatile("" ::: "memory");
+    rng_state = seed != 0 ? seed : 1;
+}
+
+/* A uniform integer in [0, n). */
+static size_t uniform(size_t n)
+{
+    return (size_t)(((rng_next() >> 32) * (uint64_t)n) >> 32);
+}
+
+static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns)
+{
+    if (cl == NULL || n == 0 || n > KC_CHAN_SELECT_MAX || flags > KC_CHAN_SELECT_UNBIASED ||
+        !kc__chan_timeout_ok(timeout_ns))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        const kc_chan_clause_t *c = &cl[i];
+        if (c->size != sizeof(*c) || c->chan == NULL || c->buf == NULL ||
+            (c->op != KC_CHAN_CLAUSE_SEND && c->op != KC_CHAN_CLAUSE_RECV))
+            return -EINVAL;
+        if (c->op == KC_CHAN_CLAUSE_SEND) {
+            int rc = kc__chan_check_elem(c->chan, c->buf);
+            if (rc != 0)
+                return kc__chan_fail(c->chan, rc);
+        }
+    }
+    return 0;
+}
+
+static int clause_locked(kc_chan_clause_t *c, kc_waiter_t **wake)
+{
+    return c->op == KC_CHAN_CLAUSE_SEND ? kc__chan_send_locked(c->chan, c->buf, wake)
+                                        : kc__chan_recv_locked(c->chan, c->buf, wake);
+}
+
+/* The clause at index i fired with rc (0, -EPIPE) or failed the select. */
+static int fired(kc_chan_clause_t *cl, size_t i, int rc)
+{
+    if (rc == -ENOMEM)
+        return kc__chan_fail(cl[i].chan, rc);
+    cl[i].result = kc__chan_fail(cl[i].chan, rc);
+    return (int)i;
+}
+
+/* The distinct channels of the clauses, sorted by address. */
+static size_t lock_set(const kc_chan_clause_t *cl, size_t n, kc_chan_t **set)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        kc_chan_t *ch = cl[i].chan;
+        size_t j = m;
+        while (j > 0 && (uintptr_t)set[j - 1] > (uintptr_t)ch)
+            j--;
+        if (j > 0 && set[j - 1] == ch)
+            continue;
+        for (size_t k = m; k > j; k--)
+            set[k] = set[k - 1];
+        set[j] = ch;
+        m++;
+    }
+    return m;
+}
+
+static void init_clauses(kc_chan_clause_t *cl, size_t n, kc_waiter_t *tok, kc_waiter_t *sel)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool send = cl[i].op == KC_CHAN_CLAUSE_SEND;
+        kc__waiter_init_clause(&tok[i], send ? KC_WAITER_SENDER : KC_WAITER_RECEIVER, sel);
+        if (send)
+            kc__waiter_put_bytes(&tok[i], cl[i].buf, cl[i].chan->slot_size);
+        else
+            kc__waiter_want_bytes(&tok[i], cl[i].buf, cl[i].chan->slot_size);
+        tok[i].user = (void *)(uintptr_t)i;
+    }
+}
+
+/* Nothing looked ready in the optimistic poll: lock all, poll again (this
+ * pass is atomic, so a try-select that fails saw every clause not ready at
+ * one instant), else register and wait, then withdraw every clause. */
+static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int64_t timeout_ns,
+                       const kc_cancel_t *cancel)
+{
+    kc_waiter_t stack_tok[KC_SELECT_STACK_TOKENS];
+    kc_waiter_t *tok = stack_tok;
+    if (n > KC_SELECT_STACK_TOKENS) {
+        tok = aligned_alloc(_Alignof(kc_waiter_t), n * sizeof(kc_waiter_t));
+        if (tok == NULL)
+            return -ENOMEM;
+    }
+    kc_waiter_t sel;
+    struct kc__chan_owner o;
+    kc_waiter_scope_t sc;
+    kc__chan_owner_init(&o, &sel, cancel);
+    kc__waiter_init(&sel, KC_WAITER_SELECT, &o, &kc__chan_owner_ops);
+    kc__waiter_scope_begin(&sc, &sel);
+    init_clauses(cl, n, tok, &sel);
+    kc_chan_t *set[KC_CHAN_SELECT_MAX];
+    size_t m = lock_set(cl, n, set);
+    for (size_t k = 0; k < m; k++)
+        kc__lock(&set[k]->lock);
+    int rc = -EAGAIN;
+    size_t idx = 0;
+    kc_waiter_t *wake = NULL;
+    for (size_t k = 0; k < n && rc == -EAGAIN; k++) {
+        idx = order[k];
+        rc = clause_locked(&cl[idx], &wake);
+    }
+    if (rc == -EAGAIN && timeout_ns != 0) {
+        kc__waiter_publish(&sel);
+        for (size_t k = 0; k < n; k++)
+            kc__chan_enqueue(cl[order[k]].chan, &tok[order[k]],
+                             cl[order[k]].op == KC_CHAN_CLAUSE_SEND);
+    }
+    for (size_t k = m; k > 0; k--)
+        kc__unlock(&set[k - 1]->lock);
+    if (rc == -EAGAIN && timeout_ns == 0) {
+        idx = n; /* a try-select: nothing was ready while everything was locked */
+    } else if (rc == -EAGAIN) {
+        rc = kc__waiter_scope_wait(&sc, timeout_ns);
+        bool cancelled = kc__waiter_status(&sel) == KC_WAITER_CANCELLED;
+        idx = n;
+        for (size_t i = 0; i < n; i++) {
+            kc_chan_t *ch = cl[i].chan;
+            kc__lock(&ch->lock);
+            if (kc__chan_dequeue(ch, &tok[i]) && cancelled)
+                kc__chan_bump(&ch->ctr.cancelled_waiters, 1);
+            kc__unlock(&ch->lock);
+            if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED)
+                idx = i; /* L1, L2: at most one */
+        }
+    } else {
+        kc__chan_wake(wake);
+    }
+    kc__waiter_scope_end(&sc, 0);
+    if (tok != stack_tok)
+        free(tok);
+    return idx < n ? fired(cl, idx, rc) : rc;
+}
+
+int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                   const kc_cancel_t *cancel)
+{
+    int rc = validate(cl, n, flags, timeout_ns);
+    if (rc != 0)
+        return rc;
+    if (kc_cancel_is_triggered(cancel))
+        return -ECANCELED;
+    uint8_t order[KC_CHAN_SELECT_MAX];
+    for (size_t i = 0; i < n; i++)
+        order[i] = (uint8_t)i;
+    if (flags == KC_CHAN_SELECT_UNBIASED) {
+        for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+            size_t j = uniform(i + 1);
+            uint8_t t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+    }
+    for (size_t k = 0; k < n; k++) { /* pass 1: only channels that look ready */
+        kc_chan_clause_t *c = &cl[order[k]];
+        if (!(c->op == KC_CHAN_CLAUSE_SEND ? kc__chan_may_send(c->chan)
+                                           : kc__chan_may_recv(c->chan)))
+            continue;
+        kc_waiter_t *wake = NULL;
+        kc__lock(&c->chan->lock);
+        rc = clause_locked(c, &wake);
+        kc__unlock(&c->chan->lock);
+        kc__chan_wake(wake);
+        if (rc != -EAGAIN)
+            return fired(cl, order[k], rc);
+    }
+    return select_wait(cl, n, order, timeout_ns, cancel);
+}

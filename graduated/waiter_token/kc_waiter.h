@@ -1,0 +1,260 @@
+/* kc_waiter.h - waiter tokens: who waits, for what, and how the wait ends.
+ *
+ * A waiter token is the record a blocked operation leaves behind: its kind
+ * (sender, receiver, or the shared state word of a select), its owner (a
+ * coroutine or a thread, reached only through a wake/park pair), a typed
+ * payload (bytes, a pointer, or a descriptor), a status that changes only by
+ * compare-and-swap, a cancellation hook, and an intrusive queue link. The
+ * caller owns the memory (usually its stack); a scope guard ends every
+ * token's life exactly once. Internal API: channels and select build on it;
+ * nothing here is installed.
+ *
+ * Status (kc_waiter_status_t), changed only by the helpers named here:
+ *
+ *   from       to         by                       when
+ *   ---------  ---------  -----------------------  ---------------------------
+ *   INIT       ENQUEUED   kc__waiter_publish       about to become visible
+ *   ENQUEUED   INIT       kc__waiter_retract       the publishing CAS failed:
+ *                                                  it never became visible
+ *   ENQUEUED   CLAIMED    kc__waiter_try_claim     a peer won the match
+ *   ENQUEUED   CANCELLED  kc__waiter_try_cancel    timeout, cancel, withdrawal
+ *   any        (released) kc__waiter_scope_end     once, after the outcome
+ *
+ * A plain token's fate is decided by the structure it is published in (the
+ * rendezvous cell's CAS, or a channel's lock); its status follows. A select
+ * clause (a SENDER or RECEIVER token with a parent) is decided by its
+ * parent's status: that one word is the select's exactly-once claim.
+ */
+#ifndef KCORO_KC_WAITER_H
+#define KCORO_KC_WAITER_H
+
+#include "kcoro/base.h"
+
+#include <stdatomic.h>
+
+typedef struct kc_waiter kc_waiter_t;
+
+/* What a token waits to do. SELECT tokens carry no payload: they are the
+ * shared arbiter of the clause tokens that point at them. */
+typedef enum kc_waiter_kind {
+    KC_WAITER_SENDER = 1,   /* offers its payload */
+    KC_WAITER_RECEIVER = 2, /* wants a payload of a declared type */
+    KC_WAITER_SELECT = 3    /* the claim word of one select */
+} kc_waiter_kind_t;
+
+/* Where a token is in its life (table above). */
+typedef enum kc_waiter_status {
+    KC_WAITER_INIT = 0,     /* built, not visible to anyone else */
+    KC_WAITER_ENQUEUED = 1, /* published: a peer may claim it */
+    KC_WAITER_CLAIMED = 2,  /* a peer won it; the payload moved (or failed) */
+    KC_WAITER_CANCELLED = 3 /* withdrawn before any peer won it */
+} kc_waiter_status_t;
+
+/* The type tag of a payload; a receiver declares the type it accepts. */
+typedef enum kc_payload_type {
+    KC_PAYLOAD_NONE = 0,  /* nothing (select tokens) */
+    KC_PAYLOAD_BYTES = 1, /* copied: sender's bytes into receiver's buffer */
+    KC_PAYLOAD_PTR = 2,   /* a pointer handed over as a value */
+    KC_PAYLOAD_DESC = 3   /* a descriptor whose ownership moves */
+} kc_payload_type_t;
+
+/* KC_WAITER_DESC_OWNED marks the holder of a descriptor as responsible for
+ * releasing its region. A successful hand-off moves the flag from sender to
+ * receiver; a failed one leaves it with the sender. */
+#define KC_WAITER_DESC_OWNED 0x1u
+
+/* A zero-copy descriptor as the lab sees one: a region, an arena ticket
+ * (opaque here) and flags. Core's kc_zdesc takes its place at graduation. */
+typedef struct kc_waiter_desc {
+    void *ptr;       /* start of the region */
+    size_t len;      /* bytes in the region */
+    uint64_t ticket; /* allocator ticket naming the region, 0 if none */
+    uint32_t flags;  /* KC_WAITER_DESC_* */
+} kc_waiter_desc_t;
+
+/* A typed payload. Senders fill the value; receivers declare the type and,
+ * for bytes, where to copy them and how much room there is. */
+typedef struct kc_payload {
+    kc_payload_type_t type;
+    union {
+        struct {
+            const void *src; /* sender: the bytes (BORROWS until outcome) */
+            void *dst;       /* receiver: where they land */
+            size_t len;      /* sender: length; receiver: length received */
+            size_t cap;      /* receiver: room at dst */
+        } bytes;
+        void *ptr;
+        kc_waiter_desc_t desc;
+    } u;
+} kc_payload_t;
+
+/* How a token reaches its owner. wake() makes the owner runnable and may be
+ * called from any thread; park() blocks the owner until a wake or until
+ * timeout_ns passes (KC_NO_TIMEOUT: forever; 0: do not block) and returns
+ * 0 after consuming a wake, -ETIME when the time ran out, or another
+ * negative errno when the owner's own cancellation fired first (-ECANCELED);
+ * that code becomes the token's result when the withdrawal wins. A wake
+ * that comes before the park must not be lost (a permit). Once the token
+ * is decided (no longer ENQUEUED), park(KC_NO_TIMEOUT) waits for the owed
+ * wake and must not give up on it, since the waker may still touch the
+ * owner. A coroutine owner parks through its scheduler, a thread owner
+ * through a condition variable or futex. */
+typedef struct kc_waiter_owner_ops {
+    void (*wake)(void *owner);
+    int (*park)(void *owner, int64_t timeout_ns);
+} kc_waiter_owner_ops_t;
+
+/* A cancellation hook: withdraw w from wherever it is published. Returns 1
+ * when the withdrawal won (w is CANCELLED and no peer will touch it), 0 when
+ * a peer or another canceller decided first, or a negative errno. Set by the
+ * structure that publishes w (kc__rv_cell_offer sets its own). */
+typedef int (*kc_waiter_cancel_fn)(kc_waiter_t *w);
+
+/* KC_WAITER_MAGIC_LIVE marks a token between init and release; a released
+ * token carries KC_WAITER_MAGIC_DEAD, and any use of it returns -ESTALE. */
+#define KC_WAITER_MAGIC_LIVE 0x6b77746eu
+/* The mark of a released token (see KC_WAITER_MAGIC_LIVE). */
+#define KC_WAITER_MAGIC_DEAD 0x6b776464u
+
+/* The token. Caller-allocated; initialise with kc__waiter_init() or
+ * kc__waiter_init_clause(), never by hand. Aligned to 16 so a pointer to it
+ * leaves four low bits free for a cell's state and clause mark. */
+struct kc_waiter {
+    _Alignas(16) _Atomic int status;  /* kc_waiter_status_t, CAS helpers only */
+    uint8_t kind;                     /* kc_waiter_kind_t */
+    _Atomic uint32_t magic;           /* KC_WAITER_MAGIC_LIVE or _DEAD */
+    int result;                       /* outcome (-EAGAIN until something
+                                          happens), written by the decider */
+    void *owner;                      /* BORROWS: the owner's context */
+    const kc_waiter_owner_ops_t *ops; /* BORROWS: how to wake and park it */
+    kc_waiter_t *parent;              /* a clause's select token, else NULL */
+    kc_waiter_cancel_fn cancel;       /* withdraws it from `site` */
+    void *site;                       /* where it is published (cell, queue) */
+    void *site_stats;                 /* that structure's counters, or NULL */
+    kc_waiter_t *next;                /* intrusive queue link */
+    kc_waiter_t *prev;
+    kc_payload_t payload;
+    void *user; /* the caller's own tag (clause index) */
+};
+
+/* Initialise w as a plain SENDER or RECEIVER token, or a SELECT token, with
+ * no payload. owner is the owner's context handed to ops.
+ * Errors: -EINVAL (NULL w or ops, ops without wake or park, bad kind).
+ * Never blocks. */
+int kc__waiter_init(kc_waiter_t *w /* OUT */, kc_waiter_kind_t kind, void *owner,
+                    const kc_waiter_owner_ops_t *ops /* BORROWS */);
+
+/* Initialise w as a clause of the select token sel: a SENDER or RECEIVER
+ * token decided by sel's status, woken through sel's owner.
+ * Errors: -EINVAL (NULL, bad kind, sel not a SELECT token); -ESTALE (sel
+ * was released). Never blocks. */
+int kc__waiter_init_clause(kc_waiter_t *w /* OUT */, kc_waiter_kind_t kind,
+                           kc_waiter_t *sel /* BORROWS */);
+
+/* Sender payloads. put_bytes BORROWS src until the outcome is known;
+ * put_desc TAKES the descriptor (its OWNED flag moves on success).
+ * Errors: -EINVAL (not an INIT sender, NULL src with len > 0, NULL desc);
+ * -ESTALE (released token). Never block. */
+int kc__waiter_put_bytes(kc_waiter_t *w, const void *src, size_t len);
+int kc__waiter_put_ptr(kc_waiter_t *w, void *p);
+int kc__waiter_put_desc(kc_waiter_t *w, const kc_waiter_desc_t *d);
+
+/* Receiver payloads: want_bytes declares a buffer of cap bytes; want
+ * declares KC_PAYLOAD_PTR or KC_PAYLOAD_DESC.
+ * Errors: -EINVAL (not an INIT receiver, NULL dst with cap > 0, bad type);
+ * -ESTALE. Never block. */
+int kc__waiter_want_bytes(kc_waiter_t *w, void *dst, size_t cap);
+int kc__waiter_want(kc_waiter_t *w, kc_payload_type_t type);
+
+/* Take what a receiver got, as a claimed waiter or as the arriving party
+ * that met a waiting sender. take_desc GIVES the descriptor (the token's
+ * copy loses its OWNED flag); bytes_len returns the length copied.
+ * Errors: -EINVAL (NULL, not a receiver, wrong type); -EAGAIN (nothing
+ * received: no match yet, cancelled, or the transfer failed). Never block. */
+int kc__waiter_take_ptr(kc_waiter_t *w, void **out /* OUT */);
+int kc__waiter_take_desc(kc_waiter_t *w, kc_waiter_desc_t *out /* OUT */);
+int kc__waiter_bytes_len(const kc_waiter_t *w, size_t *out /* OUT */);
+
+/* The status word, read with acquire (pairs with the release of the CAS
+ * that set it). Never blocks. */
+kc_waiter_status_t kc__waiter_status(const kc_waiter_t *w);
+
+/* The token whose status decides w: its select for a clause, else w. */
+kc_waiter_t *kc__waiter_arbiter(kc_waiter_t *w);
+
+/* Status helpers (table above). publish and retract return 0 or -EINVAL
+ * (wrong status, released token); try_claim and try_cancel return true when
+ * their CAS won. For a token published in a structure, only that
+ * structure's code calls them. Never block. */
+int kc__waiter_publish(kc_waiter_t *w);
+int kc__waiter_retract(kc_waiter_t *w);
+bool kc__waiter_try_claim(kc_waiter_t *w);
+bool kc__waiter_try_cancel(kc_waiter_t *w);
+
+/* Move the sender's payload into the receiver's, after the caller won the
+ * right to (both tokens pinned). Returns 0; -EPROTO when the types differ;
+ * -EMSGSIZE when the bytes do not fit. On failure nothing moves and the
+ * descriptor stays with the sender. Never blocks. */
+int kc__waiter_transfer(kc_waiter_t *snd, kc_waiter_t *rcv);
+
+/* Third-party cancellation: run w's hook; if it wins, record reason (e.g.
+ * -ECANCELED) as w's result and wake the owner. Returns 1 (won), 0 (too
+ * late: a peer or another canceller decided) or -EINVAL (NULL, no hook,
+ * a clause: cancel its select instead) / -ESTALE. Never blocks; it may spin
+ * briefly while a peer holds a clause's reservation. */
+int kc__waiter_cancel(kc_waiter_t *w, int reason);
+
+/* The cancellation hook of a SELECT token: its status is the claim word, so
+ * cancelling is one CAS. Installed by kc__waiter_init for SELECT tokens. */
+int kc__waiter_select_cancel(kc_waiter_t *w);
+
+/* The scope guard: the one place that turns a token's status into the
+ * right release, so callers keep no flags of their own. begin takes
+ * responsibility for w (a plain or SELECT token, still INIT). wait settles
+ * the outcome: if w was published it parks up to timeout_ns, cancels w
+ * through its hook when the time runs out, and consumes the wake a peer or
+ * canceller owes. end settles (when wait was not called) and then releases w
+ * exactly once (marks it dead). Both return w's result: 0 (the payload
+ * moved, as a claimed waiter or as the arriving party), the transfer error,
+ * -EAGAIN (nothing happened: never matched, or timeout 0 and nobody came),
+ * -ETIME (timed out), -ECANCELED or a canceller's reason,
+ * -EPROTO (woken while still published); -EINVAL when sc is not open.
+ * A select owner calls wait, withdraws its clauses, then end.
+ * Can block (parks the owner). */
+typedef struct kc_waiter_scope {
+    kc_waiter_t *w; /* the token still to release; NULL once released */
+    int outcome;    /* w's result once settled */
+    bool settled;   /* the outcome is known and the owed wake consumed */
+} kc_waiter_scope_t;
+
+int kc__waiter_scope_begin(kc_waiter_scope_t *sc /* OUT */, kc_waiter_t *w);
+int kc__waiter_scope_wait(kc_waiter_scope_t *sc, int64_t timeout_ns);
+int kc__waiter_scope_end(kc_waiter_scope_t *sc, int64_t timeout_ns);
+
+/* An intrusive FIFO of tokens for structures that keep waiters in a list
+ * (a locked channel). Not thread-safe: the caller holds its lock. push
+ * records q as the token's site. */
+typedef struct kc_waiter_queue {
+    kc_waiter_t *head;
+    kc_waiter_t *tail;
+    size_t len;
+} kc_waiter_queue_t;
+
+/* Queue operations. push: 0 or -EINVAL (NULL, already queued); pop: the
+ * head or NULL; remove: 0 or -EINVAL (w not in q). Never block. */
+void kc__waiter_queue_init(kc_waiter_queue_t *q /* OUT */);
+int kc__waiter_queue_push(kc_waiter_queue_t *q, kc_waiter_t *w);
+kc_waiter_t *kc__waiter_queue_pop(kc_waiter_queue_t *q);
+int kc__waiter_queue_remove(kc_waiter_queue_t *q, kc_waiter_t *w);
+
+/* Names for printing. */
+const char *kc__waiter_status_name(kc_waiter_status_t s);
+const char *kc__waiter_kind_name(kc_waiter_kind_t k);
+const char *kc__payload_type_name(kc_payload_type_t t);
+
+/* Check invariants W1-W8 (kc_waiter.c) of a token nobody else is using.
+ * Returns 0, or -EPROTO with *why naming the broken invariant (why may be
+ * NULL); -EINVAL for NULL; -ESTALE for a released token. Never blocks. */
+int kc_waiter_check(const kc_waiter_t *w, const char **why /* OUT */);
+
+#endif /* KCORO_KC_WAITER_H */
