@@ -192,15 +192,13 @@ static void party_wait_on_thread(struct party *p, kc_rv_cell_t *c)
 
 static int party_join(struct party *p)
 {
-    pthread_join(p->t, NULL);
-    return p->rc;
+    return pthread_join(p->t, NULL) == 0 ? p->rc : -ESRCH;
 }
 
 static struct who as(const char *name, const struct party *p)
 {
     return (struct who){name, &p->w};
 }
-
 static const struct who nobody = {NULL, NULL};
 
 /* ------------------------------------------------------------ scenarios */
