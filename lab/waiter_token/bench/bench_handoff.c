@@ -10,6 +10,9 @@
  * use the same tokens, scope guard and thread parker, so the difference is
  * the synchronisation. Each run checks a checksum of what was received.
  *
+ * A third figure runs both on one thread (a receiver publishes, a sender
+ * meets it, the wake is a permit), which prices the protocol itself.
+ *
  * Prints `BENCH waiter.<figure> <value> <unit>` lines (median of
  * KC_BENCH_REPS runs, default 5; spread on stderr), appends them to
  * $KC_BENCH_TSV, and the ratio cells/locked per thread count.
@@ -145,6 +148,53 @@ static double run(bool locked, int pairs, uint64_t n)
     return sum == n * (n - 1) / 2 ? (double)n / s / 1e6 : -1.0;
 }
 
+/* One thread does whole rendezvous: a receiver publishes, a sender meets
+ * it (the wake becomes a permit), the receiver settles and takes the value.
+ * The protocol's own cost, without a second thread or a sleep. ns each. */
+static double run_one_thread(bool locked, uint64_t n)
+{
+    struct chan *ch = aligned_alloc(128, sizeof(*ch));
+    memset(ch, 0, sizeof(*ch));
+    ch->locked = locked;
+    pthread_mutex_init(&ch->mu, NULL);
+    struct kc_parker pr, ps;
+    kc_parker_init(&pr);
+    kc_parker_init(&ps);
+    kc_rv_cell_t cell;
+    uint64_t sum = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (uint64_t v = 0; v < n; v++) {
+        kc_waiter_t r, s;
+        kc_waiter_scope_t rs, ss;
+        void *p = NULL;
+        kc__waiter_init(&r, KC_WAITER_RECEIVER, &pr, kc_parker_ops());
+        kc__waiter_want(&r, KC_PAYLOAD_PTR);
+        kc__waiter_scope_begin(&rs, &r);
+        kc__waiter_init(&s, KC_WAITER_SENDER, &ps, kc_parker_ops());
+        kc__waiter_put_ptr(&s, &tags[v]);
+        kc__waiter_scope_begin(&ss, &s);
+        if (locked) {
+            locked_offer(ch, &r);
+            locked_offer(ch, &s);
+        } else {
+            kc__rv_cell_init(&cell);
+            kc__rv_cell_offer(&cell, &r, NULL);
+            kc__rv_cell_offer(&cell, &s, NULL);
+        }
+        kc__waiter_scope_end(&ss, 0);
+        if (kc__waiter_scope_end(&rs, KC_NO_TIMEOUT) == 0 && kc__waiter_take_ptr(&r, &p) == 0)
+            sum += (uint64_t)((uint8_t *)p - tags);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    kc_parker_destroy(&pr);
+    kc_parker_destroy(&ps);
+    pthread_mutex_destroy(&ch->mu);
+    free(ch);
+    return sum == n * (n - 1) / 2 ? ns / (double)n : -1.0;
+}
+
 static int cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -182,12 +232,28 @@ int main(void)
     if (n < 1000)
         n = 1000;
     tags = calloc(n, 1);
+    double one_c[31], one_l[31];
+    for (int i = 0; i < reps; i++) {
+        one_c[i] = run_one_thread(false, n);
+        one_l[i] = run_one_thread(true, n);
+        if (one_c[i] < 0 || one_l[i] < 0) {
+            fprintf(stderr, "bench_handoff: checksum mismatch (one thread)\n");
+            return 1;
+        }
+    }
+    double oc = median(one_c, reps, "cells_1thread");
+    double ol = median(one_l, reps, "locked_1thread");
+    report("cells_1thread", oc, "ns");
+    report("locked_1thread", ol, "ns");
+    report("locked_over_cells_1thread", ol / oc, "x");
     static const int pairs[] = {1, 2};
     for (size_t p = 0; p < sizeof(pairs) / sizeof(pairs[0]); p++) {
         double cells[31], locked[31];
         for (int i = 0; i < reps; i++) {  /* alternate, so drift hits both */
             cells[i] = run(false, pairs[p], n);
             locked[i] = run(true, pairs[p], n);
+            fprintf(stderr, "  %dp%dc run %d: cells %.3f, locked %.3f M/s\n", pairs[p],
+                    pairs[p], i, cells[i], locked[i]);
             if (cells[i] < 0 || locked[i] < 0) {
                 fprintf(stderr, "bench_handoff: checksum mismatch (%s)\n",
                         cells[i] < 0 ? "cells" : "locked");
