@@ -77,8 +77,11 @@ endif
 
 .DELETE_ON_ERROR:
 
-# Changing flags rebuilds: objects depend on a stamp holding the flags.
-$(OUT)/.flags: FORCE
+# Changing flags rebuilds: objects depend on a stamp holding the flags. Labs
+# keep their own stamp (their flags add their src/), so building a lab and
+# then core does not make each rebuild the other.
+FLAGS_STAMP ?= $(OUT)/.flags
+$(FLAGS_STAMP): FORCE
 	@mkdir -p $(@D)
 	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
 
@@ -86,12 +89,12 @@ FORCE:
 .PHONY: FORCE
 
 # Compile rules shared by core, tests, benchmarks and labs.
-$(OUT)/obj/%.o: $(TOP)/%.c $(OUT)/.flags
+$(OUT)/obj/%.o: $(TOP)/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $*.c")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(OUT)/obj/%.o: $(TOP)/%.S $(OUT)/.flags
+$(OUT)/obj/%.o: $(TOP)/%.S $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  AS      $*.S")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@

@@ -7,9 +7,10 @@
 # core's public headers plus their own src/.
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+LAB ?= $(notdir $(CURDIR))
+FLAGS_STAMP = $(OUT)/lab/$(LAB)/.flags
 include $(TOP)/mk/config.mk
 
-LAB       ?= $(notdir $(CURDIR))
 LAB_DIR   := $(TOP)/lab/$(LAB)
 LAB_OUT   := $(OUT)/lab/$(LAB)
 LIB_A     := $(OUT)/lib/libkcoro.a

@@ -185,22 +185,23 @@ static void *party_main(void *arg)
 static void party_wait_on_thread(struct party *p, kc_rv_cell_t *c)
 {
     p->cell = c;
-    pthread_create(&p->t, NULL, party_main, p);
+    if (pthread_create(&p->t, NULL, party_main, p) != 0) {
+        fprintf(stderr, "waiter_token: cannot start a thread\n");
+        exit(1);
+    }
     while (atomic_load(&p->pk.state) != KC_LAB_PARKER_PARKED && !atomic_load(&p->finished))
         sched_yield();
 }
 
 static int party_join(struct party *p)
 {
-    pthread_join(p->t, NULL);
-    return p->rc;
+    return pthread_join(p->t, NULL) == 0 ? p->rc : -ESRCH;
 }
 
 static struct who as(const char *name, const struct party *p)
 {
     return (struct who){name, &p->w};
 }
-
 static const struct who nobody = {NULL, NULL};
 
 /* ------------------------------------------------------------ scenarios */
@@ -454,7 +455,6 @@ static int coro_receiver(void *arg)
 {
     return coro_side(arg, 0);
 }
-
 static int coro_sender(void *arg)
 {
     return coro_side(arg, 1);
@@ -544,6 +544,7 @@ int main(int argc, char **argv)
     const char *todo[NSCEN + 1];
     int n = 0;
     long v;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* whole lines, promptly, even into a pipe */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;

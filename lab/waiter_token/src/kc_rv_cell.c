@@ -385,6 +385,8 @@ int kc_rv_cell_check(const kc_rv_cell_t *c, const char **why)
 {
     if (c == NULL)
         return -EINVAL;
+    /* acquire: pairs with the release of the last transition, so the
+     * fields of the token it names are visible to the checks below */
     uintptr_t word = atomic_load_explicit(&c->word, memory_order_acquire);
     kc_rv_state_t s = state_of(word);
     const kc_waiter_t *w = token_of(word);

@@ -198,10 +198,11 @@ bool kc__waiter_try_cancel(kc_waiter_t *w);
 int kc__waiter_transfer(kc_waiter_t *snd, kc_waiter_t *rcv);
 
 /* Third-party cancellation: run w's hook; if it wins, record reason (e.g.
- * -ECANCELED) as w's result and wake the owner. Returns 1 (won), 0 (too
+ * -ECANCELED) as w's result and wake the owner. The caller must know w's
+ * memory stays valid meanwhile (for instance, it holds the lock under which
+ * the owner unregisters w before releasing it). Returns 1 (won), 0 (too
  * late: a peer or another canceller decided) or -EINVAL (NULL, no hook,
- * a clause: cancel its select instead) / -ESTALE. Never blocks; it may spin
- * briefly while a peer holds a clause's reservation. */
+ * a clause: cancel its select instead) / -ESTALE. Never blocks. */
 int kc__waiter_cancel(kc_waiter_t *w, int reason);
 
 /* The cancellation hook of a SELECT token: its status is the claim word, so

@@ -399,10 +399,13 @@ static int kc_storm_run(const struct kc_storm_opts *o, struct kc_storm_result *r
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     pthread_t canc;
-    for (int k = 0; k < o->threads; k++)
-        pthread_create(&s->w[k].t, NULL, kc_storm_worker_main, &s->w[k]);
-    if (o->canceller)
-        pthread_create(&canc, NULL, kc_storm_canceller, s);
+    for (int k = 0; k <= o->threads; k++) /* [threads] is the canceller */
+        if ((k < o->threads ? pthread_create(&s->w[k].t, NULL, kc_storm_worker_main, &s->w[k])
+             : o->canceller ? pthread_create(&canc, NULL, kc_storm_canceller, s)
+                            : 0) != 0) {
+            fprintf(stderr, "kc_storm: cannot start thread %d\n", k); /* others wait */
+            abort();
+        }
     for (int k = s->receivers; k < o->threads; k++)
         pthread_join(s->w[k].t, NULL);
     bool ok =

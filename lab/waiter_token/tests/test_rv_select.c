@@ -150,6 +150,36 @@ static void test_rv_cell_registered_select_refuses_a_waiting_peer(void **state)
     kc_lab_parker_destroy(&x.pk);
 }
 
+static void test_rv_cell_polling_select_takes_a_registered_selects_clause(void **state)
+{
+    (void)state;
+    kc_rv_cell_t cells[2];
+    kc_rv_stats_t st;
+    kc__rv_cell_init(&cells[0]);
+    kc__rv_cell_init(&cells[1]);
+    kc__rv_stats_init(&st);
+    struct sel x; /* registered: receives on both cells */
+    sel_init(&x);
+    sel_register(&x, cells, &st);
+    struct kc_lab_parker pk; /* a second select, sending, still in its poll pass */
+    kc_waiter_t other, d;
+    uint64_t value = 31;
+    assert_int_equal(kc_lab_parker_init(&pk), 0);
+    assert_int_equal(kc__waiter_init(&other, KC_WAITER_SELECT, &pk, kc_lab_parker_ops()), 0);
+    assert_int_equal(kc__waiter_init_clause(&d, KC_WAITER_SENDER, &other), 0);
+    assert_int_equal(kc__waiter_put_ptr(&d, &value), 0);
+    assert_int_equal(kc__rv_cell_try_match(&cells[0], &d, &st), KC_RV_DONE);
+    assert_int_equal(kc__waiter_status(&other), KC_WAITER_INIT); /* never published */
+    assert_int_equal(kc__waiter_scope_wait(&x.sc, KC_NO_TIMEOUT), 0);
+    void *p = NULL;
+    assert_int_equal(kc__waiter_take_ptr(&x.cl[0], &p), 0);
+    assert_ptr_equal(p, &value);
+    sel_finish(&x, cells, &st);
+    assert_int_equal(kc__waiter_status(&x.cl[1]), KC_WAITER_CANCELLED);
+    assert_false(kc_lab_parker_pending(&pk));
+    kc_lab_parker_destroy(&pk);
+}
+
 /* ------------------------------------------------------------ races */
 
 struct race {
@@ -301,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_rv_cell_withdraw_waits_out_a_peer_in_claiming),
         cmocka_unit_test(test_rv_cell_select_poll_pass_takes_waiting_sender_directly),
         cmocka_unit_test(test_rv_cell_registered_select_refuses_a_waiting_peer),
+        cmocka_unit_test(test_rv_cell_polling_select_takes_a_registered_selects_clause),
         cmocka_unit_test(test_rv_cell_match_and_third_party_cancel_have_one_winner),
         cmocka_unit_test(test_rv_cell_two_senders_racing_for_one_select_deliver_once),
     };
