@@ -78,19 +78,25 @@ deps-test:
 	$(Q)$(TOP)/mk/need.sh libcmocka-dev=/usr/include/cmocka.h
 
 # `make test` runs core's tests and every lab's, then prints one total line.
+# The library is built first, and core's and the labs' tests run one after
+# the other (lab builds re-enter this Makefile for the library: two makes
+# writing one archive at once would corrupt it).
 test: deps-test
 	$(Q)mkdir -p $(OUT)/tests && : > $(OUT)/tests/summary
-	$(Q)KC_SUMMARY=$(OUT)/tests/summary $(MAKE) --no-print-directory -k \
-		test-core test-labs; rc=$$?; \
+	$(Q)$(MAKE) --no-print-directory lib
+	$(Q)rc=0; \
+	KC_SUMMARY=$(OUT)/tests/summary $(MAKE) --no-print-directory test-core || rc=1; \
+	KC_SUMMARY=$(OUT)/tests/summary $(MAKE) --no-print-directory test-labs || rc=1; \
 	awk '{p += $$1; f += $$2} END {printf "total: %d passed, %d failed\n", p, f}' \
 		$(OUT)/tests/summary; exit $$rc
 
 test-core: $(TEST_BINS)
 	$(Q)$(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/core.log $(TEST_BINS)
 
-test-labs:
-	$(Q)set -e; for l in $(LABS); do \
-		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l test FLAVOR=$(FLAVOR); done
+test-labs: lib
+	$(Q)rc=0; for l in $(LABS); do \
+		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l test FLAVOR=$(FLAVOR) || rc=1; \
+	done; exit $$rc
 
 test-full: deps-test $(TEST_BINS) $(TEST_FULL_BINS)
 	$(Q)KCORO_TEST_FULL=1 $(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/full.log \
@@ -113,7 +119,8 @@ valgrind: deps-test
 
 test-aarch64:
 	$(Q)$(TOP)/mk/need-arm64.sh
-	$(Q)$(MAKE) --no-print-directory -k test-core test-labs FLAVOR=aarch64
+	$(Q)rc=0; $(MAKE) --no-print-directory test-core FLAVOR=aarch64 || rc=1; \
+	$(MAKE) --no-print-directory test-labs FLAVOR=aarch64 || rc=1; exit $$rc
 
 # ---------------------------------------------------------------- bench, demo
 bench: $(BENCH_BINS)
@@ -126,7 +133,7 @@ demo: $(DEMO_BIN)
 	$(Q)$(RUN) $(DEMO_BIN)
 
 # ---------------------------------------------------------------- labs
-labs:
+labs: lib
 	$(Q)set -e; for l in $(LABS); do \
 		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l FLAVOR=$(FLAVOR); done
 
