@@ -5,12 +5,17 @@
  * through kc_read/kc_write with ten thousand coroutines alive at once;
  * accept/connect over a Unix socket; recvmsg/sendmsg with scattered buffers;
  * and the same echo on the portable backends (poll() and condition
- * variables), run in a child process started with KCORO_PORT=portable.
- * Waits are synchronised on the scheduler's own counters, never on sleeps.
+ * variables), run in a child process that main() forks before anything else
+ * runs and that sets KCORO_PORT=portable before its first kcoro call (the
+ * backend is chosen once per process). The child is forked, not re-executed:
+ * under qemu-user /proc/self/exe is the emulator, and an exec of an AArch64
+ * binary fails without binfmt_misc. Waits are synchronised on the
+ * scheduler's own counters, never on sleeps.
  */
 #define _GNU_SOURCE
 #include "kcoro.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -466,22 +471,13 @@ static void test_io_recvmsg_and_sendmsg_scatter_gather(void **state)
 
 /* ------------------------------------------------------------ portable */
 
-static void test_io_echo_on_portable_backends(void **state)
-{
-    (void)state;
-    fflush(stdout);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        setenv("KCORO_PORT", "portable", 1);
-        execl("/proc/self/exe", "test_io", "--portable-child", (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-}
+/* The portable child: forked by main() before any test, so nothing in it
+ * has chosen a backend yet. It waits on a pipe for the test's go-ahead; an
+ * end of file instead (the test did not run) ends it quietly. */
+static struct {
+    pid_t pid;
+    int go_fd;
+} portable = {-1, -1};
 
 static int portable_child(void)
 {
@@ -494,10 +490,56 @@ static int portable_child(void)
     return echoed == (long)pairs * 4 && echoed2 == echoed && errors == 0 && errors2 == 0 ? 0 : 1;
 }
 
-int main(int argc, char **argv)
+static void fork_portable_child(void)
 {
-    if (argc > 1 && strcmp(argv[1], "--portable-child") == 0)
-        return portable_child();
+    int fds[2];
+    if (pipe(fds) != 0)
+        return;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(fds[1]);
+        char go;
+        ssize_t r;
+        do
+            r = read(fds[0], &go, 1);
+        while (r < 0 && errno == EINTR);
+        close(fds[0]);
+        if (r != 1)
+            _exit(0);
+        setenv("KCORO_PORT", "portable", 1);
+        exit(portable_child()); /* exit, not _exit: leak checkers run */
+    }
+    close(fds[0]);
+    portable.pid = pid;
+    portable.go_fd = fds[1];
+}
+
+static void test_io_echo_on_portable_backends(void **state)
+{
+    (void)state;
+    assert_true(portable.pid > 0); /* main() could fork it */
+    fflush(stdout);
+    char go = 1;
+    assert_int_equal(write(portable.go_fd, &go, 1), 1);
+    close(portable.go_fd);
+    portable.go_fd = -1;
+    int st = 0;
+    assert_int_equal(waitpid(portable.pid, &st, 0), portable.pid);
+    portable.pid = -1;
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+int main(void)
+{
+    fork_portable_child();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_io_wait_rejects_bad_input_and_zero_timeout_tries),
         cmocka_unit_test(test_io_wait_coroutine_woken_by_data_timeout_and_cancel),
@@ -509,5 +551,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_io_recvmsg_and_sendmsg_scatter_gather),
         cmocka_unit_test(test_io_echo_on_portable_backends),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    if (portable.pid > 0) { /* its test did not run: let it go */
+        close(portable.go_fd);
+        waitpid(portable.pid, NULL, 0);
+    }
+    return failed;
 }

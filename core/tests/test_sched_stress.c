@@ -1,9 +1,12 @@
 /* test_sched_stress.c - stress tests of the scheduler and its run queues.
  *
  * Four threads submit 100,000 coroutines that migrate, yield and spawn
- * children: every coroutine runs exactly once. A burst spawned on one worker
- * spreads by stealing, and every coroutine that first ran elsewhere is
- * accounted for by the steal counters. A spawn tree joins recursively. The
+ * children: every coroutine runs exactly once (kc_test_storm.h; spawns that
+ * meet the stack ceiling of mprotect guard pages wait and retry). A burst
+ * spawned on one worker spreads by stealing, and every coroutine that first
+ * ran elsewhere is accounted for by the steal counters. A spawn tree joins
+ * recursively. Coroutines that migrate at every step of a computation find
+ * its integer and floating-point values (callee-saved registers) intact. The
  * Chase-Lev deque is hammered directly by an owner and three thieves: every
  * item leaves exactly once. Seeds are fixed and printed on failure.
  */
@@ -22,6 +25,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "kc_test_storm.h"
 #include "kc_test_util.h"
 
 static kc_sched_t *new_sched(int n)
@@ -35,88 +39,14 @@ static kc_sched_t *new_sched(int n)
 
 /* ------------------------------------------------------------ submitters */
 
-struct storm {
-    kc_sched_t *s;
-    long per_thread;
-    int nworkers;
-    _Atomic uint8_t *hits;
-    _Atomic uint8_t *child_hits;
-    _Atomic long spawn_failures;
-};
-
-static struct storm storm;
-
-static int storm_child(void *arg)
-{
-    long id = (long)(intptr_t)arg;
-    atomic_fetch_add(&storm.child_hits[id], 1);
-    return 0;
-}
-
-static int storm_body(void *arg)
-{
-    long id = (long)(intptr_t)arg;
-    atomic_fetch_add(&storm.hits[id], 1);
-    kc_sched_migrate((int)(id % storm.nworkers));
-    kc_sched_yield();
-    if (id % 8 == 0 && kc_sched_spawn(NULL, NULL, storm_child, arg, NULL) != 0)
-        atomic_fetch_add(&storm.spawn_failures, 1);
-    return 0;
-}
-
-static void *submitter(void *arg)
-{
-    long base = (long)(intptr_t)arg * storm.per_thread;
-    for (long i = 0; i < storm.per_thread; i++)
-        if (kc_sched_spawn(storm.s, NULL, storm_body, (void *)(intptr_t)(base + i), NULL) != 0)
-            atomic_fetch_add(&storm.spawn_failures, 1);
-    return NULL;
-}
-
+/* The storm of kc_test_storm.h on the stacks this machine gives: with
+ * madvise guards nothing runs out; with mprotect guards (qemu-user, older
+ * kernels) the submitters outrun the workers past the stack ceiling and wait
+ * out -ENOMEM. test_sched_ceiling runs the same storm at a low ceiling. */
 static void test_stress_four_submitters_every_coroutine_runs_once(void **state)
 {
     (void)state;
-    enum {
-        T = 4
-    };
-    storm.nworkers = 4;
-    storm.per_thread = kc_test_scaled(25000);
-    long n = T * storm.per_thread;
-    storm.s = new_sched(storm.nworkers);
-    storm.hits = calloc((size_t)n, 1);
-    storm.child_hits = calloc((size_t)n, 1);
-    atomic_store(&storm.spawn_failures, 0);
-    pthread_t th[T];
-    for (long i = 0; i < T; i++)
-        assert_int_equal(pthread_create(&th[i], NULL, submitter, (void *)(intptr_t)i), 0);
-    for (int i = 0; i < T; i++)
-        pthread_join(th[i], NULL);
-    assert_int_equal(kc_sched_run_until_idle(storm.s, KC_NO_TIMEOUT, NULL), 0);
-    long once = 0, children = 0, bad = 0;
-    for (long i = 0; i < n; i++) {
-        once += storm.hits[i] == 1;
-        children += storm.child_hits[i];
-        if ((storm.hits[i] != 1 || storm.child_hits[i] != (i % 8 == 0)) && bad++ == 0)
-            fprintf(stderr, "coroutine %ld ran %d times, child %d times\n", i, storm.hits[i],
-                    storm.child_hits[i]);
-    }
-    assert_int_equal(atomic_load(&storm.spawn_failures), 0);
-    assert_int_equal(bad, 0);
-    assert_int_equal(once, n);
-    assert_int_equal(children, (n + 7) / 8);
-    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
-    kc_sched_worker_metrics_t wm[4];
-    kc_sched_metrics(storm.s, &m, wm, 4);
-    assert_int_equal(m.spawned, (uint64_t)(n + children));
-    assert_int_equal(m.finished, (uint64_t)(n + children));
-    uint64_t injected = 0;
-    for (int i = 0; i < 4; i++)
-        injected += wm[i].inject_pops;
-    assert_true(injected >= (uint64_t)n); /* all came through the inject queue */
-    assert_int_equal(kc__sched_check(storm.s), 0);
-    assert_int_equal(kc_sched_destroy(storm.s), 0);
-    free(storm.hits);
-    free(storm.child_hits);
+    kc_test_storm(kc_test_scaled(25000));
 }
 
 /* ------------------------------------------------------------ stealing */
@@ -224,6 +154,106 @@ static void test_stress_spawn_tree_joins_every_node(void **state)
     assert_int_equal(kc_sched_destroy(s), 0);
 }
 
+/* ------------------------------------------------------------ registers */
+
+/* Values live across every step() call: the compiler keeps them in
+ * callee-saved registers (x19-x28 and d8-d15 on AArch64; rbx, rbp and
+ * r12-r15 on x86-64) or spills them to the stack, and a coroutine that
+ * migrates in step() must find them all intact on the next worker. Each
+ * seed gives other values at every round, so a register that arrives from
+ * another coroutine (or from a worker's loop) shows. */
+static uint64_t mix(uint64_t seed, int rounds, int (*step)(int), double *fsum /* OUT */)
+{
+    uint64_t a = seed * 0x9e3779b97f4a7c15ull + 1, b = a ^ 2, c = a + 3, d = a * 5, e = a >> 3;
+    uint64_t f = ~a, g = a ^ 0x5555, h = a + seed, i = seed + 9, j = seed * 3 + 10;
+    double p = (double)seed, q = 2.25, r = 3.125, u = 4.0625, v = 0.5, w = 0.25, x = 0.125;
+    double y = 1.0;
+    for (int k = 0; k < rounds; k++) {
+        a = a * 6364136223846793005ull + b;
+        b ^= a >> 17;
+        c += b * 3;
+        d = (d << 7 | d >> 57) ^ c;
+        e += d;
+        f ^= e * 5;
+        g += f >> 3;
+        h = h * 31 + g;
+        i ^= h;
+        j += i | 1;
+        p = p * 0.5 + (double)(a >> 44);
+        q = q * 0.5 + (double)(b >> 44);
+        r = r * 0.5 + (double)(c >> 44);
+        u = u * 0.5 + (double)(d >> 44);
+        v = v * 0.5 + (double)(e >> 44);
+        w = w * 0.5 + (double)(f >> 44);
+        x = x * 0.5 + (double)(g >> 44);
+        y = y * 0.5 + (double)(h >> 44);
+        j ^= (uint64_t)step(k);
+    }
+    *fsum = p + 3 * q + 5 * r + 7 * u + 11 * v + 13 * w + 17 * x + 19 * y;
+    return a ^ b ^ c ^ d ^ e ^ f ^ g ^ h ^ i ^ j;
+}
+
+/* Called only through this pointer, so no specialised copy of mix skips
+ * the calls. */
+static uint64_t (*volatile mix_fn)(uint64_t, int, int (*)(int), double *) = mix;
+
+enum {
+    REG_WORKERS = 3,
+    REG_TASKS = 8
+};
+
+static int stay(int k)
+{
+    (void)k;
+    return 0;
+}
+
+/* Move to another worker, and now and then let the others run there. */
+static int hop(int k)
+{
+    int rc = kc_sched_migrate(k % REG_WORKERS);
+    if (k % 3 == 0)
+        kc_sched_yield();
+    return rc;
+}
+
+struct reg_run {
+    uint64_t seed;
+    int rounds;
+    uint64_t ints;
+    double floats;
+};
+
+static int reg_body(void *arg)
+{
+    struct reg_run *run = arg;
+    run->ints = mix_fn(run->seed, run->rounds, hop, &run->floats);
+    return 0;
+}
+
+static void test_stress_migration_keeps_callee_saved_registers(void **state)
+{
+    (void)state;
+    int rounds = (int)kc_test_scaled(3000);
+    kc_sched_t *s = new_sched(REG_WORKERS);
+    struct reg_run runs[REG_TASKS];
+    kc_task_t *t[REG_TASKS];
+    for (int i = 0; i < REG_TASKS; i++) {
+        runs[i] = (struct reg_run){.seed = (uint64_t)i + 1, .rounds = rounds};
+        assert_int_equal(kc_sched_spawn(s, &t[i], reg_body, &runs[i], NULL), 0);
+    }
+    for (int i = 0; i < REG_TASKS; i++) {
+        assert_int_equal(kc_sched_join(t[i], NULL, KC_NO_TIMEOUT, NULL), 0);
+        double want_floats = 0;
+        uint64_t want_ints = mix_fn(runs[i].seed, rounds, stay, &want_floats);
+        if (runs[i].ints != want_ints || runs[i].floats != want_floats)
+            fail_msg("seed %d: %llx %.17g, want %llx %.17g", i + 1,
+                     (unsigned long long)runs[i].ints, runs[i].floats,
+                     (unsigned long long)want_ints, want_floats);
+    }
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
 /* ------------------------------------------------------------ the deque */
 
 struct deque_race {
@@ -314,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_stress_four_submitters_every_coroutine_runs_once),
         cmocka_unit_test(test_stress_burst_on_one_worker_spreads_by_stealing),
         cmocka_unit_test(test_stress_spawn_tree_joins_every_node),
+        cmocka_unit_test(test_stress_migration_keeps_callee_saved_registers),
         cmocka_unit_test(test_stress_deque_owner_and_thieves_take_each_item_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

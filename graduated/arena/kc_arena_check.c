@@ -1,7 +1,7 @@
 /* kc_arena_check.c - kc_arena_check(): assert the arena's invariants.
  *
  * Walks the page table, the free bitmap, the partial lists, every thread
- * cache, the region table and the ticket table, and checks I1-I8 of
+ * cache, the region table and the ticket table, and checks I1-I9 of
  * kc_arena_impl.h. It reads everything under arena->lock but expects a
  * quiescent arena: counters and ticket states that other threads are
  * changing at the same moment would make I6 fail spuriously. Tests call it
@@ -31,6 +31,9 @@ static uint32_t free_list_length(const struct kc_arena *a, const struct kc_arena
 
 static int check_pages(struct kc_arena *a)
 {
+    if (((uintptr_t)a->base & (a->page_size - 1)) != 0)
+        return broken(a, "I9: arena base not aligned to its page size",
+                      (unsigned long)((uintptr_t)a->base & (a->page_size - 1)));
     uint32_t nfree = 0;
     uint32_t *in_partial = calloc(a->pages_total, sizeof(uint32_t));
     if (in_partial == NULL)

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define NONE UINT32_MAX
 
@@ -42,6 +43,30 @@ void kc__arena_unmap(void *p, size_t len)
 {
     if (p != NULL)
         munmap(p, len);
+}
+
+void *kc__arena_map_aligned(size_t len, size_t align)
+{
+    long os = sysconf(_SC_PAGESIZE);
+    size_t os_page = os > 0 ? (size_t)os : 4096;
+    if (align <= os_page)
+        return kc__arena_map(len);
+    /* mmap promises OS-page alignment only (kernels that align large maps
+     * to huge pages hide this for big arenas): map the slack it may need,
+     * then give back the unaligned head and the tail. */
+    size_t slack = align - os_page;
+    if (len > SIZE_MAX - slack)
+        return NULL;
+    uint8_t *raw = kc__arena_map(len + slack);
+    if (raw == NULL)
+        return NULL;
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    size_t head = (size_t)(p - raw), tail = slack - head;
+    if (head != 0)
+        munmap(raw, head);
+    if (tail != 0)
+        munmap(p + len, tail);
+    return p;
 }
 
 /* Slot classes: 16, 32, 48, 64, then four steps per doubling (80, 96, 112,

@@ -28,8 +28,9 @@ void *kc__port_map(size_t len);
 void kc__port_unmap(void *p, size_t len);
 
 /* Turn [p, p+len) into a guard region: any access faults. Returns 0 or a
- * negative errno. The first call probes MADV_GUARD_INSTALL and falls back to
- * mprotect(PROT_NONE) for good when the kernel lacks it. */
+ * negative errno (-ENOMEM when the process is out of map entries). The first
+ * call probes MADV_GUARD_INSTALL and falls back to mprotect(PROT_NONE) for
+ * good when the kernel lacks it or KCORO_GUARD=mprotect asks for it. */
 int kc__port_guard(void *p, size_t len);
 
 /* Which guard mechanism kc__port_guard() settled on (after one call). */

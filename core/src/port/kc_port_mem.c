@@ -5,6 +5,9 @@
  * can hold a million guarded stacks under the default vm.max_map_count. On
  * kernels without it (probed once) we use mprotect(PROT_NONE) instead;
  * then each guarded stack costs two VMAs and the ceiling is about 32k stacks.
+ * KCORO_GUARD=mprotect skips the probe and uses mprotect guards anyway, so
+ * the behaviour of older kernels and of qemu-user (which accepts and ignores
+ * MADV_GUARD_INSTALL) can be reproduced on a new kernel.
  */
 #define _GNU_SOURCE
 #include "port/kc_port.h"
@@ -13,6 +16,8 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +58,9 @@ void kc__port_unmap(void *p, size_t len)
  * scratch page and check that the kernel refuses to read from it. */
 static int probe_guard_mode(void)
 {
+    const char *forced = getenv("KCORO_GUARD");
+    if (forced != NULL && strcmp(forced, "mprotect") == 0)
+        return KC_PORT_GUARD_MPROTECT;
     size_t ps = kc__port_page_size();
     int mode = KC_PORT_GUARD_MPROTECT;
     void *p = kc__port_map(ps);

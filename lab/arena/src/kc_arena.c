@@ -288,7 +288,7 @@ int kc_arena_create(kc_arena_t **out, const kc_arena_opts_t *opts)
     a->fault_every = every != NULL ? (uint32_t)strtoul(every, NULL, 10) : 0;
 #endif
     rc = -ENOMEM;
-    if ((a->base = kc__arena_map(bytes)) == NULL)
+    if ((a->base = kc__arena_map_aligned(bytes, ps)) == NULL)
         goto out_free;
     if ((a->table = kc__arena_map((size_t)tickets * sizeof(*a->table))) == NULL)
         goto out_unmap_ram;

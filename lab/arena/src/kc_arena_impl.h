@@ -30,6 +30,8 @@
  *   I8  every bin holds at most its cap items, the caps of a cache add up
  *       to at most its byte budget, and each cached index is a FREE entry
  *       (even generation, refs 0).
+ *   I9  base is aligned to page_size, so every page (and every run) starts
+ *       on a page boundary whatever alignment mmap happened to give.
  */
 #ifndef KCORO_KC_ARENA_IMPL_H
 #define KCORO_KC_ARENA_IMPL_H
@@ -215,9 +217,13 @@ void kc__arena_give_idx(struct kc_arena *a, const uint32_t *idx, uint32_t n);
 int kc__arena_purge_locked(struct kc_arena *a);
 /* The longest run of free pages. */
 uint32_t kc__arena_largest_free_run(const struct kc_arena *a);
-/* Reserve and release the arena's RAM. */
+/* Reserve and release memory (OS-page aligned). */
 void *kc__arena_map(size_t len);
 void kc__arena_unmap(void *p, size_t len);
+/* Reserve the arena's RAM: len bytes aligned to align (a power of two), so
+ * every arena page starts on an arena page boundary (I9). Free it with
+ * kc__arena_unmap(p, len). NULL when the mapping fails. */
+void *kc__arena_map_aligned(size_t len, size_t align);
 
 /* ---- kc_arena.c: thread caches */
 
