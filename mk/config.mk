@@ -70,7 +70,7 @@ ALL_CFLAGS = $(KC_CPPFLAGS) $(KC_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 # loader; mixing in the cross toolchain's libc (-L /usr/aarch64-linux-gnu)
 # hangs threaded programs.
 ifeq ($(FLAVOR),aarch64)
-RUN := qemu-aarch64
+RUN := qemu-aarch64 -E KCORO_UNDER_QEMU=1
 else
 RUN :=
 endif
