@@ -75,13 +75,13 @@ typedef struct kc_bus_opts {
 
 /* Bus-wide counters, read by a wait-free snapshot (kc_bus_metrics). */
 typedef struct kc_bus_metrics {
-    size_t size;                                  /* set by the caller: sizeof(kc_bus_metrics_t) */
-    uint64_t published;                           /* messages published */
-    uint64_t no_receivers;                        /* messages published to no subscriber */
-    uint64_t receiver_lag;                        /* messages subscribers missed (sum of lagged) */
-    uint64_t notify_sends;                        /* wake-ups sent (pending edges 0 -> 1) */
-    uint64_t notify_suppressed;                   /* wake-ups coalesced (pending already 1) */
-    uint64_t batch_publish;                       /* kc_bus_publish_batch calls */
+    size_t size;                /* set by the caller: sizeof(kc_bus_metrics_t) */
+    uint64_t published;         /* messages published */
+    uint64_t no_receivers;      /* messages published to no subscriber */
+    uint64_t receiver_lag;      /* messages subscribers missed (sum of lagged) */
+    uint64_t notify_sends;      /* wake-ups sent (to receivers that armed to sleep) */
+    uint64_t notify_suppressed; /* addressed receivers not waiting: no wake-up needed */
+    uint64_t batch_publish;     /* kc_bus_publish_batch calls */
     uint64_t batch_len_hist[KC_BUS_HIST_BUCKETS]; /* batch lengths, log2 */
     uint64_t autotune_warn; /* buses created with capacity > KC_BUS_CAP_WARN */
     uint32_t cap_selected;  /* capacity in slots */
@@ -96,7 +96,7 @@ typedef struct kc_bus_sub_metrics {
     uint64_t delivered; /* messages copied out to the caller */
     uint64_t lagged;    /* messages overwritten before they were read */
     uint64_t filtered;  /* messages skipped: not addressed to this subscriber */
-    uint64_t notified;  /* wake-ups the publishers sent it (pending edges) */
+    uint64_t notified;  /* wake-ups sent to it (one per time it armed to sleep) */
     uint64_t parks;     /* times its blocking receive went to sleep */
     uint64_t start_seq; /* first sequence it could see (valid once joined) */
     uint64_t next_seq;  /* the sequence it reads next */
@@ -188,6 +188,18 @@ KC_API void kc_bus_unsubscribe(kc_bus_sub_t *sub);
  * Never blocks. */
 KC_API int kc_bus_try_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed);
 
+/* kc_bus_try_recv_batch takes up to *n of the subscriber's next messages
+ * without waiting, stored back to back (msg_size bytes each) in buf. It
+ * reads the slot words of the run first, copies the run and validates it
+ * once, so it costs less per message than kc_bus_try_recv.
+ * INOUT *n: in, room in buf in messages (>= 1); out, messages copied (>= 1
+ * on 0, else 0). OUT buf: len >= *n * msg_size bytes. OUT *missed as
+ * kc_bus_try_recv.
+ * Returns as kc_bus_try_recv; -EINVAL also for NULL n or *n == 0.
+ * Never blocks. */
+KC_API int kc_bus_try_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n,
+                                 uint64_t *missed);
+
 /* kc_bus_recv is kc_bus_try_recv that waits up to timeout_ns (KC_NO_TIMEOUT
  * = forever, 0 = try once) for a message or the close.
  * Returns as kc_bus_try_recv, plus -ETIME when the deadline passed first
@@ -195,6 +207,12 @@ KC_API int kc_bus_try_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *m
  * Can block: parks the calling thread until a publisher's notify. */
 KC_API int kc_bus_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed,
                        int64_t timeout_ns);
+
+/* kc_bus_recv_batch is kc_bus_try_recv_batch that waits like kc_bus_recv
+ * when nothing is there. Returns as kc_bus_try_recv_batch, plus -ETIME.
+ * Can block: parks the calling thread until a publisher's notify. */
+KC_API int kc_bus_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, uint64_t *missed,
+                             int64_t timeout_ns);
 
 /* kc_bus_metrics takes a wait-free snapshot of the bus counters. Set
  * out->size first; fields beyond it are left alone.

@@ -407,12 +407,14 @@ static void test_bus_masked_publishes_never_wake_a_non_member_thread(void **stat
     kc_bus_sub_metrics_t sm = bus_sm(a.sub);
     assert_int_equal(a.etime, 0);
     assert_int_equal(a.torn, 0);
-    assert_int_equal(sm.notified, 1); /* only the member message */
-    assert_in_range(sm.parks, 0, 1);  /* never woken for nothing */
+    /* At most the member message woke it (it may have found the message
+     * in its re-check first), and a park always ends with that wake-up. */
+    assert_in_range(sm.notified, 0, 1);
+    assert_in_range(sm.parks, 0, sm.notified);
     assert_int_equal(sm.delivered, 1);
     /* The ring is smaller than the run: what was not filtered was lost. */
     assert_int_equal(sm.filtered + sm.lagged, (uint64_t)n);
-    assert_int_equal(bus_sm(other).notified, 1); /* coalesced: never drained */
+    assert_int_equal(bus_sm(other).notified, 0); /* never waited: never woken */
     kc_bus_unsubscribe(a.sub);
     kc_bus_unsubscribe(other);
     kc_bus_pub_release(p);
