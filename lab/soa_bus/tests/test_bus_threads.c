@@ -28,6 +28,7 @@ struct torture {
     kc_bus_t *bus;
     kc_bus_pub_t *pub[2];
     int npub, nsub;
+    bool batch; /* readers use kc_bus_recv_batch (runs of up to 8) */
     long per_pub, burst, sent[2];
     _Atomic long progress[3]; /* reader events; LONG_MAX/2 once it quit */
     _Atomic int waiting;      /* publishers inside wait_progress */
@@ -114,47 +115,60 @@ static void *torture_pub(void *arg)
     return NULL;
 }
 
+/* Check one received payload against what the publishers sent. */
+static void torture_check(struct reader *r, const bus_payload_t *p)
+{
+    r->got++;
+    if (!bus_payload_ok(p) || p->pub > 1) {
+        r->torn++;
+        return;
+    }
+    if (p->seq + 1 <= r->last[p->pub])
+        r->dup++;
+    r->last[p->pub] = p->seq + 1;
+    if ((topic_of(p->pub, p->seq) & r->topics) == 0)
+        r->wrong_topic++;
+}
+
 static void *torture_sub(void *arg)
 {
     struct reader *r = arg;
-    bus_payload_t p;
+    bus_payload_t p[8];
+    int me = (int)(r - r->t->readers);
 
     for (;;) {
         uint64_t missed = 0;
-        int rc = kc_bus_recv(r->sub, &p, sizeof(p), &missed, FAIL_NS);
+        size_t n = 1 + (size_t)(r->got % 8); /* vary the run length */
+        int rc = r->t->batch ? kc_bus_recv_batch(r->sub, p, sizeof(p), &n, &missed, FAIL_NS)
+                             : kc_bus_recv(r->sub, p, sizeof(p[0]), &missed, FAIL_NS);
+        if (!r->t->batch && rc == 0)
+            n = 1;
         if (rc == -ETIME)
             r->etime++;
         if (rc == -EPIPE || rc == -ETIME) {
-            note_progress(r->t, (int)(r - r->t->readers), LONG_MAX / 2);
+            note_progress(r->t, me, LONG_MAX / 2);
             break;
         }
         if (rc == KC_BUS_LAGGED) {
             r->lag_events++;
-            note_progress(r->t, (int)(r - r->t->readers), 1);
+            note_progress(r->t, me, 1);
             continue;
         }
-        r->got++;
-        note_progress(r->t, (int)(r - r->t->readers), 1);
-        if (!bus_payload_ok(&p) || p.pub > 1) {
-            r->torn++;
-            continue;
-        }
-        if (p.seq + 1 <= r->last[p.pub])
-            r->dup++;
-        r->last[p.pub] = p.seq + 1;
-        if ((topic_of(p.pub, p.seq) & r->topics) == 0)
-            r->wrong_topic++;
+        for (size_t k = 0; k < n; k++)
+            torture_check(r, &p[k]);
+        note_progress(r->t, me, 1);
     }
     return NULL;
 }
 
-static void torture_run(int npub, int nsub, uint32_t cap)
+static void torture_run(int npub, int nsub, uint32_t cap, bool batch)
 {
     struct reader rd[3];
     struct torture t = {.npub = npub,
                         .nsub = nsub,
                         .per_pub = bus_scaled(40000),
                         .burst = 4 * (long)cap,
+                        .batch = batch,
                         .readers = rd,
                         .seed = 0x70c7u + (uint64_t)npub};
     pthread_t pt[2], st[3];
@@ -212,13 +226,20 @@ static void torture_run(int npub, int nsub, uint32_t cap)
 static void test_bus_no_torn_or_duplicated_reads_one_publisher(void **state)
 {
     (void)state;
-    torture_run(1, 3, 8);
+    torture_run(1, 3, 8, false);
 }
 
 static void test_bus_no_torn_or_duplicated_reads_two_publishers(void **state)
 {
     (void)state;
-    torture_run(2, 3, 4);
+    torture_run(2, 3, 4, false);
+}
+
+static void test_bus_no_torn_or_duplicated_runs_in_batch_receive(void **state)
+{
+    (void)state;
+    torture_run(1, 3, 8, true);
+    torture_run(2, 3, 4, true);
 }
 
 /* ------------------------------------------------ lossless when it fits */
@@ -455,6 +476,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bus_no_torn_or_duplicated_reads_one_publisher),
         cmocka_unit_test(test_bus_no_torn_or_duplicated_reads_two_publishers),
+        cmocka_unit_test(test_bus_no_torn_or_duplicated_runs_in_batch_receive),
         cmocka_unit_test(test_bus_blocking_receivers_get_everything_the_ring_holds),
         cmocka_unit_test(test_bus_no_lost_wakeup_in_ping_pong),
         cmocka_unit_test(test_bus_close_wakes_parked_receivers_after_drain),
