@@ -19,6 +19,7 @@
 #define KCORO_BUS_H
 
 #include "kcoro/base.h"
+#include "kcoro/cancel.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -201,18 +202,23 @@ KC_API int kc_bus_try_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_
                                  uint64_t *missed);
 
 /* kc_bus_recv is kc_bus_try_recv that waits up to timeout_ns (KC_NO_TIMEOUT
- * = forever, 0 = try once) for a message or the close.
+ * = forever, 0 = try once) for a message or the close, unless cancel (NULL =
+ * not cancellable) fires first.
  * Returns as kc_bus_try_recv, plus -ETIME when the deadline passed first
- * (-EAGAIN only for timeout 0).
- * Can block: parks the calling thread until a publisher's notify. */
+ * (-EAGAIN only for timeout 0) and -ECANCELED when cancel fired (it wins over
+ * the deadline, and over -EAGAIN; a message or the close that is already
+ * there wins over cancel).
+ * Can block or yield: a coroutine on a scheduler worker parks its task, a
+ * plain thread parks on a futex, until a publisher's notify. */
 KC_API int kc_bus_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed,
-                       int64_t timeout_ns);
+                       int64_t timeout_ns, const kc_cancel_t *cancel);
 
 /* kc_bus_recv_batch is kc_bus_try_recv_batch that waits like kc_bus_recv
- * when nothing is there. Returns as kc_bus_try_recv_batch, plus -ETIME.
- * Can block: parks the calling thread until a publisher's notify. */
+ * when nothing is there. Returns as kc_bus_try_recv_batch, plus -ETIME and
+ * -ECANCELED as kc_bus_recv.
+ * Can block or yield, as kc_bus_recv. */
 KC_API int kc_bus_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, uint64_t *missed,
-                             int64_t timeout_ns);
+                             int64_t timeout_ns, const kc_cancel_t *cancel);
 
 /* kc_bus_metrics takes a wait-free snapshot of the bus counters. Set
  * out->size first; fields beyond it are left alone.

@@ -23,7 +23,7 @@ struct kc_bus_ops {
     int (*try_recv)(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed);
     int (*try_recv_batch)(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, uint64_t *missed);
     int (*recv_batch)(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, uint64_t *missed,
-                      int64_t timeout_ns);
+                      int64_t timeout_ns, const kc_cancel_t *cancel);
     int (*sub_metrics)(const kc_bus_sub_t *sub, kc_bus_sub_metrics_t *out);
 };
 

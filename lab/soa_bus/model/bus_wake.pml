@@ -13,7 +13,8 @@
  *     by its deadline. On the way out (a message found after arming, or a
  *     timeout) it disarms: clears its bit, and if a waker had cleared it
  *     first, waits for that waker's unpark and consumes it.
- *   - The waiter: a permit parker, EMPTY / PARKED / NOTIFIED.
+ *   - The parker (kc_park/kc_unpark): a permit, EMPTY / PARKED / NOTIFIED;
+ *     a timeout and a cancellation end a park the same way here.
  *   - With CLOSE=1 the last publisher release sets closed and wakes the
  *     receiver through the same commit-then-unpark path.
  * SPIN explores every interleaving under sequential consistency. The C code
@@ -177,8 +178,8 @@ again:
         fi;
 #endif
 #endif
-        /* kc__bus_waiter_park: consume a permit, or sleep until one (or,
-         * with TIMEOUT, until the deadline). */
+        /* kc_park: consume a permit, or sleep until one (or, with
+         * TIMEOUT, until the deadline or the cancellation). */
         if
         :: atomic { wstate == NOTIFIED -> wstate = EMPTY }
         :: atomic { wstate == EMPTY -> wstate = PARKED };

@@ -70,8 +70,6 @@ static void bus_free(struct kc_bus *b)
 {
     /* The last reference is gone: the bus is quiet, so the check is exact. */
     assert(kc_bus_check(b) == 0);
-    for (int i = 0; i < KC_BUS_MAX_SUBS; i++)
-        kc__bus_waiter_destroy(&b->subs[i].waiter);
     pthread_mutex_destroy(&b->pub_mu);
     free(b->arrays);
     free(b);
@@ -130,8 +128,6 @@ int kc_bus_create(const kc_bus_opts_t *opts, kc_bus_t **bus_out, kc_bus_pub_t **
     for (i = 0; i < KC_BUS_MAX_SUBS; i++) {
         b->subs[i].bus = b;
         b->subs[i].bit = (uint64_t)1 << i;
-        if (kc__bus_waiter_init(&b->subs[i].waiter) != 0)
-            goto out_waiters;
     }
     /* The zeroed memory is a valid all-zero state for every atomic here. */
     atomic_init(&b->refs, 2);
@@ -141,10 +137,6 @@ int kc_bus_create(const kc_bus_opts_t *opts, kc_bus_t **bus_out, kc_bus_pub_t **
     *pub_out = p;
     return 0;
 
-out_waiters:
-    while (--i >= 0)
-        kc__bus_waiter_destroy(&b->subs[i].waiter);
-    pthread_mutex_destroy(&b->pub_mu);
 out_arrays:
     free(p);
     free(b->arrays);
@@ -242,7 +234,6 @@ int kc_bus_subscribe_with_mask(kc_bus_t *bus, uint64_t topics, kc_bus_sub_t **ou
         atomic_store_explicit(&s->start, 0, memory_order_relaxed);
         atomic_store_explicit(&s->topics, topics, memory_order_relaxed);
         s->joined = false;
-        kc__bus_waiter_reset(&s->waiter);
         atomic_fetch_add_explicit(&bus->refs, 1, memory_order_relaxed);
         /* Release pairs with the publisher's acquire load of the state in
          * apply_changes: it sees the topics and the reset fields. */

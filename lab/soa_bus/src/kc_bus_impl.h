@@ -1,4 +1,4 @@
-/* kc_bus_impl.h - internal layout of the SoA broadcast bus and its waiter.
+/* kc_bus_impl.h - internal layout of the SoA broadcast bus.
  *
  * The ring is three parallel arrays: seq[cap] (a seqlock word per slot),
  * ready[cap] (the subscriber bits a masked message is addressed to) and
@@ -6,7 +6,7 @@
  * (the tail, the membership tables, publisher counters) sits on its own
  * 128-byte lines; each subscriber owns a 128-byte line for its cursor and
  * counters and shares a second line with the publishers (state, start,
- * waiter). The `want` mask, one bit per subscriber that announced it is
+ * parker). The `want` mask, one bit per subscriber that announced it is
  * about to sleep, has a line of its own. 128 bytes, not 64: the x86
  * adjacent-line prefetcher and large Arm cores pair lines, so 64-byte
  * padding still shares.
@@ -26,6 +26,7 @@
 #define KCORO_KC_BUS_IMPL_H
 
 #include "kcoro/bus.h"
+#include "kcoro/park.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,40 +55,6 @@
 #define KC_BUS_MASKW(b, i) (&(b)->ready[(i)])
 #define KC_BUS_MSG(b, i) (&(b)->msg[(size_t)(i) * (b)->words])
 #endif
-
-/* ---------------------------------------------------------------- waiter */
-
-/* Waiter states (kc_bus_waiter.c draws the transitions). */
-enum {
-    KC_BUS_W_EMPTY = 0,   /* no permit, nobody parked */
-    KC_BUS_W_PARKED = 1,  /* the owner sleeps on cv */
-    KC_BUS_W_NOTIFIED = 2 /* a permit is waiting to be consumed */
-};
-
-/* A permit parker: one owner parks, anyone unparks. */
-typedef struct kc_bus_waiter {
-    _Atomic int state;  /* KC_BUS_W_* */
-    pthread_mutex_t mu; /* guards the sleep on cv */
-    pthread_cond_t cv;  /* signalled by unpark when PARKED */
-} kc_bus_waiter_t;
-
-/* Initialise w (EMPTY). 0 or -ENOMEM/-EAGAIN from pthread. Never blocks. */
-int kc__bus_waiter_init(kc_bus_waiter_t *w);
-
-/* Destroy w; nobody may be parked on it. Never blocks. */
-void kc__bus_waiter_destroy(kc_bus_waiter_t *w);
-
-/* Drop a stale permit (a new owner takes the waiter over). Never blocks. */
-void kc__bus_waiter_reset(kc_bus_waiter_t *w);
-
-/* Consume the permit if there is one, else sleep until kc__bus_waiter_unpark
- * or until deadline_ns (monotonic; UINT64_MAX = none) passes.
- * Returns 0 (a permit was consumed) or -ETIME. Can block. */
-int kc__bus_waiter_park(kc_bus_waiter_t *w, uint64_t deadline_ns);
-
-/* Make a permit available and wake the owner if it sleeps. Returns true if
- * it had to signal a sleeping owner. Never blocks beyond the short mutex. */
-bool kc__bus_waiter_unpark(kc_bus_waiter_t *w);
 
 /* ---------------------------------------------------------------- bus */
 
@@ -118,7 +85,7 @@ struct kc_bus_sub {
     _Atomic uint64_t topics;                      /* topic mask, set before JOINING */
     _Atomic uint64_t start;                       /* assigned by a publisher before ACTIVE */
     _Atomic uint64_t notified;                    /* wake-ups sent to it */
-    kc_bus_waiter_t waiter;
+    kc_parker_t parker;                           /* bound by kc_bus_recv to whoever waits */
 };
 
 /* Publisher-owned state: touched only by the publisher in lock-free mode

@@ -21,7 +21,8 @@
  *
  * Blocking (kc_bus_recv) is edge-triggered: drain; arm (set the want bit,
  * a seq_cst RMW: the Dekker partner of the publisher's fence); re-check;
- * park. A waker clears the bit before it unparks, so on the way out a
+ * park through kc_park, so a coroutine on a scheduler worker parks its task
+ * and a plain thread parks on a futex. A waker clears the bit before it unparks, so on the way out a
  * receiver that finds its bit already gone knows one unpark is on its way
  * and absorbs it before returning: no permit outlives the call.
  *
@@ -33,15 +34,16 @@
  *   DRAINING   slot overwritten or copy torn      DRAINING   lagged(): n, resume
  *   DRAINING   slot not yet written               ARMED      arm()
  *   ARMED      re-check finds a message/close     DISARMING  kc_bus_recv
- *   ARMED      re-check finds nothing             PARKED     kc__bus_waiter_park
+ *   ARMED      re-check finds nothing             PARKED     kc_park
  *   PARKED     a waker cleared the bit, unparked  DRAINING   kc__bus_wake
- *   PARKED     deadline passes                    DISARMING  kc__bus_waiter_park
+ *   PARKED     cancel fires or deadline passes    DISARMING  kc_park
  *   DISARMING  bit still set: cleared by us       (return)   disarm()
  *   DISARMING  bit gone: absorb the unpark        (return)   disarm()
  */
 #include "kc_bus_impl.h"
 
 #include "port/kc_port.h"
+#include "sched/kc_sched_impl.h"
 
 #include <limits.h>
 #include <string.h>
@@ -305,37 +307,52 @@ static void arm(struct kc_bus_sub *s)
 
 /* Leave the armed state. If a waker already cleared the bit, its unpark is
  * committed: take that permit now so none outlives this call (invariant 8
- * guarantees it comes, and the waker never blocks before sending it). */
+ * guarantees it comes, and the waker never blocks before sending it). The
+ * wait ignores cancellation: it is a bounded hand-over, not a wait for
+ * data. */
 static void disarm(struct kc_bus_sub *s)
 {
     /* Acquire pairs with the waker's acq_rel clear. */
     uint64_t old = atomic_fetch_and_explicit(&s->bus->want, ~s->bit, memory_order_acquire);
     if ((old & s->bit) == 0)
-        kc__bus_waiter_park(&s->waiter, UINT64_MAX);
+        kc__park(&s->parker, KC_NO_TIMEOUT, NULL, false);
 }
 
-/* Shared by kc_bus_recv and kc_bus_recv_batch: try, arm, re-check, park. */
+/* Shared by kc_bus_recv and kc_bus_recv_batch: try, arm, re-check, park.
+ * Cancellation wins over the deadline; a message found wins over both. */
 static int recv_wait(struct kc_bus_sub *s, unsigned char *buf, size_t max, size_t *n,
-                     uint64_t *missed, int64_t timeout_ns)
+                     uint64_t *missed, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    uint64_t deadline = UINT64_MAX;
+    uint64_t deadline = 0;
     int rc;
 
     rc = poll_once(s, buf, max, n, missed);
-    if (rc != -EAGAIN || timeout_ns == 0)
+    if (rc != -EAGAIN)
         return rc;
+    if (kc_cancel_is_triggered(cancel))
+        return -ECANCELED;
+    if (timeout_ns == 0)
+        return -EAGAIN;
     if (timeout_ns > 0)
         deadline = kc__port_now_ns() + (uint64_t)timeout_ns;
+    /* Bind the parker to this caller (thread or coroutine). No unpark can
+     * be in flight: the bit is clear and every earlier call absorbed its
+     * wake-up (invariant 7). */
+    kc_parker_init(&s->parker);
     for (;;) {
         arm(s);
         rc = poll_once(s, buf, max, n, missed);
         if (rc != -EAGAIN)
             break;
-        kc__bus_bump(&s->parks, 1);
-        if (kc__bus_waiter_park(&s->waiter, deadline) == -ETIME) {
-            rc = -ETIME;
-            break;
+        int64_t left = KC_NO_TIMEOUT;
+        if (deadline != 0) {
+            uint64_t now = kc__port_now_ns();
+            left = now < deadline ? (int64_t)(deadline - now) : 0;
         }
+        kc__bus_bump(&s->parks, 1);
+        rc = kc_park(&s->parker, left, cancel);
+        if (rc != 0)
+            break; /* -ETIME or -ECANCELED (cancel wins, see park.h) */
         /* Woken: the waker cleared our bit (invariant 8). */
         rc = poll_once(s, buf, max, n, missed);
         if (rc != -EAGAIN)
@@ -345,19 +362,20 @@ static int recv_wait(struct kc_bus_sub *s, unsigned char *buf, size_t max, size_
     return rc;
 }
 
-int kc_bus_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed, int64_t timeout_ns)
+int kc_bus_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed, int64_t timeout_ns,
+                const kc_cancel_t *cancel)
 {
     int rc = check_args(sub, buf, len, 1);
-    return rc != 0 ? rc : recv_wait(sub, buf, 0, NULL, missed, timeout_ns);
+    return rc != 0 ? rc : recv_wait(sub, buf, 0, NULL, missed, timeout_ns, cancel);
 }
 
 int kc_bus_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, uint64_t *missed,
-                      int64_t timeout_ns)
+                      int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (n == NULL)
         return -EINVAL;
     size_t max = *n;
     int rc = check_args(sub, buf, len, max);
     *n = 0;
-    return rc != 0 ? rc : recv_wait(sub, buf, max, n, missed, timeout_ns);
+    return rc != 0 ? rc : recv_wait(sub, buf, max, n, missed, timeout_ns, cancel);
 }

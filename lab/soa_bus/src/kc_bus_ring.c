@@ -68,7 +68,7 @@ int kc__bus_wake(struct kc_bus *b, uint64_t who)
         struct kc_bus_sub *s = &b->subs[__builtin_ctzll(hit)];
         hit &= hit - 1;
         atomic_fetch_add_explicit(&s->notified, 1, RELAXED);
-        kc__bus_waiter_unpark(&s->waiter);
+        kc_unpark(&s->parker);
         n++;
     }
     return n;

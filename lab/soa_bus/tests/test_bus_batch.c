@@ -141,14 +141,14 @@ static void test_bus_batch_recv_checks_arguments_and_drains_before_epipe(void **
     }
     kc_bus_pub_release(p); /* closed: the three are still there */
     n = 4;
-    assert_int_equal(kc_bus_recv_batch(s, v, sizeof(v), &n, NULL, KC_NO_TIMEOUT), 0);
+    assert_int_equal(kc_bus_recv_batch(s, v, sizeof(v), &n, NULL, KC_NO_TIMEOUT, NULL), 0);
     assert_int_equal(n, 3);
     for (uint64_t k = 0; k < 3; k++) {
         assert_int_equal(v[2 * k], k);
         assert_int_equal(v[2 * k + 1], ~k);
     }
     n = 4;
-    assert_int_equal(kc_bus_recv_batch(s, v, sizeof(v), &n, NULL, KC_NO_TIMEOUT), -EPIPE);
+    assert_int_equal(kc_bus_recv_batch(s, v, sizeof(v), &n, NULL, KC_NO_TIMEOUT, NULL), -EPIPE);
     assert_int_equal(n, 0);
     kc_bus_unsubscribe(s);
     kc_bus_release(b);

@@ -12,6 +12,7 @@
  * single-threaded tests can watch the wake-up edges. */
 static void arm_as_if_waiting(kc_bus_sub_t *s)
 {
+    kc_parker_init(&s->parker);
     atomic_fetch_or(&s->bus->want, s->bit);
 }
 
@@ -20,8 +21,8 @@ static void arm_as_if_waiting(kc_bus_sub_t *s)
 static void absorb_wakeup(kc_bus_sub_t *s)
 {
     assert_int_equal(atomic_load(&s->bus->want) & s->bit, 0);
-    assert_int_equal(kc__bus_waiter_park(&s->waiter, 0), 0);
-    assert_int_equal(kc__bus_waiter_park(&s->waiter, 0), -ETIME); /* exactly one */
+    assert_int_equal(kc_park(&s->parker, 0, NULL), 0);
+    assert_int_equal(kc_park(&s->parker, 0, NULL), -ETIME); /* exactly one */
 }
 
 static void test_bus_create_rejects_bad_options(void **state)
@@ -282,11 +283,11 @@ static void test_bus_close_drains_then_epipe(void **state)
     bus_pub_u64(p2, 3);
     kc_bus_pub_release(p2); /* last publisher: closed */
     for (uint64_t k = 1; k < 4; k++) {
-        assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT), 0);
+        assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT, NULL), 0);
         assert_int_equal(v, k);
     }
     assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), -EPIPE);
-    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT), -EPIPE);
+    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT, NULL), -EPIPE);
     kc_bus_sub_t *s2;
     assert_int_equal(kc_bus_subscribe(b, &s2), -EPIPE);
     assert_int_equal(kc_bus_check(b), 0);
@@ -306,7 +307,7 @@ static void test_bus_subscriber_never_joined_gets_epipe_on_close(void **state)
     kc_bus_pub_release(p);
     assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), -EPIPE);
     kc_bus_release(b); /* the subscriber still holds the bus */
-    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 1000000), -EPIPE);
+    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 1000000, NULL), -EPIPE);
     kc_bus_unsubscribe(s);
 }
 
@@ -495,13 +496,13 @@ static void test_bus_recv_times_out_and_zero_timeout_tries_once(void **state)
 
     assert_int_equal(kc_bus_subscribe(b, &s), 0);
     bus_pub_u64(p, 1);
-    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 0), 0);
-    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 0), -EAGAIN);
-    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 2000000), -ETIME);
+    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 0, NULL), 0);
+    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 0, NULL), -EAGAIN);
+    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 2000000, NULL), -ETIME);
     /* One park: no wake-up was left over from the publish. */
     assert_int_equal(bus_sm(s).parks, 1);
     assert_int_equal(bus_sm(s).notified, 0);
-    assert_int_equal(kc_bus_recv(NULL, &v, sizeof(v), NULL, 0), -EINVAL);
+    assert_int_equal(kc_bus_recv(NULL, &v, sizeof(v), NULL, 0, NULL), -EINVAL);
     assert_int_equal(kc_bus_try_recv(s, NULL, sizeof(v), NULL), -EINVAL);
     kc_bus_unsubscribe(s);
     kc_bus_pub_release(p);

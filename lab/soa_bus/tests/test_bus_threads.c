@@ -139,8 +139,8 @@ static void *torture_sub(void *arg)
     for (;;) {
         uint64_t missed = 0;
         size_t n = 1 + (size_t)(r->got % 8); /* vary the run length */
-        int rc = r->t->batch ? kc_bus_recv_batch(r->sub, p, sizeof(p), &n, &missed, FAIL_NS)
-                             : kc_bus_recv(r->sub, p, sizeof(p[0]), &missed, FAIL_NS);
+        int rc = r->t->batch ? kc_bus_recv_batch(r->sub, p, sizeof(p), &n, &missed, FAIL_NS, NULL)
+                             : kc_bus_recv(r->sub, p, sizeof(p[0]), &missed, FAIL_NS, NULL);
         if (!r->t->batch && rc == 0)
             n = 1;
         if (rc == -ETIME)
@@ -250,7 +250,7 @@ static void *drain_all(void *arg)
     uint64_t v;
     int rc;
 
-    while ((rc = kc_bus_recv(r->sub, &v, sizeof(v), NULL, FAIL_NS)) != -EPIPE) {
+    while ((rc = kc_bus_recv(r->sub, &v, sizeof(v), NULL, FAIL_NS, NULL)) != -EPIPE) {
         if (rc == -ETIME) {
             r->etime++;
             break;
@@ -307,7 +307,7 @@ static void *pong(void *arg)
     uint64_t v;
 
     for (long k = 0; k < pp->rounds; k++) {
-        int rc = kc_bus_recv(pp->sub[0], &v, sizeof(v), NULL, FAIL_NS);
+        int rc = kc_bus_recv(pp->sub[0], &v, sizeof(v), NULL, FAIL_NS, NULL);
         if (rc == -ETIME) {
             pp->etime[1]++;
             break;
@@ -336,7 +336,7 @@ static void test_bus_no_lost_wakeup_in_ping_pong(void **state)
     for (long k = 0; k < pp.rounds; k++) {
         v = (uint64_t)k;
         kc_bus_publish(pp.pub[0], &v, sizeof(v));
-        int rc = kc_bus_recv(pp.sub[1], &v, sizeof(v), NULL, FAIL_NS);
+        int rc = kc_bus_recv(pp.sub[1], &v, sizeof(v), NULL, FAIL_NS, NULL);
         if (rc == -ETIME) {
             pp.etime[0]++;
             break;
@@ -397,7 +397,7 @@ static void *wait_one(void *arg)
     struct reader *r = arg;
     uint64_t v = 0;
     int rc;
-    while ((rc = kc_bus_recv(r->sub, &v, sizeof(v), NULL, FAIL_NS)) == KC_BUS_LAGGED)
+    while ((rc = kc_bus_recv(r->sub, &v, sizeof(v), NULL, FAIL_NS, NULL)) == KC_BUS_LAGGED)
         r->lag_events++;
     if (rc == -ETIME)
         r->etime++;
@@ -442,35 +442,6 @@ static void test_bus_masked_publishes_never_wake_a_non_member_thread(void **stat
     kc_bus_release(b);
 }
 
-/* ------------------------------------------------ the waiter */
-
-static void *unpark_later(void *arg)
-{
-    kc__bus_waiter_unpark(arg);
-    return NULL;
-}
-
-static void test_bus_waiter_keeps_one_permit_and_wakes_a_sleeper(void **state)
-{
-    (void)state;
-    kc_bus_waiter_t w;
-    pthread_t th;
-
-    assert_int_equal(kc__bus_waiter_init(&w), 0);
-    assert_false(kc__bus_waiter_unpark(&w)); /* nobody asleep: permit */
-    assert_false(kc__bus_waiter_unpark(&w)); /* still one permit */
-    assert_int_equal(kc__bus_waiter_park(&w, UINT64_MAX), 0);
-    assert_int_equal(kc__bus_waiter_park(&w, kc__port_now_ns() + 1000000), -ETIME);
-    assert_int_equal(kc__bus_waiter_park(&w, 0), -ETIME); /* past deadline */
-    assert_int_equal(pthread_create(&th, NULL, unpark_later, &w), 0);
-    assert_int_equal(kc__bus_waiter_park(&w, kc__port_now_ns() + (uint64_t)FAIL_NS), 0);
-    pthread_join(th, NULL);
-    assert_false(kc__bus_waiter_unpark(&w));
-    kc__bus_waiter_reset(&w); /* a stale permit is dropped */
-    assert_int_equal(kc__bus_waiter_park(&w, 0), -ETIME);
-    kc__bus_waiter_destroy(&w);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,7 +452,6 @@ int main(void)
         cmocka_unit_test(test_bus_no_lost_wakeup_in_ping_pong),
         cmocka_unit_test(test_bus_close_wakes_parked_receivers_after_drain),
         cmocka_unit_test(test_bus_masked_publishes_never_wake_a_non_member_thread),
-        cmocka_unit_test(test_bus_waiter_keeps_one_permit_and_wakes_a_sleeper),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,16 +30,10 @@
 #define kc__bus_unref kc__bus_aos_unref
 #define kc__bus_apply_changes kc__bus_aos_apply_changes
 #define kc__bus_wake kc__bus_aos_wake
-#define kc__bus_waiter_init kc__bus_aos_waiter_init
-#define kc__bus_waiter_destroy kc__bus_aos_waiter_destroy
-#define kc__bus_waiter_reset kc__bus_aos_waiter_reset
-#define kc__bus_waiter_park kc__bus_aos_waiter_park
-#define kc__bus_waiter_unpark kc__bus_aos_waiter_unpark
 
 #include "kc_bus.c"
 #include "kc_bus_recv.c"
 #include "kc_bus_ring.c"
-#include "kc_bus_waiter.c"
 
 #include "../bus_ops.h"
 
