@@ -18,6 +18,7 @@
 #ifndef KCORO_BUS_H
 #define KCORO_BUS_H
 
+#include "kcoro/arena.h"
 #include "kcoro/base.h"
 #include "kcoro/cancel.h"
 
@@ -66,12 +67,15 @@ typedef struct kc_bus_sub kc_bus_sub_t;
 #define KC_BUS_HIST_BUCKETS 12
 
 /* Options for kc_bus_create. Zero-initialise, set size = sizeof(kc_bus_opts_t)
- * and msg_size; capacity 0 asks for autotuning from expected_subs. */
+ * and msg_size; capacity 0 asks for autotuning from expected_subs. With an
+ * arena the bus carries arena tickets instead of bytes (msg_size 0 or
+ * sizeof(kc_arena_ticket_t)): see kc_bus_publish_ticket. */
 typedef struct kc_bus_opts {
     size_t size;            /* sizeof(kc_bus_opts_t), for growth */
     size_t msg_size;        /* bytes per message, 1..KC_BUS_MSG_MAX */
     uint32_t capacity;      /* slots, a power of two; 0 = autotune */
     uint32_t expected_subs; /* autotune hint: <=4 -> 64, <=16 -> 128, else 256 */
+    kc_arena_t *arena;      /* BORROWS until the bus is freed; NULL = byte messages */
 } kc_bus_opts_t;
 
 /* Bus-wide counters, read by a wait-free snapshot (kc_bus_metrics). */
@@ -84,10 +88,12 @@ typedef struct kc_bus_metrics {
     uint64_t notify_suppressed; /* addressed receivers not waiting: no wake-up needed */
     uint64_t batch_publish;     /* kc_bus_publish_batch calls */
     uint64_t batch_len_hist[KC_BUS_HIST_BUCKETS]; /* batch lengths, log2 */
-    uint64_t autotune_warn; /* buses created with capacity > KC_BUS_CAP_WARN */
-    uint32_t cap_selected;  /* capacity in slots */
-    uint32_t subscribers;   /* subscribers the publisher currently serves */
-    uint64_t msg_size;      /* bytes per message */
+    uint64_t autotune_warn;    /* buses created with capacity > KC_BUS_CAP_WARN */
+    uint32_t cap_selected;     /* capacity in slots */
+    uint32_t subscribers;      /* subscribers the publisher currently serves */
+    uint64_t msg_size;         /* bytes per message */
+    uint64_t tickets_released; /* ticket references the bus dropped (overwrite, free) */
+    uint64_t tickets_stale;    /* tickets overwritten between a reader's copy and retain */
 } kc_bus_metrics_t;
 
 /* Per-subscriber counters (kc_bus_sub_metrics). Once a subscriber has
@@ -219,6 +225,38 @@ KC_API int kc_bus_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *misse
  * Can block or yield, as kc_bus_recv. */
 KC_API int kc_bus_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, uint64_t *missed,
                              int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* Arena tickets. A bus created with an arena (kc_bus_opts_t.arena) carries
+ * kc_arena_ticket_t values and owns one reference per ticket in the ring:
+ * it drops it when the slot is overwritten or when the bus is freed, so
+ * every published ticket is released exactly once by the bus. A reader
+ * that receives a ticket gets its own reference (taken with
+ * kc_arena_retain) and releases it with kc_arena_release. The byte
+ * functions (kc_bus_publish*, kc_bus_try_recv*, kc_bus_recv*) return
+ * -ENOTSUP on such a bus, and the ticket functions on a byte bus. */
+
+/* kc_bus_publish_ticket publishes a ticket to the subscribers whose topic
+ * masks intersect topics, and drops the bus's reference to the ticket it
+ * overwrites, if any.
+ * TAKES the caller's reference to ticket on success; on error the caller
+ * keeps it. Returns the number of subscribers addressed.
+ * Errors: -EINVAL (NULL pub, null ticket, topics == 0), -ENOTSUP (no arena).
+ * Never blocks on subscribers. */
+KC_API int kc_bus_publish_ticket(kc_bus_pub_t *pub, uint64_t topics, kc_arena_ticket_t ticket);
+
+/* kc_bus_try_recv_ticket takes the subscriber's next ticket without
+ * waiting. OUT *ticket: on 0, GIVES a reference (kc_arena_release it).
+ * Returns as kc_bus_try_recv; a ticket overwritten (and released by the bus)
+ * between the copy and the retain counts as one lagged message
+ * (KC_BUS_LAGGED, *missed = 1, tickets_stale). -ENOTSUP on a byte bus.
+ * Never blocks. */
+KC_API int kc_bus_try_recv_ticket(kc_bus_sub_t *sub, kc_arena_ticket_t *ticket, uint64_t *missed);
+
+/* kc_bus_recv_ticket is kc_bus_try_recv_ticket that waits like kc_bus_recv
+ * (timeout, cancel). Returns as kc_bus_recv.
+ * Can block or yield, as kc_bus_recv. */
+KC_API int kc_bus_recv_ticket(kc_bus_sub_t *sub, kc_arena_ticket_t *ticket, uint64_t *missed,
+                              int64_t timeout_ns, const kc_cancel_t *cancel);
 
 /* kc_bus_metrics takes a wait-free snapshot of the bus counters. Set
  * out->size first; fields beyond it are left alone.

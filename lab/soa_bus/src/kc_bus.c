@@ -66,21 +66,44 @@ static void *alloc_lines(size_t bytes)
     return p;
 }
 
+/* Ticket bus: drop the bus's reference to every ticket still in the ring
+ * (the messages left at close, read or not). */
+static void release_tickets(struct kc_bus *b)
+{
+    uint64_t tail = atomic_load_explicit(&b->pub.tail, memory_order_relaxed);
+
+    for (uint64_t s = tail > b->cap ? tail - b->cap : 0; s < tail; s++)
+        if (kc_arena_release(b->arena, kc__bus_slot_ticket(b, s & b->mask)) >= 0)
+            kc__bus_bump(&b->pub.tickets_released, 1);
+}
+
 static void bus_free(struct kc_bus *b)
 {
     /* The last reference is gone: the bus is quiet, so the check is exact. */
     assert(kc_bus_check(b) == 0);
+    if (b->arena != NULL)
+        release_tickets(b);
     pthread_mutex_destroy(&b->pub_mu);
     free(b->arrays);
     free(b);
+}
+
+/* The arena of a ticket bus, or NULL (older, shorter options have none). */
+static kc_arena_t *opts_arena(const kc_bus_opts_t *o)
+{
+    return o->size >= offsetof(kc_bus_opts_t, arena) + sizeof(o->arena) ? o->arena : NULL;
 }
 
 static int valid_opts(const kc_bus_opts_t *o)
 {
     if (o->size < offsetof(kc_bus_opts_t, expected_subs) + sizeof(uint32_t))
         return -EINVAL;
-    if (o->msg_size == 0 || o->msg_size > KC_BUS_MSG_MAX)
+    if (opts_arena(o) != NULL) {
+        if (o->msg_size != 0 && o->msg_size != sizeof(kc_arena_ticket_t))
+            return -EINVAL;
+    } else if (o->msg_size == 0 || o->msg_size > KC_BUS_MSG_MAX) {
         return -EINVAL;
+    }
     if (o->capacity != 0 &&
         (o->capacity < 2 || o->capacity > KC_BUS_CAP_MAX || (o->capacity & (o->capacity - 1)) != 0))
         return -EINVAL;
@@ -103,8 +126,10 @@ int kc_bus_create(const kc_bus_opts_t *opts, kc_bus_t **bus_out, kc_bus_pub_t **
         return -ENOMEM;
     b->cap = kc_bus_autotune(opts->expected_subs, opts->capacity);
     b->mask = b->cap - 1u;
-    b->msg_size = opts->msg_size;
-    b->words = (uint32_t)((opts->msg_size + 7u) / 8u);
+    b->arena = opts_arena(opts);
+    b->msg_size = b->arena != NULL ? sizeof(kc_arena_ticket_t) : opts->msg_size;
+    b->words = (uint32_t)((b->msg_size + 7u) / 8u);
+    b->fast_len = b->arena != NULL || b->msg_size % 8u ? SIZE_MAX : b->msg_size;
     b->autotune_warn = b->cap > KC_BUS_CAP_WARN ? 1 : 0;
 #ifdef KC_BUS_LAYOUT_AOS
     /* One struct {seq, ready, payload words} per slot (bench baseline). */
@@ -337,6 +362,8 @@ int kc_bus_metrics(const kc_bus_t *bus, kc_bus_metrics_t *out)
     m.cap_selected = b->cap;
     m.subscribers = (uint32_t)LOAD(b->pub.live_count);
     m.msg_size = b->msg_size;
+    m.tickets_released = LOAD(b->pub.tickets_released);
+    m.tickets_stale = LOAD(b->tickets_stale);
     copy_out(out, out->size, &m, sizeof(m));
     return 0;
 }

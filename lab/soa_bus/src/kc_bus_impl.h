@@ -97,6 +97,7 @@ struct kc_bus_pubside {
     _Atomic uint64_t addressed; /* sum over publish calls (sweeps) of addressees */
     _Atomic uint64_t notify_sends;
     _Atomic uint64_t batch_publish;
+    _Atomic uint64_t tickets_released;
     _Atomic uint64_t live_count; /* popcount(live), for metrics */
     uint64_t live;               /* bits of ACTIVE subscribers */
     uint64_t topics_used;        /* topics with at least one subscriber */
@@ -116,14 +117,17 @@ struct kc_bus {
     uint32_t words;  /* 64-bit words per message */
     uint32_t stride; /* AoS only: words per slot struct */
     size_t msg_size;
+    size_t fast_len;   /* the length the publish fast path takes (SIZE_MAX: none) */
+    kc_arena_t *arena; /* ticket bus: the arena the tickets belong to */
     uint64_t autotune_warn;
     _Atomic int refs;       /* bus handle + publishers + subscribers */
     _Atomic int npub;       /* live publisher handles */
     _Atomic int closed;     /* 1 once npub reached 0 */
     _Atomic int changes;    /* 1 = a subscriber joined or left */
     pthread_mutex_t pub_mu; /* serialises publishers when npub > 1 */
-    /* subscriber-written shared counter, off the read-mostly line */
+    /* subscriber-written shared counters, off the read-mostly line */
     _Alignas(KC_BUS_LINE) _Atomic uint64_t receiver_lag;
+    _Atomic uint64_t tickets_stale;
     /* subscribers about to sleep: set by them, cleared by a waker */
     _Alignas(KC_BUS_LINE) _Atomic uint64_t want;
     struct kc_bus_pubside pub;
@@ -202,6 +206,14 @@ static inline void kc__bus_load_msg(void *dst, size_t len, const _Atomic uint64_
         uint64_t v = atomic_load_explicit(&src[w], memory_order_relaxed);
         memcpy(p + (size_t)w * 8u, &v, len % 8u);
     }
+}
+
+/* Ticket bus: the ticket in slot i (the caller knows it holds one). */
+static inline kc_arena_ticket_t kc__bus_slot_ticket(struct kc_bus *b, uint64_t i)
+{
+    kc_arena_ticket_t t;
+    kc__bus_load_msg(&t, sizeof(t), KC_BUS_MSG(b, i), b->words);
+    return t;
 }
 
 #endif /* KCORO_KC_BUS_IMPL_H */

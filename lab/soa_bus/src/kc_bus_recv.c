@@ -116,6 +116,8 @@ static int check_args(const struct kc_bus_sub *s, const void *buf, size_t len, s
 {
     if (s == NULL || buf == NULL || n == 0)
         return -EINVAL;
+    if (s->bus->arena != NULL)
+        return -ENOTSUP; /* a ticket bus: kc_bus_try_recv_ticket */
     return len / n < s->bus->msg_size ? -EMSGSIZE : 0;
 }
 
@@ -125,7 +127,7 @@ static int take_one(struct kc_bus_sub *s, struct kc_bus *b, void *buf, uint64_t 
     for (;;) {
         uint64_t next = atomic_load_explicit(&s->next, RELAXED);
         uint64_t i = next & b->mask;
-        /* Acquire pairs with the release fence before READY. */
+        /* Acquire pairs with the release store of READY. */
         uint64_t w1 = atomic_load_explicit(KC_BUS_SEQ(b, i), memory_order_acquire);
 
         if (__builtin_expect((w1 & ~(uint64_t)KC_BUS_W_MASKED) != KC_BUS_READY(next), 0)) {
@@ -238,7 +240,7 @@ static int take_run(struct kc_bus_sub *s, struct kc_bus *b, unsigned char *out, 
 
         if (tail <= next || tail - next > b->cap) {
             /* Nothing new, or lagged: the slot word says which. Acquire
-             * pairs with the release fence before READY. */
+             * pairs with the release store of READY. */
             int rc =
                 not_ready(s, b, next, atomic_load_explicit(first, memory_order_acquire), missed);
             if (rc != 0)
@@ -270,8 +272,32 @@ static int take_run(struct kc_bus_sub *s, struct kc_bus *b, unsigned char *out, 
     }
 }
 
-/* One attempt: join if needed, then one message (max == 0) or a run. */
-static int poll_once(struct kc_bus_sub *s, unsigned char *buf, size_t max, size_t *n,
+/* One ticket, with the reader's own reference: take_one, then retain. A
+ * ticket the bus released in between (the slot was overwritten after the
+ * copy was validated) is one lagged message: the cursor has moved past it. */
+static int take_ticket(struct kc_bus_sub *s, struct kc_bus *b, kc_arena_ticket_t *out,
+                       uint64_t *missed)
+{
+    int rc = take_one(s, b, out, missed);
+    if (rc != 0 || kc_arena_retain(b->arena, *out) == 0)
+        return rc;
+    kc__bus_bump(&s->lagged, 1);
+    atomic_fetch_add_explicit(&b->receiver_lag, 1, RELAXED);
+    atomic_fetch_add_explicit(&b->tickets_stale, 1, RELAXED);
+    if (missed != NULL)
+        *missed = 1;
+    return KC_BUS_LAGGED;
+}
+
+/* What one attempt takes: a message, a run, or a ticket. */
+enum take {
+    TAKE_ONE,
+    TAKE_RUN,
+    TAKE_TICKET
+};
+
+/* One attempt: join if needed, then take what `how` says. */
+static int poll_once(struct kc_bus_sub *s, enum take how, unsigned char *buf, size_t max, size_t *n,
                      uint64_t *missed)
 {
     if (__builtin_expect(!s->joined, 0)) {
@@ -279,13 +305,17 @@ static int poll_once(struct kc_bus_sub *s, unsigned char *buf, size_t max, size_
         if (rc != 0)
             return rc;
     }
-    return max == 0 ? take_one(s, s->bus, buf, missed) : take_run(s, s->bus, buf, max, n, missed);
+    if (how == TAKE_ONE)
+        return take_one(s, s->bus, buf, missed);
+    if (how == TAKE_RUN)
+        return take_run(s, s->bus, buf, max, n, missed);
+    return take_ticket(s, s->bus, (kc_arena_ticket_t *)(void *)buf, missed);
 }
 
 int kc_bus_try_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed)
 {
     int rc = check_args(sub, buf, len, 1);
-    return rc != 0 ? rc : poll_once(sub, buf, 0, NULL, missed);
+    return rc != 0 ? rc : poll_once(sub, TAKE_ONE, buf, 0, NULL, missed);
 }
 
 int kc_bus_try_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, uint64_t *missed)
@@ -295,7 +325,7 @@ int kc_bus_try_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, u
     size_t max = *n;
     int rc = check_args(sub, buf, len, max);
     *n = 0;
-    return rc != 0 ? rc : poll_once(sub, buf, max, n, missed);
+    return rc != 0 ? rc : poll_once(sub, TAKE_RUN, buf, max, n, missed);
 }
 
 /* Set the want bit: the receiver is about to sleep. seq_cst: the Dekker
@@ -320,13 +350,13 @@ static void disarm(struct kc_bus_sub *s)
 
 /* Shared by kc_bus_recv and kc_bus_recv_batch: try, arm, re-check, park.
  * Cancellation wins over the deadline; a message found wins over both. */
-static int recv_wait(struct kc_bus_sub *s, unsigned char *buf, size_t max, size_t *n,
+static int recv_wait(struct kc_bus_sub *s, enum take how, unsigned char *buf, size_t max, size_t *n,
                      uint64_t *missed, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     uint64_t deadline = 0;
     int rc;
 
-    rc = poll_once(s, buf, max, n, missed);
+    rc = poll_once(s, how, buf, max, n, missed);
     if (rc != -EAGAIN)
         return rc;
     if (kc_cancel_is_triggered(cancel))
@@ -341,7 +371,7 @@ static int recv_wait(struct kc_bus_sub *s, unsigned char *buf, size_t max, size_
     kc_parker_init(&s->parker);
     for (;;) {
         arm(s);
-        rc = poll_once(s, buf, max, n, missed);
+        rc = poll_once(s, how, buf, max, n, missed);
         if (rc != -EAGAIN)
             break;
         int64_t left = KC_NO_TIMEOUT;
@@ -354,7 +384,7 @@ static int recv_wait(struct kc_bus_sub *s, unsigned char *buf, size_t max, size_
         if (rc != 0)
             break; /* -ETIME or -ECANCELED (cancel wins, see park.h) */
         /* Woken: the waker cleared our bit (invariant 8). */
-        rc = poll_once(s, buf, max, n, missed);
+        rc = poll_once(s, how, buf, max, n, missed);
         if (rc != -EAGAIN)
             return rc;
     }
@@ -366,7 +396,7 @@ int kc_bus_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed, int6
                 const kc_cancel_t *cancel)
 {
     int rc = check_args(sub, buf, len, 1);
-    return rc != 0 ? rc : recv_wait(sub, buf, 0, NULL, missed, timeout_ns, cancel);
+    return rc != 0 ? rc : recv_wait(sub, TAKE_ONE, buf, 0, NULL, missed, timeout_ns, cancel);
 }
 
 int kc_bus_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, uint64_t *missed,
@@ -377,5 +407,27 @@ int kc_bus_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, uint6
     size_t max = *n;
     int rc = check_args(sub, buf, len, max);
     *n = 0;
-    return rc != 0 ? rc : recv_wait(sub, buf, max, n, missed, timeout_ns, cancel);
+    return rc != 0 ? rc : recv_wait(sub, TAKE_RUN, buf, max, n, missed, timeout_ns, cancel);
+}
+
+static int check_ticket_args(const struct kc_bus_sub *s, const kc_arena_ticket_t *t)
+{
+    if (s == NULL || t == NULL)
+        return -EINVAL;
+    return s->bus->arena == NULL ? -ENOTSUP : 0;
+}
+
+int kc_bus_try_recv_ticket(kc_bus_sub_t *sub, kc_arena_ticket_t *ticket, uint64_t *missed)
+{
+    int rc = check_ticket_args(sub, ticket);
+    return rc != 0 ? rc : poll_once(sub, TAKE_TICKET, (unsigned char *)ticket, 0, NULL, missed);
+}
+
+int kc_bus_recv_ticket(kc_bus_sub_t *sub, kc_arena_ticket_t *ticket, uint64_t *missed,
+                       int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    int rc = check_ticket_args(sub, ticket);
+    return rc != 0 ? rc
+                   : recv_wait(sub, TAKE_TICKET, (unsigned char *)ticket, 0, NULL, missed,
+                               timeout_ns, cancel);
 }

@@ -3,9 +3,12 @@
  * Each slot is a seqlock. A publisher writing sequence s into slot
  * i = s & mask stores BUSY(s) in its slot word, a release fence, the ready
  * mask (masked messages only) and the payload words (relaxed atomic
- * stores), a release fence, then READY(s), and finally the tail (release).
- * A batch does the same with one pair of fences per ring's worth of
- * messages. Readers (kc_bus_recv.c) validate their copies against the slot
+ * stores), then READY(s) with a release store, and finally the tail
+ * (release). A batch does the same with one fence per ring's worth of
+ * messages. The READY store is a release store rather than a fence and a
+ * relaxed store so that memory written before the publish (an arena
+ * payload behind a ticket) is ordered by an edge ThreadSanitizer sees too;
+ * on x86 both compile to a plain store. Readers (kc_bus_recv.c) validate their copies against the slot
  * words; every shared access is atomic, so the protocol is data-race-free
  * under the C11 model and under TSan, and the fences make it correct on
  * weakly ordered CPUs (AArch64).
@@ -30,6 +33,10 @@
  *   8. A publisher clears a want bit only with the RMW in kc__bus_wake, and
  *      unparks the subscriber exactly once for each bit that RMW cleared.
  *   9. published == tail; notify_sends <= addressed.
+ *  10. Ticket bus: the bus holds exactly one reference to the ticket of
+ *      every live slot (sequences [tail - cap, tail)) and to no other; it
+ *      drops a slot's reference when the slot is overwritten or the bus is
+ *      freed.
  */
 #include "kc_bus_impl.h"
 
@@ -135,12 +142,11 @@ static void write_run(struct kc_bus *b, uint64_t tail, uint64_t ready, bool mask
             atomic_store_explicit(KC_BUS_MASKW(b, i), ready, RELAXED);
         kc__bus_store_msg(KC_BUS_MSG(b, i), b->words, msgs + k * stride, len);
     }
-    /* Release fence: the words above happen before a READY word a reader
-     * loads with acquire (or relaxed, then an acquire fence). */
-    atomic_thread_fence(memory_order_release);
+    /* Release: the words above happen before a READY word a reader loads
+     * with acquire (or relaxed, then an acquire fence). */
     for (size_t k = 0; k < n; k++)
         atomic_store_explicit(KC_BUS_SEQ(b, (tail + k) & b->mask), KC_BUS_READY(tail + k) | flag,
-                              RELAXED);
+                              memory_order_release);
     if (masked)
         atomic_store_explicit(&b->pub.masked_hi, tail + n, RELAXED);
     /* Release pairs with the readers' acquire loads of the tail (runs, lag). */
@@ -156,6 +162,8 @@ int kc_bus_publish(kc_bus_pub_t *pub, const void *msg, size_t len)
  * topic masks (kc_bus_publish_with_mask takes the common case itself). */
 static int publish_one(struct kc_bus *b, uint64_t topics, const void *msg, size_t len)
 {
+    if (b->arena != NULL)
+        return -ENOTSUP;
     bool locked = enter(b);
     uint64_t ready = addressees(&b->pub, topics);
     uint64_t s = atomic_load_explicit(&b->pub.tail, RELAXED);
@@ -174,8 +182,9 @@ int kc_bus_publish_with_mask(kc_bus_pub_t *pub, uint64_t topics, const void *msg
     if (len > b->msg_size)
         return -EMSGSIZE;
     /* The fast path: one publisher handle, no membership change pending,
-     * the full mask, a whole-word message. Acquire on npub as in enter(). */
-    if (__builtin_expect(topics != KC_BUS_MASK_ALL || len != (size_t)b->words * 8u ||
+     * the full mask, a whole-word message on a byte bus (fast_len). Acquire
+     * on npub as in enter(). */
+    if (__builtin_expect(topics != KC_BUS_MASK_ALL || len != b->fast_len ||
                              atomic_load_explicit(&b->npub, memory_order_acquire) > 1 ||
                              atomic_load_explicit(&b->changes, RELAXED) != 0,
                          0))
@@ -194,9 +203,8 @@ int kc_bus_publish_with_mask(kc_bus_pub_t *pub, uint64_t topics, const void *msg
         memcpy(&v, (const unsigned char *)msg + (size_t)w * 8u, 8);
         atomic_store_explicit(&dst[w], v, RELAXED);
     }
-    /* Release fence: see write_run. */
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(KC_BUS_SEQ(b, i), KC_BUS_READY(s), RELAXED);
+    /* Release: see write_run. */
+    atomic_store_explicit(KC_BUS_SEQ(b, i), KC_BUS_READY(s), memory_order_release);
     /* Release pairs with the readers' acquire loads of the tail (runs, lag). */
     atomic_store_explicit(&ps->tail, s + 1, memory_order_release);
     if (__builtin_expect(ps->live == 0, 0)) {
@@ -220,6 +228,8 @@ int kc_bus_publish_batch(kc_bus_pub_t *pub, uint64_t topics, const void *msgs, s
     if (pub == NULL || pub->bus == NULL || msgs == NULL || n == 0 || n > INT_MAX || topics == 0)
         return -EINVAL;
     b = pub->bus;
+    if (b->arena != NULL)
+        return -ENOTSUP;
     bool locked = enter(b);
     uint64_t ready = addressees(&b->pub, topics);
     uint64_t tail = atomic_load_explicit(&b->pub.tail, RELAXED);
@@ -236,4 +246,34 @@ int kc_bus_publish_batch(kc_bus_pub_t *pub, uint64_t topics, const void *msgs, s
     kc__bus_bump(&b->pub.batch_publish, 1);
     kc__bus_bump(&b->pub.hist[k < KC_BUS_HIST_BUCKETS ? k : KC_BUS_HIST_BUCKETS - 1], 1);
     return finish(b, ready, n, locked);
+}
+
+int kc_bus_publish_ticket(kc_bus_pub_t *pub, uint64_t topics, kc_arena_ticket_t ticket)
+{
+    static const kc_arena_ticket_t null_ticket = KC_ARENA_TICKET_NULL;
+    struct kc_bus *b;
+
+    if (pub == NULL || pub->bus == NULL || topics == 0 ||
+        memcmp(&ticket, &null_ticket, sizeof(ticket)) == 0)
+        return -EINVAL;
+    b = pub->bus;
+    if (b->arena == NULL)
+        return -ENOTSUP;
+    bool locked = enter(b);
+    uint64_t ready = addressees(&b->pub, topics);
+    uint64_t s = atomic_load_explicit(&b->pub.tail, RELAXED);
+    uint64_t i = s & b->mask;
+    /* The slot holds sequence s - cap once the ring has wrapped: its ticket
+     * is the bus's to drop (invariant 10). Publisher-owned memory: only
+     * publishers write it, and they are serialised. */
+    bool had = s >= b->cap;
+    kc_arena_ticket_t old = had ? kc__bus_slot_ticket(b, i) : ticket;
+
+    write_run(b, s, ready, ready != b->pub.live, (const unsigned char *)&ticket, 0, sizeof(ticket),
+              1);
+    /* After READY: a reader that copied the old ticket either retained it
+     * already (its own reference) or will fail to (tickets_stale). */
+    if (had && kc_arena_release(b->arena, old) >= 0)
+        kc__bus_bump(&b->pub.tickets_released, 1);
+    return finish(b, ready, 1, locked);
 }

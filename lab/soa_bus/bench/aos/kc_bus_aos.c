@@ -20,6 +20,9 @@
 #define kc_bus_publish kc_bus_aos_publish
 #define kc_bus_publish_with_mask kc_bus_aos_publish_with_mask
 #define kc_bus_publish_batch kc_bus_aos_publish_batch
+#define kc_bus_publish_ticket kc_bus_aos_publish_ticket
+#define kc_bus_try_recv_ticket kc_bus_aos_try_recv_ticket
+#define kc_bus_recv_ticket kc_bus_aos_recv_ticket
 #define kc_bus_try_recv kc_bus_aos_try_recv
 #define kc_bus_try_recv_batch kc_bus_aos_try_recv_batch
 #define kc_bus_recv kc_bus_aos_recv
