@@ -1,8 +1,8 @@
 /* kcoro.h - the kcoro umbrella header: include this one.
  *
  * Sections: base vocabulary (errors, timeouts), coroutines, cancellation,
- * parking, the scheduler, timers, I/O, scopes, the arena. Later areas
- * (channels, select, descriptors, bus, IPC) join here as they land.
+ * parking, the scheduler, timers, I/O, scopes, the arena, the broadcast bus.
+ * Later areas (channels, select, descriptors, IPC) join here as they land.
  */
 #ifndef KCORO_H
 #define KCORO_H
@@ -16,5 +16,6 @@
 #include "kcoro/io.h"
 #include "kcoro/scope.h"
 #include "kcoro/arena.h"
+#include "kcoro/bus.h"
 
 #endif /* KCORO_H */

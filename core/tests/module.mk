@@ -8,3 +8,4 @@ CORE_TESTS += timer
 CORE_TESTS += io
 CORE_TESTS += scope
 CORE_TESTS += sched_stress
+CORE_TESTS += bus
