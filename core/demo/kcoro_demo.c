@@ -19,6 +19,7 @@ int main(void)
     printf("kcoro %s - a coroutine runtime for C\n", kc_version());
     int bad = 0;
     bad |= kc_demo_coroutines();
+    bad |= kc_demo_bus();
     printf("\n%s\n",
            bad ? "demo: something misbehaved (see above)" : "demo: all sections ran as promised");
     return bad ? 1 : 0;

@@ -6,6 +6,9 @@
  * something it shows did not behave as it should. */
 int kc_demo_coroutines(void);
 
+/* The broadcast bus: fast, slow and topic-filtered subscribers, lag, close. */
+int kc_demo_bus(void);
+
 /* Print a section heading. */
 void kc_demo_heading(const char *title);
 

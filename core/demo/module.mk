@@ -1,2 +1,3 @@
 # The `make demo` program: one file per section of the tour.
 DEMO_SRCS += $(TOP)/core/demo/kcoro_demo.c $(TOP)/core/demo/demo_coro.c
+DEMO_SRCS += $(TOP)/core/demo/demo_bus.c
