@@ -138,6 +138,12 @@ int kc_demo_bus(void)
            (unsigned long long)news.filtered, (unsigned long long)news.notified, rd[2].news);
     if (news.notified > news.delivered)
         bad = 1; /* woken for something that was not news */
+    /* Left to itself (capacity 0) a bus sizes its ring from the number of
+     * subscribers it expects; an explicit capacity always wins. */
+    printf("  ring sizes picked for 4, 16 and 40 expected subscribers: %u, %u, %u slots\n",
+           kc_bus_autotune(4, 0), kc_bus_autotune(16, 0), kc_bus_autotune(40, 0));
+    if (kc_bus_autotune(4, 0) != 64 || kc_bus_autotune(40, 0) != 256)
+        bad = 1;
     printf("  books balance (published = delivered + lagged + filtered): %s\n",
            bad ? "NO" : "yes, for every subscriber");
     kc_bus_release(bus);
