@@ -2,3 +2,7 @@
 CORE_BENCH += coro
 CORE_BENCH += sched
 CORE_BENCH += chan
+CORE_BENCH += bus
+# bench_bus also links the AoS baseline: the bus sources compiled again in the
+# other layout (core/bench/bus_aos/kc_bus_aos.c).
+$(OUT)/bench/bench_bus: $(OUT)/obj/core/bench/bus_aos/kc_bus_aos.o

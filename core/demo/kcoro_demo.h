@@ -8,6 +8,9 @@ int kc_demo_coroutines(void);
 int kc_demo_scheduler(void);
 int kc_demo_channels(void);
 
+/* The broadcast bus: fast, slow and topic-filtered subscribers, lag, close. */
+int kc_demo_bus(void);
+
 /* Print a section heading. */
 void kc_demo_heading(const char *title);
 

@@ -1,8 +1,8 @@
 /* kcoro.h - the kcoro umbrella header: include this one.
  *
  * Sections: base vocabulary (errors, timeouts), coroutines, cancellation,
- * parking, the scheduler, timers, I/O, scopes, the arena. Later areas
- * (channels, select, descriptors, bus, IPC) join here as they land.
+ * parking, the scheduler, timers, I/O, scopes, the arena, the broadcast bus.
+ * Later areas (channels, select, descriptors, IPC) join here as they land.
  */
 #ifndef KCORO_H
 #define KCORO_H
@@ -18,5 +18,6 @@
 #include "kcoro/arena.h"
 #include "kcoro/zdesc.h"
 #include "kcoro/chan.h"
+#include "kcoro/bus.h"
 
 #endif /* KCORO_H */

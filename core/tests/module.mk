@@ -14,3 +14,4 @@ CORE_TESTS += select
 CORE_TESTS += chan_lincheck
 CORE_TESTS += chan_stress
 CORE_TESTS += sched_ceiling
+CORE_TESTS += bus

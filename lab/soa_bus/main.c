@@ -141,7 +141,7 @@ static void *drain_thread(void *arg)
 {
     kc_bus_sub_t *s = arg;
     uint64_t buf[2];
-    while (kc_bus_recv(s, buf, sizeof(buf), NULL, KC_NO_TIMEOUT) != -EPIPE)
+    while (kc_bus_recv(s, buf, sizeof(buf), NULL, KC_NO_TIMEOUT, NULL) != -EPIPE)
         ;
     return NULL;
 }
@@ -257,7 +257,7 @@ static void sc_close(void)
                (unsigned long long)v);
     drained += rc == 0;
     kc_bus_pub_release(p2);
-    while ((rc = kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT)) == 0)
+    while ((rc = kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT, NULL)) == 0)
         drained++;
     if (!g.json)
         printf("   after the last release: drained %d messages, then %s\n", drained,

@@ -4,7 +4,10 @@
 # Usage: run-peers.sh OUTDIR ONLY OUR_BENCH_DIR
 # Installs the peers' Debian packages if needed (Go, Boost.Context), builds
 # every peer program in this folder (*.go with `go build`, *.cpp with g++ and
-# the libraries named on its `kc-peer-libs:` line), then runs KC_BENCH_ROUNDS
+# the libraries named on its `kc-peer-libs:` line, and every */Cargo.toml
+# project with Debian's cargo, offline, against Debian's packaged crates:
+# cargo and librust-tokio-dev are installed when missing, and the Rust peers
+# are skipped with a note when they cannot be), then runs KC_BENCH_ROUNDS
 # rounds (default 3) that alternate our programs and the peers', so both see
 # the same machine state. The median of each figure over the rounds goes
 # into OUTDIR/peers.tsv; pairs.tsv says which figures compare, and the table
@@ -16,6 +19,34 @@ out=$1; only=$2; ours=$3
 mkdir -p "$out/peers"
 "$top/mk/need.sh" golang-go=/usr/bin/go \
     libboost-context-dev=/usr/include/boost/context/fiber.hpp g++=/usr/bin/g++ || exit 1
+
+# Rust peers: Debian's cargo and rustc (not a rustup toolchain on PATH),
+# building a copy of each project under OUTDIR (so no Cargo.lock lands in
+# the source tree) with the project's .cargo/config.toml pointing crates.io
+# at /usr/share/cargo/registry.
+build_cargo() {
+    dir=$1; name=$(basename "$dir"); bin="$out/peers/$name"
+    if [ -x "$bin" ] && [ -z "$(find "$dir" -newer "$bin" -type f | head -n 1)" ]; then
+        return 0
+    fi
+    rm -rf "$out/peers/src/$name" && mkdir -p "$out/peers/src" &&
+        cp -R "$dir" "$out/peers/src/$name" || return 1
+    (cd "$out/peers/src/$name" &&
+        CARGO_HOME="$out/peers/cargo-home" RUSTC=/usr/bin/rustc /usr/bin/cargo build \
+            --offline --release --quiet --target-dir "$out/peers/cargo-target") || return 1
+    cp "$out/peers/cargo-target/release/$name" "$bin"
+}
+for proj in "$here"/*/Cargo.toml; do
+    [ -e "$proj" ] || continue
+    dir=$(dirname "$proj"); name=$(basename "$dir")
+    case "$name" in *"$only"*) ;; *) continue ;; esac
+    if ! "$top/mk/need.sh" cargo=/usr/bin/cargo rustc=/usr/bin/rustc \
+            librust-tokio-dev=/usr/share/doc/librust-tokio-dev; then
+        echo "run-peers: $name skipped: Debian's cargo or librust-tokio-dev is missing" >&2
+        continue
+    fi
+    build_cargo "$dir" || { echo "run-peers: $name did not build (see above)" >&2; exit 1; }
+done
 
 # Build the peers.
 export GOCACHE="$out/peers/gocache" GOPATH="$out/peers/gopath" GO111MODULE=off GOFLAGS=
@@ -70,6 +101,32 @@ awk -F'\t' 'NR == FNR { med[$1] = $2; unit[$1] = $3; next }
         printf "%s\t%g\t%g\t%g\t%g\t%s\n", $1, med[$1], med[$2], r, $4, v > "'"$out"'/ratios.tsv"
     }' "$out/peers.tsv" "$here/pairs.tsv"
 echo "(ratio = how many times kcoro beats the peer; medians of $rounds rounds)"
+
+# The bus against tokio: deliveries/s against fanout, one picture.
+if command -v gnuplot >/dev/null 2>&1 && grep -q '^peer\.tokio\.bus\.' "$out/peers.tsv"; then
+    awk -F'\t' '{ m[$1] = $2 }
+        END { split("1 4 8 16", f, " "); split("_f1_cap64 _f4_cap64 _f8 _f16_cap128", r, " ")
+              for (i = 1; i <= 4; i++) {
+                  p = "paced_f" f[i] "_cap256_b256"
+                  printf "%s %g %g %g %g %g %g\n", f[i], m["bus.deliveries" r[i]],
+                      m["bus_aos.deliveries" r[i]], m["peer.tokio.bus.deliveries" r[i]],
+                      m["bus." p], m["bus_aos." p], m["peer.tokio.bus." p] } }' \
+        "$out/peers.tsv" > "$out/bus_peers.dat"
+    gnuplot <<GP 2>/dev/null
+set terminal png size 900,500
+set output "$out/bus_fanout_peers.png"
+set xlabel "subscribers (fanout)"
+set ylabel "M deliveries/s"
+set logscale xy 2
+set key below
+set grid
+plot "$out/bus_peers.dat" u 1:2 w lp t "kcoro SoA, burst=cap, one thread", \
+     "" u 1:3 w lp t "kcoro AoS baseline, same", "" u 1:4 w lp t "tokio broadcast, same", \
+     "" u 1:5 w lp t "kcoro SoA, paced b256 cap256, 2 workers", \
+     "" u 1:6 w lp t "kcoro AoS, same", "" u 1:7 w lp t "tokio, same"
+GP
+    echo "picture: $out/bus_fanout_peers.png"
+fi
 
 if command -v gnuplot >/dev/null 2>&1 && [ -s "$out/ratios.tsv" ]; then
     gnuplot <<GP 2>/dev/null

@@ -18,7 +18,9 @@
 #ifndef KCORO_BUS_H
 #define KCORO_BUS_H
 
+#include "kcoro/arena.h"
 #include "kcoro/base.h"
+#include "kcoro/cancel.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,28 +67,33 @@ typedef struct kc_bus_sub kc_bus_sub_t;
 #define KC_BUS_HIST_BUCKETS 12
 
 /* Options for kc_bus_create. Zero-initialise, set size = sizeof(kc_bus_opts_t)
- * and msg_size; capacity 0 asks for autotuning from expected_subs. */
+ * and msg_size; capacity 0 asks for autotuning from expected_subs. With an
+ * arena the bus carries arena tickets instead of bytes (msg_size 0 or
+ * sizeof(kc_arena_ticket_t)): see kc_bus_publish_ticket. */
 typedef struct kc_bus_opts {
     size_t size;            /* sizeof(kc_bus_opts_t), for growth */
     size_t msg_size;        /* bytes per message, 1..KC_BUS_MSG_MAX */
     uint32_t capacity;      /* slots, a power of two; 0 = autotune */
     uint32_t expected_subs; /* autotune hint: <=4 -> 64, <=16 -> 128, else 256 */
+    kc_arena_t *arena;      /* BORROWS until the bus is freed; NULL = byte messages */
 } kc_bus_opts_t;
 
 /* Bus-wide counters, read by a wait-free snapshot (kc_bus_metrics). */
 typedef struct kc_bus_metrics {
-    size_t size;                                  /* set by the caller: sizeof(kc_bus_metrics_t) */
-    uint64_t published;                           /* messages published */
-    uint64_t no_receivers;                        /* messages published to no subscriber */
-    uint64_t receiver_lag;                        /* messages subscribers missed (sum of lagged) */
-    uint64_t notify_sends;                        /* wake-ups sent (pending edges 0 -> 1) */
-    uint64_t notify_suppressed;                   /* wake-ups coalesced (pending already 1) */
-    uint64_t batch_publish;                       /* kc_bus_publish_batch calls */
+    size_t size;                /* set by the caller: sizeof(kc_bus_metrics_t) */
+    uint64_t published;         /* messages published */
+    uint64_t no_receivers;      /* messages published to no subscriber */
+    uint64_t receiver_lag;      /* messages subscribers missed (sum of lagged) */
+    uint64_t notify_sends;      /* wake-ups sent (to receivers that armed to sleep) */
+    uint64_t notify_suppressed; /* addressed receivers not waiting: no wake-up needed */
+    uint64_t batch_publish;     /* kc_bus_publish_batch calls */
     uint64_t batch_len_hist[KC_BUS_HIST_BUCKETS]; /* batch lengths, log2 */
-    uint64_t autotune_warn; /* buses created with capacity > KC_BUS_CAP_WARN */
-    uint32_t cap_selected;  /* capacity in slots */
-    uint32_t subscribers;   /* subscribers the publisher currently serves */
-    uint64_t msg_size;      /* bytes per message */
+    uint64_t autotune_warn;    /* buses created with capacity > KC_BUS_CAP_WARN */
+    uint32_t cap_selected;     /* capacity in slots */
+    uint32_t subscribers;      /* subscribers the publisher currently serves */
+    uint64_t msg_size;         /* bytes per message */
+    uint64_t tickets_released; /* ticket references the bus dropped (overwrite, free) */
+    uint64_t tickets_stale;    /* tickets overwritten between a reader's copy and retain */
 } kc_bus_metrics_t;
 
 /* Per-subscriber counters (kc_bus_sub_metrics). Once a subscriber has
@@ -96,7 +103,7 @@ typedef struct kc_bus_sub_metrics {
     uint64_t delivered; /* messages copied out to the caller */
     uint64_t lagged;    /* messages overwritten before they were read */
     uint64_t filtered;  /* messages skipped: not addressed to this subscriber */
-    uint64_t notified;  /* wake-ups the publishers sent it (pending edges) */
+    uint64_t notified;  /* wake-ups sent to it (one per time it armed to sleep) */
     uint64_t parks;     /* times its blocking receive went to sleep */
     uint64_t start_seq; /* first sequence it could see (valid once joined) */
     uint64_t next_seq;  /* the sequence it reads next */
@@ -188,13 +195,68 @@ KC_API void kc_bus_unsubscribe(kc_bus_sub_t *sub);
  * Never blocks. */
 KC_API int kc_bus_try_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed);
 
+/* kc_bus_try_recv_batch takes up to *n of the subscriber's next messages
+ * without waiting, stored back to back (msg_size bytes each) in buf. It
+ * reads the slot words of the run first, copies the run and validates it
+ * once, so it costs less per message than kc_bus_try_recv.
+ * INOUT *n: in, room in buf in messages (>= 1); out, messages copied (>= 1
+ * on 0, else 0). OUT buf: len >= *n * msg_size bytes. OUT *missed as
+ * kc_bus_try_recv.
+ * Returns as kc_bus_try_recv; -EINVAL also for NULL n or *n == 0.
+ * Never blocks. */
+KC_API int kc_bus_try_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n,
+                                 uint64_t *missed);
+
 /* kc_bus_recv is kc_bus_try_recv that waits up to timeout_ns (KC_NO_TIMEOUT
- * = forever, 0 = try once) for a message or the close.
+ * = forever, 0 = try once) for a message or the close, unless cancel (NULL =
+ * not cancellable) fires first.
  * Returns as kc_bus_try_recv, plus -ETIME when the deadline passed first
- * (-EAGAIN only for timeout 0).
- * Can block: parks the calling thread until a publisher's notify. */
+ * (-EAGAIN only for timeout 0) and -ECANCELED when cancel fired (it wins over
+ * the deadline, and over -EAGAIN; a message or the close that is already
+ * there wins over cancel).
+ * Can block or yield: a coroutine on a scheduler worker parks its task, a
+ * plain thread parks on a futex, until a publisher's notify. */
 KC_API int kc_bus_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed,
-                       int64_t timeout_ns);
+                       int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* kc_bus_recv_batch is kc_bus_try_recv_batch that waits like kc_bus_recv
+ * when nothing is there. Returns as kc_bus_try_recv_batch, plus -ETIME and
+ * -ECANCELED as kc_bus_recv.
+ * Can block or yield, as kc_bus_recv. */
+KC_API int kc_bus_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, uint64_t *missed,
+                             int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* Arena tickets. A bus created with an arena (kc_bus_opts_t.arena) carries
+ * kc_arena_ticket_t values and owns one reference per ticket in the ring:
+ * it drops it when the slot is overwritten or when the bus is freed, so
+ * every published ticket is released exactly once by the bus. A reader
+ * that receives a ticket gets its own reference (taken with
+ * kc_arena_retain) and releases it with kc_arena_release. The byte
+ * functions (kc_bus_publish*, kc_bus_try_recv*, kc_bus_recv*) return
+ * -ENOTSUP on such a bus, and the ticket functions on a byte bus. */
+
+/* kc_bus_publish_ticket publishes a ticket to the subscribers whose topic
+ * masks intersect topics, and drops the bus's reference to the ticket it
+ * overwrites, if any.
+ * TAKES the caller's reference to ticket on success; on error the caller
+ * keeps it. Returns the number of subscribers addressed.
+ * Errors: -EINVAL (NULL pub, null ticket, topics == 0), -ENOTSUP (no arena).
+ * Never blocks on subscribers. */
+KC_API int kc_bus_publish_ticket(kc_bus_pub_t *pub, uint64_t topics, kc_arena_ticket_t ticket);
+
+/* kc_bus_try_recv_ticket takes the subscriber's next ticket without
+ * waiting. OUT *ticket: on 0, GIVES a reference (kc_arena_release it).
+ * Returns as kc_bus_try_recv; a ticket overwritten (and released by the bus)
+ * between the copy and the retain counts as one lagged message
+ * (KC_BUS_LAGGED, *missed = 1, tickets_stale). -ENOTSUP on a byte bus.
+ * Never blocks. */
+KC_API int kc_bus_try_recv_ticket(kc_bus_sub_t *sub, kc_arena_ticket_t *ticket, uint64_t *missed);
+
+/* kc_bus_recv_ticket is kc_bus_try_recv_ticket that waits like kc_bus_recv
+ * (timeout, cancel). Returns as kc_bus_recv.
+ * Can block or yield, as kc_bus_recv. */
+KC_API int kc_bus_recv_ticket(kc_bus_sub_t *sub, kc_arena_ticket_t *ticket, uint64_t *missed,
+                              int64_t timeout_ns, const kc_cancel_t *cancel);
 
 /* kc_bus_metrics takes a wait-free snapshot of the bus counters. Set
  * out->size first; fields beyond it are left alone.

@@ -22,9 +22,10 @@
  *      b is ACTIVE and its topic mask has t; topics_used is the set of t with
  *      topic_subs[t] != 0; live_count == popcount(live) (after changes apply).
  *   5. For every joined subscriber: start <= next <= tail and
- *      delivered + lagged + filtered == next - start.
+ *      lagged + filtered <= next - start (delivered is the difference).
  *   6. closed == 1 iff npub == 0; refs >= npub (publishers hold references).
- *   7. pending is 0 or 1.
+ *   7. want == 0 while no receiver is inside kc_bus_recv: a receiver leaves
+ *      its bit clear and absorbs any wake-up sent for it before returning.
  *
  * Subscriber slot states (state field):
  *
@@ -65,23 +66,44 @@ static void *alloc_lines(size_t bytes)
     return p;
 }
 
+/* Ticket bus: drop the bus's reference to every ticket still in the ring
+ * (the messages left at close, read or not). */
+static void release_tickets(struct kc_bus *b)
+{
+    uint64_t tail = atomic_load_explicit(&b->pub.tail, memory_order_relaxed);
+
+    for (uint64_t s = tail > b->cap ? tail - b->cap : 0; s < tail; s++)
+        if (kc_arena_release(b->arena, kc__bus_slot_ticket(b, s & b->mask)) >= 0)
+            kc__bus_bump(&b->pub.tickets_released, 1);
+}
+
 static void bus_free(struct kc_bus *b)
 {
     /* The last reference is gone: the bus is quiet, so the check is exact. */
     assert(kc_bus_check(b) == 0);
-    for (int i = 0; i < KC_BUS_MAX_SUBS; i++)
-        kc__bus_waiter_destroy(&b->subs[i].waiter);
+    if (b->arena != NULL)
+        release_tickets(b);
     pthread_mutex_destroy(&b->pub_mu);
     free(b->arrays);
     free(b);
+}
+
+/* The arena of a ticket bus, or NULL (older, shorter options have none). */
+static kc_arena_t *opts_arena(const kc_bus_opts_t *o)
+{
+    return o->size >= offsetof(kc_bus_opts_t, arena) + sizeof(o->arena) ? o->arena : NULL;
 }
 
 static int valid_opts(const kc_bus_opts_t *o)
 {
     if (o->size < offsetof(kc_bus_opts_t, expected_subs) + sizeof(uint32_t))
         return -EINVAL;
-    if (o->msg_size == 0 || o->msg_size > KC_BUS_MSG_MAX)
+    if (opts_arena(o) != NULL) {
+        if (o->msg_size != 0 && o->msg_size != sizeof(kc_arena_ticket_t))
+            return -EINVAL;
+    } else if (o->msg_size == 0 || o->msg_size > KC_BUS_MSG_MAX) {
         return -EINVAL;
+    }
     if (o->capacity != 0 &&
         (o->capacity < 2 || o->capacity > KC_BUS_CAP_MAX || (o->capacity & (o->capacity - 1)) != 0))
         return -EINVAL;
@@ -104,26 +126,33 @@ int kc_bus_create(const kc_bus_opts_t *opts, kc_bus_t **bus_out, kc_bus_pub_t **
         return -ENOMEM;
     b->cap = kc_bus_autotune(opts->expected_subs, opts->capacity);
     b->mask = b->cap - 1u;
-    b->msg_size = opts->msg_size;
-    b->words = (uint32_t)((opts->msg_size + 7u) / 8u);
+    b->arena = opts_arena(opts);
+    b->msg_size = b->arena != NULL ? sizeof(kc_arena_ticket_t) : opts->msg_size;
+    b->words = (uint32_t)((b->msg_size + 7u) / 8u);
+    b->fast_len = b->arena != NULL || b->msg_size % 8u ? SIZE_MAX : b->msg_size;
     b->autotune_warn = b->cap > KC_BUS_CAP_WARN ? 1 : 0;
+#ifdef KC_BUS_LAYOUT_AOS
+    /* One struct {seq, ready, payload words} per slot (bench baseline). */
+    b->stride = b->words + 2u;
+    b->arrays = alloc_lines((size_t)b->cap * b->stride * 8u);
+    b->msg = b->arrays;
+#else
     /* One block, three arrays: seq[cap], ready[cap], msg[cap * words]; each
      * starts on a line since cap * 8 >= 16 is rounded up to the line. */
     size_t col = ((size_t)b->cap * 8u + KC_BUS_LINE - 1) & ~(size_t)(KC_BUS_LINE - 1);
     b->arrays = alloc_lines(2 * col + (size_t)b->cap * b->words * 8u);
-    p = malloc(sizeof(*p));
-    if (b->arrays == NULL || p == NULL)
-        goto out_arrays;
     b->seq = (_Atomic uint64_t *)b->arrays;
     b->ready = (_Atomic uint64_t *)((char *)b->arrays + col);
     b->msg = (_Atomic uint64_t *)((char *)b->arrays + 2 * col);
+#endif
+    p = malloc(sizeof(*p));
+    if (b->arrays == NULL || p == NULL)
+        goto out_arrays;
     if (pthread_mutex_init(&b->pub_mu, NULL) != 0)
         goto out_arrays;
     for (i = 0; i < KC_BUS_MAX_SUBS; i++) {
         b->subs[i].bus = b;
         b->subs[i].bit = (uint64_t)1 << i;
-        if (kc__bus_waiter_init(&b->subs[i].waiter) != 0)
-            goto out_waiters;
     }
     /* The zeroed memory is a valid all-zero state for every atomic here. */
     atomic_init(&b->refs, 2);
@@ -133,10 +162,6 @@ int kc_bus_create(const kc_bus_opts_t *opts, kc_bus_t **bus_out, kc_bus_pub_t **
     *pub_out = p;
     return 0;
 
-out_waiters:
-    while (--i >= 0)
-        kc__bus_waiter_destroy(&b->subs[i].waiter);
-    pthread_mutex_destroy(&b->pub_mu);
 out_arrays:
     free(p);
     free(b->arrays);
@@ -183,20 +208,6 @@ int kc_bus_pub_clone(kc_bus_pub_t *pub, kc_bus_pub_t **out)
     return 0;
 }
 
-void kc__bus_wake_all(struct kc_bus *b)
-{
-    for (int i = 0; i < KC_BUS_MAX_SUBS; i++) {
-        struct kc_bus_sub *s = &b->subs[i];
-        /* Acquire pairs with subscribe's JOINING release: the waiter was
-         * reset before it became visible. */
-        uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-        if (st != KC_BUS_S_JOINING && st != KC_BUS_S_ACTIVE)
-            continue;
-        atomic_store_explicit(&s->pending, 1, memory_order_relaxed);
-        kc__bus_waiter_unpark(&s->waiter);
-    }
-}
-
 void kc_bus_pub_release(kc_bus_pub_t *pub)
 {
     struct kc_bus *b;
@@ -210,10 +221,10 @@ void kc_bus_pub_release(kc_bus_pub_t *pub)
         /* Release pairs with the receivers' acquire load of closed: after
          * seeing it they see every slot ever published. */
         atomic_store_explicit(&b->closed, 1, memory_order_release);
-        /* Dekker with a subscriber that stores JOINING and then loads closed
-         * after its own seq_cst fence (kc_bus_recv): one of us sees the other. */
+        /* Dekker fence: pairs with the seq_cst arm of a receiver about to
+         * sleep (kc_bus_recv); either it sees closed or we see its bit. */
         atomic_thread_fence(memory_order_seq_cst);
-        kc__bus_wake_all(b);
+        kc__bus_wake(b, UINT64_MAX);
     }
     pub->bus = NULL;
     free(pub);
@@ -241,16 +252,13 @@ int kc_bus_subscribe_with_mask(kc_bus_t *bus, uint64_t topics, kc_bus_sub_t **ou
                                                      memory_order_acq_rel, memory_order_relaxed))
             continue;
         atomic_store_explicit(&s->next, 0, memory_order_relaxed);
-        atomic_store_explicit(&s->delivered, 0, memory_order_relaxed);
         atomic_store_explicit(&s->lagged, 0, memory_order_relaxed);
         atomic_store_explicit(&s->filtered, 0, memory_order_relaxed);
         atomic_store_explicit(&s->parks, 0, memory_order_relaxed);
         atomic_store_explicit(&s->notified, 0, memory_order_relaxed);
-        atomic_store_explicit(&s->pending, 0, memory_order_relaxed);
         atomic_store_explicit(&s->start, 0, memory_order_relaxed);
         atomic_store_explicit(&s->topics, topics, memory_order_relaxed);
         s->joined = false;
-        kc__bus_waiter_reset(&s->waiter);
         atomic_fetch_add_explicit(&bus->refs, 1, memory_order_relaxed);
         /* Release pairs with the publisher's acquire load of the state in
          * apply_changes: it sees the topics and the reset fields. */
@@ -301,7 +309,9 @@ void kc__bus_apply_changes(struct kc_bus *b)
                 if (topics & ((uint64_t)1 << t))
                     ps->topic_subs[t] |= s->bit;
             ps->live |= s->bit;
+            /* The owner reads neither before it sees ACTIVE (below). */
             atomic_store_explicit(&s->start, tail, memory_order_relaxed);
+            atomic_store_explicit(&s->next, tail, memory_order_relaxed);
             uint32_t want = KC_BUS_S_JOINING;
             /* Release pairs with the subscriber's acquire load of ACTIVE:
              * start is visible first. A concurrent unsubscribe wins the CAS
@@ -318,10 +328,8 @@ void kc__bus_apply_changes(struct kc_bus *b)
         }
     }
     rebuild_topics(ps);
-    uint64_t n = 0;
-    for (uint64_t m = ps->live; m != 0; m &= m - 1)
-        n++;
-    atomic_store_explicit(&ps->live_count, n, memory_order_relaxed);
+    ps->nlive = kc__bus_bits(ps->live);
+    atomic_store_explicit(&ps->live_count, (uint64_t)ps->nlive, memory_order_relaxed);
 }
 
 /* Copy min(size, sizeof full) bytes of a filled snapshot, keeping out->size. */
@@ -341,11 +349,12 @@ int kc_bus_metrics(const kc_bus_t *bus, kc_bus_metrics_t *out)
     if (bus == NULL || out == NULL || out->size < offsetof(kc_bus_metrics_t, published) + 8)
         return -EINVAL;
     memset(&m, 0, sizeof(m));
-    m.published = LOAD(b->pub.published);
+    m.published = LOAD(b->pub.tail);
     m.no_receivers = LOAD(b->pub.no_receivers);
     m.receiver_lag = LOAD(b->receiver_lag);
     m.notify_sends = LOAD(b->pub.notify_sends);
-    m.notify_suppressed = LOAD(b->pub.notify_suppressed);
+    uint64_t addressed = LOAD(b->pub.addressed);
+    m.notify_suppressed = addressed > m.notify_sends ? addressed - m.notify_sends : 0;
     m.batch_publish = LOAD(b->pub.batch_publish);
     for (int i = 0; i < KC_BUS_HIST_BUCKETS; i++)
         m.batch_len_hist[i] = LOAD(b->pub.hist[i]);
@@ -353,6 +362,8 @@ int kc_bus_metrics(const kc_bus_t *bus, kc_bus_metrics_t *out)
     m.cap_selected = b->cap;
     m.subscribers = (uint32_t)LOAD(b->pub.live_count);
     m.msg_size = b->msg_size;
+    m.tickets_released = LOAD(b->pub.tickets_released);
+    m.tickets_stale = LOAD(b->tickets_stale);
     copy_out(out, out->size, &m, sizeof(m));
     return 0;
 }
@@ -365,13 +376,17 @@ int kc_bus_sub_metrics(const kc_bus_sub_t *sub, kc_bus_sub_metrics_t *out)
     if (sub == NULL || out == NULL || out->size < offsetof(kc_bus_sub_metrics_t, delivered) + 8)
         return -EINVAL;
     memset(&m, 0, sizeof(m));
-    m.delivered = LOAD(s->delivered);
     m.lagged = LOAD(s->lagged);
     m.filtered = LOAD(s->filtered);
+    uint64_t start = LOAD(s->start), next = LOAD(s->next);
+    /* delivered = next - start - lagged - filtered, clamped: a snapshot
+     * taken while the owner reads may pair a new cursor with old counts. */
+    if (next >= start && next - start >= m.lagged + m.filtered)
+        m.delivered = next - start - m.lagged - m.filtered;
     m.notified = LOAD(s->notified);
     m.parks = LOAD(s->parks);
-    m.start_seq = LOAD(s->start);
-    m.next_seq = LOAD(s->next);
+    m.start_seq = start;
+    m.next_seq = next;
     m.topics = LOAD(s->topics);
     m.joined = LOAD(s->state) == KC_BUS_S_ACTIVE;
     copy_out(out, out->size, &m, sizeof(m));
@@ -395,17 +410,17 @@ int kc_bus_check(const kc_bus_t *bus)
         return broken(1, "capacity not a power of two or mask wrong");
     tail = LOAD(b->pub.tail);
     for (uint64_t i = 0; i < b->cap; i++) {
-        uint64_t w = LOAD(b->seq[i]);
+        uint64_t w = LOAD(*KC_BUS_SEQ(b, i));
         if (w == 0)
             continue;
-        if ((w & 1) || (KC_BUS_SEQ_OF(w) & b->mask) != i)
+        if ((w & KC_BUS_W_BUSY) || (KC_BUS_SEQ_OF(w) & b->mask) != i)
             return broken(2, "slot word busy or in the wrong slot");
         uint64_t s = KC_BUS_SEQ_OF(w);
         if (s >= tail || (tail > b->cap && s < tail - b->cap))
             return broken(3, "slot holds a sequence outside the live window");
     }
     for (uint64_t s = tail > b->cap ? tail - b->cap : 0; s < tail; s++)
-        if (LOAD(b->seq[s & b->mask]) != KC_BUS_READY(s))
+        if ((LOAD(*KC_BUS_SEQ(b, s & b->mask)) & ~(uint64_t)KC_BUS_W_MASKED) != KC_BUS_READY(s))
             return broken(3, "a live sequence is missing from its slot");
     for (int i = 0; i < KC_BUS_MAX_SUBS; i++) {
         const struct kc_bus_sub *s = &b->subs[i];
@@ -419,13 +434,12 @@ int kc_bus_check(const kc_bus_t *bus)
             uint64_t start = LOAD(s->start), next = LOAD(s->next);
             if (s->joined && (start > next || next > tail))
                 return broken(5, "subscriber cursor outside [start, tail]");
-            if (s->joined &&
-                LOAD(s->delivered) + LOAD(s->lagged) + LOAD(s->filtered) != next - start)
+            if (s->joined && LOAD(s->lagged) + LOAD(s->filtered) > next - start)
                 return broken(5, "subscriber counters do not add up");
         }
-        if (LOAD(s->pending) > 1)
-            return broken(7, "pending flag not 0/1");
     }
+    if (LOAD(b->want) != 0)
+        return broken(7, "a want bit is set while no receiver waits");
     for (int t = 0; t < 64; t++)
         if (b->pub.topic_subs[t] != 0)
             topics_used |= (uint64_t)1 << t;

@@ -1,47 +1,44 @@
-/* kc_bus_ring.c - the SoA ring protocol: publish, receive, lag, wake-ups.
+/* kc_bus_ring.c - the publishing half of the ring: slots, batches, wake-ups.
  *
  * Each slot is a seqlock. A publisher writing sequence s into slot
- * i = s & mask stores BUSY(s) in seq[i], a release fence, the ready mask and
- * the payload words (relaxed atomic stores), a release fence, then READY(s).
- * A reader expecting s loads seq[i] with acquire; READY(s) means it may copy
- * the words with relaxed loads, then an acquire fence and a second load of
- * seq[i] tell it whether the copy is whole (unchanged) or torn (a publisher
- * started overwriting: it lagged). Every access to shared data is atomic, so
- * the protocol is data-race-free under the C11 model and under TSan, and the
- * fences make it correct on weakly ordered CPUs (AArch64).
+ * i = s & mask stores BUSY(s) in its slot word, a release fence, the ready
+ * mask (masked messages only) and the payload words (relaxed atomic
+ * stores), then READY(s) with a release store, and finally the tail
+ * (release). A batch does the same with one fence per ring's worth of
+ * messages. The READY store is a release store rather than a fence and a
+ * relaxed store so that memory written before the publish (an arena
+ * payload behind a ticket) is ordered by an edge ThreadSanitizer sees too;
+ * on x86 both compile to a plain store. Readers (kc_bus_recv.c) validate their copies against the slot
+ * words; every shared access is atomic, so the protocol is data-race-free
+ * under the C11 model and under TSan, and the fences make it correct on
+ * weakly ordered CPUs (AArch64).
  *
- * A slot word below READY(s) means "not yet published"; above it means "s
- * was overwritten": the reader reports KC_BUS_LAGGED with n = the sequence
- * gap and resumes at the oldest live sequence (tail - cap). n counts every
- * overwritten message, whatever its topics: the ready masks of overwritten
- * slots are gone, so a per-topic count would be a guess. Per subscriber,
- * messages published since its start = delivered + lagged + filtered + unread.
+ * The per-message work is straight-line: membership changes, several
+ * publisher handles and topic masks are each one predictable branch; the
+ * published count is the tail, delivered counts are derived from cursors,
+ * and a full-mask message writes no ready word.
  *
- * Wake-ups are edge-triggered and coalesced. After a batch the publisher
- * issues one seq_cst fence and, for each addressed subscriber, loads its
- * pending flag: 1 means a wake-up is already on its way (suppressed);
- * 0 -> 1 by exchange sends one (kc__bus_waiter_unpark). A blocking receiver
- * drains, stores pending = 0, issues a seq_cst fence and re-checks its next
- * slot before parking. The two fences form a Dekker pair: either the
- * publisher sees pending == 0 and unparks, or the receiver's re-check sees
- * the new READY word. model/bus_wake.pml checks this protocol in SPIN.
+ * Wake-ups are edge-triggered and coalesced through one word, `want`: a
+ * receiver about to sleep sets its bit (a seq_cst RMW), re-checks the ring
+ * and parks. After its stores a publisher issues one seq_cst fence and loads
+ * `want` once; only addressed bits that are set cost anything more: it
+ * clears them with one RMW, and each bit it cleared (the edge) earns exactly
+ * one unpark. A receiver that never sleeps costs the publisher nothing, and
+ * any number of messages before it drains produce one wake-up. The two
+ * seq_cst operations form a Dekker pair: either the publisher sees the bit,
+ * or the receiver's re-check sees the message. model/bus_wake.pml checks
+ * this protocol in SPIN.
  *
- * Receiver states (one subscriber, in kc_bus_recv):
- *
- *   from       event                              to         function
- *   ---------  ---------------------------------  ---------  ----------------
- *   DRAINING   slot READY(next), copy whole       DRAINING   kc_bus_try_recv
- *   DRAINING   slot overwritten or copy torn      DRAINING   lagged(): n, resume
- *   DRAINING   slot not yet written               CLEARING   kc_bus_recv
- *   CLEARING   pending = 0, seq_cst fence         CHECKING   kc_bus_recv
- *   CHECKING   re-check finds a message/close     DRAINING   kc_bus_recv
- *   CHECKING   re-check finds nothing             PARKED     kc__bus_waiter_park
- *   PARKED     publisher edge 0 -> 1 or close     DRAINING   kc__bus_waiter_unpark
- *   PARKED     deadline passes                    (-ETIME)   kc__bus_waiter_park
+ * Invariants (numbering continues kc_bus.c's list):
+ *   8. A publisher clears a want bit only with the RMW in kc__bus_wake, and
+ *      unparks the subscriber exactly once for each bit that RMW cleared.
+ *   9. published == tail; notify_sends <= addressed.
+ *  10. Ticket bus: the bus holds exactly one reference to the ticket of
+ *      every live slot (sequences [tail - cap, tail)) and to no other; it
+ *      drops a slot's reference when the slot is overwritten or the bus is
+ *      freed.
  */
 #include "kc_bus_impl.h"
-
-#include "port/kc_port.h"
 
 #include <limits.h>
 #include <string.h>
@@ -61,246 +58,222 @@ static uint64_t addressees(const struct kc_bus_pubside *ps, uint64_t topics)
     return ready;
 }
 
-/* Bits set in x, without a libgcc call where the target has no popcnt. */
-static int count_bits(uint64_t x)
+int kc__bus_wake(struct kc_bus *b, uint64_t who)
 {
-    x = x - ((x >> 1) & 0x5555555555555555ull);
-    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
-    return (int)((x * 0x0101010101010101ull) >> 56);
+    /* Relaxed: the caller's seq_cst fence orders this load after its
+     * stores (the Dekker pair with the receiver's seq_cst RMW). */
+    uint64_t hit = atomic_load_explicit(&b->want, RELAXED) & who;
+    int n = 0;
+
+    if (hit == 0)
+        return 0;
+    /* acq_rel: release pairs with the receiver's disarm RMW (what we wrote
+     * before is visible once it sees its bit gone); acquire orders the
+     * unparks after the clear (invariant 8). */
+    hit &= atomic_fetch_and_explicit(&b->want, ~hit, memory_order_acq_rel);
+    while (hit != 0) {
+        struct kc_bus_sub *s = &b->subs[__builtin_ctzll(hit)];
+        hit &= hit - 1;
+        atomic_fetch_add_explicit(&s->notified, 1, RELAXED);
+        kc_unpark(&s->parker);
+        n++;
+    }
+    return n;
 }
 
-static void bump(_Atomic uint64_t *c, uint64_t n)
+/* Start a publish: serialise with other publisher handles if there are any,
+ * and apply membership changes. Returns whether pub_mu is held. */
+static inline bool enter(struct kc_bus *b)
 {
-    /* Single writer (the publisher, or the holder of pub_mu): no RMW. */
-    atomic_store_explicit(c, atomic_load_explicit(c, RELAXED) + n, RELAXED);
+    bool locked = false;
+
+    /* Acquire pairs with clone/release's acq_rel: one handle means no other
+     * publisher can run concurrently (see bus.h). */
+    if (__builtin_expect(atomic_load_explicit(&b->npub, memory_order_acquire) > 1, 0)) {
+        pthread_mutex_lock(&b->pub_mu);
+        locked = true;
+    }
+    /* Acquire pairs with subscribe/unsubscribe's release store. */
+    if (__builtin_expect(atomic_load_explicit(&b->changes, RELAXED), 0) &&
+        atomic_exchange_explicit(&b->changes, 0, memory_order_acquire))
+        kc__bus_apply_changes(b);
+    return locked;
 }
 
-/* Write msgs[0..n) (n <= cap) as sequences tail..tail+n-1. */
-static void write_chunk(struct kc_bus *b, uint64_t tail, uint64_t ready, const unsigned char *msgs,
-                        size_t stride, size_t len, size_t n)
+/* Finish a publish of n messages to `ready`: counters, then the wake-ups.
+ * Returns the number of subscribers addressed. */
+static inline int finish(struct kc_bus *b, uint64_t ready, uint64_t n, bool locked)
 {
+    struct kc_bus_pubside *ps = &b->pub;
+    int cnt = 0;
+
+    if (__builtin_expect(ready == 0, 0)) {
+        kc__bus_bump(&ps->no_receivers, n);
+    } else {
+        cnt = ready == ps->live ? ps->nlive : kc__bus_bits(ready);
+        kc__bus_bump(&ps->addressed, (uint64_t)cnt);
+        /* Dekker fence: pairs with the receiver's seq_cst arm in
+         * kc_bus_recv; orders the READY/tail stores before the want load. */
+        atomic_thread_fence(memory_order_seq_cst);
+        int sent = kc__bus_wake(b, ready);
+        if (sent)
+            kc__bus_bump(&ps->notify_sends, (uint64_t)sent);
+    }
+    if (locked)
+        pthread_mutex_unlock(&b->pub_mu);
+    return cnt;
+}
+
+/* Write msgs[0..n) (n <= cap; stride bytes apart, len bytes each) as
+ * sequences tail..tail+n-1, then advance the tail. */
+static void write_run(struct kc_bus *b, uint64_t tail, uint64_t ready, bool masked,
+                      const unsigned char *msgs, size_t stride, size_t len, size_t n)
+{
+    uint64_t flag = masked ? KC_BUS_W_MASKED : 0;
+
     for (size_t k = 0; k < n; k++)
-        atomic_store_explicit(&b->seq[(tail + k) & b->mask], KC_BUS_BUSY(tail + k), RELAXED);
+        atomic_store_explicit(KC_BUS_SEQ(b, (tail + k) & b->mask), KC_BUS_BUSY(tail + k), RELAXED);
     /* Release fence: a reader whose copy sees any word below also sees BUSY
      * (pairs with the reader's acquire fence before its re-check). */
     atomic_thread_fence(memory_order_release);
     for (size_t k = 0; k < n; k++) {
         uint64_t i = (tail + k) & b->mask;
-        atomic_store_explicit(&b->ready[i], ready, RELAXED);
-        kc__bus_store_msg(&b->msg[i * b->words], b->words, msgs + k * stride, len);
+        if (masked)
+            atomic_store_explicit(KC_BUS_MASKW(b, i), ready, RELAXED);
+        kc__bus_store_msg(KC_BUS_MSG(b, i), b->words, msgs + k * stride, len);
     }
-    /* Release fence: the words above happen before a READY word a reader
-     * loads with acquire. */
-    atomic_thread_fence(memory_order_release);
+    /* Release: the words above happen before a READY word a reader loads
+     * with acquire (or relaxed, then an acquire fence). */
     for (size_t k = 0; k < n; k++)
-        atomic_store_explicit(&b->seq[(tail + k) & b->mask], KC_BUS_READY(tail + k), RELAXED);
-    /* Release pairs with the acquire load in lagged(). */
+        atomic_store_explicit(KC_BUS_SEQ(b, (tail + k) & b->mask), KC_BUS_READY(tail + k) | flag,
+                              memory_order_release);
+    if (masked)
+        atomic_store_explicit(&b->pub.masked_hi, tail + n, RELAXED);
+    /* Release pairs with the readers' acquire loads of the tail (runs, lag). */
     atomic_store_explicit(&b->pub.tail, tail + n, memory_order_release);
-}
-
-/* One notify sweep over the addressed subscribers (see the file comment). */
-static void notify_sweep(struct kc_bus *b, uint64_t ready)
-{
-    uint64_t sends = 0, suppressed = 0;
-
-    /* Dekker fence, pairs with the receiver's fence in kc_bus_recv. */
-    atomic_thread_fence(memory_order_seq_cst);
-    while (ready != 0) {
-        struct kc_bus_sub *s = &b->subs[__builtin_ctzll(ready)];
-        ready &= ready - 1;
-        /* acq_rel: release pairs with the receiver's acquire of the permit;
-         * acquire orders the unpark after the exchange. */
-        if (atomic_load_explicit(&s->pending, RELAXED) == 0 &&
-            atomic_exchange_explicit(&s->pending, 1, memory_order_acq_rel) == 0) {
-            bump(&s->notified, 1);
-            kc__bus_waiter_unpark(&s->waiter);
-            sends++;
-        } else {
-            suppressed++;
-        }
-    }
-    if (sends)
-        bump(&b->pub.notify_sends, sends);
-    if (suppressed)
-        bump(&b->pub.notify_suppressed, suppressed);
-}
-
-static int publish(struct kc_bus_pub *p, uint64_t topics, const void *msgs, size_t stride,
-                   size_t len, size_t n, bool batch)
-{
-    struct kc_bus *b;
-    uint64_t ready, tail;
-    bool locked;
-    size_t done;
-
-    if (p == NULL || msgs == NULL || topics == 0 || p->bus == NULL)
-        return -EINVAL;
-    b = p->bus;
-    if (len > b->msg_size)
-        return -EMSGSIZE;
-    /* Acquire pairs with clone/release's acq_rel: see the section comment of
-     * bus.h; one handle means no other publisher can run concurrently. */
-    locked = atomic_load_explicit(&b->npub, memory_order_acquire) > 1;
-    if (locked)
-        pthread_mutex_lock(&b->pub_mu);
-    /* Acquire pairs with subscribe/unsubscribe's release store. */
-    if (atomic_load_explicit(&b->changes, RELAXED) &&
-        atomic_exchange_explicit(&b->changes, 0, memory_order_acquire))
-        kc__bus_apply_changes(b);
-    ready = addressees(&b->pub, topics);
-    tail = atomic_load_explicit(&b->pub.tail, RELAXED);
-    for (done = 0; done < n;) {
-        size_t chunk = n - done < b->cap ? n - done : b->cap;
-        write_chunk(b, tail + done, ready, (const unsigned char *)msgs + done * stride, stride, len,
-                    chunk);
-        done += chunk;
-    }
-    bump(&b->pub.published, n);
-    if (ready == 0)
-        bump(&b->pub.no_receivers, n);
-    if (batch) {
-        int k = 63 - __builtin_clzll((unsigned long long)n);
-        bump(&b->pub.batch_publish, 1);
-        bump(&b->pub.hist[k < KC_BUS_HIST_BUCKETS ? k : KC_BUS_HIST_BUCKETS - 1], 1);
-    }
-    if (ready != 0)
-        notify_sweep(b, ready);
-    if (locked)
-        pthread_mutex_unlock(&b->pub_mu);
-    return count_bits(ready);
 }
 
 int kc_bus_publish(kc_bus_pub_t *pub, const void *msg, size_t len)
 {
-    return publish(pub, KC_BUS_MASK_ALL, msg, 0, len, 1, false);
+    return kc_bus_publish_with_mask(pub, KC_BUS_MASK_ALL, msg, len);
+}
+
+/* The general single publish: several publishers, membership changes,
+ * topic masks (kc_bus_publish_with_mask takes the common case itself). */
+static int publish_one(struct kc_bus *b, uint64_t topics, const void *msg, size_t len)
+{
+    if (b->arena != NULL)
+        return -ENOTSUP;
+    bool locked = enter(b);
+    uint64_t ready = addressees(&b->pub, topics);
+    uint64_t s = atomic_load_explicit(&b->pub.tail, RELAXED);
+
+    write_run(b, s, ready, ready != b->pub.live, msg, 0, len, 1);
+    return finish(b, ready, 1, locked);
 }
 
 int kc_bus_publish_with_mask(kc_bus_pub_t *pub, uint64_t topics, const void *msg, size_t len)
 {
-    return publish(pub, topics, msg, 0, len, 1, false);
+    struct kc_bus *b;
+
+    if (pub == NULL || pub->bus == NULL || msg == NULL || topics == 0)
+        return -EINVAL;
+    b = pub->bus;
+    if (len > b->msg_size)
+        return -EMSGSIZE;
+    /* The fast path: one publisher handle, no membership change pending,
+     * the full mask, a whole-word message on a byte bus (fast_len). Acquire
+     * on npub as in enter(). */
+    if (__builtin_expect(topics != KC_BUS_MASK_ALL || len != b->fast_len ||
+                             atomic_load_explicit(&b->npub, memory_order_acquire) > 1 ||
+                             atomic_load_explicit(&b->changes, RELAXED) != 0,
+                         0))
+        return publish_one(b, topics, msg, len);
+
+    struct kc_bus_pubside *ps = &b->pub;
+    uint64_t s = atomic_load_explicit(&ps->tail, RELAXED);
+    uint64_t i = s & b->mask;
+    _Atomic uint64_t *dst = KC_BUS_MSG(b, i);
+
+    atomic_store_explicit(KC_BUS_SEQ(b, i), KC_BUS_BUSY(s), RELAXED);
+    /* Release fence: see write_run. */
+    atomic_thread_fence(memory_order_release);
+    for (uint32_t w = 0; w < b->words; w++) {
+        uint64_t v;
+        memcpy(&v, (const unsigned char *)msg + (size_t)w * 8u, 8);
+        atomic_store_explicit(&dst[w], v, RELAXED);
+    }
+    /* Release: see write_run. */
+    atomic_store_explicit(KC_BUS_SEQ(b, i), KC_BUS_READY(s), memory_order_release);
+    /* Release pairs with the readers' acquire loads of the tail (runs, lag). */
+    atomic_store_explicit(&ps->tail, s + 1, memory_order_release);
+    if (__builtin_expect(ps->live == 0, 0)) {
+        kc__bus_bump(&ps->no_receivers, 1);
+        return 0;
+    }
+    kc__bus_bump(&ps->addressed, (uint64_t)ps->nlive);
+    /* Dekker fence: see finish(). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (__builtin_expect((atomic_load_explicit(&b->want, RELAXED) & ps->live) != 0, 0)) {
+        int sent = kc__bus_wake(b, ps->live);
+        kc__bus_bump(&ps->notify_sends, (uint64_t)sent);
+    }
+    return ps->nlive;
 }
 
 int kc_bus_publish_batch(kc_bus_pub_t *pub, uint64_t topics, const void *msgs, size_t n)
 {
-    if (pub == NULL || pub->bus == NULL || n == 0 || n > INT_MAX)
-        return -EINVAL;
-    return publish(pub, topics, msgs, pub->bus->msg_size, pub->bus->msg_size, n, true);
-}
-
-/* Account a lag found at sequence s (its slot word w is past READY(s)). */
-static int lagged(struct kc_bus_sub *s, struct kc_bus *b, uint64_t next, uint64_t w,
-                  uint64_t *missed)
-{
-    /* Acquire pairs with the tail release in write_chunk. */
-    uint64_t tail = atomic_load_explicit(&b->pub.tail, memory_order_acquire);
-    uint64_t oldest = tail > b->cap ? tail - b->cap : 0;
-    uint64_t by_word = KC_BUS_SEQ_OF(w) + 1 > b->cap ? KC_BUS_SEQ_OF(w) + 1 - b->cap : 0;
-
-    /* The overwriter's sequence bounds the live window even when the tail
-     * we loaded is older than the word; the gap is at least one. */
-    if (oldest < by_word)
-        oldest = by_word;
-    if (oldest <= next)
-        oldest = next + 1;
-    uint64_t n = oldest - next;
-    atomic_store_explicit(&s->next, oldest, RELAXED);
-    bump(&s->lagged, n);
-    atomic_fetch_add_explicit(&b->receiver_lag, n, RELAXED);
-    if (missed != NULL)
-        *missed = n;
-    return KC_BUS_LAGGED;
-}
-
-/* First read of a subscriber: pick up the start sequence once joined. */
-static int join(struct kc_bus_sub *s, struct kc_bus *b)
-{
-    /* Acquire pairs with apply_changes' release CAS to ACTIVE. */
-    if (atomic_load_explicit(&s->state, memory_order_acquire) != KC_BUS_S_ACTIVE) {
-        /* Acquire pairs with the closer's release store of closed. */
-        if (!atomic_load_explicit(&b->closed, memory_order_acquire))
-            return -EAGAIN;
-        /* A last publish may have made us ACTIVE just before the close. */
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != KC_BUS_S_ACTIVE)
-            return -EPIPE;
-    }
-    atomic_store_explicit(&s->next, atomic_load_explicit(&s->start, RELAXED), RELAXED);
-    s->joined = true;
-    return 0;
-}
-
-int kc_bus_try_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed)
-{
     struct kc_bus *b;
-    int rc;
 
-    if (sub == NULL || buf == NULL)
+    if (pub == NULL || pub->bus == NULL || msgs == NULL || n == 0 || n > INT_MAX || topics == 0)
         return -EINVAL;
-    b = sub->bus;
-    if (len < b->msg_size)
-        return -EMSGSIZE;
-    if (!sub->joined && (rc = join(sub, b)) != 0)
-        return rc;
-    for (;;) {
-        uint64_t next = atomic_load_explicit(&sub->next, RELAXED);
-        uint64_t i = next & b->mask;
-        /* Acquire pairs with the release fence before READY in write_chunk. */
-        uint64_t w1 = atomic_load_explicit(&b->seq[i], memory_order_acquire);
+    b = pub->bus;
+    if (b->arena != NULL)
+        return -ENOTSUP;
+    bool locked = enter(b);
+    uint64_t ready = addressees(&b->pub, topics);
+    uint64_t tail = atomic_load_explicit(&b->pub.tail, RELAXED);
+    size_t done = 0;
 
-        if (w1 > KC_BUS_BUSY(next))
-            return lagged(sub, b, next, w1, missed);
-        if (w1 != KC_BUS_READY(next)) {
-            /* An older word, or BUSY(next): not published yet. Acquire pairs
-             * with the closer's release: after it every slot is visible. */
-            if (!atomic_load_explicit(&b->closed, memory_order_acquire))
-                return -EAGAIN;
-            w1 = atomic_load_explicit(&b->seq[i], memory_order_acquire);
-            if (w1 > KC_BUS_BUSY(next))
-                return lagged(sub, b, next, w1, missed);
-            if (w1 != KC_BUS_READY(next))
-                return -EPIPE;
-        }
-        uint64_t ready = atomic_load_explicit(&b->ready[i], RELAXED);
-        if (ready & sub->bit)
-            kc__bus_load_msg(buf, b->msg_size, &b->msg[i * b->words], b->words);
-        /* Acquire fence: if the copy saw an overwriter's word, the re-check
-         * sees its BUSY store (pairs with write_chunk's first fence). */
-        atomic_thread_fence(memory_order_acquire);
-        uint64_t w2 = atomic_load_explicit(&b->seq[i], RELAXED);
-        if (w2 != w1)
-            return lagged(sub, b, next, w2, missed);
-        atomic_store_explicit(&sub->next, next + 1, RELAXED);
-        if (ready & sub->bit) {
-            bump(&sub->delivered, 1);
-            return 0;
-        }
-        bump(&sub->filtered, 1);
+    while (done < n) {
+        size_t chunk = n - done < b->cap ? n - done : b->cap;
+        write_run(b, tail + done, ready, ready != b->pub.live,
+                  (const unsigned char *)msgs + done * b->msg_size, b->msg_size, b->msg_size,
+                  chunk);
+        done += chunk;
     }
+    int k = 63 - __builtin_clzll((unsigned long long)n);
+    kc__bus_bump(&b->pub.batch_publish, 1);
+    kc__bus_bump(&b->pub.hist[k < KC_BUS_HIST_BUCKETS ? k : KC_BUS_HIST_BUCKETS - 1], 1);
+    return finish(b, ready, n, locked);
 }
 
-int kc_bus_recv(kc_bus_sub_t *sub, void *buf, size_t len, uint64_t *missed, int64_t timeout_ns)
+int kc_bus_publish_ticket(kc_bus_pub_t *pub, uint64_t topics, kc_arena_ticket_t ticket)
 {
-    uint64_t deadline = UINT64_MAX;
-    int rc;
+    static const kc_arena_ticket_t null_ticket = KC_ARENA_TICKET_NULL;
+    struct kc_bus *b;
 
-    rc = kc_bus_try_recv(sub, buf, len, missed);
-    if (rc != -EAGAIN || timeout_ns == 0)
-        return rc;
-    if (timeout_ns > 0)
-        deadline = kc__port_now_ns() + (uint64_t)timeout_ns;
-    for (;;) {
-        atomic_store_explicit(&sub->pending, 0, RELAXED);
-        /* Dekker fence, pairs with the publisher's fence in notify_sweep and
-         * the closer's in kc_bus_pub_release. */
-        atomic_thread_fence(memory_order_seq_cst);
-        rc = kc_bus_try_recv(sub, buf, len, missed);
-        if (rc != -EAGAIN)
-            return rc;
-        bump(&sub->parks, 1);
-        if (kc__bus_waiter_park(&sub->waiter, deadline) == -ETIME)
-            return -ETIME;
-        rc = kc_bus_try_recv(sub, buf, len, missed);
-        if (rc != -EAGAIN)
-            return rc;
-    }
+    if (pub == NULL || pub->bus == NULL || topics == 0 ||
+        memcmp(&ticket, &null_ticket, sizeof(ticket)) == 0)
+        return -EINVAL;
+    b = pub->bus;
+    if (b->arena == NULL)
+        return -ENOTSUP;
+    bool locked = enter(b);
+    uint64_t ready = addressees(&b->pub, topics);
+    uint64_t s = atomic_load_explicit(&b->pub.tail, RELAXED);
+    uint64_t i = s & b->mask;
+    /* The slot holds sequence s - cap once the ring has wrapped: its ticket
+     * is the bus's to drop (invariant 10). Publisher-owned memory: only
+     * publishers write it, and they are serialised. */
+    bool had = s >= b->cap;
+    kc_arena_ticket_t old = had ? kc__bus_slot_ticket(b, i) : ticket;
+
+    write_run(b, s, ready, ready != b->pub.live, (const unsigned char *)&ticket, 0, sizeof(ticket),
+              1);
+    /* After READY: a reader that copied the old ticket either retained it
+     * already (its own reference) or will fail to (tickets_stale). */
+    if (had && kc_arena_release(b->arena, old) >= 0)
+        kc__bus_bump(&b->pub.tickets_released, 1);
+    return finish(b, ready, 1, locked);
 }

@@ -8,6 +8,23 @@
 #include "bus_test_util.h"
 #include "kc_bus_impl.h"
 
+/* White-box: set the want bit as kc_bus_recv does just before it parks, so
+ * single-threaded tests can watch the wake-up edges. */
+static void arm_as_if_waiting(kc_bus_sub_t *s)
+{
+    kc_parker_init(&s->parker);
+    atomic_fetch_or(&s->bus->want, s->bit);
+}
+
+/* Take the one wake-up a publisher sent s (the bit is gone, a permit waits),
+ * as kc_bus_recv's disarm would. */
+static void absorb_wakeup(kc_bus_sub_t *s)
+{
+    assert_int_equal(atomic_load(&s->bus->want) & s->bit, 0);
+    assert_int_equal(kc_park(&s->parker, 0, NULL), 0);
+    assert_int_equal(kc_park(&s->parker, 0, NULL), -ETIME); /* exactly one */
+}
+
 static void test_bus_create_rejects_bad_options(void **state)
 {
     (void)state;
@@ -266,11 +283,11 @@ static void test_bus_close_drains_then_epipe(void **state)
     bus_pub_u64(p2, 3);
     kc_bus_pub_release(p2); /* last publisher: closed */
     for (uint64_t k = 1; k < 4; k++) {
-        assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT), 0);
+        assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT, NULL), 0);
         assert_int_equal(v, k);
     }
     assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), -EPIPE);
-    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT), -EPIPE);
+    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, KC_NO_TIMEOUT, NULL), -EPIPE);
     kc_bus_sub_t *s2;
     assert_int_equal(kc_bus_subscribe(b, &s2), -EPIPE);
     assert_int_equal(kc_bus_check(b), 0);
@@ -290,7 +307,7 @@ static void test_bus_subscriber_never_joined_gets_epipe_on_close(void **state)
     kc_bus_pub_release(p);
     assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), -EPIPE);
     kc_bus_release(b); /* the subscriber still holds the bus */
-    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 1000000), -EPIPE);
+    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 1000000, NULL), -EPIPE);
     kc_bus_unsubscribe(s);
 }
 
@@ -305,11 +322,19 @@ static void test_bus_masks_deliver_only_to_members_and_never_wake_others(void **
     assert_int_equal(kc_bus_subscribe_with_mask(b, 0x1, &a), 0);
     assert_int_equal(kc_bus_subscribe_with_mask(b, 0x6, &c), 0);
     assert_int_equal(kc_bus_subscribe(b, &all), 0);
+    /* a and c announce they are about to sleep (what kc_bus_recv does
+     * before parking); all only polls. */
+    arm_as_if_waiting(a);
+    arm_as_if_waiting(c);
     for (uint64_t k = 0; k < 10; k++)
         assert_int_equal(kc_bus_publish_with_mask(p, 0x4, &k, sizeof(k)), 2);
     kc_bus_sub_metrics_t am = bus_sm(a);
-    assert_int_equal(am.notified, 0);        /* never woken */
+    assert_int_equal(am.notified, 0);        /* not a member: never woken */
     assert_int_equal(bus_sm(c).notified, 1); /* one edge, nine coalesced */
+    assert_int_equal(bus_sm(all).notified, 0);
+    absorb_wakeup(c);
+    assert_int_equal(atomic_load(&b->want), a->bit); /* a is still armed */
+    atomic_fetch_and(&b->want, ~a->bit);
     assert_int_equal(kc_bus_try_recv(a, &v, sizeof(v), NULL), -EAGAIN);
     assert_int_equal(bus_sm(a).filtered, 10);
     for (uint64_t k = 0; k < 10; k++) {
@@ -322,16 +347,15 @@ static void test_bus_masks_deliver_only_to_members_and_never_wake_others(void **
     assert_int_equal(kc_bus_publish(p, &v, sizeof(v)), 3);
     assert_int_equal(kc_bus_try_recv(a, &v, sizeof(v), NULL), 0);
     assert_int_equal(v, 99);
-    assert_int_equal(bus_sm(a).notified, 1);
+    assert_int_equal(bus_sm(a).notified, 0); /* pollers are never woken */
     /* A full-mask subscriber has every topic: topic 8 reaches it alone. */
     assert_int_equal(kc_bus_publish_with_mask(p, 0x100, &v, sizeof(v)), 1);
     kc_bus_metrics_t m = bus_m(b);
     assert_int_equal(m.no_receivers, 0);
-    /* Nobody cleared pending (try_recv only): one edge each, the rest
-     * coalesced: 9 + 9 for topic 4, c and all for the full mask, all for
-     * topic 8. */
-    assert_int_equal(m.notify_sends, 3);
-    assert_int_equal(m.notify_suppressed, 18 + 2 + 1);
+    /* One wake-up (c, once); the other 2 * 10 + 3 + 1 - 1 addressed
+     * deliveries found nobody waiting. */
+    assert_int_equal(m.notify_sends, 1);
+    assert_int_equal(m.notify_suppressed, 20 + 3 + 1 - 1);
     assert_int_equal(kc_bus_publish_with_mask(p, 0, &v, sizeof(v)), -EINVAL);
     assert_int_equal(kc_bus_subscribe_with_mask(b, 0, &a), -EINVAL);
     kc_bus_unsubscribe(a);
@@ -353,16 +377,23 @@ static void test_bus_batch_publish_sweeps_once_and_records_length(void **state)
         msgs[k] = 1000 + k;
     for (int i = 0; i < 2; i++)
         assert_int_equal(kc_bus_subscribe(b, &s[i]), 0);
+    bus_pub_u64(p, 0); /* joins both */
+    assert_int_equal(kc_bus_try_recv(s[0], &v, sizeof(v), NULL), 0);
+    assert_int_equal(kc_bus_try_recv(s[1], &v, sizeof(v), NULL), 0);
+    arm_as_if_waiting(s[0]);
+    arm_as_if_waiting(s[1]);
     assert_int_equal(kc_bus_publish_batch(p, KC_BUS_MASK_ALL, msgs, 40), 2);
     assert_int_equal(kc_bus_publish_batch(p, KC_BUS_MASK_ALL, msgs, 1), 2);
     assert_int_equal(kc_bus_publish_batch(p, KC_BUS_MASK_ALL, msgs, 0), -EINVAL);
     kc_bus_metrics_t m = bus_m(b);
-    assert_int_equal(m.published, 41);
+    assert_int_equal(m.published, 42);
     assert_int_equal(m.batch_publish, 2);
-    assert_int_equal(m.batch_len_hist[0], 1); /* length 1 */
-    assert_int_equal(m.batch_len_hist[5], 1); /* 32..63 */
-    assert_int_equal(m.notify_sends, 2);      /* one per subscriber */
-    assert_int_equal(m.notify_suppressed, 2); /* second batch coalesced */
+    assert_int_equal(m.batch_len_hist[0], 1);     /* length 1 */
+    assert_int_equal(m.batch_len_hist[5], 1);     /* 32..63 */
+    assert_int_equal(m.notify_sends, 2);          /* one per subscriber, one sweep */
+    assert_int_equal(m.notify_suppressed, 2 + 2); /* the single and the second batch */
+    absorb_wakeup(s[0]);
+    absorb_wakeup(s[1]);
     for (uint64_t k = 0; k < 40; k++) {
         assert_int_equal(kc_bus_try_recv(s[1], &v, sizeof(v), NULL), 0);
         assert_int_equal(v, 1000 + k);
@@ -465,12 +496,13 @@ static void test_bus_recv_times_out_and_zero_timeout_tries_once(void **state)
 
     assert_int_equal(kc_bus_subscribe(b, &s), 0);
     bus_pub_u64(p, 1);
-    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 0), 0);
-    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 0), -EAGAIN);
-    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 2000000), -ETIME);
-    /* Two parks: the first consumes the permit the publish's edge left. */
-    assert_int_equal(bus_sm(s).parks, 2);
-    assert_int_equal(kc_bus_recv(NULL, &v, sizeof(v), NULL, 0), -EINVAL);
+    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 0, NULL), 0);
+    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 0, NULL), -EAGAIN);
+    assert_int_equal(kc_bus_recv(s, &v, sizeof(v), NULL, 2000000, NULL), -ETIME);
+    /* One park: no wake-up was left over from the publish. */
+    assert_int_equal(bus_sm(s).parks, 1);
+    assert_int_equal(bus_sm(s).notified, 0);
+    assert_int_equal(kc_bus_recv(NULL, &v, sizeof(v), NULL, 0, NULL), -EINVAL);
     assert_int_equal(kc_bus_try_recv(s, NULL, sizeof(v), NULL), -EINVAL);
     kc_bus_unsubscribe(s);
     kc_bus_pub_release(p);
@@ -516,13 +548,16 @@ static void test_bus_check_reports_broken_invariants(void **state)
         bus_pub_u64(p, k);
     assert_int_equal(kc_bus_try_recv(s, &v, sizeof(v), NULL), 0);
     assert_int_equal(kc_bus_check(b), 0);
-    uint64_t w = atomic_load(&b->seq[1]);
-    atomic_store(&b->seq[1], w | 1); /* a slot left BUSY: invariant 2 */
+    uint64_t w = atomic_load(KC_BUS_SEQ(b, 1));
+    atomic_store(KC_BUS_SEQ(b, 1), w | KC_BUS_W_BUSY); /* a slot left BUSY: invariant 2 */
     assert_int_equal(kc_bus_check(b), -EPROTO);
-    atomic_store(&b->seq[1], w);
-    atomic_fetch_add(&s->delivered, 1); /* counters off by one: invariant 5 */
+    atomic_store(KC_BUS_SEQ(b, 1), w);
+    atomic_fetch_add(&s->lagged, 2); /* more lost than read past: invariant 5 */
     assert_int_equal(kc_bus_check(b), -EPROTO);
-    atomic_fetch_sub(&s->delivered, 1);
+    atomic_fetch_sub(&s->lagged, 2);
+    atomic_fetch_or(&b->want, s->bit); /* a want bit with nobody waiting: 7 */
+    assert_int_equal(kc_bus_check(b), -EPROTO);
+    atomic_fetch_and(&b->want, ~s->bit);
     assert_int_equal(kc_bus_check(b), 0);
     kc_bus_unsubscribe(s);
     kc_bus_pub_release(p);
