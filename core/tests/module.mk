@@ -13,3 +13,4 @@ CORE_TESTS += chan_wait
 CORE_TESTS += select
 CORE_TESTS += chan_lincheck
 CORE_TESTS += chan_stress
+CORE_TESTS += zdesc
