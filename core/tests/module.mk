@@ -14,3 +14,6 @@ CORE_TESTS += select
 CORE_TESTS += chan_lincheck
 CORE_TESTS += chan_stress
 CORE_TESTS += zdesc
+CORE_TESTS += zdesc_outcomes
+CORE_TESTS += zdesc_threads
+CORE_TESTS += zdesc_fault
