@@ -2,3 +2,5 @@
 CORE_BENCH += coro
 CORE_BENCH += sched
 CORE_BENCH += chan
+CORE_BENCH += arena
+CORE_BENCH += zdesc

@@ -122,6 +122,11 @@ static inline bool kc__chan_timeout_ok(int64_t t)
  * channel. Returns 0, -EINVAL, -EMSGSIZE or -ESTALE. */
 int kc__chan_check_elem(const kc_chan_t *ch, const void *elem);
 
+/* Rule D4 of kc_zdesc.c for a descriptor already known to be well formed
+ * and to carry a ticket: the ticket is live in arena and names exactly
+ * d->ptr and d->len. Returns 0 or -ESTALE. Never blocks. */
+int kc__zdesc_vet(const kc_zdesc_t *d, kc_arena_t *arena);
+
 /* The one path of every send and receive once its element is checked:
  * try under the lock, else wait (kc_chan_ops.c). elem is slot_size bytes.
  * Returns 0, -EAGAIN, -ETIME, -ECANCELED, -EPIPE or -ENOMEM, counted.

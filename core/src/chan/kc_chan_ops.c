@@ -109,7 +109,7 @@ int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
         return -EMSGSIZE;
     }
     if (ch->arena != NULL && kc_zdesc_has_ticket(d))
-        return kc_zdesc_hydrate(d, ch->arena, NULL, NULL); /* 0 or -ESTALE */
+        return kc__zdesc_vet(d, ch->arena); /* 0 or -ESTALE */
     return 0;
 }
 

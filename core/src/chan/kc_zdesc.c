@@ -19,7 +19,7 @@
  *       are the payload the arena issued for it (so a descriptor whose
  *       pointer was changed in flight is refused like a forged ticket).
  */
-#include "kcoro/zdesc.h"
+#include "chan/kc_chan_impl.h"
 
 #include <string.h>
 
@@ -65,33 +65,33 @@ static inline kc_arena_ticket_t ticket_of(const kc_zdesc_t *d)
     return t;
 }
 
+/* Does d carry a ticket? Two word loads, for the hot paths. */
+static inline bool has(const kc_zdesc_t *d)
+{
+    uint64_t w[2];
+    memcpy(w, d->ticket, sizeof(w));
+    return (w[0] | w[1]) != 0;
+}
+
 bool kc_zdesc_has_ticket(const kc_zdesc_t *d)
 {
-    if (d == NULL)
-        return false;
-    kc_arena_ticket_t t = ticket_of(d);
-    return (t.index | t.gen | t.len | t.check) != 0;
+    return d != NULL && has(d);
 }
 
 int kc_zdesc_ticket(const kc_zdesc_t *d, kc_arena_ticket_t *t)
 {
-    if (t == NULL || !kc_zdesc_has_ticket(d))
+    if (t == NULL || d == NULL || !has(d))
         return -EINVAL;
     *t = ticket_of(d);
     return 0;
 }
 
 /* Fill *d as an OWNED descriptor for ticket t naming [ptr, ptr+len). */
-static void fill(kc_zdesc_t *d, void *ptr, size_t len, uint32_t flags, uint64_t region,
-                 kc_arena_ticket_t t)
+static inline void fill(kc_zdesc_t *d, void *ptr, size_t len, uint32_t flags, uint64_t region,
+                        kc_arena_ticket_t t)
 {
-    memset(d, 0, sizeof(*d));
-    d->size = sizeof(*d);
-    d->version = KC_ZDESC_VERSION;
-    d->flags = (uint16_t)(flags | KC_ZDESC_OWNED);
-    d->ptr = ptr;
-    d->len = len;
-    d->region = region;
+    *d = (kc_zdesc_t){
+        sizeof(*d), KC_ZDESC_VERSION, (uint16_t)(flags | KC_ZDESC_OWNED), ptr, len, region, {0}};
     memcpy(d->ticket, &t, sizeof(t));
 }
 
@@ -140,27 +140,33 @@ int kc_zdesc_from_ticket(kc_zdesc_t *d, kc_arena_t *arena, kc_arena_ticket_t t, 
     return 0;
 }
 
-int kc_zdesc_hydrate(const kc_zdesc_t *d, kc_arena_t *arena, void **ptr, size_t *len)
+int kc__zdesc_vet(const kc_zdesc_t *d, kc_arena_t *arena)
 {
-    if (arena == NULL || kc_zdesc_check(d) != 0 || !kc_zdesc_has_ticket(d))
-        return -EINVAL;
     void *p;
     size_t n;
     int rc = kc_arena_validate(arena, ticket_of(d), &p, &n);
     if (rc < 0)
         return rc;
-    if (p != d->ptr || n != d->len) /* D4: a changed pointer or length */
-        return -ESTALE;
+    return p == d->ptr && n == d->len ? 0 : -ESTALE; /* D4: a changed pointer or length */
+}
+
+int kc_zdesc_hydrate(const kc_zdesc_t *d, kc_arena_t *arena, void **ptr, size_t *len)
+{
+    if (arena == NULL || kc_zdesc_check(d) != 0 || !has(d))
+        return -EINVAL;
+    int rc = kc__zdesc_vet(d, arena);
+    if (rc != 0)
+        return rc;
     if (ptr != NULL)
-        *ptr = p;
+        *ptr = d->ptr;
     if (len != NULL)
-        *len = n;
+        *len = d->len;
     return 0;
 }
 
 int kc_zdesc_retain(const kc_zdesc_t *d, kc_arena_t *arena, kc_zdesc_t *copy)
 {
-    if (copy == NULL || arena == NULL || kc_zdesc_check(d) != 0 || !kc_zdesc_has_ticket(d))
+    if (copy == NULL || arena == NULL || kc_zdesc_check(d) != 0 || !has(d))
         return -EINVAL;
     int rc = kc_arena_retain(arena, ticket_of(d));
     if (rc != 0)
@@ -172,11 +178,11 @@ int kc_zdesc_retain(const kc_zdesc_t *d, kc_arena_t *arena, kc_zdesc_t *copy)
 
 int kc_zdesc_release(kc_zdesc_t *d, kc_arena_t *arena)
 {
-    if (arena == NULL || kc_zdesc_check(d) != 0 || !kc_zdesc_is_owned(d) || !kc_zdesc_has_ticket(d))
+    if (arena == NULL || kc_zdesc_check(d) != 0 || (d->flags & KC_ZDESC_OWNED) == 0 || !has(d))
         return -EINVAL;
     int rc = kc_arena_release(arena, ticket_of(d));
     if (rc < 0)
         return rc; /* a double release or a forged ticket: counted by the arena */
-    kc_zdesc_init(d, NULL, 0, 0);
+    *d = (kc_zdesc_t)KC_ZDESC_INIT;
     return rc;
 }
