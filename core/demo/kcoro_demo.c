@@ -21,6 +21,7 @@ int main(void)
     bad |= kc_demo_coroutines();
     bad |= kc_demo_scheduler();
     bad |= kc_demo_channels();
+    bad |= kc_demo_zero_copy();
     printf("\n%s\n",
            bad ? "demo: something misbehaved (see above)" : "demo: all sections ran as promised");
     return bad ? 1 : 0;

@@ -7,6 +7,7 @@
 int kc_demo_coroutines(void);
 int kc_demo_scheduler(void);
 int kc_demo_channels(void);
+int kc_demo_zero_copy(void);
 
 /* Print a section heading. */
 void kc_demo_heading(const char *title);
