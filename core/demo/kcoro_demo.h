@@ -7,6 +7,7 @@
 int kc_demo_coroutines(void);
 int kc_demo_scheduler(void);
 int kc_demo_channels(void);
+int kc_demo_zero_copy(void);
 
 /* The broadcast bus: fast, slow and topic-filtered subscribers, lag, close. */
 int kc_demo_bus(void);

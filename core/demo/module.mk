@@ -3,3 +3,4 @@ DEMO_SRCS += $(TOP)/core/demo/kcoro_demo.c $(TOP)/core/demo/demo_coro.c \
              $(TOP)/core/demo/demo_sched.c
 DEMO_SRCS += $(TOP)/core/demo/demo_chan.c
 DEMO_SRCS += $(TOP)/core/demo/demo_bus.c
+DEMO_SRCS += $(TOP)/core/demo/demo_zcopy.c

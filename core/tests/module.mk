@@ -15,3 +15,7 @@ CORE_TESTS += chan_lincheck
 CORE_TESTS += chan_stress
 CORE_TESTS += sched_ceiling
 CORE_TESTS += bus
+CORE_TESTS += zdesc
+CORE_TESTS += zdesc_outcomes
+CORE_TESTS += zdesc_threads
+CORE_TESTS += zdesc_fault

@@ -2,9 +2,10 @@
 # run-peers.sh - kcoro's benchmarks side by side with peer runtimes.
 #
 # Usage: run-peers.sh OUTDIR ONLY OUR_BENCH_DIR
-# Installs the peers' Debian packages if needed (Go, Boost.Context), builds
-# every peer program in this folder (*.go with `go build`, *.cpp with g++ and
-# the libraries named on its `kc-peer-libs:` line, and every */Cargo.toml
+# Installs the peers' Debian packages if needed (Go, Boost.Context, jemalloc,
+# mimalloc), builds every peer program in this folder (*.go with `go build`,
+# *.cpp with g++, *.c with cc and core/bench/kc_bench_util.c, each with the
+# libraries named on its `kc-peer-libs:` line, and every */Cargo.toml
 # project with Debian's cargo, offline, against Debian's packaged crates:
 # cargo and librust-tokio-dev are installed when missing, and the Rust peers
 # are skipped with a note when they cannot be), then runs KC_BENCH_ROUNDS
@@ -18,7 +19,9 @@ top=$(cd "$here/../../.." && pwd)
 out=$1; only=$2; ours=$3
 mkdir -p "$out/peers"
 "$top/mk/need.sh" golang-go=/usr/bin/go \
-    libboost-context-dev=/usr/include/boost/context/fiber.hpp g++=/usr/bin/g++ || exit 1
+    libboost-context-dev=/usr/include/boost/context/fiber.hpp g++=/usr/bin/g++ \
+    libjemalloc-dev=/usr/include/jemalloc/jemalloc.h libmimalloc-dev=/usr/include/mimalloc.h \
+    || exit 1
 
 # Rust peers: Debian's cargo and rustc (not a rustup toolchain on PATH),
 # building a copy of each project under OUTDIR (so no Cargo.lock lands in
@@ -50,7 +53,7 @@ done
 
 # Build the peers.
 export GOCACHE="$out/peers/gocache" GOPATH="$out/peers/gopath" GO111MODULE=off GOFLAGS=
-for src in "$here"/*.go "$here"/*.cpp; do
+for src in "$here"/*.go "$here"/*.cpp "$here"/*.c; do
     [ -e "$src" ] || continue
     name=$(basename "$src"); name=${name%.*}
     case "$name" in *"$only"*) ;; *) continue ;; esac
@@ -62,6 +65,11 @@ for src in "$here"/*.go "$here"/*.cpp; do
         libs=$(sed -n 's|.*kc-peer-libs:\(.*\)|\1|p' "$src" | head -n 1)
         # shellcheck disable=SC2086
         g++ -O2 -std=c++17 -o "$bin" "$src" $libs || exit 1 ;;
+    *.c)
+        libs=$(sed -n 's|.*kc-peer-libs:\(.*\)|\1|p' "$src" | head -n 1)
+        # shellcheck disable=SC2086
+        cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -pthread -I"$here/.." -o "$bin" "$src" \
+            "$here/../kc_bench_util.c" $libs || exit 1 ;;
     esac
 done
 

@@ -169,6 +169,19 @@ KC_API int kc_arena_alloc(kc_arena_t *arena, size_t len, kc_arena_ticket_t *tick
 KC_API int kc_arena_hydrate(kc_arena_t *arena, kc_arena_ticket_t ticket, void **ptr /* OUT */,
                             size_t *len /* OUT */);
 
+/* Check that a ticket is live and give its payload's address and length,
+ * without taking a reference: one load, no write. Use it where a reference
+ * is already held (an owned descriptor, a ticket one hydrated before) and
+ * the question is only "is this ticket genuine and still the one I hold?".
+ * Without a reference held the answer may be out of date at once; use
+ * kc_arena_hydrate() then. Returns the reference count seen (>= 1; capped
+ * at INT32_MAX). ptr and len may be NULL; BORROWS *ptr as long as the
+ * caller's reference lasts. Errors: -EINVAL (arena NULL or null ticket),
+ * -ESTALE (released, reused, foreign or forged; counted; nothing written).
+ * Never blocks. */
+KC_API int kc_arena_validate(kc_arena_t *arena, kc_arena_ticket_t ticket, void **ptr /* OUT */,
+                             size_t *len /* OUT */);
+
 /* Take one more reference on a live ticket (hydrate without the pointer),
  * for example before handing a copy of the ticket to another owner.
  * Errors: -EINVAL (arena NULL or null ticket), -ESTALE (not live; counted),

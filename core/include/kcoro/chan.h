@@ -7,6 +7,17 @@
  * An element is either a fixed number of bytes, copied in and out, or a
  * zero-copy descriptor (kcoro/zdesc.h) whose region moves by reference.
  *
+ * A channel may have an arena attached (kc_chan_opts_t.arena). A
+ * descriptor channel then checks every arena ticket it is sent (-ESTALE for
+ * a released or forged one) and releases itself the references of owned
+ * descriptors that are never received. A byte channel with an arena keeps
+ * its elements in the arena instead of its ring ("boxed"): a copy send
+ * places the bytes in the arena once and the ring carries the ticket, so
+ * large elements cost ring memory only while they are buffered, and the
+ * descriptor calls work on it too: kc_chan_recv_desc takes an element
+ * without copying it out, kc_chan_send_desc hands in an arena descriptor
+ * of exactly elem_size bytes without copying it in (core/docs/ZERO_COPY.md).
+ *
  * Every blocking call works from a kcoro coroutine (it parks the coroutine
  * and its worker runs others) and from a plain thread (it parks the thread),
  * takes a relative timeout (KC_NO_TIMEOUT: none; 0: try once) and a
@@ -22,6 +33,7 @@
  *               the reverse); nothing changed
  *   -ENOMEM     an UNLIMITED channel could not grow; nothing changed
  *   -EMSGSIZE   a descriptor longer than the channel's max_desc_len
+ *   -ESTALE     (arena attached) a descriptor whose ticket is not live
  * An operation that fails leaves its element with the caller; one that
  * succeeds has handed it over (to a receiver, the buffer, or, when the
  * policy drops it, the undelivered callback). A peer's match wins over a
@@ -87,7 +99,11 @@ typedef enum kc_chan_policy {
  * elem points at the element (elem_size bytes) or, on a descriptor channel,
  * at its kc_zdesc_t; the callback owns what it names (for a descriptor with
  * KC_ZDESC_OWNED, it must release the region) and may copy it, but elem
- * itself is BORROWED for the call only. It runs with the channel's lock
+ * itself is BORROWED for the call only. With an arena attached, the
+ * channel releases what it can itself, right after the call: the callback
+ * gets the bytes of a boxed element, and a descriptor carrying a ticket
+ * with KC_ZDESC_OWNED cleared (the payload is readable during the call;
+ * the callback must not release it). It runs with the channel's lock
  * held: it must be short and must not call into the same channel, block,
  * park or yield. */
 typedef void (*kc_chan_undelivered_fn)(void *elem, size_t elem_size, void *arg);
@@ -108,13 +124,16 @@ typedef struct kc_chan_opts {
     void *undelivered_arg;                 /* passed to on_undelivered */
     const char *name;                      /* BORROWS: copied (first 31 bytes); for
                                         kc_chan_dump; NULL = none */
+    kc_arena_t *arena;                     /* BORROWS: must outlive the channel; NULL =
+                                              none (see the top of this file) */
 } kc_chan_opts_t;
 
 /* KC_CHAN_OPTS_INIT is the initialiser for kc_chan_opts_t: a rendezvous
- * channel of descriptors, SUSPEND, no callback. */
+ * channel of descriptors, SUSPEND, no callback, no arena. */
 #define KC_CHAN_OPTS_INIT                                                                          \
     {                                                                                              \
-        sizeof(kc_chan_opts_t), 0, KC_CHAN_RENDEZVOUS, KC_CHAN_SUSPEND, 0, 0, 0, NULL, NULL, NULL  \
+        sizeof(kc_chan_opts_t), 0, KC_CHAN_RENDEZVOUS, KC_CHAN_SUSPEND, 0, 0, 0, NULL, NULL, NULL, \
+            NULL                                                                                   \
     }
 
 /* KC_CHAN_MAX_CAPACITY bounds a BUFFERED channel's capacity (2^30). */
@@ -124,11 +143,18 @@ typedef struct kc_chan_opts {
  * payloads belong in descriptors. */
 #define KC_CHAN_MAX_ELEM ((size_t)64 << 10)
 
+/* KC_CHAN_MAX_ARENA_ELEM bounds the element of a byte channel with an
+ * arena attached (4 GiB - 1, an arena ticket's length): its ring holds
+ * tickets, so the element size costs nothing until elements are sent. */
+#define KC_CHAN_MAX_ARENA_ELEM ((size_t)UINT32_MAX)
+
 /* Create a channel as opts describes.
  * OUT *out: GIVES a channel; free it with kc_chan_destroy().
  * Errors: -EINVAL (NULL out or opts, opts->size too small, unknown kind,
  * capacity or policy that does not fit the kind, elem_size above
- * KC_CHAN_MAX_ELEM, flags not 0); -ENOMEM. Never blocks. */
+ * KC_CHAN_MAX_ELEM, or above KC_CHAN_MAX_ARENA_ELEM with an arena, flags
+ * not 0); -ENOMEM. An opts struct from before the arena field (a smaller
+ * size) is accepted as having no arena. Never blocks. */
 KC_API int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts);
 
 /* Shorthand for kc_chan_create(): kind, capacity (BUFFERED only) and
@@ -137,7 +163,8 @@ KC_API int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts);
 KC_API int kc_chan_make(kc_chan_t **out, kc_chan_kind_t kind, size_t capacity, size_t elem_size);
 
 /* Free a channel nobody is waiting on. Elements still buffered go to the
- * undelivered callback first (counted as undelivered). NULL is a no-op.
+ * undelivered callback first (counted as undelivered); with an arena
+ * attached, the channel then releases their references. NULL is a no-op.
  * Errors: -EBUSY when a send, receive or select is still waiting on it
  * (close it and let them leave first); nothing changes. Never blocks. */
 KC_API int kc_chan_destroy(kc_chan_t *ch);
@@ -160,18 +187,25 @@ KC_API size_t kc_chan_len(const kc_chan_t *ch);
  * (unlimited); 0 for NULL. Never blocks. */
 KC_API size_t kc_chan_capacity(const kc_chan_t *ch);
 
-/* The bytes of a copied element, or 0 for a descriptor channel (and NULL). */
+/* The bytes of a copied element (boxed ones too), or 0 for a descriptor
+ * channel (and NULL). */
 KC_API size_t kc_chan_elem_size(const kc_chan_t *ch);
 
-/* Send elem_size bytes from msg (copied; BORROWS msg for the call).
- * Returns 0 when the element was handed over. Errors: -EAGAIN, -ETIME,
- * -ECANCELED, -EPIPE, -EINVAL (NULL, descriptor channel, bad timeout),
- * -ENOMEM (UNLIMITED). Can block (a thread) or yield (a coroutine). */
+/* Send elem_size bytes from msg (copied; BORROWS msg for the call). On a
+ * channel with an arena the bytes are copied into the arena first (one
+ * allocation, released again if the send fails). Returns 0 when the
+ * element was handed over. Errors: -EAGAIN, -ETIME, -ECANCELED, -EPIPE,
+ * -EINVAL (NULL, descriptor channel, bad timeout), -ENOMEM (UNLIMITED, or
+ * the arena is full: nothing was sent), -EMSGSIZE (the arena cannot hold
+ * elem_size bytes). Can block (a thread) or yield (a coroutine). */
 KC_API int kc_chan_send(kc_chan_t *ch, const void *msg, int64_t timeout_ns,
                         const kc_cancel_t *cancel);
 
-/* Receive one element into out (elem_size bytes). Returns 0. Errors:
- * -EAGAIN, -ETIME, -ECANCELED, -EPIPE (closed and drained), -EINVAL.
+/* Receive one element into out (elem_size bytes). On a channel with an
+ * arena the element is copied out of the arena and its reference released.
+ * Returns 0. Errors: -EAGAIN, -ETIME, -ECANCELED, -EPIPE (closed and
+ * drained), -EINVAL, -ESTALE (arena: the element's ticket was released
+ * behind the channel's back; it is consumed and counted).
  * Can block (a thread) or yield (a coroutine). */
 KC_API int kc_chan_recv(kc_chan_t *ch, void *out /* OUT */, int64_t timeout_ns,
                         const kc_cancel_t *cancel);
@@ -182,16 +216,23 @@ KC_API int kc_chan_try_send(kc_chan_t *ch, const void *msg);
 KC_API int kc_chan_try_recv(kc_chan_t *ch, void *out /* OUT */);
 
 /* Send a descriptor (copied by value; the region is not touched).
- * TAKES *d on success: the receiver (or the undelivered callback) now owns
- * an OWNED region; on failure it stays with the caller. Errors: as
- * kc_chan_send, plus -EINVAL (kc_zdesc_check fails, or a copy channel) and
- * -EMSGSIZE (d->len above max_desc_len). Can block or yield. */
+ * TAKES *d on success: the receiver (or the undelivered callback, or the
+ * channel's arena) now owns an OWNED region; on failure it stays with the
+ * caller. On a byte channel with an arena, d must be an OWNED descriptor
+ * of that arena of exactly elem_size bytes; it moves in without a copy.
+ * Errors: as kc_chan_send, plus -EINVAL (kc_zdesc_check fails, a copy
+ * channel without an arena, or on one with an arena: not OWNED, no ticket,
+ * shorter than elem_size), -EMSGSIZE (d->len above max_desc_len or
+ * elem_size) and -ESTALE (arena attached: the ticket is released, reused
+ * or forged, or d's ptr/len do not match it). Can block or yield. */
 KC_API int kc_chan_send_desc(kc_chan_t *ch, const kc_zdesc_t *d, int64_t timeout_ns,
                              const kc_cancel_t *cancel);
 
 /* Receive a descriptor into *out. GIVES: with KC_ZDESC_OWNED set, the
- * caller now releases the region. Errors: as kc_chan_recv (-EINVAL also
- * for a copy channel). Can block or yield. */
+ * caller now releases the region. On a byte channel with an arena this
+ * takes the element without copying it out: *out is an OWNED descriptor
+ * of the arena (release it with kc_zdesc_release). Errors: as kc_chan_recv
+ * (-EINVAL also for a copy channel without an arena). Can block or yield. */
 KC_API int kc_chan_recv_desc(kc_chan_t *ch, kc_zdesc_t *out /* OUT */, int64_t timeout_ns,
                              const kc_cancel_t *cancel);
 
@@ -208,7 +249,8 @@ KC_API int kc_chan_send_ptr(kc_chan_t *ch, void *ptr, size_t len, int64_t timeou
 
 /* Receive a descriptor and return its pointer and length (len may be
  * NULL). The descriptor's flags are lost, so use it on channels whose
- * senders use kc_chan_send_ptr. Errors and blocking as kc_chan_recv_desc. */
+ * senders use kc_chan_send_ptr (a byte channel with an arena refuses it:
+ * -EINVAL). Errors and blocking as kc_chan_recv_desc. */
 KC_API int kc_chan_recv_ptr(kc_chan_t *ch, void **ptr /* OUT */, size_t *len /* OUT */,
                             int64_t timeout_ns, const kc_cancel_t *cancel);
 
@@ -228,7 +270,8 @@ typedef struct kc_chan_clause {
     uint32_t size;   /* sizeof(kc_chan_clause_t); set by the initialisers */
     uint32_t op;     /* kc_chan_clause_op_t */
     kc_chan_t *chan; /* BORROWS: the channel */
-    void *buf;       /* SEND: BORROWS the element; RECV: OUT, where it lands */
+    void *buf;       /* SEND: BORROWS the element; RECV: OUT, where it lands (elem_size
+                        bytes on a byte channel, with or without an arena) */
     int result;      /* OUT: for the clause that fired, 0 or -EPIPE (closed) */
 } kc_chan_clause_t;
 
@@ -261,9 +304,13 @@ typedef struct kc_chan_clause {
  * Errors: -EAGAIN (timeout 0 and nothing ready), -ETIME, -ECANCELED,
  * -EINVAL (NULL or empty clauses, n > KC_CHAN_SELECT_MAX, a clause with a
  * bad size, op, channel or buffer, unknown flags, bad timeout), -EMSGSIZE
- * (a send clause's descriptor is too long), -ENOMEM (more than 8 clauses
- * and no memory for their tokens, or an UNLIMITED ring could not grow);
- * nothing happened then.
+ * (a send clause's descriptor is too long), -ESTALE (a send clause's
+ * arena ticket is not live), -ENOMEM (more than 8 clauses and no memory
+ * for their tokens, an UNLIMITED ring could not grow, or a send clause on
+ * a channel with an arena found the arena full); nothing happened then.
+ * Send clauses on byte channels with an arena copy their element into the
+ * arena before waiting; the copies of the clauses that do not fire are
+ * released before select returns.
  * Can block (a thread) or yield (a coroutine). */
 KC_API int kc_chan_select(kc_chan_clause_t *clauses /* INOUT */, size_t n, uint32_t flags,
                           int64_t timeout_ns, const kc_cancel_t *cancel);
@@ -272,7 +319,7 @@ KC_API int kc_chan_select(kc_chan_clause_t *clauses /* INOUT */, size_t n, uint3
 
 /* KC_CHAN_METRICS_VERSION is what kc_chan_snapshot() writes into
  * metrics_version; it grows when a counter is added or changes meaning. */
-#define KC_CHAN_METRICS_VERSION 1u
+#define KC_CHAN_METRICS_VERSION 2u
 
 /* Failed operations by result code. */
 typedef struct kc_chan_failures {
@@ -283,6 +330,7 @@ typedef struct kc_chan_failures {
     uint64_t einval;    /* bad argument */
     uint64_t enomem;    /* could not grow */
     uint64_t emsgsize;  /* descriptor too long */
+    uint64_t estale;    /* arena ticket not live (version 2) */
 } kc_chan_failures_t;
 
 /* A channel's counters at one moment (each exact; the set is not one
@@ -315,6 +363,12 @@ typedef struct kc_chan_snapshot {
     kc_chan_failures_t failures;
     uint32_t closed;   /* 1 once closed */
     uint32_t reserved; /* 0 */
+    /* Version 2: channels with an arena attached (0 for the others). */
+    uint64_t arena_boxed;          /* copy sends whose bytes were placed in the arena */
+    uint64_t arena_releases;       /* references the channel released itself: boxed
+                                      elements copied out or failed, undelivered ones */
+    uint64_t arena_release_errors; /* of those, refused by the arena (a reference
+                                      released twice: see kc_arena_metrics) */
 } kc_chan_snapshot_t;
 
 /* KC_CHAN_SNAPSHOT_INIT is the initialiser for kc_chan_snapshot_t. */

@@ -28,6 +28,7 @@
  *   in sendq a receiver frees a slot / meets it        buffered/recvd  kc__chan_recv_locked
  *   in sendq close                                     sender keeps it kc_chan_close
  *   buffered destroy                                   undelivered     kc_chan_destroy
+ *   undeliv. arena attached: callback, then released   (freed)         kc__chan_arena_undelivered
  *
  * Invariants (kc__chan_check() asserts them under the lock):
  *   I1  recv_idx <= send_idx; occupancy <= capacity and <= ring_slots;
@@ -40,11 +41,15 @@
  *       the queue as its site; the queue lengths equal the waiting counters.
  *   I6  sends == receives + undelivered + occupancy.
  *   I7  ring_slots is a power of two (or 0 for rendezvous).
+ *   I8  with an arena attached, every buffered descriptor that carries a
+ *       ticket names a live ticket of that arena; a boxed channel buffers
+ *       only OWNED descriptors with a ticket and elem_size bytes.
  */
 #include "chan/kc_chan_impl.h"
 
 #include "base/kc_debug.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,9 +108,19 @@ static size_t pow2_at_least(size_t n)
     return p;
 }
 
+/* The arena of opts, or NULL for an options struct from before the field
+ * (version 1: exactly that size). */
+static kc_arena_t *opts_arena(const kc_chan_opts_t *o)
+{
+    return o->size >= sizeof(*o) ? o->arena : NULL;
+}
+
 static int opts_check(const kc_chan_opts_t *o)
 {
-    if (o == NULL || o->size < sizeof(*o) || o->flags != 0 || o->elem_size > KC_CHAN_MAX_ELEM)
+    if (o == NULL || (o->size < sizeof(*o) && o->size != offsetof(kc_chan_opts_t, arena)) ||
+        o->flags != 0)
+        return -EINVAL;
+    if (o->elem_size > (opts_arena(o) != NULL ? KC_CHAN_MAX_ARENA_ELEM : KC_CHAN_MAX_ELEM))
         return -EINVAL;
     if ((unsigned)o->policy > KC_CHAN_DROP_LATEST)
         return -EINVAL;
@@ -133,8 +148,10 @@ int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts)
     ch->kind = (uint8_t)opts->kind;
     ch->policy = (uint8_t)(opts->kind == KC_CHAN_CONFLATED ? KC_CHAN_DROP_OLDEST : opts->policy);
     ch->desc = opts->elem_size == 0;
+    ch->arena = opts_arena(opts);
+    ch->boxed = !ch->desc && ch->arena != NULL;
     ch->elem_size = opts->elem_size;
-    ch->slot_size = ch->desc ? sizeof(kc_zdesc_t) : opts->elem_size;
+    ch->slot_size = ch->desc || ch->boxed ? sizeof(kc_zdesc_t) : opts->elem_size;
     ch->max_desc_len = opts->max_desc_len;
     ch->on_undelivered = opts->on_undelivered;
     ch->undelivered_arg = opts->undelivered_arg;
@@ -181,11 +198,14 @@ int kc_chan_make(kc_chan_t **out, kc_chan_kind_t kind, size_t capacity, size_t e
 }
 
 /* An element that was sent will never be received: count it and hand it
- * to the callback (under the lock, as chan.h says). */
+ * to the callback (under the lock, as chan.h says), or with an arena
+ * attached to kc__chan_arena_undelivered, which also releases it. */
 static void undelivered(kc_chan_t *ch, void *elem)
 {
     kc__chan_bump(&ch->ctr.undelivered, 1);
-    if (ch->on_undelivered != NULL)
+    if (ch->arena != NULL)
+        kc__chan_arena_undelivered(ch, elem);
+    else if (ch->on_undelivered != NULL)
         ch->on_undelivered(elem, ch->slot_size, ch->undelivered_arg);
 }
 
@@ -517,6 +537,13 @@ int kc__chan_check(kc_chan_t *ch, const char **why)
         FAIL("I6: sends != receives + undelivered + occupancy");
     if ((ch->ring_slots & (ch->ring_slots - 1)) != 0)
         FAIL("I7: ring size is not a power of two");
+    for (uint64_t i = r; ch->arena != NULL && i != s; i++) {
+        const kc_zdesc_t *d = (const kc_zdesc_t *)(const void *)slot_at(ch, i);
+        bool ticket = kc_zdesc_has_ticket(d);
+        if ((ticket && kc_zdesc_hydrate(d, ch->arena, NULL, NULL) != 0) ||
+            (ch->boxed && (!ticket || !kc_zdesc_is_owned(d) || d->len != ch->elem_size)))
+            FAIL("I8: a buffered descriptor's ticket is not live, or a boxed slot is not boxed");
+    }
 out_unlock:
     kc__unlock(&ch->lock);
     if (why != NULL)

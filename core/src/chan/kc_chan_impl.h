@@ -32,6 +32,7 @@ enum {
     KC__CHAN_F_EINVAL,
     KC__CHAN_F_ENOMEM,
     KC__CHAN_F_EMSGSIZE,
+    KC__CHAN_F_ESTALE,
     KC__CHAN_NFAIL
 };
 
@@ -50,6 +51,8 @@ struct kc_chan_counters {
     _Alignas(128) _Atomic uint64_t cancelled_waiters;
     _Atomic uint64_t send_waiting, recv_waiting;
     _Atomic uint64_t fail[KC__CHAN_NFAIL]; /* relaxed adds, any time */
+    /* Arena channels only; relaxed adds, any time (kc_chan_arena.c). */
+    _Atomic uint64_t arena_boxed, arena_releases, arena_release_errors;
 };
 
 struct kc_chan {
@@ -57,6 +60,8 @@ struct kc_chan {
     uint8_t kind;              /* kc_chan_kind_t */
     uint8_t policy;            /* kc_chan_policy_t */
     bool desc;                 /* elements are kc_zdesc_t */
+    bool boxed;                /* a byte channel whose elements live in `arena`
+                                  (its slots hold kc_zdesc_t) */
     _Atomic uint32_t closed;   /* 0/1; written under the lock, read anywhere */
     size_t capacity;           /* logical: 0, n, 1, or SIZE_MAX (unlimited) */
     size_t elem_size;          /* the user's element size (0: descriptors) */
@@ -71,6 +76,7 @@ struct kc_chan {
     kc_waiter_queue_t recvq;   /* waiting receivers and receive clauses */
     kc_chan_undelivered_fn on_undelivered;
     void *undelivered_arg;
+    kc_arena_t *arena; /* attached arena, or NULL (kc_chan_arena.c) */
     char name[32];
     /* Readers of the counters (snapshots) stay off the lock's line. */
     struct kc_chan_counters ctr;
@@ -111,8 +117,49 @@ static inline bool kc__chan_timeout_ok(int64_t t)
 }
 
 /* Check what a send of elem would need before it touches the channel:
- * descriptor validity and length. Returns 0, -EINVAL or -EMSGSIZE. */
+ * descriptor validity and length, and with an arena attached the ticket
+ * (kc_chan_arena.c). elem is a kc_zdesc_t unless ch is a plain copy
+ * channel. Returns 0, -EINVAL, -EMSGSIZE or -ESTALE. */
 int kc__chan_check_elem(const kc_chan_t *ch, const void *elem);
+
+/* Rule D4 of kc_zdesc.c for a descriptor already known to be well formed
+ * and to carry a ticket: the ticket is live in arena and names exactly
+ * d->ptr and d->len. Returns 0 or -ESTALE. Never blocks. */
+int kc__zdesc_vet(const kc_zdesc_t *d, kc_arena_t *arena);
+
+/* The one path of every send and receive once its element is checked:
+ * try under the lock, else wait (kc_chan_ops.c). elem is slot_size bytes.
+ * Returns 0, -EAGAIN, -ETIME, -ECANCELED, -EPIPE or -ENOMEM, counted.
+ * Can block or yield. */
+int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
+                      const kc_cancel_t *cancel);
+
+/* kc_chan_select once its clauses are validated: order, poll, wait
+ * (kc_select.c). Returns what kc_chan_select does. Can block or yield. */
+int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                        const kc_cancel_t *cancel);
+
+/* ---- channels with an arena attached (kc_chan_arena.c) */
+
+/* A copy send or receive on a boxed channel: the bytes go through the
+ * arena; the element's reference is released exactly once by whoever
+ * ends up with it. Return what kc_chan_send / kc_chan_recv document.
+ * Can block or yield. */
+int kc__chan_box_send(kc_chan_t *ch, const void *msg, int64_t timeout_ns,
+                      const kc_cancel_t *cancel);
+int kc__chan_box_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* A select with at least one clause on a boxed channel: stage those
+ * clauses' elements in the arena, run the select, then settle the staged
+ * references (the winner's moved; the others released). Can block or
+ * yield. */
+int kc__chan_box_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                        const kc_cancel_t *cancel);
+
+/* Under ch->lock: the element at elem (a slot or a sender's descriptor)
+ * will never be received. Calls the undelivered callback as chan.h says
+ * and releases the reference it holds, if the channel may. Never blocks. */
+void kc__chan_arena_undelivered(kc_chan_t *ch, void *elem);
 
 /* The checked entry points behind the copy and descriptor calls: validate
  * (desc says which element kind the caller passes), then send or receive

@@ -95,12 +95,22 @@ void kc__chan_owner_init(struct kc__chan_owner *o, kc_waiter_t *arbiter, const k
 
 int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
 {
-    if (!ch->desc)
+    if (!ch->desc && !ch->boxed)
         return 0;
     const kc_zdesc_t *d = elem;
     if (kc_zdesc_check(d) != 0)
         return -EINVAL;
-    return ch->max_desc_len != 0 && d->len > ch->max_desc_len ? -EMSGSIZE : 0;
+    if (ch->boxed) { /* it takes a boxed element's place: same shape */
+        if (!kc_zdesc_is_owned(d) || !kc_zdesc_has_ticket(d) || d->len < ch->elem_size)
+            return -EINVAL;
+        if (d->len > ch->elem_size)
+            return -EMSGSIZE;
+    } else if (ch->max_desc_len != 0 && d->len > ch->max_desc_len) {
+        return -EMSGSIZE;
+    }
+    if (ch->arena != NULL && kc_zdesc_has_ticket(d))
+        return kc__zdesc_vet(d, ch->arena); /* 0 or -ESTALE */
+    return 0;
 }
 
 /* Publish a token for elem in ch (locked by the caller), drop the lock and
@@ -129,8 +139,8 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
 
 /* The one path of every send and receive, copy or descriptor. elem is
  * validated by the caller (kc__chan_check_elem for sends). */
-static int transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
-                    const kc_cancel_t *cancel)
+int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
+                      const kc_cancel_t *cancel)
 {
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return kc__chan_fail(ch, -ECANCELED);
@@ -151,12 +161,14 @@ int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeo
 {
     if (ch == NULL)
         return -EINVAL;
-    if (elem == NULL || ch->desc != desc || !kc__chan_timeout_ok(timeout_ns))
+    if (elem == NULL || (ch->desc != desc && !ch->boxed) || !kc__chan_timeout_ok(timeout_ns))
         return kc__chan_fail(ch, -EINVAL);
+    if (ch->boxed && !desc)
+        return kc__chan_box_send(ch, elem, timeout_ns, cancel);
     int rc = desc ? kc__chan_check_elem(ch, elem) : 0;
     if (rc != 0)
         return kc__chan_fail(ch, rc);
-    return transfer(ch, true, (void *)(uintptr_t)elem, timeout_ns, cancel);
+    return kc__chan_transfer(ch, true, (void *)(uintptr_t)elem, timeout_ns, cancel);
 }
 
 int kc__chan_recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
@@ -164,9 +176,11 @@ int kc__chan_recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
 {
     if (ch == NULL)
         return -EINVAL;
-    if (out == NULL || ch->desc != desc || !kc__chan_timeout_ok(timeout_ns))
+    if (out == NULL || (ch->desc != desc && !ch->boxed) || !kc__chan_timeout_ok(timeout_ns))
         return kc__chan_fail(ch, -EINVAL);
-    return transfer(ch, false, out, timeout_ns, cancel);
+    if (ch->boxed && !desc)
+        return kc__chan_box_recv(ch, out, timeout_ns, cancel);
+    return kc__chan_transfer(ch, false, out, timeout_ns, cancel);
 }
 
 int kc_chan_send(kc_chan_t *ch, const void *msg, int64_t timeout_ns, const kc_cancel_t *cancel)
@@ -192,46 +206,11 @@ int kc_chan_try_recv(kc_chan_t *ch, void *out)
 /* ------------------------------------------------------------ descriptors
  *
  * A descriptor channel's slot is a whole kc_zdesc_t, copied by value; the
- * region it names is never touched. The pointer calls compose a borrowed
- * descriptor (flags 0) and take it apart again on receive. The OWNED flag
- * travels with the descriptor: a send that returns 0 gave it away, any
- * other result left it with the sender. Layout rules kc_zdesc_check()
- * enforces on every descriptor that enters a channel:
- *   D1  size == sizeof(kc_zdesc_t) and version == KC_ZDESC_VERSION;
- *   D2  ptr != NULL whenever len > 0;
- *   D3  flags hold only KC_ZDESC_OWNED and KC_ZDESC_READONLY.
+ * region it names is never touched (kc_zdesc.c checks descriptors). The
+ * pointer calls compose a borrowed descriptor (flags 0) and take it apart
+ * again on receive. The OWNED flag travels with the descriptor: a send
+ * that returns 0 gave it away, any other result left it with the sender.
  */
-
-#define KC_ZDESC_KNOWN_FLAGS (KC_ZDESC_OWNED | KC_ZDESC_READONLY)
-
-int kc_zdesc_init(kc_zdesc_t *d, void *ptr, size_t len, uint32_t flags)
-{
-    if (d == NULL || (ptr == NULL && len > 0) || (flags & ~(uint32_t)KC_ZDESC_KNOWN_FLAGS) != 0)
-        return -EINVAL;
-    memset(d, 0, sizeof(*d));
-    d->size = sizeof(*d);
-    d->version = KC_ZDESC_VERSION;
-    d->flags = (uint16_t)flags;
-    d->ptr = ptr;
-    d->len = len;
-    return 0;
-}
-
-int kc_zdesc_check(const kc_zdesc_t *d)
-{
-    if (d == NULL || d->size != sizeof(*d) || d->version != KC_ZDESC_VERSION) /* D1 */
-        return -EINVAL;
-    if (d->ptr == NULL && d->len > 0) /* D2 */
-        return -EINVAL;
-    if ((d->flags & ~KC_ZDESC_KNOWN_FLAGS) != 0) /* D3 */
-        return -EINVAL;
-    return 0;
-}
-
-bool kc_zdesc_is_owned(const kc_zdesc_t *d)
-{
-    return d != NULL && (d->flags & KC_ZDESC_OWNED) != 0;
-}
 
 int kc_chan_send_desc(kc_chan_t *ch, const kc_zdesc_t *d, int64_t timeout_ns,
                       const kc_cancel_t *cancel)
@@ -266,7 +245,7 @@ int kc_chan_send_ptr(kc_chan_t *ch, void *ptr, size_t len, int64_t timeout_ns,
 int kc_chan_recv_ptr(kc_chan_t *ch, void **ptr, size_t *len, int64_t timeout_ns,
                      const kc_cancel_t *cancel)
 {
-    if (ptr == NULL)
+    if (ptr == NULL || (ch != NULL && ch->boxed)) /* a boxed element's reference would leak */
         return ch != NULL ? kc__chan_fail(ch, -EINVAL) : -EINVAL;
     kc_zdesc_t d;
     int rc = kc__chan_recv_elem(ch, true, &d, timeout_ns, cancel);

@@ -51,6 +51,9 @@ int kc__chan_fail(kc_chan_t *ch, int rc)
     case -EMSGSIZE:
         slot = KC__CHAN_F_EMSGSIZE;
         break;
+    case -ESTALE:
+        slot = KC__CHAN_F_ESTALE;
+        break;
     default:
         return rc; /* success, or a code channels do not count */
     }
@@ -94,9 +97,13 @@ int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *out)
     f->einval = rd(&c->fail[KC__CHAN_F_EINVAL]);
     f->enomem = rd(&c->fail[KC__CHAN_F_ENOMEM]);
     f->emsgsize = rd(&c->fail[KC__CHAN_F_EMSGSIZE]);
-    out->failures_total =
-        f->eagain + f->etime + f->ecanceled + f->epipe + f->einval + f->enomem + f->emsgsize;
+    f->estale = rd(&c->fail[KC__CHAN_F_ESTALE]);
+    out->failures_total = f->eagain + f->etime + f->ecanceled + f->epipe + f->einval + f->enomem +
+                          f->emsgsize + f->estale;
     out->closed = atomic_load_explicit(&ch->closed, memory_order_relaxed);
+    out->arena_boxed = rd(&c->arena_boxed);
+    out->arena_releases = rd(&c->arena_releases);
+    out->arena_release_errors = rd(&c->arena_release_errors);
     return 0;
 }
 
@@ -140,20 +147,22 @@ int kc_chan_dump(const kc_chan_t *ch, char *buf, size_t cap)
         snprintf(capstr, sizeof(capstr), "inf");
     else
         snprintf(capstr, sizeof(capstr), "%llu", (unsigned long long)s.capacity);
-    int n =
-        snprintf(buf, cap,
-                 "chan=%s kind=%s cap=%s policy=%s elem=%s occ=%llu send_idx=%llu "
-                 "recv_idx=%llu sends=%llu recvs=%llu bytes=%llu drops_oldest=%llu "
-                 "drops_latest=%llu undelivered=%llu canc_wait=%llu fails=%llu "
-                 "waiting=s%llu/r%llu state=%s",
-                 ch->name[0] ? ch->name : "-", kc_chan_kind_name((kc_chan_kind_t)s.kind), capstr,
-                 kc_chan_policy_name((kc_chan_policy_t)s.policy), ch->desc ? "desc" : "copy",
-                 (unsigned long long)s.occupancy, (unsigned long long)s.send_idx,
-                 (unsigned long long)s.recv_idx, (unsigned long long)s.sends,
-                 (unsigned long long)s.receives, (unsigned long long)s.bytes_received,
-                 (unsigned long long)s.drops_oldest, (unsigned long long)s.drops_latest,
-                 (unsigned long long)s.undelivered, (unsigned long long)s.cancelled_waiters,
-                 (unsigned long long)s.failures_total, (unsigned long long)s.send_waiting,
-                 (unsigned long long)s.recv_waiting, s.closed ? "CLOSED" : "OPEN");
+    int n = snprintf(buf, cap,
+                     "chan=%s kind=%s cap=%s policy=%s elem=%s occ=%llu send_idx=%llu "
+                     "recv_idx=%llu sends=%llu recvs=%llu bytes=%llu drops_oldest=%llu "
+                     "drops_latest=%llu undelivered=%llu canc_wait=%llu fails=%llu "
+                     "waiting=s%llu/r%llu state=%s",
+                     ch->name[0] ? ch->name : "-", kc_chan_kind_name((kc_chan_kind_t)s.kind),
+                     capstr, kc_chan_policy_name((kc_chan_policy_t)s.policy),
+                     ch->desc    ? "desc"
+                     : ch->boxed ? "boxed"
+                                 : "copy",
+                     (unsigned long long)s.occupancy, (unsigned long long)s.send_idx,
+                     (unsigned long long)s.recv_idx, (unsigned long long)s.sends,
+                     (unsigned long long)s.receives, (unsigned long long)s.bytes_received,
+                     (unsigned long long)s.drops_oldest, (unsigned long long)s.drops_latest,
+                     (unsigned long long)s.undelivered, (unsigned long long)s.cancelled_waiters,
+                     (unsigned long long)s.failures_total, (unsigned long long)s.send_waiting,
+                     (unsigned long long)s.recv_waiting, s.closed ? "CLOSED" : "OPEN");
     return n;
 }

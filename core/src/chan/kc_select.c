@@ -82,7 +82,7 @@ static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_
         if (c->size != sizeof(*c) || c->chan == NULL || c->buf == NULL ||
             (c->op != KC_CHAN_CLAUSE_SEND && c->op != KC_CHAN_CLAUSE_RECV))
             return -EINVAL;
-        if (c->op == KC_CHAN_CLAUSE_SEND) {
+        if (c->op == KC_CHAN_CLAUSE_SEND && !c->chan->boxed) { /* boxed: bytes, staged later */
             int rc = kc__chan_check_elem(c->chan, c->buf);
             if (rc != 0)
                 return kc__chan_fail(c->chan, rc);
@@ -209,6 +209,16 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
         return rc;
     if (kc_cancel_is_triggered(cancel))
         return -ECANCELED;
+    for (size_t i = 0; i < n; i++)
+        if (cl[i].chan->boxed) /* elements staged in an arena: kc_chan_arena.c */
+            return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
+    return kc__chan_select_run(cl, n, flags, timeout_ns, cancel);
+}
+
+int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                        const kc_cancel_t *cancel)
+{
+    int rc;
     uint8_t order[KC_CHAN_SELECT_MAX];
     for (size_t i = 0; i < n; i++)
         order[i] = (uint8_t)i;

@@ -16,11 +16,13 @@
  *   -----------------  ----------------------  -------------------  ------------------
  *   FREE (even, 0)     issued                  LIVE (gen+1, 1)      kc__arena_issue
  *   LIVE (odd, n)      hydrate / retain        LIVE (odd, n+1)      take_ref
+ *   LIVE (odd, n)      validate                unchanged: n         kc_arena_validate
  *   LIVE (odd, n>1)    release                 LIVE (odd, n-1)      kc_arena_release
  *   LIVE (odd, 1)      last release            FREE (gen+1, 0)      kc_arena_release
  *   LIVE (2^32-1, 1)   last release            RETIRED (2^32-1, 0)  kc_arena_release
  *   FREE, RETIRED or   hydrate / retain        unchanged: -ESTALE   take_ref
- *   other generation   release                 unchanged: -ESTALE   kc_arena_release
+ *   other generation   validate                unchanged: -ESTALE   kc_arena_validate
+ *                      release                 unchanged: -ESTALE   kc_arena_release
  *
  * Issue is a plain release-store: a FREE entry has refs == 0 and every other
  * writer's CAS requires refs > 0, so nobody can race it. A retired entry is
@@ -196,6 +198,32 @@ int kc_arena_hydrate(kc_arena_t *a, kc_arena_ticket_t t, void **ptr, size_t *len
     if (len != NULL)
         *len = atomic_load_explicit(&e->len, memory_order_relaxed);
     return 0;
+}
+
+/* Validate without taking a reference: one acquire load of the state word.
+ * Meaningful only while the caller holds a reference (otherwise the answer
+ * may be out of date at once), which is how descriptors use it: their
+ * holder owns one, so the entry cannot go FREE under them. */
+int kc_arena_validate(kc_arena_t *a, kc_arena_ticket_t t, void **ptr, size_t *len)
+{
+    if (a == NULL)
+        return -EINVAL;
+    int rc = vet(a, &t);
+    if (rc != 0)
+        return rc;
+    struct kc_arena_entry *e = &a->table[t.index];
+    /* Acquire: pairs with the release-store in kc__arena_issue(), so addr
+     * and len (and the payload written before the issue) are seen. */
+    uint64_t s = atomic_load_explicit(&e->state, memory_order_acquire);
+    if (KC_ARENA_GEN(s) != t.gen || KC_ARENA_REFS(s) == 0) {
+        atomic_fetch_add_explicit(&a->stale_rejections, 1, memory_order_relaxed);
+        return -ESTALE;
+    }
+    if (ptr != NULL)
+        *ptr = (void *)atomic_load_explicit(&e->addr, memory_order_relaxed);
+    if (len != NULL)
+        *len = atomic_load_explicit(&e->len, memory_order_relaxed);
+    return KC_ARENA_REFS(s) > INT32_MAX ? INT32_MAX : (int)KC_ARENA_REFS(s);
 }
 
 int kc_arena_retain(kc_arena_t *a, kc_arena_ticket_t t)

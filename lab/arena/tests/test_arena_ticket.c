@@ -183,6 +183,39 @@ static void test_arena_retain_release_counts_are_exact(void **state)
     assert_int_equal(kc_arena_destroy(a), 0);
 }
 
+/* The validate row: a live ticket is confirmed with its refcount and
+ * payload and nothing changes; released and forged ones are -ESTALE. */
+static void test_arena_validate_checks_without_taking_a_reference(void **state)
+{
+    (void)state;
+    kc_arena_t *a = kc_at_arena(1 << 20, 0, 0);
+    kc_arena_ticket_t t;
+    void *p = NULL, *q = NULL;
+    size_t len = 0;
+    assert_int_equal(kc_arena_alloc(a, 300, &t, &p), 0);
+    assert_int_equal(kc_arena_validate(a, t, &q, &len), 1);
+    assert_ptr_equal(p, q);
+    assert_int_equal(len, 300);
+    assert_int_equal(kc_arena_retain(a, t), 0);
+    assert_int_equal(kc_arena_validate(a, t, NULL, NULL), 2);
+    assert_int_equal(kc_arena_release(a, t), 0);
+    assert_int_equal(kc_arena_validate(a, t, NULL, NULL), 1);
+    kc_arena_ticket_t forged = t;
+    forged.len ^= 1;
+    assert_int_equal(kc_arena_validate(a, forged, &q, &len), -ESTALE);
+    assert_int_equal(kc_arena_release(a, t), 1);
+    q = &q;
+    assert_int_equal(kc_arena_validate(a, t, &q, &len), -ESTALE);
+    assert_ptr_equal(q, &q); /* nothing written on failure */
+    kc_arena_ticket_t null_ticket = KC_ARENA_TICKET_NULL;
+    assert_int_equal(kc_arena_validate(a, null_ticket, NULL, NULL), -EINVAL);
+    assert_int_equal(kc_arena_validate(NULL, t, NULL, NULL), -EINVAL);
+    kc_arena_metrics_t m = kc_at_metrics(a);
+    assert_int_equal(m.stale_rejections, 2);
+    assert_int_equal(m.live_tickets, 0);
+    assert_int_equal(kc_arena_destroy(a), 0);
+}
+
 /* I5 and the RETIRED row: a slot whose generation would wrap is retired,
  * never issued again, so no old ticket can come back to life. */
 static void test_arena_generation_wrap_retires_slot(void **state)
@@ -389,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_arena_null_ticket_and_arena_are_einval),
         cmocka_unit_test(test_arena_double_release_detected_and_counted),
         cmocka_unit_test(test_arena_retain_release_counts_are_exact),
+        cmocka_unit_test(test_arena_validate_checks_without_taking_a_reference),
         cmocka_unit_test(test_arena_generation_wrap_retires_slot),
         cmocka_unit_test(test_arena_refcounts_exact_under_4_threads),
         cmocka_unit_test(test_arena_hydrate_racing_release_never_sees_reuse),

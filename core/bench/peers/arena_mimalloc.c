@@ -1,9 +1,11 @@
-/* bench_arena_mimalloc.c - the mimalloc peer of bench_arena.c.
+/* arena_mimalloc.c - the mimalloc peer of core/bench/bench_arena.c.
  *
  * Same loop, same sizes and thread counts, through mimalloc's public API
  * (mi_malloc + mi_free from <mimalloc.h>, Debian's libmimalloc-dev). Prints
  * peer.mimalloc.arena.alloc_free_*. A program of its own because linking
  * mimalloc replaces malloc for the whole process.
+ * run-peers.sh builds it with core/bench/kc_bench_util.c and
+ * kc-peer-libs: -lmimalloc
  */
 #include "kc_arena_bench.h"
 

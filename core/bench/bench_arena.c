@@ -2,12 +2,14 @@
  *
  * Prints arena.alloc_free_{64,4k,64k}[_2t] for kc_arena_alloc() +
  * kc_arena_release() and peer.glibc.arena.alloc_free_* for malloc() +
- * free(), measured in the same process, alternating per figure set. The
+ * free(), measured in the same process (the arena's six figures, then
+ * glibc's). The
  * arena is 256 MiB of 4 KiB pages; the last release of each pair returns the
  * block to the thread's cache, which is the path this figure is about. The
- * jemalloc and mimalloc peers live in bench_arena_jemalloc.c and
- * bench_arena_mimalloc.c (they replace malloc, so they need processes of
- * their own).
+ * jemalloc and mimalloc peers live in peers/arena_jemalloc.c and
+ * peers/arena_mimalloc.c (they replace malloc, so they need processes of
+ * their own; `make bench-peers ONLY=arena` runs all three and prints the
+ * ratios of core/bench/peers/pairs.tsv).
  *
  * It also prints the cost of validate-and-retain, which no peer has:
  * arena.hydrate_release (kc_arena_hydrate + kc_arena_release on a live

@@ -1,9 +1,11 @@
-/* bench_arena_jemalloc.c - the jemalloc peer of bench_arena.c.
+/* arena_jemalloc.c - the jemalloc peer of core/bench/bench_arena.c.
  *
  * Same loop, same sizes and thread counts, through jemalloc's public
  * non-standard API (mallocx + dallocx from <jemalloc/jemalloc.h>, Debian's
  * libjemalloc-dev). Prints peer.jemalloc.arena.alloc_free_*. A program of
  * its own because linking jemalloc replaces malloc for the whole process.
+ * run-peers.sh builds it with core/bench/kc_bench_util.c and
+ * kc-peer-libs: -ljemalloc
  */
 #include "kc_arena_bench.h"
 
