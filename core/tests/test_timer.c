@@ -2,7 +2,8 @@
  *
  * Transitions of the timer table (start, stop, fire, re-arm from the
  * callback, stop from the callback, stop waiting for a running callback),
- * deadline order on one worker, a million pending timers started and stopped
+ * deadline order on one worker (also while other threads' starts race the
+ * worker's firing passes), a million pending timers started and stopped
  * in random order with the heap invariants T1-T3 checked, timers started by
  * coroutines on their workers' heaps, and timers left behind at shutdown.
  */
@@ -113,6 +114,73 @@ static void test_timer_fires_in_deadline_order_never_early(void **state)
     kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
     kc_sched_metrics(s, &m, &wm, 1);
     assert_int_equal(wm.timer_fires, N);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    free(lt);
+    free(log.when);
+}
+
+/* ------------------------------------------------------------ racing starts */
+
+/* Threads start timers while the worker fires earlier ones, so starts wait
+ * for the heap lock that a firing pass holds: the one worker must still
+ * fire in deadline order (T5). A deadline read before the lock, by a
+ * starter that then waited for it, could lie before timers already fired. */
+enum {
+    RACE_STARTERS = 3
+};
+
+struct race_starter {
+    kc_sched_t *s;
+    struct logged_timer *lt;
+    long n;
+    unsigned seed;
+    int failures;
+};
+
+static void *race_start(void *arg)
+{
+    struct race_starter *st = arg;
+    for (long i = 0; i < st->n; i++)
+        if (kc_timer_start(&st->lt[i].t, st->s, (int64_t)(rand_r(&st->seed) % 4000)) != 0)
+            st->failures++;
+    return NULL;
+}
+
+static void test_timer_starts_racing_a_firing_pass_keep_deadline_order(void **state)
+{
+    (void)state;
+    long per = kc_test_scaled(40000), n = RACE_STARTERS * per;
+    kc_sched_t *s = new_sched(1);
+    struct fire_log log = {.want = n};
+    log.when = calloc((size_t)n, sizeof(int64_t));
+    kc_parker_init(&log.done);
+    struct logged_timer *lt = calloc((size_t)n, sizeof(*lt));
+    assert_non_null(log.when);
+    assert_non_null(lt);
+    for (long i = 0; i < n; i++) {
+        lt[i].log = &log;
+        kc_timer_init(&lt[i].t, log_fire, &lt[i]);
+    }
+    struct race_starter st[RACE_STARTERS];
+    pthread_t th[RACE_STARTERS];
+    for (int k = 0; k < RACE_STARTERS; k++) {
+        st[k] = (struct race_starter){s, lt + k * per, per, 777u + (unsigned)k, 0};
+        assert_int_equal(pthread_create(&th[k], NULL, race_start, &st[k]), 0);
+    }
+    for (int k = 0; k < RACE_STARTERS; k++) {
+        pthread_join(th[k], NULL);
+        assert_int_equal(st[k].failures, 0);
+    }
+    while (kc_park(&log.done, KC_NO_TIMEOUT, NULL) != 0) {
+    }
+    assert_int_equal(log.n, n);
+    assert_int_equal(log.early, 0);
+    long inversions = 0;
+    for (long i = 1; i < n; i++)
+        inversions += log.when[i] < log.when[i - 1];
+    if (inversions != 0)
+        fail_msg("%ld of %ld timers fired before an earlier deadline (seeds 777..%d)", inversions,
+                 n, 777 + RACE_STARTERS - 1);
     assert_int_equal(kc_sched_destroy(s), 0);
     free(lt);
     free(log.when);
@@ -304,6 +372,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timer_start_stop_transitions),
         cmocka_unit_test(test_timer_fires_in_deadline_order_never_early),
+        cmocka_unit_test(test_timer_starts_racing_a_firing_pass_keep_deadline_order),
         cmocka_unit_test(test_timer_million_pending_then_stopped_in_random_order),
         cmocka_unit_test(test_timer_callback_rearms_and_stops_itself),
         cmocka_unit_test(test_timer_stop_waits_for_a_running_callback),

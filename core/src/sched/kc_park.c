@@ -215,8 +215,7 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
     }
     if (tm_on) {
         kc_timer_init(&tm, wake_noperm_cb, p);
-        int64_t when = kc__sched_now() + timeout_ns;
-        int rc = kc__timer_start_at(&tm, t->sched, kc__sched_worker_self(), when);
+        int rc = kc__timer_start_after(&tm, t->sched, kc__sched_worker_self(), timeout_ns);
         if (rc < 0) {
             if (reg_on)
                 kc_cancel_unregister(&reg);

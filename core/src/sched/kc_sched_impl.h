@@ -227,7 +227,8 @@ void kc__task_unregister(struct kc_task *t); /* leave the registry */
 /* ---- kc_timer.c */
 int kc__theap_init(struct kc_theap *h);
 void kc__theap_fini(struct kc_theap *h);
-int kc__timer_start_at(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w, int64_t when);
+/* Arm t delay_ns from now; the deadline is read under the heap's lock. */
+int kc__timer_start_after(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w, int64_t delay_ns);
 int kc__timer_run_due(struct kc_worker *w, int64_t now); /* returns fired count */
 bool kc__timer_steal_due(struct kc_worker *thief, int64_t now);
 int kc__timer_check(struct kc_worker *w); /* T1-T3: 0 or -EPROTO */

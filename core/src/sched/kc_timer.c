@@ -19,6 +19,8 @@
  *   T3  next_when == e[0].when when n > 0, else INT64_MAX.
  *   T4  a timer is FIRING only while one runner is inside its callback; the
  *       runner's last touch of the timer is the store that leaves FIRING.
+ *   T5  the timers of one heap fire in deadline order: a timer joins a heap
+ *       with a deadline no earlier than any deadline that heap has fired.
  */
 #include "sched/kc_sched_impl.h"
 
@@ -126,7 +128,11 @@ void kc_timer_init(kc_timer_t *t, kc_timer_fn_t fn, void *arg)
     t->sched = NULL;
 }
 
-int kc__timer_start_at(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w, int64_t when)
+/* The deadline is read from the clock under the heap's lock, not before:
+ * a pass of run_due() fires everything due at the `now` it read, and a
+ * deadline read earlier by a starter that then waited for the lock could lie
+ * before timers that pass has already fired, breaking deadline order (T5). */
+int kc__timer_start_after(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w, int64_t delay_ns)
 {
     bool remote = w == NULL || w->sched != s;
     if (remote) {
@@ -151,6 +157,8 @@ int kc__timer_start_at(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w, i
         h->e = ne;
         h->cap *= 2;
     }
+    int64_t now = kc__sched_now(), delay = delay_ns > 0 ? delay_ns : 0;
+    int64_t when = delay > INT64_MAX - now ? INT64_MAX : now + delay;
     t->when = when;
     t->worker = (int32_t)w->index;
     t->sched = s;
@@ -180,7 +188,7 @@ int kc_timer_start(kc_timer_t *t, kc_sched_t *s, int64_t delay_ns)
     /* acquire: pairs with the release store of STOPPED in kc_sched.c */
     if (atomic_load_explicit(&s->state, memory_order_acquire) >= KC_SCHED_STOPPING)
         return -EPIPE;
-    return kc__timer_start_at(t, s, self, kc__sched_now() + (delay_ns > 0 ? delay_ns : 0));
+    return kc__timer_start_after(t, s, self, delay_ns);
 }
 
 int kc_timer_stop(kc_timer_t *t)
@@ -246,6 +254,9 @@ static int run_due(struct kc_worker *owner, struct kc_worker *runner, int64_t no
         atomic_store_explicit(&t->state, T_FIRING, memory_order_seq_cst);
         runner->firing = t;
         kc__unlock(&h->lock);
+        /* Counted before the callback runs, so whoever the callback wakes
+         * finds it in the metrics. */
+        KC_STAT_ADD(runner, timer_fires, 1);
         t->fn(t->arg);
         runner->firing = NULL;
         uint32_t e = T_FIRING;
@@ -263,8 +274,6 @@ static int run_due(struct kc_worker *owner, struct kc_worker *runner, int64_t no
     }
     publish_next(h);
     kc__unlock(&h->lock);
-    if (fired > 0)
-        KC_STAT_ADD(runner, timer_fires, (uint64_t)fired);
     return fired;
 }
 
