@@ -94,6 +94,13 @@ extern const kc_waiter_owner_ops_t kc__chan_owner_ops;
 void kc__chan_owner_init(struct kc__chan_owner *o /* OUT */, kc_waiter_t *arbiter,
                          const kc_cancel_t *cancel);
 
+/* Has the owner of arb (a channel token or select, not yet decided) been
+ * cancelled: its token fired, or its task, scope or scheduler was? Whoever
+ * decides a waiting token asks first (take_peer), so a cancellation that
+ * came before a close or a peer wins even when its owner has not run yet.
+ * Never blocks. */
+bool kc__chan_owner_cancelled(const kc_waiter_t *arb);
+
 /* Relaxed add for a counter the caller owns under the lock (no RMW). */
 static inline void kc__chan_bump(_Atomic uint64_t *c, uint64_t n)
 {
