@@ -91,17 +91,12 @@ static int owner_park(void *owner, int64_t timeout_ns)
 
 const kc_waiter_owner_ops_t kc__chan_owner_ops = {owner_wake, owner_park};
 
-bool kc__chan_owner_cancelled(const kc_waiter_t *arb)
-{
-    const struct kc__chan_owner *o = arb->owner;
-    return kc__parker_cancelled(&o->parker, o->cancel);
-}
-
 void kc__chan_owner_init(struct kc__chan_owner *o, kc_waiter_t *arbiter, const kc_cancel_t *cancel)
 {
     kc_parker_init(&o->parker);
     o->cancel = cancel;
     o->arbiter = arbiter;
+    o->interrupted = kc__parker_interrupt_word(&o->parker);
 }
 
 int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)

@@ -166,17 +166,12 @@ static bool task_cancelled(struct kc_task *t)
     return atomic_load_explicit(&t->cancelled, memory_order_seq_cst) != 0;
 }
 
-bool kc__parker_cancelled(const kc_parker_t *p, const kc_cancel_t *cancel)
+const _Atomic uint32_t *kc__parker_interrupt_word(const kc_parker_t *p)
 {
-    if (kc_cancel_is_triggered(cancel))
-        return true;
     if (p->kind != KIND_TASK)
-        return false;
-    const struct kc_task *t = p->owner;
-    /* acquire: pairs with the seq_cst store of kc__task_interrupt (task,
-     * scope and cancelling shutdown all come through it; a task that never
-     * parked learns of a shutdown only when it first parks) */
-    return atomic_load_explicit(&t->cancelled, memory_order_acquire) != 0;
+        return NULL;
+    struct kc_task *t = p->owner;
+    return &t->cancelled;
 }
 
 static void registry_add(struct kc_task *t)
