@@ -7,8 +7,11 @@
  * close waking every waiting sender and receiver with -EPIPE (senders keep
  * their elements), timeouts, cancellation by token and by task, destroy
  * refusing a channel somebody waits on, ping-pong between coroutines on one
- * and on two workers, threads talking to coroutines, and the cancel-versus-
- * match races, whose every outcome must be one of the two legal ones.
+ * and on two workers, threads talking to coroutines, the cancel-versus-
+ * match races, whose every outcome must be one of the two legal ones, and
+ * a cancellation (token or task) that comes before a close or a match
+ * reaches its waiter, which must win although the waiter has not run in
+ * between.
  * Coroutines record results; assertions run on the main stack.
  */
 #include "kcoro.h"
@@ -332,6 +335,99 @@ static void test_chan_threads_and_coroutines_talk_both_ways(void **state)
     assert_int_equal(kc_sched_destroy(s), 0);
 }
 
+/* A cancellation that comes while its owner waits decides the wait, even
+ * when the owner cannot run before a close or a peer reaches it. On one
+ * worker, a coroutine waits (a send, a receive or a select); a second
+ * coroutine then cancels it (fires its token, or cancels its task) and,
+ * without yielding, closes the channel or offers the waiter a match with a
+ * try call. The waiter has been made runnable but has not run, so only the
+ * channel can honour the order: the waiter must get -ECANCELED, the close
+ * or the peer must pass it by (the peer keeps its element), and the
+ * withdrawal is counted once. */
+enum {
+    ACT_TOKEN_CLOSE, /* fire the waiter's token, then close */
+    ACT_TOKEN_PEER,  /* fire the waiter's token, then a try call */
+    ACT_TASK_CLOSE,  /* cancel the waiter's task (no token), then close */
+    N_ACTS
+};
+
+struct fire_then {
+    kc_chan_t *ch;
+    kc_cancel_t *cancel; /* the waiter's token, or NULL */
+    kc_task_t *waiter;
+    int mode; /* the waiter: 0 send, 1 receive, 2 select of one receive */
+    int act;
+    int waiter_rc, act_rc;
+    uint64_t got;
+};
+
+static int fire_then_waiter(void *arg)
+{
+    struct fire_then *f = arg;
+    uint64_t v = 7;
+    if (f->mode == 0) {
+        f->waiter_rc = kc_chan_send(f->ch, &v, KC_NO_TIMEOUT, f->cancel);
+    } else if (f->mode == 1) {
+        f->waiter_rc = kc_chan_recv(f->ch, &f->got, KC_NO_TIMEOUT, f->cancel);
+    } else {
+        kc_chan_clause_t cl[1] = {KC_CHAN_CLAUSE_RECV_INIT(f->ch, &f->got)};
+        int k = kc_chan_select(cl, 1, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, f->cancel);
+        f->waiter_rc = k == 0 ? cl[0].result : k;
+    }
+    return 0;
+}
+
+static int fire_then_act(void *arg)
+{
+    struct fire_then *f = arg;
+    if (f->act == ACT_TASK_CLOSE)
+        kc_sched_cancel(f->waiter); /* the waiter becomes runnable, and waits for us */
+    else
+        kc_cancel_trigger(f->cancel);
+    uint64_t v = 9;
+    if (f->act != ACT_TOKEN_PEER)
+        f->act_rc = kc_chan_close(f->ch);
+    else
+        f->act_rc = f->mode == 0 ? kc_chan_try_recv(f->ch, &v) : kc_chan_try_send(f->ch, &v);
+    return 0;
+}
+
+static void test_chan_cancel_while_waiting_wins_over_a_later_close_or_peer(void **state)
+{
+    (void)state;
+    static const char *const acts[N_ACTS] = {"token, then close", "token, then a peer",
+                                             "task cancelled, then close"};
+    static const char *const modes[3] = {"send", "receive", "select"};
+    kc_sched_t *s = sched_new(1);
+    for (int act = 0; act < N_ACTS; act++) {
+        for (int mode = 0; mode < 3; mode++) {
+            struct fire_then f = {NULL, NULL, NULL, mode, act, 99, 99, 0};
+            assert_int_equal(kc_chan_make(&f.ch, KC_CHAN_RENDEZVOUS, 0, sizeof(uint64_t)), 0);
+            if (act != ACT_TASK_CLOSE)
+                assert_int_equal(kc_cancel_create(&f.cancel, NULL), 0);
+            kc_task_t *a;
+            assert_int_equal(kc_sched_spawn(s, &f.waiter, fire_then_waiter, &f, NULL), 0);
+            wait_waiters(f.ch, mode == 0, mode != 0);
+            assert_int_equal(kc_sched_spawn(s, &a, fire_then_act, &f, NULL), 0);
+            assert_int_equal(kc_sched_join(f.waiter, NULL, KC_NO_TIMEOUT, NULL), 0);
+            assert_int_equal(kc_sched_join(a, NULL, KC_NO_TIMEOUT, NULL), 0);
+            int want = act == ACT_TOKEN_PEER ? -EAGAIN : 0;
+            if (f.waiter_rc != -ECANCELED || f.act_rc != want || f.got != 0)
+                fail_msg("%s waits, %s: waiter %s, then %s (got %llu)", modes[mode], acts[act],
+                         kc_errname(f.waiter_rc), kc_errname(f.act_rc), (unsigned long long)f.got);
+            kc_chan_snapshot_t sn = snap(f.ch);
+            assert_int_equal(sn.cancelled_waiters, 1);
+            assert_int_equal(sn.sends + sn.receives, 0);
+            assert_int_equal(sn.failures.epipe, 0);
+            assert_int_equal(sn.failures.ecanceled, mode == 2 ? 0 : 1); /* select: not counted */
+            assert_chan_ok(f.ch);
+            assert_int_equal(kc_cancel_destroy(f.cancel), 0);
+            assert_int_equal(kc_chan_destroy(f.ch), 0);
+        }
+    }
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
 /* ------------------------------------------------------------ races */
 
 struct race {
@@ -372,10 +468,20 @@ static void *race_peer(void *arg)
     return NULL;
 }
 
+static void *race_canceller(void *arg)
+{
+    struct race *r = arg;
+    while (!atomic_load_explicit(&r->go, memory_order_acquire))
+        sched_yield();
+    kc_cancel_trigger(r->cancel);
+    return NULL;
+}
+
 /* A send, a receive or a select waits on a rendezvous channel with a token;
- * a peer (a try on the other side) and a canceller race for it. Exactly one
- * wins: either both see 0 and the value moved once, or the waiter is
- * cancelled and the peer found nobody (and kept its element). */
+ * a peer (a try on the other side) and a canceller race for it, both let go
+ * at once (odd rounds fire the token first). Exactly one wins: either both
+ * see 0 and the value moved once, or the waiter is cancelled and the peer
+ * found nobody (and kept its element). */
 static void test_chan_cancel_versus_match_race_has_one_winner(void **state)
 {
     (void)state;
@@ -387,17 +493,18 @@ static void test_chan_cancel_versus_match_race_has_one_winner(void **state)
         for (long i = 0; i < rounds; i++) {
             struct race r = {{ch[0], ch[1]}, mode, NULL, 0, 99, 99, 0, 0};
             assert_int_equal(kc_cancel_create(&r.cancel, NULL), 0);
-            pthread_t w, p;
+            pthread_t w, p, c;
             assert_int_equal(pthread_create(&w, NULL, race_waiter, &r), 0);
             wait_waiters(ch[0], mode == 0, mode != 0);
             assert_int_equal(pthread_create(&p, NULL, race_peer, &r), 0);
+            assert_int_equal(pthread_create(&c, NULL, race_canceller, &r), 0);
             if (i & 1) /* odd rounds give the canceller a head start */
                 kc_cancel_trigger(r.cancel);
-            /* release: pairs with race_peer's acquire */
+            /* release: pairs with the acquires of race_peer and race_canceller */
             atomic_store_explicit(&r.go, 1, memory_order_release);
-            kc_cancel_trigger(r.cancel);
             pthread_join(w, NULL);
             pthread_join(p, NULL);
+            pthread_join(c, NULL);
             uint64_t moved = mode == 0 ? r.peer_got : r.got;
             if (r.waiter_rc == 0 && r.peer_rc == 0 && moved == 7) {
                 matched++;
@@ -439,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_chan_coroutines_ping_pong_on_one_and_two_workers),
         cmocka_unit_test(test_chan_threads_and_coroutines_talk_both_ways),
         cmocka_unit_test(test_chan_cancel_versus_match_race_has_one_winner),
+        cmocka_unit_test(test_chan_cancel_while_waiting_wins_over_a_later_close_or_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

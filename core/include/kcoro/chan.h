@@ -37,7 +37,9 @@
  * An operation that fails leaves its element with the caller; one that
  * succeeds has handed it over (to a receiver, the buffer, or, when the
  * policy drops it, the undelivered callback). A peer's match wins over a
- * timeout or cancellation that comes later: the call then returns 0.
+ * timeout or cancellation that comes later: the call then returns 0. A
+ * cancellation that comes first wins over a later match or close, even
+ * before the waiting party has run again: they pass it by.
  *
  * Channel lifecycle:
  *

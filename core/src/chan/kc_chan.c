@@ -8,14 +8,18 @@
  * waiting receivers built from the graduated waiter tokens. This file does
  * everything that happens under the lock; kc_chan_ops.c and kc_select.c
  * add the waiting. The lock is never held across a park or a wake-up of
- * another context, except in close (kc_unpark never blocks).
+ * another context, except in close and when a cancelled waiter is withdrawn
+ * (kc_unpark never blocks).
  *
  * A token in a queue is decided under the lock: the party that meets it
  * claims it (a plain token by one CAS that cannot fail, a select clause by
  * first winning its select's claim word, else the stale clause is dropped),
  * moves the element and sets the result; the owner is woken after unlock.
  * An owner that gives up takes its token out under the lock (the
- * cancellation hook below); whichever comes first wins.
+ * cancellation hook below); whichever comes first wins. A cancellation wins
+ * from the moment it fires: a party that meets the token of a cancelled
+ * owner (kc__chan_owner_cancelled) withdraws it for the owner with
+ * -ECANCELED instead of claiming it, even if the owner has not run since.
  *
  *   element  event                                     next            by
  *   -------  ----------------------------------------  --------------  ----------------------
@@ -233,13 +237,35 @@ static void sync_waiting(kc_chan_t *ch)
     atomic_store_explicit(&ch->ctr.recv_waiting, ch->recvq.len, memory_order_relaxed);
 }
 
+/* A popped token whose owner was cancelled (kc__chan_owner_cancelled):
+ * decide its arbiter CANCELLED with -ECANCELED and wake the owner, here and
+ * under the lock, since its own hook will find the token gone. A clause
+ * whose select was decided elsewhere meanwhile is only dropped; if that was
+ * a withdrawal it is counted, as take_peer counts stale clauses. */
+static void withdraw_cancelled(kc_chan_t *ch, kc_waiter_t *arb)
+{
+    if (kc__waiter_try_cancel(arb)) { /* a plain token: cannot fail under the lock */
+        arb->result = -ECANCELED;
+        kc__chan_wake(arb);
+    } else if (kc__waiter_status(arb) != KC_WAITER_CANCELLED) {
+        return; /* claimed elsewhere: a stale clause */
+    }
+    kc__chan_bump(&ch->ctr.cancelled_waiters, 1);
+}
+
 /* Take the first waiting token of q that can still be decided here, and
- * decide it (CLAIMED). Clauses whose select was decided elsewhere are
- * dropped from the queue on the way (their owner finds them gone). */
+ * decide it (CLAIMED). Tokens whose owner was cancelled are withdrawn on
+ * the way (the cancellation came first, even if its owner has not run
+ * since), and clauses whose select was decided elsewhere are dropped
+ * (their owner finds them gone). */
 static kc_waiter_t *take_peer(kc_chan_t *ch, kc_waiter_queue_t *q)
 {
     kc_waiter_t *w;
     while ((w = kc__waiter_queue_pop(q)) != NULL) {
+        if (kc__chan_owner_cancelled(kc__waiter_arbiter(w))) {
+            withdraw_cancelled(ch, kc__waiter_arbiter(w));
+            continue;
+        }
         if (w->parent != NULL && !kc__waiter_try_claim(w->parent)) {
             /* a stale clause: its select was decided elsewhere; when that
              * was its timeout or cancellation, the withdrawal is counted

@@ -89,6 +89,7 @@ struct kc__chan_owner {
     kc_parker_t parker;
     const kc_cancel_t *cancel;
     kc_waiter_t *arbiter;
+    const _Atomic uint32_t *interrupted; /* the owner task's flag, NULL for a thread */
 };
 
 /* The owner ops of every channel token: wake = kc_unpark, park = kc_park
@@ -99,6 +100,20 @@ extern const kc_waiter_owner_ops_t kc__chan_owner_ops;
 /* Bind o to the calling context. Never blocks. */
 void kc__chan_owner_init(struct kc__chan_owner *o /* OUT */, kc_waiter_t *arbiter,
                          const kc_cancel_t *cancel);
+
+/* Has the owner of arb (a channel token or select, not yet decided) been
+ * cancelled: its token fired, or its task, scope or scheduler was? Whoever
+ * decides a waiting token asks first (take_peer), so a cancellation that
+ * came before a close or a peer wins even when its owner has not run yet.
+ * Inline: every peer that meets a waiter asks. Never blocks. */
+static inline bool kc__chan_owner_cancelled(const kc_waiter_t *arb)
+{
+    const struct kc__chan_owner *o = arb->owner;
+    /* acquire: pairs with the seq_cst store of kc__task_interrupt */
+    return (o->interrupted != NULL &&
+            atomic_load_explicit(o->interrupted, memory_order_acquire) != 0) ||
+           (o->cancel != NULL && kc_cancel_is_triggered(o->cancel));
+}
 
 /* Relaxed add for a counter the caller owns under the lock (no RMW). */
 static inline void kc__chan_bump(_Atomic uint64_t *c, uint64_t n)

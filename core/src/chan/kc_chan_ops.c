@@ -13,10 +13,14 @@
  *   ENQUEUED  a peer moves the element (result 0)    CLAIMED    kc__chan_*_locked (peer)
  *   ENQUEUED  close (result -EPIPE)                  CLAIMED    kc_chan_close
  *   ENQUEUED  timeout / cancel: hook dequeues it     CANCELLED  settle -> cancel_hook
+ *   ENQUEUED  a peer or close finds the owner         CANCELLED  take_peer (kc_chan.c)
+ *             cancelled (result -ECANCELED)
  *   any       the scope guard releases it            (dead)     kc__waiter_scope_end
  *
  * The first decision wins: a peer that claimed the token before the owner's
- * hook ran makes the call succeed even though its timeout has passed. The
+ * hook ran makes the call succeed even though its timeout has passed, and a
+ * token that fired before a peer or a close came makes the call fail with
+ * -ECANCELED even though its owner had not yet run its hook. The
  * owner then waits for the wake it is owed (the peer may still be about to
  * unpark it), without giving up even if its task is being cancelled, since
  * the parker lives on this stack.
@@ -24,6 +28,7 @@
 #include "chan/kc_chan_impl.h"
 
 #include "kcoro/sched.h"
+#include "sched/kc_sched_impl.h"
 
 #include <string.h>
 
@@ -91,6 +96,7 @@ void kc__chan_owner_init(struct kc__chan_owner *o, kc_waiter_t *arbiter, const k
     kc_parker_init(&o->parker);
     o->cancel = cancel;
     o->arbiter = arbiter;
+    o->interrupted = kc__parker_interrupt_word(&o->parker);
 }
 
 int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
@@ -147,6 +153,8 @@ int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     kc_waiter_t *wake = NULL;
     kc__lock(&ch->lock);
     int rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);
+    if ((rc == -EAGAIN || rc == -EPIPE) && cancel != NULL && kc_cancel_is_triggered(cancel))
+        rc = -ECANCELED; /* it fired since the check above: cancel still comes first */
     if (rc == -EAGAIN && timeout_ns != 0) {
         rc = wait_locked(ch, send, elem, timeout_ns, cancel);
         return rc == 0 ? 0 : kc__chan_fail(ch, rc);

@@ -19,6 +19,8 @@
  *   ENQUEUED  a peer takes a clause (moves element)   CLAIMED    take_peer in kc_chan.c
  *   ENQUEUED  a close reaches a clause (-EPIPE)       CLAIMED    kc_chan_close
  *   ENQUEUED  timeout or cancellation                 CANCELLED  kc__waiter_select_cancel
+ *   ENQUEUED  a peer or close finds the owner         CANCELLED  take_peer in kc_chan.c
+ *             cancelled (result -ECANCELED)
  *   any       released after every clause withdrawn   (dead)     kc__waiter_scope_end
  *
  * Invariants:
@@ -169,6 +171,10 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
         idx = order[k];
         rc = clause_locked(&cl[idx], &wake);
     }
+    if ((rc == -EAGAIN || rc == -EPIPE) && kc_cancel_is_triggered(cancel)) {
+        rc = -ECANCELED; /* it fired since kc_chan_select checked it */
+        idx = n;
+    }
     if (rc == -EAGAIN && timeout_ns != 0) {
         kc__waiter_publish(&sel);
         for (size_t k = 0; k < n; k++)
@@ -238,8 +244,12 @@ int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t 
         kc_waiter_t *wake = NULL;
         kc__lock(&c->chan->lock);
         rc = clause_locked(c, &wake);
+        if (rc == -EPIPE && kc_cancel_is_triggered(cancel))
+            rc = -ECANCELED; /* it fired since the check above: cancel still comes first */
         kc__unlock(&c->chan->lock);
         kc__chan_wake(wake);
+        if (rc == -ECANCELED)
+            return rc;
         if (rc != -EAGAIN)
             return fired(cl, order[k], rc);
     }

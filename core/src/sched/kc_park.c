@@ -166,6 +166,14 @@ static bool task_cancelled(struct kc_task *t)
     return atomic_load_explicit(&t->cancelled, memory_order_seq_cst) != 0;
 }
 
+const _Atomic uint32_t *kc__parker_interrupt_word(const kc_parker_t *p)
+{
+    if (p->kind != KIND_TASK)
+        return NULL;
+    struct kc_task *t = p->owner;
+    return &t->cancelled;
+}
+
 static void registry_add(struct kc_task *t)
 {
     struct kc_sched *s = t->sched;

@@ -223,6 +223,13 @@ int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool
 void kc__task_wake(struct kc_task *t);       /* the one waker of a park */
 void kc__task_interrupt(struct kc_task *t);  /* cancel t's parks */
 void kc__task_unregister(struct kc_task *t); /* leave the registry */
+/* The word that says p's owner task was interrupted (kc__task_interrupt:
+ * its own, its scope's or its scheduler's cancellation; nonzero once set,
+ * and then every kc_park of that task fails with -ECANCELED), or NULL for a
+ * thread owner. Valid while the task lives; a channel keeps it for the
+ * length of one wait so that whoever decides its waiter can ask. Never
+ * blocks. */
+const _Atomic uint32_t *kc__parker_interrupt_word(const kc_parker_t *p);
 
 /* ---- kc_timer.c */
 int kc__theap_init(struct kc_theap *h);
