@@ -299,6 +299,46 @@ static void test_zdesc_select_win_and_loss_leave_no_live_ticket(void **state)
     }
 }
 
+/* More clauses than the select stages on its stack (the heap path), a
+ * send clause on a closed boxed channel that fires with -EPIPE, and a
+ * select that fails before it runs: every staged copy is released. */
+static void test_zdesc_select_many_and_closed_clauses_release_staged(void **state)
+{
+    (void)state;
+    enum {
+        N = 6
+    };
+    kc_arena_t *a = zt_arena(0);
+    kc_chan_t *ch[N];
+    static char bytes[N][ELEM];
+    kc_chan_clause_t cl[N];
+    for (int i = 0; i < N; i++) {
+        ch[i] = zt_chan(&buf1, a, ELEM, NULL);
+        assert_int_equal(send_v(ch[i], a, true, (uint64_t)i, 0, NULL), 0); /* all full */
+        zt_stamp(bytes[i], ELEM, 100 + (uint64_t)i);
+        cl[i] = (kc_chan_clause_t)KC_CHAN_CLAUSE_SEND_INIT(ch[i], bytes[i]);
+    }
+    assert_int_equal(kc_chan_select(cl, N, KC_CHAN_SELECT_UNBIASED, SHORT_NS, NULL), -ETIME);
+    assert_int_equal(zt_live(a), N); /* the six staged copies are gone */
+    assert_int_equal(kc_chan_close(ch[4]), 0);
+    assert_int_equal(kc_chan_select(cl, N, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, NULL), 4);
+    assert_int_equal(cl[4].result, -EPIPE);
+    assert_int_equal(zt_live(a), N);
+    kc_cancel_t *fired = fired_token();
+    assert_int_equal(kc_chan_select(cl, N, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, fired),
+                     -ECANCELED); /* fails before staging anything */
+    assert_int_equal(zt_metrics(a).allocs, N + 2 * N);
+    for (int i = 0; i < N; i++) {
+        recv_turn = 0;
+        assert_int_equal(recv_v(ch[i], a, true, 0), i);
+        assert_ptr_equal(cl[i].buf, bytes[i]);
+        assert_int_equal(snap(ch[i]).arena_release_errors, 0);
+        assert_int_equal(kc_chan_destroy(ch[i]), 0);
+    }
+    kc_cancel_destroy(fired);
+    zt_assert_clean(a);
+}
+
 /* Without an arena attached, the undelivered callback owns what it gets. */
 static void release_cb(void *elem, size_t size, void *arg)
 {
@@ -336,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_zdesc_timed_out_cancelled_and_closed_waits_leave_no_live_ticket),
         cmocka_unit_test(test_zdesc_rendezvous_handoff_to_waiting_receiver_delivers_once),
         cmocka_unit_test(test_zdesc_select_win_and_loss_leave_no_live_ticket),
+        cmocka_unit_test(test_zdesc_select_many_and_closed_clauses_release_staged),
         cmocka_unit_test(test_zdesc_undelivered_callback_releases_without_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
