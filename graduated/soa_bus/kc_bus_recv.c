@@ -22,9 +22,10 @@
  * Blocking (kc_bus_recv) is edge-triggered: drain; arm (set the want bit,
  * a seq_cst RMW: the Dekker partner of the publisher's fence); re-check;
  * park through kc_park, so a coroutine on a scheduler worker parks its task
- * and a plain thread parks on a futex. A waker clears the bit before it unparks, so on the way out a
- * receiver that finds its bit already gone knows one unpark is on its way
- * and absorbs it before returning: no permit outlives the call.
+ * and a plain thread parks on a futex. A waker clears the bit before it
+ * unparks, so on the way out a receiver that finds its bit already gone
+ * knows one unpark is on its way and absorbs it before returning: no permit
+ * outlives the call.
  *
  * Receiver states (one subscriber, in kc_bus_recv):
  *

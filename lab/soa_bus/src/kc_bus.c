@@ -12,7 +12,8 @@
  * publish path reads plain memory and a new subscriber can never see a
  * message computed from stale tables. unsubscribe works the same way back.
  *
- * Invariants (kc_bus_check asserts them while the bus is quiet):
+ * Invariants (kc_bus_check asserts them, with 9 and 10 of kc_bus_ring.c,
+ * while the bus is quiet):
  *   1. cap is a power of two in 2..KC_BUS_CAP_MAX and mask == cap - 1.
  *   2. Every slot word is 0 or READY(s) with s & mask == slot index; no slot
  *      is BUSY between publishes.
@@ -440,6 +441,15 @@ int kc_bus_check(const kc_bus_t *bus)
     }
     if (LOAD(b->want) != 0)
         return broken(7, "a want bit is set while no receiver waits");
+    if (LOAD(b->pub.notify_sends) > LOAD(b->pub.addressed))
+        return broken(9, "more wake-ups sent than subscribers addressed");
+    /* 10: every live slot's ticket is live (retain succeeds, then undone). */
+    for (uint64_t s = tail > b->cap ? tail - b->cap : 0; b->arena != NULL && s < tail; s++) {
+        kc_arena_ticket_t t = kc__bus_slot_ticket(b, s & b->mask);
+        if (kc_arena_retain(b->arena, t) != 0)
+            return broken(10, "a live slot holds a ticket the bus no longer owns");
+        kc_arena_release(b->arena, t);
+    }
     for (int t = 0; t < 64; t++)
         if (b->pub.topic_subs[t] != 0)
             topics_used |= (uint64_t)1 << t;

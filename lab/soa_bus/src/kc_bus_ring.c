@@ -8,8 +8,8 @@
  * messages. The READY store is a release store rather than a fence and a
  * relaxed store so that memory written before the publish (an arena
  * payload behind a ticket) is ordered by an edge ThreadSanitizer sees too;
- * on x86 both compile to a plain store. Readers (kc_bus_recv.c) validate their copies against the slot
- * words; every shared access is atomic, so the protocol is data-race-free
+ * on x86 both compile to a plain store. Readers (kc_bus_recv.c) validate
+ * their copies against the slot words; every shared access is atomic, so the protocol is data-race-free
  * under the C11 model and under TSan, and the fences make it correct on
  * weakly ordered CPUs (AArch64).
  *
@@ -124,6 +124,38 @@ static inline int finish(struct kc_bus *b, uint64_t ready, uint64_t n, bool lock
     return cnt;
 }
 
+/* Store count words from src with relaxed atomic stores. */
+static void put_words(_Atomic uint64_t *dst, const unsigned char *src, size_t count)
+{
+    for (size_t w = 0; w < count; w++) {
+        uint64_t v;
+        memcpy(&v, src + w * 8u, 8);
+        atomic_store_explicit(&dst[w], v, RELAXED);
+    }
+}
+
+/* Store n whole-word messages, back to back in msgs, into the slots of
+ * sequences tail..tail+n-1 (n <= cap). SoA: the payloads of consecutive
+ * slots are contiguous words, one loop per piece (two when the run wraps);
+ * AoS: slot by slot, walking the slots by their stride. */
+static void store_words(struct kc_bus *b, uint64_t tail, const unsigned char *msgs, size_t n)
+{
+    uint64_t i0 = tail & b->mask;
+    size_t first = n < b->cap - i0 ? n : (size_t)(b->cap - i0);
+#ifndef KC_BUS_LAYOUT_AOS
+    put_words(KC_BUS_MSG(b, i0), msgs, first * b->words);
+    if (first < n)
+        put_words(KC_BUS_MSG(b, 0), msgs + first * b->words * 8u, (n - first) * b->words);
+#else
+    _Atomic uint64_t *dst = KC_BUS_MSG(b, i0);
+    for (size_t k = 0; k < n; k++, dst += b->stride) {
+        if (k == first)
+            dst = KC_BUS_MSG(b, 0);
+        put_words(dst, msgs + k * b->words * 8u, b->words);
+    }
+#endif
+}
+
 /* Write msgs[0..n) (n <= cap; stride bytes apart, len bytes each) as
  * sequences tail..tail+n-1, then advance the tail. */
 static void write_run(struct kc_bus *b, uint64_t tail, uint64_t ready, bool masked,
@@ -136,11 +168,15 @@ static void write_run(struct kc_bus *b, uint64_t tail, uint64_t ready, bool mask
     /* Release fence: a reader whose copy sees any word below also sees BUSY
      * (pairs with the reader's acquire fence before its re-check). */
     atomic_thread_fence(memory_order_release);
-    for (size_t k = 0; k < n; k++) {
-        uint64_t i = (tail + k) & b->mask;
-        if (masked)
-            atomic_store_explicit(KC_BUS_MASKW(b, i), ready, RELAXED);
-        kc__bus_store_msg(KC_BUS_MSG(b, i), b->words, msgs + k * stride, len);
+    if (masked)
+        for (size_t k = 0; k < n; k++)
+            atomic_store_explicit(KC_BUS_MASKW(b, (tail + k) & b->mask), ready, RELAXED);
+    if (len == (size_t)b->words * 8u && stride == len) {
+        store_words(b, tail, msgs, n);
+    } else {
+        for (size_t k = 0; k < n; k++)
+            kc__bus_store_msg(KC_BUS_MSG(b, (tail + k) & b->mask), b->words, msgs + k * stride,
+                              len);
     }
     /* Release: the words above happen before a READY word a reader loads
      * with acquire (or relaxed, then an acquire fence). */

@@ -206,6 +206,7 @@ static void test_bus_ticket_gone_before_retain_counts_as_one_lagged(void **state
     memcpy(words, &gone, sizeof(words));
     atomic_store(&KC_BUS_MSG(b, 0)[0], words[0]);
     atomic_store(&KC_BUS_MSG(b, 0)[1], words[1]);
+    assert_int_equal(kc_bus_check(b), -EPROTO); /* invariant 10 */
     assert_int_equal(kc_bus_try_recv_ticket(s, &t, &missed), KC_BUS_LAGGED);
     assert_int_equal(missed, 1);
     assert_int_equal(kc_bus_try_recv_ticket(s, &t, &missed), -EAGAIN);
@@ -217,12 +218,14 @@ static void test_bus_ticket_gone_before_retain_counts_as_one_lagged(void **state
     memcpy(words, &live, sizeof(words)); /* put the bus's own ticket back */
     atomic_store(&KC_BUS_MSG(b, 0)[0], words[0]);
     atomic_store(&KC_BUS_MSG(b, 0)[1], words[1]);
+    assert_int_equal(kc_bus_check(b), 0);
     kc_bus_unsubscribe(s);
     kc_bus_pub_release(p);
     kc_bus_release(b);
     kc_arena_metrics_t am = arena_m(a);
     assert_int_equal(am.live_tickets, 0);
     assert_int_equal(am.double_releases, 0);
+    assert_int_equal(am.stale_rejections, 2); /* the check's and the reader's retains */
     assert_int_equal(kc_arena_destroy(a), 0);
 }
 
