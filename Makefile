@@ -88,7 +88,9 @@ test: deps-test
 test-core: $(TEST_BINS)
 	$(Q)$(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/core.log $(TEST_BINS)
 
-test-labs:
+# The library is built here first: the labs' own makes then find it up to
+# date instead of compiling the same objects alongside test-core (-j2).
+test-labs: lib
 	$(Q)set -e; for l in $(LABS); do \
 		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l test FLAVOR=$(FLAVOR); done
 

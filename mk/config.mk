@@ -77,8 +77,12 @@ endif
 
 .DELETE_ON_ERROR:
 
-# Changing flags rebuilds: objects depend on a stamp holding the flags.
-$(OUT)/.flags: FORCE
+# Changing flags rebuilds: objects depend on a stamp holding the flags. A
+# lab's flags differ from core's (its src/ is on the include path), so each
+# lab keeps its own stamp (mk/lab.mk sets FLAGS_STAMP); one shared stamp
+# flip-flopped between them and rebuilt everything on every make.
+FLAGS_STAMP ?= $(OUT)/.flags
+$(FLAGS_STAMP): FORCE
 	@mkdir -p $(@D)
 	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
 
@@ -86,12 +90,12 @@ FORCE:
 .PHONY: FORCE
 
 # Compile rules shared by core, tests, benchmarks and labs.
-$(OUT)/obj/%.o: $(TOP)/%.c $(OUT)/.flags
+$(OUT)/obj/%.o: $(TOP)/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $*.c")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(OUT)/obj/%.o: $(TOP)/%.S $(OUT)/.flags
+$(OUT)/obj/%.o: $(TOP)/%.S $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  AS      $*.S")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@

@@ -7,6 +7,7 @@
 # core's public headers plus their own src/.
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+FLAGS_STAMP = $(OUT)/.flags-lab-$(or $(LAB),$(notdir $(CURDIR)))
 include $(TOP)/mk/config.mk
 
 LAB       ?= $(notdir $(CURDIR))
