@@ -2,9 +2,10 @@
  *
  * Transitions of the timer table (start, stop, fire, re-arm from the
  * callback, stop from the callback, stop waiting for a running callback),
- * deadline order on one worker, a million pending timers started and stopped
- * in random order with the heap invariants T1-T3 checked, timers started by
- * coroutines on their workers' heaps, and timers left behind at shutdown.
+ * a fire counted before its callback runs, deadline order on one worker, a
+ * million pending timers started and stopped in random order with the heap
+ * invariants T1-T3 checked, timers started by coroutines on their workers'
+ * heaps, and timers left behind at shutdown.
  */
 #define _GNU_SOURCE
 #include "kcoro.h"
@@ -234,6 +235,41 @@ static void test_timer_stop_waits_for_a_running_callback(void **state)
     assert_int_equal(kc_sched_destroy(s), 0);
 }
 
+/* A fire is counted (timer_fires) before its callback runs, so whoever sees
+ * what a callback did sees it counted too. This callback holds its worker
+ * while the main thread reads the metrics. */
+struct held_cb {
+    kc_timer_t t;
+    _Atomic int entered, release;
+};
+
+static void hold(void *arg)
+{
+    struct held_cb *c = arg;
+    /* release: pairs with the main thread's acquire below */
+    atomic_store_explicit(&c->entered, 1, memory_order_release);
+    while (!atomic_load_explicit(&c->release, memory_order_acquire))
+        kc__port_relax();
+}
+
+static void test_timer_fire_is_counted_before_its_callback_runs(void **state)
+{
+    (void)state;
+    kc_sched_t *s = new_sched(1);
+    struct held_cb c = {0};
+    kc_timer_init(&c.t, hold, &c);
+    assert_int_equal(kc_timer_start(&c.t, s, 0), 0);
+    while (!atomic_load_explicit(&c.entered, memory_order_acquire))
+        kc_sched_yield();
+    kc_sched_worker_metrics_t wm;
+    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+    kc_sched_metrics(s, &m, &wm, 1);
+    /* release: lets the callback return */
+    atomic_store_explicit(&c.release, 1, memory_order_release);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    assert_int_equal(wm.timer_fires, 1);
+}
+
 /* ------------------------------------------------------------ coroutines */
 
 struct co_timer {
@@ -307,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_timer_million_pending_then_stopped_in_random_order),
         cmocka_unit_test(test_timer_callback_rearms_and_stops_itself),
         cmocka_unit_test(test_timer_stop_waits_for_a_running_callback),
+        cmocka_unit_test(test_timer_fire_is_counted_before_its_callback_runs),
         cmocka_unit_test(test_timers_started_by_coroutines_fire_and_wake_them),
         cmocka_unit_test(test_timer_left_pending_at_shutdown_is_dropped),
     };

@@ -246,6 +246,9 @@ static int run_due(struct kc_worker *owner, struct kc_worker *runner, int64_t no
         atomic_store_explicit(&t->state, T_FIRING, memory_order_seq_cst);
         runner->firing = t;
         kc__unlock(&h->lock);
+        /* Counted before the callback, so whoever sees what it did (it may
+         * wake the one who reads the metrics) sees the fire counted too. */
+        KC_STAT_ADD(runner, timer_fires, 1);
         t->fn(t->arg);
         runner->firing = NULL;
         uint32_t e = T_FIRING;
@@ -263,8 +266,6 @@ static int run_due(struct kc_worker *owner, struct kc_worker *runner, int64_t no
     }
     publish_next(h);
     kc__unlock(&h->lock);
-    if (fired > 0)
-        KC_STAT_ADD(runner, timer_fires, (uint64_t)fired);
     return fired;
 }
 
