@@ -194,7 +194,7 @@ typedef struct kc_sched_worker_metrics {
     uint64_t wakeups;        /* times it was woken to look for work */
     uint64_t inject_pops;    /* coroutines taken from the global queue */
     uint64_t next_hits;      /* coroutines run from the "next" slot */
-    uint64_t timer_fires;    /* timers whose callback it ran */
+    uint64_t timer_fires;    /* timers whose callback it ran (counted as it starts) */
     uint64_t io_waits;       /* kc_io_wait calls that parked on it */
     uint64_t polls;          /* poller waits it made (blocking or not) */
 } kc_sched_worker_metrics_t;
