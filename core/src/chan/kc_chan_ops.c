@@ -60,9 +60,9 @@ static void owner_wake(void *owner)
  * True when decided. */
 static bool spin_for_decision(const struct kc__chan_owner *o)
 {
-    kc_sched_t *s = kc_sched_current(); /* a worker's coroutine, else a thread */
-    bool task = s != NULL;
-    int n = !task ? KC_CHAN_SPIN_RELAX : kc_sched_nworkers(s) > 1 ? KC_CHAN_SPIN_YIELDS : 0;
+    struct kc_task *t = kc__parker_task(&o->parker); /* a task, else a thread */
+    bool task = t != NULL;
+    int n = !task ? KC_CHAN_SPIN_RELAX : t->sched->nworkers > 1 ? KC_CHAN_SPIN_YIELDS : 0;
     for (int i = 0; i < n; i++) {
         if (task)
             kc_sched_yield();
@@ -78,9 +78,9 @@ static int owner_park(void *owner, int64_t timeout_ns)
 {
     struct kc__chan_owner *o = owner;
     if (kc__waiter_status(o->arbiter) == KC_WAITER_ENQUEUED && !spin_for_decision(o))
-        return kc_park(&o->parker, timeout_ns, o->cancel);
+        return kc__park_own(&o->parker, timeout_ns, o->cancel);
     for (int i = 0;; i++) {
-        if (kc_park(&o->parker, KC_NO_TIMEOUT, NULL) == 0)
+        if (kc__park_own(&o->parker, KC_NO_TIMEOUT, NULL) == 0)
             return 0;
         if (i < KC_CHAN_OWED_SPINS)
             kc__port_relax();

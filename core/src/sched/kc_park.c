@@ -11,9 +11,9 @@
  *   run      event                                    next     done by
  *   -------  ---------------------------------------  -------  ----------------------
  *   RUNNING  park announced (before WAITING is set)   PARKING  park_task
- *   PARKING  worker, after the switch-out             PARKED   kc__worker (commit)
+ *   PARKING  whoever runs next, after the switch-out  PARKED   commit_park (kc_worker.c)
  *   PARKING  the one waker, before the commit         WOKEN    kc__task_wake
- *   WOKEN    worker sees it at commit: resume again   RUNNING  kc__worker (commit)
+ *   WOKEN    seen at commit: runnable again           RUNNING  commit_park (kc_worker.c)
  *   PARKED   the one waker: enqueue                   RUNNING  kc__task_wake
  *   PARKING  park undone (permit/cancel seen first)   RUNNING  park_task
  *
@@ -40,8 +40,8 @@ enum {
     P_WAITING = 2
 };
 enum {
-    KIND_THREAD = 1,
-    KIND_TASK = 2
+    KIND_THREAD = KC__PARKER_THREAD,
+    KIND_TASK = KC__PARKER_TASK
 };
 
 /* Spins before an exiting park yields its thread to a slow interrupter. */
@@ -112,6 +112,10 @@ void kc_unpark(kc_parker_t *p)
 /* Take the permit if there is one. */
 static bool take_permit(kc_parker_t *p)
 {
+    /* relaxed look first: a failed CAS costs a locked instruction, and most
+     * looks before a park find no permit */
+    if (atomic_load_explicit(&p->state, memory_order_relaxed) != P_PERMIT)
+        return false;
     uint32_t e = P_PERMIT;
     /* acquire: pairs with the release half of kc_unpark's exchange */
     return atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE, memory_order_acquire,
@@ -266,8 +270,7 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
                 continue;
             }
         }
-        t->action = KC_ACT_PARK;
-        kc_coro_yield(); /* the worker commits PARKING -> PARKED */
+        kc__worker_park(t); /* whoever runs next commits PARKING -> PARKED */
     }
     /* seq_cst: K4 Dekker with kc__task_interrupt's increment and load */
     atomic_exchange_explicit(&t->cur_parker, NULL, memory_order_seq_cst);
@@ -287,6 +290,23 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
 int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     return kc__park(p, timeout_ns, cancel, true);
+}
+
+int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (take_permit(p))
+        return 0;
+    if (p->kind == KIND_TASK) {
+        struct kc_task *t = p->owner;
+        if (timeout_ns == 0)
+            return task_cancelled(t) || kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
+        return park_task(p, t, timeout_ns, cancel, true);
+    }
+    if (kc__cancel_fired_sc(cancel))
+        return -ECANCELED;
+    if (timeout_ns == 0)
+        return -ETIME;
+    return park_thread(p, timeout_ns, cancel);
 }
 
 int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr)

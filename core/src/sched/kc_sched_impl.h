@@ -15,6 +15,11 @@
  *   S4  a task's run state is PARKED only while its coroutine is suspended
  *       and no queue holds it; exactly one waker moves it out of PARKED.
  *   S5  no kc_lock_t is held across a context switch.
+ *   S6  a worker's `pending` names a task that switched straight to another
+ *       one while PARKING; the task it switched to commits that park as
+ *       the first thing it does (kc__worker_park), so `pending` is NULL
+ *       whenever the worker's root runs. A next slot only ever holds a task
+ *       woken from a park, so every direct switch lands in kc__worker_park.
  */
 #ifndef KCORO_KC_SCHED_IMPL_H
 #define KCORO_KC_SCHED_IMPL_H
@@ -136,7 +141,8 @@ struct kc_worker {
     bool searching;     /* counted in sched->nsearching */
     kc_timer_t *firing; /* the timer whose callback runs */
     pthread_t thread;
-    struct kc_task *next; /* LIFO slot: the task just woken */
+    struct kc_task *next;    /* LIFO slot: the task just woken */
+    struct kc_task *pending; /* a park to commit (S6) */
     /* written by other threads */
     _Alignas(128) _Atomic uint32_t park_word;
     int idle_pos;        /* guarded by sched->idle_lock */
@@ -206,6 +212,11 @@ void kc__sched_wake_all(struct kc_sched *s); /* shutdown: wake every worker */
  * Returns true once self runs again; false (nothing switched) when the
  * worker loop should run instead. */
 bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self);
+/* Switch running task self (run == PARKING, parker WAITING) out for a
+ * park: straight to the task in the next slot when there is one and the
+ * fairness rules allow (the park is committed by that task, S6), else to
+ * the worker loop, which commits it. Returns once self runs again. */
+void kc__worker_park(struct kc_task *self);
 
 /* ---- kc_task.c */
 struct kc_task *kc__task_self(void); /* the running task or NULL */
@@ -217,6 +228,19 @@ void kc__task_cache_fini(struct kc_worker *w); /* scheduler teardown */
 void kc__sched_live_dec(struct kc_sched *s);
 
 /* ---- kc_park.c */
+/* Parker owner kinds (kc_parker_t.kind). */
+enum {
+    KC__PARKER_THREAD = 1, /* a thread or a bare coroutine: futex */
+    KC__PARKER_TASK = 2    /* a scheduler task: park_task */
+};
+/* The task that owns p, or NULL for a thread owner. Never blocks. */
+static inline struct kc_task *kc__parker_task(const kc_parker_t *p)
+{
+    return p->kind == KC__PARKER_TASK ? (struct kc_task *)p->owner : NULL;
+}
+/* kc__park with intr true for a parker the caller initialised itself in
+ * the context that parks now (so the owner check is skipped). */
+int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel);
 /* kc_park; with intr false the owner task's own cancellation is ignored
  * (waits that must not end early: scope destroy, shutdown). */
 int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr);

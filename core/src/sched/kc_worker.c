@@ -9,8 +9,10 @@
  * picks it looks at the inject queue, timers and poller first, so outside
  * submissions and I/O are not starved by local work. A yield with local work
  * waiting switches straight to the next task (kc__worker_yield_direct), one
- * context switch instead of two through the root; the task that finally
- * switches back to the root is whatever w->current names.
+ * context switch instead of two through the root, and so does a park when
+ * the next slot holds a task (kc__worker_park; the task switched to commits
+ * the park, S6); the task that finally switches back to the root is
+ * whatever w->current names.
  *
  * Idle protocol (Go's spinning-M scheme): at most about half of the busy
  * workers search at once (nsearching); a submitter wakes one sleeper only when
@@ -304,6 +306,62 @@ static struct kc_task *local_work(struct kc_worker *w)
     return local_pick(w);
 }
 
+/* Commit the park of t, which is off its stack now (S4): PARKING ->
+ * PARKED, after which its one waker owns it; or, woken meanwhile, make it
+ * runnable again. Returns true when t is runnable (WOKEN was seen). */
+static bool commit_park(struct kc_task *t)
+{
+    uint32_t e = KC_RUN_PARKING;
+    /* acq_rel: release hands the suspended context to the waker's acquire
+     * in kc__task_wake; acquire pairs with a waker's WOKEN */
+    if (atomic_compare_exchange_strong_explicit(&t->run, &e, KC_RUN_PARKED, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return false; /* S4: t is the waker's now; do not touch it */
+    atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
+    return true;
+}
+
+void kc__worker_park(struct kc_task *self)
+{
+    struct kc_worker *w = kc__sched_worker_self();
+    struct kc_task *n = w->next;
+    /* The task just woken runs next, as local_pick would choose, without
+     * the round trip through the worker loop: one switch instead of two.
+     * The fairness rules of local_work and local_pick still hold: every
+     * KC_SCHED_FAIR_TICK picks, a full streak or a migration go the long
+     * way. */
+    if (n != NULL && w->next_streak < KC_SCHED_NEXT_STREAK && ++w->tick % KC_SCHED_FAIR_TICK != 0 &&
+        atomic_load_explicit(&w->inbox_n, memory_order_relaxed) == 0) {
+        w->next = NULL;
+        w->next_streak++;
+        KC_STAT_ADD(w, next_hits, 1);
+        KC_STAT_ADD(w, executed, 1);
+        w->pending = self; /* S6: n commits it when it lands below */
+        w->current = n;
+        n->worker = (int16_t)w->index;
+        n->action = KC_ACT_NONE;
+        kc_coro_yield_to(n->co); /* n inherits our resumer: the worker's root */
+    } else {
+        self->action = KC_ACT_PARK;
+        kc_coro_yield(); /* the worker loop commits the park */
+    }
+    /* Landed: maybe on another worker, maybe switched to by a parking task
+     * whose park is ours to commit (S6). */
+    w = kc__sched_worker_self();
+    struct kc_task *p = w->pending;
+    if (p != NULL) {
+        w->pending = NULL;
+        if (commit_park(p)) {
+            struct kc_task *old = w->next; /* woken meanwhile: runnable here */
+            w->next = p;
+            if (old != NULL) {
+                push_local(w, old);
+                kc__sched_notify(w->sched);
+            }
+        }
+    }
+}
+
 bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self)
 {
     /* Every KC_SCHED_FAIR_TICK picks, and for migrations, the worker loop
@@ -541,13 +599,8 @@ static void run_task(struct kc_worker *w, struct kc_task *t)
             return;
         }
         if (t->action == KC_ACT_PARK) {
-            uint32_t e = KC_RUN_PARKING;
-            /* acq_rel: release hands the suspended context to the waker's
-             * acquire in kc__task_wake; acquire pairs with a waker's WOKEN */
-            if (atomic_compare_exchange_strong_explicit(&t->run, &e, KC_RUN_PARKED,
-                                                        memory_order_acq_rel, memory_order_acquire))
-                return; /* S4: t is the waker's now; do not touch it */
-            atomic_store_explicit(&t->run, KC_RUN_RUNNING, memory_order_relaxed);
+            if (!commit_park(t))
+                return;
             continue; /* woken before the commit: resume at once */
         }
         if (t->action == KC_ACT_MIGRATE) {
