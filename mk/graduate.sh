@@ -2,9 +2,12 @@
 # mk/graduate.sh - `make graduate [LAB=name]`: promote lab code into core.
 #
 # For each lab named (ARCHITECTURE.md section 4):
-#   1. build it and run its tests, plainly and under ASan+UBSan; any failure
-#      stops this lab's graduation and leaves graduated/ untouched;
-#   2. copy lab/<mod>/src/* into graduated/<mod>/ (replacing what was there);
+#   1. stage lab/<mod>/src/* in graduated/<mod>/ (replacing what was there,
+#      kept aside), so the library the lab links is built with the code it
+#      is about to graduate: a lab that changes what core calls (a function
+#      that became inline, say) is tested against the core it will join;
+#   2. build the lab and run its tests, plainly and under ASan+UBSan; any
+#      failure puts the previous graduated/<mod> back and stops this lab;
 #   3. write graduated/<mod>/MANIFEST: lab path, date, commit, test summary
 #      and the sha256 of every copied file.
 # Exits non-zero if any lab failed to graduate.
@@ -17,6 +20,12 @@ for lab in "$@"; do
     if [ ! -d "$dir/src" ]; then
         echo "graduate: $dir/src does not exist"; rc=1; continue
     fi
+    dest="graduated/$lab"
+    keep="build/graduate-previous/$lab"
+    rm -rf "$keep" && mkdir -p "$keep"
+    [ -d "$dest" ] && cp -p "$dest"/* "$keep/" 2>/dev/null
+    rm -rf "$dest" && mkdir -p "$dest"
+    cp "$dir"/src/* "$dest/"
     echo "graduate: $lab: testing"
     summary=""
     for flavor in default asan; do
@@ -24,16 +33,13 @@ for lab in "$@"; do
         mkdir -p "$(dirname "$log")"
         if ! make --no-print-directory -C "$dir" test FLAVOR=$flavor > "$log" 2>&1; then
             tail -n 20 "$log"
-            echo "graduate: $lab: tests failed under $flavor; graduated/$lab left as it was"
+            rm -rf "$dest" && mkdir -p "$dest" && cp -p "$keep"/* "$dest/" 2>/dev/null
+            echo "graduate: $lab: tests failed under $flavor; graduated/$lab put back as it was"
             rc=1; continue 2
         fi
         line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
         summary="$summary${summary:+; }$flavor: $line"
     done
-    dest="graduated/$lab"
-    rm -rf "$dest"
-    mkdir -p "$dest"
-    cp "$dir"/src/* "$dest/"
     commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     if [ -n "$(git status --porcelain -- "$dir" 2>/dev/null)" ]; then
         commit="$commit+uncommitted-lab-changes"

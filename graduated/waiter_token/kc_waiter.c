@@ -31,55 +31,11 @@
 
 #include <string.h>
 
-static int usable(const kc_waiter_t *w)
-{
-    if (w == NULL)
-        return -EINVAL;
-    uint32_t m = atomic_load_explicit(&w->magic, memory_order_relaxed);
-    if (m == KC_WAITER_MAGIC_DEAD)
-        return -ESTALE;
-    return m == KC_WAITER_MAGIC_LIVE ? 0 : -EINVAL;
-}
-
-static kc_waiter_status_t status_relaxed(const kc_waiter_t *w)
-{
-    return (kc_waiter_status_t)atomic_load_explicit(&w->status, memory_order_relaxed);
-}
-
-/* One status CAS. acq_rel: acquire pairs with the release of whoever moved
- * the status last (the owner's publish); release hands our writes (payload,
- * result) to the owner's acquire in kc__waiter_status(). */
-static bool cas_status(kc_waiter_t *w, kc_waiter_status_t from, kc_waiter_status_t to)
-{
-    int expected = (int)from;
-    return atomic_compare_exchange_strong_explicit(&w->status, &expected, (int)to,
-                                                   memory_order_acq_rel, memory_order_relaxed);
-}
-
-int kc__waiter_init(kc_waiter_t *w, kc_waiter_kind_t kind, void *owner,
-                    const kc_waiter_owner_ops_t *ops)
-{
-    if (w == NULL || ops == NULL || ops->wake == NULL || ops->park == NULL)
-        return -EINVAL;
-    if (kind != KC_WAITER_SENDER && kind != KC_WAITER_RECEIVER && kind != KC_WAITER_SELECT)
-        return -EINVAL;
-    memset(w, 0, sizeof(*w));
-    atomic_init(&w->status, KC_WAITER_INIT);
-    atomic_init(&w->magic, KC_WAITER_MAGIC_LIVE);
-    w->kind = (uint8_t)kind;
-    w->result = -EAGAIN; /* nothing happened yet */
-    w->owner = owner;
-    w->ops = ops;
-    if (kind == KC_WAITER_SELECT)
-        w->cancel = kc__waiter_select_cancel;
-    return 0;
-}
-
 int kc__waiter_init_clause(kc_waiter_t *w, kc_waiter_kind_t kind, kc_waiter_t *sel)
 {
     if (w == NULL || (kind != KC_WAITER_SENDER && kind != KC_WAITER_RECEIVER))
         return -EINVAL;
-    int rc = usable(sel);
+    int rc = kc__waiter_usable(sel);
     if (rc != 0)
         return rc;
     if (sel->kind != KC_WAITER_SELECT)
@@ -94,31 +50,9 @@ int kc__waiter_init_clause(kc_waiter_t *w, kc_waiter_kind_t kind, kc_waiter_t *s
 }
 
 /* A payload may be set only on a live INIT token of the given kind. */
-static int settable(const kc_waiter_t *w, kc_waiter_kind_t kind)
-{
-    int rc = usable(w);
-    if (rc != 0)
-        return rc;
-    return w->kind == kind && status_relaxed(w) == KC_WAITER_INIT ? 0 : -EINVAL;
-}
-
-int kc__waiter_put_bytes(kc_waiter_t *w, const void *src, size_t len)
-{
-    int rc = settable(w, KC_WAITER_SENDER);
-    if (rc != 0)
-        return rc;
-    if (src == NULL && len > 0)
-        return -EINVAL;
-    memset(&w->payload, 0, sizeof(w->payload));
-    w->payload.type = KC_PAYLOAD_BYTES;
-    w->payload.u.bytes.src = src;
-    w->payload.u.bytes.len = len;
-    return 0;
-}
-
 int kc__waiter_put_ptr(kc_waiter_t *w, void *p)
 {
-    int rc = settable(w, KC_WAITER_SENDER);
+    int rc = kc__waiter_settable(w, KC_WAITER_SENDER);
     if (rc != 0)
         return rc;
     w->payload.type = KC_PAYLOAD_PTR;
@@ -128,7 +62,7 @@ int kc__waiter_put_ptr(kc_waiter_t *w, void *p)
 
 int kc__waiter_put_desc(kc_waiter_t *w, const kc_waiter_desc_t *d)
 {
-    int rc = settable(w, KC_WAITER_SENDER);
+    int rc = kc__waiter_settable(w, KC_WAITER_SENDER);
     if (rc != 0)
         return rc;
     if (d == NULL)
@@ -138,23 +72,9 @@ int kc__waiter_put_desc(kc_waiter_t *w, const kc_waiter_desc_t *d)
     return 0;
 }
 
-int kc__waiter_want_bytes(kc_waiter_t *w, void *dst, size_t cap)
-{
-    int rc = settable(w, KC_WAITER_RECEIVER);
-    if (rc != 0)
-        return rc;
-    if (dst == NULL && cap > 0)
-        return -EINVAL;
-    memset(&w->payload, 0, sizeof(w->payload));
-    w->payload.type = KC_PAYLOAD_BYTES;
-    w->payload.u.bytes.dst = dst;
-    w->payload.u.bytes.cap = cap;
-    return 0;
-}
-
 int kc__waiter_want(kc_waiter_t *w, kc_payload_type_t type)
 {
-    int rc = settable(w, KC_WAITER_RECEIVER);
+    int rc = kc__waiter_settable(w, KC_WAITER_RECEIVER);
     if (rc != 0)
         return rc;
     if (type != KC_PAYLOAD_PTR && type != KC_PAYLOAD_DESC)
@@ -202,37 +122,9 @@ int kc__waiter_bytes_len(const kc_waiter_t *w, size_t *out)
     return rc;
 }
 
-kc_waiter_status_t kc__waiter_status(const kc_waiter_t *w)
-{
-    /* acquire: pairs with the release of the CAS that set the status, so a
-     * CLAIMED owner sees the payload and result its peer wrote */
-    return (kc_waiter_status_t)atomic_load_explicit(&w->status, memory_order_acquire);
-}
-
-kc_waiter_t *kc__waiter_arbiter(kc_waiter_t *w)
-{
-    return w->parent ? w->parent : w;
-}
-
-int kc__waiter_publish(kc_waiter_t *w)
-{
-    int rc = usable(w);
-    if (rc != 0)
-        return rc;
-    if (w->parent == NULL && w->cancel == NULL)
-        return -EINVAL; /* W6: nobody could withdraw it */
-    /* relaxed: the token is still private; the structure's publishing CAS
-     * (release) makes this and the payload visible together */
-    int expected = KC_WAITER_INIT;
-    return atomic_compare_exchange_strong_explicit(&w->status, &expected, KC_WAITER_ENQUEUED,
-                                                   memory_order_relaxed, memory_order_relaxed)
-               ? 0
-               : -EINVAL;
-}
-
 int kc__waiter_retract(kc_waiter_t *w)
 {
-    int rc = usable(w);
+    int rc = kc__waiter_usable(w);
     if (rc != 0)
         return rc;
     /* relaxed: the publishing CAS failed, so no other thread ever saw w */
@@ -241,16 +133,6 @@ int kc__waiter_retract(kc_waiter_t *w)
                                                    memory_order_relaxed, memory_order_relaxed)
                ? 0
                : -EINVAL;
-}
-
-bool kc__waiter_try_claim(kc_waiter_t *w)
-{
-    return cas_status(w, KC_WAITER_ENQUEUED, KC_WAITER_CLAIMED);
-}
-
-bool kc__waiter_try_cancel(kc_waiter_t *w)
-{
-    return cas_status(w, KC_WAITER_ENQUEUED, KC_WAITER_CANCELLED);
 }
 
 int kc__waiter_transfer(kc_waiter_t *snd, kc_waiter_t *rcv)
@@ -288,7 +170,7 @@ int kc__waiter_select_cancel(kc_waiter_t *w)
 
 int kc__waiter_cancel(kc_waiter_t *w, int reason)
 {
-    int rc = usable(w);
+    int rc = kc__waiter_usable(w);
     if (rc != 0)
         return rc;
     if (w->parent != NULL || w->cancel == NULL)
@@ -301,23 +183,9 @@ int kc__waiter_cancel(kc_waiter_t *w, int reason)
     return rc;
 }
 
-int kc__waiter_scope_begin(kc_waiter_scope_t *sc, kc_waiter_t *w)
-{
-    if (sc == NULL)
-        return -EINVAL;
-    memset(sc, 0, sizeof(*sc));
-    int rc = usable(w);
-    if (rc != 0)
-        return rc;
-    if (w->parent != NULL || status_relaxed(w) != KC_WAITER_INIT)
-        return -EINVAL;
-    sc->w = w;
-    return 0;
-}
-
 /* Settle a published token: park for its outcome, cancel on timeout, and
  * consume the one wake owed when someone else decided (R2). */
-static int settle(kc_waiter_t *w, int64_t timeout_ns)
+int kc__waiter_settle(kc_waiter_t *w, int64_t timeout_ns)
 {
     int prc = timeout_ns == 0 ? -ETIME : w->ops->park(w->owner, timeout_ns);
     if (prc == 0 && kc__waiter_status(w) != KC_WAITER_ENQUEUED)
@@ -336,49 +204,10 @@ static int settle(kc_waiter_t *w, int64_t timeout_ns)
     return w->result;
 }
 
-int kc__waiter_scope_wait(kc_waiter_scope_t *sc, int64_t timeout_ns)
-{
-    if (sc == NULL || sc->w == NULL)
-        return -EINVAL;
-    if (!sc->settled) {
-        kc_waiter_t *w = sc->w;
-        sc->outcome = status_relaxed(w) == KC_WAITER_INIT ? w->result : settle(w, timeout_ns);
-        sc->settled = true;
-    }
-    return sc->outcome;
-}
-
-int kc__waiter_scope_end(kc_waiter_scope_t *sc, int64_t timeout_ns)
-{
-    int rc = kc__waiter_scope_wait(sc, timeout_ns);
-    if (sc == NULL || sc->w == NULL)
-        return rc;
-    /* relaxed: a canceller that still reads magic does so under its own
-     * registry lock; the value only turns later API calls into -ESTALE */
-    atomic_store_explicit(&sc->w->magic, KC_WAITER_MAGIC_DEAD, memory_order_relaxed);
-    sc->w = NULL;
-    return rc;
-}
-
 void kc__waiter_queue_init(kc_waiter_queue_t *q)
 {
     q->head = q->tail = NULL;
     q->len = 0;
-}
-
-int kc__waiter_queue_push(kc_waiter_queue_t *q, kc_waiter_t *w)
-{
-    if (q == NULL || usable(w) != 0 || w->site != NULL)
-        return -EINVAL; /* already published somewhere */
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    w->site = q;
-    q->len++;
-    return 0;
 }
 
 static void unlink_waiter(kc_waiter_queue_t *q, kc_waiter_t *w)
@@ -394,14 +223,6 @@ static void unlink_waiter(kc_waiter_queue_t *q, kc_waiter_t *w)
     w->next = w->prev = NULL;
     w->site = NULL;
     q->len--;
-}
-
-kc_waiter_t *kc__waiter_queue_pop(kc_waiter_queue_t *q)
-{
-    kc_waiter_t *w = q ? q->head : NULL;
-    if (w)
-        unlink_waiter(q, w);
-    return w;
 }
 
 int kc__waiter_queue_remove(kc_waiter_queue_t *q, kc_waiter_t *w)
@@ -439,13 +260,13 @@ const char *kc__payload_type_name(kc_payload_type_t t)
 
 int kc_waiter_check(const kc_waiter_t *w, const char **why)
 {
-    int rc = usable(w);
+    int rc = kc__waiter_usable(w);
     if (rc != 0) {
         if (why)
             *why = rc == -ESTALE ? "W1: token already released" : "W1: not a token";
         return rc;
     }
-    kc_waiter_status_t st = status_relaxed(w);
+    kc_waiter_status_t st = kc__waiter_status_relaxed(w);
     if (w->kind < KC_WAITER_SENDER || w->kind > KC_WAITER_SELECT || (unsigned)st > 3)
         FAIL("W2: kind or status out of range");
     const kc_payload_t *p = &w->payload;
@@ -453,7 +274,8 @@ int kc_waiter_check(const kc_waiter_t *w, const char **why)
         (w->parent != NULL || p->type != KC_PAYLOAD_NONE || w->cancel == NULL))
         FAIL("W3: select token with a parent, a payload or no hook");
     if (w->parent != NULL) {
-        if (usable(w->parent) != 0 || w->parent->kind != KC_WAITER_SELECT || w->ops != NULL)
+        if (kc__waiter_usable(w->parent) != 0 || w->parent->kind != KC_WAITER_SELECT ||
+            w->ops != NULL)
             FAIL("W4: clause without a live select parent, or with ops");
     } else if (w->ops == NULL || w->ops->wake == NULL || w->ops->park == NULL) {
         FAIL("W4: token without owner ops");
@@ -470,7 +292,7 @@ int kc_waiter_check(const kc_waiter_t *w, const char **why)
     if ((w->next != NULL || w->prev != NULL) && w->site == NULL)
         FAIL("W6: queue links without a site");
     if (st == KC_WAITER_CLAIMED && w->parent != NULL &&
-        status_relaxed(w->parent) != KC_WAITER_CLAIMED)
+        kc__waiter_status_relaxed(w->parent) != KC_WAITER_CLAIMED)
         FAIL("W7: claimed clause of an unclaimed select");
     if (st == KC_WAITER_CLAIMED && w->kind == KC_WAITER_SENDER && w->result == 0 &&
         p->type == KC_PAYLOAD_DESC && (p->u.desc.flags & KC_WAITER_DESC_OWNED))

@@ -30,7 +30,10 @@
 
 #include "kcoro/base.h"
 
+#include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
 
 typedef struct kc_waiter kc_waiter_t;
 
@@ -137,12 +140,61 @@ struct kc_waiter {
     void *user; /* the caller's own tag (clause index) */
 };
 
+/* The select token's cancellation hook (defined with the cancellation
+ * calls below); kc__waiter_init installs it. */
+int kc__waiter_select_cancel(kc_waiter_t *w);
+
+/* The hot operations of a wait (init, payload, publish, queue, scope) are
+ * inline: every channel operation that waits runs all of them, and calls
+ * across files cost more than their bodies. These three checks serve them:
+ * usable (0, -EINVAL or -ESTALE), the status without ordering, settable
+ * (a live INIT token of the given kind). */
+
+static inline int kc__waiter_usable(const kc_waiter_t *w)
+{
+    if (w == NULL)
+        return -EINVAL;
+    uint32_t m = atomic_load_explicit(&w->magic, memory_order_relaxed);
+    if (m == KC_WAITER_MAGIC_DEAD)
+        return -ESTALE;
+    return m == KC_WAITER_MAGIC_LIVE ? 0 : -EINVAL;
+}
+
+static inline kc_waiter_status_t kc__waiter_status_relaxed(const kc_waiter_t *w)
+{
+    return (kc_waiter_status_t)atomic_load_explicit(&w->status, memory_order_relaxed);
+}
+
+static inline int kc__waiter_settable(const kc_waiter_t *w, kc_waiter_kind_t kind)
+{
+    int rc = kc__waiter_usable(w);
+    if (rc != 0)
+        return rc;
+    return w->kind == kind && kc__waiter_status_relaxed(w) == KC_WAITER_INIT ? 0 : -EINVAL;
+}
+
 /* Initialise w as a plain SENDER or RECEIVER token, or a SELECT token, with
  * no payload. owner is the owner's context handed to ops.
  * Errors: -EINVAL (NULL w or ops, ops without wake or park, bad kind).
  * Never blocks. */
-int kc__waiter_init(kc_waiter_t *w /* OUT */, kc_waiter_kind_t kind, void *owner,
-                    const kc_waiter_owner_ops_t *ops /* BORROWS */);
+static inline int kc__waiter_init(kc_waiter_t *w, kc_waiter_kind_t kind, void *owner,
+                                  const kc_waiter_owner_ops_t *ops)
+{
+    if (w == NULL || ops == NULL || ops->wake == NULL || ops->park == NULL)
+        return -EINVAL;
+    if (kind != KC_WAITER_SENDER && kind != KC_WAITER_RECEIVER && kind != KC_WAITER_SELECT)
+        return -EINVAL;
+    memset(w, 0, sizeof(*w));
+    atomic_init(&w->status, KC_WAITER_INIT);
+    atomic_init(&w->magic, KC_WAITER_MAGIC_LIVE);
+    w->kind = (uint8_t)kind;
+    w->result = -EAGAIN; /* nothing happened yet */
+    w->owner = owner;
+    w->ops = ops;
+    if (kind == KC_WAITER_SELECT)
+        w->cancel = kc__waiter_select_cancel;
+    return 0;
+}
 
 /* Initialise w as a clause of the select token sel: a SENDER or RECEIVER
  * token decided by sel's status, woken through sel's owner.
@@ -155,7 +207,19 @@ int kc__waiter_init_clause(kc_waiter_t *w /* OUT */, kc_waiter_kind_t kind,
  * put_desc TAKES the descriptor (its OWNED flag moves on success).
  * Errors: -EINVAL (not an INIT sender, NULL src with len > 0, NULL desc);
  * -ESTALE (released token). Never block. */
-int kc__waiter_put_bytes(kc_waiter_t *w, const void *src, size_t len);
+static inline int kc__waiter_put_bytes(kc_waiter_t *w, const void *src, size_t len)
+{
+    int rc = kc__waiter_settable(w, KC_WAITER_SENDER);
+    if (rc != 0)
+        return rc;
+    if (src == NULL && len > 0)
+        return -EINVAL;
+    memset(&w->payload, 0, sizeof(w->payload));
+    w->payload.type = KC_PAYLOAD_BYTES;
+    w->payload.u.bytes.src = src;
+    w->payload.u.bytes.len = len;
+    return 0;
+}
 int kc__waiter_put_ptr(kc_waiter_t *w, void *p);
 int kc__waiter_put_desc(kc_waiter_t *w, const kc_waiter_desc_t *d);
 
@@ -163,7 +227,19 @@ int kc__waiter_put_desc(kc_waiter_t *w, const kc_waiter_desc_t *d);
  * declares KC_PAYLOAD_PTR or KC_PAYLOAD_DESC.
  * Errors: -EINVAL (not an INIT receiver, NULL dst with cap > 0, bad type);
  * -ESTALE. Never block. */
-int kc__waiter_want_bytes(kc_waiter_t *w, void *dst, size_t cap);
+static inline int kc__waiter_want_bytes(kc_waiter_t *w, void *dst, size_t cap)
+{
+    int rc = kc__waiter_settable(w, KC_WAITER_RECEIVER);
+    if (rc != 0)
+        return rc;
+    if (dst == NULL && cap > 0)
+        return -EINVAL;
+    memset(&w->payload, 0, sizeof(w->payload));
+    w->payload.type = KC_PAYLOAD_BYTES;
+    w->payload.u.bytes.dst = dst;
+    w->payload.u.bytes.cap = cap;
+    return 0;
+}
 int kc__waiter_want(kc_waiter_t *w, kc_payload_type_t type);
 
 /* Take what a receiver got, as a claimed waiter or as the arriving party
@@ -176,20 +252,61 @@ int kc__waiter_take_desc(kc_waiter_t *w, kc_waiter_desc_t *out /* OUT */);
 int kc__waiter_bytes_len(const kc_waiter_t *w, size_t *out /* OUT */);
 
 /* The status word, read with acquire (pairs with the release of the CAS
- * that set it). Never blocks. */
-kc_waiter_status_t kc__waiter_status(const kc_waiter_t *w);
+ * that set it). Inline: every wait and every match reads it. Never blocks. */
+static inline kc_waiter_status_t kc__waiter_status(const kc_waiter_t *w)
+{
+    /* acquire: pairs with the release of the CAS that set the status, so a
+     * CLAIMED owner sees the payload and result its peer wrote */
+    return (kc_waiter_status_t)atomic_load_explicit(&w->status, memory_order_acquire);
+}
 
 /* The token whose status decides w: its select for a clause, else w. */
-kc_waiter_t *kc__waiter_arbiter(kc_waiter_t *w);
+static inline kc_waiter_t *kc__waiter_arbiter(kc_waiter_t *w)
+{
+    return w->parent ? w->parent : w;
+}
+
+/* One status CAS (inline: the match path of every channel runs it).
+ * acq_rel: acquire pairs with the release of whoever moved the status last
+ * (the owner's publish); release hands our writes (payload, result) to the
+ * owner's acquire in kc__waiter_status(). */
+static inline bool kc__waiter_cas_status(kc_waiter_t *w, kc_waiter_status_t from,
+                                         kc_waiter_status_t to)
+{
+    int expected = (int)from;
+    return atomic_compare_exchange_strong_explicit(&w->status, &expected, (int)to,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
 
 /* Status helpers (table above). publish and retract return 0 or -EINVAL
  * (wrong status, released token); try_claim and try_cancel return true when
  * their CAS won. For a token published in a structure, only that
  * structure's code calls them. Never block. */
-int kc__waiter_publish(kc_waiter_t *w);
+static inline int kc__waiter_publish(kc_waiter_t *w)
+{
+    int rc = kc__waiter_usable(w);
+    if (rc != 0)
+        return rc;
+    if (w->parent == NULL && w->cancel == NULL)
+        return -EINVAL; /* W6: nobody could withdraw it */
+    /* relaxed load and store, no CAS: an INIT token is still private to
+     * its owner, so nobody else writes its status; the structure's own
+     * publishing step (a lock's release, a cell's release CAS) makes this
+     * and the payload visible together */
+    if (kc__waiter_status_relaxed(w) != KC_WAITER_INIT)
+        return -EINVAL;
+    atomic_store_explicit(&w->status, KC_WAITER_ENQUEUED, memory_order_relaxed);
+    return 0;
+}
 int kc__waiter_retract(kc_waiter_t *w);
-bool kc__waiter_try_claim(kc_waiter_t *w);
-bool kc__waiter_try_cancel(kc_waiter_t *w);
+static inline bool kc__waiter_try_claim(kc_waiter_t *w)
+{
+    return kc__waiter_cas_status(w, KC_WAITER_ENQUEUED, KC_WAITER_CLAIMED);
+}
+static inline bool kc__waiter_try_cancel(kc_waiter_t *w)
+{
+    return kc__waiter_cas_status(w, KC_WAITER_ENQUEUED, KC_WAITER_CANCELLED);
+}
 
 /* Move the sender's payload into the receiver's, after the caller won the
  * right to (both tokens pinned). Returns 0; -EPROTO when the types differ;
@@ -207,7 +324,6 @@ int kc__waiter_cancel(kc_waiter_t *w, int reason);
 
 /* The cancellation hook of a SELECT token: its status is the claim word, so
  * cancelling is one CAS. Installed by kc__waiter_init for SELECT tokens. */
-int kc__waiter_select_cancel(kc_waiter_t *w);
 
 /* The scope guard: the one place that turns a token's status into the
  * right release, so callers keep no flags of their own. begin takes
@@ -228,9 +344,50 @@ typedef struct kc_waiter_scope {
     bool settled;   /* the outcome is known and the owed wake consumed */
 } kc_waiter_scope_t;
 
-int kc__waiter_scope_begin(kc_waiter_scope_t *sc /* OUT */, kc_waiter_t *w);
-int kc__waiter_scope_wait(kc_waiter_scope_t *sc, int64_t timeout_ns);
-int kc__waiter_scope_end(kc_waiter_scope_t *sc, int64_t timeout_ns);
+static inline int kc__waiter_scope_begin(kc_waiter_scope_t *sc, kc_waiter_t *w)
+{
+    if (sc == NULL)
+        return -EINVAL;
+    memset(sc, 0, sizeof(*sc));
+    int rc = kc__waiter_usable(w);
+    if (rc != 0)
+        return rc;
+    if (w->parent != NULL || kc__waiter_status_relaxed(w) != KC_WAITER_INIT)
+        return -EINVAL;
+    sc->w = w;
+    return 0;
+}
+
+/* Settle a published token (the out-of-line half of scope_wait): park for
+ * its outcome, cancel on timeout, consume the one wake owed when someone
+ * else decided (R2). Returns the token's result. Can block or yield. */
+int kc__waiter_settle(kc_waiter_t *w, int64_t timeout_ns);
+
+static inline int kc__waiter_scope_wait(kc_waiter_scope_t *sc, int64_t timeout_ns)
+{
+    if (sc == NULL || sc->w == NULL)
+        return -EINVAL;
+    if (!sc->settled) {
+        kc_waiter_t *w = sc->w;
+        sc->outcome = kc__waiter_status_relaxed(w) == KC_WAITER_INIT
+                          ? w->result
+                          : kc__waiter_settle(w, timeout_ns);
+        sc->settled = true;
+    }
+    return sc->outcome;
+}
+
+static inline int kc__waiter_scope_end(kc_waiter_scope_t *sc, int64_t timeout_ns)
+{
+    int rc = kc__waiter_scope_wait(sc, timeout_ns);
+    if (sc == NULL || sc->w == NULL)
+        return rc;
+    /* relaxed: a canceller that still reads magic does so under its own
+     * registry lock; the value only turns later API calls into -ESTALE */
+    atomic_store_explicit(&sc->w->magic, KC_WAITER_MAGIC_DEAD, memory_order_relaxed);
+    sc->w = NULL;
+    return rc;
+}
 
 /* An intrusive FIFO of tokens for structures that keep waiters in a list
  * (a locked channel). Not thread-safe: the caller holds its lock. push
@@ -244,9 +401,36 @@ typedef struct kc_waiter_queue {
 /* Queue operations. push: 0 or -EINVAL (NULL, already queued); pop: the
  * head or NULL; remove: 0 or -EINVAL (w not in q). Never block. */
 void kc__waiter_queue_init(kc_waiter_queue_t *q /* OUT */);
-int kc__waiter_queue_push(kc_waiter_queue_t *q, kc_waiter_t *w);
-kc_waiter_t *kc__waiter_queue_pop(kc_waiter_queue_t *q);
+static inline int kc__waiter_queue_push(kc_waiter_queue_t *q, kc_waiter_t *w)
+{
+    if (q == NULL || kc__waiter_usable(w) != 0 || w->site != NULL)
+        return -EINVAL; /* already published somewhere */
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->site = q;
+    q->len++;
+    return 0;
+}
 int kc__waiter_queue_remove(kc_waiter_queue_t *q, kc_waiter_t *w);
+static inline kc_waiter_t *kc__waiter_queue_pop(kc_waiter_queue_t *q)
+{
+    kc_waiter_t *w = q ? q->head : NULL;
+    if (w == NULL)
+        return NULL;
+    q->head = w->next;
+    if (w->next)
+        w->next->prev = NULL;
+    else
+        q->tail = NULL;
+    w->next = w->prev = NULL;
+    w->site = NULL;
+    q->len--;
+    return w;
+}
 
 /* Names for printing. */
 const char *kc__waiter_status_name(kc_waiter_status_t s);
