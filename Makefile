@@ -30,6 +30,26 @@ LIB_OBJS  := $(patsubst $(TOP)/%.c,$(OUT)/obj/%.o,$(CORE_SRCS) $(GRAD_SRCS)) \
 LIB_A     := $(OUT)/lib/libkcoro.a
 LIB_SO    := $(OUT)/lib/libkcoro.so.$(KC_VERSION)
 
+# Link-time optimisation inside the library (flavours that set LIB_LTO,
+# mk/config.mk): core's objects carry GCC's IR as well as machine code, and
+# are first linked into one relocatable object that LTO optimises as a
+# whole, so the layers of one channel operation (channel, waiter token,
+# parker, worker) inline into each other. Programs linking the library see
+# ordinary machine code and need no LTO of their own. The graduated
+# modules stay separate members, so a lab that links its own copy of one
+# never meets a second definition.
+CORE_OBJS := $(patsubst $(TOP)/%.c,$(OUT)/obj/%.o,$(CORE_SRCS))
+ifeq ($(LIB_LTO),1)
+$(CORE_OBJS): private KC_CFLAGS += $(LIB_LTO_CFLAGS)
+LIB_PARTS := $(OUT)/obj/kcoro_core.o $(filter-out $(CORE_OBJS),$(LIB_OBJS))
+$(OUT)/obj/kcoro_core.o: $(CORE_OBJS)
+	@$(if $(Q),echo "  LTO     $(@F)")
+	$(Q)$(CC) -r $(LIB_LTO_CFLAGS) $(OPT_$(FLAVOR)) -fPIC -pthread \
+		-flinker-output=nolto-rel -o $@ $^
+else
+LIB_PARTS := $(LIB_OBJS)
+endif
+
 TEST_BINS      := $(patsubst %,$(OUT)/tests/test_%,$(CORE_TESTS))
 TEST_FULL_BINS := $(patsubst %,$(OUT)/tests/test_%,$(CORE_TESTS_FULL))
 BENCH_BINS     := $(patsubst %,$(OUT)/bench/bench_%,$(CORE_BENCH))
@@ -44,12 +64,12 @@ all: lib $(TEST_BINS) $(BENCH_BINS) $(DEMO_BIN)
 
 lib: $(LIB_A) $(LIB_SO)
 
-$(LIB_A): $(LIB_OBJS)
+$(LIB_A): $(LIB_PARTS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  AR      $(@F)")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(LIB_SO): $(LIB_OBJS)
+$(LIB_SO): $(LIB_PARTS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $(@F)")
 	$(Q)$(CC) -shared -Wl,-soname,libkcoro.so.$(KC_SOVER) $(KC_LDFLAGS) \

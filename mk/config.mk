@@ -52,6 +52,12 @@ OPT_tsan    := -O1 -g -fsanitize=thread
 OPT_aarch64 := -O2 -g
 OPT_fault   := -O1 -g -DKC_FAULT_INJECT=1
 
+# The default flavour optimises the library across its files (Makefile:
+# LIB_LTO). -flto=auto runs the link-time jobs in parallel.
+LIB_LTO_default := 1
+LIB_LTO        := $(LIB_LTO_$(FLAVOR))
+LIB_LTO_CFLAGS := -flto=auto -ffat-lto-objects
+
 LDSAN_asan := -fsanitize=address,undefined
 LDSAN_tsan := -fsanitize=thread
 

@@ -296,7 +296,12 @@ __attribute__((noinline)) static int resume_first(kc_coro_t *co)
     return kc_coro_resume(co);
 }
 
-int kc_coro_resume(kc_coro_t *co)
+/* resume, yield and yield_to are never inlined, not even by the library's
+ * link-time optimisation: each reads the thread's state before its switch
+ * (tls_before_switch), and inlined into a caller that switches twice, that
+ * address could be reused after the first switch moved it to another
+ * thread (ARCHITECTURE.md section 6). */
+__attribute__((noinline)) int kc_coro_resume(kc_coro_t *co)
 {
     if (co == NULL)
         return -EINVAL;
@@ -315,7 +320,7 @@ int kc_coro_resume(kc_coro_t *co)
     return switch_to(t, from, co, HANDOFF_YIELDED, false);
 }
 
-int kc_coro_yield(void)
+__attribute__((noinline)) int kc_coro_yield(void)
 {
     struct kc_coro_tls *t = tls_before_switch();
     struct kc_coro *self = t->current;
@@ -327,7 +332,7 @@ int kc_coro_yield(void)
     return switch_to(t, self, to, HANDOFF_YIELDED, false);
 }
 
-int kc_coro_yield_to(kc_coro_t *target)
+__attribute__((noinline)) int kc_coro_yield_to(kc_coro_t *target)
 {
     struct kc_coro_tls *t = tls_before_switch();
     struct kc_coro *self = t->current;
