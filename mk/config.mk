@@ -89,7 +89,7 @@ endif
 FLAGS_STAMP ?= $(OUT)/.flags
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(@D)
-	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
+	@echo '$(CC) $(ALL_CFLAGS) lto=$(LIB_LTO)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) lto=$(LIB_LTO)' > $@
 
 FORCE:
 .PHONY: FORCE
