@@ -26,6 +26,7 @@
 
 #include "kc_chan_test.h"
 #include "port/kc_port.h"
+#include "sched/kc_sched_impl.h"
 #include "kc_test_util.h"
 
 /* One blocking operation run on a thread or as a coroutine. */
@@ -276,6 +277,20 @@ static void test_chan_coroutines_ping_pong_on_one_and_two_workers(void **state)
         assert_int_equal(p.errors, 0);
         assert_int_equal(p.last, (uint64_t)p.rounds);
         assert_int_equal(snap(p.ping).receives, p.rounds);
+        /* Every round parks twice; on one worker the woken task always sits
+         * in the next slot, so all but the fairness detours (a streak of
+         * KC_SCHED_NEXT_STREAK, every KC_SCHED_FAIR_TICK-th pick) switch
+         * straight to it, and each such park is committed by the task it
+         * switched to: none is left pending when the workers stop (S6). */
+        kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+        kc_sched_worker_metrics_t wm[2];
+        assert_int_equal(kc_sched_metrics(s, &m, wm, 2), workers);
+        uint64_t direct = wm[0].park_switches + (workers == 2 ? wm[1].park_switches : 0);
+        assert_true(direct <= 2 * (uint64_t)p.rounds);
+        if (workers == 1)
+            assert_true(direct >= (uint64_t)p.rounds);
+        assert_int_equal(kc_sched_shutdown(s, KC_SCHED_SHUTDOWN_GRACEFUL), 0);
+        assert_int_equal(kc__sched_check(s), 0);
         assert_int_equal(kc_chan_destroy(p.ping), 0);
         assert_int_equal(kc_chan_destroy(p.pong), 0);
         assert_int_equal(kc_sched_destroy(s), 0);

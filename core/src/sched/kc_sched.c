@@ -242,6 +242,7 @@ int kc_sched_metrics(kc_sched_t *s, kc_sched_metrics_t *out, kc_sched_worker_met
         m->wakeups = LOAD(st->wakeups);
         m->inject_pops = LOAD(st->inject_pops);
         m->next_hits = LOAD(st->next_hits);
+        m->park_switches = LOAD(st->park_switches);
         m->timer_fires = LOAD(st->timer_fires);
         m->io_waits = LOAD(st->io_waits);
         m->polls = LOAD(st->polls);
@@ -280,5 +281,11 @@ int kc__sched_check(const struct kc_sched *cs)
     kc__unlock(&s->idle_lock);
     if (LOAD(s->nsearching) < 0)
         rc = violated(s, "nsearching < 0");
+    /* acquire: pairs with the release store of STOPPED after the workers
+     * were joined, so their owner-only fields are settled */
+    if (atomic_load_explicit(&s->state, memory_order_acquire) == KC_SCHED_STOPPED)
+        for (int i = 0; i < s->nworkers; i++)
+            if (s->w[i].pending != NULL)
+                rc = violated(s, "S6 (a worker stopped with a park left to commit)");
     return rc;
 }

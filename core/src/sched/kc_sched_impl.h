@@ -98,7 +98,7 @@ struct kc_task {
 struct kc_worker_stats {
     _Atomic uint64_t executed, steal_attempts, steals, stolen, parks, wakeups;
     _Atomic uint64_t inject_pops, next_hits, timer_fires, io_waits, polls;
-    _Atomic uint64_t spawned, finished;
+    _Atomic uint64_t spawned, finished, park_switches;
 };
 
 #define KC_STAT_ADD(w, field, v)                                                                   \

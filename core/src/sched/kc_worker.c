@@ -336,6 +336,7 @@ void kc__worker_park(struct kc_task *self)
         w->next_streak++;
         KC_STAT_ADD(w, next_hits, 1);
         KC_STAT_ADD(w, executed, 1);
+        KC_STAT_ADD(w, park_switches, 1);
         w->pending = self; /* S6: n commits it when it lands below */
         w->current = n;
         n->worker = (int16_t)w->index;
