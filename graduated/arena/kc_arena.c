@@ -49,8 +49,9 @@ void kc__arena_tcache_drain(struct kc_arena *a, struct kc_arena_tcache *tc)
     for (uint32_t c = 0; c < a->nclass; c++) {
         struct kc_arena_bin *b = &tc->bins[c];
         for (uint32_t i = 0, n = bin_count(b); i < n; i++) {
-            kc__arena_give_block(a, c, b->items[i].block);
-            kc__arena_give_idx(a, &b->items[i].index, 1);
+            uint32_t idx = kc__arena_seal_lo(tc->items[c][i].head);
+            kc__arena_give_block(a, c, tc->items[c][i].block);
+            kc__arena_give_idx(a, &idx, 1);
         }
         set_bin_count(b, 0);
     }
@@ -96,9 +97,11 @@ static void set_caps(struct kc_arena *a, struct kc_arena_tcache *tc)
 {
     uint64_t total = 0;
     tc->budget = a->bytes / 16;
+    tc->bins[a->nclass].meta = kc__arena_meta_of(a, a->nclass); /* cap 0: never cached */
     for (uint32_t c = 0; c < a->nclass; c++) {
         uint32_t k = c < a->nslot ? 0 : c - a->nslot + 1;
         tc->bins[c].cap = k == 0 ? KC_ARENA_BIN_CAP : (32 / k > 2 ? 32 / k : 2);
+        tc->bins[c].meta = kc__arena_meta_of(a, c);
         total += (uint64_t)tc->bins[c].cap * a->class_size[c];
     }
     if (total <= tc->budget)
@@ -109,13 +112,12 @@ static void set_caps(struct kc_arena *a, struct kc_arena_tcache *tc)
 
 static struct kc_arena_tcache *tcache_new(struct kc_arena *a)
 {
+    struct kc_arena_tcache *tc = NULL;
     if (kc__arena_fault_hit(a))
         return NULL;
     /* 128-byte aligned: the owner's counters never share a line (or an
      * adjacent-line prefetch pair) with another thread's data. */
-    size_t size =
-        sizeof(struct kc_arena_tcache) + ((size_t)a->nclass + 1) * sizeof(struct kc_arena_bin);
-    struct kc_arena_tcache *tc = NULL;
+    size_t size = sizeof(struct kc_arena_tcache) + ((size_t)a->nclass + 1) * sizeof(tc->items[0]);
     if (posix_memalign((void **)&tc, 128, (size + 127) & ~(size_t)127) != 0)
         return NULL;
     memset(tc, 0, size);
@@ -164,7 +166,7 @@ uint32_t kc__arena_refill(struct kc_arena *a, struct kc_arena_tcache *tc, uint32
     /* Pushed in reverse, so the lowest address is handed out first. */
     uint32_t count = bin_count(b);
     for (uint32_t i = m; i-- > 0;)
-        b->items[count++] = (struct kc_arena_item){blocks[i], idx[i]};
+        tc->items[cls][count++] = (struct kc_arena_item){blocks[i], kc__arena_next_head(a, idx[i])};
     set_bin_count(b, count);
     return m;
 }
@@ -175,11 +177,12 @@ void kc__arena_flush_bin(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_
     uint32_t count = bin_count(b), n = batch_of(b) < count ? batch_of(b) : count;
     pthread_mutex_lock(&a->lock);
     for (uint32_t i = 0; i < n; i++) {
-        kc__arena_give_block(a, cls, b->items[i].block);
-        kc__arena_give_idx(a, &b->items[i].index, 1);
+        uint32_t idx = kc__arena_seal_lo(tc->items[cls][i].head);
+        kc__arena_give_block(a, cls, tc->items[cls][i].block);
+        kc__arena_give_idx(a, &idx, 1);
     }
     pthread_mutex_unlock(&a->lock);
-    memmove(b->items, b->items + n, (count - n) * sizeof(b->items[0]));
+    memmove(tc->items[cls], tc->items[cls] + n, (count - n) * sizeof(tc->items[cls][0]));
     set_bin_count(b, count - n);
 }
 

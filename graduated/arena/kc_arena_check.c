@@ -88,8 +88,18 @@ static int check_pages(struct kc_arena *a)
 
 static bool entry_is_free(const struct kc_arena *a, uint32_t idx)
 {
+    if (idx >= a->max_tickets)
+        return false;
     uint64_t s = atomic_load_explicit(&a->table[idx].state, memory_order_relaxed);
-    return idx < a->max_tickets && (KC_ARENA_GEN(s) & 1) == 0 && KC_ARENA_REFS(s) == 0;
+    return (KC_ARENA_GEN(s) & 1) == 0 && KC_ARENA_REFS(s) == 0;
+}
+
+/* A cached item's head names a FREE entry and the generation that entry
+ * issues next (I8). */
+static bool item_is_ready(const struct kc_arena *a, uint64_t head)
+{
+    uint32_t idx = kc__arena_seal_lo(head);
+    return entry_is_free(a, idx) && kc__arena_next_head(a, idx) == head;
 }
 
 static int check_caches(struct kc_arena *a)
@@ -102,9 +112,9 @@ static int check_caches(struct kc_arena *a)
             if (n > b->cap)
                 return broken(a, "I8: cache bin above its capacity", c);
             for (uint32_t i = 0; i < n; i++)
-                if (!entry_is_free(a, b->items[i].index))
-                    return broken(a, "I8: cached ticket index is not a FREE entry",
-                                  b->items[i].index);
+                if (!item_is_ready(a, tc->items[c][i].head))
+                    return broken(a, "I8: cached item is not a FREE entry of its generation",
+                                  kc__arena_seal_lo(tc->items[c][i].head));
             cap_bytes += (uint64_t)b->cap * a->class_size[c];
         }
         for (uint32_t i = 0; i < tc->nidx; i++)

@@ -40,7 +40,7 @@ static uint64_t live_arena_bytes(struct kc_arena *a)
         if (KC_ARENA_REFS(s) == 0 || KC_ARENA_META_KIND(atomic_load_explicit(
                                          &e->meta, memory_order_relaxed)) == KC_ARENA_E_REGION)
             continue;
-        bytes += atomic_load_explicit(&e->len, memory_order_relaxed);
+        bytes += kc__arena_seal_lo(atomic_load_explicit(&e->seal, memory_order_relaxed));
     }
     return bytes;
 }
@@ -263,7 +263,7 @@ static void dump_tickets(struct kc_arena *a, FILE *f, bool json)
         if (KC_ARENA_REFS(s) == 0)
             continue;
         uintptr_t addr = atomic_load_explicit(&e->addr, memory_order_relaxed);
-        uint32_t len = atomic_load_explicit(&e->len, memory_order_relaxed);
+        uint32_t len = kc__arena_seal_lo(atomic_load_explicit(&e->seal, memory_order_relaxed));
         uint32_t meta = atomic_load_explicit(&e->meta, memory_order_relaxed);
         /* Acquire fence: the field loads above complete before the re-check. */
         atomic_thread_fence(memory_order_acquire);
