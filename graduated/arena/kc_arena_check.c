@@ -108,7 +108,7 @@ static int check_caches(struct kc_arena *a)
         uint64_t cap_bytes = 0;
         for (uint32_t c = 0; c < a->nclass; c++) {
             const struct kc_arena_bin *b = &tc->bins[c];
-            uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
+            uint32_t n = KC_ARENA_BIN_COUNT(atomic_load_explicit(&b->word, memory_order_relaxed));
             if (n > b->cap)
                 return broken(a, "I8: cache bin above its capacity", c);
             for (uint32_t i = 0; i < n; i++)
@@ -145,8 +145,10 @@ static int check_tickets(struct kc_arena *a)
     }
     uint64_t allocs = a->gone_allocs, frees = a->gone_frees, region_total = 0;
     for (struct kc_arena_tcache *tc = a->caches; tc != NULL; tc = tc->next) {
-        allocs += atomic_load_explicit(&tc->allocs, memory_order_relaxed);
-        frees += atomic_load_explicit(&tc->frees, memory_order_relaxed);
+        uint64_t al, fr;
+        kc__arena_tcache_counts(a, tc, &al, &fr);
+        allocs += al;
+        frees += fr;
     }
     for (uint32_t r = 1; r <= KC_ARENA_REGIONS_MAX; r++) {
         uint64_t w = atomic_load_explicit(&a->regions[r].word, memory_order_relaxed);

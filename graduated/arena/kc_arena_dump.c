@@ -62,11 +62,14 @@ static void gather(struct kc_arena *a, struct totals *tt)
     m->allocs = a->gone_allocs;
     m->frees = a->gone_frees;
     for (struct kc_arena_tcache *tc = a->caches; tc != NULL; tc = tc->next) {
-        m->allocs += atomic_load_explicit(&tc->allocs, memory_order_relaxed);
-        m->frees += atomic_load_explicit(&tc->frees, memory_order_relaxed);
+        uint64_t allocs, frees;
+        kc__arena_tcache_counts(a, tc, &allocs, &frees);
+        m->allocs += allocs;
+        m->frees += frees;
         for (uint32_t c = 0; c < a->nclass; c++)
-            m->cached_bytes += (uint64_t)a->class_size[c] *
-                               atomic_load_explicit(&tc->bins[c].count, memory_order_relaxed);
+            m->cached_bytes +=
+                (uint64_t)a->class_size[c] *
+                KC_ARENA_BIN_COUNT(atomic_load_explicit(&tc->bins[c].word, memory_order_relaxed));
     }
     pthread_mutex_unlock(&a->lock);
     for (uint32_t r = 1; r <= KC_ARENA_REGIONS_MAX; r++) {

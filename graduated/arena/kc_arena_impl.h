@@ -129,18 +129,34 @@ struct kc_arena_item {
     uint64_t head;
 };
 
-/* One class's cache bin header; its items live in tcache->items[class]. */
+/* One class's cache bin header (32 bytes); its items live in
+ * tcache->items[class]. word packs {pops:56 | count:8}: the items held, and
+ * how many were ever popped (allocations served by this bin), so the hot
+ * path counts an allocation with the same store that pops the item. Pushes
+ * (frees into the bin) need no counter of their own: every change of count
+ * is a pop, a push, or a batch move that the owner records in net, so
+ * pushes = pops + count - net at every moment the owner is not inside a
+ * batch move (kc__arena_tcache_counts). net is modular: a bin that only
+ * takes frees (blocks allocated by other threads) flushes more than it
+ * refills. pops wraps after 2^56 allocations of one class by one thread
+ * (about 9 years at 4 ns each). */
 struct kc_arena_bin {
-    _Atomic uint32_t count; /* owner: load + store; metrics read it */
-    uint32_t cap;           /* 0 = this class is not cached */
-    uint32_t meta;          /* the entry meta word of this class's blocks */
-    uint32_t pad;
+    _Atomic uint64_t word; /* owner: load + store; metrics read it */
+    uint32_t cap;          /* 0 = this class is not cached */
+    uint32_t meta;         /* the entry meta word of this class's blocks */
+    uint64_t net;          /* refilled - flushed - drained (mod 2^64); under lock */
+    uint64_t pad;
 };
+#define KC_ARENA_BIN_COUNT(w) ((uint32_t)(w)&0xffu)
+#define KC_ARENA_BIN_POPS(w) ((w) >> 8)
+/* Added to a bin word by a pop: one more pop, one item fewer. */
+#define KC_ARENA_BIN_POP (((uint64_t)1 << 8) - 1)
 
 /* A thread's cache for one arena. Only its owner touches bins, items and
- * idx; the counters are atomics written by the owner (load + store, no RMW)
- * so that kc_arena_metrics() may read them from any thread. Bin headers sit
- * together (16 bytes each) and each class's items take 1 KiB, so the hot
+ * idx; the counters (allocs and frees that bypassed the bins, and the bin
+ * words) are atomics written by the owner (load + store, no RMW) so that
+ * kc_arena_metrics() may read them from any thread. Bin headers sit
+ * together (32 bytes each) and each class's items take 1 KiB, so the hot
  * path finds both with shifts. */
 struct kc_arena_tcache {
     struct kc_arena *arena;
@@ -288,6 +304,12 @@ static inline struct kc_arena_tcache *kc__arena_tcache(struct kc_arena *a)
         return h->tc;
     return kc__arena_tcache_slow(a);
 }
+/* The allocations and frees tc's thread made, exactly: the ones that
+ * bypassed the bins plus each bin's pops and pushes (struct kc_arena_bin).
+ * The owner may call it any time; other threads with arena->lock held,
+ * which keeps every bin's net still while they read. */
+void kc__arena_tcache_counts(const struct kc_arena *a, const struct kc_arena_tcache *tc,
+                             uint64_t *allocs /* OUT */, uint64_t *frees /* OUT */);
 /* Return every cached item of tc to the central pool (lock held). */
 void kc__arena_tcache_drain(struct kc_arena *a, struct kc_arena_tcache *tc);
 /* Refill tc's bin cls from the central pool (takes the lock); on exhaustion

@@ -105,13 +105,12 @@ __attribute__((noinline)) static int alloc_slow(struct kc_arena *a, size_t len,
     if (tc == NULL || tc->bins[cls].cap == 0)
         return alloc_central(a, tc, cls, len, t, ptr);
     struct kc_arena_bin *b = &tc->bins[cls];
-    if (atomic_load_explicit(&b->count, memory_order_relaxed) == 0 &&
+    if (KC_ARENA_BIN_COUNT(atomic_load_explicit(&b->word, memory_order_relaxed)) == 0 &&
         kc__arena_refill(a, tc, cls) == 0)
         return fail_nomem(a);
-    uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed) - 1;
-    struct kc_arena_item it = tc->items[cls][n];
-    atomic_store_explicit(&b->count, n, memory_order_relaxed);
-    count_op(a, tc, true);
+    uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+    struct kc_arena_item it = tc->items[cls][KC_ARENA_BIN_COUNT(w) - 1];
+    atomic_store_explicit(&b->word, w + KC_ARENA_BIN_POP, memory_order_relaxed); /* counts it */
     kc__arena_issue(a, it.head, (uintptr_t)it.block, (uint32_t)len, b->meta, t);
     if (ptr != NULL)
         *ptr = it.block;
@@ -131,12 +130,12 @@ KC_ARENA_NOINLINE int kc_arena_alloc(kc_arena_t *a, size_t len, kc_arena_ticket_
     struct kc_arena_tcache *tc = h->tc;
     uint32_t cls = kc__arena_class_of(a, len);
     struct kc_arena_bin *b = &tc->bins[cls];
-    uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
-    if (__builtin_expect(n == 0, 0)) /* empty, or an uncached class (cap 0) */
+    uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+    if (__builtin_expect(KC_ARENA_BIN_COUNT(w) == 0, 0)) /* empty, or uncached (cap 0) */
         return alloc_slow(a, len, t, ptr);
-    struct kc_arena_item it = tc->items[cls][n - 1];
-    atomic_store_explicit(&b->count, n - 1, memory_order_relaxed);
-    kc__arena_bump(&tc->allocs, 1);
+    struct kc_arena_item it = tc->items[cls][KC_ARENA_BIN_COUNT(w) - 1];
+    /* One store pops the item and counts the allocation. */
+    atomic_store_explicit(&b->word, w + KC_ARENA_BIN_POP, memory_order_relaxed);
     kc__arena_issue(a, it.head, (uintptr_t)it.block, (uint32_t)len, b->meta, t);
     if (ptr != NULL)
         *ptr = it.block;
@@ -249,16 +248,17 @@ __attribute__((noinline)) static int free_slow(struct kc_arena *a, uint32_t idx,
             kc__arena_index_put(a, tc, idx);
         return 1;
     }
-    count_op(a, tc, false);
     if (tc != NULL && !retired && tc->bins[cls].cap > 0) {
         struct kc_arena_bin *b = &tc->bins[cls];
-        if (atomic_load_explicit(&b->count, memory_order_relaxed) == b->cap)
+        if (KC_ARENA_BIN_COUNT(atomic_load_explicit(&b->word, memory_order_relaxed)) == b->cap)
             kc__arena_flush_bin(a, tc, cls);
-        uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
-        tc->items[cls][n] = (struct kc_arena_item){block, kc__arena_next_head(a, idx)};
-        atomic_store_explicit(&b->count, n + 1, memory_order_relaxed);
+        uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+        tc->items[cls][KC_ARENA_BIN_COUNT(w)] =
+            (struct kc_arena_item){block, kc__arena_next_head(a, idx)};
+        atomic_store_explicit(&b->word, w + 1, memory_order_relaxed); /* a push: counted */
         return 1;
     }
+    count_op(a, tc, false);
     pthread_mutex_lock(&a->lock);
     if (kind == KC_ARENA_E_BIGRUN)
         kc__arena_give_run(a, block);
@@ -345,13 +345,14 @@ KC_ARENA_NOINLINE int kc_arena_release(kc_arena_t *a, kc_arena_ticket_t t)
      * fall to free_slow() with the uncached classes. */
     uint32_t cls = KC_ARENA_META_CLASS(atomic_load_explicit(&e->meta, memory_order_relaxed));
     struct kc_arena_bin *b = &tc->bins[cls];
-    uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
-    if (__builtin_expect(n >= b->cap, 0))
+    uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+    if (__builtin_expect(KC_ARENA_BIN_COUNT(w) >= b->cap, 0))
         return free_slow(a, t.index, e, false);
-    tc->items[cls][n] =
+    tc->items[cls][KC_ARENA_BIN_COUNT(w)] =
         (struct kc_arena_item){(void *)atomic_load_explicit(&e->addr, memory_order_relaxed),
                                kc__arena_seal(t.index, t.gen + 2)};
-    atomic_store_explicit(&b->count, n + 1, memory_order_relaxed);
-    kc__arena_bump(&tc->frees, 1);
+    /* One store pushes the item; the push is counted by the bin's
+     * arithmetic (struct kc_arena_bin), not by a counter of its own. */
+    atomic_store_explicit(&b->word, w + 1, memory_order_relaxed);
     return 1;
 }
