@@ -474,6 +474,11 @@ static void test_arena_size_classes_are_tight(void **state)
             assert_int_equal(kc__arena_class_of(ai, lo), want);
             assert_int_equal(kc__arena_class_of(ai, k * page), want);
         }
+        /* The table and the computation agree on every length it covers. */
+        for (size_t len = 1; len <= KC_ARENA_LUT_MAX; len++)
+            if (kc__arena_class_of(ai, len) != kc__arena_class_calc(ai, len))
+                fail_msg("page %zu, len %zu: table says %u, computed %u", page, len,
+                         kc__arena_class_of(ai, len), kc__arena_class_calc(ai, len));
         assert_int_equal(kc_arena_destroy(a), 0);
     }
 }
