@@ -415,10 +415,13 @@ static inline void kc__arena_issue(struct kc_arena *a, uint64_t head, uintptr_t 
      * addr, seal and meta. */
     atomic_store_explicit(&e->state, KC_ARENA_STATE(gen, 1), memory_order_release);
     /* Two 8-byte stores: callers pass the ticket on by value in two
-     * registers, and 8-byte loads of four 4-byte stores would miss store
-     * forwarding and stall. */
+     * registers, so they read it back as two 8-byte loads, which four
+     * 4-byte stores would leave without store forwarding. The empty asm
+     * keeps the compiler from merging the two into one 16-byte vector
+     * store assembled in vector registers, which it did, and which ran the
+     * alloc+release pair twice as slow (JOURNAL.md, 2026-11-21). */
     memcpy(t, &head, sizeof(head));
-    __asm__("" : : : "memory"); /* keep the two stores two (see above) */
+    __asm__("" : : : "memory");
     memcpy((unsigned char *)t + sizeof(head), &seal, sizeof(seal));
 }
 

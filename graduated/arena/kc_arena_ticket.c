@@ -320,11 +320,14 @@ KC_ARENA_NOINLINE int kc_arena_release(kc_arena_t *a, kc_arena_ticket_t t)
         return release_slow(a, t);
     struct kc_arena_entry *e = &a->table[t.index];
     uint64_t s = KC_ARENA_STATE(t.gen, 1);
-    /* Acquire: pairs with the release-store in kc__arena_issue(), so the
-     * seal read next is the one issued with generation t.gen (a later
-     * issue needs this release first). A ticket whose {len, check} equal
-     * the seal of its own live generation is the ticket that was issued:
-     * the check word was verified when the seal was made. */
+    /* Acquire: pairs with the release-store in kc__arena_issue() (or an
+     * RMW of its release sequence), so the seal read next is the one
+     * issued with generation t.gen: the entry is issued again only after a
+     * last release has moved the state off {t.gen, 1}, and then the CAS
+     * below fails. A ticket whose {len, check} equal the seal of its own
+     * live generation is the ticket that was issued (the check word was
+     * computed when the seal was made), so this accepts exactly what
+     * vet() would; anything else is vetted, and counted, by release_slow(). */
     if (__builtin_expect(atomic_load_explicit(&e->state, memory_order_acquire) != s ||
                              atomic_load_explicit(&e->seal, memory_order_relaxed) !=
                                  kc__arena_seal(t.len, t.check),
