@@ -7,7 +7,10 @@
  * central allocator (kc_arena_page.c) in batches of half its capacity, under
  * arena->lock. Capacities are sized so that a cache can never hold more
  * than its byte budget (1/16 of the arena): memory stranded in caches stays
- * bounded without any byte accounting on the hot path. Caches are found through
+ * bounded without any byte accounting on the hot path. Nor does the hot path
+ * keep counters of its own: a bin's pop counts an allocation in the same
+ * store, and its frees follow from its pops, its count and the batch moves
+ * (struct kc_arena_bin, kc__arena_tcache_counts()). Caches are found through
  * a one-entry thread-local hint (the last arena this thread used) and
  * otherwise through a pthread key whose destructor returns the cache's
  * blocks when the thread exits.
@@ -36,23 +39,45 @@ static uint32_t batch_of(const struct kc_arena_bin *b)
 
 static inline uint32_t bin_count(const struct kc_arena_bin *b)
 {
-    return atomic_load_explicit(&b->count, memory_order_relaxed);
+    return KC_ARENA_BIN_COUNT(atomic_load_explicit(&b->word, memory_order_relaxed));
 }
 
-static inline void set_bin_count(struct kc_arena_bin *b, uint32_t n)
+/* A batch move of n items into (in) or out of a bin: count and net change
+ * together, pops stays (lock held, so metrics never see one without the
+ * other). */
+static void bin_move(struct kc_arena_bin *b, uint32_t n, bool in)
 {
-    atomic_store_explicit(&b->count, n, memory_order_relaxed);
+    uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+    atomic_store_explicit(&b->word, in ? w + n : w - n, memory_order_relaxed);
+    b->net = in ? b->net + n : b->net - n;
+}
+
+void kc__arena_tcache_counts(const struct kc_arena *a, const struct kc_arena_tcache *tc,
+                             uint64_t *allocs, uint64_t *frees)
+{
+    uint64_t al = atomic_load_explicit(&tc->allocs, memory_order_relaxed);
+    uint64_t fr = atomic_load_explicit(&tc->frees, memory_order_relaxed);
+    for (uint32_t c = 0; c < a->nclass; c++) {
+        const struct kc_arena_bin *b = &tc->bins[c];
+        uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+        al += KC_ARENA_BIN_POPS(w);
+        fr += KC_ARENA_BIN_POPS(w) + KC_ARENA_BIN_COUNT(w) - b->net;
+    }
+    *allocs = al;
+    *frees = fr;
 }
 
 void kc__arena_tcache_drain(struct kc_arena *a, struct kc_arena_tcache *tc)
 {
     for (uint32_t c = 0; c < a->nclass; c++) {
         struct kc_arena_bin *b = &tc->bins[c];
-        for (uint32_t i = 0, n = bin_count(b); i < n; i++) {
-            kc__arena_give_block(a, c, b->items[i].block);
-            kc__arena_give_idx(a, &b->items[i].index, 1);
+        uint32_t n = bin_count(b);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t idx = kc__arena_seal_lo(tc->items[c][i].head);
+            kc__arena_give_block(a, c, tc->items[c][i].block);
+            kc__arena_give_idx(a, &idx, 1);
         }
-        set_bin_count(b, 0);
+        bin_move(b, n, false);
     }
     kc__arena_give_idx(a, tc->idx, tc->nidx);
     tc->nidx = 0;
@@ -61,8 +86,10 @@ void kc__arena_tcache_drain(struct kc_arena *a, struct kc_arena_tcache *tc)
 /* Fold a dying cache's counters into the arena's (lock held). */
 static void tcache_retire(struct kc_arena *a, struct kc_arena_tcache *tc)
 {
-    a->gone_allocs += atomic_load_explicit(&tc->allocs, memory_order_relaxed);
-    a->gone_frees += atomic_load_explicit(&tc->frees, memory_order_relaxed);
+    uint64_t allocs, frees;
+    kc__arena_tcache_counts(a, tc, &allocs, &frees);
+    a->gone_allocs += allocs;
+    a->gone_frees += frees;
     for (struct kc_arena_tcache **pp = &a->caches; *pp != NULL; pp = &(*pp)->next)
         if (*pp == tc) {
             *pp = tc->next;
@@ -96,9 +123,11 @@ static void set_caps(struct kc_arena *a, struct kc_arena_tcache *tc)
 {
     uint64_t total = 0;
     tc->budget = a->bytes / 16;
+    tc->bins[a->nclass].meta = kc__arena_meta_of(a, a->nclass); /* cap 0: never cached */
     for (uint32_t c = 0; c < a->nclass; c++) {
         uint32_t k = c < a->nslot ? 0 : c - a->nslot + 1;
         tc->bins[c].cap = k == 0 ? KC_ARENA_BIN_CAP : (32 / k > 2 ? 32 / k : 2);
+        tc->bins[c].meta = kc__arena_meta_of(a, c);
         total += (uint64_t)tc->bins[c].cap * a->class_size[c];
     }
     if (total <= tc->budget)
@@ -109,13 +138,12 @@ static void set_caps(struct kc_arena *a, struct kc_arena_tcache *tc)
 
 static struct kc_arena_tcache *tcache_new(struct kc_arena *a)
 {
+    struct kc_arena_tcache *tc = NULL;
     if (kc__arena_fault_hit(a))
         return NULL;
     /* 128-byte aligned: the owner's counters never share a line (or an
      * adjacent-line prefetch pair) with another thread's data. */
-    size_t size =
-        sizeof(struct kc_arena_tcache) + ((size_t)a->nclass + 1) * sizeof(struct kc_arena_bin);
-    struct kc_arena_tcache *tc = NULL;
+    size_t size = sizeof(struct kc_arena_tcache) + ((size_t)a->nclass + 1) * sizeof(tc->items[0]);
     if (posix_memalign((void **)&tc, 128, (size + 127) & ~(size_t)127) != 0)
         return NULL;
     memset(tc, 0, size);
@@ -160,12 +188,13 @@ uint32_t kc__arena_refill(struct kc_arena *a, struct kc_arena_tcache *tc, uint32
         for (uint32_t i = m; i < n; i++)
             kc__arena_give_block(a, cls, blocks[i]);
     }
-    pthread_mutex_unlock(&a->lock);
-    /* Pushed in reverse, so the lowest address is handed out first. */
+    /* Pushed in reverse, so the lowest address is handed out first; under
+     * the lock, so that metrics see count and net move together. */
     uint32_t count = bin_count(b);
     for (uint32_t i = m; i-- > 0;)
-        b->items[count++] = (struct kc_arena_item){blocks[i], idx[i]};
-    set_bin_count(b, count);
+        tc->items[cls][count++] = (struct kc_arena_item){blocks[i], kc__arena_next_head(a, idx[i])};
+    bin_move(b, m, true);
+    pthread_mutex_unlock(&a->lock);
     return m;
 }
 
@@ -175,12 +204,13 @@ void kc__arena_flush_bin(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_
     uint32_t count = bin_count(b), n = batch_of(b) < count ? batch_of(b) : count;
     pthread_mutex_lock(&a->lock);
     for (uint32_t i = 0; i < n; i++) {
-        kc__arena_give_block(a, cls, b->items[i].block);
-        kc__arena_give_idx(a, &b->items[i].index, 1);
+        uint32_t idx = kc__arena_seal_lo(tc->items[cls][i].head);
+        kc__arena_give_block(a, cls, tc->items[cls][i].block);
+        kc__arena_give_idx(a, &idx, 1);
     }
+    memmove(tc->items[cls], tc->items[cls] + n, (count - n) * sizeof(tc->items[cls][0]));
+    bin_move(b, n, false);
     pthread_mutex_unlock(&a->lock);
-    memmove(b->items, b->items + n, (count - n) * sizeof(b->items[0]));
-    set_bin_count(b, count - n);
 }
 
 /* A free ticket index for a cacheless or uncached-class allocation. */

@@ -88,8 +88,18 @@ static int check_pages(struct kc_arena *a)
 
 static bool entry_is_free(const struct kc_arena *a, uint32_t idx)
 {
+    if (idx >= a->max_tickets)
+        return false;
     uint64_t s = atomic_load_explicit(&a->table[idx].state, memory_order_relaxed);
-    return idx < a->max_tickets && (KC_ARENA_GEN(s) & 1) == 0 && KC_ARENA_REFS(s) == 0;
+    return (KC_ARENA_GEN(s) & 1) == 0 && KC_ARENA_REFS(s) == 0;
+}
+
+/* A cached item's head names a FREE entry and the generation that entry
+ * issues next (I8). */
+static bool item_is_ready(const struct kc_arena *a, uint64_t head)
+{
+    uint32_t idx = kc__arena_seal_lo(head);
+    return entry_is_free(a, idx) && kc__arena_next_head(a, idx) == head;
 }
 
 static int check_caches(struct kc_arena *a)
@@ -98,13 +108,13 @@ static int check_caches(struct kc_arena *a)
         uint64_t cap_bytes = 0;
         for (uint32_t c = 0; c < a->nclass; c++) {
             const struct kc_arena_bin *b = &tc->bins[c];
-            uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
+            uint32_t n = KC_ARENA_BIN_COUNT(atomic_load_explicit(&b->word, memory_order_relaxed));
             if (n > b->cap)
                 return broken(a, "I8: cache bin above its capacity", c);
             for (uint32_t i = 0; i < n; i++)
-                if (!entry_is_free(a, b->items[i].index))
-                    return broken(a, "I8: cached ticket index is not a FREE entry",
-                                  b->items[i].index);
+                if (!item_is_ready(a, tc->items[c][i].head))
+                    return broken(a, "I8: cached item is not a FREE entry of its generation",
+                                  kc__arena_seal_lo(tc->items[c][i].head));
             cap_bytes += (uint64_t)b->cap * a->class_size[c];
         }
         for (uint32_t i = 0; i < tc->nidx; i++)
@@ -135,8 +145,10 @@ static int check_tickets(struct kc_arena *a)
     }
     uint64_t allocs = a->gone_allocs, frees = a->gone_frees, region_total = 0;
     for (struct kc_arena_tcache *tc = a->caches; tc != NULL; tc = tc->next) {
-        allocs += atomic_load_explicit(&tc->allocs, memory_order_relaxed);
-        frees += atomic_load_explicit(&tc->frees, memory_order_relaxed);
+        uint64_t al, fr;
+        kc__arena_tcache_counts(a, tc, &al, &fr);
+        allocs += al;
+        frees += fr;
     }
     for (uint32_t r = 1; r <= KC_ARENA_REGIONS_MAX; r++) {
         uint64_t w = atomic_load_explicit(&a->regions[r].word, memory_order_relaxed);

@@ -40,7 +40,7 @@ static uint64_t live_arena_bytes(struct kc_arena *a)
         if (KC_ARENA_REFS(s) == 0 || KC_ARENA_META_KIND(atomic_load_explicit(
                                          &e->meta, memory_order_relaxed)) == KC_ARENA_E_REGION)
             continue;
-        bytes += atomic_load_explicit(&e->len, memory_order_relaxed);
+        bytes += kc__arena_seal_lo(atomic_load_explicit(&e->seal, memory_order_relaxed));
     }
     return bytes;
 }
@@ -62,11 +62,14 @@ static void gather(struct kc_arena *a, struct totals *tt)
     m->allocs = a->gone_allocs;
     m->frees = a->gone_frees;
     for (struct kc_arena_tcache *tc = a->caches; tc != NULL; tc = tc->next) {
-        m->allocs += atomic_load_explicit(&tc->allocs, memory_order_relaxed);
-        m->frees += atomic_load_explicit(&tc->frees, memory_order_relaxed);
+        uint64_t allocs, frees;
+        kc__arena_tcache_counts(a, tc, &allocs, &frees);
+        m->allocs += allocs;
+        m->frees += frees;
         for (uint32_t c = 0; c < a->nclass; c++)
-            m->cached_bytes += (uint64_t)a->class_size[c] *
-                               atomic_load_explicit(&tc->bins[c].count, memory_order_relaxed);
+            m->cached_bytes +=
+                (uint64_t)a->class_size[c] *
+                KC_ARENA_BIN_COUNT(atomic_load_explicit(&tc->bins[c].word, memory_order_relaxed));
     }
     pthread_mutex_unlock(&a->lock);
     for (uint32_t r = 1; r <= KC_ARENA_REGIONS_MAX; r++) {
@@ -263,7 +266,7 @@ static void dump_tickets(struct kc_arena *a, FILE *f, bool json)
         if (KC_ARENA_REFS(s) == 0)
             continue;
         uintptr_t addr = atomic_load_explicit(&e->addr, memory_order_relaxed);
-        uint32_t len = atomic_load_explicit(&e->len, memory_order_relaxed);
+        uint32_t len = kc__arena_seal_lo(atomic_load_explicit(&e->seal, memory_order_relaxed));
         uint32_t meta = atomic_load_explicit(&e->meta, memory_order_relaxed);
         /* Acquire fence: the field loads above complete before the re-check. */
         atomic_thread_fence(memory_order_acquire);

@@ -72,7 +72,7 @@ void *kc__arena_map_aligned(size_t len, size_t align)
 /* Slot classes: 16, 32, 48, 64, then four steps per doubling (80, 96, 112,
  * 128, 160, ...) up to half a page, so a slot wastes under 20% and a slab
  * page holds at least two slots. Then one class per run of 1..16 pages.
- * kc__arena_class_of() computes the same series: keep them in step (the
+ * kc__arena_class_calc() computes the same series: keep them in step (the
  * test test_arena_size_classes_are_tight checks it). Half a page is a power
  * of two, so every doubling group is complete. */
 static void make_classes(struct kc_arena *a)
@@ -92,6 +92,10 @@ static void make_classes(struct kc_arena *a)
         a->class_slots[n + k - 1] = 0;
     }
     a->nclass = n + KC_ARENA_RUN_CLASSES;
+    /* Every length in a granule has the same class: slot sizes and pages
+     * are multiples of KC_ARENA_GRANULE. */
+    for (uint32_t g = 0; g < KC_ARENA_LUT_MAX / KC_ARENA_GRANULE; g++)
+        a->class_lut[g] = (uint8_t)kc__arena_class_calc(a, (size_t)g * KC_ARENA_GRANULE + 1);
 }
 
 int kc__arena_pages_init(struct kc_arena *a)

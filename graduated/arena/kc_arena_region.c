@@ -170,7 +170,8 @@ KC_ARENA_NOINLINE int kc_arena_wrap(kc_arena_t *a, int id, const void *ptr, size
         atomic_fetch_add_explicit(&a->failed_allocs, 1, memory_order_relaxed);
         return -ENOMEM;
     }
-    kc__arena_issue(a, idx, p, (uint32_t)len, KC_ARENA_META(KC_ARENA_E_REGION, 0, slot), t);
+    kc__arena_issue(a, kc__arena_next_head(a, idx), p, (uint32_t)len,
+                    KC_ARENA_META(KC_ARENA_E_REGION, a->nclass, slot), t);
     return 0;
 }
 

@@ -7,8 +7,12 @@
  * live?" and "take a reference" are one CAS on that word, so no window exists
  * between validating and retaining in which the payload could be freed and
  * reused. The hot path (alloc + release of a cached class) touches only the
- * calling thread's cache and the entry: one release-store to issue, one CAS
- * to free, no lock.
+ * calling thread's cache and the entry, and takes no lock: alloc pops a
+ * {block, ticket head} item and issues with plain stores and one
+ * release-store; release checks the ticket against the entry with one
+ * acquire load of the state and one compare of the seal (the {len, check}
+ * half issued with it, so the check word is not recomputed), frees it with
+ * one CAS, and pushes the block back with the next generation's head.
  *
  * Ticket entry states (I5 in kc_arena_impl.h):
  *
@@ -17,17 +21,20 @@
  *   FREE (even, 0)     issued                  LIVE (gen+1, 1)      kc__arena_issue
  *   LIVE (odd, n)      hydrate / retain        LIVE (odd, n+1)      take_ref
  *   LIVE (odd, n)      validate                unchanged: n         kc_arena_validate
- *   LIVE (odd, n>1)    release                 LIVE (odd, n-1)      kc_arena_release
- *   LIVE (odd, 1)      last release            FREE (gen+1, 0)      kc_arena_release
- *   LIVE (2^32-1, 1)   last release            RETIRED (2^32-1, 0)  kc_arena_release
+ *   LIVE (odd, n>1)    release                 LIVE (odd, n-1)      release_slow
+ *   LIVE (odd, 1)      last release            FREE (gen+1, 0)      kc_arena_release,
+ *                                                                   release_slow
+ *   LIVE (2^32-1, 1)   last release            RETIRED (2^32-1, 0)  release_slow
  *   FREE, RETIRED or   hydrate / retain        unchanged: -ESTALE   take_ref
  *   other generation   validate                unchanged: -ESTALE   kc_arena_validate
- *                      release                 unchanged: -ESTALE   kc_arena_release
+ *                      release                 unchanged: -ESTALE   release_slow
  *
  * Issue is a plain release-store: a FREE entry has refs == 0 and every other
  * writer's CAS requires refs > 0, so nobody can race it. A retired entry is
  * never issued again, so no old ticket can ever match it (generations never
- * wrap back to a value a ticket already carried).
+ * wrap back to a value a ticket already carried). kc_arena_release() takes
+ * only the common last release; anything it does not recognise it hands,
+ * unchanged, to release_slow().
  */
 #include "kc_arena_impl.h"
 
@@ -50,16 +57,6 @@ static void count_op(struct kc_arena *a, struct kc_arena_tcache *tc, bool alloc)
     else
         a->gone_frees++;
     pthread_mutex_unlock(&a->lock);
-}
-
-/* The entry meta word of an arena payload of class cls. Computed, not
- * looked up: a table costs a cache line on the hot path (measured ~1 ns). */
-static inline uint32_t meta_of(const struct kc_arena *a, uint32_t cls)
-{
-    uint32_t kind = cls < a->nslot    ? KC_ARENA_E_SLOT
-                    : cls < a->nclass ? KC_ARENA_E_RUN
-                                      : KC_ARENA_E_BIGRUN;
-    return KC_ARENA_META(kind, cls, 0);
 }
 
 /* Allocate outside the thread cache: a long run, an uncached class, or any
@@ -87,7 +84,8 @@ static int alloc_central(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_
         return fail_nomem(a);
     }
     count_op(a, tc, true);
-    kc__arena_issue(a, idx, (uintptr_t)block, (uint32_t)len, meta_of(a, cls), t);
+    kc__arena_issue(a, kc__arena_next_head(a, idx), (uintptr_t)block, (uint32_t)len,
+                    kc__arena_meta_of(a, cls), t);
     if (ptr != NULL)
         *ptr = block;
     return 0;
@@ -107,14 +105,13 @@ __attribute__((noinline)) static int alloc_slow(struct kc_arena *a, size_t len,
     if (tc == NULL || tc->bins[cls].cap == 0)
         return alloc_central(a, tc, cls, len, t, ptr);
     struct kc_arena_bin *b = &tc->bins[cls];
-    if (atomic_load_explicit(&b->count, memory_order_relaxed) == 0 &&
+    if (KC_ARENA_BIN_COUNT(atomic_load_explicit(&b->word, memory_order_relaxed)) == 0 &&
         kc__arena_refill(a, tc, cls) == 0)
         return fail_nomem(a);
-    uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed) - 1;
-    struct kc_arena_item it = b->items[n];
-    atomic_store_explicit(&b->count, n, memory_order_relaxed);
-    count_op(a, tc, true);
-    kc__arena_issue(a, it.index, (uintptr_t)it.block, (uint32_t)len, meta_of(a, cls), t);
+    uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+    struct kc_arena_item it = tc->items[cls][KC_ARENA_BIN_COUNT(w) - 1];
+    atomic_store_explicit(&b->word, w + KC_ARENA_BIN_POP, memory_order_relaxed); /* counts it */
+    kc__arena_issue(a, it.head, (uintptr_t)it.block, (uint32_t)len, b->meta, t);
     if (ptr != NULL)
         *ptr = it.block;
     return 0;
@@ -127,18 +124,19 @@ KC_ARENA_NOINLINE int kc_arena_alloc(kc_arena_t *a, size_t len, kc_arena_ticket_
         return alloc_slow(a, len, t, ptr);
     if (kc__arena_fault_hit(a))
         return fail_nomem(a);
+    struct kc_arena_hint *h = kc__arena_hint_get();
+    if (__builtin_expect(h->uid != a->uid, 0)) /* no cache yet, or another arena's */
+        return alloc_slow(a, len, t, ptr);
+    struct kc_arena_tcache *tc = h->tc;
     uint32_t cls = kc__arena_class_of(a, len);
-    struct kc_arena_tcache *tc = kc__arena_tcache(a);
-    if (__builtin_expect(tc == NULL, 0))
-        return alloc_slow(a, len, t, ptr);
     struct kc_arena_bin *b = &tc->bins[cls];
-    uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
-    if (__builtin_expect(n == 0, 0)) /* empty, or an uncached class (cap 0) */
+    uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+    if (__builtin_expect(KC_ARENA_BIN_COUNT(w) == 0, 0)) /* empty, or uncached (cap 0) */
         return alloc_slow(a, len, t, ptr);
-    struct kc_arena_item it = b->items[n - 1];
-    atomic_store_explicit(&b->count, n - 1, memory_order_relaxed);
-    kc__arena_bump(&tc->allocs, 1);
-    kc__arena_issue(a, it.index, (uintptr_t)it.block, (uint32_t)len, meta_of(a, cls), t);
+    struct kc_arena_item it = tc->items[cls][KC_ARENA_BIN_COUNT(w) - 1];
+    /* One store pops the item and counts the allocation. */
+    atomic_store_explicit(&b->word, w + KC_ARENA_BIN_POP, memory_order_relaxed);
+    kc__arena_issue(a, it.head, (uintptr_t)it.block, (uint32_t)len, b->meta, t);
     if (ptr != NULL)
         *ptr = it.block;
     return 0;
@@ -152,7 +150,7 @@ static int vet(struct kc_arena *a, const kc_arena_ticket_t *t)
     if (t->check == 0 && t->index == 0 && t->gen == 0 && t->len == 0)
         return -EINVAL;
     if (t->index >= a->max_tickets || (t->gen & 1) == 0 ||
-        t->check != kc__arena_check_word(a, t->index, t->gen, t->len)) {
+        t->check != kc__arena_check_word(a, kc__arena_seal(t->index, t->gen), t->len)) {
         atomic_fetch_add_explicit(&a->stale_rejections, 1, memory_order_relaxed);
         return -ESTALE;
     }
@@ -196,7 +194,7 @@ int kc_arena_hydrate(kc_arena_t *a, kc_arena_ticket_t t, void **ptr, size_t *len
     if (ptr != NULL)
         *ptr = (void *)atomic_load_explicit(&e->addr, memory_order_relaxed);
     if (len != NULL)
-        *len = atomic_load_explicit(&e->len, memory_order_relaxed);
+        *len = kc__arena_seal_lo(atomic_load_explicit(&e->seal, memory_order_relaxed));
     return 0;
 }
 
@@ -222,7 +220,7 @@ int kc_arena_validate(kc_arena_t *a, kc_arena_ticket_t t, void **ptr, size_t *le
     if (ptr != NULL)
         *ptr = (void *)atomic_load_explicit(&e->addr, memory_order_relaxed);
     if (len != NULL)
-        *len = atomic_load_explicit(&e->len, memory_order_relaxed);
+        *len = kc__arena_seal_lo(atomic_load_explicit(&e->seal, memory_order_relaxed));
     return KC_ARENA_REFS(s) > INT32_MAX ? INT32_MAX : (int)KC_ARENA_REFS(s);
 }
 
@@ -235,9 +233,10 @@ int kc_arena_retain(kc_arena_t *a, kc_arena_ticket_t t)
 }
 
 /* The entry idx just went FREE (or RETIRED) and its cache bin, if any, was
- * full or absent: give its memory back the long way. */
-__attribute__((noinline)) static void free_slow(struct kc_arena *a, uint32_t idx,
-                                                struct kc_arena_entry *e, bool retired)
+ * full or absent: give its memory back the long way. Returns 1, the last
+ * release's result, so that callers may end with it. */
+__attribute__((noinline)) static int free_slow(struct kc_arena *a, uint32_t idx,
+                                               struct kc_arena_entry *e, bool retired)
 {
     uint32_t meta = atomic_load_explicit(&e->meta, memory_order_relaxed);
     void *block = (void *)atomic_load_explicit(&e->addr, memory_order_relaxed);
@@ -247,18 +246,19 @@ __attribute__((noinline)) static void free_slow(struct kc_arena *a, uint32_t idx
         kc__arena_region_put(a, KC_ARENA_META_REGION(meta));
         if (!retired)
             kc__arena_index_put(a, tc, idx);
-        return;
+        return 1;
     }
-    count_op(a, tc, false);
     if (tc != NULL && !retired && tc->bins[cls].cap > 0) {
         struct kc_arena_bin *b = &tc->bins[cls];
-        if (atomic_load_explicit(&b->count, memory_order_relaxed) == b->cap)
+        if (KC_ARENA_BIN_COUNT(atomic_load_explicit(&b->word, memory_order_relaxed)) == b->cap)
             kc__arena_flush_bin(a, tc, cls);
-        uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
-        b->items[n] = (struct kc_arena_item){block, idx};
-        atomic_store_explicit(&b->count, n + 1, memory_order_relaxed);
-        return;
+        uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+        tc->items[cls][KC_ARENA_BIN_COUNT(w)] =
+            (struct kc_arena_item){block, kc__arena_next_head(a, idx)};
+        atomic_store_explicit(&b->word, w + 1, memory_order_relaxed); /* a push: counted */
+        return 1;
     }
+    count_op(a, tc, false);
     pthread_mutex_lock(&a->lock);
     if (kind == KC_ARENA_E_BIGRUN)
         kc__arena_give_run(a, block);
@@ -267,6 +267,7 @@ __attribute__((noinline)) static void free_slow(struct kc_arena *a, uint32_t idx
     if (!retired)
         kc__arena_give_idx(a, &idx, 1);
     pthread_mutex_unlock(&a->lock);
+    return 1;
 }
 
 /* Everything but the common last release: bad tickets, shared tickets,
@@ -306,41 +307,55 @@ __attribute__((noinline)) static int release_slow(struct kc_arena *a, kc_arena_t
     bool retired = t.gen == UINT32_MAX;
     if (retired)
         atomic_fetch_add_explicit(&a->retired_slots, 1, memory_order_relaxed);
-    free_slow(a, t.index, e, retired);
-    return 1;
+    return free_slow(a, t.index, e, retired);
 }
 
 KC_ARENA_NOINLINE int kc_arena_release(kc_arena_t *a, kc_arena_ticket_t t)
 {
     /* Fast path: a genuine ticket holding the only reference, freed into a
-     * bin with room. A null or forged ticket fails the check (a null one
-     * has check 0, which is never issued) and goes to release_slow(). */
-    if (__builtin_expect(a == NULL || t.index >= a->max_tickets || t.gen == UINT32_MAX ||
-                             t.check != kc__arena_check_word(a, t.index, t.gen, t.len),
-                         0))
+     * bin with room. Anything else (a null, forged, stale or shared ticket,
+     * the retiring generation, a lost race) leaves the entry as it was and
+     * goes to release_slow(), which sorts it out. */
+    if (__builtin_expect(a == NULL || t.index >= a->max_tickets || t.gen == UINT32_MAX, 0))
         return release_slow(a, t);
     struct kc_arena_entry *e = &a->table[t.index];
     uint64_t s = KC_ARENA_STATE(t.gen, 1);
+    /* Acquire: pairs with the release-store in kc__arena_issue() (or an
+     * RMW of its release sequence), so the seal read next is the one
+     * issued with generation t.gen: the entry is issued again only after a
+     * last release has moved the state off {t.gen, 1}, and then the CAS
+     * below fails. A ticket whose {len, check} equal the seal of its own
+     * live generation is the ticket that was issued (the check word was
+     * computed when the seal was made), so this accepts exactly what
+     * vet() would; anything else is vetted, and counted, by release_slow(). */
+    if (__builtin_expect(atomic_load_explicit(&e->state, memory_order_acquire) != s ||
+                             atomic_load_explicit(&e->seal, memory_order_relaxed) !=
+                                 kc__arena_seal(t.len, t.check),
+                         0))
+        return release_slow(a, t);
     /* Acq_rel, as the last-release CAS in release_slow(). A failed CAS
-     * (shared, stale or raced) changes nothing; the slow path re-reads. */
+     * (a reference taken or dropped meanwhile) changes nothing. */
     if (__builtin_expect(
             !atomic_compare_exchange_strong_explicit(&e->state, &s, KC_ARENA_STATE(t.gen + 1, 0),
                                                      memory_order_acq_rel, memory_order_relaxed),
             0))
         return release_slow(a, t);
-    uint32_t meta = atomic_load_explicit(&e->meta, memory_order_relaxed);
-    struct kc_arena_tcache *tc = kc__arena_tcache(a);
-    if (__builtin_expect(tc != NULL && KC_ARENA_META_KIND(meta) != KC_ARENA_E_REGION, 1)) {
-        struct kc_arena_bin *b = &tc->bins[KC_ARENA_META_CLASS(meta)];
-        uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
-        if (__builtin_expect(n < b->cap, 1)) {
-            b->items[n] = (struct kc_arena_item){
-                (void *)atomic_load_explicit(&e->addr, memory_order_relaxed), t.index};
-            atomic_store_explicit(&b->count, n + 1, memory_order_relaxed);
-            kc__arena_bump(&tc->frees, 1);
-            return 1;
-        }
-    }
-    free_slow(a, t.index, e, false);
+    struct kc_arena_hint *h = kc__arena_hint_get();
+    if (__builtin_expect(h->uid != a->uid, 0))
+        return free_slow(a, t.index, e, false);
+    struct kc_arena_tcache *tc = h->tc;
+    /* Region entries carry class nclass, whose bin has capacity 0, so they
+     * fall to free_slow() with the uncached classes. */
+    uint32_t cls = KC_ARENA_META_CLASS(atomic_load_explicit(&e->meta, memory_order_relaxed));
+    struct kc_arena_bin *b = &tc->bins[cls];
+    uint64_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
+    if (__builtin_expect(KC_ARENA_BIN_COUNT(w) >= b->cap, 0))
+        return free_slow(a, t.index, e, false);
+    tc->items[cls][KC_ARENA_BIN_COUNT(w)] =
+        (struct kc_arena_item){(void *)atomic_load_explicit(&e->addr, memory_order_relaxed),
+                               kc__arena_seal(t.index, t.gen + 2)};
+    /* One store pushes the item; the push is counted by the bin's
+     * arithmetic (struct kc_arena_bin), not by a counter of its own. */
+    atomic_store_explicit(&b->word, w + 1, memory_order_relaxed);
     return 1;
 }

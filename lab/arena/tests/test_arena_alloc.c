@@ -276,6 +276,75 @@ static void test_arena_release_on_other_thread_and_thread_exit(void **state)
     assert_int_equal(kc_arena_destroy(r.a), 0);
 }
 
+#define SPLIT_N 1000
+
+struct split {
+    kc_arena_t *a;
+    kc_arena_ticket_t t[SPLIT_N];
+    pthread_barrier_t counted, done;
+    int freed;
+};
+
+static void *split_releaser(void *arg)
+{
+    struct split *s = arg;
+    for (int i = 0; i < SPLIT_N; i++)
+        s->freed += kc_arena_release(s->a, s->t[i]) == 1;
+    pthread_barrier_wait(&s->counted); /* the main thread counts; this cache lives */
+    pthread_barrier_wait(&s->done);
+    return NULL;
+}
+
+/* I6 with every batch path in play: one thread allocates 1000 blocks of two
+ * classes (its bins refill 60 times), another frees them all (its bins only
+ * take frees, so they flush more than they ever refill). allocs, frees and
+ * live tickets are exact while the freeing thread's cache is alive, after
+ * its exit, and after the allocating thread's flush. */
+static void test_arena_counts_exact_when_one_thread_allocates_another_frees(void **state)
+{
+    (void)state;
+    struct split *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    s->a = kc_at_arena(4 << 20, 4096, 0);
+    assert_non_null(s->a);
+    for (int i = 0; i < SPLIT_N; i++)
+        assert_int_equal(kc_arena_alloc(s->a, i % 2 ? 64 : 4096, &s->t[i], NULL), 0);
+    kc_arena_ticket_t own;
+    assert_int_equal(kc_arena_alloc(s->a, 64, &own, NULL), 0);
+    kc_arena_metrics_t m = kc_at_metrics(s->a);
+    assert_int_equal(m.allocs, SPLIT_N + 1);
+    assert_int_equal(m.frees, 0);
+    assert_int_equal(m.live_tickets, SPLIT_N + 1);
+    pthread_barrier_init(&s->counted, NULL, 2);
+    pthread_barrier_init(&s->done, NULL, 2);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, split_releaser, s), 0);
+    pthread_barrier_wait(&s->counted);
+    m = kc_at_metrics(s->a);
+    assert_int_equal(s->freed, SPLIT_N);
+    assert_int_equal(m.allocs, SPLIT_N + 1);
+    assert_int_equal(m.frees, SPLIT_N);
+    assert_int_equal(m.live_tickets, 1);
+    assert_int_equal(kc_arena_check(s->a), 0);
+    pthread_barrier_wait(&s->done);
+    pthread_join(th, NULL);
+    assert_int_equal(kc_arena_release(s->a, own), 1);
+    m = kc_at_metrics(s->a);
+    assert_int_equal(m.allocs, SPLIT_N + 1);
+    assert_int_equal(m.frees, SPLIT_N + 1);
+    assert_int_equal(m.live_tickets, 0);
+    kc_arena_flush(s->a);
+    m = kc_at_metrics(s->a);
+    assert_int_equal(m.frees, SPLIT_N + 1);
+    assert_int_equal(m.cached_bytes, 0);
+    assert_int_equal(m.pages_used, 0);
+    assert_int_equal(kc_arena_check(s->a), 0);
+    pthread_barrier_destroy(&s->counted);
+    pthread_barrier_destroy(&s->done);
+    assert_int_equal(kc_arena_destroy(s->a), 0);
+    free(s);
+}
+
 struct late {
     kc_arena_t *a;
     kc_arena_ticket_t t;
@@ -405,6 +474,11 @@ static void test_arena_size_classes_are_tight(void **state)
             assert_int_equal(kc__arena_class_of(ai, lo), want);
             assert_int_equal(kc__arena_class_of(ai, k * page), want);
         }
+        /* The table and the computation agree on every length it covers. */
+        for (size_t len = 1; len <= KC_ARENA_LUT_MAX; len++)
+            if (kc__arena_class_of(ai, len) != kc__arena_class_calc(ai, len))
+                fail_msg("page %zu, len %zu: table says %u, computed %u", page, len,
+                         kc__arena_class_of(ai, len), kc__arena_class_calc(ai, len));
         assert_int_equal(kc_arena_destroy(a), 0);
     }
 }
@@ -420,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_arena_long_runs_and_slabs_return_pages),
         cmocka_unit_test(test_arena_purge_returns_free_pages),
         cmocka_unit_test(test_arena_release_on_other_thread_and_thread_exit),
+        cmocka_unit_test(test_arena_counts_exact_when_one_thread_allocates_another_frees),
         cmocka_unit_test(test_arena_release_in_late_thread_destructor),
         cmocka_unit_test(test_arena_destroy_reports_live_tickets),
         cmocka_unit_test(test_arena_large_pages),

@@ -226,8 +226,15 @@ static void test_arena_generation_wrap_retires_slot(void **state)
     kc_arena_ticket_t t, u;
     assert_int_equal(kc_arena_alloc(a, 64, &t, NULL), 0);
     assert_int_equal(kc_arena_release(a, t), 1);
-    /* White-box: age the (free, cached) slot to the last even generation. */
+    /* White-box: age the (free, cached) slot to the last even generation:
+     * its entry, and the cache item on top of its bin that carries the head
+     * of its next ticket (kc_arena_impl.h, struct kc_arena_item). */
     atomic_store(&ai->table[t.index].state, KC_ARENA_STATE(UINT32_MAX - 1, 0));
+    struct kc_arena_tcache *tc = ai->caches;
+    uint32_t cls = kc__arena_class_of(ai, 64);
+    uint32_t top = KC_ARENA_BIN_COUNT(atomic_load(&tc->bins[cls].word)) - 1;
+    assert_int_equal(kc__arena_seal_lo(tc->items[cls][top].head), t.index);
+    tc->items[cls][top].head = kc__arena_seal(t.index, UINT32_MAX);
     assert_int_equal(kc_arena_alloc(a, 64, &t, NULL), 0);
     assert_int_equal(t.gen, UINT32_MAX);
     assert_int_equal(kc_arena_retain(a, t), 0);
