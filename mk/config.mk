@@ -45,7 +45,11 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
         -Wformat=2 -Wvla -Wcast-qual -Wold-style-definition \
         -Wmissing-declarations -Wredundant-decls
 
-OPT_default := -O2 -g
+# Functions start on a cache line: the hot loops of the bus and the
+# channels otherwise shift against 64-byte boundaries whenever the link
+# order changes, and their throughput with them (measured: -18% and -31%
+# on the bus's f4 and f16 fan-out from a relink alone).
+OPT_default := -O2 -g -falign-functions=64
 OPT_asan    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 OPT_tsan    := -O1 -g -fsanitize=thread
