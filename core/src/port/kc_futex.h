@@ -53,9 +53,12 @@ static inline void kc__port_relax(void)
 /* Let another thread run (sched_yield). */
 void kc__port_yield_thread(void);
 
-/* KC_LOCK_SPINS bounds the spin before a contended kc_lock_t sleeps. */
+/* A contended kc_lock_t looks at its word at most KC_LOCK_SPINS times
+ * before it sleeps, waiting twice as long after each look (1, 2, 4 ... up
+ * to KC_LOCK_BACKOFF_MAX pause hints). */
 enum {
-    KC_LOCK_SPINS = 64
+    KC_LOCK_SPINS = 32,
+    KC_LOCK_BACKOFF_MAX = 64
 };
 
 /* A futex mutex: 0 free, 1 held, 2 held and someone may sleep on it. */
