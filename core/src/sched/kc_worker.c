@@ -537,14 +537,16 @@ static void park_idle(struct kc_worker *w)
 static bool spin_for_work(struct kc_worker *w)
 {
     struct kc_sched *s = w->sched;
-    /* Coroutines wait for I/O: sleeping in the poller serves them better. */
-    if (atomic_load_explicit(&s->io_waiting, memory_order_relaxed) > 0)
-        return false;
     for (int r = 0; r < KC_SCHED_SPIN_ROUNDS; r++) {
         for (int i = 0; i < KC_SCHED_SPIN_RELAX; i++)
             kc__port_relax();
         if (r % 4 == 3)
             kc__port_yield_thread();
+        /* Coroutines wait for I/O: look at the poller without blocking
+         * too, so readiness that comes within the spin is picked up
+         * without a sleep in the poller and the wake-up it costs. */
+        if (atomic_load_explicit(&s->io_waiting, memory_order_relaxed) > 0 && poll_now(w))
+            return true;
         if (kc__inject_len(&s->inject) > 0 ||
             atomic_load_explicit(&w->inbox_n, memory_order_relaxed) > 0)
             return true;
