@@ -57,9 +57,12 @@ OPT_aarch64 := -O2 -g
 OPT_fault   := -O1 -g -DKC_FAULT_INJECT=1
 
 # The default flavour optimises the library across its files (Makefile:
-# LIB_LTO). -flto=auto runs the link-time jobs in parallel.
-LIB_LTO_default := 1
-LIB_LTO        := $(LIB_LTO_$(FLAVOR))
+# LIB_LTO) when the compiler is GCC (the relocatable LTO link,
+# -flinker-output=nolto-rel, is GCC's); -flto=auto runs the link-time jobs
+# in parallel. `make CC=clang` builds without it.
+CC_IS_GCC       := $(shell $(CC) -v 2>&1 | grep -q '^gcc version' && echo 1)
+LIB_LTO_default := $(CC_IS_GCC)
+LIB_LTO        ?= $(LIB_LTO_$(FLAVOR))
 LIB_LTO_CFLAGS := -flto=auto -ffat-lto-objects
 
 LDSAN_asan := -fsanitize=address,undefined
