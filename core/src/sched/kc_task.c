@@ -129,6 +129,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
         goto out_free;
     t->co->sched = t; /* A1 */
     t->sched = s;
+    kc__parker_init_task(&t->parker, t);
     t->worker = -1;
     t->handle = out != NULL;
     if (scope != NULL && (rc = kc__scope_add(scope, t)) < 0)
