@@ -165,8 +165,10 @@ int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     return rc == 0 ? 0 : kc__chan_fail(ch, rc);
 }
 
-int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns,
-                       const kc_cancel_t *cancel)
+/* The bodies of kc__chan_send_elem and kc__chan_recv_elem, inlined into
+ * the public calls so that each is compiled for its own `desc`. */
+static inline __attribute__((always_inline)) int
+send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (ch == NULL)
         return -EINVAL;
@@ -180,8 +182,8 @@ int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeo
     return kc__chan_transfer(ch, true, (void *)(uintptr_t)elem, timeout_ns, cancel);
 }
 
-int kc__chan_recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
-                       const kc_cancel_t *cancel)
+static inline __attribute__((always_inline)) int
+recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (ch == NULL)
         return -EINVAL;
@@ -192,14 +194,26 @@ int kc__chan_recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
     return kc__chan_transfer(ch, false, out, timeout_ns, cancel);
 }
 
+int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns,
+                       const kc_cancel_t *cancel)
+{
+    return send_elem(ch, desc, elem, timeout_ns, cancel);
+}
+
+int kc__chan_recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
+                       const kc_cancel_t *cancel)
+{
+    return recv_elem(ch, desc, out, timeout_ns, cancel);
+}
+
 int kc_chan_send(kc_chan_t *ch, const void *msg, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    return kc__chan_send_elem(ch, false, msg, timeout_ns, cancel);
+    return send_elem(ch, false, msg, timeout_ns, cancel);
 }
 
 int kc_chan_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    return kc__chan_recv_elem(ch, false, out, timeout_ns, cancel);
+    return recv_elem(ch, false, out, timeout_ns, cancel);
 }
 
 int kc_chan_try_send(kc_chan_t *ch, const void *msg)
