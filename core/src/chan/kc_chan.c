@@ -292,7 +292,7 @@ static kc_waiter_t *settle_peer(kc_waiter_t *w, int rc)
     return arb;
 }
 
-static void count_send(kc_chan_t *ch, const void *elem)
+static inline void count_send(kc_chan_t *ch, const void *elem)
 {
     kc__chan_bump(&ch->ctr.sends, 1);
     kc__chan_bump(&ch->ctr.bytes_sent, elem_bytes(ch, elem));
@@ -300,7 +300,7 @@ static void count_send(kc_chan_t *ch, const void *elem)
         kc__chan_bump(&ch->ctr.desc_sends, 1);
 }
 
-static void count_recv(kc_chan_t *ch, const void *elem)
+static inline void count_recv(kc_chan_t *ch, const void *elem)
 {
     kc__chan_bump(&ch->ctr.receives, 1);
     kc__chan_bump(&ch->ctr.bytes_received, elem_bytes(ch, elem));
