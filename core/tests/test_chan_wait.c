@@ -226,6 +226,54 @@ static void test_chan_coroutine_parked_in_recv_is_cancelled_with_its_task(void *
     assert_int_equal(kc_sched_destroy(s), 0);
 }
 
+/* A coroutine's channel waits share its task's own parker (K6 of
+ * kc_park.c): after waits that ended normally, a cancellation still finds
+ * and wakes the next one, and the task's later waits fail at once. */
+struct reuse {
+    kc_chan_t *ch;
+    int rc[3];
+    uint64_t got[2];
+    int after; /* a receive made once cancelled */
+};
+
+static int reuse_run(void *arg)
+{
+    struct reuse *r = arg;
+    for (int i = 0; i < 3; i++)
+        r->rc[i] = kc_chan_recv(r->ch, &r->got[i < 2 ? i : 1], KC_NO_TIMEOUT, NULL);
+    uint64_t v;
+    r->after = kc_chan_recv(r->ch, &v, KC_NO_TIMEOUT, NULL);
+    return 0;
+}
+
+static void test_chan_coroutine_cancelled_after_completed_waits_is_woken(void **state)
+{
+    (void)state;
+    kc_sched_t *s = sched_new(2);
+    kc_chan_t *ch = NULL;
+    assert_int_equal(kc_chan_make(&ch, KC_CHAN_RENDEZVOUS, 0, sizeof(uint64_t)), 0);
+    struct reuse r = {.ch = ch, .rc = {1, 1, 1}, .after = 1};
+    kc_task_t *t = NULL;
+    assert_int_equal(kc_sched_spawn(s, &t, reuse_run, &r, NULL), 0);
+    for (uint64_t v = 7; v < 9; v++) {
+        wait_waiters(ch, 0, 1); /* the coroutine is waiting: hand it one */
+        assert_int_equal(kc_chan_send(ch, &v, KC_NO_TIMEOUT, NULL), 0);
+    }
+    wait_waiters(ch, 0, 1); /* its third wait */
+    assert_int_equal(kc_sched_cancel(t), 0);
+    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(r.rc[0], 0);
+    assert_int_equal(r.rc[1], 0);
+    assert_int_equal(r.got[0], 7);
+    assert_int_equal(r.got[1], 8);
+    assert_int_equal(r.rc[2], -ECANCELED);
+    assert_int_equal(r.after, -ECANCELED);
+    assert_int_equal(snap(ch).recv_waiting, 0);
+    assert_chan_ok(ch);
+    assert_int_equal(kc_chan_destroy(ch), 0);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
 struct pingpong {
     kc_chan_t *ping, *pong;
     long rounds;
@@ -562,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_chan_threads_and_coroutines_talk_both_ways),
         cmocka_unit_test(test_chan_cancel_versus_match_race_has_one_winner),
         cmocka_unit_test(test_chan_cancel_while_waiting_wins_over_a_later_close_or_peer),
+        cmocka_unit_test(test_chan_coroutine_cancelled_after_completed_waits_is_woken),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

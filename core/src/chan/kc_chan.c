@@ -12,8 +12,10 @@
  * (kc_unpark never blocks).
  *
  * A token in a queue is decided under the lock: the party that meets it
- * claims it (a plain token by one CAS that cannot fail, a select clause by
- * first winning its select's claim word, else the stale clause is dropped),
+ * claims it (with a release store, kc__waiter_claim_locked: every decision
+ * of a queued token is made under this lock, so no CAS is needed; a select
+ * clause first wins its select's claim word by CAS, else the stale clause
+ * is dropped),
  * moves the element and sets the result; the owner is woken after unlock.
  * An owner that gives up takes its token out under the lock (the
  * cancellation hook below); whichever comes first wins. A cancellation wins
@@ -274,7 +276,7 @@ static kc_waiter_t *take_peer(kc_chan_t *ch, kc_waiter_queue_t *q)
                 kc__chan_bump(&ch->ctr.cancelled_waiters, 1);
             continue;
         }
-        kc__waiter_try_claim(w); /* cannot fail: only the lock holder decides */
+        kc__waiter_claim_locked(w); /* cannot fail: only the lock holder decides */
         break;
     }
     sync_waiting(ch);
@@ -290,7 +292,7 @@ static kc_waiter_t *settle_peer(kc_waiter_t *w, int rc)
     return arb;
 }
 
-static void count_send(kc_chan_t *ch, const void *elem)
+static inline void count_send(kc_chan_t *ch, const void *elem)
 {
     kc__chan_bump(&ch->ctr.sends, 1);
     kc__chan_bump(&ch->ctr.bytes_sent, elem_bytes(ch, elem));
@@ -298,7 +300,7 @@ static void count_send(kc_chan_t *ch, const void *elem)
         kc__chan_bump(&ch->ctr.desc_sends, 1);
 }
 
-static void count_recv(kc_chan_t *ch, const void *elem)
+static inline void count_recv(kc_chan_t *ch, const void *elem)
 {
     kc__chan_bump(&ch->ctr.receives, 1);
     kc__chan_bump(&ch->ctr.bytes_received, elem_bytes(ch, elem));

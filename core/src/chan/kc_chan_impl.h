@@ -86,7 +86,8 @@ struct kc_chan {
  * token's owner ops use, the caller's cancellation token, and the token
  * whose status decides the wait (the plain token, or the select's). */
 struct kc__chan_owner {
-    kc_parker_t parker;
+    kc_parker_t *parker; /* the task's own (K6 of kc_park.c) or `spare` */
+    kc_parker_t spare;   /* a thread's or a bare coroutine's parker */
     const kc_cancel_t *cancel;
     kc_waiter_t *arbiter;
     const _Atomic uint32_t *interrupted; /* the owner task's flag, NULL for a thread */

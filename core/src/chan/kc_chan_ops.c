@@ -4,8 +4,9 @@
  * (kc__chan_send_locked / kc__chan_recv_locked in kc_chan.c). When it would
  * have to wait and may, it builds a waiter token on its own stack, owned
  * through a kc_parker_t (so the same code parks a scheduler coroutine or a
- * plain thread), publishes it in the channel's queue, drops the lock and
- * lets the token's scope guard settle the outcome:
+ * plain thread; a coroutine uses its task's own parker, K6 of kc_park.c,
+ * a thread one on this stack), publishes it in the channel's queue, drops
+ * the lock and lets the token's scope guard settle the outcome:
  *
  *   token     event                                  next       by
  *   --------  -------------------------------------  ---------  ----------------------------
@@ -23,7 +24,8 @@
  * -ECANCELED even though its owner had not yet run its hook. The
  * owner then waits for the wake it is owed (the peer may still be about to
  * unpark it), without giving up even if its task is being cancelled, since
- * the parker lives on this stack.
+ * a thread's parker lives on this stack and a task's must be IDLE again
+ * before its next wait (K6 of kc_park.c).
  */
 #include "chan/kc_chan_impl.h"
 
@@ -43,7 +45,7 @@ enum {
 static void owner_wake(void *owner)
 {
     struct kc__chan_owner *o = owner;
-    kc_unpark(&o->parker);
+    kc_unpark(o->parker);
 }
 
 /* Park for the outcome. Once the arbiter is decided the wake is owed: take
@@ -60,7 +62,7 @@ static void owner_wake(void *owner)
  * True when decided. */
 static bool spin_for_decision(const struct kc__chan_owner *o)
 {
-    struct kc_task *t = kc__parker_task(&o->parker); /* a task, else a thread */
+    struct kc_task *t = kc__parker_task(o->parker); /* a task, else a thread */
     bool task = t != NULL;
     int n = !task ? KC_CHAN_SPIN_RELAX : t->sched->nworkers > 1 ? KC_CHAN_SPIN_YIELDS : 0;
     for (int i = 0; i < n; i++) {
@@ -78,9 +80,9 @@ static int owner_park(void *owner, int64_t timeout_ns)
 {
     struct kc__chan_owner *o = owner;
     if (kc__waiter_status(o->arbiter) == KC_WAITER_ENQUEUED && !spin_for_decision(o))
-        return kc__park_own(&o->parker, timeout_ns, o->cancel);
+        return kc__park_own(o->parker, timeout_ns, o->cancel);
     for (int i = 0;; i++) {
-        if (kc__park_own(&o->parker, KC_NO_TIMEOUT, NULL) == 0)
+        if (kc__park_own(o->parker, KC_NO_TIMEOUT, NULL) == 0)
             return 0;
         if (i < KC_CHAN_OWED_SPINS)
             kc__port_relax();
@@ -93,10 +95,9 @@ const kc_waiter_owner_ops_t kc__chan_owner_ops = {owner_wake, owner_park};
 
 void kc__chan_owner_init(struct kc__chan_owner *o, kc_waiter_t *arbiter, const kc_cancel_t *cancel)
 {
-    kc_parker_init(&o->parker);
+    o->parker = kc__parker_for_wait(&o->spare, &o->interrupted);
     o->cancel = cancel;
     o->arbiter = arbiter;
-    o->interrupted = kc__parker_interrupt_word(&o->parker);
 }
 
 int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
@@ -164,8 +165,10 @@ int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     return rc == 0 ? 0 : kc__chan_fail(ch, rc);
 }
 
-int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns,
-                       const kc_cancel_t *cancel)
+/* The bodies of kc__chan_send_elem and kc__chan_recv_elem, inlined into
+ * the public calls so that each is compiled for its own `desc`. */
+static inline __attribute__((always_inline)) int
+send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (ch == NULL)
         return -EINVAL;
@@ -179,8 +182,8 @@ int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeo
     return kc__chan_transfer(ch, true, (void *)(uintptr_t)elem, timeout_ns, cancel);
 }
 
-int kc__chan_recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
-                       const kc_cancel_t *cancel)
+static inline __attribute__((always_inline)) int
+recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (ch == NULL)
         return -EINVAL;
@@ -191,14 +194,26 @@ int kc__chan_recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
     return kc__chan_transfer(ch, false, out, timeout_ns, cancel);
 }
 
+int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns,
+                       const kc_cancel_t *cancel)
+{
+    return send_elem(ch, desc, elem, timeout_ns, cancel);
+}
+
+int kc__chan_recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
+                       const kc_cancel_t *cancel)
+{
+    return recv_elem(ch, desc, out, timeout_ns, cancel);
+}
+
 int kc_chan_send(kc_chan_t *ch, const void *msg, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    return kc__chan_send_elem(ch, false, msg, timeout_ns, cancel);
+    return send_elem(ch, false, msg, timeout_ns, cancel);
 }
 
 int kc_chan_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    return kc__chan_recv_elem(ch, false, out, timeout_ns, cancel);
+    return recv_elem(ch, false, out, timeout_ns, cancel);
 }
 
 int kc_chan_try_send(kc_chan_t *ch, const void *msg)

@@ -19,7 +19,9 @@
  *
  * Invariants:
  *   K1  a parker is WAITING only while its owner is parked or about to be;
- *       only the owner moves it IDLE -> WAITING and PERMIT -> IDLE.
+ *       only the owner moves it IDLE -> WAITING and PERMIT -> IDLE, and
+ *       nothing but another unpark writes a PERMIT word (take_permit's
+ *       load and store rely on it).
  *   K2  exactly one waker moves a parker out of WAITING, and only that waker
  *       touches the task afterwards (it cannot run until enqueued).
  *   K3  the park's timer and token callback are stopped (synchronously)
@@ -29,6 +31,12 @@
  *   K5  Dekker pairs, all seq_cst: (a) parker CAS to WAITING then read of
  *       the token/timer/cancelled flag, against (b) the flag's write then
  *       the waker's CAS on the parker. One side always sees the other.
+ *   K6  a task's own parker (t->parker, the one channel waits use) lives as
+ *       long as the task and is IDLE between waits: every wake a wait is
+ *       owed is consumed before the wait ends (rule R2 of kc_waiter.c).
+ *       An interrupter CASes it directly, so a park on it is not published
+ *       in cur_parker: no seq_cst store and exchange, no exit wait for
+ *       interrupters (K4 is about parkers that die with their frame).
  */
 #include "sched/kc_sched_impl.h"
 
@@ -56,17 +64,38 @@ static void *thread_owner(void)
     return co != NULL ? (void *)co : (void *)(uintptr_t)kc__thread_tag();
 }
 
+static void parker_init_for(kc_parker_t *p, struct kc_task *t)
+{
+    p->size = sizeof(*p);
+    p->version = KC_PARKER_VERSION;
+    atomic_store_explicit(&p->state, P_IDLE, memory_order_relaxed);
+    p->kind = t != NULL ? KIND_TASK : KIND_THREAD;
+    p->owner = t != NULL ? (void *)t : thread_owner();
+    p->reserved[0] = p->reserved[1] = NULL;
+}
+
 void kc_parker_init(kc_parker_t *p)
 {
     if (p == NULL)
         return;
-    p->size = sizeof(*p);
-    p->version = KC_PARKER_VERSION;
-    atomic_store_explicit(&p->state, P_IDLE, memory_order_relaxed);
+    parker_init_for(p, kc__task_self());
+}
+
+void kc__parker_init_task(kc_parker_t *p, struct kc_task *t)
+{
+    parker_init_for(p, t);
+}
+
+kc_parker_t *kc__parker_for_wait(kc_parker_t *spare, const _Atomic uint32_t **interrupted)
+{
     struct kc_task *t = kc__task_self();
-    p->kind = t != NULL ? KIND_TASK : KIND_THREAD;
-    p->owner = t != NULL ? (void *)t : thread_owner();
-    p->reserved[0] = p->reserved[1] = NULL;
+    if (t != NULL) {
+        *interrupted = &t->cancelled;
+        return &t->parker; /* K6: IDLE, nobody else's to wait on */
+    }
+    parker_init_for(spare, NULL);
+    *interrupted = NULL;
+    return spare;
 }
 
 /* Wake the owner without a permit (timeout, cancellation). The caller keeps p
@@ -109,17 +138,20 @@ void kc_unpark(kc_parker_t *p)
         kc__futex_wake(&p->state, 1);
 }
 
-/* Take the permit if there is one. */
+/* Take the permit if there is one. A load and a store, no CAS: only the
+ * owner moves PERMIT -> IDLE or IDLE -> WAITING (K1), and nobody else
+ * moves the word out of PERMIT (the timer, the token callback and an
+ * interrupter only move WAITING -> IDLE), so the only write that can come
+ * between our load and our store is another unpark's exchange PERMIT ->
+ * PERMIT, and its permit merges with the one we take (permits do not add
+ * up). An unpark after our store finds IDLE and leaves a new permit. */
 static bool take_permit(kc_parker_t *p)
 {
-    /* relaxed look first: a failed CAS costs a locked instruction, and most
-     * looks before a park find no permit */
-    if (atomic_load_explicit(&p->state, memory_order_relaxed) != P_PERMIT)
-        return false;
-    uint32_t e = P_PERMIT;
     /* acquire: pairs with the release half of kc_unpark's exchange */
-    return atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE, memory_order_acquire,
-                                                   memory_order_relaxed);
+    if (atomic_load_explicit(&p->state, memory_order_acquire) != P_PERMIT)
+        return false;
+    atomic_store_explicit(&p->state, P_IDLE, memory_order_relaxed);
+    return true;
 }
 
 static int park_thread(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
@@ -168,14 +200,6 @@ static bool task_cancelled(struct kc_task *t)
 {
     /* seq_cst: K5(a) against kc__task_interrupt */
     return atomic_load_explicit(&t->cancelled, memory_order_seq_cst) != 0;
-}
-
-const _Atomic uint32_t *kc__parker_interrupt_word(const kc_parker_t *p)
-{
-    if (p->kind != KIND_TASK)
-        return NULL;
-    struct kc_task *t = p->owner;
-    return &t->cancelled;
 }
 
 static void registry_add(struct kc_task *t)
@@ -234,8 +258,11 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
             return rc;
         }
     }
-    /* seq_cst: K5(a), publishing the parker to interrupters */
-    atomic_store_explicit(&t->cur_parker, p, memory_order_seq_cst);
+    bool own = p == &t->parker; /* K6: interrupters find it without cur_parker */
+    if (!own) {
+        /* seq_cst: K5(a), publishing the parker to interrupters */
+        atomic_store_explicit(&t->cur_parker, p, memory_order_seq_cst);
+    }
     int rc;
     for (;;) {
         if (take_permit(p)) {
@@ -272,13 +299,15 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
         }
         kc__worker_park(t); /* whoever runs next commits PARKING -> PARKED */
     }
-    /* seq_cst: K4 Dekker with kc__task_interrupt's increment and load */
-    atomic_exchange_explicit(&t->cur_parker, NULL, memory_order_seq_cst);
-    for (int i = 0; atomic_load_explicit(&t->interrupting, memory_order_seq_cst) != 0; i++) {
-        if (i < KC_PARK_EXIT_SPINS)
-            kc__port_relax();
-        else
-            kc__port_yield_thread();
+    if (!own) {
+        /* seq_cst: K4 Dekker with kc__task_interrupt's increment and load */
+        atomic_exchange_explicit(&t->cur_parker, NULL, memory_order_seq_cst);
+        for (int i = 0; atomic_load_explicit(&t->interrupting, memory_order_seq_cst) != 0; i++) {
+            if (i < KC_PARK_EXIT_SPINS)
+                kc__port_relax();
+            else
+                kc__port_yield_thread();
+        }
     }
     if (tm_on)
         kc_timer_stop(&tm); /* K3 */
@@ -360,17 +389,23 @@ void kc__task_interrupt(struct kc_task *t)
 {
     /* seq_cst: K5(b) then K4; pairs with park_task's checks and exit */
     atomic_store_explicit(&t->cancelled, 1, memory_order_seq_cst);
-    atomic_fetch_add_explicit(&t->interrupting, 1, memory_order_seq_cst);
-    kc_parker_t *p = atomic_load_explicit(&t->cur_parker, memory_order_seq_cst);
-    bool won = false;
-    if (p != NULL) {
-        uint32_t e = P_WAITING;
-        /* seq_cst: K5(b) */
-        won = atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE, memory_order_seq_cst,
-                                                      memory_order_relaxed);
+    uint32_t e = P_WAITING;
+    /* seq_cst: K5(b) against park_task's CAS to WAITING on the task's own
+     * parker, which is not published in cur_parker (K6) */
+    bool won = atomic_compare_exchange_strong_explicit(&t->parker.state, &e, P_IDLE,
+                                                       memory_order_seq_cst, memory_order_relaxed);
+    if (!won) { /* a park on another parker, if any: published in cur_parker */
+        atomic_fetch_add_explicit(&t->interrupting, 1, memory_order_seq_cst);
+        kc_parker_t *p = atomic_load_explicit(&t->cur_parker, memory_order_seq_cst);
+        if (p != NULL) {
+            e = P_WAITING;
+            /* seq_cst: K5(b) */
+            won = atomic_compare_exchange_strong_explicit(
+                &p->state, &e, P_IDLE, memory_order_seq_cst, memory_order_relaxed);
+        }
+        /* release: our use of p ends here (K4); pairs with park's exit loop */
+        atomic_fetch_sub_explicit(&t->interrupting, 1, memory_order_release);
     }
-    /* release: our use of p ends here (K4); pairs with park's exit loop */
-    atomic_fetch_sub_explicit(&t->interrupting, 1, memory_order_release);
     if (won)
         kc__task_wake(t);
 }

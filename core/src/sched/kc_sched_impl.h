@@ -86,6 +86,7 @@ struct kc_task {
     _Atomic uint32_t cancelled;
     _Atomic uint32_t interrupting;
     _Atomic(kc_parker_t *) cur_parker;
+    kc_parker_t parker; /* its own, for channel waits (K6 in kc_park.c) */
     /* scope membership; guarded by the scope's lock */
     struct kc_scope *scope;
     struct kc_task *sc_prev, *sc_next;
@@ -238,6 +239,18 @@ static inline struct kc_task *kc__parker_task(const kc_parker_t *p)
 {
     return p->kind == KC__PARKER_TASK ? (struct kc_task *)p->owner : NULL;
 }
+/* Initialise t's own parker (kc__task_spawn). Never blocks. */
+void kc__parker_init_task(kc_parker_t *p /* OUT */, struct kc_task *t);
+/* The parker the calling context waits on for one wait: its task's own
+ * (K6: IDLE between waits, no publication in cur_parker needed), or, in a
+ * thread or a bare coroutine, spare, initialised here. *interrupted gets
+ * the word that says the task was interrupted (kc__task_interrupt: its
+ * own, its scope's or its scheduler's cancellation; nonzero once set, and
+ * then every kc_park of that task fails with -ECANCELED), or NULL for a
+ * thread owner; a channel keeps it for the length of one wait so that
+ * whoever decides its waiter can ask. Never blocks. */
+kc_parker_t *kc__parker_for_wait(kc_parker_t *spare /* OUT */,
+                                 const _Atomic uint32_t **interrupted /* OUT */);
 /* kc__park with intr true for a parker the caller initialised itself in
  * the context that parks now (so the owner check is skipped). */
 int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel);
@@ -247,13 +260,6 @@ int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool
 void kc__task_wake(struct kc_task *t);       /* the one waker of a park */
 void kc__task_interrupt(struct kc_task *t);  /* cancel t's parks */
 void kc__task_unregister(struct kc_task *t); /* leave the registry */
-/* The word that says p's owner task was interrupted (kc__task_interrupt:
- * its own, its scope's or its scheduler's cancellation; nonzero once set,
- * and then every kc_park of that task fails with -ECANCELED), or NULL for a
- * thread owner. Valid while the task lives; a channel keeps it for the
- * length of one wait so that whoever decides its waiter can ask. Never
- * blocks. */
-const _Atomic uint32_t *kc__parker_interrupt_word(const kc_parker_t *p);
 
 /* ---- kc_timer.c */
 int kc__theap_init(struct kc_theap *h);

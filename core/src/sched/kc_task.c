@@ -38,8 +38,10 @@ int64_t kc__sched_now(void)
 
 struct kc_task *kc__task_self(void)
 {
-    kc_coro_t *co = kc_coro_self();
-    return co != NULL ? (struct kc_task *)co->sched : NULL; /* A1 */
+    /* kc_coro_self() without its call: one non-inlined accessor, no more */
+    struct kc_coro_tls *tls = kc__coro_tls();
+    struct kc_coro *co = tls->current;
+    return co != &tls->root ? (struct kc_task *)co->sched : NULL; /* A1 */
 }
 
 void kc__sched_live_dec(struct kc_sched *s)
@@ -129,6 +131,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
         goto out_free;
     t->co->sched = t; /* A1 */
     t->sched = s;
+    kc__parker_init_task(&t->parker, t);
     t->worker = -1;
     t->handle = out != NULL;
     if (scope != NULL && (rc = kc__scope_add(scope, t)) < 0)

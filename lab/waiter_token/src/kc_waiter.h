@@ -17,6 +17,9 @@
  *   ENQUEUED   INIT       kc__waiter_retract       the publishing CAS failed:
  *                                                  it never became visible
  *   ENQUEUED   CLAIMED    kc__waiter_try_claim     a peer won the match
+ *   ENQUEUED   CLAIMED    kc__waiter_claim_locked  a peer won the match under
+ *                                                  the lock that serialises
+ *                                                  every decision of the token
  *   ENQUEUED   CANCELLED  kc__waiter_try_cancel    timeout, cancel, withdrawal
  *   any        (released) kc__waiter_scope_end     once, after the outcome
  *
@@ -306,6 +309,22 @@ static inline bool kc__waiter_try_claim(kc_waiter_t *w)
 static inline bool kc__waiter_try_cancel(kc_waiter_t *w)
 {
     return kc__waiter_cas_status(w, KC_WAITER_ENQUEUED, KC_WAITER_CANCELLED);
+}
+
+/* Claim a token whose every decision is made under one lock the caller
+ * holds (a token in a locked channel's queue: peers, close, withdrawals and
+ * its cancellation hook all take that lock). Nobody can move the status
+ * meanwhile, so a release store does what try_claim's CAS does, without a
+ * locked instruction. Returns false, changing nothing, unless w is
+ * ENQUEUED. Never blocks. */
+static inline bool kc__waiter_claim_locked(kc_waiter_t *w)
+{
+    if (kc__waiter_status_relaxed(w) != KC_WAITER_ENQUEUED)
+        return false;
+    /* release: as try_claim's, pairs with the owner's acquire in
+     * kc__waiter_status() */
+    atomic_store_explicit(&w->status, KC_WAITER_CLAIMED, memory_order_release);
+    return true;
 }
 
 /* Move the sender's payload into the receiver's, after the caller won the

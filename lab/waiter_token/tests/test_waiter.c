@@ -132,6 +132,37 @@ static void test_waiter_claim_wins_once_and_shuts_out_cancel(void **state)
     side_done(&s);
 }
 
+static void test_waiter_claim_locked_claims_only_an_enqueued_token(void **state)
+{
+    (void)state;
+    struct side s;
+    plain(&s, KC_WAITER_RECEIVER);
+    assert_false(kc__waiter_claim_locked(&s.w)); /* INIT cannot be claimed */
+    assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_INIT);
+    kc__waiter_publish(&s.w);
+    assert_true(kc__waiter_claim_locked(&s.w));
+    assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_CLAIMED);
+    assert_false(kc__waiter_claim_locked(&s.w));
+    assert_false(kc__waiter_try_cancel(&s.w));
+    assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_CLAIMED);
+    s.w.result = 0;
+    kc_lab_parker_wake(&s.pk); /* the claimer's wake */
+    assert_int_equal(kc__waiter_scope_end(&s.sc, 0), 0);
+    side_done(&s);
+}
+
+static void test_waiter_claim_locked_leaves_a_cancelled_token_cancelled(void **state)
+{
+    (void)state;
+    struct side s;
+    plain(&s, KC_WAITER_SENDER);
+    kc__waiter_publish(&s.w);
+    assert_true(kc__waiter_try_cancel(&s.w));
+    assert_false(kc__waiter_claim_locked(&s.w));
+    assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_CANCELLED);
+    side_done(&s); /* cancelled by hand: no wake owed, scope left open */
+}
+
 static void test_waiter_cancel_wins_once_and_shuts_out_claim(void **state)
 {
     (void)state;
@@ -489,6 +520,8 @@ int main(void)
         cmocka_unit_test(test_waiter_retract_returns_an_unseen_token_to_init),
         cmocka_unit_test(test_waiter_claim_wins_once_and_shuts_out_cancel),
         cmocka_unit_test(test_waiter_cancel_wins_once_and_shuts_out_claim),
+        cmocka_unit_test(test_waiter_claim_locked_claims_only_an_enqueued_token),
+        cmocka_unit_test(test_waiter_claim_locked_leaves_a_cancelled_token_cancelled),
         cmocka_unit_test(test_waiter_claim_and_cancel_racing_on_threads_have_one_winner),
         cmocka_unit_test(test_waiter_payload_setters_check_kind_and_status),
         cmocka_unit_test(test_waiter_transfer_moves_each_type_and_refuses_misfits),
