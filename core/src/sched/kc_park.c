@@ -19,9 +19,7 @@
  *
  * Invariants:
  *   K1  a parker is WAITING only while its owner is parked or about to be;
- *       only the owner moves it IDLE -> WAITING and PERMIT -> IDLE, and
- *       nothing but another unpark writes a PERMIT word (take_permit's
- *       load and store rely on it).
+ *       only the owner moves it IDLE -> WAITING and PERMIT -> IDLE.
  *   K2  exactly one waker moves a parker out of WAITING, and only that waker
  *       touches the task afterwards (it cannot run until enqueued).
  *   K3  the park's timer and token callback are stopped (synchronously)
@@ -36,7 +34,10 @@
  *       owed is consumed before the wait ends (rule R2 of kc_waiter.c).
  *       An interrupter CASes it directly, so a park on it is not published
  *       in cur_parker: no seq_cst store and exchange, no exit wait for
- *       interrupters (K4 is about parkers that die with their frame).
+ *       interrupters (K4 is about parkers that die with their frame). At
+ *       most one unpark comes per wait (R2), so its permit is taken with a
+ *       load and a store (take_permit_own); any other parker may see two
+ *       unparks race the take, and takes its permit by CAS.
  */
 #include "sched/kc_sched_impl.h"
 
@@ -138,14 +139,24 @@ void kc_unpark(kc_parker_t *p)
         kc__futex_wake(&p->state, 1);
 }
 
-/* Take the permit if there is one. A load and a store, no CAS: only the
- * owner moves PERMIT -> IDLE or IDLE -> WAITING (K1), and nobody else
- * moves the word out of PERMIT (the timer, the token callback and an
- * interrupter only move WAITING -> IDLE), so the only write that can come
- * between our load and our store is another unpark's exchange PERMIT ->
- * PERMIT, and its permit merges with the one we take (permits do not add
- * up). An unpark after our store finds IDLE and leaves a new permit. */
+/* Take the permit if there is one. A relaxed look first: a failed CAS
+ * costs a locked instruction, and most looks before a park find no permit.
+ * The CAS, not a store: a second unpark may exchange PERMIT -> PERMIT
+ * between a load and a store, and a store of IDLE would then lose it
+ * without the owner having synchronised with that unparker. */
 static bool take_permit(kc_parker_t *p)
+{
+    if (atomic_load_explicit(&p->state, memory_order_relaxed) != P_PERMIT)
+        return false;
+    uint32_t e = P_PERMIT;
+    /* acquire: pairs with the release half of kc_unpark's exchange */
+    return atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+/* take_permit for a task's own parker (K6): one unpark at most per wait,
+ * so nothing can write the word between our load and our store. */
+static bool take_permit_own(kc_parker_t *p)
 {
     /* acquire: pairs with the release half of kc_unpark's exchange */
     if (atomic_load_explicit(&p->state, memory_order_acquire) != P_PERMIT)
@@ -265,7 +276,7 @@ static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
     }
     int rc;
     for (;;) {
-        if (take_permit(p)) {
+        if (own ? take_permit_own(p) : take_permit(p)) {
             rc = 0;
             break;
         }
@@ -323,14 +334,16 @@ int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
 
 int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    if (take_permit(p))
-        return 0;
     if (p->kind == KIND_TASK) {
         struct kc_task *t = p->owner;
+        if (p == &t->parker ? take_permit_own(p) : take_permit(p))
+            return 0;
         if (timeout_ns == 0)
             return task_cancelled(t) || kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
         return park_task(p, t, timeout_ns, cancel, true);
     }
+    if (take_permit(p))
+        return 0;
     if (kc__cancel_fired_sc(cancel))
         return -ECANCELED;
     if (timeout_ns == 0)
