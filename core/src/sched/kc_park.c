@@ -332,15 +332,16 @@ int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
     return kc__park(p, timeout_ns, cancel, true);
 }
 
-int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
+/* Park on p, which the calling context owns (checked by the caller). */
+static int park_owned(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr)
 {
     if (p->kind == KIND_TASK) {
         struct kc_task *t = p->owner;
-        if (p == &t->parker ? take_permit_own(p) : take_permit(p))
+        if (p == &t->parker ? take_permit_own(p) : take_permit(p)) /* K6 */
             return 0;
         if (timeout_ns == 0)
-            return task_cancelled(t) || kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
-        return park_task(p, t, timeout_ns, cancel, true);
+            return (intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
+        return park_task(p, t, timeout_ns, cancel, intr);
     }
     if (take_permit(p))
         return 0;
@@ -351,31 +352,24 @@ int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
     return park_thread(p, timeout_ns, cancel);
 }
 
+int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    return park_owned(p, timeout_ns, cancel, true);
+}
+
 int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr)
 {
     if (p == NULL || p->size != sizeof(*p) || p->version != KC_PARKER_VERSION)
         return -EINVAL;
     if (p->kind == KIND_TASK) {
-        struct kc_task *t = kc__task_self();
-        if (t != p->owner)
+        if (kc__task_self() != p->owner)
             return -EPERM;
-        if (take_permit(p))
-            return 0;
-        if (timeout_ns == 0)
-            return (intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
-        return park_task(p, t, timeout_ns, cancel, intr);
-    }
-    if (p->kind != KIND_THREAD)
+    } else if (p->kind != KIND_THREAD) {
         return -EINVAL;
-    if (p->owner != thread_owner())
+    } else if (p->owner != thread_owner()) {
         return -EPERM;
-    if (take_permit(p))
-        return 0;
-    if (kc__cancel_fired_sc(cancel))
-        return -ECANCELED;
-    if (timeout_ns == 0)
-        return -ETIME;
-    return park_thread(p, timeout_ns, cancel);
+    }
+    return park_owned(p, timeout_ns, cancel, intr);
 }
 
 void kc__task_wake(struct kc_task *t)

@@ -156,19 +156,27 @@ void kc__sched_wake_all(struct kc_sched *s)
         kc__worker_kick(&s->w[i]);
 }
 
+/* Put runnable t in w's next slot; a task it displaces goes to the deque,
+ * and a searcher is woken for it. w is the calling worker. */
+static void enqueue_next(struct kc_worker *w, struct kc_task *t)
+{
+    struct kc_task *old = w->next;
+    w->next = t;
+    if (old == NULL)
+        return; /* runs when the current coroutine yields or parks */
+    push_local(w, old);
+    kc__sched_notify(w->sched);
+}
+
 void kc__sched_enqueue(struct kc_task *t)
 {
     struct kc_sched *s = t->sched;
     struct kc_worker *w = kc__sched_worker_self();
     if (w != NULL && w->sched == s) {
-        struct kc_task *old = w->next;
-        w->next = t;
-        if (old == NULL)
-            return; /* runs when the current coroutine yields or parks */
-        push_local(w, old);
-    } else {
-        kc__inject_push(&s->inject, t, t, 1);
+        enqueue_next(w, t);
+        return;
     }
+    kc__inject_push(&s->inject, t, t, 1);
     kc__sched_notify(s);
 }
 
@@ -306,6 +314,18 @@ static struct kc_task *local_work(struct kc_worker *w)
     return local_pick(w);
 }
 
+/* From the running task on w, switch straight to local task n, which
+ * inherits our resumer (the worker's root). Returns when the caller runs
+ * again, possibly on another worker. */
+static void switch_to_local(struct kc_worker *w, struct kc_task *n)
+{
+    w->current = n;
+    n->worker = (int16_t)w->index;
+    n->action = KC_ACT_NONE;
+    KC_STAT_ADD(w, executed, 1);
+    kc_coro_yield_to(n->co);
+}
+
 /* Commit the park of t, which is off its stack now (S4): PARKING ->
  * PARKED, after which its one waker owns it; or, woken meanwhile, make it
  * runnable again. Returns true when t is runnable (WOKEN was seen). */
@@ -335,13 +355,9 @@ void kc__worker_park(struct kc_task *self)
         w->next = NULL;
         w->next_streak++;
         KC_STAT_ADD(w, next_hits, 1);
-        KC_STAT_ADD(w, executed, 1);
         KC_STAT_ADD(w, park_switches, 1);
         w->pending = self; /* S6: n commits it when it lands below */
-        w->current = n;
-        n->worker = (int16_t)w->index;
-        n->action = KC_ACT_NONE;
-        kc_coro_yield_to(n->co); /* n inherits our resumer: the worker's root */
+        switch_to_local(w, n);
     } else {
         self->action = KC_ACT_PARK;
         kc_coro_yield(); /* the worker loop commits the park */
@@ -352,14 +368,8 @@ void kc__worker_park(struct kc_task *self)
     struct kc_task *p = w->pending;
     if (p != NULL) {
         w->pending = NULL;
-        if (commit_park(p)) {
-            struct kc_task *old = w->next; /* woken meanwhile: runnable here */
-            w->next = p;
-            if (old != NULL) {
-                push_local(w, old);
-                kc__sched_notify(w->sched);
-            }
-        }
+        if (commit_park(p))
+            enqueue_next(w, p); /* woken meanwhile: runnable here */
     }
 }
 
@@ -377,11 +387,7 @@ bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self)
      * to the deque where a thief could resume it on another stack. */
     self->link = w->yield_top;
     w->yield_top = self;
-    w->current = n;
-    n->worker = (int16_t)w->index;
-    n->action = KC_ACT_NONE;
-    KC_STAT_ADD(w, executed, 1);
-    kc_coro_yield_to(n->co); /* n inherits our resumer: the worker's root */
+    switch_to_local(w, n);
     return true;
 }
 
