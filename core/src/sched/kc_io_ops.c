@@ -62,92 +62,111 @@ static bool cancelled(const kc_cancel_t *cancel)
     return kc_cancel_is_triggered(cancel) || kc_sched_is_cancelled();
 }
 
-ssize_t kc_read(int fd, void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel)
+/* One non-blocking attempt of a call on fd: its result (>= 0), or a
+ * negative errno read right after the system call. */
+typedef ssize_t (*io_try_fn)(int fd, void *arg);
+
+/* The retry loop of every call here but connect: try, and on EAGAIN wait
+ * for `events` (io_park) and try again, until done, an error, the deadline
+ * or the token. */
+static ssize_t io_retry(int fd, uint32_t events, int64_t timeout_ns, const kc_cancel_t *cancel,
+                        io_try_fn attempt, void *arg)
 {
     struct io_clock c = clock_start(timeout_ns);
     for (;;) {
         if (cancelled(cancel))
             return -ECANCELED;
-        ssize_t r = read(fd, buf, n);
+        ssize_t r = attempt(fd, arg);
         if (r >= 0)
             return r;
-        int k = classify(errno);
+        int k = classify((int)-r);
         if (k < 0)
             return k;
-        if (k == 0 && (k = io_park(fd, KC_IO_IN, &c, cancel)) < 0)
+        if (k == 0 && (k = io_park(fd, events, &c, cancel)) < 0)
             return k;
     }
 }
 
+struct io_buf {
+    void *buf;
+    size_t n;
+};
+
+static ssize_t try_read(int fd, void *arg)
+{
+    struct io_buf *b = arg;
+    ssize_t r = read(fd, b->buf, b->n);
+    return r >= 0 ? r : -errno;
+}
+
+static ssize_t try_write(int fd, void *arg)
+{
+    struct io_buf *b = arg;
+    ssize_t r = write(fd, b->buf, b->n);
+    return r >= 0 ? r : -errno;
+}
+
+struct io_msg {
+    struct msghdr *msg;
+    int flags;
+};
+
+static ssize_t try_recvmsg(int fd, void *arg)
+{
+    struct io_msg *m = arg;
+    ssize_t r = recvmsg(fd, m->msg, m->flags);
+    return r >= 0 ? r : -errno;
+}
+
+static ssize_t try_sendmsg(int fd, void *arg)
+{
+    struct io_msg *m = arg;
+    ssize_t r = sendmsg(fd, m->msg, m->flags);
+    return r >= 0 ? r : -errno;
+}
+
+struct io_peer {
+    struct sockaddr *addr;
+    socklen_t *len;
+};
+
+static ssize_t try_accept(int fd, void *arg)
+{
+    struct io_peer *p = arg;
+    return kc__port_accept(fd, p->addr, p->len); /* a socket or -errno */
+}
+
+ssize_t kc_read(int fd, void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    struct io_buf b = {buf, n};
+    return io_retry(fd, KC_IO_IN, timeout_ns, cancel, try_read, &b);
+}
+
 ssize_t kc_write(int fd, const void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    struct io_clock c = clock_start(timeout_ns);
-    for (;;) {
-        if (cancelled(cancel))
-            return -ECANCELED;
-        ssize_t r = write(fd, buf, n);
-        if (r >= 0)
-            return r;
-        int k = classify(errno);
-        if (k < 0)
-            return k;
-        if (k == 0 && (k = io_park(fd, KC_IO_OUT, &c, cancel)) < 0)
-            return k;
-    }
+    struct io_buf b = {(void *)(uintptr_t)buf, n}; /* write only reads it */
+    return io_retry(fd, KC_IO_OUT, timeout_ns, cancel, try_write, &b);
 }
 
 ssize_t kc_recvmsg(int fd, struct msghdr *msg, int flags, int64_t timeout_ns,
                    const kc_cancel_t *cancel)
 {
-    struct io_clock c = clock_start(timeout_ns);
-    for (;;) {
-        if (cancelled(cancel))
-            return -ECANCELED;
-        ssize_t r = recvmsg(fd, msg, flags);
-        if (r >= 0)
-            return r;
-        int k = classify(errno);
-        if (k < 0)
-            return k;
-        if (k == 0 && (k = io_park(fd, KC_IO_IN, &c, cancel)) < 0)
-            return k;
-    }
+    struct io_msg m = {msg, flags};
+    return io_retry(fd, KC_IO_IN, timeout_ns, cancel, try_recvmsg, &m);
 }
 
 ssize_t kc_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t timeout_ns,
                    const kc_cancel_t *cancel)
 {
-    struct io_clock c = clock_start(timeout_ns);
-    for (;;) {
-        if (cancelled(cancel))
-            return -ECANCELED;
-        ssize_t r = sendmsg(fd, msg, flags);
-        if (r >= 0)
-            return r;
-        int k = classify(errno);
-        if (k < 0)
-            return k;
-        if (k == 0 && (k = io_park(fd, KC_IO_OUT, &c, cancel)) < 0)
-            return k;
-    }
+    struct io_msg m = {(struct msghdr *)(uintptr_t)msg, flags}; /* sendmsg only reads it */
+    return io_retry(fd, KC_IO_OUT, timeout_ns, cancel, try_sendmsg, &m);
 }
 
 int kc_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t timeout_ns,
               const kc_cancel_t *cancel)
 {
-    struct io_clock c = clock_start(timeout_ns);
-    for (;;) {
-        if (cancelled(cancel))
-            return -ECANCELED;
-        int r = kc__port_accept(fd, addr, len);
-        if (r >= 0)
-            return r;
-        int k = classify(-r);
-        if (k < 0)
-            return k;
-        if (k == 0 && (k = io_park(fd, KC_IO_IN, &c, cancel)) < 0)
-            return k;
-    }
+    struct io_peer p = {addr, len};
+    return (int)io_retry(fd, KC_IO_IN, timeout_ns, cancel, try_accept, &p);
 }
 
 int kc_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns,
