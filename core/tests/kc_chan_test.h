@@ -105,15 +105,6 @@ static inline void assert_accounting(const kc_chan_t *ch)
                  (unsigned long long)s.undelivered, (unsigned long long)s.occupancy);
 }
 
-static inline kc_sched_t *sched_new(int n)
-{
-    kc_sched_t *s = NULL;
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = n;
-    assert_int_equal(kc_sched_create(&s, &o), 0);
-    return s;
-}
-
 /* A cancellation token that has already fired. */
 static inline kc_cancel_t *fired_token(void)
 {

@@ -1,13 +1,15 @@
 /* kc_test_util.h - small helpers shared by core's cmocka tests.
  *
  * Header-only so each test binary stays one translation unit: scaled counts
- * for slow checkers, death tests in a child process with stderr captured,
- * and white-box pokes that tests need and the public API must not offer.
+ * for slow checkers, a scheduler of n workers, death tests in a child
+ * process with stderr captured, and white-box pokes that tests need and the
+ * public API must not offer. Include it after cmocka.h.
  */
 #ifndef KCORO_KC_TEST_UTIL_H
 #define KCORO_KC_TEST_UTIL_H
 
 #include "coro/kc_coro_impl.h"
+#include "kcoro/sched.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,16 @@ static inline long kc_test_scaled(long n)
     if (div < 1)
         div = 1;
     return n / div > 0 ? n / div : 1;
+}
+
+/* A scheduler with n workers (asserts that it was created). */
+static inline kc_sched_t *kc_test_sched(int n)
+{
+    kc_sched_t *s = NULL;
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.nworkers = n;
+    assert_int_equal(kc_sched_create(&s, &o), 0);
+    return s;
 }
 
 /* Valgrind runs signal handlers on its own terms; death tests that depend

@@ -237,7 +237,7 @@ static void test_chan_mpmc_stress_accounts_for_every_element(void **state)
 {
     (void)state;
     long per = kc_test_scaled(getenv("KCORO_TEST_FULL") ? 200000 : 5000);
-    kc_sched_t *s = sched_new(2);
+    kc_sched_t *s = kc_test_sched(2);
     for (size_t c = 0; c < N_CHAN_CFGS; c++)
         for (int desc = 0; desc < 2; desc++)
             run_stress(s, &chan_cfgs[c], desc, per);

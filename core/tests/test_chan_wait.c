@@ -210,7 +210,7 @@ static void test_chan_destroy_refuses_a_channel_with_waiters(void **state)
 static void test_chan_coroutine_parked_in_recv_is_cancelled_with_its_task(void **state)
 {
     (void)state;
-    kc_sched_t *s = sched_new(2);
+    kc_sched_t *s = kc_test_sched(2);
     kc_chan_t *ch = NULL;
     assert_int_equal(kc_chan_make(&ch, KC_CHAN_BUFFERED, 2, sizeof(uint64_t)), 0);
     struct op o;
@@ -249,7 +249,7 @@ static int reuse_run(void *arg)
 static void test_chan_coroutine_cancelled_after_completed_waits_is_woken(void **state)
 {
     (void)state;
-    kc_sched_t *s = sched_new(2);
+    kc_sched_t *s = kc_test_sched(2);
     kc_chan_t *ch = NULL;
     assert_int_equal(kc_chan_make(&ch, KC_CHAN_RENDEZVOUS, 0, sizeof(uint64_t)), 0);
     struct reuse r = {.ch = ch, .rc = {1, 1, 1}, .after = 1};
@@ -313,7 +313,7 @@ static void test_chan_coroutines_ping_pong_on_one_and_two_workers(void **state)
 {
     (void)state;
     for (int workers = 1; workers <= 2; workers++) {
-        kc_sched_t *s = sched_new(workers);
+        kc_sched_t *s = kc_test_sched(workers);
         struct pingpong p = {NULL, NULL, kc_test_scaled(20000), 0, 0};
         assert_int_equal(kc_chan_make(&p.ping, KC_CHAN_RENDEZVOUS, 0, sizeof(uint64_t)), 0);
         assert_int_equal(kc_chan_make(&p.pong, KC_CHAN_RENDEZVOUS, 0, sizeof(uint64_t)), 0);
@@ -371,7 +371,7 @@ static int mixed_worker(void *arg)
 static void test_chan_threads_and_coroutines_talk_both_ways(void **state)
 {
     (void)state;
-    kc_sched_t *s = sched_new(2);
+    kc_sched_t *s = kc_test_sched(2);
     struct mixed m = {NULL, NULL, kc_test_scaled(20000), 0};
     assert_int_equal(kc_chan_make(&m.in, KC_CHAN_BUFFERED, 4, sizeof(uint64_t)), 0);
     assert_int_equal(kc_chan_make(&m.out, KC_CHAN_UNLIMITED, 0, sizeof(uint64_t)), 0);
@@ -461,7 +461,7 @@ static void test_chan_cancel_while_waiting_wins_over_a_later_close_or_peer(void 
     static const char *const acts[N_ACTS] = {"token, then close", "token, then a peer",
                                              "task cancelled, then close"};
     static const char *const modes[3] = {"send", "receive", "select"};
-    kc_sched_t *s = sched_new(1);
+    kc_sched_t *s = kc_test_sched(1);
     for (int act = 0; act < N_ACTS; act++) {
         for (int mode = 0; mode < 3; mode++) {
             struct fire_then f = {NULL, NULL, NULL, mode, act, 99, 99, 0};

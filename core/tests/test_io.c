@@ -34,16 +34,6 @@
 
 #include "kc_test_util.h"
 
-static kc_sched_t *new_sched(int n)
-{
-    kc_sched_t *s = NULL;
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = n;
-    if (kc_sched_create(&s, &o) != 0)
-        return NULL;
-    return s;
-}
-
 static void nb_pair(int sv[2])
 {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -97,7 +87,7 @@ static void test_io_wait_rejects_bad_input_and_zero_timeout_tries(void **state)
 static void test_io_wait_coroutine_woken_by_data_timeout_and_cancel(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     int sv[2];
     nb_pair(sv);
     kc_task_t *t;
@@ -175,7 +165,7 @@ static void test_io_wait_from_plain_thread(void **state)
 static void test_io_wait_on_regular_file_is_ready(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     char path[] = "/tmp/kc_test_io_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -257,7 +247,7 @@ static int echo_client(void *arg)
  * messages, -1 on setup failure. */
 static long run_echo(int pairs, int rounds, bool attach, long *errors)
 {
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     if (s == NULL)
         return -1;
     _Atomic long echoed = 0, errs = 0;
@@ -303,7 +293,7 @@ static void test_io_attached_fds_echo_and_detach_refuses_while_waited(void **sta
     assert_int_equal(errors, 0);
     assert_int_equal(echoed, (long)pairs * rounds);
 
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     int sv[2];
     nb_pair(sv);
     assert_int_equal(kc_io_attach(NULL, sv[0]), -EPERM);
@@ -387,7 +377,7 @@ static int dial(void *arg)
 static void test_io_accept_and_connect_over_unix_socket(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/kc_test_io_%d.sock", (int)getpid());
     unlink(sa.sun_path);
@@ -450,7 +440,7 @@ static int recv_msg(void *arg)
 static void test_io_recvmsg_and_sendmsg_scatter_gather(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     int sv[2];
     nb_pair(sv);
     struct msg_pair rx = {.fd = sv[0]}, tx = {.fd = sv[1]};

@@ -24,15 +24,6 @@
 
 #include "kc_test_util.h"
 
-static kc_sched_t *new_sched(int n)
-{
-    kc_sched_t *s = NULL;
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = n;
-    assert_int_equal(kc_sched_create(&s, &o), 0);
-    return s;
-}
-
 /* ------------------------------------------------------------ threads */
 
 static void test_park_thread_permit_first_returns_at_once(void **state)
@@ -156,7 +147,7 @@ static int coro_unparks(void *arg)
 static void test_park_coroutine_woken_from_thread_and_from_coroutine(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     for (int from_coro = 0; from_coro < 2; from_coro++) {
         struct co_park cp = {.timeout = KC_NO_TIMEOUT, .rc = 99};
         kc_task_t *t, *u = NULL;
@@ -180,7 +171,7 @@ static void test_park_coroutine_woken_from_thread_and_from_coroutine(void **stat
 static void test_park_coroutine_times_out_and_is_cancelled(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     struct co_park cp = {.timeout = 1000000, .rc = 99};
     kc_task_t *t;
     assert_int_equal(kc_sched_spawn(s, &t, coro_parks, &cp, NULL), 0);
@@ -269,7 +260,7 @@ static void test_park_cancel_wake_timeout_race_counts(void **state)
     unsigned seed = 0x5eed1234u;
     srand(seed);
     long rounds = kc_test_scaled(100000);
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     long ok = 0, timed = 0, cancelled = 0, bad = 0;
     for (long i = 0; i < rounds; i++) {
         struct race r = {.rc = 99};

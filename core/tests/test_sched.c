@@ -25,15 +25,6 @@
 
 #include "kc_test_util.h"
 
-static kc_sched_t *new_sched(int n)
-{
-    kc_sched_t *s = NULL;
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = n;
-    assert_int_equal(kc_sched_create(&s, &o), 0);
-    return s;
-}
-
 static int ret_arg(void *arg)
 {
     return (int)(intptr_t)arg;
@@ -73,7 +64,7 @@ static void test_sched_create_rejects_bad_options(void **state)
 static void test_sched_spawn_join_returns_each_status(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     enum {
         N = 200
     };
@@ -92,7 +83,7 @@ static void test_sched_spawn_join_returns_each_status(void **state)
 static void test_sched_spawn_rejects_bad_input(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     kc_task_t *t = (kc_task_t *)1;
     assert_int_equal(kc_sched_spawn(s, &t, NULL, NULL, NULL), -EINVAL);
     assert_null(t);
@@ -140,7 +131,7 @@ static int inspect_self(void *arg)
 static void test_sched_self_reports_id_name_worker_and_refuses_misuse(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     struct self_info si = {0};
     kc_spawn_attr_t a = KC_SPAWN_ATTR_INIT;
     a.name = "inspector";
@@ -172,7 +163,7 @@ static void test_sched_self_reports_id_name_worker_and_refuses_misuse(void **sta
 static void test_sched_detached_tasks_run_exactly_once(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     long n = kc_test_scaled(20000);
     atomic_store(&counter, 0);
     for (long i = 0; i < n; i++)
@@ -232,7 +223,7 @@ static bool has_joiner(kc_task_t *t)
 static void test_sched_join_timeout_keeps_handle_and_second_joiner_is_busy(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     _Atomic(kc_parker_t *) slot = NULL;
     kc_task_t *t, *j;
     assert_int_equal(kc_sched_spawn(s, &t, park_on, &slot, NULL), 0);
@@ -257,7 +248,7 @@ static void test_sched_join_timeout_keeps_handle_and_second_joiner_is_busy(void 
 static void test_sched_detach_after_finish_frees_and_before_lets_it_run(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     atomic_store(&counter, 0);
     kc_task_t *a, *b;
     assert_int_equal(kc_sched_spawn(s, &a, count_once, NULL, NULL), 0);
@@ -304,7 +295,7 @@ static void test_sched_one_worker_yield_order_alternates_deterministically(void 
     (void)state;
     char first[64] = "";
     for (int run = 0; run < 3; run++) {
-        kc_sched_t *s = new_sched(1);
+        kc_sched_t *s = kc_test_sched(1);
         struct trace tr = {.n = 0};
         struct tracer t[2] = {{&tr, 'A'}, {&tr, 'B'}};
         assert_int_equal(kc_sched_spawn(s, NULL, spawn_pair, t, NULL), 0);
@@ -337,7 +328,7 @@ static int nap(void *arg)
 static void test_sched_sleep_never_wakes_early(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     enum {
         N = 100
     };
@@ -365,7 +356,7 @@ static void test_sched_sleep_never_wakes_early(void **state)
 static void test_sched_run_until_idle_times_out_while_a_task_is_parked(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     _Atomic(kc_parker_t *) slot = NULL;
     kc_task_t *t;
     assert_int_equal(kc_sched_spawn(s, &t, park_on, &slot, NULL), 0);
@@ -390,7 +381,7 @@ static int sleep_forever(void *arg)
 static void test_sched_shutdown_cancel_wakes_parked_tasks_then_refuses_spawns(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     enum {
         N = 50
     };
@@ -415,7 +406,7 @@ static void test_sched_shutdown_cancel_wakes_parked_tasks_then_refuses_spawns(vo
 static void test_sched_graceful_shutdown_waits_for_all(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     enum {
         N = 100
     };

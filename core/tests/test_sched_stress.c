@@ -28,15 +28,6 @@
 #include "kc_test_storm.h"
 #include "kc_test_util.h"
 
-static kc_sched_t *new_sched(int n)
-{
-    kc_sched_t *s = NULL;
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = n;
-    assert_int_equal(kc_sched_create(&s, &o), 0);
-    return s;
-}
-
 /* ------------------------------------------------------------ submitters */
 
 /* The storm of kc_test_storm.h on the stacks this machine gives: with
@@ -87,7 +78,7 @@ static void test_stress_burst_on_one_worker_spreads_by_stealing(void **state)
     enum {
         W = 3
     };
-    kc_sched_t *s = new_sched(W);
+    kc_sched_t *s = kc_test_sched(W);
     burst.n = kc_test_scaled(20000);
     burst.first_worker = malloc((size_t)burst.n * sizeof(*burst.first_worker));
     for (long i = 0; i < burst.n; i++)
@@ -144,7 +135,7 @@ static int tree(void *arg)
 static void test_stress_spawn_tree_joins_every_node(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     int depth = 12;
     kc_task_t *t;
     assert_int_equal(kc_sched_spawn(s, &t, tree, (void *)(intptr_t)depth, NULL), 0);
@@ -235,7 +226,7 @@ static void test_stress_migration_keeps_callee_saved_registers(void **state)
 {
     (void)state;
     int rounds = (int)kc_test_scaled(3000);
-    kc_sched_t *s = new_sched(REG_WORKERS);
+    kc_sched_t *s = kc_test_sched(REG_WORKERS);
     struct reg_run runs[REG_TASKS];
     kc_task_t *t[REG_TASKS];
     for (int i = 0; i < REG_TASKS; i++) {

@@ -20,15 +20,6 @@
 
 #include "kc_test_util.h"
 
-static kc_sched_t *new_sched(int n)
-{
-    kc_sched_t *s = NULL;
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = n;
-    assert_int_equal(kc_sched_create(&s, &o), 0);
-    return s;
-}
-
 struct record {
     _Atomic long ran, exited, cancelled_seen, ecanceled;
 };
@@ -74,7 +65,7 @@ static int fail_eio(void *arg)
 static void test_scope_rejects_bad_input(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     kc_scope_t *sc;
     assert_int_equal(kc_scope_create(NULL, s, 0), -EINVAL);
     assert_int_equal(kc_scope_create(&sc, s, 0x80), -EINVAL);
@@ -92,7 +83,7 @@ static void test_scope_rejects_bad_input(void **state)
 static void test_scope_wait_joins_every_child(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     rec_reset();
     kc_scope_t *sc;
     assert_int_equal(kc_scope_create(&sc, s, 0), 0);
@@ -110,7 +101,7 @@ static void test_scope_wait_joins_every_child(void **state)
 static void test_scope_cancel_wakes_parked_children_and_refuses_new_ones(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     rec_reset();
     kc_scope_t *sc;
     assert_int_equal(kc_scope_create(&sc, s, 0), 0);
@@ -136,7 +127,7 @@ static void test_scope_cancel_wakes_parked_children_and_refuses_new_ones(void **
 static void test_scope_failing_child_cancels_siblings_with_policy(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     rec_reset();
     kc_scope_t *sc;
     assert_int_equal(kc_scope_create(&sc, s, KC_SCOPE_F_CANCEL_ON_FAIL), 0);
@@ -157,7 +148,7 @@ static void test_scope_failing_child_cancels_siblings_with_policy(void **state)
 static void test_scope_without_policy_records_failure_siblings_finish(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     rec_reset();
     kc_scope_t *sc;
     assert_int_equal(kc_scope_create(&sc, s, 0), 0);
@@ -199,7 +190,7 @@ static int outer_child(void *arg)
 static void test_scope_nested_scope_is_cancelled_with_its_parent(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     rec_reset();
     kc_scope_t *outer;
     assert_int_equal(kc_scope_create(&outer, s, 0), 0);
@@ -218,7 +209,7 @@ static void test_scope_nested_scope_is_cancelled_with_its_parent(void **state)
 static void test_scope_destroy_cancels_and_no_child_outlives_it(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     rec_reset();
     kc_scope_t *sc;
     assert_int_equal(kc_scope_create(&sc, s, 0), 0);
@@ -251,7 +242,7 @@ static int waits_on_own_scope(void *arg)
 static void test_scope_child_may_not_wait_for_or_destroy_its_scope(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     struct self_wait w = {.wait_rc = 99, .destroy_rc = 99};
     assert_int_equal(kc_scope_create(&w.sc, s, 0), 0);
     assert_int_equal(kc_scope_spawn(w.sc, waits_on_own_scope, &w, NULL), 0);

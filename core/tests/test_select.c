@@ -400,7 +400,7 @@ static int fan_consumer(void *arg)
 static void test_select_coroutine_fan_in_over_twelve_channels(void **state)
 {
     (void)state;
-    kc_sched_t *s = sched_new(2);
+    kc_sched_t *s = kc_test_sched(2);
     struct fan f = {.per = kc_test_scaled(3000)};
     make_chans(f.ch, 12, KC_CHAN_BUFFERED, 2);
     struct producer p[12];

@@ -25,15 +25,6 @@
 
 #include "kc_test_util.h"
 
-static kc_sched_t *new_sched(int n)
-{
-    kc_sched_t *s = NULL;
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = n;
-    assert_int_equal(kc_sched_create(&s, &o), 0);
-    return s;
-}
-
 static void nop(void *arg)
 {
     (void)arg;
@@ -42,7 +33,7 @@ static void nop(void *arg)
 static void test_timer_start_stop_transitions(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     kc_timer_t t = {0};
     assert_int_equal(kc_timer_start(&t, s, 1000), -EINVAL); /* never initialised */
     kc_timer_init(&t, nop, NULL);
@@ -90,7 +81,7 @@ static void test_timer_fires_in_deadline_order_never_early(void **state)
     (void)state;
     unsigned seed = 4242;
     srand(seed);
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     enum {
         N = 2000
     };
@@ -150,7 +141,7 @@ static void test_timer_starts_racing_a_firing_pass_keep_deadline_order(void **st
 {
     (void)state;
     long per = kc_test_scaled(40000), n = RACE_STARTERS * per;
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     struct fire_log log = {.want = n};
     log.when = calloc((size_t)n, sizeof(int64_t));
     kc_parker_init(&log.done);
@@ -192,7 +183,7 @@ static void test_timer_million_pending_then_stopped_in_random_order(void **state
     unsigned seed = 99;
     srand(seed);
     long n = kc_test_scaled(1000000);
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     kc_timer_t *t = malloc((size_t)n * sizeof(*t));
     long *order = malloc((size_t)n * sizeof(*order));
     assert_non_null(t);
@@ -245,7 +236,7 @@ static void tick(void *arg)
 static void test_timer_callback_rearms_and_stops_itself(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     struct periodic p = {.stop_rc = 99};
     kc_parker_init(&p.done);
     kc_timer_init(&p.t, tick, &p);
@@ -285,7 +276,7 @@ static void *stopper(void *arg)
 static void test_timer_stop_waits_for_a_running_callback(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     struct slow_cb c = {.stop_rc = 99};
     kc_timer_init(&c.t, slow, &c);
     assert_int_equal(kc_timer_start(&c.t, s, 0), 0);
@@ -331,7 +322,7 @@ static int timer_in_coroutine(void *arg)
 static void test_timers_started_by_coroutines_fire_and_wake_them(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(2);
+    kc_sched_t *s = kc_test_sched(2);
     enum {
         N = 500
     };
@@ -354,7 +345,7 @@ static void test_timers_started_by_coroutines_fire_and_wake_them(void **state)
 static void test_timer_left_pending_at_shutdown_is_dropped(void **state)
 {
     (void)state;
-    kc_sched_t *s = new_sched(1);
+    kc_sched_t *s = kc_test_sched(1);
     kc_timer_t t;
     kc_timer_init(&t, nop, NULL);
     assert_int_equal(kc_timer_start(&t, s, 3600ll * 1000000000), 0);
