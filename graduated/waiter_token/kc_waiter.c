@@ -40,11 +40,7 @@ int kc__waiter_init_clause(kc_waiter_t *w, kc_waiter_kind_t kind, kc_waiter_t *s
         return rc;
     if (sel->kind != KC_WAITER_SELECT)
         return -EINVAL;
-    memset(w, 0, sizeof(*w));
-    atomic_init(&w->status, KC_WAITER_INIT);
-    atomic_init(&w->magic, KC_WAITER_MAGIC_LIVE);
-    w->kind = (uint8_t)kind;
-    w->result = -EAGAIN;
+    kc__waiter_reset(w, kind);
     w->parent = sel;
     return 0;
 }
@@ -188,6 +184,13 @@ int kc__waiter_cancel(kc_waiter_t *w, int reason)
 int kc__waiter_settle(kc_waiter_t *w, int64_t timeout_ns)
 {
     int prc = timeout_ns == 0 ? -ETIME : w->ops->park(w->owner, timeout_ns);
+    if (prc == 0 && kc__waiter_status(w) != KC_WAITER_ENQUEUED)
+        return w->result; /* decided, wake consumed */
+    return kc__waiter_settle_parked(w, prc, timeout_ns);
+}
+
+int kc__waiter_settle_parked(kc_waiter_t *w, int prc, int64_t timeout_ns)
+{
     if (prc == 0 && kc__waiter_status(w) != KC_WAITER_ENQUEUED)
         return w->result;   /* decided, wake consumed */
     int won = w->cancel(w); /* W6: published => hook */

@@ -233,10 +233,11 @@ int kc_chan_destroy(kc_chan_t *ch)
     return 0;
 }
 
-static void sync_waiting(kc_chan_t *ch)
+/* Publish q's length in its waiting counter (q is ch's sendq or recvq). */
+static inline void sync_waiting(kc_chan_t *ch, const kc_waiter_queue_t *q)
 {
-    atomic_store_explicit(&ch->ctr.send_waiting, ch->sendq.len, memory_order_relaxed);
-    atomic_store_explicit(&ch->ctr.recv_waiting, ch->recvq.len, memory_order_relaxed);
+    atomic_store_explicit(q == &ch->sendq ? &ch->ctr.send_waiting : &ch->ctr.recv_waiting, q->len,
+                          memory_order_relaxed);
 }
 
 /* A popped token whose owner was cancelled (kc__chan_owner_cancelled):
@@ -279,7 +280,7 @@ static kc_waiter_t *take_peer(kc_chan_t *ch, kc_waiter_queue_t *q)
         kc__waiter_claim_locked(w); /* cannot fail: only the lock holder decides */
         break;
     }
-    sync_waiting(ch);
+    sync_waiting(ch, q);
     return w;
 }
 
@@ -438,16 +439,14 @@ static int cancel_hook(kc_waiter_t *w)
     return won;
 }
 
-int kc__chan_enqueue(kc_chan_t *ch, kc_waiter_t *w, bool send)
+void kc__chan_enqueue(kc_chan_t *ch, kc_waiter_t *w, bool send)
 {
     if (w->parent == NULL)
         w->cancel = cancel_hook;
     w->site_stats = ch;
-    int rc = kc__waiter_publish(w);
-    if (rc == 0)
-        rc = kc__waiter_queue_push(send ? &ch->sendq : &ch->recvq, w);
-    sync_waiting(ch);
-    return rc;
+    kc_waiter_queue_t *q = send ? &ch->sendq : &ch->recvq;
+    kc__waiter_queue_publish_new(q, w);
+    sync_waiting(ch, q);
 }
 
 bool kc__chan_dequeue(kc_chan_t *ch, kc_waiter_t *w)
@@ -458,7 +457,7 @@ bool kc__chan_dequeue(kc_chan_t *ch, kc_waiter_t *w)
     if (q == NULL)
         return false;
     kc__waiter_queue_remove(q, w);
-    sync_waiting(ch);
+    sync_waiting(ch, q);
     return true;
 }
 

@@ -203,21 +203,24 @@ int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake /* OUT */)
 bool kc__chan_may_send(const kc_chan_t *ch);
 bool kc__chan_may_recv(const kc_chan_t *ch);
 
-/* Under ch->lock: publish the INIT token w (a plain token or a clause) in
- * the send or receive queue. Plain tokens get the channel's cancellation
- * hook. Returns 0 or -EINVAL. Never blocks. */
-int kc__chan_enqueue(kc_chan_t *ch, kc_waiter_t *w, bool send);
+/* Under ch->lock: publish the INIT token w (a plain token or a clause,
+ * initialised by the caller and not published before) in the send or
+ * receive queue. Plain tokens get the channel's cancellation hook. Never
+ * blocks. */
+void kc__chan_enqueue(kc_chan_t *ch, kc_waiter_t *w, bool send);
 
 /* Under ch->lock: take w out of whichever of ch's queues holds it. Returns
  * true when it was there. Never blocks. */
 bool kc__chan_dequeue(kc_chan_t *ch, kc_waiter_t *w);
 
 /* Wake the owner of a decided arbiter (after dropping the lock). NULL is a
- * no-op. Never blocks. */
+ * no-op. Every channel token's owner ops are kc__chan_owner_ops, whose wake
+ * unparks the owner's parker: done here directly, without the indirect
+ * call. Never blocks. */
 static inline void kc__chan_wake(kc_waiter_t *arb)
 {
     if (arb != NULL)
-        arb->ops->wake(arb->owner);
+        kc_unpark(((const struct kc__chan_owner *)arb->owner)->parker);
 }
 
 /* Seed the calling thread's generator of unbiased select orders (tests use

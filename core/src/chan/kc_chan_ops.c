@@ -48,25 +48,19 @@ static void owner_wake(void *owner)
     kc_unpark(o->parker);
 }
 
-/* Park for the outcome. Once the arbiter is decided the wake is owed: take
- * it without a timeout or token. kc_park gives up at once in a cancelled
- * task, so such a wait spins briefly and then yields until the waker,
- * which is between its unlock and its kc_unpark, gets there. */
 /* Before parking, give a peer a short, bounded chance to decide the token:
  * a decision seen here saves the park and the wake-up (the peer's
  * kc_unpark only leaves a permit), and with them, often, a worker going to
- * sleep on its futex and being woken again. A thread spins; a coroutine
- * yields, but only when its scheduler has other workers a peer may be
- * running on: on a single worker a yield costs about what a park and a
- * wake-up do (bench_chan's ping-pong), so there it parks at once.
+ * sleep on its futex and being woken again. A thread (t NULL) spins; a
+ * coroutine yields, but only when its scheduler has other workers a peer
+ * may be running on: on a single worker a yield costs about what a park
+ * and a wake-up do (bench_chan's ping-pong), so there it parks at once.
  * True when decided. */
-static bool spin_for_decision(const struct kc__chan_owner *o)
+static bool spin_for_decision(const struct kc__chan_owner *o, const struct kc_task *t)
 {
-    struct kc_task *t = kc__parker_task(o->parker); /* a task, else a thread */
-    bool task = t != NULL;
-    int n = !task ? KC_CHAN_SPIN_RELAX : t->sched->nworkers > 1 ? KC_CHAN_SPIN_YIELDS : 0;
+    int n = t == NULL ? KC_CHAN_SPIN_RELAX : t->sched->nworkers > 1 ? KC_CHAN_SPIN_YIELDS : 0;
     for (int i = 0; i < n; i++) {
-        if (task)
+        if (t != NULL)
             kc_sched_yield();
         else
             kc__port_relax();
@@ -76,11 +70,12 @@ static bool spin_for_decision(const struct kc__chan_owner *o)
     return false;
 }
 
-static int owner_park(void *owner, int64_t timeout_ns)
+/* Once the arbiter is decided the wake is owed: take it without a timeout
+ * or token. kc_park gives up at once in a cancelled task, so this spins
+ * briefly and then yields until the waker, which is between its unlock
+ * and its kc_unpark, gets there. Returns 0. */
+static int take_owed_wake(const struct kc__chan_owner *o)
 {
-    struct kc__chan_owner *o = owner;
-    if (kc__waiter_status(o->arbiter) == KC_WAITER_ENQUEUED && !spin_for_decision(o))
-        return kc__park_own(o->parker, timeout_ns, o->cancel);
     for (int i = 0;; i++) {
         if (kc__park_own(o->parker, KC_NO_TIMEOUT, NULL) == 0)
             return 0;
@@ -89,6 +84,26 @@ static int owner_park(void *owner, int64_t timeout_ns)
         else
             kc_sched_yield();
     }
+}
+
+/* Park for the outcome (the owner ops' park). */
+static int owner_park(void *owner, int64_t timeout_ns)
+{
+    struct kc__chan_owner *o = owner;
+    if (kc__waiter_status(o->arbiter) == KC_WAITER_ENQUEUED &&
+        !spin_for_decision(o, kc__parker_task(o->parker)))
+        return kc__park_own(o->parker, timeout_ns, o->cancel);
+    return take_owed_wake(o);
+}
+
+/* owner_park for task t waiting on its own parker with no timeout and no
+ * token, the common wait: the same steps with the scheduler's specialised
+ * park (kc__park_task_own). Returns 0 or -ECANCELED. */
+static int park_task_untimed(const struct kc__chan_owner *o, struct kc_task *t)
+{
+    if (t->sched->nworkers > 1 && spin_for_decision(o, t))
+        return take_owed_wake(o);
+    return kc__park_task_own(t);
 }
 
 const kc_waiter_owner_ops_t kc__chan_owner_ops = {owner_wake, owner_park};
@@ -121,7 +136,8 @@ int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
 }
 
 /* Publish a token for elem in ch (locked by the caller), drop the lock and
- * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED. */
+ * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED. Out of
+ * line: kc__chan_transfer's path without a wait stays small. */
 static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
                        const kc_cancel_t *cancel)
 {
@@ -135,12 +151,11 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     else
         kc__waiter_want_bytes(&w, elem, ch->slot_size);
     kc__waiter_scope_begin(&sc, &w);
-    int rc = kc__chan_enqueue(ch, &w, send);
+    kc__chan_enqueue(ch, &w, send);
     kc__unlock(&ch->lock);
-    if (rc != 0) {
-        kc__waiter_scope_end(&sc, 0);
-        return rc;
-    }
+    struct kc_task *t = kc__parker_task(o.parker);
+    if (t != NULL && timeout_ns == KC_NO_TIMEOUT && cancel == NULL)
+        return kc__waiter_scope_end_parked(&sc, park_task_untimed(&o, t), KC_NO_TIMEOUT);
     return kc__waiter_scope_end(&sc, timeout_ns);
 }
 
@@ -154,14 +169,17 @@ int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     kc_waiter_t *wake = NULL;
     kc__lock(&ch->lock);
     int rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);
-    if ((rc == -EAGAIN || rc == -EPIPE) && cancel != NULL && kc_cancel_is_triggered(cancel))
-        rc = -ECANCELED; /* it fired since the check above: cancel still comes first */
-    if (rc == -EAGAIN && timeout_ns != 0) {
-        rc = wait_locked(ch, send, elem, timeout_ns, cancel);
-        return rc == 0 ? 0 : kc__chan_fail(ch, rc);
+    if (__builtin_expect(rc == 0, 1)) {
+        kc__unlock(&ch->lock);
+        kc__chan_wake(wake);
+        return 0;
     }
-    kc__unlock(&ch->lock);
-    kc__chan_wake(wake);
+    if (cancel != NULL && (rc == -EAGAIN || rc == -EPIPE) && kc_cancel_is_triggered(cancel))
+        rc = -ECANCELED; /* it fired since the check above: cancel still comes first */
+    if (rc == -EAGAIN && timeout_ns != 0)
+        rc = wait_locked(ch, send, elem, timeout_ns, cancel);
+    else
+        kc__unlock(&ch->lock);
     return rc == 0 ? 0 : kc__chan_fail(ch, rc);
 }
 

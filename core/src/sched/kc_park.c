@@ -245,8 +245,11 @@ void kc__task_unregister(struct kc_task *t)
     kc__unlock(&s->reg_lock);
 }
 
-static int park_task(kc_parker_t *p, struct kc_task *t, int64_t timeout_ns,
-                     const kc_cancel_t *cancel, bool intr)
+/* Inlined into each caller, so a constant timeout or token (the own-parker
+ * wait) compiles the timer and registration code out. */
+static inline __attribute__((always_inline)) int park_task(kc_parker_t *p, struct kc_task *t,
+                                                           int64_t timeout_ns,
+                                                           const kc_cancel_t *cancel, bool intr)
 {
     if (!t->registered)
         registry_add(t);
@@ -350,6 +353,13 @@ static int park_owned(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *can
     if (timeout_ns == 0)
         return -ETIME;
     return park_thread(p, timeout_ns, cancel);
+}
+
+int kc__park_task_own(struct kc_task *t)
+{
+    if (take_permit_own(&t->parker)) /* K6 */
+        return 0;
+    return park_task(&t->parker, t, KC_NO_TIMEOUT, NULL, true);
 }
 
 int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)

@@ -137,7 +137,7 @@ struct kc_worker {
     struct kc_task *free_tasks; /* task cache (kc_task.c) */
     unsigned nfree_tasks;
     struct kc_task *current;
-    uint64_t tick;
+    uint64_t tick; /* picks left until the next fair look (fair_tick) */
     uint64_t rng;
     bool searching;     /* counted in sched->nsearching */
     kc_timer_t *firing; /* the timer whose callback runs */
@@ -254,6 +254,11 @@ kc_parker_t *kc__parker_for_wait(kc_parker_t *spare /* OUT */,
 /* kc__park with intr true for a parker the caller initialised itself in
  * the context that parks now (so the owner check is skipped). */
 int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel);
+/* kc__park_own for the calling task t on its own parker (t->parker) with
+ * no timeout and no token: a channel wait's common case, with the timer
+ * and token code compiled out. Returns 0 (woken) or -ECANCELED (t was
+ * interrupted). Yields the worker. */
+int kc__park_task_own(struct kc_task *t);
 /* kc_park; with intr false the owner task's own cancellation is ignored
  * (waits that must not end early: scope destroy, shutdown). */
 int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr);

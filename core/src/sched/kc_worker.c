@@ -69,6 +69,18 @@ static uint64_t rng_next(struct kc_worker *w)
     return x;
 }
 
+/* Count one pick; true on every KC_SCHED_FAIR_TICK-th (a countdown, so
+ * the hot path has no division). */
+static inline bool fair_tick(struct kc_worker *w)
+{
+    if (w->tick > 1) {
+        w->tick--;
+        return false;
+    }
+    w->tick = KC_SCHED_FAIR_TICK; /* also the first pick of a new worker (0) */
+    return true;
+}
+
 /* Queue t on w's deque, or on the inject queue if the deque cannot grow. */
 static void push_local(struct kc_worker *w, struct kc_task *t)
 {
@@ -302,7 +314,7 @@ static struct kc_task *local_pick(struct kc_worker *w)
 static struct kc_task *local_work(struct kc_worker *w)
 {
     struct kc_task *t;
-    if (++w->tick % KC_SCHED_FAIR_TICK == 0) {
+    if (fair_tick(w)) {
         if (kc__timer_next(w) != INT64_MAX)
             kc__timer_run_due(w, kc__sched_now());
         if ((t = inject_take(w)) != NULL)
@@ -350,7 +362,7 @@ void kc__worker_park(struct kc_task *self)
      * The fairness rules of local_work and local_pick still hold: every
      * KC_SCHED_FAIR_TICK picks, a full streak or a migration go the long
      * way. */
-    if (n != NULL && w->next_streak < KC_SCHED_NEXT_STREAK && ++w->tick % KC_SCHED_FAIR_TICK != 0 &&
+    if (n != NULL && w->next_streak < KC_SCHED_NEXT_STREAK && !fair_tick(w) &&
         atomic_load_explicit(&w->inbox_n, memory_order_relaxed) == 0) {
         w->next = NULL;
         w->next_streak++;
@@ -377,8 +389,7 @@ bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self)
 {
     /* Every KC_SCHED_FAIR_TICK picks, and for migrations, the worker loop
      * must look around: go the long way. */
-    if (++w->tick % KC_SCHED_FAIR_TICK == 0 ||
-        atomic_load_explicit(&w->inbox_n, memory_order_relaxed) != 0)
+    if (fair_tick(w) || atomic_load_explicit(&w->inbox_n, memory_order_relaxed) != 0)
         return false;
     struct kc_task *n = local_pick(w);
     if (n == NULL)

@@ -93,6 +93,8 @@ typedef struct kc_payload {
         kc_waiter_desc_t desc;
     } u;
 } kc_payload_t;
+_Static_assert(sizeof(((kc_payload_t *)0)->u) == sizeof(((kc_payload_t *)0)->u.bytes),
+               "kc__waiter_reset clears the payload union through its bytes member");
 
 /* How a token reaches its owner. wake() makes the owner runnable and may be
  * called from any thread; park() blocks the owner until a wake or until
@@ -176,6 +178,32 @@ static inline int kc__waiter_settable(const kc_waiter_t *w, kc_waiter_kind_t kin
     return w->kind == kind && kc__waiter_status_relaxed(w) == KC_WAITER_INIT ? 0 : -EINVAL;
 }
 
+/* Every field of w to its initial value: a live INIT token of kind with no
+ * owner, payload or links (the body of the init calls). Field by field,
+ * not memset: a wait builds a token on every call, and the string
+ * instruction a memset of this size becomes starts slowly. */
+static inline void kc__waiter_reset(kc_waiter_t *w, kc_waiter_kind_t kind)
+{
+    atomic_init(&w->status, KC_WAITER_INIT);
+    w->kind = (uint8_t)kind;
+    atomic_init(&w->magic, KC_WAITER_MAGIC_LIVE);
+    w->result = -EAGAIN; /* nothing happened yet */
+    w->owner = NULL;
+    w->ops = NULL;
+    w->parent = NULL;
+    w->cancel = NULL;
+    w->site = NULL;
+    w->site_stats = NULL;
+    w->next = NULL;
+    w->prev = NULL;
+    w->payload.type = KC_PAYLOAD_NONE;
+    w->payload.u.bytes.src = NULL; /* the bytes member spans the union */
+    w->payload.u.bytes.dst = NULL;
+    w->payload.u.bytes.len = 0;
+    w->payload.u.bytes.cap = 0;
+    w->user = NULL;
+}
+
 /* Initialise w as a plain SENDER or RECEIVER token, or a SELECT token, with
  * no payload. owner is the owner's context handed to ops.
  * Errors: -EINVAL (NULL w or ops, ops without wake or park, bad kind).
@@ -187,11 +215,7 @@ static inline int kc__waiter_init(kc_waiter_t *w, kc_waiter_kind_t kind, void *o
         return -EINVAL;
     if (kind != KC_WAITER_SENDER && kind != KC_WAITER_RECEIVER && kind != KC_WAITER_SELECT)
         return -EINVAL;
-    memset(w, 0, sizeof(*w));
-    atomic_init(&w->status, KC_WAITER_INIT);
-    atomic_init(&w->magic, KC_WAITER_MAGIC_LIVE);
-    w->kind = (uint8_t)kind;
-    w->result = -EAGAIN; /* nothing happened yet */
+    kc__waiter_reset(w, kind);
     w->owner = owner;
     w->ops = ops;
     if (kind == KC_WAITER_SELECT)
@@ -217,10 +241,11 @@ static inline int kc__waiter_put_bytes(kc_waiter_t *w, const void *src, size_t l
         return rc;
     if (src == NULL && len > 0)
         return -EINVAL;
-    memset(&w->payload, 0, sizeof(w->payload));
     w->payload.type = KC_PAYLOAD_BYTES;
     w->payload.u.bytes.src = src;
+    w->payload.u.bytes.dst = NULL;
     w->payload.u.bytes.len = len;
+    w->payload.u.bytes.cap = 0;
     return 0;
 }
 int kc__waiter_put_ptr(kc_waiter_t *w, void *p);
@@ -237,9 +262,10 @@ static inline int kc__waiter_want_bytes(kc_waiter_t *w, void *dst, size_t cap)
         return rc;
     if (dst == NULL && cap > 0)
         return -EINVAL;
-    memset(&w->payload, 0, sizeof(w->payload));
     w->payload.type = KC_PAYLOAD_BYTES;
+    w->payload.u.bytes.src = NULL;
     w->payload.u.bytes.dst = dst;
+    w->payload.u.bytes.len = 0;
     w->payload.u.bytes.cap = cap;
     return 0;
 }
@@ -281,6 +307,18 @@ static inline bool kc__waiter_cas_status(kc_waiter_t *w, kc_waiter_status_t from
                                                    memory_order_acq_rel, memory_order_relaxed);
 }
 
+/* INIT -> ENQUEUED without the checks: the step kc__waiter_publish takes
+ * once it has checked w, for a caller that built w itself just now (so it
+ * knows w is a live INIT token with a way to withdraw it). relaxed load and
+ * store, no CAS: an INIT token is still private to its owner, so nobody
+ * else writes its status; the structure's own publishing step (a lock's
+ * release, a cell's release CAS) makes this and the payload visible
+ * together. Never blocks. */
+static inline void kc__waiter_mark_enqueued(kc_waiter_t *w)
+{
+    atomic_store_explicit(&w->status, KC_WAITER_ENQUEUED, memory_order_relaxed);
+}
+
 /* Status helpers (table above). publish and retract return 0 or -EINVAL
  * (wrong status, released token); try_claim and try_cancel return true when
  * their CAS won. For a token published in a structure, only that
@@ -292,13 +330,9 @@ static inline int kc__waiter_publish(kc_waiter_t *w)
         return rc;
     if (w->parent == NULL && w->cancel == NULL)
         return -EINVAL; /* W6: nobody could withdraw it */
-    /* relaxed load and store, no CAS: an INIT token is still private to
-     * its owner, so nobody else writes its status; the structure's own
-     * publishing step (a lock's release, a cell's release CAS) makes this
-     * and the payload visible together */
     if (kc__waiter_status_relaxed(w) != KC_WAITER_INIT)
         return -EINVAL;
-    atomic_store_explicit(&w->status, KC_WAITER_ENQUEUED, memory_order_relaxed);
+    kc__waiter_mark_enqueued(w);
     return 0;
 }
 int kc__waiter_retract(kc_waiter_t *w);
@@ -382,6 +416,12 @@ static inline int kc__waiter_scope_begin(kc_waiter_scope_t *sc, kc_waiter_t *w)
  * else decided (R2). Returns the token's result. Can block or yield. */
 int kc__waiter_settle(kc_waiter_t *w, int64_t timeout_ns);
 
+/* The rest of kc__waiter_settle for an owner that parked once on its own
+ * (a scheduler's specialised park, not ops->park), up to timeout_ns, and
+ * got prc back (0: woken; -ETIME, -ECANCELED: gave up). Returns the
+ * token's result. Can block (the owed wake, through ops->park). */
+int kc__waiter_settle_parked(kc_waiter_t *w, int prc, int64_t timeout_ns);
+
 static inline int kc__waiter_scope_wait(kc_waiter_scope_t *sc, int64_t timeout_ns)
 {
     if (sc == NULL || sc->w == NULL)
@@ -408,6 +448,24 @@ static inline int kc__waiter_scope_end(kc_waiter_scope_t *sc, int64_t timeout_ns
     return rc;
 }
 
+/* kc__waiter_scope_end for an owner that parked once on its own after
+ * publishing sc's token, up to timeout_ns, and got prc back: settles
+ * through kc__waiter_settle_parked, then releases. Returns what
+ * kc__waiter_scope_end does. Can block (an owed wake). */
+static inline int kc__waiter_scope_end_parked(kc_waiter_scope_t *sc, int prc, int64_t timeout_ns)
+{
+    if (sc == NULL || sc->w == NULL)
+        return -EINVAL;
+    if (!sc->settled) {
+        kc_waiter_t *w = sc->w;
+        sc->outcome = prc == 0 && kc__waiter_status(w) != KC_WAITER_ENQUEUED
+                          ? w->result
+                          : kc__waiter_settle_parked(w, prc, timeout_ns);
+        sc->settled = true;
+    }
+    return kc__waiter_scope_end(sc, timeout_ns);
+}
+
 /* An intrusive FIFO of tokens for structures that keep waiters in a list
  * (a locked channel). Not thread-safe: the caller holds its lock. push
  * records q as the token's site. */
@@ -420,10 +478,9 @@ typedef struct kc_waiter_queue {
 /* Queue operations. push: 0 or -EINVAL (NULL, already queued); pop: the
  * head or NULL; remove: 0 or -EINVAL (w not in q). Never block. */
 void kc__waiter_queue_init(kc_waiter_queue_t *q /* OUT */);
-static inline int kc__waiter_queue_push(kc_waiter_queue_t *q, kc_waiter_t *w)
+/* Append w to q, unchecked (push's body). */
+static inline void kc__waiter_queue_link(kc_waiter_queue_t *q, kc_waiter_t *w)
 {
-    if (q == NULL || kc__waiter_usable(w) != 0 || w->site != NULL)
-        return -EINVAL; /* already published somewhere */
     w->prev = q->tail;
     if (q->tail)
         q->tail->next = w;
@@ -432,8 +489,26 @@ static inline int kc__waiter_queue_push(kc_waiter_queue_t *q, kc_waiter_t *w)
     q->tail = w;
     w->site = q;
     q->len++;
+}
+static inline int kc__waiter_queue_push(kc_waiter_queue_t *q, kc_waiter_t *w)
+{
+    if (q == NULL || kc__waiter_usable(w) != 0 || w->site != NULL)
+        return -EINVAL; /* already published somewhere */
+    kc__waiter_queue_link(q, w);
     return 0;
 }
+
+/* Publish the token w, which the caller initialised itself and nobody else
+ * has seen, at the tail of q: kc__waiter_publish and kc__waiter_queue_push
+ * without the checks the caller's own construction makes redundant (a
+ * live INIT token, with a cancellation hook or a parent, in no queue).
+ * Under q's lock. Never blocks. */
+static inline void kc__waiter_queue_publish_new(kc_waiter_queue_t *q, kc_waiter_t *w)
+{
+    kc__waiter_mark_enqueued(w);
+    kc__waiter_queue_link(q, w);
+}
+
 int kc__waiter_queue_remove(kc_waiter_queue_t *q, kc_waiter_t *w);
 static inline kc_waiter_t *kc__waiter_queue_pop(kc_waiter_queue_t *q)
 {

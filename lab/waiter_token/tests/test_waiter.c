@@ -369,6 +369,50 @@ static void test_waiter_scope_reports_a_stray_wake_as_eproto(void **state)
     side_done(&s);
 }
 
+static void test_waiter_scope_end_parked_takes_the_decided_result_without_parking(void **state)
+{
+    (void)state;
+    struct side s;
+    plain(&s, KC_WAITER_RECEIVER);
+    kc__waiter_publish(&s.w);
+    assert_true(kc__waiter_try_claim(&s.w)); /* a peer decided and its wake */
+    s.w.result = 0;                          /* was consumed by the owner's */
+    assert_int_equal(kc__waiter_scope_end_parked(&s.sc, 0, KC_NO_TIMEOUT), 0); /* own park */
+    assert_int_equal(s.pk.parks, 0);
+    assert_int_equal(kc__waiter_usable(&s.w), -ESTALE); /* released */
+    assert_int_equal(kc__waiter_scope_end_parked(&s.sc, 0, KC_NO_TIMEOUT), -EINVAL);
+    side_done(&s);
+}
+
+static void test_waiter_scope_end_parked_withdraws_after_a_park_that_gave_up(void **state)
+{
+    (void)state;
+    struct side s;
+    plain(&s, KC_WAITER_SENDER);
+    kc__waiter_publish(&s.w);
+    /* the owner's own park gave up (interrupted) while nobody had decided */
+    assert_int_equal(kc__waiter_scope_end_parked(&s.sc, -ECANCELED, KC_NO_TIMEOUT), -ECANCELED);
+    assert_int_equal(kc__waiter_status(&s.w), KC_WAITER_CANCELLED);
+    assert_int_equal(s.pk.parks, 0);
+    side_done(&s);
+}
+
+static void test_waiter_scope_end_parked_takes_the_owed_wake_when_the_peer_won(void **state)
+{
+    (void)state;
+    struct side s;
+    plain(&s, KC_WAITER_RECEIVER);
+    kc__waiter_publish(&s.w);
+    assert_true(kc__waiter_try_claim(&s.w)); /* the peer won the race ... */
+    s.w.result = 0;
+    kc_lab_parker_wake(&s.pk); /* ... its wake is owed to the owner */
+    /* the owner's park gave up first (it timed out): the peer's outcome
+     * stands and the owed wake is consumed through ops->park */
+    assert_int_equal(kc__waiter_scope_end_parked(&s.sc, -ETIME, 1000), 0);
+    assert_int_equal(s.pk.parks, 1);
+    side_done(&s);
+}
+
 /* ------------------------------------------------------------ hooks */
 
 static void test_waiter_select_cancel_hook_is_one_cas_on_the_select(void **state)
@@ -429,6 +473,51 @@ static void test_waiter_queue_is_fifo_and_remove_unlinks_from_the_middle(void **
     assert_int_equal(kc__waiter_queue_push(&q, &w[1]), 0); /* reusable */
     assert_ptr_equal(q.head, &w[1]);
     assert_ptr_equal(q.tail, &w[1]);
+}
+
+static void test_waiter_queue_publish_new_enqueues_at_the_tail(void **state)
+{
+    (void)state;
+    kc_waiter_t w[2];
+    kc_waiter_queue_t q;
+    kc__waiter_queue_init(&q);
+    for (int i = 0; i < 2; i++) {
+        kc__waiter_init(&w[i], KC_WAITER_SENDER, NULL, kc_lab_parker_ops());
+        w[i].cancel = status_hook;
+        kc__waiter_queue_publish_new(&q, &w[i]);
+        assert_int_equal(kc__waiter_status(&w[i]), KC_WAITER_ENQUEUED);
+        assert_ptr_equal(w[i].site, &q);
+        assert_int_equal(kc_waiter_check(&w[i], NULL), 0);
+    }
+    assert_int_equal(q.len, 2);
+    assert_ptr_equal(kc__waiter_queue_pop(&q), &w[0]);
+    assert_ptr_equal(kc__waiter_queue_pop(&q), &w[1]);
+    assert_int_equal(q.len, 0);
+}
+
+static void test_waiter_init_clears_every_field_of_a_reused_token(void **state)
+{
+    (void)state;
+    kc_waiter_t w, sel;
+    memset(&w, 0xa5, sizeof(w)); /* whatever a stack slot held before */
+    assert_int_equal(kc__waiter_init(&sel, KC_WAITER_SELECT, NULL, kc_lab_parker_ops()), 0);
+    assert_int_equal(kc__waiter_init_clause(&w, KC_WAITER_RECEIVER, &sel), 0);
+    assert_ptr_equal(w.parent, &sel);
+    assert_null(w.owner);
+    assert_null(w.ops);
+    assert_null(w.cancel);
+    assert_null(w.site);
+    assert_null(w.site_stats);
+    assert_null(w.next);
+    assert_null(w.prev);
+    assert_null(w.user);
+    assert_int_equal(w.payload.type, KC_PAYLOAD_NONE);
+    assert_null(w.payload.u.bytes.src);
+    assert_null(w.payload.u.bytes.dst);
+    assert_int_equal(w.payload.u.bytes.len, 0);
+    assert_int_equal(w.payload.u.bytes.cap, 0);
+    assert_int_equal(w.result, -EAGAIN);
+    assert_int_equal(kc_waiter_check(&w, NULL), 0);
 }
 
 static void test_waiter_queue_refuses_double_push_and_foreign_remove(void **state)
@@ -534,6 +623,11 @@ int main(void)
         cmocka_unit_test(test_waiter_cancel_refuses_clauses_and_unhooked_tokens),
         cmocka_unit_test(test_waiter_queue_is_fifo_and_remove_unlinks_from_the_middle),
         cmocka_unit_test(test_waiter_queue_refuses_double_push_and_foreign_remove),
+        cmocka_unit_test(test_waiter_queue_publish_new_enqueues_at_the_tail),
+        cmocka_unit_test(test_waiter_init_clears_every_field_of_a_reused_token),
+        cmocka_unit_test(test_waiter_scope_end_parked_takes_the_decided_result_without_parking),
+        cmocka_unit_test(test_waiter_scope_end_parked_withdraws_after_a_park_that_gave_up),
+        cmocka_unit_test(test_waiter_scope_end_parked_takes_the_owed_wake_when_the_peer_won),
         cmocka_unit_test(test_waiter_check_names_each_broken_invariant),
         cmocka_unit_test(test_waiter_names_cover_every_value),
     };
