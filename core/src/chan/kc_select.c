@@ -221,8 +221,10 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
     return kc__chan_select_run(cl, n, flags, timeout_ns, cancel);
 }
 
-int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                        const kc_cancel_t *cancel)
+/* flatten, as kc__chan_transfer (kc_chan_ops.c) and for the same reasons:
+ * 46 -> 42 ns per message for select4 on one worker. */
+__attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags,
+                                                 int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     int rc;
     uint8_t order[KC_CHAN_SELECT_MAX];
