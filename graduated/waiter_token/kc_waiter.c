@@ -184,14 +184,12 @@ int kc__waiter_cancel(kc_waiter_t *w, int reason)
 int kc__waiter_settle(kc_waiter_t *w, int64_t timeout_ns)
 {
     int prc = timeout_ns == 0 ? -ETIME : w->ops->park(w->owner, timeout_ns);
-    if (prc == 0 && kc__waiter_status(w) != KC_WAITER_ENQUEUED)
-        return w->result; /* decided, wake consumed */
     return kc__waiter_settle_parked(w, prc, timeout_ns);
 }
 
 int kc__waiter_settle_parked(kc_waiter_t *w, int prc, int64_t timeout_ns)
 {
-    if (prc == 0 && kc__waiter_status(w) != KC_WAITER_ENQUEUED)
+    if (kc__waiter_woken_decided(w, prc))
         return w->result;   /* decided, wake consumed */
     int won = w->cancel(w); /* W6: published => hook */
     if (won == 1) {

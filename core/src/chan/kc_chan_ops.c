@@ -101,7 +101,7 @@ static int owner_park(void *owner, int64_t timeout_ns)
  * park (kc__park_task_own). Returns 0 or -ECANCELED. */
 static int park_task_untimed(const struct kc__chan_owner *o, struct kc_task *t)
 {
-    if (t->sched->nworkers > 1 && spin_for_decision(o, t))
+    if (spin_for_decision(o, t)) /* no spin on a single worker */
         return take_owed_wake(o);
     return kc__park_task_own(t);
 }
@@ -136,8 +136,7 @@ int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
 }
 
 /* Publish a token for elem in ch (locked by the caller), drop the lock and
- * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED. Out of
- * line: kc__chan_transfer's path without a wait stays small. */
+ * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED. */
 static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
                        const kc_cancel_t *cancel)
 {

@@ -416,6 +416,15 @@ static inline int kc__waiter_scope_begin(kc_waiter_scope_t *sc, kc_waiter_t *w)
  * else decided (R2). Returns the token's result. Can block or yield. */
 int kc__waiter_settle(kc_waiter_t *w, int64_t timeout_ns);
 
+/* Did a park that returned prc end the wait: woken (0) with w decided?
+ * Then the outcome is w's result and the owed wake is consumed. The first
+ * question of every settle; inline, so the wait that parked on its own
+ * asks it without a call. Never blocks. */
+static inline bool kc__waiter_woken_decided(const kc_waiter_t *w, int prc)
+{
+    return prc == 0 && kc__waiter_status(w) != KC_WAITER_ENQUEUED;
+}
+
 /* The rest of kc__waiter_settle for an owner that parked once on its own
  * (a scheduler's specialised park, not ops->park), up to timeout_ns, and
  * got prc back (0: woken; -ETIME, -ECANCELED: gave up). Returns the
@@ -458,7 +467,7 @@ static inline int kc__waiter_scope_end_parked(kc_waiter_scope_t *sc, int prc, in
         return -EINVAL;
     if (!sc->settled) {
         kc_waiter_t *w = sc->w;
-        sc->outcome = prc == 0 && kc__waiter_status(w) != KC_WAITER_ENQUEUED
+        sc->outcome = kc__waiter_woken_decided(w, prc)
                           ? w->result
                           : kc__waiter_settle_parked(w, prc, timeout_ns);
         sc->settled = true;
