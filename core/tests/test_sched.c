@@ -55,6 +55,26 @@ static void test_sched_create_rejects_bad_options(void **state)
     o.nworkers = 1;
     o.size = 4;
     assert_int_equal(kc_sched_create(&s, &o), -EINVAL);
+    o.size = sizeof(o);
+    o.steal_delay_ns = KC_SCHED_STEAL_AT_ONCE - 1;
+    assert_int_equal(kc_sched_create(&s, &o), -EINVAL);
+    o.steal_delay_ns = KC_SCHED_STEAL_DELAY_MAX + 1;
+    assert_int_equal(kc_sched_create(&s, &o), -EINVAL);
+    assert_null(s);
+    o.steal_delay_ns = 0;
+    o.size = sizeof(o) - 1; /* neither this layout nor the one before */
+    assert_int_equal(kc_sched_create(&s, &o), -EINVAL);
+    /* The layout before steal_delay_ns: accepted, the delay defaults. */
+    o.size = offsetof(kc_sched_opts_t, steal_delay_ns);
+    o.steal_delay_ns = -5; /* not read */
+    assert_int_equal(kc_sched_create(&s, &o), 0);
+    assert_int_equal(((struct kc_sched *)s)->steal_delay_ns, KC_SCHED_STEAL_DELAY_DEFAULT);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    o.size = sizeof(o);
+    o.steal_delay_ns = KC_SCHED_STEAL_AT_ONCE;
+    assert_int_equal(kc_sched_create(&s, &o), 0);
+    assert_int_equal(((struct kc_sched *)s)->steal_delay_ns, 0);
+    assert_int_equal(kc_sched_destroy(s), 0);
     assert_int_equal(kc_sched_destroy(NULL), 0);
     assert_int_equal(kc_sched_create(&s, NULL), 0); /* default: online CPUs */
     assert_int_equal(kc_sched_nworkers(s), kc__port_ncpus());
@@ -526,10 +546,88 @@ static void test_sched_migrated_coroutines_see_each_workers_thread_locals(void *
     assert_int_equal(atomic_load(&hooks_stopped), W);
 }
 
+/* ------------------------------------------------------------ steal delay */
+
+struct hold {
+    _Atomic int ran;     /* the spawned task has run */
+    _Atomic int where;   /* the worker it ran on */
+    int spinner_worker;  /* the worker of the busy coroutine */
+    int64_t busy_ns;     /* how long the busy coroutine spins, at most */
+    int ran_during_spin; /* what the busy coroutine saw when it stopped */
+};
+
+static int hold_child(void *arg)
+{
+    struct hold *h = arg;
+    atomic_store(&h->where, kc_sched_worker_index());
+    atomic_store(&h->ran, 1);
+    return 0;
+}
+
+/* Spawns a child (it lands on this worker's deque), then keeps the worker
+ * busy without yielding until the child has run or busy_ns have passed. */
+static int hold_spinner(void *arg)
+{
+    struct hold *h = arg;
+    kc_task_t *c;
+    h->spinner_worker = kc_sched_worker_index();
+    if (kc_sched_spawn(kc_sched_current(), &c, hold_child, h, NULL) != 0)
+        return -1;
+    int64_t t0 = (int64_t)kc__port_now_ns();
+    while (atomic_load(&h->ran) == 0 && (int64_t)kc__port_now_ns() - t0 < h->busy_ns)
+        kc__port_relax();
+    h->ran_during_spin = atomic_load(&h->ran);
+    return kc_sched_join(c, NULL, KC_NO_TIMEOUT, NULL);
+}
+
+static void run_hold(struct hold *h, int64_t delay_ns)
+{
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.nworkers = 2;
+    o.steal_delay_ns = delay_ns;
+    kc_sched_t *s = NULL;
+    assert_int_equal(kc_sched_create(&s, &o), 0);
+    kc_task_t *t;
+    int st = -1;
+    assert_int_equal(kc_sched_spawn(s, &t, hold_spinner, h, NULL), 0);
+    assert_int_equal(kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(st, 0);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
+/* Within the delay the idle worker leaves the queued task alone: it runs
+ * after the busy coroutine, on the same worker. */
+static void test_sched_steal_delay_keeps_a_queued_task_local(void **state)
+{
+    (void)state;
+    struct hold h = {.busy_ns = 20 * 1000 * 1000};
+    run_hold(&h, KC_SCHED_STEAL_DELAY_MAX);
+    assert_int_equal(h.ran_during_spin, 0);
+    assert_int_equal(atomic_load(&h.ran), 1);
+    assert_int_equal(atomic_load(&h.where), h.spinner_worker);
+}
+
+/* Past the delay the idle worker takes it: it runs while the busy
+ * coroutine still spins, on the other worker. Once with a short delay,
+ * once with the default. */
+static void test_sched_steal_delay_then_steals(void **state)
+{
+    (void)state;
+    int64_t delays[] = {1000 * 1000, 0};
+    for (int i = 0; i < 2; i++) {
+        struct hold h = {.busy_ns = 30LL * 1000 * 1000 * 1000};
+        run_hold(&h, delays[i]);
+        assert_int_equal(h.ran_during_spin, 1);
+        assert_int_not_equal(atomic_load(&h.where), h.spinner_worker);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sched_create_rejects_bad_options),
+        cmocka_unit_test(test_sched_steal_delay_keeps_a_queued_task_local),
+        cmocka_unit_test(test_sched_steal_delay_then_steals),
         cmocka_unit_test(test_sched_spawn_join_returns_each_status),
         cmocka_unit_test(test_sched_spawn_rejects_bad_input),
         cmocka_unit_test(test_sched_self_reports_id_name_worker_and_refuses_misuse),

@@ -54,13 +54,23 @@ typedef struct kc_sched_opts {
     void (*on_worker_start)(kc_sched_t *s, int index, void *arg);
     void (*on_worker_stop)(kc_sched_t *s, int index, void *arg);
     void *hook_arg; /* passed to both hooks */
+    /* How long an idle worker watches work queued on a busy worker before
+     * it steals it (SCHEDULER.md, "Stealing and sleeping"): a coroutine
+     * woken by one that keeps running gets that long to run after it, on
+     * the same core. 0: KC_SCHED_STEAL_DELAY_DEFAULT; KC_SCHED_STEAL_AT_ONCE:
+     * no delay; at most KC_SCHED_STEAL_DELAY_MAX. */
+    int64_t steal_delay_ns;
 } kc_sched_opts_t;
 
+#define KC_SCHED_STEAL_DELAY_DEFAULT 20000   /* ns */
+#define KC_SCHED_STEAL_DELAY_MAX 1000000000  /* ns: one second */
+#define KC_SCHED_STEAL_AT_ONCE ((int64_t)-1) /* steal_delay_ns: no delay */
+
 /* KC_SCHED_OPTS_INIT is the initialiser for kc_sched_opts_t: default worker
- * count and stacks, no hooks. */
+ * count, stacks and steal delay, no hooks. */
 #define KC_SCHED_OPTS_INIT                                                                         \
     {                                                                                              \
-        sizeof(kc_sched_opts_t), 0, 0, 0, NULL, NULL, NULL                                         \
+        sizeof(kc_sched_opts_t), 0, 0, 0, NULL, NULL, NULL, 0                                      \
     }
 
 /* How kc_sched_shutdown() ends the coroutines still alive. */
@@ -88,9 +98,11 @@ typedef struct kc_spawn_attr {
 
 /* Start a scheduler and its worker threads. opts may be NULL.
  * OUT *out: GIVES a scheduler; free it with kc_sched_destroy().
- * Errors: -EINVAL (NULL out, opts->size too small, nworkers outside
- * [0, KC_SCHED_MAX_WORKERS]); -ENOMEM; a negative errno when a thread or
- * the poller cannot be created. Nothing is left running on failure.
+ * Errors: -EINVAL (NULL out; opts->size neither sizeof(kc_sched_opts_t)
+ * nor the size of the layout before steal_delay_ns; flags not 0; nworkers
+ * outside [0, KC_SCHED_MAX_WORKERS]; steal_delay_ns outside
+ * [KC_SCHED_STEAL_AT_ONCE, KC_SCHED_STEAL_DELAY_MAX]); -ENOMEM; a negative
+ * errno when a thread or the poller cannot be created. Nothing is left running on failure.
  * Never blocks for long. */
 KC_API int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts);
 

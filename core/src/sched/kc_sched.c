@@ -57,10 +57,17 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
     *out = NULL;
     kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
     if (opts != NULL) {
-        if (opts->size < sizeof(*opts) || opts->flags != 0 || opts->nworkers < 0 ||
-            opts->nworkers > KC_SCHED_MAX_WORKERS)
+        /* A caller built against the layout before steal_delay_ns passes
+         * that smaller size: its fields are taken, the new one defaults. */
+        size_t old = offsetof(kc_sched_opts_t, steal_delay_ns);
+        if ((opts->size != sizeof(*opts) && opts->size != old) || opts->flags != 0 ||
+            opts->nworkers < 0 || opts->nworkers > KC_SCHED_MAX_WORKERS)
             return -EINVAL;
-        o = *opts;
+        memcpy(&o, opts, opts->size);
+        o.size = sizeof(o);
+        if (o.steal_delay_ns < KC_SCHED_STEAL_AT_ONCE ||
+            o.steal_delay_ns > KC_SCHED_STEAL_DELAY_MAX)
+            return -EINVAL;
     }
     int n = o.nworkers > 0 ? o.nworkers : default_workers();
     struct kc_sched *s = aligned_alloc(128, sizeof(*s));
@@ -69,6 +76,9 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
     memset(s, 0, sizeof(*s));
     s->opts = o;
     s->stack_size = o.stack_size;
+    s->steal_delay_ns = o.steal_delay_ns == 0                        ? KC_SCHED_STEAL_DELAY_DEFAULT
+                        : o.steal_delay_ns == KC_SCHED_STEAL_AT_ONCE ? 0
+                                                                     : o.steal_delay_ns;
     s->w = aligned_alloc(128, (size_t)n * sizeof(*s->w));
     s->idle_stack = calloc((size_t)n, sizeof(int));
     if (s->w == NULL || s->idle_stack == NULL) {

@@ -140,6 +140,7 @@ struct kc_worker {
     uint64_t tick; /* picks left until the next fair look (fair_tick) */
     uint64_t rng;
     bool searching;     /* counted in sched->nsearching */
+    int64_t work_seen;  /* when this searcher first saw stealable work, or 0 */
     kc_timer_t *firing; /* the timer whose callback runs */
     pthread_t thread;
     struct kc_task *next;    /* LIFO slot: the task just woken */
@@ -174,7 +175,8 @@ struct kc_io_slot;
 
 struct kc_sched {
     int nworkers;
-    struct kc_worker *w; /* nworkers entries, 128-aligned */
+    struct kc_worker *w;    /* nworkers entries, 128-aligned */
+    int64_t steal_delay_ns; /* resolved: 0 means steal at once */
     size_t stack_size;
     kc_sched_opts_t opts;
     struct kc_inject inject; /* own cache lines */

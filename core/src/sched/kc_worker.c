@@ -5,7 +5,8 @@
  * finish). It finds work in this order: the "next" slot (the task it just
  * woke, for locality; at most KC_SCHED_NEXT_STREAK times in a row), its own
  * deque, its yield stack, the inject queue, the poller, then other workers'
- * deques (steal half, random start, bounded rounds). Every KC_SCHED_FAIR_TICK
+ * deques (steal half, random start, bounded rounds, and only once the work
+ * has been seen there for the steal delay, steal_ripe). Every KC_SCHED_FAIR_TICK
  * picks it looks at the inject queue, timers and poller first, so outside
  * submissions and I/O are not starved by local work. A yield with local work
  * waiting switches straight to the next task (kc__worker_yield_direct), one
@@ -437,9 +438,30 @@ static struct kc_task *steal_from(struct kc_worker *w, struct kc_worker *v)
 static void stop_searching(struct kc_worker *w)
 {
     w->searching = false;
+    w->work_seen = 0;
     /* seq_cst: the last searcher leaving must be ordered with notify's read */
     if (atomic_fetch_sub_explicit(&w->sched->nsearching, 1, memory_order_seq_cst) == 1)
         kc__sched_notify(w->sched); /* there may be more work: keep one searching */
+}
+
+/* The steal delay (SCHEDULER.md, "Stealing and sleeping"): a searcher
+ * takes from another worker's deque only once it has seen stealable work
+ * there for s->steal_delay_ns without a pass finding every deque empty.
+ * A task woken by a coroutine that keeps running gets that long to be run
+ * where its data is hot (after the waker parks), instead of being carried
+ * to another core for a few nanoseconds of work; work that stays queued
+ * is still spread out. True when this searcher may steal now. */
+static bool steal_ripe(struct kc_worker *w)
+{
+    int64_t delay = w->sched->steal_delay_ns;
+    if (delay == 0)
+        return true;
+    int64_t now = kc__sched_now();
+    if (w->work_seen == 0) {
+        w->work_seen = now;
+        return false;
+    }
+    return now - w->work_seen >= delay;
 }
 
 static struct kc_task *search(struct kc_worker *w)
@@ -455,12 +477,22 @@ static struct kc_task *search(struct kc_worker *w)
     }
     for (int round = 0; round < KC_SCHED_STEAL_ROUNDS; round++) {
         int start = (int)(rng_next(w) % (uint64_t)s->nworkers);
+        bool seen = false;
         for (int i = 0; i < s->nworkers; i++) {
             struct kc_worker *v = &s->w[(start + i) % s->nworkers];
             struct kc_task *t;
-            if (v != w && (t = steal_from(w, v)) != NULL)
+            if (v == w || kc__deque_size(&v->dq) <= 0)
+                continue;
+            seen = true;
+            if (!steal_ripe(w))
+                break; /* too early: inject and inbox are not delayed */
+            if ((t = steal_from(w, v)) != NULL) {
+                w->work_seen = 0;
                 return t;
+            }
         }
+        if (!seen)
+            w->work_seen = 0; /* the delay counts from work seen without a gap */
         struct kc_task *t = inject_take(w);
         if (t == NULL)
             t = inbox_take(w);
@@ -470,17 +502,25 @@ static struct kc_task *search(struct kc_worker *w)
     return NULL;
 }
 
-/* After the seq_cst fence of park_idle: is there anything to do? */
-static bool work_visible(struct kc_sched *s, struct kc_worker *w)
+/* What a worker about to sleep sees after the seq_cst fence of park_idle. */
+enum kc_visible {
+    KC_VIS_NONE,   /* nothing: sleep until woken or the next timer */
+    KC_VIS_NOW,    /* work it may take now: do not sleep */
+    KC_VIS_DELAYED /* only other workers' deques, which searchers are
+                      watching through the steal delay: sleep that long */
+};
+
+static enum kc_visible work_visible(struct kc_sched *s, struct kc_worker *w, bool searcher)
 {
     if (atomic_load_explicit(&s->state, memory_order_relaxed) >= KC_SCHED_STOPPING ||
         kc__inject_len(&s->inject) > 0 ||
-        atomic_load_explicit(&w->inbox_n, memory_order_relaxed) > 0)
-        return true;
+        atomic_load_explicit(&w->inbox_n, memory_order_relaxed) > 0 ||
+        kc__timer_next(w) <= kc__sched_now())
+        return KC_VIS_NOW;
     for (int i = 0; i < s->nworkers; i++)
         if (kc__deque_size(&s->w[i].dq) > 0)
-            return true;
-    return kc__timer_next(w) <= kc__sched_now();
+            return searcher || s->steal_delay_ns == 0 ? KC_VIS_NOW : KC_VIS_DELAYED;
+    return KC_VIS_NONE;
 }
 
 static void unidle(struct kc_worker *w)
@@ -523,20 +563,28 @@ static void park_idle(struct kc_worker *w)
     w->poll_mode = poll;
     atomic_fetch_add_explicit(&s->nidle, 1, memory_order_relaxed); /* S3, under lock */
     kc__unlock(&s->idle_lock);
-    if (w->searching) {
+    bool searcher = w->searching;
+    if (searcher) {
         w->searching = false;
+        w->work_seen = 0;
         /* seq_cst: the Dekker write of the sleeper side, before the fence */
         atomic_fetch_sub_explicit(&s->nsearching, 1, memory_order_seq_cst);
     }
     /* seq_cst fence: pairs with the fence in kc__sched_notify */
     atomic_thread_fence(memory_order_seq_cst);
-    if (!work_visible(s, w)) {
+    enum kc_visible vis = work_visible(s, w, searcher);
+    if (vis != KC_VIS_NOW) {
         KC_STAT_ADD(w, parks, 1);
         int64_t next = kc__timer_next(w), timeout = -1;
         if (next != INT64_MAX) {
             timeout = next - kc__sched_now();
             timeout = timeout < 0 ? 0 : timeout;
         }
+        /* Not a searcher, and the only work is queued where the searchers
+         * wait out the steal delay: look again after it rather than spin
+         * on idle_lock. */
+        if (vis == KC_VIS_DELAYED && (timeout < 0 || timeout > s->steal_delay_ns))
+            timeout = s->steal_delay_ns;
         if (poll)
             kc__io_poll(s, w, timeout);
         else if (timeout != 0)
