@@ -68,28 +68,54 @@ __attribute__((noinline)) void kc__chan_select_seed(uint64_t seed)
     rng_state = seed != 0 ? seed : 1;
 }
 
-/* A uniform integer in [0, n). */
-static size_t uniform(size_t n)
+/* Random bits for a shuffle, drawn KC_SELECT_DRAW_BITS at a time, so one
+ * call of the generator serves three draws (a select of up to 4 clauses
+ * needs 3). Multiply-shift maps a draw onto [0, n) with a bias below
+ * n / 2^21 (3e-5 for the largest select), far under what the chi-square
+ * test of test_select.c can see. */
+enum {
+    KC_SELECT_DRAW_BITS = 21
+};
+
+struct kc_draws {
+    uint64_t bits;
+    unsigned left; /* draws still in bits */
+};
+
+/* A uniform integer in [0, n), n <= KC_CHAN_SELECT_MAX. */
+static size_t uniform(struct kc_draws *d, size_t n)
 {
-    return (size_t)(((rng_next() >> 32) * (uint64_t)n) >> 32);
+    if (d->left == 0) {
+        d->bits = rng_next();
+        d->left = 64 / KC_SELECT_DRAW_BITS;
+    }
+    uint64_t r = d->bits & ((1u << KC_SELECT_DRAW_BITS) - 1);
+    d->bits >>= KC_SELECT_DRAW_BITS;
+    d->left--;
+    return (size_t)((r * (uint64_t)n) >> KC_SELECT_DRAW_BITS);
 }
 
-static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns)
+/* Check the clauses; *boxed gets whether any is on a boxed channel. */
+static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                    bool *boxed /* OUT */)
 {
     if (cl == NULL || n == 0 || n > KC_CHAN_SELECT_MAX || flags > KC_CHAN_SELECT_UNBIASED ||
         !kc__chan_timeout_ok(timeout_ns))
         return -EINVAL;
+    bool any_boxed = false;
     for (size_t i = 0; i < n; i++) {
         const kc_chan_clause_t *c = &cl[i];
         if (c->size != sizeof(*c) || c->chan == NULL || c->buf == NULL ||
             (c->op != KC_CHAN_CLAUSE_SEND && c->op != KC_CHAN_CLAUSE_RECV))
             return -EINVAL;
+        any_boxed |= c->chan->boxed;
         if (c->op == KC_CHAN_CLAUSE_SEND && !c->chan->boxed) { /* boxed: bytes, staged later */
             int rc = kc__chan_check_elem(c->chan, c->buf);
             if (rc != 0)
                 return kc__chan_fail(c->chan, rc);
         }
     }
+    *boxed = any_boxed;
     return 0;
 }
 
@@ -210,14 +236,14 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
 int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                    const kc_cancel_t *cancel)
 {
-    int rc = validate(cl, n, flags, timeout_ns);
+    bool boxed = false;
+    int rc = validate(cl, n, flags, timeout_ns, &boxed);
     if (rc != 0)
         return rc;
-    if (kc_cancel_is_triggered(cancel))
+    if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return -ECANCELED;
-    for (size_t i = 0; i < n; i++)
-        if (cl[i].chan->boxed) /* elements staged in an arena: kc_chan_arena.c */
-            return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
+    if (boxed) /* elements staged in an arena: kc_chan_arena.c */
+        return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
     return kc__chan_select_run(cl, n, flags, timeout_ns, cancel);
 }
 
@@ -231,8 +257,9 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
     for (size_t i = 0; i < n; i++)
         order[i] = (uint8_t)i;
     if (flags == KC_CHAN_SELECT_UNBIASED) {
+        struct kc_draws d = {0, 0};
         for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
-            size_t j = uniform(i + 1);
+            size_t j = uniform(&d, i + 1);
             uint8_t t = order[i];
             order[i] = order[j];
             order[j] = t;
