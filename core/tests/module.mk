@@ -13,6 +13,7 @@ CORE_TESTS += chan_wait
 CORE_TESTS += select
 CORE_TESTS += chan_lincheck
 CORE_TESTS += chan_stress
+CORE_TESTS += chan_cells
 CORE_TESTS += sched_ceiling
 CORE_TESTS += bus
 CORE_TESTS += zdesc

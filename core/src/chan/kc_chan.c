@@ -7,7 +7,8 @@
  * `idx & (ring_slots - 1)`), plus a queue of waiting senders and one of
  * waiting receivers built from the graduated waiter tokens. This file does
  * everything that happens under the lock; kc_chan_ops.c and kc_select.c
- * add the waiting. The lock is never held across a park or a wake-up of
+ * add the waiting. A cell channel (kc_chan_impl.h) moves its ring without
+ * the lock; here it only wakes its waiters, who try again. The lock is never held across a park or a wake-up of
  * another context, except in close and when a cancelled waiter is withdrawn
  * (kc_unpark never blocks).
  *
@@ -71,39 +72,18 @@ static inline uint64_t load_idx(const _Atomic uint64_t *i)
 
 static inline uint64_t occupancy(const kc_chan_t *ch)
 {
-    return load_idx(&ch->send_idx) - load_idx(&ch->recv_idx);
+    return kc__chan_send_idx(ch) - load_idx(&ch->recv_idx);
 }
 
 static inline unsigned char *slot_at(const kc_chan_t *ch, uint64_t idx)
 {
-    return ch->ring + (size_t)(idx & (ch->ring_slots - 1)) * ch->slot_size;
+    return ch->cells ? kc__chan_cell_elem(ch, idx)
+                     : ch->ring + (size_t)(idx & (ch->ring_slots - 1)) * ch->slot_size;
 }
 
 static inline uint64_t elem_bytes(const kc_chan_t *ch, const void *elem)
 {
     return ch->desc ? ((const kc_zdesc_t *)elem)->len : ch->elem_size;
-}
-
-/* Copy one element. Fixed sizes become plain moves; the common ones are a
- * word (pointers, counters) and a descriptor. */
-static inline void copy_elem(void *dst, const void *src, size_t n)
-{
-    switch (n) {
-    case 4:
-        memcpy(dst, src, 4);
-        break;
-    case 8:
-        memcpy(dst, src, 8);
-        break;
-    case 16:
-        memcpy(dst, src, 16);
-        break;
-    case sizeof(kc_zdesc_t):
-        memcpy(dst, src, sizeof(kc_zdesc_t));
-        break;
-    default:
-        memcpy(dst, src, n);
-    }
 }
 
 static size_t pow2_at_least(size_t n)
@@ -174,15 +154,26 @@ int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts)
     default:
         ch->capacity = 0;
     }
+    ch->stride = ch->slot_size;
     if (ch->capacity > 0) {
         ch->ring_slots = opts->kind == KC_CHAN_UNLIMITED ? KC_CHAN_UNLIMITED_MIN_SLOTS
                                                          : pow2_at_least(ch->capacity);
         ch->min_slots = ch->ring_slots;
-        ch->ring = malloc(ch->ring_slots * ch->slot_size);
+        /* A cell channel (kc_chan_impl.h): the kind, policy and element
+         * the lock-free ring supports, no slot beyond the capacity, and at
+         * least two cells (with one, "freed for the next lap" and "full"
+         * would be the same sequence word). */
+        ch->cells = opts->kind == KC_CHAN_BUFFERED && ch->policy == KC_CHAN_SUSPEND && !ch->desc &&
+                    ch->arena == NULL && ch->ring_slots == ch->capacity && ch->capacity >= 2;
+        if (ch->cells)
+            ch->stride = sizeof(uint64_t) + ((ch->slot_size + 7) & ~(size_t)7);
+        ch->ring = malloc(ch->ring_slots * ch->stride);
         if (ch->ring == NULL) {
             free(ch);
             return -ENOMEM;
         }
+        for (uint64_t i = 0; ch->cells && i < ch->ring_slots; i++)
+            atomic_init(kc__chan_cell_seq(ch, i), i); /* free for lap 0 */
     }
     if (opts->name != NULL) {
         strncpy(ch->name, opts->name, sizeof(ch->name) - 1);
@@ -224,9 +215,9 @@ int kc_chan_destroy(kc_chan_t *ch)
         kc__unlock(&ch->lock);
         return -EBUSY;
     }
-    for (uint64_t i = load_idx(&ch->recv_idx); i != load_idx(&ch->send_idx); i++)
+    for (uint64_t i = load_idx(&ch->recv_idx); i != kc__chan_send_idx(ch); i++)
         undelivered(ch, slot_at(ch, i));
-    atomic_store_explicit(&ch->recv_idx, load_idx(&ch->send_idx), memory_order_relaxed);
+    atomic_store_explicit(&ch->recv_idx, kc__chan_send_idx(ch), memory_order_relaxed);
     kc__unlock(&ch->lock);
     free(ch->ring);
     free(ch);
@@ -293,6 +284,8 @@ static kc_waiter_t *settle_peer(kc_waiter_t *w, int rc)
     return arb;
 }
 
+/* A cell channel's paths never count: every send and receive of one is a
+ * reservation index, and kc_chan_snapshot derives the counts from them. */
 static inline void count_send(kc_chan_t *ch, const void *elem)
 {
     kc__chan_bump(&ch->ctr.sends, 1);
@@ -330,14 +323,62 @@ static int resize_ring(kc_chan_t *ch, size_t new_slots)
     return 0;
 }
 
+void kc__chan_cell_backoff(unsigned *spins)
+{
+    if (++*spins < 16) {
+        for (unsigned i = 0; i < 32u << (*spins / 4); i++)
+            kc__port_relax();
+    } else {
+        kc__port_yield_thread(); /* the other party lost its core */
+    }
+}
+
+/* Claim one waiting token of q with KC__CHAN_RETRY (a cell channel's
+ * waiters are told to try again, never handed an element). Returns the
+ * arbiter to wake, or NULL. */
+static kc_waiter_t *cells_retry_one(kc_chan_t *ch, kc_waiter_queue_t *q)
+{
+    if (q->len == 0)
+        return NULL;
+    kc_waiter_t *w = take_peer(ch, q);
+    return w != NULL ? settle_peer(w, KC__CHAN_RETRY) : NULL;
+}
+
+void kc__chan_cells_notify_slow(kc_chan_t *ch, bool send)
+{
+    kc__lock(&ch->lock);
+    kc_waiter_t *arb = cells_retry_one(ch, send ? &ch->recvq : &ch->sendq);
+    kc__unlock(&ch->lock);
+    kc__chan_wake(arb);
+}
+
+void kc__chan_cells_announce(kc_chan_t *ch, bool send)
+{
+    _Atomic uint64_t *c = send ? &ch->ctr.send_waiting : &ch->ctr.recv_waiting;
+    /* seq_cst: the waiter's half of the handshake (kc_chan_impl.h) */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_seq_cst);
+}
+
+void kc__chan_cells_settle(kc_chan_t *ch, bool send)
+{
+    sync_waiting(ch, send ? &ch->sendq : &ch->recvq);
+}
+
 int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake)
 {
     if (atomic_load_explicit(&ch->closed, memory_order_relaxed))
         return -EPIPE;
+    if (ch->cells) {
+        if (kc__chan_cell_send(ch, src) != KC__CELL_OK)
+            return -EAGAIN; /* full (closed was seen above, under the lock) */
+        *wake = cells_retry_one(ch, &ch->recvq);
+        return 0;
+    }
     if (ch->recvq.len != 0) {
         kc_waiter_t *r = take_peer(ch, &ch->recvq);
         if (r != NULL) { /* I3: the ring is empty, hand it over directly */
-            copy_elem(r->payload.u.bytes.dst, src, ch->slot_size);
+            kc__chan_copy_elem(r->payload.u.bytes.dst, src, ch->slot_size);
             r->payload.u.bytes.len = ch->slot_size;
             advance(&ch->send_idx);
             advance(&ch->recv_idx);
@@ -365,7 +406,7 @@ int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake)
         undelivered(ch, slot_at(ch, load_idx(&ch->recv_idx)));
         advance(&ch->recv_idx);
     }
-    copy_elem(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
+    kc__chan_copy_elem(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
     advance(&ch->send_idx);
     count_send(ch, src);
     return 0;
@@ -373,15 +414,24 @@ int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake)
 
 int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake)
 {
+    if (ch->cells) {
+        if (kc__chan_cell_recv(ch, dst) == KC__CELL_OK) {
+            *wake = cells_retry_one(ch, &ch->sendq);
+            return 0;
+        }
+        /* Empty with every reserved cell filled: closed now (under the
+         * lock, so no close is half done) means drained. */
+        return atomic_load_explicit(&ch->closed, memory_order_relaxed) ? -EPIPE : -EAGAIN;
+    }
     if (occupancy(ch) > 0) {
-        copy_elem(dst, slot_at(ch, load_idx(&ch->recv_idx)), ch->slot_size);
+        kc__chan_copy_elem(dst, slot_at(ch, load_idx(&ch->recv_idx)), ch->slot_size);
         advance(&ch->recv_idx);
         count_recv(ch, dst);
         if (ch->sendq.len != 0) { /* I3: it was full; a waiting sender moves in */
             kc_waiter_t *s = take_peer(ch, &ch->sendq);
             if (s != NULL) {
                 const void *src = s->payload.u.bytes.src;
-                copy_elem(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
+                kc__chan_copy_elem(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
                 advance(&ch->send_idx);
                 count_send(ch, src);
                 *wake = settle_peer(s, 0);
@@ -394,7 +444,7 @@ int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake)
     if (ch->sendq.len != 0) {
         kc_waiter_t *s = take_peer(ch, &ch->sendq);
         if (s != NULL) { /* rendezvous: take it straight from the sender */
-            copy_elem(dst, s->payload.u.bytes.src, ch->slot_size);
+            kc__chan_copy_elem(dst, s->payload.u.bytes.src, ch->slot_size);
             advance(&ch->send_idx);
             advance(&ch->recv_idx);
             count_send(ch, dst);
@@ -470,6 +520,10 @@ int kc_chan_close(kc_chan_t *ch)
         kc__unlock(&ch->lock);
         return -EPIPE;
     }
+    /* A cell channel's senders reserve without the lock: the mark in
+     * send_idx makes every reservation after this point fail. */
+    if (ch->cells)
+        atomic_fetch_or_explicit(&ch->send_idx, KC__CHAN_SEND_CLOSED, memory_order_seq_cst);
     /* release: pairs with the acquire in kc_chan_is_closed, so a thread that
      * sees the channel closed also sees what was sent before */
     atomic_store_explicit(&ch->closed, 1, memory_order_release);
@@ -480,8 +534,11 @@ int kc_chan_close(kc_chan_t *ch)
     kc_waiter_t *w;
     /* Wakes happen under the lock here: close is rare, kc_unpark never
      * blocks, and the tokens' links are not ours once the lock is gone. */
+    /* A cell channel's receivers try again: they take what is still
+     * buffered (a send may have reserved a cell just before the close and
+     * still be filling it), then find it drained and closed. */
     while ((w = take_peer(ch, &ch->recvq)) != NULL)
-        kc__chan_wake(settle_peer(w, -EPIPE));
+        kc__chan_wake(settle_peer(w, ch->cells ? KC__CHAN_RETRY : -EPIPE));
     while ((w = take_peer(ch, &ch->sendq)) != NULL)
         kc__chan_wake(settle_peer(w, -EPIPE));
     kc__unlock(&ch->lock);
@@ -499,7 +556,7 @@ size_t kc_chan_len(const kc_chan_t *ch)
     if (ch == NULL)
         return 0;
     uint64_t r = load_idx(&ch->recv_idx); /* first: the difference never goes negative */
-    return (size_t)(load_idx(&ch->send_idx) - r);
+    return (size_t)(kc__chan_send_idx(ch) - r);
 }
 
 size_t kc_chan_capacity(const kc_chan_t *ch)
@@ -539,7 +596,7 @@ int kc__chan_check(kc_chan_t *ch, const char **why)
         return -EINVAL;
     const char *why_s = NULL;
     kc__lock(&ch->lock);
-    uint64_t s = load_idx(&ch->send_idx), r = load_idx(&ch->recv_idx), occ = s - r;
+    uint64_t r = load_idx(&ch->recv_idx), s = kc__chan_send_idx(ch), occ = s - r;
     if (r > s || occ > ch->capacity || (ch->ring_slots > 0 && occ > ch->ring_slots) ||
         (ch->kind == KC_CHAN_RENDEZVOUS && (occ != 0 || ch->ring != NULL)))
         FAIL("I1: indices out of order or occupancy beyond capacity");
@@ -552,13 +609,16 @@ int kc__chan_check(kc_chan_t *ch, const char **why)
         atomic_load_explicit(&ch->ctr.send_waiting, memory_order_relaxed) != ch->sendq.len ||
         atomic_load_explicit(&ch->ctr.recv_waiting, memory_order_relaxed) != ch->recvq.len)
         FAIL("I5: a queued token is dead, decided, misfiled or miscounted");
-    if ((lr > 0 && occ != 0) || (ls > 0 && (occ != ch->capacity || ch->policy != KC_CHAN_SUSPEND) &&
-                                 ch->kind != KC_CHAN_RENDEZVOUS))
+    /* A cell channel's ring moves without the lock: I3 holds for it only
+     * at rest, which this check cannot tell. */
+    if (!ch->cells && ((lr > 0 && occ != 0) ||
+                       (ls > 0 && (occ != ch->capacity || ch->policy != KC_CHAN_SUSPEND) &&
+                        ch->kind != KC_CHAN_RENDEZVOUS)))
         FAIL("I3: a live waiter where the ring would have served it");
     if (ls > 0 && lr > 0)
         FAIL("I4: live senders and receivers wait together");
-    uint64_t sends = atomic_load_explicit(&ch->ctr.sends, memory_order_relaxed);
-    uint64_t recvs = atomic_load_explicit(&ch->ctr.receives, memory_order_relaxed);
+    uint64_t sends = ch->cells ? s : atomic_load_explicit(&ch->ctr.sends, memory_order_relaxed);
+    uint64_t recvs = ch->cells ? r : atomic_load_explicit(&ch->ctr.receives, memory_order_relaxed);
     uint64_t und = atomic_load_explicit(&ch->ctr.undelivered, memory_order_relaxed);
     if (sends != recvs + und + occ)
         FAIL("I6: sends != receives + undelivered + occupancy");

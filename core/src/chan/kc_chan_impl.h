@@ -7,7 +7,9 @@
  * parks; the party that meets it later does the whole transfer under the
  * lock, decides the token by CAS and wakes its owner after unlocking.
  * Select clauses sit in the same queues; a peer must first win the select's
- * claim word (the token's parent) to take one.
+ * claim word (the token's parent) to take one. Buffered SUSPEND channels
+ * of copied elements and a power-of-two capacity are cell channels (below):
+ * their ring moves without the lock.
  *
  * Counters are atomics written with relaxed stores under the lock (one
  * writer at a time) or relaxed adds outside it, so kc_chan_snapshot() reads
@@ -22,6 +24,7 @@
 #include "waiter_token/kc_waiter.h"
 
 #include <stdatomic.h>
+#include <string.h>
 
 /* Failure slots of kc_chan_counters.fail, in kc_chan_failures_t order. */
 enum {
@@ -56,24 +59,31 @@ struct kc_chan_counters {
 };
 
 struct kc_chan {
-    kc_lock_t lock;            /* guards everything below but `ctr` and `closed` reads */
-    uint8_t kind;              /* kc_chan_kind_t */
-    uint8_t policy;            /* kc_chan_policy_t */
-    bool desc;                 /* elements are kc_zdesc_t */
-    bool boxed;                /* a byte channel whose elements live in `arena`
-                                  (its slots hold kc_zdesc_t) */
-    _Atomic uint32_t closed;   /* 0/1; written under the lock, read anywhere */
-    size_t capacity;           /* logical: 0, n, 1, or SIZE_MAX (unlimited) */
-    size_t elem_size;          /* the user's element size (0: descriptors) */
-    size_t slot_size;          /* bytes per ring slot */
-    size_t max_desc_len;       /* 0: any */
-    unsigned char *ring;       /* ring_slots slots; NULL for rendezvous */
-    size_t ring_slots;         /* a power of two >= capacity (unlimited: grows) */
-    size_t min_slots;          /* an unlimited ring never shrinks below this */
-    _Atomic uint64_t send_idx; /* elements ever accepted; slot = idx & (ring_slots-1) */
-    _Atomic uint64_t recv_idx; /* elements ever taken out */
-    kc_waiter_queue_t sendq;   /* waiting senders and send clauses */
-    kc_waiter_queue_t recvq;   /* waiting receivers and receive clauses */
+    kc_lock_t lock;          /* guards everything below but `ctr` and `closed` reads,
+                                and the ring and indices of a cell channel */
+    uint8_t kind;            /* kc_chan_kind_t */
+    uint8_t policy;          /* kc_chan_policy_t */
+    bool desc;               /* elements are kc_zdesc_t */
+    bool boxed;              /* a byte channel whose elements live in `arena`
+                                (its slots hold kc_zdesc_t) */
+    bool cells;              /* a cell channel (kc_chan_cells.c): lock-free ring */
+    _Atomic uint32_t closed; /* 0/1; written under the lock, read anywhere */
+    size_t capacity;         /* logical: 0, n, 1, or SIZE_MAX (unlimited) */
+    size_t elem_size;        /* the user's element size (0: descriptors) */
+    size_t slot_size;        /* bytes per element in a ring slot */
+    size_t stride;           /* bytes per ring slot: slot_size, or a cell's
+                                sequence word and the element */
+    size_t max_desc_len;     /* 0: any */
+    unsigned char *ring;     /* ring_slots slots; NULL for rendezvous */
+    size_t ring_slots;       /* a power of two >= capacity (unlimited: grows) */
+    size_t min_slots;        /* an unlimited ring never shrinks below this */
+    /* Elements ever accepted; slot = idx & (ring_slots-1). A cell channel
+     * keeps KC__CHAN_SEND_CLOSED in it once closed, so no sender can
+     * reserve a cell after the close (read it through kc__chan_send_idx). */
+    _Alignas(64) _Atomic uint64_t send_idx;
+    _Alignas(64) _Atomic uint64_t recv_idx; /* elements ever taken out */
+    kc_waiter_queue_t sendq;                /* waiting senders and send clauses */
+    kc_waiter_queue_t recvq;                /* waiting receivers and receive clauses */
     kc_chan_undelivered_fn on_undelivered;
     void *undelivered_arg;
     kc_arena_t *arena; /* attached arena, or NULL (kc_chan_arena.c) */
@@ -81,6 +91,176 @@ struct kc_chan {
     /* Readers of the counters (snapshots) stay off the lock's line. */
     struct kc_chan_counters ctr;
 };
+
+/* The close mark of a cell channel's send_idx (its top bit). */
+#define KC__CHAN_SEND_CLOSED ((uint64_t)1 << 63)
+
+/* send_idx without the close mark (a relaxed read). */
+static inline uint64_t kc__chan_send_idx(const kc_chan_t *ch)
+{
+    return atomic_load_explicit(&ch->send_idx, memory_order_relaxed) & ~KC__CHAN_SEND_CLOSED;
+}
+
+/* ---- cell channels
+ *
+ * A buffered channel with the SUSPEND policy, plain copied elements, no
+ * arena and a power-of-two capacity is a *cell channel*: its ring is a
+ * sequence of cells, one per reservation index, each a sequence word and
+ * the element (the counters-and-cells idea of Koval, Alistarh and
+ * Elizarov's channel, on a bounded ring as in Vyukov's MPMC queue). A
+ * sender reserves index i by CAS on send_idx when cell i's word says it is
+ * free for that lap (word == i), writes the element and publishes it
+ * (word = i + 1, release); a receiver reserves i by CAS on recv_idx when
+ * the word says it is full (i + 1), copies the element out and frees the
+ * cell for the next lap (word = i + ring_slots). Neither takes the lock.
+ *
+ * Waiting still goes through the lock and the queues, but a waiter of a
+ * cell channel is never handed an element: the party that makes room or
+ * fills a cell claims one waiter of the other side with KC__CHAN_RETRY,
+ * and the woken owner tries again. The handshake that keeps a wake from
+ * being lost: a party about to wait first raises its side's waiting
+ * counter (seq_cst) and only then makes its last attempt, under the lock;
+ * a party that completed an operation reserved by a seq_cst CAS and then
+ * reads the other side's counter (seq_cst). One of the two sees the other.
+ * The operations: kc__chan_cell_send/_recv here (lock-free), and
+ * kc__chan_cells_notify, kc__chan_cells_announce in kc_chan.c. */
+
+/* The result a cell channel gives a waiter it wakes without moving an
+ * element: try again. Internal, never returned to a caller. */
+#define KC__CHAN_RETRY 1
+
+/* Outcomes of the lock-free cell operations. */
+enum {
+    KC__CELL_OK = 0,
+    KC__CELL_FULL = 1,  /* send: every cell holds an element */
+    KC__CELL_EMPTY = 2, /* receive: no cell holds one */
+    KC__CELL_CLOSED = 3 /* send: the channel is closed */
+};
+
+/* Cell i's sequence word and element. */
+static inline _Atomic uint64_t *kc__chan_cell_seq(const kc_chan_t *ch, uint64_t i)
+{
+    return (_Atomic uint64_t *)(void *)(ch->ring + (size_t)(i & (ch->ring_slots - 1)) * ch->stride);
+}
+
+static inline unsigned char *kc__chan_cell_elem(const kc_chan_t *ch, uint64_t i)
+{
+    return ch->ring + (size_t)(i & (ch->ring_slots - 1)) * ch->stride + sizeof(uint64_t);
+}
+
+/* A reserved cell whose owner has not finished with it yet (a thread the
+ * OS took the core from between its CAS and its store): wait a little. */
+void kc__chan_cell_backoff(unsigned *spins /* INOUT */);
+
+/* Copy one element. Fixed sizes become plain moves; the common ones are a
+ * word (pointers, counters) and a descriptor. */
+static inline void kc__chan_copy_elem(void *dst, const void *src, size_t n)
+{
+    switch (n) {
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    case sizeof(kc_zdesc_t):
+        memcpy(dst, src, sizeof(kc_zdesc_t));
+        break;
+    default:
+        memcpy(dst, src, n);
+    }
+}
+
+/* Put the slot_size bytes at src in the next cell. KC__CELL_OK,
+ * KC__CELL_FULL or KC__CELL_CLOSED. Lock-free; never blocks. */
+static inline __attribute__((always_inline)) int kc__chan_cell_send(kc_chan_t *ch, const void *src)
+{
+    uint64_t pos = atomic_load_explicit(&ch->send_idx, memory_order_relaxed);
+    unsigned spins = 0;
+    for (;;) {
+        if (pos & KC__CHAN_SEND_CLOSED)
+            return KC__CELL_CLOSED;
+        _Atomic uint64_t *seq = kc__chan_cell_seq(ch, pos);
+        /* acquire: pairs with the receiver's release that freed the cell */
+        int64_t dif = (int64_t)(atomic_load_explicit(seq, memory_order_acquire) - pos);
+        if (dif == 0) {
+            /* seq_cst: the handshake with a waiting receiver (see above) */
+            if (atomic_compare_exchange_weak_explicit(&ch->send_idx, &pos, pos + 1,
+                                                      memory_order_seq_cst, memory_order_relaxed)) {
+                kc__chan_copy_elem(kc__chan_cell_elem(ch, pos), src, ch->slot_size);
+                /* release: publishes the element to the receiver's acquire */
+                atomic_store_explicit(seq, pos + 1, memory_order_release);
+                return KC__CELL_OK;
+            }
+        } else if (dif < 0) {
+            /* the cell still holds last lap's element: full, or its
+             * receiver reserved it and is still copying it out */
+            /* seq_cst: a sender that announced it may wait sees every
+             * receive reserved before its announcement (the handshake) */
+            if (pos - atomic_load_explicit(&ch->recv_idx, memory_order_seq_cst) >= ch->ring_slots)
+                return KC__CELL_FULL;
+            kc__chan_cell_backoff(&spins);
+            pos = atomic_load_explicit(&ch->send_idx, memory_order_relaxed);
+        } else {
+            pos = atomic_load_explicit(&ch->send_idx, memory_order_relaxed);
+        }
+    }
+}
+
+/* Take the oldest element into dst. KC__CELL_OK or KC__CELL_EMPTY.
+ * Lock-free; never blocks. */
+static inline __attribute__((always_inline)) int kc__chan_cell_recv(kc_chan_t *ch, void *dst)
+{
+    uint64_t pos = atomic_load_explicit(&ch->recv_idx, memory_order_relaxed);
+    unsigned spins = 0;
+    for (;;) {
+        _Atomic uint64_t *seq = kc__chan_cell_seq(ch, pos);
+        /* acquire: pairs with the sender's release that published it */
+        int64_t dif = (int64_t)(atomic_load_explicit(seq, memory_order_acquire) - (pos + 1));
+        if (dif == 0) {
+            /* seq_cst: the handshake with a waiting sender (see above) */
+            if (atomic_compare_exchange_weak_explicit(&ch->recv_idx, &pos, pos + 1,
+                                                      memory_order_seq_cst, memory_order_relaxed)) {
+                kc__chan_copy_elem(dst, kc__chan_cell_elem(ch, pos), ch->slot_size);
+                /* release: hands the free cell to the next lap's sender */
+                atomic_store_explicit(seq, pos + ch->ring_slots, memory_order_release);
+                return KC__CELL_OK;
+            }
+        } else if (dif < 0) {
+            /* not filled for this lap: empty, or its sender reserved it
+             * and is still copying the element in */
+            /* seq_cst: as in kc__chan_cell_send, for a receiver */
+            if ((atomic_load_explicit(&ch->send_idx, memory_order_seq_cst) &
+                 ~KC__CHAN_SEND_CLOSED) == pos)
+                return KC__CELL_EMPTY;
+            kc__chan_cell_backoff(&spins);
+            pos = atomic_load_explicit(&ch->recv_idx, memory_order_relaxed);
+        } else {
+            pos = atomic_load_explicit(&ch->recv_idx, memory_order_relaxed);
+        }
+    }
+}
+
+/* After a cell operation that completed: wake one waiter of the other
+ * side, if its counter says there may be one (the seq_cst read of the
+ * handshake). send says which side we were. Never blocks for long. */
+void kc__chan_cells_notify_slow(kc_chan_t *ch, bool send);
+static inline __attribute__((always_inline)) void kc__chan_cells_notify(kc_chan_t *ch, bool send)
+{
+    _Atomic uint64_t *other = send ? &ch->ctr.recv_waiting : &ch->ctr.send_waiting;
+    if (atomic_load_explicit(other, memory_order_seq_cst) != 0)
+        kc__chan_cells_notify_slow(ch, send);
+}
+
+/* Under ch->lock, before the last attempt of a party that may wait (a
+ * send if send, else a receive): raise that side's waiting counter by one
+ * (seq_cst), the first half of the handshake. kc__chan_cells_settle puts
+ * it back to the queue's length after the attempt. Never blocks. */
+void kc__chan_cells_announce(kc_chan_t *ch, bool send);
+void kc__chan_cells_settle(kc_chan_t *ch, bool send);
 
 /* How a blocked channel operation (or select) is reached: the parker its
  * token's owner ops use, the caller's cancellation token, and the token

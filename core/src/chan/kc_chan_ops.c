@@ -30,6 +30,7 @@
 #include "chan/kc_chan_impl.h"
 
 #include "kcoro/sched.h"
+#include "port/kc_port.h"
 #include "sched/kc_sched_impl.h"
 
 #include <string.h>
@@ -169,11 +170,70 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
  * every thread-local of the runtime is reached through a noinline
  * accessor, which flatten leaves alone (ARCHITECTURE.md section 6), and
  * kc_coro_yield_to, the switch, is noinline too. */
+/* kc__chan_transfer on a cell channel (kc_chan_impl.h): the lock-free
+ * cell operation first; when it cannot complete, the locked attempt after
+ * announcing the wait, then the wait itself. A wait that ends with
+ * KC__CHAN_RETRY (room was made, an element arrived, or the channel
+ * closed) goes round again with what is left of the timeout; the token
+ * check is not repeated first, so the chance it was woken for is used
+ * (the locked attempt still answers -ECANCELED when it cannot complete). */
+__attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, void *elem,
+                                                    int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    int64_t deadline = timeout_ns > 0 ? (int64_t)kc__port_now_ns() + timeout_ns : 0;
+    bool timed = timeout_ns != 0;
+    for (bool first = true;; first = false) {
+        /* the caller made the first lock-free attempt */
+        int c = first  ? KC__CELL_FULL
+                : send ? kc__chan_cell_send(ch, elem)
+                       : kc__chan_cell_recv(ch, elem);
+        if (c == KC__CELL_OK) {
+            kc__chan_cells_notify(ch, send);
+            return 0;
+        }
+        kc_waiter_t *wake = NULL;
+        bool wait = timeout_ns != 0;
+        kc__lock(&ch->lock);
+        if (wait)
+            kc__chan_cells_announce(ch, send);
+        int rc =
+            send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);
+        if (cancel != NULL && (rc == -EAGAIN || rc == -EPIPE) && kc_cancel_is_triggered(cancel))
+            rc = -ECANCELED;
+        if (rc == -EAGAIN && wait) {
+            rc = wait_locked(ch, send, elem, timeout_ns, cancel); /* unlocks */
+            if (rc == KC__CHAN_RETRY) {
+                if (deadline != 0) {
+                    timeout_ns = deadline - (int64_t)kc__port_now_ns();
+                    timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
+                }
+                continue;
+            }
+        } else {
+            if (wait)
+                kc__chan_cells_settle(ch, send);
+            kc__unlock(&ch->lock);
+            kc__chan_wake(wake);
+            if (rc == -EAGAIN && timed)
+                rc = -ETIME; /* woken to try again after its time ran out */
+        }
+        return rc == 0 ? 0 : kc__chan_fail(ch, rc);
+    }
+}
+
 __attribute__((flatten)) int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem,
                                                int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return kc__chan_fail(ch, -ECANCELED);
+    if (ch->cells) {
+        int c = send ? kc__chan_cell_send(ch, elem) : kc__chan_cell_recv(ch, elem);
+        if (__builtin_expect(c == KC__CELL_OK, 1)) {
+            kc__chan_cells_notify(ch, send);
+            return 0;
+        }
+        return cells_transfer(ch, send, elem, timeout_ns, cancel);
+    }
     kc_waiter_t *wake = NULL;
     kc__lock(&ch->lock);
     int rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);

@@ -74,13 +74,20 @@ int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *out)
     out->policy = ch->policy;
     out->capacity = ch->capacity;
     out->elem_size = ch->elem_size;
-    out->recv_idx = rd(&ch->recv_idx);
-    out->send_idx = rd(&ch->send_idx);
+    out->recv_idx = rd(&ch->recv_idx); /* first: the occupancy never goes negative */
+    out->send_idx = kc__chan_send_idx(ch);
     out->occupancy = out->send_idx - out->recv_idx;
-    out->sends = rd(&c->sends);
-    out->receives = rd(&c->receives);
-    out->bytes_sent = rd(&c->bytes_sent);
-    out->bytes_received = rd(&c->bytes_received);
+    if (ch->cells) { /* every send and receive is a reservation index */
+        out->sends = out->send_idx;
+        out->receives = out->recv_idx;
+        out->bytes_sent = out->sends * ch->elem_size;
+        out->bytes_received = out->receives * ch->elem_size;
+    } else {
+        out->sends = rd(&c->sends);
+        out->receives = rd(&c->receives);
+        out->bytes_sent = rd(&c->bytes_sent);
+        out->bytes_received = rd(&c->bytes_received);
+    }
     out->desc_sends = rd(&c->desc_sends);
     out->desc_receives = rd(&c->desc_receives);
     out->drops_oldest = rd(&c->drops_oldest);

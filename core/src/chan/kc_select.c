@@ -37,12 +37,17 @@
 
 #include "port/kc_port.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 /* Selects of up to this many clauses keep their tokens on the stack. */
 enum {
     KC_SELECT_STACK_TOKENS = 8
 };
+
+/* select_wait's answer when a cell channel woke it to try again (a clause
+ * index or a negative errno otherwise). */
+#define KC_SELECT_RETRY INT_MIN
 
 /* The per-thread generator of unbiased orders (xorshift64*). It is reached
  * only through rng_next(), which does not yield, so a coroutine that moves
@@ -190,6 +195,11 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     size_t m = lock_set(cl, n, set);
     for (size_t k = 0; k < m; k++)
         kc__lock(&set[k]->lock);
+    /* Cell channels: announce the wait before the last poll (the
+     * handshake of kc_chan_impl.h); a try-select does not wait. */
+    for (size_t i = 0; i < n && timeout_ns != 0; i++)
+        if (cl[i].chan->cells)
+            kc__chan_cells_announce(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
     int rc = -EAGAIN;
     size_t idx = 0;
     kc_waiter_t *wake = NULL;
@@ -203,9 +213,13 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     }
     if (rc == -EAGAIN && timeout_ns != 0) {
         kc__waiter_publish(&sel);
-        for (size_t k = 0; k < n; k++)
+        for (size_t k = 0; k < n; k++) /* the queues' lengths now carry the announcements */
             kc__chan_enqueue(cl[order[k]].chan, &tok[order[k]],
                              cl[order[k]].op == KC_CHAN_CLAUSE_SEND);
+    } else {
+        for (size_t i = 0; i < n && timeout_ns != 0; i++)
+            if (cl[i].chan->cells)
+                kc__chan_cells_settle(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
     }
     for (size_t k = m; k > 0; k--)
         kc__unlock(&set[k - 1]->lock);
@@ -223,6 +237,10 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
             kc__unlock(&ch->lock);
             if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED)
                 idx = i; /* L1, L2: at most one */
+        }
+        if (rc == KC__CHAN_RETRY) {
+            idx = n; /* a cell channel's clause was told to try again: none fired */
+            rc = KC_SELECT_RETRY;
         }
     } else {
         kc__chan_wake(wake);
@@ -247,10 +265,45 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
     return kc__chan_select_run(cl, n, flags, timeout_ns, cancel);
 }
 
+/* A clause on a cell channel tried without the lock. Returns 0 (it
+ * fired), -EAGAIN (not ready; closed is left to the locked pass). */
+static int clause_cells(kc_chan_clause_t *c)
+{
+    bool send = c->op == KC_CHAN_CLAUSE_SEND;
+    int r = send ? kc__chan_cell_send(c->chan, c->buf) : kc__chan_cell_recv(c->chan, c->buf);
+    if (r != KC__CELL_OK)
+        return -EAGAIN;
+    kc__chan_cells_notify(c->chan, send);
+    return 0;
+}
+
+static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                       const kc_cancel_t *cancel);
+
 /* flatten, as kc__chan_transfer (kc_chan_ops.c) and for the same reasons:
- * 46 -> 42 ns per message for select4 on one worker. */
+ * 46 -> 42 ns per message for select4 on one worker. A wait that a cell
+ * channel ended with KC__CHAN_RETRY runs the select again with what is
+ * left of the timeout (as cells_transfer in kc_chan_ops.c does). */
 __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags,
                                                  int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    int rc = select_once(cl, n, flags, timeout_ns, cancel);
+    if (__builtin_expect(rc != KC_SELECT_RETRY, 1))
+        return rc;
+    int64_t deadline = timeout_ns > 0 ? (int64_t)kc__port_now_ns() + timeout_ns : 0;
+    bool timed = timeout_ns != 0;
+    do {
+        if (deadline != 0) {
+            timeout_ns = deadline - (int64_t)kc__port_now_ns();
+            timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
+        }
+        rc = select_once(cl, n, flags, timeout_ns, cancel);
+    } while (rc == KC_SELECT_RETRY);
+    return rc == -EAGAIN && timed ? -ETIME : rc;
+}
+
+static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                       const kc_cancel_t *cancel)
 {
     int rc;
     uint8_t order[KC_CHAN_SELECT_MAX];
@@ -267,9 +320,15 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
     }
     for (size_t k = 0; k < n; k++) { /* pass 1: only channels that look ready */
         kc_chan_clause_t *c = &cl[order[k]];
-        if (!(c->op == KC_CHAN_CLAUSE_SEND ? kc__chan_may_send(c->chan)
-                                           : kc__chan_may_recv(c->chan)))
+        if (c->chan->cells) {
+            if (clause_cells(c) == 0)
+                return fired(cl, order[k], 0);
+            if (!kc_chan_is_closed(c->chan))
+                continue; /* not ready; closed: the locked attempt answers */
+        } else if (!(c->op == KC_CHAN_CLAUSE_SEND ? kc__chan_may_send(c->chan)
+                                                  : kc__chan_may_recv(c->chan))) {
             continue;
+        }
         kc_waiter_t *wake = NULL;
         kc__lock(&c->chan->lock);
         rc = clause_locked(c, &wake);
