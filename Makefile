@@ -174,6 +174,7 @@ verify:
 	$(Q)set -e; for l in $(LABS); do \
 		if grep -q '^verify:' $(TOP)/lab/$$l/Makefile $(TOP)/mk/lab.mk 2>/dev/null; then \
 		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l verify; fi; done
+	$(Q)$(TOP)/core/model/verify.sh $(OUT)/core/model
 
 lint:
 	$(Q)$(TOP)/mk/lint.sh
