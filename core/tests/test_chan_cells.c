@@ -11,9 +11,11 @@
 #include "kcoro.h"
 
 #include "chan/kc_chan_impl.h"
+#include "port/kc_port.h"
 
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -387,6 +389,114 @@ static void test_cells_select_woken_by_lock_free_send(void **state)
     }
 }
 
+struct passer {
+    kc_chan_t *a, *b;
+    int k;        /* the select's answer */
+    int r2;       /* the plain receiver's */
+    uint64_t got; /* what it received */
+};
+
+static void *pass_selector(void *arg)
+{
+    struct passer *x = arg;
+    uint64_t va = 0, vb = 0;
+    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(x->b, &vb),
+                              KC_CHAN_CLAUSE_RECV_INIT(x->a, &va)};
+    x->k = kc_chan_select(cl, 2, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, NULL);
+    return NULL;
+}
+
+static void *pass_receiver(void *arg)
+{
+    struct passer *x = arg;
+    x->r2 = kc_chan_recv(x->a, &x->got, 5LL * 1000 * 1000 * 1000, NULL);
+    return NULL;
+}
+
+/* A select waiting on B then A, and a receiver queued behind it on A. A
+ * send on A tells the select to try again; a send on B right after lets the
+ * rerun fire B. The element on A must then reach the other receiver: the
+ * select passes its wake-up on (without that, the receiver slept until its
+ * 5 s timeout with the element buffered). */
+static void test_cells_select_passes_on_a_wakeup_it_did_not_use(void **state)
+{
+    (void)state;
+    int passed = 0;
+    for (int round = 0; round < 20; round++) {
+        struct passer x = {make(KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 2, 8),
+                           make(KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 2, 8), -1, 99, 0};
+        pthread_t ts, tr;
+        assert_int_equal(pthread_create(&ts, NULL, pass_selector, &x), 0);
+        wait_waiters(x.a, 0, 1);
+        assert_int_equal(pthread_create(&tr, NULL, pass_receiver, &x), 0);
+        wait_waiters(x.a, 0, 2);
+        uint64_t v = 7, w = 8;
+        assert_int_equal(kc_chan_send(x.a, &v, KC_NO_TIMEOUT, NULL), 0);
+        assert_int_equal(kc_chan_send(x.b, &w, KC_NO_TIMEOUT, NULL), 0);
+        pthread_join(ts, NULL);
+        assert_true(x.k == 0 || x.k == 1);
+        if (x.k == 0) {
+            passed++; /* the rerun fired B: A's element is the receiver's */
+        } else {
+            assert_int_equal(kc_chan_send(x.a, &v, KC_NO_TIMEOUT, NULL), 0);
+            assert_int_equal(kc_chan_try_recv(x.b, &w), 0); /* B's stays unread */
+        }
+        pthread_join(tr, NULL);
+        assert_int_equal(x.r2, 0);
+        assert_int_equal(x.got, 7);
+        assert_int_equal(snap(x.a).occupancy, 0);
+        assert_int_equal(kc_chan_destroy(x.a), 0);
+        assert_int_equal(kc_chan_destroy(x.b), 0);
+    }
+    print_message("the select fired B after A's wake-up in %d of 20 rounds\n", passed);
+}
+
+struct late {
+    kc_chan_t *ch;
+    int rc;
+    int64_t took_ns;
+};
+
+static void *late_selector(void *arg)
+{
+    struct late *x = arg;
+    uint64_t v;
+    kc_chan_clause_t cl[1] = {KC_CHAN_CLAUSE_RECV_INIT(x->ch, &v)};
+    int64_t t0 = (int64_t)kc__port_now_ns();
+    x->rc = kc_chan_select(cl, 1, KC_CHAN_SELECT_BIASED, 300LL * 1000 * 1000, NULL);
+    x->took_ns = (int64_t)kc__port_now_ns() - t0;
+    return NULL;
+}
+
+/* A timed select woken to try again late in its time, whose element was
+ * taken by a try_recv first, waits only for what is left of its timeout
+ * (300 ms), not a fresh one. */
+static void test_cells_timed_select_keeps_its_deadline_across_retries(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        struct late x = {make(KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 2, 8), 99, 0};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, late_selector, &x), 0);
+        wait_waiters(x.ch, 0, 1);
+        struct timespec nap = {0, 250 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        uint64_t v = 1;
+        assert_int_equal(kc_chan_send(x.ch, &v, KC_NO_TIMEOUT, NULL), 0);
+        int taken = kc_chan_try_recv(x.ch, &v); /* usually first */
+        pthread_join(t, NULL);
+        if (taken == 0) {
+            assert_int_equal(x.rc, -ETIME);
+            if (x.took_ns >= 500LL * 1000 * 1000)
+                fail_msg("timed out after %lld ms, timeout 300 ms",
+                         (long long)(x.took_ns / 1000000));
+        } else {
+            assert_int_equal(x.rc, 0); /* the select was first */
+        }
+        assert_int_equal(kc_chan_destroy(x.ch), 0);
+    }
+}
+
 /* A timed wait on a cell channel times out with -ETIME and leaves the
  * waiting counter at zero; a later send is not lost. */
 static void test_cells_timed_wait_times_out_cleanly(void **state)
@@ -419,6 +529,8 @@ int main(void)
         cmocka_unit_test(test_cells_close_races_lock_free_senders),
         cmocka_unit_test(test_cells_select_woken_by_lock_free_send),
         cmocka_unit_test(test_cells_timed_wait_times_out_cleanly),
+        cmocka_unit_test(test_cells_select_passes_on_a_wakeup_it_did_not_use),
+        cmocka_unit_test(test_cells_timed_select_keeps_its_deadline_across_retries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

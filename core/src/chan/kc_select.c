@@ -175,7 +175,7 @@ static void init_clauses(kc_chan_clause_t *cl, size_t n, kc_waiter_t *tok, kc_wa
  * pass is atomic, so a try-select that fails saw every clause not ready at
  * one instant), else register and wait, then withdraw every clause. */
 static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int64_t timeout_ns,
-                       const kc_cancel_t *cancel)
+                       const kc_cancel_t *cancel, int *notified /* OUT */)
 {
     kc_waiter_t stack_tok[KC_SELECT_STACK_TOKENS];
     kc_waiter_t *tok = stack_tok;
@@ -238,8 +238,9 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
             if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED)
                 idx = i; /* L1, L2: at most one */
         }
-        if (rc == KC__CHAN_RETRY) {
-            idx = n; /* a cell channel's clause was told to try again: none fired */
+        if (rc == KC__CHAN_RETRY) { /* a cell channel's clause was told to try again */
+            *notified = (int)idx;
+            idx = n; /* none fired */
             rc = KC_SELECT_RETRY;
         }
     } else {
@@ -278,32 +279,42 @@ static int clause_cells(kc_chan_clause_t *c)
 }
 
 static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                       const kc_cancel_t *cancel);
+                       const kc_cancel_t *cancel, int *notified);
 
 /* flatten, as kc__chan_transfer (kc_chan_ops.c) and for the same reasons:
- * 46 -> 42 ns per message for select4 on one worker. A wait that a cell
- * channel ended with KC__CHAN_RETRY runs the select again with what is
- * left of the timeout (as cells_transfer in kc_chan_ops.c does). */
+ * 46 -> 42 ns per message for select4 on one worker.
+ *
+ * A wait that a cell channel ended with KC__CHAN_RETRY runs the select
+ * again with what is left of the timeout (as cells_transfer does). The
+ * wake-up was meant for the element or the room on that clause's channel:
+ * when the select ends any other way (another clause fires, or an error),
+ * that chance would be lost for the next waiter of the same side, so it is
+ * passed on to one (kc__chan_cells_notify_slow). A rerun that waits again
+ * has tried every clause first, so only the last wake-up can be owed. */
 __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags,
                                                  int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    int rc = select_once(cl, n, flags, timeout_ns, cancel);
+    /* a timed select's deadline, for the reruns: taken before any wait */
+    int64_t deadline = timeout_ns > 0 ? (int64_t)kc__port_now_ns() + timeout_ns : 0;
+    int notified = -1;
+    int rc = select_once(cl, n, flags, timeout_ns, cancel, &notified);
     if (__builtin_expect(rc != KC_SELECT_RETRY, 1))
         return rc;
-    int64_t deadline = timeout_ns > 0 ? (int64_t)kc__port_now_ns() + timeout_ns : 0;
     bool timed = timeout_ns != 0;
     do {
         if (deadline != 0) {
             timeout_ns = deadline - (int64_t)kc__port_now_ns();
             timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
         }
-        rc = select_once(cl, n, flags, timeout_ns, cancel);
+        rc = select_once(cl, n, flags, timeout_ns, cancel, &notified);
     } while (rc == KC_SELECT_RETRY);
+    if (notified >= 0 && (size_t)notified < n && rc != notified) /* pass the chance on */
+        kc__chan_cells_notify_slow(cl[notified].chan, cl[notified].op == KC_CHAN_CLAUSE_RECV);
     return rc == -EAGAIN && timed ? -ETIME : rc;
 }
 
 static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                       const kc_cancel_t *cancel)
+                       const kc_cancel_t *cancel, int *notified)
 {
     int rc;
     uint8_t order[KC_CHAN_SELECT_MAX];
@@ -341,5 +352,5 @@ static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
         if (rc != -EAGAIN)
             return fired(cl, order[k], rc);
     }
-    return select_wait(cl, n, order, timeout_ns, cancel);
+    return select_wait(cl, n, order, timeout_ns, cancel, notified);
 }
