@@ -30,10 +30,10 @@
  * Properties: no invalid end state (a waiter parked forever while every
  * other party has finished is a lost wake-up), and once all have finished
  * the receivers got exactly the elements whose send returned 0, each once.
- * Not modelled: select (a select woken to try again that fires another
- * clause passes its wake-up on; test_chan_cells checks that, and that a
- * timed select keeps its deadline across retries), timeouts, cancellation
- * and try operations, and a close of a channel nobody has sent on.
+ * Not modelled here: select (chan_cells_select.pml models a select over
+ * two cell channels and its passing on of an unused wake-up), timeouts,
+ * cancellation and try operations, and a close of a channel nobody has
+ * sent on.
  * MUTANT=1 makes the last attempt before announcing; MUTANT=2 skips the
  * read of the other side's counter after a lock-free operation. Each must
  * be refuted (with CLOSE=0, where a lost wake-up is not rescued by the

@@ -1,8 +1,10 @@
 #!/bin/sh
-# core/model/verify.sh - check the cell channel model exhaustively with SPIN.
+# core/model/verify.sh - check the cell channel models exhaustively with SPIN.
 #
 # Usage: verify.sh OUTDIR (the top Makefile's `verify` target passes
-# build/<flavour>/core/model). Each configuration of chan_cells.pml is
+# build/<flavour>/core/model). Each configuration of chan_cells.pml (one
+# channel: the ring, the handshake, retries, close) and of
+# chan_cells_select.pml (a select over two cell channels) is
 # generated with `spin -a`, compiled in safety mode (assertions and invalid
 # end states) and searched completely with exact state storage. The model
 # must hold in every configuration listed under "pass" and be refuted in
@@ -14,12 +16,12 @@ command -v spin >/dev/null 2>&1 || { echo "verify: spin not found (apt-get insta
 mkdir -p "$out" || exit 1
 status=0
 
-# check NAME EXPECT SPIN-DEFINES...: EXPECT is "pass" or "refute".
+# check MODEL NAME EXPECT SPIN-DEFINES...: EXPECT is "pass" or "refute".
 check() {
-    name=$1; expect=$2; shift 2
+    model=$1; name=$2; expect=$3; shift 3
     dir=$out/$name
-    rm -rf "$dir" && mkdir -p "$dir" && cp "$here/chan_cells.pml" "$dir/" || return 1
-    if ! (cd "$dir" && spin "$@" -a chan_cells.pml > spin.log 2>&1); then
+    rm -rf "$dir" && mkdir -p "$dir" && cp "$here/$model" "$dir/" || return 1
+    if ! (cd "$dir" && spin "$@" -a "$model" > spin.log 2>&1); then
         echo "  FAIL    $name: spin -a failed"; sed 's/^/    | /' "$dir/spin.log"; return 1
     fi
     if ! cc -O2 -w -DSAFETY -DNOCLAIM -o "$dir/pan" "$dir/pan.c" 2> "$dir/cc.log"; then
@@ -49,12 +51,17 @@ check() {
     fi
 }
 
-echo "  SPIN    core/model/chan_cells.pml"
-check recv2_send2x1 pass -DCLOSE=0 -DNS=2 -DK=1 -DNR=2 || status=1
-check recv2_send1x4 pass -DCLOSE=0 -DNS=1 -DK=4 -DNR=2 || status=1
-check recv1_send2x2 pass -DCLOSE=0 -DNS=2 -DK=2 -DNR=1 || status=1
-check close_recv1_send2x1 pass -DCLOSE=1 -DNS=2 -DK=1 -DNR=1 || status=1
-check close_recv2_send1x3 pass -DCLOSE=1 -DNS=1 -DK=3 -DNR=2 || status=1
-check mutant1_attempt_before_announce refute -DMUTANT=1 -DCLOSE=0 -DNS=1 -DK=2 -DNR=1 || status=1
-check mutant2_no_counter_read refute -DMUTANT=2 -DCLOSE=0 -DNS=1 -DK=2 -DNR=1 || status=1
+m=chan_cells.pml
+echo "  SPIN    core/model/$m"
+check $m recv2_send2x1 pass -DCLOSE=0 -DNS=2 -DK=1 -DNR=2 || status=1
+check $m recv2_send1x4 pass -DCLOSE=0 -DNS=1 -DK=4 -DNR=2 || status=1
+check $m recv1_send2x2 pass -DCLOSE=0 -DNS=2 -DK=2 -DNR=1 || status=1
+check $m close_recv1_send2x1 pass -DCLOSE=1 -DNS=2 -DK=1 -DNR=1 || status=1
+check $m close_recv2_send1x3 pass -DCLOSE=1 -DNS=1 -DK=3 -DNR=2 || status=1
+check $m mutant1_attempt_before_announce refute -DMUTANT=1 -DCLOSE=0 -DNS=1 -DK=2 -DNR=1 || status=1
+check $m mutant2_no_counter_read refute -DMUTANT=2 -DCLOSE=0 -DNS=1 -DK=2 -DNR=1 || status=1
+m=chan_cells_select.pml
+echo "  SPIN    core/model/$m"
+check $m select_two_channels pass || status=1
+check $m select_mutant1_no_pass_on refute -DMUTANT=1 || status=1
 exit $status
