@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "kcoro.h"
 
+#include "port/kc_port.h"
 #include "sched/kc_sched_impl.h"
 
 #include <pthread.h>
@@ -44,9 +45,10 @@ static void test_stress_four_submitters_every_coroutine_runs_once(void **state)
 
 struct burst {
     long n;
-    int origin;
+    _Atomic int origin;
     _Atomic int *first_worker; /* -1 until the child first runs */
     _Atomic long runs;
+    _Atomic long elsewhere; /* children that first ran off the origin worker */
 };
 
 static struct burst burst;
@@ -55,20 +57,32 @@ static int burst_child(void *arg)
 {
     long id = (long)(intptr_t)arg;
     int expect = -1;
-    atomic_compare_exchange_strong(&burst.first_worker[id], &expect, kc_sched_worker_index());
+    int w = kc_sched_worker_index();
+    if (atomic_compare_exchange_strong(&burst.first_worker[id], &expect, w) &&
+        w != atomic_load(&burst.origin))
+        atomic_fetch_add(&burst.elsewhere, 1);
     atomic_fetch_add(&burst.runs, 1);
     for (int i = 0; i < 3; i++)
         kc_sched_yield();
     return 0;
 }
 
+/* Spawns the burst without yielding (it all lands in this worker's deque),
+ * then keeps the worker busy until another worker has taken some of it:
+ * idle workers steal only work they have seen queued for the steal delay,
+ * and on a loaded machine (three workers on two CPUs) the spawning alone
+ * may end before an idle worker is even scheduled. At most 10 s. */
 static int burst_spawner(void *arg)
 {
     (void)arg;
-    burst.origin = kc_sched_worker_index();
-    for (long i = 0; i < burst.n; i++) /* no yield: they all land in our deque */
+    atomic_store(&burst.origin, kc_sched_worker_index());
+    for (long i = 0; i < burst.n; i++)
         if (kc_sched_spawn(NULL, NULL, burst_child, (void *)(intptr_t)i, NULL) != 0)
             return -1;
+    int64_t t0 = (int64_t)kc__port_now_ns();
+    while (atomic_load(&burst.elsewhere) == 0 &&
+           (int64_t)kc__port_now_ns() - t0 < 10LL * 1000 * 1000 * 1000)
+        kc__port_relax();
     return 0;
 }
 
@@ -84,6 +98,7 @@ static void test_stress_burst_on_one_worker_spreads_by_stealing(void **state)
     for (long i = 0; i < burst.n; i++)
         atomic_init(&burst.first_worker[i], -1);
     atomic_store(&burst.runs, 0);
+    atomic_store(&burst.elsewhere, 0);
     kc_task_t *t;
     assert_int_equal(kc_sched_spawn(s, &t, burst_spawner, NULL, NULL), 0);
     int st = -1;
