@@ -65,8 +65,8 @@ static void test_sched_create_rejects_bad_options(void **state)
     o.size = sizeof(o) - 1; /* neither this layout nor the one before */
     assert_int_equal(kc_sched_create(&s, &o), -EINVAL);
     /* The layout before steal_delay_ns: accepted, the delay defaults. */
-    o.size = offsetof(kc_sched_opts_t, steal_delay_ns);
-    o.steal_delay_ns = -5; /* not read */
+    o.size = offsetof(kc_sched_opts_t, steal_delay_ns); /* LP64: the old sizeof */
+    o.steal_delay_ns = -5;                              /* not read */
     assert_int_equal(kc_sched_create(&s, &o), 0);
     assert_int_equal(((struct kc_sched *)s)->steal_delay_ns, KC_SCHED_STEAL_DELAY_DEFAULT);
     assert_int_equal(kc_sched_destroy(s), 0);
@@ -549,16 +549,19 @@ static void test_sched_migrated_coroutines_see_each_workers_thread_locals(void *
 /* ------------------------------------------------------------ steal delay */
 
 struct hold {
-    _Atomic int ran;     /* the spawned task has run */
-    _Atomic int where;   /* the worker it ran on */
-    int spinner_worker;  /* the worker of the busy coroutine */
-    int64_t busy_ns;     /* how long the busy coroutine spins, at most */
-    int ran_during_spin; /* what the busy coroutine saw when it stopped */
+    _Atomic int ran;        /* the spawned task has run */
+    _Atomic int where;      /* the worker it ran on */
+    int spinner_worker;     /* the worker of the busy coroutine */
+    int64_t busy_ns;        /* how long the busy coroutine spins, at most */
+    int ran_during_spin;    /* what the busy coroutine saw when it stopped */
+    int64_t spawned_at;     /* when the child was queued */
+    _Atomic int64_t ran_at; /* when it first ran */
 };
 
 static int hold_child(void *arg)
 {
     struct hold *h = arg;
+    atomic_store(&h->ran_at, (int64_t)kc__port_now_ns());
     atomic_store(&h->where, kc_sched_worker_index());
     atomic_store(&h->ran, 1);
     return 0;
@@ -571,6 +574,7 @@ static int hold_spinner(void *arg)
     struct hold *h = arg;
     kc_task_t *c;
     h->spinner_worker = kc_sched_worker_index();
+    h->spawned_at = (int64_t)kc__port_now_ns();
     if (kc_sched_spawn(kc_sched_current(), &c, hold_child, h, NULL) != 0)
         return -1;
     int64_t t0 = (int64_t)kc__port_now_ns();
@@ -595,16 +599,25 @@ static void run_hold(struct hold *h, int64_t delay_ns)
     assert_int_equal(kc_sched_destroy(s), 0);
 }
 
-/* Within the delay the idle worker leaves the queued task alone: it runs
- * after the busy coroutine, on the same worker. */
-static void test_sched_steal_delay_keeps_a_queued_task_local(void **state)
+/* The idle worker leaves a queued task alone for the delay, then takes
+ * it while its own worker is still busy: the child runs on the other
+ * worker, and never sooner than the delay after it was queued (measured by
+ * the clock, so a loaded machine can only make it later). With the delay
+ * off this fails: the child is taken within microseconds. */
+static void test_sched_steal_delay_holds_a_queued_task_for_the_delay(void **state)
 {
     (void)state;
-    struct hold h = {.busy_ns = 20 * 1000 * 1000};
-    run_hold(&h, KC_SCHED_STEAL_DELAY_MAX);
-    assert_int_equal(h.ran_during_spin, 0);
-    assert_int_equal(atomic_load(&h.ran), 1);
-    assert_int_equal(atomic_load(&h.where), h.spinner_worker);
+    int64_t delays[] = {KC_SCHED_STEAL_DELAY_MAX, 200 * 1000};
+    for (int i = 0; i < 2; i++) {
+        struct hold h = {.busy_ns = 30LL * 1000 * 1000 * 1000};
+        run_hold(&h, delays[i]);
+        assert_int_equal(h.ran_during_spin, 1);
+        assert_int_not_equal(atomic_load(&h.where), h.spinner_worker);
+        int64_t waited = atomic_load(&h.ran_at) - h.spawned_at;
+        if (waited < delays[i])
+            fail_msg("stolen after %lld ns, delay %lld ns", (long long)waited,
+                     (long long)delays[i]);
+    }
 }
 
 /* Past the delay the idle worker takes it: it runs while the busy
@@ -626,7 +639,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sched_create_rejects_bad_options),
-        cmocka_unit_test(test_sched_steal_delay_keeps_a_queued_task_local),
+        cmocka_unit_test(test_sched_steal_delay_holds_a_queued_task_for_the_delay),
         cmocka_unit_test(test_sched_steal_delay_then_steals),
         cmocka_unit_test(test_sched_spawn_join_returns_each_status),
         cmocka_unit_test(test_sched_spawn_rejects_bad_input),

@@ -56,14 +56,15 @@ typedef struct kc_sched_opts {
     void *hook_arg; /* passed to both hooks */
     /* How long an idle worker watches work queued on a busy worker before
      * it steals it (SCHEDULER.md, "Stealing and sleeping"): a coroutine
-     * woken by one that keeps running gets that long to run after it, on
-     * the same core. 0: KC_SCHED_STEAL_DELAY_DEFAULT; KC_SCHED_STEAL_AT_ONCE:
-     * no delay; at most KC_SCHED_STEAL_DELAY_MAX. */
+     * woken or spawned by one that keeps running gets that long to run
+     * after it, on the same core; the idle worker spins through it.
+     * 0: KC_SCHED_STEAL_DELAY_DEFAULT; KC_SCHED_STEAL_AT_ONCE: no delay; at
+     * most KC_SCHED_STEAL_DELAY_MAX. */
     int64_t steal_delay_ns;
 } kc_sched_opts_t;
 
 #define KC_SCHED_STEAL_DELAY_DEFAULT 20000   /* ns */
-#define KC_SCHED_STEAL_DELAY_MAX 1000000000  /* ns: one second */
+#define KC_SCHED_STEAL_DELAY_MAX 1000000     /* ns: 1 ms (a searcher spins through it) */
 #define KC_SCHED_STEAL_AT_ONCE ((int64_t)-1) /* steal_delay_ns: no delay */
 
 /* KC_SCHED_OPTS_INIT is the initialiser for kc_sched_opts_t: default worker

@@ -50,6 +50,18 @@ static void stop_workers(struct kc_sched *s, int started)
     atomic_store_explicit(&s->state, KC_SCHED_STOPPED, memory_order_release);
 }
 
+/* kc_sched_opts_t before steal_delay_ns: the same fields, a prefix of it. */
+struct kc_sched_opts_v1 {
+    uint32_t size, flags;
+    int nworkers;
+    size_t stack_size;
+    void (*on_worker_start)(kc_sched_t *s, int index, void *arg);
+    void (*on_worker_stop)(kc_sched_t *s, int index, void *arg);
+    void *hook_arg;
+};
+_Static_assert(offsetof(struct kc_sched_opts_v1, hook_arg) == offsetof(kc_sched_opts_t, hook_arg),
+               "the old options layout is a prefix of the new one");
+
 int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
 {
     if (out == NULL)
@@ -58,8 +70,9 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
     kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
     if (opts != NULL) {
         /* A caller built against the layout before steal_delay_ns passes
-         * that smaller size: its fields are taken, the new one defaults. */
-        size_t old = offsetof(kc_sched_opts_t, steal_delay_ns);
+         * that smaller size: its fields are taken, the new one defaults.
+         * Any other size is a layout this library does not know. */
+        size_t old = sizeof(struct kc_sched_opts_v1);
         if ((opts->size != sizeof(*opts) && opts->size != old) || opts->flags != 0 ||
             opts->nworkers < 0 || opts->nworkers > KC_SCHED_MAX_WORKERS)
             return -EINVAL;
