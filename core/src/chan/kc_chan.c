@@ -560,13 +560,8 @@ size_t kc_chan_len(const kc_chan_t *ch)
 {
     if (ch == NULL)
         return 0;
-    /* acquire, and first: every receive it sees was preceded by its send
-     * (a cell's word, or the lock, orders them), so the difference is never
-     * negative; the sends read later may have run ahead of more receives,
-     * so it is capped at the capacity */
-    uint64_t r = atomic_load_explicit(&ch->recv_idx, memory_order_acquire);
-    uint64_t occ = kc__chan_send_idx(ch) - r;
-    return occ < ch->capacity ? (size_t)occ : ch->capacity;
+    uint64_t r, s;
+    return (size_t)kc__chan_read_indices(ch, &r, &s);
 }
 
 size_t kc_chan_capacity(const kc_chan_t *ch)
@@ -606,8 +601,9 @@ int kc__chan_check(kc_chan_t *ch, const char **why)
         return -EINVAL;
     const char *why_s = NULL;
     kc__lock(&ch->lock);
-    uint64_t r = atomic_load_explicit(&ch->recv_idx, memory_order_acquire);
-    uint64_t s = kc__chan_send_idx(ch), occ = s - r;
+    uint64_t r, s;
+    (void)kc__chan_read_indices(ch, &r, &s);
+    uint64_t occ = s - r; /* not capped: I1 checks the bound */
     /* A cell channel's indices move without the lock: its occupancy bound
      * (I1), I3 and I4 hold only at rest, which this check cannot tell. */
     if (r > s ||

@@ -125,6 +125,20 @@ static inline uint64_t kc__chan_send_idx(const kc_chan_t *ch)
  * The operations: kc__chan_cell_send/_recv here (lock-free), and
  * kc__chan_cells_notify, kc__chan_cells_announce in kc_chan.c. */
 
+/* Read both indices without the lock: *r (recv_idx) with acquire and
+ * first, so every receive it shows was preceded by its send (a cell's word,
+ * or the lock, orders them) and *s >= *r; then *s (send_idx, unmarked).
+ * Returns the occupancy, capped at the capacity, since the sends read
+ * later may have run ahead of more receives. Never blocks. */
+static inline uint64_t kc__chan_read_indices(const kc_chan_t *ch, uint64_t *r /* OUT */,
+                                             uint64_t *s /* OUT */)
+{
+    *r = atomic_load_explicit(&ch->recv_idx, memory_order_acquire);
+    *s = kc__chan_send_idx(ch);
+    uint64_t occ = *s - *r;
+    return occ < ch->capacity ? occ : ch->capacity;
+}
+
 /* The result a cell channel gives a waiter it wakes without moving an
  * element: try again. Internal, never returned to a caller. */
 #define KC__CHAN_RETRY 1
@@ -253,6 +267,19 @@ static inline __attribute__((always_inline)) void kc__chan_cells_notify(kc_chan_
     _Atomic uint64_t *other = send ? &ch->ctr.recv_waiting : &ch->ctr.send_waiting;
     if (atomic_load_explicit(other, memory_order_seq_cst) != 0)
         kc__chan_cells_notify_slow(ch, send);
+}
+
+/* The lock-free send (send) or receive of elem on cell channel ch and, when
+ * it completed, the wake-up it may owe the other side. True when it
+ * completed. Never blocks for long. */
+static inline __attribute__((always_inline)) bool kc__chan_cell_try(kc_chan_t *ch, bool send,
+                                                                    void *elem)
+{
+    int c = send ? kc__chan_cell_send(ch, elem) : kc__chan_cell_recv(ch, elem);
+    if (c != KC__CELL_OK)
+        return false;
+    kc__chan_cells_notify(ch, send);
+    return true;
 }
 
 /* Under ch->lock, before the last attempt of a party that may wait (a

@@ -159,38 +159,19 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     return kc__waiter_scope_end(&sc, timeout_ns);
 }
 
-/* The one path of every send and receive, copy or descriptor. elem is
- * validated by the caller (kc__chan_check_elem for sends).
- *
- * flatten: everything it calls is inlined into it (the locked step, the
- * token, the wake, the park up to the switch), so one send or receive is
- * one function and a few calls. Measured on the ping-pong: 1,317 -> 1,132
- * instructions and 121 -> 85 ns per round trip, more than the count
- * explains (fewer calls and returns around the switch). Safe because
- * every thread-local of the runtime is reached through a noinline
- * accessor, which flatten leaves alone (ARCHITECTURE.md section 6), and
- * kc_coro_yield_to, the switch, is noinline too. */
-/* kc__chan_transfer on a cell channel (kc_chan_impl.h): the lock-free
- * cell operation first; when it cannot complete, the locked attempt after
- * announcing the wait, then the wait itself. A wait that ends with
- * KC__CHAN_RETRY (room was made, an element arrived, or the channel
- * closed) goes round again with what is left of the timeout; the token
- * check is not repeated first, so the chance it was woken for is used
- * (the locked attempt still answers -ECANCELED when it cannot complete). */
+/* kc__chan_transfer on a cell channel (kc_chan_impl.h) once its lock-free
+ * attempt could not complete: the locked attempt after announcing the
+ * wait, then the wait itself. A wait that ends with KC__CHAN_RETRY (room
+ * was made, an element arrived, or the channel closed) tries lock-free
+ * again and goes round with what is left of the timeout; the token check
+ * is not repeated first, so the chance it was woken for is used (the
+ * locked attempt still answers -ECANCELED when it cannot complete). */
 __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, void *elem,
                                                     int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     int64_t deadline = timeout_ns > 0 ? (int64_t)kc__port_now_ns() + timeout_ns : 0;
     bool timed = timeout_ns != 0;
-    for (bool first = true;; first = false) {
-        /* the caller made the first lock-free attempt */
-        int c = first  ? KC__CELL_FULL
-                : send ? kc__chan_cell_send(ch, elem)
-                       : kc__chan_cell_recv(ch, elem);
-        if (c == KC__CELL_OK) {
-            kc__chan_cells_notify(ch, send);
-            return 0;
-        }
+    for (;;) {
         kc_waiter_t *wake = NULL;
         bool wait = timeout_ns != 0;
         kc__lock(&ch->lock);
@@ -207,6 +188,8 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
                     timeout_ns = deadline - (int64_t)kc__port_now_ns();
                     timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
                 }
+                if (kc__chan_cell_try(ch, send, elem))
+                    return 0;
                 continue;
             }
         } else {
@@ -221,19 +204,26 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
     }
 }
 
+/* The one path of every send and receive, copy or descriptor. elem is
+ * validated by the caller (kc__chan_check_elem for sends).
+ *
+ * flatten: everything it calls is inlined into it (the locked step, the
+ * token, the wake, the park up to the switch), so one send or receive is
+ * one function and a few calls. Measured on the ping-pong: 1,317 -> 1,132
+ * instructions and 121 -> 85 ns per round trip, more than the count
+ * explains (fewer calls and returns around the switch). Safe because
+ * every thread-local of the runtime is reached through a noinline
+ * accessor, which flatten leaves alone (ARCHITECTURE.md section 6), and
+ * kc_coro_yield_to, the switch, is noinline too. */
 __attribute__((flatten)) int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem,
                                                int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return kc__chan_fail(ch, -ECANCELED);
-    if (ch->cells) {
-        int c = send ? kc__chan_cell_send(ch, elem) : kc__chan_cell_recv(ch, elem);
-        if (__builtin_expect(c == KC__CELL_OK, 1)) {
-            kc__chan_cells_notify(ch, send);
-            return 0;
-        }
-        return cells_transfer(ch, send, elem, timeout_ns, cancel);
-    }
+    if (ch->cells)
+        return __builtin_expect(kc__chan_cell_try(ch, send, elem), 1)
+                   ? 0
+                   : cells_transfer(ch, send, elem, timeout_ns, cancel);
     kc_waiter_t *wake = NULL;
     kc__lock(&ch->lock);
     int rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);

@@ -74,12 +74,7 @@ int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *out)
     out->policy = ch->policy;
     out->capacity = ch->capacity;
     out->elem_size = ch->elem_size;
-    /* acquire, and first: as kc_chan_len, the occupancy is never negative */
-    out->recv_idx = atomic_load_explicit(&ch->recv_idx, memory_order_acquire);
-    out->send_idx = kc__chan_send_idx(ch);
-    out->occupancy = out->send_idx - out->recv_idx;
-    if (out->occupancy > ch->capacity) /* sends read after more receives ran */
-        out->occupancy = ch->capacity;
+    out->occupancy = kc__chan_read_indices(ch, &out->recv_idx, &out->send_idx);
     if (ch->cells) { /* every send and receive is a reservation index */
         out->sends = out->send_idx;
         out->receives = out->recv_idx;

@@ -270,12 +270,7 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
  * fired), -EAGAIN (not ready; closed is left to the locked pass). */
 static int clause_cells(kc_chan_clause_t *c)
 {
-    bool send = c->op == KC_CHAN_CLAUSE_SEND;
-    int r = send ? kc__chan_cell_send(c->chan, c->buf) : kc__chan_cell_recv(c->chan, c->buf);
-    if (r != KC__CELL_OK)
-        return -EAGAIN;
-    kc__chan_cells_notify(c->chan, send);
-    return 0;
+    return kc__chan_cell_try(c->chan, c->op == KC_CHAN_CLAUSE_SEND, c->buf) ? 0 : -EAGAIN;
 }
 
 static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
