@@ -19,5 +19,6 @@
 #include "kcoro/zdesc.h"
 #include "kcoro/chan.h"
 #include "kcoro/bus.h"
+#include "kcoro/registry.h"
 
 #endif /* KCORO_H */

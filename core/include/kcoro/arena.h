@@ -85,12 +85,18 @@ typedef struct kc_arena_opts {
     size_t bytes;         /* arena RAM, rounded up to whole pages; 0 = default */
     size_t page_size;     /* power of two >= OS page; 0 = KC_ARENA_PAGE_DEFAULT */
     const char *name;     /* BORROWS: copied at create; NULL = "arena" */
+    uint32_t flags;       /* 0 or KC_ARENA_REGISTER (an older, shorter struct: 0) */
 } kc_arena_opts_t;
+
+/* KC_ARENA_REGISTER (in kc_arena_opts_t.flags) lists the arena in the
+ * registry (kcoro/registry.h) under its name, for monitors; KCORO_REGISTRY
+ * can do it for every arena. Allocations never touch the registry. */
+#define KC_ARENA_REGISTER (1u << 31)
 
 /* KC_ARENA_OPTS_INIT initialises kc_arena_opts_t to the defaults. */
 #define KC_ARENA_OPTS_INIT                                                                         \
     {                                                                                              \
-        sizeof(kc_arena_opts_t), 0, 0, 0, NULL                                                     \
+        sizeof(kc_arena_opts_t), 0, 0, 0, NULL, 0                                                  \
     }
 
 /* KC_ARENA_REGION_RDONLY marks a registered region as read-only for its
@@ -131,6 +137,8 @@ typedef struct kc_arena_metrics {
     uint64_t region_tickets;   /* live tickets into external regions */
     double fragmentation;      /* 1 - live_bytes / (pages_used * page_size) */
     double free_fragmentation; /* 1 - largest_free_run / free pages */
+    uint64_t id;               /* process-wide arena id (the registry's) */
+    char name[KC_ARENA_NAME_MAX]; /* the arena's name */
 } kc_arena_metrics_t;
 
 /* Create an arena of opts->bytes of RAM in pages of opts->page_size (NULL

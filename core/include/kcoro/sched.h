@@ -46,7 +46,7 @@ typedef struct kc_task kc_task_t;
 /* Options for kc_sched_create(). Initialise with KC_SCHED_OPTS_INIT. */
 typedef struct kc_sched_opts {
     uint32_t size;     /* sizeof(kc_sched_opts_t); set by KC_SCHED_OPTS_INIT */
-    uint32_t flags;    /* reserved: 0 */
+    uint32_t flags;    /* 0 or KC_SCHED_REGISTER */
     int nworkers;      /* 0: KCORO_WORKERS from the environment, else online CPUs */
     size_t stack_size; /* default stack of spawned coroutines; 0: the engine's */
     /* Called on each worker thread as it starts and just before it exits
@@ -61,7 +61,17 @@ typedef struct kc_sched_opts {
      * 0: KC_SCHED_STEAL_DELAY_DEFAULT; KC_SCHED_STEAL_AT_ONCE: no delay; at
      * most KC_SCHED_STEAL_DELAY_MAX. */
     int64_t steal_delay_ns;
+    /* A name for dumps, metrics and the registry (BORROWS: copied, first
+     * 31 bytes); NULL = "sched-<id>". */
+    const char *name;
 } kc_sched_opts_t;
+
+/* KC_SCHED_REGISTER (in kc_sched_opts_t.flags) lists the scheduler in the
+ * registry (kcoro/registry.h) and keeps every task on its task list from
+ * spawn on, so kc_sched_dump shows tasks that never waited too (one short
+ * lock per spawn and finish). KCORO_REGISTRY can do it for every
+ * scheduler. */
+#define KC_SCHED_REGISTER (1u << 31)
 
 #define KC_SCHED_STEAL_DELAY_DEFAULT 20000   /* ns */
 #define KC_SCHED_STEAL_DELAY_MAX 1000000     /* ns: 1 ms (a searcher spins through it) */
@@ -71,7 +81,7 @@ typedef struct kc_sched_opts {
  * count, stacks and steal delay, no hooks. */
 #define KC_SCHED_OPTS_INIT                                                                         \
     {                                                                                              \
-        sizeof(kc_sched_opts_t), 0, 0, 0, NULL, NULL, NULL, 0                                      \
+        sizeof(kc_sched_opts_t), 0, 0, 0, NULL, NULL, NULL, 0, NULL                                \
     }
 
 /* How kc_sched_shutdown() ends the coroutines still alive. */
@@ -100,7 +110,8 @@ typedef struct kc_spawn_attr {
 /* Start a scheduler and its worker threads. opts may be NULL.
  * OUT *out: GIVES a scheduler; free it with kc_sched_destroy().
  * Errors: -EINVAL (NULL out; opts->size neither sizeof(kc_sched_opts_t)
- * nor the size of the layout before steal_delay_ns; flags not 0; nworkers
+ * nor the size of the layout before steal_delay_ns or before name; flags
+ * other than KC_SCHED_REGISTER; nworkers
  * outside [0, KC_SCHED_MAX_WORKERS]; steal_delay_ns outside
  * [KC_SCHED_STEAL_AT_ONCE, KC_SCHED_STEAL_DELAY_MAX]); -ENOMEM; a negative
  * errno when a thread or the poller cannot be created. Nothing is left running on failure.
@@ -157,6 +168,9 @@ KC_API int kc_sched_detach(kc_task_t *t);
  * the one it is parked in (if any) returns at once. Errors: -EINVAL (NULL).
  * Never blocks or yields. */
 KC_API int kc_sched_cancel(kc_task_t *t);
+
+/* The process-wide id of a scheduler (0 for NULL). Never blocks. */
+KC_API uint64_t kc_sched_id(const kc_sched_t *s);
 
 /* The coroutine id of a task (kc_coro_id of its coroutine). */
 KC_API uint64_t kc_task_id(const kc_task_t *t);
@@ -225,17 +239,23 @@ typedef struct kc_sched_metrics {
     uint64_t live;         /* spawned and not finished */
     uint64_t inject_depth; /* tasks waiting in the global queue */
     uint64_t io_waiting;   /* coroutines parked in kc_io_wait */
+    /* Added with the registry; a caller whose size ends before them gets
+     * the older layout. */
+    uint64_t id;   /* process-wide scheduler id */
+    char name[32]; /* opts.name, or "sched-<id>" */
 } kc_sched_metrics_t;
 
 /* KC_SCHED_METRICS_INIT is the initialiser for kc_sched_metrics_t. */
 #define KC_SCHED_METRICS_INIT                                                                      \
     {                                                                                              \
-        sizeof(kc_sched_metrics_t), sizeof(kc_sched_worker_metrics_t), 0, 0, 0, 0, 0, 0, 0         \
+        sizeof(kc_sched_metrics_t), sizeof(kc_sched_worker_metrics_t), 0, 0, 0, 0, 0, 0, 0, 0,    \
+            {0}                                                                                    \
     }
 
 /* Take a wait-free snapshot (relaxed loads; each counter is exact, the set
  * is not one instant). Fills *out and up to max_workers entries of workers
- * (may be NULL). Returns the number of workers of s.
+ * (may be NULL). Returns the number of workers of s. out->size may be
+ * that of the layout before id (fields beyond it are left alone).
  * Errors: -EINVAL (NULL s or out, sizes too small). Never blocks. */
 KC_API int kc_sched_metrics(kc_sched_t *s, kc_sched_metrics_t *out /* INOUT */,
                             kc_sched_worker_metrics_t *workers /* OUT */, int max_workers);

@@ -1,1 +1,2 @@
-CORE_SRCS += $(TOP)/core/src/base/kc_error.c $(TOP)/core/src/base/kc_debug.c
+CORE_SRCS += $(TOP)/core/src/base/kc_error.c $(TOP)/core/src/base/kc_debug.c \
+             $(TOP)/core/src/base/kc_registry.c

@@ -20,6 +20,7 @@
 
 #include "kcoro/chan.h"
 #include "kcoro/park.h"
+#include "kcoro/registry.h"
 #include "port/kc_futex.h"
 #include "waiter_token/kc_waiter.h"
 
@@ -88,6 +89,8 @@ struct kc_chan {
     void *undelivered_arg;
     kc_arena_t *arena; /* attached arena, or NULL (kc_chan_arena.c) */
     char name[32];
+    uint64_t id;                     /* kc_registry_new_id() at create */
+    struct kc_registry_node *reg;    /* the registration, or NULL (kc_chan_registry.c) */
     /* Readers of the counters (snapshots) stay off the lock's line. */
     struct kc_chan_counters ctr;
 };
@@ -438,5 +441,12 @@ void kc__chan_select_seed(uint64_t seed);
  * -EPROTO with *why naming the broken one (why may be NULL); -EINVAL for
  * NULL. Takes the lock; never blocks for long. */
 int kc__chan_check(kc_chan_t *ch, const char **why /* OUT */);
+
+/* ---- kc_chan_registry.c */
+/* Give ch its id and, when opts or KCORO_REGISTRY ask, register it:
+ * 0 or -ENOMEM (then nothing is registered). Never blocks. */
+int kc__chan_register(kc_chan_t *ch, const kc_chan_opts_t *opts);
+/* End ch's registration, if any (before it is freed). */
+void kc__chan_unregister(kc_chan_t *ch);
 
 #endif /* KCORO_KC_CHAN_IMPL_H */

@@ -2,4 +2,5 @@
 CORE_SRCS += $(TOP)/core/src/chan/kc_chan.c $(TOP)/core/src/chan/kc_chan_ops.c \
              $(TOP)/core/src/chan/kc_chan_stats.c \
              $(TOP)/core/src/chan/kc_select.c
-CORE_SRCS += $(TOP)/core/src/chan/kc_zdesc.c $(TOP)/core/src/chan/kc_chan_arena.c
+CORE_SRCS += $(TOP)/core/src/chan/kc_zdesc.c $(TOP)/core/src/chan/kc_chan_arena.c \
+             $(TOP)/core/src/chan/kc_chan_registry.c

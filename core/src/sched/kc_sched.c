@@ -34,6 +34,7 @@ static void free_sched(struct kc_sched *s)
         kc__task_cache_fini(&s->w[i]);
     }
     kc__io_fini(s);
+    kc__sched_unregister(s);
     free(s->idle_stack);
     free(s->w);
     free(s);
@@ -61,6 +62,14 @@ struct kc_sched_opts_v1 {
 };
 _Static_assert(offsetof(struct kc_sched_opts_v1, hook_arg) == offsetof(kc_sched_opts_t, hook_arg),
                "the old options layout is a prefix of the new one");
+/* kc_sched_opts_t before name. */
+struct kc_sched_opts_v2 {
+    struct kc_sched_opts_v1 v1;
+    int64_t steal_delay_ns;
+};
+_Static_assert(offsetof(struct kc_sched_opts_v2, steal_delay_ns) ==
+                   offsetof(kc_sched_opts_t, steal_delay_ns),
+               "the version 2 options layout is a prefix of the new one");
 
 int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
 {
@@ -72,8 +81,9 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
         /* A caller built against the layout before steal_delay_ns passes
          * that smaller size: its fields are taken, the new one defaults.
          * Any other size is a layout this library does not know. */
-        size_t old = sizeof(struct kc_sched_opts_v1);
-        if ((opts->size != sizeof(*opts) && opts->size != old) || opts->flags != 0 ||
+        size_t old = sizeof(struct kc_sched_opts_v1), v2 = sizeof(struct kc_sched_opts_v2);
+        if ((opts->size != sizeof(*opts) && opts->size != old && opts->size != v2) ||
+            (opts->flags & ~KC_SCHED_REGISTER) != 0 ||
             opts->nworkers < 0 || opts->nworkers > KC_SCHED_MAX_WORKERS)
             return -EINVAL;
         memcpy(&o, opts, opts->size);
@@ -114,6 +124,8 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
     }
     if (rc == 0)
         rc = kc__io_init(s);
+    if (rc == 0)
+        rc = kc__sched_register(s, &o);
     if (rc < 0) {
         free_sched(s);
         return rc;
@@ -246,7 +258,7 @@ int kc_sched_destroy(kc_sched_t *s)
 int kc_sched_metrics(kc_sched_t *s, kc_sched_metrics_t *out, kc_sched_worker_metrics_t *workers,
                      int max_workers)
 {
-    if (s == NULL || out == NULL || out->size < sizeof(*out) ||
+    if (s == NULL || out == NULL || out->size < offsetof(kc_sched_metrics_t, id) ||
         (workers != NULL && out->worker_size < sizeof(*workers)))
         return -EINVAL;
     uint64_t spawned = LOAD(s->ext_spawned), finished = 0;
@@ -279,6 +291,10 @@ int kc_sched_metrics(kc_sched_t *s, kc_sched_metrics_t *out, kc_sched_worker_met
     out->inject_depth = (uint64_t)kc__inject_len(&s->inject);
     int64_t io = LOAD(s->io_waiting);
     out->io_waiting = io > 0 ? (uint64_t)io : 0;
+    if (out->size >= sizeof(*out)) {
+        out->id = s->id;
+        memcpy(out->name, s->name, sizeof(out->name));
+    }
     return s->nworkers;
 }
 

@@ -201,6 +201,11 @@ struct kc_sched {
     struct kc_idle_waiter *waiters; /* guarded by wait_lock */
     kc_lock_t reg_lock;
     struct kc_task *reg_head; /* guarded by reg_lock */
+    /* observability (kc_sched_registry.c) */
+    uint64_t id;
+    char name[32];
+    struct kc_registry_node *obs_reg; /* the registry entry, or NULL */
+    bool list_all;                    /* tasks join reg_head at spawn */
 };
 
 /* ---- kc_worker.c */
@@ -293,6 +298,12 @@ bool kc__cancel_fired_sc(const kc_cancel_t *c); /* seq_cst read of the flag */
 /* ---- kc_scope.c */
 int kc__scope_add(struct kc_scope *sc, struct kc_task *t); /* 0 or -ECANCELED */
 void kc__scope_child_done(struct kc_task *t, int status);
+
+/* ---- kc_sched_registry.c */
+/* Give s its id and name and register it when opts or KCORO_REGISTRY ask:
+ * 0 or -ENOMEM. Never blocks. */
+int kc__sched_register(struct kc_sched *s, const kc_sched_opts_t *o);
+void kc__sched_unregister(struct kc_sched *s);
 
 /* ---- kc_sched.c */
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
