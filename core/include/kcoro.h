@@ -20,5 +20,6 @@
 #include "kcoro/chan.h"
 #include "kcoro/bus.h"
 #include "kcoro/registry.h"
+#include "kcoro/monitor.h"
 
 #endif /* KCORO_H */

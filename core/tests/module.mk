@@ -21,3 +21,4 @@ CORE_TESTS += zdesc_outcomes
 CORE_TESTS += zdesc_threads
 CORE_TESTS += zdesc_fault
 CORE_TESTS += registry
+CORE_TESTS += sched_dump

@@ -162,9 +162,18 @@ static int destroy_and_create(const kc_registry_entry_t *e, void *arg)
 static int nested(const kc_registry_entry_t *e, void *arg)
 {
     (void)e;
-    int *rc = arg;
-    *rc = kc_registry_foreach(0, collect, NULL);
+    struct seen *s = arg;
+    kc_registry_foreach(0, collect, s);
     return 42;
+}
+
+static int nest_deep(const kc_registry_entry_t *e, void *arg)
+{
+    int *level = arg;
+    if (++*level == 4) /* inside the fourth walk, a fifth is one too deep */
+        return kc_registry_foreach(0, nest_deep, arg) == -EDEADLK ? 7 : -1;
+    (void)e;
+    return kc_registry_foreach(0, nest_deep, arg);
 }
 
 static void test_registry_walk_filters_stops_and_survives_visitors_that_destroy(void **state)
@@ -189,9 +198,11 @@ static void test_registry_walk_filters_stops_and_survives_visitors_that_destroy(
         assert_ptr_equal(all.obj[i], c[i]);
     assert_string_equal(all.name[5], "io-sched");
     assert_int_equal(all.kind[5], KC_REGISTRY_SCHED);
-    int inner = 0;
+    struct seen inner = {0};
     assert_int_equal(kc_registry_foreach(0, nested, &inner), 42);
-    assert_int_equal(inner, -EDEADLK);
+    assert_int_equal(inner.n, 6); /* a nested walk sees everything */
+    int level = 0;
+    assert_int_equal(kc_registry_foreach(0, nest_deep, &level), 7);
     assert_int_equal(kc_registry_foreach(0, NULL, NULL), -EINVAL);
     int created = 0;
     assert_int_equal(kc_registry_foreach(KC_REGISTRY_MASK(KC_REGISTRY_CHAN), destroy_and_create,

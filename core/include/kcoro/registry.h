@@ -7,7 +7,8 @@
  * KC_SCHED_REGISTER, KC_BUS_REGISTER, KC_ARENA_REGISTER), or when the
  * process-wide switch covers its kind: the KCORO_REGISTRY environment
  * variable ("all", "none", or a comma list of kind names such as
- * "chan,sched") or kc_registry_configure().
+ * "chan,sched") or kc_registry_configure(). When KCORO_REGISTRY is not set
+ * and KCORO_MONITOR is (kcoro/monitor.h), everything is registered.
  *
  * Costs: registering takes one short process-wide lock at create and at
  * destroy; sends, receives, publishes and allocations never touch the
@@ -144,8 +145,9 @@ KC_API const char *kc_registry_node_name(const kc_registry_node_t *node);
 
 /* Call fn for every listed object whose kind is in kinds (a mask of
  * KC_REGISTRY_MASK bits; 0 = all), oldest registration first. Returns 0,
- * or the first nonzero result of fn. Errors: -EINVAL (NULL fn); -EDEADLK
- * when called from inside a visitor. Holds the registry lock for the walk:
+ * or the first nonzero result of fn. A visitor may walk again (nested, up
+ * to 4 deep). Errors: -EINVAL (NULL fn); -EDEADLK (walks nested deeper
+ * than 4). Holds the registry lock for the walk:
  * creations and destructions of registered objects wait; nothing else
  * does. Never blocks otherwise. */
 KC_API int kc_registry_foreach(uint32_t kinds, kc_registry_visit_fn fn, void *arg);

@@ -30,6 +30,8 @@
 #include "kcoro/cancel.h"
 #include "kcoro/coro.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -259,6 +261,43 @@ typedef struct kc_sched_metrics {
  * Errors: -EINVAL (NULL s or out, sizes too small). Never blocks. */
 KC_API int kc_sched_metrics(kc_sched_t *s, kc_sched_metrics_t *out /* INOUT */,
                             kc_sched_worker_metrics_t *workers /* OUT */, int max_workers);
+
+/* ------------------------------------------------------------ task dump */
+
+/* Formats of kc_sched_dump. */
+typedef enum kc_sched_dump_format {
+    /* One header line per scheduler, one line per task, for people. */
+    KC_SCHED_DUMP_TEXT = 0,
+    /* One JSON object per scheduler on one line (NDJSON), for tools. */
+    KC_SCHED_DUMP_JSON = 1
+} kc_sched_dump_format_t;
+
+/* Write s's tasks to f, like Go's goroutine dump: each task's id, name,
+ * state (waiting, running, runnable), what it waits on (a channel by its
+ * registered name, a select and its clauses, sleep, an fd, a join, a
+ * parker) and for how long, and its stack use (bytes below the saved stack
+ * pointer, pages resident, size). A scheduler created with
+ * KC_SCHED_REGISTER (or KCORO_REGISTRY) lists every task; another lists
+ * the tasks that have waited at least once and counts the rest. Waiting
+ * time runs from the first dump or kc_sched_stamp_waits that saw the wait
+ * (parking reads no clock). The format is in core/docs/OBSERVABILITY.md.
+ * Errors: -EINVAL (NULL, bad format); -ENOMEM; -EIO (writing to f failed).
+ * Takes the task list lock only to copy the rows. Never blocks otherwise
+ * (but writes to f). */
+KC_API int kc_sched_dump(kc_sched_t *s, FILE *f, kc_sched_dump_format_t format);
+
+/* kc_sched_dump for every registered scheduler. Returns how many were
+ * dumped, or the first error. With KCORO_DUMP_SIGNAL=USR1 (or USR2, QUIT,
+ * a number) in the environment when the first scheduler is created, that
+ * signal writes this dump (text) to stderr, or appended to the file
+ * KCORO_DUMP_FILE names, from a helper thread. */
+KC_API int kc_sched_dump_all(FILE *f, kc_sched_dump_format_t format);
+
+/* Mark the start of every wait of s's listed tasks that no dump has seen
+ * yet, so later dumps show how long they waited; a monitor calls it
+ * periodically. Returns how many waits were marked, or -EINVAL (NULL).
+ * Never blocks. */
+KC_API int kc_sched_stamp_waits(kc_sched_t *s);
 
 #ifdef __cplusplus
 }

@@ -14,7 +14,7 @@
  * Invariants:
  *   R1  every node is on the list exactly once, from kc_registry_add to
  *       kc_registry_remove, and count equals the list's length;
- *   R2  `cursor` is NULL or the next node the walk in progress visits;
+ *   R2  cursor[i] (i < depth) is NULL or the next node walk i visits;
  *   R3  ids are unique: one atomic counter hands them out.
  */
 #include "kcoro/registry.h"
@@ -35,7 +35,11 @@ struct kc_registry_node {
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct kc_registry_node *head, *tail; /* guarded by reg_mu (R1) */
-static struct kc_registry_node *cursor;      /* guarded by reg_mu (R2) */
+/* The next node of each walk in progress on the walking thread: nested
+ * walks (a visitor that walks again) stack up to WALK_DEPTH. */
+#define WALK_DEPTH 4
+static struct kc_registry_node *cursor[WALK_DEPTH]; /* guarded by reg_mu (R2) */
+static int depth;                                   /* guarded by reg_mu */
 static size_t count;                         /* guarded by reg_mu */
 static _Atomic uint64_t next_id = 1;         /* R3 */
 /* Kinds the process-wide switch registers; bit 0 says it was set. */
@@ -97,7 +101,10 @@ static uint32_t current_switch(void)
     if (m != 0)
         return m;
     const char *env = getenv("KCORO_REGISTRY");
-    m = env != NULL ? parse_spec(env) : SWITCH_SET;
+    const char *mon = getenv("KCORO_MONITOR"); /* a monitor with nothing to show is no use */
+    m = env != NULL                        ? parse_spec(env)
+        : mon != NULL && mon[0] != '\0' ? (SWITCH_SET | KC_REGISTRY_ALL)
+                                         : SWITCH_SET;
     if (m == 0) {
         fprintf(stderr, "kcoro: KCORO_REGISTRY='%s' not understood; nothing registered\n", env);
         m = SWITCH_SET;
@@ -171,8 +178,9 @@ void kc_registry_remove(kc_registry_node_t *n)
     if (n == NULL)
         return;
     lock();
-    if (cursor == n)
-        cursor = n->next; /* R2 */
+    for (int i = 0; i < depth; i++)
+        if (cursor[i] == n)
+            cursor[i] = n->next; /* R2 */
     if (n->prev != NULL)
         n->prev->next = n->next;
     else
@@ -200,21 +208,27 @@ int kc_registry_foreach(uint32_t kinds, kc_registry_visit_fn fn, void *arg)
 {
     if (fn == NULL)
         return -EINVAL;
-    if (walking)
+    bool nested = walking; /* a visitor walking again: the lock is ours */
+    if (nested && depth == WALK_DEPTH)
         return -EDEADLK;
     if (kinds == 0)
         kinds = KC_REGISTRY_ALL;
     int rc = 0;
-    pthread_mutex_lock(&reg_mu);
+    if (!nested)
+        pthread_mutex_lock(&reg_mu);
     walking = true;
-    for (struct kc_registry_node *n = head; n != NULL && rc == 0; n = cursor) {
-        cursor = n->next; /* R2: a remove of that node moves it on */
+    int me = depth++;
+    for (struct kc_registry_node *n = head; n != NULL && rc == 0; n = cursor[me]) {
+        cursor[me] = n->next; /* R2: a remove of that node moves it on */
         if ((kinds & KC_REGISTRY_MASK(n->e.kind)) != 0)
             rc = fn(&n->e, arg);
     }
-    cursor = NULL;
-    walking = false;
-    pthread_mutex_unlock(&reg_mu);
+    cursor[me] = NULL;
+    depth--;
+    if (!nested) {
+        walking = false;
+        pthread_mutex_unlock(&reg_mu);
+    }
     return rc;
 }
 

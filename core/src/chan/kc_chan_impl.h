@@ -312,6 +312,10 @@ extern const kc_waiter_owner_ops_t kc__chan_owner_ops;
 void kc__chan_owner_init(struct kc__chan_owner *o /* OUT */, kc_waiter_t *arbiter,
                          const kc_cancel_t *cancel);
 
+/* Tell a task dump that o's task waits in a select of these n clauses
+ * (kc_sched_dump.c). Never blocks. */
+void kc__chan_note_select(const struct kc__chan_owner *o, const kc_chan_clause_t *cl, size_t n);
+
 /* Has the owner of arb (a channel token or select, not yet decided) been
  * cancelled: its token fired, or its task, scope or scheduler was? Whoever
  * decides a waiting token asks first (take_peer), so a cancellation that

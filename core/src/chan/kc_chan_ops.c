@@ -109,6 +109,11 @@ static int park_task_untimed(const struct kc__chan_owner *o, struct kc_task *t)
 
 const kc_waiter_owner_ops_t kc__chan_owner_ops = {owner_wake, owner_park};
 
+void kc__chan_note_select(const struct kc__chan_owner *o, const kc_chan_clause_t *cl, size_t n)
+{
+    kc__task_note(kc__parker_task(o->parker), KC__WAIT_SELECT, cl, (int64_t)n);
+}
+
 void kc__chan_owner_init(struct kc__chan_owner *o, kc_waiter_t *arbiter, const kc_cancel_t *cancel)
 {
     o->parker = kc__parker_for_wait(&o->spare, &o->interrupted);
@@ -154,6 +159,7 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     kc__chan_enqueue(ch, &w, send);
     kc__unlock(&ch->lock);
     struct kc_task *t = kc__parker_task(o.parker);
+    kc__task_note(t, send ? KC__WAIT_SEND : KC__WAIT_RECV, ch, 0);
     if (t != NULL && timeout_ns == KC_NO_TIMEOUT && cancel == NULL)
         return kc__waiter_scope_end_parked(&sc, park_task_untimed(&o, t), KC_NO_TIMEOUT);
     return kc__waiter_scope_end(&sc, timeout_ns);

@@ -213,7 +213,7 @@ static bool task_cancelled(struct kc_task *t)
     return atomic_load_explicit(&t->cancelled, memory_order_seq_cst) != 0;
 }
 
-static void registry_add(struct kc_task *t)
+void kc__task_list(struct kc_task *t)
 {
     struct kc_sched *s = t->sched;
     kc__lock(&s->reg_lock);
@@ -252,7 +252,7 @@ static inline __attribute__((always_inline)) int park_task(kc_parker_t *p, struc
                                                            const kc_cancel_t *cancel, bool intr)
 {
     if (!t->registered)
-        registry_add(t);
+        kc__task_list(t);
     if ((intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel))
         return -ECANCELED;
     kc_cancel_reg_t reg;
@@ -313,6 +313,7 @@ static inline __attribute__((always_inline)) int park_task(kc_parker_t *p, struc
         }
         kc__worker_park(t); /* whoever runs next commits PARKING -> PARKED */
     }
+    atomic_store_explicit(&t->wait_kind, KC__WAIT_NONE, memory_order_relaxed);
     if (!own) {
         /* seq_cst: K4 Dekker with kc__task_interrupt's increment and load */
         atomic_exchange_explicit(&t->cur_parker, NULL, memory_order_seq_cst);
@@ -332,6 +333,8 @@ static inline __attribute__((always_inline)) int park_task(kc_parker_t *p, struc
 
 int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
+    if (p != NULL && p->kind == KIND_TASK && p->owner == kc__task_self())
+        kc__task_note(p->owner, KC__WAIT_PARK, p, 0);
     return kc__park(p, timeout_ns, cancel, true);
 }
 

@@ -34,6 +34,7 @@ static void free_sched(struct kc_sched *s)
         kc__task_cache_fini(&s->w[i]);
     }
     kc__io_fini(s);
+    kc__sched_run_hooks(s, KC__SCHED_HOOK_FREE);
     kc__sched_unregister(s);
     free(s->idle_stack);
     free(s->w);
@@ -140,6 +141,7 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
     }
     kc__debug_log("sched %p: created with %d workers (%s poller)", (void *)s, n,
                   kc__poller_name(s->poller));
+    kc__sched_created(s);
     *out = s;
     return 0;
 }
@@ -180,6 +182,7 @@ int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_
     /* seq_cst: pairs with the decrement in kc__sched_live_dec */
     while (atomic_load_explicit(&s->live, memory_order_seq_cst) != 0) {
         int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
+        kc__task_note(kc__parker_task(&me.p), KC__WAIT_IDLE, s, 0);
         rc = kc__park(&me.p, deadline >= 0 && left < 0 ? 0 : left, cancel, intr);
         if (rc < 0)
             break;
@@ -220,6 +223,7 @@ int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode)
         return st == KC_SCHED_STOPPED ? 0 : -EBUSY;
     kc__debug_log("sched %p: shutdown (%s)", (void *)s,
                   mode == KC_SCHED_SHUTDOWN_CANCEL ? "cancel" : "graceful");
+    kc__sched_run_hooks(s, KC__SCHED_HOOK_SHUTDOWN);
     if (mode == KC_SCHED_SHUTDOWN_CANCEL)
         cancel_all(s);
     for (;;) {

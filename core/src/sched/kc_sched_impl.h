@@ -33,6 +33,7 @@
 #include "port/kc_futex.h"
 #include "port/kc_poller.h"
 #include "sched/kc_runq.h"
+#include "sched/kc_sched_hooks.h"
 
 #include <pthread.h>
 
@@ -92,7 +93,40 @@ struct kc_task {
     struct kc_task *sc_prev, *sc_next;
     /* registry; guarded by sched->reg_lock */
     struct kc_task *reg_prev, *reg_next;
+    /* the wait it is in (kc_sched_dump.c): written by the task before it
+     * parks (kc__task_note), read by dumps while its run is PARKING or
+     * PARKED; relaxed, since a dump is a sample */
+    _Atomic uint8_t wait_kind;      /* enum kc__wait_kind */
+    _Atomic(const void *) wait_obj; /* channel, select clauses, ... */
+    _Atomic int64_t wait_arg;       /* fd, deadline, clause count, task id */
+    _Atomic int64_t wait_since;     /* when a dump first saw this wait; 0: not yet */
 };
+
+/* What a parked task waits for (kc_task.wait_kind). */
+enum kc__wait_kind {
+    KC__WAIT_NONE = 0,   /* a park nobody described */
+    KC__WAIT_PARK = 1,   /* kc_park on a parker of its own (a bus receive, ...) */
+    KC__WAIT_SLEEP = 2,  /* kc_sched_sleep: wait_arg is the deadline */
+    KC__WAIT_JOIN = 3,   /* kc_sched_join: wait_arg is the joined task's id */
+    KC__WAIT_FD = 4,     /* kc_io_wait: wait_arg is fd << 8 | events */
+    KC__WAIT_SEND = 5,   /* a channel send: wait_obj is the channel */
+    KC__WAIT_RECV = 6,   /* a channel receive: wait_obj is the channel */
+    KC__WAIT_SELECT = 7, /* kc_chan_select: wait_obj the clauses, wait_arg their count */
+    KC__WAIT_IDLE = 8,   /* kc_sched_run_until_idle or a shutdown */
+    KC__WAIT_SCOPE = 9   /* a scope waiting for its children */
+};
+
+/* Note the wait t is about to park in (t may be NULL: a thread). Four
+ * relaxed stores to the task's own record; never blocks. */
+static inline void kc__task_note(struct kc_task *t, unsigned kind, const void *obj, int64_t arg)
+{
+    if (t == NULL)
+        return;
+    atomic_store_explicit(&t->wait_obj, obj, memory_order_relaxed);
+    atomic_store_explicit(&t->wait_arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&t->wait_since, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->wait_kind, (uint8_t)kind, memory_order_relaxed);
+}
 
 /* Counters written by their worker only (relaxed load + store, so no
  * read-modify-write), read by kc_sched_metrics(). */
@@ -206,6 +240,8 @@ struct kc_sched {
     char name[32];
     struct kc_registry_node *obs_reg; /* the registry entry, or NULL */
     bool list_all;                    /* tasks join reg_head at spawn */
+    kc_lock_t hook_lock;
+    struct kc__sched_hook *hooks; /* guarded by hook_lock (kc_sched_hooks.h) */
 };
 
 /* ---- kc_worker.c */
@@ -272,6 +308,7 @@ int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool
 void kc__task_wake(struct kc_task *t);       /* the one waker of a park */
 void kc__task_interrupt(struct kc_task *t);  /* cancel t's parks */
 void kc__task_unregister(struct kc_task *t); /* leave the registry */
+void kc__task_list(struct kc_task *t);       /* join the registry (list_all spawns) */
 
 /* ---- kc_timer.c */
 int kc__theap_init(struct kc_theap *h);
@@ -304,6 +341,14 @@ void kc__scope_child_done(struct kc_task *t, int status);
  * 0 or -ENOMEM. Never blocks. */
 int kc__sched_register(struct kc_sched *s, const kc_sched_opts_t *o);
 void kc__sched_unregister(struct kc_sched *s);
+/* Call every lifecycle hook with phase (kc_sched_hooks.h). */
+void kc__sched_run_hooks(struct kc_sched *s, int phase);
+/* The scheduler is running: start what the environment asks for
+ * (KCORO_MONITOR). Never blocks. */
+void kc__sched_created(struct kc_sched *s);
+/* The signal KCORO_DUMP_SIGNAL names, with its handler installed (once),
+ * or 0 (kc_sched_dump.c). */
+int kc__sched_dump_signal(void);
 
 /* ---- kc_sched.c */
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,

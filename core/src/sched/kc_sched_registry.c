@@ -8,8 +8,10 @@
 #include "sched/kc_sched_impl.h"
 
 #include "kcoro/registry.h"
+#include "obs/kc_monitor_impl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 int kc__sched_register(struct kc_sched *s, const kc_sched_opts_t *o)
 {
@@ -18,7 +20,11 @@ int kc__sched_register(struct kc_sched *s, const kc_sched_opts_t *o)
         snprintf(s->name, sizeof(s->name), "%s", o->name);
     else
         snprintf(s->name, sizeof(s->name), "sched-%llu", (unsigned long long)s->id);
-    if (!kc_registry_wants(KC_REGISTRY_SCHED, o->flags))
+    /* A dump signal or a monitor from the environment needs the scheduler
+     * listed, and so does the flag or the process-wide switch. */
+    const char *mon = getenv("KCORO_MONITOR");
+    if (!kc_registry_wants(KC_REGISTRY_SCHED, o->flags) && kc__sched_dump_signal() == 0 &&
+        (mon == NULL || mon[0] == '\0'))
         return 0;
     s->list_all = true;
     return kc_registry_add(KC_REGISTRY_SCHED, s, s->id, s->name, NULL, &s->obs_reg);
@@ -33,4 +39,48 @@ void kc__sched_unregister(struct kc_sched *s)
 uint64_t kc_sched_id(const kc_sched_t *s)
 {
     return s != NULL ? s->id : 0;
+}
+
+int kc__sched_hook_add(kc_sched_t *s, struct kc__sched_hook *h)
+{
+    if (s == NULL || h == NULL || h->fn == NULL)
+        return -EINVAL;
+    /* acquire: pairs with the shutdown's state change */
+    if (atomic_load_explicit(&s->state, memory_order_acquire) != KC_SCHED_RUNNING)
+        return -EPIPE;
+    kc__lock(&s->hook_lock);
+    h->next = s->hooks;
+    s->hooks = h;
+    kc__unlock(&s->hook_lock);
+    return 0;
+}
+
+void kc__sched_hook_remove(kc_sched_t *s, struct kc__sched_hook *h)
+{
+    kc__lock(&s->hook_lock);
+    for (struct kc__sched_hook **pp = &s->hooks; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == h) {
+            *pp = h->next;
+            break;
+        }
+    kc__unlock(&s->hook_lock);
+}
+
+void kc__sched_run_hooks(struct kc_sched *s, int phase)
+{
+    kc__lock(&s->hook_lock);
+    struct kc__sched_hook *h = s->hooks;
+    if (phase == KC__SCHED_HOOK_FREE)
+        s->hooks = NULL; /* the owners may free their hooks from here on */
+    while (h != NULL) {
+        struct kc__sched_hook *next = h->next; /* h may be freed by its call */
+        h->fn(s, phase, h->arg);
+        h = next;
+    }
+    kc__unlock(&s->hook_lock);
+}
+
+void kc__sched_created(struct kc_sched *s)
+{
+    kc__monitor_autostart(s);
 }

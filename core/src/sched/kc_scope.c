@@ -150,6 +150,7 @@ static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *can
      * from the last child's unpark makes that park return */
     while (atomic_load_explicit(&sc->live, memory_order_relaxed) != 0) {
         int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
+        kc__task_note(kc__parker_task(&me.p), KC__WAIT_SCOPE, NULL, 0);
         rc = kc__park(&me.p, deadline >= 0 && left < 0 ? 0 : left, cancel, intr);
         if (rc < 0)
             break;
