@@ -22,3 +22,4 @@ CORE_TESTS += zdesc_threads
 CORE_TESTS += zdesc_fault
 CORE_TESTS += registry
 CORE_TESTS += sched_dump
+CORE_TESTS += monitor
