@@ -85,8 +85,8 @@ static int setup(void **state)
     kc_arena_ticket_t t;
     assert_int_equal(kc_arena_alloc(fx->arena, 100, &t, NULL), 0);
     fx->frames = 42;
-    assert_int_equal(kc_registry_add(KC_REGISTRY_CONN, &fx->frames, 0, "peer", &conn_ops, &fx->conn),
-                     0);
+    assert_int_equal(
+        kc_registry_add(KC_REGISTRY_CONN, &fx->frames, 0, "peer", &conn_ops, &fx->conn), 0);
     *state = fx;
     return 0;
 }
@@ -158,14 +158,16 @@ static void test_monitor_renders_prometheus_families_once_with_help_and_type(voi
     char *s = render(KC_MONITOR_PROMETHEUS, &n);
     assert_int_equal(n, 5);
     char want[256];
-    snprintf(want, sizeof(want), "kcoro_chan_sends_total{name=\"orders \\\"eu\\\"\",id=\"%llu\"} 3\n",
+    snprintf(want, sizeof(want),
+             "kcoro_chan_sends_total{name=\"orders \\\"eu\\\"\",id=\"%llu\"} 3\n",
              (unsigned long long)kc_chan_id(fx->ch));
     assert_non_null(strstr(s, want));
     assert_non_null(strstr(s, "# HELP kcoro_chan_sends_total Successful channel sends.\n"
                               "# TYPE kcoro_chan_sends_total counter\n"));
-    snprintf(want, sizeof(want),
-             "kcoro_chan_failures_total{name=\"orders \\\"eu\\\"\",id=\"%llu\",code=\"eagain\"} 3\n",
-             (unsigned long long)kc_chan_id(fx->ch));
+    snprintf(
+        want, sizeof(want),
+        "kcoro_chan_failures_total{name=\"orders \\\"eu\\\"\",id=\"%llu\",code=\"eagain\"} 3\n",
+        (unsigned long long)kc_chan_id(fx->ch));
     assert_non_null(strstr(s, want));
     assert_non_null(strstr(s, "# TYPE kcoro_chan_occupancy gauge\n"));
     assert_non_null(strstr(s, "# TYPE kcoro_sched_tasks_spawned_total counter\n"));
@@ -391,8 +393,8 @@ static void test_monitor_ends_with_a_graceful_shutdown_of_its_scheduler(void **s
     assert_int_equal(kc_monitor_start(s, "tcp:127.0.0.1:0", NULL, &m), 0);
     char addr[128];
     kc_monitor_address(m, addr, sizeof(addr));
-    int fd = connect_tcp(addr); /* a client that stays connected */
-    say(fd, "snap");            /* half a command */
+    int fd = connect_tcp(addr);       /* a client that stays connected */
+    say(fd, "snap");                  /* half a command */
     for (int i = 0; i < 10000; i++) { /* until its coroutine reads it: bounded */
         char *d = NULL;
         size_t len = 0;

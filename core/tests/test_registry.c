@@ -205,9 +205,8 @@ static void test_registry_walk_filters_stops_and_survives_visitors_that_destroy(
     assert_int_equal(kc_registry_foreach(0, nest_deep, &level), 7);
     assert_int_equal(kc_registry_foreach(0, NULL, NULL), -EINVAL);
     int created = 0;
-    assert_int_equal(kc_registry_foreach(KC_REGISTRY_MASK(KC_REGISTRY_CHAN), destroy_and_create,
-                                         &created),
-                     0);
+    assert_int_equal(
+        kc_registry_foreach(KC_REGISTRY_MASK(KC_REGISTRY_CHAN), destroy_and_create, &created), 0);
     /* The five are gone; the one born in the walk was appended and, being
      * a channel, destroyed when the walk reached it. */
     assert_int_equal(created, 1);

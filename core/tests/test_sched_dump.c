@@ -63,7 +63,8 @@ static int selector(void *arg)
 {
     struct world *w = arg;
     int x, y;
-    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(w->a, &x), KC_CHAN_CLAUSE_RECV_INIT(w->b, &y)};
+    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(w->a, &x),
+                              KC_CHAN_CLAUSE_RECV_INIT(w->b, &y)};
     int i = kc_chan_select(cl, 2, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, NULL);
     return i >= 0 && cl[i].result == -EPIPE ? 0 : -1;
 }
@@ -178,7 +179,8 @@ static void test_dump_names_every_kind_of_wait(void **state)
     at.name = "parked";
     assert_int_equal(kc_sched_spawn(s, &t[6], parker_task, &w, &at), 0);
     char want[8][160];
-    snprintf(want[0], sizeof(want[0]), "task %llu \"recv-jobs\" [waiting: chan recv \"jobs\" (#%llu)",
+    snprintf(want[0], sizeof(want[0]),
+             "task %llu \"recv-jobs\" [waiting: chan recv \"jobs\" (#%llu)",
              (unsigned long long)kc_task_id(t[0]), (unsigned long long)kc_chan_id(w.jobs));
     snprintf(want[1], sizeof(want[1]), "\"send-out\" [waiting: chan send \"out\" (#%llu)",
              (unsigned long long)kc_chan_id(w.out));
@@ -202,8 +204,10 @@ static void test_dump_names_every_kind_of_wait(void **state)
     /* A running task, seen as such. */
     at.name = "busy";
     assert_int_equal(kc_sched_spawn(s, &t[7], spinner, &w, &at), 0);
-    while (!atomic_load(&w.spinning))
-        { struct timespec ts = {0, 100000}; nanosleep(&ts, NULL); }
+    while (!atomic_load(&w.spinning)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
     d = dump(s, KC_SCHED_DUMP_TEXT);
     assert_non_null(strstr(d, "\"busy\" [running on worker 0]"));
     assert_non_null(strstr(d, "8 live tasks, 8 listed"));
@@ -227,8 +231,8 @@ static void test_dump_names_every_kind_of_wait(void **state)
     assert_non_null(p);
     unsigned long long used = 0, res = 0, size = 0;
     assert_int_equal(sscanf(strstr(p, "\"stack_used\":"),
-                            "\"stack_used\":%llu,\"stack_resident\":%llu,\"stack_size\":%llu", &used,
-                            &res, &size),
+                            "\"stack_used\":%llu,\"stack_resident\":%llu,\"stack_size\":%llu",
+                            &used, &res, &size),
                      3);
     assert_true(used > 0 && used < size);
     assert_true(res >= used && res <= size);
@@ -323,7 +327,10 @@ static int signal_child(void)
         kc_chan_snapshot(stuck, &snap);
         if (snap.recv_waiting == 1)
             break;
-        { struct timespec ts = {0, 1000000}; nanosleep(&ts, NULL); }
+        {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
     }
     raise(SIGUSR1);
     const char *path = getenv("KCORO_DUMP_FILE");
@@ -337,7 +344,10 @@ static int signal_child(void)
         }
         if (strstr(buf, "chan recv \"stuck\"") != NULL)
             break;
-        { struct timespec ts = {0, 1000000}; nanosleep(&ts, NULL); }
+        {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
     }
     kc_chan_close(stuck);
     kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);

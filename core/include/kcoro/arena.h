@@ -116,28 +116,28 @@ typedef enum kc_arena_dump_format {
  * (older, shorter structs are filled as far as they go). Counts of tickets
  * include both arena payloads and wrapped region memory. */
 typedef struct kc_arena_metrics {
-    uint32_t size;             /* set by the caller: sizeof(kc_arena_metrics_t) */
-    uint32_t page_size;        /* bytes per page */
-    uint64_t pages_total;      /* pages in the arena */
-    uint64_t pages_used;       /* pages holding slots or runs (cached ones too) */
-    uint64_t pages_high_water; /* the most pages ever used at once */
-    uint64_t pages_purged;     /* free pages currently handed back to the OS */
-    uint64_t purged_total;     /* pages handed back by every kc_arena_purge() */
-    uint64_t largest_free_run; /* longest run of free pages */
-    uint64_t live_tickets;     /* tickets allocated or wrapped and not freed */
-    uint64_t live_bytes;       /* payload bytes behind live arena tickets */
-    uint64_t cached_bytes;     /* free blocks held in per-thread caches */
-    uint64_t allocs;           /* successful kc_arena_alloc() calls */
-    uint64_t frees;            /* arena payloads freed by their last release */
-    uint64_t failed_allocs;    /* kc_arena_alloc() calls that got -ENOMEM */
-    uint64_t stale_rejections; /* hydrate/retain/release refused with -ESTALE */
-    uint64_t double_releases;  /* releases of a ticket already fully released */
-    uint64_t retired_slots;    /* table slots retired at generation wrap */
-    uint64_t regions;          /* external regions registered */
-    uint64_t region_tickets;   /* live tickets into external regions */
-    double fragmentation;      /* 1 - live_bytes / (pages_used * page_size) */
-    double free_fragmentation; /* 1 - largest_free_run / free pages */
-    uint64_t id;               /* process-wide arena id (the registry's) */
+    uint32_t size;                /* set by the caller: sizeof(kc_arena_metrics_t) */
+    uint32_t page_size;           /* bytes per page */
+    uint64_t pages_total;         /* pages in the arena */
+    uint64_t pages_used;          /* pages holding slots or runs (cached ones too) */
+    uint64_t pages_high_water;    /* the most pages ever used at once */
+    uint64_t pages_purged;        /* free pages currently handed back to the OS */
+    uint64_t purged_total;        /* pages handed back by every kc_arena_purge() */
+    uint64_t largest_free_run;    /* longest run of free pages */
+    uint64_t live_tickets;        /* tickets allocated or wrapped and not freed */
+    uint64_t live_bytes;          /* payload bytes behind live arena tickets */
+    uint64_t cached_bytes;        /* free blocks held in per-thread caches */
+    uint64_t allocs;              /* successful kc_arena_alloc() calls */
+    uint64_t frees;               /* arena payloads freed by their last release */
+    uint64_t failed_allocs;       /* kc_arena_alloc() calls that got -ENOMEM */
+    uint64_t stale_rejections;    /* hydrate/retain/release refused with -ESTALE */
+    uint64_t double_releases;     /* releases of a ticket already fully released */
+    uint64_t retired_slots;       /* table slots retired at generation wrap */
+    uint64_t regions;             /* external regions registered */
+    uint64_t region_tickets;      /* live tickets into external regions */
+    double fragmentation;         /* 1 - live_bytes / (pages_used * page_size) */
+    double free_fragmentation;    /* 1 - largest_free_run / free pages */
+    uint64_t id;                  /* process-wide arena id (the registry's) */
     char name[KC_ARENA_NAME_MAX]; /* the arena's name */
 } kc_arena_metrics_t;
 

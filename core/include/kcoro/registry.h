@@ -89,13 +89,13 @@ typedef struct kc_registry_ops {
 /* One registered object as a walk shows it. Everything is BORROWED for
  * the visit only: the object cannot be destroyed during it. */
 typedef struct kc_registry_entry {
-    uint32_t size;                  /* sizeof(kc_registry_entry_t) */
-    uint32_t kind;                  /* kc_registry_kind_t */
-    uint64_t id;                    /* process-wide id, never reused */
-    const char *name;               /* never NULL ("chan-7" when none was given) */
-    void *object;                   /* the kc_chan_t, kc_bus_t, ... */
-    const kc_registry_ops_t *ops;   /* NULL for the kinds core knows */
-    uint64_t registered_ns;         /* monotonic time of registration */
+    uint32_t size;                /* sizeof(kc_registry_entry_t) */
+    uint32_t kind;                /* kc_registry_kind_t */
+    uint64_t id;                  /* process-wide id, never reused */
+    const char *name;             /* never NULL ("chan-7" when none was given) */
+    void *object;                 /* the kc_chan_t, kc_bus_t, ... */
+    const kc_registry_ops_t *ops; /* NULL for the kinds core knows */
+    uint64_t registered_ns;       /* monotonic time of registration */
 } kc_registry_entry_t;
 
 /* An opaque registration, from kc_registry_add to kc_registry_remove. */

@@ -250,8 +250,10 @@ typedef struct kc_sched_metrics {
 /* KC_SCHED_METRICS_INIT is the initialiser for kc_sched_metrics_t. */
 #define KC_SCHED_METRICS_INIT                                                                      \
     {                                                                                              \
-        sizeof(kc_sched_metrics_t), sizeof(kc_sched_worker_metrics_t), 0, 0, 0, 0, 0, 0, 0, 0,    \
-            {0}                                                                                    \
+        sizeof(kc_sched_metrics_t), sizeof(kc_sched_worker_metrics_t), 0, 0, 0, 0, 0, 0, 0, 0,     \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
     }
 
 /* Take a wait-free snapshot (relaxed loads; each counter is exact, the set

@@ -40,8 +40,8 @@ static struct kc_registry_node *head, *tail; /* guarded by reg_mu (R1) */
 #define WALK_DEPTH 4
 static struct kc_registry_node *cursor[WALK_DEPTH]; /* guarded by reg_mu (R2) */
 static int depth;                                   /* guarded by reg_mu */
-static size_t count;                         /* guarded by reg_mu */
-static _Atomic uint64_t next_id = 1;         /* R3 */
+static size_t count;                                /* guarded by reg_mu */
+static _Atomic uint64_t next_id = 1;                /* R3 */
 /* Kinds the process-wide switch registers; bit 0 says it was set. */
 static _Atomic uint32_t switch_mask;
 static _Thread_local bool walking; /* this thread runs a visitor (holds reg_mu) */
@@ -102,9 +102,9 @@ static uint32_t current_switch(void)
         return m;
     const char *env = getenv("KCORO_REGISTRY");
     const char *mon = getenv("KCORO_MONITOR"); /* a monitor with nothing to show is no use */
-    m = env != NULL                        ? parse_spec(env)
+    m = env != NULL                     ? parse_spec(env)
         : mon != NULL && mon[0] != '\0' ? (SWITCH_SET | KC_REGISTRY_ALL)
-                                         : SWITCH_SET;
+                                        : SWITCH_SET;
     if (m == 0) {
         fprintf(stderr, "kcoro: KCORO_REGISTRY='%s' not understood; nothing registered\n", env);
         m = SWITCH_SET;

@@ -89,8 +89,8 @@ struct kc_chan {
     void *undelivered_arg;
     kc_arena_t *arena; /* attached arena, or NULL (kc_chan_arena.c) */
     char name[32];
-    uint64_t id;                     /* kc_registry_new_id() at create */
-    struct kc_registry_node *reg;    /* the registration, or NULL (kc_chan_registry.c) */
+    uint64_t id;                  /* kc_registry_new_id() at create */
+    struct kc_registry_node *reg; /* the registration, or NULL (kc_chan_registry.c) */
     /* Readers of the counters (snapshots) stay off the lock's line. */
     struct kc_chan_counters ctr;
 };

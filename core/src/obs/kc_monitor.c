@@ -42,7 +42,11 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { M_SERVING = 0, M_STOPPING = 1, M_ORPHANED = 2 };
+enum {
+    M_SERVING = 0,
+    M_STOPPING = 1,
+    M_ORPHANED = 2
+};
 
 struct kc_monitor {
     kc_sched_t *sched;

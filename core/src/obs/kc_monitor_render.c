@@ -50,7 +50,6 @@ struct obj {
 struct objs {
     struct obj *v;
     size_t n, cap;
-    int rc;
     uint64_t taken_ns;
 };
 
@@ -184,10 +183,9 @@ static void chan_json(FILE *f, const kc_chan_snapshot_t *s)
             U(s->capacity == SIZE_MAX ? 0 : s->capacity), U(s->elem_size), U(s->occupancy),
             U(s->sends), U(s->receives), U(s->bytes_sent), U(s->bytes_received), U(s->desc_sends),
             U(s->desc_receives), U(s->drops_oldest), U(s->drops_latest), U(s->undelivered),
-            U(s->cancelled_waiters), U(s->send_waiting), U(s->recv_waiting),
-            U(s->failures_total), U(x->eagain), U(x->etime), U(x->ecanceled), U(x->epipe),
-            U(x->einval), U(x->enomem), U(x->emsgsize), U(x->estale),
-            s->closed ? "true" : "false");
+            U(s->cancelled_waiters), U(s->send_waiting), U(s->recv_waiting), U(s->failures_total),
+            U(x->eagain), U(x->etime), U(x->ecanceled), U(x->epipe), U(x->einval), U(x->enomem),
+            U(x->emsgsize), U(x->estale), s->closed ? "true" : "false");
 }
 
 static void obj_json(FILE *f, const struct obj *o, uint64_t t)
@@ -213,9 +211,9 @@ static void obj_json(FILE *f, const struct obj *o, uint64_t t)
                 ",\"t\":%llu,\"published\":%llu,\"no_receivers\":%llu,\"receiver_lag\":%llu,"
                 "\"notify_sends\":%llu,\"batch_publish\":%llu,\"capacity\":%u,"
                 "\"subscribers\":%u,\"msg_size\":%llu,\"tickets_released\":%llu}\n",
-                U(t), U(m->published), U(m->no_receivers), U(m->receiver_lag),
-                U(m->notify_sends), U(m->batch_publish), m->cap_selected, m->subscribers,
-                U(m->msg_size), U(m->tickets_released));
+                U(t), U(m->published), U(m->no_receivers), U(m->receiver_lag), U(m->notify_sends),
+                U(m->batch_publish), m->cap_selected, m->subscribers, U(m->msg_size),
+                U(m->tickets_released));
         return;
     }
     case KC_REGISTRY_ARENA: {
@@ -227,9 +225,9 @@ static void obj_json(FILE *f, const struct obj *o, uint64_t t)
                 "\"stale_rejections\":%llu,\"double_releases\":%llu,\"regions\":%llu,"
                 "\"fragmentation\":%.4f}\n",
                 U(t), m->page_size, U(m->pages_total), U(m->pages_used), U(m->pages_high_water),
-                U(m->pages_purged), U(m->live_tickets), U(m->live_bytes), U(m->allocs),
-                U(m->frees), U(m->failed_allocs), U(m->stale_rejections), U(m->double_releases),
-                U(m->regions), m->fragmentation);
+                U(m->pages_purged), U(m->live_tickets), U(m->live_bytes), U(m->allocs), U(m->frees),
+                U(m->failed_allocs), U(m->stale_rejections), U(m->double_releases), U(m->regions),
+                m->fragmentation);
         return;
     }
     default:
@@ -443,12 +441,9 @@ static void render_prom(FILE *f, const struct objs *os)
     family(f, os, SC, "kcoro_sched_workers", "gauge", "Worker threads.", s_workers);
     family(f, os, SC, "kcoro_sched_idle_workers", "gauge", "Workers asleep now.", s_idle);
     family(f, os, SC, "kcoro_sched_tasks_spawned_total", "counter", "Tasks spawned.", s_spawned);
-    family(f, os, SC, "kcoro_sched_tasks_finished_total", "counter", "Tasks finished.",
-           s_finished);
-    family(f, os, SC, "kcoro_sched_tasks_live", "gauge", "Tasks spawned and not finished.",
-           s_live);
-    family(f, os, SC, "kcoro_sched_inject_depth", "gauge", "Tasks in the global queue.",
-           s_inject);
+    family(f, os, SC, "kcoro_sched_tasks_finished_total", "counter", "Tasks finished.", s_finished);
+    family(f, os, SC, "kcoro_sched_tasks_live", "gauge", "Tasks spawned and not finished.", s_live);
+    family(f, os, SC, "kcoro_sched_inject_depth", "gauge", "Tasks in the global queue.", s_inject);
     family(f, os, SC, "kcoro_sched_io_waiting", "gauge", "Tasks waiting for an fd.", s_io);
     family(f, os, BU, "kcoro_bus_published_total", "counter", "Messages published.", b_pub);
     family(f, os, BU, "kcoro_bus_unaddressed_total", "counter",

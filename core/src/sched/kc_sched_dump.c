@@ -103,11 +103,15 @@ struct row {
     const uint8_t *lo, *hi, *sp;
 };
 
-enum { ST_WAITING = 0, ST_RUNNING = 1, ST_RUNNABLE = 2 };
+enum {
+    ST_WAITING = 0,
+    ST_RUNNING = 1,
+    ST_RUNNABLE = 2
+};
 
 static const char *const state_names[] = {"waiting", "running", "runnable"};
 
-static const char *const wait_names[] = {"park",     "park", "sleep",  "join",  "fd",
+static const char *const wait_names[] = {"park",      "park",      "sleep",  "join", "fd",
                                          "chan send", "chan recv", "select", "idle", "scope"};
 
 static const char *wait_name(unsigned k)
@@ -261,13 +265,14 @@ static void wait_text(FILE *f, const struct chan_names *cn, const struct row *r,
                 (r->arg & KC_IO_OUT) ? ((r->arg & KC_IO_IN) ? ",out" : "out") : "");
         break;
     case KC__WAIT_SELECT:
-        fprintf(f, " of %u clauses:", r->nclauses);
+        fprintf(f, " of %u clauses:", (unsigned)r->nclauses);
         for (uint8_t i = 0; i < r->nclauses && i < DUMP_CLAUSES; i++) {
-            fprintf(f, "%s %s ", i ? "," : "", r->cl[i].op == KC_CHAN_CLAUSE_SEND ? "send" : "recv");
+            fprintf(f, "%s %s ", i ? "," : "",
+                    r->cl[i].op == KC_CHAN_CLAUSE_SEND ? "send" : "recv");
             chan_text(f, cn, r->cl[i].ch);
         }
         if (r->nclauses > DUMP_CLAUSES)
-            fprintf(f, ", ... %u more", r->nclauses - DUMP_CLAUSES);
+            fprintf(f, ", ... %u more", (unsigned)(r->nclauses - DUMP_CLAUSES));
         break;
     default:
         break;
@@ -295,7 +300,7 @@ static void wait_json(FILE *f, const struct chan_names *cn, const struct row *r,
                 (r->arg & KC_IO_IN) ? "true" : "false", (r->arg & KC_IO_OUT) ? "true" : "false");
         break;
     case KC__WAIT_SELECT:
-        fprintf(f, ",\"nclauses\":%u,\"clauses\":[", r->nclauses);
+        fprintf(f, ",\"nclauses\":%u,\"clauses\":[", (unsigned)r->nclauses);
         for (uint8_t i = 0; i < r->nclauses && i < DUMP_CLAUSES; i++) {
             fprintf(f, "%s{\"op\":\"%s\",", i ? "," : "",
                     r->cl[i].op == KC_CHAN_CLAUSE_SEND ? "send" : "recv");
@@ -332,8 +337,9 @@ static void print_text(FILE *f, struct kc_sched *s, const struct dump *d,
                 (unsigned long long)res, (unsigned long long)size);
     }
     if (d->unlisted > 0)
-        fprintf(f, "  ... and %llu tasks that have not waited yet (register the scheduler "
-                   "to list them)\n",
+        fprintf(f,
+                "  ... and %llu tasks that have not waited yet (register the scheduler "
+                "to list them)\n",
                 (unsigned long long)d->unlisted);
 }
 
