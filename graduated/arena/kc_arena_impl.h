@@ -219,7 +219,7 @@ struct kc_arena {
     char name[KC_ARENA_NAME_MAX];
     uint64_t id;                      /* kc_registry_new_id() at create */
     struct kc_registry_node *obs_reg; /* registry entry, or NULL */
-    uint32_t fault_every; /* KC_FAULT_EVERY (fault builds only) */
+    uint32_t fault_every;             /* KC_FAULT_EVERY (fault builds only) */
 
     /* Rarely written counters, each bumped on a slow path only. */
     _Atomic uint64_t failed_allocs;
