@@ -180,7 +180,7 @@ lint:
 	$(Q)$(TOP)/mk/lint.sh
 
 # ---------------------------------------------------------------- install
-install: lib
+install: lib install-tools
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/kcoro
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
@@ -196,6 +196,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libkcoro.a $(DESTDIR)$(LIBDIR)/libkcoro.so*
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc $(DESTDIR)$(INCDIR)/kcoro.h
 	rm -rf $(DESTDIR)$(INCDIR)/kcoro
+	rm -f $(DESTDIR)$(PREFIX)/bin/kcoro-chanmon
 
 clean:
 	rm -rf $(BUILD_ROOT)
@@ -203,6 +204,7 @@ clean:
 help:
 	@echo "targets: all lib test test-full bench bench-peers demo labs graduate"
 	@echo "         check-graduated install uninstall sanitize tsan valgrind"
-	@echo "         test-aarch64 lint verify clean    (V=1 shows commands)"
+	@echo "         test-aarch64 lint verify clean tools test-tools"
+	@echo "         (V=1 shows commands)"
 
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)

@@ -4,3 +4,4 @@ include $(TOP)/core/src/arch/$(KC_ARCH)/module.mk
 include $(TOP)/core/tests/module.mk
 include $(TOP)/core/bench/module.mk
 include $(TOP)/core/demo/module.mk
+include $(TOP)/core/tools/module.mk

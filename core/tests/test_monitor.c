@@ -18,6 +18,7 @@
 #include "kc_test_util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -409,10 +410,13 @@ static void test_monitor_ends_with_a_graceful_shutdown_of_its_scheduler(void **s
         nanosleep(&ts, NULL);
     }
     assert_int_equal(kc_sched_destroy(s), 0); /* does not wait for the monitor */
+    assert_int_equal(kc_monitor_stop(m), 0);  /* after the scheduler: frees */
+    /* The connection is gone: closed by its coroutine (EOF), or, when the
+     * scheduler stopped before accepting it, reset with the listener. */
     char c;
-    assert_int_equal(read(fd, &c, 1), 0); /* the server closed it */
+    ssize_t r = read(fd, &c, 1);
+    assert_true(r == 0 || (r < 0 && errno == ECONNRESET));
     close(fd);
-    assert_int_equal(kc_monitor_stop(m), 0); /* after the scheduler: frees */
 }
 
 int main(void)

@@ -125,7 +125,7 @@ static void copy_row(struct kc_sched *s, struct kc_task *t, struct row *r, int64
     memset(r, 0, sizeof(*r));
     r->id = kc_coro_id(t->co);
     snprintf(r->name, sizeof(r->name), "%s", kc_coro_name(t->co));
-    r->worker = t->worker;
+    r->worker = __atomic_load_n(&t->worker, __ATOMIC_RELAXED); /* written by workers */
     uint32_t run = atomic_load_explicit(&t->run, memory_order_relaxed);
     r->state = ST_RUNNABLE;
     if (run == KC_RUN_PARKING || run == KC_RUN_PARKED) {
@@ -139,7 +139,7 @@ static void copy_row(struct kc_sched *s, struct kc_task *t, struct row *r, int64
     }
     r->lo = t->co->stack.lo;
     r->hi = t->co->stack.hi;
-    r->sp = r->state == ST_RUNNING ? NULL : t->co->sp;
+    r->sp = r->state == ST_RUNNING ? NULL : __atomic_load_n(&t->co->sp, __ATOMIC_RELAXED);
     if (r->state != ST_WAITING)
         return;
     r->kind = atomic_load_explicit(&t->wait_kind, memory_order_relaxed);
@@ -157,8 +157,8 @@ static void copy_row(struct kc_sched *s, struct kc_task *t, struct row *r, int64
         const kc_chan_clause_t *cl = r->obj;
         r->nclauses = (uint8_t)r->arg;
         for (uint8_t i = 0; i < r->nclauses && i < DUMP_CLAUSES; i++) {
-            r->cl[i].op = (uint8_t)cl[i].op;
-            r->cl[i].ch = cl[i].chan;
+            r->cl[i].op = (uint8_t)__atomic_load_n(&cl[i].op, __ATOMIC_RELAXED);
+            r->cl[i].ch = __atomic_load_n(&cl[i].chan, __ATOMIC_RELAXED);
         }
     }
 }
