@@ -12,6 +12,11 @@ int kc_demo_zero_copy(void);
 /* The broadcast bus: fast, slow and topic-filtered subscribers, lag, close. */
 int kc_demo_bus(void);
 
+/* Go and Kotlin idioms: select cases off and discards, spawning with
+ * arguments, produce, task-local context, timer channels, typed channels,
+ * blocking calls, actors, the deadlock report. */
+int kc_demo_ergonomics(void);
+
 /* Print a section heading. */
 void kc_demo_heading(const char *title);
 

@@ -362,6 +362,17 @@ int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
 int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                         const kc_cancel_t *cancel);
 
+/* What the clause check of kc_select.c answers for a clause that is off
+ * (KC_CHAN_CLAUSE_OFF, NULL chan) or discards (NULL buf). */
+#define KC__SELECT_SPARSE 1
+
+/* kc_chan_select with off or discarding clauses (kc_select_off.c): runs
+ * the clauses that are on, each discard into a scratch buffer, and maps
+ * the index back; with none on, waits for the timeout or cancellation
+ * only. Returns what kc_chan_select does. Can block or yield. */
+int kc__chan_select_sparse(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                           const kc_cancel_t *cancel);
+
 /* ---- channels with an arena attached (kc_chan_arena.c) */
 
 /* A copy send or receive on a boxed channel: the bytes go through the

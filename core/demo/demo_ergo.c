@@ -1,0 +1,99 @@
+/* demo_ergo.c - demo section: Go and Kotlin idioms in kcoro.
+ *
+ * Go's merge of two channels: one select loop over both, each case turned
+ * off (its channel set to NULL, as Go sets it to nil) once its channel is
+ * closed, and a third case that discards "noise" it does not need. The
+ * numbers are checked at the end: every value of both producers arrived
+ * once, in each producer's order, and every noise element was taken.
+ */
+#include "kcoro.h"
+
+#include "kcoro_demo.h"
+
+#include <stdio.h>
+
+enum {
+    MERGE_A = 40,
+    MERGE_B = 25,
+    NOISE = 10
+};
+
+struct merge_demo {
+    kc_chan_t *a, *b, *noise;
+    int got_a, got_b, noise_taken, order_ok;
+};
+
+struct feed {
+    kc_chan_t *ch;
+    int n;
+};
+
+static int feed(void *arg)
+{
+    struct feed *f = arg;
+    for (int i = 0; i < f->n; i++)
+        if (kc_chan_send(f->ch, &i, KC_NO_TIMEOUT, NULL) != 0)
+            return -1;
+    return kc_chan_close(f->ch);
+}
+
+static int merge_loop(void *arg)
+{
+    struct merge_demo *m = arg;
+    int va = 0, vb = 0;
+    kc_chan_clause_t cl[3] = {KC_CHAN_CLAUSE_RECV_INIT(m->a, &va),
+                              KC_CHAN_CLAUSE_RECV_INIT(m->b, &vb),
+                              KC_CHAN_CLAUSE_DISCARD_INIT(m->noise)};
+    m->order_ok = 1;
+    while (cl[0].chan != NULL || cl[1].chan != NULL || cl[2].chan != NULL) {
+        int i = kc_chan_select(cl, 3, KC_CHAN_SELECT_UNBIASED, KC_NO_TIMEOUT, NULL);
+        if (i < 0)
+            return i;
+        if (cl[i].result == -EPIPE) {
+            cl[i].chan = NULL; /* this case is off from now on */
+            continue;
+        }
+        if (i == 0)
+            m->order_ok &= va == m->got_a++;
+        else if (i == 1)
+            m->order_ok &= vb == m->got_b++;
+        else
+            m->noise_taken++;
+    }
+    return 0;
+}
+
+static int demo_merge(kc_sched_t *s)
+{
+    struct merge_demo m = {0};
+    int bad = kc_chan_make(&m.a, KC_CHAN_RENDEZVOUS, 0, sizeof(int)) |
+              kc_chan_make(&m.b, KC_CHAN_BUFFERED, 4, sizeof(int)) |
+              kc_chan_make(&m.noise, KC_CHAN_BUFFERED, 2, sizeof(int));
+    struct feed fa = {m.a, MERGE_A}, fb = {m.b, MERGE_B}, fn = {m.noise, NOISE};
+    kc_task_t *t = NULL;
+    bad |= kc_sched_spawn(s, NULL, feed, &fa, NULL) | kc_sched_spawn(s, NULL, feed, &fb, NULL) |
+           kc_sched_spawn(s, NULL, feed, &fn, NULL) | kc_sched_spawn(s, &t, merge_loop, &m, NULL);
+    int status = -1;
+    if (t != NULL)
+        bad |= kc_sched_join(t, &status, KC_NO_TIMEOUT, NULL);
+    printf("merge: %d from a, %d from b, %d noise discarded, every case off at the end\n",
+           m.got_a, m.got_b, m.noise_taken);
+    bad |= status != 0 || m.got_a != MERGE_A || m.got_b != MERGE_B || m.noise_taken != NOISE ||
+           !m.order_ok;
+    kc_sched_run_until_idle(s, KC_NO_TIMEOUT, NULL);
+    kc_chan_destroy(m.a);
+    kc_chan_destroy(m.b);
+    kc_chan_destroy(m.noise);
+    return bad != 0;
+}
+
+int kc_demo_ergonomics(void)
+{
+    kc_demo_heading("Go and Kotlin idioms: select cases off, discards");
+    kc_sched_t *s = NULL;
+    if (kc_sched_create(&s, NULL) != 0)
+        return 1;
+    int bad = demo_merge(s);
+    bad |= kc_sched_destroy(s) != 0;
+    return bad;
+}
