@@ -5,6 +5,11 @@
  * closed, and a third case that discards "noise" it does not need. The
  * numbers are checked at the end: every value of both producers arrived
  * once, in each producer's order, and every noise element was taken.
+ *
+ * The deadlock report: two coroutines that each wait to receive what only
+ * the other sends. With KC_SCHED_F_DEADLOCK_CHECK the join says -EDEADLK
+ * instead of hanging (KCORO_DEBUG=1 also lists both and their channels),
+ * and cancelling them ends it.
  */
 #include "kcoro.h"
 
@@ -76,14 +81,59 @@ static int demo_merge(kc_sched_t *s)
     int status = -1;
     if (t != NULL)
         bad |= kc_sched_join(t, &status, KC_NO_TIMEOUT, NULL);
-    printf("merge: %d from a, %d from b, %d noise discarded, every case off at the end\n",
-           m.got_a, m.got_b, m.noise_taken);
+    printf("merge: %d from a, %d from b, %d noise discarded, every case off at the end\n", m.got_a,
+           m.got_b, m.noise_taken);
     bad |= status != 0 || m.got_a != MERGE_A || m.got_b != MERGE_B || m.noise_taken != NOISE ||
            !m.order_ok;
     kc_sched_run_until_idle(s, KC_NO_TIMEOUT, NULL);
     kc_chan_destroy(m.a);
     kc_chan_destroy(m.b);
     kc_chan_destroy(m.noise);
+    return bad != 0;
+}
+
+struct cross {
+    kc_chan_t *first, *then;
+};
+
+static int cross(void *arg)
+{
+    struct cross *c = arg;
+    int v = 0;
+    int rc = kc_chan_recv(c->first, &v, KC_NO_TIMEOUT, NULL);
+    return rc != 0 ? rc : kc_chan_send(c->then, &v, KC_NO_TIMEOUT, NULL);
+}
+
+static int demo_deadlock(void)
+{
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.flags = KC_SCHED_F_DEADLOCK_CHECK;
+    kc_sched_t *s = NULL;
+    if (kc_sched_create(&s, &o) != 0)
+        return 1;
+    kc_chan_t *c1 = NULL, *c2 = NULL;
+    int bad = kc_chan_make(&c1, KC_CHAN_RENDEZVOUS, 0, sizeof(int)) |
+              kc_chan_make(&c2, KC_CHAN_RENDEZVOUS, 0, sizeof(int));
+    struct cross ca = {c1, c2}, cb = {c2, c1};
+    kc_task_t *a = NULL, *b = NULL;
+    bad |= kc_sched_spawn(s, &a, cross, &ca, NULL) | kc_sched_spawn(s, &b, cross, &cb, NULL);
+    int rc = a != NULL ? kc_sched_join(a, NULL, KC_NO_TIMEOUT, NULL) : -EINVAL;
+    printf("deadlock: join of a task waiting on c1 while its peer waits on c2: %s\n",
+           kc_errname(rc));
+    bad |= rc != -EDEADLK;
+    int sa = 0, sb = 0;
+    if (a != NULL && b != NULL) {
+        kc_sched_cancel(a);
+        kc_sched_cancel(b);
+        bad |=
+            kc_sched_join(a, &sa, KC_NO_TIMEOUT, NULL) | kc_sched_join(b, &sb, KC_NO_TIMEOUT, NULL);
+    }
+    printf("deadlock: after cancelling both, they returned %s and %s\n", kc_errname(sa),
+           kc_errname(sb));
+    bad |= sa != -ECANCELED || sb != -ECANCELED;
+    bad |= kc_sched_destroy(s);
+    kc_chan_destroy(c1);
+    kc_chan_destroy(c2);
     return bad != 0;
 }
 
@@ -95,5 +145,6 @@ int kc_demo_ergonomics(void)
         return 1;
     int bad = demo_merge(s);
     bad |= kc_sched_destroy(s) != 0;
+    bad |= demo_deadlock();
     return bad;
 }

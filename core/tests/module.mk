@@ -12,6 +12,7 @@ CORE_TESTS += chan
 CORE_TESTS += chan_wait
 CORE_TESTS += select
 CORE_TESTS += select_off
+CORE_TESTS += deadlock
 CORE_TESTS += chan_lincheck
 CORE_TESTS += chan_stress
 CORE_TESTS += chan_cells

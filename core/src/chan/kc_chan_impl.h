@@ -373,6 +373,11 @@ int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t 
 int kc__chan_select_sparse(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                            const kc_cancel_t *cancel);
 
+/* Record, for the deadlock report, that the owner of p (a task, else
+ * nothing is recorded) waits in a select of n clauses, the first of them on
+ * first (NULL: all off). Never blocks. */
+void kc__chan_note_select(const kc_parker_t *p, const kc_chan_t *first, size_t n);
+
 /* ---- channels with an arena attached (kc_chan_arena.c) */
 
 /* A copy send or receive on a boxed channel: the bytes go through the

@@ -50,6 +50,7 @@ static int wait_only(int64_t timeout_ns, const kc_cancel_t *cancel)
         return -EAGAIN;
     kc_parker_t p;
     kc_parker_init(&p);
+    kc__chan_note_select(&p, NULL, 0);
     int rc;
     do
         rc = kc_park(&p, timeout_ns, cancel);

@@ -146,6 +146,9 @@ static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *can
     kc__unlock(&sc->lock);
     int64_t deadline = timeout_ns < 0 ? -1 : kc__sched_now() + timeout_ns;
     int rc = 0;
+    struct kc_task *self = kc__task_self();
+    if (self != NULL)
+        kc__task_note_wait(self, KC_WAIT_SCOPE, sc, NULL, 0);
     /* relaxed: a stale non-zero only costs one more park, and the permit
      * from the last child's unpark makes that park return */
     while (atomic_load_explicit(&sc->live, memory_order_relaxed) != 0) {

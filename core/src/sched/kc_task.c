@@ -224,12 +224,24 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
         kc__unlock(&t->lock);
         return -EBUSY;
     }
+    /* While t has not finished its scheduler is alive (the live count
+     * drops after `finished` is set under t->lock), so the deadlock check
+     * looks at it only under t->lock with t unfinished. */
+    struct kc_deadlock_watch dw;
+    kc__deadlock_watch_init(&dw, t->finished ? NULL : t->sched);
+    struct kc_task *self = kc__task_self();
+    if (self != NULL)
+        kc__task_note_wait(self, KC_WAIT_JOIN, t, NULL, 0);
     while (!t->finished) {
         t->joiner = &p;
         kc__unlock(&t->lock);
-        rc = kc_park(&p, left_until(deadline), cancel);
+        bool sliced = false;
+        int64_t left = kc__deadlock_slice(&dw, left_until(deadline), &sliced);
+        rc = kc__park(&p, left, cancel, true);
         kc__lock(&t->lock);
         t->joiner = NULL; /* A3 */
+        if (rc == -ETIME && sliced)
+            rc = !t->finished && kc__deadlock_look(&dw) ? -EDEADLK : 0;
         if (rc < 0)
             break;
     }
