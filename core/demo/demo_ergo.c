@@ -6,12 +6,18 @@
  * numbers are checked at the end: every value of both producers arrived
  * once, in each producer's order, and every noise element was taken.
  *
+ * Spawning with arguments and produce: a prime sieve in Go's style, each
+ * filter started with KC_GO on its own copy of (in, out, prime), fed by a
+ * producer (KC_PRODUCE) whose channel closes when it returns; a ticker and
+ * a one-shot timer channel in one select with a typed result channel.
+ *
  * The deadlock report: two coroutines that each wait to receive what only
  * the other sends. With KC_SCHED_F_DEADLOCK_CHECK the join says -EDEADLK
  * instead of hanging (KCORO_DEBUG=1 also lists both and their channels),
  * and cancelling them ends it.
  */
 #include "kcoro.h"
+#include "kcoro/chan_typed.h"
 
 #include "kcoro_demo.h"
 
@@ -92,6 +98,102 @@ static int demo_merge(kc_sched_t *s)
     return bad != 0;
 }
 
+typedef KC_CHAN_OF(int) chan_int_t;
+
+struct count_from {
+    int from, to;
+};
+
+static int count_up(kc_chan_t *out, void *arg)
+{
+    const struct count_from *c = arg;
+    for (int i = c->from; i <= c->to; i++)
+        if (kc_chan_send(out, &i, KC_NO_TIMEOUT, NULL) != 0)
+            return -ECANCELED;
+    return 0;
+}
+
+struct filter {
+    kc_chan_t *in;
+    chan_int_t out;
+    int prime;
+};
+
+/* Pass on what prime does not divide; close out at the end. */
+static int filter(void *arg)
+{
+    struct filter *f = arg; /* its own copy, on its own stack */
+    int v;
+    while (kc_chan_recv(f->in, &v, KC_NO_TIMEOUT, NULL) == 0)
+        if (v % f->prime != 0 && KC_SEND(f->out, &v, KC_NO_TIMEOUT, NULL) != 0)
+            break;
+    return kc_chan_close(f->out.ch);
+}
+
+/* Go's concurrent prime sieve: the first 25 primes (up to 97). */
+static int demo_sieve(kc_sched_t *s)
+{
+    enum {
+        PRIMES = 25
+    };
+    kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
+    o.elem_size = sizeof(int);
+    kc_chan_t *src = NULL;
+    if (KC_PRODUCE(&src, s, &o, count_up, (struct count_from){2, 100}) != 0)
+        return 1;
+    kc_chan_t *chans[PRIMES + 1] = {src};
+    int primes[PRIMES], n = 0, bad = 0;
+    kc_chan_t *in = src;
+    while (n < PRIMES) {
+        int p;
+        if (kc_chan_recv(in, &p, KC_NO_TIMEOUT, NULL) != 0)
+            break;
+        primes[n++] = p;
+        chan_int_t out;
+        if (KC_CHAN_MAKE(&out, KC_CHAN_RENDEZVOUS, 0) != 0 ||
+            KC_GO(s, filter, (struct filter){.in = in, .out = out, .prime = p}) != 0) {
+            bad = 1;
+            break;
+        }
+        chans[n] = in = out.ch;
+    }
+    int last;
+    while (kc_chan_recv(in, &last, KC_NO_TIMEOUT, NULL) == 0)
+        bad = 1; /* everything after 97 was filtered out */
+    printf("sieve: %d primes through %d filters, the last %d; producer closed with reason %d\n", n,
+           n, n > 0 ? primes[n - 1] : 0, kc_chan_close_reason(src));
+    bad |= n != PRIMES || primes[PRIMES - 1] != 97 || kc_chan_close_reason(src) != 0;
+    kc_sched_run_until_idle(s, KC_NO_TIMEOUT, NULL);
+    for (int i = 0; i <= n && i <= PRIMES; i++)
+        kc_chan_destroy(chans[i]);
+    return bad;
+}
+
+/* A ticker every 10 ms, stopped after a 55 ms one-shot timer fires. */
+static int demo_timers(kc_sched_t *s)
+{
+    kc_chan_t *tick = NULL, *done = NULL;
+    if (kc_chan_ticker(&tick, s, 10 * 1000 * 1000) != 0)
+        return 1;
+    if (kc_chan_after(&done, s, 55 * 1000 * 1000) != 0) {
+        kc_chan_destroy(tick);
+        return 1;
+    }
+    int64_t at = 0, ticks = 0;
+    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(done, &at),
+                              KC_CHAN_CLAUSE_DISCARD_INIT(tick)};
+    for (;;) {
+        int i = kc_chan_select(cl, 2, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, NULL);
+        if (i != 1)
+            break;
+        ticks++;
+    }
+    printf("timers: %lld ticks of a 10 ms ticker before a 55 ms timer fired\n", (long long)ticks);
+    kc_chan_destroy(tick); /* stops it */
+    kc_chan_destroy(done);
+    return ticks < 1 || ticks > 6; /* about 5; fewer on a machine too busy to keep up */
+}
+
 struct cross {
     kc_chan_t *first, *then;
 };
@@ -139,11 +241,14 @@ static int demo_deadlock(void)
 
 int kc_demo_ergonomics(void)
 {
-    kc_demo_heading("Go and Kotlin idioms: select cases off, discards");
+    kc_demo_heading("Go and Kotlin idioms: select cases off, KC_GO, produce, timer channels, "
+                    "typed channels, deadlock report");
     kc_sched_t *s = NULL;
     if (kc_sched_create(&s, NULL) != 0)
         return 1;
     int bad = demo_merge(s);
+    bad |= demo_sieve(s);
+    bad |= demo_timers(s);
     bad |= kc_sched_destroy(s) != 0;
     bad |= demo_deadlock();
     return bad;

@@ -19,5 +19,7 @@
 #include "kcoro/zdesc.h"
 #include "kcoro/chan.h"
 #include "kcoro/bus.h"
+#include "kcoro/produce.h"
+#include "kcoro/chan_timer.h"
 
 #endif /* KCORO_H */

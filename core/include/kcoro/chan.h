@@ -178,6 +178,17 @@ KC_API int kc_chan_destroy(kc_chan_t *ch);
  * Never blocks (wakes the waiters). */
 KC_API int kc_chan_close(kc_chan_t *ch);
 
+/* kc_chan_close, recording reason (any int; by convention 0 for a normal
+ * end, a negative errno for a failure) for kc_chan_close_reason(): Kotlin's
+ * close(cause). A channel closed already keeps its first reason.
+ * Errors: -EINVAL (NULL); -EPIPE (already closed). Never blocks. */
+KC_API int kc_chan_close_with(kc_chan_t *ch, int reason);
+
+/* The reason the channel was closed with (kc_chan_close_with, or a
+ * producer's status: kcoro/produce.h); 0 while open, after kc_chan_close,
+ * and for NULL. Receivers read it once they got -EPIPE. Never blocks. */
+KC_API int kc_chan_close_reason(const kc_chan_t *ch);
+
 /* Predicate: has the channel been closed? False for NULL. Never blocks. */
 KC_API bool kc_chan_is_closed(const kc_chan_t *ch);
 

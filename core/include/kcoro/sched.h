@@ -163,6 +163,31 @@ KC_API int kc_sched_nworkers(const kc_sched_t *s);
 KC_API int kc_sched_spawn(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, void *arg,
                           const kc_spawn_attr_t *attr);
 
+/* KC_SPAWN_ARG_MAX bounds the argument kc_sched_spawn_copy copies (4 KiB). */
+#define KC_SPAWN_ARG_MAX ((size_t)4096)
+
+/* kc_sched_spawn, but the arg_size bytes at arg are copied onto the new
+ * coroutine's own stack, just under its control block and aligned for any
+ * type, and fn gets the address of that copy: the caller's struct may die
+ * as soon as this returns, and nothing is allocated for it. arg_size 0
+ * passes arg itself (NULL or not), as kc_sched_spawn does.
+ * Errors: as kc_sched_spawn, plus -EINVAL for arg_size above
+ * KC_SPAWN_ARG_MAX or a NULL arg with a size. Never blocks or yields. */
+KC_API int kc_sched_spawn_copy(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, const void *arg,
+                               size_t arg_size, const kc_spawn_attr_t *attr);
+
+/* KC_GO(s, fn, value) starts fn on a copy of value (any struct, or a
+ * compound literal such as (struct job){.id = 3, .out = ch}) as a detached
+ * coroutine of s, like Go's `go fn(args)`; it evaluates to
+ * kc_sched_spawn_copy's result. */
+#define KC_GO(s, fn, ...)                                                                          \
+    kc_sched_spawn_copy((s), NULL, (fn), &(__VA_ARGS__), sizeof(__VA_ARGS__), NULL)
+
+/* KC_GO_TASK(s, out, fn, value) is KC_GO that GIVES a handle in *out to
+ * join or detach. */
+#define KC_GO_TASK(s, out, fn, ...)                                                                \
+    kc_sched_spawn_copy((s), (out), (fn), &(__VA_ARGS__), sizeof(__VA_ARGS__), NULL)
+
 /* Wait for t to finish, store fn's return value in *status (may be NULL)
  * and free t (the handle is invalid afterwards).
  * On -ETIME, -ECANCELED or -EDEADLK (KC_SCHED_F_DEADLOCK_CHECK: no task of

@@ -111,8 +111,8 @@ void kc__chan_note_select(const kc_parker_t *p, const kc_chan_t *first, size_t n
 {
     struct kc_task *t = kc__parker_task(p);
     if (t != NULL)
-        kc__task_note_wait(t, KC_WAIT_SELECT, first, first != NULL ? first->name : "all clauses off",
-                           (uint32_t)n);
+        kc__task_note_wait(t, KC_WAIT_SELECT, first,
+                           first != NULL ? first->name : "all clauses off", (uint32_t)n);
 }
 
 const kc_waiter_owner_ops_t kc__chan_owner_ops = {owner_wake, owner_park};

@@ -74,8 +74,8 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
          * Any other size is a layout this library does not know. */
         size_t old = sizeof(struct kc_sched_opts_v1);
         if ((opts->size != sizeof(*opts) && opts->size != old) ||
-            (opts->flags & ~KC_SCHED_F_ALL) != 0 ||
-            opts->nworkers < 0 || opts->nworkers > KC_SCHED_MAX_WORKERS)
+            (opts->flags & ~KC_SCHED_F_ALL) != 0 || opts->nworkers < 0 ||
+            opts->nworkers > KC_SCHED_MAX_WORKERS)
             return -EINVAL;
         memcpy(&o, opts, opts->size);
         o.size = sizeof(o);

@@ -256,8 +256,10 @@ void kc__worker_park(struct kc_task *self);
 
 /* ---- kc_task.c */
 struct kc_task *kc__task_self(void); /* the running task or NULL */
+/* arg_size > 0: the arg_size bytes at arg are copied onto the new stack
+ * (kc__coro_create_copy) and fn gets the copy. */
 int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, void *arg,
-                   const kc_spawn_attr_t *attr, struct kc_scope *scope);
+                   size_t arg_size, const kc_spawn_attr_t *attr, struct kc_scope *scope);
 void kc__task_finish(struct kc_worker *w, struct kc_task *t);
 void kc__task_free(struct kc_task *t);
 void kc__task_cache_fini(struct kc_worker *w); /* scheduler teardown */

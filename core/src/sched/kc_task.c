@@ -112,7 +112,7 @@ static int attr_check(const kc_spawn_attr_t *attr)
 }
 
 int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, void *arg,
-                   const kc_spawn_attr_t *attr, struct kc_scope *scope)
+                   size_t arg_size, const kc_spawn_attr_t *attr, struct kc_scope *scope)
 {
     /* seq_cst: Dekker with kc_sched_shutdown (live first, then state) */
     atomic_fetch_add_explicit(&s->live, 1, memory_order_seq_cst);
@@ -126,7 +126,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     kc_coro_attr_t ca = KC_CORO_ATTR_INIT;
     ca.stack_size = attr != NULL && attr->stack_size != 0 ? attr->stack_size : s->stack_size;
     ca.name = attr != NULL ? attr->name : NULL;
-    rc = kc_coro_create(&t->co, fn, arg, &ca);
+    rc = kc__coro_create_copy(&t->co, fn, arg, arg_size, &ca);
     if (rc < 0)
         goto out_free;
     t->co->sched = t; /* A1 */
@@ -168,7 +168,24 @@ int kc_sched_spawn(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, void *arg,
             return -EPERM;
         s = self->sched;
     }
-    return kc__task_spawn(s, out, fn, arg, attr, NULL);
+    return kc__task_spawn(s, out, fn, arg, 0, attr, NULL);
+}
+
+int kc_sched_spawn_copy(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, const void *arg,
+                        size_t arg_size, const kc_spawn_attr_t *attr)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (fn == NULL || attr_check(attr) < 0 || arg_size > KC_SPAWN_ARG_MAX ||
+        (arg_size > 0 && arg == NULL))
+        return -EINVAL;
+    if (s == NULL) {
+        struct kc_worker *self = kc__sched_worker_self();
+        if (self == NULL)
+            return -EPERM;
+        s = self->sched;
+    }
+    return kc__task_spawn(s, out, fn, (void *)(uintptr_t)arg, arg_size, attr, NULL);
 }
 
 void kc__task_finish(struct kc_worker *w, struct kc_task *t)
