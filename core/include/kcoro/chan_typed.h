@@ -50,6 +50,7 @@
 /* Same type (qualifiers aside) as the handle's element. */
 #define KC__SAME_TYPE(tc, p) __builtin_types_compatible_p(__typeof__(*(tc).elem), __typeof__(*(p)))
 #else
+/* Without GCC or Clang only the size is checked. */
 #define KC__SAME_TYPE(tc, p) 1
 #endif
 

@@ -88,7 +88,7 @@ struct kc_chan {
     void *undelivered_arg;
     kc_arena_t *arena; /* attached arena, or NULL (kc_chan_arena.c) */
     char name[32];
-    int close_reason; /* kc_chan_close_with's reason; written before `closed` */
+    int close_reason;          /* kc_chan_close_with's reason; written before `closed` */
     struct kc_chan_tick *tick; /* a timer channel's timer (kc_chan_timer.c), or NULL */
     /* Readers of the counters (snapshots) stay off the lock's line. */
     struct kc_chan_counters ctr;

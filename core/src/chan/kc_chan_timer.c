@@ -38,7 +38,6 @@ struct kc_chan_tick {
     int64_t start;  /* when it was started, monotonic ns */
     uint64_t n;     /* ticks due so far */
     _Atomic uint32_t stopping;
-    _Atomic uint64_t sent, dropped;
 };
 
 static void tick(void *arg)

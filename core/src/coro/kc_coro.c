@@ -281,7 +281,7 @@ int kc__coro_create_copy(kc_coro_t **out, kc_coro_fn_t fn, const void *arg, size
     co->fn = fn;
     co->arg = (void *)(uintptr_t)arg;
     uintptr_t below = top; /* where the first frame goes */
-    if (arg_size > 0) { /* the argument's copy: right under the control block */
+    if (arg_size > 0) {    /* the argument's copy: right under the control block */
         below = (top - arg_size) & ~(uintptr_t)(_Alignof(max_align_t) - 1);
         memcpy((void *)below, arg, arg_size);
         co->arg = (void *)below;

@@ -70,13 +70,13 @@ struct kc_scope;
 /* What a task waits on, for the deadlock report (kc_deadlock.c). */
 enum kc_wait_op {
     KC_WAIT_NONE = 0,
-    KC_WAIT_PARK = 1,   /* a bare kc_park (wait_obj: the parker) */
-    KC_WAIT_SEND = 2,   /* kc_chan_send... (wait_obj: the channel) */
-    KC_WAIT_RECV = 3,   /* kc_chan_recv... (wait_obj: the channel) */
-    KC_WAIT_SELECT = 4, /* kc_chan_select (wait_obj: the first clause's channel
+    KC_WAIT_PARK = 1,    /* a bare kc_park (wait_obj: the parker) */
+    KC_WAIT_SEND = 2,    /* kc_chan_send... (wait_obj: the channel) */
+    KC_WAIT_RECV = 3,    /* kc_chan_recv... (wait_obj: the channel) */
+    KC_WAIT_SELECT = 4,  /* kc_chan_select (wait_obj: the first clause's channel
                            that is on, or NULL when all are off; wait_n: clauses) */
-    KC_WAIT_JOIN = 5,   /* kc_sched_join (wait_obj: the task joined) */
-    KC_WAIT_SCOPE = 6,  /* kc_scope_wait / destroy (wait_obj: the scope) */
+    KC_WAIT_JOIN = 5,    /* kc_sched_join (wait_obj: the task joined) */
+    KC_WAIT_SCOPE = 6,   /* kc_scope_wait / destroy (wait_obj: the scope) */
     KC_WAIT_BLOCKING = 7 /* kc_run_blocking (wait_obj: the pool) */
 };
 
