@@ -11,6 +11,12 @@
  * producer (KC_PRODUCE) whose channel closes when it returns; a ticker and
  * a one-shot timer channel in one select with a typed result channel.
  *
+ * Task-local context: a request handler sets its request id once; the
+ * workers it starts in a scope read it deep in their call chains without
+ * being passed it, and its destructor runs once, after the last of them.
+ * A blocking call: a slow "lookup" (a 30 ms sleep on a helper thread) while
+ * the only worker of a single-thread scheduler keeps serving others.
+ *
  * The deadlock report: two coroutines that each wait to receive what only
  * the other sends. With KC_SCHED_F_DEADLOCK_CHECK the join says -EDEADLK
  * instead of hanging (KCORO_DEBUG=1 also lists both and their channels),
@@ -18,6 +24,8 @@
  */
 #include "kcoro.h"
 #include "kcoro/chan_typed.h"
+
+#include <time.h>
 
 #include "kcoro_demo.h"
 
@@ -194,6 +202,107 @@ static int demo_timers(kc_sched_t *s)
     return ticks < 1 || ticks > 6; /* about 5; fewer on a machine too busy to keep up */
 }
 
+static atomic_int request_freed;
+
+static void request_free(void *v)
+{
+    (void)v;
+    atomic_fetch_add(&request_freed, 1);
+}
+
+static kc_ctx_key_t request_key = KC_CTX_KEY_INIT("request", request_free);
+
+/* Deep in some library code: which request is this? */
+static int log_line(int depth)
+{
+    if (depth > 0)
+        return log_line(depth - 1);
+    const int *id = kc_ctx_get(&request_key);
+    return id != NULL ? *id : -1;
+}
+
+static int request_worker(void *arg)
+{
+    atomic_int *seen = arg;
+    kc_sched_yield();
+    if (log_line(8) == 4711)
+        atomic_fetch_add(seen, 1);
+    return 0;
+}
+
+static int handle_request(void *arg)
+{
+    static int id = 4711;
+    atomic_int *seen = arg;
+    if (kc_ctx_set(&request_key, &id) != 0)
+        return -1;
+    kc_scope_t *sc = NULL;
+    if (kc_scope_create(&sc, NULL, 0) != 0)
+        return -1;
+    for (int i = 0; i < 4; i++)
+        kc_scope_spawn(sc, request_worker, seen, NULL);
+    return kc_scope_destroy(sc);
+}
+
+static int demo_context(kc_sched_t *s)
+{
+    atomic_int seen = 0;
+    atomic_store(&request_freed, 0);
+    kc_task_t *t = NULL;
+    int st = -1;
+    int bad = kc_sched_spawn(s, &t, handle_request, &seen, NULL) != 0 ||
+              kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0 || st != 0;
+    printf("context: 4 scope children read request id 4711 without being passed it; "
+           "destructor ran %d time(s)\n",
+           atomic_load(&request_freed));
+    return bad || atomic_load(&seen) != 4 || atomic_load(&request_freed) != 1;
+}
+
+static int slow_lookup(void *arg)
+{
+    struct timespec ts = {0, 30 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* stands for getaddrinfo, fsync, ... */
+    return *(const int *)arg * 2;
+}
+
+static int lookup(void *arg)
+{
+    int r = 0;
+    int rc = kc_run_blocking(slow_lookup, arg, KC_NO_TIMEOUT, NULL, &r);
+    return rc < 0 ? rc : r;
+}
+
+static int busy_counter(void *arg)
+{
+    int *n = arg;
+    for (int i = 0; i < 10; i++) {
+        (*n)++;
+        kc_sched_sleep(1000 * 1000, NULL);
+    }
+    return 0;
+}
+
+static int demo_blocking(void)
+{
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.flags = KC_SCHED_F_SINGLE_THREAD;
+    kc_sched_t *s = NULL;
+    if (kc_sched_create(&s, &o) != 0)
+        return 1;
+    int key = 21, counted = 0, st = -1;
+    kc_task_t *t = NULL, *c = NULL;
+    int bad = kc_sched_spawn(s, &t, lookup, &key, NULL) |
+              kc_sched_spawn(s, &c, busy_counter, &counted, NULL);
+    bad |= kc_sched_join(c, NULL, KC_NO_TIMEOUT, NULL) | kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL);
+    kc_blocking_metrics_t m = {.size = sizeof(m)};
+    kc_blocking_metrics(&m);
+    printf("blocking: lookup answered %d from a helper thread (%u of at most %u started) while "
+           "the one worker counted to %d\n",
+           st, m.threads, m.max_threads, counted);
+    bad |= kc_sched_destroy(s);
+    return bad != 0 || st != 42 || counted != 10;
+}
+
 struct cross {
     kc_chan_t *first, *then;
 };
@@ -242,14 +351,16 @@ static int demo_deadlock(void)
 int kc_demo_ergonomics(void)
 {
     kc_demo_heading("Go and Kotlin idioms: select cases off, KC_GO, produce, timer channels, "
-                    "typed channels, deadlock report");
+                    "typed channels, context, blocking calls, deadlock report");
     kc_sched_t *s = NULL;
     if (kc_sched_create(&s, NULL) != 0)
         return 1;
     int bad = demo_merge(s);
     bad |= demo_sieve(s);
     bad |= demo_timers(s);
+    bad |= demo_context(s);
     bad |= kc_sched_destroy(s) != 0;
+    bad |= demo_blocking();
     bad |= demo_deadlock();
     return bad;
 }

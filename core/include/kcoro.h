@@ -21,5 +21,7 @@
 #include "kcoro/bus.h"
 #include "kcoro/produce.h"
 #include "kcoro/chan_timer.h"
+#include "kcoro/context.h"
+#include "kcoro/blocking.h"
 
 #endif /* KCORO_H */

@@ -76,6 +76,13 @@ typedef struct kc_sched_opts {
  * KCORO_DEADLOCK=1 turns it on for every scheduler (core/docs/DIAGNOSTICS.md). */
 #define KC_SCHED_F_DEADLOCK_CHECK 0x1u
 
+/* KC_SCHED_F_SINGLE_THREAD: one worker thread, whatever KCORO_WORKERS says
+ * (nworkers must be 0 or 1): every coroutine of the scheduler runs on that
+ * one OS thread, for code that must stay on a thread (thread-bound
+ * libraries, thread-locals kept across yields); Kotlin's
+ * newSingleThreadContext. Blocking work goes to kc_run_blocking. */
+#define KC_SCHED_F_SINGLE_THREAD 0x2u
+
 #define KC_SCHED_STEAL_DELAY_DEFAULT 20000   /* ns */
 #define KC_SCHED_STEAL_DELAY_MAX 1000000     /* ns: 1 ms (a searcher spins through it) */
 #define KC_SCHED_STEAL_AT_ONCE ((int64_t)-1) /* steal_delay_ns: no delay */
@@ -113,9 +120,10 @@ typedef struct kc_spawn_attr {
 /* Start a scheduler and its worker threads. opts may be NULL.
  * OUT *out: GIVES a scheduler; free it with kc_sched_destroy().
  * Errors: -EINVAL (NULL out; opts->size neither sizeof(kc_sched_opts_t)
- * nor the size of the layout before steal_delay_ns; flags not 0; nworkers
+ * nor the size of the layout before steal_delay_ns; nworkers
  * outside [0, KC_SCHED_MAX_WORKERS]; steal_delay_ns outside
- * [KC_SCHED_STEAL_AT_ONCE, KC_SCHED_STEAL_DELAY_MAX]); -ENOMEM; a negative
+ * [KC_SCHED_STEAL_AT_ONCE, KC_SCHED_STEAL_DELAY_MAX]; nworkers above 1 with
+ * KC_SCHED_F_SINGLE_THREAD; unknown flags); -ENOMEM; a negative
  * errno when a thread or the poller cannot be created. Nothing is left running on failure.
  * Never blocks for long. */
 KC_API int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts);

@@ -83,7 +83,11 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
             o.steal_delay_ns > KC_SCHED_STEAL_DELAY_MAX)
             return -EINVAL;
     }
-    int n = o.nworkers > 0 ? o.nworkers : default_workers();
+    if ((o.flags & KC_SCHED_F_SINGLE_THREAD) != 0 && o.nworkers > 1)
+        return -EINVAL;
+    int n = (o.flags & KC_SCHED_F_SINGLE_THREAD) != 0 ? 1
+            : o.nworkers > 0                          ? o.nworkers
+                                                      : default_workers();
     struct kc_sched *s = aligned_alloc(128, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;

@@ -107,7 +107,8 @@ struct kc_task {
     struct kc_task *reg_prev, *reg_next;
     /* what it waits on (kc__task_note_wait); written by the task itself,
      * read by the deadlock report once every worker is asleep */
-    uint8_t wait_op; /* enum kc_wait_op */
+    struct kc_ctx *ctx; /* task-local context (kc_context.c), or NULL */
+    uint8_t wait_op;    /* enum kc_wait_op */
     uint32_t wait_n;
     const void *wait_obj;
     const char *wait_name; /* the object's name, or NULL */
@@ -334,6 +335,15 @@ int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_
                         bool intr, bool deadlock);
 int kc__sched_check(const struct kc_sched *s); /* 0, or abort naming the rule */
 
+/* ---- kc_context.c */
+struct kc_ctx;
+/* Give child a reference to each of parent's context entries (a scope
+ * child being spawned by parent). 0 or -ENOMEM (child gets nothing). */
+int kc__ctx_inherit(struct kc_task *child, const struct kc_task *parent);
+/* Drop t's references (its finish, or a failed spawn); destructors of
+ * entries nobody else holds run here. Never blocks. */
+void kc__ctx_release(struct kc_task *t);
+
 /* ---- kc_deadlock.c */
 /* A waiter's view of the deadlock check: the last quiet look at the
  * scheduler, if any. */
@@ -356,7 +366,7 @@ bool kc__deadlock_look(struct kc_deadlock_watch *dw);
 /* KCORO_DEADLOCK=1 in the environment. */
 bool kc__deadlock_env(void);
 /* The KC_SCHED_F_* bits kc_sched_create knows. */
-#define KC_SCHED_F_ALL (KC_SCHED_F_DEADLOCK_CHECK)
+#define KC_SCHED_F_ALL (KC_SCHED_F_DEADLOCK_CHECK | KC_SCHED_F_SINGLE_THREAD)
 
 /* Monotonic nanoseconds. */
 int64_t kc__sched_now(void);

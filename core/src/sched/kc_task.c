@@ -134,6 +134,9 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     kc__parker_init_task(&t->parker, t);
     t->worker = -1;
     t->handle = out != NULL;
+    struct kc_task *parent = scope != NULL ? kc__task_self() : NULL;
+    if (parent != NULL && (rc = kc__ctx_inherit(t, parent)) < 0)
+        goto out_coro;
     if (scope != NULL && (rc = kc__scope_add(scope, t)) < 0)
         goto out_coro;
     struct kc_worker *self = kc__sched_worker_self();
@@ -147,6 +150,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     return 0;
 
 out_coro:
+    kc__ctx_release(t);
     kc_coro_destroy(t->co);
 out_free:
     task_release(s, t);
@@ -195,6 +199,7 @@ void kc__task_finish(struct kc_worker *w, struct kc_task *t)
     kc_coro_status(t->co, &status);
     KC_STAT_ADD(w, finished, 1);
     kc__task_unregister(t);
+    kc__ctx_release(t); /* before joiners wake: they see the destructors done */
     if (t->scope != NULL)
         kc__scope_child_done(t, status);
     kc__lock(&t->lock);
