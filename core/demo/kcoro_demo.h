@@ -17,6 +17,9 @@ int kc_demo_bus(void);
  * blocking calls, actors, the deadlock report. */
 int kc_demo_ergonomics(void);
 
+/* Actors: a bank of account actors under a storm of transfers, audited. */
+int kc_demo_actors(void);
+
 /* Print a section heading. */
 void kc_demo_heading(const char *title);
 

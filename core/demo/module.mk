@@ -5,3 +5,4 @@ DEMO_SRCS += $(TOP)/core/demo/demo_chan.c
 DEMO_SRCS += $(TOP)/core/demo/demo_bus.c
 DEMO_SRCS += $(TOP)/core/demo/demo_zcopy.c
 DEMO_SRCS += $(TOP)/core/demo/demo_ergo.c
+DEMO_SRCS += $(TOP)/core/demo/demo_actor.c

@@ -23,5 +23,6 @@
 #include "kcoro/chan_timer.h"
 #include "kcoro/context.h"
 #include "kcoro/blocking.h"
+#include "kcoro/actor.h"
 
 #endif /* KCORO_H */

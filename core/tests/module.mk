@@ -18,6 +18,7 @@ CORE_TESTS += chan_timer
 CORE_TESTS += chan_typed
 CORE_TESTS += context
 CORE_TESTS += blocking
+CORE_TESTS += actor
 CORE_TESTS += chan_lincheck
 CORE_TESTS += chan_stress
 CORE_TESTS += chan_cells

@@ -5,3 +5,4 @@ CORE_SRCS += $(TOP)/core/src/chan/kc_chan.c $(TOP)/core/src/chan/kc_chan_ops.c \
 CORE_SRCS += $(TOP)/core/src/chan/kc_zdesc.c $(TOP)/core/src/chan/kc_chan_arena.c
 CORE_SRCS += $(TOP)/core/src/chan/kc_chan_produce.c
 CORE_SRCS += $(TOP)/core/src/chan/kc_chan_timer.c
+CORE_SRCS += $(TOP)/core/src/chan/kc_actor.c
