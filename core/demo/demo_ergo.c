@@ -241,7 +241,8 @@ static int handle_request(void *arg)
         return -1;
     for (int i = 0; i < 4; i++)
         kc_scope_spawn(sc, request_worker, seen, NULL);
-    return kc_scope_destroy(sc);
+    int rc = kc_scope_wait(sc, KC_NO_TIMEOUT, NULL); /* destroy alone would cancel them */
+    return rc | kc_scope_destroy(sc);
 }
 
 static int demo_context(kc_sched_t *s)

@@ -164,7 +164,8 @@ static int replacer(void *arg)
         int g = i;
         kc_chan_send(h->gate, &g, KC_NO_TIMEOUT, NULL);
     }
-    return kc_scope_destroy(sc);
+    int rc = kc_scope_wait(sc, KC_NO_TIMEOUT, NULL);
+    return rc | kc_scope_destroy(sc);
 }
 
 static void test_replaced_value_lives_until_its_last_holder_ends(void **state)
@@ -213,12 +214,14 @@ static int storm_task(void *arg)
     for (int i = 0; i < 4; i++) {
         struct level c = {l->depth + 1, atomic_fetch_add(l->next_id, 1), l->id, l->vals,
                           l->next_id};
-        kc_scope_spawn_copy(sc, storm_task, &c, sizeof(c), NULL);
+        if (kc_scope_spawn_copy(sc, storm_task, &c, sizeof(c), NULL) != 0)
+            atomic_fetch_add(&storm_bad, 1);
     }
     kc_sched_yield();
     if (kc_ctx_get(&user) != mine)
         atomic_fetch_add(&storm_bad, 1);
-    return kc_scope_destroy(sc);
+    int rc = kc_scope_wait(sc, KC_NO_TIMEOUT, NULL); /* destroy alone would cancel them */
+    return rc | kc_scope_destroy(sc);
 }
 
 static void test_nested_scope_storm_frees_every_value_once(void **state)
