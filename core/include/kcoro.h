@@ -20,6 +20,11 @@
 #include "kcoro/chan.h"
 #include "kcoro/bus.h"
 #include "kcoro/transport.h"
+#include "kcoro/produce.h"
+#include "kcoro/chan_timer.h"
+#include "kcoro/context.h"
+#include "kcoro/blocking.h"
+#include "kcoro/actor.h"
 #include "kcoro/registry.h"
 #include "kcoro/monitor.h"
 

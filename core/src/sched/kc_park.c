@@ -313,7 +313,6 @@ static inline __attribute__((always_inline)) int park_task(kc_parker_t *p, struc
         }
         kc__worker_park(t); /* whoever runs next commits PARKING -> PARKED */
     }
-    atomic_store_explicit(&t->wait_kind, KC__WAIT_NONE, memory_order_relaxed);
     if (!own) {
         /* seq_cst: K4 Dekker with kc__task_interrupt's increment and load */
         atomic_exchange_explicit(&t->cur_parker, NULL, memory_order_seq_cst);
@@ -334,7 +333,7 @@ static inline __attribute__((always_inline)) int park_task(kc_parker_t *p, struc
 int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (p != NULL && p->kind == KIND_TASK && p->owner == kc__task_self())
-        kc__task_note(p->owner, KC__WAIT_PARK, p, 0);
+        kc__task_note_wait(p->owner, KC_WAIT_PARK, p, NULL, 0);
     return kc__park(p, timeout_ns, cancel, true);
 }
 

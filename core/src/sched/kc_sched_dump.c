@@ -111,8 +111,10 @@ enum {
 
 static const char *const state_names[] = {"waiting", "running", "runnable"};
 
-static const char *const wait_names[] = {"park",      "park",      "sleep",  "join", "fd",
-                                         "chan send", "chan recv", "select", "idle", "scope"};
+/* By enum kc_wait_op. */
+static const char *const wait_names[] = {"park",   "park", "chan send", "chan recv",
+                                         "select", "join", "scope",     "blocking call",
+                                         "sleep",  "fd",   "idle"};
 
 static const char *wait_name(unsigned k)
 {
@@ -142,20 +144,20 @@ static void copy_row(struct kc_sched *s, struct kc_task *t, struct row *r, int64
     r->sp = r->state == ST_RUNNING ? NULL : __atomic_load_n(&t->co->sp, __ATOMIC_RELAXED);
     if (r->state != ST_WAITING)
         return;
-    r->kind = atomic_load_explicit(&t->wait_kind, memory_order_relaxed);
-    r->obj = atomic_load_explicit(&t->wait_obj, memory_order_relaxed);
-    r->arg = atomic_load_explicit(&t->wait_arg, memory_order_relaxed);
+    r->kind = __atomic_load_n(&t->wait_op, __ATOMIC_RELAXED);
+    r->obj = __atomic_load_n(&t->wait_obj, __ATOMIC_RELAXED);
+    r->arg = __atomic_load_n(&t->wait_arg, __ATOMIC_RELAXED);
+    const kc_chan_clause_t *cl = __atomic_load_n(&t->wait_aux, __ATOMIC_RELAXED);
+    uint32_t n = __atomic_load_n(&t->wait_n, __ATOMIC_RELAXED);
     int64_t zero = 0;
     /* relaxed: a sample; a task that re-parked meanwhile gets a later stamp */
     atomic_compare_exchange_strong_explicit(&t->wait_since, &zero, now, memory_order_relaxed,
                                             memory_order_relaxed);
     r->since = atomic_load_explicit(&t->wait_since, memory_order_relaxed);
-    if (r->kind == KC__WAIT_SELECT && r->obj != NULL && r->arg > 0 &&
-        r->arg <= KC_CHAN_SELECT_MAX) {
+    if (r->kind == KC_WAIT_SELECT && cl != NULL && n > 0 && n <= KC_CHAN_SELECT_MAX) {
         /* The clauses live on the parked task's stack, mapped while it is
          * listed; only their op and channel pointer are read. */
-        const kc_chan_clause_t *cl = r->obj;
-        r->nclauses = (uint8_t)r->arg;
+        r->nclauses = (uint8_t)n;
         for (uint8_t i = 0; i < r->nclauses && i < DUMP_CLAUSES; i++) {
             r->cl[i].op = (uint8_t)__atomic_load_n(&cl[i].op, __ATOMIC_RELAXED);
             r->cl[i].ch = __atomic_load_n(&cl[i].chan, __ATOMIC_RELAXED);
@@ -247,24 +249,24 @@ static void wait_text(FILE *f, const struct chan_names *cn, const struct row *r,
 {
     fputs(wait_name(r->kind), f);
     switch (r->kind) {
-    case KC__WAIT_SEND:
-    case KC__WAIT_RECV:
+    case KC_WAIT_SEND:
+    case KC_WAIT_RECV:
         fputc(' ', f);
         chan_text(f, cn, r->obj);
         break;
-    case KC__WAIT_SLEEP: {
+    case KC_WAIT_SLEEP: {
         int64_t left = r->arg - now;
         fprintf(f, ", %.3f s left", left > 0 ? (double)left / 1e9 : 0.0);
         break;
     }
-    case KC__WAIT_JOIN:
+    case KC_WAIT_JOIN:
         fprintf(f, " task %lld", (long long)r->arg);
         break;
-    case KC__WAIT_FD:
+    case KC_WAIT_FD:
         fprintf(f, " %lld (%s%s)", (long long)(r->arg >> 8), (r->arg & KC_IO_IN) ? "in" : "",
                 (r->arg & KC_IO_OUT) ? ((r->arg & KC_IO_IN) ? ",out" : "out") : "");
         break;
-    case KC__WAIT_SELECT:
+    case KC_WAIT_SELECT:
         fprintf(f, " of %u clauses:", (unsigned)r->nclauses);
         for (uint8_t i = 0; i < r->nclauses && i < DUMP_CLAUSES; i++) {
             fprintf(f, "%s %s ", i ? "," : "",
@@ -284,22 +286,22 @@ static void wait_json(FILE *f, const struct chan_names *cn, const struct row *r,
     fputs("\"wait\":{\"kind\":", f);
     json_str(f, wait_name(r->kind));
     switch (r->kind) {
-    case KC__WAIT_SEND:
-    case KC__WAIT_RECV:
+    case KC_WAIT_SEND:
+    case KC_WAIT_RECV:
         fputc(',', f);
         chan_json(f, cn, r->obj);
         break;
-    case KC__WAIT_SLEEP:
+    case KC_WAIT_SLEEP:
         fprintf(f, ",\"left_ns\":%lld", (long long)(r->arg > now ? r->arg - now : 0));
         break;
-    case KC__WAIT_JOIN:
+    case KC_WAIT_JOIN:
         fprintf(f, ",\"task\":%lld", (long long)r->arg);
         break;
-    case KC__WAIT_FD:
+    case KC_WAIT_FD:
         fprintf(f, ",\"fd\":%lld,\"in\":%s,\"out\":%s", (long long)(r->arg >> 8),
                 (r->arg & KC_IO_IN) ? "true" : "false", (r->arg & KC_IO_OUT) ? "true" : "false");
         break;
-    case KC__WAIT_SELECT:
+    case KC_WAIT_SELECT:
         fprintf(f, ",\"nclauses\":%u,\"clauses\":[", (unsigned)r->nclauses);
         for (uint8_t i = 0; i < r->nclauses && i < DUMP_CLAUSES; i++) {
             fprintf(f, "%s{\"op\":\"%s\",", i ? "," : "",
