@@ -275,6 +275,8 @@ static void sample(FILE *f, const char *fam, const struct obj *o, const char *ex
     fprintf(f, "\",id=\"%llu\"%s%s}", U(o->id), extra ? "," : "", extra ? extra : "");
     if (isinf(v))
         fputs(" +Inf\n", f);
+    else if (v >= 0 && v < 9007199254740992.0 && v == (double)(uint64_t)v)
+        fprintf(f, " %llu\n", (unsigned long long)v); /* counters: exact and quick */
     else
         fprintf(f, " %.17g\n", v);
 }

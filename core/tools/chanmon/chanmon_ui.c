@@ -207,7 +207,10 @@ static int draw_others(struct ui *u, int row)
 static void draw_table(const char *json, int row)
 {
     int slabs = 0, runs = 0, free_ = 0;
-    for (const char *p = json; (p = strstr(p, "\"kind\":\"")) != NULL; p++) {
+    const char *pages = strstr(json, "\"pages\":[");
+    const char *pend = pages != NULL ? strchr(pages, ']') : NULL;
+    for (const char *p = pages; p != NULL && (p = strstr(p, "\"kind\":\"")) != NULL && p < pend;
+         p++) {
         p += 8;
         slabs += strncmp(p, "slab", 4) == 0;
         runs += strncmp(p, "run", 3) == 0;
