@@ -22,9 +22,11 @@ CORE_TESTS :=
 CORE_TESTS_FULL :=
 CORE_BENCH :=
 DEMO_SRCS  :=
+include $(TOP)/mk/modules.mk
 include $(TOP)/core/module.mk
 
-GRAD_SRCS := $(wildcard $(TOP)/graduated/*/*.c)
+# Only the files a graduated module declares join the library.
+GRAD_SRCS := $(foreach m,$(GRAD_MODULES),$(call mod_src,$(m)))
 LIB_OBJS  := $(patsubst $(TOP)/%.c,$(OUT)/obj/%.o,$(CORE_SRCS) $(GRAD_SRCS)) \
              $(patsubst $(TOP)/%.S,$(OUT)/obj/%.o,$(CORE_ASM))
 LIB_A     := $(OUT)/lib/libkcoro.a
@@ -49,6 +51,14 @@ $(OUT)/obj/kcoro_core.o: $(CORE_OBJS)
 else
 LIB_PARTS := $(LIB_OBJS)
 endif
+
+# Tests, benchmarks and the demo compile against their own include views
+# (core/tests/module.mk and core/bench/module.mk declare them).
+TEST_OBJS  := $(patsubst %,$(OUT)/obj/core/tests/test_%.o,$(CORE_TESTS) $(CORE_TESTS_FULL))
+BENCH_OBJS := $(patsubst %,$(OUT)/obj/core/bench/bench_%.o,$(CORE_BENCH)) \
+              $(OUT)/obj/core/bench/kc_bench_util.o
+$(eval $(call mod_view_rules,tests,$(TEST_OBJS),,$(tests.uses)))
+$(eval $(call mod_view_rules,bench,$(BENCH_OBJS),,$(bench.uses)))
 
 TEST_BINS      := $(patsubst %,$(OUT)/tests/test_%,$(CORE_TESTS))
 TEST_FULL_BINS := $(patsubst %,$(OUT)/tests/test_%,$(CORE_TESTS_FULL))
@@ -165,7 +175,7 @@ labs: lib
 		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l FLAVOR=$(FLAVOR); done
 
 graduate:
-	$(Q)$(TOP)/mk/graduate.sh $(if $(LAB),$(LAB),$(LABS))
+	$(Q)$(TOP)/mk/graduate.sh $(LAB)
 
 check-graduated:
 	$(Q)$(TOP)/mk/check-graduated.sh
@@ -180,6 +190,11 @@ lint:
 	$(Q)$(TOP)/mk/lint.sh
 
 # ---------------------------------------------------------------- install
+# The public headers of core's modules and of the graduated ones: a lab's
+# header in core/include/kcoro waits there until its lab graduates
+# (mk/check-layers.sh holds kcoro.h to the same list).
+PUBLIC_HEADERS := $(sort $(foreach m,$(MODULES),$($(m).public)))
+
 install: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/kcoro
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
@@ -187,7 +202,7 @@ install: lib
 	ln -sf libkcoro.so.$(KC_VERSION) $(DESTDIR)$(LIBDIR)/libkcoro.so.$(KC_SOVER)
 	ln -sf libkcoro.so.$(KC_VERSION) $(DESTDIR)$(LIBDIR)/libkcoro.so
 	install -m 644 $(TOP)/core/include/kcoro.h $(DESTDIR)$(INCDIR)/
-	install -m 644 $(TOP)/core/include/kcoro/*.h $(DESTDIR)$(INCDIR)/kcoro/
+	install -m 644 $(addprefix $(TOP)/core/include/,$(PUBLIC_HEADERS)) $(DESTDIR)$(INCDIR)/kcoro/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(KC_VERSION)|g' \
 	    $(TOP)/core/kcoro.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc
@@ -206,3 +221,9 @@ help:
 	@echo "         test-aarch64 lint verify clean    (V=1 shows commands)"
 
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
+
+# One line per module for mk/check-layers.sh:
+# name|dir|layer|srcs|services|uses|public
+print-modules:
+	@$(foreach m,$(MODULES),echo '$(m)|$($(m).dir)|$($(m).layer)|$(strip $($(m).srcs))|$(strip $($(m).services))|$(strip $($(m).uses))|$(strip $($(m).public))';)
+.PHONY: print-modules

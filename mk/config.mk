@@ -68,7 +68,7 @@ LIB_LTO_CFLAGS := -flto=auto -ffat-lto-objects
 LDSAN_asan := -fsanitize=address,undefined
 LDSAN_tsan := -fsanitize=thread
 
-KC_CPPFLAGS := -I$(TOP)/core/include -I$(TOP)/core/src -I$(TOP)/graduated \
+KC_CPPFLAGS := -I$(TOP)/core/include \
                -D_POSIX_C_SOURCE=200809L
 KC_CFLAGS   := -std=c11 $(WARN) $(OPT_$(FLAVOR)) -fPIC -fvisibility=hidden \
                -pthread -MMD -MP

@@ -1,13 +1,20 @@
 #!/bin/sh
 # mk/lint.sh - `make lint`: the project's static checks.
 #
-#  1. include hygiene: no file in core/ outside core/src/port includes a
-#     Linux header or any system header beyond C11 and POSIX.1-2008
-#     (tests may also include cmocka.h, peer benchmarks their peer's header);
+#  1. include hygiene: no file in core/, graduated/ or lab/*/src outside
+#     core/src/port includes a Linux header or any system header beyond C11
+#     and POSIX.1-2008 (tests may also include cmocka.h, peer benchmarks
+#     their peer's header);
 #  2. doc coverage: every macro, constant and enum value in core/include
 #     carries a comment (on the line itself or in the comment just above);
-#  3. layout: every C file under core/ and lab/ follows .clang-format;
-#  4. cppcheck over core/src and core/include reports nothing.
+#  3. layout: every C file under core/, graduated/ and lab/ follows
+#     .clang-format;
+#  4. cppcheck over core/src, core/include and graduated/ reports nothing;
+#  5. layers: include rights and public headers as the modules declare them
+#     (mk/check-layers.sh);
+#  6. comments name files that exist (mk/check-comments.sh);
+#  7. the checks above catch what they are for: mk/test-lint.sh plants a
+#     violation of each in a copy of the tree.
 # Prints what it finds and exits non-zero if anything was found.
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -24,7 +31,8 @@ poll.h pthread.h pwd.h regex.h sched.h search.h semaphore.h spawn.h strings.h
 sys/mman.h sys/resource.h sys/select.h sys/socket.h sys/stat.h sys/statvfs.h sys/time.h
 sys/times.h sys/types.h sys/uio.h sys/un.h sys/utsname.h sys/wait.h syslog.h termios.h
 unistd.h utime.h wordexp.h'
-bad=$(find core -name '*.[ch]' ! -path 'core/src/port/*' | sort | while read -r f; do
+bad=$({ find core graduated -name '*.[ch]'; find lab -path 'lab/*/src/*' -name '*.[ch]'; } 2>/dev/null |
+    sort | grep -v '^core/src/port/' | while read -r f; do
     sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*<\([^>]*\)>.*/\1/p' "$f" |
     while read -r h; do
         case " $(echo $allowed) " in *" $h "*) continue ;; esac
@@ -56,7 +64,7 @@ done)
 if [ -n "$undoc" ]; then echo "lint: undocumented public names:"; echo "$undoc"; fail=1; fi
 
 # ---- 3. layout
-unformatted=$(find core $(test -d lab && echo lab) -name '*.[ch]' | sort | while read -r f; do
+unformatted=$(find core graduated $(test -d lab && echo lab) -name '*.[ch]' | sort | while read -r f; do
     clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || echo "  $f"
 done)
 if [ -n "$unformatted" ]; then
@@ -72,5 +80,12 @@ if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,perfor
     echo "lint: cppcheck findings above"; fail=1
 fi
 
-[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck)"
+# ---- 5., 6. layers and comments
+"$top/mk/check-layers.sh" "$top" || fail=1
+"$top/mk/check-comments.sh" "$top" || fail=1
+
+# ---- 7. the lint's own test
+"$top/mk/test-lint.sh" || fail=1
+
+[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck, layers, comments)"
 exit $fail

@@ -16,6 +16,7 @@
 #ifndef KCORO_KC_CORO_IMPL_H
 #define KCORO_KC_CORO_IMPL_H
 
+#include "coro/kc_coro_svc.h"
 #include "kcoro/coro.h"
 
 #include <stdatomic.h>
@@ -94,9 +95,6 @@ size_t kc__stack_default_size(void);
 /* Overflow reporting (kc_guard.c): install the SIGSEGV handler once per
  * process and an alternate signal stack once per thread. */
 void kc__guard_thread_init(void);
-
-/* Abort with a message naming co when a debug check fails. */
-void kc__coro_fatal(const struct kc_coro *co, const char *what) __attribute__((noreturn));
 
 /* Assert invariants I1-I5 for co (debug checks call it). */
 void kc__coro_check(const struct kc_coro *co);

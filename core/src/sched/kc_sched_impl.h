@@ -29,10 +29,11 @@
 #include "kcoro/sched.h"
 #include "kcoro/timer.h"
 
-#include "coro/kc_coro_impl.h"
+#include "coro/kc_coro_svc.h"
 #include "port/kc_futex.h"
 #include "port/kc_poller.h"
 #include "sched/kc_runq.h"
+#include "sched/kc_sched_svc.h"
 
 #include <pthread.h>
 
@@ -222,7 +223,6 @@ bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self);
 void kc__worker_park(struct kc_task *self);
 
 /* ---- kc_task.c */
-struct kc_task *kc__task_self(void); /* the running task or NULL */
 int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, void *arg,
                    const kc_spawn_attr_t *attr, struct kc_scope *scope);
 void kc__task_finish(struct kc_worker *w, struct kc_task *t);
@@ -231,39 +231,8 @@ void kc__task_cache_fini(struct kc_worker *w); /* scheduler teardown */
 void kc__sched_live_dec(struct kc_sched *s);
 
 /* ---- kc_park.c */
-/* Parker owner kinds (kc_parker_t.kind). */
-enum {
-    KC__PARKER_THREAD = 1, /* a thread or a bare coroutine: futex */
-    KC__PARKER_TASK = 2    /* a scheduler task: park_task */
-};
-/* The task that owns p, or NULL for a thread owner. Never blocks. */
-static inline struct kc_task *kc__parker_task(const kc_parker_t *p)
-{
-    return p->kind == KC__PARKER_TASK ? (struct kc_task *)p->owner : NULL;
-}
 /* Initialise t's own parker (kc__task_spawn). Never blocks. */
 void kc__parker_init_task(kc_parker_t *p /* OUT */, struct kc_task *t);
-/* The parker the calling context waits on for one wait: its task's own
- * (K6: IDLE between waits, no publication in cur_parker needed), or, in a
- * thread or a bare coroutine, spare, initialised here. *interrupted gets
- * the word that says the task was interrupted (kc__task_interrupt: its
- * own, its scope's or its scheduler's cancellation; nonzero once set, and
- * then every kc_park of that task fails with -ECANCELED), or NULL for a
- * thread owner; a channel keeps it for the length of one wait so that
- * whoever decides its waiter can ask. Never blocks. */
-kc_parker_t *kc__parker_for_wait(kc_parker_t *spare /* OUT */,
-                                 const _Atomic uint32_t **interrupted /* OUT */);
-/* kc__park with intr true for a parker the caller initialised itself in
- * the context that parks now (so the owner check is skipped). */
-int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel);
-/* kc__park_own for the calling task t on its own parker (t->parker) with
- * no timeout and no token: a channel wait's common case, with the timer
- * and token code compiled out. Returns 0 (woken) or -ECANCELED (t was
- * interrupted). Yields the worker. */
-int kc__park_task_own(struct kc_task *t);
-/* kc_park; with intr false the owner task's own cancellation is ignored
- * (waits that must not end early: scope destroy, shutdown). */
-int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr);
 void kc__task_wake(struct kc_task *t);       /* the one waker of a park */
 void kc__task_interrupt(struct kc_task *t);  /* cancel t's parks */
 void kc__task_unregister(struct kc_task *t); /* leave the registry */
@@ -298,8 +267,5 @@ void kc__scope_child_done(struct kc_task *t, int status);
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
                         bool intr);
 int kc__sched_check(const struct kc_sched *s); /* 0, or abort naming the rule */
-
-/* Monotonic nanoseconds. */
-int64_t kc__sched_now(void);
 
 #endif /* KCORO_KC_SCHED_IMPL_H */
