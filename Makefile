@@ -105,7 +105,7 @@ $(DEMO_BIN): $(patsubst $(TOP)/%.c,$(OUT)/obj/%.o,$(DEMO_SRCS)) $(LIB_A)
 
 # ---------------------------------------------------------------- tests
 deps-test:
-	$(Q)$(TOP)/mk/need.sh libcmocka-dev=/usr/include/cmocka.h
+	$(Q)$(NEED_TESTS)
 
 # `make test` runs core's tests and every lab's, then prints one total line.
 # The library is built first, and core's and the labs' tests run one after
@@ -133,11 +133,9 @@ test-full: deps-test $(TEST_BINS) $(TEST_FULL_BINS)
 		$(TEST_BINS) $(TEST_FULL_BINS)
 
 sanitize:
-	$(Q)$(TOP)/mk/need.sh clang=/usr/bin/clang libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.asan-x86_64.a
 	$(Q)$(MAKE) --no-print-directory test FLAVOR=asan
 
 tsan:
-	$(Q)$(TOP)/mk/need.sh clang=/usr/bin/clang libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.tsan-x86_64.a
 	$(Q)KCORO_TEST_SCALE=$${KCORO_TEST_SCALE:-10} $(MAKE) --no-print-directory test FLAVOR=tsan
 
 # Valgrind runs a representative subset (engine, parking, cancellation,
@@ -155,7 +153,7 @@ valgrind: deps-test
 		$(OUT)/tests/valgrind.log $(VALGRIND_BINS)
 
 test-aarch64:
-	$(Q)$(TOP)/mk/need-arm64.sh
+	$(Q)$(MAKE) --no-print-directory deps-test FLAVOR=aarch64
 	$(Q)rc=0; $(MAKE) --no-print-directory test-core FLAVOR=aarch64 || rc=1; \
 	$(MAKE) --no-print-directory test-labs FLAVOR=aarch64 || rc=1; exit $$rc
 

@@ -25,7 +25,11 @@ dir="lab/$lab"
 if [ ! -d "$dir/src" ]; then
     echo "graduate: $dir/src does not exist"; exit 1
 fi
-if [ -n "$(git status --porcelain -- "$dir" 2>/dev/null)" ]; then
+if ! git rev-parse --verify -q HEAD >/dev/null 2>&1; then
+    echo "graduate: $top is not a git checkout with a commit: the MANIFEST could not pin the source"
+    exit 1
+fi
+if [ -n "$(git status --porcelain -- "$dir")" ]; then
     echo "graduate: $dir has uncommitted changes; commit them first, so the MANIFEST's commit pins the source:"
     git status --short -- "$dir" | sed 's/^/    /'
     exit 1

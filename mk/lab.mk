@@ -59,7 +59,18 @@ $(eval $(call mod_view_rules,lab-$(LAB),$(LAB_SRC_OBJS),,$(LAB_USES)))
 $(eval $(call mod_view_rules,lab-$(LAB)-tests,$(LAB_OTHER_OBJS),,$(LAB_USES) $(LAB_TEST_USES)))
 
 .DEFAULT_GOAL := all
-.PHONY: all test run bench libkcoro clean declaration print-lab
+.PHONY: all test run bench libkcoro clean declaration print-lab deps deps-cc
+
+# The packages each target needs, installed or named as `make test` does
+# (NEED_* in mk/config.mk): a compiler for everything, cmocka (and the
+# flavour's sanitizer runtime or cross tools) for the tests. Order-only, so
+# the check runs first and rebuilds nothing.
+deps:
+	$(Q)$(NEED_TESTS)
+deps-cc:
+	$(Q)$(TOP)/mk/need.sh $(NEED_CC)
+$(call obj,$(LAB_TEST_SRCS)) $(LAB_TEST_HELP): | deps
+libkcoro: | deps-cc
 
 # One line for mk/check-layers.sh: name|layer|lib|services|uses|test uses|public
 print-lab:

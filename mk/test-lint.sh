@@ -123,6 +123,33 @@ expect "a comment names a file that does not exist" "$comments" \
     'kc_chan_impl.h:1: names kc_chan_nowhere.c, which does not exist'
 restore
 
+# ---- include hygiene reaches graduated/ and lab/*/src
+plant lab/arena/src/kc_arena.c
+sed -i '0,/^#include "kc_arena_impl.h"/s//&\n#include <linux\/futex.h>/' "$copy/lab/arena/src/kc_arena.c"
+expect "a lab's src includes a Linux header" "mk/check-includes.sh ." \
+    'lab/arena/src/kc_arena.c includes <linux/futex.h>'
+restore
+
+# ---- mk/need.sh checks a library the way the build links it: a header
+# that another architecture's package also installs is not enough
+expect "a present header without its library for this architecture" \
+    "KC_NEED_CHECK_ONLY=1 mk/need.sh kc-planted=link:cc:stddef.h:-lkc_planted_absent" \
+    'missing Debian packages: kc-planted'
+
+# ---- make graduate: one named lab, committed, with folders and files only
+expect "make graduate without LAB=" "mk/graduate.sh" 'name one lab: make graduate LAB=<mod>'
+(cd "$copy" && git init -q && git add -A && git -c user.name=lint -c user.email=lint@localhost \
+    commit -q -m "lint test") || { echo "test-lint: git init of the copy failed"; fail=1; }
+plant lab/arena/src/kc_arena.c
+echo '/* planted */' >> "$copy/lab/arena/src/kc_arena.c"
+expect "make graduate of a lab with uncommitted changes" "mk/graduate.sh arena" \
+    'lab/arena has uncommitted changes'
+restore
+(cd "$copy" && ln -s kc_arena.c lab/arena/src/kc_link.c && git add -A &&
+    git -c user.name=lint -c user.email=lint@localhost commit -q -m "planted link")
+expect "make graduate of a src/ holding a symbolic link" "mk/graduate.sh arena" \
+    'holds what graduation does not copy'
+
 if [ "$fail" -eq 0 ]; then
     echo "test-lint: the clean tree passes; all $n planted violations caught"
 fi
