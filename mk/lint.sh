@@ -11,8 +11,7 @@
 #  4. cppcheck over core/src, core/include and graduated/ reports nothing;
 #  5. layers: include rights and public headers as the modules declare them
 #     (mk/check-layers.sh);
-#  6. comments name files that exist (mk/check-comments.sh);
-#  7. the checks above catch what they are for: mk/test-lint.sh plants a
+#  6. the checks above catch what they are for: mk/test-lint.sh plants a
 #     violation of each in a copy of the tree.
 # Prints what it finds and exits non-zero if anything was found.
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,12 +59,11 @@ if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,perfor
     echo "lint: cppcheck findings above"; fail=1
 fi
 
-# ---- 5., 6. layers and comments
+# ---- 5. layers
 "$top/mk/check-layers.sh" "$top" || fail=1
-"$top/mk/check-comments.sh" "$top" || fail=1
 
-# ---- 7. the lint's own test
+# ---- 6. the lint's own test
 "$top/mk/test-lint.sh" || fail=1
 
-[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck, layers, comments)"
+[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck, layers)"
 exit $fail
