@@ -11,7 +11,8 @@
 #  4. cppcheck over core/src, core/include and graduated/ reports nothing;
 #  5. layers: include rights and public headers as the modules declare them
 #     (mk/check-layers.sh);
-#  6. the checks above catch what they are for: mk/test-lint.sh plants a
+#  6. compile-must-fail: mismatched typed channel macros do not compile;
+#  7. the checks above catch what they are for: mk/test-lint.sh plants a
 #     violation of each in a copy of the tree.
 # Prints what it finds and exits non-zero if anything was found.
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,8 +63,13 @@ fi
 # ---- 5. layers
 "$top/mk/check-layers.sh" "$top" || fail=1
 
-# ---- 6. the lint's own test
+# ---- 6. typed channel mismatches must not compile (mk/compile-fail.sh)
+if ! "$top/mk/compile-fail.sh"; then
+    echo "lint: compile-must-fail checks above"; fail=1
+fi
+
+# ---- 7. the lint's own test
 "$top/mk/test-lint.sh" || fail=1
 
-[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck, layers)"
+[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck, layers, compile-fail)"
 exit $fail

@@ -16,6 +16,7 @@ $(BUS_AOS_OBJ): $(TOP)/lab/soa_bus/bench/aos/kc_bus_aos.c $(FLAGS_STAMP) $(OUT)/
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 CORE_BENCH += arena
 CORE_BENCH += zdesc
+CORE_BENCH += ctx
 # The benchmarks read the port's clock; the AoS baseline of the bus needs
 # what the bus's own sources include.
 bench.uses := port/kc_port.h sched/kc_sched_svc.h

@@ -2,8 +2,8 @@
  *
  * The one internal header of layer 1 that channels, graduated modules and
  * labs may include (core/src/sched/module.mk declares it as the module's
- * service): parking a waiter, the clock, the running task and the worker
- * count of its scheduler. The scheduler's layout (kc_sched_impl.h) and the
+ * service): parking a waiter, the clock, the running task, the worker
+ * count of its scheduler and what the task waits on (the deadlock report). The scheduler's layout (kc_sched_impl.h) and the
  * port below it (kc_port.h) stay out of reach of those layers.
  */
 #ifndef KCORO_KC_SCHED_SVC_H
@@ -26,6 +26,23 @@ int64_t kc__sched_now(void);
 struct kc_task *kc__task_self(void);
 /* How many workers t's scheduler runs (t not NULL). Never blocks. */
 int kc__task_nworkers(const struct kc_task *t);
+
+/* What a task waits on, for the deadlock report (kc_deadlock.c). */
+enum kc_wait_op {
+    KC_WAIT_NONE = 0,
+    KC_WAIT_PARK = 1,    /* a bare kc_park (wait_obj: the parker) */
+    KC_WAIT_SEND = 2,    /* kc_chan_send... (wait_obj: the channel) */
+    KC_WAIT_RECV = 3,    /* kc_chan_recv... (wait_obj: the channel) */
+    KC_WAIT_SELECT = 4,  /* kc_chan_select (wait_obj: the first clause's channel
+                           that is on, or NULL when all are off; wait_n: clauses) */
+    KC_WAIT_JOIN = 5,    /* kc_sched_join (wait_obj: the task joined) */
+    KC_WAIT_SCOPE = 6,   /* kc_scope_wait / destroy (wait_obj: the scope) */
+    KC_WAIT_BLOCKING = 7 /* kc_run_blocking (wait_obj: the pool) */
+};
+/* Record what t is about to wait on, for the deadlock report. Never
+ * blocks. */
+void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
+                        uint32_t n);
 
 /* ---- parking (kc_park.c) */
 /* Parker owner kinds (kc_parker_t.kind). */

@@ -6,9 +6,10 @@ MODULES        += sched
 sched.dir      := core/src/sched
 sched.layer    := 1
 sched.srcs     := kc_clock.c kc_runq.c kc_cancel.c kc_park.c kc_timer.c kc_worker.c kc_task.c \
-                  kc_sched.c kc_io.c kc_io_ops.c kc_scope.c
+                  kc_sched.c kc_io.c kc_io_ops.c kc_scope.c kc_deadlock.c kc_context.c \
+                  kc_blocking.c
 sched.services := kc_sched_svc.h
 sched.uses     := base/kc_debug.h coro/kc_coro_svc.h port/kc_futex.h port/kc_poller.h \
                   port/kc_port.h
 sched.public   := kcoro/cancel.h kcoro/park.h kcoro/sched.h kcoro/timer.h kcoro/io.h \
-                  kcoro/scope.h
+                  kcoro/scope.h kcoro/context.h kcoro/blocking.h
