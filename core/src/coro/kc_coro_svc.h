@@ -24,7 +24,6 @@ struct kc_coro;
 int kc__coro_create_copy(kc_coro_t **out, kc_coro_fn_t fn, const void *arg, size_t arg_size,
                          const kc_coro_attr_t *attr);
 
-
 /* Record owner (the scheduler's task) in co. Never blocks. */
 void kc__coro_set_owner(struct kc_coro *co, void *owner);
 

@@ -68,7 +68,6 @@ enum kc_task_action {
 
 struct kc_scope;
 
-
 struct kc_task {
     struct kc_coro *co;
     struct kc_sched *sched;
