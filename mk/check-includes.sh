@@ -2,7 +2,8 @@
 # mk/check-includes.sh [TOP] - include hygiene, part of `make lint`: no file
 # in core/, graduated/ or lab/*/src outside core/src/port includes a Linux
 # header or any system header beyond C11 and POSIX.1-2008 (core's tests may
-# also include cmocka.h, peer benchmarks their peer's header). Prints what
+# also include cmocka.h, the examples kcoro's headers as users do, peer
+# benchmarks their peer's header). Prints what
 # it finds and exits non-zero if anything was found.
 top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$top" || exit 1
@@ -21,6 +22,7 @@ bad=$({ find core graduated -name '*.[ch]'; find lab -path 'lab/*/src/*' -name '
     while read -r h; do
         case " $(echo $allowed) " in *" $h "*) continue ;; esac
         case "$f:$h" in core/tests/*:cmocka.h) continue ;; esac
+        case "$f:$h" in core/examples/*:kcoro.h | core/examples/*:kcoro/*) continue ;; esac # as users write it
         case "$f" in core/bench/peers/*) continue ;; esac # peers include their library
         echo "  $f includes <$h>: not C11/POSIX (platform code belongs in core/src/port)"
     done

@@ -13,7 +13,8 @@
 #  3. public headers: each core/include/kcoro/*.h belongs to exactly one
 #     module, or to a lab that has not graduated; kcoro.h includes only
 #     public headers of the modules (core and graduated), nothing of a lab
-#     that has not graduated, and `make install` ships the modules' alone.
+#     that has not graduated, and core/include/MANIFEST (what `make install`
+#     ships) lists kcoro.h and exactly the modules' public headers.
 #  4. graduated modules: each graduated/<mod> has the module.mk and the
 #     MANIFEST that make graduate writes.
 # Prints each finding and exits non-zero if there is one.
@@ -155,6 +156,23 @@ comm -13 "$tmp/pub_mod" "$tmp/umbrella" | while read -r h; do
         say "core/include/kcoro.h includes $h, which no module declares public"
     fi
 done
+
+# core/include/MANIFEST (what `make install` installs) lists kcoro.h and
+# exactly the modules' public headers: never a lab's that has not graduated.
+if [ -f core/include/MANIFEST ]; then
+    sed -n 's/^\(kcoro[a-z_/]*\.h\).*/\1/p' core/include/MANIFEST | sort > "$tmp/manifest"
+    { echo kcoro.h; cat "$tmp/pub_mod"; } | sort > "$tmp/installable"
+    comm -23 "$tmp/manifest" "$tmp/installable" | while read -r h; do
+        if grep -qx "$h" "$tmp/pub_lab"; then
+            say "core/include/MANIFEST installs $h, whose lab has not graduated"
+        else
+            say "core/include/MANIFEST installs $h, which no module declares public"
+        fi
+    done
+    comm -13 "$tmp/manifest" "$tmp/installable" | while read -r h; do
+        say "core/include/MANIFEST does not list $h, a public header of a module"
+    done
+fi
 
 # ---- 4. graduated modules
 for d in graduated/*/; do

@@ -11,6 +11,8 @@
 #  4. cppcheck over core/src, core/include and graduated/ reports nothing;
 #  5. layers: include rights and public headers as the modules declare them
 #     (mk/check-layers.sh);
+#     check-layers also holds core/include/MANIFEST (what `make install`
+#     installs) to kcoro.h and the modules' public headers;
 #  6. compile-must-fail: mismatched typed channel macros do not compile;
 #  7. the checks above catch what they are for: mk/test-lint.sh plants a
 #     violation of each in a copy of the tree.

@@ -90,6 +90,8 @@ plant graduated/soa_bus/module.mk
 rm "$copy/graduated/soa_bus/module.mk"
 expect "kcoro.h includes the public header of a lab that has not graduated" "$layers" \
     'kcoro.h includes kcoro/bus.h, whose lab has not graduated'
+expect "make install would ship the header of a lab that has not graduated" "$layers" \
+    'core/include/MANIFEST installs kcoro/bus.h, whose lab has not graduated'
 restore
 
 created="core/include/kcoro/stray.h"
