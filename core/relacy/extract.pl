@@ -16,6 +16,8 @@
 # lists the enumerator NAME, so constants private to a .c file keep their
 # values.
 #
+# C's _Atomic(T) and _Atomic T become kc_atomic<T> (kc_relacy.hpp).
+#
 # -m adds a mutant NAME: inside FUNC, among the calls atomic_*(...) that
 # name an order stronger than relaxed and whose text contains NEEDLE (the
 # N-th of them; without @N there must be exactly one), the first such order
@@ -162,5 +164,7 @@ print ", \"$_\"" for @mnames;
 print "};\n";
 for my $n (@funcs) {
     my ($file, $line, $body) = @{ $text{$n} };
+    $body =~ s/\b_Atomic\s*\(([^()]*)\)/kc_atomic<$1>/g;
+    $body =~ s/\b_Atomic\s+(\w+)/kc_atomic<$1>/g;
     print "#line $line \"$file\"\n$body\n";
 }
