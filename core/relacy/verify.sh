@@ -58,7 +58,7 @@ for t in $tests; do
         echo "  RELACY  $t: FAILED to build"; status=1; continue
     fi
     if "$out/$t" >"$out/$t.log" 2>&1; then
-        echo "  RELACY  $t: $(grep -c '^iterations:' "$out/$t.log") scenarios hold"
+        echo "  RELACY  $t: holds in $(grep -c "^iterations:" "$out/$t.log") scenario(s)"
     else
         echo "  RELACY  $t: FAILED (report: $out/$t.log)"; excerpt "$out/$t.log" 60; status=1
     fi
