@@ -14,7 +14,8 @@
 # NAME@OTHER: the NAME defined in the same file as function OTHER. An
 # item enum:NAME copies the enum (starting in column 0, ending "};") that
 # lists the enumerator NAME, so constants private to a .c file keep their
-# values.
+# values, and macro:NAME copies the #define of NAME (with its continuation
+# lines; several definitions are an error unless they are the same text).
 #
 # C's _Atomic(T) and _Atomic T become kc_atomic<T> (kc_relacy.hpp).
 #
@@ -43,6 +44,7 @@ my %near; # NAME -> OTHER, for NAME@OTHER
 my @enums;
 for my $a (@ARGV) {
     if ($a =~ /^enum:(\w+)$/) { push @enums, $1; push @funcs, "enum:$1"; next; }
+    if ($a =~ /^macro:(\w+)$/) { push @funcs, "macro:$1"; next; }
     my ($n, $o) = split /@/, $a, 2;
     push @funcs, $n;
     $near{$n} = $o if defined $o;
@@ -65,6 +67,15 @@ for my $file (@files) {
     my @l = <$fh>;
     close $fh;
     for (my $i = 0; $i < @l; $i++) {
+        if ($l[$i] =~ /^#\s*define\s+(\w+)/ && grep { $_ eq "macro:$1" } @funcs) {
+            my ($name, $k) = ($1, $i);
+            $k++ while $k < $#l && $l[$k] =~ /\\\s*$/;
+            my $blk = join('', @l[$i .. $k]);
+            my $d = $defs{"macro:$name"} ||= [];
+            push @$d, [ $file, $i + 1, $blk ] unless grep { $_->[2] eq $blk } @$d;
+            $i = $k;
+            next;
+        }
         if ($l[$i] =~ /^(typedef\s+)?enum\b[^;]*\{\s*$/) {
             my $k = $i;
             $k++ while $k < @l && $l[$k] !~ /^\}.*;\s*$/;

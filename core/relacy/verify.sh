@@ -5,8 +5,9 @@
 # Usage: verify.sh OUTDIR [TEST...]   (TEST: a name like deque, for rl_deque.cpp)
 #
 # Each core/relacy/rl_NAME.cpp says in its header, on lines starting "//!":
-#   extract: FUNC...       the functions extract.pl copies from core/src and
-#                          graduated/ (the real code with its real orders);
+#   extract: FUNC...       the functions extract.pl copies from core/src,
+#                          graduated/ and core/include (the real code with
+#                          its real orders; KC_RELACY_ROOTS changes where);
 #   mutant: NAME SPEC      one order weakened (extract.pl -m NAME=SPEC, SPEC
 #                          being FUNC:NEEDLE[@N]:ORDER) that Relacy must refute;
 #   slack: NAME SPEC       a weakening Relacy does not refute, kept on record
@@ -22,6 +23,10 @@ shift
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 CXX=${CXX_RELACY:-g++}
+# Where extract.pl looks for the functions: what libkcoro is built from.
+# A lab checks its own src/ before graduating with, for example,
+# KC_RELACY_ROOTS="core/src lab/soa_bus/src core/include".
+roots=${KC_RELACY_ROOTS:-core/src graduated core/include}
 mkdir -p "$out"
 status=0
 
@@ -37,7 +42,7 @@ build() {
     funcs=$(sed -n 's#^//! extract: *##p' "$2")
     margs=$(mutants "$2" | while read -r kind m spec; do printf ' -m %s=%s' "$m" "$spec"; done)
     # shellcheck disable=SC2086 # word splitting of the lists is intended
-    (cd "$top" && "$here/extract.pl" $margs core/src graduated -- $funcs) \
+    (cd "$top" && "$here/extract.pl" $margs $roots -- $funcs) \
         >"$dir/kc_relacy_gen.h" || return 1
     $CXX -std=c++17 -O1 -w -fpermissive -fno-sized-deallocation -I"$here" -I"$dir" \
         -o "$out/$1" "$2" >"$out/$1.build.log" 2>&1 || { cat "$out/$1.build.log"; return 1; }
