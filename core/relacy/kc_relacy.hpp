@@ -74,6 +74,19 @@ static int kc_rl_mutant;
 #define atomic_thread_fence(mo) rl::atomic_thread_fence((mo), $)
 #define atomic_signal_fence(mo) ((void)0)
 
+/* A plain (non-atomic) field whose reads and writes Relacy checks for
+ * races, used where the C code reads it as an ordinary lvalue (p->kind):
+ * it converts to T with a checked read and assigns with a checked write. */
+template <class T> struct kc_rl_plain {
+    mutable rl::var<T> v;
+    operator T() const { return v($); }
+    kc_rl_plain &operator=(T x)
+    {
+        v($) = x;
+        return *this;
+    }
+};
+
 /* C's implicit conversion of void * (calloc's result) to any pointer. */
 struct kc_rl_any_ptr {
     void *p;

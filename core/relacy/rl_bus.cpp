@@ -31,8 +31,9 @@
 //! mutant: read_acq take_one:KC_BUS_SEQ(b,i),memory_order_acquire:relaxed
 //! mutant: read_fence take_one:atomic_thread_fence:relaxed
 //! mutant: arm_fence arm:atomic_thread_fence:acq_rel
+//! mutant: arm_rel arm:want:relaxed
 //! slack: disarm_acq disarm:want:relaxed
-//! slack: wake_acq_rel kc__bus_wake:want:relaxed
+//! mutant: wake_acq_rel kc__bus_wake:want:relaxed
 #include "kc_relacy.hpp"
 
 #define KC_NO_TIMEOUT ((int64_t)-1)
@@ -42,11 +43,13 @@ enum {
     KIND_THREAD = KC__PARKER_THREAD,
     KIND_TASK = KC__PARKER_TASK
 };
+/* kind and owner are race-checked: kc_parker_init writes them in the
+ * receiver, kc_unpark reads them in the waker. */
 typedef struct kc_parker {
     uint32_t size, version;
     kc_atomic<uint32_t> state;
-    uint32_t kind;
-    void *owner;
+    kc_rl_plain<uint32_t> kind;
+    kc_rl_plain<void *> owner;
 } kc_parker_t;
 
 /* park_thread's cancellation and clock, unused here (no token). */
