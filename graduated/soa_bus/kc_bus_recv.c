@@ -329,18 +329,20 @@ int kc_bus_try_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, u
     return rc != 0 ? rc : poll_once(sub, TAKE_RUN, buf, max, n, missed);
 }
 
-/* Set the want bit: the receiver is about to sleep. The seq_cst fence
- * after it is the Dekker partner of the publisher's fence before it loads
- * want (finish()): of two seq_cst fences one precedes the other, so either
- * the publisher sees the bit or the re-check after this call sees the
- * message. A seq_cst RMW alone is not enough: C11 lets the re-check, an
- * acquire load, still read the slot's old word while the publisher's
- * relaxed load of want misses the bit (store buffering; Relacy shows the
- * lost wake-up, core/relacy/rl_bus.cpp). x86 and AArch64 order the RMW
- * before the load anyway; the fence makes it so for C11 and POWER. */
+/* Set the want bit: the receiver is about to sleep. Release: pairs with
+ * the waker's acq_rel clear (kc__bus_wake), which then sees the parker
+ * kc_parker_init bound. The seq_cst fence after it is the Dekker partner
+ * of the publisher's fence before it loads want (finish()): of two seq_cst
+ * fences one precedes the other, so either the publisher sees the bit or
+ * the re-check after this call sees the message. A seq_cst RMW alone is
+ * not enough: C11 lets the re-check, an acquire load, still read the
+ * slot's old word while the publisher's relaxed load of want misses the
+ * bit (store buffering; Relacy shows the lost wake-up,
+ * core/relacy/rl_bus.cpp). x86 and AArch64 order the RMW before the load
+ * anyway; the fence makes it so for C11 and POWER. */
 static void arm(struct kc_bus_sub *s)
 {
-    atomic_fetch_or_explicit(&s->bus->want, s->bit, memory_order_relaxed);
+    atomic_fetch_or_explicit(&s->bus->want, s->bit, memory_order_release);
     atomic_thread_fence(memory_order_seq_cst);
 }
 
