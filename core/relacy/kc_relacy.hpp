@@ -79,7 +79,10 @@ static int kc_rl_mutant;
  * it converts to T with a checked read and assigns with a checked write. */
 template <class T> struct kc_rl_plain {
     mutable rl::var<T> v;
-    operator T() const { return v($); }
+    operator T() const
+    {
+        return v($);
+    }
     kc_rl_plain &operator=(T x)
     {
         v($) = x;

@@ -57,8 +57,8 @@ typedef struct kc_waiter_owner_ops {
 struct kc_waiter {
     kc_atomic<int> status;
     uint8_t kind;
-    int result;
-    void *owner; /* the owner's parker */
+    kc_rl_plain<int> result; /* race-checked: the decider writes it, the owner reads it */
+    void *owner;             /* the owner's parker */
     const kc_waiter_owner_ops_t *ops;
     kc_waiter_t *parent;
     kc_waiter_cancel_fn cancel;
