@@ -31,3 +31,5 @@ CORE_TESTS += zdesc_fault
 CORE_TESTS += registry
 CORE_TESTS += sched_dump
 CORE_TESTS += monitor
+# The tests are white-box: they may include every module's headers.
+tests.uses = $(MODULES)

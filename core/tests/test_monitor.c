@@ -378,7 +378,7 @@ static void test_monitor_refuses_bad_urls_and_public_addresses(void **state)
     assert_int_equal(kc_monitor_start(fx->s, NULL, NULL, &m), -EINVAL);
     assert_int_equal(kc_monitor_start(NULL, "unix:/tmp/x", NULL, &m), -EPERM);
     kc_monitor_opts_t o = KC_MONITOR_OPTS_INIT;
-    o.flags = 8;
+    o.flags = 16;
     assert_int_equal(kc_monitor_start(fx->s, "tcp:127.0.0.1:0", &o, &m), -EINVAL);
     o.flags = KC_MONITOR_ANY_ADDR;
     assert_int_equal(kc_monitor_start(fx->s, "tcp:0.0.0.0:0", &o, &m), 0);

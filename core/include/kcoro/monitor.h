@@ -41,10 +41,15 @@ typedef struct kc_monitor kc_monitor_t;
  * the monitor has no authentication. */
 #define KC_MONITOR_ANY_ADDR 0x1u
 
+/* KC_MONITOR_FREE_WITH_SCHED (in kc_monitor_opts_t.flags): the monitor is
+ * freed with its scheduler, and the handle must not be stopped (how
+ * KCORO_MONITOR starts one). */
+#define KC_MONITOR_FREE_WITH_SCHED 0x2u
+
 /* Options for kc_monitor_start. Initialise with KC_MONITOR_OPTS_INIT. */
 typedef struct kc_monitor_opts {
     uint32_t size;   /* sizeof(kc_monitor_opts_t) */
-    uint32_t flags;  /* 0 or KC_MONITOR_ANY_ADDR */
+    uint32_t flags;  /* KC_MONITOR_ANY_ADDR, KC_MONITOR_FREE_WITH_SCHED */
     int max_clients; /* connections served at once; more wait in the backlog; 0 = 16 */
 } kc_monitor_opts_t;
 

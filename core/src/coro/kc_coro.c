@@ -69,6 +69,21 @@ static inline struct kc_coro_tls *tls_before_switch(void)
     return &tls;
 }
 
+/* kc_coro_svc.h: the scheduler's kc__task_self, in one call. */
+__attribute__((noinline)) void *kc__coro_owner_current(void)
+{
+    struct kc_coro_tls *t = &tls;
+    __asm__ volatile("" : "+r"(t)::"memory");
+    if (__builtin_expect(!t->initialised, 0))
+        thread_init(t);
+    return t->current != &t->root ? t->current->sched : NULL;
+}
+
+void kc__coro_set_owner(struct kc_coro *co, void *owner)
+{
+    co->sched = owner;
+}
+
 __attribute__((noinline)) const struct kc_coro *kc__coro_tls_peek(void)
 {
     struct kc_coro_tls *t = &tls;
@@ -424,4 +439,12 @@ size_t kc_coro_stack_size(const kc_coro_t *co)
 uint64_t kc_coro_thread_switches(void)
 {
     return kc__coro_tls()->switches;
+}
+
+void kc__coro_stack_view(const struct kc_coro *co, const uint8_t **lo, const uint8_t **hi,
+                         const uint8_t **sp)
+{
+    *lo = co->stack.lo;
+    *hi = co->stack.hi;
+    *sp = __atomic_load_n(&co->sp, __ATOMIC_RELAXED);
 }

@@ -482,7 +482,8 @@ int kc_monitor_start(kc_sched_t *s, const char *url, const kc_monitor_opts_t *op
     *out = NULL;
     kc_monitor_opts_t o = KC_MONITOR_OPTS_INIT;
     if (opts != NULL) {
-        if (opts->size < sizeof(o) || (opts->flags & ~KC_MONITOR_ANY_ADDR) != 0 ||
+        if (opts->size < sizeof(o) ||
+            (opts->flags & ~(KC_MONITOR_ANY_ADDR | KC_MONITOR_FREE_WITH_SCHED)) != 0 ||
             opts->max_clients < 0)
             return -EINVAL;
         o = *opts;
@@ -508,6 +509,7 @@ int kc_monitor_start(kc_sched_t *s, const char *url, const kc_monitor_opts_t *op
     at.name = "kc-monitor";
     if ((rc = kc_scope_spawn(m->scope, accept_loop, m, &at)) < 0)
         goto out_hook;
+    m->autostarted = (o.flags & KC_MONITOR_FREE_WITH_SCHED) != 0;
     *out = m;
     return 0;
 
@@ -543,19 +545,4 @@ int kc_monitor_address(const kc_monitor_t *m, char *buf, size_t cap)
     if (m == NULL || (buf == NULL && cap > 0))
         return -EINVAL;
     return snprintf(buf, cap, "%s", m->addr);
-}
-
-void kc__monitor_autostart(void *sched)
-{
-    static atomic_flag once = ATOMIC_FLAG_INIT;
-    const char *url = getenv("KCORO_MONITOR");
-    if (url == NULL || url[0] == '\0' || atomic_flag_test_and_set(&once))
-        return;
-    kc_monitor_t *m = NULL;
-    int rc = kc_monitor_start(sched, url, NULL, &m);
-    if (rc < 0) {
-        fprintf(stderr, "kcoro: KCORO_MONITOR=%s: %s\n", url, kc_strerror(rc));
-        return;
-    }
-    m->autostarted = true;
 }

@@ -26,8 +26,4 @@ uint64_t kc__monitor_now(void);
  * histogram) in Prometheus text. */
 void kc__monitor_self_metrics(FILE *f);
 
-/* The scheduler starts the monitor KCORO_MONITOR asks for (once per
- * process) when it is created. Never blocks. */
-void kc__monitor_autostart(void *sched);
-
 #endif /* KCORO_KC_MONITOR_IMPL_H */

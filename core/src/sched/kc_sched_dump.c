@@ -139,9 +139,9 @@ static void copy_row(struct kc_sched *s, struct kc_task *t, struct row *r, int64
                 r->worker = i;
             }
     }
-    r->lo = t->co->stack.lo;
-    r->hi = t->co->stack.hi;
-    r->sp = r->state == ST_RUNNING ? NULL : __atomic_load_n(&t->co->sp, __ATOMIC_RELAXED);
+    const uint8_t *sp;
+    kc__coro_stack_view(t->co, &r->lo, &r->hi, &sp);
+    r->sp = r->state == ST_RUNNING ? NULL : sp;
     if (r->state != ST_WAITING)
         return;
     r->kind = __atomic_load_n(&t->wait_op, __ATOMIC_RELAXED);

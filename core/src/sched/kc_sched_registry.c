@@ -8,7 +8,8 @@
 #include "sched/kc_sched_impl.h"
 
 #include "kcoro/registry.h"
-#include "obs/kc_monitor_impl.h"
+#include "base/kc_debug.h"
+#include "kcoro/monitor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +28,18 @@ int kc__sched_register(struct kc_sched *s, const kc_sched_opts_t *o)
         (mon == NULL || mon[0] == '\0'))
         return 0;
     s->list_all = true;
-    return kc_registry_add(KC_REGISTRY_SCHED, s, s->id, s->name, NULL, &s->obs_reg);
+    int rc = kc_registry_add(KC_REGISTRY_SCHED, s, s->id, s->name, NULL, &s->obs_reg);
+    /* tasks note what they wait on while a dump may ask (the deadlock
+     * report's switch, shared) */
+    if (rc == 0)
+        atomic_fetch_add_explicit(&kc__deadlock_watched, 1, memory_order_relaxed);
+    return rc;
 }
 
 void kc__sched_unregister(struct kc_sched *s)
 {
+    if (s->obs_reg != NULL)
+        atomic_fetch_sub_explicit(&kc__deadlock_watched, 1, memory_order_relaxed);
     kc_registry_remove(s->obs_reg);
     s->obs_reg = NULL;
 }
@@ -82,5 +90,14 @@ void kc__sched_run_hooks(struct kc_sched *s, int phase)
 
 void kc__sched_created(struct kc_sched *s)
 {
-    kc__monitor_autostart(s);
+    static atomic_flag once = ATOMIC_FLAG_INIT;
+    const char *url = getenv("KCORO_MONITOR");
+    if (url == NULL || url[0] == '\0' || atomic_flag_test_and_set(&once))
+        return;
+    kc_monitor_opts_t o = KC_MONITOR_OPTS_INIT;
+    o.flags = KC_MONITOR_FREE_WITH_SCHED;
+    kc_monitor_t *m = NULL;
+    int rc = kc_monitor_start(s, url, &o, &m);
+    if (rc < 0)
+        fprintf(stderr, "kcoro: KCORO_MONITOR=%s: %s\n", url, kc_strerror(rc));
 }
