@@ -20,5 +20,6 @@
 #include "kcoro/chan.h"
 #include "kcoro/bus.h"
 #include "kcoro/transport.h"
+#include "kcoro/ipc.h"
 
 #endif /* KCORO_H */
