@@ -15,6 +15,10 @@
 
 #include "kcoro/io.h"
 
+#include "base/kc_debug.h"
+
+#include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -735,17 +739,34 @@ KC_API int kc_ipc_stats(kc_ipc_conn_t *c, kc_ipc_stats_t *out)
     out->handlers = c->handlers.count;
     out->tx_queued = c->tx_bytes;
     out->dead_rc = c->state == IPC_DEAD ? c->dead_rc : 0;
+    /* Debug runs (KCORO_DEBUG set) check the invariants here. */
+    int broken = (kc__debug() & ~KC_DEBUG_LOADED) != 0 ? kc__ipc_check(c) : 0;
     pthread_mutex_unlock(&c->lock);
+    if (broken) {
+        fprintf(stderr, "kcoro: ipc connection %p: invariant C%d broken\n", (void *)c, broken);
+        abort();
+    }
     return 0;
 }
 
 int kc__ipc_check(kc_ipc_conn_t *c)
 {
+    /* C1: every future in the map is pending (done ones leave it). */
+    for (uint32_t i = 0; i <= c->awaiters.mask; i++)
+        for (struct kc_idmap_node *n = c->awaiters.b[i]; n; n = n->next)
+            if (((struct kc_rpc_future *)(void *)n)->state != FUT_PENDING)
+                return 1;
     size_t sum = 0;
     for (struct kc_ipc_txitem *i = c->data_head; i; i = i->next)
         sum += i->len;
     if (sum != c->tx_bytes)
         return 2;
+    /* C3 before the end: the user's handle, rx, tx, each handler and each
+     * pending future hold a reference (futures already resolved hold one
+     * too, so this is a lower bound). rx and tx leave only after DEAD. */
+    uint32_t refs = atomic_load_explicit(&c->refs, memory_order_relaxed);
+    if (c->state != IPC_DEAD && refs < 3u + c->handlers.count + c->awaiters.count)
+        return 3;
     if (c->state == IPC_DEAD && c->awaiters.count != 0)
         return 4;
     return 0;
