@@ -108,7 +108,10 @@ static void test_hanging_handler_times_out_and_is_cancelled(void **state)
     assert_int_equal(kc_rpc_call(e.cli, CMD_HANG, 0, NULL, 0, 50 * MS, NULL, NULL, NULL), -ETIME);
     assert_true(ipc_now() - t0 >= 50 * MS);
     kc_ipc_stats_t c = env_stats(e.cli), s;
-    for (int i = 0; i < 5000 && (ipc_seen.cancelled < 1 || c.late_replies + c.replies_taken < 1);
+    /* (the CANCEL is counted once tx has sent it, which may follow the late
+     * reply's arrival) */
+    for (int i = 0; i < 5000 && (ipc_seen.cancelled < 1 || c.late_replies + c.replies_taken < 1 ||
+                                 c.cancels_sent != c.late_replies);
          i++) {
         ipc_usleep(1000);
         c = env_stats(e.cli);
