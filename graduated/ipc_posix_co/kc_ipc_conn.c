@@ -83,6 +83,7 @@ static int list_wait(kc_ipc_conn_t *c, struct kc_ipc_spacewait **list, int64_t l
     kc_parker_t pk;
     kc_parker_init(&pk);
     struct kc_ipc_spacewait w = {*list, &pk};
+    /* cppcheck-suppress autoVariables ; unlinked below before w goes away */
     *list = &w;
     pthread_mutex_unlock(&c->lock);
     int rc = kc_park(&pk, left, cancel);
