@@ -21,5 +21,10 @@
 #include "kcoro/bus.h"
 #include "kcoro/transport.h"
 #include "kcoro/ipc.h"
+#include "kcoro/produce.h"
+#include "kcoro/chan_timer.h"
+#include "kcoro/context.h"
+#include "kcoro/blocking.h"
+#include "kcoro/actor.h"
 
 #endif /* KCORO_H */
