@@ -58,6 +58,8 @@ int kc_sim_dir_create(const kc_sim_spec_t *s, uint64_t seed, kc_sim_dir_t **out)
     d->c_reorder.rho = s->reorder_corr;
     d->loss_state = s->loss == KC_SIM_LOSS_STATE ? KC_SIM_ST_TX_GAP : 0;
     d->last_arrive = INT64_MIN;
+    d->identity = s->dup == 0 && s->loss == KC_SIM_LOSS_NONE && s->corrupt == 0 && s->gap == 0 &&
+                  s->delay == 0 && s->jitter == 0 && s->rate_bps == 0 && !s->slot;
     *out = d;
     return 0;
 }
@@ -195,6 +197,10 @@ int kc_sim_dir_decide(kc_sim_dir_t *d, int64_t now, uint32_t len, uint32_t queue
         return -EINVAL;
     const struct kc_sim_spec *s = &d->spec;
     d->last_arrive = now;
+    if (d->identity && queued < s->limit) {
+        *out = (kc_sim_decision_t){d->frame++, now, now, -1, len, 0, 0};
+        return 0;
+    }
     kc_sim_decision_t r = {d->frame++, now, -1, -1, len, 0, 0};
 
     int copies = 1;

@@ -90,6 +90,7 @@ struct kc_sim_dir {
     bool slot_started;
     uint32_t slot_pkts_left;
     uint64_t slot_bytes_left;
+    bool identity; /* the spec changes nothing: decide skips every step */
 };
 
 /* Generator: seed a xoshiro256** state from one 64-bit seed (splitmix64). */

@@ -64,6 +64,9 @@ typedef struct sim_ep {
     size_t n, cap;
     uint64_t seq;
     int inner_err; /* sticky: the inner endpoint's end */
+    bool timeless; /* no delay, jitter, rate, slot or virtual clock: every frame
+                    * is due on arrival, so the clock is never read (decisions
+                    * are stamped 0) */
 } sim_ep_t;
 
 static _Atomic uint64_t connects;
@@ -235,6 +238,7 @@ static int ep_make(kc_transport_t *inner, const kc_sim_spec_t *spec, uint64_t se
     }
     e->inner = inner;
     e->spec = *spec;
+    e->timeless = !spec->delay && !spec->jitter && !spec->rate_bps && !spec->slot && !so->clock;
     e->seed = seed;
     e->dirname = dirname;
     e->clock = so->clock;
@@ -336,11 +340,14 @@ static int sim_send(void *self, const kc_frame_hdr_t *hdr, const struct iovec *i
 }
 
 /* Decide one frame that just came from the inner endpoint and hold what
- * survives. The frame's payload is consumed either way. */
-static int take(sim_ep_t *e, const kc_frame_hdr_t *hdr, void *payload)
+ * survives. The frame's payload is consumed either way. With `direct`, a
+ * frame that would go straight back out (a timeless link, nothing held, no
+ * duplicate) skips the heap: it is stored in *direct and take returns 1. */
+static int take(sim_ep_t *e, const kc_frame_hdr_t *hdr, void *payload, held_t *direct)
 {
     kc_sim_decision_t d;
-    int rc = kc_sim_dir_decide(e->dir, ep_now(e), hdr->len, (uint32_t)e->n, &d);
+    int64_t now = e->timeless ? 0 : ep_now(e);
+    int rc = kc_sim_dir_decide(e->dir, now, hdr->len, (uint32_t)e->n, &d);
     if (rc < 0) {
         free(payload);
         return rc;
@@ -364,6 +371,10 @@ static int take(sim_ep_t *e, const kc_frame_hdr_t *hdr, void *payload)
     if (d.fate & KC_SIM_F_CORRUPT)
         ((uint8_t *)payload)[d.corrupt_bit / 8] ^= (uint8_t)(1u << (d.corrupt_bit % 8));
     held_t h = {d.t_deliver, e->seq++, *hdr, payload};
+    if (direct && e->timeless && e->n == 0 && !copy) {
+        *direct = h;
+        return 1;
+    }
     if ((rc = heap_push(e, &h)) < 0) {
         free(payload);
         free(copy);
@@ -380,9 +391,10 @@ static int take(sim_ep_t *e, const kc_frame_hdr_t *hdr, void *payload)
 }
 
 /* Read one frame from the inner endpoint within timeout_ns and take it.
- * Returns 0 (a frame was taken), -ETIME/-EAGAIN (none came), or the inner
- * endpoint's error (which then sticks). */
-static int pull(sim_ep_t *e, size_t max_payload, int64_t timeout_ns, const kc_cancel_t *cancel)
+ * Returns 0 (a frame was taken), 1 (it is in *direct, see take), -ETIME or
+ * -EAGAIN (none came), or the inner endpoint's error (which then sticks). */
+static int pull(sim_ep_t *e, size_t max_payload, int64_t timeout_ns, const kc_cancel_t *cancel,
+                held_t *direct)
 {
     if (e->inner_err)
         return e->inner_err;
@@ -395,7 +407,7 @@ static int pull(sim_ep_t *e, size_t max_payload, int64_t timeout_ns, const kc_ca
         e->inner_err = rc;
         return rc;
     }
-    return take(e, &hdr, payload);
+    return take(e, &hdr, payload, direct);
 }
 
 static int hand_out(sim_ep_t *e, kc_frame_hdr_t *hdr, void **payload)
@@ -406,55 +418,75 @@ static int hand_out(sim_ep_t *e, kc_frame_hdr_t *hdr, void **payload)
     return 0;
 }
 
+/* Virtual time: take what the peer has already sent, then move the clock
+ * to the next delivery instead of waiting for it. */
+static int recv_virtual(sim_ep_t *e, kc_frame_hdr_t *hdr, void **payload, size_t max_payload,
+                        int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    int64_t start = ep_now(e);
+    int64_t deadline = timeout_ns < 0                   ? INT64_MAX
+                       : timeout_ns > INT64_MAX - start ? INT64_MAX
+                                                        : start + timeout_ns;
+    for (;;) {
+        if (e->n > 0 && e->heap[0].t <= ep_now(e))
+            return hand_out(e, hdr, payload);
+        int rc;
+        while ((rc = pull(e, max_payload, 0, cancel, NULL)) == 0)
+            ;
+        if (rc == -ECANCELED)
+            return rc;
+        if (e->n > 0) {
+            int64_t t = e->heap[0].t;
+            if (t > deadline) {
+                clock_advance(e->clock, deadline);
+                return timeout_ns == 0 ? -EAGAIN : -ETIME;
+            }
+            clock_advance(e->clock, t);
+            continue;
+        }
+        if (e->inner_err)
+            return e->inner_err;
+        if (timeout_ns == 0)
+            return -EAGAIN;
+        /* Nothing held: wait (in real time) for the peer to send. */
+        if ((rc = pull(e, max_payload, timeout_ns, cancel, NULL)) < 0)
+            return rc;
+    }
+}
+
 static int sim_recv(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_payload,
                     int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     sim_ep_t *e = self;
     if (e->listener)
         return -EINVAL;
-    int64_t start = ep_now(e);
-    int64_t deadline = timeout_ns < 0                   ? INT64_MAX
-                       : timeout_ns > INT64_MAX - start ? INT64_MAX
-                                                        : start + timeout_ns;
+    if (e->clock)
+        return recv_virtual(e, hdr, payload, max_payload, timeout_ns, cancel);
+    /* Real time. The clock is read only when a frame is held or the wait
+     * has a finite deadline: an unimpaired or loss-only link never reads
+     * it. */
+    int64_t deadline = INT64_MAX;
+    if (timeout_ns > 0) {
+        int64_t start = real_now();
+        deadline = timeout_ns > INT64_MAX - start ? INT64_MAX : start + timeout_ns;
+    }
     for (;;) {
-        int64_t now = ep_now(e);
-        if (e->n > 0 && e->heap[0].t <= now)
-            return hand_out(e, hdr, payload);
-        if (e->clock) {
-            /* Take what the peer has already sent, then jump to the next
-             * delivery instead of waiting for it. */
-            int rc;
-            while ((rc = pull(e, max_payload, 0, cancel)) == 0)
-                ;
-            if (rc == -ECANCELED)
-                return rc;
-            if (e->n > 0) {
-                int64_t t = e->heap[0].t;
-                if (t > deadline) {
-                    clock_advance(e->clock, deadline);
-                    return timeout_ns == 0 ? -EAGAIN : -ETIME;
-                }
-                clock_advance(e->clock, t);
-                continue;
-            }
-            if (e->inner_err)
-                return e->inner_err;
-            if (timeout_ns == 0)
-                return -EAGAIN;
-            /* Nothing held: wait (in real time) for the peer to send. */
-            rc = pull(e, max_payload, timeout_ns, cancel);
-            if (rc < 0)
-                return rc;
-            continue;
+        int64_t now = 0;
+        if (e->n > 0) {
+            now = e->timeless ? 0 : real_now();
+            if (e->heap[0].t <= now)
+                return hand_out(e, hdr, payload);
         }
         if (e->n == 0 && e->inner_err)
             return e->inner_err;
-        if (now >= deadline && timeout_ns >= 0) {
+        if (deadline != INT64_MAX && e->n == 0)
+            now = real_now();
+        if (timeout_ns == 0 || (deadline != INT64_MAX && now >= deadline)) {
             /* A last look: take what has already arrived (all a try-once
              * receive does), and hand out a frame if one is due now. */
-            while (pull(e, max_payload, 0, cancel) == 0)
+            while (pull(e, max_payload, 0, cancel, NULL) == 0)
                 ;
-            if (e->n > 0 && e->heap[0].t <= ep_now(e))
+            if (e->n > 0 && e->heap[0].t <= (e->timeless ? 0 : real_now()))
                 return hand_out(e, hdr, payload);
             return timeout_ns == 0 ? -EAGAIN : -ETIME;
         }
@@ -462,15 +494,21 @@ static int sim_recv(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_
         if (e->n > 0 && e->heap[0].t < until)
             until = e->heap[0].t;
         int64_t wait = until == INT64_MAX ? KC_NO_TIMEOUT : until - now;
+        int rc;
         if (e->inner_err) {
             /* The link has ended but frames are still in flight: sleep
              * until the next one is due. */
-            int rc = kc_sched_sleep(wait, cancel);
-            if (rc == -ECANCELED)
+            if ((rc = kc_sched_sleep(wait, cancel)) == -ECANCELED)
                 return rc;
             continue;
         }
-        int rc = pull(e, max_payload, wait, cancel);
+        held_t direct;
+        rc = pull(e, max_payload, wait, cancel, &direct);
+        if (rc == 1) {
+            *hdr = direct.hdr;
+            *payload = direct.payload;
+            return 0;
+        }
         if (rc == -ECANCELED)
             return rc;
         if (rc < 0 && rc != -ETIME && rc != -EAGAIN && e->n == 0)
