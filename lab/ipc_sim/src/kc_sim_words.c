@@ -30,7 +30,7 @@ typedef struct words {
     size_t errcap;
 } words_t;
 
-static int fail(words_t *ws, int at, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(words_t *ws, int at, const char *fmt, ...)
 {
     if (ws->err && ws->errcap) {
         int k = 0;
@@ -481,7 +481,7 @@ typedef struct outbuf {
     bool over;
 } outbuf_t;
 
-static void put(outbuf_t *o, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void put(outbuf_t *o, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

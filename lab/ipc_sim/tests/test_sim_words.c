@@ -148,8 +148,8 @@ static void test_sim_words_format_round_trips(void **state)
 {
     (void)state;
     const char *cases[] = {
-        "delay 20ms 5ms 25% distribution normal loss random 1% duplicate 0.5% corrupt 0.1% "
-        "reorder 10% 50% gap 5 rate 10000000bit",
+        ("delay 20ms 5ms 25% distribution normal loss random 1% duplicate 0.5% corrupt 0.1% "
+         "reorder 10% 50% gap 5 rate 10000000bit"),
         "limit 10 delay 1s loss state 5% 40% 20% 30% 2% slot 10ms 20ms packets 4 bytes 65536",
         "delay 1500us 3ns loss gemodel 1% 30% 100% 0% rate 8bit -4 53 5 seed 7",
         "slot distribution pareto 5ms 1ms packets 2",
