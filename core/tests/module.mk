@@ -10,6 +10,7 @@ CORE_TESTS += scope
 CORE_TESTS += sched_stress
 CORE_TESTS += chan
 CORE_TESTS += chan_wait
+CORE_TESTS += lifetime
 CORE_TESTS += select
 CORE_TESTS += chan_lincheck
 CORE_TESTS += chan_stress

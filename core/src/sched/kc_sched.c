@@ -165,6 +165,8 @@ int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_
     kc__unlock(&s->wait_lock);
     int64_t deadline = timeout_ns < 0 ? -1 : kc__sched_now() + timeout_ns;
     int rc = 0;
+    if (cancel != NULL)
+        kc__cancel_hold(cancel); /* read by every park of the loop (the lifetime rule) */
     /* seq_cst: pairs with the decrement in kc__sched_live_dec */
     while (atomic_load_explicit(&s->live, memory_order_seq_cst) != 0) {
         int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
@@ -172,14 +174,45 @@ int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_
         if (rc < 0)
             break;
     }
+    if (cancel != NULL)
+        kc__cancel_release(cancel);
     kc__lock(&s->wait_lock);
     struct kc_idle_waiter **pp = &s->waiters;
     while (*pp != &me)
         pp = &(*pp)->next;
     *pp = me.next;
-    kc__unlock(&s->wait_lock);
     /* seq_cst: pairs with the decrement in kc__sched_live_dec */
-    return atomic_load_explicit(&s->live, memory_order_seq_cst) == 0 ? 0 : rc;
+    bool idle = atomic_load_explicit(&s->live, memory_order_seq_cst) == 0;
+    kc__unlock(&s->wait_lock); /* the last touch of s (kc_sched_destroy waits for it) */
+    return idle ? 0 : rc;
+}
+
+/* The lifetime rule: wait until no thread is left inside a wait of s
+ * (kc_sched_run_until_idle from other threads, woken when the last task
+ * finished, unlink themselves under wait_lock as their last touch). */
+static void wait_waiters_gone(struct kc_sched *s)
+{
+    for (int i = 0;; i++) {
+        kc__lock(&s->wait_lock);
+        bool gone = s->waiters == NULL;
+        kc__unlock(&s->wait_lock);
+        if (gone)
+            return;
+        if (i < 64)
+            kc__port_relax();
+        else
+            kc_sched_yield();
+    }
+}
+
+int kc__sched_waiters(struct kc_sched *s)
+{
+    int n = 0;
+    kc__lock(&s->wait_lock);
+    for (const struct kc_idle_waiter *w = s->waiters; w != NULL; w = w->next)
+        n++;
+    kc__unlock(&s->wait_lock);
+    return n;
 }
 
 /* Cancel every task that has parked at least once; the others see
@@ -237,6 +270,7 @@ int kc_sched_destroy(kc_sched_t *s)
         if (rc < 0)
             return rc;
     }
+    wait_waiters_gone(s);
     free_sched(s);
     return 0;
 }

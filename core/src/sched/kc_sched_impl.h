@@ -289,15 +289,28 @@ int kc__io_poll(struct kc_sched *s, struct kc_worker *w, int64_t timeout_ns);
 /* ---- kc_cancel.c */
 const void *kc__thread_tag(void);               /* identifies the calling thread */
 bool kc__cancel_fired_sc(const kc_cancel_t *c); /* seq_cst read of the flag */
+/* The lifetime rule for tokens: a blocking call whose token others may
+ * read while it waits (a channel token's owner, read by peers) holds the
+ * token from before it becomes visible until its last read; while held,
+ * kc_cancel_destroy answers -EBUSY. hold is a seq_cst add, release a
+ * release subtract (pairs with destroy's acquire load): the caller's last
+ * touch of c. Never block. */
+void kc__cancel_hold(const kc_cancel_t *c);
+void kc__cancel_release(const kc_cancel_t *c);
+/* The calls and registrations that keep c from being destroyed now (tests
+ * and diagnostics; a snapshot). 0 for NULL. Never blocks for long. */
+unsigned kc__cancel_users(const kc_cancel_t *c);
 
 /* ---- kc_scope.c */
 int kc__scope_add(struct kc_scope *sc, struct kc_task *t); /* 0 or -ECANCELED */
 void kc__scope_child_done(struct kc_task *t, int status);
+int kc__scope_waiters(struct kc_scope *sc); /* callers inside kc_scope_wait (tests) */
 
 /* ---- kc_sched.c */
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
                         bool intr);
 int kc__sched_check(const struct kc_sched *s); /* 0, or abort naming the rule */
+int kc__sched_waiters(struct kc_sched *s);     /* threads inside kc_sched_run_until_idle (tests) */
 
 /* Monotonic nanoseconds. */
 int64_t kc__sched_now(void);

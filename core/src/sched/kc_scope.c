@@ -134,6 +134,16 @@ static bool own_child(const kc_scope_t *sc)
     return t != NULL && t->scope == sc;
 }
 
+int kc__scope_waiters(struct kc_scope *sc)
+{
+    int n = 0;
+    kc__lock(&sc->lock);
+    for (const struct kc_idle_waiter *w = sc->waiters; w != NULL; w = w->next)
+        n++;
+    kc__unlock(&sc->lock);
+    return n;
+}
+
 static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr)
 {
     struct kc_idle_waiter me;
@@ -146,6 +156,8 @@ static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *can
     kc__unlock(&sc->lock);
     int64_t deadline = timeout_ns < 0 ? -1 : kc__sched_now() + timeout_ns;
     int rc = 0;
+    if (cancel != NULL)
+        kc__cancel_hold(cancel); /* read by every park of the loop (the lifetime rule) */
     /* relaxed: a stale non-zero only costs one more park, and the permit
      * from the last child's unpark makes that park return */
     while (atomic_load_explicit(&sc->live, memory_order_relaxed) != 0) {
@@ -154,6 +166,8 @@ static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *can
         if (rc < 0)
             break;
     }
+    if (cancel != NULL)
+        kc__cancel_release(cancel);
     kc__lock(&sc->lock);
     struct kc_idle_waiter **pp = &sc->waiters;
     while (*pp != &me)
@@ -211,6 +225,20 @@ int kc_scope_destroy(kc_scope_t *sc)
     if (atomic_load_explicit(&sc->live, memory_order_relaxed) != 0)
         kc_cancel_trigger(sc->token);
     int rc = scope_wait(sc, KC_NO_TIMEOUT, NULL, false); /* even if we are cancelled */
+    /* The lifetime rule: other callers of kc_scope_wait, woken with us when
+     * the last child finished, unlink themselves under the lock as their
+     * last touch; wait for them before freeing. */
+    for (int i = 0;; i++) {
+        kc__lock(&sc->lock);
+        bool gone = sc->waiters == NULL;
+        kc__unlock(&sc->lock);
+        if (gone)
+            break;
+        if (i < 64)
+            kc__port_relax();
+        else
+            kc_sched_yield();
+    }
     kc_cancel_unregister(&sc->reg);
     if (kc_cancel_destroy(sc->token) < 0)
         return rc; /* a nested scope still hangs on our token: keep it alive */

@@ -224,6 +224,8 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
         kc__unlock(&t->lock);
         return -EBUSY;
     }
+    if (cancel != NULL)
+        kc__cancel_hold(cancel); /* read by every park of the loop (the lifetime rule) */
     while (!t->finished) {
         t->joiner = &p;
         kc__unlock(&t->lock);
@@ -233,6 +235,8 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
         if (rc < 0)
             break;
     }
+    if (cancel != NULL)
+        kc__cancel_release(cancel);
     if (!t->finished) {
         kc__unlock(&t->lock);
         return rc;
