@@ -135,6 +135,8 @@ int kc__port_wait_fd(int fd, uint32_t events, int64_t timeout_ns, struct kc_wake
         return -errno;
     if (r == 0)
         return -ETIME;
+    if (p[0].revents & POLLNVAL)
+        return -EBADF; /* not an open descriptor (closed, or beyond the limit) */
     uint32_t ev = 0;
     if (p[0].revents & POLLIN)
         ev |= KC__POLL_IN;
@@ -149,6 +151,11 @@ int kc__port_wait_fd(int fd, uint32_t events, int64_t timeout_ns, struct kc_wake
     if (wake != NULL)
         kc__wakefd_drain(wake);
     return 0;
+}
+
+bool kc__port_fd_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
 }
 
 int kc__port_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
