@@ -260,6 +260,8 @@ int kc_chan_destroy(kc_chan_t *ch)
 {
     if (ch == NULL)
         return 0;
+    if (ch->tick != NULL)
+        kc__chan_tick_free(ch); /* a timer channel stops first (kc_chan_timer.c) */
     kc_lock_t *g = guard_of(ch);
     for (int round = 0;; round++) {
         kc__lock(g);
@@ -617,6 +619,11 @@ bool kc__chan_dequeue(kc_chan_t *ch, kc_waiter_t *w)
 
 int kc_chan_close(kc_chan_t *ch)
 {
+    return kc__chan_close(ch, 0);
+}
+
+int kc__chan_close(kc_chan_t *ch, int reason)
+{
     if (ch == NULL)
         return -EINVAL;
     kc__lock(&ch->lock);
@@ -624,6 +631,7 @@ int kc_chan_close(kc_chan_t *ch)
         kc__unlock(&ch->lock);
         return -EPIPE;
     }
+    ch->close_reason = reason; /* published by the release store below */
     /* A cell channel's senders reserve without the lock: the mark in
      * send_idx makes every reservation after this point fail. */
     if (ch->cells)
