@@ -335,7 +335,8 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
 {
     /* a timed select's deadline, for the reruns: taken before any wait */
     int64_t deadline = timeout_ns > 0 ? (int64_t)kc__port_now_ns() + timeout_ns : 0;
-    struct kc__select_life own;
+    struct kc__select_life own; /* owed[] is cleared when first used (any_owed) */
+    /* cppcheck-suppress uninitvar ; owed[] is read only once any_owed is set */
     struct kc__select_life *life = outer != NULL ? outer : &own;
     life->notified = -1;
     life->held = false;
