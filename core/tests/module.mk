@@ -30,6 +30,9 @@ CORE_TESTS += zdesc
 CORE_TESTS += zdesc_outcomes
 CORE_TESTS += zdesc_threads
 CORE_TESTS += zdesc_fault
+# The tests are white-box: they may include every module's headers.
+tests.uses = $(MODULES)
+
 
 # test_stack_clash checks what programs built with `pkg-config --cflags
 # kcoro` get: its object is compiled with kcoro.pc's Cflags (the include
