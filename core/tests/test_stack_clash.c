@@ -16,6 +16,7 @@
 #include "kcoro.h"
 
 #include <signal.h>
+#include <stdio.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,11 +59,26 @@ static void child_big_frame(void)
     _exit(0); /* only when the frame jumped the guard without a fault */
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KC_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define KC_TEST_SANITIZED 1
+#endif
+#endif
+
 static void test_coro_frame_larger_than_the_guard_is_reported_by_name(void **state)
 {
     (void)state;
     if (kc_test_skip_under_valgrind("the guard-page death test"))
         return;
+#ifdef KC_TEST_SANITIZED
+    /* The sanitizers lay frames out themselves (redzones, ASan's fake
+     * stack) and Clang 14 does not probe those: the claim is about the
+     * flags of a normal build. */
+    printf("[ SKIPPED  ] stack-clash probes: not what a sanitizer build lays out\n");
+    return;
+#endif
     struct kc_child child;
     assert_int_equal(kc_test_run_child(&child, child_big_frame), 0);
     if (!WIFSIGNALED(child.status) || WTERMSIG(child.status) != SIGABRT ||
