@@ -7,7 +7,8 @@
 #  2. doc coverage: every macro, constant and enum value in core/include
 #     carries a comment (on the line itself or in the comment just above);
 #  3. layout: every C file under core/ and lab/ follows .clang-format;
-#  4. cppcheck over core/src and core/include reports nothing.
+#  4. cppcheck over core/src and core/include reports nothing;
+#  5. compile-must-fail: mismatched typed channel macros do not compile.
 # Prints what it finds and exits non-zero if anything was found.
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -72,5 +73,10 @@ if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,perfor
     echo "lint: cppcheck findings above"; fail=1
 fi
 
-[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck)"
+# ---- 5. typed channel mismatches must not compile (mk/compile-fail.sh)
+if ! "$top/mk/compile-fail.sh"; then
+    echo "lint: compile-must-fail checks above"; fail=1
+fi
+
+[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck, compile-fail)"
 exit $fail
