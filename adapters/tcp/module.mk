@@ -57,6 +57,11 @@ $(OUT)/tests/test_tcp: $(OUT)/obj/adapters/tcp/tests/test_tcp.o $(TCP_A) $(LIB_A
 	@$(if $(Q),echo "  LINK    tests/$(@F)")
 	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ $(TCP_LIBS) -lcmocka $(KC_LDLIBS)
 
+# core/bench/bench_ipc measures tcp:// through the adapter.
+$(OUT)/obj/core/bench/bench_ipc.o: KC_CPPFLAGS += -I$(TCP_DIR)/include
+$(OUT)/bench/bench_ipc: $(TCP_A)
+$(OUT)/bench/bench_ipc: KC_LDLIBS += $(LIB_A) $(TCP_LIBS)
+
 install-tcp: $(TCP_TARGETS)
 	$(if $(TCP_TARGETS),install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/kcoro)
 	$(if $(TCP_TARGETS),install -m 644 $(TCP_A) $(DESTDIR)$(LIBDIR)/)

@@ -9,3 +9,6 @@ $(OUT)/bench/bench_bus: $(OUT)/obj/core/bench/bus_aos/kc_bus_aos.o
 CORE_BENCH += arena
 CORE_BENCH += zdesc
 CORE_BENCH += ctx
+# bench_ipc: the two-process ipc figures (its tcp:// figure links
+# libkcoro-tcp: adapters/tcp/module.mk adds the library).
+CORE_BENCH += ipc
