@@ -26,7 +26,8 @@ deps-tcp:
 $(TCP_STAGE)/.stamp: $(TOP)/core/include/kcoro.h $(wildcard $(TOP)/core/include/kcoro/*.h)
 	$(Q)rm -rf $(TCP_STAGE) && install -d $(TCP_STAGE)/kcoro
 	$(Q)install -m 644 $(TOP)/core/include/kcoro.h $(TCP_STAGE)/
-	$(Q)install -m 644 $(TOP)/core/include/kcoro/*.h $(TCP_STAGE)/kcoro/
+	$(Q)install -m 644 $(addprefix $(TOP)/core/include/,$(filter kcoro/%,$(MANIFEST_HEADERS))) \
+		$(TCP_STAGE)/kcoro/
 	$(Q)touch $@
 
 $(OUT)/obj/adapters/tcp/%.o: $(TCP_DIR)/%.c $(TCP_STAGE)/.stamp $(FLAGS_STAMP) | deps-tcp
