@@ -18,6 +18,7 @@
 #ifndef KCORO_KC_CHAN_IMPL_H
 #define KCORO_KC_CHAN_IMPL_H
 
+#include "base/kc_debug.h"
 #include "kcoro/chan.h"
 #include "kcoro/park.h"
 #include "port/kc_futex.h"
@@ -66,7 +67,7 @@ struct kc_chan {
     bool desc;               /* elements are kc_zdesc_t */
     bool boxed;              /* a byte channel whose elements live in `arena`
                                 (its slots hold kc_zdesc_t) */
-    bool cells;              /* a cell channel (kc_chan_cells.c): lock-free ring */
+    bool cells;              /* a cell channel: lock-free ring (below) */
     _Atomic uint32_t closed; /* 0/1; written under the lock, read anywhere */
     size_t capacity;         /* logical: 0, n, 1, or SIZE_MAX (unlimited) */
     size_t elem_size;        /* the user's element size (0: descriptors) */
@@ -388,6 +389,13 @@ int kc__chan_select_sparse(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64
  * nothing is recorded) waits in a select of n clauses, the first of them on
  * first (NULL: all off). Never blocks. */
 void kc__chan_note_select(const kc_parker_t *p, const kc_chan_t *first, size_t n);
+
+/* Is any scheduler's deadlock check on (so waits must note what they wait
+ * on)? One relaxed load (kc__deadlock_watched: base/kc_debug.h). */
+static inline bool kc__chan_noting(void)
+{
+    return atomic_load_explicit(&kc__deadlock_watched, memory_order_relaxed) != 0;
+}
 
 /* ---- channels with an arena attached (kc_chan_arena.c) */
 
