@@ -34,371 +34,392 @@
 #include <stdlib.h>
 #include <string.h>
 
-void kc__sched_live_dec(struct kc_sched *s) {
-  /* seq_cst: Dekker with spawn's increment and shutdown's state change */
-  if (atomic_fetch_sub_explicit(&s->live, 1, memory_order_seq_cst) != 1)
-    return;
-  kc__lock(&s->wait_lock);
-  kc__drain_wake(s->waiters);
-  kc__unlock(&s->wait_lock);
+void kc__sched_live_dec(struct kc_sched *s)
+{
+    /* seq_cst: Dekker with spawn's increment and shutdown's state change */
+    if (atomic_fetch_sub_explicit(&s->live, 1, memory_order_seq_cst) != 1)
+        return;
+    kc__lock(&s->wait_lock);
+    kc__drain_wake(s->waiters);
+    kc__unlock(&s->wait_lock);
 }
 
 /* Scope membership: a scope's children are on its list under its lock
  * (SC1-SC3 in kc_scope.c). Kept beside spawn and finish, its only callers,
  * so that kc_scope.c calls down into this file and never the reverse. */
-int kc__scope_add(struct kc_scope *sc, struct kc_task *t) {
-  kc__lock(&sc->lock);
-  if (kc_cancel_is_triggered(sc->token)) { /* SC3 */
+int kc__scope_add(struct kc_scope *sc, struct kc_task *t)
+{
+    kc__lock(&sc->lock);
+    if (kc_cancel_is_triggered(sc->token)) { /* SC3 */
+        kc__unlock(&sc->lock);
+        return -ECANCELED;
+    }
+    t->scope = sc;
+    t->sc_prev = NULL;
+    t->sc_next = sc->children;
+    if (sc->children != NULL)
+        sc->children->sc_prev = t;
+    sc->children = t;
+    atomic_store_explicit(&sc->live, atomic_load_explicit(&sc->live, memory_order_relaxed) + 1,
+                          memory_order_relaxed); /* SC1, under lock */
     kc__unlock(&sc->lock);
-    return -ECANCELED;
-  }
-  t->scope = sc;
-  t->sc_prev = NULL;
-  t->sc_next = sc->children;
-  if (sc->children != NULL)
-    sc->children->sc_prev = t;
-  sc->children = t;
-  atomic_store_explicit(
-      &sc->live, atomic_load_explicit(&sc->live, memory_order_relaxed) + 1,
-      memory_order_relaxed); /* SC1, under lock */
-  kc__unlock(&sc->lock);
-  return 0;
+    return 0;
 }
 
-void kc__scope_child_done(struct kc_task *t, int status) {
-  struct kc_scope *sc = t->scope;
-  bool cancel_now = false;
-  kc__lock(&sc->lock);
-  if (status < 0 && sc->first_error == 0) { /* SC2 */
-    sc->first_error = status;
-    cancel_now = (sc->flags & KC_SCOPE_F_CANCEL_ON_FAIL) != 0;
-  }
-  kc__unlock(&sc->lock);
-  if (cancel_now) /* sc is alive: we are still counted in live */
-    kc_cancel_trigger(sc->token);
-  kc__lock(&sc->lock);
-  if (t->sc_prev != NULL)
-    t->sc_prev->sc_next = t->sc_next;
-  else
-    sc->children = t->sc_next;
-  if (t->sc_next != NULL)
-    t->sc_next->sc_prev = t->sc_prev;
-  int64_t live = atomic_load_explicit(&sc->live, memory_order_relaxed) - 1;
-  /* seq_cst: pairs with the load in kc__drain_wait (kc_drain.c) */
-  atomic_store_explicit(&sc->live, live, memory_order_seq_cst);
-  if (live == 0)
-    kc__drain_wake(sc->waiters);
-  kc__unlock(&sc->lock);
+void kc__scope_child_done(struct kc_task *t, int status)
+{
+    struct kc_scope *sc = t->scope;
+    bool cancel_now = false;
+    kc__lock(&sc->lock);
+    if (status < 0 && sc->first_error == 0) { /* SC2 */
+        sc->first_error = status;
+        cancel_now = (sc->flags & KC_SCOPE_F_CANCEL_ON_FAIL) != 0;
+    }
+    kc__unlock(&sc->lock);
+    if (cancel_now) /* sc is alive: we are still counted in live */
+        kc_cancel_trigger(sc->token);
+    kc__lock(&sc->lock);
+    if (t->sc_prev != NULL)
+        t->sc_prev->sc_next = t->sc_next;
+    else
+        sc->children = t->sc_next;
+    if (t->sc_next != NULL)
+        t->sc_next->sc_prev = t->sc_prev;
+    int64_t live = atomic_load_explicit(&sc->live, memory_order_relaxed) - 1;
+    /* seq_cst: pairs with the load in kc__drain_wait (kc_drain.c) */
+    atomic_store_explicit(&sc->live, live, memory_order_seq_cst);
+    if (live == 0)
+        kc__drain_wake(sc->waiters);
+    kc__unlock(&sc->lock);
 }
 
 /* Task records are recycled through a small per-worker cache (owner only,
  * so no lock): a spawn on a worker takes one, a free on a worker of the same
  * scheduler gives one back, everything else uses malloc. */
-static struct kc_task *task_alloc(const struct kc_sched *s) {
-  struct kc_worker *w = kc__sched_worker_self();
-  struct kc_task *t;
-  if (w != NULL && w->sched == s && (t = w->free_tasks) != NULL) {
-    w->free_tasks = t->link;
-    w->nfree_tasks--;
-    memset(t, 0, sizeof(*t));
-    return t;
-  }
-  return calloc(1, sizeof(struct kc_task));
+static struct kc_task *task_alloc(const struct kc_sched *s)
+{
+    struct kc_worker *w = kc__sched_worker_self();
+    struct kc_task *t;
+    if (w != NULL && w->sched == s && (t = w->free_tasks) != NULL) {
+        w->free_tasks = t->link;
+        w->nfree_tasks--;
+        memset(t, 0, sizeof(*t));
+        return t;
+    }
+    return calloc(1, sizeof(struct kc_task));
 }
 
-static void task_release(const struct kc_sched *s, struct kc_task *t) {
-  struct kc_worker *w = kc__sched_worker_self();
-  if (w != NULL && w->sched == s && w->nfree_tasks < KC_SCHED_TASK_CACHE) {
-    t->link = w->free_tasks;
-    w->free_tasks = t;
-    w->nfree_tasks++;
-    return;
-  }
-  free(t);
-}
-
-void kc__task_cache_fini(struct kc_worker *w) {
-  while (w->free_tasks != NULL) {
-    struct kc_task *t = w->free_tasks;
-    w->free_tasks = t->link;
+static void task_release(const struct kc_sched *s, struct kc_task *t)
+{
+    struct kc_worker *w = kc__sched_worker_self();
+    if (w != NULL && w->sched == s && w->nfree_tasks < KC_SCHED_TASK_CACHE) {
+        t->link = w->free_tasks;
+        w->free_tasks = t;
+        w->nfree_tasks++;
+        return;
+    }
     free(t);
-  }
-  w->nfree_tasks = 0;
 }
 
-void kc__task_free(struct kc_task *t) {
-  kc_coro_destroy(t->co);
-  task_release(t->sched, t);
+void kc__task_cache_fini(struct kc_worker *w)
+{
+    while (w->free_tasks != NULL) {
+        struct kc_task *t = w->free_tasks;
+        w->free_tasks = t->link;
+        free(t);
+    }
+    w->nfree_tasks = 0;
 }
 
-static int attr_check(const kc_spawn_attr_t *attr) {
-  if (attr == NULL)
+void kc__task_free(struct kc_task *t)
+{
+    kc_coro_destroy(t->co);
+    task_release(t->sched, t);
+}
+
+static int attr_check(const kc_spawn_attr_t *attr)
+{
+    if (attr == NULL)
+        return 0;
+    if (attr->size < sizeof(*attr) || attr->flags != 0)
+        return -EINVAL;
+    if (attr->stack_size != 0 &&
+        (attr->stack_size < KC_CORO_STACK_MIN || attr->stack_size > KC_CORO_STACK_MAX))
+        return -EINVAL;
     return 0;
-  if (attr->size < sizeof(*attr) || attr->flags != 0)
-    return -EINVAL;
-  if (attr->stack_size != 0 && (attr->stack_size < KC_CORO_STACK_MIN ||
-                                attr->stack_size > KC_CORO_STACK_MAX))
-    return -EINVAL;
-  return 0;
 }
 
-int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn,
-                   void *arg, size_t arg_size, const kc_spawn_attr_t *attr,
-                   struct kc_scope *scope) {
-  /* seq_cst: Dekker with kc_sched_shutdown (live first, then state) */
-  atomic_fetch_add_explicit(&s->live, 1, memory_order_seq_cst);
-  int rc = -EPIPE;
-  if (atomic_load_explicit(&s->state, memory_order_seq_cst) >=
-      KC_SCHED_STOPPING)
-    goto out_live;
-  struct kc_task *t = task_alloc(s);
-  rc = -ENOMEM;
-  if (t == NULL)
-    goto out_live;
-  kc_coro_attr_t ca = KC_CORO_ATTR_INIT;
-  ca.stack_size =
-      attr != NULL && attr->stack_size != 0 ? attr->stack_size : s->stack_size;
-  ca.name = attr != NULL ? attr->name : NULL;
-  rc = kc__coro_create_copy(&t->co, fn, arg, arg_size, &ca);
-  if (rc < 0)
-    goto out_free;
-  kc__coro_set_owner(t->co, t); /* A1 */
-  t->sched = s;
-  kc__parker_init_task(&t->parker, t);
-  t->worker = -1;
-  t->handle = out != NULL;
-  struct kc_task *parent = scope != NULL ? kc__task_self() : NULL;
-  if (parent != NULL && (rc = kc__ctx_inherit(t, parent)) < 0)
-    goto out_coro;
-  if (scope != NULL && (rc = kc__scope_add(scope, t)) < 0)
-    goto out_coro;
-  struct kc_worker *self = kc__sched_worker_self();
-  if (self != NULL && self->sched == s)
-    KC_STAT_ADD(self, spawned, 1);
-  else
-    atomic_fetch_add_explicit(&s->ext_spawned, 1, memory_order_relaxed);
-  if (out != NULL)
-    *out = t;
-  kc__sched_submit(t);
-  return 0;
+int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, void *arg,
+                   size_t arg_size, const kc_spawn_attr_t *attr, struct kc_scope *scope)
+{
+    /* seq_cst: Dekker with kc_sched_shutdown (live first, then state) */
+    atomic_fetch_add_explicit(&s->live, 1, memory_order_seq_cst);
+    int rc = -EPIPE;
+    if (atomic_load_explicit(&s->state, memory_order_seq_cst) >= KC_SCHED_STOPPING)
+        goto out_live;
+    struct kc_task *t = task_alloc(s);
+    rc = -ENOMEM;
+    if (t == NULL)
+        goto out_live;
+    kc_coro_attr_t ca = KC_CORO_ATTR_INIT;
+    ca.stack_size = attr != NULL && attr->stack_size != 0 ? attr->stack_size : s->stack_size;
+    ca.name = attr != NULL ? attr->name : NULL;
+    rc = kc__coro_create_copy(&t->co, fn, arg, arg_size, &ca);
+    if (rc < 0)
+        goto out_free;
+    kc__coro_set_owner(t->co, t); /* A1 */
+    t->sched = s;
+    kc__parker_init_task(&t->parker, t);
+    t->worker = -1;
+    t->handle = out != NULL;
+    struct kc_task *parent = scope != NULL ? kc__task_self() : NULL;
+    if (parent != NULL && (rc = kc__ctx_inherit(t, parent)) < 0)
+        goto out_coro;
+    if (scope != NULL && (rc = kc__scope_add(scope, t)) < 0)
+        goto out_coro;
+    struct kc_worker *self = kc__sched_worker_self();
+    if (self != NULL && self->sched == s)
+        KC_STAT_ADD(self, spawned, 1);
+    else
+        atomic_fetch_add_explicit(&s->ext_spawned, 1, memory_order_relaxed);
+    if (out != NULL)
+        *out = t;
+    kc__sched_submit(t);
+    return 0;
 
 out_coro:
-  kc__ctx_release(t);
-  kc_coro_destroy(t->co);
+    kc__ctx_release(t);
+    kc_coro_destroy(t->co);
 out_free:
-  task_release(s, t);
+    task_release(s, t);
 out_live:
-  kc__sched_live_dec(s);
-  return rc;
+    kc__sched_live_dec(s);
+    return rc;
 }
 
 int kc_sched_spawn(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, void *arg,
-                   const kc_spawn_attr_t *attr) {
-  if (out != NULL)
-    *out = NULL;
-  if (fn == NULL || attr_check(attr) < 0)
-    return -EINVAL;
-  if (s == NULL) {
-    struct kc_worker *self = kc__sched_worker_self();
-    if (self == NULL)
-      return -EPERM;
-    s = self->sched;
-  }
-  return kc__task_spawn(s, out, fn, arg, 0, attr, NULL);
+                   const kc_spawn_attr_t *attr)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (fn == NULL || attr_check(attr) < 0)
+        return -EINVAL;
+    if (s == NULL) {
+        struct kc_worker *self = kc__sched_worker_self();
+        if (self == NULL)
+            return -EPERM;
+        s = self->sched;
+    }
+    return kc__task_spawn(s, out, fn, arg, 0, attr, NULL);
 }
 
-int kc_sched_spawn_copy(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn,
-                        const void *arg, size_t arg_size,
-                        const kc_spawn_attr_t *attr) {
-  if (out != NULL)
-    *out = NULL;
-  if (fn == NULL || attr_check(attr) < 0 || arg_size > KC_SPAWN_ARG_MAX ||
-      (arg_size > 0 && arg == NULL))
-    return -EINVAL;
-  if (s == NULL) {
-    struct kc_worker *self = kc__sched_worker_self();
-    if (self == NULL)
-      return -EPERM;
-    s = self->sched;
-  }
-  return kc__task_spawn(s, out, fn, (void *)(uintptr_t)arg, arg_size, attr,
-                        NULL);
+int kc_sched_spawn_copy(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, const void *arg,
+                        size_t arg_size, const kc_spawn_attr_t *attr)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (fn == NULL || attr_check(attr) < 0 || arg_size > KC_SPAWN_ARG_MAX ||
+        (arg_size > 0 && arg == NULL))
+        return -EINVAL;
+    if (s == NULL) {
+        struct kc_worker *self = kc__sched_worker_self();
+        if (self == NULL)
+            return -EPERM;
+        s = self->sched;
+    }
+    return kc__task_spawn(s, out, fn, (void *)(uintptr_t)arg, arg_size, attr, NULL);
 }
 
-void kc__task_finish(struct kc_worker *w, struct kc_task *t) {
-  struct kc_sched *s = t->sched;
-  int status = 0;
-  kc_coro_status(t->co, &status);
-  KC_STAT_ADD(w, finished, 1);
-  kc__task_unregister(t);
-  kc__ctx_release(t); /* before joiners wake: they see the destructors done */
-  if (t->scope != NULL)
-    kc__scope_child_done(t, status);
-  kc__lock(&t->lock);
-  t->status = status;
-  t->finished = true;
-  bool free_now = !t->handle; /* A2 */
-  if (t->joiner != NULL)
-    kc_unpark(t->joiner); /* A3 */
-  kc__unlock(&t->lock);
-  if (free_now)
-    kc__task_free(t);
-  kc__sched_live_dec(s);
+void kc__task_finish(struct kc_worker *w, struct kc_task *t)
+{
+    struct kc_sched *s = t->sched;
+    int status = 0;
+    kc_coro_status(t->co, &status);
+    KC_STAT_ADD(w, finished, 1);
+    kc__task_unregister(t);
+    kc__ctx_release(t); /* before joiners wake: they see the destructors done */
+    if (t->scope != NULL)
+        kc__scope_child_done(t, status);
+    kc__lock(&t->lock);
+    t->status = status;
+    t->finished = true;
+    bool free_now = !t->handle; /* A2 */
+    if (t->joiner != NULL)
+        kc_unpark(t->joiner); /* A3 */
+    kc__unlock(&t->lock);
+    if (free_now)
+        kc__task_free(t);
+    kc__sched_live_dec(s);
 }
 
 /* Relative time left until deadline (negative deadline: forever). */
-static int64_t left_until(int64_t deadline) {
-  if (deadline < 0)
-    return KC_NO_TIMEOUT;
-  int64_t d = deadline - kc__sched_now();
-  return d > 0 ? d : 0;
+static int64_t left_until(int64_t deadline)
+{
+    if (deadline < 0)
+        return KC_NO_TIMEOUT;
+    int64_t d = deadline - kc__sched_now();
+    return d > 0 ? d : 0;
 }
 
-static int64_t deadline_of(int64_t timeout_ns) {
-  if (timeout_ns < 0)
-    return -1;
-  int64_t now = kc__sched_now();
-  return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+static int64_t deadline_of(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return -1;
+    int64_t now = kc__sched_now();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
 
-int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns,
-                  const kc_cancel_t *cancel) {
-  if (t == NULL)
-    return -EINVAL;
-  if (t == kc__task_self())
-    return -EPERM;
-  kc_parker_t p;
-  kc_parker_init(&p);
-  int64_t deadline = deadline_of(timeout_ns);
-  int rc = 0;
-  kc__lock(&t->lock);
-  if (t->joiner != NULL) {
-    kc__unlock(&t->lock);
-    return -EBUSY;
-  }
-  /* While t has not finished its scheduler is alive (the live count
+int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (t == NULL)
+        return -EINVAL;
+    if (t == kc__task_self())
+        return -EPERM;
+    kc_parker_t p;
+    kc_parker_init(&p);
+    int64_t deadline = deadline_of(timeout_ns);
+    int rc = 0;
+    kc__lock(&t->lock);
+    if (t->joiner != NULL) {
+        kc__unlock(&t->lock);
+        return -EBUSY;
+    }
+    /* While t has not finished its scheduler is alive (the live count
    * drops after `finished` is set under t->lock), so the deadlock check
    * looks at it only under t->lock with t unfinished. */
-  struct kc_deadlock_watch dw;
-  kc__deadlock_watch_init(&dw, t->finished ? NULL : t->sched);
-  struct kc_task *self = kc__task_self();
-  if (self != NULL)
-    kc__task_note_wait(self, KC_WAIT_JOIN, t, NULL, 0);
-  while (!t->finished) {
-    t->joiner = &p;
+    struct kc_deadlock_watch dw;
+    kc__deadlock_watch_init(&dw, t->finished ? NULL : t->sched);
+    struct kc_task *self = kc__task_self();
+    if (self != NULL)
+        kc__task_note_wait(self, KC_WAIT_JOIN, t, NULL, 0);
+    while (!t->finished) {
+        t->joiner = &p;
+        kc__unlock(&t->lock);
+        bool sliced = false;
+        int64_t left = kc__deadlock_slice(&dw, left_until(deadline), &sliced);
+        rc = kc__park(&p, left, cancel, true);
+        kc__lock(&t->lock);
+        t->joiner = NULL; /* A3 */
+        if (rc == -ETIME && sliced)
+            rc = !t->finished && kc__deadlock_look(&dw) ? -EDEADLK : 0;
+        if (rc < 0)
+            break;
+    }
+    if (!t->finished) {
+        kc__unlock(&t->lock);
+        return rc;
+    }
+    if (status != NULL)
+        *status = t->status;
+    t->handle = false;
     kc__unlock(&t->lock);
-    bool sliced = false;
-    int64_t left = kc__deadlock_slice(&dw, left_until(deadline), &sliced);
-    rc = kc__park(&p, left, cancel, true);
-    kc__lock(&t->lock);
-    t->joiner = NULL; /* A3 */
-    if (rc == -ETIME && sliced)
-      rc = !t->finished && kc__deadlock_look(&dw) ? -EDEADLK : 0;
-    if (rc < 0)
-      break;
-  }
-  if (!t->finished) {
-    kc__unlock(&t->lock);
-    return rc;
-  }
-  if (status != NULL)
-    *status = t->status;
-  t->handle = false;
-  kc__unlock(&t->lock);
-  kc__task_free(t); /* A2 */
-  return 0;
-}
-
-int kc_sched_detach(kc_task_t *t) {
-  if (t == NULL)
-    return -EINVAL;
-  kc__lock(&t->lock);
-  if (t->joiner != NULL) {
-    kc__unlock(&t->lock);
-    return -EBUSY;
-  }
-  t->handle = false;
-  bool fin = t->finished;
-  kc__unlock(&t->lock);
-  if (fin)
     kc__task_free(t); /* A2 */
-  return 0;
-}
-
-int kc_sched_cancel(kc_task_t *t) {
-  if (t == NULL)
-    return -EINVAL;
-  kc__task_interrupt(t);
-  return 0;
-}
-
-uint64_t kc_task_id(const kc_task_t *t) {
-  return t != NULL ? kc_coro_id(t->co) : 0;
-}
-
-int kc_sched_yield(void) {
-  struct kc_task *t = kc__task_self();
-  if (t == NULL) {
-    kc__port_yield_thread();
     return 0;
-  }
-  struct kc_worker *w = kc__sched_worker_self();
-  if (w != NULL && w->sched == t->sched && kc__worker_yield_direct(w, t))
+}
+
+int kc_sched_detach(kc_task_t *t)
+{
+    if (t == NULL)
+        return -EINVAL;
+    kc__lock(&t->lock);
+    if (t->joiner != NULL) {
+        kc__unlock(&t->lock);
+        return -EBUSY;
+    }
+    t->handle = false;
+    bool fin = t->finished;
+    kc__unlock(&t->lock);
+    if (fin)
+        kc__task_free(t); /* A2 */
     return 0;
-  t->action = KC_ACT_YIELD;
-  kc_coro_yield();
-  return 0;
 }
 
-int kc_sched_sleep(int64_t ns, const kc_cancel_t *cancel) {
-  if (ns <= 0) {
-    kc_sched_yield();
-    return kc_cancel_is_triggered(cancel) || kc_sched_is_cancelled()
-               ? -ECANCELED
-               : 0;
-  }
-  kc_parker_t p;
-  kc_parker_init(&p);
-  int rc = kc_park(&p, ns, cancel);
-  return rc == -ETIME ? 0 : rc;
+int kc_sched_cancel(kc_task_t *t)
+{
+    if (t == NULL)
+        return -EINVAL;
+    kc__task_interrupt(t);
+    return 0;
 }
 
-int kc_sched_migrate(int worker) {
-  struct kc_task *t = kc__task_self();
-  if (t == NULL)
-    return -EPERM;
-  if (worker < 0 || worker >= t->sched->nworkers)
-    return -EINVAL;
-  t->migrate_to = (int16_t)worker;
-  t->action = KC_ACT_MIGRATE;
-  kc_coro_yield();
-  return 0;
+uint64_t kc_task_id(const kc_task_t *t)
+{
+    return t != NULL ? kc_coro_id(t->co) : 0;
 }
 
-kc_task_t *kc_sched_self(void) { return kc__task_self(); }
-
-uint64_t kc_sched_self_id(void) { return kc_coro_id(kc_coro_self()); }
-
-const char *kc_sched_self_name(void) {
-  kc_coro_t *co = kc_coro_self();
-  return co != NULL ? kc_coro_name(co) : "thread";
+int kc_sched_yield(void)
+{
+    struct kc_task *t = kc__task_self();
+    if (t == NULL) {
+        kc__port_yield_thread();
+        return 0;
+    }
+    struct kc_worker *w = kc__sched_worker_self();
+    if (w != NULL && w->sched == t->sched && kc__worker_yield_direct(w, t))
+        return 0;
+    t->action = KC_ACT_YIELD;
+    kc_coro_yield();
+    return 0;
 }
 
-kc_sched_t *kc_sched_current(void) {
-  struct kc_worker *w = kc__sched_worker_self();
-  return w != NULL ? w->sched : NULL;
+int kc_sched_sleep(int64_t ns, const kc_cancel_t *cancel)
+{
+    if (ns <= 0) {
+        kc_sched_yield();
+        return kc_cancel_is_triggered(cancel) || kc_sched_is_cancelled() ? -ECANCELED : 0;
+    }
+    kc_parker_t p;
+    kc_parker_init(&p);
+    int rc = kc_park(&p, ns, cancel);
+    return rc == -ETIME ? 0 : rc;
 }
 
-int kc_sched_worker_index(void) {
-  struct kc_worker *w = kc__sched_worker_self();
-  return w != NULL ? w->index : -1;
+int kc_sched_migrate(int worker)
+{
+    struct kc_task *t = kc__task_self();
+    if (t == NULL)
+        return -EPERM;
+    if (worker < 0 || worker >= t->sched->nworkers)
+        return -EINVAL;
+    t->migrate_to = (int16_t)worker;
+    t->action = KC_ACT_MIGRATE;
+    kc_coro_yield();
+    return 0;
 }
 
-bool kc_sched_is_cancelled(void) {
-  struct kc_task *t = kc__task_self();
-  /* acquire: pairs with the seq_cst stores in kc__task_interrupt and
+kc_task_t *kc_sched_self(void)
+{
+    return kc__task_self();
+}
+
+uint64_t kc_sched_self_id(void)
+{
+    return kc_coro_id(kc_coro_self());
+}
+
+const char *kc_sched_self_name(void)
+{
+    kc_coro_t *co = kc_coro_self();
+    return co != NULL ? kc_coro_name(co) : "thread";
+}
+
+kc_sched_t *kc_sched_current(void)
+{
+    struct kc_worker *w = kc__sched_worker_self();
+    return w != NULL ? w->sched : NULL;
+}
+
+int kc_sched_worker_index(void)
+{
+    struct kc_worker *w = kc__sched_worker_self();
+    return w != NULL ? w->index : -1;
+}
+
+bool kc_sched_is_cancelled(void)
+{
+    struct kc_task *t = kc__task_self();
+    /* acquire: pairs with the seq_cst stores in kc__task_interrupt and
    * cancel_all, so what the canceller wrote before is visible */
-  return t != NULL &&
-         (atomic_load_explicit(&t->cancelled, memory_order_acquire) ||
-          atomic_load_explicit(&t->sched->cancel_all, memory_order_acquire));
+    return t != NULL && (atomic_load_explicit(&t->cancelled, memory_order_acquire) ||
+                         atomic_load_explicit(&t->sched->cancel_all, memory_order_acquire));
 }
