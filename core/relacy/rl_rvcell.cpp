@@ -26,10 +26,11 @@
 //! extract: pack@kc__rv_cell_offer state_of@kc__rv_cell_offer token_of@kc__rv_cell_offer
 //! extract: cas_word@kc__rv_cell_offer arrival_ok@kc__rv_cell_offer publish@kc__rv_cell_offer
 //! extract: move@kc__rv_cell_offer meet@kc__rv_cell_offer arrive@kc__rv_cell_offer
-//! extract: kc__rv_cell_offer kc__rv_cell_withdraw
+//! extract: kc__rv_cell_offer kc__rv_cell_register kc__rv_cell_withdraw
+//! extract: kc__rv_cell_withdraw_wait
 //! mutant: publish_rel publish:compare_exchange:relaxed
 //! mutant: cas_word_acq_rel cas_word:compare_exchange:relaxed
-//! slack: withdraw_acq kc__rv_cell_withdraw:&c->word:relaxed
+//! mutant: withdraw_acq kc__rv_cell_withdraw:&c->word:relaxed
 //! slack: status_cas kc__waiter_cas_status:&w->status:relaxed
 #include "kc_relacy.hpp"
 
@@ -67,7 +68,7 @@ struct alignas(16) kc_waiter {
     kc_rl_plain<int> result;
     void *owner;
     const kc_waiter_owner_ops_t *ops;
-    kc_waiter_t *parent;
+    kc_rl_plain<kc_waiter_t *> parent; /* race-checked: a peer reads it */
     kc_waiter_cancel_fn cancel;
     void *site;
     void *site_stats;
@@ -92,6 +93,7 @@ static void *kc_rl_var_copy(void *dst, const void *src, size_t n)
     return dst;
 }
 #define memcpy kc_rl_var_copy
+#define sched_yield() rl::yield(1, $)
 
 kc_rl_futex *kc_rl_futex_cur;
 
@@ -200,11 +202,93 @@ struct rv_test : rl::test_suite<rv_test, 2> {
     }
 };
 
+/* A select with one receive clause registered in the cell; its owner
+ * times out at once (cancels the select, withdraws the clause, waiting
+ * out a peer's CLAIMING) while a plain sender arrives and claims. The
+ * owner then reuses the tokens' memory (a race-checked write of the
+ * clause's parent), so a peer still reading them is a race. */
+struct rv_clause_test : rl::test_suite<rv_clause_test, 2> {
+    kc_rl_futex fx;
+    kc_rv_cell_t cell;
+    struct owner own[2];
+    kc_waiter_t *sel, *clause, *snd;
+    rl::var<int> sval, rval;
+    int src, owner_rc, cancelled;
+
+    kc_waiter_t *token(int kind, int i)
+    {
+        kc_waiter_t *w = new kc_waiter_t;
+        w->status($).store(KC_WAITER_INIT, rl::mo_relaxed);
+        w->kind = (uint8_t)kind;
+        w->magic($).store(KC_WAITER_MAGIC_LIVE, rl::mo_relaxed);
+        w->result = -EAGAIN;
+        w->owner = &own[i];
+        w->ops = &ops;
+        w->parent = nullptr;
+        w->cancel = nullptr;
+        w->site = nullptr;
+        w->site_stats = nullptr;
+        w->payload.type = KC_PAYLOAD_NONE;
+        return w;
+    }
+
+    void before()
+    {
+        kc_rl_futex_cur = &fx;
+        cell.word($).store(0, rl::mo_relaxed);
+        sval($) = 0;
+        rval($) = 0;
+        for (auto &o : own)
+            o.woken($).store(0, rl::mo_relaxed);
+        sel = token(KC_WAITER_SELECT, 0);
+        sel->status($).store(KC_WAITER_ENQUEUED, rl::mo_relaxed); /* published */
+        clause = token(KC_WAITER_RECEIVER, 0);
+        clause->parent = sel;
+        clause->payload.type = KC_PAYLOAD_BYTES;
+        clause->payload.u.bytes.dst = &rval;
+        clause->payload.u.bytes.cap = sizeof(int);
+        snd = token(KC_WAITER_SENDER, 1);
+        snd->payload.type = KC_PAYLOAD_BYTES;
+        snd->payload.u.bytes.src = &sval;
+        snd->payload.u.bytes.len = sizeof(int);
+        RL_ASSERT(kc__rv_cell_register(&cell, clause, nullptr) == KC_RV_PUBLISHED);
+    }
+
+    void thread(unsigned idx)
+    {
+        if (idx == 1) {
+            sval($) = 5;
+            src = kc__rv_cell_offer(&cell, snd, nullptr);
+            delete snd; /* offer returned: never published, or it met the clause */
+            return;
+        }
+        cancelled = kc__waiter_try_cancel(sel);
+        if (!cancelled)
+            owner_park(sel->owner, -1); /* a peer claimed: its wake is owed */
+        RL_ASSERT(kc__rv_cell_withdraw_wait(&cell, clause, nullptr) >= 0);
+        owner_rc = cancelled ? -ETIME : (int)sel->result;
+        if (!cancelled)
+            RL_ASSERT(rval($) == 5);
+        clause->parent = nullptr; /* the memory is reused: peers are done */
+        delete clause;
+        delete sel;
+    }
+
+    void after()
+    {
+        /* one winner: the owner's cancel, or the sender's claim */
+        RL_ASSERT(cancelled ? src == KC_RV_BROKEN || src == -EBUSY : src == KC_RV_DONE);
+        RL_ASSERT(cancelled ? rval($) == 0 : rval($) == 5);
+    }
+};
+
 int main(int argc, char **argv)
 {
     if (!kc_rl_select(argc, argv, kc_rl_mutant_names))
         return 2;
     bool ok =
         kc_rl_run<rv_test>("rv cell: sender vs receiver, the waiter withdraws at once", 100000);
+    ok = ok && kc_rl_run<rv_clause_test>(
+                   "rv cell: a select clause vs a sender, the select times out", 100000);
     return ok ? 0 : 1;
 }
