@@ -28,3 +28,5 @@ CORE_TESTS += zdesc
 CORE_TESTS += zdesc_outcomes
 CORE_TESTS += zdesc_threads
 CORE_TESTS += zdesc_fault
+# The tests are white-box: they may include every module's headers.
+tests.uses = $(MODULES)

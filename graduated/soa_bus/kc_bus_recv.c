@@ -43,8 +43,7 @@
  */
 #include "kc_bus_impl.h"
 
-#include "port/kc_port.h"
-#include "sched/kc_sched_impl.h"
+#include "sched/kc_sched_svc.h"
 
 #include <limits.h>
 #include <string.h>
@@ -375,7 +374,7 @@ static int recv_wait(struct kc_bus_sub *s, enum take how, unsigned char *buf, si
     if (timeout_ns == 0)
         return -EAGAIN;
     if (timeout_ns > 0)
-        deadline = kc__port_now_ns() + (uint64_t)timeout_ns;
+        deadline = (uint64_t)kc__sched_now() + (uint64_t)timeout_ns;
     /* Bind the parker to this caller (thread or coroutine). No unpark can
      * be in flight: the bit is clear and every earlier call absorbed its
      * wake-up (invariant 7). */
@@ -387,7 +386,7 @@ static int recv_wait(struct kc_bus_sub *s, enum take how, unsigned char *buf, si
             break;
         int64_t left = KC_NO_TIMEOUT;
         if (deadline != 0) {
-            uint64_t now = kc__port_now_ns();
+            uint64_t now = (uint64_t)kc__sched_now();
             left = now < deadline ? (int64_t)(deadline - now) : 0;
         }
         kc__bus_bump(&s->parks, 1);

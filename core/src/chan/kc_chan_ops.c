@@ -30,8 +30,7 @@
 #include "chan/kc_chan_impl.h"
 
 #include "kcoro/sched.h"
-#include "port/kc_port.h"
-#include "sched/kc_sched_impl.h"
+#include "sched/kc_sched_svc.h"
 
 #include <string.h>
 
@@ -59,7 +58,7 @@ static void owner_wake(void *owner)
  * True when decided. */
 static bool spin_for_decision(const struct kc__chan_owner *o, const struct kc_task *t)
 {
-    int n = t == NULL ? KC_CHAN_SPIN_RELAX : t->sched->nworkers > 1 ? KC_CHAN_SPIN_YIELDS : 0;
+    int n = t == NULL ? KC_CHAN_SPIN_RELAX : kc__task_nworkers(t) > 1 ? KC_CHAN_SPIN_YIELDS : 0;
     for (int i = 0; i < n; i++) {
         if (t != NULL)
             kc_sched_yield();
@@ -181,7 +180,7 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
 __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, void *elem,
                                                     int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    int64_t deadline = timeout_ns > 0 ? (int64_t)kc__port_now_ns() + timeout_ns : 0;
+    int64_t deadline = timeout_ns > 0 ? kc__sched_now() + timeout_ns : 0;
     bool timed = timeout_ns != 0;
     for (;;) {
         kc_waiter_t *wake = NULL;
@@ -197,7 +196,7 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
             rc = wait_locked(ch, send, elem, timeout_ns, cancel); /* unlocks */
             if (rc == KC__CHAN_RETRY) {
                 if (deadline != 0) {
-                    timeout_ns = deadline - (int64_t)kc__port_now_ns();
+                    timeout_ns = deadline - kc__sched_now();
                     timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
                 }
                 if (kc__chan_cell_try(ch, send, elem))

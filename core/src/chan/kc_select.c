@@ -35,7 +35,7 @@
  */
 #include "chan/kc_chan_impl.h"
 
-#include "port/kc_port.h"
+#include "sched/kc_sched_svc.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -59,7 +59,8 @@ __attribute__((noinline)) static uint64_t rng_next(void)
     __asm__ volatile("" ::: "memory");
     uint64_t x = rng_state;
     if (x == 0)
-        x = kc__port_now_ns() ^ ((uint64_t)(uintptr_t)&rng_state << 17) ^ 0x9e3779b97f4a7c15ull;
+        x = (uint64_t)kc__sched_now() ^ ((uint64_t)(uintptr_t)&rng_state << 17) ^
+            0x9e3779b97f4a7c15ull;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
@@ -297,7 +298,7 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
                                                  int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     /* a timed select's deadline, for the reruns: taken before any wait */
-    int64_t deadline = timeout_ns > 0 ? (int64_t)kc__port_now_ns() + timeout_ns : 0;
+    int64_t deadline = timeout_ns > 0 ? kc__sched_now() + timeout_ns : 0;
     int notified = -1;
     int rc = select_once(cl, n, flags, timeout_ns, cancel, &notified);
     if (__builtin_expect(rc != KC_SELECT_RETRY, 1))
@@ -305,7 +306,7 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
     bool timed = timeout_ns != 0;
     do {
         if (deadline != 0) {
-            timeout_ns = deadline - (int64_t)kc__port_now_ns();
+            timeout_ns = deadline - kc__sched_now();
             timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
         }
         rc = select_once(cl, n, flags, timeout_ns, cancel, &notified);
