@@ -163,40 +163,8 @@ int kc_sched_run_until_idle(kc_sched_t *s, int64_t timeout_ns, const kc_cancel_t
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
                         bool intr, bool deadlock)
 {
-    struct kc_deadlock_watch dw;
-    kc__deadlock_watch_init(&dw, deadlock ? s : NULL);
-    struct kc_idle_waiter me;
-    kc_parker_init(&me.p);
-    kc__lock(&s->wait_lock);
-    me.next = s->waiters;
-    /* The waiter lives on this stack; it is unlinked before we return. */
-    /* cppcheck-suppress autoVariables */
-    s->waiters = &me;
-    kc__unlock(&s->wait_lock);
-    int64_t deadline = timeout_ns < 0 ? -1 : kc__sched_now() + timeout_ns;
-    int rc = 0;
-    /* seq_cst: pairs with the decrement in kc__sched_live_dec */
-    while (atomic_load_explicit(&s->live, memory_order_seq_cst) != 0) {
-        int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
-        bool sliced = false;
-        left = kc__deadlock_slice(&dw, deadline >= 0 && left < 0 ? 0 : left, &sliced);
-        rc = kc__park(&me.p, left, cancel, intr);
-        if (rc == -ETIME && sliced) {
-            rc = kc__deadlock_look(&dw) ? -EDEADLK : 0;
-            if (rc == 0)
-                continue;
-        }
-        if (rc < 0)
-            break;
-    }
-    kc__lock(&s->wait_lock);
-    struct kc_idle_waiter **pp = &s->waiters;
-    while (*pp != &me)
-        pp = &(*pp)->next;
-    *pp = me.next;
-    kc__unlock(&s->wait_lock);
-    /* seq_cst: pairs with the decrement in kc__sched_live_dec */
-    return atomic_load_explicit(&s->live, memory_order_seq_cst) == 0 ? 0 : rc;
+    return kc__drain_wait(&s->wait_lock, &s->waiters, &s->live, timeout_ns, cancel, intr,
+                          deadlock ? s : NULL);
 }
 
 /* Cancel every task that has parked at least once; the others see
