@@ -7,7 +7,8 @@
 # .S, .md, .sh, .mk or .pml). The name counts as existing when it is a path
 # from the commenting file's folder or one above it (a graduated module's
 # folder stands for its lab's), from the top, core/include or core/src, the
-# name of a file anywhere in the tree, a system header, or one of the
+# name of a file anywhere in the tree, a system header or an absolute path
+# (a peer library's header, installed or not), or one of the
 # blueprint's documents kept beside the tree (ARCHITECTURE.md, STYLE.md). A
 # `<name>` in a word (test_<N>.c) is a pattern, not a name, and is skipped.
 # mk/planned-files lists the files that landed work names before they
@@ -54,7 +55,7 @@ while read -r f; do
             grep -E '^[<>A-Za-z0-9_./%*-]*[A-Za-z0-9_]\.(c|h|S|md|sh|mk|pml)\.?$'); do
             w=${w%.}
             case "$w" in *'<'* | *'>'* | *'*'* | *'%'* | *...*) continue ;; esac
-            case "$w" in ARCHITECTURE.md | STYLE.md) continue ;; esac
+            case "$w" in ARCHITECTURE.md | STYLE.md | /*) continue ;; esac # absolute: the system's
             grep -qxF "$w" "$tmp/planned" && continue
             d=$(dirname "$f")
             case "$d" in graduated/*) d=lab/${d#graduated/}/src ;; esac
