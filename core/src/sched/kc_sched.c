@@ -228,7 +228,9 @@ int kc__sched_waiters(struct kc_sched *s)
 static void wait_waiters_gone(struct kc_sched *s)
 {
     for (int i = 0;; i++) {
-        if (kc__sched_waiters(s) == 0)
+        /* acquire: pairs with the release decrement in outside_enqueue */
+        if (kc__sched_waiters(s) == 0 &&
+            atomic_load_explicit(&s->outside_wakers, memory_order_acquire) == 0)
             return;
         if (i < 64)
             kc__port_relax();

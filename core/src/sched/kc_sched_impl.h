@@ -191,6 +191,7 @@ struct kc_scope {
     _Atomic int64_t live;           /* written under lock, read anywhere */
     int first_error;                /* guarded by lock (SC2) */
     struct kc_idle_waiter *waiters; /* guarded by lock */
+    _Atomic int inside;             /* callers inside scope_wait (the lifetime rule) */
 };
 
 struct kc_io_slot;
@@ -217,6 +218,7 @@ struct kc_sched {
     _Alignas(128) _Atomic int64_t live;
     _Atomic uint64_t ext_spawned; /* spawns from outside the workers */
     _Atomic uint32_t state;       /* enum kc_sched_state */
+    _Atomic int outside_wakers;   /* threads outside the scheduler inside an enqueue */
     _Atomic uint32_t cancel_all;
     _Atomic uint32_t timer_rr;
     kc_lock_t wait_lock;

@@ -91,13 +91,17 @@ static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *can
     struct kc_task *self = kc__task_self();
     if (self != NULL)
         kc__task_note_wait(self, KC_WAIT_SCOPE, sc, NULL, 0);
+    atomic_fetch_add_explicit(&sc->inside, 1, memory_order_relaxed);
     int rc = kc__drain_wait(&sc->lock, &sc->waiters, &sc->live, timeout_ns, cancel, intr, NULL);
-    if (rc < 0)
-        return rc;
-    kc__lock(&sc->lock);
-    int failure = sc->first_error;
-    kc__unlock(&sc->lock);
-    return failure;
+    if (rc == 0) {
+        kc__lock(&sc->lock);
+        rc = sc->first_error;
+        kc__unlock(&sc->lock);
+    }
+    /* release: this caller's last touch of sc happens-before the acquire
+     * load in kc_scope_destroy that sees no caller inside */
+    atomic_fetch_sub_explicit(&sc->inside, 1, memory_order_release);
+    return rc;
 }
 
 int kc_scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *cancel)
@@ -159,7 +163,10 @@ int kc_scope_destroy(kc_scope_t *sc)
     /* The lifetime rule: other callers of kc_scope_wait, woken with us when
      * the last child finished, unlink themselves under the lock as their
      * last touch; wait for them before freeing. */
-    for (int i = 0; kc__scope_waiters(sc) != 0; i++) {
+    /* acquire: pairs with the release decrement at the end of scope_wait */
+    for (int i = 0;
+         kc__scope_waiters(sc) != 0 || atomic_load_explicit(&sc->inside, memory_order_acquire) != 0;
+         i++) {
         if (i < 64)
             kc__port_relax();
         else

@@ -108,6 +108,19 @@ void kc__worker_enqueue_next(struct kc_worker *w, struct kc_task *t)
     kc__sched_notify(w->sched);
 }
 
+/* Queue t from a thread outside s and wake a worker for it. The task may
+ * run, finish and be joined, and s be destroyed, before the wake-up is
+ * done: the count keeps kc_sched_destroy from freeing s under us. */
+static void outside_enqueue(struct kc_sched *s, struct kc_task *t)
+{
+    atomic_fetch_add_explicit(&s->outside_wakers, 1, memory_order_relaxed);
+    kc__inject_push(&s->inject, t, t, 1);
+    kc__sched_notify(s);
+    /* release: our last touch of s happens-before the acquire load in
+     * kc_sched_destroy that sees no outside waker */
+    atomic_fetch_sub_explicit(&s->outside_wakers, 1, memory_order_release);
+}
+
 void kc__sched_enqueue(struct kc_task *t)
 {
     struct kc_sched *s = t->sched;
@@ -116,8 +129,7 @@ void kc__sched_enqueue(struct kc_task *t)
         kc__worker_enqueue_next(w, t);
         return;
     }
-    kc__inject_push(&s->inject, t, t, 1);
-    kc__sched_notify(s);
+    outside_enqueue(s, t);
 }
 
 void kc__sched_submit(struct kc_task *t)
@@ -126,8 +138,8 @@ void kc__sched_submit(struct kc_task *t)
     struct kc_worker *w = kc__sched_worker_self();
     if (w != NULL && w->sched == s) {
         kc__worker_push_local(w, t);
+        kc__sched_notify(s);
     } else {
-        kc__inject_push(&s->inject, t, t, 1);
+        outside_enqueue(s, t);
     }
-    kc__sched_notify(s);
 }
