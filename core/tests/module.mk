@@ -30,6 +30,7 @@ CORE_TESTS += zdesc
 CORE_TESTS += zdesc_outcomes
 CORE_TESTS += zdesc_threads
 CORE_TESTS += zdesc_fault
+CORE_TESTS += sim_env
 # The tests are white-box: they may include every module's headers.
 tests.uses = $(MODULES)
 
