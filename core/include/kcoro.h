@@ -27,5 +27,7 @@
 #include "kcoro/context.h"
 #include "kcoro/blocking.h"
 #include "kcoro/actor.h"
+#include "kcoro/registry.h"
+#include "kcoro/monitor.h"
 
 #endif /* KCORO_H */
