@@ -21,6 +21,7 @@
 #include "kcoro/bus.h"
 #include "kcoro/transport.h"
 #include "kcoro/ipc.h"
+#include "kcoro/sim.h"
 #include "kcoro/produce.h"
 #include "kcoro/chan_timer.h"
 #include "kcoro/context.h"
