@@ -284,6 +284,12 @@ static int tx_main(void *arg)
             c->tx_waiter = &pk;
             pthread_mutex_unlock(&c->lock);
             kc_park(&pk, KC_NO_TIMEOUT, c->life);
+            /* Woken by the first item queued: let the coroutines that are
+             * ready to run (the handlers a burst of requests spawned, a
+             * caller sending more) queue theirs too, then send them all in
+             * one batch. A woken coroutine runs next on its worker, so
+             * without this yield every item would be its own sendmsg. */
+            kc_sched_yield();
             pthread_mutex_lock(&c->lock);
             if (c->tx_waiter == &pk)
                 c->tx_waiter = NULL;
