@@ -15,6 +15,9 @@
  *                                  connection, of the process that grew
  *                                  most (client or server), each side a
  *                                  fresh process per repetition
+ *   ipc.conn_idle_bytes_used B     the same after one call on each
+ *                                  connection (tx's send path and a reply
+ *                                  have touched their memory), ungated
  *   ipc.rpc_rtt_64_tcp      ns     rpc_rtt_64 over tcp://127.0.0.1
  *                                  (libkcoro-tcp)
  * A process's resident set holds its heap, its coroutine stacks and its
@@ -34,6 +37,7 @@
  * process starts any thread.
  */
 #include "kcoro.h"
+#include "kcoro/io.h"
 #include "kcoro/tcp.h"
 
 #include "kc_bench_util.h"
@@ -270,6 +274,7 @@ struct rpc_server {
     int ready;       /* pipe: one byte once listening */
     int conns;       /* connections to accept */
     int report;      /* pipe (or -1): the resident set's growth, once all are open */
+    int measure;     /* pipe: one byte says when to measure (with report) */
 };
 
 /* Accept sv->conns connections, serve them until their clients close
@@ -294,6 +299,12 @@ static int rpc_serve(void *arg)
         if (kc_ipc_accept(srv, &c[i], KC_NO_TIMEOUT, NULL) != 0)
             return 1;
     if (sv->report >= 0) {
+        char m;
+        /* Parks this coroutine (not the worker): the handlers of the
+         * client's calls run meanwhile. */
+        if (kc_io_set_nonblock(sv->measure) != 0 ||
+            kc_read(sv->measure, &m, 1, KC_NO_TIMEOUT, NULL) != 1)
+            return 1;
         long grown = kc_bench_rss_bytes() - before;
         if (write(sv->report, &grown, sizeof grown) != (ssize_t)sizeof grown)
             return 1;
@@ -332,12 +343,12 @@ static pid_t spawn_coro(kc_coro_fn_t fn, void *arg)
 }
 
 /* Fork an RPC server for url; returns once it listens. */
-static pid_t spawn_rpc_server(const char *url, int conns, int report)
+static pid_t spawn_rpc_server(const char *url, int conns, int report, int measure)
 {
     int p[2];
     if (pipe(p) != 0)
         abort();
-    struct rpc_server sv = {url, p[1], conns, report};
+    struct rpc_server sv = {url, p[1], conns, report, measure};
     pid_t pid = spawn_coro(rpc_serve, &sv);
     close(p[1]);
     char b;
@@ -449,6 +460,8 @@ struct idle {
     char url[128];
     int out; /* pipe: this process's growth per connection (double) */
     int server_report;
+    int server_measure; /* one byte: measure now */
+    bool used;          /* one call on each connection before measuring */
 };
 
 /* The measuring client: IDLE_CONNS connections, then the growth. */
@@ -460,7 +473,18 @@ static int idle_client(void *arg)
     for (int i = 0; i < IDLE_CONNS; i++)
         if (kc_ipc_connect(&c[i], d->url, NULL, 5 * SEC, NULL) != 0)
             return 1;
+    uint8_t buf[64] = {0};
+    for (int i = 0; d->used && i < IDLE_CONNS; i++) {
+        void *p = NULL;
+        size_t n = 0;
+        if (kc_rpc_call(c[i], CMD_ECHO, 0, buf, sizeof buf, 5 * SEC, NULL, &p, &n) != 0)
+            return 1;
+        free(p);
+    }
     long server_grown;
+    char m = 1;
+    if (write(d->server_measure, &m, 1) != 1)
+        return 1;
     if (read(d->server_report, &server_grown, sizeof server_grown) != (ssize_t)sizeof server_grown)
         return 1;
     long grown = kc_bench_rss_bytes() - before;
@@ -474,15 +498,18 @@ static int idle_client(void *arg)
  * this one, which has started no thread yet). */
 static double conn_idle(void *arg)
 {
-    (void)arg;
     struct idle d;
-    int rep[2], out[2];
-    if (pipe(rep) != 0 || pipe(out) != 0)
+    d.used = arg != NULL;
+    int rep[2], out[2], mea[2];
+    if (pipe(rep) != 0 || pipe(out) != 0 || pipe(mea) != 0)
         abort();
     snprintf(d.url, sizeof d.url, "unix:/tmp/kcoro-bench-idle-%ld.sock", (long)getpid());
-    pid_t srv = spawn_rpc_server(d.url, IDLE_CONNS, rep[1]);
+    /* The server measures when the client says so: once every
+     * connection is open (and, with `used`, every call answered). */
+    pid_t srv = spawn_rpc_server(d.url, IDLE_CONNS, rep[1], mea[0]);
     d.out = out[1];
     d.server_report = rep[0];
+    d.server_measure = mea[1];
     pid_t cli = spawn_coro(idle_client, &d);
     double v = 0;
     if (read(out[0], &v, sizeof v) != (ssize_t)sizeof v) {
@@ -494,6 +521,7 @@ static double conn_idle(void *arg)
     for (int i = 0; i < 2; i++) {
         close(rep[i]);
         close(out[i]);
+        close(mea[i]);
     }
     return v;
 }
@@ -518,6 +546,9 @@ int main(int argc, char **argv)
     fd_room(IDLE_CONNS + 64);
     if (want("ipc.conn_idle_bytes"))
         kc_bench_measure("ipc.conn_idle_bytes", "B", conn_idle, NULL);
+    static int used = 1;
+    if (want("ipc.conn_idle_bytes_used"))
+        kc_bench_measure("ipc.conn_idle_bytes_used", "B", conn_idle, &used);
 
     char path[96], unix_url[128], tcp_url[128], rpc_unix[96], rpc_tcp[128];
     snprintf(path, sizeof path, "unix:/tmp/kcoro-bench-ipc-%ld.sock", (long)getpid());
@@ -527,8 +558,8 @@ int main(int argc, char **argv)
     bool rt = want("ipc.rpc_rtt_64_tcp");
     bool tu = want("ipc.transport_rtt_64") || want("ipc.transport_inflight64");
     bool tt = want("ipc.transport_rtt_64_tcp");
-    pid_t rpc_unix_srv = ru ? spawn_rpc_server(rpc_unix, 1, -1) : 0;
-    pid_t rpc_tcp_srv = rt ? spawn_rpc_server(rpc_tcp, 1, -1) : 0;
+    pid_t rpc_unix_srv = ru ? spawn_rpc_server(rpc_unix, 1, -1, -1) : 0;
+    pid_t rpc_tcp_srv = rt ? spawn_rpc_server(rpc_tcp, 1, -1, -1) : 0;
     pid_t unix_srv = tu ? spawn_server(path, unix_url) : 0;
     pid_t tcp_srv = tt ? spawn_server("tcp://127.0.0.1:0", tcp_url) : 0;
     if (kc_tcp_register() != 0)
