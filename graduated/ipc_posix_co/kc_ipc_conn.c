@@ -201,17 +201,18 @@ static int link_error(kc_ipc_conn_t *c, int rc)
     return graceful ? -EPIPE : -ECONNRESET;
 }
 
-/* Send items[0..n) as frames of at most max_frame bytes (a message larger
- * than that as back-to-back fragments), up to KC_TRANSPORT_BATCH_MAX
- * frames per kc_transport_send_frames(): one sendmsg for a queue of small
- * messages. *frames counts the frames handed to the link. */
-static int send_items(kc_ipc_conn_t *c, struct kc_ipc_txitem *const *items, int n, uint64_t *frames)
+/* Send the chain of items as frames of at most max_frame bytes (a message
+ * larger than that as back-to-back fragments), up to
+ * KC_TRANSPORT_BATCH_MAX frames per kc_transport_send_frames(): one
+ * sendmsg for a queue of small messages. *frames counts the frames handed
+ * to the link. Its arrays live only while tx sends (tx's own frame, which
+ * an idle connection keeps on its stack, stays small). */
+static int send_items(kc_ipc_conn_t *c, const struct kc_ipc_txitem *it, uint64_t *frames)
 {
     kc_frame_out_t f[KC_TRANSPORT_BATCH_MAX];
     struct iovec v[KC_TRANSPORT_BATCH_MAX];
     int nf = 0;
-    for (int i = 0; i < n; i++) {
-        const struct kc_ipc_txitem *it = items[i];
+    for (; it != NULL; it = it->next) {
         size_t off = 0;
         do {
             size_t chunk = it->len - off;
@@ -225,7 +226,7 @@ static int send_items(kc_ipc_conn_t *c, struct kc_ipc_txitem *const *items, int 
             f[nf].iov = &v[nf];
             f[nf].iovcnt = chunk > 0 ? 1 : 0;
             off += chunk;
-            if (++nf == KC_TRANSPORT_BATCH_MAX || (i == n - 1 && off >= it->len)) {
+            if (++nf == KC_TRANSPORT_BATCH_MAX || (it->next == NULL && off >= it->len)) {
                 int rc = kc_transport_send_frames(c->tp, f, nf, KC_NO_TIMEOUT, c->life);
                 if (rc < 0)
                     return rc;
@@ -242,28 +243,34 @@ enum {
     TX_BATCH = KC_TRANSPORT_BATCH_MAX
 };
 
-/* Take up to TX_BATCH items, control items first (lock held). */
-static int take_items(kc_ipc_conn_t *c, struct kc_ipc_txitem **out)
+/* Unlink up to TX_BATCH items, control items first, as one chain
+ * (lock held). */
+static struct kc_ipc_txitem *take_items(kc_ipc_conn_t *c)
 {
+    struct kc_ipc_txitem *head = NULL, **tail = &head, *it;
     int n = 0;
-    struct kc_ipc_txitem *it;
     while (n < TX_BATCH && (it = c->ctl_head) != NULL) {
         if ((c->ctl_head = it->next) == NULL)
             c->ctl_tail = NULL;
         c->ctl_count--;
-        out[n++] = it;
+        *tail = it;
+        tail = &it->next;
+        n++;
     }
     bool data = false;
     while (n < TX_BATCH && (it = c->data_head) != NULL) {
         if ((c->data_head = it->next) == NULL)
             c->data_tail = NULL;
         c->tx_bytes -= it->len;
-        out[n++] = it;
+        *tail = it;
+        tail = &it->next;
+        n++;
         data = true;
     }
+    *tail = NULL;
     if (data)
         wake_space(c);
-    return n;
+    return head;
 }
 
 static int tx_main(void *arg)
@@ -271,14 +278,13 @@ static int tx_main(void *arg)
     kc_ipc_conn_t *c = arg;
     kc_parker_t pk;
     kc_parker_init(&pk);
-    struct kc_ipc_txitem *items[TX_BATCH];
     for (;;) {
-        int n = 0;
+        struct kc_ipc_txitem *batch = NULL;
         pthread_mutex_lock(&c->lock);
         for (;;) {
             if (c->state == IPC_DEAD)
                 break;
-            if ((n = take_items(c, items)) > 0)
+            if ((batch = take_items(c)) != NULL)
                 break;
             kc__ipc_wake_state(c); /* idle: a draining shutdown may finish */
             c->tx_waiter = &pk;
@@ -294,28 +300,27 @@ static int tx_main(void *arg)
             if (c->tx_waiter == &pk)
                 c->tx_waiter = NULL;
         }
-        if (n == 0) {
+        if (batch == NULL) {
             pthread_mutex_unlock(&c->lock);
             break;
         }
         c->tx_busy = true;
         pthread_mutex_unlock(&c->lock);
         uint64_t frames = 0;
-        int rc = send_items(c, items, n, &frames);
+        int rc = send_items(c, batch, &frames);
         pthread_mutex_lock(&c->lock);
         c->tx_busy = false;
         c->frames_out += frames;
-        for (int i = 0; i < n && rc == 0; i++) {
-            if (items[i]->type == KC_FRAME_REPLY)
+        for (const struct kc_ipc_txitem *it = batch; it != NULL && rc == 0; it = it->next) {
+            if (it->type == KC_FRAME_REPLY)
                 c->replies_sent++;
-            if (items[i]->type == KC_FRAME_CANCEL)
+            if (it->type == KC_FRAME_CANCEL)
                 c->cancels_sent++;
-            if (items[i]->type == KC_FRAME_PING)
+            if (it->type == KC_FRAME_PING)
                 c->pings_sent++;
         }
         pthread_mutex_unlock(&c->lock);
-        for (int i = 0; i < n; i++)
-            free(items[i]);
+        free_items(batch);
         if (rc < 0) {
             if (rc != -ECANCELED)
                 kc__ipc_die(c, link_error(c, rc));
