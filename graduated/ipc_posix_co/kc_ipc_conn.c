@@ -50,7 +50,6 @@ void kc__ipc_unref(kc_ipc_conn_t *c)
     /* acq_rel: every owner's writes happen before the last one frees. */
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
-    kc__ipc_unregister(c); /* a start that failed after registering */
     if (c->attached_fd >= 0)
         kc_io_detach(c->sched, c->attached_fd);
     free_items(c->ctl_head);
@@ -202,25 +201,76 @@ static int link_error(kc_ipc_conn_t *c, int rc)
     return graceful ? -EPIPE : -ECONNRESET;
 }
 
-static int send_item(kc_ipc_conn_t *c, const struct kc_ipc_txitem *it, uint64_t *frames)
+/* Send the chain of items as frames of at most max_frame bytes (a message
+ * larger than that as back-to-back fragments), up to
+ * KC_TRANSPORT_BATCH_MAX frames per kc_transport_send_frames(): one
+ * sendmsg for a queue of small messages. *frames counts the frames handed
+ * to the link. Its arrays live only while tx sends (tx's own frame, which
+ * an idle connection keeps on its stack, stays small). */
+static int send_items(kc_ipc_conn_t *c, const struct kc_ipc_txitem *it, uint64_t *frames)
 {
-    size_t off = 0;
-    for (;;) {
-        size_t chunk = it->len - off;
-        if (chunk > c->neg.max_frame)
-            chunk = c->neg.max_frame;
-        kc_frame_hdr_t h = {
-            KC_WIRE_VERSION, it->type, (uint16_t)(off + chunk < it->len ? KC_FRAME_F_MORE : 0),
-            it->chan_id,     it->id,   (uint32_t)chunk};
-        struct iovec v = {(void *)(uintptr_t)(it->data + off), chunk};
-        int rc = kc_transport_send_frame(c->tp, &h, &v, 1, KC_NO_TIMEOUT, c->life);
-        if (rc < 0)
-            return rc;
-        (*frames)++;
-        off += chunk;
-        if (off >= it->len)
-            return 0;
+    kc_frame_out_t f[KC_TRANSPORT_BATCH_MAX];
+    struct iovec v[KC_TRANSPORT_BATCH_MAX];
+    int nf = 0;
+    for (; it != NULL; it = it->next) {
+        size_t off = 0;
+        do {
+            size_t chunk = it->len - off;
+            if (chunk > c->neg.max_frame)
+                chunk = c->neg.max_frame;
+            v[nf].iov_base = (void *)(uintptr_t)(it->data + off);
+            v[nf].iov_len = chunk;
+            f[nf].hdr = (kc_frame_hdr_t){
+                KC_WIRE_VERSION, it->type, (uint16_t)(off + chunk < it->len ? KC_FRAME_F_MORE : 0),
+                it->chan_id,     it->id,   (uint32_t)chunk};
+            f[nf].iov = &v[nf];
+            f[nf].iovcnt = chunk > 0 ? 1 : 0;
+            off += chunk;
+            if (++nf == KC_TRANSPORT_BATCH_MAX || (it->next == NULL && off >= it->len)) {
+                int rc = kc_transport_send_frames(c->tp, f, nf, KC_NO_TIMEOUT, c->life);
+                if (rc < 0)
+                    return rc;
+                *frames += (uint64_t)nf;
+                nf = 0;
+            }
+        } while (off < it->len);
     }
+    return 0;
+}
+
+/* Items tx takes off the queue at once (one batch of frames). */
+enum {
+    TX_BATCH = KC_TRANSPORT_BATCH_MAX
+};
+
+/* Unlink up to TX_BATCH items, control items first, as one chain
+ * (lock held). */
+static struct kc_ipc_txitem *take_items(kc_ipc_conn_t *c)
+{
+    struct kc_ipc_txitem *head = NULL, **tail = &head, *it;
+    int n = 0;
+    while (n < TX_BATCH && (it = c->ctl_head) != NULL) {
+        if ((c->ctl_head = it->next) == NULL)
+            c->ctl_tail = NULL;
+        c->ctl_count--;
+        *tail = it;
+        tail = &it->next;
+        n++;
+    }
+    bool data = false;
+    while (n < TX_BATCH && (it = c->data_head) != NULL) {
+        if ((c->data_head = it->next) == NULL)
+            c->data_tail = NULL;
+        c->tx_bytes -= it->len;
+        *tail = it;
+        tail = &it->next;
+        n++;
+        data = true;
+    }
+    *tail = NULL;
+    if (data)
+        wake_space(c);
+    return head;
 }
 
 static int tx_main(void *arg)
@@ -229,54 +279,48 @@ static int tx_main(void *arg)
     kc_parker_t pk;
     kc_parker_init(&pk);
     for (;;) {
-        struct kc_ipc_txitem *it = NULL;
+        struct kc_ipc_txitem *batch = NULL;
         pthread_mutex_lock(&c->lock);
         for (;;) {
             if (c->state == IPC_DEAD)
                 break;
-            if ((it = c->ctl_head) != NULL) {
-                if ((c->ctl_head = it->next) == NULL)
-                    c->ctl_tail = NULL;
-                c->ctl_count--;
+            if ((batch = take_items(c)) != NULL)
                 break;
-            }
-            if ((it = c->data_head) != NULL) {
-                if ((c->data_head = it->next) == NULL)
-                    c->data_tail = NULL;
-                c->tx_bytes -= it->len;
-                wake_space(c);
-                break;
-            }
             kc__ipc_wake_state(c); /* idle: a draining shutdown may finish */
             c->tx_waiter = &pk;
             pthread_mutex_unlock(&c->lock);
             kc_park(&pk, KC_NO_TIMEOUT, c->life);
+            /* Woken by the first item queued: let the coroutines that are
+             * ready to run (the handlers a burst of requests spawned, a
+             * caller sending more) queue theirs too, then send them all in
+             * one batch. A woken coroutine runs next on its worker, so
+             * without this yield every item would be its own sendmsg. */
+            kc_sched_yield();
             pthread_mutex_lock(&c->lock);
             if (c->tx_waiter == &pk)
                 c->tx_waiter = NULL;
         }
-        if (it == NULL) {
+        if (batch == NULL) {
             pthread_mutex_unlock(&c->lock);
             break;
         }
         c->tx_busy = true;
         pthread_mutex_unlock(&c->lock);
         uint64_t frames = 0;
-        int rc = send_item(c, it, &frames);
+        int rc = send_items(c, batch, &frames);
         pthread_mutex_lock(&c->lock);
         c->tx_busy = false;
         c->frames_out += frames;
-        /* every frame before a failure was a whole max_frame chunk */
-        c->bytes_out +=
-            frames * KC_FRAME_HDR_SIZE + (rc == 0 ? it->len : frames * c->neg.max_frame);
-        if (rc == 0 && it->type == KC_FRAME_REPLY)
-            c->replies_sent++;
-        if (rc == 0 && it->type == KC_FRAME_CANCEL)
-            c->cancels_sent++;
-        if (rc == 0 && it->type == KC_FRAME_PING)
-            c->pings_sent++;
+        for (const struct kc_ipc_txitem *it = batch; it != NULL && rc == 0; it = it->next) {
+            if (it->type == KC_FRAME_REPLY)
+                c->replies_sent++;
+            if (it->type == KC_FRAME_CANCEL)
+                c->cancels_sent++;
+            if (it->type == KC_FRAME_PING)
+                c->pings_sent++;
+        }
         pthread_mutex_unlock(&c->lock);
-        free(it);
+        free_items(batch);
         if (rc < 0) {
             if (rc != -ECANCELED)
                 kc__ipc_die(c, link_error(c, rc));
@@ -410,7 +454,6 @@ static int rx_main(void *arg)
         last_rx = (int64_t)kc__port_now_ns();
         pthread_mutex_lock(&c->lock);
         c->frames_in++;
-        c->bytes_in += KC_FRAME_HDR_SIZE + (uint64_t)h.len;
         pthread_mutex_unlock(&c->lock);
         rc = rx_frame(c, &h, p, &r);
         if (rc < 0) {
@@ -487,8 +530,7 @@ static int hello(kc_ipc_conn_t *c, const kc_ipc_opts_t *o, int64_t timeout_ns,
 
 /* Build a connection on tp (TAKES tp), exchange HELLOs, start rx and tx. */
 static int conn_start(kc_transport_t *tp, const kc_ipc_opts_t *o, int64_t timeout_ns,
-                      const kc_cancel_t *cancel, const char *dir, const char *peer,
-                      kc_ipc_conn_t **out)
+                      const kc_cancel_t *cancel, kc_ipc_conn_t **out)
 {
     kc_sched_t *s = o->sched ? o->sched : kc_sched_current();
     if (s == NULL) {
@@ -518,8 +560,6 @@ static int conn_start(kc_transport_t *tp, const kc_ipc_opts_t *o, int64_t timeou
         rc = -ENOMEM;
     if (rc == 0)
         rc = hello(c, o, timeout_ns, cancel);
-    if (rc == 0)
-        rc = kc__ipc_register(c, dir, peer);
     if (rc < 0) {
         c->state = IPC_DEAD;
         kc__ipc_unref(c);
@@ -589,19 +629,13 @@ KC_API int kc_ipc_accept(kc_ipc_server_t *srv, kc_ipc_conn_t **out, int64_t time
         return -EINVAL;
     int64_t deadline = kc__tp_deadline(timeout_ns);
     kc_transport_t *tp;
-    kc_transport_peer_t peer = {.size = sizeof peer};
-    int rc = kc_transport_accept(srv->lst, &tp, &peer, timeout_ns, cancel);
+    int rc = kc_transport_accept(srv->lst, &tp, NULL, timeout_ns, cancel);
     if (rc < 0)
         return rc;
     int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);
     if (left == 0)
         left = 1;
-    char who[sizeof peer.name];
-    if (peer.has_cred && peer.pid > 0)
-        snprintf(who, sizeof who, "pid %d", (int)peer.pid);
-    else
-        snprintf(who, sizeof who, "%s", peer.name[0] ? peer.name : kc_transport_scheme(tp));
-    return conn_start(tp, &srv->opts, left, cancel, "from", who, out);
+    return conn_start(tp, &srv->opts, left, cancel, out);
 }
 
 KC_API int kc_ipc_server_stats(kc_ipc_server_t *srv, kc_transport_stats_t *out)
@@ -633,7 +667,7 @@ KC_API int kc_ipc_connect(kc_ipc_conn_t **out, const char *url, const kc_ipc_opt
     int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);
     if (left == 0)
         left = 1;
-    return conn_start(tp, opts, left, cancel, "to", url, out);
+    return conn_start(tp, opts, left, cancel, out);
 }
 
 /* Join rx and tx once (after the connection is DEAD), then close the
@@ -698,7 +732,6 @@ KC_API int kc_ipc_close(kc_ipc_conn_t *c)
 {
     if (c == NULL)
         return 0;
-    kc__ipc_unregister(c); /* the handle is gone: so is the entry */
     pthread_mutex_lock(&c->lock);
     c->closed_by_user = true;
     pthread_mutex_unlock(&c->lock);
