@@ -29,13 +29,17 @@
 
 #define LOSSY "loss 5% duplicate 1% reorder 10% gap 3 delay 5ms 2ms corrupt 0.1%"
 
-static long elements(long n)
+static long scaled(long n)
 {
-    if (getenv("KCORO_TEST_FULL"))
-        return 1000000;
     const char *s = getenv("KCORO_TEST_SCALE");
     long div = s ? atol(s) : 1;
     return div > 1 && n / div > 0 ? n / div : n;
+}
+
+/* The element count under make test-full, else n scaled. */
+static long elements(long n)
+{
+    return getenv("KCORO_TEST_FULL") ? 1000000 : scaled(n);
 }
 
 /* The simulator's decisions of one direction: counts and a hash of the
@@ -301,7 +305,7 @@ static void test_rel_lossy_frames_in_order_two_workers(void **state)
 static void test_rel_lossy_replays_by_seed(void **state)
 {
     (void)state;
-    long n = elements(2000);
+    long n = scaled(2000);
     long cap = n / 50; /* frames coalesce: 2000 frames make ~75 segments each way */
     run_t *one = calloc(1, sizeof *one), *two = calloc(1, sizeof *two),
           *other = calloc(1, sizeof *other);
@@ -486,7 +490,7 @@ static void test_rel_plain_threads(void **state)
     assert_int_equal(kc_transport_listen(k.url, &k.ob, &lis), 0);
     assert_int_equal(kc_transport_connect(k.url, &k.oa, &a, KC_NO_TIMEOUT, NULL), 0);
     assert_int_equal(kc_transport_accept(lis, &b, NULL, KC_NO_TIMEOUT, NULL), 0);
-    stream_t tx = {a, elements(3000), 0, 0, 0}, rx = {b, elements(3000), 0, 0, 0};
+    stream_t tx = {a, scaled(3000), 0, 0, 0}, rx = {b, scaled(3000), 0, 0, 0};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, th_send, &tx), 0);
     co_recv(&rx);
