@@ -66,14 +66,16 @@ BENCH_BINS     := $(patsubst %,$(OUT)/bench/bench_%,$(CORE_BENCH))
 DEMO_BIN       := $(OUT)/demo/kcoro_demo
 
 include $(TOP)/adapters/tcp/module.mk
+include $(TOP)/adapters/udp/module.mk
 
 .DEFAULT_GOAL := all
 .PHONY: all lib test test-core test-labs test-full bench bench-peers demo labs examples \
-        fuzz fuzz-seeds install-tcp uninstall-tcp graduate check-graduated install uninstall \
+        fuzz fuzz-seeds install-tcp uninstall-tcp install-udp uninstall-udp graduate check-graduated install uninstall \
         sanitize tsan valgrind \
         test-aarch64 lint verify relacy clean help deps-test
 
-all: lib $(TCP_TARGETS) $(TEST_BINS) $(TCP_TEST_BINS) $(BENCH_BINS) $(DEMO_BIN)
+all: lib $(TCP_TARGETS) $(UDP_TARGETS) $(TEST_BINS) $(TCP_TEST_BINS) $(UDP_TEST_BINS) $(BENCH_BINS) \
+     $(DEMO_BIN)
 
 lib: $(LIB_A) $(LIB_SO)
 
@@ -123,8 +125,9 @@ test: deps-test
 	awk '{p += $$1; f += $$2} END {printf "total: %d passed, %d failed\n", p, f}' \
 		$(OUT)/tests/summary; exit $$rc
 
-test-core: $(TEST_BINS) $(TCP_TEST_BINS)
-	$(Q)$(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/core.log $(TEST_BINS) $(TCP_TEST_BINS)
+test-core: $(TEST_BINS) $(TCP_TEST_BINS) $(UDP_TEST_BINS)
+	$(Q)$(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/core.log $(TEST_BINS) $(TCP_TEST_BINS) \
+		$(UDP_TEST_BINS)
 
 test-labs: lib
 	$(Q)rc=0; for l in $(LABS); do \
@@ -238,8 +241,9 @@ install: lib install-tools
 	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(KC_VERSION)|g' \
 	    $(TOP)/core/kcoro.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc
 	$(Q)$(MAKE) --no-print-directory install-tcp
+	$(Q)$(MAKE) --no-print-directory install-udp
 
-uninstall: uninstall-tcp
+uninstall: uninstall-tcp uninstall-udp
 	rm -f $(DESTDIR)$(LIBDIR)/libkcoro.a $(DESTDIR)$(LIBDIR)/libkcoro.so*
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc $(DESTDIR)$(INCDIR)/kcoro.h
 	rm -rf $(DESTDIR)$(INCDIR)/kcoro
