@@ -227,6 +227,18 @@ static int h_twice(const kc_rpc_req_t *req, void *arg, void **out, size_t *out_l
     return 0;
 }
 
+typedef struct listen_args {
+    rpc_t *r;
+    const kc_ipc_opts_t *o;
+} listen_args_t;
+
+/* Listen from a coroutine, so the listener's pump is a coroutine too. */
+static int co_listen(void *arg)
+{
+    listen_args_t *a = arg;
+    return kc_ipc_listen(&a->r->srv, a->r->url, a->o);
+}
+
 static int co_serve(void *arg)
 {
     rpc_t *r = arg;
@@ -304,11 +316,14 @@ static void test_udp_rpc_through_rel_two_schedulers(void **state)
     o.sched = ss;
     o.router = router;
     o.transport = &r.to;
-    assert_int_equal(kc_ipc_listen(&r.srv, r.url, &o), 0);
+    listen_args_t la = {&r, &o};
     kc_task_t *ts, *tc;
+    int st = -1;
+    assert_int_equal(kc_sched_spawn(ss, &ts, co_listen, &la, NULL), 0);
+    assert_int_equal(kc_sched_join(ts, &st, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(st, 0);
     assert_int_equal(kc_sched_spawn(ss, &ts, co_serve, &r, NULL), 0);
     assert_int_equal(kc_sched_spawn(cs, &tc, co_client, &r, NULL), 0);
-    int st = -1;
     assert_int_equal(kc_sched_join(tc, &st, KC_NO_TIMEOUT, NULL), 0);
     assert_int_equal(kc_sched_join(ts, &st, KC_NO_TIMEOUT, NULL), 0);
     assert_int_equal(st, 0);

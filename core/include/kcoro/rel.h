@@ -103,7 +103,8 @@ KC_API int kc_rel_register(void);
 
 /* The CRC32C (Castagnoli, reflected polynomial 0x82f63b78) of buf[0..len),
  * continuing from crc (0 to start): kc_rel_crc32c(kc_rel_crc32c(0, a),
- * b) is the CRC of a followed by b. Never blocks. */
+ * b) is the CRC of a followed by b. A NULL buf adds nothing (returns crc).
+ * Never blocks. */
 KC_API uint32_t kc_rel_crc32c(uint32_t crc, const void *buf, size_t len);
 
 #ifdef __cplusplus

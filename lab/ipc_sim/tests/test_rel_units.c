@@ -42,6 +42,7 @@ static void test_rel_crc32c_known_vectors(void **state)
         b[i] = (uint8_t)(31 - i);
     assert_int_equal(kc_rel_crc32c(0, b, 32), 0x113fdb5cu);
     assert_int_equal(kc_rel_crc32c(0, NULL, 0), 0);
+    assert_int_equal(kc_rel_crc32c(0x1234, NULL, 99), 0x1234);
 }
 
 /* Every length and split point agrees with the bitwise definition. */
