@@ -50,6 +50,8 @@ static void crc_init_once(void)
 
 KC_API uint32_t kc_rel_crc32c(uint32_t crc, const void *buf, size_t len)
 {
+    if (buf == NULL)
+        return crc;
     crc_init_once();
     const uint8_t *p = buf;
     uint32_t c = ~crc;
