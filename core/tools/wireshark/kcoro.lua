@@ -29,7 +29,7 @@ local FLAG_MORE, FLAGS_KNOWN = 0x0001, 0x0001
 
 local T_HELLO, T_PING, T_PONG, T_GOAWAY = 1, 2, 3, 4
 local T_REQUEST, T_REPLY, T_CANCEL, T_DATA = 5, 6, 7, 8
-local T_SEG, T_ACK = 9, 10 -- the reliability layer (rel:, core/docs/RELIABILITY.md)
+local T_SEG, T_ACK = 10, 11 -- the reliability layer (rel:, core/docs/RELIABILITY.md)
 
 local frame_types = {
     [T_HELLO] = "HELLO", [T_PING] = "PING", [T_PONG] = "PONG", [T_GOAWAY] = "GOAWAY",
