@@ -417,6 +417,7 @@ static int wait_on(udp_sock_t *s, kc_parker_t **slot, int64_t deadline, const kc
     int64_t left = left_of(deadline);
     if (left == 0)
         return -ETIME;
+    /* cppcheck-suppress autoVariables ; cleared below, under the lock, before p goes away */
     *slot = &p;
     pthread_mutex_unlock(&s->lk);
     int rc = kc_park(&p, left, cancel);
@@ -488,7 +489,6 @@ static int udp_accept(void *listener, void **self, kc_transport_peer_t *peer, in
     udp_sock_t *s = l->sock;
     int64_t deadline = deadline_of(timeout_ns);
     pthread_mutex_lock(&s->lk);
-    int rc;
     while (!s->pend) {
         if (s->dead) {
             pthread_mutex_unlock(&s->lk);
@@ -498,7 +498,8 @@ static int udp_accept(void *listener, void **self, kc_transport_peer_t *peer, in
             pthread_mutex_unlock(&s->lk);
             return -EAGAIN;
         }
-        if ((rc = wait_on(s, &s->acceptor, deadline, cancel)) == -ETIME || rc == -ECANCELED) {
+        int rc = wait_on(s, &s->acceptor, deadline, cancel);
+        if (rc == -ETIME || rc == -ECANCELED) {
             pthread_mutex_unlock(&s->lk);
             return rc;
         }
@@ -599,9 +600,7 @@ static int udp_send_frame(void *self, const kc_frame_hdr_t *hdr, const struct io
         int rc = kc_io_wait(e->fd, KC_IO_OUT, left, cancel);
         if (rc == -EBUSY) /* another endpoint of the shared socket waits */
             rc = kc_sched_sleep(100000, cancel);
-        if (rc == -ECANCELED || rc == -ETIME)
-            return rc;
-        if (rc < 0 && rc != -EBUSY && rc != 0)
+        if (rc < 0) /* -ETIME, -ECANCELED, or the fd's error */
             return rc;
     }
 }
