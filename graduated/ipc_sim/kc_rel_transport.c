@@ -118,6 +118,7 @@ static int wait_on(rel_ep_t *e, kc_parker_t **slot, int64_t deadline, const kc_c
             return -ETIME;
         }
     }
+    /* cppcheck-suppress autoVariables ; cleared below, under the lock, before p goes away */
     *slot = &p;
     pthread_mutex_unlock(&e->lk);
     int rc = kc_park(&p, timeout, cancel);
