@@ -7,6 +7,9 @@
  * says EAGAIN, so they need fds in non-blocking mode (kc_io_set_nonblock();
  * kc_accept() returns non-blocking fds). From a plain thread they block the
  * thread in poll() instead, still honouring timeout and cancellation.
+ * Every timeout_ns follows the rule of kcoro/base.h: KC_NO_TIMEOUT waits
+ * without limit; 0 and any other negative value try once (-EAGAIN when the
+ * call would wait); a huge value saturates and waits without limit.
  *
  * At most one coroutine waits for input and one for output on an fd at a
  * time (-EBUSY otherwise). Readiness is a hint: after kc_io_wait() returns,

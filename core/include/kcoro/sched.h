@@ -122,8 +122,9 @@ KC_API int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode);
 KC_API int kc_sched_destroy(kc_sched_t *s);
 
 /* Wait until no coroutine of s is alive (every spawned one has finished;
- * their handles may still be unjoined), for at most timeout_ns.
- * Returns 0, -ETIME or -ECANCELED.
+ * their handles may still be unjoined), for at most timeout_ns
+ * (KC_NO_TIMEOUT: no limit; 0 or any other negative value: only look;
+ * the rule of kcoro/base.h). Returns 0, -ETIME or -ECANCELED.
  * Errors: -EINVAL (NULL); -EPERM from one of s's own coroutines (it would
  * wait for itself). Blocks (a thread) or yields (a coroutine). */
 KC_API int kc_sched_run_until_idle(kc_sched_t *s, int64_t timeout_ns, const kc_cancel_t *cancel);
@@ -140,7 +141,9 @@ KC_API int kc_sched_nworkers(const kc_sched_t *s);
 KC_API int kc_sched_spawn(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, void *arg,
                           const kc_spawn_attr_t *attr);
 
-/* Wait for t to finish, store fn's return value in *status (may be NULL)
+/* Wait for t to finish, for at most timeout_ns (KC_NO_TIMEOUT: no limit;
+ * 0 or any other negative value: only look, -ETIME if it has not; the rule
+ * of kcoro/base.h), store fn's return value in *status (may be NULL)
  * and free t (the handle is invalid afterwards).
  * On -ETIME or -ECANCELED, t is still valid: join again or detach it.
  * Errors: -EINVAL (NULL t); -EBUSY (another join is waiting on t); -EPERM
@@ -165,8 +168,9 @@ KC_API uint64_t kc_task_id(const kc_task_t *t);
  * scheduler coroutine, yields the thread to the OS. Returns 0. Yields. */
 KC_API int kc_sched_yield(void);
 
-/* Sleep for ns nanoseconds (<= 0: just yield). Works from coroutines (a
- * timer parks the coroutine) and threads.
+/* Sleep for ns nanoseconds (<= 0, KC_NO_TIMEOUT included: just yield; ns
+ * is a duration, not a timeout; a huge value saturates, so only cancel ends
+ * it). Works from coroutines (a timer parks the coroutine) and threads.
  * Returns 0, or -ECANCELED when cancel or the caller's scope fired first.
  * Blocks (a thread) or yields (a coroutine). */
 KC_API int kc_sched_sleep(int64_t ns, const kc_cancel_t *cancel);

@@ -49,8 +49,9 @@ KC_API int kc_scope_create(kc_scope_t **out, kc_sched_t *s, uint32_t flags);
  * scheduler stopped); -ENOMEM. Never blocks or yields. */
 KC_API int kc_scope_spawn(kc_scope_t *sc, kc_coro_fn_t fn, void *arg, const kc_spawn_attr_t *attr);
 
-/* Wait until every child has finished, for at most timeout_ns, or until
- * cancel fires. Returns 0 when all finished and none failed, the first
+/* Wait until every child has finished, for at most timeout_ns
+ * (KC_NO_TIMEOUT: no limit; 0 or any other negative value: only look; the
+ * rule of kcoro/base.h), or until cancel fires. Returns 0 when all finished and none failed, the first
  * failing child's (negative) status when one failed, or -ETIME /
  * -ECANCELED when the wait itself ended first (children still run; see
  * kc_scope_live()). Errors: -EINVAL (NULL). Blocks or yields. */

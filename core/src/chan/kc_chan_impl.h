@@ -333,12 +333,6 @@ static inline void kc__chan_bump(_Atomic uint64_t *c, uint64_t n)
 /* Count a failed operation by its code (any time, no lock). Returns rc. */
 int kc__chan_fail(kc_chan_t *ch, int rc);
 
-/* Validate a timeout: KC_NO_TIMEOUT or >= 0. */
-static inline bool kc__chan_timeout_ok(int64_t t)
-{
-    return t >= 0 || t == KC_NO_TIMEOUT;
-}
-
 /* Check what a send of elem would need before it touches the channel:
  * descriptor validity and length, and with an arena attached the ticket
  * (kc_chan_arena.c). elem is a kc_zdesc_t unless ch is a plain copy

@@ -30,6 +30,7 @@
 #include "chan/kc_chan_impl.h"
 
 #include "kcoro/sched.h"
+#include "port/kc_deadline.h"
 #include "port/kc_port.h"
 #include "sched/kc_sched_impl.h"
 
@@ -169,7 +170,7 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
 __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, void *elem,
                                                     int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    int64_t deadline = timeout_ns > 0 ? (int64_t)kc__port_now_ns() + timeout_ns : 0;
+    int64_t deadline = kc__deadline_after(timeout_ns);
     bool timed = timeout_ns != 0;
     for (;;) {
         kc_waiter_t *wake = NULL;
@@ -184,10 +185,7 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
         if (rc == -EAGAIN && wait) {
             rc = wait_locked(ch, send, elem, timeout_ns, cancel); /* unlocks */
             if (rc == KC__CHAN_RETRY) {
-                if (deadline != 0) {
-                    timeout_ns = deadline - (int64_t)kc__port_now_ns();
-                    timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
-                }
+                timeout_ns = kc__deadline_left(deadline);
                 if (kc__chan_cell_try(ch, send, elem))
                     return 0;
                 continue;
@@ -248,8 +246,9 @@ send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns, const 
 {
     if (ch == NULL)
         return -EINVAL;
-    if (elem == NULL || (ch->desc != desc && !ch->boxed) || !kc__chan_timeout_ok(timeout_ns))
+    if (elem == NULL || (ch->desc != desc && !ch->boxed))
         return kc__chan_fail(ch, -EINVAL);
+    timeout_ns = kc__timeout_norm(timeout_ns);
     if (ch->boxed && !desc)
         return kc__chan_box_send(ch, elem, timeout_ns, cancel);
     int rc = desc ? kc__chan_check_elem(ch, elem) : 0;
@@ -263,8 +262,9 @@ recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns, const kc_canc
 {
     if (ch == NULL)
         return -EINVAL;
-    if (out == NULL || (ch->desc != desc && !ch->boxed) || !kc__chan_timeout_ok(timeout_ns))
+    if (out == NULL || (ch->desc != desc && !ch->boxed))
         return kc__chan_fail(ch, -EINVAL);
+    timeout_ns = kc__timeout_norm(timeout_ns);
     if (ch->boxed && !desc)
         return kc__chan_box_recv(ch, out, timeout_ns, cancel);
     return kc__chan_transfer(ch, false, out, timeout_ns, cancel);

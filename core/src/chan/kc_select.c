@@ -35,6 +35,7 @@
  */
 #include "chan/kc_chan_impl.h"
 
+#include "port/kc_deadline.h"
 #include "port/kc_port.h"
 
 #include <limits.h>
@@ -101,11 +102,9 @@ static size_t uniform(struct kc_draws *d, size_t n)
 }
 
 /* Check the clauses; *boxed gets whether any is on a boxed channel. */
-static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                    bool *boxed /* OUT */)
+static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *boxed /* OUT */)
 {
-    if (cl == NULL || n == 0 || n > KC_CHAN_SELECT_MAX || flags > KC_CHAN_SELECT_UNBIASED ||
-        !kc__chan_timeout_ok(timeout_ns))
+    if (cl == NULL || n == 0 || n > KC_CHAN_SELECT_MAX || flags > KC_CHAN_SELECT_UNBIASED)
         return -EINVAL;
     bool any_boxed = false;
     for (size_t i = 0; i < n; i++) {
@@ -256,11 +255,12 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
                    const kc_cancel_t *cancel)
 {
     bool boxed = false;
-    int rc = validate(cl, n, flags, timeout_ns, &boxed);
+    int rc = validate(cl, n, flags, &boxed);
     if (rc != 0)
         return rc;
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return -ECANCELED;
+    timeout_ns = kc__timeout_norm(timeout_ns);
     if (boxed) /* elements staged in an arena: kc_chan_arena.c */
         return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
     return kc__chan_select_run(cl, n, flags, timeout_ns, cancel);
@@ -290,17 +290,14 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
                                                  int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     /* a timed select's deadline, for the reruns: taken before any wait */
-    int64_t deadline = timeout_ns > 0 ? (int64_t)kc__port_now_ns() + timeout_ns : 0;
+    int64_t deadline = kc__deadline_after(timeout_ns);
     int notified = -1;
     int rc = select_once(cl, n, flags, timeout_ns, cancel, &notified);
     if (__builtin_expect(rc != KC_SELECT_RETRY, 1))
         return rc;
     bool timed = timeout_ns != 0;
     do {
-        if (deadline != 0) {
-            timeout_ns = deadline - (int64_t)kc__port_now_ns();
-            timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
-        }
+        timeout_ns = kc__deadline_left(deadline);
         rc = select_once(cl, n, flags, timeout_ns, cancel, &notified);
     } while (rc == KC_SELECT_RETRY);
     if (notified >= 0 && (size_t)notified < n && rc != notified) /* pass the chance on */

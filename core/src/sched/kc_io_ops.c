@@ -13,6 +13,8 @@
  */
 #include "sched/kc_sched_impl.h"
 
+#include "port/kc_deadline.h"
+
 #include "kcoro/io.h"
 
 #include <errno.h>
@@ -20,15 +22,14 @@
 
 /* Deadline bookkeeping shared by the retry loops. */
 struct io_clock {
-    int64_t timeout;
-    int64_t deadline; /* -1: forever */
+    int64_t timeout;  /* normalised: KC_NO_TIMEOUT or >= 0 */
+    int64_t deadline; /* kc__deadline_after(timeout) */
 };
 
 static struct io_clock clock_start(int64_t timeout_ns)
 {
-    struct io_clock c = {timeout_ns, -1};
-    if (timeout_ns > 0)
-        c.deadline = kc__sched_now() + timeout_ns;
+    timeout_ns = kc__timeout_norm(timeout_ns);
+    struct io_clock c = {timeout_ns, kc__deadline_after(timeout_ns)};
     return c;
 }
 
@@ -37,12 +38,9 @@ static int io_park(int fd, uint32_t events, const struct io_clock *c, const kc_c
 {
     if (c->timeout == 0)
         return -EAGAIN;
-    int64_t left = KC_NO_TIMEOUT;
-    if (c->deadline >= 0) {
-        left = c->deadline - kc__sched_now();
-        if (left <= 0)
-            return -ETIME;
-    }
+    int64_t left = kc__deadline_left(c->deadline);
+    if (left == 0)
+        return -ETIME;
     int r = kc_io_wait(fd, events, left, cancel);
     return r < 0 ? r : 0;
 }
@@ -183,14 +181,14 @@ int kc_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeo
         if (e != EAGAIN)
             break;
         /* A full listen backlog (AF_UNIX): nothing started; retry later. */
-        if (c.timeout == 0 || (c.deadline >= 0 && kc__sched_now() >= c.deadline))
+        if (c.timeout == 0 || kc__deadline_passed(c.deadline))
             return c.timeout == 0 ? -EAGAIN : -ETIME;
         kc_sched_yield();
     }
     if (e != EINPROGRESS && e != EINTR)
         return -e;
     /* In progress: writable means finished, one way or the other. */
-    if (timeout_ns == 0)
+    if (c.timeout == 0)
         return -EAGAIN;
     int k = io_park(fd, KC_IO_OUT, &c, cancel);
     if (k < 0)

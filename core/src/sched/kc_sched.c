@@ -9,6 +9,8 @@
  */
 #include "sched/kc_sched_impl.h"
 
+#include "port/kc_deadline.h"
+
 #include "base/kc_debug.h"
 #include "port/kc_port.h"
 
@@ -163,12 +165,11 @@ int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_
     /* cppcheck-suppress autoVariables */
     s->waiters = &me;
     kc__unlock(&s->wait_lock);
-    int64_t deadline = timeout_ns < 0 ? -1 : kc__sched_now() + timeout_ns;
+    int64_t deadline = kc__deadline_after(timeout_ns);
     int rc = 0;
     /* seq_cst: pairs with the decrement in kc__sched_live_dec */
     while (atomic_load_explicit(&s->live, memory_order_seq_cst) != 0) {
-        int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
-        rc = kc__park(&me.p, deadline >= 0 && left < 0 ? 0 : left, cancel, intr);
+        rc = kc__park(&me.p, kc__deadline_left(deadline), cancel, intr);
         if (rc < 0)
             break;
     }

@@ -21,6 +21,8 @@
  */
 #include "sched/kc_sched_impl.h"
 
+#include "port/kc_deadline.h"
+
 #include "kcoro/scope.h"
 
 #include <errno.h>
@@ -144,13 +146,12 @@ static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *can
     /* cppcheck-suppress autoVariables */
     sc->waiters = &me;
     kc__unlock(&sc->lock);
-    int64_t deadline = timeout_ns < 0 ? -1 : kc__sched_now() + timeout_ns;
+    int64_t deadline = kc__deadline_after(timeout_ns);
     int rc = 0;
     /* relaxed: a stale non-zero only costs one more park, and the permit
      * from the last child's unpark makes that park return */
     while (atomic_load_explicit(&sc->live, memory_order_relaxed) != 0) {
-        int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
-        rc = kc__park(&me.p, deadline >= 0 && left < 0 ? 0 : left, cancel, intr);
+        rc = kc__park(&me.p, kc__deadline_left(deadline), cancel, intr);
         if (rc < 0)
             break;
     }

@@ -25,6 +25,8 @@
  */
 #include "sched/kc_sched_impl.h"
 
+#include "port/kc_deadline.h"
+
 #include "port/kc_port.h"
 
 #include <errno.h>
@@ -192,23 +194,6 @@ void kc__task_finish(struct kc_worker *w, struct kc_task *t)
     kc__sched_live_dec(s);
 }
 
-/* Relative time left until deadline (negative deadline: forever). */
-static int64_t left_until(int64_t deadline)
-{
-    if (deadline < 0)
-        return KC_NO_TIMEOUT;
-    int64_t d = deadline - kc__sched_now();
-    return d > 0 ? d : 0;
-}
-
-static int64_t deadline_of(int64_t timeout_ns)
-{
-    if (timeout_ns < 0)
-        return -1;
-    int64_t now = kc__sched_now();
-    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
-
 int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (t == NULL)
@@ -217,7 +202,7 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
         return -EPERM;
     kc_parker_t p;
     kc_parker_init(&p);
-    int64_t deadline = deadline_of(timeout_ns);
+    int64_t deadline = kc__deadline_after(timeout_ns);
     int rc = 0;
     kc__lock(&t->lock);
     if (t->joiner != NULL) {
@@ -227,7 +212,7 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
     while (!t->finished) {
         t->joiner = &p;
         kc__unlock(&t->lock);
-        rc = kc_park(&p, left_until(deadline), cancel);
+        rc = kc_park(&p, kc__deadline_left(deadline), cancel);
         kc__lock(&t->lock);
         t->joiner = NULL; /* A3 */
         if (rc < 0)
