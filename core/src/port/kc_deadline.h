@@ -69,6 +69,8 @@ static inline int64_t kc__deadline_left_at(int64_t deadline, int64_t now)
 {
     if (deadline == KC__DEADLINE_NEVER)
         return KC_NO_TIMEOUT;
+    if (now < 0)
+        now = 0; /* as in kc__deadline_from */
     return deadline > now ? deadline - now : 0;
 }
 
