@@ -7,7 +7,10 @@
 #  2. doc coverage: every macro, constant and enum value in core/include
 #     carries a comment (on the line itself or in the comment just above);
 #  3. layout: every C file under core/ and lab/ follows .clang-format;
-#  4. cppcheck over core/src and core/include reports nothing.
+#  4. cppcheck over core/src and core/include reports nothing;
+#  5. API abuse: every KC_API function of core/include/kcoro/NAME.h is
+#     called in core/tests/test_abuse_NAME.c (mk/lint-abuse.sh), and the
+#     check still catches violations planted in a copy (mk/lint-abuse-test.sh).
 # Prints what it finds and exits non-zero if anything was found.
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -72,5 +75,13 @@ if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,perfor
     echo "lint: cppcheck findings above"; fail=1
 fi
 
-[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck)"
+# ---- 5. API-abuse coverage, and proof that the check bites
+if ! "$top/mk/lint-abuse.sh"; then
+    echo "lint: public functions without an API-abuse test (above)"; fail=1
+fi
+if ! "$top/mk/lint-abuse-test.sh"; then
+    echo "lint: mk/lint-abuse.sh missed a planted violation (above)"; fail=1
+fi
+
+[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck, API abuse)"
 exit $fail

@@ -270,7 +270,8 @@ KC_API int kc_bus_metrics(const kc_bus_t *bus, kc_bus_metrics_t *out);
 KC_API int kc_bus_sub_metrics(const kc_bus_sub_t *sub, kc_bus_sub_metrics_t *out);
 
 /* kc_bus_check verifies the bus invariants (numbered in kc_bus.c) and
- * returns 0, or -EPROTO naming the broken invariant on stderr. Exact only
+ * returns 0, or -EPROTO naming the broken invariant on stderr (-EINVAL for
+ * NULL). Exact only
  * while no thread publishes or receives. Never blocks. */
 KC_API int kc_bus_check(const kc_bus_t *bus);
 

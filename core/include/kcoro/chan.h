@@ -405,7 +405,8 @@ KC_API int kc_chan_compute_rate(const kc_chan_snapshot_t *a, const kc_chan_snaps
  * Errors: -EINVAL (NULL ch, or NULL buf with cap > 0). Never blocks. */
 KC_API int kc_chan_dump(const kc_chan_t *ch, char *buf /* OUT */, size_t cap);
 
-/* "RENDEZVOUS", "BUFFERED", ... and "SUSPEND", "DROP_OLDEST", ... */
+/* "RENDEZVOUS", "BUFFERED", ... and "SUSPEND", "DROP_OLDEST", ...; "?" for a
+ * value that names no kind or policy. Never blocks. */
 KC_API const char *kc_chan_kind_name(kc_chan_kind_t k);
 /* See kc_chan_kind_name. */
 KC_API const char *kc_chan_policy_name(kc_chan_policy_t p);

@@ -161,7 +161,8 @@ KC_API int kc_sched_detach(kc_task_t *t);
  * Never blocks or yields. */
 KC_API int kc_sched_cancel(kc_task_t *t);
 
-/* The coroutine id of a task (kc_coro_id of its coroutine). */
+/* The coroutine id of a task (kc_coro_id of its coroutine; 0 for NULL).
+ * Never blocks. */
 KC_API uint64_t kc_task_id(const kc_task_t *t);
 
 /* Let the other runnable coroutines of this worker run first. Outside a

@@ -63,13 +63,15 @@ KC_API int kc_scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *
 KC_API int kc_scope_cancel(kc_scope_t *sc);
 
 /* The scope's token (BORROWS: valid until destroy): it fires when the scope
- * is cancelled; children may hand it to anything that takes a token. */
+ * is cancelled; children may hand it to anything that takes a token.
+ * NULL for a NULL scope (a token that never fires). Never blocks. */
 KC_API const kc_cancel_t *kc_scope_token(const kc_scope_t *sc);
 
-/* The number of children still running. */
+/* The number of children still running (0 for NULL). Never blocks. */
 KC_API int kc_scope_live(const kc_scope_t *sc);
 
-/* The first failing child's status, or 0 when none failed so far. */
+/* The first failing child's status, or 0 when none failed so far (and for
+ * NULL). Never blocks. */
 KC_API int kc_scope_failure(const kc_scope_t *sc);
 
 /* Cancel the children still running, wait for all of them, free sc. Returns

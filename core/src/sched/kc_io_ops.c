@@ -136,12 +136,16 @@ static ssize_t try_accept(int fd, void *arg)
 
 ssize_t kc_read(int fd, void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
+    if (buf == NULL && n > 0)
+        return -EINVAL;
     struct io_buf b = {buf, n};
     return io_retry(fd, KC_IO_IN, timeout_ns, cancel, try_read, &b);
 }
 
 ssize_t kc_write(int fd, const void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
+    if (buf == NULL && n > 0)
+        return -EINVAL;
     struct io_buf b = {(void *)(uintptr_t)buf, n}; /* write only reads it */
     return io_retry(fd, KC_IO_OUT, timeout_ns, cancel, try_write, &b);
 }
@@ -149,6 +153,8 @@ ssize_t kc_write(int fd, const void *buf, size_t n, int64_t timeout_ns, const kc
 ssize_t kc_recvmsg(int fd, struct msghdr *msg, int flags, int64_t timeout_ns,
                    const kc_cancel_t *cancel)
 {
+    if (msg == NULL)
+        return -EINVAL;
     struct io_msg m = {msg, flags};
     return io_retry(fd, KC_IO_IN, timeout_ns, cancel, try_recvmsg, &m);
 }
@@ -156,6 +162,8 @@ ssize_t kc_recvmsg(int fd, struct msghdr *msg, int flags, int64_t timeout_ns,
 ssize_t kc_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t timeout_ns,
                    const kc_cancel_t *cancel)
 {
+    if (msg == NULL)
+        return -EINVAL;
     struct io_msg m = {(struct msghdr *)(uintptr_t)msg, flags}; /* sendmsg only reads it */
     return io_retry(fd, KC_IO_OUT, timeout_ns, cancel, try_sendmsg, &m);
 }
@@ -163,6 +171,8 @@ ssize_t kc_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t timeout_
 int kc_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t timeout_ns,
               const kc_cancel_t *cancel)
 {
+    if (addr != NULL && len == NULL)
+        return -EINVAL;
     struct io_peer p = {addr, len};
     return (int)io_retry(fd, KC_IO_IN, timeout_ns, cancel, try_accept, &p);
 }
@@ -170,6 +180,8 @@ int kc_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t timeout_ns,
 int kc_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns,
                const kc_cancel_t *cancel)
 {
+    if (addr == NULL)
+        return -EINVAL;
     struct io_clock c = clock_start(timeout_ns);
     int e;
     for (;;) {
