@@ -1,8 +1,8 @@
 /* kcoro.h - the kcoro umbrella header: include this one.
  *
  * Sections: base vocabulary (errors, timeouts), coroutines, cancellation,
- * parking, the scheduler, timers, I/O, scopes, the arena, the broadcast bus.
- * Later areas (channels, select, descriptors, IPC) join here as they land.
+ * parking, the scheduler, timers, I/O, scopes, the arena, descriptors,
+ * channels, the broadcast bus, and the distribution layer's transports.
  */
 #ifndef KCORO_H
 #define KCORO_H
@@ -19,5 +19,6 @@
 #include "kcoro/zdesc.h"
 #include "kcoro/chan.h"
 #include "kcoro/bus.h"
+#include "kcoro/transport.h"
 
 #endif /* KCORO_H */

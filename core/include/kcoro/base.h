@@ -58,7 +58,9 @@ extern "C" {
     X(EBUSY, EBUSY, "busy: the object is running or in use")                                       \
     X(ESRCH, ESRCH, "the coroutine has already finished")                                          \
     X(EPERM, EPERM, "not allowed from this context")                                               \
-    X(EIO, EIO, "an output stream failed")
+    X(EIO, EIO, "an output stream failed")                                                         \
+    X(ECONNREFUSED, ECONNREFUSED, "nobody accepted the connection; nothing was sent")              \
+    X(ECONNRESET, ECONNRESET, "the connection broke; the peer may have acted")
 
 /* kc_strerror returns a static, human-readable text for a kcoro result
  * (negative errno or 0). Unknown codes fall back to a generic text.

@@ -49,4 +49,10 @@ uint64_t kc__port_now_ns(void);
 /* The number of online CPUs (at least 1). */
 int kc__port_ncpus(void);
 
+/* The credentials of the process at the other end of the connected UNIX
+ * socket fd: effective uid and gid, and pid (-1 where the platform does not
+ * tell it). SO_PEERCRED on Linux, getpeereid() on the BSDs and macOS.
+ * Returns 0 or a negative errno (-ENOTSUP where the platform has neither). */
+int kc__port_peer_cred(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid);
+
 #endif /* KCORO_KC_PORT_H */

@@ -6,13 +6,15 @@
  * make the fd readable once. This file also picks the poller backend and
  * holds the helpers that need platform headers: accept4 with
  * SOCK_NONBLOCK|SOCK_CLOEXEC (accept + fcntl elsewhere), switching an fd to
- * non-blocking mode, and a thread-side wait on one fd plus a wake fd.
+ * non-blocking mode, a thread-side wait on one fd plus a wake fd, and the
+ * credentials of a UNIX socket's peer.
  */
 #define _GNU_SOURCE
 #include "port/kc_poller.h"
 
 #include "port/kc_deadline.h"
 #include "port/kc_futex.h"
+#include "port/kc_port.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,35 @@
 #else
 #define KC_HAVE_EVENTFD 0
 #endif
+
+int kc__port_peer_cred(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid)
+{
+#if defined(SO_PEERCRED) && defined(__linux__)
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+        return -errno;
+    *uid = (uint32_t)cr.uid;
+    *gid = (uint32_t)cr.gid;
+    *pid = (int32_t)cr.pid;
+    return 0;
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+    uid_t u;
+    gid_t g;
+    if (getpeereid(fd, &u, &g) < 0)
+        return -errno;
+    *uid = (uint32_t)u;
+    *gid = (uint32_t)g;
+    *pid = -1;
+    return 0;
+#else
+    (void)fd;
+    (void)uid;
+    (void)gid;
+    (void)pid;
+    return -ENOTSUP;
+#endif
+}
 
 int kc__port_set_nonblock(int fd)
 {

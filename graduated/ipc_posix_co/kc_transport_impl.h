@@ -1,0 +1,60 @@
+/* kc_transport_impl.h - private to the transport module: the endpoint
+ * wrapper, the built-in backends and the deadline helpers they share.
+ *
+ * Internal services of core used here (declared, not copied): the port
+ * layer's monotonic clock and UNIX peer credentials (port/kc_port.h) and the
+ * KCORO_DEBUG log (base/kc_debug.h).
+ */
+#ifndef KCORO_KC_TRANSPORT_IMPL_H
+#define KCORO_KC_TRANSPORT_IMPL_H
+
+#include "kcoro/transport.h"
+
+#include "port/kc_port.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* An endpoint: its backend and the backend's object. */
+struct kc_transport {
+    const kc_transport_ops_t *ops;
+    void *self;
+    bool listener;
+};
+
+/* The built-in backends. */
+extern const kc_transport_ops_t kc__transport_unix_ops;
+extern const kc_transport_ops_t kc__transport_mem_ops;
+
+/* An absolute deadline for a relative timeout: -1 for KC_NO_TIMEOUT (and
+ * any negative timeout), now + timeout otherwise (saturating). */
+static inline int64_t kc__tp_deadline(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return -1;
+    int64_t now = (int64_t)kc__port_now_ns();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+/* What is left of a deadline from kc__tp_deadline(): KC_NO_TIMEOUT for
+ * none, 0 when it has passed (a "try once" for the calls it is given to). */
+static inline int64_t kc__tp_left(int64_t deadline)
+{
+    if (deadline < 0)
+        return KC_NO_TIMEOUT;
+    int64_t left = deadline - (int64_t)kc__port_now_ns();
+    return left > 0 ? left : 0;
+}
+
+/* Refusal causes of a listener, one bit each for "logged once". */
+enum {
+    KC_TP_REFUSED_CRED = 1,
+    KC_TP_REFUSED_LIMIT = 2
+};
+
+/* Log a listener's refusal under KCORO_DEBUG=log, once per cause per
+ * listener (*logged keeps the causes already logged). */
+void kc__tp_log_refusal(_Atomic unsigned *logged, unsigned cause, const char *where,
+                        const char *why);
+
+#endif /* KCORO_KC_TRANSPORT_IMPL_H */

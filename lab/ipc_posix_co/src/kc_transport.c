@@ -1,0 +1,254 @@
+/* kc_transport.c - the scheme registry and the endpoint wrapper.
+ *
+ * Owns the table that maps a URL scheme to a backend (the built-ins "unix"
+ * and "mem" first, then what kc_transport_register() adds) and the
+ * kc_transport_t handle that pairs a backend with its object. The wrapper
+ * checks arguments once so backends see only valid calls. The table is
+ * guarded by one mutex, taken only to register, unregister and look up
+ * (listen and connect), never on the frame path.
+ */
+#include "kc_transport_impl.h"
+
+#include "base/kc_debug.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static const kc_transport_ops_t *reg_table[KC_TRANSPORT_MAX_SCHEMES] = {&kc__transport_unix_ops,
+                                                                        &kc__transport_mem_ops};
+enum {
+    N_BUILTIN = 2
+};
+
+static bool scheme_valid(const char *s)
+{
+    return s != NULL && s[0] != '\0' && strchr(s, ':') == NULL && strchr(s, '/') == NULL &&
+           strlen(s) < 32;
+}
+
+KC_API int kc_transport_register(const kc_transport_ops_t *ops)
+{
+    if (ops == NULL || ops->size < sizeof(kc_transport_ops_t) || !scheme_valid(ops->scheme) ||
+        ops->listen == NULL || ops->accept == NULL || ops->connect == NULL ||
+        ops->send_frame == NULL || ops->recv_frame == NULL || ops->close == NULL)
+        return -EINVAL;
+    int rc = -ENOMEM;
+    pthread_mutex_lock(&reg_lock);
+    int free_slot = -1;
+    for (int i = 0; i < KC_TRANSPORT_MAX_SCHEMES; i++) {
+        if (reg_table[i] == NULL) {
+            if (free_slot < 0)
+                free_slot = i;
+        } else if (strcmp(reg_table[i]->scheme, ops->scheme) == 0) {
+            rc = -EBUSY;
+            goto out_unlock;
+        }
+    }
+    if (free_slot >= 0) {
+        reg_table[free_slot] = ops;
+        rc = 0;
+    }
+out_unlock:
+    pthread_mutex_unlock(&reg_lock);
+    return rc;
+}
+
+KC_API int kc_transport_unregister(const char *scheme)
+{
+    if (scheme == NULL)
+        return -EINVAL;
+    int rc = -EINVAL;
+    pthread_mutex_lock(&reg_lock);
+    for (int i = N_BUILTIN; i < KC_TRANSPORT_MAX_SCHEMES; i++) {
+        if (reg_table[i] != NULL && strcmp(reg_table[i]->scheme, scheme) == 0) {
+            reg_table[i] = NULL;
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return rc;
+}
+
+/* Split url at its first ':' and find the backend; *rest gets the address
+ * after the ':'. NULL when the url is malformed or the scheme unknown. */
+static const kc_transport_ops_t *lookup(const char *url, const char **rest, bool *malformed)
+{
+    *malformed = false;
+    const char *colon = url ? strchr(url, ':') : NULL;
+    if (colon == NULL || colon == url || (size_t)(colon - url) >= 32) {
+        *malformed = true;
+        return NULL;
+    }
+    size_t n = (size_t)(colon - url);
+    const kc_transport_ops_t *found = NULL;
+    pthread_mutex_lock(&reg_lock);
+    for (int i = 0; i < KC_TRANSPORT_MAX_SCHEMES && !found; i++) {
+        const kc_transport_ops_t *o = reg_table[i];
+        if (o != NULL && strlen(o->scheme) == n && memcmp(o->scheme, url, n) == 0)
+            found = o;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    *rest = colon + 1;
+    return found;
+}
+
+KC_API const kc_transport_ops_t *kc_transport_lookup(const char *url)
+{
+    const char *rest;
+    bool bad;
+    return lookup(url, &rest, &bad);
+}
+
+static int wrap(const kc_transport_ops_t *ops, void *self, bool listener, kc_transport_t **out)
+{
+    kc_transport_t *t = malloc(sizeof *t);
+    if (t == NULL) {
+        ops->close(self);
+        return -ENOMEM;
+    }
+    t->ops = ops;
+    t->self = self;
+    t->listener = listener;
+    *out = t;
+    return 0;
+}
+
+static const kc_transport_opts_t default_opts = KC_TRANSPORT_OPTS_INIT;
+
+/* The caller's options, or the defaults for NULL; NULL when they are too
+ * small to be a kc_transport_opts_t. */
+static const kc_transport_opts_t *opts_or_default(const kc_transport_opts_t *o)
+{
+    if (o == NULL)
+        return &default_opts;
+    return o->size >= sizeof(kc_transport_opts_t) ? o : NULL;
+}
+
+KC_API int kc_transport_listen(const char *url, const kc_transport_opts_t *opts,
+                               kc_transport_t **out)
+{
+    opts = opts_or_default(opts);
+    if (out == NULL || opts == NULL)
+        return -EINVAL;
+    const char *rest;
+    bool bad;
+    const kc_transport_ops_t *ops = lookup(url, &rest, &bad);
+    if (ops == NULL)
+        return bad ? -EINVAL : -ENOTSUP;
+    void *self = NULL;
+    int rc = ops->listen(rest, opts, &self);
+    if (rc < 0)
+        return rc;
+    return wrap(ops, self, true, out);
+}
+
+KC_API int kc_transport_accept(kc_transport_t *listener, kc_transport_t **out,
+                               kc_transport_peer_t *peer, int64_t timeout_ns,
+                               const kc_cancel_t *cancel)
+{
+    if (listener == NULL || !listener->listener || out == NULL ||
+        (peer != NULL && peer->size < sizeof *peer))
+        return -EINVAL;
+    kc_transport_peer_t local = {.size = sizeof local};
+    kc_transport_peer_t *p = peer ? peer : &local;
+    p->has_cred = false;
+    p->uid = p->gid = 0;
+    p->pid = -1;
+    p->name[0] = '\0';
+    void *self = NULL;
+    int rc = listener->ops->accept(listener->self, &self, p, timeout_ns, cancel);
+    if (rc < 0)
+        return rc;
+    return wrap(listener->ops, self, false, out);
+}
+
+KC_API int kc_transport_connect(const char *url, const kc_transport_opts_t *opts,
+                                kc_transport_t **out, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    opts = opts_or_default(opts);
+    if (out == NULL || opts == NULL)
+        return -EINVAL;
+    const char *rest;
+    bool bad;
+    const kc_transport_ops_t *ops = lookup(url, &rest, &bad);
+    if (ops == NULL)
+        return bad ? -EINVAL : -ENOTSUP;
+    void *self = NULL;
+    int rc = ops->connect(rest, opts, &self, timeout_ns, cancel);
+    if (rc < 0)
+        return rc;
+    return wrap(ops, self, false, out);
+}
+
+KC_API int kc_transport_send_frame(kc_transport_t *t, const kc_frame_hdr_t *hdr,
+                                   const struct iovec *iov, int iovcnt, int64_t timeout_ns,
+                                   const kc_cancel_t *cancel)
+{
+    if (t == NULL || t->listener || hdr == NULL || iovcnt < 0 || iovcnt > 64 ||
+        (iovcnt > 0 && iov == NULL))
+        return -EINVAL;
+    uint64_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > 0 && iov[i].iov_base == NULL)
+            return -EINVAL;
+        total += iov[i].iov_len;
+    }
+    uint8_t probe[KC_FRAME_HDR_SIZE];
+    if (total != hdr->len || kc_frame_encode(hdr, probe) < 0)
+        return -EINVAL;
+    return t->ops->send_frame(t->self, hdr, iov, iovcnt, timeout_ns, cancel);
+}
+
+KC_API int kc_transport_recv_frame(kc_transport_t *t, kc_frame_hdr_t *hdr, void **payload,
+                                   size_t max_payload, int64_t timeout_ns,
+                                   const kc_cancel_t *cancel)
+{
+    if (t == NULL || t->listener || hdr == NULL || payload == NULL)
+        return -EINVAL;
+    *payload = NULL;
+    return t->ops->recv_frame(t->self, hdr, payload, max_payload, timeout_ns, cancel);
+}
+
+KC_API int kc_transport_poll_handle(kc_transport_t *t)
+{
+    if (t == NULL)
+        return -EINVAL;
+    return t->ops->poll_handle ? t->ops->poll_handle(t->self) : -ENOTSUP;
+}
+
+KC_API int kc_transport_stats(kc_transport_t *listener, kc_transport_stats_t *out)
+{
+    if (listener == NULL || out == NULL || out->size < sizeof *out)
+        return -EINVAL;
+    if (!listener->listener || listener->ops->stats == NULL)
+        return -ENOTSUP;
+    return listener->ops->stats(listener->self, out);
+}
+
+KC_API const char *kc_transport_scheme(const kc_transport_t *t)
+{
+    return t ? t->ops->scheme : NULL;
+}
+
+KC_API int kc_transport_close(kc_transport_t *t)
+{
+    if (t == NULL)
+        return 0;
+    t->ops->close(t->self);
+    free(t);
+    return 0;
+}
+
+void kc__tp_log_refusal(_Atomic unsigned *logged, unsigned cause, const char *where,
+                        const char *why)
+{
+    /* relaxed: the bit only dedups log lines; nothing is published by it. */
+    unsigned had = atomic_fetch_or_explicit(logged, cause, memory_order_relaxed);
+    if ((had & cause) == 0)
+        kc__debug_log("transport %s: refused a peer: %s (later refusals for this cause are "
+                      "counted, not logged)",
+                      where, why);
+}
