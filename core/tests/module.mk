@@ -33,3 +33,4 @@ CORE_TESTS += abuse_sched
 CORE_TESTS += abuse_scope
 CORE_TESTS += abuse_timer
 CORE_TESTS += abuse_zdesc
+CORE_TESTS += abuse_transport

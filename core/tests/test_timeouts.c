@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "kcoro.h"
+#include "kcoro/transport.h"
 
 #include "port/kc_deadline.h"
 
@@ -23,6 +24,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -59,6 +61,7 @@ struct fix {
     kc_bus_t *bus;
     kc_bus_pub_t *pub;
     kc_bus_sub_t *sub;
+    kc_transport_t *tl, *tc, *ts; /* listener, client, server side */
     uint64_t v;
     _Atomic int ready;    /* the caller is about to make the blocking call */
     _Atomic int done;     /* it returned */
@@ -535,6 +538,91 @@ static int call_bus_recv_ticket(struct fix *f, int64_t t)
     return rc;
 }
 
+/* --------------------------------------------------------------- transport */
+
+static void tp_listen(struct fix *f)
+{
+    static _Atomic int seq;
+    char url[64];
+    snprintf(url, sizeof(url), "mem:timeouts-%d", atomic_fetch_add(&seq, 1));
+    kc_transport_opts_t o = KC_TRANSPORT_OPTS_INIT;
+    o.sndbuf = 16; /* one 16-byte frame fills a direction */
+    assert_int_equal(kc_transport_listen(url, &o, &f->tl), 0);
+    snprintf(f->addr.sun_path, sizeof(f->addr.sun_path), "%s", url);
+}
+
+static void tp_dial(struct fix *f)
+{
+    kc_transport_opts_t o = KC_TRANSPORT_OPTS_INIT;
+    o.sndbuf = 16;
+    assert_int_equal(kc_transport_connect(f->addr.sun_path, &o, &f->tc, KC_NO_TIMEOUT, NULL), 0);
+}
+
+static void tp_pair(struct fix *f)
+{
+    tp_listen(f);
+    tp_dial(f);
+    assert_int_equal(kc_transport_accept(f->tl, &f->ts, NULL, KC_NO_TIMEOUT, NULL), 0);
+}
+
+static int tp_send(kc_transport_t *t, int64_t timeout)
+{
+    static const char sixteen[16] = "0123456789abcde";
+    kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_DATA, 0, 1, 1, sizeof(sixteen)};
+    struct iovec iov = {(void *)(uintptr_t)sixteen, sizeof(sixteen)};
+    return kc_transport_send_frame(t, &h, &iov, 1, timeout, NULL);
+}
+
+static int tp_recv(kc_transport_t *t, int64_t timeout)
+{
+    kc_frame_hdr_t h;
+    void *p = NULL;
+    int rc = kc_transport_recv_frame(t, &h, &p, 64, timeout, NULL);
+    free(p);
+    return rc == 0 && h.len != 16 ? -EPROTO : rc;
+}
+
+static void tp_full(struct fix *f) /* client to server: one frame, no room */
+{
+    tp_pair(f);
+    assert_int_equal(tp_send(f->tc, 0), 0);
+}
+
+static void tp_teardown(struct fix *f)
+{
+    assert_int_equal(kc_transport_close(f->tc), 0);
+    assert_int_equal(kc_transport_close(f->ts), 0);
+    assert_int_equal(kc_transport_close(f->tl), 0);
+}
+
+static int call_tp_accept(struct fix *f, int64_t t)
+{
+    go(f);
+    return kc_transport_accept(f->tl, &f->ts, NULL, t, NULL);
+}
+
+static int call_tp_recv(struct fix *f, int64_t t)
+{
+    go(f);
+    return tp_recv(f->ts, t);
+}
+
+static int call_tp_send(struct fix *f, int64_t t)
+{
+    go(f);
+    return tp_send(f->tc, t);
+}
+
+static void tp_give(struct fix *f)
+{
+    assert_int_equal(tp_send(f->tc, KC_NO_TIMEOUT), 0);
+}
+
+static void tp_take(struct fix *f)
+{
+    assert_int_equal(tp_recv(f->ts, KC_NO_TIMEOUT), 0);
+}
+
 /* ------------------------------------------------------------------ driver */
 
 static const struct probe probes[] = {
@@ -563,6 +651,9 @@ static const struct probe probes[] = {
     {"bus_recv_batch", bus_setup, call_bus_recv_batch, publish, -EAGAIN, 0, bus_teardown},
     {"bus_recv_ticket", ticket_bus_setup, call_bus_recv_ticket, publish_ticket, -EAGAIN, 0,
      bus_teardown},
+    {"transport_accept", tp_listen, call_tp_accept, tp_dial, -EAGAIN, 0, tp_teardown},
+    {"transport_recv_frame", tp_pair, call_tp_recv, tp_give, -EAGAIN, 0, tp_teardown},
+    {"transport_send_frame", tp_full, call_tp_send, tp_take, -EAGAIN, 0, tp_teardown},
 };
 
 static const int64_t huge[] = {INT64_MAX, INT64_MAX - 1, INT64_MAX / 2};
@@ -662,7 +753,7 @@ static void run_all(bool coro)
             broken += run_one(s, &probes[i], expired[k], coro, false);
     }
     assert_int_equal(kc_sched_destroy(s), 0);
-    assert_int_equal(runs, 24 * 6);
+    assert_int_equal(runs, 27 * 6);
     assert_int_equal(broken, 0);
 }
 
