@@ -8,7 +8,8 @@
 #     carries a comment (on the line itself or in the comment just above);
 #  3. layout: every C file under core/ and lab/ follows .clang-format;
 #  4. cppcheck over core/src and core/include reports nothing;
-#  5. API abuse: every KC_API function of core/include/kcoro/NAME.h is
+#  5. compile-must-fail: mismatched typed channel macros do not compile;
+#  6. API abuse: every KC_API function of core/include/kcoro/NAME.h is
 #     called in core/tests/test_abuse_NAME.c (mk/lint-abuse.sh), and the
 #     check still catches violations planted in a copy (mk/lint-abuse-test.sh).
 # Prints what it finds and exits non-zero if anything was found.
@@ -75,7 +76,12 @@ if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,perfor
     echo "lint: cppcheck findings above"; fail=1
 fi
 
-# ---- 5. API-abuse coverage, and proof that the check bites
+# ---- 5. typed channel mismatches must not compile (mk/compile-fail.sh)
+if ! "$top/mk/compile-fail.sh"; then
+    echo "lint: compile-must-fail checks above"; fail=1
+fi
+
+# ---- 6. API-abuse coverage, and proof that the check bites
 if ! "$top/mk/lint-abuse.sh"; then
     echo "lint: public functions without an API-abuse test (above)"; fail=1
 fi
@@ -83,5 +89,6 @@ if ! "$top/mk/lint-abuse-test.sh"; then
     echo "lint: mk/lint-abuse.sh missed a planted violation (above)"; fail=1
 fi
 
-[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck, API abuse)"
+[ "$fail" -eq 0 ] &&
+    echo "lint: clean (includes, doc coverage, layout, cppcheck, compile-fail, API abuse)"
 exit $fail

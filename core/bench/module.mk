@@ -8,3 +8,4 @@ CORE_BENCH += bus
 $(OUT)/bench/bench_bus: $(OUT)/obj/core/bench/bus_aos/kc_bus_aos.o
 CORE_BENCH += arena
 CORE_BENCH += zdesc
+CORE_BENCH += ctx

@@ -23,6 +23,8 @@ int main(void)
     bad |= kc_demo_channels();
     bad |= kc_demo_bus();
     bad |= kc_demo_zero_copy();
+    bad |= kc_demo_ergonomics();
+    bad |= kc_demo_actors();
     printf("\n%s\n",
            bad ? "demo: something misbehaved (see above)" : "demo: all sections ran as promised");
     return bad ? 1 : 0;

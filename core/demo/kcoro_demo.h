@@ -12,6 +12,14 @@ int kc_demo_zero_copy(void);
 /* The broadcast bus: fast, slow and topic-filtered subscribers, lag, close. */
 int kc_demo_bus(void);
 
+/* Go and Kotlin idioms: select cases off and discards, spawning with
+ * arguments, produce, task-local context, timer channels, typed channels,
+ * blocking calls, actors, the deadlock report. */
+int kc_demo_ergonomics(void);
+
+/* Actors: a bank of account actors under a storm of transfers, audited. */
+int kc_demo_actors(void);
+
 /* Print a section heading. */
 void kc_demo_heading(const char *title);
 

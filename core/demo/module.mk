@@ -4,3 +4,5 @@ DEMO_SRCS += $(TOP)/core/demo/kcoro_demo.c $(TOP)/core/demo/demo_coro.c \
 DEMO_SRCS += $(TOP)/core/demo/demo_chan.c
 DEMO_SRCS += $(TOP)/core/demo/demo_bus.c
 DEMO_SRCS += $(TOP)/core/demo/demo_zcopy.c
+DEMO_SRCS += $(TOP)/core/demo/demo_ergo.c
+DEMO_SRCS += $(TOP)/core/demo/demo_actor.c

@@ -20,5 +20,10 @@
 #include "kcoro/chan.h"
 #include "kcoro/bus.h"
 #include "kcoro/transport.h"
+#include "kcoro/produce.h"
+#include "kcoro/chan_timer.h"
+#include "kcoro/context.h"
+#include "kcoro/blocking.h"
+#include "kcoro/actor.h"
 
 #endif /* KCORO_H */

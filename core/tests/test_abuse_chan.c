@@ -74,6 +74,8 @@ static void test_abuse_chan_null_channel_and_buffers(void **state)
     kc_chan_snapshot_t sa = KC_CHAN_SNAPSHOT_INIT, sb = KC_CHAN_SNAPSHOT_INIT;
     kc_chan_rate_t r;
     assert_int_equal(kc_chan_close(NULL), -EINVAL);
+    assert_int_equal(kc_chan_close_with(NULL, -EIO), -EINVAL);
+    assert_int_equal(kc_chan_close_reason(NULL), 0);
     assert_false(kc_chan_is_closed(NULL));
     assert_int_equal(kc_chan_len(NULL), 0);
     assert_int_equal(kc_chan_capacity(NULL), 0);
@@ -163,8 +165,11 @@ static void test_abuse_chan_stale_closed_channel_and_snapshots(void **state)
     kc_chan_rate_t r;
     assert_int_equal(kc_chan_snapshot(ch, &a), 0);
     assert_int_equal(kc_chan_compute_rate(&a, &a, &r), -EINVAL); /* not later */
-    assert_int_equal(kc_chan_close(ch), 0);
+    assert_int_equal(kc_chan_close_reason(ch), 0);               /* open */
+    assert_int_equal(kc_chan_close_with(ch, INT_MIN), 0);
     assert_int_equal(kc_chan_close(ch), -EPIPE); /* twice */
+    assert_int_equal(kc_chan_close_with(ch, 5), -EPIPE);
+    assert_int_equal(kc_chan_close_reason(ch), INT_MIN); /* the first reason stays */
     assert_true(kc_chan_is_closed(ch));
     assert_int_equal(kc_chan_send(ch, &v, INT64_MAX, NULL), -EPIPE);
     assert_int_equal(kc_chan_recv(ch, &v, INT64_MAX - 1, NULL), -EPIPE);

@@ -34,7 +34,7 @@ static void test_abuse_sched_create_with_bad_options(void **state)
     o.size = 5;
     assert_int_equal(kc_sched_create(&s, &o), -EINVAL);
     o = (kc_sched_opts_t)KC_SCHED_OPTS_INIT;
-    o.flags = 1;
+    o.flags = 0x80000000u; /* unknown */
     assert_int_equal(kc_sched_create(&s, &o), -EINVAL);
     o.flags = 0;
     o.nworkers = -1;
@@ -89,6 +89,10 @@ static void test_abuse_sched_null_handles_outside_a_scheduler(void **state)
     assert_int_equal(kc_sched_migrate(0), -EPERM);
     assert_int_equal(kc_sched_migrate(-1), -EPERM);
     assert_int_equal(kc_sched_metrics(NULL, &m, NULL, 0), -EINVAL);
+    assert_int_equal(kc_sched_hold(NULL), -EINVAL);
+    assert_int_equal(kc_sched_unhold(NULL), -EINVAL);
+    char arg[8] = {0};
+    assert_int_equal(kc_sched_spawn_copy(NULL, NULL, ret_arg, arg, sizeof(arg), NULL), -EPERM);
 }
 
 /* What a coroutine saw misusing its own scheduler. */
@@ -135,6 +139,16 @@ static void test_abuse_sched_stale_and_self_referential_calls(void **state)
     a.stack_size = SIZE_MAX;
     assert_int_equal(kc_sched_spawn(s, &t, ret_arg, NULL, &a), -EINVAL);
     assert_int_equal(kc_sched_shutdown(s, (kc_sched_shutdown_mode_t)7), -EINVAL);
+    assert_int_equal(kc_sched_unhold(s), -EINVAL); /* no hold taken */
+    assert_int_equal(kc_sched_hold(s), 0);
+    assert_int_equal(kc_sched_unhold(s), 0);
+    assert_int_equal(kc_sched_unhold(s), -EINVAL); /* one too many */
+    char big[16] = {0};
+    assert_int_equal(kc_sched_spawn_copy(s, &t, NULL, big, sizeof(big), NULL), -EINVAL);
+    assert_int_equal(kc_sched_spawn_copy(s, &t, ret_arg, NULL, 8, NULL), -EINVAL);
+    assert_int_equal(kc_sched_spawn_copy(s, &t, ret_arg, big, KC_SPAWN_ARG_MAX + 1, NULL), -EINVAL);
+    assert_int_equal(kc_sched_spawn_copy(s, &t, ret_arg, big, SIZE_MAX, NULL), -EINVAL);
+    assert_null(t);
     assert_int_equal(kc_sched_metrics(s, NULL, NULL, 0), -EINVAL);
     m.size = 4;
     assert_int_equal(kc_sched_metrics(s, &m, NULL, 0), -EINVAL);

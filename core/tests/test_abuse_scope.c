@@ -33,6 +33,8 @@ static void test_abuse_scope_null_arguments(void **state)
     assert_null(sc);
     assert_int_equal(kc_scope_create(&sc, NULL, 0), -EPERM); /* not on a scheduler */
     assert_int_equal(kc_scope_spawn(NULL, ret_arg, NULL, NULL), -EINVAL);
+    char arg[8] = {0};
+    assert_int_equal(kc_scope_spawn_copy(NULL, ret_arg, arg, sizeof(arg), NULL), -EINVAL);
     assert_int_equal(kc_scope_wait(NULL, 0, NULL), -EINVAL);
     assert_int_equal(kc_scope_wait(NULL, INT64_MIN, NULL), -EINVAL);
     assert_int_equal(kc_scope_cancel(NULL), -EINVAL);
@@ -50,6 +52,11 @@ static void test_abuse_scope_bad_spawns_timeouts_and_cancelled_scope(void **stat
     kc_scope_t *sc = NULL;
     assert_int_equal(kc_scope_create(&sc, s, KC_SCOPE_F_CANCEL_ON_FAIL), 0);
     assert_int_equal(kc_scope_spawn(sc, NULL, NULL, NULL), -EINVAL);
+    char big[16] = {0};
+    assert_int_equal(kc_scope_spawn_copy(sc, NULL, big, sizeof(big), NULL), -EINVAL);
+    assert_int_equal(kc_scope_spawn_copy(sc, ret_arg, NULL, 8, NULL), -EINVAL);
+    assert_int_equal(kc_scope_spawn_copy(sc, ret_arg, big, KC_SPAWN_ARG_MAX + 1, NULL), -EINVAL);
+    assert_int_equal(kc_scope_spawn_copy(sc, ret_arg, big, SIZE_MAX, NULL), -EINVAL);
     kc_spawn_attr_t attr = KC_SPAWN_ATTR_INIT;
     attr.size = 1; /* from a smaller, unknown layout */
     assert_int_equal(kc_scope_spawn(sc, ret_arg, NULL, &attr), -EINVAL);

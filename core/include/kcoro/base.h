@@ -60,7 +60,8 @@ extern "C" {
     X(EPERM, EPERM, "not allowed from this context")                                               \
     X(EIO, EIO, "an output stream failed")                                                         \
     X(ECONNREFUSED, ECONNREFUSED, "nobody accepted the connection; nothing was sent")              \
-    X(ECONNRESET, ECONNRESET, "the connection broke; the peer may have acted")
+    X(ECONNRESET, ECONNRESET, "the connection broke; the peer may have acted")                     \
+    X(EDEADLK, EDEADLK, "deadlock: every task waits and nothing can wake one")
 
 /* kc_strerror returns a static, human-readable text for a kcoro result
  * (negative errno or 0). Unknown codes fall back to a generic text.

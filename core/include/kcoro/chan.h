@@ -179,6 +179,17 @@ KC_API int kc_chan_destroy(kc_chan_t *ch);
  * Never blocks (wakes the waiters). */
 KC_API int kc_chan_close(kc_chan_t *ch);
 
+/* kc_chan_close, recording reason (any int; by convention 0 for a normal
+ * end, a negative errno for a failure) for kc_chan_close_reason(): Kotlin's
+ * close(cause). A channel closed already keeps its first reason.
+ * Errors: -EINVAL (NULL); -EPIPE (already closed). Never blocks. */
+KC_API int kc_chan_close_with(kc_chan_t *ch, int reason);
+
+/* The reason the channel was closed with (kc_chan_close_with, or a
+ * producer's status: kcoro/produce.h); 0 while open, after kc_chan_close,
+ * and for NULL. Receivers read it once they got -EPIPE. Never blocks. */
+KC_API int kc_chan_close_reason(const kc_chan_t *ch);
+
 /* Predicate: has the channel been closed? False for NULL. Never blocks. */
 KC_API bool kc_chan_is_closed(const kc_chan_t *ch);
 
@@ -289,6 +300,23 @@ typedef struct kc_chan_clause {
         sizeof(kc_chan_clause_t), KC_CHAN_CLAUSE_RECV, (ch), (out), 0                              \
     }
 
+/* KC_CHAN_CLAUSE_OFF, ORed into a clause's op, turns the clause off: the
+ * select skips it, as Go skips a nil channel, and its chan and buf are not
+ * looked at. A clause whose chan is NULL is off too. Turning clauses on and
+ * off keeps their indices, so a loop never rebuilds its array. */
+#define KC_CHAN_CLAUSE_OFF 0x100u
+
+/* KC_CHAN_CLAUSE_DISCARD_INIT(ch) is a receive clause without a buffer: the
+ * element it takes is thrown away (an owned descriptor from a channel with
+ * an arena is released to it). */
+#define KC_CHAN_CLAUSE_DISCARD_INIT(ch) KC_CHAN_CLAUSE_RECV_INIT(ch, NULL)
+
+/* Turn clause c on (on true) or off (KC_CHAN_CLAUSE_OFF). Never blocks. */
+static inline void kc_chan_clause_enable(kc_chan_clause_t *c, bool on)
+{
+    c->op = on ? (c->op & ~KC_CHAN_CLAUSE_OFF) : (c->op | KC_CHAN_CLAUSE_OFF);
+}
+
 /* KC_CHAN_SELECT_BIASED tries the clauses in array order and takes the
  * first ready one: put the clause that must win (a stop channel) first. */
 #define KC_CHAN_SELECT_BIASED 0u
@@ -304,9 +332,15 @@ typedef struct kc_chan_clause {
  * fires with result -EPIPE (a receive only once the channel is drained).
  * Nothing happens on the other clauses. The same channel may appear in
  * several clauses. flags: KC_CHAN_SELECT_BIASED or _UNBIASED.
+ * Clauses that are off (KC_CHAN_CLAUSE_OFF, or a NULL chan) are skipped and
+ * never fire; a receive clause with a NULL buf discards what it takes (on
+ * a descriptor channel only with an arena attached, which gets an owned
+ * descriptor's reference back; without one: -EINVAL). When every clause is
+ * off the select waits only for its timeout (-ETIME; 0: -EAGAIN at once;
+ * KC_NO_TIMEOUT: forever) or its cancellation (-ECANCELED).
  * Errors: -EAGAIN (timeout 0 and nothing ready), -ETIME, -ECANCELED,
  * -EINVAL (NULL or empty clauses, n > KC_CHAN_SELECT_MAX, a clause with a
- * bad size, op, channel or buffer, unknown flags), -EMSGSIZE
+ * bad size or op, a send clause without a buffer, unknown flags), -EMSGSIZE
  * (a send clause's descriptor is too long), -ESTALE (a send clause's
  * arena ticket is not live), -ENOMEM (more than 8 clauses and no memory
  * for their tokens, an UNLIMITED ring could not grow, or a send clause on

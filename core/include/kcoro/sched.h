@@ -46,7 +46,7 @@ typedef struct kc_task kc_task_t;
 /* Options for kc_sched_create(). Initialise with KC_SCHED_OPTS_INIT. */
 typedef struct kc_sched_opts {
     uint32_t size;     /* sizeof(kc_sched_opts_t); set by KC_SCHED_OPTS_INIT */
-    uint32_t flags;    /* reserved: 0 */
+    uint32_t flags;    /* KC_SCHED_F_* bits */
     int nworkers;      /* 0: KCORO_WORKERS from the environment, else online CPUs */
     size_t stack_size; /* default stack of spawned coroutines; 0: the engine's */
     /* Called on each worker thread as it starts and just before it exits
@@ -62,6 +62,26 @@ typedef struct kc_sched_opts {
      * most KC_SCHED_STEAL_DELAY_MAX. */
     int64_t steal_delay_ns;
 } kc_sched_opts_t;
+
+/* KC_SCHED_F_DEADLOCK_CHECK: kc_sched_run_until_idle() and kc_sched_join(),
+ * called from a thread (or a coroutine of another scheduler), fail with
+ * -EDEADLK when the scheduler's tasks are alive but none can run or ever be
+ * woken: every worker asleep, no runnable task, no pending timer, no I/O
+ * wait, no blocking call in flight (kc_run_blocking), and none of that
+ * changed for two looks 5 ms apart. Under KCORO_DEBUG the report lists
+ * every task and what it waits on, on stderr. The check trusts that no
+ * other thread will wake a task later (send to its channel, cancel its
+ * token): a program whose threads do that must leave it off, or hold the
+ * scheduler (kc_sched_hold) while they may. The environment variable
+ * KCORO_DEADLOCK=1 turns it on for every scheduler (core/docs/DIAGNOSTICS.md). */
+#define KC_SCHED_F_DEADLOCK_CHECK 0x1u
+
+/* KC_SCHED_F_SINGLE_THREAD: one worker thread, whatever KCORO_WORKERS says
+ * (nworkers must be 0 or 1): every coroutine of the scheduler runs on that
+ * one OS thread, for code that must stay on a thread (thread-bound
+ * libraries, thread-locals kept across yields); Kotlin's
+ * newSingleThreadContext. Blocking work goes to kc_run_blocking. */
+#define KC_SCHED_F_SINGLE_THREAD 0x2u
 
 #define KC_SCHED_STEAL_DELAY_DEFAULT 20000   /* ns */
 #define KC_SCHED_STEAL_DELAY_MAX 1000000     /* ns: 1 ms (a searcher spins through it) */
@@ -100,9 +120,10 @@ typedef struct kc_spawn_attr {
 /* Start a scheduler and its worker threads. opts may be NULL.
  * OUT *out: GIVES a scheduler; free it with kc_sched_destroy().
  * Errors: -EINVAL (NULL out; opts->size neither sizeof(kc_sched_opts_t)
- * nor the size of the layout before steal_delay_ns; flags not 0; nworkers
+ * nor the size of the layout before steal_delay_ns; nworkers
  * outside [0, KC_SCHED_MAX_WORKERS]; steal_delay_ns outside
- * [KC_SCHED_STEAL_AT_ONCE, KC_SCHED_STEAL_DELAY_MAX]); -ENOMEM; a negative
+ * [KC_SCHED_STEAL_AT_ONCE, KC_SCHED_STEAL_DELAY_MAX]; nworkers above 1 with
+ * KC_SCHED_F_SINGLE_THREAD; unknown flags); -ENOMEM; a negative
  * errno when a thread or the poller cannot be created. Nothing is left running on failure.
  * Never blocks for long. */
 KC_API int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts);
@@ -123,11 +144,21 @@ KC_API int kc_sched_destroy(kc_sched_t *s);
 
 /* Wait until no coroutine of s is alive (every spawned one has finished;
  * their handles may still be unjoined), for at most timeout_ns
- * (KC_NO_TIMEOUT: no limit; 0 or any other negative value: only look;
- * the rule of kcoro/base.h). Returns 0, -ETIME or -ECANCELED.
+ * (KC_NO_TIMEOUT: no limit; 0 or any other negative value: only look; the
+ * rule of kcoro/base.h). Returns 0, -ETIME or -ECANCELED, or -EDEADLK with
+ * KC_SCHED_F_DEADLOCK_CHECK when the live tasks can never finish.
  * Errors: -EINVAL (NULL); -EPERM from one of s's own coroutines (it would
  * wait for itself). Blocks (a thread) or yields (a coroutine). */
 KC_API int kc_sched_run_until_idle(kc_sched_t *s, int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* Declare that a thread outside s may still wake one of its tasks (send to
+ * a channel it waits on, fire its token...): while holds are taken, the
+ * deadlock check (KC_SCHED_F_DEADLOCK_CHECK) reports nothing. Every
+ * kc_sched_hold() needs one kc_sched_unhold(). Errors: -EINVAL (NULL, or
+ * unhold without a hold). Never blocks. */
+KC_API int kc_sched_hold(kc_sched_t *s);
+/* See kc_sched_hold. */
+KC_API int kc_sched_unhold(kc_sched_t *s);
 
 /* The number of worker threads of s (0 for NULL). */
 KC_API int kc_sched_nworkers(const kc_sched_t *s);
@@ -141,11 +172,38 @@ KC_API int kc_sched_nworkers(const kc_sched_t *s);
 KC_API int kc_sched_spawn(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, void *arg,
                           const kc_spawn_attr_t *attr);
 
+/* KC_SPAWN_ARG_MAX bounds the argument kc_sched_spawn_copy copies (4 KiB). */
+#define KC_SPAWN_ARG_MAX ((size_t)4096)
+
+/* kc_sched_spawn, but the arg_size bytes at arg are copied onto the new
+ * coroutine's own stack, just under its control block and aligned for any
+ * type, and fn gets the address of that copy: the caller's struct may die
+ * as soon as this returns, and nothing is allocated for it. arg_size 0
+ * passes arg itself (NULL or not), as kc_sched_spawn does.
+ * Errors: as kc_sched_spawn, plus -EINVAL for arg_size above
+ * KC_SPAWN_ARG_MAX or a NULL arg with a size. Never blocks or yields. */
+KC_API int kc_sched_spawn_copy(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, const void *arg,
+                               size_t arg_size, const kc_spawn_attr_t *attr);
+
+/* KC_GO(s, fn, value) starts fn on a copy of value (any struct, or a
+ * compound literal such as (struct job){.id = 3, .out = ch}) as a detached
+ * coroutine of s, like Go's `go fn(args)`; it evaluates to
+ * kc_sched_spawn_copy's result. */
+#define KC_GO(s, fn, ...)                                                                          \
+    kc_sched_spawn_copy((s), NULL, (fn), &(__VA_ARGS__), sizeof(__VA_ARGS__), NULL)
+
+/* KC_GO_TASK(s, out, fn, value) is KC_GO that GIVES a handle in *out to
+ * join or detach. */
+#define KC_GO_TASK(s, out, fn, ...)                                                                \
+    kc_sched_spawn_copy((s), (out), (fn), &(__VA_ARGS__), sizeof(__VA_ARGS__), NULL)
+
 /* Wait for t to finish, for at most timeout_ns (KC_NO_TIMEOUT: no limit;
  * 0 or any other negative value: only look, -ETIME if it has not; the rule
  * of kcoro/base.h), store fn's return value in *status (may be NULL)
  * and free t (the handle is invalid afterwards).
- * On -ETIME or -ECANCELED, t is still valid: join again or detach it.
+ * On -ETIME, -ECANCELED or -EDEADLK (KC_SCHED_F_DEADLOCK_CHECK: no task of
+ * t's scheduler can ever run again; see there) t is still valid: join
+ * again, cancel or detach it.
  * Errors: -EINVAL (NULL t); -EBUSY (another join is waiting on t); -EPERM
  * (t is the caller itself). Blocks (a thread) or yields (a coroutine). */
 KC_API int kc_sched_join(kc_task_t *t, int *status /* OUT */, int64_t timeout_ns,

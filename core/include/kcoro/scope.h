@@ -49,9 +49,20 @@ KC_API int kc_scope_create(kc_scope_t **out, kc_sched_t *s, uint32_t flags);
  * scheduler stopped); -ENOMEM. Never blocks or yields. */
 KC_API int kc_scope_spawn(kc_scope_t *sc, kc_coro_fn_t fn, void *arg, const kc_spawn_attr_t *attr);
 
+/* kc_scope_spawn with the argument copied onto the child's own stack, as
+ * kc_sched_spawn_copy does. Errors: as kc_scope_spawn, plus -EINVAL for
+ * arg_size above KC_SPAWN_ARG_MAX or a NULL arg with a size. Never blocks. */
+KC_API int kc_scope_spawn_copy(kc_scope_t *sc, kc_coro_fn_t fn, const void *arg, size_t arg_size,
+                               const kc_spawn_attr_t *attr);
+
+/* KC_GO_SCOPE(sc, fn, value) starts fn on a copy of value as a child of sc. */
+#define KC_GO_SCOPE(sc, fn, ...)                                                                   \
+    kc_scope_spawn_copy((sc), (fn), &(__VA_ARGS__), sizeof(__VA_ARGS__), NULL)
+
 /* Wait until every child has finished, for at most timeout_ns
  * (KC_NO_TIMEOUT: no limit; 0 or any other negative value: only look; the
- * rule of kcoro/base.h), or until cancel fires. Returns 0 when all finished and none failed, the first
+ * rule of kcoro/base.h), or until cancel fires. Returns 0 when all finished
+ * and none failed, the first
  * failing child's (negative) status when one failed, or -ETIME /
  * -ECANCELED when the wait itself ended first (children still run; see
  * kc_scope_live()). Errors: -EINVAL (NULL). Blocks or yields. */

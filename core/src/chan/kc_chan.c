@@ -213,6 +213,8 @@ int kc_chan_destroy(kc_chan_t *ch)
 {
     if (ch == NULL)
         return 0;
+    if (ch->tick != NULL)
+        kc__chan_tick_free(ch); /* a timer channel stops first (kc_chan_timer.c) */
     kc__lock(&ch->lock);
     if (ch->sendq.len != 0 || ch->recvq.len != 0) {
         kc__unlock(&ch->lock);
@@ -518,6 +520,11 @@ bool kc__chan_dequeue(kc_chan_t *ch, kc_waiter_t *w)
 
 int kc_chan_close(kc_chan_t *ch)
 {
+    return kc__chan_close(ch, 0);
+}
+
+int kc__chan_close(kc_chan_t *ch, int reason)
+{
     if (ch == NULL)
         return -EINVAL;
     kc__lock(&ch->lock);
@@ -525,6 +532,7 @@ int kc_chan_close(kc_chan_t *ch)
         kc__unlock(&ch->lock);
         return -EPIPE;
     }
+    ch->close_reason = reason; /* published by the release store below */
     /* A cell channel's senders reserve without the lock: the mark in
      * send_idx makes every reservation after this point fail. */
     if (ch->cells)

@@ -88,6 +88,8 @@ struct kc_chan {
     void *undelivered_arg;
     kc_arena_t *arena; /* attached arena, or NULL (kc_chan_arena.c) */
     char name[32];
+    int close_reason;          /* kc_chan_close_with's reason; written before `closed` */
+    struct kc_chan_tick *tick; /* a timer channel's timer (kc_chan_timer.c), or NULL */
     /* Readers of the counters (snapshots) stay off the lock's line. */
     struct kc_chan_counters ctr;
 };
@@ -355,6 +357,31 @@ int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
  * (kc_select.c). Returns what kc_chan_select does. Can block or yield. */
 int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                         const kc_cancel_t *cancel);
+
+/* kc_chan_close with a reason (kc_chan_close_with); kc_chan_close passes
+ * 0. Returns 0, -EINVAL (NULL) or -EPIPE (closed already: its reason stays).
+ * Never blocks. */
+int kc__chan_close(kc_chan_t *ch, int reason);
+
+/* Stop a timer channel's timer for good and free it (kc_chan_timer.c);
+ * kc_chan_destroy calls it first. Can block briefly (a running tick). */
+void kc__chan_tick_free(kc_chan_t *ch);
+
+/* What the clause check of kc_select.c answers for a clause that is off
+ * (KC_CHAN_CLAUSE_OFF, NULL chan) or discards (NULL buf). */
+#define KC__SELECT_SPARSE 1
+
+/* kc_chan_select with off or discarding clauses (kc_select_off.c): runs
+ * the clauses that are on, each discard into a scratch buffer, and maps
+ * the index back; with none on, waits for the timeout or cancellation
+ * only. Returns what kc_chan_select does. Can block or yield. */
+int kc__chan_select_sparse(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                           const kc_cancel_t *cancel);
+
+/* Record, for the deadlock report, that the owner of p (a task, else
+ * nothing is recorded) waits in a select of n clauses, the first of them on
+ * first (NULL: all off). Never blocks. */
+void kc__chan_note_select(const kc_parker_t *p, const kc_chan_t *first, size_t n);
 
 /* ---- channels with an arena attached (kc_chan_arena.c) */
 

@@ -108,6 +108,14 @@ static int park_task_untimed(const struct kc__chan_owner *o, struct kc_task *t)
     return kc__park_task_own(t);
 }
 
+void kc__chan_note_select(const kc_parker_t *p, const kc_chan_t *first, size_t n)
+{
+    struct kc_task *t = kc__parker_task(p);
+    if (t != NULL)
+        kc__task_note_wait(t, KC_WAIT_SELECT, first,
+                           first != NULL ? first->name : "all clauses off", (uint32_t)n);
+}
+
 const kc_waiter_owner_ops_t kc__chan_owner_ops = {owner_wake, owner_park};
 
 void kc__chan_owner_init(struct kc__chan_owner *o, kc_waiter_t *arbiter, const kc_cancel_t *cancel)
@@ -155,6 +163,8 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     kc__chan_enqueue(ch, &w, send);
     kc__unlock(&ch->lock);
     struct kc_task *t = kc__parker_task(o.parker);
+    if (t != NULL)
+        kc__task_note_wait(t, send ? KC_WAIT_SEND : KC_WAIT_RECV, ch, ch->name, 0);
     if (t != NULL && timeout_ns == KC_NO_TIMEOUT && cancel == NULL)
         return kc__waiter_scope_end_parked(&sc, park_task_untimed(&o, t), KC_NO_TIMEOUT);
     return kc__waiter_scope_end(&sc, timeout_ns);

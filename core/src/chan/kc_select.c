@@ -109,8 +109,11 @@ static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *
     bool any_boxed = false;
     for (size_t i = 0; i < n; i++) {
         const kc_chan_clause_t *c = &cl[i];
-        if (c->size != sizeof(*c) || c->chan == NULL || c->buf == NULL ||
-            (c->op != KC_CHAN_CLAUSE_SEND && c->op != KC_CHAN_CLAUSE_RECV))
+        if (c->size != sizeof(*c))
+            return -EINVAL;
+        if (c->chan == NULL || c->buf == NULL || (c->op & KC_CHAN_CLAUSE_OFF) != 0)
+            return KC__SELECT_SPARSE; /* off or discarding clauses: kc_select_off.c */
+        if (c->op != KC_CHAN_CLAUSE_SEND && c->op != KC_CHAN_CLAUSE_RECV)
             return -EINVAL;
         any_boxed |= c->chan->boxed;
         if (c->op == KC_CHAN_CLAUSE_SEND && !c->chan->boxed) { /* boxed: bytes, staged later */
@@ -225,6 +228,7 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     if (rc == -EAGAIN && timeout_ns == 0) {
         idx = n; /* a try-select: nothing was ready while everything was locked */
     } else if (rc == -EAGAIN) {
+        kc__chan_note_select(o.parker, cl[0].chan, n);
         rc = kc__waiter_scope_wait(&sc, timeout_ns);
         bool cancelled = kc__waiter_status(&sel) == KC_WAITER_CANCELLED;
         idx = n;
@@ -256,6 +260,8 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
 {
     bool boxed = false;
     int rc = validate(cl, n, flags, &boxed);
+    if (__builtin_expect(rc == KC__SELECT_SPARSE, 0))
+        return kc__chan_select_sparse(cl, n, flags, kc__timeout_norm(timeout_ns), cancel);
     if (rc != 0)
         return rc;
     if (cancel != NULL && kc_cancel_is_triggered(cancel))

@@ -247,6 +247,12 @@ static void default_name(char *dst, uint64_t id)
 
 int kc_coro_create(kc_coro_t **out, kc_coro_fn_t fn, void *arg, const kc_coro_attr_t *attr)
 {
+    return kc__coro_create_copy(out, fn, arg, 0, attr);
+}
+
+int kc__coro_create_copy(kc_coro_t **out, kc_coro_fn_t fn, const void *arg, size_t arg_size,
+                         const kc_coro_attr_t *attr)
+{
     size_t size;
     uint32_t flags;
     const char *name;
@@ -260,6 +266,8 @@ int kc_coro_create(kc_coro_t **out, kc_coro_fn_t fn, void *arg, const kc_coro_at
     int rc = attr_read(attr, &size, &flags, &name);
     if (rc < 0)
         return rc;
+    if (arg_size > KC_CORO_ARG_MAX || (arg_size > 0 && arg == NULL))
+        return -EINVAL;
     bool pooled = !(flags & KC_CORO_F_NO_POOL) && size == kc__stack_default_size();
     rc = kc__stack_alloc(&st, size, pooled);
     if (rc < 0)
@@ -271,13 +279,19 @@ int kc_coro_create(kc_coro_t **out, kc_coro_fn_t fn, void *arg, const kc_coro_at
     memset(co, 0, sizeof(*co));
     co->stack = st;
     co->fn = fn;
-    co->arg = arg;
+    co->arg = (void *)(uintptr_t)arg;
+    uintptr_t below = top; /* where the first frame goes */
+    if (arg_size > 0) {    /* the argument's copy: right under the control block */
+        below = (top - arg_size) & ~(uintptr_t)(_Alignof(max_align_t) - 1);
+        memcpy((void *)below, arg, arg_size);
+        co->arg = (void *)below;
+    }
     co->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) + 1;
     if (name != NULL)
         snprintf(co->name, sizeof(co->name), "%s", name);
     else
         default_name(co->name, co->id);
-    co->sp = kc__ctx_make(co, co);
+    co->sp = kc__ctx_make((void *)below, co);
     if (kc__debug() & KC_DEBUG_CANARY)
         *(uint64_t *)(void *)st.lo = KC_CORO_CANARY;
     co->asan_bottom = st.lo;

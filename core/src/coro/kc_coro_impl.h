@@ -85,6 +85,16 @@ struct kc_coro_tls *kc__coro_tls(void);
  * Initialises nothing, so a signal handler may call it. */
 const struct kc_coro *kc__coro_tls_peek(void);
 
+/* KC_CORO_ARG_MAX bounds an argument copied onto a new coroutine's stack. */
+#define KC_CORO_ARG_MAX ((size_t)4096)
+
+/* kc_coro_create, but with arg_size > 0 the arg_size bytes at arg are
+ * copied onto the new stack, right under the control block, and fn gets
+ * the copy (aligned for any type). Errors as kc_coro_create, plus -EINVAL
+ * for arg_size above KC_CORO_ARG_MAX or a NULL arg with a size. */
+int kc__coro_create_copy(kc_coro_t **out, kc_coro_fn_t fn, const void *arg, size_t arg_size,
+                         const kc_coro_attr_t *attr);
+
 /* Stack allocation (kc_stack.c). kc__stack_alloc returns 0 or -ENOMEM. */
 int kc__stack_alloc(struct kc_stack *st /* OUT */, size_t size, bool pooled);
 void kc__stack_free(struct kc_stack *st);

@@ -334,6 +334,8 @@ static inline __attribute__((always_inline)) int park_task(kc_parker_t *p, struc
 
 int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
+    if (p != NULL && p->kind == KIND_TASK && p->owner == kc__task_self())
+        kc__task_note_wait(p->owner, KC_WAIT_PARK, p, NULL, 0);
     return kc__park(p, timeout_ns, cancel, true);
 }
 

@@ -75,8 +75,9 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
          * that smaller size: its fields are taken, the new one defaults.
          * Any other size is a layout this library does not know. */
         size_t old = sizeof(struct kc_sched_opts_v1);
-        if ((opts->size != sizeof(*opts) && opts->size != old) || opts->flags != 0 ||
-            opts->nworkers < 0 || opts->nworkers > KC_SCHED_MAX_WORKERS)
+        if ((opts->size != sizeof(*opts) && opts->size != old) ||
+            (opts->flags & ~KC_SCHED_F_ALL) != 0 || opts->nworkers < 0 ||
+            opts->nworkers > KC_SCHED_MAX_WORKERS)
             return -EINVAL;
         memcpy(&o, opts, opts->size);
         o.size = sizeof(o);
@@ -84,13 +85,18 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
             o.steal_delay_ns > KC_SCHED_STEAL_DELAY_MAX)
             return -EINVAL;
     }
-    int n = o.nworkers > 0 ? o.nworkers : default_workers();
+    if ((o.flags & KC_SCHED_F_SINGLE_THREAD) != 0 && o.nworkers > 1)
+        return -EINVAL;
+    int n = (o.flags & KC_SCHED_F_SINGLE_THREAD) != 0 ? 1
+            : o.nworkers > 0                          ? o.nworkers
+                                                      : default_workers();
     struct kc_sched *s = aligned_alloc(128, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
     memset(s, 0, sizeof(*s));
     s->opts = o;
     s->stack_size = o.stack_size;
+    s->deadlock_check = (o.flags & KC_SCHED_F_DEADLOCK_CHECK) != 0 || kc__deadlock_env();
     s->steal_delay_ns = o.steal_delay_ns == 0                        ? KC_SCHED_STEAL_DELAY_DEFAULT
                         : o.steal_delay_ns == KC_SCHED_STEAL_AT_ONCE ? 0
                                                                      : o.steal_delay_ns;
@@ -151,12 +157,14 @@ int kc_sched_run_until_idle(kc_sched_t *s, int64_t timeout_ns, const kc_cancel_t
         return -EINVAL;
     if (own_context(s))
         return -EPERM;
-    return kc__sched_wait_idle(s, timeout_ns, cancel, true);
+    return kc__sched_wait_idle(s, timeout_ns, cancel, true, true);
 }
 
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
-                        bool intr)
+                        bool intr, bool deadlock)
 {
+    struct kc_deadlock_watch dw;
+    kc__deadlock_watch_init(&dw, deadlock ? s : NULL);
     struct kc_idle_waiter me;
     kc_parker_init(&me.p);
     kc__lock(&s->wait_lock);
@@ -169,7 +177,14 @@ int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_
     int rc = 0;
     /* seq_cst: pairs with the decrement in kc__sched_live_dec */
     while (atomic_load_explicit(&s->live, memory_order_seq_cst) != 0) {
-        rc = kc__park(&me.p, kc__deadline_left(deadline), cancel, intr);
+        bool sliced = false;
+        int64_t left = kc__deadlock_slice(&dw, kc__deadline_left(deadline), &sliced);
+        rc = kc__park(&me.p, left, cancel, intr);
+        if (rc == -ETIME && sliced) {
+            rc = kc__deadlock_look(&dw) ? -EDEADLK : 0;
+            if (rc == 0)
+                continue;
+        }
         if (rc < 0)
             break;
     }
@@ -212,7 +227,7 @@ int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode)
     if (mode == KC_SCHED_SHUTDOWN_CANCEL)
         cancel_all(s);
     for (;;) {
-        kc__sched_wait_idle(s, KC_NO_TIMEOUT, NULL, false);
+        kc__sched_wait_idle(s, KC_NO_TIMEOUT, NULL, false, false);
         /* seq_cst: Dekker with spawn (it raises live, then reads state) */
         atomic_store_explicit(&s->state, KC_SCHED_STOPPING, memory_order_seq_cst);
         if (atomic_load_explicit(&s->live, memory_order_seq_cst) == 0)

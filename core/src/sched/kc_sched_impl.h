@@ -67,6 +67,19 @@ enum kc_task_action {
 
 struct kc_scope;
 
+/* What a task waits on, for the deadlock report (kc_deadlock.c). */
+enum kc_wait_op {
+    KC_WAIT_NONE = 0,
+    KC_WAIT_PARK = 1,    /* a bare kc_park (wait_obj: the parker) */
+    KC_WAIT_SEND = 2,    /* kc_chan_send... (wait_obj: the channel) */
+    KC_WAIT_RECV = 3,    /* kc_chan_recv... (wait_obj: the channel) */
+    KC_WAIT_SELECT = 4,  /* kc_chan_select (wait_obj: the first clause's channel
+                           that is on, or NULL when all are off; wait_n: clauses) */
+    KC_WAIT_JOIN = 5,    /* kc_sched_join (wait_obj: the task joined) */
+    KC_WAIT_SCOPE = 6,   /* kc_scope_wait / destroy (wait_obj: the scope) */
+    KC_WAIT_BLOCKING = 7 /* kc_run_blocking (wait_obj: the pool) */
+};
+
 struct kc_task {
     struct kc_coro *co;
     struct kc_sched *sched;
@@ -92,7 +105,24 @@ struct kc_task {
     struct kc_task *sc_prev, *sc_next;
     /* registry; guarded by sched->reg_lock */
     struct kc_task *reg_prev, *reg_next;
+    /* what it waits on (kc__task_note_wait); written by the task itself,
+     * read by the deadlock report once every worker is asleep */
+    struct kc_ctx *ctx; /* task-local context (kc_context.c), or NULL */
+    uint8_t wait_op;    /* enum kc_wait_op */
+    uint32_t wait_n;
+    const void *wait_obj;
+    const char *wait_name; /* the object's name, or NULL */
 };
+
+/* Record what t is about to wait on. Never blocks. */
+static inline void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj,
+                                      const char *name, uint32_t n)
+{
+    t->wait_op = (uint8_t)op;
+    t->wait_obj = obj;
+    t->wait_name = name;
+    t->wait_n = n;
+}
 
 /* Counters written by their worker only (relaxed load + store, so no
  * read-modify-write), read by kc_sched_metrics(). */
@@ -201,6 +231,10 @@ struct kc_sched {
     struct kc_idle_waiter *waiters; /* guarded by wait_lock */
     kc_lock_t reg_lock;
     struct kc_task *reg_head; /* guarded by reg_lock */
+    /* deadlock check (kc_deadlock.c) */
+    bool deadlock_check;     /* KC_SCHED_F_DEADLOCK_CHECK or KCORO_DEADLOCK=1 */
+    _Atomic int64_t holds;   /* kc_sched_hold minus kc_sched_unhold */
+    _Atomic int64_t outside; /* blocking calls in flight (kc_run_blocking) */
 };
 
 /* ---- kc_worker.c */
@@ -223,8 +257,10 @@ void kc__worker_park(struct kc_task *self);
 
 /* ---- kc_task.c */
 struct kc_task *kc__task_self(void); /* the running task or NULL */
+/* arg_size > 0: the arg_size bytes at arg are copied onto the new stack
+ * (kc__coro_create_copy) and fn gets the copy. */
 int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, void *arg,
-                   const kc_spawn_attr_t *attr, struct kc_scope *scope);
+                   size_t arg_size, const kc_spawn_attr_t *attr, struct kc_scope *scope);
 void kc__task_finish(struct kc_worker *w, struct kc_task *t);
 void kc__task_free(struct kc_task *t);
 void kc__task_cache_fini(struct kc_worker *w); /* scheduler teardown */
@@ -296,8 +332,41 @@ void kc__scope_child_done(struct kc_task *t, int status);
 
 /* ---- kc_sched.c */
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
-                        bool intr);
+                        bool intr, bool deadlock);
 int kc__sched_check(const struct kc_sched *s); /* 0, or abort naming the rule */
+
+/* ---- kc_context.c */
+struct kc_ctx;
+/* Give child a reference to each of parent's context entries (a scope
+ * child being spawned by parent). 0 or -ENOMEM (child gets nothing). */
+int kc__ctx_inherit(struct kc_task *child, const struct kc_task *parent);
+/* Drop t's references (its finish, or a failed spawn); destructors of
+ * entries nobody else holds run here. Never blocks. */
+void kc__ctx_release(struct kc_task *t);
+
+/* ---- kc_deadlock.c */
+/* A waiter's view of the deadlock check: the last quiet look at the
+ * scheduler, if any. */
+struct kc_deadlock_watch {
+    struct kc_sched *s; /* NULL: no check for this waiter */
+    bool quiet;         /* the last look found nothing that could run */
+    uint64_t activity;  /* the counters' sum at that look */
+};
+/* Start watching s for a waiter in the calling context: off unless s has
+ * the check on and the caller is not one of s's own tasks. */
+void kc__deadlock_watch_init(struct kc_deadlock_watch *dw /* OUT */, struct kc_sched *s);
+/* The slice a watching waiter parks for at most, given `left` (the time
+ * left of its own timeout, KC_NO_TIMEOUT for none). *sliced gets whether
+ * the slice is shorter than left (a -ETIME then means: look again). */
+int64_t kc__deadlock_slice(const struct kc_deadlock_watch *dw, int64_t left, bool *sliced);
+/* Look at the scheduler after a slice: true when it was quiet at this look
+ * and the last one, with nothing done in between (then, under KCORO_DEBUG,
+ * the report is printed). Never blocks. */
+bool kc__deadlock_look(struct kc_deadlock_watch *dw);
+/* KCORO_DEADLOCK=1 in the environment. */
+bool kc__deadlock_env(void);
+/* The KC_SCHED_F_* bits kc_sched_create knows. */
+#define KC_SCHED_F_ALL (KC_SCHED_F_DEADLOCK_CHECK | KC_SCHED_F_SINGLE_THREAD)
 
 /* Monotonic nanoseconds. */
 int64_t kc__sched_now(void);

@@ -127,7 +127,17 @@ int kc_scope_spawn(kc_scope_t *sc, kc_coro_fn_t fn, void *arg, const kc_spawn_at
         return -EINVAL;
     if (attr != NULL && (attr->size < sizeof(*attr) || attr->flags != 0))
         return -EINVAL;
-    return kc__task_spawn(sc->sched, NULL, fn, arg, attr, sc);
+    return kc__task_spawn(sc->sched, NULL, fn, arg, 0, attr, sc);
+}
+
+int kc_scope_spawn_copy(kc_scope_t *sc, kc_coro_fn_t fn, const void *arg, size_t arg_size,
+                        const kc_spawn_attr_t *attr)
+{
+    if (sc == NULL || fn == NULL || arg_size > KC_SPAWN_ARG_MAX || (arg_size > 0 && arg == NULL))
+        return -EINVAL;
+    if (attr != NULL && (attr->size < sizeof(*attr) || attr->flags != 0))
+        return -EINVAL;
+    return kc__task_spawn(sc->sched, NULL, fn, (void *)(uintptr_t)arg, arg_size, attr, sc);
 }
 
 static bool own_child(const kc_scope_t *sc)
@@ -148,6 +158,9 @@ static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *can
     kc__unlock(&sc->lock);
     int64_t deadline = kc__deadline_after(timeout_ns);
     int rc = 0;
+    struct kc_task *self = kc__task_self();
+    if (self != NULL)
+        kc__task_note_wait(self, KC_WAIT_SCOPE, sc, NULL, 0);
     /* relaxed: a stale non-zero only costs one more park, and the permit
      * from the last child's unpark makes that park return */
     while (atomic_load_explicit(&sc->live, memory_order_relaxed) != 0) {

@@ -114,7 +114,7 @@ static int attr_check(const kc_spawn_attr_t *attr)
 }
 
 int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, void *arg,
-                   const kc_spawn_attr_t *attr, struct kc_scope *scope)
+                   size_t arg_size, const kc_spawn_attr_t *attr, struct kc_scope *scope)
 {
     /* seq_cst: Dekker with kc_sched_shutdown (live first, then state) */
     atomic_fetch_add_explicit(&s->live, 1, memory_order_seq_cst);
@@ -128,7 +128,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     kc_coro_attr_t ca = KC_CORO_ATTR_INIT;
     ca.stack_size = attr != NULL && attr->stack_size != 0 ? attr->stack_size : s->stack_size;
     ca.name = attr != NULL ? attr->name : NULL;
-    rc = kc_coro_create(&t->co, fn, arg, &ca);
+    rc = kc__coro_create_copy(&t->co, fn, arg, arg_size, &ca);
     if (rc < 0)
         goto out_free;
     t->co->sched = t; /* A1 */
@@ -136,6 +136,9 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     kc__parker_init_task(&t->parker, t);
     t->worker = -1;
     t->handle = out != NULL;
+    struct kc_task *parent = scope != NULL ? kc__task_self() : NULL;
+    if (parent != NULL && (rc = kc__ctx_inherit(t, parent)) < 0)
+        goto out_coro;
     if (scope != NULL && (rc = kc__scope_add(scope, t)) < 0)
         goto out_coro;
     struct kc_worker *self = kc__sched_worker_self();
@@ -149,6 +152,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     return 0;
 
 out_coro:
+    kc__ctx_release(t);
     kc_coro_destroy(t->co);
 out_free:
     task_release(s, t);
@@ -170,7 +174,24 @@ int kc_sched_spawn(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, void *arg,
             return -EPERM;
         s = self->sched;
     }
-    return kc__task_spawn(s, out, fn, arg, attr, NULL);
+    return kc__task_spawn(s, out, fn, arg, 0, attr, NULL);
+}
+
+int kc_sched_spawn_copy(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, const void *arg,
+                        size_t arg_size, const kc_spawn_attr_t *attr)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (fn == NULL || attr_check(attr) < 0 || arg_size > KC_SPAWN_ARG_MAX ||
+        (arg_size > 0 && arg == NULL))
+        return -EINVAL;
+    if (s == NULL) {
+        struct kc_worker *self = kc__sched_worker_self();
+        if (self == NULL)
+            return -EPERM;
+        s = self->sched;
+    }
+    return kc__task_spawn(s, out, fn, (void *)(uintptr_t)arg, arg_size, attr, NULL);
 }
 
 void kc__task_finish(struct kc_worker *w, struct kc_task *t)
@@ -180,6 +201,7 @@ void kc__task_finish(struct kc_worker *w, struct kc_task *t)
     kc_coro_status(t->co, &status);
     KC_STAT_ADD(w, finished, 1);
     kc__task_unregister(t);
+    kc__ctx_release(t); /* before joiners wake: they see the destructors done */
     if (t->scope != NULL)
         kc__scope_child_done(t, status);
     kc__lock(&t->lock);
@@ -209,12 +231,24 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
         kc__unlock(&t->lock);
         return -EBUSY;
     }
+    /* While t has not finished its scheduler is alive (the live count
+     * drops after `finished` is set under t->lock), so the deadlock check
+     * looks at it only under t->lock with t unfinished. */
+    struct kc_deadlock_watch dw;
+    kc__deadlock_watch_init(&dw, t->finished ? NULL : t->sched);
+    struct kc_task *self = kc__task_self();
+    if (self != NULL)
+        kc__task_note_wait(self, KC_WAIT_JOIN, t, NULL, 0);
     while (!t->finished) {
         t->joiner = &p;
         kc__unlock(&t->lock);
-        rc = kc_park(&p, kc__deadline_left(deadline), cancel);
+        bool sliced = false;
+        int64_t left = kc__deadlock_slice(&dw, kc__deadline_left(deadline), &sliced);
+        rc = kc__park(&p, left, cancel, true);
         kc__lock(&t->lock);
         t->joiner = NULL; /* A3 */
+        if (rc == -ETIME && sliced)
+            rc = !t->finished && kc__deadlock_look(&dw) ? -EDEADLK : 0;
         if (rc < 0)
             break;
     }

@@ -1,0 +1,254 @@
+/* test_blocking.c - kc_run_blocking on the helper pool, and the
+ * single-thread scheduler option.
+ *
+ * A blocking call parks only its coroutine: on a one-worker scheduler
+ * other coroutines keep running while it sleeps on a helper; the pool never
+ * runs more helpers than configured; a full queue answers -EAGAIN; a
+ * queued call withdrawn by its timeout or token never runs, while a call
+ * that started runs to the end; the counters add up. A scheduler made with
+ * KC_SCHED_F_SINGLE_THREAD runs every coroutine on one thread.
+ */
+#include "kcoro.h"
+#include "kcoro/blocking.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "kc_test_util.h"
+
+#define MS ((int64_t)1000 * 1000)
+
+enum {
+    THREADS = 3,
+    QUEUE = 4
+};
+
+static atomic_int running, peak_running, ran;
+
+static void nap(int64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    nanosleep(&ts, NULL);
+}
+
+/* A blocking call: sleeps arg milliseconds on its helper thread. */
+static int sleepy(void *arg)
+{
+    int now = atomic_fetch_add(&running, 1) + 1;
+    int p = atomic_load(&peak_running);
+    while (now > p && !atomic_compare_exchange_weak(&peak_running, &p, now))
+        ;
+    nap((intptr_t)arg * MS);
+    atomic_fetch_sub(&running, 1);
+    atomic_fetch_add(&ran, 1);
+    return (int)(intptr_t)arg + 1000;
+}
+
+static int call_sleepy(void *arg)
+{
+    int r = 0;
+    int rc = kc_run_blocking(sleepy, arg, KC_NO_TIMEOUT, NULL, &r);
+    return rc < 0 ? rc : r;
+}
+
+static atomic_int ticks;
+
+static int ticker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20; i++) {
+        atomic_fetch_add(&ticks, 1);
+        kc_sched_sleep(1 * MS, NULL);
+    }
+    return 0;
+}
+
+static void test_configure_once_then_busy(void **state)
+{
+    (void)state;
+    assert_int_equal(kc_blocking_configure(0, 4), -EINVAL);
+    assert_int_equal(kc_blocking_configure(4, 0), -EINVAL);
+    assert_int_equal(kc_blocking_configure(KC_BLOCKING_THREADS_MAX + 1, 4), -EINVAL);
+    assert_int_equal(kc_blocking_configure(THREADS, QUEUE), 0);
+    kc_blocking_metrics_t m = {.size = sizeof(m)};
+    assert_int_equal(kc_blocking_metrics(&m), 0);
+    assert_int_equal(m.threads, 0); /* not started yet */
+    int r = 0;
+    assert_int_equal(kc_run_blocking(sleepy, (void *)(intptr_t)1, KC_NO_TIMEOUT, NULL, &r), 0);
+    assert_int_equal(r, 1001);
+    assert_int_equal(kc_blocking_configure(THREADS, QUEUE), -EBUSY);
+    assert_int_equal(kc_blocking_metrics(&m), 0);
+    assert_int_equal(m.max_threads, THREADS);
+    assert_int_equal(m.max_queue, QUEUE);
+    assert_int_equal(m.completed, 1);
+    kc_blocking_metrics_t small = {.size = 4};
+    assert_int_equal(kc_blocking_metrics(&small), -EINVAL);
+    assert_int_equal(kc_blocking_metrics(NULL), -EINVAL);
+    assert_int_equal(kc_run_blocking(NULL, NULL, 0, NULL, NULL), -EINVAL);
+    /* a negative timeout has run out (kcoro/base.h): as 0, never -EINVAL */
+    int rc = kc_run_blocking(sleepy, NULL, -7, NULL, NULL);
+    assert_true(rc == 0 || rc == -ETIME);
+}
+
+static void test_blocking_call_parks_only_its_coroutine(void **state)
+{
+    (void)state;
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.flags = KC_SCHED_F_DEADLOCK_CHECK; /* a call in flight is not a deadlock */
+    o.nworkers = 1;
+    kc_sched_t *s = NULL;
+    assert_int_equal(kc_sched_create(&s, &o), 0);
+    atomic_store(&ticks, 0);
+    atomic_store(&peak_running, 0);
+    kc_task_t *calls[6];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(kc_sched_spawn(s, &calls[i], call_sleepy, (void *)(intptr_t)40, NULL), 0);
+    kc_task_t *t = NULL;
+    assert_int_equal(kc_sched_spawn(s, &t, ticker, NULL, NULL), 0);
+    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(atomic_load(&ticks), 20); /* ran while three calls slept */
+    for (int i = 0; i < 3; i++) {
+        int st = 0;
+        assert_int_equal(kc_sched_join(calls[i], &st, KC_NO_TIMEOUT, NULL), 0);
+        assert_int_equal(st, 1040);
+    }
+    assert_true(atomic_load(&peak_running) <= THREADS);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
+struct caller {
+    intptr_t ms;
+    int64_t timeout;
+    int rc, r;
+};
+
+static void *thread_call(void *arg)
+{
+    struct caller *c = arg;
+    c->rc = kc_run_blocking(sleepy, (void *)c->ms, c->timeout, NULL, &c->r);
+    return NULL;
+}
+
+static void test_full_queue_rejects_and_queued_calls_withdraw(void **state)
+{
+    (void)state;
+    kc_blocking_metrics_t before = {.size = sizeof(before)}, after = {.size = sizeof(after)};
+    assert_int_equal(kc_blocking_metrics(&before), 0);
+    atomic_store(&ran, 0);
+    /* THREADS long calls occupy every helper, QUEUE more fill the queue */
+    enum {
+        N = THREADS + QUEUE
+    };
+    struct caller c[N];
+    pthread_t th[N];
+    kc_blocking_metrics_t m = {.size = sizeof(m)};
+    for (int i = 0; i < N; i++) {
+        c[i] = (struct caller){i < THREADS ? 300 : 1, KC_NO_TIMEOUT, -99, 0};
+        if (i == THREADS)
+            c[i].timeout = 20 * MS; /* queued behind busy helpers: withdraws */
+        assert_int_equal(pthread_create(&th[i], NULL, thread_call, &c[i]), 0);
+        /* wait until it is running (the first THREADS) or queued */
+        for (;;) {
+            assert_int_equal(kc_blocking_metrics(&m), 0);
+            if (m.submitted - before.submitted == (uint64_t)i + 1 &&
+                (i >= THREADS || m.busy == (uint32_t)i + 1))
+                break;
+            nap(MS / 2);
+        }
+    }
+    int r = 0;
+    assert_int_equal(kc_run_blocking(sleepy, (void *)1, KC_NO_TIMEOUT, NULL, &r), -EAGAIN);
+    kc_cancel_t *tok = NULL;
+    assert_int_equal(kc_cancel_create(&tok, NULL), 0);
+    assert_true(kc_cancel_trigger(tok) >= 0);
+    assert_int_equal(kc_run_blocking(sleepy, (void *)1, KC_NO_TIMEOUT, tok, &r), -ECANCELED);
+    assert_int_equal(kc_cancel_destroy(tok), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < N; i++) {
+        if (i == THREADS) {
+            assert_int_equal(c[i].rc, -ETIME); /* never ran */
+            continue;
+        }
+        assert_int_equal(c[i].rc, 0);
+        assert_int_equal(c[i].r, (int)c[i].ms + 1000);
+    }
+    assert_int_equal(atomic_load(&ran), N - 1);
+    assert_int_equal(kc_blocking_metrics(&after), 0);
+    assert_int_equal(after.submitted - before.submitted, N);
+    assert_int_equal(after.completed - before.completed, N - 1);
+    assert_int_equal(after.withdrawn - before.withdrawn, 1);
+    assert_true(after.rejected - before.rejected >= 1);
+    assert_true(after.peak_queued <= QUEUE);
+    assert_int_equal(after.threads, THREADS);
+    assert_int_equal(after.queued, 0);
+}
+
+/* A started call runs to the end even when its timeout passes. */
+static void test_started_call_is_not_abandoned(void **state)
+{
+    (void)state;
+    int r = 0;
+    assert_int_equal(kc_run_blocking(sleepy, (void *)30, 5 * MS, NULL, &r), 0);
+    assert_int_equal(r, 1030);
+}
+
+static atomic_uintptr_t seen_thread;
+static atomic_int other_thread;
+
+static int record_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 5; i++) {
+        uintptr_t me = (uintptr_t)pthread_self();
+        uintptr_t first = 0;
+        if (!atomic_compare_exchange_strong(&seen_thread, &first, me) && first != me)
+            atomic_fetch_add(&other_thread, 1);
+        kc_sched_yield();
+    }
+    return kc_sched_worker_index();
+}
+
+static void test_single_thread_scheduler_keeps_every_coroutine_on_one_thread(void **state)
+{
+    (void)state;
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.flags = KC_SCHED_F_SINGLE_THREAD;
+    o.nworkers = 4;
+    kc_sched_t *s = NULL;
+    assert_int_equal(kc_sched_create(&s, &o), -EINVAL);
+    o.nworkers = 0;
+    setenv("KCORO_WORKERS", "3", 1);
+    assert_int_equal(kc_sched_create(&s, &o), 0);
+    unsetenv("KCORO_WORKERS");
+    assert_int_equal(kc_sched_nworkers(s), 1);
+    atomic_store(&seen_thread, 0);
+    atomic_store(&other_thread, 0);
+    kc_task_t *t[50];
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(kc_sched_spawn(s, &t[i], record_thread, NULL, NULL), 0);
+    for (int i = 0; i < 50; i++) {
+        int st = -1;
+        assert_int_equal(kc_sched_join(t[i], &st, KC_NO_TIMEOUT, NULL), 0);
+        assert_int_equal(st, 0);
+    }
+    assert_int_equal(atomic_load(&other_thread), 0);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_configure_once_then_busy),
+        cmocka_unit_test(test_blocking_call_parks_only_its_coroutine),
+        cmocka_unit_test(test_full_queue_rejects_and_queued_calls_withdraw),
+        cmocka_unit_test(test_started_call_is_not_abandoned),
+        cmocka_unit_test(test_single_thread_scheduler_keeps_every_coroutine_on_one_thread),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
