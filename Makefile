@@ -56,7 +56,7 @@ BENCH_BINS     := $(patsubst %,$(OUT)/bench/bench_%,$(CORE_BENCH))
 DEMO_BIN       := $(OUT)/demo/kcoro_demo
 
 .DEFAULT_GOAL := all
-.PHONY: all lib test test-core test-labs test-full bench bench-peers demo labs \
+.PHONY: all lib test test-core test-labs test-full bench bench-peers demo labs examples \
         graduate check-graduated install uninstall sanitize tsan valgrind \
         test-aarch64 lint verify clean help deps-test
 
@@ -182,7 +182,21 @@ verify:
 lint:
 	$(Q)$(TOP)/mk/lint.sh
 
+# ---------------------------------------------------------------- examples
+# The tutorial's programs (core/docs/TUTORIAL.md), built against the library
+# in the tree; CI builds them again against the installed one (.ci/run).
+EXAMPLE_SRCS := $(wildcard $(TOP)/core/examples/*.c)
+EXAMPLE_BINS := $(patsubst $(TOP)/core/examples/%.c,$(OUT)/examples/%,$(EXAMPLE_SRCS))
+examples: $(EXAMPLE_BINS)
+	$(Q)for e in $(EXAMPLE_BINS); do echo "== $$(basename $$e)"; $$e || exit 1; done
+$(OUT)/examples/%: $(TOP)/core/examples/%.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -std=c11 -Wall -Wextra -Werror $(OPT_$(FLAVOR)) -I$(TOP)/core/include $< $(LIB_A) \
+		$(KC_LDFLAGS) -lm -o $@
+
 # ---------------------------------------------------------------- install
+# The installed headers: core/include/MANIFEST (checked by `make lint`).
+MANIFEST_HEADERS := $(shell sed -n 's/^\(kcoro[a-z_/]*\.h\).*/\1/p' $(TOP)/core/include/MANIFEST)
 install: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/kcoro
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
@@ -190,7 +204,8 @@ install: lib
 	ln -sf libkcoro.so.$(KC_VERSION) $(DESTDIR)$(LIBDIR)/libkcoro.so.$(KC_SOVER)
 	ln -sf libkcoro.so.$(KC_VERSION) $(DESTDIR)$(LIBDIR)/libkcoro.so
 	install -m 644 $(TOP)/core/include/kcoro.h $(DESTDIR)$(INCDIR)/
-	install -m 644 $(TOP)/core/include/kcoro/*.h $(DESTDIR)$(INCDIR)/kcoro/
+	install -m 644 $(addprefix $(TOP)/core/include/,$(filter kcoro/%,$(MANIFEST_HEADERS))) \
+		$(DESTDIR)$(INCDIR)/kcoro/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(KC_VERSION)|g' \
 	    $(TOP)/core/kcoro.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc
@@ -204,7 +219,7 @@ clean:
 	rm -rf $(BUILD_ROOT)
 
 help:
-	@echo "targets: all lib test test-full bench bench-peers demo labs graduate"
+	@echo "targets: all lib test test-full bench bench-peers demo examples labs graduate"
 	@echo "         check-graduated install uninstall sanitize tsan valgrind"
 	@echo "         test-aarch64 lint verify clean    (V=1 shows commands)"
 

@@ -8,8 +8,10 @@
 #     carries a comment (on the line itself or in the comment just above);
 #  3. layout: every C file under core/ and lab/ follows .clang-format;
 #  4. cppcheck over core/src and core/include reports nothing;
-#  5. compile-must-fail: mismatched typed channel macros do not compile;
-#  6. API abuse: every KC_API function of core/include/kcoro/NAME.h is
+#  5. core/include/MANIFEST (what `make install` installs) lists exactly
+#     the headers under core/include;
+#  6. compile-must-fail: mismatched typed channel macros do not compile;
+#  7. API abuse: every KC_API function of core/include/kcoro/NAME.h is
 #     called in core/tests/test_abuse_NAME.c (mk/lint-abuse.sh), and the
 #     check still catches violations planted in a copy (mk/lint-abuse-test.sh).
 # Prints what it finds and exits non-zero if anything was found.
@@ -33,6 +35,7 @@ bad=$(find core -name '*.[ch]' ! -path 'core/src/port/*' | sort | while read -r 
     while read -r h; do
         case " $(echo $allowed) " in *" $h "*) continue ;; esac
         case "$f:$h" in core/tests/*:cmocka.h) continue ;; esac
+        case "$f:$h" in core/examples/*:kcoro.h | core/examples/*:kcoro/*) continue ;; esac # as users write it
         case "$f" in core/bench/peers/*) continue ;; esac # peers include their library
         echo "  $f includes <$h>: not C11/POSIX (platform code belongs in core/src/port)"
     done
@@ -76,12 +79,22 @@ if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,perfor
     echo "lint: cppcheck findings above"; fail=1
 fi
 
-# ---- 5. typed channel mismatches must not compile (mk/compile-fail.sh)
+# ---- 5. the install manifest lists exactly the public headers
+listed=$(sed -n 's/^\(kcoro[a-z_/]*\.h\).*/\1/p' core/include/MANIFEST | sort)
+present=$(cd core/include && find . -name '*.h' | sed 's|^\./||' | sort)
+if [ "$listed" != "$present" ]; then
+    echo "lint: core/include/MANIFEST does not match the headers under core/include:"
+    echo "  listed:  $(echo $listed)"
+    echo "  present: $(echo $present)"
+    fail=1
+fi
+
+# ---- 6. typed channel mismatches must not compile (mk/compile-fail.sh)
 if ! "$top/mk/compile-fail.sh"; then
     echo "lint: compile-must-fail checks above"; fail=1
 fi
 
-# ---- 6. API-abuse coverage, and proof that the check bites
+# ---- 7. API-abuse coverage, and proof that the check bites
 if ! "$top/mk/lint-abuse.sh"; then
     echo "lint: public functions without an API-abuse test (above)"; fail=1
 fi
@@ -90,5 +103,5 @@ if ! "$top/mk/lint-abuse-test.sh"; then
 fi
 
 [ "$fail" -eq 0 ] &&
-    echo "lint: clean (includes, doc coverage, layout, cppcheck, compile-fail, API abuse)"
+    echo "lint: clean (includes, doc coverage, layout, cppcheck, manifest, compile-fail, API abuse)"
 exit $fail

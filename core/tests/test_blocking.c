@@ -122,16 +122,38 @@ static void test_blocking_call_parks_only_its_coroutine(void **state)
 }
 
 struct caller {
+    kc_blocking_fn_t fn;
     intptr_t ms;
-    int64_t timeout;
+    const kc_cancel_t *tok;
     int rc, r;
 };
 
 static void *thread_call(void *arg)
 {
     struct caller *c = arg;
-    c->rc = kc_run_blocking(sleepy, (void *)c->ms, c->timeout, NULL, &c->r);
+    c->rc = kc_run_blocking(c->fn, (void *)c->ms, KC_NO_TIMEOUT, c->tok, &c->r);
     return NULL;
+}
+
+static atomic_int release_held;
+
+/* A blocking call that holds its helper until the test lets it go. */
+static int held(void *arg)
+{
+    while (!atomic_load(&release_held))
+        nap(MS / 2);
+    return (int)(intptr_t)arg;
+}
+
+static void wait_metrics(uint64_t submitted, uint32_t busy, uint32_t queued)
+{
+    kc_blocking_metrics_t m = {.size = sizeof(m)};
+    for (;;) {
+        assert_int_equal(kc_blocking_metrics(&m), 0);
+        if (m.submitted >= submitted && m.busy == busy && m.queued == queued)
+            return;
+        nap(MS / 2);
+    }
 }
 
 static void test_full_queue_rejects_and_queued_calls_withdraw(void **state)
@@ -140,53 +162,55 @@ static void test_full_queue_rejects_and_queued_calls_withdraw(void **state)
     kc_blocking_metrics_t before = {.size = sizeof(before)}, after = {.size = sizeof(after)};
     assert_int_equal(kc_blocking_metrics(&before), 0);
     atomic_store(&ran, 0);
-    /* THREADS long calls occupy every helper, QUEUE more fill the queue */
+    atomic_store(&release_held, 0);
+    kc_cancel_t *tok = NULL;
+    assert_int_equal(kc_cancel_create(&tok, NULL), 0);
+    /* THREADS held calls occupy every helper; then QUEUE calls fill the
+     * queue, the first of them with a token */
     enum {
         N = THREADS + QUEUE
     };
     struct caller c[N];
     pthread_t th[N];
-    kc_blocking_metrics_t m = {.size = sizeof(m)};
     for (int i = 0; i < N; i++) {
-        c[i] = (struct caller){i < THREADS ? 300 : 1, KC_NO_TIMEOUT, -99, 0};
+        c[i] = (struct caller){i < THREADS ? held : sleepy, i < THREADS ? 77 : 1, NULL, -99, 0};
         if (i == THREADS)
-            c[i].timeout = 20 * MS; /* queued behind busy helpers: withdraws */
+            c[i].tok = tok;
         assert_int_equal(pthread_create(&th[i], NULL, thread_call, &c[i]), 0);
-        /* wait until it is running (the first THREADS) or queued */
-        for (;;) {
-            assert_int_equal(kc_blocking_metrics(&m), 0);
-            if (m.submitted - before.submitted == (uint64_t)i + 1 &&
-                (i >= THREADS || m.busy == (uint32_t)i + 1))
-                break;
-            nap(MS / 2);
-        }
+        wait_metrics(before.submitted + (uint64_t)i + 1, i < THREADS ? (uint32_t)i + 1 : THREADS,
+                     i < THREADS ? 0 : (uint32_t)(i - THREADS + 1));
     }
     int r = 0;
     assert_int_equal(kc_run_blocking(sleepy, (void *)1, KC_NO_TIMEOUT, NULL, &r), -EAGAIN);
-    kc_cancel_t *tok = NULL;
-    assert_int_equal(kc_cancel_create(&tok, NULL), 0);
-    assert_true(kc_cancel_trigger(tok) >= 0);
-    assert_int_equal(kc_run_blocking(sleepy, (void *)1, KC_NO_TIMEOUT, tok, &r), -ECANCELED);
-    assert_int_equal(kc_cancel_destroy(tok), 0);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_true(kc_cancel_trigger(tok) >= 0); /* the queued call with the token withdraws */
+    assert_int_equal(pthread_join(th[THREADS], NULL), 0);
+    assert_int_equal(c[THREADS].rc, -ECANCELED);
+    wait_metrics(0, THREADS, QUEUE - 1);
+    /* a timed call waits in the queue behind held helpers and withdraws */
+    assert_int_equal(kc_run_blocking(sleepy, (void *)1, 20 * MS, NULL, &r), -ETIME);
+    kc_cancel_t *fired = NULL;
+    assert_int_equal(kc_cancel_create(&fired, NULL), 0);
+    assert_true(kc_cancel_trigger(fired) >= 0);
+    assert_int_equal(kc_run_blocking(sleepy, (void *)1, KC_NO_TIMEOUT, fired, &r), -ECANCELED);
+    atomic_store(&release_held, 1);
     for (int i = 0; i < N; i++) {
-        if (i == THREADS) {
-            assert_int_equal(c[i].rc, -ETIME); /* never ran */
+        if (i == THREADS)
             continue;
-        }
+        assert_int_equal(pthread_join(th[i], NULL), 0);
         assert_int_equal(c[i].rc, 0);
-        assert_int_equal(c[i].r, (int)c[i].ms + 1000);
+        assert_int_equal(c[i].r, i < THREADS ? 77 : 1001);
     }
-    assert_int_equal(atomic_load(&ran), N - 1);
+    assert_int_equal(atomic_load(&ran), QUEUE - 1); /* the withdrawn ones never ran */
     assert_int_equal(kc_blocking_metrics(&after), 0);
-    assert_int_equal(after.submitted - before.submitted, N);
+    assert_int_equal(after.submitted - before.submitted, N + 1);
     assert_int_equal(after.completed - before.completed, N - 1);
-    assert_int_equal(after.withdrawn - before.withdrawn, 1);
-    assert_true(after.rejected - before.rejected >= 1);
-    assert_true(after.peak_queued <= QUEUE);
+    assert_int_equal(after.withdrawn - before.withdrawn, 2);
+    assert_int_equal(after.rejected - before.rejected, 1);
+    assert_int_equal(after.peak_queued, QUEUE);
     assert_int_equal(after.threads, THREADS);
     assert_int_equal(after.queued, 0);
+    assert_int_equal(kc_cancel_destroy(tok), 0);
+    assert_int_equal(kc_cancel_destroy(fired), 0);
 }
 
 /* A started call runs to the end even when its timeout passes. */
