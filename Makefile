@@ -58,7 +58,7 @@ DEMO_BIN       := $(OUT)/demo/kcoro_demo
 .DEFAULT_GOAL := all
 .PHONY: all lib test test-core test-labs test-full bench bench-peers demo labs examples \
         graduate check-graduated install uninstall sanitize tsan valgrind \
-        test-aarch64 lint verify clean help deps-test
+        test-aarch64 lint verify relacy clean help deps-test
 
 all: lib $(TEST_BINS) $(BENCH_BINS) $(DEMO_BIN)
 
@@ -121,6 +121,7 @@ test-labs: lib
 test-full: deps-test $(TEST_BINS) $(TEST_FULL_BINS)
 	$(Q)KCORO_TEST_FULL=1 $(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/full.log \
 		$(TEST_BINS) $(TEST_FULL_BINS)
+	$(Q)$(MAKE) --no-print-directory relacy RELACY_ITERS=$(RELACY_FULL_ITERS)
 
 sanitize:
 	$(Q)$(TOP)/mk/need.sh clang=/usr/bin/clang libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.asan-x86_64.a
@@ -178,6 +179,17 @@ verify:
 		if grep -q '^verify:' $(TOP)/lab/$$l/Makefile $(TOP)/mk/lab.mk 2>/dev/null; then \
 		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l verify; fi; done
 	$(Q)$(TOP)/core/model/verify.sh $(OUT)/core/model
+	$(Q)$(MAKE) --no-print-directory relacy
+
+# The lock-free algorithms under Relacy's C++11 memory model (core/relacy):
+# every test must hold and every mutant be refuted. `make verify` runs
+# RELACY_ITERS random schedules per scenario, `make test-full` the larger
+# RELACY_FULL_ITERS; RELACY_ONLY=deque runs one test.
+RELACY_ITERS ?= 50000
+RELACY_FULL_ITERS ?= 1000000
+relacy:
+	$(Q)$(TOP)/mk/need.sh g++=/usr/bin/g++ relacy-dev=/usr/include/relacy/relacy.hpp
+	$(Q)KC_RELACY_ITERS=$(RELACY_ITERS) $(TOP)/core/relacy/verify.sh $(OUT)/relacy $(RELACY_ONLY)
 
 lint:
 	$(Q)$(TOP)/mk/lint.sh
@@ -221,6 +233,6 @@ clean:
 help:
 	@echo "targets: all lib test test-full bench bench-peers demo examples labs graduate"
 	@echo "         check-graduated install uninstall sanitize tsan valgrind"
-	@echo "         test-aarch64 lint verify clean    (V=1 shows commands)"
+	@echo "         test-aarch64 lint verify relacy clean    (V=1 shows commands)"
 
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)

@@ -222,7 +222,7 @@ void kc_bus_pub_release(kc_bus_pub_t *pub)
         /* Release pairs with the receivers' acquire load of closed: after
          * seeing it they see every slot ever published. */
         atomic_store_explicit(&b->closed, 1, memory_order_release);
-        /* Dekker fence: pairs with the seq_cst arm of a receiver about to
+        /* Dekker fence: pairs with the fence in the arm of a receiver about to
          * sleep (kc_bus_recv); either it sees closed or we see its bit. */
         atomic_thread_fence(memory_order_seq_cst);
         kc__bus_wake(b, UINT64_MAX);

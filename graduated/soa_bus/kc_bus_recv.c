@@ -20,7 +20,7 @@
  * messages published since its start = delivered + lagged + filtered + unread.
  *
  * Blocking (kc_bus_recv) is edge-triggered: drain; arm (set the want bit,
- * a seq_cst RMW: the Dekker partner of the publisher's fence); re-check;
+ * then a seq_cst fence: the Dekker partner of the publisher's); re-check;
  * park through kc_park, so a coroutine on a scheduler worker parks its task
  * and a plain thread parks on a futex. A waker clears the bit before it
  * unparks, so on the way out a receiver that finds its bit already gone
@@ -330,11 +330,21 @@ int kc_bus_try_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_t *n, u
     return rc != 0 ? rc : poll_once(sub, TAKE_RUN, buf, max, n, missed);
 }
 
-/* Set the want bit: the receiver is about to sleep. seq_cst: the Dekker
- * partner of the publisher's fence before it loads want (finish()). */
+/* Set the want bit: the receiver is about to sleep. Release: pairs with
+ * the waker's acq_rel clear (kc__bus_wake), which then sees the parker
+ * kc_parker_init bound. The seq_cst fence after it is the Dekker partner
+ * of the publisher's fence before it loads want (finish()): of two seq_cst
+ * fences one precedes the other, so either the publisher sees the bit or
+ * the re-check after this call sees the message. A seq_cst RMW alone is
+ * not enough: C11 lets the re-check, an acquire load, still read the
+ * slot's old word while the publisher's relaxed load of want misses the
+ * bit (store buffering; Relacy shows the lost wake-up,
+ * core/relacy/rl_bus.cpp). x86 and AArch64 order the RMW before the load
+ * anyway; the fence makes it so for C11 and POWER. */
 static void arm(struct kc_bus_sub *s)
 {
-    atomic_fetch_or_explicit(&s->bus->want, s->bit, memory_order_seq_cst);
+    atomic_fetch_or_explicit(&s->bus->want, s->bit, memory_order_release);
+    atomic_thread_fence(memory_order_seq_cst);
 }
 
 /* Leave the armed state. If a waker already cleared the bit, its unpark is

@@ -19,7 +19,7 @@
  * and a full-mask message writes no ready word.
  *
  * Wake-ups are edge-triggered and coalesced through one word, `want`: a
- * receiver about to sleep sets its bit (a seq_cst RMW), re-checks the ring
+ * receiver about to sleep sets its bit and issues a seq_cst fence, re-checks the ring
  * and parks. After its stores a publisher issues one seq_cst fence and loads
  * `want` once; only addressed bits that are set cost anything more: it
  * clears them with one RMW, and each bit it cleared (the edge) earns exactly
@@ -61,7 +61,7 @@ static uint64_t addressees(const struct kc_bus_pubside *ps, uint64_t topics)
 int kc__bus_wake(struct kc_bus *b, uint64_t who)
 {
     /* Relaxed: the caller's seq_cst fence orders this load after its
-     * stores (the Dekker pair with the receiver's seq_cst RMW). */
+     * stores (the Dekker pair with the fence of the receiver's arm). */
     uint64_t hit = atomic_load_explicit(&b->want, RELAXED) & who;
     int n = 0;
 

@@ -18,6 +18,7 @@
 #ifndef KCORO_KC_CHAN_IMPL_H
 #define KCORO_KC_CHAN_IMPL_H
 
+#include "base/kc_debug.h"
 #include "kcoro/chan.h"
 #include "kcoro/park.h"
 #include "port/kc_futex.h"
@@ -382,6 +383,13 @@ int kc__chan_select_sparse(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64
  * nothing is recorded) waits in a select of n clauses, the first of them on
  * first (NULL: all off). Never blocks. */
 void kc__chan_note_select(const kc_parker_t *p, const kc_chan_t *first, size_t n);
+
+/* Is any scheduler's deadlock check on (so waits must note what they wait
+ * on)? One relaxed load (kc__deadlock_watched: base/kc_debug.h). */
+static inline bool kc__chan_noting(void)
+{
+    return atomic_load_explicit(&kc__deadlock_watched, memory_order_relaxed) != 0;
+}
 
 /* ---- channels with an arena attached (kc_chan_arena.c) */
 

@@ -163,7 +163,9 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     kc__chan_enqueue(ch, &w, send);
     kc__unlock(&ch->lock);
     struct kc_task *t = kc__parker_task(o.parker);
-    if (t != NULL)
+    /* relaxed: a note missed while a check is being switched on only makes
+     * that report less precise */
+    if (t != NULL && atomic_load_explicit(&kc__deadlock_watched, memory_order_relaxed) != 0)
         kc__task_note_wait(t, send ? KC_WAIT_SEND : KC_WAIT_RECV, ch, ch->name, 0);
     if (t != NULL && timeout_ns == KC_NO_TIMEOUT && cancel == NULL)
         return kc__waiter_scope_end_parked(&sc, park_task_untimed(&o, t), KC_NO_TIMEOUT);

@@ -228,7 +228,8 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     if (rc == -EAGAIN && timeout_ns == 0) {
         idx = n; /* a try-select: nothing was ready while everything was locked */
     } else if (rc == -EAGAIN) {
-        kc__chan_note_select(o.parker, cl[0].chan, n);
+        if (kc__chan_noting())
+            kc__chan_note_select(o.parker, cl[0].chan, n);
         rc = kc__waiter_scope_wait(&sc, timeout_ns);
         bool cancelled = kc__waiter_status(&sel) == KC_WAITER_CANCELLED;
         idx = n;

@@ -41,6 +41,8 @@
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
+_Atomic int kc__deadlock_watched;
+
 bool kc__deadlock_env(void)
 {
     const char *v = getenv("KCORO_DEADLOCK");

@@ -41,6 +41,7 @@
  */
 #include "sched/kc_sched_impl.h"
 
+#include "base/kc_debug.h"
 #include "port/kc_deadline.h"
 
 #include <errno.h>
@@ -334,7 +335,8 @@ static inline __attribute__((always_inline)) int park_task(kc_parker_t *p, struc
 
 int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    if (p != NULL && p->kind == KIND_TASK && p->owner == kc__task_self())
+    if (atomic_load_explicit(&kc__deadlock_watched, memory_order_relaxed) != 0 && p != NULL &&
+        p->kind == KIND_TASK && p->owner == kc__task_self())
         kc__task_note_wait(p->owner, KC_WAIT_PARK, p, NULL, 0);
     return kc__park(p, timeout_ns, cancel, true);
 }

@@ -134,6 +134,8 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
             return -e;
         }
     }
+    if (s->deadlock_check) /* waits note what they wait on from now on */
+        atomic_fetch_add_explicit(&kc__deadlock_watched, 1, memory_order_relaxed);
     kc__debug_log("sched %p: created with %d workers (%s poller)", (void *)s, n,
                   kc__poller_name(s->poller));
     *out = s;
@@ -253,6 +255,8 @@ int kc_sched_destroy(kc_sched_t *s)
         if (rc < 0)
             return rc;
     }
+    if (s->deadlock_check)
+        atomic_fetch_sub_explicit(&kc__deadlock_watched, 1, memory_order_relaxed);
     free_sched(s);
     return 0;
 }
