@@ -22,9 +22,11 @@ CORE_TESTS :=
 CORE_TESTS_FULL :=
 CORE_BENCH :=
 DEMO_SRCS  :=
+include $(TOP)/mk/modules.mk
 include $(TOP)/core/module.mk
 
-GRAD_SRCS := $(wildcard $(TOP)/graduated/*/*.c)
+# Only the files a graduated module declares join the library.
+GRAD_SRCS := $(foreach m,$(GRAD_MODULES),$(call mod_src,$(m)))
 LIB_OBJS  := $(patsubst $(TOP)/%.c,$(OUT)/obj/%.o,$(CORE_SRCS) $(GRAD_SRCS)) \
              $(patsubst $(TOP)/%.S,$(OUT)/obj/%.o,$(CORE_ASM))
 LIB_A     := $(OUT)/lib/libkcoro.a
@@ -49,6 +51,14 @@ $(OUT)/obj/kcoro_core.o: $(CORE_OBJS)
 else
 LIB_PARTS := $(LIB_OBJS)
 endif
+
+# Tests, benchmarks and the demo compile against their own include views
+# (core/tests/module.mk and core/bench/module.mk declare them).
+TEST_OBJS  := $(patsubst %,$(OUT)/obj/core/tests/test_%.o,$(CORE_TESTS) $(CORE_TESTS_FULL))
+BENCH_OBJS := $(patsubst %,$(OUT)/obj/core/bench/bench_%.o,$(CORE_BENCH)) \
+              $(OUT)/obj/core/bench/kc_bench_util.o
+$(eval $(call mod_view_rules,tests,$(TEST_OBJS),,$(tests.uses)))
+$(eval $(call mod_view_rules,bench,$(BENCH_OBJS),,$(bench.uses)))
 
 TEST_BINS      := $(patsubst %,$(OUT)/tests/test_%,$(CORE_TESTS))
 TEST_FULL_BINS := $(patsubst %,$(OUT)/tests/test_%,$(CORE_TESTS_FULL))
@@ -95,7 +105,7 @@ $(DEMO_BIN): $(patsubst $(TOP)/%.c,$(OUT)/obj/%.o,$(DEMO_SRCS)) $(LIB_A)
 
 # ---------------------------------------------------------------- tests
 deps-test:
-	$(Q)$(TOP)/mk/need.sh libcmocka-dev=/usr/include/cmocka.h
+	$(Q)$(NEED_TESTS)
 
 # `make test` runs core's tests and every lab's, then prints one total line.
 # The library is built first, and core's and the labs' tests run one after
@@ -124,11 +134,9 @@ test-full: deps-test $(TEST_BINS) $(TEST_FULL_BINS)
 	$(Q)$(MAKE) --no-print-directory relacy RELACY_ITERS=$(RELACY_FULL_ITERS)
 
 sanitize:
-	$(Q)$(TOP)/mk/need.sh clang=/usr/bin/clang libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.asan-x86_64.a
 	$(Q)$(MAKE) --no-print-directory test FLAVOR=asan
 
 tsan:
-	$(Q)$(TOP)/mk/need.sh clang=/usr/bin/clang libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.tsan-x86_64.a
 	$(Q)KCORO_TEST_SCALE=$${KCORO_TEST_SCALE:-10} $(MAKE) --no-print-directory test FLAVOR=tsan
 
 # Valgrind runs a representative subset (engine, parking, cancellation,
@@ -149,7 +157,7 @@ valgrind: deps-test
 		$(OUT)/tests/valgrind.log $(VALGRIND_BINS)
 
 test-aarch64:
-	$(Q)$(TOP)/mk/need-arm64.sh
+	$(Q)$(MAKE) --no-print-directory deps-test FLAVOR=aarch64
 	$(Q)rc=0; $(MAKE) --no-print-directory test-core FLAVOR=aarch64 || rc=1; \
 	$(MAKE) --no-print-directory test-labs FLAVOR=aarch64 || rc=1; exit $$rc
 
@@ -169,7 +177,7 @@ labs: lib
 		$(MAKE) --no-print-directory -C $(TOP)/lab/$$l FLAVOR=$(FLAVOR); done
 
 graduate:
-	$(Q)$(TOP)/mk/graduate.sh $(if $(LAB),$(LAB),$(LABS))
+	$(Q)$(TOP)/mk/graduate.sh $(LAB)
 
 check-graduated:
 	$(Q)$(TOP)/mk/check-graduated.sh
@@ -236,3 +244,9 @@ help:
 	@echo "         test-aarch64 lint verify relacy clean    (V=1 shows commands)"
 
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
+
+# One line per module for mk/check-layers.sh:
+# name|dir|layer|srcs|services|uses|public
+print-modules:
+	@$(foreach m,$(MODULES),echo '$(m)|$($(m).dir)|$($(m).layer)|$(strip $($(m).srcs))|$(strip $($(m).services))|$(strip $($(m).uses))|$(strip $($(m).public))';)
+.PHONY: print-modules

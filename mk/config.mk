@@ -68,7 +68,7 @@ LIB_LTO_CFLAGS := -flto=auto -ffat-lto-objects
 LDSAN_asan := -fsanitize=address,undefined
 LDSAN_tsan := -fsanitize=thread
 
-KC_CPPFLAGS := -I$(TOP)/core/include -I$(TOP)/core/src -I$(TOP)/graduated \
+KC_CPPFLAGS := -I$(TOP)/core/include \
                -D_POSIX_C_SOURCE=200809L
 KC_CFLAGS   := -std=c11 $(WARN) $(OPT_$(FLAVOR)) -fPIC -fvisibility=hidden \
                -pthread -MMD -MP
@@ -87,6 +87,18 @@ RUN := qemu-aarch64 -E KCORO_UNDER_QEMU=1
 else
 RUN :=
 endif
+
+# The Debian packages a build needs to compile, link and run its tests
+# (mk/need.sh), checked the way the build uses them: cmocka as a library
+# the host compiler links, the sanitizers' runtimes as clang links them.
+# One place for the top Makefile and every lab (`make deps`).
+NEED_CC      := build-essential=/usr/bin/cc
+NEED_CMOCKA  := libcmocka-dev=link:cc:cmocka.h:-lcmocka
+NEED_default := $(NEED_CC) $(NEED_CMOCKA)
+NEED_fault   := $(NEED_default)
+NEED_asan    := $(NEED_default) clang=/usr/bin/clang libclang-rt-14-dev=link:clang::-fsanitize=address
+NEED_tsan    := $(NEED_default) clang=/usr/bin/clang libclang-rt-14-dev=link:clang::-fsanitize=thread
+NEED_TESTS    = $(if $(filter aarch64,$(FLAVOR)),$(TOP)/mk/need-arm64.sh,$(TOP)/mk/need.sh $(NEED_$(FLAVOR)))
 
 .DELETE_ON_ERROR:
 

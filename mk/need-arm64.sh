@@ -11,4 +11,4 @@ if ! dpkg --print-foreign-architectures 2>/dev/null | grep -qx arm64; then
 fi
 exec "$here/need.sh" gcc-aarch64-linux-gnu=/usr/bin/aarch64-linux-gnu-gcc \
     qemu-user=/usr/bin/qemu-aarch64 \
-    libcmocka-dev:arm64=/usr/lib/aarch64-linux-gnu/libcmocka.so
+    libcmocka-dev:arm64=link:aarch64-linux-gnu-gcc:cmocka.h:-lcmocka

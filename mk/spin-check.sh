@@ -9,6 +9,9 @@
 # must find an error: a broken variant, which shows the model can fail).
 # Prints one PASS / REFUTED / FAIL line; exits 1 on any surprise. Used by
 # every `make verify` (core/model/verify.sh, lab/*/model/verify.sh).
+# PAN_CFLAGS (default -DSAFETY) and PAN_RUN (default -m1000000) change how
+# pan is compiled and run: a liveness property is checked with PAN_CFLAGS=
+# and PAN_RUN='-a -f -m1000000 -N <ltl name>'.
 set -u
 model=${1:?usage: spin-check.sh MODEL OUTDIR NAME EXPECT [SPIN-DEFINES...]}
 out=$2; name=$3; expect=$4; shift 4
@@ -19,10 +22,12 @@ rm -rf "$dir" && mkdir -p "$dir" && cp "$model" "$dir/" || exit 1
 if ! (cd "$dir" && spin "$@" -a "$file" > spin.log 2>&1); then
     echo "  FAIL    $name: spin -a failed"; sed 's/^/    | /' "$dir/spin.log"; exit 1
 fi
-if ! cc -O2 -w -DSAFETY -o "$dir/pan" "$dir/pan.c" 2> "$dir/cc.log"; then
+# shellcheck disable=SC2086
+if ! cc -O2 -w ${PAN_CFLAGS--DSAFETY} -o "$dir/pan" "$dir/pan.c" 2> "$dir/cc.log"; then
     echo "  FAIL    $name: pan does not compile"; sed 's/^/    | /' "$dir/cc.log"; exit 1
 fi
-(cd "$dir" && ./pan -m1000000 > pan.log 2>&1)
+# shellcheck disable=SC2086
+(cd "$dir" && ./pan ${PAN_RUN:--m1000000} > pan.log 2>&1)
 errors=$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' "$dir/pan.log" | tail -n 1)
 states=$(sed -n 's/^ *\([0-9][0-9]*\) states, stored.*/\1/p' "$dir/pan.log" | tail -n 1)
 trans=$(sed -n 's/^ *\([0-9][0-9]*\) transitions.*/\1/p' "$dir/pan.log" | tail -n 1)

@@ -2,7 +2,7 @@
  *
  * Every figure runs for the SoA bus (`bus.*`) and for the AoS baseline
  * (`bus_aos.*`), which is the same sources compiled in the other layout
- * (bus_aos/kc_bus_aos.c), alternating rep by rep so both see the same
+ * (lab/soa_bus/bench/aos/kc_bus_aos.c), alternating rep by rep so both see the same
  * machine state; the SoA/AoS ratio goes to stderr. The tokio peer
  * (peers/bus_tokio) prints the same figures as `peer.tokio.bus.*`.
  *

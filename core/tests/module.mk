@@ -47,3 +47,5 @@ CORE_TESTS += abuse_blocking
 CORE_TESTS += abuse_chan_timer
 CORE_TESTS += abuse_context
 CORE_TESTS += abuse_produce
+# The tests are white-box: they may include every module's headers.
+tests.uses = $(MODULES)

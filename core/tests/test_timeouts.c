@@ -10,7 +10,7 @@
  * its "would wait" result at once, before the action that is held back for
  * two seconds in case it waits), from a plain thread and from a scheduler
  * coroutine. Under ASan+UBSan (make sanitize) any overflow in a deadline
- * computation aborts the binary. The pure helpers of port/kc_deadline.h
+ * computation aborts the binary. The pure helpers of sched/kc_sched_svc.h and port/kc_deadline.h
  * are checked on their edge values (invariants D1-D3).
  */
 #define _GNU_SOURCE
@@ -18,6 +18,7 @@
 #include "kcoro/transport.h"
 
 #include "port/kc_deadline.h"
+#include "sched/kc_sched_svc.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -801,7 +802,7 @@ static void test_timeouts_timer_delay_saturates_and_negative_fires_now(void **st
     assert_int_equal(kc_sched_destroy(s), 0);
 }
 
-/* --------------------------------------------------------- kc_deadline.h */
+/* ------------------------------------------------------ deadline helpers */
 
 static void test_timeouts_deadline_helpers_saturate_and_never_go_negative(void **state)
 {

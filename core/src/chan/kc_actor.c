@@ -26,7 +26,7 @@
 #include "kcoro/chan.h"
 #include "kcoro/park.h"
 #include "kcoro/sched.h"
-#include "port/kc_deadline.h"
+#include "sched/kc_sched_svc.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

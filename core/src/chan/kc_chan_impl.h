@@ -67,7 +67,7 @@ struct kc_chan {
     bool desc;               /* elements are kc_zdesc_t */
     bool boxed;              /* a byte channel whose elements live in `arena`
                                 (its slots hold kc_zdesc_t) */
-    bool cells;              /* a cell channel (kc_chan_cells.c): lock-free ring */
+    bool cells;              /* a cell channel: lock-free ring (below) */
     _Atomic uint32_t closed; /* 0/1; written under the lock, read anywhere */
     size_t capacity;         /* logical: 0, n, 1, or SIZE_MAX (unlimited) */
     size_t elem_size;        /* the user's element size (0: descriptors) */

@@ -30,9 +30,7 @@
 #include "chan/kc_chan_impl.h"
 
 #include "kcoro/sched.h"
-#include "port/kc_deadline.h"
-#include "port/kc_port.h"
-#include "sched/kc_sched_impl.h"
+#include "sched/kc_sched_svc.h"
 
 #include <string.h>
 
@@ -60,7 +58,7 @@ static void owner_wake(void *owner)
  * True when decided. */
 static bool spin_for_decision(const struct kc__chan_owner *o, const struct kc_task *t)
 {
-    int n = t == NULL ? KC_CHAN_SPIN_RELAX : t->sched->nworkers > 1 ? KC_CHAN_SPIN_YIELDS : 0;
+    int n = t == NULL ? KC_CHAN_SPIN_RELAX : kc__task_nworkers(t) > 1 ? KC_CHAN_SPIN_YIELDS : 0;
     for (int i = 0; i < n; i++) {
         if (t != NULL)
             kc_sched_yield();

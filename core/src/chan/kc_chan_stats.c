@@ -16,7 +16,7 @@
  */
 #include "chan/kc_chan_impl.h"
 
-#include "port/kc_port.h"
+#include "sched/kc_sched_svc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -69,7 +69,7 @@ int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *out)
     memset(out, 0, sizeof(*out));
     out->size = sizeof(*out);
     out->metrics_version = KC_CHAN_METRICS_VERSION;
-    out->taken_ns = kc__port_now_ns();
+    out->taken_ns = (uint64_t)kc__sched_now();
     out->kind = ch->kind;
     out->policy = ch->policy;
     out->capacity = ch->capacity;

@@ -26,7 +26,7 @@
 
 #include "kcoro/chan_timer.h"
 #include "kcoro/timer.h"
-#include "port/kc_port.h"
+#include "sched/kc_sched_svc.h"
 
 #include <stdlib.h>
 
@@ -43,7 +43,7 @@ struct kc_chan_tick {
 static void tick(void *arg)
 {
     struct kc_chan_tick *tk = arg;
-    int64_t now = (int64_t)kc__port_now_ns();
+    int64_t now = kc__sched_now();
     int rc = kc_chan_try_send(tk->ch, &now); /* DROP_LATEST: 0 even when dropped */
     (void)rc;
     if (tk->period == 0)
@@ -87,7 +87,7 @@ static int timer_chan(kc_chan_t **out, kc_sched_t *s, int64_t delay_ns, int64_t 
     tk->sched = s;
     tk->ch = ch;
     tk->period = period_ns;
-    tk->start = (int64_t)kc__port_now_ns();
+    tk->start = kc__sched_now();
     kc_timer_init(&tk->tm, tick, tk);
     ch->tick = tk;
     rc = kc_timer_start(&tk->tm, s, delay_ns);

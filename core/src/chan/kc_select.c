@@ -35,8 +35,7 @@
  */
 #include "chan/kc_chan_impl.h"
 
-#include "port/kc_deadline.h"
-#include "port/kc_port.h"
+#include "sched/kc_sched_svc.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -60,7 +59,8 @@ __attribute__((noinline)) static uint64_t rng_next(void)
     __asm__ volatile("" ::: "memory");
     uint64_t x = rng_state;
     if (x == 0)
-        x = kc__port_now_ns() ^ ((uint64_t)(uintptr_t)&rng_state << 17) ^ 0x9e3779b97f4a7c15ull;
+        x = (uint64_t)kc__sched_now() ^ ((uint64_t)(uintptr_t)&rng_state << 17) ^
+            0x9e3779b97f4a7c15ull;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;

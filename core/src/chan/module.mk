@@ -1,8 +1,12 @@
-# Channels and select (layer 3), built on graduated/waiter_token.
-CORE_SRCS += $(TOP)/core/src/chan/kc_chan.c $(TOP)/core/src/chan/kc_chan_ops.c \
-             $(TOP)/core/src/chan/kc_chan_stats.c \
-             $(TOP)/core/src/chan/kc_select.c $(TOP)/core/src/chan/kc_select_off.c
-CORE_SRCS += $(TOP)/core/src/chan/kc_zdesc.c $(TOP)/core/src/chan/kc_chan_arena.c
-CORE_SRCS += $(TOP)/core/src/chan/kc_chan_produce.c
-CORE_SRCS += $(TOP)/core/src/chan/kc_chan_timer.c
-CORE_SRCS += $(TOP)/core/src/chan/kc_actor.c
+# core/src/chan/module.mk - channels, select and zero-copy descriptors
+# (layer 3), built on graduated/waiter_token and the execution layer's
+# services.
+MODULES       += chan
+chan.dir      := core/src/chan
+chan.layer    := 3
+chan.srcs     := kc_chan.c kc_chan_ops.c kc_chan_stats.c kc_select.c kc_select_off.c \
+                 kc_zdesc.c kc_chan_arena.c kc_chan_produce.c kc_chan_timer.c kc_actor.c
+chan.services :=
+chan.uses     := base/kc_debug.h port/kc_futex.h sched/kc_sched_svc.h waiter_token/kc_waiter.h
+chan.public   := kcoro/chan.h kcoro/zdesc.h kcoro/produce.h kcoro/chan_timer.h kcoro/chan_typed.h \
+                 kcoro/actor.h

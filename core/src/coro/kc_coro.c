@@ -69,6 +69,21 @@ static inline struct kc_coro_tls *tls_before_switch(void)
     return &tls;
 }
 
+/* kc_coro_svc.h: the scheduler's kc__task_self, in one call. */
+__attribute__((noinline)) void *kc__coro_owner_current(void)
+{
+    struct kc_coro_tls *t = &tls;
+    __asm__ volatile("" : "+r"(t)::"memory");
+    if (__builtin_expect(!t->initialised, 0))
+        thread_init(t);
+    return t->current != &t->root ? t->current->sched : NULL;
+}
+
+void kc__coro_set_owner(struct kc_coro *co, void *owner)
+{
+    co->sched = owner;
+}
+
 __attribute__((noinline)) const struct kc_coro *kc__coro_tls_peek(void)
 {
     struct kc_coro_tls *t = &tls;

@@ -16,6 +16,7 @@
 #ifndef KCORO_KC_CORO_IMPL_H
 #define KCORO_KC_CORO_IMPL_H
 
+#include "coro/kc_coro_svc.h"
 #include "kcoro/coro.h"
 
 #include <stdatomic.h>
@@ -85,16 +86,6 @@ struct kc_coro_tls *kc__coro_tls(void);
  * Initialises nothing, so a signal handler may call it. */
 const struct kc_coro *kc__coro_tls_peek(void);
 
-/* KC_CORO_ARG_MAX bounds an argument copied onto a new coroutine's stack. */
-#define KC_CORO_ARG_MAX ((size_t)4096)
-
-/* kc_coro_create, but with arg_size > 0 the arg_size bytes at arg are
- * copied onto the new stack, right under the control block, and fn gets
- * the copy (aligned for any type). Errors as kc_coro_create, plus -EINVAL
- * for arg_size above KC_CORO_ARG_MAX or a NULL arg with a size. */
-int kc__coro_create_copy(kc_coro_t **out, kc_coro_fn_t fn, const void *arg, size_t arg_size,
-                         const kc_coro_attr_t *attr);
-
 /* Stack allocation (kc_stack.c). kc__stack_alloc returns 0 or -ENOMEM. */
 int kc__stack_alloc(struct kc_stack *st /* OUT */, size_t size, bool pooled);
 void kc__stack_free(struct kc_stack *st);
@@ -104,9 +95,6 @@ size_t kc__stack_default_size(void);
 /* Overflow reporting (kc_guard.c): install the SIGSEGV handler once per
  * process and an alternate signal stack once per thread. */
 void kc__guard_thread_init(void);
-
-/* Abort with a message naming co when a debug check fails. */
-void kc__coro_fatal(const struct kc_coro *co, const char *what) __attribute__((noreturn));
 
 /* Assert invariants I1-I5 for co (debug checks call it). */
 void kc__coro_check(const struct kc_coro *co);

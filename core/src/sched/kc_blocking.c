@@ -21,7 +21,6 @@
 #include "kcoro/blocking.h"
 
 #include "kcoro/park.h"
-#include "port/kc_deadline.h"
 #include "sched/kc_sched_impl.h"
 
 #include <pthread.h>

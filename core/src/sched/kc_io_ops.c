@@ -13,8 +13,6 @@
  */
 #include "sched/kc_sched_impl.h"
 
-#include "port/kc_deadline.h"
-
 #include "kcoro/io.h"
 
 #include <errno.h>

@@ -42,7 +42,6 @@
 #include "sched/kc_sched_impl.h"
 
 #include "base/kc_debug.h"
-#include "port/kc_deadline.h"
 
 #include <errno.h>
 

@@ -9,8 +9,6 @@
  */
 #include "sched/kc_sched_impl.h"
 
-#include "port/kc_deadline.h"
-
 #include "base/kc_debug.h"
 #include "port/kc_port.h"
 

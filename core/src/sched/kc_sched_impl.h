@@ -29,10 +29,11 @@
 #include "kcoro/sched.h"
 #include "kcoro/timer.h"
 
-#include "coro/kc_coro_impl.h"
+#include "coro/kc_coro_svc.h"
 #include "port/kc_futex.h"
 #include "port/kc_poller.h"
 #include "sched/kc_runq.h"
+#include "sched/kc_sched_svc.h"
 
 #include <pthread.h>
 
@@ -67,19 +68,6 @@ enum kc_task_action {
 
 struct kc_scope;
 
-/* What a task waits on, for the deadlock report (kc_deadlock.c). */
-enum kc_wait_op {
-    KC_WAIT_NONE = 0,
-    KC_WAIT_PARK = 1,    /* a bare kc_park (wait_obj: the parker) */
-    KC_WAIT_SEND = 2,    /* kc_chan_send... (wait_obj: the channel) */
-    KC_WAIT_RECV = 3,    /* kc_chan_recv... (wait_obj: the channel) */
-    KC_WAIT_SELECT = 4,  /* kc_chan_select (wait_obj: the first clause's channel
-                           that is on, or NULL when all are off; wait_n: clauses) */
-    KC_WAIT_JOIN = 5,    /* kc_sched_join (wait_obj: the task joined) */
-    KC_WAIT_SCOPE = 6,   /* kc_scope_wait / destroy (wait_obj: the scope) */
-    KC_WAIT_BLOCKING = 7 /* kc_run_blocking (wait_obj: the pool) */
-};
-
 struct kc_task {
     struct kc_coro *co;
     struct kc_sched *sched;
@@ -113,16 +101,6 @@ struct kc_task {
     const void *wait_obj;
     const char *wait_name; /* the object's name, or NULL */
 };
-
-/* Record what t is about to wait on. Never blocks. */
-static inline void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj,
-                                      const char *name, uint32_t n)
-{
-    t->wait_op = (uint8_t)op;
-    t->wait_obj = obj;
-    t->wait_name = name;
-    t->wait_n = n;
-}
 
 /* Counters written by their worker only (relaxed load + store, so no
  * read-modify-write), read by kc_sched_metrics(). */
@@ -256,7 +234,6 @@ bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self);
 void kc__worker_park(struct kc_task *self);
 
 /* ---- kc_task.c */
-struct kc_task *kc__task_self(void); /* the running task or NULL */
 /* arg_size > 0: the arg_size bytes at arg are copied onto the new stack
  * (kc__coro_create_copy) and fn gets the copy. */
 int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, void *arg,
@@ -267,39 +244,8 @@ void kc__task_cache_fini(struct kc_worker *w); /* scheduler teardown */
 void kc__sched_live_dec(struct kc_sched *s);
 
 /* ---- kc_park.c */
-/* Parker owner kinds (kc_parker_t.kind). */
-enum {
-    KC__PARKER_THREAD = 1, /* a thread or a bare coroutine: futex */
-    KC__PARKER_TASK = 2    /* a scheduler task: park_task */
-};
-/* The task that owns p, or NULL for a thread owner. Never blocks. */
-static inline struct kc_task *kc__parker_task(const kc_parker_t *p)
-{
-    return p->kind == KC__PARKER_TASK ? (struct kc_task *)p->owner : NULL;
-}
 /* Initialise t's own parker (kc__task_spawn). Never blocks. */
 void kc__parker_init_task(kc_parker_t *p /* OUT */, struct kc_task *t);
-/* The parker the calling context waits on for one wait: its task's own
- * (K6: IDLE between waits, no publication in cur_parker needed), or, in a
- * thread or a bare coroutine, spare, initialised here. *interrupted gets
- * the word that says the task was interrupted (kc__task_interrupt: its
- * own, its scope's or its scheduler's cancellation; nonzero once set, and
- * then every kc_park of that task fails with -ECANCELED), or NULL for a
- * thread owner; a channel keeps it for the length of one wait so that
- * whoever decides its waiter can ask. Never blocks. */
-kc_parker_t *kc__parker_for_wait(kc_parker_t *spare /* OUT */,
-                                 const _Atomic uint32_t **interrupted /* OUT */);
-/* kc__park with intr true for a parker the caller initialised itself in
- * the context that parks now (so the owner check is skipped). */
-int kc__park_own(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel);
-/* kc__park_own for the calling task t on its own parker (t->parker) with
- * no timeout and no token: a channel wait's common case, with the timer
- * and token code compiled out. Returns 0 (woken) or -ECANCELED (t was
- * interrupted). Yields the worker. */
-int kc__park_task_own(struct kc_task *t);
-/* kc_park; with intr false the owner task's own cancellation is ignored
- * (waits that must not end early: scope destroy, shutdown). */
-int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr);
 void kc__task_wake(struct kc_task *t);       /* the one waker of a park */
 void kc__task_interrupt(struct kc_task *t);  /* cancel t's parks */
 void kc__task_unregister(struct kc_task *t); /* leave the registry */
@@ -367,8 +313,5 @@ bool kc__deadlock_look(struct kc_deadlock_watch *dw);
 bool kc__deadlock_env(void);
 /* The KC_SCHED_F_* bits kc_sched_create knows. */
 #define KC_SCHED_F_ALL (KC_SCHED_F_DEADLOCK_CHECK | KC_SCHED_F_SINGLE_THREAD)
-
-/* Monotonic nanoseconds. */
-int64_t kc__sched_now(void);
 
 #endif /* KCORO_KC_SCHED_IMPL_H */

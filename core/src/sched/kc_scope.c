@@ -21,8 +21,6 @@
  */
 #include "sched/kc_sched_impl.h"
 
-#include "port/kc_deadline.h"
-
 #include "kcoro/scope.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* kc_task.c - tasks: spawn, join, detach, cancel, yield, sleep, migrate.
  *
  * A task is a coroutine plus the scheduler's bookkeeping about it. Its
- * coroutine's `sched` field points back at it, which is how code running in
+ * coroutine records it as its owner, which is how code running in
  * a coroutine finds its task (kc__task_self) after any switch, on whatever
  * worker it runs. A task is freed when it has finished and nobody holds its
  * handle: by the worker for a detached task, by kc_sched_join otherwise.
@@ -17,7 +17,8 @@
  *   finished   handle joined or already detached     (freed)    kc_sched_join, finish
  *
  * Invariants:
- *   A1  t->co->sched == t for the task's whole life.
+ *   A1  t is the owner recorded in t->co (kc__coro_set_owner) for the
+ *       task's whole life.
  *   A2  t is freed exactly once, when finished && !handle, by whoever made
  *       the second of those true (under t->lock).
  *   A3  at most one joiner waits on t; a finishing task unparks it under
@@ -25,25 +26,30 @@
  */
 #include "sched/kc_sched_impl.h"
 
-#include "port/kc_deadline.h"
-
 #include "port/kc_port.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-int64_t kc__sched_now(void)
-{
-    return (int64_t)kc__port_now_ns();
-}
-
 struct kc_task *kc__task_self(void)
 {
     /* kc_coro_self() without its call: one non-inlined accessor, no more */
-    struct kc_coro_tls *tls = kc__coro_tls();
-    struct kc_coro *co = tls->current;
-    return co != &tls->root ? (struct kc_task *)co->sched : NULL; /* A1 */
+    return (struct kc_task *)kc__coro_owner_current(); /* A1 */
+}
+
+int kc__task_nworkers(const struct kc_task *t)
+{
+    return t->sched->nworkers;
+}
+
+void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
+                        uint32_t n)
+{
+    t->wait_op = (uint8_t)op;
+    t->wait_obj = obj;
+    t->wait_name = name;
+    t->wait_n = n;
 }
 
 void kc__sched_live_dec(struct kc_sched *s)
@@ -131,7 +137,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     rc = kc__coro_create_copy(&t->co, fn, arg, arg_size, &ca);
     if (rc < 0)
         goto out_free;
-    t->co->sched = t; /* A1 */
+    kc__coro_set_owner(t->co, t); /* A1 */
     t->sched = s;
     kc__parker_init_task(&t->parker, t);
     t->worker = -1;

@@ -24,8 +24,6 @@
  */
 #include "sched/kc_sched_impl.h"
 
-#include "port/kc_deadline.h"
-
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>

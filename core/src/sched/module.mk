@@ -1,7 +1,15 @@
-CORE_SRCS += $(TOP)/core/src/sched/kc_runq.c $(TOP)/core/src/sched/kc_cancel.c \
-             $(TOP)/core/src/sched/kc_park.c $(TOP)/core/src/sched/kc_timer.c \
-             $(TOP)/core/src/sched/kc_worker.c $(TOP)/core/src/sched/kc_task.c \
-             $(TOP)/core/src/sched/kc_sched.c $(TOP)/core/src/sched/kc_io.c \
-             $(TOP)/core/src/sched/kc_io_ops.c $(TOP)/core/src/sched/kc_scope.c
-CORE_SRCS += $(TOP)/core/src/sched/kc_deadlock.c
-CORE_SRCS += $(TOP)/core/src/sched/kc_context.c $(TOP)/core/src/sched/kc_blocking.c
+# core/src/sched/module.mk - the scheduler, parking, timers, I/O waits,
+# cancellation and scopes (layer 1). kc_sched_svc.h is the execution
+# layer's service to the layers above: parking, the clock, the current task
+# and its worker count.
+MODULES        += sched
+sched.dir      := core/src/sched
+sched.layer    := 1
+sched.srcs     := kc_clock.c kc_runq.c kc_cancel.c kc_park.c kc_timer.c kc_worker.c kc_task.c \
+                  kc_sched.c kc_io.c kc_io_ops.c kc_scope.c kc_deadlock.c kc_context.c \
+                  kc_blocking.c
+sched.services := kc_sched_svc.h
+sched.uses     := base/kc_debug.h coro/kc_coro_svc.h port/kc_futex.h port/kc_poller.h \
+                  port/kc_port.h
+sched.public   := kcoro/cancel.h kcoro/park.h kcoro/sched.h kcoro/timer.h kcoro/io.h \
+                  kcoro/scope.h kcoro/context.h kcoro/blocking.h

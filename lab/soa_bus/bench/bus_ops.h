@@ -1,7 +1,7 @@
 /* bus_ops.h - one table of entry points per ring layout, for the benchmarks.
  *
  * The SoA bus (the library) and the AoS baseline are built from the same
- * sources (src/); the baseline is a second compilation with
+ * sources (src/, or graduated/soa_bus in core's bench_bus); the baseline is a second compilation with
  * KC_BUS_LAYOUT_AOS defined and every external name renamed
  * (aos/kc_bus_aos.c). Benchmarks call both through this table, so both pay
  * the same indirect call and run the same code apart from the slot layout.

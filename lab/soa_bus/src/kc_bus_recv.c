@@ -43,9 +43,7 @@
  */
 #include "kc_bus_impl.h"
 
-#include "port/kc_deadline.h"
-#include "port/kc_port.h"
-#include "sched/kc_sched_impl.h"
+#include "sched/kc_sched_svc.h"
 
 #include <limits.h>
 #include <string.h>

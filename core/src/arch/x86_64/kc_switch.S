@@ -1,7 +1,7 @@
 /* kc_switch.S - x86-64 System V context switch.  KC-SYNC(ctx-layout)
  *
  * Frame saved on the suspended stack, lowest address first (64 bytes,
- * 16-byte aligned; struct kc_ctx_frame in kc_ctx_x86_64.h):
+ * 16-byte aligned; struct kc_ctx_frame in kc_ctx_x86_64.c):
  *    0  mxcsr (4 bytes) | x87 control word (2 bytes) | pad (2 bytes)
  *    8  r15
  *   16  r14

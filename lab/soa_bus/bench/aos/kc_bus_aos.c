@@ -1,6 +1,7 @@
 /* kc_bus_aos.c - the AoS baseline: the bus's own sources in the other layout.
  *
- * Compiles src/ once more with KC_BUS_LAYOUT_AOS (one {seq, ready, payload}
+ * Compiles src/ (or graduated/soa_bus, for core's bench_bus: the one copy
+ * of the baseline, core/bench/module.mk) once more with KC_BUS_LAYOUT_AOS (one {seq, ready, payload}
  * struct per slot; see kc_bus_impl.h) and every external name renamed, so
  * the benchmarks compare two buses that differ by layout alone: same
  * seqlock, lag detection, masks, metrics, batching and wake-ups. A name
