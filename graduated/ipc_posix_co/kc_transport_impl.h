@@ -10,8 +10,8 @@
 
 #include "kcoro/transport.h"
 
-#include "port/kc_deadline.h"
 #include "port/kc_port.h"
+#include "sched/kc_sched_svc.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -28,7 +28,7 @@ extern const kc_transport_ops_t kc__transport_unix_ops;
 extern const kc_transport_ops_t kc__transport_mem_ops;
 
 /* An absolute deadline for a relative timeout, by core's one rule
- * (port/kc_deadline.h): KC__DEADLINE_NEVER for KC_NO_TIMEOUT, 0 (passed)
+ * (sched/kc_sched_svc.h): KC__DEADLINE_NEVER for KC_NO_TIMEOUT, 0 (passed)
  * for 0 and every other negative value, now + timeout otherwise
  * (saturating). The kc_transport_* wrappers normalise the timeout first
  * (kc__timeout_norm), so backends only ever see KC_NO_TIMEOUT or >= 0. */
