@@ -18,6 +18,15 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/core/include/kcoro" "$tmp/core/tests"
 cp "$top"/core/include/kcoro/*.h "$tmp/core/include/kcoro/"
 cp "$top"/core/tests/test_abuse_*.c "$top/core/tests/module.mk" "$tmp/core/tests/"
+# which labs declare public headers, and which have graduated (lint-abuse.sh
+# holds a lab's header to the rule from its graduation on)
+for mk in "$top"/lab/*/Makefile; do
+    [ -f "$mk" ] || continue
+    mkdir -p "$tmp/lab/$(basename "$(dirname "$mk")")" && cp "$mk" "$tmp/lab/$(basename "$(dirname "$mk")")/"
+done
+for g in "$top"/graduated/*/; do
+    [ -d "$g" ] && mkdir -p "$tmp/graduated/$(basename "$g")"
+done
 lint="$top/mk/lint-abuse.sh"
 rc=0
 bad() { echo "  lint-abuse-test: $*"; rc=1; }
