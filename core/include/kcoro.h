@@ -20,6 +20,7 @@
 #include "kcoro/chan.h"
 #include "kcoro/bus.h"
 #include "kcoro/transport.h"
+#include "kcoro/ipc.h"
 #include "kcoro/produce.h"
 #include "kcoro/chan_timer.h"
 #include "kcoro/context.h"

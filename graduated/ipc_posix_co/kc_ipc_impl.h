@@ -1,0 +1,168 @@
+/* kc_ipc_impl.h - private to the connection and RPC module.
+ *
+ * One mutex per connection (`lock`) guards its state word, the tx queue,
+ * the awaiter map (futures by request id), the handler map (running
+ * requests by id), the reassembly slot's owner and the counters that are
+ * not atomics. It is never held across a park or a transport call.
+ * Invariants (checked by kc__ipc_check()):
+ *   C1 a future is in the awaiter map iff its state is PENDING;
+ *   C2 tx_bytes is the sum of the lengths of the queued data items and
+ *      never exceeds tx_cap by more than one item (an item is admitted
+ *      whenever the queue is below its cap);
+ *   C3 refs = 1 (the user's handle, until kc_ipc_close) + rx + tx
+ *      + running handlers + live futures;
+ *   C4 once state is DEAD the awaiter map is empty.
+ */
+#ifndef KCORO_KC_IPC_IMPL_H
+#define KCORO_KC_IPC_IMPL_H
+
+#include "kcoro/ipc.h"
+#include "kcoro/park.h"
+#include "kcoro/timer.h"
+
+#include "kc_transport_impl.h"
+
+#include <pthread.h>
+
+/* An id -> node map (chained hash, power-of-two buckets, grows). */
+struct kc_idmap_node {
+    uint32_t id;
+    struct kc_idmap_node *next;
+};
+struct kc_idmap {
+    struct kc_idmap_node **b;
+    uint32_t mask;
+    uint32_t count;
+};
+int kc__idmap_init(struct kc_idmap *m);
+void kc__idmap_free(struct kc_idmap *m);
+struct kc_idmap_node *kc__idmap_find(const struct kc_idmap *m, uint32_t id);
+void kc__idmap_put(struct kc_idmap *m, struct kc_idmap_node *n); /* may fail to grow: still adds */
+bool kc__idmap_del(struct kc_idmap *m, struct kc_idmap_node *n);
+/* Remove and return any node (NULL when empty). */
+struct kc_idmap_node *kc__idmap_pop(struct kc_idmap *m);
+
+enum {
+    IPC_OPEN = 0,
+    IPC_DRAINING = 1,
+    IPC_DEAD = 2
+};
+enum {
+    FUT_PENDING = 0,
+    FUT_DONE = 1
+};
+
+/* One queued outgoing message: header fields, then prefix + data inline. */
+struct kc_ipc_txitem {
+    struct kc_ipc_txitem *next;
+    uint8_t type;
+    uint32_t chan_id, id;
+    size_t len;     /* bytes at data */
+    bool counted;   /* len counts against tx_cap */
+    uint8_t data[]; /* len bytes */
+};
+
+struct kc_rpc_future {
+    struct kc_idmap_node node; /* id = request id; in conn->awaiters while PENDING */
+    kc_ipc_conn_t *conn;
+    int state;
+    int rc;
+    uint8_t *buf; /* the reply message (prefix first) */
+    size_t len;   /* bytes of buf */
+    kc_parker_t *waiter;
+    int64_t deadline; /* of the request (-1: none), for ETIME over ECANCELED */
+};
+
+/* A request running on this side. */
+struct kc_ipc_handler {
+    struct kc_idmap_node node; /* id = the peer's request id */
+    kc_ipc_conn_t *conn;
+    kc_rpc_req_t req;
+    kc_rpc_handler_t fn;
+    void *arg;
+    kc_cancel_t *cancel;
+    kc_timer_t timer;
+    _Atomic bool deadline_fired;
+    bool cancelled_by_peer;
+    uint8_t *msg; /* the request message (prefix first); freed at the end */
+};
+
+/* One waiter for room in the tx queue. */
+struct kc_ipc_spacewait {
+    struct kc_ipc_spacewait *next;
+    kc_parker_t *p;
+};
+
+struct kc_ipc_conn {
+    pthread_mutex_t lock;
+    _Atomic uint32_t refs;
+    kc_transport_t *tp;
+    int attached_fd; /* tp's fd while attached to sched's poller, else -1 */
+    kc_sched_t *sched;
+    kc_rpc_router_t *router;
+    kc_hello_t neg; /* negotiated */
+    kc_cancel_t *life;
+    kc_task_t *rx, *tx;
+    int state;
+    int dead_rc;
+    bool peer_goaway;
+    bool local_goaway;
+    bool closed_by_user;
+    uint32_t max_handlers;
+    int64_t ping_ns, dead_ns;
+    /* tx queue: control items first */
+    struct kc_ipc_txitem *ctl_head, *ctl_tail, *data_head, *data_tail;
+    size_t tx_bytes, tx_cap;
+    uint32_t ctl_count;
+    kc_parker_t *tx_waiter;
+    bool tx_busy; /* tx is sending an item it took off the queue */
+    struct kc_ipc_spacewait *space_waiters;
+    /* waiters for DEAD (kc_ipc_wait_dead) and for drain (kc_ipc_shutdown) */
+    struct kc_ipc_spacewait *state_waiters;
+    /* requests */
+    uint32_t next_id;
+    struct kc_idmap awaiters;
+    struct kc_idmap handlers;
+    bool accepted_any;
+    uint32_t last_accepted;
+    /* counters (under lock unless atomic) */
+    uint64_t frames_in, frames_out, req_sent, req_received, replies_sent, replies_taken,
+        late_replies, cancels_sent, cancels_in, refused, pings_sent, pongs_in;
+};
+
+/* Take and drop a reference (C3). The last drop frees everything. */
+void kc__ipc_ref(kc_ipc_conn_t *c);
+void kc__ipc_unref(kc_ipc_conn_t *c);
+
+/* End the connection with rc (first call wins): resolve every future,
+ * cancel handlers, stop rx and tx. Takes and releases c->lock. */
+void kc__ipc_die(kc_ipc_conn_t *c, int rc);
+
+/* Queue a message. Control items (ctl: PING, PONG, CANCEL, GOAWAY) skip the
+ * bound (at most 256 queued; more are dropped and -EBUSY); data items wait
+ * for room as kc_rpc_send_timed says. `prefix` (KC_RPC_PREFIX_SIZE bytes
+ * or NULL) and payload are copied. Returns 0 or a negative errno. */
+int kc__ipc_enqueue(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t id,
+                    const uint8_t *prefix, const void *payload, size_t len, bool ctl,
+                    int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* A complete REQUEST / REPLY message arrived (buf = prefix + data, GIVEN). */
+void kc__rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf, size_t len);
+void kc__rpc_on_reply(kc_ipc_conn_t *c, uint32_t id, uint8_t *buf, size_t len);
+void kc__rpc_on_cancel(kc_ipc_conn_t *c, uint32_t id);
+/* Resolve every pending future with rc (called with c->lock held). */
+void kc__rpc_resolve_all(kc_ipc_conn_t *c, int rc);
+/* GOAWAY arrived: resolve futures the peer never accepted (lock held). */
+void kc__rpc_refuse_after(kc_ipc_conn_t *c, bool any, uint32_t last);
+
+/* Encode / decode the RPC prefix. */
+void kc__rpc_prefix_put(uint8_t *p, uint16_t cmd, uint16_t status, uint32_t deadline_us);
+void kc__rpc_prefix_get(const uint8_t *p, uint16_t *cmd, uint16_t *status, uint32_t *deadline_us);
+
+/* Wake everyone parked on c's state changes (lock held). */
+void kc__ipc_wake_state(kc_ipc_conn_t *c);
+
+/* Check C1-C4 (lock held); returns the number of the first broken one, or 0. */
+int kc__ipc_check(kc_ipc_conn_t *c);
+
+#endif /* KCORO_KC_IPC_IMPL_H */

@@ -1,0 +1,571 @@
+/* kc_rpc.c - RPC over a connection: futures, the awaiter map, handlers.
+ *
+ * Caller side: a request gets the next 32-bit id (from a random start,
+ * skipping ids still in the awaiter map), its future enters the map, then
+ * the request is queued for tx. A future leaves the map exactly once: a
+ * reply (kc__rpc_on_reply), our own timeout or cancellation (await,
+ * kc_rpc_cancel: a CANCEL frame follows), a GOAWAY that shows the peer
+ * never accepted it, or the end of the connection. A reply that finds no
+ * future is dropped and counted (late_replies).
+ *
+ * Server side: a request is refused unrun (-ECONNREFUSED while draining,
+ * -EBUSY over max_handlers, -ENOTSUP without a handler, -ETIME when its
+ * deadline is 0) with a control-lane reply, so rx never waits for the tx
+ * queue; otherwise it runs as its own task with a cancellation token that
+ * is a child of the connection's, fired by a timer at the caller's deadline
+ * and by a CANCEL frame.
+ *
+ *   future  event                          next  done by
+ *   ------  -----------------------------  ----  -----------------------
+ *   PENDING reply arrives                  DONE  kc__rpc_on_reply
+ *   PENDING await times out / cancelled    DONE  kc_rpc_await (+ CANCEL)
+ *   PENDING kc_rpc_cancel                  DONE  kc_rpc_cancel (+ CANCEL)
+ *   PENDING GOAWAY shows it unaccepted     DONE  kc__rpc_refuse_after
+ *   PENDING connection ends                DONE  kc__rpc_resolve_all
+ *   DONE    await / cancel consume it      -     kc_rpc_await, kc_rpc_cancel
+ */
+#include "kc_ipc_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- wire status */
+
+KC_API uint16_t kc_rpc_status_to_wire(int rc)
+{
+    switch (-rc) {
+    case 0:
+        return KC_RPC_WIRE_OK;
+    case EAGAIN:
+        return KC_RPC_WIRE_EAGAIN;
+    case ETIME:
+        return KC_RPC_WIRE_ETIME;
+    case ECANCELED:
+        return KC_RPC_WIRE_ECANCELED;
+    case EPIPE:
+        return KC_RPC_WIRE_EPIPE;
+    case ECONNREFUSED:
+        return KC_RPC_WIRE_ECONNREFUSED;
+    case ECONNRESET:
+        return KC_RPC_WIRE_ECONNRESET;
+    case EMSGSIZE:
+        return KC_RPC_WIRE_EMSGSIZE;
+    case EPROTO:
+        return KC_RPC_WIRE_EPROTO;
+    case EBUSY:
+        return KC_RPC_WIRE_EBUSY;
+    case ENOTSUP:
+        return KC_RPC_WIRE_ENOTSUP;
+    case EINVAL:
+        return KC_RPC_WIRE_EINVAL;
+    case ENOMEM:
+        return KC_RPC_WIRE_ENOMEM;
+    default:
+        return rc > 0 ? KC_RPC_WIRE_OK : KC_RPC_WIRE_OTHER;
+    }
+}
+
+KC_API int kc_rpc_status_from_wire(uint16_t st)
+{
+    static const int map[] = {0,           -EAGAIN,   -ETIME,  -ECANCELED, -EPIPE,   -ECONNREFUSED,
+                              -ECONNRESET, -EMSGSIZE, -EPROTO, -EBUSY,     -ENOTSUP, -EINVAL,
+                              -ENOMEM};
+    return st < sizeof map / sizeof map[0] ? map[st] : -EIO;
+}
+
+void kc__rpc_prefix_put(uint8_t *p, uint16_t cmd, uint16_t status, uint32_t deadline_us)
+{
+    p[0] = (uint8_t)(cmd >> 8);
+    p[1] = (uint8_t)cmd;
+    p[2] = (uint8_t)(status >> 8);
+    p[3] = (uint8_t)status;
+    p[4] = (uint8_t)(deadline_us >> 24);
+    p[5] = (uint8_t)(deadline_us >> 16);
+    p[6] = (uint8_t)(deadline_us >> 8);
+    p[7] = (uint8_t)deadline_us;
+}
+
+void kc__rpc_prefix_get(const uint8_t *p, uint16_t *cmd, uint16_t *status, uint32_t *deadline_us)
+{
+    *cmd = (uint16_t)((p[0] << 8) | p[1]);
+    *status = (uint16_t)((p[2] << 8) | p[3]);
+    *deadline_us = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) | ((uint32_t)p[6] << 8) | p[7];
+}
+
+/* A relative timeout as the wire's microseconds, rounded up. */
+static uint32_t deadline_us(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return KC_RPC_NO_DEADLINE;
+    int64_t us = timeout_ns / 1000 + (timeout_ns % 1000 != 0);
+    return us >= (int64_t)KC_RPC_NO_DEADLINE ? KC_RPC_NO_DEADLINE : (uint32_t)us;
+}
+
+/* ---- router */
+
+struct route {
+    uint16_t cmd;
+    kc_rpc_handler_t fn;
+    void *arg;
+};
+
+struct kc_rpc_router {
+    pthread_rwlock_t lock;
+    struct route *r;
+    size_t n, cap;
+};
+
+KC_API int kc_rpc_router_create(kc_rpc_router_t **out)
+{
+    if (out == NULL)
+        return -EINVAL;
+    kc_rpc_router_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return -ENOMEM;
+    pthread_rwlock_init(&r->lock, NULL);
+    *out = r;
+    return 0;
+}
+
+KC_API int kc_rpc_router_add(kc_rpc_router_t *r, uint16_t cmd, kc_rpc_handler_t fn, void *arg)
+{
+    if (r == NULL || fn == NULL)
+        return -EINVAL;
+    int rc = 0;
+    pthread_rwlock_wrlock(&r->lock);
+    size_t i = 0;
+    while (i < r->n && r->r[i].cmd != cmd)
+        i++;
+    if (i == r->n) {
+        if (r->n == r->cap) {
+            size_t ncap = r->cap ? r->cap * 2 : 8;
+            struct route *nr = realloc(r->r, ncap * sizeof *nr);
+            if (nr == NULL) {
+                rc = -ENOMEM;
+                goto out_unlock;
+            }
+            r->r = nr;
+            r->cap = ncap;
+        }
+        r->n++;
+    }
+    r->r[i] = (struct route){cmd, fn, arg};
+out_unlock:
+    pthread_rwlock_unlock(&r->lock);
+    return rc;
+}
+
+KC_API int kc_rpc_router_destroy(kc_rpc_router_t *r)
+{
+    if (r == NULL)
+        return 0;
+    pthread_rwlock_destroy(&r->lock);
+    free(r->r);
+    free(r);
+    return 0;
+}
+
+static bool route_find(kc_rpc_router_t *r, uint16_t cmd, kc_rpc_handler_t *fn, void **arg)
+{
+    if (r == NULL)
+        return false;
+    bool found = false;
+    pthread_rwlock_rdlock(&r->lock);
+    for (size_t i = 0; i < r->n && !found; i++) {
+        if (r->r[i].cmd == cmd) {
+            *fn = r->r[i].fn;
+            *arg = r->r[i].arg;
+            found = true;
+        }
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return found;
+}
+
+/* ---- caller side */
+
+#define FUT(n) ((struct kc_rpc_future *)(void *)(n))
+
+/* Mark f done with rc and wake its waiter (lock held; f out of the map). */
+static void resolve(struct kc_rpc_future *f, int rc)
+{
+    f->state = FUT_DONE;
+    f->rc = rc;
+    if (f->waiter) {
+        kc_unpark(f->waiter);
+        f->waiter = NULL;
+    }
+}
+
+void kc__rpc_resolve_all(kc_ipc_conn_t *c, int rc)
+{
+    struct kc_idmap_node *n;
+    while ((n = kc__idmap_pop(&c->awaiters)) != NULL)
+        resolve(FUT(n), rc);
+}
+
+void kc__rpc_refuse_after(kc_ipc_conn_t *c, bool any, uint32_t last)
+{
+    struct kc_idmap *m = &c->awaiters;
+    for (uint32_t i = 0; i <= m->mask; i++) {
+        struct kc_idmap_node **pp = &m->b[i];
+        while (*pp) {
+            struct kc_idmap_node *n = *pp;
+            /* Ids grow by one per request; serial-number order says which
+             * were sent after the last one the peer accepted. */
+            if (!any || (int32_t)(n->id - last) > 0) {
+                *pp = n->next;
+                n->next = NULL;
+                m->count--;
+                resolve(FUT(n), -ECONNREFUSED);
+            } else {
+                pp = &n->next;
+            }
+        }
+    }
+    kc__ipc_wake_state(c);
+}
+
+void kc__rpc_on_reply(kc_ipc_conn_t *c, uint32_t id, uint8_t *buf, size_t len)
+{
+    uint16_t cmd, st;
+    uint32_t dl;
+    kc__rpc_prefix_get(buf, &cmd, &st, &dl);
+    pthread_mutex_lock(&c->lock);
+    struct kc_idmap_node *n = kc__idmap_find(&c->awaiters, id);
+    if (n == NULL) {
+        c->late_replies++;
+        pthread_mutex_unlock(&c->lock);
+        free(buf);
+        return;
+    }
+    kc__idmap_del(&c->awaiters, n);
+    c->replies_taken++;
+    struct kc_rpc_future *f = FUT(n);
+    int rc = kc_rpc_status_from_wire(st);
+    if (rc == 0) {
+        f->buf = buf;
+        f->len = len;
+        buf = NULL;
+    }
+    resolve(f, rc);
+    if (c->awaiters.count == 0)
+        kc__ipc_wake_state(c);
+    pthread_mutex_unlock(&c->lock);
+    free(buf);
+}
+
+/* Register a future, then queue the request. wire_dl is the deadline the
+ * request carries; queue_timeout bounds the wait for room in the queue. */
+static int send_req(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const void *payload,
+                    size_t len, uint32_t wire_dl, int64_t queue_timeout, int64_t deadline,
+                    const kc_cancel_t *cancel, uint32_t *out_req_id, kc_rpc_future_t **out_future)
+{
+    if (c == NULL || out_future == NULL || (len > 0 && payload == NULL))
+        return -EINVAL;
+    if (len > (size_t)c->neg.max_msg - KC_RPC_PREFIX_SIZE)
+        return -EMSGSIZE;
+    struct kc_rpc_future *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -ENOMEM;
+    f->conn = c;
+    f->deadline = deadline;
+    pthread_mutex_lock(&c->lock);
+    if (c->state != IPC_OPEN) {
+        pthread_mutex_unlock(&c->lock);
+        free(f);
+        return -EPIPE;
+    }
+    uint32_t id = c->next_id++;
+    while (kc__idmap_find(&c->awaiters, id) != NULL)
+        id = c->next_id++; /* never reuse an id the peer may still answer */
+    f->node.id = id;
+    kc__idmap_put(&c->awaiters, &f->node);
+    c->req_sent++;
+    kc__ipc_ref(c);
+    pthread_mutex_unlock(&c->lock);
+    uint8_t pre[KC_RPC_PREFIX_SIZE];
+    kc__rpc_prefix_put(pre, cmd, 0, wire_dl);
+    int rc = kc__ipc_enqueue(c, KC_FRAME_REQUEST, chan_id, id, pre, payload, len, false,
+                             queue_timeout, cancel);
+    if (rc < 0) {
+        pthread_mutex_lock(&c->lock);
+        if (f->state == FUT_PENDING)
+            kc__idmap_del(&c->awaiters, &f->node);
+        c->req_sent--;
+        pthread_mutex_unlock(&c->lock);
+        kc__ipc_unref(c);
+        free(f);
+        return rc;
+    }
+    if (out_req_id)
+        *out_req_id = id;
+    *out_future = f;
+    return 0;
+}
+
+KC_API int kc_rpc_send_timed(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const void *payload,
+                             size_t len, int64_t timeout_ns, const kc_cancel_t *cancel,
+                             uint32_t *out_req_id, kc_rpc_future_t **out_future)
+{
+    return send_req(c, cmd, chan_id, payload, len, deadline_us(timeout_ns), timeout_ns,
+                    kc__tp_deadline(timeout_ns), cancel, out_req_id, out_future);
+}
+
+KC_API int kc_rpc_send_async(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const void *payload,
+                             size_t len, uint32_t *out_req_id, kc_rpc_future_t **out_future)
+{
+    return send_req(c, cmd, chan_id, payload, len, KC_RPC_NO_DEADLINE, 0, -1, NULL, out_req_id,
+                    out_future);
+}
+
+/* Take f out of the map if it is still pending (lock held); true if so. */
+static bool abandon(kc_ipc_conn_t *c, struct kc_rpc_future *f, int rc)
+{
+    if (f->state != FUT_PENDING)
+        return false;
+    kc__idmap_del(&c->awaiters, &f->node);
+    resolve(f, rc);
+    if (c->awaiters.count == 0)
+        kc__ipc_wake_state(c);
+    return true;
+}
+
+static void consume(struct kc_rpc_future *f, bool send_cancel)
+{
+    kc_ipc_conn_t *c = f->conn;
+    if (send_cancel)
+        kc__ipc_enqueue(c, KC_FRAME_CANCEL, 0, f->node.id, NULL, NULL, 0, true, 0, NULL);
+    free(f->buf);
+    free(f);
+    kc__ipc_unref(c);
+}
+
+KC_API int kc_rpc_await(kc_rpc_future_t *f, int64_t timeout_ns, const kc_cancel_t *cancel,
+                        int *out_rc, void **out_payload, size_t *out_len)
+{
+    if (f == NULL)
+        return -EINVAL;
+    kc_ipc_conn_t *c = f->conn;
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    kc_parker_t pk;
+    kc_parker_init(&pk);
+    bool cancel_peer = false;
+    pthread_mutex_lock(&c->lock);
+    while (f->state == FUT_PENDING) {
+        int64_t left = kc__tp_left(deadline);
+        if (timeout_ns == 0) {
+            pthread_mutex_unlock(&c->lock);
+            return -EAGAIN; /* polled: not consumed */
+        }
+        int r = -ETIME;
+        if (!(timeout_ns > 0 && left == 0)) {
+            f->waiter = &pk;
+            pthread_mutex_unlock(&c->lock);
+            r = kc_park(&pk, left, cancel);
+            pthread_mutex_lock(&c->lock);
+            f->waiter = NULL;
+        }
+        if (r < 0 && f->state == FUT_PENDING) {
+            int64_t now = (int64_t)kc__port_now_ns();
+            bool past =
+                (deadline >= 0 && now >= deadline) || (f->deadline >= 0 && now >= f->deadline);
+            if (r == -ECANCELED && past)
+                r = -ETIME; /* cancelled after its deadline: a timeout */
+            cancel_peer = abandon(c, f, r);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    int rc = f->rc;
+    if (out_rc)
+        *out_rc = rc;
+    if (out_payload)
+        *out_payload = NULL;
+    if (out_len)
+        *out_len = 0;
+    if (rc == 0 && f->buf != NULL) {
+        size_t n = f->len - KC_RPC_PREFIX_SIZE;
+        if (out_payload && n > 0) {
+            memmove(f->buf, f->buf + KC_RPC_PREFIX_SIZE, n);
+            *out_payload = f->buf;
+            f->buf = NULL;
+        }
+        if (out_len)
+            *out_len = n;
+    }
+    consume(f, cancel_peer);
+    return rc;
+}
+
+KC_API int kc_rpc_cancel(kc_rpc_future_t *f)
+{
+    if (f == NULL)
+        return 0;
+    kc_ipc_conn_t *c = f->conn;
+    pthread_mutex_lock(&c->lock);
+    bool was = abandon(c, f, -ECANCELED);
+    pthread_mutex_unlock(&c->lock);
+    consume(f, was);
+    return 0;
+}
+
+KC_API int kc_rpc_call(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const void *payload,
+                       size_t len, int64_t timeout_ns, const kc_cancel_t *cancel,
+                       void **out_payload, size_t *out_len)
+{
+    if (out_payload)
+        *out_payload = NULL;
+    if (out_len)
+        *out_len = 0;
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    kc_rpc_future_t *f;
+    int rc = kc_rpc_send_timed(c, cmd, chan_id, payload, len, timeout_ns, cancel, NULL, &f);
+    if (rc < 0)
+        return rc;
+    int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);
+    if (timeout_ns > 0 && left == 0)
+        left = 1; /* the deadline passed while queueing: one last look */
+    if (timeout_ns == 0)
+        left = 1;
+    return kc_rpc_await(f, left, cancel, NULL, out_payload, out_len);
+}
+
+/* ---- server side */
+
+static void on_deadline(void *arg)
+{
+    struct kc_ipc_handler *h = arg;
+    /* relaxed: read by the handler task after its token fired, which
+     * orders it (the trigger and the park it ends synchronise). */
+    atomic_store_explicit(&h->deadline_fired, true, memory_order_relaxed);
+    kc_cancel_trigger(h->cancel);
+}
+
+static int handler_main(void *arg)
+{
+    struct kc_ipc_handler *h = arg;
+    kc_ipc_conn_t *c = h->conn;
+    void *out = NULL;
+    size_t out_len = 0;
+    int rc = h->fn(&h->req, h->arg, &out, &out_len);
+    kc_timer_stop(&h->timer);
+    if (rc == -ECANCELED && atomic_load_explicit(&h->deadline_fired, memory_order_relaxed))
+        rc = -ETIME;
+    if (rc > 0)
+        rc = 0;
+    if (rc < 0 || out_len > (size_t)c->neg.max_msg - KC_RPC_PREFIX_SIZE ||
+        (out_len > 0 && out == NULL)) {
+        if (rc == 0)
+            rc = out == NULL ? -EINVAL : -EMSGSIZE;
+        free(out);
+        out = NULL;
+        out_len = 0;
+    }
+    uint8_t pre[KC_RPC_PREFIX_SIZE];
+    kc__rpc_prefix_put(pre, h->req.cmd, kc_rpc_status_to_wire(rc), 0);
+    /* Queue the reply before leaving the handler map, so a draining
+     * shutdown never sees "no handlers" with the reply not yet queued. */
+    kc__ipc_enqueue(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len, false,
+                    KC_NO_TIMEOUT, c->life);
+    free(out);
+    pthread_mutex_lock(&c->lock);
+    kc__idmap_del(&c->handlers, &h->node);
+    kc__ipc_wake_state(c);
+    pthread_mutex_unlock(&c->lock);
+    kc_cancel_destroy(h->cancel);
+    free(h->msg);
+    free(h);
+    kc__ipc_unref(c);
+    return 0;
+}
+
+static void refuse(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, uint32_t id, int rc)
+{
+    uint8_t pre[KC_RPC_PREFIX_SIZE];
+    kc__rpc_prefix_put(pre, cmd, kc_rpc_status_to_wire(rc), 0);
+    kc__ipc_enqueue(c, KC_FRAME_REPLY, chan_id, id, pre, NULL, 0, true, 0, NULL);
+}
+
+void kc__rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf, size_t len)
+{
+    uint16_t cmd, st;
+    uint32_t dl;
+    kc__rpc_prefix_get(buf, &cmd, &st, &dl);
+    kc_rpc_handler_t fn = NULL;
+    void *arg = NULL;
+    int why = 0;
+    pthread_mutex_lock(&c->lock);
+    c->req_received++;
+    if (c->state == IPC_DEAD) {
+        pthread_mutex_unlock(&c->lock);
+        free(buf);
+        return;
+    }
+    if (c->state != IPC_OPEN)
+        why = -ECONNREFUSED;
+    else if (c->handlers.count >= c->max_handlers || kc__idmap_find(&c->handlers, id))
+        why = -EBUSY;
+    else if (!route_find(c->router, cmd, &fn, &arg))
+        why = -ENOTSUP;
+    else if (dl == 0)
+        why = -ETIME;
+    struct kc_ipc_handler *h = NULL;
+    if (why == 0 && (h = calloc(1, sizeof *h)) == NULL)
+        why = -ENOMEM;
+    if (why == 0 && kc_cancel_create(&h->cancel, c->life) < 0) {
+        free(h);
+        why = -ENOMEM;
+    }
+    if (why < 0) {
+        c->refused++;
+        pthread_mutex_unlock(&c->lock);
+        free(buf);
+        refuse(c, cmd, chan_id, id, why);
+        return;
+    }
+    c->accepted_any = true;
+    c->last_accepted = id;
+    h->node.id = id;
+    h->conn = c;
+    h->fn = fn;
+    h->arg = arg;
+    h->msg = buf;
+    h->req = (kc_rpc_req_t){
+        c, cmd, chan_id, id, buf + KC_RPC_PREFIX_SIZE, len - KC_RPC_PREFIX_SIZE, h->cancel};
+    kc__idmap_put(&c->handlers, &h->node);
+    kc__ipc_ref(c);
+    pthread_mutex_unlock(&c->lock);
+    kc_timer_init(&h->timer, on_deadline, h);
+    if (dl != KC_RPC_NO_DEADLINE)
+        kc_timer_start(&h->timer, c->sched, (int64_t)dl * 1000);
+    kc_task_t *t;
+    kc_spawn_attr_t a = KC_SPAWN_ATTR_INIT;
+    a.name = "ipc-handler";
+    if (kc_sched_spawn(c->sched, &t, handler_main, h, &a) == 0) {
+        kc_sched_detach(t);
+        return;
+    }
+    kc_timer_stop(&h->timer);
+    pthread_mutex_lock(&c->lock);
+    kc__idmap_del(&c->handlers, &h->node);
+    c->refused++;
+    pthread_mutex_unlock(&c->lock);
+    kc_cancel_destroy(h->cancel);
+    free(h);
+    free(buf);
+    refuse(c, cmd, chan_id, id, -ENOMEM);
+    kc__ipc_unref(c);
+}
+
+void kc__rpc_on_cancel(kc_ipc_conn_t *c, uint32_t id)
+{
+    pthread_mutex_lock(&c->lock);
+    c->cancels_in++;
+    struct kc_idmap_node *n = kc__idmap_find(&c->handlers, id);
+    if (n != NULL) {
+        struct kc_ipc_handler *h = (struct kc_ipc_handler *)(void *)n;
+        h->cancelled_by_peer = true;
+        kc_cancel_trigger(h->cancel); /* safe: h stays in the map until its token is gone */
+    }
+    pthread_mutex_unlock(&c->lock);
+}

@@ -1,0 +1,774 @@
+/* kc_ipc_conn.c - connections: HELLO, the rx and tx coroutines, the tx
+ * queue, keep-alive, GOAWAY and the end of a connection.
+ *
+ * A connection owns one transport endpoint. `rx` is its only reader: it
+ * reassembles fragmented messages (the total checked against the
+ * negotiated max message before each growth), answers PING, and hands
+ * requests, replies and cancels to kc_rpc.c; it never waits for anything
+ * but the link, so a slow consumer cannot stall it. `tx` is its only
+ * writer: it takes control items first (PING, PONG, CANCEL, GOAWAY,
+ * refusals), then data items (requests, replies), and cuts each message
+ * into frames of at most max_frame bytes, sent back to back. The state
+ * machine is drawn in kcoro/ipc.h; invariants in kc_ipc_impl.h.
+ */
+#include "kc_ipc_impl.h"
+
+#include "kcoro/io.h"
+
+#include "base/kc_debug.h"
+
+#include <stdio.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    CTL_MAX = 256
+};
+static const int64_t DEF_PING_NS = 5000000000;
+static const int64_t DEF_HELLO_NS = 5000000000;
+static const size_t DEF_TXQ = 1u << 20;
+
+void kc__ipc_ref(kc_ipc_conn_t *c)
+{
+    /* relaxed: a new reference is taken from an existing one. */
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+static void free_items(struct kc_ipc_txitem *i)
+{
+    while (i) {
+        struct kc_ipc_txitem *n = i->next;
+        free(i);
+        i = n;
+    }
+}
+
+void kc__ipc_unref(kc_ipc_conn_t *c)
+{
+    /* acq_rel: every owner's writes happen before the last one frees. */
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (c->attached_fd >= 0)
+        kc_io_detach(c->sched, c->attached_fd);
+    free_items(c->ctl_head);
+    free_items(c->data_head);
+    kc__idmap_free(&c->awaiters);
+    kc__idmap_free(&c->handlers);
+    kc_transport_close(c->tp);
+    kc_cancel_destroy(c->life);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+void kc__ipc_wake_state(kc_ipc_conn_t *c)
+{
+    for (struct kc_ipc_spacewait *w = c->state_waiters; w; w = w->next)
+        kc_unpark(w->p);
+    c->state_waiters = NULL;
+}
+
+static void wake_space(kc_ipc_conn_t *c)
+{
+    for (struct kc_ipc_spacewait *w = c->space_waiters; w; w = w->next)
+        kc_unpark(w->p);
+    c->space_waiters = NULL;
+}
+
+/* Park on a waiter list (lock held on entry and return). */
+static int list_wait(kc_ipc_conn_t *c, struct kc_ipc_spacewait **list, int64_t left,
+                     const kc_cancel_t *cancel)
+{
+    kc_parker_t pk;
+    kc_parker_init(&pk);
+    struct kc_ipc_spacewait w = {*list, &pk};
+    /* cppcheck-suppress autoVariables ; unlinked below before w goes away */
+    *list = &w;
+    pthread_mutex_unlock(&c->lock);
+    int rc = kc_park(&pk, left, cancel);
+    pthread_mutex_lock(&c->lock);
+    /* Still listed (timeout, cancel): unlink. A waker empties the whole
+     * list and unparks under the lock, so once we hold it no unpark of pk
+     * is pending. */
+    for (struct kc_ipc_spacewait **pp = list; *pp; pp = &(*pp)->next) {
+        if (*pp == &w) {
+            *pp = w.next;
+            break;
+        }
+    }
+    return rc;
+}
+
+void kc__ipc_die(kc_ipc_conn_t *c, int rc)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->state == IPC_DEAD) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    c->state = IPC_DEAD;
+    c->dead_rc = rc;
+    kc__rpc_resolve_all(c, rc);
+    if (c->tx_waiter) {
+        kc_unpark(c->tx_waiter);
+        c->tx_waiter = NULL;
+    }
+    wake_space(c);
+    kc__ipc_wake_state(c);
+    pthread_mutex_unlock(&c->lock);
+    kc_cancel_trigger(c->life); /* rx, tx and every handler's token */
+}
+
+int kc__ipc_enqueue(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t id,
+                    const uint8_t *prefix, const void *payload, size_t len, bool ctl,
+                    int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    size_t pre = prefix ? KC_RPC_PREFIX_SIZE : 0;
+    struct kc_ipc_txitem *it = malloc(sizeof *it + pre + len);
+    if (it == NULL)
+        return -ENOMEM;
+    it->next = NULL;
+    it->type = type;
+    it->chan_id = chan_id;
+    it->id = id;
+    it->len = pre + len;
+    it->counted = !ctl;
+    if (pre)
+        memcpy(it->data, prefix, pre);
+    if (len)
+        memcpy(it->data + pre, payload, len);
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    int rc = 0;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        if (c->state == IPC_DEAD) {
+            rc = -EPIPE;
+            break;
+        }
+        if (ctl) {
+            if (c->ctl_count >= CTL_MAX) {
+                rc = -EBUSY;
+                break;
+            }
+            if (c->ctl_tail)
+                c->ctl_tail->next = it;
+            else
+                c->ctl_head = it;
+            c->ctl_tail = it;
+            c->ctl_count++;
+            it = NULL;
+            break;
+        }
+        if (c->tx_bytes < c->tx_cap) { /* C2: admitted while below the cap */
+            if (c->data_tail)
+                c->data_tail->next = it;
+            else
+                c->data_head = it;
+            c->data_tail = it;
+            c->tx_bytes += it->len;
+            it = NULL;
+            break;
+        }
+        int64_t left = kc__tp_left(deadline);
+        if (timeout_ns == 0 || (left == 0 && timeout_ns > 0)) {
+            rc = timeout_ns == 0 ? -EAGAIN : -ETIME;
+            break;
+        }
+        rc = list_wait(c, &c->space_waiters, left, cancel);
+        if (rc < 0 && !(c->tx_bytes < c->tx_cap && c->state != IPC_DEAD))
+            break;
+        rc = 0;
+    }
+    if (it == NULL && c->tx_waiter) {
+        kc_unpark(c->tx_waiter);
+        c->tx_waiter = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(it);
+    return rc;
+}
+
+/* The error a broken link gives the futures: -EPIPE after the peer said
+ * GOAWAY (or we closed), -ECONNRESET otherwise; protocol errors as such. */
+static int link_error(kc_ipc_conn_t *c, int rc)
+{
+    if (rc == -EPROTO || rc == -EMSGSIZE)
+        return rc;
+    pthread_mutex_lock(&c->lock);
+    bool graceful = c->peer_goaway || c->closed_by_user;
+    pthread_mutex_unlock(&c->lock);
+    return graceful ? -EPIPE : -ECONNRESET;
+}
+
+static int send_item(kc_ipc_conn_t *c, const struct kc_ipc_txitem *it, uint64_t *frames)
+{
+    size_t off = 0;
+    for (;;) {
+        size_t chunk = it->len - off;
+        if (chunk > c->neg.max_frame)
+            chunk = c->neg.max_frame;
+        kc_frame_hdr_t h = {
+            KC_WIRE_VERSION, it->type, (uint16_t)(off + chunk < it->len ? KC_FRAME_F_MORE : 0),
+            it->chan_id,     it->id,   (uint32_t)chunk};
+        struct iovec v = {(void *)(uintptr_t)(it->data + off), chunk};
+        int rc = kc_transport_send_frame(c->tp, &h, &v, 1, KC_NO_TIMEOUT, c->life);
+        if (rc < 0)
+            return rc;
+        (*frames)++;
+        off += chunk;
+        if (off >= it->len)
+            return 0;
+    }
+}
+
+static int tx_main(void *arg)
+{
+    kc_ipc_conn_t *c = arg;
+    kc_parker_t pk;
+    kc_parker_init(&pk);
+    for (;;) {
+        struct kc_ipc_txitem *it = NULL;
+        pthread_mutex_lock(&c->lock);
+        for (;;) {
+            if (c->state == IPC_DEAD)
+                break;
+            if ((it = c->ctl_head) != NULL) {
+                if ((c->ctl_head = it->next) == NULL)
+                    c->ctl_tail = NULL;
+                c->ctl_count--;
+                break;
+            }
+            if ((it = c->data_head) != NULL) {
+                if ((c->data_head = it->next) == NULL)
+                    c->data_tail = NULL;
+                c->tx_bytes -= it->len;
+                wake_space(c);
+                break;
+            }
+            kc__ipc_wake_state(c); /* idle: a draining shutdown may finish */
+            c->tx_waiter = &pk;
+            pthread_mutex_unlock(&c->lock);
+            kc_park(&pk, KC_NO_TIMEOUT, c->life);
+            pthread_mutex_lock(&c->lock);
+            if (c->tx_waiter == &pk)
+                c->tx_waiter = NULL;
+        }
+        if (it == NULL) {
+            pthread_mutex_unlock(&c->lock);
+            break;
+        }
+        c->tx_busy = true;
+        pthread_mutex_unlock(&c->lock);
+        uint64_t frames = 0;
+        int rc = send_item(c, it, &frames);
+        pthread_mutex_lock(&c->lock);
+        c->tx_busy = false;
+        c->frames_out += frames;
+        if (rc == 0 && it->type == KC_FRAME_REPLY)
+            c->replies_sent++;
+        if (rc == 0 && it->type == KC_FRAME_CANCEL)
+            c->cancels_sent++;
+        if (rc == 0 && it->type == KC_FRAME_PING)
+            c->pings_sent++;
+        pthread_mutex_unlock(&c->lock);
+        free(it);
+        if (rc < 0) {
+            if (rc != -ECANCELED)
+                kc__ipc_die(c, link_error(c, rc));
+            break;
+        }
+    }
+    kc__ipc_unref(c);
+    return 0;
+}
+
+/* Reassembly of one fragmented message at a time (fragments of a message
+ * are sent back to back). */
+struct reasm {
+    uint8_t *buf;
+    size_t len;
+    uint8_t type;
+    uint32_t id, chan_id;
+    bool active;
+};
+
+/* Handle one frame; returns 0 or the error that ends the connection. */
+static int rx_frame(kc_ipc_conn_t *c, const kc_frame_hdr_t *h, uint8_t *p, struct reasm *r)
+{
+    if (r->active && (h->type != r->type || h->id != r->id)) {
+        free(p);
+        return -EPROTO;
+    }
+    switch (h->type) {
+    case KC_FRAME_REQUEST:
+    case KC_FRAME_REPLY: {
+        uint8_t *msg = p;
+        size_t len = h->len;
+        if (r->active || (h->flags & KC_FRAME_F_MORE)) {
+            if (!r->active) {
+                *r = (struct reasm){NULL, 0, h->type, h->id, h->chan_id, true};
+            }
+            if (h->len > (size_t)c->neg.max_msg - r->len) { /* checked before growing */
+                free(p);
+                return -EMSGSIZE;
+            }
+            uint8_t *nb = realloc(r->buf, r->len + h->len + 1);
+            if (nb == NULL) {
+                free(p);
+                return -ENOMEM;
+            }
+            r->buf = nb;
+            if (h->len)
+                memcpy(r->buf + r->len, p, h->len);
+            r->len += h->len;
+            free(p);
+            if (h->flags & KC_FRAME_F_MORE)
+                return 0;
+            msg = r->buf;
+            len = r->len;
+            r->buf = NULL;
+            r->active = false;
+        }
+        if (len < KC_RPC_PREFIX_SIZE) {
+            free(msg);
+            return -EPROTO;
+        }
+        if (h->type == KC_FRAME_REQUEST)
+            kc__rpc_on_request(c, h->chan_id, h->id, msg, len);
+        else
+            kc__rpc_on_reply(c, h->id, msg, len);
+        return 0;
+    }
+    case KC_FRAME_PING:
+        free(p);
+        if (h->len != 0 || h->flags)
+            return -EPROTO;
+        kc__ipc_enqueue(c, KC_FRAME_PONG, 0, h->id, NULL, NULL, 0, true, 0, NULL);
+        return 0;
+    case KC_FRAME_PONG:
+        free(p);
+        pthread_mutex_lock(&c->lock);
+        c->pongs_in++;
+        pthread_mutex_unlock(&c->lock);
+        return h->len == 0 && !h->flags ? 0 : -EPROTO;
+    case KC_FRAME_CANCEL:
+        free(p);
+        if (h->len != 0 || h->flags)
+            return -EPROTO;
+        kc__rpc_on_cancel(c, h->id);
+        return 0;
+    case KC_FRAME_GOAWAY: {
+        bool ok = h->len == 8 && !h->flags;
+        bool any = ok && (p[4] | p[5] | p[6] | p[7]) != 0;
+        free(p);
+        if (!ok)
+            return -EPROTO;
+        pthread_mutex_lock(&c->lock);
+        c->peer_goaway = true;
+        if (c->state == IPC_OPEN)
+            c->state = IPC_DRAINING;
+        kc__rpc_refuse_after(c, any, h->id);
+        kc__ipc_wake_state(c);
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+    }
+    default: /* HELLO twice, DATA without a channel layer */
+        free(p);
+        return -EPROTO;
+    }
+}
+
+static int rx_main(void *arg)
+{
+    kc_ipc_conn_t *c = arg;
+    struct reasm r = {0};
+    int64_t last_rx = (int64_t)kc__port_now_ns();
+    uint32_t ping_id = 0;
+    for (;;) {
+        kc_frame_hdr_t h;
+        void *p = NULL;
+        int rc = kc_transport_recv_frame(c->tp, &h, &p, c->neg.max_frame,
+                                         c->ping_ns < 0 ? KC_NO_TIMEOUT : c->ping_ns, c->life);
+        if (rc == -ETIME) {
+            if ((int64_t)kc__port_now_ns() - last_rx >= c->dead_ns) {
+                kc__ipc_die(c, -ECONNRESET); /* silent peer: dead */
+                break;
+            }
+            kc__ipc_enqueue(c, KC_FRAME_PING, 0, ++ping_id, NULL, NULL, 0, true, 0, NULL);
+            continue;
+        }
+        if (rc < 0) {
+            if (rc != -ECANCELED)
+                kc__ipc_die(c, link_error(c, rc));
+            break;
+        }
+        last_rx = (int64_t)kc__port_now_ns();
+        pthread_mutex_lock(&c->lock);
+        c->frames_in++;
+        pthread_mutex_unlock(&c->lock);
+        rc = rx_frame(c, &h, p, &r);
+        if (rc < 0) {
+            kc__ipc_die(c, rc);
+            break;
+        }
+    }
+    free(r.buf);
+    kc__ipc_unref(c);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const kc_ipc_opts_t default_opts = KC_IPC_OPTS_INIT;
+
+static uint32_t random_start(const void *salt)
+{
+    uint64_t x = kc__port_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)salt;
+    x += 0x9e3779b97f4a7c15ull; /* splitmix64 */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return (uint32_t)(x ^ (x >> 31));
+}
+
+/* Clamp an offered limit into its negotiable range (0: the default). */
+static uint32_t clamp(uint32_t v, uint32_t def, uint32_t lo, uint32_t hi)
+{
+    if (v == 0)
+        return def;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Exchange HELLOs on tp within timeout_ns; fills c->neg. */
+static int hello(kc_ipc_conn_t *c, const kc_ipc_opts_t *o, int64_t timeout_ns,
+                 const kc_cancel_t *cancel)
+{
+    kc_hello_t mine, peer;
+    kc_hello_init(&mine);
+    mine.features = KC_HELLO_FEAT_RPC | KC_HELLO_FEAT_PING;
+    mine.max_frame = clamp(o->max_frame, KC_FRAME_MAX_DEFAULT, KC_FRAME_MIN_MAX, KC_FRAME_MAX_MAX);
+    mine.max_msg = clamp(o->max_msg, KC_MSG_MAX_DEFAULT, KC_MSG_MIN_MAX, KC_MSG_MAX_MAX);
+    uint8_t buf[KC_HELLO_MAX_SIZE];
+    int n = kc_hello_encode(&mine, buf, sizeof buf);
+    if (n < 0)
+        return n;
+    int64_t ht = o->hello_timeout_ns > 0 ? o->hello_timeout_ns : DEF_HELLO_NS;
+    if (timeout_ns < 0 || timeout_ns > ht)
+        timeout_ns = ht;
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_HELLO, 0, 0, 0, (uint32_t)n};
+    struct iovec v = {buf, (size_t)n};
+    int rc = kc_transport_send_frame(c->tp, &h, &v, 1, timeout_ns, cancel);
+    if (rc < 0)
+        return rc;
+    void *p = NULL;
+    int64_t left = kc__tp_left(deadline);
+    if (left == 0)
+        return -ETIME;
+    rc = kc_transport_recv_frame(c->tp, &h, &p, KC_HELLO_MAX_SIZE, left, cancel);
+    if (rc == -EMSGSIZE)
+        rc = -EPROTO;
+    if (rc == 0 && (h.type != KC_FRAME_HELLO || h.flags != 0))
+        rc = -EPROTO;
+    if (rc == 0)
+        rc = kc_hello_decode(p, h.len, &peer);
+    free(p);
+    if (rc == 0)
+        rc = kc_hello_negotiate(&mine, &peer, &c->neg);
+    if (rc == 0 && !(c->neg.features & KC_HELLO_FEAT_RPC))
+        rc = -EPROTO;
+    return rc == -EPIPE ? -ECONNRESET : rc;
+}
+
+/* Build a connection on tp (TAKES tp), exchange HELLOs, start rx and tx. */
+static int conn_start(kc_transport_t *tp, const kc_ipc_opts_t *o, int64_t timeout_ns,
+                      const kc_cancel_t *cancel, kc_ipc_conn_t **out)
+{
+    kc_sched_t *s = o->sched ? o->sched : kc_sched_current();
+    if (s == NULL) {
+        kc_transport_close(tp);
+        return -EPERM;
+    }
+    kc_ipc_conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        kc_transport_close(tp);
+        return -ENOMEM;
+    }
+    c->tp = tp;
+    c->sched = s;
+    c->attached_fd = -1;
+    c->router = o->router;
+    pthread_mutex_init(&c->lock, NULL);
+    atomic_init(&c->refs, 1);
+    c->max_handlers = o->max_handlers ? o->max_handlers : 1024;
+    c->tx_cap = o->tx_queue_bytes ? o->tx_queue_bytes : DEF_TXQ;
+    c->ping_ns = o->ping_interval_ns == 0 ? DEF_PING_NS : o->ping_interval_ns;
+    c->dead_ns = o->dead_after_ns > 0 ? o->dead_after_ns : 3 * c->ping_ns;
+    c->next_id = random_start(c);
+    int rc = kc_cancel_create(&c->life, NULL);
+    if (rc == 0 && kc__idmap_init(&c->awaiters) < 0)
+        rc = -ENOMEM;
+    if (rc == 0 && kc__idmap_init(&c->handlers) < 0)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = hello(c, o, timeout_ns, cancel);
+    if (rc < 0) {
+        c->state = IPC_DEAD;
+        kc__ipc_unref(c);
+        return rc;
+    }
+    /* An fd-backed link joins the poller for good: rx's and tx's waits then
+     * cost no system call (kcoro/io.h); stop_io detaches it before close. */
+    int fd = kc_transport_poll_handle(tp);
+    if (fd >= 0 && kc_io_attach(s, fd) == 0)
+        c->attached_fd = fd;
+    kc_spawn_attr_t a = KC_SPAWN_ATTR_INIT;
+    a.name = "ipc-rx";
+    kc__ipc_ref(c);
+    if ((rc = kc_sched_spawn(s, &c->rx, rx_main, c, &a)) < 0) {
+        kc__ipc_unref(c);
+        c->state = IPC_DEAD;
+        kc__ipc_unref(c);
+        return rc;
+    }
+    a.name = "ipc-tx";
+    kc__ipc_ref(c);
+    if ((rc = kc_sched_spawn(s, &c->tx, tx_main, c, &a)) < 0) {
+        kc__ipc_unref(c);
+        kc__ipc_die(c, -EPIPE);
+        kc_sched_join(c->rx, NULL, KC_NO_TIMEOUT, NULL);
+        kc__ipc_unref(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+static bool opts_ok(const kc_ipc_opts_t **o)
+{
+    if (*o == NULL)
+        *o = &default_opts;
+    return (*o)->size >= sizeof(kc_ipc_opts_t);
+}
+
+struct kc_ipc_server {
+    kc_transport_t *lst;
+    kc_ipc_opts_t opts;
+};
+
+KC_API int kc_ipc_listen(kc_ipc_server_t **out, const char *url, const kc_ipc_opts_t *opts)
+{
+    if (out == NULL || !opts_ok(&opts))
+        return -EINVAL;
+    kc_ipc_server_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    s->opts = *opts;
+    int rc = kc_transport_listen(url, opts->transport, &s->lst);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    s->opts.transport = NULL; /* listen-time only: not kept */
+    *out = s;
+    return 0;
+}
+
+KC_API int kc_ipc_accept(kc_ipc_server_t *srv, kc_ipc_conn_t **out, int64_t timeout_ns,
+                         const kc_cancel_t *cancel)
+{
+    if (srv == NULL || out == NULL)
+        return -EINVAL;
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    kc_transport_t *tp;
+    int rc = kc_transport_accept(srv->lst, &tp, NULL, timeout_ns, cancel);
+    if (rc < 0)
+        return rc;
+    int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);
+    if (left == 0)
+        left = 1;
+    return conn_start(tp, &srv->opts, left, cancel, out);
+}
+
+KC_API int kc_ipc_server_stats(kc_ipc_server_t *srv, kc_transport_stats_t *out)
+{
+    if (srv == NULL)
+        return -EINVAL;
+    return kc_transport_stats(srv->lst, out);
+}
+
+KC_API int kc_ipc_server_close(kc_ipc_server_t *srv)
+{
+    if (srv == NULL)
+        return 0;
+    kc_transport_close(srv->lst);
+    free(srv);
+    return 0;
+}
+
+KC_API int kc_ipc_connect(kc_ipc_conn_t **out, const char *url, const kc_ipc_opts_t *opts,
+                          int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (out == NULL || !opts_ok(&opts))
+        return -EINVAL;
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    kc_transport_t *tp;
+    int rc = kc_transport_connect(url, opts->transport, &tp, timeout_ns, cancel);
+    if (rc < 0)
+        return rc;
+    int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);
+    if (left == 0)
+        left = 1;
+    return conn_start(tp, opts, left, cancel, out);
+}
+
+/* Join rx and tx once (after the connection is DEAD), then close the
+ * link: nothing else touches it, so the peer sees the end at once. */
+static void stop_io(kc_ipc_conn_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    kc_task_t *rx = c->rx, *tx = c->tx;
+    c->rx = c->tx = NULL;
+    pthread_mutex_unlock(&c->lock);
+    if (rx)
+        kc_sched_join(rx, NULL, KC_NO_TIMEOUT, NULL);
+    if (tx)
+        kc_sched_join(tx, NULL, KC_NO_TIMEOUT, NULL);
+    if (rx || tx) {
+        if (c->attached_fd >= 0)
+            kc_io_detach(c->sched, c->attached_fd);
+        c->attached_fd = -1;
+        kc_transport_close(c->tp);
+        c->tp = NULL;
+    }
+}
+
+KC_API int kc_ipc_shutdown(kc_ipc_conn_t *c, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (c == NULL)
+        return -EINVAL;
+    uint8_t why[8] = {0};
+    pthread_mutex_lock(&c->lock);
+    bool send = c->state == IPC_OPEN || (c->state == IPC_DRAINING && !c->local_goaway);
+    if (c->state == IPC_OPEN)
+        c->state = IPC_DRAINING;
+    c->local_goaway = true;
+    uint32_t last = c->last_accepted;
+    why[7] = c->accepted_any ? 1 : 0;
+    pthread_mutex_unlock(&c->lock);
+    if (send)
+        kc__ipc_enqueue(c, KC_FRAME_GOAWAY, 0, last, NULL, why, sizeof why, true, 0, NULL);
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    int rc = 0;
+    pthread_mutex_lock(&c->lock);
+    while (c->state != IPC_DEAD &&
+           (c->awaiters.count || c->handlers.count || c->ctl_head || c->data_head || c->tx_busy)) {
+        int64_t left = kc__tp_left(deadline);
+        if (timeout_ns >= 0 && left == 0) {
+            rc = -ETIME;
+            break;
+        }
+        rc = list_wait(c, &c->state_waiters, left, cancel);
+        if (rc == -ECANCELED)
+            break;
+        rc = 0;
+    }
+    c->closed_by_user = true;
+    pthread_mutex_unlock(&c->lock);
+    kc__ipc_die(c, -EPIPE);
+    stop_io(c);
+    return rc;
+}
+
+KC_API int kc_ipc_close(kc_ipc_conn_t *c)
+{
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    c->closed_by_user = true;
+    pthread_mutex_unlock(&c->lock);
+    kc__ipc_die(c, -EPIPE);
+    stop_io(c);
+    kc__ipc_unref(c);
+    return 0;
+}
+
+KC_API int kc_ipc_wait_dead(kc_ipc_conn_t *c, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (c == NULL)
+        return -EINVAL;
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    int rc = 0;
+    pthread_mutex_lock(&c->lock);
+    while (c->state != IPC_DEAD) {
+        int64_t left = kc__tp_left(deadline);
+        if (timeout_ns == 0 || (timeout_ns > 0 && left == 0)) {
+            rc = -ETIME;
+            break;
+        }
+        rc = list_wait(c, &c->state_waiters, left, cancel);
+        if (rc == -ECANCELED && c->state != IPC_DEAD)
+            break;
+        rc = 0;
+    }
+    if (c->state == IPC_DEAD)
+        rc = c->dead_rc;
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+KC_API int kc_ipc_stats(kc_ipc_conn_t *c, kc_ipc_stats_t *out)
+{
+    if (c == NULL || out == NULL || out->size < sizeof *out)
+        return -EINVAL;
+    pthread_mutex_lock(&c->lock);
+    out->max_frame = c->neg.max_frame;
+    out->max_msg = c->neg.max_msg;
+    out->frames_in = c->frames_in;
+    out->frames_out = c->frames_out;
+    out->req_sent = c->req_sent;
+    out->req_received = c->req_received;
+    out->replies_sent = c->replies_sent;
+    out->replies_taken = c->replies_taken;
+    out->late_replies = c->late_replies;
+    out->cancels_sent = c->cancels_sent;
+    out->cancels_in = c->cancels_in;
+    out->refused = c->refused;
+    out->pings_sent = c->pings_sent;
+    out->pongs_in = c->pongs_in;
+    out->outstanding = c->awaiters.count;
+    out->handlers = c->handlers.count;
+    out->tx_queued = c->tx_bytes;
+    out->dead_rc = c->state == IPC_DEAD ? c->dead_rc : 0;
+    /* Debug runs (KCORO_DEBUG set) check the invariants here. */
+    int broken = (kc__debug() & ~KC_DEBUG_LOADED) != 0 ? kc__ipc_check(c) : 0;
+    pthread_mutex_unlock(&c->lock);
+    if (broken) {
+        fprintf(stderr, "kcoro: ipc connection %p: invariant C%d broken\n", (void *)c, broken);
+        abort();
+    }
+    return 0;
+}
+
+int kc__ipc_check(kc_ipc_conn_t *c)
+{
+    /* C1: every future in the map is pending (done ones leave it). */
+    for (uint32_t i = 0; i <= c->awaiters.mask; i++)
+        for (struct kc_idmap_node *n = c->awaiters.b[i]; n; n = n->next)
+            if (((struct kc_rpc_future *)(void *)n)->state != FUT_PENDING)
+                return 1;
+    size_t sum = 0;
+    for (struct kc_ipc_txitem *i = c->data_head; i; i = i->next)
+        sum += i->len;
+    if (sum != c->tx_bytes)
+        return 2;
+    /* C3 before the end: the user's handle, rx, tx, each handler and each
+     * pending future hold a reference (futures already resolved hold one
+     * too, so this is a lower bound). rx and tx leave only after DEAD. */
+    uint32_t refs = atomic_load_explicit(&c->refs, memory_order_relaxed);
+    if (c->state != IPC_DEAD && refs < 3u + c->handlers.count + c->awaiters.count)
+        return 3;
+    if (c->state == IPC_DEAD && c->awaiters.count != 0)
+        return 4;
+    return 0;
+}

@@ -1,0 +1,329 @@
+/* test_rpc.c - connections and RPC: echo of every size, errors end to end,
+ * timeouts and cancellation reaching the handler, GOAWAY, keep-alive,
+ * limits, refusals. */
+#include "ipc_test.h"
+
+#include <signal.h>
+
+static void echo_sizes(const char *url)
+{
+    struct ipc_env e;
+    assert_int_equal(env_up(&e, url, 2, NULL), 0);
+    kc_ipc_stats_t st = env_stats(e.cli);
+    assert_int_equal(st.max_frame, KC_FRAME_MAX_DEFAULT);
+    assert_int_equal(st.max_msg, KC_MSG_MAX_DEFAULT);
+    static const size_t sizes[] = {0, 1, 64, 65528, 65529, 200000, 1 << 20};
+    uint8_t *b = malloc(1 << 20);
+    for (size_t i = 0; i < (1 << 20); i++)
+        b[i] = (uint8_t)(i * 13 + 5);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *out = (void *)1;
+        size_t len = 99;
+        assert_int_equal(kc_rpc_call(e.cli, CMD_ECHO, 7, b, sizes[i], 5000 * MS, NULL, &out, &len),
+                         0);
+        assert_int_equal(len, sizes[i]);
+        if (sizes[i] == 0)
+            assert_null(out);
+        else
+            assert_memory_equal(out, b, sizes[i]);
+        free(out);
+    }
+    /* messages are prefix + data, cut at 64 KiB: 1+1+1+1+2+4+17 frames
+     * each way (the 1 MiB one is 17) */
+    st = env_stats(e.cli);
+    assert_int_equal(st.req_sent, 7);
+    assert_int_equal(st.replies_taken, 7);
+    assert_int_equal(st.outstanding, 0);
+    assert_int_equal(st.frames_out, 27);
+    assert_int_equal(st.frames_in, 27);
+    kc_ipc_stats_t ss = env_stats(e.svc);
+    assert_int_equal(ss.req_received, 7);
+    assert_int_equal(ss.replies_sent, 7);
+    assert_int_equal(ipc_seen.calls, 7);
+    /* over the negotiated max message: refused before anything is queued */
+    kc_rpc_future_t *f;
+    assert_int_equal(kc_rpc_send_async(e.cli, CMD_ECHO, 0, b, KC_MSG_MAX_DEFAULT, NULL, &f),
+                     -EMSGSIZE);
+    free(b);
+    env_down(&e);
+}
+
+static void test_echo_every_size_over_mem(void **state)
+{
+    (void)state;
+    char url[64];
+    ipc_mem_url(url, sizeof url, "echo");
+    echo_sizes(url);
+}
+
+static void test_echo_every_size_over_unix(void **state)
+{
+    (void)state;
+    char url[108];
+    ipc_unix_url(url, sizeof url, "echo");
+    echo_sizes(url);
+}
+
+static void test_errors_travel_as_the_same_errno(void **state)
+{
+    (void)state;
+    static const int errs[] = {EAGAIN,   ETIME,  ECANCELED, EPIPE,   ECONNREFUSED, ECONNRESET,
+                               EMSGSIZE, EPROTO, EBUSY,     ENOTSUP, EINVAL,       ENOMEM};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        assert_int_equal(kc_rpc_status_from_wire(kc_rpc_status_to_wire(-errs[i])), -errs[i]);
+        assert_int_equal(kc_rpc_status_to_wire(-errs[i]), i + 1);
+    }
+    assert_int_equal(kc_rpc_status_to_wire(-ENOENT), KC_RPC_WIRE_OTHER);
+    assert_int_equal(kc_rpc_status_from_wire(KC_RPC_WIRE_OTHER), -EIO);
+    assert_int_equal(kc_rpc_status_from_wire(500), -EIO);
+    char url[64];
+    ipc_mem_url(url, sizeof url, "errs");
+    struct ipc_env e;
+    assert_int_equal(env_up(&e, url, 2, NULL), 0);
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        int x = errs[i];
+        assert_int_equal(kc_rpc_call(e.cli, CMD_FAIL, 0, &x, sizeof x, 5000 * MS, NULL, NULL, NULL),
+                         -errs[i]);
+    }
+    int x = ENOENT;
+    assert_int_equal(kc_rpc_call(e.cli, CMD_FAIL, 0, &x, sizeof x, 5000 * MS, NULL, NULL, NULL),
+                     -EIO);
+    /* no handler for the command: refused unrun */
+    assert_int_equal(kc_rpc_call(e.cli, 999, 0, NULL, 0, 5000 * MS, NULL, NULL, NULL), -ENOTSUP);
+    assert_int_equal(env_stats(e.svc).refused, 1);
+    env_down(&e);
+}
+
+/* A handler that never returns: the caller gets -ETIME, the handler sees
+ * its cancellation (the deadline travelled with the request), and its late
+ * reply is dropped and counted. */
+static void test_hanging_handler_times_out_and_is_cancelled(void **state)
+{
+    (void)state;
+    char url[108];
+    ipc_unix_url(url, sizeof url, "hang");
+    struct ipc_env e;
+    assert_int_equal(env_up(&e, url, 2, NULL), 0);
+    int64_t t0 = ipc_now();
+    assert_int_equal(kc_rpc_call(e.cli, CMD_HANG, 0, NULL, 0, 50 * MS, NULL, NULL, NULL), -ETIME);
+    assert_true(ipc_now() - t0 >= 50 * MS);
+    kc_ipc_stats_t c = env_stats(e.cli), s;
+    /* (the CANCEL is counted once tx has sent it, which may follow the late
+     * reply's arrival) */
+    for (int i = 0; i < 5000 && (ipc_seen.cancelled < 1 || c.late_replies + c.replies_taken < 1 ||
+                                 c.cancels_sent != c.late_replies);
+         i++) {
+        ipc_usleep(1000);
+        c = env_stats(e.cli);
+    }
+    assert_int_equal(ipc_seen.cancelled, 1);
+    assert_int_equal(ipc_seen.hang_running, 0);
+    c = env_stats(e.cli);
+    s = env_stats(e.svc);
+    /* Both ends time out at 50 ms: either our timer won (CANCEL sent, the
+     * handler's -ETIME reply dropped as late) or the reply did. */
+    assert_int_equal(c.late_replies + c.replies_taken, 1);
+    assert_int_equal(c.cancels_sent, c.late_replies);
+    assert_int_equal(c.outstanding, 0);
+    assert_int_equal(s.handlers, 0);
+    assert_int_equal(s.replies_sent, 1);
+    env_down(&e);
+}
+
+/* Cancelling a future (no deadline on the request) cancels the handler. */
+static void test_cancel_reaches_the_handler(void **state)
+{
+    (void)state;
+    char url[64];
+    ipc_mem_url(url, sizeof url, "cancel");
+    struct ipc_env e;
+    assert_int_equal(env_up(&e, url, 2, NULL), 0);
+    kc_rpc_future_t *f1, *f2;
+    uint32_t id1, id2;
+    assert_int_equal(kc_rpc_send_async(e.cli, CMD_HANG, 0, NULL, 0, &id1, &f1), 0);
+    assert_int_equal(kc_rpc_send_async(e.cli, CMD_HANG, 0, NULL, 0, &id2, &f2), 0);
+    assert_int_equal(id2, id1 + 1);
+    for (int i = 0; i < 5000 && ipc_seen.hang_running < 2; i++)
+        ipc_usleep(1000);
+    assert_int_equal(ipc_seen.hang_running, 2);
+    /* a poll does not consume */
+    assert_int_equal(kc_rpc_await(f1, 0, NULL, NULL, NULL, NULL), -EAGAIN);
+    assert_int_equal(kc_rpc_cancel(f1), 0);
+    /* an await cancelled by its token: -ECANCELED */
+    kc_cancel_t *tok;
+    kc_cancel_create(&tok, NULL);
+    kc_cancel_trigger(tok);
+    int rc = 1;
+    assert_int_equal(kc_rpc_await(f2, KC_NO_TIMEOUT, tok, &rc, NULL, NULL), -ECANCELED);
+    assert_int_equal(rc, -ECANCELED);
+    kc_cancel_destroy(tok);
+    for (int i = 0; i < 5000 && (ipc_seen.cancelled < 2 || env_stats(e.cli).late_replies < 2); i++)
+        ipc_usleep(1000);
+    assert_int_equal(ipc_seen.cancelled, 2);
+    assert_int_equal(env_stats(e.svc).cancels_in, 2);
+    assert_int_equal(env_stats(e.cli).late_replies, 2);
+    assert_int_equal(env_stats(e.cli).outstanding, 0);
+    env_down(&e);
+}
+
+/* GOAWAY: a request already accepted finishes; new ones are refused on
+ * both sides; the connection then ends with -EPIPE, not a reset. */
+struct goaway {
+    struct ipc_env *e;
+    int rc;
+};
+static int do_shutdown(void *arg)
+{
+    struct goaway *g = arg;
+    g->rc = kc_ipc_shutdown(g->e->svc, 5000 * MS, NULL);
+    return 0;
+}
+
+static void test_goaway_lets_accepted_requests_finish(void **state)
+{
+    (void)state;
+    char url[108];
+    ipc_unix_url(url, sizeof url, "goaway");
+    struct ipc_env e;
+    assert_int_equal(env_up(&e, url, 2, NULL), 0);
+    int ms = 100;
+    kc_rpc_future_t *slow;
+    assert_int_equal(kc_rpc_send_async(e.cli, CMD_SLOW, 0, &ms, sizeof ms, NULL, &slow), 0);
+    while (env_stats(e.svc).handlers < 1)
+        ipc_usleep(1000);
+    struct goaway g = {&e, 1};
+    kc_task_t *t;
+    kc_sched_spawn(e.s, &t, do_shutdown, &g, NULL);
+    /* the client learns of the GOAWAY: new requests fail at once */
+    int rc = 0;
+    for (int i = 0; i < 5000; i++) {
+        kc_rpc_future_t *f;
+        rc = kc_rpc_send_async(e.cli, CMD_ECHO, 0, NULL, 0, NULL, &f);
+        if (rc < 0)
+            break;
+        int r2 = kc_rpc_await(f, 5000 * MS, NULL, NULL, NULL, NULL);
+        assert_true(r2 == 0 || r2 == -ECONNREFUSED);
+        ipc_usleep(500);
+    }
+    assert_int_equal(rc, -EPIPE);
+    void *out = NULL;
+    size_t len = 0;
+    assert_int_equal(kc_rpc_await(slow, 5000 * MS, NULL, NULL, &out, &len), 0);
+    assert_int_equal(len, sizeof ms);
+    free(out);
+    kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(kc_ipc_wait_dead(e.cli, 5000 * MS, NULL), -EPIPE);
+    assert_int_equal(kc_ipc_wait_dead(e.svc, 0, NULL), -EPIPE);
+    env_down(&e);
+}
+
+struct silent {
+    char url[64];
+    kc_sched_t *s;
+    kc_ipc_opts_t o;
+    kc_ipc_conn_t *c;
+    int rc;
+};
+static int silent_connect(void *arg)
+{
+    struct silent *sp = arg;
+    sp->rc = kc_ipc_connect(&sp->c, sp->url, &sp->o, 5000 * MS, NULL);
+    return 0;
+}
+
+/* Keep-alive: a live peer answers PINGs; one that falls silent is dead
+ * after dead_after, and its outstanding futures resolve -ECONNRESET. */
+static void test_keepalive_pings_and_declares_a_silent_peer_dead(void **state)
+{
+    (void)state;
+    char url[64];
+    ipc_mem_url(url, sizeof url, "ka");
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.ping_interval_ns = 10 * MS;
+    o.dead_after_ns = 2000 * MS; /* generous: qemu and sanitizers stall */
+    struct ipc_env e;
+    assert_int_equal(env_up(&e, url, 2, &o), 0);
+    ipc_usleep(100 * 1000);
+    assert_int_equal(kc_ipc_wait_dead(e.cli, 0, NULL), -ETIME);
+    /* whichever side fell silent first pinged; the other answered */
+    kc_ipc_stats_t a = env_stats(e.cli), b = env_stats(e.svc);
+    assert_true(a.pings_sent + b.pings_sent >= 1);
+    assert_true(a.pongs_in + b.pongs_in >= 1);
+    assert_int_equal(a.dead_rc, 0);
+    assert_int_equal(b.dead_rc, 0);
+    env_down(&e);
+
+    /* a raw peer that answers the HELLO and then says nothing */
+    ipc_mem_url(url, sizeof url, "silent");
+    struct silent sp;
+    memset(&sp, 0, sizeof sp);
+    snprintf(sp.url, sizeof sp.url, "%s", url);
+    kc_sched_create(&sp.s, NULL);
+    sp.o = o;
+    sp.o.sched = sp.s;
+    sp.o.router = NULL;
+    sp.o.dead_after_ns = 60 * MS;
+    kc_transport_t *l, *raw;
+    assert_int_equal(kc_transport_listen(url, NULL, &l), 0);
+    kc_task_t *t;
+    kc_sched_spawn(sp.s, &t, silent_connect, &sp, NULL);
+    assert_int_equal(kc_transport_accept(l, &raw, NULL, 5000 * MS, NULL), 0);
+    kc_hello_t h;
+    kc_hello_init(&h);
+    uint8_t hb[64];
+    int n = kc_hello_encode(&h, hb, sizeof hb);
+    kc_frame_hdr_t fh = {KC_WIRE_VERSION, KC_FRAME_HELLO, 0, 0, 0, (uint32_t)n};
+    struct iovec v = {hb, (size_t)n};
+    assert_int_equal(kc_transport_send_frame(raw, &fh, &v, 1, 5000 * MS, NULL), 0);
+    kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
+    assert_int_equal(sp.rc, 0);
+    kc_rpc_future_t *f;
+    int64_t t0 = ipc_now();
+    assert_int_equal(kc_rpc_send_async(sp.c, CMD_ECHO, 0, NULL, 0, NULL, &f), 0);
+    assert_int_equal(kc_ipc_wait_dead(sp.c, 5000 * MS, NULL), -ECONNRESET);
+    assert_true(ipc_now() - t0 >= 40 * MS);
+    assert_int_equal(kc_rpc_await(f, 5000 * MS, NULL, NULL, NULL, NULL), -ECONNRESET);
+    assert_true(env_stats(sp.c).pings_sent >= 1);
+    assert_int_equal(env_stats(sp.c).outstanding, 0);
+    kc_ipc_close(sp.c);
+    kc_transport_close(raw);
+    kc_transport_close(l);
+    kc_sched_destroy(sp.s);
+}
+
+static void test_connect_to_nothing_is_refused(void **state)
+{
+    (void)state;
+    kc_sched_t *s;
+    kc_sched_create(&s, NULL);
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.sched = s;
+    kc_ipc_conn_t *c = NULL;
+    assert_int_equal(kc_ipc_connect(&c, "unix:/tmp/kc-ipc-nobody", &o, 1000 * MS, NULL),
+                     -ECONNREFUSED);
+    assert_int_equal(kc_ipc_connect(&c, "mem:nobody", &o, 1000 * MS, NULL), -ECONNREFUSED);
+    assert_null(c);
+    /* outside a scheduler without opts.sched: -EPERM */
+    kc_transport_t *l;
+    assert_int_equal(kc_transport_listen("mem:noperm", NULL, &l), 0);
+    assert_int_equal(kc_ipc_connect(&c, "mem:noperm", NULL, 1000 * MS, NULL), -EPERM);
+    kc_transport_close(l);
+    kc_sched_destroy(s);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_DFL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_echo_every_size_over_mem),
+        cmocka_unit_test(test_echo_every_size_over_unix),
+        cmocka_unit_test(test_errors_travel_as_the_same_errno),
+        cmocka_unit_test(test_hanging_handler_times_out_and_is_cancelled),
+        cmocka_unit_test(test_cancel_reaches_the_handler),
+        cmocka_unit_test(test_goaway_lets_accepted_requests_finish),
+        cmocka_unit_test(test_keepalive_pings_and_declares_a_silent_peer_dead),
+        cmocka_unit_test(test_connect_to_nothing_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
