@@ -49,3 +49,4 @@ CORE_TESTS += abuse_context
 CORE_TESTS += abuse_produce
 # The tests are white-box: they may include every module's headers.
 tests.uses = $(MODULES)
+CORE_TESTS += abuse_ipc
