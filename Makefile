@@ -65,12 +65,15 @@ TEST_FULL_BINS := $(patsubst %,$(OUT)/tests/test_%,$(CORE_TESTS_FULL))
 BENCH_BINS     := $(patsubst %,$(OUT)/bench/bench_%,$(CORE_BENCH))
 DEMO_BIN       := $(OUT)/demo/kcoro_demo
 
+include $(TOP)/adapters/tcp/module.mk
+
 .DEFAULT_GOAL := all
 .PHONY: all lib test test-core test-labs test-full bench bench-peers demo labs examples \
-        graduate check-graduated install uninstall sanitize tsan valgrind \
+        fuzz fuzz-seeds install-tcp uninstall-tcp graduate check-graduated install uninstall \
+        sanitize tsan valgrind \
         test-aarch64 lint verify relacy clean help deps-test
 
-all: lib $(TEST_BINS) $(BENCH_BINS) $(DEMO_BIN)
+all: lib $(TCP_TARGETS) $(TEST_BINS) $(TCP_TEST_BINS) $(BENCH_BINS) $(DEMO_BIN)
 
 lib: $(LIB_A) $(LIB_SO)
 
@@ -120,8 +123,8 @@ test: deps-test
 	awk '{p += $$1; f += $$2} END {printf "total: %d passed, %d failed\n", p, f}' \
 		$(OUT)/tests/summary; exit $$rc
 
-test-core: $(TEST_BINS)
-	$(Q)$(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/core.log $(TEST_BINS)
+test-core: $(TEST_BINS) $(TCP_TEST_BINS)
+	$(Q)$(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/core.log $(TEST_BINS) $(TCP_TEST_BINS)
 
 test-labs: lib
 	$(Q)rc=0; for l in $(LABS); do \
@@ -167,6 +170,13 @@ bench: $(BENCH_BINS)
 
 bench-peers: $(BENCH_BINS)
 	$(Q)$(TOP)/core/bench/peers/run-peers.sh $(BUILD_ROOT)/bench "$(ONLY)" $(OUT)/bench
+
+# libFuzzer over the wire codecs (FUZZ_SECONDS=60 or FUZZ_RUNS=N).
+fuzz:
+	$(Q)$(TOP)/mk/fuzz.sh $(BUILD_ROOT)/fuzz
+
+fuzz-seeds:
+	$(Q)$(TOP)/mk/fuzz.sh $(BUILD_ROOT)/fuzz seeds
 
 demo: $(DEMO_BIN)
 	$(Q)$(RUN) $(DEMO_BIN)
@@ -229,8 +239,9 @@ install: lib
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(KC_VERSION)|g' \
 	    $(TOP)/core/kcoro.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc
+	$(Q)$(MAKE) --no-print-directory install-tcp
 
-uninstall:
+uninstall: uninstall-tcp
 	rm -f $(DESTDIR)$(LIBDIR)/libkcoro.a $(DESTDIR)$(LIBDIR)/libkcoro.so*
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc $(DESTDIR)$(INCDIR)/kcoro.h
 	rm -rf $(DESTDIR)$(INCDIR)/kcoro
@@ -239,7 +250,7 @@ clean:
 	rm -rf $(BUILD_ROOT)
 
 help:
-	@echo "targets: all lib test test-full bench bench-peers demo examples labs graduate"
+	@echo "targets: all lib test test-full bench bench-peers fuzz demo examples labs graduate"
 	@echo "         check-graduated install uninstall sanitize tsan valgrind"
 	@echo "         test-aarch64 lint verify relacy clean    (V=1 shows commands)"
 

@@ -13,6 +13,7 @@
 #     (mk/check-layers.sh);
 #     check-layers also holds core/include/MANIFEST (what `make install`
 #     installs) to kcoro.h and the modules' public headers;
+#     every file a comment names exists (mk/check-comments.sh);
 #  6. compile-must-fail: mismatched typed channel macros do not compile;
 #  7. the checks above catch what they are for: mk/test-lint.sh plants a
 #     violation of each in a copy of the tree;
@@ -65,8 +66,9 @@ if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,perfor
     echo "lint: cppcheck findings above"; fail=1
 fi
 
-# ---- 5. layers
+# ---- 5. layers, and comments that name files
 "$top/mk/check-layers.sh" "$top" || fail=1
+"$top/mk/check-comments.sh" "$top" || fail=1
 
 # ---- 6. typed channel mismatches must not compile (mk/compile-fail.sh)
 if ! "$top/mk/compile-fail.sh"; then
@@ -85,5 +87,6 @@ if ! "$top/mk/lint-abuse-test.sh"; then
 fi
 
 [ "$fail" -eq 0 ] &&
-    echo "lint: clean (includes, doc coverage, layout, cppcheck, layers, compile-fail, API abuse)"
+    echo "lint: clean (includes, doc coverage, layout, cppcheck, layers, comments,"\
+         "compile-fail, API abuse)"
 exit $fail

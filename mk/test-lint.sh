@@ -41,8 +41,10 @@ restore() {
 }
 created=""
 layers="mk/check-layers.sh ."
+comments="mk/check-comments.sh ."
 
-if ! (cd "$copy" && mk/check-layers.sh . && mk/check-includes.sh .) > "$tmp/clean" 2>&1; then
+if ! (cd "$copy" && mk/check-layers.sh . && mk/check-includes.sh . && mk/check-comments.sh .) \
+    > "$tmp/clean" 2>&1; then
     echo "test-lint: the unmodified tree does not pass:"; cat "$tmp/clean"; exit 1
 fi
 
@@ -115,6 +117,18 @@ created="graduated/waiter_token/kc_extra.c"
 echo '/* planted */' > "$copy/graduated/waiter_token/kc_extra.c"
 expect "a file in graduated/ that no graduation wrote" "mk/check-graduated.sh" \
     'graduated/waiter_token/kc_extra.c is not in the MANIFEST'
+restore
+
+# ---- comments name files that exist
+plant core/src/chan/kc_chan_impl.h
+sed -i '1s|$| (see kc_chan_nowhere.c)|' "$copy/core/src/chan/kc_chan_impl.h"
+expect "a comment names a file that does not exist" "$comments" \
+    'kc_chan_impl.h:1: names kc_chan_nowhere.c, which does not exist'
+restore
+plant mk/planned-files
+echo 'core/src/chan/kc_chan.c  already written' >> "$copy/mk/planned-files"
+expect "a planned file that exists" "$comments" \
+    'mk/planned-files: core/src/chan/kc_chan.c exists now'
 restore
 
 # ---- include hygiene reaches graduated/ and lab/*/src

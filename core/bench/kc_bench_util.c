@@ -1,5 +1,11 @@
 /* kc_bench_util.c - timing, repetition and reporting for benchmark programs. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
+#endif
 #include "kc_bench_util.h"
+
+#include <sched.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,4 +76,87 @@ double kc_bench_measure(const char *name, const char *unit, double (*fn)(void *)
             spread * 100);
     kc_bench_report(name, med, unit);
     return med;
+}
+
+#if defined(__linux__)
+/* Add the CPUs of a list like "0,2-3" to *set; -1 on a malformed list. */
+static int parse_cpus(const char *s, cpu_set_t *set)
+{
+    while (*s != '\0') {
+        char *end;
+        long a = strtol(s, &end, 10), b = a;
+        if (end == s || a < 0 || a >= CPU_SETSIZE)
+            return -1;
+        if (*end == '-') {
+            s = end + 1;
+            b = strtol(s, &end, 10);
+            if (end == s || b < a || b >= CPU_SETSIZE)
+                return -1;
+        }
+        for (long c = a; c <= b; c++)
+            CPU_SET((int)c, set);
+        s = *end == ',' ? end + 1 : end;
+        if (*end != ',' && *end != '\0')
+            return -1;
+    }
+    return 0;
+}
+
+int kc_bench_place(void)
+{
+    cpu_set_t want;
+    CPU_ZERO(&want);
+    const char *env = getenv("KC_BENCH_CPUS");
+    if (env != NULL && *env != '\0') {
+        if (parse_cpus(env, &want) != 0) {
+            fprintf(stderr, "KC_BENCH_CPUS=%s: not a CPU list (like 0,1 or 0-3)\n", env);
+            exit(2);
+        }
+    } else {
+        cpu_set_t have;
+        if (sched_getaffinity(0, sizeof(have), &have) != 0)
+            return 0;
+        for (int c = 0, n = 0; c < CPU_SETSIZE && n < 2; c++)
+            if (CPU_ISSET(c, &have)) {
+                CPU_SET(c, &want);
+                n++;
+            }
+    }
+    if (sched_setaffinity(0, sizeof(want), &want) != 0) {
+        perror("kc_bench_place: sched_setaffinity");
+        exit(2);
+    }
+    return CPU_COUNT(&want);
+}
+
+long kc_bench_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, rss = 0;
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%ld %ld", &size, &rss) != 2)
+        rss = 0;
+    fclose(f);
+    return rss * sysconf(_SC_PAGESIZE);
+}
+#else
+int kc_bench_place(void)
+{
+    return 0;
+}
+
+long kc_bench_rss_bytes(void)
+{
+    return 0;
+}
+#endif
+
+double kc_bench_percentile(double *v, int n, double p)
+{
+    if (n <= 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    int k = (int)(p / 100.0 * n + 0.999999) - 1;
+    return v[k < 0 ? 0 : k >= n ? n - 1 : k];
 }

@@ -31,6 +31,20 @@ void kc_bench_report(const char *name, double value, const char *unit);
  * the median under name/unit and returns it. */
 double kc_bench_measure(const char *name, const char *unit, double (*fn)(void *), void *arg);
 
+/* Two-process benchmarks (ipc, mux and their peers) share one placement:
+ * the calling process, and every thread or child it creates afterwards, is
+ * pinned to the CPUs listed in KC_BENCH_CPUS ("0,1" or "0-3"; default: the
+ * first two CPUs the process may run on). Call it before fork so both
+ * processes of every program run on the same CPUs. Returns the number of
+ * CPUs in the placement (0 where pinning is not supported). */
+int kc_bench_place(void);
+
+/* The resident set size of the calling process in bytes (0 if unknown). */
+long kc_bench_rss_bytes(void);
+
+/* The p-th percentile (0..100, nearest rank) of v[0..n) (v is reordered). */
+double kc_bench_percentile(double *v, int n, double p);
+
 /* Keep the compiler from discarding a computed value. */
 #define KC_BENCH_KEEP(x) __asm__ volatile("" : : "r"(x) : "memory")
 

@@ -20,3 +20,6 @@ CORE_BENCH += ctx
 # The benchmarks read the port's clock; the AoS baseline of the bus needs
 # what the bus's own sources include.
 bench.uses := port/kc_port.h sched/kc_sched_svc.h
+# bench_ipc: the two-process ipc figures (its tcp:// figure links
+# libkcoro-tcp: adapters/tcp/module.mk adds the library).
+CORE_BENCH += ipc

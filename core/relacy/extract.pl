@@ -78,7 +78,7 @@ for my $file (@files) {
         }
         if ($l[$i] =~ /^(typedef\s+)?enum\b[^;]*\{\s*$/) {
             my $k = $i;
-            $k++ while $k < @l && $l[$k] !~ /^\}.*;\s*$/;
+            $k++ while $k < @l && $l[$k] !~ /^\}[^;]*;/;
             my $blk = join('', @l[$i .. ($k < @l ? $k : $#l)]);
             for my $e (@enums) {
                 push @{ $defs{"enum:$e"} }, [ $file, $i + 1, $blk ] if $blk =~ /^\s+\Q$e\E\b/m;

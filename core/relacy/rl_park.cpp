@@ -73,6 +73,7 @@ struct kc_cancel {
     kc_lock_t lock;
     kc_cancel_reg_t *head;
     unsigned nregs;
+    kc_atomic<uint32_t> users; /* C5: the lifetime rule's count */
 };
 
 static char kc_rl_thread_tags[8];
@@ -129,6 +130,7 @@ struct park_test : rl::test_suite<park_test<CANCEL, UNPARK>, 3> {
         p = new kc_parker_t;
         parker_init(p);
         tok.fired($).store(0, rl::mo_relaxed);
+        tok.users($).store(0, rl::mo_relaxed);
         tok.head = nullptr;
         tok.nregs = 0;
         msg($) = 0;

@@ -1,9 +1,9 @@
 /* rl_sched.cpp - the scheduler's idle protocol under Relacy: a submitter's
  * push and notify against a worker going to sleep.
  *
- * Drives core/src/sched/kc_worker.c's kc__sched_notify (fence, then the
- * looks at nsearching and nidle), wake_one, take_sleeper, wake_worker,
- * park_idle (announce on the idle stack, stop searching, fence, look at
+ * Drives core/src/sched/kc_wake.c's kc__sched_notify (fence, then the
+ * looks at nsearching and nidle), wake_one, kc__worker_take_sleeper, wake_worker,
+ * kc__worker_park_idle (announce on the idle stack, stop searching, fence, look at
  * every queue once more, sleep on the park word), work_visible and unidle,
  * with the deque of kc_runq.c, all copied by extract.pl with their memory
  * orders. Worker 0 pushes a task on its deque and notifies; worker 1, idle
@@ -19,12 +19,12 @@
  */
 //! extract: enum:KC_PARK_SLEEPING enum:KC_SCHED_STOPPING enum:KC_VIS_NOW
 //! extract: grow@kc__deque_push kc__deque_push kc__deque_steal kc__deque_size kc__inject_len
-//! extract: wake_worker take_sleeper wake_one kc__sched_notify work_visible unidle park_idle
+//! extract: wake_worker kc__worker_take_sleeper wake_one kc__sched_notify work_visible unidle kc__worker_park_idle
 //! mutant: notify_fence kc__sched_notify:atomic_thread_fence:acq_rel
-//! mutant: park_fence park_idle:atomic_thread_fence:acq_rel
+//! mutant: park_fence kc__worker_park_idle:atomic_thread_fence:acq_rel
 //! mutant: push_bottom kc__deque_push:&d->bottom:relaxed
 //! mutant: steal_bottom kc__deque_steal:&d->bottom:relaxed
-//! slack: unsearch_sc park_idle:&s->nsearching:relaxed
+//! slack: unsearch_sc kc__worker_park_idle:&s->nsearching:relaxed
 //! slack: wake_rel wake_worker:&v->park_word:relaxed
 #include "kc_relacy.hpp"
 
@@ -190,7 +190,7 @@ template <bool SEARCHER> struct idle_test : rl::test_suite<idle_test<SEARCHER>, 
          * spurious wake (a futex may return without a wake). */
         struct kc_task *t;
         for (;;) {
-            park_idle(&w[1]); /* returns: saw the work, was woken, or spuriously */
+            kc__worker_park_idle(&w[1]); /* returns: saw the work, was woken, or spuriously */
             while ((t = kc__deque_steal(&w[0].dq)) == KC_DEQUE_ABORT) {
             }
             if (t != KC_DEQUE_EMPTY)

@@ -1,5 +1,6 @@
 # Each name N builds core/tests/test_N.c into build/<flavour>/tests/test_N.
 CORE_TESTS += coro
+CORE_TESTS += stack_clash
 CORE_TESTS += port
 CORE_TESTS += park
 CORE_TESTS += sched
@@ -10,6 +11,7 @@ CORE_TESTS += scope
 CORE_TESTS += sched_stress
 CORE_TESTS += chan
 CORE_TESTS += chan_wait
+CORE_TESTS += lifetime
 CORE_TESTS += select
 CORE_TESTS += select_off
 CORE_TESTS += deadlock
@@ -47,6 +49,13 @@ CORE_TESTS += abuse_blocking
 CORE_TESTS += abuse_chan_timer
 CORE_TESTS += abuse_context
 CORE_TESTS += abuse_produce
+CORE_TESTS += abuse_ipc
 # The tests are white-box: they may include every module's headers.
 tests.uses = $(MODULES)
-CORE_TESTS += abuse_ipc
+
+# test_stack_clash checks what programs built with `pkg-config --cflags
+# kcoro` get: its object is compiled with kcoro.pc's Cflags (the include
+# path aside) instead of the library's own hardening flag.
+KC_PC_CFLAGS := $(filter-out -I%,$(shell sed -n 's/^Cflags://p' $(TOP)/core/kcoro.pc.in))
+$(OUT)/obj/core/tests/test_stack_clash.o: private KC_CFLAGS := \
+	$(filter-out $(KC_HARDEN),$(KC_CFLAGS)) $(KC_PC_CFLAGS) $(KC_HARDEN_ARCH)

@@ -128,7 +128,18 @@ static void test_abuse_io_from_a_thread(void **state)
     int rc = kc_io_attach(s, gone);
     assert_true(rc == -EBADF || rc == 0); /* 0 only on a poller that does nothing (poll) */
     assert_int_equal(kc_io_detach(s, gone), 0);
-    close(sv[0]);
+    /* kc_io_close: bad and stale descriptors, no scheduler; nothing closed
+     * unless it says so */
+    assert_int_equal(kc_io_close(NULL, sv[0]), -EPERM); /* not on a scheduler */
+    assert_true(fcntl(sv[0], F_GETFD) >= 0);            /* still open */
+    assert_int_equal(kc_io_close(s, -1), -EINVAL);
+    assert_int_equal(kc_io_close(s, INT_MIN), -EINVAL);
+    assert_int_equal(kc_io_close(s, gone), -EBADF);
+    assert_int_equal(kc_io_close(s, INT_MAX), -EBADF);
+    assert_int_equal(kc_io_attach(s, sv[0]), 0);
+    assert_int_equal(kc_io_close(s, sv[0]), 0); /* detached and closed */
+    assert_int_equal(fcntl(sv[0], F_GETFD), -1);
+    assert_int_equal(kc_io_close(s, sv[0]), -EBADF); /* stale: closed already */
     close(sv[1]);
     assert_int_equal(kc_sched_destroy(s), 0);
 }

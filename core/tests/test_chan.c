@@ -18,6 +18,9 @@
 #include <cmocka.h>
 
 #include "kc_chan_test.h"
+#include "kc_test_util.h"
+
+#include <sys/resource.h>
 
 enum state {
     ST_EMPTY,
@@ -497,6 +500,102 @@ static void test_chan_snapshot_rate_and_dump(void **state)
     assert_int_equal(kc_chan_destroy(ch), 0);
 }
 
+/* ---- huge capacities (issue 12, defect 6) */
+
+/* Resident and virtual size of this process, in bytes (/proc/self/statm). */
+static void mem_now(size_t *resident, size_t *virt)
+{
+    unsigned long vpages = 0, rpages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%lu %lu", &vpages, &rpages), 2);
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    *resident = rpages * (size_t)page;
+    *virt = vpages * (size_t)page;
+}
+
+static void test_chan_huge_capacity_commits_no_memory_up_front(void **state)
+{
+    (void)state;
+    /* 2^24 elements of 8 bytes: a 128 MiB ring (256 MiB as cells). */
+    size_t r0, r1, v;
+    mem_now(&r0, &v);
+    kc_chan_t *ch = NULL;
+    assert_int_equal(kc_chan_make(&ch, KC_CHAN_BUFFERED, (size_t)1 << 24, sizeof(uint64_t)), 0);
+    mem_now(&r1, &v);
+    size_t grown = r1 > r0 ? r1 - r0 : 0;
+    if (grown >= (size_t)64 << 20)
+        fail_msg("creating a channel of 2^24 elements made %zu MiB resident", grown >> 20);
+    /* It still works, and its first and last slots are usable. */
+    for (uint64_t i = 0; i < 3; i++)
+        assert_int_equal(kc_chan_try_send(ch, &i), 0);
+    uint64_t got;
+    assert_int_equal(kc_chan_try_recv(ch, &got), 0);
+    assert_int_equal(got, 0);
+    assert_int_equal(kc_chan_len(ch), 2);
+    assert_int_equal(kc_chan_destroy(ch), 0);
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KC_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define KC_TEST_SANITIZED 1
+#endif
+#endif
+
+#ifndef KC_TEST_SANITIZED
+/* In a child under an address-space limit of its size + 512 MiB: the
+ * largest capacities fail with -ENOMEM, a fitting one still works.
+ * Exits 0, or the number of the check that failed. */
+static void huge_under_rlimit(void)
+{
+    size_t r, v;
+    unsigned long vpages = 0, rpages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%lu %lu", &vpages, &rpages) != 2)
+        _exit(10);
+    fclose(f);
+    v = vpages * (size_t)sysconf(_SC_PAGESIZE);
+    (void)r;
+    struct rlimit lim = {v + ((size_t)512 << 20), v + ((size_t)512 << 20)};
+    if (setrlimit(RLIMIT_AS, &lim) != 0)
+        _exit(11);
+    kc_chan_t *ch = NULL;
+    if (kc_chan_make(&ch, KC_CHAN_BUFFERED, KC_CHAN_MAX_CAPACITY, sizeof(uint64_t)) != -ENOMEM)
+        _exit(1);
+    if (kc_chan_make(&ch, KC_CHAN_BUFFERED, KC_CHAN_MAX_CAPACITY, KC_CHAN_MAX_ELEM) != -ENOMEM)
+        _exit(2);
+    if (kc_chan_make(&ch, KC_CHAN_BUFFERED, (size_t)1 << 28, 4) != -ENOMEM) /* 1 GiB */
+        _exit(3);
+    if (kc_chan_make(&ch, KC_CHAN_BUFFERED, (size_t)1 << 20, sizeof(uint64_t)) != 0) /* 8 MiB */
+        _exit(4);
+    uint64_t x = 5;
+    if (kc_chan_try_send(ch, &x) != 0 || kc_chan_destroy(ch) != 0)
+        _exit(5);
+    _exit(0);
+}
+#endif
+
+static void test_chan_huge_capacity_under_address_space_limit_is_enomem(void **state)
+{
+    (void)state;
+#ifdef KC_TEST_SANITIZED
+    printf("[ SKIPPED  ] RLIMIT_AS: the sanitizers reserve more address space than any limit\n");
+#else
+    if (getenv("KCORO_UNDER_QEMU") != NULL) {
+        printf("[ SKIPPED  ] RLIMIT_AS: qemu-user maps the guest's address space itself\n");
+        return;
+    }
+    struct kc_child c;
+    assert_int_equal(kc_test_run_child(&c, huge_under_rlimit), 0);
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("child: %s %d (stderr: %s)", WIFEXITED(c.status) ? "exit" : "signal",
+                 WIFEXITED(c.status) ? WEXITSTATUS(c.status) : WTERMSIG(c.status), c.err);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +610,8 @@ int main(void)
         cmocka_unit_test(test_chan_close_delivers_buffered_then_epipe),
         cmocka_unit_test(test_chan_descriptors_move_by_value_with_their_flags),
         cmocka_unit_test(test_chan_snapshot_rate_and_dump),
+        cmocka_unit_test(test_chan_huge_capacity_commits_no_memory_up_front),
+        cmocka_unit_test(test_chan_huge_capacity_under_address_space_limit_is_enomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

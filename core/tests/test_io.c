@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -130,6 +132,122 @@ static void test_io_wait_coroutine_woken_by_data_timeout_and_cancel(void **state
     assert_int_equal(kc_sched_destroy(s), 0);
     close(sv[0]);
     close(sv[1]);
+}
+
+/* ---- bad descriptors and kc_io_close (issue 12, defect 5) */
+
+/* An fd number this process cannot have open: beyond RLIMIT_NOFILE. */
+static int fd_beyond_limit(void)
+{
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rlim_t n = rl.rlim_cur < 1000000 ? rl.rlim_cur + 10 : 1000000;
+    return (int)n;
+}
+
+/* Every kind of wait on a closed fd and on one beyond the limit. */
+static int bad_fd_waits(void *arg)
+{
+    int *rc = arg;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return -1;
+    close(sv[0]);
+    close(sv[1]);
+    int far = fd_beyond_limit();
+    int k = 0;
+    rc[k++] = kc_io_wait(sv[0], KC_IO_IN, 0, NULL);
+    rc[k++] = kc_io_wait(sv[0], KC_IO_IN, 1000000000, NULL);
+    rc[k++] = kc_io_wait(sv[0], KC_IO_OUT, KC_NO_TIMEOUT, NULL);
+    rc[k++] = kc_io_wait(far, KC_IO_IN, 0, NULL);
+    rc[k++] = kc_io_wait(far, KC_IO_IN, 1000000000, NULL);
+    rc[k++] = kc_io_wait(far, KC_IO_IN | KC_IO_OUT, KC_NO_TIMEOUT, NULL);
+    char c;
+    rc[k++] = (int)kc_read(sv[0], &c, 1, 1000000000, NULL);
+    return 0;
+}
+
+enum {
+    N_BAD_FD_WAITS = 7
+};
+
+static void *bad_fd_waits_thread(void *arg)
+{
+    bad_fd_waits(arg);
+    return NULL;
+}
+
+static void test_io_wait_on_closed_or_out_of_range_fd_is_ebadf_everywhere(void **state)
+{
+    (void)state;
+    int on_thread[N_BAD_FD_WAITS], on_coro[N_BAD_FD_WAITS];
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, bad_fd_waits_thread, on_thread), 0);
+    pthread_join(th, NULL);
+    kc_sched_t *s = kc_test_sched(1);
+    kc_task_t *t;
+    assert_int_equal(kc_sched_spawn(s, &t, bad_fd_waits, on_coro, NULL), 0);
+    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    for (int i = 0; i < N_BAD_FD_WAITS; i++) {
+        if (on_thread[i] != -EBADF || on_coro[i] != -EBADF)
+            fail_msg("wait %d: thread %d, coroutine %d, want -EBADF (%d)", i, on_thread[i],
+                     on_coro[i], -EBADF);
+    }
+}
+
+struct reader {
+    int fd;
+    int64_t timeout;
+    int rc;
+};
+
+static int read_one(void *arg)
+{
+    struct reader *r = arg;
+    char c;
+    r->rc = (int)kc_read(r->fd, &c, 1, r->timeout, NULL);
+    return 0;
+}
+
+static void test_io_close_wakes_every_coroutine_waiter_with_ebadf(void **state)
+{
+    (void)state;
+    kc_sched_t *s = kc_test_sched(2);
+    int a[2], b[2];
+    nb_pair(a);
+    nb_pair(b);
+    assert_int_equal(kc_io_attach(s, b[0]), 0); /* one plain, one attached */
+    /* A reader and a writer on a[0] (the writer's buffer filled first),
+     * an untimed and a timed reader on b[0]. */
+    char fill[4096] = {0};
+    while (write(a[0], fill, sizeof(fill)) > 0)
+        ;
+    struct waiter wr = {a[0], KC_IO_OUT, KC_NO_TIMEOUT, NULL, 99};
+    struct waiter rd = {a[0], KC_IO_IN, 10 * 1000000000ll, NULL, 99};
+    struct reader r1 = {b[0], KC_NO_TIMEOUT, 99};
+    kc_task_t *t[3];
+    assert_int_equal(kc_sched_spawn(s, &t[0], io_waits, &wr, NULL), 0);
+    assert_int_equal(kc_sched_spawn(s, &t[1], io_waits, &rd, NULL), 0);
+    assert_int_equal(kc_sched_spawn(s, &t[2], read_one, &r1, NULL), 0);
+    wait_io_waiters(s, 3);
+    uint64_t t0 = (uint64_t)time(NULL);
+    assert_int_equal(kc_io_close(s, a[0]), 0);
+    assert_int_equal(kc_io_close(s, b[0]), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(kc_sched_join(t[i], NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_true((uint64_t)time(NULL) - t0 < 5); /* woken, not timed out */
+    assert_int_equal(wr.rc, -EBADF);
+    assert_int_equal(rd.rc, -EBADF);
+    assert_int_equal(r1.rc, -EBADF);
+    /* Closed for good: the descriptors are gone, and closing again fails. */
+    assert_int_equal(fcntl(a[0], F_GETFD), -1);
+    assert_int_equal(kc_io_close(s, a[0]), -EBADF);
+    assert_int_equal(kc_io_close(s, -1), -EINVAL);
+    assert_int_equal(kc_io_close(NULL, a[1]), -EPERM); /* no scheduler here */
+    assert_int_equal(kc_sched_destroy(s), 0);
+    close(a[1]);
+    close(b[1]);
 }
 
 static void *cancel_later(void *arg)
@@ -535,6 +653,8 @@ int main(void)
         cmocka_unit_test(test_io_wait_coroutine_woken_by_data_timeout_and_cancel),
         cmocka_unit_test(test_io_wait_from_plain_thread),
         cmocka_unit_test(test_io_wait_on_regular_file_is_ready),
+        cmocka_unit_test(test_io_wait_on_closed_or_out_of_range_fd_is_ebadf_everywhere),
+        cmocka_unit_test(test_io_close_wakes_every_coroutine_waiter_with_ebadf),
         cmocka_unit_test(test_io_socketpair_echo_with_ten_thousand_coroutines),
         cmocka_unit_test(test_io_attached_fds_echo_and_detach_refuses_while_waited),
         cmocka_unit_test(test_io_accept_and_connect_over_unix_socket),

@@ -58,9 +58,15 @@ KC_API int kc_cancel_create(kc_cancel_t **out, const kc_cancel_t *parent);
 
 /* Free a token. Its link to its parent is undone first (waiting for the
  * parent's firing to finish with it, if that is running on another thread).
- * NULL is a no-op.
- * Errors: -EBUSY when callbacks or child tokens are still registered on it;
- * nothing changes. Can block briefly (see above), never yields. */
+ * NULL is a no-op. The lifetime rule (core/docs/ERROR_SEMANTICS.md): the
+ * token is freed only when nothing uses it any more: no registration that
+ * was not unregistered (fired or not; child tokens not yet destroyed hold
+ * one each), no blocking call waiting with it or woken by it and not yet
+ * past its last read of it, no kc_cancel_trigger of it still running. So
+ * `kc_cancel_trigger(c); while (kc_cancel_destroy(c) == -EBUSY) yield;` is
+ * safe while calls wait with c.
+ * Errors: -EBUSY while anything uses it (above); nothing changes.
+ * Can block briefly (see above), never yields. */
 KC_API int kc_cancel_destroy(kc_cancel_t *c);
 
 /* Fire the token: mark it triggered, then run its callbacks (which fire its

@@ -139,7 +139,10 @@ typedef struct kc_chan_opts {
             NULL                                                                                   \
     }
 
-/* KC_CHAN_MAX_CAPACITY bounds a BUFFERED channel's capacity (2^30). */
+/* KC_CHAN_MAX_CAPACITY bounds a BUFFERED channel's capacity (2^30).
+ * Creation commits at most 16 MiB of the ring whatever the capacity (a
+ * larger ring is committed as elements are buffered); a ring the address
+ * space cannot hold fails with -ENOMEM (core/docs/CHANNELS.md). */
 #define KC_CHAN_MAX_CAPACITY ((size_t)1 << 30)
 
 /* KC_CHAN_MAX_ELEM bounds the size of a copied element (64 KiB); larger
@@ -156,7 +159,8 @@ typedef struct kc_chan_opts {
  * Errors: -EINVAL (NULL out or opts, opts->size too small, unknown kind,
  * capacity or policy that does not fit the kind, elem_size above
  * KC_CHAN_MAX_ELEM, or above KC_CHAN_MAX_ARENA_ELEM with an arena, flags
- * not 0); -ENOMEM. An opts struct from before the arena field (a smaller
+ * not 0); -ENOMEM (also: the ring does not fit the address space). An
+ * opts struct from before the arena field (a smaller
  * size) is accepted as having no arena. Never blocks. */
 KC_API int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts);
 
@@ -165,11 +169,18 @@ KC_API int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts);
  * OUT *out: GIVES a channel. Errors as kc_chan_create(). Never blocks. */
 KC_API int kc_chan_make(kc_chan_t **out, kc_chan_kind_t kind, size_t capacity, size_t elem_size);
 
-/* Free a channel nobody is waiting on. Elements still buffered go to the
+/* Free a channel no call is inside. Elements still buffered go to the
  * undelivered callback first (counted as undelivered); with an arena
  * attached, the channel then releases their references. NULL is a no-op.
+ * The lifetime rule (core/docs/ERROR_SEMANTICS.md): a call that was
+ * waiting and has been woken (by a close, a peer, its timeout or its
+ * token) is still inside until its last touch, and destroy returns 0 only
+ * after that; it waits a short, bounded while for such calls to leave.
+ * So `kc_chan_close(ch); while (kc_chan_destroy(ch) == -EBUSY) yield;`
+ * is safe from any thread or coroutine.
  * Errors: -EBUSY when a send, receive or select is still waiting on it
- * (close it and let them leave first); nothing changes. Never blocks. */
+ * (close it first), or a woken one did not leave within the bounded wait;
+ * nothing changes. Never blocks for long (may yield a few times). */
 KC_API int kc_chan_destroy(kc_chan_t *ch);
 
 /* Close the channel: later sends fail with -EPIPE, receives still get what

@@ -44,8 +44,12 @@ extern "C" {
 /* Wait until fd is ready for any of `events` (KC_IO_IN, KC_IO_OUT), for at
  * most timeout_ns, or until cancel fires. Returns the ready KC_IO_* bits
  * (> 0). Files that cannot be polled (regular files) are always ready.
- * Errors: -EINVAL (bad fd or events); -EBUSY (another coroutine waits on fd
- * for the same direction); -ETIME; -ECANCELED; -EBADF.
+ * Errors: -EINVAL (negative fd, bad events, or an fd beyond the
+ * scheduler's table of 4M descriptors); -EBUSY (another coroutine waits
+ * on fd for the same direction); -ETIME; -ECANCELED; -EBADF (fd is not an
+ * open descriptor: closed, or beyond the process's limit; the same from a
+ * coroutine and a plain thread), or fd was closed with kc_io_close() while
+ * the call waited.
  * Yields (a coroutine) or blocks (a thread). */
 KC_API int kc_io_wait(int fd, uint32_t events, int64_t timeout_ns, const kc_cancel_t *cancel);
 
@@ -99,6 +103,21 @@ KC_API int kc_io_attach(kc_sched_t *s, int fd);
  * Errors: -EPERM (s NULL outside a scheduler); -EBUSY (a coroutine still
  * waits on fd). Never blocks. */
 KC_API int kc_io_detach(kc_sched_t *s, int fd);
+
+/* Close fd, waking every coroutine of scheduler s (NULL: the caller's)
+ * that waits on it first: their kc_io_wait(), and the calls built on it
+ * (kc_read, kc_write, kc_accept, ...), return -EBADF at once, as Go's
+ * netpoller does when a descriptor is closed. The fd is detached
+ * (kc_io_attach) and then closed with close(2), whatever the result: do
+ * not close it again. Close descriptors that coroutines may be waiting on
+ * with this call, never with close(2) alone: a wait on a descriptor closed
+ * behind the scheduler's back sleeps until its timeout or token.
+ * A plain thread blocked in kc_io_wait() on fd is not woken (poll(2) holds
+ * the file while it sleeps): give such waits a timeout or a token.
+ * Errors: -EINVAL (negative fd); -EPERM (s NULL outside a scheduler:
+ * nothing is closed); close(2)'s own errno (-EBADF: fd was not open;
+ * -EIO ...). Never blocks (close(2) of some files may). */
+KC_API int kc_io_close(kc_sched_t *s, int fd);
 
 /* Put fd in non-blocking mode. Returns 0 or a negative errno (-EBADF for a
  * bad or closed fd). Never blocks. */

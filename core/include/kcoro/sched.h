@@ -138,7 +138,9 @@ KC_API int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts);
  * scheduler) until done. */
 KC_API int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode);
 
-/* Shut down gracefully if still running, then free s. NULL is a no-op.
+/* Shut down gracefully if still running, wait for every other thread
+ * inside kc_sched_run_until_idle(s) to leave (the lifetime rule of
+ * core/docs/ERROR_SEMANTICS.md), then free s. NULL is a no-op.
  * Errors: -EPERM as for kc_sched_shutdown(). Blocks like it. */
 KC_API int kc_sched_destroy(kc_sched_t *s);
 

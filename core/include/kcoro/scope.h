@@ -85,7 +85,9 @@ KC_API int kc_scope_live(const kc_scope_t *sc);
  * NULL). Never blocks. */
 KC_API int kc_scope_failure(const kc_scope_t *sc);
 
-/* Cancel the children still running, wait for all of them, free sc. Returns
+/* Cancel the children still running, wait for all of them and for every
+ * other caller of kc_scope_wait(sc) to leave (the lifetime rule of
+ * core/docs/ERROR_SEMANTICS.md), free sc. Returns
  * what kc_scope_wait() would have: 0 or the first failure. NULL is a no-op.
  * Errors: -EPERM when called from one of sc's own children.
  * Blocks or yields. */

@@ -51,6 +51,9 @@
  *   I8  with an arena attached, every buffered descriptor that carries a
  *       ticket names a live ticket of that arena; a boxed channel buffers
  *       only OWNED descriptors with a ticket and elem_size bytes.
+ *   I9  (the lifetime rule) inside - left >= the queued tokens: a queued
+ *       wait is inside, and so is a decided one until it has left
+ *       (kc_chan_destroy frees only at inside == left with empty queues).
  * A cell channel's indices move without the lock, so for it the occupancy
  * bounds of I1, and I3 and I4, hold only at rest and are not checked; its
  * counts are its indices, which makes I6 hold by construction.
@@ -58,15 +61,47 @@
 #include "chan/kc_chan_impl.h"
 
 #include "base/kc_debug.h"
+#include "kcoro/sched.h"
 
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* An unlimited ring starts (and shrinks back to) this many slots. */
+/* An unlimited ring starts (and shrinks back to) this many slots. A
+ * destroy that finds only waits on their way out (decided, not yet gone)
+ * looks again up to KC_CHAN_DESTROY_SPINS times with a pause, then up to
+ * KC_CHAN_DESTROY_YIELDS times with a yield, before it answers -EBUSY. */
 enum {
-    KC_CHAN_UNLIMITED_MIN_SLOTS = 32
+    KC_CHAN_UNLIMITED_MIN_SLOTS = 32,
+    KC_CHAN_DESTROY_SPINS = 64,
+    KC_CHAN_DESTROY_YIELDS = 1024,
+    KC_CHAN_GUARDS = 64
 };
+
+/* The largest ring a cell channel may have, in bytes. A cell ring is
+ * written in full at creation (each cell's sequence word), so a larger one
+ * would commit all its memory up front (2^26 cells of 8 bytes: 1 GiB and
+ * 640 ms); a larger ring is a locked ring instead, allocated untouched,
+ * whose pages are committed only as elements are buffered. */
+#define KC_CHAN_CELLS_MAX_BYTES ((size_t)16 << 20)
+
+/* The guards of the lifetime rule: a waiter's own cancellation hook holds
+ * its channel's guard from the moment it sees its token still queued
+ * until it is done with the channel, and kc_chan_destroy takes the same
+ * guard first. So a hook that saw the token undecided can still lock the
+ * channel even when a peer or a close decides the token meanwhile (and
+ * takes it out of `inside`), and a hook that sees it decided never
+ * touches the channel. Hashed by address: the guards outlive every
+ * channel. Lock order: guard, then the channel. Padded to a line each. */
+static struct {
+    _Alignas(64) kc_lock_t lock;
+} guards[KC_CHAN_GUARDS];
+
+static kc_lock_t *guard_of(const kc_chan_t *ch)
+{
+    uint64_t a = (uint64_t)(uintptr_t)ch >> 7; /* channels are 128-byte aligned */
+    return &guards[(a * 0x9e3779b97f4a7c15ull) >> 58].lock;
+}
 
 static inline uint64_t load_idx(const _Atomic uint64_t *i)
 {
@@ -166,11 +201,17 @@ int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts)
          * the lock-free ring supports, no slot beyond the capacity, and at
          * least two cells (with one, "freed for the next lap" and "full"
          * would be the same sequence word). */
+        size_t cell_stride = sizeof(uint64_t) + ((ch->slot_size + 7) & ~(size_t)7);
         ch->cells = opts->kind == KC_CHAN_BUFFERED && ch->policy == KC_CHAN_SUSPEND && !ch->desc &&
-                    ch->arena == NULL && ch->ring_slots == ch->capacity && ch->capacity >= 2;
+                    ch->arena == NULL && ch->ring_slots == ch->capacity && ch->capacity >= 2 &&
+                    ch->ring_slots <= KC_CHAN_CELLS_MAX_BYTES / cell_stride;
         if (ch->cells)
-            ch->stride = sizeof(uint64_t) + ((ch->slot_size + 7) & ~(size_t)7);
-        ch->ring = malloc(ch->ring_slots * ch->stride);
+            ch->stride = cell_stride;
+        /* At most 2^30 slots of at most 64 KiB + 8 bytes: the product fits,
+         * and what cannot be had is -ENOMEM (never touched here unless it
+         * is a cell ring, at most KC_CHAN_CELLS_MAX_BYTES). */
+        ch->ring =
+            ch->ring_slots <= SIZE_MAX / ch->stride ? malloc(ch->ring_slots * ch->stride) : NULL;
         if (ch->ring == NULL) {
             free(ch);
             return -ENOMEM;
@@ -209,21 +250,41 @@ static void undelivered(kc_chan_t *ch, void *elem)
         ch->on_undelivered(elem, ch->slot_size, ch->undelivered_arg);
 }
 
+/* The lifetime rule: a channel is freed only when no wait is queued and
+ * every wait that was has left (inside == left). Waits on their way out
+ * leave without anyone's help, so destroy gives them a short, bounded
+ * while (pauses, then yields, which lets a coroutine on this worker run);
+ * a queued wait needs a close, a peer or its own timeout first, so it
+ * makes destroy answer -EBUSY at once. */
 int kc_chan_destroy(kc_chan_t *ch)
 {
     if (ch == NULL)
         return 0;
     if (ch->tick != NULL)
         kc__chan_tick_free(ch); /* a timer channel stops first (kc_chan_timer.c) */
-    kc__lock(&ch->lock);
-    if (ch->sendq.len != 0 || ch->recvq.len != 0) {
+    kc_lock_t *g = guard_of(ch);
+    for (int round = 0;; round++) {
+        kc__lock(g);
+        kc__lock(&ch->lock);
+        bool queued = ch->sendq.len != 0 || ch->recvq.len != 0;
+        /* acquire: pairs with kc__chan_leave's release add, so the leaver's
+         * last touches happen before the free below */
+        if (!queued && ch->inside == atomic_load_explicit(&ch->left, memory_order_acquire))
+            break;
         kc__unlock(&ch->lock);
-        return -EBUSY;
+        kc__unlock(g);
+        if (queued || round >= KC_CHAN_DESTROY_SPINS + KC_CHAN_DESTROY_YIELDS)
+            return -EBUSY;
+        if (round < KC_CHAN_DESTROY_SPINS)
+            kc__port_relax();
+        else
+            kc_sched_yield();
     }
     for (uint64_t i = load_idx(&ch->recv_idx); i != kc__chan_send_idx(ch); i++)
         undelivered(ch, slot_at(ch, i));
     atomic_store_explicit(&ch->recv_idx, kc__chan_send_idx(ch), memory_order_relaxed);
     kc__unlock(&ch->lock);
+    kc__unlock(g);
     free(ch->ring);
     free(ch);
     return 0;
@@ -236,6 +297,21 @@ static inline void sync_waiting(kc_chan_t *ch, const kc_waiter_queue_t *q)
                           memory_order_relaxed);
 }
 
+/* Under ch->lock: the plain token arb, queued here, was decided with rc by
+ * someone other than its owner, who will not touch the channel after its
+ * wake (unless self_leave): count the failure and take it out of
+ * `inside` here, on its behalf. Select tokens are left to their owner,
+ * who withdraws every clause under the lock. */
+static inline void depart_for(kc_chan_t *ch, const kc_waiter_t *arb, int rc)
+{
+    const struct kc__chan_owner *o = arb->owner;
+    if (arb->kind == KC_WAITER_SELECT || o->self_leave)
+        return;
+    ch->inside--;
+    if (rc < 0)
+        kc__chan_fail(ch, rc);
+}
+
 /* A popped token whose owner was cancelled (kc__chan_owner_cancelled):
  * decide its arbiter CANCELLED with -ECANCELED and wake the owner, here and
  * under the lock, since its own hook will find the token gone. A clause
@@ -245,6 +321,7 @@ static void withdraw_cancelled(kc_chan_t *ch, kc_waiter_t *arb)
 {
     if (kc__waiter_try_cancel(arb)) { /* a plain token: cannot fail under the lock */
         arb->result = -ECANCELED;
+        depart_for(ch, arb, -ECANCELED);
         kc__chan_wake(arb);
     } else if (kc__waiter_status(arb) != KC_WAITER_CANCELLED) {
         return; /* claimed elsewhere: a stale clause */
@@ -280,12 +357,13 @@ static kc_waiter_t *take_peer(kc_chan_t *ch, kc_waiter_queue_t *q)
     return w;
 }
 
-/* Record the outcome of a claimed token and return the one to wake. */
-static kc_waiter_t *settle_peer(kc_waiter_t *w, int rc)
+/* Record the outcome of a claimed token of ch and return the one to wake. */
+static kc_waiter_t *settle_peer(kc_chan_t *ch, kc_waiter_t *w, int rc)
 {
     w->result = rc;
     kc_waiter_t *arb = kc__waiter_arbiter(w);
     arb->result = rc;
+    depart_for(ch, arb, rc);
     return arb;
 }
 
@@ -348,7 +426,7 @@ static kc_waiter_t *cells_retry_one(kc_chan_t *ch, kc_waiter_queue_t *q)
     if (q->len == 0)
         return NULL;
     kc_waiter_t *w = take_peer(ch, q);
-    return w != NULL ? settle_peer(w, KC__CHAN_RETRY) : NULL;
+    return w != NULL ? settle_peer(ch, w, KC__CHAN_RETRY) : NULL;
 }
 
 void kc__chan_cells_notify_slow(kc_chan_t *ch, bool send)
@@ -391,7 +469,7 @@ int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake)
             advance(&ch->recv_idx);
             count_send(ch, src);
             count_recv(ch, src);
-            *wake = settle_peer(r, 0);
+            *wake = settle_peer(ch, r, 0);
             return 0;
         }
     }
@@ -441,7 +519,7 @@ int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake)
                 kc__chan_copy_elem(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);
                 advance(&ch->send_idx);
                 count_send(ch, src);
-                *wake = settle_peer(s, 0);
+                *wake = settle_peer(ch, s, 0);
             }
         } else if (ch->ring_slots > ch->min_slots && occupancy(ch) <= ch->ring_slots / 4) {
             resize_ring(ch, ch->ring_slots / 2); /* give burst memory back; may fail */
@@ -456,7 +534,7 @@ int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake)
             advance(&ch->recv_idx);
             count_send(ch, dst);
             count_recv(ch, dst);
-            *wake = settle_peer(s, 0);
+            *wake = settle_peer(ch, s, 0);
             return 0;
         }
     }
@@ -481,18 +559,38 @@ bool kc__chan_may_recv(const kc_chan_t *ch)
 }
 
 /* The cancellation hook of a plain token waiting in a channel: the owner
- * timed out or was cancelled. Wins (1) when the token was still queued. */
+ * timed out or was cancelled. Wins (1) when the token was still queued;
+ * then it counts the failure and leaves the channel here, under the lock.
+ * A token already decided is not the owner's to withdraw: the hook then
+ * does not touch the channel at all, which may be gone (the guard, see
+ * guard_of, makes the look and the lock one step). */
 static int cancel_hook(kc_waiter_t *w)
 {
     kc_chan_t *ch = w->site_stats;
+    struct kc__chan_owner *o = w->owner;
+    kc_lock_t *g = o->self_leave ? NULL : guard_of(ch);
+    if (g != NULL) {
+        kc__lock(g);
+        if (kc__waiter_status(w) != KC_WAITER_ENQUEUED) {
+            kc__unlock(g);
+            return 0;
+        }
+    }
     int won = 0;
     kc__lock(&ch->lock);
     if (kc__chan_dequeue(ch, w)) {
         kc__waiter_try_cancel(w); /* cannot fail: it was queued, so undecided */
         kc__chan_bump(&ch->ctr.cancelled_waiters, 1);
+        if (!o->self_leave) {
+            ch->inside--;
+            if (o->prc < 0)
+                kc__chan_fail(ch, o->prc); /* the result settle gives it: -ETIME, -ECANCELED */
+        }
         won = 1;
     }
     kc__unlock(&ch->lock);
+    if (g != NULL)
+        kc__unlock(g);
     return won;
 }
 
@@ -501,6 +599,7 @@ void kc__chan_enqueue(kc_chan_t *ch, kc_waiter_t *w, bool send)
     if (w->parent == NULL)
         w->cancel = cancel_hook;
     w->site_stats = ch;
+    ch->inside++;
     kc_waiter_queue_t *q = send ? &ch->sendq : &ch->recvq;
     kc__waiter_queue_publish_new(q, w);
     sync_waiting(ch, q);
@@ -551,9 +650,9 @@ int kc__chan_close(kc_chan_t *ch, int reason)
      * buffered (a send may have reserved a cell just before the close and
      * still be filling it), then find it drained and closed. */
     while ((w = take_peer(ch, &ch->recvq)) != NULL)
-        kc__chan_wake(settle_peer(w, ch->cells ? KC__CHAN_RETRY : -EPIPE));
+        kc__chan_wake(settle_peer(ch, w, ch->cells ? KC__CHAN_RETRY : -EPIPE));
     while ((w = take_peer(ch, &ch->sendq)) != NULL)
-        kc__chan_wake(settle_peer(w, -EPIPE));
+        kc__chan_wake(settle_peer(ch, w, -EPIPE));
     kc__unlock(&ch->lock);
     return 0;
 }
@@ -640,6 +739,9 @@ int kc__chan_check(kc_chan_t *ch, const char **why)
         FAIL("I6: sends != receives + undelivered + occupancy");
     if ((ch->ring_slots & (ch->ring_slots - 1)) != 0)
         FAIL("I7: ring size is not a power of two");
+    if (ch->inside - atomic_load_explicit(&ch->left, memory_order_acquire) <
+        (uint64_t)(ch->sendq.len + ch->recvq.len))
+        FAIL("I9: fewer waits inside the channel than queued");
     for (uint64_t i = r; ch->arena != NULL && i != s; i++) {
         const kc_zdesc_t *d = (const kc_zdesc_t *)(const void *)slot_at(ch, i);
         bool ticket = kc_zdesc_has_ticket(d);

@@ -106,20 +106,26 @@ int kc__chan_box_send(kc_chan_t *ch, const void *msg, int64_t timeout_ns, const 
     int rc = box(ch, msg, &d);
     if (rc != 0)
         return kc__chan_fail(ch, rc);
-    rc = kc__chan_transfer(ch, true, &d, timeout_ns, cancel);
+    bool waited;
+    rc = kc__chan_transfer_stay(ch, true, &d, timeout_ns, cancel, &waited);
     if (rc != 0)
-        release(ch, &d); /* the send failed: the staged copy dies here */
+        release(ch, &d);        /* the send failed: the staged copy dies here */
+    kc__chan_leave(ch, waited); /* the last touch of ch */
     return rc;
 }
 
 int kc__chan_box_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     kc_zdesc_t d;
-    int rc = kc__chan_transfer(ch, false, &d, timeout_ns, cancel);
-    if (rc != 0)
-        return rc;
-    rc = unbox(ch, &d, out);
-    return rc == 0 ? 0 : kc__chan_fail(ch, rc);
+    bool waited;
+    int rc = kc__chan_transfer_stay(ch, false, &d, timeout_ns, cancel, &waited);
+    if (rc == 0) {
+        rc = unbox(ch, &d, out);
+        if (rc != 0)
+            kc__chan_fail(ch, rc);
+    }
+    kc__chan_leave(ch, waited); /* the last touch of ch */
+    return rc;
 }
 
 void kc__chan_arena_undelivered(kc_chan_t *ch, void *elem)
@@ -181,7 +187,9 @@ int kc__chan_box_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t 
         }
         c->buf = &boxes[staged];
     }
-    int idx = rc == 0 ? kc__chan_select_run(cl, n, flags, timeout_ns, cancel) : rc;
+    struct kc__select_life life;
+    life.any_owed = false;
+    int idx = rc == 0 ? kc__chan_select_run(cl, n, flags, timeout_ns, cancel, &life) : rc;
     /* Settle: the winner's reference moved (send) or arrived (receive);
      * every other staged send dies here. */
     for (size_t i = 0; i < staged; i++) {
@@ -195,6 +203,7 @@ int kc__chan_box_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t 
         else if (c->op == KC_CHAN_CLAUSE_RECV && won)
             c->result = kc__chan_fail(c->chan, unbox(c->chan, &boxes[i], c->buf));
     }
+    kc__chan_select_leave(cl, n, &life); /* the last touches of the channels */
     free(heap);
     return idx;
 }

@@ -85,9 +85,16 @@ struct kc_chan {
     _Alignas(64) _Atomic uint64_t recv_idx; /* elements ever taken out */
     kc_waiter_queue_t sendq;                /* waiting senders and send clauses */
     kc_waiter_queue_t recvq;                /* waiting receivers and receive clauses */
+    /* The lifetime rule (kc_chan_destroy): waits that have not left the
+     * channel yet are inside - left. Every published token adds one to
+     * `inside` (under the lock); a wait leaves either by an `inside - 1`
+     * under the lock (its decider's, or its own) or by a release add to
+     * `left` without it (kc__chan_leave), as its last touch. */
+    uint64_t inside;
     kc_chan_undelivered_fn on_undelivered;
     void *undelivered_arg;
-    kc_arena_t *arena; /* attached arena, or NULL (kc_chan_arena.c) */
+    kc_arena_t *arena;     /* attached arena, or NULL (kc_chan_arena.c) */
+    _Atomic uint64_t left; /* waits that left without the lock (see `inside`) */
     char name[32];
     int close_reason;          /* kc_chan_close_with's reason; written before `closed` */
     struct kc_chan_tick *tick; /* a timer channel's timer (kc_chan_timer.c), or NULL */
@@ -301,6 +308,14 @@ struct kc__chan_owner {
     const kc_cancel_t *cancel;
     kc_waiter_t *arbiter;
     const _Atomic uint32_t *interrupted; /* the owner task's flag, NULL for a thread */
+    /* false: whoever decides the wait (a peer, close, a withdrawal, the
+     * owner's own hook) also counts its failure and takes it out of the
+     * channel's `inside` under the lock, so the owner does not touch the
+     * channel after its wake. true: the owner touches the channel after
+     * the wait (a cell channel's retry, a boxed element's release, every
+     * select), counts for itself and leaves with kc__chan_leave. */
+    bool self_leave;
+    int prc; /* the owner's last park result, for its cancellation hook */
 };
 
 /* The owner ops of every channel token: wake = kc_unpark, park = kc_park
@@ -336,6 +351,15 @@ static inline void kc__chan_bump(_Atomic uint64_t *c, uint64_t n)
 /* Count a failed operation by its code (any time, no lock). Returns rc. */
 int kc__chan_fail(kc_chan_t *ch, int rc);
 
+/* The last touch of a self_leave owner that published n tokens in ch:
+ * they have left (a release add: pairs with kc_chan_destroy's acquire
+ * load). n == 0 does nothing. Never blocks. */
+static inline void kc__chan_leave(kc_chan_t *ch, uint64_t n)
+{
+    if (n != 0)
+        atomic_fetch_add_explicit(&ch->left, n, memory_order_release);
+}
+
 /* Check what a send of elem would need before it touches the channel:
  * descriptor validity and length, and with an arena attached the ticket
  * (kc_chan_arena.c). elem is a kc_zdesc_t unless ch is a plain copy
@@ -354,10 +378,35 @@ int kc__zdesc_vet(const kc_zdesc_t *d, kc_arena_t *arena);
 int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
                       const kc_cancel_t *cancel);
 
+/* kc__chan_transfer for a caller that touches ch again after it returns
+ * (a boxed element's release or copy): a wait then stays inside the
+ * channel and *waited says so; the caller leaves with kc__chan_leave(ch,
+ * 1) after its last touch. Failures are counted. Can block or yield. */
+int kc__chan_transfer_stay(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
+                           const kc_cancel_t *cancel, bool *waited /* OUT */);
+
+/* What one select owes the lifetime rule (kc_select.c): clause tokens
+ * still inside their channels (owed[i] for clause i, valid once any_owed),
+ * whether its token is held, and the clause a cell channel last woke it
+ * for. stay: the caller touches the channels after the select, so every
+ * wait stays inside until kc__chan_select_leave. */
+struct kc__select_life {
+    uint32_t owed[KC_CHAN_SELECT_MAX];
+    int notified;
+    bool held, stay, any_owed;
+};
+
 /* kc_chan_select once its clauses are validated: order, poll, wait
- * (kc_select.c). Returns what kc_chan_select does. Can block or yield. */
+ * (kc_select.c). Returns what kc_chan_select does. With life NULL the
+ * select leaves every channel before it returns; with life, the caller
+ * touches the clauses' channels afterwards and then calls
+ * kc__chan_select_leave. Can block or yield. */
 int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                        const kc_cancel_t *cancel);
+                        const kc_cancel_t *cancel, struct kc__select_life *life);
+
+/* The last touches of a select run with a life: every clause token still
+ * inside its channel leaves. Never blocks. */
+void kc__chan_select_leave(kc_chan_clause_t *cl, size_t n, struct kc__select_life *life);
 
 /* kc_chan_close with a reason (kc_chan_close_with); kc_chan_close passes
  * 0. Returns 0, -EINVAL (NULL) or -EPIPE (closed already: its reason stays).

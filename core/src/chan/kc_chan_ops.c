@@ -86,24 +86,25 @@ static int take_owed_wake(const struct kc__chan_owner *o)
     }
 }
 
-/* Park for the outcome (the owner ops' park). */
+/* Park for the outcome (the owner ops' park). The result is kept for the
+ * cancellation hook, which counts the failure it becomes. */
 static int owner_park(void *owner, int64_t timeout_ns)
 {
     struct kc__chan_owner *o = owner;
     if (kc__waiter_status(o->arbiter) == KC_WAITER_ENQUEUED &&
         !spin_for_decision(o, kc__parker_task(o->parker)))
-        return kc__park_own(o->parker, timeout_ns, o->cancel);
-    return take_owed_wake(o);
+        return o->prc = kc__park_own(o->parker, timeout_ns, o->cancel);
+    return o->prc = take_owed_wake(o);
 }
 
 /* owner_park for task t waiting on its own parker with no timeout and no
  * token, the common wait: the same steps with the scheduler's specialised
  * park (kc__park_task_own). Returns 0 or -ECANCELED. */
-static int park_task_untimed(const struct kc__chan_owner *o, struct kc_task *t)
+static int park_task_untimed(struct kc__chan_owner *o, struct kc_task *t)
 {
     if (spin_for_decision(o, t)) /* no spin on a single worker */
         return take_owed_wake(o);
-    return kc__park_task_own(t);
+    return o->prc = kc__park_task_own(t);
 }
 
 void kc__chan_note_select(const kc_parker_t *p, const kc_chan_t *first, size_t n)
@@ -121,6 +122,8 @@ void kc__chan_owner_init(struct kc__chan_owner *o, kc_waiter_t *arbiter, const k
     o->parker = kc__parker_for_wait(&o->spare, &o->interrupted);
     o->cancel = cancel;
     o->arbiter = arbiter;
+    o->self_leave = false;
+    o->prc = 0;
 }
 
 int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
@@ -144,14 +147,18 @@ int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
 }
 
 /* Publish a token for elem in ch (locked by the caller), drop the lock and
- * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED. */
+ * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED (or a cell
+ * channel's KC__CHAN_RETRY). Unless self_leave, whoever decided the wait
+ * has counted its failure and the wait has left the channel: the caller
+ * must not touch ch again (see struct kc__chan_owner). */
 static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
-                       const kc_cancel_t *cancel)
+                       const kc_cancel_t *cancel, bool self_leave)
 {
     kc_waiter_t w;
     struct kc__chan_owner o;
     kc_waiter_scope_t sc;
     kc__chan_owner_init(&o, &w, cancel);
+    o.self_leave = self_leave;
     kc__waiter_init(&w, send ? KC_WAITER_SENDER : KC_WAITER_RECEIVER, &o, &kc__chan_owner_ops);
     if (send)
         kc__waiter_put_bytes(&w, elem, ch->slot_size);
@@ -182,22 +189,28 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
 {
     int64_t deadline = kc__deadline_after(timeout_ns);
     bool timed = timeout_ns != 0;
+    uint64_t waits = 0; /* tokens published: they leave at the end (self_leave) */
+    int rc;
     for (;;) {
         kc_waiter_t *wake = NULL;
         bool wait = timeout_ns != 0;
         kc__lock(&ch->lock);
         if (wait)
             kc__chan_cells_announce(ch, send);
-        int rc =
-            send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);
+        rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);
         if (cancel != NULL && (rc == -EAGAIN || rc == -EPIPE) && kc_cancel_is_triggered(cancel))
             rc = -ECANCELED;
         if (rc == -EAGAIN && wait) {
-            rc = wait_locked(ch, send, elem, timeout_ns, cancel); /* unlocks */
+            if (cancel != NULL && waits == 0)
+                kc__cancel_hold(cancel); /* the token stays ours until we return */
+            waits++;
+            rc = wait_locked(ch, send, elem, timeout_ns, cancel, true); /* unlocks */
             if (rc == KC__CHAN_RETRY) {
                 timeout_ns = kc__deadline_left(deadline);
-                if (kc__chan_cell_try(ch, send, elem))
-                    return 0;
+                if (kc__chan_cell_try(ch, send, elem)) {
+                    rc = 0;
+                    break;
+                }
                 continue;
             }
         } else {
@@ -208,8 +221,14 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
             if (rc == -EAGAIN && timed)
                 rc = -ETIME; /* woken to try again after its time ran out */
         }
-        return rc == 0 ? 0 : kc__chan_fail(ch, rc);
+        break;
     }
+    if (rc != 0)
+        kc__chan_fail(ch, rc);
+    kc__chan_leave(ch, waits); /* the last touch of ch */
+    if (waits != 0 && cancel != NULL)
+        kc__cancel_release(cancel);
+    return rc;
 }
 
 /* The one path of every send and receive, copy or descriptor. elem is
@@ -223,8 +242,10 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
  * every thread-local of the runtime is reached through a noinline
  * accessor, which flatten leaves alone (ARCHITECTURE.md section 6), and
  * kc_coro_yield_to, the switch, is noinline too. */
-__attribute__((flatten)) int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem,
-                                               int64_t timeout_ns, const kc_cancel_t *cancel)
+static inline __attribute__((always_inline)) int transfer(kc_chan_t *ch, bool send, void *elem,
+                                                          int64_t timeout_ns,
+                                                          const kc_cancel_t *cancel,
+                                                          bool *waited /* OUT, or NULL */)
 {
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return kc__chan_fail(ch, -ECANCELED);
@@ -242,11 +263,34 @@ __attribute__((flatten)) int kc__chan_transfer(kc_chan_t *ch, bool send, void *e
     }
     if (cancel != NULL && (rc == -EAGAIN || rc == -EPIPE) && kc_cancel_is_triggered(cancel))
         rc = -ECANCELED; /* it fired since the check above: cancel still comes first */
-    if (rc == -EAGAIN && timeout_ns != 0)
-        rc = wait_locked(ch, send, elem, timeout_ns, cancel);
-    else
+    if (rc == -EAGAIN && timeout_ns != 0) {
+        /* The wait: its decider counts and takes it out of the channel
+         * (the lifetime rule), unless the caller touches ch afterwards. */
+        if (cancel != NULL)
+            kc__cancel_hold(cancel); /* peers read it while the token is queued */
+        rc = wait_locked(ch, send, elem, timeout_ns, cancel, waited != NULL);
+        if (cancel != NULL)
+            kc__cancel_release(cancel);
+        if (waited == NULL)
+            return rc; /* counted; ch may be gone */
+        *waited = true;
+    } else {
         kc__unlock(&ch->lock);
+    }
     return rc == 0 ? 0 : kc__chan_fail(ch, rc);
+}
+
+__attribute__((flatten)) int kc__chan_transfer(kc_chan_t *ch, bool send, void *elem,
+                                               int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    return transfer(ch, send, elem, timeout_ns, cancel, NULL);
+}
+
+int kc__chan_transfer_stay(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
+                           const kc_cancel_t *cancel, bool *waited)
+{
+    *waited = false;
+    return transfer(ch, send, elem, timeout_ns, cancel, waited);
 }
 
 /* The bodies of kc__chan_send_elem and kc__chan_recv_elem, inlined into

@@ -39,6 +39,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Selects of up to this many clauses keep their tokens on the stack. */
 enum {
@@ -175,9 +176,18 @@ static void init_clauses(kc_chan_clause_t *cl, size_t n, kc_waiter_t *tok, kc_wa
 
 /* Nothing looked ready in the optimistic poll: lock all, poll again (this
  * pass is atomic, so a try-select that fails saw every clause not ready at
- * one instant), else register and wait, then withdraw every clause. */
+ * one instant), else register and wait, then withdraw every clause.
+ *
+ * The lifetime rule: each published clause is inside its channel until
+ * the withdrawal below takes it out, under that channel's lock, together
+ * with the count of the clause that fired; after that the select does not
+ * touch the channel again. When it will (a rerun after a cell channel's
+ * KC__CHAN_RETRY, or a boxed select's settling, life->stay), the clauses
+ * stay inside and are left at the end (kc__chan_select_leave). The
+ * caller's token is held from the publication to the end of the select
+ * (life->held; its peers read it through the select's owner). */
 static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int64_t timeout_ns,
-                       const kc_cancel_t *cancel, int *notified /* OUT */)
+                       const kc_cancel_t *cancel, struct kc__select_life *life)
 {
     kc_waiter_t stack_tok[KC_SELECT_STACK_TOKENS];
     kc_waiter_t *tok = stack_tok;
@@ -214,6 +224,10 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
         idx = n;
     }
     if (rc == -EAGAIN && timeout_ns != 0) {
+        if (cancel != NULL && !life->held) {
+            kc__cancel_hold(cancel);
+            life->held = true;
+        }
         kc__waiter_publish(&sel);
         for (size_t k = 0; k < n; k++) /* the queues' lengths now carry the announcements */
             kc__chan_enqueue(cl[order[k]].chan, &tok[order[k]],
@@ -232,20 +246,36 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
             kc__chan_note_select(o.parker, cl[0].chan, n);
         rc = kc__waiter_scope_wait(&sc, timeout_ns);
         bool cancelled = kc__waiter_status(&sel) == KC_WAITER_CANCELLED;
+        bool stay = life->stay || rc == KC__CHAN_RETRY;
+        if (stay && !life->any_owed) {
+            memset(life->owed, 0, n * sizeof(life->owed[0]));
+            life->any_owed = true;
+        }
         idx = n;
         for (size_t i = 0; i < n; i++) {
             kc_chan_t *ch = cl[i].chan;
             kc__lock(&ch->lock);
             if (kc__chan_dequeue(ch, &tok[i]) && cancelled)
                 kc__chan_bump(&ch->ctr.cancelled_waiters, 1);
-            kc__unlock(&ch->lock);
-            if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED)
+            if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED) {
                 idx = i; /* L1, L2: at most one */
+                if (rc < 0 && rc != KC__CHAN_RETRY)
+                    kc__chan_fail(ch, rc); /* -EPIPE */
+            }
+            if (stay)
+                life->owed[i]++;
+            else
+                ch->inside--; /* the last touch of ch (see above) */
+            kc__unlock(&ch->lock);
         }
         if (rc == KC__CHAN_RETRY) { /* a cell channel's clause was told to try again */
-            *notified = (int)idx;
+            life->notified = (int)idx;
             idx = n; /* none fired */
             rc = KC_SELECT_RETRY;
+        } else if (idx < n) {
+            cl[idx].result = rc; /* counted above */
+            rc = (int)idx;
+            idx = n;
         }
     } else {
         kc__chan_wake(wake);
@@ -270,7 +300,7 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
     timeout_ns = kc__timeout_norm(timeout_ns);
     if (boxed) /* elements staged in an arena: kc_chan_arena.c */
         return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
-    return kc__chan_select_run(cl, n, flags, timeout_ns, cancel);
+    return kc__chan_select_run(cl, n, flags, timeout_ns, cancel, NULL);
 }
 
 /* A clause on a cell channel tried without the lock. Returns 0 (it
@@ -281,7 +311,13 @@ static int clause_cells(kc_chan_clause_t *c)
 }
 
 static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                       const kc_cancel_t *cancel, int *notified);
+                       const kc_cancel_t *cancel, struct kc__select_life *life);
+
+void kc__chan_select_leave(kc_chan_clause_t *cl, size_t n, struct kc__select_life *life)
+{
+    for (size_t i = 0; life->any_owed && i < n; i++)
+        kc__chan_leave(cl[i].chan, life->owed[i]); /* each the last touch of its clause's */
+}
 
 /* flatten, as kc__chan_transfer (kc_chan_ops.c) and for the same reasons:
  * 46 -> 42 ns per message for select4 on one worker.
@@ -294,26 +330,41 @@ static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
  * passed on to one (kc__chan_cells_notify_slow). A rerun that waits again
  * has tried every clause first, so only the last wake-up can be owed. */
 __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags,
-                                                 int64_t timeout_ns, const kc_cancel_t *cancel)
+                                                 int64_t timeout_ns, const kc_cancel_t *cancel,
+                                                 struct kc__select_life *outer)
 {
     /* a timed select's deadline, for the reruns: taken before any wait */
     int64_t deadline = kc__deadline_after(timeout_ns);
-    int notified = -1;
-    int rc = select_once(cl, n, flags, timeout_ns, cancel, &notified);
-    if (__builtin_expect(rc != KC_SELECT_RETRY, 1))
+    struct kc__select_life own; /* owed[] is cleared when first used (any_owed) */
+    /* cppcheck-suppress uninitvar ; owed[] is read only once any_owed is set */
+    struct kc__select_life *life = outer != NULL ? outer : &own;
+    life->notified = -1;
+    life->held = false;
+    life->stay = outer != NULL;
+    life->any_owed = false;
+    int rc = select_once(cl, n, flags, timeout_ns, cancel, life);
+    if (__builtin_expect(rc != KC_SELECT_RETRY, 1)) {
+        if (life->held)
+            kc__cancel_release(cancel);
         return rc;
+    }
     bool timed = timeout_ns != 0;
     do {
         timeout_ns = kc__deadline_left(deadline);
-        rc = select_once(cl, n, flags, timeout_ns, cancel, &notified);
+        rc = select_once(cl, n, flags, timeout_ns, cancel, life);
     } while (rc == KC_SELECT_RETRY);
+    int notified = life->notified;
     if (notified >= 0 && (size_t)notified < n && rc != notified) /* pass the chance on */
         kc__chan_cells_notify_slow(cl[notified].chan, cl[notified].op == KC_CHAN_CLAUSE_RECV);
+    if (life->held)
+        kc__cancel_release(cancel);
+    if (outer == NULL)
+        kc__chan_select_leave(cl, n, life); /* the last touches of the clauses' channels */
     return rc == -EAGAIN && timed ? -ETIME : rc;
 }
 
 static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                       const kc_cancel_t *cancel, int *notified)
+                       const kc_cancel_t *cancel, struct kc__select_life *life)
 {
     int rc;
     uint8_t order[KC_CHAN_SELECT_MAX];
@@ -351,5 +402,5 @@ static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
         if (rc != -EAGAIN)
             return fired(cl, order[k], rc);
     }
-    return select_wait(cl, n, order, timeout_ns, cancel, notified);
+    return select_wait(cl, n, order, timeout_ns, cancel, life);
 }

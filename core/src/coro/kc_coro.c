@@ -45,7 +45,7 @@ static void thread_init(struct kc_coro_tls *t)
     t->root.tsan_fiber = kc__san_fiber_current();
     t->current = &t->root;
     t->initialised = true;
-    kc__guard_thread_init();
+    kc__guard_thread_init(kc__coro_tls_peek);
 }
 
 /* ARCHITECTURE.md section 6: never inlined, and the empty asm hides the
@@ -69,14 +69,24 @@ static inline struct kc_coro_tls *tls_before_switch(void)
     return &tls;
 }
 
-/* kc_coro_svc.h: the scheduler's kc__task_self, in one call. */
+__attribute__((noinline, cold)) static void thread_init_cold(struct kc_coro_tls *t)
+{
+    thread_init(t);
+}
+
+/* kc_coro_svc.h: the scheduler's kc__task_self, in one call. The first
+ * call of a thread initialises it out of line (and finds it on its own
+ * stack, so without an owner): the common path saves no registers. */
 __attribute__((noinline)) void *kc__coro_owner_current(void)
 {
     struct kc_coro_tls *t = &tls;
     __asm__ volatile("" : "+r"(t)::"memory");
-    if (__builtin_expect(!t->initialised, 0))
-        thread_init(t);
-    return t->current != &t->root ? t->current->sched : NULL;
+    if (__builtin_expect(!t->initialised, 0)) {
+        thread_init_cold(t);
+        return NULL;
+    }
+    struct kc_coro *co = t->current;
+    return co != &t->root ? co->sched : NULL;
 }
 
 void kc__coro_set_owner(struct kc_coro *co, void *owner)
@@ -439,4 +449,10 @@ size_t kc_coro_stack_size(const kc_coro_t *co)
 uint64_t kc_coro_thread_switches(void)
 {
     return kc__coro_tls()->switches;
+}
+
+void kc_coro_install_overflow_handler(void)
+{
+    kc__guard_take_over();
+    kc__guard_thread_init(kc__coro_tls_peek);
 }

@@ -94,7 +94,9 @@ size_t kc__stack_default_size(void);
 
 /* Overflow reporting (kc_guard.c): install the SIGSEGV handler once per
  * process and an alternate signal stack once per thread. */
-void kc__guard_thread_init(void);
+void kc__guard_thread_init(const struct kc_coro *(*peek)(void));
+/* kc_coro_install_overflow_handler's part: take the signals over again. */
+void kc__guard_take_over(void);
 
 /* Assert invariants I1-I5 for co (debug checks call it). */
 void kc__coro_check(const struct kc_coro *co);

@@ -80,11 +80,16 @@ static void report(const struct kc_coro *co, const void *addr)
     (void)rc;
 }
 
-/* The thread's current coroutine, without initialising anything (we may be
- * in a signal handler on a thread that never used coroutines). */
+/* How to find the thread's current coroutine without initialising
+ * anything (we may be in a signal handler on a thread that never used
+ * coroutines): the engine hands kc__coro_tls_peek in at kc__guard_thread_init,
+ * so this file calls nothing of kc_coro.c. */
+static const struct kc_coro *(*_Atomic peek_current)(void);
+
 static const struct kc_coro *current_or_null(void)
 {
-    return kc__coro_tls_peek();
+    const struct kc_coro *(*peek)(void) = atomic_load_explicit(&peek_current, memory_order_relaxed);
+    return peek != NULL ? peek() : NULL;
 }
 
 static void on_fault(int sig, siginfo_t *info, void *uctx)
@@ -151,8 +156,9 @@ static void install(void)
     pthread_key_create(&altstack_key, free_altstack);
 }
 
-void kc__guard_thread_init(void)
+void kc__guard_thread_init(const struct kc_coro *(*peek)(void))
 {
+    atomic_store_explicit(&peek_current, peek, memory_order_relaxed);
     pthread_once(&install_once, install);
     stack_t cur;
     if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
@@ -168,9 +174,8 @@ void kc__guard_thread_init(void)
     pthread_setspecific(altstack_key, mem);
 }
 
-void kc_coro_install_overflow_handler(void)
+void kc__guard_take_over(void)
 {
     pthread_once(&install_once, install);
     take_over_all();
-    kc__guard_thread_init();
 }

@@ -148,4 +148,7 @@ int kc__port_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
 /* Put fd in non-blocking mode. Returns 0 or a negative errno. */
 int kc__port_set_nonblock(int fd);
 
+/* Is fd an open descriptor of this process (fcntl F_GETFD)? Never blocks. */
+bool kc__port_fd_is_open(int fd);
+
 #endif /* KCORO_KC_POLLER_H */

@@ -1,10 +1,10 @@
-/* kc_port_fd.c - wake fds, poller selection and small fd helpers.
+/* kc_port_fd.c - wake fds and small fd helpers.
  *
  * A wake fd is the way one thread makes another thread's poll return: an
  * eventfd on Linux (one fd, a counter), a non-blocking pipe elsewhere or when
  * KCORO_PORT=portable. Signals coalesce: any number of signals before a drain
- * make the fd readable once. This file also picks the poller backend and
- * holds the helpers that need platform headers: accept4 with
+ * make the fd readable once. This file also holds the helpers that need
+ * platform headers: accept4 with
  * SOCK_NONBLOCK|SOCK_CLOEXEC (accept + fcntl elsewhere), switching an fd to
  * non-blocking mode, a thread-side wait on one fd plus a wake fd, and the
  * credentials of a UNIX socket's peer.
@@ -137,15 +137,6 @@ void kc__wakefd_close(struct kc_wakefd *w)
     w->rfd = w->wfd = -1;
 }
 
-int kc__poller_open(struct kc_poller **out)
-{
-#ifdef __linux__
-    if (!kc__port_portable())
-        return kc__poller_open_epoll(out);
-#endif
-    return kc__poller_open_poll(out);
-}
-
 int kc__port_wait_fd(int fd, uint32_t events, int64_t timeout_ns, struct kc_wakefd *wake)
 {
     struct pollfd p[2] = {
@@ -163,6 +154,8 @@ int kc__port_wait_fd(int fd, uint32_t events, int64_t timeout_ns, struct kc_wake
         return -errno;
     if (r == 0)
         return -ETIME;
+    if (p[0].revents & POLLNVAL)
+        return -EBADF; /* not an open descriptor (closed, or beyond the limit) */
     uint32_t ev = 0;
     if (p[0].revents & POLLIN)
         ev |= KC__POLL_IN;
@@ -177,6 +170,11 @@ int kc__port_wait_fd(int fd, uint32_t events, int64_t timeout_ns, struct kc_wake
     if (wake != NULL)
         kc__wakefd_drain(wake);
     return 0;
+}
+
+bool kc__port_fd_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
 }
 
 int kc__port_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)

@@ -25,6 +25,13 @@
  *   C3  each callback runs at most once, on the firing thread.
  *   C4  kc_cancel_unregister() returns only when the callback is not running
  *       on another thread, so the registration's memory may be reused.
+ *   C5  (the lifetime rule) `users` counts what may still touch the token:
+ *       each registration from kc_cancel_register until its
+ *       kc_cancel_unregister (fired or not), each hold of a waiting call
+ *       (kc__cancel_hold .. kc__cancel_release), and a kc_cancel_trigger
+ *       from its flag exchange to its last unlock. kc_cancel_destroy frees
+ *       the token only when users is 0; each user's decrement is its last
+ *       touch (a release, or under the lock), so it happens before the free.
  */
 #include "sched/kc_sched_impl.h"
 
@@ -52,6 +59,7 @@ struct kc_cancel {
     unsigned nregs;        /* guarded by lock */
     struct kc_cancel *parent;
     kc_cancel_reg_t parent_reg; /* our registration on the parent */
+    _Atomic uint32_t users;     /* C5 */
 };
 
 static _Thread_local char thread_tag;
@@ -105,7 +113,8 @@ int kc_cancel_destroy(kc_cancel_t *c)
     if (c == NULL)
         return 0;
     kc__lock(&c->lock);
-    unsigned n = c->nregs;
+    /* acquire: pairs with kc__cancel_release's release (C5) */
+    unsigned n = atomic_load_explicit(&c->users, memory_order_acquire);
     kc__unlock(&c->lock);
     if (n != 0)
         return -EBUSY;
@@ -113,6 +122,24 @@ int kc_cancel_destroy(kc_cancel_t *c)
         kc_cancel_unregister(&c->parent_reg); /* waits if the parent is firing us */
     free(c);
     return 0;
+}
+
+unsigned kc__cancel_users(const kc_cancel_t *c)
+{
+    /* acquire: as kc_cancel_destroy */
+    return c != NULL ? atomic_load_explicit(&c->users, memory_order_acquire) : 0;
+}
+
+void kc__cancel_hold(const kc_cancel_t *c)
+{
+    /* seq_cst: a destroy ordered after this call sees the hold */
+    atomic_fetch_add_explicit(&unconst(c)->users, 1, memory_order_seq_cst);
+}
+
+void kc__cancel_release(const kc_cancel_t *c)
+{
+    /* release: pairs with kc_cancel_destroy's acquire load (C5) */
+    atomic_fetch_sub_explicit(&unconst(c)->users, 1, memory_order_release);
 }
 
 bool kc_cancel_is_triggered(const kc_cancel_t *c)
@@ -138,12 +165,17 @@ int kc_cancel_trigger(kc_cancel_t *c)
 {
     if (c == NULL)
         return -EINVAL;
-    /* seq_cst: release pairs with the acquire loads of kc_cancel_is_triggered;
-     * seq_cst orders it against the parker's CAS to WAITING (kc_park.c) */
-    if (atomic_exchange_explicit(&c->fired, 1, memory_order_seq_cst) != 0)
-        return 0;
     const void *me = kc__thread_tag();
     kc__lock(&c->lock);
+    /* seq_cst: release pairs with the acquire loads of kc_cancel_is_triggered;
+     * seq_cst orders it against the parker's CAS to WAITING (kc_park.c).
+     * Under the lock, so this call is a user (C5) before anyone can see
+     * the token fired and go on to destroy it. */
+    if (atomic_exchange_explicit(&c->fired, 1, memory_order_seq_cst) != 0) {
+        kc__unlock(&c->lock);
+        return 0;
+    }
+    atomic_fetch_add_explicit(&c->users, 1, memory_order_relaxed); /* under the lock */
     kc_cancel_reg_t *r;
     while ((r = c->head) != NULL) {
         unlink_reg(c, r);
@@ -162,7 +194,8 @@ int kc_cancel_trigger(kc_cancel_t *c)
         }
         kc__lock(&c->lock);
     }
-    kc__unlock(&c->lock);
+    atomic_fetch_sub_explicit(&c->users, 1, memory_order_relaxed); /* under the lock */
+    kc__unlock(&c->lock);                                          /* the last touch of c */
     return 1;
 }
 
@@ -174,7 +207,7 @@ int kc_cancel_register(const kc_cancel_t *cc, kc_cancel_reg_t *r, kc_cancel_fn_t
     r->size = sizeof(*r);
     r->fn = fn;
     r->arg = arg;
-    r->token = c;
+    r->token = NULL; /* set once listed: only then does unregister touch c */
     r->runner = NULL;
     r->prev = r->next = NULL;
     atomic_store_explicit(&r->state, REG_IDLE, memory_order_relaxed);
@@ -191,6 +224,8 @@ int kc_cancel_register(const kc_cancel_t *cc, kc_cancel_reg_t *r, kc_cancel_fn_t
         c->head->prev = r;
     c->head = r;
     c->nregs++;
+    r->token = c;
+    atomic_fetch_add_explicit(&c->users, 1, memory_order_relaxed);      /* under the lock (C5) */
     atomic_store_explicit(&r->state, REG_LISTED, memory_order_relaxed); /* under lock */
     kc__unlock(&c->lock);
     return 0;
@@ -209,9 +244,10 @@ int kc_cancel_unregister(kc_cancel_reg_t *r)
     if (s == REG_LISTED) {
         unlink_reg(c, r);
         atomic_store_explicit(&r->state, REG_IDLE, memory_order_relaxed);
-        r->token = NULL;
     }
-    kc__unlock(&c->lock);
+    r->token = NULL; /* withdrawn or fired: a second unregister returns at once */
+    atomic_fetch_sub_explicit(&c->users, 1, memory_order_relaxed); /* under the lock (C5) */
+    kc__unlock(&c->lock); /* the last touch of c: what follows waits on r only */
     if (s == REG_LISTED || s == REG_IDLE)
         return 0;
     if (runner == kc__thread_tag())

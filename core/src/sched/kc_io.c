@@ -20,6 +20,7 @@
  *   (none)      registered, fd armed               waiting     kc_io_wait
  *   waiting     fd ready: revents set, unparked    done        kc__io_poll
  *   waiting     timeout / cancel: leaves the slot  done        kc_io_wait
+ *   waiting     the fd is closed: -EBADF, unparked done        kc_io_close
  *
  * Invariants:
  *   O1  slot->rd / slot->wr point only at waiters parked in kc_io_wait on
@@ -34,10 +35,15 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 _Static_assert(KC_IO_IN == KC__POLL_IN && KC_IO_OUT == KC__POLL_OUT && KC_IO_ERR == KC__POLL_ERR &&
                    KC_IO_HUP == KC__POLL_HUP,
                "public and port event bits must agree");
+
+/* A waiter's revents bit for "the fd was closed under it" (kc_io_close):
+ * never a KC_IO_* bit, never returned. */
+#define KC__IO_CLOSED (1u << 30)
 
 enum {
     KC_IO_CHUNK_LOG2 = 10,
@@ -209,6 +215,8 @@ static int wait_task(struct kc_task *t, int fd, uint32_t events, int64_t timeout
         kc__poller_arm(s->poller, fd, wanted(sl), true);
     uint32_t rev = me.revents; /* O2 */
     kc__unlock(&sl->lock);
+    if ((rev & KC__IO_CLOSED) || ((rev & KC_IO_ERR) && !kc__port_fd_is_open(fd)))
+        return -EBADF; /* closed under us, or (poll backend) not open at all */
     if (rev != 0)
         return (int)(rev & (events | KC_IO_ERR | KC_IO_HUP));
     return rc < 0 ? rc : (int)events;
@@ -311,6 +319,28 @@ int kc_io_detach(kc_sched_t *s, int fd)
     }
     kc__unlock(&sl->lock);
     return rc;
+}
+
+int kc_io_close(kc_sched_t *s, int fd)
+{
+    if (fd < 0)
+        return -EINVAL;
+    if ((s = sched_of(s)) == NULL)
+        return -EPERM;
+    struct kc_io_slot *sl = slot_get(s, fd, false);
+    if (sl != NULL) {
+        kc__lock(&sl->lock);
+        if (sl->rd != NULL)
+            deliver(sl, sl->rd, KC__IO_CLOSED);
+        if (sl->wr != NULL)
+            deliver(sl, sl->wr, KC__IO_CLOSED);
+        if (sl->armed || sl->attached)
+            kc__poller_disarm(s->poller, fd);
+        sl->attached = sl->armed = false;
+        sl->ready = 0;
+        kc__unlock(&sl->lock);
+    }
+    return close(fd) == 0 ? 0 : -errno;
 }
 
 int kc_io_set_nonblock(int fd)

@@ -69,18 +69,33 @@ static ssize_t io_retry(int fd, uint32_t events, int64_t timeout_ns, const kc_ca
                         io_try_fn attempt, void *arg)
 {
     struct io_clock c = clock_start(timeout_ns);
+    bool held = false; /* the token, from the first wait on (the lifetime rule) */
+    ssize_t r;
     for (;;) {
-        if (cancelled(cancel))
-            return -ECANCELED;
-        ssize_t r = attempt(fd, arg);
+        if (cancelled(cancel)) {
+            r = -ECANCELED;
+            break;
+        }
+        r = attempt(fd, arg);
         if (r >= 0)
-            return r;
+            break;
         int k = classify((int)-r);
-        if (k < 0)
-            return k;
-        if (k == 0 && (k = io_park(fd, events, &c, cancel)) < 0)
-            return k;
+        if (k < 0) {
+            r = k;
+            break;
+        }
+        if (k == 0 && cancel != NULL && !held) {
+            kc__cancel_hold(cancel);
+            held = true;
+        }
+        if (k == 0 && (k = io_park(fd, events, &c, cancel)) < 0) {
+            r = k;
+            break;
+        }
     }
+    if (held)
+        kc__cancel_release(cancel);
+    return r;
 }
 
 struct io_buf {
@@ -175,11 +190,25 @@ int kc_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t timeout_ns,
     return (int)io_retry(fd, KC_IO_IN, timeout_ns, cancel, try_accept, &p);
 }
 
+static int connect_wait(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns,
+                        const kc_cancel_t *cancel);
+
 int kc_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns,
                const kc_cancel_t *cancel)
 {
     if (addr == NULL)
         return -EINVAL;
+    if (cancel == NULL)
+        return connect_wait(fd, addr, len, timeout_ns, NULL);
+    kc__cancel_hold(cancel); /* read between the retries (the lifetime rule) */
+    int rc = connect_wait(fd, addr, len, timeout_ns, cancel);
+    kc__cancel_release(cancel);
+    return rc;
+}
+
+static int connect_wait(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns,
+                        const kc_cancel_t *cancel)
+{
     struct io_clock c = clock_start(timeout_ns);
     int e;
     for (;;) {

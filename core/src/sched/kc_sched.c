@@ -163,39 +163,8 @@ int kc_sched_run_until_idle(kc_sched_t *s, int64_t timeout_ns, const kc_cancel_t
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
                         bool intr, bool deadlock)
 {
-    struct kc_deadlock_watch dw;
-    kc__deadlock_watch_init(&dw, deadlock ? s : NULL);
-    struct kc_idle_waiter me;
-    kc_parker_init(&me.p);
-    kc__lock(&s->wait_lock);
-    me.next = s->waiters;
-    /* The waiter lives on this stack; it is unlinked before we return. */
-    /* cppcheck-suppress autoVariables */
-    s->waiters = &me;
-    kc__unlock(&s->wait_lock);
-    int64_t deadline = kc__deadline_after(timeout_ns);
-    int rc = 0;
-    /* seq_cst: pairs with the decrement in kc__sched_live_dec */
-    while (atomic_load_explicit(&s->live, memory_order_seq_cst) != 0) {
-        bool sliced = false;
-        int64_t left = kc__deadlock_slice(&dw, kc__deadline_left(deadline), &sliced);
-        rc = kc__park(&me.p, left, cancel, intr);
-        if (rc == -ETIME && sliced) {
-            rc = kc__deadlock_look(&dw) ? -EDEADLK : 0;
-            if (rc == 0)
-                continue;
-        }
-        if (rc < 0)
-            break;
-    }
-    kc__lock(&s->wait_lock);
-    struct kc_idle_waiter **pp = &s->waiters;
-    while (*pp != &me)
-        pp = &(*pp)->next;
-    *pp = me.next;
-    kc__unlock(&s->wait_lock);
-    /* seq_cst: pairs with the decrement in kc__sched_live_dec */
-    return atomic_load_explicit(&s->live, memory_order_seq_cst) == 0 ? 0 : rc;
+    return kc__drain_wait(&s->wait_lock, &s->waiters, &s->live, timeout_ns, cancel, intr,
+                          deadlock ? s : NULL);
 }
 
 /* Cancel every task that has parked at least once; the others see
@@ -243,6 +212,33 @@ int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode)
     return 0;
 }
 
+int kc__sched_waiters(struct kc_sched *s)
+{
+    int n = 0;
+    kc__lock(&s->wait_lock);
+    for (const struct kc_idle_waiter *w = s->waiters; w != NULL; w = w->next)
+        n++;
+    kc__unlock(&s->wait_lock);
+    return n;
+}
+
+/* The lifetime rule: wait until no thread is left inside a wait of s
+ * (kc_sched_run_until_idle from other threads, woken when the last task
+ * finished, unlink themselves under wait_lock as their last touch). */
+static void wait_waiters_gone(struct kc_sched *s)
+{
+    for (int i = 0;; i++) {
+        /* acquire: pairs with the release decrement in outside_enqueue */
+        if (kc__sched_waiters(s) == 0 &&
+            atomic_load_explicit(&s->outside_wakers, memory_order_acquire) == 0)
+            return;
+        if (i < 64)
+            kc__port_relax();
+        else
+            kc_sched_yield();
+    }
+}
+
 int kc_sched_destroy(kc_sched_t *s)
 {
     if (s == NULL)
@@ -255,6 +251,7 @@ int kc_sched_destroy(kc_sched_t *s)
     }
     if (s->deadlock_check)
         atomic_fetch_sub_explicit(&kc__deadlock_watched, 1, memory_order_relaxed);
+    wait_waiters_gone(s);
     free_sched(s);
     return 0;
 }

@@ -94,7 +94,7 @@ struct kc_task {
     /* registry; guarded by sched->reg_lock */
     struct kc_task *reg_prev, *reg_next;
     /* what it waits on (kc__task_note_wait); written by the task itself,
-     * read by the deadlock report once every worker is asleep */
+   * read by the deadlock report once every worker is asleep */
     struct kc_ctx *ctx; /* task-local context (kc_context.c), or NULL */
     uint8_t wait_op;    /* enum kc_wait_op */
     uint32_t wait_n;
@@ -173,10 +173,25 @@ enum kc_sched_state {
     KC_SCHED_STOPPED = 3
 };
 
-/* A thread or coroutine waiting for live == 0. */
+/* A thread or coroutine waiting for a count of live tasks to drain to 0
+ * (run_until_idle, shutdown, scope waits): kc_drain.c. */
 struct kc_idle_waiter {
     kc_parker_t p;
     struct kc_idle_waiter *next;
+};
+
+/* A scope (kc_scope.c); its membership is kept by kc_task.c. */
+struct kc_scope {
+    struct kc_sched *sched;
+    uint32_t flags;
+    kc_cancel_t *token;
+    kc_cancel_reg_t reg; /* on token: interrupts the children */
+    kc_lock_t lock;
+    struct kc_task *children;       /* guarded by lock (SC1) */
+    _Atomic int64_t live;           /* written under lock, read anywhere */
+    int first_error;                /* guarded by lock (SC2) */
+    struct kc_idle_waiter *waiters; /* guarded by lock */
+    _Atomic int inside;             /* callers inside scope_wait (the lifetime rule) */
 };
 
 struct kc_io_slot;
@@ -203,6 +218,7 @@ struct kc_sched {
     _Alignas(128) _Atomic int64_t live;
     _Atomic uint64_t ext_spawned; /* spawns from outside the workers */
     _Atomic uint32_t state;       /* enum kc_sched_state */
+    _Atomic int outside_wakers;   /* threads outside the scheduler inside an enqueue */
     _Atomic uint32_t cancel_all;
     _Atomic uint32_t timer_rr;
     kc_lock_t wait_lock;
@@ -215,14 +231,42 @@ struct kc_sched {
     _Atomic int64_t outside; /* blocking calls in flight (kc_run_blocking) */
 };
 
-/* ---- kc_worker.c */
+/* ---- kc_current.c */
 struct kc_worker *kc__sched_worker_self(void); /* TLS accessor, never inlined */
-void *kc__worker_main(void *arg);
+void kc__sched_set_worker_self(struct kc_worker *w);
+
+/* ---- kc_wake.c (the submitting half of the idle protocol) */
 void kc__sched_enqueue(struct kc_task *t);   /* make a woken t runnable (S1) */
 void kc__sched_submit(struct kc_task *t);    /* queue a new task (S1) */
 void kc__sched_notify(struct kc_sched *s);   /* wake a searcher if needed */
 void kc__worker_kick(struct kc_worker *w);   /* make w look at its inbox/timers */
 void kc__sched_wake_all(struct kc_sched *s); /* shutdown: wake every worker */
+/* Queue t on w's deque, or on the inject queue if the deque cannot grow. */
+void kc__worker_push_local(struct kc_worker *w, struct kc_task *t);
+/* Put runnable t in w's next slot; a task it displaces goes to the deque,
+ * and a searcher is woken for it. w is the calling worker. */
+void kc__worker_enqueue_next(struct kc_worker *w, struct kc_task *t);
+/* Take sleeper v off the idle structures (under idle_lock); false when v
+ * was not asleep. *poll says it slept in the poller. */
+bool kc__worker_take_sleeper(struct kc_sched *s, struct kc_worker *v, bool *poll);
+
+/* ---- kc_handoff.c */
+/* Count one pick; true on every KC_SCHED_FAIR_TICK-th (a countdown, so
+ * the hot path has no division). */
+static inline bool kc__worker_fair_tick(struct kc_worker *w)
+{
+    if (w->tick > 1) {
+        w->tick--;
+        return false;
+    }
+    w->tick = KC_SCHED_FAIR_TICK; /* also the first pick of a new worker (0) */
+    return true;
+}
+/* The next local task: next slot, deque, oldest yielder. Owner only. */
+struct kc_task *kc__worker_local_pick(struct kc_worker *w);
+/* Commit the park of t (PARKING -> PARKED); true when t was woken meanwhile
+ * and is runnable. */
+bool kc__task_commit_park(struct kc_task *t);
 /* From running task self on w: switch straight to the next local task.
  * Returns true once self runs again; false (nothing switched) when the
  * worker loop should run instead. */
@@ -233,6 +277,15 @@ bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self);
  * the worker loop, which commits it. Returns once self runs again. */
 void kc__worker_park(struct kc_task *self);
 
+/* ---- kc_idle.c (the sleeping half of the idle protocol) */
+bool kc__worker_poll_now(struct kc_worker *w); /* poll without blocking; true: I/O woke tasks */
+void kc__worker_stop_searching(struct kc_worker *w);
+void kc__worker_park_idle(struct kc_worker *w);
+bool kc__worker_spin_for_work(struct kc_worker *w); /* true: work appeared */
+
+/* ---- kc_worker.c */
+void *kc__worker_main(void *arg);
+
 /* ---- kc_task.c */
 /* arg_size > 0: the arg_size bytes at arg are copied onto the new stack
  * (kc__coro_create_copy) and fn gets the copy. */
@@ -242,6 +295,10 @@ void kc__task_finish(struct kc_worker *w, struct kc_task *t);
 void kc__task_free(struct kc_task *t);
 void kc__task_cache_fini(struct kc_worker *w); /* scheduler teardown */
 void kc__sched_live_dec(struct kc_sched *s);
+/* Scope membership (SC1-SC3 in kc_scope.c): add t to sc (0, or -ECANCELED
+ * for a cancelled scope), and take a finished child off it. */
+int kc__scope_add(struct kc_scope *sc, struct kc_task *t);
+void kc__scope_child_done(struct kc_task *t, int status);
 
 /* ---- kc_park.c */
 /* Initialise t's own parker (kc__task_spawn). Never blocks. */
@@ -272,9 +329,18 @@ int kc__io_poll(struct kc_sched *s, struct kc_worker *w, int64_t timeout_ns);
 const void *kc__thread_tag(void);               /* identifies the calling thread */
 bool kc__cancel_fired_sc(const kc_cancel_t *c); /* seq_cst read of the flag */
 
-/* ---- kc_scope.c */
-int kc__scope_add(struct kc_scope *sc, struct kc_task *t); /* 0 or -ECANCELED */
-void kc__scope_child_done(struct kc_task *t, int status);
+/* ---- kc_drain.c */
+/* Park until *live reads 0, registered on *head under lock meanwhile; the
+ * timeout, the token or (with intr) the task's cancellation end the wait
+ * early. With deadlock not NULL, the wait also ends with -EDEADLK when
+ * that scheduler's deadlock check finds it stuck. Returns 0 once *live
+ * read 0, else the park's error. kc__drain_wake unparks every waiter on
+ * head (the caller holds the lock). The one copy of this loop, for
+ * kc_sched.c and kc_scope.c. */
+int kc__drain_wait(kc_lock_t *lock, struct kc_idle_waiter **head, const _Atomic int64_t *live,
+                   int64_t timeout_ns, const kc_cancel_t *cancel, bool intr,
+                   struct kc_sched *deadlock);
+void kc__drain_wake(struct kc_idle_waiter *head);
 
 /* ---- kc_sched.c */
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
@@ -313,5 +379,11 @@ bool kc__deadlock_look(struct kc_deadlock_watch *dw);
 bool kc__deadlock_env(void);
 /* The KC_SCHED_F_* bits kc_sched_create knows. */
 #define KC_SCHED_F_ALL (KC_SCHED_F_DEADLOCK_CHECK | KC_SCHED_F_SINGLE_THREAD)
+
+/* The lifetime rule's probes (tests): the calls and registrations using a
+ * token, the callers inside kc_scope_wait and kc_sched_run_until_idle. */
+unsigned kc__cancel_users(const kc_cancel_t *c);
+int kc__scope_waiters(struct kc_scope *sc);
+int kc__sched_waiters(struct kc_sched *s);
 
 #endif /* KCORO_KC_SCHED_IMPL_H */

@@ -123,6 +123,16 @@ enum kc_wait_op {
 void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
                         uint32_t n);
 
+/* ---- cancellation tokens (kc_cancel.c) */
+/* The lifetime rule for tokens: a blocking call whose token others may
+ * read while it waits (a channel token's owner, read by peers) holds the
+ * token from before it becomes visible until its last read; while held,
+ * kc_cancel_destroy answers -EBUSY. hold is a seq_cst add, release a
+ * release subtract (pairs with destroy's acquire load): the caller's last
+ * touch of c. Never block. */
+void kc__cancel_hold(const kc_cancel_t *c);
+void kc__cancel_release(const kc_cancel_t *c);
+
 /* ---- parking (kc_park.c) */
 /* Parker owner kinds (kc_parker_t.kind). */
 enum {

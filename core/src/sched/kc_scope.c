@@ -26,18 +26,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-struct kc_scope {
-    struct kc_sched *sched;
-    uint32_t flags;
-    kc_cancel_t *token;
-    kc_cancel_reg_t reg; /* on token: interrupts the children */
-    kc_lock_t lock;
-    struct kc_task *children;       /* guarded by lock (SC1) */
-    _Atomic int live;               /* written under lock, read anywhere */
-    int first_error;                /* guarded by lock (SC2) */
-    struct kc_idle_waiter *waiters; /* guarded by lock */
-};
-
 static void on_cancel(void *arg)
 {
     struct kc_scope *sc = arg;
@@ -73,52 +61,6 @@ int kc_scope_create(kc_scope_t **out, kc_sched_t *s, uint32_t flags)
     return 0;
 }
 
-int kc__scope_add(struct kc_scope *sc, struct kc_task *t)
-{
-    kc__lock(&sc->lock);
-    if (kc_cancel_is_triggered(sc->token)) { /* SC3 */
-        kc__unlock(&sc->lock);
-        return -ECANCELED;
-    }
-    t->scope = sc;
-    t->sc_prev = NULL;
-    t->sc_next = sc->children;
-    if (sc->children != NULL)
-        sc->children->sc_prev = t;
-    sc->children = t;
-    atomic_store_explicit(&sc->live, atomic_load_explicit(&sc->live, memory_order_relaxed) + 1,
-                          memory_order_relaxed); /* SC1, under lock */
-    kc__unlock(&sc->lock);
-    return 0;
-}
-
-void kc__scope_child_done(struct kc_task *t, int status)
-{
-    struct kc_scope *sc = t->scope;
-    bool cancel_now = false;
-    kc__lock(&sc->lock);
-    if (status < 0 && sc->first_error == 0) { /* SC2 */
-        sc->first_error = status;
-        cancel_now = (sc->flags & KC_SCOPE_F_CANCEL_ON_FAIL) != 0;
-    }
-    kc__unlock(&sc->lock);
-    if (cancel_now) /* sc is alive: we are still counted in live */
-        kc_cancel_trigger(sc->token);
-    kc__lock(&sc->lock);
-    if (t->sc_prev != NULL)
-        t->sc_prev->sc_next = t->sc_next;
-    else
-        sc->children = t->sc_next;
-    if (t->sc_next != NULL)
-        t->sc_next->sc_prev = t->sc_prev;
-    int live = atomic_load_explicit(&sc->live, memory_order_relaxed) - 1;
-    atomic_store_explicit(&sc->live, live, memory_order_relaxed);
-    if (live == 0)
-        for (struct kc_idle_waiter *w = sc->waiters; w != NULL; w = w->next)
-            kc_unpark(&w->p); /* under the lock: waiters unlink under it */
-    kc__unlock(&sc->lock);
-}
-
 int kc_scope_spawn(kc_scope_t *sc, kc_coro_fn_t fn, void *arg, const kc_spawn_attr_t *attr)
 {
     if (sc == NULL || fn == NULL)
@@ -146,35 +88,20 @@ static bool own_child(const kc_scope_t *sc)
 
 static int scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr)
 {
-    struct kc_idle_waiter me;
-    kc_parker_init(&me.p);
-    kc__lock(&sc->lock);
-    me.next = sc->waiters;
-    /* The waiter lives on this stack; it is unlinked before we return. */
-    /* cppcheck-suppress autoVariables */
-    sc->waiters = &me;
-    kc__unlock(&sc->lock);
-    int64_t deadline = kc__deadline_after(timeout_ns);
-    int rc = 0;
     struct kc_task *self = kc__task_self();
     if (self != NULL)
         kc__task_note_wait(self, KC_WAIT_SCOPE, sc, NULL, 0);
-    /* relaxed: a stale non-zero only costs one more park, and the permit
-     * from the last child's unpark makes that park return */
-    while (atomic_load_explicit(&sc->live, memory_order_relaxed) != 0) {
-        rc = kc__park(&me.p, kc__deadline_left(deadline), cancel, intr);
-        if (rc < 0)
-            break;
+    atomic_fetch_add_explicit(&sc->inside, 1, memory_order_relaxed);
+    int rc = kc__drain_wait(&sc->lock, &sc->waiters, &sc->live, timeout_ns, cancel, intr, NULL);
+    if (rc == 0) {
+        kc__lock(&sc->lock);
+        rc = sc->first_error;
+        kc__unlock(&sc->lock);
     }
-    kc__lock(&sc->lock);
-    struct kc_idle_waiter **pp = &sc->waiters;
-    while (*pp != &me)
-        pp = &(*pp)->next;
-    *pp = me.next;
-    int live = atomic_load_explicit(&sc->live, memory_order_relaxed);
-    int failure = sc->first_error;
-    kc__unlock(&sc->lock);
-    return live == 0 ? failure : rc;
+    /* release: this caller's last touch of sc happens-before the acquire
+     * load in kc_scope_destroy that sees no caller inside */
+    atomic_fetch_sub_explicit(&sc->inside, 1, memory_order_release);
+    return rc;
 }
 
 int kc_scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *cancel)
@@ -200,7 +127,7 @@ const kc_cancel_t *kc_scope_token(const kc_scope_t *sc)
 
 int kc_scope_live(const kc_scope_t *sc)
 {
-    return sc != NULL ? atomic_load_explicit(&sc->live, memory_order_relaxed) : 0;
+    return sc != NULL ? (int)atomic_load_explicit(&sc->live, memory_order_relaxed) : 0;
 }
 
 int kc_scope_failure(const kc_scope_t *sc)
@@ -214,6 +141,16 @@ int kc_scope_failure(const kc_scope_t *sc)
     return f;
 }
 
+int kc__scope_waiters(struct kc_scope *sc)
+{
+    int n = 0;
+    kc__lock(&sc->lock);
+    for (const struct kc_idle_waiter *w = sc->waiters; w != NULL; w = w->next)
+        n++;
+    kc__unlock(&sc->lock);
+    return n;
+}
+
 int kc_scope_destroy(kc_scope_t *sc)
 {
     if (sc == NULL)
@@ -223,6 +160,18 @@ int kc_scope_destroy(kc_scope_t *sc)
     if (atomic_load_explicit(&sc->live, memory_order_relaxed) != 0)
         kc_cancel_trigger(sc->token);
     int rc = scope_wait(sc, KC_NO_TIMEOUT, NULL, false); /* even if we are cancelled */
+    /* The lifetime rule: other callers of kc_scope_wait, woken with us when
+     * the last child finished, unlink themselves under the lock as their
+     * last touch; wait for them before freeing. */
+    /* acquire: pairs with the release decrement at the end of scope_wait */
+    for (int i = 0;
+         kc__scope_waiters(sc) != 0 || atomic_load_explicit(&sc->inside, memory_order_acquire) != 0;
+         i++) {
+        if (i < 64)
+            kc__port_relax();
+        else
+            kc_sched_yield();
+    }
     kc_cancel_unregister(&sc->reg);
     if (kc_cancel_destroy(sc->token) < 0)
         return rc; /* a nested scope still hangs on our token: keep it alive */

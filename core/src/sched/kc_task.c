@@ -7,14 +7,15 @@
  * handle: by the worker for a detached task, by kc_sched_join otherwise.
  *
  *   task       event                                 next       done by
- *   ---------  ------------------------------------  ---------  -------------------
- *   (none)     spawned                               runnable   kc_sched_spawn
- *   runnable   resumed by a worker                   running    kc__worker (run_task)
- *   running    yields / migrates                     runnable   kc_sched_yield, _migrate
- *   running    parks                                 parked     kc_park (kc_park.c)
- *   parked     woken                                 runnable   kc__task_wake
- *   running    fn returns                            finished   kc__task_finish
- *   finished   handle joined or already detached     (freed)    kc_sched_join, finish
+ *   ---------  ------------------------------------  ---------
+ * ------------------- (none)     spawned                               runnable
+ * kc_sched_spawn runnable   resumed by a worker                   running
+ * kc__worker (run_task) running    yields / migrates runnable   kc_sched_yield,
+ * _migrate running    parks                                 parked     kc_park
+ * (kc_park.c) parked     woken                                 runnable
+ * kc__task_wake running    fn returns                            finished
+ * kc__task_finish finished   handle joined or already detached     (freed)
+ * kc_sched_join, finish
  *
  * Invariants:
  *   A1  t is the owner recorded in t->co (kc__coro_set_owner) for the
@@ -26,31 +27,12 @@
  */
 #include "sched/kc_sched_impl.h"
 
+#include "kcoro/scope.h"
 #include "port/kc_port.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct kc_task *kc__task_self(void)
-{
-    /* kc_coro_self() without its call: one non-inlined accessor, no more */
-    return (struct kc_task *)kc__coro_owner_current(); /* A1 */
-}
-
-int kc__task_nworkers(const struct kc_task *t)
-{
-    return t->sched->nworkers;
-}
-
-void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
-                        uint32_t n)
-{
-    t->wait_op = (uint8_t)op;
-    t->wait_obj = obj;
-    t->wait_name = name;
-    t->wait_n = n;
-}
 
 void kc__sched_live_dec(struct kc_sched *s)
 {
@@ -58,9 +40,57 @@ void kc__sched_live_dec(struct kc_sched *s)
     if (atomic_fetch_sub_explicit(&s->live, 1, memory_order_seq_cst) != 1)
         return;
     kc__lock(&s->wait_lock);
-    for (struct kc_idle_waiter *w = s->waiters; w != NULL; w = w->next)
-        kc_unpark(&w->p); /* under the lock: waiters unlink under it too */
+    kc__drain_wake(s->waiters);
     kc__unlock(&s->wait_lock);
+}
+
+/* Scope membership: a scope's children are on its list under its lock
+ * (SC1-SC3 in kc_scope.c). Kept beside spawn and finish, its only callers,
+ * so that kc_scope.c calls down into this file and never the reverse. */
+int kc__scope_add(struct kc_scope *sc, struct kc_task *t)
+{
+    kc__lock(&sc->lock);
+    if (kc_cancel_is_triggered(sc->token)) { /* SC3 */
+        kc__unlock(&sc->lock);
+        return -ECANCELED;
+    }
+    t->scope = sc;
+    t->sc_prev = NULL;
+    t->sc_next = sc->children;
+    if (sc->children != NULL)
+        sc->children->sc_prev = t;
+    sc->children = t;
+    atomic_store_explicit(&sc->live, atomic_load_explicit(&sc->live, memory_order_relaxed) + 1,
+                          memory_order_relaxed); /* SC1, under lock */
+    kc__unlock(&sc->lock);
+    return 0;
+}
+
+void kc__scope_child_done(struct kc_task *t, int status)
+{
+    struct kc_scope *sc = t->scope;
+    bool cancel_now = false;
+    kc__lock(&sc->lock);
+    if (status < 0 && sc->first_error == 0) { /* SC2 */
+        sc->first_error = status;
+        cancel_now = (sc->flags & KC_SCOPE_F_CANCEL_ON_FAIL) != 0;
+    }
+    kc__unlock(&sc->lock);
+    if (cancel_now) /* sc is alive: we are still counted in live */
+        kc_cancel_trigger(sc->token);
+    kc__lock(&sc->lock);
+    if (t->sc_prev != NULL)
+        t->sc_prev->sc_next = t->sc_next;
+    else
+        sc->children = t->sc_next;
+    if (t->sc_next != NULL)
+        t->sc_next->sc_prev = t->sc_prev;
+    int64_t live = atomic_load_explicit(&sc->live, memory_order_relaxed) - 1;
+    /* seq_cst: pairs with the load in kc__drain_wait (kc_drain.c) */
+    atomic_store_explicit(&sc->live, live, memory_order_seq_cst);
+    if (live == 0)
+        kc__drain_wake(sc->waiters);
+    kc__unlock(&sc->lock);
 }
 
 /* Task records are recycled through a small per-worker cache (owner only,
@@ -238,13 +268,15 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
         return -EBUSY;
     }
     /* While t has not finished its scheduler is alive (the live count
-     * drops after `finished` is set under t->lock), so the deadlock check
-     * looks at it only under t->lock with t unfinished. */
+   * drops after `finished` is set under t->lock), so the deadlock check
+   * looks at it only under t->lock with t unfinished. */
     struct kc_deadlock_watch dw;
     kc__deadlock_watch_init(&dw, t->finished ? NULL : t->sched);
     struct kc_task *self = kc__task_self();
     if (self != NULL)
         kc__task_note_wait(self, KC_WAIT_JOIN, t, NULL, 0);
+    if (cancel != NULL)
+        kc__cancel_hold(cancel); /* read by every park of the loop (the lifetime rule) */
     while (!t->finished) {
         t->joiner = &p;
         kc__unlock(&t->lock);
@@ -258,6 +290,8 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
         if (rc < 0)
             break;
     }
+    if (cancel != NULL)
+        kc__cancel_release(cancel);
     if (!t->finished) {
         kc__unlock(&t->lock);
         return rc;
@@ -372,7 +406,7 @@ bool kc_sched_is_cancelled(void)
 {
     struct kc_task *t = kc__task_self();
     /* acquire: pairs with the seq_cst stores in kc__task_interrupt and
-     * cancel_all, so what the canceller wrote before is visible */
+   * cancel_all, so what the canceller wrote before is visible */
     return t != NULL && (atomic_load_explicit(&t->cancelled, memory_order_acquire) ||
                          atomic_load_explicit(&t->sched->cancel_all, memory_order_acquire));
 }

@@ -5,7 +5,8 @@
 MODULES        += sched
 sched.dir      := core/src/sched
 sched.layer    := 1
-sched.srcs     := kc_clock.c kc_runq.c kc_cancel.c kc_park.c kc_timer.c kc_worker.c kc_task.c \
+sched.srcs     := kc_clock.c kc_current.c kc_wake.c kc_handoff.c kc_idle.c kc_drain.c kc_runq.c \
+                  kc_cancel.c kc_park.c kc_timer.c kc_worker.c kc_task.c \
                   kc_sched.c kc_io.c kc_io_ops.c kc_scope.c kc_deadlock.c kc_context.c \
                   kc_blocking.c
 sched.services := kc_sched_svc.h

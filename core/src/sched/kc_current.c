@@ -1,0 +1,45 @@
+/* kc_current.c - what runs here: this thread's worker, this coroutine's
+ * task, the worker count of its scheduler and what it waits on.
+ *
+ * The leaves every other file of the scheduler asks first; they call
+ * nothing above the coroutine engine.
+ */
+#include "sched/kc_sched_impl.h"
+
+static _Thread_local __attribute__((tls_model("initial-exec"))) struct kc_worker *tls_worker;
+
+/* ARCHITECTURE.md section 6: never inlined, and the asm hides the address,
+ * so no coroutine keeps &tls_worker across a switch to another thread. */
+__attribute__((noinline)) struct kc_worker *kc__sched_worker_self(void)
+{
+    struct kc_worker **p = &tls_worker;
+    __asm__ volatile("" : "+r"(p)::"memory");
+    return *p;
+}
+
+__attribute__((noinline)) void kc__sched_set_worker_self(struct kc_worker *w)
+{
+    struct kc_worker **p = &tls_worker;
+    __asm__ volatile("" : "+r"(p)::"memory");
+    *p = w;
+}
+
+struct kc_task *kc__task_self(void)
+{
+    /* kc_coro_self() without its call: one non-inlined accessor, no more */
+    return (struct kc_task *)kc__coro_owner_current(); /* A1 */
+}
+
+int kc__task_nworkers(const struct kc_task *t)
+{
+    return t->sched->nworkers;
+}
+
+void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
+                        uint32_t n)
+{
+    t->wait_op = (uint8_t)op;
+    t->wait_obj = obj;
+    t->wait_name = name;
+    t->wait_n = n;
+}
