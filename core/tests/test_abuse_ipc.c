@@ -89,9 +89,9 @@ static void test_abuse_ipc_status_to_wire_is_defined_for_every_int(void **state)
     assert_int_equal(kc_rpc_status_from_wire(KC_RPC_WIRE_OTHER), -EIO);
     assert_int_equal(kc_rpc_status_from_wire(13), -EIO); /* past the table */
     assert_int_equal(kc_rpc_status_from_wire(UINT16_MAX), -EIO);
-    static const int table[] = {0,       -EAGAIN,      -ETIME,      -ECANCELED, -EPIPE,
-                                -ECONNREFUSED, -ECONNRESET, -EMSGSIZE, -EPROTO, -EBUSY,
-                                -ENOTSUP, -EINVAL,      -ENOMEM};
+    static const int table[] = {
+        0,         -EAGAIN, -ETIME, -ECANCELED, -EPIPE,  -ECONNREFUSED, -ECONNRESET,
+        -EMSGSIZE, -EPROTO, -EBUSY, -ENOTSUP,   -EINVAL, -ENOMEM};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         assert_int_equal(kc_rpc_status_to_wire(table[i]), i);
         assert_int_equal(kc_rpc_status_from_wire(kc_rpc_status_to_wire(table[i])), table[i]);
