@@ -180,7 +180,16 @@ static void test_abuse_transport_endpoints_null_and_stale(void **state)
     assert_int_equal(kc_transport_close(c), 0);
     assert_int_equal(kc_transport_recv_frame(s, &h, &payload, 64, INT64_MAX, NULL), -EPIPE);
     assert_int_equal(kc_transport_close(s), 0);
+    /* connect with expired timeouts: one try, which a mem: listener takes
+     * at once (nobody listening: refused, never a wait) */
+    assert_int_equal(kc_transport_connect("mem:abuse", &o, &c, -5, NULL), 0);
+    assert_int_equal(kc_transport_accept(l, &s, NULL, INT64_MIN, NULL), 0);
+    assert_int_equal(kc_transport_close(c), 0);
+    assert_int_equal(kc_transport_close(s), 0);
+    assert_int_equal(kc_transport_connect("mem:abuse", &o, &c, INT64_MIN, NULL), 0);
+    assert_int_equal(kc_transport_close(c), 0); /* never accepted */
     assert_int_equal(kc_transport_close(l), 0);
+    assert_int_equal(kc_transport_connect("mem:abuse", &o, &c, -5, NULL), -ECONNREFUSED);
 }
 
 int main(void)

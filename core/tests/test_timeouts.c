@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "kcoro.h"
+#include "kcoro/ipc.h"
 #include "kcoro/transport.h"
 
 #include "port/kc_deadline.h"
@@ -63,6 +64,15 @@ struct fix {
     kc_bus_pub_t *pub;
     kc_bus_sub_t *sub;
     kc_transport_t *tl, *tc, *ts; /* listener, client, server side */
+    kc_actor_t *actor;
+    pthread_t occupier;      /* holds the blocking pool's one helper */
+    _Atomic int occupying;   /* its call runs on the helper */
+    _Atomic int release;     /* let it return */
+    kc_rpc_router_t *router; /* the server's: CMD_GATE waits for the gate */
+    kc_ipc_server_t *srv;    /* listening on url */
+    kc_ipc_conn_t *cc, *sc;  /* client and server side of a connection */
+    kc_rpc_future_t *fut;    /* a request CMD_GATE, not consumed yet */
+    char url[64];
     uint64_t v;
     _Atomic int ready;    /* the caller is about to make the blocking call */
     _Atomic int done;     /* it returned */
@@ -624,6 +634,259 @@ static void tp_take(struct fix *f)
     assert_int_equal(tp_recv(f->ts, KC_NO_TIMEOUT), 0);
 }
 
+/* ------------------------------------------------------------------ actors */
+
+/* Every message waits for the gate, then answers 42 with status 5. */
+static int gated_handler(void *state, const void *msg, void *reply)
+{
+    struct fix *f = state;
+    (void)msg;
+    uint64_t v;
+    (void)kc_chan_recv(f->gate, &v, KC_NO_TIMEOUT, NULL); /* -EPIPE once open */
+    if (reply != NULL)
+        *(uint64_t *)reply = 42;
+    return 5;
+}
+
+static void actor_setup(struct fix *f)
+{
+    assert_int_equal(kc_chan_make(&f->gate, KC_CHAN_RENDEZVOUS, 0, sizeof(uint64_t)), 0);
+    assert_int_equal(kc_scope_create(&f->scope, f->s, 0), 0);
+    kc_actor_opts_t o = KC_ACTOR_OPTS_INIT;
+    o.msg_size = sizeof(uint64_t);
+    o.reply_size = sizeof(uint64_t);
+    o.mailbox = 1;
+    assert_int_equal(kc_actor_start(&f->actor, f->scope, &o, gated_handler, f), 0);
+}
+
+/* The actor holds one message in its handler and one in its mailbox. */
+static void actor_full(struct fix *f)
+{
+    actor_setup(f);
+    uint64_t m = 1;
+    assert_int_equal(kc_actor_tell(f->actor, &m, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(kc_actor_tell(f->actor, &m, KC_NO_TIMEOUT, NULL), 0);
+}
+
+static void actor_teardown(struct fix *f)
+{
+    open_gate(f);
+    assert_int_equal(kc_actor_destroy(f->actor), 0);
+    assert_int_equal(kc_scope_wait(f->scope, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(kc_scope_destroy(f->scope), 0);
+    assert_int_equal(kc_chan_destroy(f->gate), 0);
+}
+
+static int call_tell(struct fix *f, int64_t t)
+{
+    uint64_t m = 2;
+    go(f);
+    return kc_actor_tell(f->actor, &m, t, NULL);
+}
+
+static int call_ask(struct fix *f, int64_t t)
+{
+    uint64_t m = 3, reply = 0;
+    go(f);
+    int rc = kc_actor_ask(f->actor, &m, &reply, t, NULL);
+    return rc == 5 ? (reply == 42 ? 0 : -EPROTO) : rc < 0 ? rc : -EPROTO;
+}
+
+/* ------------------------------------------------------------ blocking pool */
+
+/* The pool has one helper (main); this call holds it until released. */
+static int occupy_fn(void *arg)
+{
+    struct fix *f = arg;
+    atomic_store(&f->occupying, 1);
+    while (!atomic_load(&f->release))
+        nap_ms(1);
+    return 0;
+}
+
+static void *occupier_main(void *arg)
+{
+    struct fix *f = arg;
+    int r = -1;
+    int rc = kc_run_blocking(occupy_fn, f, KC_NO_TIMEOUT, NULL, &r);
+    return (void *)(intptr_t)(rc == 0 && r == 0 ? 0 : 1);
+}
+
+static void pool_busy(struct fix *f)
+{
+    assert_int_equal(pthread_create(&f->occupier, NULL, occupier_main, f), 0);
+    while (!atomic_load(&f->occupying))
+        nap_ms(1);
+}
+
+static void free_helper(struct fix *f)
+{
+    atomic_store(&f->release, 1);
+}
+
+static void pool_teardown(struct fix *f)
+{
+    free_helper(f);
+    void *ret = (void *)(intptr_t)1;
+    assert_int_equal(pthread_join(f->occupier, &ret), 0);
+    assert_null(ret);
+}
+
+static int answer_fn(void *arg)
+{
+    (void)arg;
+    return 77;
+}
+
+static int call_run_blocking(struct fix *f, int64_t t)
+{
+    int r = 0;
+    go(f);
+    int rc = kc_run_blocking(answer_fn, f, t, NULL, &r);
+    return rc == 0 && r != 77 ? -EPROTO : rc;
+}
+
+/* ----------------------------------------------------- connections and RPC */
+
+#define CMD_GATE 1
+
+static int gate_rpc(const kc_rpc_req_t *req, void *arg, void **out, size_t *out_len)
+{
+    struct fix *f = arg;
+    (void)req, (void)out, (void)out_len;
+    uint64_t v;
+    (void)kc_chan_recv(f->gate, &v, KC_NO_TIMEOUT, req->cancel); /* -EPIPE once open */
+    return 0;
+}
+
+static kc_ipc_opts_t ipc_opts(struct fix *f)
+{
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.sched = f->s;
+    o.router = f->router;
+    return o;
+}
+
+static void ipc_listen(struct fix *f)
+{
+    static _Atomic int seq;
+    assert_int_equal(kc_chan_make(&f->gate, KC_CHAN_RENDEZVOUS, 0, sizeof(uint64_t)), 0);
+    assert_int_equal(kc_rpc_router_create(&f->router), 0);
+    assert_int_equal(kc_rpc_router_add(f->router, CMD_GATE, gate_rpc, f), 0);
+    snprintf(f->url, sizeof(f->url), "mem:timeouts-ipc-%d-%d", (int)getpid(),
+             atomic_fetch_add(&seq, 1));
+    kc_ipc_opts_t o = ipc_opts(f);
+    assert_int_equal(kc_ipc_listen(&f->srv, f->url, &o), 0);
+}
+
+static void ipc_dial(struct fix *f)
+{
+    kc_ipc_opts_t o = ipc_opts(f);
+    assert_int_equal(kc_ipc_connect(&f->cc, f->url, &o, KC_NO_TIMEOUT, NULL), 0);
+}
+
+static void ipc_answer(struct fix *f)
+{
+    assert_int_equal(kc_ipc_accept(f->srv, &f->sc, KC_NO_TIMEOUT, NULL), 0);
+}
+
+static void *dial_main(void *arg)
+{
+    ipc_dial(arg);
+    return NULL;
+}
+
+static void ipc_pair(struct fix *f)
+{
+    ipc_listen(f);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, dial_main, f), 0);
+    ipc_answer(f);
+    assert_int_equal(pthread_join(th, NULL), 0);
+}
+
+/* A request the server holds at the gate, its future not consumed. */
+static void ipc_pending(struct fix *f)
+{
+    ipc_pair(f);
+    assert_int_equal(kc_rpc_send_async(f->cc, CMD_GATE, 0, NULL, 0, NULL, &f->fut), 0);
+    /* until the server has it: a GOAWAY would refuse one still on its way */
+    kc_ipc_stats_t st;
+    memset(&st, 0, sizeof(st));
+    st.size = sizeof(st);
+    for (int ms = 0; ms < HOLD_MS; ms++) {
+        assert_int_equal(kc_ipc_stats(f->sc, &st), 0);
+        if (st.req_received == 1)
+            break;
+        nap_ms(1);
+    }
+    assert_int_equal(st.req_received, 1);
+}
+
+static void ipc_teardown(struct fix *f)
+{
+    open_gate(f);
+    if (f->fut != NULL) { /* answered, or -EPIPE after an expired shutdown ended the link */
+        int rc = kc_rpc_await(f->fut, KC_NO_TIMEOUT, NULL, NULL, NULL, NULL);
+        assert_true(rc == 0 || rc == -EPIPE);
+    }
+    assert_int_equal(kc_ipc_close(f->cc), 0);
+    assert_int_equal(kc_ipc_close(f->sc), 0);
+    assert_int_equal(kc_ipc_server_close(f->srv), 0);
+    assert_int_equal(kc_rpc_router_destroy(f->router), 0);
+    assert_int_equal(kc_chan_destroy(f->gate), 0);
+}
+
+static int call_ipc_accept(struct fix *f, int64_t t)
+{
+    go(f);
+    return kc_ipc_accept(f->srv, &f->sc, t, NULL);
+}
+
+static int call_ipc_connect(struct fix *f, int64_t t)
+{
+    kc_ipc_opts_t o = ipc_opts(f);
+    go(f);
+    return kc_ipc_connect(&f->cc, f->url, &o, t, NULL);
+}
+
+static int call_wait_dead(struct fix *f, int64_t t)
+{
+    go(f);
+    int rc = kc_ipc_wait_dead(f->cc, t, NULL);
+    return rc == -EPIPE ? 0 : rc == 0 ? -EPROTO : rc; /* the peer's GOAWAY: -EPIPE */
+}
+
+static void peer_goaway(struct fix *f)
+{
+    assert_int_equal(kc_ipc_shutdown(f->sc, KC_NO_TIMEOUT, NULL), 0);
+}
+
+static int call_shutdown(struct fix *f, int64_t t)
+{
+    go(f);
+    return kc_ipc_shutdown(f->cc, t, NULL);
+}
+
+static int call_rpc_await(struct fix *f, int64_t t)
+{
+    int rc = 1;
+    go(f);
+    int r = kc_rpc_await(f->fut, t, NULL, &rc, NULL, NULL);
+    if (r != -EAGAIN)
+        f->fut = NULL; /* consumed */
+    return r == 0 && rc != 0 ? -EPROTO : r;
+}
+
+static int call_rpc_call(struct fix *f, int64_t t)
+{
+    void *p = NULL;
+    size_t len = 1;
+    go(f);
+    int rc = kc_rpc_call(f->cc, CMD_GATE, 0, NULL, 0, t, NULL, &p, &len);
+    return rc == 0 && (p != NULL || len != 0) ? -EPROTO : rc;
+}
+
 /* ------------------------------------------------------------------ driver */
 
 static const struct probe probes[] = {
@@ -655,7 +918,18 @@ static const struct probe probes[] = {
     {"transport_accept", tp_listen, call_tp_accept, tp_dial, -EAGAIN, 0, tp_teardown},
     {"transport_recv_frame", tp_pair, call_tp_recv, tp_give, -EAGAIN, 0, tp_teardown},
     {"transport_send_frame", tp_full, call_tp_send, tp_take, -EAGAIN, 0, tp_teardown},
+    {"actor_tell", actor_full, call_tell, open_gate, -EAGAIN, 0, actor_teardown},
+    {"actor_ask", actor_setup, call_ask, open_gate, -ETIME, 0, actor_teardown},
+    {"run_blocking", pool_busy, call_run_blocking, free_helper, -ETIME, 0, pool_teardown},
+    {"ipc_accept", ipc_listen, call_ipc_accept, ipc_dial, -EAGAIN, 0, ipc_teardown},
+    {"ipc_connect", ipc_listen, call_ipc_connect, ipc_answer, -ETIME, 0, ipc_teardown},
+    {"ipc_wait_dead", ipc_pair, call_wait_dead, peer_goaway, -ETIME, 0, ipc_teardown},
+    {"ipc_shutdown", ipc_pending, call_shutdown, open_gate, -ETIME, 0, ipc_teardown},
+    {"rpc_await", ipc_pending, call_rpc_await, open_gate, -EAGAIN, 0, ipc_teardown},
+    {"rpc_call", ipc_pair, call_rpc_call, open_gate, -ETIME, 0, ipc_teardown},
 };
+
+#define NPROBES (sizeof(probes) / sizeof(probes[0]))
 
 static const int64_t huge[] = {INT64_MAX, INT64_MAX - 1, INT64_MAX / 2};
 static const int64_t expired[] = {-5, INT64_MIN, 0};
@@ -754,7 +1028,8 @@ static void run_all(bool coro)
             broken += run_one(s, &probes[i], expired[k], coro, false);
     }
     assert_int_equal(kc_sched_destroy(s), 0);
-    assert_int_equal(runs, 27 * 6);
+    assert_int_equal(NPROBES, 36);
+    assert_int_equal(runs, 36 * 6);
     assert_int_equal(broken, 0);
 }
 
@@ -851,6 +1126,10 @@ static void test_timeouts_deadline_helpers_saturate_and_never_go_negative(void *
 
 int main(void)
 {
+    /* One helper in the blocking pool, so that one held call makes the
+     * next one wait (the run_blocking probe). */
+    if (kc_blocking_configure(1, 16) != 0)
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timeouts_deadline_helpers_saturate_and_never_go_negative),
         cmocka_unit_test(test_timeouts_every_blocking_call_from_a_thread),
