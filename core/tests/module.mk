@@ -50,6 +50,10 @@ CORE_TESTS += abuse_chan_timer
 CORE_TESTS += abuse_context
 CORE_TESTS += abuse_produce
 CORE_TESTS += abuse_ipc
+CORE_TESTS += sim_env
+CORE_TESTS += registry
+CORE_TESTS += sched_dump
+CORE_TESTS += monitor
 # The tests are white-box: they may include every module's headers.
 tests.uses = $(MODULES)
 
