@@ -202,6 +202,7 @@ KC_API int kc_transport_accept(kc_transport_t *listener, kc_transport_t **out,
     p->pid = -1;
     p->name[0] = '\0';
     void *self = NULL;
+    timeout_ns = kc__timeout_norm(timeout_ns);
     int rc = listener->ops->accept(listener->self, &self, p, timeout_ns, cancel);
     if (rc < 0)
         return rc;
@@ -220,6 +221,7 @@ KC_API int kc_transport_connect(const char *url, const kc_transport_opts_t *opts
     if (ops == NULL)
         return bad ? -EINVAL : -ENOTSUP;
     void *self = NULL;
+    timeout_ns = kc__timeout_norm(timeout_ns);
     const kc_transport_ops_t *ip = routed(ops, opts);
     if (ip != NULL) {
         kc_transport_opts_t o = *opts;
@@ -249,7 +251,7 @@ KC_API int kc_transport_send_frame(kc_transport_t *t, const kc_frame_hdr_t *hdr,
     uint8_t probe[KC_FRAME_HDR_SIZE];
     if (total != hdr->len || kc_frame_encode(hdr, probe) < 0)
         return -EINVAL;
-    return t->ops->send_frame(t->self, hdr, iov, iovcnt, timeout_ns, cancel);
+    return t->ops->send_frame(t->self, hdr, iov, iovcnt, kc__timeout_norm(timeout_ns), cancel);
 }
 
 KC_API int kc_transport_recv_frame(kc_transport_t *t, kc_frame_hdr_t *hdr, void **payload,
@@ -259,7 +261,8 @@ KC_API int kc_transport_recv_frame(kc_transport_t *t, kc_frame_hdr_t *hdr, void 
     if (t == NULL || t->listener || hdr == NULL || payload == NULL)
         return -EINVAL;
     *payload = NULL;
-    return t->ops->recv_frame(t->self, hdr, payload, max_payload, timeout_ns, cancel);
+    return t->ops->recv_frame(t->self, hdr, payload, max_payload, kc__timeout_norm(timeout_ns),
+                              cancel);
 }
 
 KC_API int kc_transport_poll_handle(kc_transport_t *t)
