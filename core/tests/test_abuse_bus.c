@@ -23,7 +23,7 @@ static void test_abuse_bus_create_with_bad_options(void **state)
     (void)state;
     kc_bus_t *bus = NULL;
     kc_bus_pub_t *pub = NULL;
-    kc_bus_opts_t o = {sizeof(o), 8, 0, 1, NULL};
+    kc_bus_opts_t o = {sizeof(o), 8, 0, 1, NULL, 0, NULL};
     assert_int_equal(kc_bus_create(NULL, &bus, &pub), -EINVAL);
     assert_int_equal(kc_bus_create(&o, NULL, &pub), -EINVAL);
     assert_int_equal(kc_bus_create(&o, &bus, NULL), -EINVAL);
@@ -92,7 +92,7 @@ static void test_abuse_bus_bad_arguments_on_a_live_bus(void **state)
     kc_bus_t *bus = NULL;
     kc_bus_pub_t *pub = NULL, *p2 = NULL;
     kc_bus_sub_t *sub = NULL, *subs[KC_BUS_MAX_SUBS];
-    kc_bus_opts_t o = {sizeof(o), 8, 4, 1, NULL};
+    kc_bus_opts_t o = {sizeof(o), 8, 4, 1, NULL, 0, NULL};
     uint64_t v = 5, missed = 0, batch[4] = {0};
     size_t n = 0;
     kc_arena_ticket_t tk = KC_ARENA_TICKET_NULL;
@@ -170,7 +170,7 @@ static void test_abuse_bus_ticket_bus_refuses_bytes_and_bad_topics(void **state)
     kc_bus_t *bus = NULL;
     kc_bus_pub_t *pub = NULL;
     kc_bus_sub_t *sub = NULL;
-    kc_bus_opts_t o = {sizeof(o), 3, 0, 1, a}; /* a ticket bus takes no other size */
+    kc_bus_opts_t o = {sizeof(o), 3, 0, 1, a, 0, NULL}; /* a ticket bus takes no other size */
     assert_int_equal(kc_bus_create(&o, &bus, &pub), -EINVAL);
     o.msg_size = 0;
     assert_int_equal(kc_bus_create(&o, &bus, &pub), 0);

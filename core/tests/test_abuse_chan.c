@@ -188,9 +188,36 @@ static void test_abuse_chan_stale_closed_channel_and_snapshots(void **state)
     assert_int_equal(kc_chan_destroy(ch), 0);
 }
 
+/* Ids and names: NULL reads as 0 and "", a long name is cut to 31 bytes,
+ * ids are distinct and stay with a closed channel. */
+static void test_abuse_chan_ids_and_names(void **state)
+{
+    (void)state;
+    assert_int_equal(kc_chan_id(NULL), 0);
+    assert_string_equal(kc_chan_name(NULL), "");
+    kc_chan_t *a = NULL, *b = NULL;
+    assert_int_equal(kc_chan_make(&a, KC_CHAN_RENDEZVOUS, 0, 8), 0);
+    assert_string_equal(kc_chan_name(a), ""); /* none given */
+    char longname[200];
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
+    o.name = longname;
+    assert_int_equal(kc_chan_create(&b, &o), 0);
+    assert_int_equal(strlen(kc_chan_name(b)), 31);
+    assert_int_equal(strncmp(kc_chan_name(b), longname, 31), 0);
+    uint64_t ida = kc_chan_id(a), idb = kc_chan_id(b);
+    assert_true(ida != 0 && idb != 0 && ida != idb);
+    assert_int_equal(kc_chan_close(a), 0);
+    assert_int_equal(kc_chan_id(a), ida); /* stale (closed): unchanged */
+    assert_int_equal(kc_chan_destroy(a), 0);
+    assert_int_equal(kc_chan_destroy(b), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_abuse_chan_ids_and_names),
         cmocka_unit_test(test_abuse_chan_create_with_bad_options),
         cmocka_unit_test(test_abuse_chan_null_channel_and_buffers),
         cmocka_unit_test(test_abuse_chan_bad_arguments_on_live_channels),

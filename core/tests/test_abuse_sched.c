@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <setjmp.h>
@@ -34,7 +35,7 @@ static void test_abuse_sched_create_with_bad_options(void **state)
     o.size = 5;
     assert_int_equal(kc_sched_create(&s, &o), -EINVAL);
     o = (kc_sched_opts_t)KC_SCHED_OPTS_INIT;
-    o.flags = 0x80000000u; /* unknown */
+    o.flags = 0x40000000u; /* unknown (1u << 31 is KC_SCHED_REGISTER) */
     assert_int_equal(kc_sched_create(&s, &o), -EINVAL);
     o.flags = 0;
     o.nworkers = -1;
@@ -191,9 +192,48 @@ static void test_abuse_sched_stale_and_self_referential_calls(void **state)
     assert_int_equal(kc_sched_destroy(s), 0);
 }
 
+/* The task dump and ids: NULL handles and files, formats that do not
+ * exist, a file that cannot be written, a stopped scheduler. */
+static void test_abuse_sched_dump_and_ids(void **state)
+{
+    (void)state;
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    FILE *ro = fopen("/dev/null", "r"); /* every write fails */
+    assert_non_null(ro);
+    kc_sched_t *s = kc_test_sched(1), *s2 = kc_test_sched(1);
+    assert_int_equal(kc_sched_id(NULL), 0);
+    assert_true(kc_sched_id(s) != 0 && kc_sched_id(s2) != 0 && kc_sched_id(s) != kc_sched_id(s2));
+    assert_int_equal(kc_sched_dump(NULL, f, KC_SCHED_DUMP_TEXT), -EINVAL);
+    assert_int_equal(kc_sched_dump(s, NULL, KC_SCHED_DUMP_TEXT), -EINVAL);
+    assert_int_equal(kc_sched_dump(s, f, (kc_sched_dump_format_t)2), -EINVAL);
+    assert_int_equal(kc_sched_dump(s, f, (kc_sched_dump_format_t)-1), -EINVAL);
+    assert_int_equal(kc_sched_dump(s, f, (kc_sched_dump_format_t)INT_MAX), -EINVAL);
+    assert_int_equal(ftell(f), 0); /* nothing written */
+    assert_int_equal(kc_sched_dump(s, ro, KC_SCHED_DUMP_TEXT), -EIO);
+    assert_int_equal(kc_sched_dump(s, f, KC_SCHED_DUMP_TEXT), 0);
+    assert_int_equal(kc_sched_dump(s, f, KC_SCHED_DUMP_JSON), 0);
+    assert_true(ftell(f) > 0);
+    assert_int_equal(kc_sched_dump_all(NULL, KC_SCHED_DUMP_TEXT), -EINVAL);
+    assert_int_equal(kc_sched_dump_all(f, (kc_sched_dump_format_t)7), -EINVAL);
+    assert_int_equal(kc_sched_dump_all(f, KC_SCHED_DUMP_JSON), 0); /* none registered */
+    assert_int_equal(kc_sched_stamp_waits(NULL), -EINVAL);
+    assert_int_equal(kc_sched_stamp_waits(s), 0); /* no task waits */
+    uint64_t id = kc_sched_id(s);
+    assert_int_equal(kc_sched_shutdown(s, KC_SCHED_SHUTDOWN_GRACEFUL), 0);
+    assert_int_equal(kc_sched_id(s), id); /* stopped, not freed: unchanged */
+    assert_int_equal(kc_sched_stamp_waits(s), 0);
+    assert_int_equal(kc_sched_dump(s, f, KC_SCHED_DUMP_TEXT), 0);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    assert_int_equal(kc_sched_destroy(s2), 0);
+    fclose(ro);
+    fclose(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_abuse_sched_dump_and_ids),
         cmocka_unit_test(test_abuse_sched_create_with_bad_options),
         cmocka_unit_test(test_abuse_sched_null_handles_outside_a_scheduler),
         cmocka_unit_test(test_abuse_sched_stale_and_self_referential_calls),

@@ -192,9 +192,40 @@ static void test_abuse_transport_endpoints_null_and_stale(void **state)
     assert_int_equal(kc_transport_connect("mem:abuse", &o, &c, -5, NULL), -ECONNREFUSED);
 }
 
+/* Routing every listen through one backend: unknown, empty and huge
+ * scheme names change nothing; NULL stops it (twice is fine); a listener
+ * asking for KC_TRANSPORT_F_DIRECT is not routed. */
+static void test_abuse_transport_interpose(void **state)
+{
+    (void)state;
+    char huge[300];
+    memset(huge, 's', sizeof(huge) - 1);
+    huge[sizeof(huge) - 1] = '\0';
+    assert_int_equal(kc_transport_interpose("nosuch"), -ENOTSUP);
+    assert_int_equal(kc_transport_interpose(""), -ENOTSUP);
+    assert_int_equal(kc_transport_interpose(huge), -ENOTSUP);
+    assert_int_equal(kc_transport_interpose(NULL), 0);
+    assert_int_equal(kc_transport_interpose(NULL), 0);
+    kc_transport_opts_t o = KC_TRANSPORT_OPTS_INIT;
+    kc_transport_t *l = NULL;
+    assert_int_equal(kc_transport_listen("mem:abuse-interpose", &o, &l), 0);
+    assert_string_equal(kc_transport_scheme(l), "mem"); /* nothing routed */
+    assert_int_equal(kc_transport_close(l), 0);
+    assert_int_equal(kc_transport_interpose("sim"), 0); /* libkcoro registers it */
+    assert_int_equal(kc_transport_listen("mem:abuse-interpose", &o, &l), 0);
+    assert_string_equal(kc_transport_scheme(l), "sim");
+    assert_int_equal(kc_transport_close(l), 0);
+    o.flags = KC_TRANSPORT_F_DIRECT;
+    assert_int_equal(kc_transport_listen("mem:abuse-interpose", &o, &l), 0);
+    assert_string_equal(kc_transport_scheme(l), "mem");
+    assert_int_equal(kc_transport_close(l), 0);
+    assert_int_equal(kc_transport_interpose(NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_abuse_transport_interpose),
         cmocka_unit_test(test_abuse_transport_codecs_with_bad_input),
         cmocka_unit_test(test_abuse_transport_registry),
         cmocka_unit_test(test_abuse_transport_endpoints_null_and_stale),

@@ -483,7 +483,7 @@ static int call_connect(struct fix *f, int64_t t)
 
 static void bus_setup(struct fix *f)
 {
-    kc_bus_opts_t o = {sizeof(o), sizeof(uint64_t), 0, 1, NULL};
+    kc_bus_opts_t o = {sizeof(o), sizeof(uint64_t), 0, 1, NULL, 0, NULL};
     assert_int_equal(kc_bus_create(&o, &f->bus, &f->pub), 0);
     assert_int_equal(kc_bus_subscribe(f->bus, &f->sub), 0);
 }
@@ -493,7 +493,7 @@ static void ticket_bus_setup(struct fix *f)
     kc_arena_opts_t ao = KC_ARENA_OPTS_INIT;
     ao.bytes = 1 << 16;
     assert_int_equal(kc_arena_create(&f->arena, &ao), 0);
-    kc_bus_opts_t o = {sizeof(o), sizeof(kc_arena_ticket_t), 0, 1, f->arena};
+    kc_bus_opts_t o = {sizeof(o), sizeof(kc_arena_ticket_t), 0, 1, f->arena, 0, NULL};
     assert_int_equal(kc_bus_create(&o, &f->bus, &f->pub), 0);
     assert_int_equal(kc_bus_subscribe(f->bus, &f->sub), 0);
 }
