@@ -269,6 +269,7 @@ KC_API int kc_transport_send_frames(kc_transport_t *t, const kc_frame_out_t *fra
     for (int i = 0; i < n; i++)
         if (!frame_ok(&frames[i].hdr, frames[i].iov, frames[i].iovcnt))
             return -EINVAL;
+    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     if (n > 1 && t->ops->size > offsetof(kc_transport_ops_t, send_frames) &&
         t->ops->send_frames != NULL)
         return t->ops->send_frames(t->self, frames, n, timeout_ns, cancel);
