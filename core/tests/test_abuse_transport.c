@@ -173,6 +173,27 @@ static void test_abuse_transport_endpoints_null_and_stale(void **state)
     assert_int_equal(kc_transport_recv_frame(s, &h, NULL, 64, 0, NULL), -EINVAL);
     assert_int_equal(kc_transport_recv_frame(s, &h, &payload, 64, 0, NULL), -EAGAIN);
     assert_int_equal(kc_transport_recv_frame(s, &h, &payload, 64, INT64_MIN, NULL), -EAGAIN);
+    /* batches: NULL, zero, negative and huge counts, a bad frame inside */
+    kc_frame_out_t fo[2] = {{h, NULL, 0}, {h, NULL, 0}};
+    assert_int_equal(kc_transport_send_frames(NULL, fo, 1, 0, NULL), -EINVAL);
+    assert_int_equal(kc_transport_send_frames(l, fo, 1, 0, NULL), -EINVAL); /* listener */
+    assert_int_equal(kc_transport_send_frames(c, NULL, 1, 0, NULL), -EINVAL);
+    assert_int_equal(kc_transport_send_frames(c, fo, 0, 0, NULL), -EINVAL);
+    assert_int_equal(kc_transport_send_frames(c, fo, -1, 0, NULL), -EINVAL);
+    assert_int_equal(kc_transport_send_frames(c, fo, INT_MIN, 0, NULL), -EINVAL);
+    assert_int_equal(kc_transport_send_frames(c, fo, KC_TRANSPORT_BATCH_MAX + 1, 0, NULL), -EINVAL);
+    assert_int_equal(kc_transport_send_frames(c, fo, INT_MAX, 0, NULL), -EINVAL);
+    fo[1].hdr.len = 5; /* no payload given for it: nothing is sent */
+    assert_int_equal(kc_transport_send_frames(c, fo, 2, INT64_MAX, NULL), -EINVAL);
+    fo[1].hdr.len = 0;
+    fo[1].iovcnt = -1;
+    assert_int_equal(kc_transport_send_frames(c, fo, 2, INT64_MAX, NULL), -EINVAL);
+    fo[1].iovcnt = 0;
+    assert_int_equal(kc_transport_recv_frame(s, &h, &payload, 64, -5, NULL), -EAGAIN);
+    assert_int_equal(kc_transport_send_frames(c, fo, 2, INT64_MIN, NULL), 0); /* room: at once */
+    assert_int_equal(kc_transport_recv_frame(s, &h, &payload, 0, INT64_MAX, NULL), 0);
+    assert_int_equal(kc_transport_recv_frame(s, &h, &payload, 0, INT64_MAX, NULL), 0);
+    assert_int_equal(kc_transport_recv_frame(s, &h, &payload, 64, INT64_MIN, NULL), -EAGAIN);
     assert_int_equal(kc_transport_send_frame(c, &h, NULL, 0, INT64_MAX, NULL), 0);
     assert_int_equal(kc_transport_recv_frame(s, &h, &payload, 0, INT64_MAX - 1, NULL), 0);
     assert_null(payload);
