@@ -53,6 +53,7 @@ CORE_TESTS += abuse_ipc
 CORE_TESTS += abuse_registry
 CORE_TESTS += abuse_monitor
 CORE_TESTS += abuse_sim
+CORE_TESTS += abuse_rel
 CORE_TESTS += sim_env
 CORE_TESTS += registry
 CORE_TESTS += sched_dump
