@@ -506,6 +506,15 @@ static void test_rel_plain_threads(void **state)
     void *pl;
     assert_int_equal(kc_transport_recv_frame(b, &h, &pl, 64, 0, NULL), -EAGAIN);
     assert_int_equal(kc_transport_recv_frame(b, &h, &pl, 64, 2000000, NULL), -ETIME);
+    /* The longest timeout saturates instead of overflowing. */
+    uint8_t one = 7;
+    struct iovec iov = {&one, 1};
+    kc_frame_hdr_t sh = {KC_WIRE_VERSION, KC_FRAME_DATA, 0, 1, 99, 1};
+    assert_int_equal(kc_transport_send_frame(a, &sh, &iov, 1, INT64_MAX, NULL), 0);
+    assert_int_equal(kc_transport_recv_frame(b, &h, &pl, 64, INT64_MAX, NULL), 0);
+    assert_int_equal(h.id, 99);
+    assert_int_equal(*(uint8_t *)pl, 7);
+    free(pl);
     kc_transport_close(a);
     kc_transport_close(b);
     kc_transport_close(lis);
