@@ -95,6 +95,16 @@ static void count(_Atomic uint64_t *c, uint64_t n)
     atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
+/* The absolute deadline of a relative timeout: -1 for none (a negative
+ * timeout), saturating at INT64_MAX. */
+static int64_t deadline_of(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return -1;
+    int64_t now = now_ns();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
 /* ---- waiting and waking (under e->lk) ------------------------------ */
 
 static void wake(kc_parker_t **slot)
@@ -112,7 +122,7 @@ static int wait_on(rel_ep_t *e, kc_parker_t **slot, int64_t deadline, const kc_c
     kc_parker_t p;
     kc_parker_init(&p);
     int64_t timeout = KC_NO_TIMEOUT;
-    if (deadline >= 0) {
+    if (deadline >= 0 && deadline != INT64_MAX) { /* a saturated deadline is none */
         timeout = deadline - now_ns();
         if (timeout <= 0) {
             return -ETIME;
@@ -561,7 +571,7 @@ static int rel_send(void *self, const kc_frame_hdr_t *hdr, const struct iovec *i
         return -EINVAL;
     uint32_t mss = e->cfg.mss;
     uint64_t total = KC_FRAME_HDR_SIZE + (uint64_t)hdr->len;
-    int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+    int64_t deadline = deadline_of(timeout_ns);
     kc_rel_snd_t *s = &e->snd;
     pthread_mutex_lock(&e->lk);
     int rc = 0;
@@ -627,7 +637,7 @@ static int rel_recv(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_
     rel_ep_t *e = self;
     if (e->listener)
         return -EINVAL;
-    int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+    int64_t deadline = deadline_of(timeout_ns);
     kc_rel_rcv_t *r = &e->rcv;
     pthread_mutex_lock(&e->lk);
     int rc;
