@@ -58,4 +58,21 @@ for h in core/include/kcoro/*.h; do
         rc=1
     done
 done
+# Adapters (adapters/NAME: libraries of their own, outside libkcoro) hold
+# their public functions to the same rule in their own tests: every KC_API
+# function of adapters/NAME/include/kcoro/*.h is called in
+# adapters/NAME/tests/*.c with bad arguments asserted there.
+for h in adapters/*/include/kcoro/*.h; do
+    [ -f "$h" ] || continue
+    dir=${h%%/include/*}
+    fns=$(strip "$h" | grep -v '^[[:space:]]*#' | tr '\n' ' ' | grep -o 'KC_API[^;{]*(' |
+        sed 's/($//; s/.*[^A-Za-z0-9_]\([A-Za-z_][A-Za-z0-9_]*\)[[:space:]]*$/\1/' | sort -u)
+    body=$(for t in "$dir"/tests/*.c; do [ -f "$t" ] && strip "$t"; done)
+    for fn in $fns; do
+        printf '%s\n' "$body" | grep -q "\\b$fn[[:space:]]*(" && continue
+        echo "  $h declares $fn() but no test in $dir/tests calls it: add a call with bad" \
+            "arguments (and a repeated or stale call) that asserts the errno $h documents"
+        rc=1
+    done
+done
 exit $rc
