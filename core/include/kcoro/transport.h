@@ -65,12 +65,16 @@ typedef enum kc_frame_type {
     KC_FRAME_REPLY = 6,
     /* CANCEL: the caller no longer wants request id; no payload. */
     KC_FRAME_CANCEL = 7,
-    /* DATA: a message on logical channel chan_id (used by the mux layer). */
-    KC_FRAME_DATA = 8
+    /* DATA: elements of logical channel chan_id; id = the per-channel
+     * sequence number of the first element (the channel layer, WIRE.md). */
+    KC_FRAME_DATA = 8,
+    /* CHAN: a control message of the channel layer (open, credit, close,
+     * verdict, cancel, reset) for logical channel chan_id (WIRE.md). */
+    KC_FRAME_CHAN = 9
 } kc_frame_type_t;
 
 /* KC_FRAME_TYPE_MAX is the largest frame type this version knows. */
-#define KC_FRAME_TYPE_MAX 8
+#define KC_FRAME_TYPE_MAX 9
 
 /* KC_FRAME_F_MORE: more frames of the same message follow (fragmentation:
  * a message larger than the negotiated max frame spans several frames). */
