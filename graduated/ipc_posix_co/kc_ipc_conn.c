@@ -467,6 +467,10 @@ static int rx_frame(kc_ipc_conn_t *c, const kc_frame_hdr_t *h, uint8_t *p, struc
         pthread_mutex_unlock(&c->lock);
         if (layer == NULL) {
             free(p);
+            /* A CHAN message gets an empty CHAN back, same chan_id and id:
+             * "no channel layer here" (an empty one is never answered). */
+            if (h->type == KC_FRAME_CHAN && h->len > 0)
+                kc__ipc_enqueue(c, KC_FRAME_CHAN, h->chan_id, h->id, NULL, NULL, 0, true, 0, NULL);
             return 0;
         }
         return layer->on_frame(c->layer_arg, h, p);

@@ -7,7 +7,9 @@
  * next frame whenever the link is free of control items, alternating with
  * RPC messages so neither starves the other. The layer keeps its own
  * control lane first in what it hands tx. A connection with no layer
- * attached drops DATA and CHAN frames (counted in `refused`).
+ * attached drops DATA and CHAN frames (counted in `refused`) and answers
+ * each non-empty CHAN frame with an empty one of the same chan_id and id
+ * ("no channel layer here"), so a peer's open fails at once.
  *
  * Lifetime: the layer's arg stays valid until on_free, called once when
  * the connection's memory goes (after rx and tx ended and the user's
