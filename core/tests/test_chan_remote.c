@@ -21,10 +21,10 @@
 #include <cmocka.h>
 
 struct fake {
-    kc_chan_t *inner;  /* where the elements really go */
-    kc_chan_t *outer;  /* the remote channel, for kc__chan_remote_undelivered */
+    kc_chan_t *inner; /* where the elements really go */
+    kc_chan_t *outer; /* the remote channel, for kc__chan_remote_undelivered */
     int closes, close_reason;
-    int busy;          /* destroy says -EBUSY while set */
+    int busy; /* destroy says -EBUSY while set */
     int64_t last_timeout;
 };
 

@@ -59,7 +59,10 @@ typedef struct kc_mux_export_opts {
 } kc_mux_export_opts_t;
 
 /* KC_MUX_EXPORT_OPTS_INIT: every default. */
-#define KC_MUX_EXPORT_OPTS_INIT {sizeof(kc_mux_export_opts_t), 0, NULL, NULL}
+#define KC_MUX_EXPORT_OPTS_INIT                                                                    \
+    {                                                                                              \
+        sizeof(kc_mux_export_opts_t), 0, NULL, NULL                                                \
+    }
 
 /* Options of kc_ipc_import. Initialise with KC_MUX_IMPORT_OPTS_INIT. */
 typedef struct kc_mux_import_opts {
@@ -77,7 +80,10 @@ typedef struct kc_mux_import_opts {
 } kc_mux_import_opts_t;
 
 /* KC_MUX_IMPORT_OPTS_INIT: every default (a 5 s handshake). */
-#define KC_MUX_IMPORT_OPTS_INIT {sizeof(kc_mux_import_opts_t), 0, 5000000000, NULL, NULL, NULL}
+#define KC_MUX_IMPORT_OPTS_INIT                                                                    \
+    {                                                                                              \
+        sizeof(kc_mux_import_opts_t), 0, 5000000000, NULL, NULL, NULL                              \
+    }
 
 /* Serve the local channel ch (copied elements; BORROWED: it must outlive
  * the export, i.e. until kc_ipc_unexport or the connection's end) under
@@ -108,20 +114,20 @@ KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,
 
 /* The channel layer's counters of a connection, read with kc_mux_stats(). */
 typedef struct kc_mux_stats {
-    uint32_t size;            /* sizeof(kc_mux_stats_t); set by the caller */
-    uint32_t streams;         /* streams open now (imported and exported) */
-    uint64_t data_frames_out; /* DATA frames sent */
-    uint64_t data_frames_in;  /* DATA frames received */
-    uint64_t ctl_frames_out;  /* CHAN frames sent */
-    uint64_t ctl_frames_in;   /* CHAN frames received */
+    uint32_t size;              /* sizeof(kc_mux_stats_t); set by the caller */
+    uint32_t streams;           /* streams open now (imported and exported) */
+    uint64_t data_frames_out;   /* DATA frames sent */
+    uint64_t data_frames_in;    /* DATA frames received */
+    uint64_t ctl_frames_out;    /* CHAN frames sent */
+    uint64_t ctl_frames_in;     /* CHAN frames received */
     uint64_t credit_frames_out; /* CHAN frames that carried credit */
-    uint64_t elems_out;       /* elements sent on the wire */
-    uint64_t elems_in;        /* elements received from the wire */
-    uint64_t undelivered;     /* exported side: elements that never entered their channel */
-    uint64_t dropped_in;      /* DATA for streams already gone (credit given back) */
-    uint64_t rx_bytes_held;   /* bytes received and not yet taken (bounded by the window) */
-    uint64_t rx_bytes_peak;   /* the most rx_bytes_held has been */
-    uint64_t conn_window;     /* our connection window in bytes */
+    uint64_t elems_out;         /* elements sent on the wire */
+    uint64_t elems_in;          /* elements received from the wire */
+    uint64_t undelivered;       /* exported side: elements that never entered their channel */
+    uint64_t dropped_in;        /* DATA for streams already gone (credit given back) */
+    uint64_t rx_bytes_held;     /* bytes received and not yet taken (bounded by the window) */
+    uint64_t rx_bytes_peak;     /* the most rx_bytes_held has been */
+    uint64_t conn_window;       /* our connection window in bytes */
 } kc_mux_stats_t;
 
 /* Read c's channel-layer counters into *out (set out->size first); all

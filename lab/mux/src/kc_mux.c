@@ -583,6 +583,11 @@ static int on_ctl(struct kc_mux *m, const kc_frame_hdr_t *h, const uint8_t *p)
             if (!s->exporter && s->ch != NULL)
                 kc__chan_remote_closed(s->ch, 0);
             s->local_closed = true; /* a closed channel takes no more sends */
+            if (s->exporter && !s->outbound_started && !s->close_sent) {
+                /* nothing ever went the other way: say so at once */
+                kc_mux_ctl_t cl = {KC_MUX_CLOSE, 0, 0, 0, s->out_queued};
+                s->close_sent = kc__mux_ctl(m, s, &cl, 0, NULL) == 0;
+            }
             kc__mux_wake(&s->recv_waiters);
             kc__mux_wake(&s->send_waiters);
         }
@@ -621,8 +626,7 @@ static int on_frame(void *arg, const kc_frame_hdr_t *h, void *p)
         free(p);
     } else { /* DATA */
         bool from_exporter = (h->chan_id & KC_MUX_ID_EXPORTER) != 0;
-        struct kc_mux_stream *s =
-            kc__mux_find(m, h->chan_id & ~KC_MUX_ID_EXPORTER, !from_exporter);
+        struct kc_mux_stream *s = kc__mux_find(m, h->chan_id & ~KC_MUX_ID_EXPORTER, !from_exporter);
         m->st.data_frames_in++;
         if (h->len > m->conn_granted - m->conn_rx) {
             rc = -EPROTO; /* M3: beyond the connection credit we gave */

@@ -1,7 +1,7 @@
 /* kc_mux_impl.h - private to the channel layer (lab/mux): streams, credit, the transmit scheduler.
  *
  * One `struct kc_mux` per connection, attached to it as its channel layer
- * (ipc_posix_co/kc_ipc_svc.h). One lock (`lock`) guards everything of the
+ * (graduated/ipc_posix_co/kc_ipc_svc.h). One lock (`lock`) guards everything of the
  * mux and its streams; it is never held across a park, a transport call
  * or a channel call, and the connection is only called under it through
  * kc__ipc_layer_kick (the connection never calls in with its own lock
@@ -120,43 +120,43 @@ struct kc_mux;
 
 struct kc_mux_stream {
     struct kc_mux *mux;
-    uint32_t id;         /* the importer's id (without the direction bit) */
-    bool exporter;       /* our role */
+    uint32_t id;   /* the importer's id (without the direction bit) */
+    bool exporter; /* our role */
     int state;
-    int dead_rc;         /* ST_DEAD: what waiting calls get */
-    int open_rc;         /* importer: the OPEN's answer */
-    uint32_t refs;       /* the map, the proxy, pumps, an in-flight frame (under lock) */
-    uint8_t kind;        /* kc_chan_kind_t */
+    int dead_rc;   /* ST_DEAD: what waiting calls get */
+    int open_rc;   /* importer: the OPEN's answer */
+    uint32_t refs; /* the map, the proxy, pumps, an in-flight frame (under lock) */
+    uint8_t kind;  /* kc_chan_kind_t */
     bool rendezvous;
-    uint32_t elem;       /* element size */
+    uint32_t elem; /* element size */
     uint64_t capacity;
-    kc_chan_t *ch;       /* exporter: the local channel; importer: the proxy */
+    kc_chan_t *ch;             /* exporter: the local channel; importer: the proxy */
     struct kc_mux_export *exp; /* exporter: its export */
-    uint32_t inside;     /* importer: calls inside the proxy's operations */
+    uint32_t inside;           /* importer: calls inside the proxy's operations */
     /* ---- sending half */
-    uint64_t out_queued;    /* elements ever accepted for sending */
-    uint64_t out_wire;      /* elements ever fully on the wire */
-    uint64_t peer_limit;    /* absolute: elements we may accept (M2, M4) */
-    uint32_t out_frag;      /* bytes of the element at out_wire already sent (fragments) */
+    uint64_t out_queued; /* elements ever accepted for sending */
+    uint64_t out_wire;   /* elements ever fully on the wire */
+    uint64_t peer_limit; /* absolute: elements we may accept (M2, M4) */
+    uint32_t out_frag;   /* bytes of the element at out_wire already sent (fragments) */
     struct kc_mux_chunk *out_head, *out_tail;
-    uint64_t out_unsent;    /* bytes queued, not yet on the wire */
-    bool local_closed;      /* we closed our side (no more sends) */
+    uint64_t out_unsent; /* bytes queued, not yet on the wire */
+    bool local_closed;   /* we closed our side (no more sends) */
     bool close_sent;
-    uint64_t verdict_seq;   /* importer rendezvous: verdicts received (count) */
-    int verdict_code;       /* the last one's code */
-    bool cancel_sent;       /* for the element awaiting its verdict */
+    uint64_t verdict_seq; /* importer rendezvous: verdicts received (count) */
+    int verdict_code;     /* the last one's code */
+    bool cancel_sent;     /* for the element awaiting its verdict */
     /* ---- receiving half */
-    uint64_t in_seq;        /* elements ever received (next expected sequence) */
-    uint64_t in_taken;      /* elements ever taken by the consumer */
-    uint64_t granted;       /* absolute limit we advertised (M3, M4) */
-    uint64_t want;          /* the limit we mean to advertise next */
-    uint32_t window;        /* elements */
-    uint32_t waiting_recv;  /* importer rendezvous: receivers waiting */
-    bool recv_started;      /* importer: a receive has asked for elements */
-    bool peer_closed;       /* the peer's CLOSE arrived */
-    uint64_t peer_final;    /* ... with its final count */
+    uint64_t in_seq;       /* elements ever received (next expected sequence) */
+    uint64_t in_taken;     /* elements ever taken by the consumer */
+    uint64_t granted;      /* absolute limit we advertised (M3, M4) */
+    uint64_t want;         /* the limit we mean to advertise next */
+    uint32_t window;       /* elements */
+    uint32_t waiting_recv; /* importer rendezvous: receivers waiting */
+    bool recv_started;     /* importer: a receive has asked for elements */
+    bool peer_closed;      /* the peer's CLOSE arrived */
+    uint64_t peer_final;   /* ... with its final count */
     struct kc_mux_inbuf *in_head, *in_tail;
-    uint8_t *reasm;         /* an element arriving in fragments */
+    uint8_t *reasm; /* an element arriving in fragments */
     uint32_t reasm_len;
     /* exporter rendezvous: the element the inbound pump is delivering */
     uint64_t pump_seq;
@@ -167,10 +167,10 @@ struct kc_mux_stream {
     /* ---- scheduling */
     struct kc_mux_stream *act_next, *act_prev; /* the active ring (M1) */
     bool active;
-    uint32_t deficit;                          /* DRR, bytes */
-    bool ctl_dirty;                            /* a credit to announce */
+    uint32_t deficit; /* DRR, bytes */
+    bool ctl_dirty;   /* a credit to announce */
     struct kc_mux_stream *dirty_next;
-    struct kc_mux_stream *map_next;            /* hash chain */
+    struct kc_mux_stream *map_next; /* hash chain */
     struct kc_mux_wait *send_waiters, *recv_waiters, *verdict_waiters;
 };
 
@@ -196,7 +196,7 @@ struct kc_mux {
     pthread_mutex_t lock;
     kc_ipc_conn_t *conn; /* NULL once the connection's memory went */
     kc_sched_t *sched;
-    uint32_t refs;       /* the connection + every stream */
+    uint32_t refs; /* the connection + every stream */
     bool dead;
     int dead_rc;
     uint32_t max_frame;

@@ -230,14 +230,17 @@ static int inbound_pump(void *arg)
         }
         bool withdrawn = s->rendezvous && s->cancel_upto > seq;
         pthread_mutex_unlock(&m->lock);
-        int rc = withdrawn ? -ECANCELED
-                           : kc_chan_send(s->ch, buf, KC_NO_TIMEOUT, tok ? tok : s->life);
+        int rc =
+            withdrawn ? -ECANCELED : kc_chan_send(s->ch, buf, KC_NO_TIMEOUT, tok ? tok : s->life);
         pthread_mutex_lock(&m->lock);
         if (tok != NULL) {
             s->pump_cancel = NULL;
             kc_cancel_destroy(tok);
         }
-        if (rc != 0) {
+        /* Not delivered. A rendezvous element's verdict tells its sender,
+         * whose send then fails, so it was never sent; the stream's end
+         * (no verdict goes out) leaves it undelivered like a buffered one. */
+        if (rc != 0 && (!s->rendezvous || s->state != ST_OPEN)) {
             m->st.undelivered++;
             if (s->exp != NULL && s->exp->opts.on_undelivered)
                 s->exp->opts.on_undelivered(buf, s->elem, s->exp->opts.undelivered_arg);
@@ -249,14 +252,14 @@ static int inbound_pump(void *arg)
         }
         if (s->rendezvous && s->state == ST_OPEN) {
             kc_mux_ctl_t v = {KC_MUX_VERDICT,
-                              (uint8_t)(rc == 0             ? KC_MUX_V_DELIVERED
+                              (uint8_t)(rc == 0            ? KC_MUX_V_DELIVERED
                                         : rc == -ECANCELED ? KC_MUX_V_WITHDRAWN
                                                            : KC_MUX_V_CLOSED),
                               0, 0, 0};
             kc__mux_ctl(m, s, &v, (uint32_t)seq, NULL);
         }
         if (rc == -ECANCELED && (s->life == NULL || kc_cancel_is_triggered(s->life)))
-            break; /* the stream ends */
+            break;          /* the stream ends */
         consumed(s, false); /* E2: its credit, whatever became of it */
     }
     free(buf);
@@ -289,12 +292,15 @@ static int outbound_pump(void *arg)
             if (s->exp != NULL && s->exp->opts.on_undelivered)
                 s->exp->opts.on_undelivered(buf, s->elem, s->exp->opts.undelivered_arg);
         }
-        if (rc == -EPIPE && !s->close_sent && s->state == ST_OPEN) {
-            kc_mux_ctl_t msg = {KC_MUX_CLOSE, 0, 0, 0, s->out_queued};
-            s->close_sent = kc__mux_ctl(m, s, &msg, 0, NULL) == 0;
-            s->local_closed = true;
-        }
         break;
+    }
+    /* No more elements from us (ch closed and drained, or the importer
+     * closed its side): say how many there were, so its receivers drain
+     * and then read -EPIPE. */
+    if (!s->close_sent && s->state == ST_OPEN) {
+        kc_mux_ctl_t msg = {KC_MUX_CLOSE, 0, 0, 0, s->out_queued};
+        s->close_sent = kc__mux_ctl(m, s, &msg, 0, NULL) == 0;
+        s->local_closed = true;
     }
     free(buf);
     kc__mux_stream_unref(s);
