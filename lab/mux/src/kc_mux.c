@@ -16,7 +16,8 @@
  * than that frame it first gains one quantum (max_frame), which always
  * suffices, so every pull is O(1). A stream whose deficit no longer covers
  * a full frame moves to the tail; one that empties leaves the ring with
- * its deficit reset.
+ * its deficit reset. Streams that just became active are served first,
+ * for one quantum (a ring of new streams, as FQ-CoDel's new flows).
  *
  *   stream state  event                                   next    done by
  *   ------------  --------------------------------------  ------  ---------------------
@@ -178,19 +179,44 @@ void kc__mux_unmap(struct kc_mux *m, struct kc_mux_stream *s)
     }
 }
 
+/* The two rings of active streams (FQ-CoDel's new and old flows): a
+ * stream that becomes active after being idle joins the tail of the *new*
+ * ring, served before the old one, for one quantum; then it moves to the
+ * tail of the old ring, where the plain deficit round robin runs. A sparse
+ * stream (a ping among bulk transfers) thus waits for at most one frame of
+ * each stream that went new before it, not for a round of every stream. */
+static void ring_add(struct kc_mux_stream **head, struct kc_mux_stream *s)
+{
+    if (*head == NULL) {
+        s->act_next = s->act_prev = s;
+        *head = s;
+    } else { /* at the tail: just before the head */
+        s->act_next = *head;
+        s->act_prev = (*head)->act_prev;
+        s->act_prev->act_next = s;
+        (*head)->act_prev = s;
+    }
+}
+
+static void ring_del(struct kc_mux_stream **head, struct kc_mux_stream *s)
+{
+    if (s->act_next == s) {
+        *head = NULL;
+    } else {
+        s->act_prev->act_next = s->act_next;
+        s->act_next->act_prev = s->act_prev;
+        if (*head == s)
+            *head = s->act_next;
+    }
+}
+
 static void deactivate(struct kc_mux *m, struct kc_mux_stream *s)
 {
     if (!s->active)
         return;
-    if (s->act_next == s) {
-        m->act = NULL;
-    } else {
-        s->act_prev->act_next = s->act_next;
-        s->act_next->act_prev = s->act_prev;
-        if (m->act == s)
-            m->act = s->act_next;
-    }
+    ring_del(s->is_new ? &m->act_new : &m->act, s);
     s->active = false;
+    s->is_new = false;
     s->deficit = 0;
 }
 
@@ -198,16 +224,9 @@ void kc__mux_activate(struct kc_mux *m, struct kc_mux_stream *s)
 {
     if (s->active || s->out_unsent == 0 || s->state == ST_DEAD)
         return;
-    if (m->act == NULL) {
-        s->act_next = s->act_prev = s;
-        m->act = s;
-    } else { /* at the tail: just before the head */
-        s->act_next = m->act;
-        s->act_prev = m->act->act_prev;
-        s->act_prev->act_next = s;
-        m->act->act_prev = s;
-    }
+    ring_add(&m->act_new, s);
     s->active = true;
+    s->is_new = true;
     kc__mux_kick(m);
 }
 
@@ -424,8 +443,8 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec *v)
         pthread_mutex_unlock(&m->lock);
         return 1;
     }
-    /* 3. one DATA frame, deficit round robin */
-    struct kc_mux_stream *s = m->act;
+    /* 3. one DATA frame, deficit round robin (new streams first) */
+    struct kc_mux_stream *s = m->act_new ? m->act_new : m->act;
     uint32_t n = s ? frame_bytes(m, s) : 0;
     if (n == 0) {
         /* nothing, or no connection credit: the next grant or send kicks */
@@ -463,13 +482,16 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec *v)
     m->st.data_frames_out++;
     m->st.elems_out += f->elems;
     uint32_t next = frame_bytes(m, s);
-    if (next == 0) {
-        if (s->out_unsent == 0)
-            deactivate(m, s);
-        else
-            m->act = s->act_next; /* blocked on connection credit: rotate */
-    } else if (s->deficit < next) {
-        m->act = s->act_next; /* its turn is over */
+    if (next == 0 && s->out_unsent == 0) {
+        deactivate(m, s);
+    } else if (next == 0 || s->deficit < next) { /* its turn is over */
+        if (s->is_new) { /* its one quantum as a new stream: to the old ring */
+            ring_del(&m->act_new, s);
+            s->is_new = false;
+            ring_add(&m->act, s);
+        } else {
+            m->act = s->act_next;
+        }
     }
     /* Credits for senders: room in the window opened when the element
      * was accepted, nothing changes here. */
