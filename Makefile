@@ -224,7 +224,7 @@ $(OUT)/examples/%: $(TOP)/core/examples/%.c $(LIB_A)
 # ---------------------------------------------------------------- install
 # The installed headers: core/include/MANIFEST (checked by `make lint`).
 MANIFEST_HEADERS := $(shell sed -n 's/^\(kcoro[a-z_/]*\.h\).*/\1/p' $(TOP)/core/include/MANIFEST)
-install: lib
+install: lib install-tools
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/kcoro
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
@@ -242,6 +242,7 @@ uninstall: uninstall-tcp
 	rm -f $(DESTDIR)$(LIBDIR)/libkcoro.a $(DESTDIR)$(LIBDIR)/libkcoro.so*
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc $(DESTDIR)$(INCDIR)/kcoro.h
 	rm -rf $(DESTDIR)$(INCDIR)/kcoro
+	rm -f $(DESTDIR)$(PREFIX)/bin/kcoro-chanmon
 
 clean:
 	rm -rf $(BUILD_ROOT)
@@ -249,7 +250,8 @@ clean:
 help:
 	@echo "targets: all lib test test-full bench bench-peers fuzz demo examples labs graduate"
 	@echo "         check-graduated install uninstall sanitize tsan valgrind"
-	@echo "         test-aarch64 lint verify relacy clean    (V=1 shows commands)"
+	@echo "         test-aarch64 lint verify relacy clean tools test-tools"
+	@echo "         (V=1 shows commands)"
 
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
 

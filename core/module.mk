@@ -7,3 +7,4 @@ CORE_ASM     += $(filter %.S,$(foreach m,$(CORE_MODULES),$(call mod_src,$(m))))
 include $(TOP)/core/tests/module.mk
 include $(TOP)/core/bench/module.mk
 include $(TOP)/core/demo/module.mk
+include $(TOP)/core/tools/module.mk

@@ -89,7 +89,10 @@ endif
 KC_CFLAGS   := -std=c11 $(WARN) $(OPT_$(FLAVOR)) -fPIC -fvisibility=hidden \
                -pthread -MMD -MP $(KC_HARDEN)
 KC_LDFLAGS  := -pthread $(LDSAN_$(FLAVOR))
-KC_LDLIBS   := -lm
+# -u kc_sim_register: a program linking the static library gets the
+# simulator's member (and its load-time registration), so KCORO_SIM works
+# in every program with no code change (kcoro.pc's Libs.private says the same).
+KC_LDLIBS   := -Wl,-u,kc_sim_register -lm
 
 ALL_CFLAGS = $(KC_CPPFLAGS) $(KC_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 

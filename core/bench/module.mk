@@ -17,6 +17,7 @@ $(BUS_AOS_OBJ): $(TOP)/lab/soa_bus/bench/aos/kc_bus_aos.c $(FLAGS_STAMP) $(OUT)/
 CORE_BENCH += arena
 CORE_BENCH += zdesc
 CORE_BENCH += ctx
+CORE_BENCH += obs
 # The benchmarks read the port's clock; the AoS baseline of the bus needs
 # what the bus's own sources include.
 bench.uses := port/kc_port.h sched/kc_sched_svc.h

@@ -21,10 +21,13 @@
 #include "kcoro/bus.h"
 #include "kcoro/transport.h"
 #include "kcoro/ipc.h"
+#include "kcoro/sim.h"
 #include "kcoro/produce.h"
 #include "kcoro/chan_timer.h"
 #include "kcoro/context.h"
 #include "kcoro/blocking.h"
 #include "kcoro/actor.h"
+#include "kcoro/registry.h"
+#include "kcoro/monitor.h"
 
 #endif /* KCORO_H */

@@ -31,6 +31,10 @@ CORE_TESTS += zdesc
 CORE_TESTS += zdesc_outcomes
 CORE_TESTS += zdesc_threads
 CORE_TESTS += zdesc_fault
+CORE_TESTS += sim_env
+CORE_TESTS += registry
+CORE_TESTS += sched_dump
+CORE_TESTS += monitor
 # The tests are white-box: they may include every module's headers.
 tests.uses = $(MODULES)
 

@@ -17,6 +17,8 @@
  */
 #include "kc_arena_impl.h"
 
+#include "kcoro/registry.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,7 +267,9 @@ static int check_opts(const kc_arena_opts_t *o, size_t *bytes, size_t *ps, uint3
 {
     long os = sysconf(_SC_PAGESIZE);
     size_t os_page = os > 0 ? (size_t)os : 4096;
-    if (o->size < sizeof(kc_arena_opts_t))
+    if (o->size < offsetof(kc_arena_opts_t, flags))
+        return -EINVAL; /* the layout before flags is accepted: flags 0 */
+    if (o->size >= sizeof(kc_arena_opts_t) && (o->flags & ~KC_ARENA_REGISTER) != 0)
         return -EINVAL;
     *ps = o->page_size != 0 ? o->page_size
                             : (KC_ARENA_PAGE_DEFAULT > os_page ? KC_ARENA_PAGE_DEFAULT : os_page);
@@ -329,6 +333,15 @@ int kc_arena_create(kc_arena_t **out, const kc_arena_opts_t *opts)
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->region_lock, NULL);
     kc__arena_regions_init(a);
+    a->id = kc_registry_new_id();
+    uint32_t flags = o->size >= sizeof(kc_arena_opts_t) ? o->flags : 0;
+    if (kc_registry_wants(KC_REGISTRY_ARENA, flags) &&
+        kc_registry_add(KC_REGISTRY_ARENA, a, a->id, a->name, NULL, &a->obs_reg) != 0) {
+        pthread_key_delete(a->tkey);
+        pthread_mutex_destroy(&a->lock);
+        pthread_mutex_destroy(&a->region_lock);
+        goto out_fini_pages;
+    }
     *out = a;
     return 0;
 
@@ -347,6 +360,7 @@ int kc_arena_destroy(kc_arena_t *a)
 {
     if (a == NULL)
         return 0;
+    kc_registry_remove(a->obs_reg); /* no monitor looks at it from here on */
     kc_arena_metrics_t m = {.size = sizeof(m)};
     kc_arena_metrics(a, &m);
     pthread_key_delete(a->tkey);

@@ -52,6 +52,8 @@ static void gather(struct kc_arena *a, struct totals *tt)
     m->size = sizeof(*m);
     m->page_size = (uint32_t)a->page_size;
     m->pages_total = a->pages_total;
+    m->id = a->id;
+    memcpy(m->name, a->name, sizeof(m->name));
     pthread_mutex_lock(&a->lock);
     tt->free_pages = a->free_pages;
     m->pages_used = a->pages_total - a->free_pages;

@@ -42,6 +42,8 @@
  */
 #include "kc_bus_impl.h"
 
+#include "kcoro/registry.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +84,7 @@ static void bus_free(struct kc_bus *b)
 {
     /* The last reference is gone: the bus is quiet, so the check is exact. */
     assert(kc_bus_check(b) == 0);
+    kc_registry_remove(b->obs_reg); /* no monitor looks at it from here on */
     if (b->arena != NULL)
         release_tickets(b);
     pthread_mutex_destroy(&b->pub_mu);
@@ -95,9 +98,22 @@ static kc_arena_t *opts_arena(const kc_bus_opts_t *o)
     return o->size >= offsetof(kc_bus_opts_t, arena) + sizeof(o->arena) ? o->arena : NULL;
 }
 
+/* The flags and name of the options, or 0 and NULL for older, shorter ones. */
+static uint32_t opts_flags(const kc_bus_opts_t *o)
+{
+    return o->size >= offsetof(kc_bus_opts_t, flags) + sizeof(o->flags) ? o->flags : 0;
+}
+
+static const char *opts_name(const kc_bus_opts_t *o)
+{
+    return o->size >= offsetof(kc_bus_opts_t, name) + sizeof(o->name) ? o->name : NULL;
+}
+
 static int valid_opts(const kc_bus_opts_t *o)
 {
     if (o->size < offsetof(kc_bus_opts_t, expected_subs) + sizeof(uint32_t))
+        return -EINVAL;
+    if ((opts_flags(o) & ~KC_BUS_REGISTER) != 0)
         return -EINVAL;
     if (opts_arena(o) != NULL) {
         if (o->msg_size != 0 && o->msg_size != sizeof(kc_arena_ticket_t))
@@ -158,6 +174,16 @@ int kc_bus_create(const kc_bus_opts_t *opts, kc_bus_t **bus_out, kc_bus_pub_t **
     /* The zeroed memory is a valid all-zero state for every atomic here. */
     atomic_init(&b->refs, 2);
     atomic_init(&b->npub, 1);
+    b->id = kc_registry_new_id();
+    if (opts_name(opts) != NULL && opts_name(opts)[0] != '\0')
+        snprintf(b->name, sizeof(b->name), "%s", opts_name(opts));
+    else
+        snprintf(b->name, sizeof(b->name), "bus-%llu", (unsigned long long)b->id);
+    if (kc_registry_wants(KC_REGISTRY_BUS, opts_flags(opts)) &&
+        kc_registry_add(KC_REGISTRY_BUS, b, b->id, b->name, NULL, &b->obs_reg) != 0) {
+        pthread_mutex_destroy(&b->pub_mu);
+        goto out_arrays;
+    }
     p->bus = b;
     *bus_out = b;
     *pub_out = p;
@@ -365,6 +391,8 @@ int kc_bus_metrics(const kc_bus_t *bus, kc_bus_metrics_t *out)
     m.msg_size = b->msg_size;
     m.tickets_released = LOAD(b->pub.tickets_released);
     m.tickets_stale = LOAD(b->tickets_stale);
+    m.id = b->id;
+    memcpy(m.name, b->name, sizeof(m.name));
     copy_out(out, out->size, &m, sizeof(m));
     return 0;
 }

@@ -106,6 +106,8 @@ struct kc_bus_pubside {
     uint64_t topic_subs[64]; /* topic bit -> subscriber bits */
 };
 
+struct kc_registry_node;
+
 struct kc_bus {
     /* read-mostly line: geometry, arrays, lifetime */
     _Alignas(KC_BUS_LINE) _Atomic uint64_t *seq;
@@ -120,11 +122,14 @@ struct kc_bus {
     size_t fast_len;   /* the length the publish fast path takes (SIZE_MAX: none) */
     kc_arena_t *arena; /* ticket bus: the arena the tickets belong to */
     uint64_t autotune_warn;
-    _Atomic int refs;       /* bus handle + publishers + subscribers */
-    _Atomic int npub;       /* live publisher handles */
-    _Atomic int closed;     /* 1 once npub reached 0 */
-    _Atomic int changes;    /* 1 = a subscriber joined or left */
-    pthread_mutex_t pub_mu; /* serialises publishers when npub > 1 */
+    _Atomic int refs;                 /* bus handle + publishers + subscribers */
+    _Atomic int npub;                 /* live publisher handles */
+    _Atomic int closed;               /* 1 once npub reached 0 */
+    _Atomic int changes;              /* 1 = a subscriber joined or left */
+    pthread_mutex_t pub_mu;           /* serialises publishers when npub > 1 */
+    uint64_t id;                      /* kc_registry_new_id() at create */
+    char name[32];                    /* opts.name or "bus-<id>" */
+    struct kc_registry_node *obs_reg; /* registry entry, or NULL */
     /* subscriber-written shared counters, off the read-mostly line */
     _Alignas(KC_BUS_LINE) _Atomic uint64_t receiver_lag;
     _Atomic uint64_t tickets_stale;

@@ -85,12 +85,18 @@ typedef struct kc_arena_opts {
     size_t bytes;         /* arena RAM, rounded up to whole pages; 0 = default */
     size_t page_size;     /* power of two >= OS page; 0 = KC_ARENA_PAGE_DEFAULT */
     const char *name;     /* BORROWS: copied at create; NULL = "arena" */
+    uint32_t flags;       /* 0 or KC_ARENA_REGISTER (an older, shorter struct: 0) */
 } kc_arena_opts_t;
+
+/* KC_ARENA_REGISTER (in kc_arena_opts_t.flags) lists the arena in the
+ * registry (kcoro/registry.h) under its name, for monitors; KCORO_REGISTRY
+ * can do it for every arena. Allocations never touch the registry. */
+#define KC_ARENA_REGISTER (1u << 31)
 
 /* KC_ARENA_OPTS_INIT initialises kc_arena_opts_t to the defaults. */
 #define KC_ARENA_OPTS_INIT                                                                         \
     {                                                                                              \
-        sizeof(kc_arena_opts_t), 0, 0, 0, NULL                                                     \
+        sizeof(kc_arena_opts_t), 0, 0, 0, NULL, 0                                                  \
     }
 
 /* KC_ARENA_REGION_RDONLY marks a registered region as read-only for its
@@ -110,27 +116,29 @@ typedef enum kc_arena_dump_format {
  * (older, shorter structs are filled as far as they go). Counts of tickets
  * include both arena payloads and wrapped region memory. */
 typedef struct kc_arena_metrics {
-    uint32_t size;             /* set by the caller: sizeof(kc_arena_metrics_t) */
-    uint32_t page_size;        /* bytes per page */
-    uint64_t pages_total;      /* pages in the arena */
-    uint64_t pages_used;       /* pages holding slots or runs (cached ones too) */
-    uint64_t pages_high_water; /* the most pages ever used at once */
-    uint64_t pages_purged;     /* free pages currently handed back to the OS */
-    uint64_t purged_total;     /* pages handed back by every kc_arena_purge() */
-    uint64_t largest_free_run; /* longest run of free pages */
-    uint64_t live_tickets;     /* tickets allocated or wrapped and not freed */
-    uint64_t live_bytes;       /* payload bytes behind live arena tickets */
-    uint64_t cached_bytes;     /* free blocks held in per-thread caches */
-    uint64_t allocs;           /* successful kc_arena_alloc() calls */
-    uint64_t frees;            /* arena payloads freed by their last release */
-    uint64_t failed_allocs;    /* kc_arena_alloc() calls that got -ENOMEM */
-    uint64_t stale_rejections; /* hydrate/retain/release refused with -ESTALE */
-    uint64_t double_releases;  /* releases of a ticket already fully released */
-    uint64_t retired_slots;    /* table slots retired at generation wrap */
-    uint64_t regions;          /* external regions registered */
-    uint64_t region_tickets;   /* live tickets into external regions */
-    double fragmentation;      /* 1 - live_bytes / (pages_used * page_size) */
-    double free_fragmentation; /* 1 - largest_free_run / free pages */
+    uint32_t size;                /* set by the caller: sizeof(kc_arena_metrics_t) */
+    uint32_t page_size;           /* bytes per page */
+    uint64_t pages_total;         /* pages in the arena */
+    uint64_t pages_used;          /* pages holding slots or runs (cached ones too) */
+    uint64_t pages_high_water;    /* the most pages ever used at once */
+    uint64_t pages_purged;        /* free pages currently handed back to the OS */
+    uint64_t purged_total;        /* pages handed back by every kc_arena_purge() */
+    uint64_t largest_free_run;    /* longest run of free pages */
+    uint64_t live_tickets;        /* tickets allocated or wrapped and not freed */
+    uint64_t live_bytes;          /* payload bytes behind live arena tickets */
+    uint64_t cached_bytes;        /* free blocks held in per-thread caches */
+    uint64_t allocs;              /* successful kc_arena_alloc() calls */
+    uint64_t frees;               /* arena payloads freed by their last release */
+    uint64_t failed_allocs;       /* kc_arena_alloc() calls that got -ENOMEM */
+    uint64_t stale_rejections;    /* hydrate/retain/release refused with -ESTALE */
+    uint64_t double_releases;     /* releases of a ticket already fully released */
+    uint64_t retired_slots;       /* table slots retired at generation wrap */
+    uint64_t regions;             /* external regions registered */
+    uint64_t region_tickets;      /* live tickets into external regions */
+    double fragmentation;         /* 1 - live_bytes / (pages_used * page_size) */
+    double free_fragmentation;    /* 1 - largest_free_run / free pages */
+    uint64_t id;                  /* process-wide arena id (the registry's) */
+    char name[KC_ARENA_NAME_MAX]; /* the arena's name */
 } kc_arena_metrics_t;
 
 /* Create an arena of opts->bytes of RAM in pages of opts->page_size (NULL

@@ -76,7 +76,14 @@ typedef struct kc_bus_opts {
     uint32_t capacity;      /* slots, a power of two; 0 = autotune */
     uint32_t expected_subs; /* autotune hint: <=4 -> 64, <=16 -> 128, else 256 */
     kc_arena_t *arena;      /* BORROWS until the bus is freed; NULL = byte messages */
+    uint32_t flags;         /* 0 or KC_BUS_REGISTER (older, shorter structs: 0) */
+    const char *name;       /* BORROWS: copied (31 bytes); NULL = "bus-<id>" */
 } kc_bus_opts_t;
+
+/* KC_BUS_REGISTER (in kc_bus_opts_t.flags) lists the bus in the registry
+ * (kcoro/registry.h) under its name until its memory goes; KCORO_REGISTRY
+ * can do it for every bus. Publishing and receiving never touch it. */
+#define KC_BUS_REGISTER (1u << 31)
 
 /* Bus-wide counters, read by a wait-free snapshot (kc_bus_metrics). */
 typedef struct kc_bus_metrics {
@@ -94,6 +101,8 @@ typedef struct kc_bus_metrics {
     uint64_t msg_size;         /* bytes per message */
     uint64_t tickets_released; /* ticket references the bus dropped (overwrite, free) */
     uint64_t tickets_stale;    /* tickets overwritten between a reader's copy and retain */
+    uint64_t id;               /* process-wide bus id (the registry's) */
+    char name[32];             /* opts.name, or "bus-<id>" */
 } kc_bus_metrics_t;
 
 /* Per-subscriber counters (kc_bus_sub_metrics). Once a subscriber has
@@ -115,7 +124,8 @@ typedef struct kc_bus_sub_metrics {
  * OUT *bus: GIVES a bus handle, released with kc_bus_release.
  * OUT *pub: GIVES a publisher handle, released with kc_bus_pub_release.
  * Errors: -EINVAL (NULL arguments, opts->size too small, msg_size 0 or
- * > KC_BUS_MSG_MAX, capacity not a power of two in 2..KC_BUS_CAP_MAX),
+ * > KC_BUS_MSG_MAX, capacity not a power of two in 2..KC_BUS_CAP_MAX,
+ * flags other than KC_BUS_REGISTER),
  * -ENOMEM. On error nothing is allocated.
  * Never blocks. */
 KC_API int kc_bus_create(const kc_bus_opts_t *opts, kc_bus_t **bus, kc_bus_pub_t **pub);

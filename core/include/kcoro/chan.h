@@ -114,7 +114,7 @@ typedef void (*kc_chan_undelivered_fn)(void *elem, size_t elem_size, void *arg);
  * what differs. */
 typedef struct kc_chan_opts {
     uint32_t size;                         /* sizeof(kc_chan_opts_t); set by the initialiser */
-    uint32_t flags;                        /* reserved: 0 */
+    uint32_t flags;                        /* 0 or KC_CHAN_REGISTER */
     kc_chan_kind_t kind;                   /* KC_CHAN_* kind */
     kc_chan_policy_t policy;               /* overflow policy (BUFFERED; see above) */
     size_t capacity;                       /* BUFFERED: 1..KC_CHAN_MAX_CAPACITY; others: 0 */
@@ -125,7 +125,8 @@ typedef struct kc_chan_opts {
     kc_chan_undelivered_fn on_undelivered; /* may be NULL (drops are only counted) */
     void *undelivered_arg;                 /* passed to on_undelivered */
     const char *name;                      /* BORROWS: copied (first 31 bytes); for
-                                        kc_chan_dump; NULL = none */
+                                        kc_chan_dump, snapshots and the registry;
+                                        NULL = none */
     kc_arena_t *arena;                     /* BORROWS: must outlive the channel; NULL =
                                               none (see the top of this file) */
 } kc_chan_opts_t;
@@ -137,6 +138,11 @@ typedef struct kc_chan_opts {
         sizeof(kc_chan_opts_t), 0, KC_CHAN_RENDEZVOUS, KC_CHAN_SUSPEND, 0, 0, 0, NULL, NULL, NULL, \
             NULL                                                                                   \
     }
+
+/* KC_CHAN_REGISTER (in kc_chan_opts_t.flags) lists the channel in the
+ * registry (kcoro/registry.h) under its name, for monitors; KCORO_REGISTRY
+ * can do it for every channel. Costs nothing on send and receive. */
+#define KC_CHAN_REGISTER (1u << 31)
 
 /* KC_CHAN_MAX_CAPACITY bounds a BUFFERED channel's capacity (2^30).
  * Creation commits at most 16 MiB of the ring whatever the capacity (a
@@ -158,8 +164,8 @@ typedef struct kc_chan_opts {
  * Errors: -EINVAL (NULL out or opts, opts->size too small, unknown kind,
  * capacity or policy that does not fit the kind, elem_size above
  * KC_CHAN_MAX_ELEM, or above KC_CHAN_MAX_ARENA_ELEM with an arena, flags
- * not 0); -ENOMEM (also: the ring does not fit the address space). An
- * opts struct from before the arena field (a smaller
+ * other than KC_CHAN_REGISTER); -ENOMEM (also: the ring does not fit the
+ * address space). An opts struct from before the arena field (a smaller
  * size) is accepted as having no arena. Never blocks. */
 KC_API int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts);
 
@@ -366,8 +372,10 @@ KC_API int kc_chan_select(kc_chan_clause_t *clauses /* INOUT */, size_t n, uint3
 /* ------------------------------------------------------------------ metrics */
 
 /* KC_CHAN_METRICS_VERSION is what kc_chan_snapshot() writes into
- * metrics_version; it grows when a counter is added or changes meaning. */
-#define KC_CHAN_METRICS_VERSION 2u
+ * metrics_version; it grows when a counter is added or changes meaning.
+ * Version 3 added id and name; a caller whose size is
+ * KC_CHAN_SNAPSHOT_V2_SIZE gets the version 2 layout (metrics_version 2). */
+#define KC_CHAN_METRICS_VERSION 3u
 
 /* Failed operations by result code. */
 typedef struct kc_chan_failures {
@@ -417,7 +425,14 @@ typedef struct kc_chan_snapshot {
                                       elements copied out or failed, undelivered ones */
     uint64_t arena_release_errors; /* of those, refused by the arena (a reference
                                       released twice: see kc_arena_metrics) */
+    /* Version 3. */
+    uint64_t id;   /* process-wide channel id (the registry's) */
+    char name[32]; /* the name given at create, or "" */
 } kc_chan_snapshot_t;
+
+/* KC_CHAN_SNAPSHOT_V2_SIZE is sizeof(kc_chan_snapshot_t) of version 2 (up
+ * to arena_release_errors): kc_chan_snapshot() still fills that layout. */
+#define KC_CHAN_SNAPSHOT_V2_SIZE offsetof(kc_chan_snapshot_t, id)
 
 /* KC_CHAN_SNAPSHOT_INIT is the initialiser for kc_chan_snapshot_t. */
 #define KC_CHAN_SNAPSHOT_INIT                                                                      \
@@ -426,7 +441,9 @@ typedef struct kc_chan_snapshot {
     }
 
 /* Read every counter with relaxed loads (wait-free: never takes the lock).
- * Errors: -EINVAL (NULL, out->size too small). Never blocks. */
+ * out->size selects the layout: sizeof(kc_chan_snapshot_t) or
+ * KC_CHAN_SNAPSHOT_V2_SIZE (fields beyond it are left alone).
+ * Errors: -EINVAL (NULL, out->size smaller than version 2). Never blocks. */
 KC_API int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *out /* INOUT */);
 
 /* Rates between two snapshots of one channel (b taken after a). */
@@ -454,6 +471,14 @@ KC_API int kc_chan_dump(const kc_chan_t *ch, char *buf /* OUT */, size_t cap);
 KC_API const char *kc_chan_kind_name(kc_chan_kind_t k);
 /* See kc_chan_kind_name. */
 KC_API const char *kc_chan_policy_name(kc_chan_policy_t p);
+
+/* The channel's process-wide id (kc_registry_new_id at create; 0 for
+ * NULL). Never blocks. */
+KC_API uint64_t kc_chan_id(const kc_chan_t *ch);
+
+/* The channel's name ("" when none was given or for NULL). BORROWS: valid
+ * while the channel lives. Never blocks. */
+KC_API const char *kc_chan_name(const kc_chan_t *ch);
 
 #ifdef __cplusplus
 }

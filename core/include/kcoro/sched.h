@@ -30,6 +30,8 @@
 #include "kcoro/cancel.h"
 #include "kcoro/coro.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -46,7 +48,7 @@ typedef struct kc_task kc_task_t;
 /* Options for kc_sched_create(). Initialise with KC_SCHED_OPTS_INIT. */
 typedef struct kc_sched_opts {
     uint32_t size;     /* sizeof(kc_sched_opts_t); set by KC_SCHED_OPTS_INIT */
-    uint32_t flags;    /* KC_SCHED_F_* bits */
+    uint32_t flags;    /* KC_SCHED_F_* bits and KC_SCHED_REGISTER */
     int nworkers;      /* 0: KCORO_WORKERS from the environment, else online CPUs */
     size_t stack_size; /* default stack of spawned coroutines; 0: the engine's */
     /* Called on each worker thread as it starts and just before it exits
@@ -61,6 +63,9 @@ typedef struct kc_sched_opts {
      * 0: KC_SCHED_STEAL_DELAY_DEFAULT; KC_SCHED_STEAL_AT_ONCE: no delay; at
      * most KC_SCHED_STEAL_DELAY_MAX. */
     int64_t steal_delay_ns;
+    /* A name for dumps, metrics and the registry (BORROWS: copied, first
+     * 31 bytes); NULL = "sched-<id>". */
+    const char *name;
 } kc_sched_opts_t;
 
 /* KC_SCHED_F_DEADLOCK_CHECK: kc_sched_run_until_idle() and kc_sched_join(),
@@ -83,6 +88,13 @@ typedef struct kc_sched_opts {
  * newSingleThreadContext. Blocking work goes to kc_run_blocking. */
 #define KC_SCHED_F_SINGLE_THREAD 0x2u
 
+/* KC_SCHED_REGISTER (in kc_sched_opts_t.flags) lists the scheduler in the
+ * registry (kcoro/registry.h) and keeps every task on its task list from
+ * spawn on, so kc_sched_dump shows tasks that never waited too (one short
+ * lock per spawn and finish). KCORO_REGISTRY can do it for every
+ * scheduler. */
+#define KC_SCHED_REGISTER (1u << 31)
+
 #define KC_SCHED_STEAL_DELAY_DEFAULT 20000   /* ns */
 #define KC_SCHED_STEAL_DELAY_MAX 1000000     /* ns: 1 ms (a searcher spins through it) */
 #define KC_SCHED_STEAL_AT_ONCE ((int64_t)-1) /* steal_delay_ns: no delay */
@@ -91,7 +103,7 @@ typedef struct kc_sched_opts {
  * count, stacks and steal delay, no hooks. */
 #define KC_SCHED_OPTS_INIT                                                                         \
     {                                                                                              \
-        sizeof(kc_sched_opts_t), 0, 0, 0, NULL, NULL, NULL, 0                                      \
+        sizeof(kc_sched_opts_t), 0, 0, 0, NULL, NULL, NULL, 0, NULL                                \
     }
 
 /* How kc_sched_shutdown() ends the coroutines still alive. */
@@ -120,7 +132,7 @@ typedef struct kc_spawn_attr {
 /* Start a scheduler and its worker threads. opts may be NULL.
  * OUT *out: GIVES a scheduler; free it with kc_sched_destroy().
  * Errors: -EINVAL (NULL out; opts->size neither sizeof(kc_sched_opts_t)
- * nor the size of the layout before steal_delay_ns; nworkers
+ * nor the size of the layout before steal_delay_ns or before name; nworkers
  * outside [0, KC_SCHED_MAX_WORKERS]; steal_delay_ns outside
  * [KC_SCHED_STEAL_AT_ONCE, KC_SCHED_STEAL_DELAY_MAX]; nworkers above 1 with
  * KC_SCHED_F_SINGLE_THREAD; unknown flags); -ENOMEM; a negative
@@ -218,6 +230,9 @@ KC_API int kc_sched_detach(kc_task_t *t);
  * Never blocks or yields. */
 KC_API int kc_sched_cancel(kc_task_t *t);
 
+/* The process-wide id of a scheduler (0 for NULL). Never blocks. */
+KC_API uint64_t kc_sched_id(const kc_sched_t *s);
+
 /* The coroutine id of a task (kc_coro_id of its coroutine). */
 KC_API uint64_t kc_task_id(const kc_task_t *t);
 
@@ -285,20 +300,65 @@ typedef struct kc_sched_metrics {
     uint64_t live;         /* spawned and not finished */
     uint64_t inject_depth; /* tasks waiting in the global queue */
     uint64_t io_waiting;   /* coroutines parked in kc_io_wait */
+    /* Added with the registry; a caller whose size ends before them gets
+     * the older layout. */
+    uint64_t id;   /* process-wide scheduler id */
+    char name[32]; /* opts.name, or "sched-<id>" */
 } kc_sched_metrics_t;
 
 /* KC_SCHED_METRICS_INIT is the initialiser for kc_sched_metrics_t. */
 #define KC_SCHED_METRICS_INIT                                                                      \
     {                                                                                              \
-        sizeof(kc_sched_metrics_t), sizeof(kc_sched_worker_metrics_t), 0, 0, 0, 0, 0, 0, 0         \
+        sizeof(kc_sched_metrics_t), sizeof(kc_sched_worker_metrics_t), 0, 0, 0, 0, 0, 0, 0, 0,     \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
     }
 
 /* Take a wait-free snapshot (relaxed loads; each counter is exact, the set
  * is not one instant). Fills *out and up to max_workers entries of workers
- * (may be NULL). Returns the number of workers of s.
+ * (may be NULL). Returns the number of workers of s. out->size may be
+ * that of the layout before id (fields beyond it are left alone).
  * Errors: -EINVAL (NULL s or out, sizes too small). Never blocks. */
 KC_API int kc_sched_metrics(kc_sched_t *s, kc_sched_metrics_t *out /* INOUT */,
                             kc_sched_worker_metrics_t *workers /* OUT */, int max_workers);
+
+/* ------------------------------------------------------------ task dump */
+
+/* Formats of kc_sched_dump. */
+typedef enum kc_sched_dump_format {
+    /* One header line per scheduler, one line per task, for people. */
+    KC_SCHED_DUMP_TEXT = 0,
+    /* One JSON object per scheduler on one line (NDJSON), for tools. */
+    KC_SCHED_DUMP_JSON = 1
+} kc_sched_dump_format_t;
+
+/* Write s's tasks to f, like Go's goroutine dump: each task's id, name,
+ * state (waiting, running, runnable), what it waits on (a channel by its
+ * registered name, a select and its clauses, sleep, an fd, a join, a
+ * parker) and for how long, and its stack use (bytes below the saved stack
+ * pointer, pages resident, size). A scheduler created with
+ * KC_SCHED_REGISTER (or KCORO_REGISTRY) lists every task; another lists
+ * the tasks that have waited at least once and counts the rest. Waiting
+ * time runs from the first dump or kc_sched_stamp_waits that saw the wait
+ * (parking reads no clock). The format is in core/docs/OBSERVABILITY.md.
+ * Errors: -EINVAL (NULL, bad format); -ENOMEM; -EIO (writing to f failed).
+ * Takes the task list lock only to copy the rows. Never blocks otherwise
+ * (but writes to f). */
+KC_API int kc_sched_dump(kc_sched_t *s, FILE *f, kc_sched_dump_format_t format);
+
+/* kc_sched_dump for every registered scheduler. Returns how many were
+ * dumped, or the first error. With KCORO_DUMP_SIGNAL=USR1 (or USR2, QUIT,
+ * a number) in the environment when the first scheduler is created, that
+ * signal writes this dump (text) to stderr, or appended to the file
+ * KCORO_DUMP_FILE names, from a helper thread. */
+KC_API int kc_sched_dump_all(FILE *f, kc_sched_dump_format_t format);
+
+/* Mark the start of every wait of s's listed tasks that no dump has seen
+ * yet, so later dumps show how long they waited; a monitor calls it
+ * periodically. Returns how many waits were marked, or -EINVAL (NULL).
+ * Never blocks. */
+KC_API int kc_sched_stamp_waits(kc_sched_t *s);
 
 #ifdef __cplusplus
 }

@@ -162,7 +162,14 @@ typedef struct kc_sim_opts {
         sizeof(kc_sim_opts_t), NULL, 0, NULL, NULL, NULL, NULL                                     \
     }
 
-/* Register the "sim" scheme with kc_transport_register(). Idempotent.
+/* Register the "sim" scheme with kc_transport_register(), and when
+ * KCORO_SIM is set (non-empty) route every listen and connect through it
+ * (kc_transport_interpose()): a program then runs impaired with no code
+ * change, each endpoint taking its words from KCORO_SIM and its seed from
+ * KCORO_SIM_SEED (bad words: -EINVAL from listen and connect, and one line
+ * on stderr naming the word). The library calls it when it is loaded, so
+ * setting KCORO_SIM before the program starts is enough; call it again
+ * after changing KCORO_SIM at run time. Idempotent.
  * Errors: those of kc_transport_register() other than -EBUSY. */
 KC_API int kc_sim_register(void);
 

@@ -210,12 +210,23 @@ typedef struct kc_transport_opts {
     uint32_t sndbuf;      /* mem: bytes buffered per direction (0: 256 KiB) */
     const char *key_file; /* adapters: pre-shared key file (tcp) */
     const void *adapter;  /* adapters: their own options; BORROWS */
+    uint32_t flags;       /* KC_TRANSPORT_F_* */
 } kc_transport_opts_t;
+
+/* KC_TRANSPORT_F_DIRECT: listen or connect exactly the URL given, never
+ * through the interposer (kc_transport_interpose()). An interposer sets it
+ * on the options of the endpoint it wraps. */
+#define KC_TRANSPORT_F_DIRECT 0x1u
+/* KC_TRANSPORT_F_INTERPOSED: set by the library, never by callers, on the
+ * options an interposer's listen or connect receives: the address is the
+ * caller's whole URL ("unix:/x") and `adapter` belongs to that URL's
+ * backend, not to the interposer. */
+#define KC_TRANSPORT_F_INTERPOSED 0x2u
 
 /* KC_TRANSPORT_OPTS_INIT: defaults (mode 0600, same-uid peers only). */
 #define KC_TRANSPORT_OPTS_INIT                                                                     \
     {                                                                                              \
-        sizeof(kc_transport_opts_t), 0600, 0, 0, false, NULL, 0, NULL, 0, 0, NULL, NULL            \
+        sizeof(kc_transport_opts_t), 0600, 0, 0, false, NULL, 0, NULL, 0, 0, NULL, NULL, 0         \
     }
 
 /* Who is on the other end of an accepted endpoint. */
@@ -279,6 +290,18 @@ KC_API int kc_transport_unregister(const char *scheme);
 /* The backend registered for url's scheme ("unix:/x" -> "unix"), or NULL.
  * Never blocks. */
 KC_API const kc_transport_ops_t *kc_transport_lookup(const char *url);
+
+/* Route every later kc_transport_listen() and kc_transport_connect() whose
+ * URL has another scheme, and whose options lack KC_TRANSPORT_F_DIRECT,
+ * through the backend registered for `scheme`: its listen or connect gets
+ * the caller's whole URL with KC_TRANSPORT_F_INTERPOSED set in a copy of
+ * the options, opens the inner endpoint itself (with KC_TRANSPORT_F_DIRECT)
+ * and wraps it. Accepted endpoints come from the listener that was opened,
+ * so they are wrapped when their listener is. NULL stops the routing;
+ * unregistering the scheme stops it too. The simulator uses this for
+ * KCORO_SIM (kcoro/sim.h). Errors: -ENOTSUP (scheme not registered).
+ * Never blocks. */
+KC_API int kc_transport_interpose(const char *scheme);
 
 /* Listen on url. opts may be NULL (KC_TRANSPORT_OPTS_INIT).
  * OUT *out: GIVES a listener; free it with kc_transport_close().

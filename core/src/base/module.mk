@@ -2,7 +2,7 @@
 MODULES       += base
 base.dir      := core/src/base
 base.layer    := 0
-base.srcs     := kc_error.c kc_debug.c
+base.srcs     := kc_error.c kc_debug.c kc_registry.c
 base.services := kc_debug.h
-base.uses     :=
-base.public   := kcoro/base.h
+base.uses     := port/kc_port.h
+base.public   := kcoro/base.h kcoro/registry.h

@@ -142,7 +142,7 @@ static kc_arena_t *opts_arena(const kc_chan_opts_t *o)
 static int opts_check(const kc_chan_opts_t *o)
 {
     if (o == NULL || (o->size < sizeof(*o) && o->size != offsetof(kc_chan_opts_t, arena)) ||
-        o->flags != 0)
+        (o->flags & ~KC_CHAN_REGISTER) != 0)
         return -EINVAL;
     if (o->elem_size > (opts_arena(o) != NULL ? KC_CHAN_MAX_ARENA_ELEM : KC_CHAN_MAX_ELEM))
         return -EINVAL;
@@ -226,6 +226,11 @@ int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts)
     }
     kc__waiter_queue_init(&ch->sendq);
     kc__waiter_queue_init(&ch->recvq);
+    if (kc__chan_register(ch, opts) < 0) {
+        free(ch->ring);
+        free(ch);
+        return -ENOMEM;
+    }
     *out = ch;
     return 0;
 }
@@ -288,6 +293,7 @@ int kc_chan_destroy(kc_chan_t *ch)
     atomic_store_explicit(&ch->recv_idx, kc__chan_send_idx(ch), memory_order_relaxed);
     kc__unlock(&ch->lock);
     kc__unlock(g);
+    kc__chan_unregister(ch);
     free(ch->ring);
     free(ch);
     return 0;

@@ -21,6 +21,7 @@
 #include "base/kc_debug.h"
 #include "kcoro/chan.h"
 #include "kcoro/park.h"
+#include "kcoro/registry.h"
 #include "port/kc_futex.h"
 #include "waiter_token/kc_waiter.h"
 
@@ -98,8 +99,10 @@ struct kc_chan {
     kc_arena_t *arena;     /* attached arena, or NULL (kc_chan_arena.c) */
     _Atomic uint64_t left; /* waits that left without the lock (see `inside`) */
     char name[32];
-    int close_reason;          /* kc_chan_close_with's reason; written before `closed` */
-    struct kc_chan_tick *tick; /* a timer channel's timer (kc_chan_timer.c), or NULL */
+    int close_reason;             /* kc_chan_close_with's reason; written before `closed` */
+    struct kc_chan_tick *tick;    /* a timer channel's timer (kc_chan_timer.c), or NULL */
+    uint64_t id;                  /* kc_registry_new_id() at create */
+    struct kc_registry_node *reg; /* the registration, or NULL (kc_chan_registry.c) */
     const struct kc__chan_remote_ops *rops; /* a remote channel's operations, or NULL */
     void *rimpl;                            /* and their object (kc_chan_remote.c) */
     /* Readers of the counters (snapshots) stay off the lock's line. */
@@ -352,6 +355,10 @@ extern const kc_waiter_owner_ops_t kc__chan_owner_ops;
 void kc__chan_owner_init(struct kc__chan_owner *o /* OUT */, kc_waiter_t *arbiter,
                          const kc_cancel_t *cancel);
 
+/* Tell a task dump (kc_sched_dump.c) the clauses of the select p's task
+ * waits in (after kc__chan_note_select). Never blocks. */
+void kc__chan_note_clauses(const kc_parker_t *p, const kc_chan_clause_t *cl, size_t n);
+
 /* Has the owner of arb (a channel token or select, not yet decided) been
  * cancelled: its token fired, or its task, scope or scheduler was? Whoever
  * decides a waiting token asks first (take_peer), so a cancellation that
@@ -547,5 +554,12 @@ void kc__chan_select_seed(uint64_t seed);
  * -EPROTO with *why naming the broken one (why may be NULL); -EINVAL for
  * NULL. Takes the lock; never blocks for long. */
 int kc__chan_check(kc_chan_t *ch, const char **why /* OUT */);
+
+/* ---- kc_chan_registry.c */
+/* Give ch its id and, when opts or KCORO_REGISTRY ask, register it:
+ * 0 or -ENOMEM (then nothing is registered). Never blocks. */
+int kc__chan_register(kc_chan_t *ch, const kc_chan_opts_t *opts);
+/* End ch's registration, if any (before it is freed). */
+void kc__chan_unregister(kc_chan_t *ch);
 
 #endif /* KCORO_KC_CHAN_IMPL_H */

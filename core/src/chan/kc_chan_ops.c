@@ -117,6 +117,13 @@ void kc__chan_note_select(const kc_parker_t *p, const kc_chan_t *first, size_t n
 
 const kc_waiter_owner_ops_t kc__chan_owner_ops = {owner_wake, owner_park};
 
+void kc__chan_note_clauses(const kc_parker_t *p, const kc_chan_clause_t *cl, size_t n)
+{
+    struct kc_task *t = kc__parker_task(p);
+    if (t != NULL)
+        kc__task_note_arg(t, cl, (int64_t)n);
+}
+
 void kc__chan_owner_init(struct kc__chan_owner *o, kc_waiter_t *arbiter, const kc_cancel_t *cancel)
 {
     o->parker = kc__parker_for_wait(&o->spare, &o->interrupted);

@@ -61,14 +61,19 @@ int kc__chan_fail(kc_chan_t *ch, int rc)
     return rc;
 }
 
-int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *out)
+int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *dst)
 {
-    if (ch == NULL || out == NULL || out->size < sizeof(*out))
+    if (ch == NULL || dst == NULL || dst->size < KC_CHAN_SNAPSHOT_V2_SIZE)
         return -EINVAL;
+    /* The full layout is filled on the stack and copied out as far as the
+     * caller's size goes: version 2 callers get exactly their layout. */
+    size_t want = dst->size >= sizeof(*dst) ? sizeof(*dst) : KC_CHAN_SNAPSHOT_V2_SIZE;
+    kc_chan_snapshot_t full;
+    kc_chan_snapshot_t *out = &full;
     const struct kc_chan_counters *c = &ch->ctr;
     memset(out, 0, sizeof(*out));
-    out->size = sizeof(*out);
-    out->metrics_version = KC_CHAN_METRICS_VERSION;
+    out->size = (uint32_t)want;
+    out->metrics_version = want == sizeof(*out) ? KC_CHAN_METRICS_VERSION : 2u;
     out->taken_ns = (uint64_t)kc__sched_now();
     out->kind = ch->kind;
     out->policy = ch->policy;
@@ -111,6 +116,9 @@ int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *out)
     out->arena_boxed = rd(&c->arena_boxed);
     out->arena_releases = rd(&c->arena_releases);
     out->arena_release_errors = rd(&c->arena_release_errors);
+    out->id = ch->id;
+    memcpy(out->name, ch->name, sizeof(out->name));
+    memcpy(dst, out, want);
     return 0;
 }
 

@@ -248,6 +248,7 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     } else if (rc == -EAGAIN) {
         if (kc__chan_noting())
             kc__chan_note_select(o.parker, cl[0].chan, n);
+        kc__chan_note_clauses(o.parker, cl, n);
         rc = kc__waiter_scope_wait(&sc, timeout_ns);
         bool cancelled = kc__waiter_status(&sel) == KC_WAITER_CANCELLED;
         bool stay = life->stay || rc == KC__CHAN_RETRY;

@@ -456,3 +456,11 @@ void kc_coro_install_overflow_handler(void)
     kc__guard_take_over();
     kc__guard_thread_init(kc__coro_tls_peek);
 }
+
+void kc__coro_stack_view(const struct kc_coro *co, const uint8_t **lo, const uint8_t **hi,
+                         const uint8_t **sp)
+{
+    *lo = co->stack.lo;
+    *hi = co->stack.hi;
+    *sp = __atomic_load_n(&co->sp, __ATOMIC_RELAXED);
+}

@@ -35,4 +35,10 @@ void *kc__coro_owner_current(void);
 /* Abort with a message naming co. */
 void kc__coro_fatal(const struct kc_coro *co, const char *what) __attribute__((noreturn));
 
+/* co's usable stack [*lo, *hi) and its saved stack pointer (a relaxed
+ * read: meaningful while co is suspended), for the task dump. Never
+ * blocks. */
+void kc__coro_stack_view(const struct kc_coro *co, const uint8_t **lo /* OUT */,
+                         const uint8_t **hi /* OUT */, const uint8_t **sp /* OUT */);
+
 #endif /* KCORO_KC_CORO_SVC_H */

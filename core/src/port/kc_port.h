@@ -43,6 +43,10 @@ void kc__port_discard(void *p, size_t len);
 /* The process's resident set size in bytes, or 0 if unknown. */
 size_t kc__port_rss_bytes(void);
 
+/* Bytes of [p, p+len) (rounded out to pages) the OS holds in RAM; 0 when
+ * the range is not mapped or cannot be asked about (kc_port_resident.c). */
+uint64_t kc__port_resident_bytes(const void *p, size_t len);
+
 /* Monotonic time in nanoseconds. */
 uint64_t kc__port_now_ns(void);
 

@@ -38,8 +38,18 @@ int kc__task_nworkers(const struct kc_task *t)
 void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
                         uint32_t n)
 {
-    t->wait_op = (uint8_t)op;
-    t->wait_obj = obj;
-    t->wait_name = name;
-    t->wait_n = n;
+    /* relaxed atomic stores (plain moves): kc_sched_dump samples them */
+    __atomic_store_n(&t->wait_obj, obj, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->wait_name, name, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->wait_n, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->wait_aux, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->wait_arg, 0, __ATOMIC_RELAXED);
+    atomic_store_explicit(&t->wait_since, 0, memory_order_relaxed);
+    __atomic_store_n(&t->wait_op, (uint8_t)op, __ATOMIC_RELAXED);
+}
+
+void kc__task_note_arg(struct kc_task *t, const void *aux, int64_t arg)
+{
+    __atomic_store_n(&t->wait_aux, aux, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->wait_arg, arg, __ATOMIC_RELAXED);
 }

@@ -112,6 +112,12 @@ static const char *op_name(unsigned op)
         return "wait for the children of scope";
     case KC_WAIT_BLOCKING:
         return "blocking call on pool";
+    case KC_WAIT_SLEEP:
+        return "sleep";
+    case KC_WAIT_FD:
+        return "fd readiness";
+    case KC_WAIT_IDLE:
+        return "run_until_idle of scheduler";
     default:
         return "a wait of its own at";
     }

@@ -55,8 +55,9 @@ struct kc_task *kc__worker_local_pick(struct kc_worker *w)
  * again, possibly on another worker. */
 static void switch_to_local(struct kc_worker *w, struct kc_task *n)
 {
-    w->current = n;
-    n->worker = (int16_t)w->index;
+    /* relaxed atomic stores (plain moves): kc_sched_dump samples them */
+    __atomic_store_n(&w->current, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&n->worker, (int16_t)w->index, __ATOMIC_RELAXED);
     n->action = KC_ACT_NONE;
     KC_STAT_ADD(w, executed, 1);
     kc_coro_yield_to(n->co);

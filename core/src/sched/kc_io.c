@@ -202,7 +202,12 @@ static int wait_task(struct kc_task *t, int fd, uint32_t events, int64_t timeout
     atomic_fetch_add_explicit(&s->io_waiting, 1, memory_order_relaxed); /* O3 */
     KC_STAT_ADD(kc__sched_worker_self(), io_waits, 1);
 
-    rc = kc_park(&me.p, timeout_ns, cancel);
+    struct kc_task *waiter = kc__parker_task(&me.p);
+    if (waiter != NULL) {
+        kc__task_note_wait(waiter, KC_WAIT_FD, NULL, NULL, 0);
+        kc__task_note_arg(waiter, NULL, (int64_t)fd << 8 | (int64_t)events);
+    }
+    rc = kc__park(&me.p, timeout_ns, cancel, true);
 
     atomic_fetch_sub_explicit(&s->io_waiting, 1, memory_order_relaxed);
     kc__lock(&sl->lock);

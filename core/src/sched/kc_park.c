@@ -215,7 +215,7 @@ static bool task_cancelled(struct kc_task *t)
     return atomic_load_explicit(&t->cancelled, memory_order_seq_cst) != 0;
 }
 
-static void registry_add(struct kc_task *t)
+void kc__task_list(struct kc_task *t)
 {
     struct kc_sched *s = t->sched;
     kc__lock(&s->reg_lock);
@@ -254,7 +254,7 @@ static inline __attribute__((always_inline)) int park_task(kc_parker_t *p, struc
                                                            const kc_cancel_t *cancel, bool intr)
 {
     if (!t->registered)
-        registry_add(t);
+        kc__task_list(t);
     if ((intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel))
         return -ECANCELED;
     kc_cancel_reg_t reg;

@@ -34,6 +34,8 @@ static void free_sched(struct kc_sched *s)
         kc__task_cache_fini(&s->w[i]);
     }
     kc__io_fini(s);
+    kc__sched_run_hooks(s, KC__SCHED_HOOK_FREE);
+    kc__sched_unregister(s);
     free(s->idle_stack);
     free(s->w);
     free(s);
@@ -61,6 +63,14 @@ struct kc_sched_opts_v1 {
 };
 _Static_assert(offsetof(struct kc_sched_opts_v1, hook_arg) == offsetof(kc_sched_opts_t, hook_arg),
                "the old options layout is a prefix of the new one");
+/* kc_sched_opts_t before name. */
+struct kc_sched_opts_v2 {
+    struct kc_sched_opts_v1 v1;
+    int64_t steal_delay_ns;
+};
+_Static_assert(offsetof(struct kc_sched_opts_v2, steal_delay_ns) ==
+                   offsetof(kc_sched_opts_t, steal_delay_ns),
+               "the version 2 options layout is a prefix of the new one");
 
 int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
 {
@@ -72,9 +82,9 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
         /* A caller built against the layout before steal_delay_ns passes
          * that smaller size: its fields are taken, the new one defaults.
          * Any other size is a layout this library does not know. */
-        size_t old = sizeof(struct kc_sched_opts_v1);
-        if ((opts->size != sizeof(*opts) && opts->size != old) ||
-            (opts->flags & ~KC_SCHED_F_ALL) != 0 || opts->nworkers < 0 ||
+        size_t old = sizeof(struct kc_sched_opts_v1), v2 = sizeof(struct kc_sched_opts_v2);
+        if ((opts->size != sizeof(*opts) && opts->size != old && opts->size != v2) ||
+            (opts->flags & ~(KC_SCHED_F_ALL | KC_SCHED_REGISTER)) != 0 || opts->nworkers < 0 ||
             opts->nworkers > KC_SCHED_MAX_WORKERS)
             return -EINVAL;
         memcpy(&o, opts, opts->size);
@@ -120,6 +130,8 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
     }
     if (rc == 0)
         rc = kc__io_init(s);
+    if (rc == 0)
+        rc = kc__sched_register(s, &o);
     if (rc < 0) {
         free_sched(s);
         return rc;
@@ -136,6 +148,7 @@ int kc_sched_create(kc_sched_t **out, const kc_sched_opts_t *opts)
         atomic_fetch_add_explicit(&kc__deadlock_watched, 1, memory_order_relaxed);
     kc__debug_log("sched %p: created with %d workers (%s poller)", (void *)s, n,
                   kc__poller_name(s->poller));
+    kc__sched_created(s);
     *out = s;
     return 0;
 }
@@ -163,6 +176,9 @@ int kc_sched_run_until_idle(kc_sched_t *s, int64_t timeout_ns, const kc_cancel_t
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,
                         bool intr, bool deadlock)
 {
+    struct kc_task *self = kc__task_self();
+    if (self != NULL)
+        kc__task_note_wait(self, KC_WAIT_IDLE, s, NULL, 0); /* for dumps and deadlock reports */
     return kc__drain_wait(&s->wait_lock, &s->waiters, &s->live, timeout_ns, cancel, intr,
                           deadlock ? s : NULL);
 }
@@ -193,6 +209,7 @@ int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode)
         return st == KC_SCHED_STOPPED ? 0 : -EBUSY;
     kc__debug_log("sched %p: shutdown (%s)", (void *)s,
                   mode == KC_SCHED_SHUTDOWN_CANCEL ? "cancel" : "graceful");
+    kc__sched_run_hooks(s, KC__SCHED_HOOK_SHUTDOWN);
     if (mode == KC_SCHED_SHUTDOWN_CANCEL)
         cancel_all(s);
     for (;;) {
@@ -261,7 +278,7 @@ int kc_sched_destroy(kc_sched_t *s)
 int kc_sched_metrics(kc_sched_t *s, kc_sched_metrics_t *out, kc_sched_worker_metrics_t *workers,
                      int max_workers)
 {
-    if (s == NULL || out == NULL || out->size < sizeof(*out) ||
+    if (s == NULL || out == NULL || out->size < offsetof(kc_sched_metrics_t, id) ||
         (workers != NULL && out->worker_size < sizeof(*workers)))
         return -EINVAL;
     uint64_t spawned = LOAD(s->ext_spawned), finished = 0;
@@ -294,6 +311,10 @@ int kc_sched_metrics(kc_sched_t *s, kc_sched_metrics_t *out, kc_sched_worker_met
     out->inject_depth = (uint64_t)kc__inject_len(&s->inject);
     int64_t io = LOAD(s->io_waiting);
     out->io_waiting = io > 0 ? (uint64_t)io : 0;
+    if (out->size >= sizeof(*out)) {
+        out->id = s->id;
+        memcpy(out->name, s->name, sizeof(out->name));
+    }
     return s->nworkers;
 }
 

@@ -33,6 +33,7 @@
 #include "port/kc_futex.h"
 #include "port/kc_poller.h"
 #include "sched/kc_runq.h"
+#include "sched/kc_sched_hooks.h"
 #include "sched/kc_sched_svc.h"
 
 #include <pthread.h>
@@ -94,12 +95,17 @@ struct kc_task {
     /* registry; guarded by sched->reg_lock */
     struct kc_task *reg_prev, *reg_next;
     /* what it waits on (kc__task_note_wait); written by the task itself,
-   * read by the deadlock report once every worker is asleep */
+     * read by the deadlock report once every worker is asleep and, as a
+     * sample at any time, by kc_sched_dump (hence the relaxed atomic
+     * accesses) */
     struct kc_ctx *ctx; /* task-local context (kc_context.c), or NULL */
     uint8_t wait_op;    /* enum kc_wait_op */
     uint32_t wait_n;
     const void *wait_obj;
-    const char *wait_name; /* the object's name, or NULL */
+    const char *wait_name;      /* the object's name, or NULL */
+    const void *wait_aux;       /* select: the clause array (kc__task_note_arg) */
+    int64_t wait_arg;           /* sleep deadline, fd << 8 | events, joined task's id */
+    _Atomic int64_t wait_since; /* when a dump first saw this wait; 0: not yet */
 };
 
 /* Counters written by their worker only (relaxed load + store, so no
@@ -229,6 +235,13 @@ struct kc_sched {
     bool deadlock_check;     /* KC_SCHED_F_DEADLOCK_CHECK or KCORO_DEADLOCK=1 */
     _Atomic int64_t holds;   /* kc_sched_hold minus kc_sched_unhold */
     _Atomic int64_t outside; /* blocking calls in flight (kc_run_blocking) */
+    /* observability (kc_sched_registry.c) */
+    uint64_t id;
+    char name[32];
+    struct kc_registry_node *obs_reg; /* the registry entry, or NULL */
+    bool list_all;                    /* tasks join reg_head at spawn */
+    kc_lock_t hook_lock;
+    struct kc__sched_hook *hooks; /* guarded by hook_lock (kc_sched_hooks.h) */
 };
 
 /* ---- kc_current.c */
@@ -306,6 +319,7 @@ void kc__parker_init_task(kc_parker_t *p /* OUT */, struct kc_task *t);
 void kc__task_wake(struct kc_task *t);       /* the one waker of a park */
 void kc__task_interrupt(struct kc_task *t);  /* cancel t's parks */
 void kc__task_unregister(struct kc_task *t); /* leave the registry */
+void kc__task_list(struct kc_task *t);       /* join the registry (list_all spawns) */
 
 /* ---- kc_timer.c */
 int kc__theap_init(struct kc_theap *h);
@@ -341,6 +355,20 @@ int kc__drain_wait(kc_lock_t *lock, struct kc_idle_waiter **head, const _Atomic 
                    int64_t timeout_ns, const kc_cancel_t *cancel, bool intr,
                    struct kc_sched *deadlock);
 void kc__drain_wake(struct kc_idle_waiter *head);
+
+/* ---- kc_sched_registry.c */
+/* Give s its id and name and register it when opts or KCORO_REGISTRY ask:
+ * 0 or -ENOMEM. Never blocks. */
+int kc__sched_register(struct kc_sched *s, const kc_sched_opts_t *o);
+void kc__sched_unregister(struct kc_sched *s);
+/* Call every lifecycle hook with phase (kc_sched_hooks.h). */
+void kc__sched_run_hooks(struct kc_sched *s, int phase);
+/* The scheduler is running: start what the environment asks for
+ * (KCORO_MONITOR). Never blocks. */
+void kc__sched_created(struct kc_sched *s);
+/* The signal KCORO_DUMP_SIGNAL names, with its handler installed (once),
+ * or 0 (kc_sched_dump.c). */
+int kc__sched_dump_signal(void);
 
 /* ---- kc_sched.c */
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,

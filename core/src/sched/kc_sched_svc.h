@@ -30,19 +30,26 @@ int kc__task_nworkers(const struct kc_task *t);
 /* What a task waits on, for the deadlock report (kc_deadlock.c). */
 enum kc_wait_op {
     KC_WAIT_NONE = 0,
-    KC_WAIT_PARK = 1,    /* a bare kc_park (wait_obj: the parker) */
-    KC_WAIT_SEND = 2,    /* kc_chan_send... (wait_obj: the channel) */
-    KC_WAIT_RECV = 3,    /* kc_chan_recv... (wait_obj: the channel) */
-    KC_WAIT_SELECT = 4,  /* kc_chan_select (wait_obj: the first clause's channel
+    KC_WAIT_PARK = 1,     /* a bare kc_park (wait_obj: the parker) */
+    KC_WAIT_SEND = 2,     /* kc_chan_send... (wait_obj: the channel) */
+    KC_WAIT_RECV = 3,     /* kc_chan_recv... (wait_obj: the channel) */
+    KC_WAIT_SELECT = 4,   /* kc_chan_select (wait_obj: the first clause's channel
                            that is on, or NULL when all are off; wait_n: clauses) */
-    KC_WAIT_JOIN = 5,    /* kc_sched_join (wait_obj: the task joined) */
-    KC_WAIT_SCOPE = 6,   /* kc_scope_wait / destroy (wait_obj: the scope) */
-    KC_WAIT_BLOCKING = 7 /* kc_run_blocking (wait_obj: the pool) */
+    KC_WAIT_JOIN = 5,     /* kc_sched_join (wait_obj: the task joined) */
+    KC_WAIT_SCOPE = 6,    /* kc_scope_wait / destroy (wait_obj: the scope) */
+    KC_WAIT_BLOCKING = 7, /* kc_run_blocking (wait_obj: the pool) */
+    KC_WAIT_SLEEP = 8,    /* kc_sched_sleep (wait_arg: the deadline) */
+    KC_WAIT_FD = 9,       /* kc_io_wait (wait_arg: fd << 8 | events) */
+    KC_WAIT_IDLE = 10     /* kc_sched_run_until_idle, a shutdown (wait_obj: the scheduler) */
 };
 /* Record what t is about to wait on, for the deadlock report. Never
  * blocks. */
 void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
                         uint32_t n);
+/* Add the details a task dump shows (kc_sched_dump.c: select clauses,
+ * sleep deadline, fd and events, joined task id) to the wait just noted.
+ * Never blocks. */
+void kc__task_note_arg(struct kc_task *t, const void *aux, int64_t arg);
 
 /* ---- cancellation tokens (kc_cancel.c) */
 /* The lifetime rule for tokens: a blocking call whose token others may

@@ -184,6 +184,8 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
         atomic_fetch_add_explicit(&s->ext_spawned, 1, memory_order_relaxed);
     if (out != NULL)
         *out = t;
+    if (s->list_all)
+        kc__task_list(t); /* a registered scheduler lists every task (dumps) */
     kc__sched_submit(t);
     return 0;
 
@@ -297,6 +299,8 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
     while (!t->finished) {
         t->joiner = &p;
         kc__unlock(&t->lock);
+        if (self != NULL)
+            kc__task_note_arg(self, NULL, (int64_t)kc_task_id(t)); /* the dump shows the id */
         bool sliced = false;
         int64_t left = kc__deadlock_slice(&dw, left_until(deadline), &sliced);
         rc = kc__park(&p, left, cancel, true);
@@ -374,7 +378,13 @@ int kc_sched_sleep(int64_t ns, const kc_cancel_t *cancel)
     }
     kc_parker_t p;
     kc_parker_init(&p);
-    int rc = kc_park(&p, ns, cancel);
+    struct kc_task *self = kc__task_self();
+    if (self != NULL) {
+        int64_t now = kc__sched_now();
+        kc__task_note_wait(self, KC_WAIT_SLEEP, NULL, NULL, 0);
+        kc__task_note_arg(self, NULL, ns > INT64_MAX - now ? INT64_MAX : now + ns);
+    }
+    int rc = kc__park(&p, ns, cancel, true);
     return rc == -ETIME ? 0 : rc;
 }
 

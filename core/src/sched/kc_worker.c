@@ -217,13 +217,13 @@ static struct kc_task *find_work(struct kc_worker *w)
 static void run_task(struct kc_worker *w, struct kc_task *t)
 {
     for (;;) {
-        w->current = t;
-        t->worker = (int16_t)w->index;
+        __atomic_store_n(&w->current, t, __ATOMIC_RELAXED); /* read by dumps */
+        __atomic_store_n(&t->worker, (int16_t)w->index, __ATOMIC_RELAXED);
         t->action = KC_ACT_NONE;
         KC_STAT_ADD(w, executed, 1);
         kc_coro_resume(t->co);
         t = w->current; /* direct yields may have handed the worker on */
-        w->current = NULL;
+        __atomic_store_n(&w->current, NULL, __ATOMIC_RELAXED);
         if (kc_coro_state(t->co) == KC_CORO_FINISHED) {
             kc__task_finish(w, t);
             return;

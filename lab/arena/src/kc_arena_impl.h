@@ -191,6 +191,8 @@ struct kc_arena_region {
 #define KC_ARENA_RG_USES(w) ((uint32_t)(w))
 #define KC_ARENA_RG_GEN(w) ((uint32_t)((w) >> 40))
 
+struct kc_registry_node;
+
 struct kc_arena {
     /* Read-mostly geometry, set at create; what the fast paths read comes
      * first, in the struct's first cache line. */
@@ -215,7 +217,9 @@ struct kc_arena {
     struct kc_arena_region regions[KC_ARENA_REGIONS_MAX + 1]; /* [0] unused */
     pthread_key_t tkey;
     char name[KC_ARENA_NAME_MAX];
-    uint32_t fault_every; /* KC_FAULT_EVERY (fault builds only) */
+    uint64_t id;                      /* kc_registry_new_id() at create */
+    struct kc_registry_node *obs_reg; /* registry entry, or NULL */
+    uint32_t fault_every;             /* KC_FAULT_EVERY (fault builds only) */
 
     /* Rarely written counters, each bumped on a slow path only. */
     _Atomic uint64_t failed_allocs;

@@ -16,6 +16,9 @@
 #include <string.h>
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The backend every listen and connect is routed through
+ * (kc_transport_interpose()), or NULL; written under reg_lock. */
+static const kc_transport_ops_t *_Atomic interposer;
 static const kc_transport_ops_t *reg_table[KC_TRANSPORT_MAX_SCHEMES] = {&kc__transport_unix_ops,
                                                                         &kc__transport_mem_ops};
 enum {
@@ -63,6 +66,8 @@ KC_API int kc_transport_unregister(const char *scheme)
     pthread_mutex_lock(&reg_lock);
     for (int i = N_BUILTIN; i < KC_TRANSPORT_MAX_SCHEMES; i++) {
         if (reg_table[i] != NULL && strcmp(reg_table[i]->scheme, scheme) == 0) {
+            if (atomic_load_explicit(&interposer, memory_order_relaxed) == reg_table[i])
+                atomic_store_explicit(&interposer, NULL, memory_order_relaxed);
             reg_table[i] = NULL;
             rc = 0;
             break;
@@ -102,6 +107,37 @@ KC_API const kc_transport_ops_t *kc_transport_lookup(const char *url)
     return lookup(url, &rest, &bad);
 }
 
+KC_API int kc_transport_interpose(const char *scheme)
+{
+    if (scheme == NULL) {
+        atomic_store_explicit(&interposer, NULL, memory_order_release);
+        return 0;
+    }
+    int rc = -ENOTSUP;
+    pthread_mutex_lock(&reg_lock);
+    for (int i = 0; i < KC_TRANSPORT_MAX_SCHEMES; i++) {
+        if (reg_table[i] != NULL && strcmp(reg_table[i]->scheme, scheme) == 0) {
+            atomic_store_explicit(&interposer, reg_table[i], memory_order_release);
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return rc;
+}
+
+/* The interposer a listen or connect of ops with opts goes through, or
+ * NULL: none is set, the URL already names it, or the caller asked for
+ * the URL exactly. */
+static const kc_transport_ops_t *routed(const kc_transport_ops_t *ops,
+                                        const kc_transport_opts_t *opts)
+{
+    const kc_transport_ops_t *ip = atomic_load_explicit(&interposer, memory_order_acquire);
+    if (ip == NULL || ip == ops || (opts->flags & KC_TRANSPORT_F_DIRECT))
+        return NULL;
+    return ip;
+}
+
 static int wrap(const kc_transport_ops_t *ops, void *self, bool listener, kc_transport_t **out)
 {
     kc_transport_t *t = malloc(sizeof *t);
@@ -139,6 +175,13 @@ KC_API int kc_transport_listen(const char *url, const kc_transport_opts_t *opts,
     if (ops == NULL)
         return bad ? -EINVAL : -ENOTSUP;
     void *self = NULL;
+    const kc_transport_ops_t *ip = routed(ops, opts);
+    if (ip != NULL) {
+        kc_transport_opts_t o = *opts;
+        o.flags |= KC_TRANSPORT_F_INTERPOSED;
+        int rc = ip->listen(url, &o, &self);
+        return rc < 0 ? rc : wrap(ip, self, true, out);
+    }
     int rc = ops->listen(rest, opts, &self);
     if (rc < 0)
         return rc;
@@ -177,6 +220,13 @@ KC_API int kc_transport_connect(const char *url, const kc_transport_opts_t *opts
     if (ops == NULL)
         return bad ? -EINVAL : -ENOTSUP;
     void *self = NULL;
+    const kc_transport_ops_t *ip = routed(ops, opts);
+    if (ip != NULL) {
+        kc_transport_opts_t o = *opts;
+        o.flags |= KC_TRANSPORT_F_INTERPOSED;
+        int rc = ip->connect(url, &o, &self, timeout_ns, cancel);
+        return rc < 0 ? rc : wrap(ip, self, false, out);
+    }
     int rc = ops->connect(rest, opts, &self, timeout_ns, cancel);
     if (rc < 0)
         return rc;

@@ -176,16 +176,31 @@ typedef struct resolved {
     kc_transport_opts_t inner;
 } resolved_t;
 
+/* Say once on stderr why KCORO_SIM's words were refused: the program did
+ * not write them, so the error code alone would not tell its user. */
+static void env_complain(const char *why)
+{
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    if (!atomic_flag_test_and_set(&said))
+        fprintf(stderr, "kcoro: KCORO_SIM refused: %s\n", why);
+}
+
 /* The sim options in o->adapter (or the environment's) and the options to
  * pass to the inner backend. */
 static int resolve(const kc_transport_opts_t *o, resolved_t *r)
 {
     static const kc_sim_opts_t none = KC_SIM_OPTS_INIT;
-    const kc_sim_opts_t *so = o && o->adapter ? o->adapter : &none;
+    /* Routed here by KCORO_SIM (kc_transport_interpose()): the adapter
+     * options are the inner backend's, the words the environment's. */
+    bool routed = o && (o->flags & KC_TRANSPORT_F_INTERPOSED);
+    const kc_sim_opts_t *so = o && o->adapter && !routed ? o->adapter : &none;
     if (so->size < sizeof(kc_sim_opts_t))
         return -EINVAL;
     const char *words = so->netem ? so->netem : getenv("KCORO_SIM");
-    int rc = kc_sim_spec_parse(words ? words : "", &r->spec, NULL, 0);
+    char err[160];
+    int rc = kc_sim_spec_parse(words ? words : "", &r->spec, err, sizeof err);
+    if (rc == -EINVAL && !so->netem && words)
+        env_complain(err);
     if (rc < 0)
         return rc;
     r->seed = so->seed;
@@ -200,7 +215,8 @@ static int resolve(const kc_transport_opts_t *o, resolved_t *r)
     r->so = so;
     static const kc_transport_opts_t dflt = KC_TRANSPORT_OPTS_INIT;
     r->inner = o ? *o : dflt;
-    r->inner.adapter = so->inner;
+    r->inner.adapter = routed ? o->adapter : so->inner;
+    r->inner.flags = (r->inner.flags & ~KC_TRANSPORT_F_INTERPOSED) | KC_TRANSPORT_F_DIRECT;
     return 0;
 }
 
@@ -545,5 +561,18 @@ static const kc_transport_ops_t sim_ops = {
 int kc_sim_register(void)
 {
     int rc = kc_transport_register(&sim_ops);
-    return rc == -EBUSY && kc_transport_lookup("sim:") == &sim_ops ? 0 : rc;
+    if (rc == -EBUSY && kc_transport_lookup("sim:") == &sim_ops)
+        rc = 0;
+    const char *words = getenv("KCORO_SIM");
+    if (rc == 0 && words && words[0])
+        rc = kc_transport_interpose("sim");
+    return rc;
+}
+
+/* Loading the library installs the scheme, and with KCORO_SIM set routes
+ * every listen and connect through it: any program runs impaired with no
+ * code change. */
+__attribute__((constructor)) static void sim_load(void)
+{
+    (void)kc_sim_register();
 }

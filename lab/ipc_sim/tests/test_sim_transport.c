@@ -448,6 +448,56 @@ static void test_sim_transport_errors_and_env(void **state)
     close_pair(&p);
 }
 
+/* With KCORO_SIM set, kc_sim_register() routes every listen and connect
+ * through the simulator, whatever the URL: endpoints opened as "mem:..."
+ * are sim endpoints and drop what "loss 100%" drops. KC_TRANSPORT_F_DIRECT
+ * opts out; kc_transport_interpose(NULL) ends the routing; bad words in the
+ * environment are -EINVAL at listen and connect. */
+static void test_sim_transport_env_routes_every_url(void **state)
+{
+    (void)state;
+    char url[64];
+    snprintf(url, sizeof url, "mem:routed-%d", (int)getpid());
+    assert_int_equal(setenv("KCORO_SIM", "loss 100%", 1), 0);
+    assert_int_equal(kc_sim_register(), 0);
+    kc_transport_t *lis = NULL, *a = NULL, *b = NULL, *direct = NULL;
+    assert_int_equal(kc_transport_listen(url, NULL, &lis), 0);
+    assert_string_equal(kc_transport_scheme(lis), "sim");
+    assert_int_equal(kc_transport_connect(url, NULL, &a, KC_NO_TIMEOUT, NULL), 0);
+    assert_string_equal(kc_transport_scheme(a), "sim");
+    assert_int_equal(kc_transport_accept(lis, &b, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_string_equal(kc_transport_scheme(b), "sim");
+    for (uint32_t i = 0; i < 10; i++)
+        assert_int_equal(send_u32(a, i, 8), 0);
+    kc_frame_hdr_t h;
+    void *pl = NULL;
+    assert_int_equal(kc_transport_recv_frame(b, &h, &pl, 64, 0, NULL), -EAGAIN);
+
+    kc_transport_opts_t o = KC_TRANSPORT_OPTS_INIT;
+    o.flags = KC_TRANSPORT_F_DIRECT;
+    char url2[64];
+    snprintf(url2, sizeof url2, "mem:direct-%d", (int)getpid());
+    assert_int_equal(kc_transport_listen(url2, &o, &direct), 0);
+    assert_string_equal(kc_transport_scheme(direct), "mem");
+    kc_transport_close(direct);
+    direct = NULL;
+
+    assert_int_equal(setenv("KCORO_SIM", "loss lots", 1), 0);
+    assert_int_equal(kc_transport_listen(url2, NULL, &direct), -EINVAL);
+    assert_int_equal(kc_transport_connect(url, NULL, &direct, 0, NULL), -EINVAL);
+    assert_null(direct);
+
+    assert_int_equal(kc_transport_interpose(NULL), 0);
+    unsetenv("KCORO_SIM");
+    assert_int_equal(kc_transport_listen(url2, NULL, &direct), 0);
+    assert_string_equal(kc_transport_scheme(direct), "mem");
+    kc_transport_close(direct);
+    assert_int_equal(kc_transport_interpose("nosuch"), -ENOTSUP);
+    kc_transport_close(a);
+    kc_transport_close(b);
+    kc_transport_close(lis);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_sim_transport_virtual_hour),
         cmocka_unit_test(test_sim_transport_replay_one_and_two_workers),
         cmocka_unit_test(test_sim_transport_errors_and_env),
+        cmocka_unit_test(test_sim_transport_env_routes_every_url),
     };
     return cmocka_run_group_tests_name("sim_transport", tests, setup, NULL);
 }

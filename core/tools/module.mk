@@ -1,0 +1,39 @@
+# Operator tools: kcoro-chanmon (installed) and kcoro-obs-demo (a busy
+# program for the tools' tests and the docs; not installed). The tool tests
+# (core/tools/tests/*.sh) run with `make test-tools`.
+TOOL_CHANMON := $(OUT)/tools/kcoro-chanmon
+TOOL_DEMO    := $(OUT)/tools/kcoro-obs-demo
+TOOL_BINS    := $(TOOL_CHANMON) $(TOOL_DEMO)
+CHANMON_SRCS := $(TOP)/core/tools/chanmon/chanmon.c $(TOP)/core/tools/chanmon/chanmon_ui.c
+
+tools: $(TOOL_BINS)
+
+$(patsubst $(TOP)/%.c,$(OUT)/obj/%.o,$(CHANMON_SRCS)): | deps-chanmon
+
+$(TOOL_CHANMON): $(patsubst $(TOP)/%.c,$(OUT)/obj/%.o,$(CHANMON_SRCS))
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    tools/$(@F)")
+	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ -lncurses
+
+$(TOOL_DEMO): $(OUT)/obj/core/tools/obs_demo.o $(OUT)/lib/libkcoro.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    tools/$(@F)")
+	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ $(KC_LDLIBS)
+
+deps-chanmon:
+	$(Q)$(TOP)/mk/need.sh libncurses-dev=/usr/include/curses.h
+
+deps-tools: deps-chanmon
+	$(Q)$(TOP)/mk/need.sh tmux=/usr/bin/tmux \
+		prometheus=/usr/bin/promtool curl=/usr/bin/curl python3=/usr/bin/python3
+
+# Each script starts what it needs, bounds every wait, and stops it all.
+test-tools: deps-tools $(TOOL_BINS)
+	$(Q)rc=0; for t in $(TOP)/core/tools/tests/test_*.sh; do \
+		OUT=$(OUT) timeout -k 5 300 sh $$t || rc=1; done; exit $$rc
+
+install-tools: $(TOOL_CHANMON)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(TOOL_CHANMON) $(DESTDIR)$(PREFIX)/bin/
+
+.PHONY: tools deps-chanmon deps-tools test-tools install-tools

@@ -1,0 +1,115 @@
+/* kc_sim_impl.h - private to the simulator: the parsed spec, one direction's
+ * state, the generator and the distribution tables.
+ *
+ * A spec is plain data (copied into every direction that uses it). A
+ * direction owns one generator; every random draw of a decision comes from
+ * it in a fixed order (duplicate, loss, corrupt, reorder, delay, duplicate's
+ * delay, slot), so the same spec, seed and arrivals replay the same
+ * decisions on any machine and under any number of workers.
+ */
+#ifndef KCORO_KC_SIM_IMPL_H
+#define KCORO_KC_SIM_IMPL_H
+
+#include "kcoro/sim.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Delay distributions (netem's four). */
+enum kc_sim_dist {
+    KC_SIM_DIST_UNIFORM = 0,
+    KC_SIM_DIST_NORMAL = 1,
+    KC_SIM_DIST_PARETO = 2,
+    KC_SIM_DIST_PARETONORMAL = 3
+};
+
+/* Loss models. */
+enum kc_sim_loss {
+    KC_SIM_LOSS_NONE = 0,
+    KC_SIM_LOSS_RANDOM = 1, /* Bernoulli, optionally correlated */
+    KC_SIM_LOSS_STATE = 2,  /* 4-state Markov (p13, p31, p32, p23, p14) */
+    KC_SIM_LOSS_GEMODEL = 3 /* Gilbert-Elliott (p, r, 1-h, 1-k) */
+};
+
+/* The 4-state model's states, numbered as in netem's manual. */
+enum {
+    KC_SIM_ST_TX_GAP = 1,     /* good reception in a gap */
+    KC_SIM_ST_TX_BURST = 2,   /* good reception inside a burst */
+    KC_SIM_ST_LOST_BURST = 3, /* loss inside a burst */
+    KC_SIM_ST_LOST_GAP = 4    /* isolated loss in a gap */
+};
+
+/* Probabilities are fractions in [0, 1]; times are nanoseconds. */
+struct kc_sim_spec {
+    uint32_t limit;           /* frames held at most (netem: 1000) */
+    int64_t delay, jitter;    /* delay TIME [JITTER] */
+    double delay_corr;        /* [CORR] */
+    int dist;                 /* enum kc_sim_dist */
+    bool dist_named;          /* `distribution` was written */
+    int loss;                 /* enum kc_sim_loss */
+    double loss_p, loss_corr; /* random */
+    double p13, p31, p32, p23, p14;
+    double ge_p, ge_r, ge_1h, ge_1k;
+    int loss_nargs; /* numbers given after state/gemodel */
+    double dup, dup_corr;
+    double corrupt, corrupt_corr;
+    double reorder, reorder_corr;
+    uint32_t gap; /* 0: no reordering */
+    bool gap_named;
+    uint64_t rate_bps; /* 0: unlimited */
+    int32_t overhead;  /* per-frame bytes added (may be < 0) */
+    uint32_t cellsize; /* 0: no cells */
+    int32_t celloverhead;
+    bool slot;
+    int64_t slot_min, slot_max; /* slot MIN [MAX] */
+    int slot_dist;              /* -1: uniform in [min, max] */
+    int64_t slot_delay, slot_jitter;
+    uint32_t slot_packets; /* 0: no packet budget */
+    uint64_t slot_bytes;   /* 0: no byte budget */
+    uint64_t seed;
+    bool seed_named;
+};
+
+/* A correlated draw (netem's get_crandom): next = (1 - rho) u + rho last. */
+typedef struct kc_sim_corr {
+    double rho;
+    double last;
+} kc_sim_corr_t;
+
+struct kc_sim_dir {
+    struct kc_sim_spec spec;
+    uint64_t rng[4]; /* xoshiro256** state */
+    kc_sim_corr_t c_delay, c_loss, c_dup, c_corrupt, c_reorder;
+    int loss_state; /* 4-state: 1..4; gemodel: 0 good, 1 bad */
+    uint64_t frame; /* next frame's ordinal */
+    int64_t last_arrive;
+    int64_t last_tts; /* rate: the previous frame's send time */
+    bool have_tts;
+    uint32_t reorder_count; /* netem's counter since the last reorder */
+    int64_t slot_at;        /* the current slot's opening time */
+    bool slot_started;
+    uint32_t slot_pkts_left;
+    uint64_t slot_bytes_left;
+    bool identity; /* the spec changes nothing: decide skips every step */
+};
+
+/* Generator: seed a xoshiro256** state from one 64-bit seed (splitmix64). */
+void kc__sim_rng_seed(uint64_t s[4], uint64_t seed);
+/* A uniform double in [0, 1). */
+double kc__sim_rng_unit(uint64_t s[4]);
+/* A uniform integer in [0, n), n > 0. */
+uint64_t kc__sim_rng_below(uint64_t s[4], uint64_t n);
+/* A correlated uniform draw in [0, 1). */
+double kc__sim_corr_next(kc_sim_corr_t *c, uint64_t s[4]);
+
+/* The standardised value (mean 0, standard deviation 1; uniform spans
+ * [-1, 1) as netem's does) of distribution dist at quantile u in [0, 1). */
+double kc__sim_dist_value(int dist, double u);
+/* The distribution's cumulative probability at standardised x (tests and
+ * the lab's histogram compare samples with it). Paretonormal, which has no
+ * closed form, is read from its table. */
+double kc__sim_dist_cdf(int dist, double x);
+/* The name of a distribution ("normal"), or NULL. */
+const char *kc__sim_dist_name(int dist);
+
+#endif /* KCORO_KC_SIM_IMPL_H */
