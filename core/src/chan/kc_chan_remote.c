@@ -96,6 +96,10 @@ int kc__chan_remote_create(kc_chan_t **out, const kc_chan_opts_t *opts,
     }
     kc__waiter_queue_init(&ch->sendq);
     kc__waiter_queue_init(&ch->recvq);
+    if (kc__chan_register(ch, opts) < 0) { /* an id, and the registry if asked */
+        free(ch);
+        return -ENOMEM;
+    }
     *out = ch;
     return 0;
 }
@@ -152,6 +156,7 @@ int kc__chan_remote_destroy(kc_chan_t *ch)
     int rc = ch->rops->destroy(ch->rimpl); /* R3 */
     if (rc != 0)
         return rc;
+    kc__chan_unregister(ch);
     free(ch);
     return 0;
 }
