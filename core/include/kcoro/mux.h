@@ -125,6 +125,7 @@ typedef struct kc_mux_stats {
     uint64_t elems_in;          /* elements received from the wire */
     uint64_t undelivered;       /* exported side: elements that never entered their channel */
     uint64_t dropped_in;        /* DATA for streams already gone (credit given back) */
+    uint64_t direct;            /* exported side: elements rx put straight into their channel */
     uint64_t rx_bytes_held;     /* bytes received and not yet taken (bounded by the window) */
     uint64_t rx_bytes_peak;     /* the most rx_bytes_held has been */
     uint64_t conn_window;       /* our connection window in bytes */

@@ -162,12 +162,13 @@ struct kc_mux_stream {
     uint64_t pump_seq;
     kc_cancel_t *pump_cancel; /* fires on the importer's CANCEL for pump_seq */
     uint64_t cancel_upto;     /* CANCEL received for every seq < this */
+    bool pump_busy;           /* the inbound pump holds an element outside the lock */
     kc_cancel_t *life;        /* exporter: fires at reset or the connection's end */
     bool outbound_started;
     /* ---- scheduling */
     struct kc_mux_stream *act_next, *act_prev; /* an active ring (M1) */
     bool active;
-    bool is_new; /* in the ring of new streams (kc_mux.c) */
+    bool is_new;      /* in the ring of new streams (kc_mux.c) */
     uint32_t deficit; /* DRR, bytes */
     bool ctl_dirty;   /* a credit to announce */
     struct kc_mux_stream *dirty_next;
@@ -208,11 +209,11 @@ struct kc_mux {
     struct kc_mux_export *exports;
     /* transmit */
     struct kc_mux_ctlitem *ctl_head, *ctl_tail;
-    struct kc_mux_stream *dirty; /* streams with a credit to announce */
-    bool conn_dirty;             /* a connection credit to announce */
+    struct kc_mux_stream *dirty;   /* streams with a credit to announce */
+    bool conn_dirty;               /* a connection credit to announce */
     struct kc_mux_stream *act;     /* the active ring's head (DRR) */
     struct kc_mux_stream *act_new; /* streams just activated, served first */
-    bool tx_idle;                /* the last pull found nothing: kick on new work */
+    bool tx_idle;                  /* the last pull found nothing: kick on new work */
     struct kc_mux_inflight inflight;
     /* connection credit (bytes) */
     uint64_t conn_window;
