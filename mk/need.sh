@@ -48,6 +48,10 @@ if [ "$(id -u)" -ne 0 ] || [ "${KC_NEED_CHECK_ONLY:-0}" = 1 ]; then
 fi
 echo "kcoro: installing missing Debian packages:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# tshark's wireshark-common asks whether non-root users may capture: no.
+case " $missing " in *" tshark "*)
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections ;;
+esac
 # A fresh machine has no package lists yet: update once, then retry.
 if ! apt-get install -y -q $missing >/dev/null 2>&1; then
     apt-get update -q >/dev/null 2>&1

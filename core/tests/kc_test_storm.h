@@ -9,9 +9,9 @@
  * near 32k of them, so kc_sched_spawn() may answer -ENOMEM, having changed
  * nothing. The storm treats that as back-pressure, as a real producer
  * should: a submitter waits until the scheduler is idle and tries again, a
- * coroutine yields and tries again. Both waits are bounded, so a spawn that
- * could never succeed fails the test instead of hanging it. Any other error
- * is a failure.
+ * coroutine yields and tries again. Both waits are bounded in time
+ * (KC_STORM_GIVE_UP_S), so a spawn that could never succeed fails the test
+ * instead of hanging it. Any other error is a failure, reported by name.
  *
  * Include after <cmocka.h>: kc_test_storm() asserts with cmocka on the main
  * stack, after the submitters and the scheduler are done.
@@ -29,14 +29,17 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 enum {
     KC_STORM_SUBMITTERS = 4,
     KC_STORM_WORKERS = 4,
-    /* -ENOMEM answers in a row, with the scheduler idle (submitter) or
-     * after a yield (coroutine), before the storm gives a spawn up */
-    KC_STORM_IDLE_RETRIES = 1000,
-    KC_STORM_YIELD_RETRIES = 1000000
+    /* seconds of -ENOMEM answers in a row, with the scheduler idle
+     * (submitter) or after yields (coroutine), before the storm gives a
+     * spawn up: a bound in time, not in tries, because on a loaded host
+     * one submitter can lose the race for freed stacks to the other three
+     * many times in a row and still get its turn */
+    KC_STORM_GIVE_UP_S = 60
 };
 
 struct kc_storm {
@@ -47,9 +50,24 @@ struct kc_storm {
     _Atomic long failures;     /* spawns given up, or failed otherwise */
     _Atomic long idle_waits;   /* -ENOMEM answers a submitter waited out */
     _Atomic long child_yields; /* -ENOMEM answers a coroutine yielded out */
+    _Atomic int last_error;    /* the last spawn error that counted as a failure */
 };
 
+/* Monotonic seconds, for the give-up bound. */
+static double kc_storm_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static struct kc_storm kc_storm;
+
+static void kc_storm_failed(int rc)
+{
+    atomic_store(&kc_storm.last_error, rc);
+    atomic_fetch_add(&kc_storm.failures, 1);
+}
 
 static int kc_storm_child(void *arg)
 {
@@ -66,12 +84,15 @@ static int kc_storm_body(void *arg)
     kc_sched_yield();
     if (id % 8 != 0)
         return 0;
-    for (long tries = 0;; tries++) {
+    double since = 0;
+    for (;;) {
         int rc = kc_sched_spawn(NULL, NULL, kc_storm_child, arg, NULL);
         if (rc == 0)
             return 0;
-        if (rc != -ENOMEM || tries == KC_STORM_YIELD_RETRIES) {
-            atomic_fetch_add(&kc_storm.failures, 1);
+        if (since == 0)
+            since = kc_storm_now();
+        if (rc != -ENOMEM || kc_storm_now() - since > KC_STORM_GIVE_UP_S) {
+            kc_storm_failed(rc);
             return 0;
         }
         atomic_fetch_add(&kc_storm.child_yields, 1);
@@ -85,14 +106,17 @@ static void *kc_storm_submitter(void *arg)
     for (long i = 0; i < kc_storm.per_thread; i++) {
         void *id = (void *)(intptr_t)(base + i);
         int rc;
-        long waits = 0;
-        while ((rc = kc_sched_spawn(kc_storm.s, NULL, kc_storm_body, id, NULL)) == -ENOMEM &&
-               waits++ < KC_STORM_IDLE_RETRIES) {
+        double since = 0;
+        while ((rc = kc_sched_spawn(kc_storm.s, NULL, kc_storm_body, id, NULL)) == -ENOMEM) {
+            if (since == 0)
+                since = kc_storm_now();
+            else if (kc_storm_now() - since > KC_STORM_GIVE_UP_S)
+                break;
             atomic_fetch_add(&kc_storm.idle_waits, 1);
             kc_sched_run_until_idle(kc_storm.s, KC_NO_TIMEOUT, NULL);
         }
         if (rc != 0)
-            atomic_fetch_add(&kc_storm.failures, 1);
+            kc_storm_failed(rc);
     }
     return NULL;
 }
@@ -114,6 +138,7 @@ static void kc_test_storm(long per_thread)
     atomic_store(&kc_storm.failures, 0);
     atomic_store(&kc_storm.idle_waits, 0);
     atomic_store(&kc_storm.child_yields, 0);
+    atomic_store(&kc_storm.last_error, 0);
     pthread_t th[KC_STORM_SUBMITTERS];
     for (long i = 0; i < KC_STORM_SUBMITTERS; i++)
         assert_int_equal(pthread_create(&th[i], NULL, kc_storm_submitter, (void *)(intptr_t)i), 0);
@@ -131,6 +156,9 @@ static void kc_test_storm(long per_thread)
     printf("storm: %ld coroutines + %ld children; -ENOMEM waited out %ld times by submitters, "
            "%ld by coroutines\n",
            n, children, atomic_load(&kc_storm.idle_waits), atomic_load(&kc_storm.child_yields));
+    if (atomic_load(&kc_storm.failures) != 0)
+        fprintf(stderr, "storm: %ld spawns failed, the last with %s\n",
+                atomic_load(&kc_storm.failures), kc_errname(atomic_load(&kc_storm.last_error)));
     assert_int_equal(atomic_load(&kc_storm.failures), 0);
     assert_int_equal(bad, 0);
     assert_int_equal(once, n);

@@ -1,9 +1,17 @@
-# Operator tools: kcoro-chanmon (installed) and kcoro-obs-demo (a busy
-# program for the tools' tests and the docs; not installed). The tool tests
-# (core/tools/tests/*.sh) run with `make test-tools`.
+# Operator tools: kcoro-chanmon (installed), kcoro-obs-demo (a busy
+# program for the tools' tests and the docs; not installed), the Wireshark
+# dissector core/tools/wireshark/kcoro.lua and kcoro-wire-session (two
+# processes talking over libkcoro-tcp, for the dissector's test; not
+# installed). The tool tests (core/tools/tests/*.sh) run with
+# `make test-tools`.
 TOOL_CHANMON := $(OUT)/tools/kcoro-chanmon
 TOOL_DEMO    := $(OUT)/tools/kcoro-obs-demo
+TOOL_WIRE    := $(OUT)/tools/kcoro-wire-session
 TOOL_BINS    := $(TOOL_CHANMON) $(TOOL_DEMO)
+# The adapter is host-only (adapters/tcp/module.mk), and so is the session.
+ifneq ($(FLAVOR),aarch64)
+TOOL_BINS    += $(TOOL_WIRE)
+endif
 CHANMON_SRCS := $(TOP)/core/tools/chanmon/chanmon.c $(TOP)/core/tools/chanmon/chanmon_ui.c
 
 tools: $(TOOL_BINS)
@@ -20,12 +28,21 @@ $(TOOL_DEMO): $(OUT)/obj/core/tools/obs_demo.o $(OUT)/lib/libkcoro.a
 	@$(if $(Q),echo "  LINK    tools/$(@F)")
 	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ $(KC_LDLIBS)
 
+# Built like the adapter's own users: kcoro's public headers and kcoro/tcp.h.
+$(OUT)/obj/core/tools/wireshark/wire_session.o: KC_CPPFLAGS += -I$(TOP)/adapters/tcp/include
+$(TOOL_WIRE): $(OUT)/obj/core/tools/wireshark/wire_session.o $(OUT)/lib/libkcoro-tcp.a \
+		$(OUT)/lib/libkcoro.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    tools/$(@F)")
+	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ -lsodium $(KC_LDLIBS)
+
 deps-chanmon:
 	$(Q)$(TOP)/mk/need.sh libncurses-dev=/usr/include/curses.h
 
 deps-tools: deps-chanmon
 	$(Q)$(TOP)/mk/need.sh tmux=/usr/bin/tmux \
-		prometheus=/usr/bin/promtool curl=/usr/bin/curl python3=/usr/bin/python3
+		prometheus=/usr/bin/promtool curl=/usr/bin/curl python3=/usr/bin/python3 \
+		tshark=/usr/bin/tshark
 
 # Each script starts what it needs, bounds every wait, and stops it all.
 test-tools: deps-tools $(TOOL_BINS)

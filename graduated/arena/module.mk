@@ -2,7 +2,7 @@
 MODULES       += arena
 arena.dir      := graduated/arena
 arena.layer    := 2
-arena.srcs     := kc_arena.c kc_arena_check.c kc_arena_dump.c kc_arena_page.c kc_arena_region.c kc_arena_ticket.c
+arena.srcs     := kc_arena.c kc_arena_cache.c kc_arena_check.c kc_arena_dump.c kc_arena_page.c kc_arena_region.c kc_arena_ticket.c
 arena.services :=
 arena.uses     :=
 arena.public   := kcoro/arena.h

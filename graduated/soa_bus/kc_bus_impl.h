@@ -146,10 +146,6 @@ struct kc_bus_pub {
 /* Drop one reference; the last frees the bus. Never blocks. */
 void kc__bus_unref(struct kc_bus *b);
 
-/* Apply pending joins and leaves to the publisher tables; the caller is the
- * publisher (lock-free mode) or holds pub_mu. Never blocks. */
-void kc__bus_apply_changes(struct kc_bus *b);
-
 /* Wake every subscriber in `who` that armed its want bit: clear the bits,
  * then unpark each subscriber whose bit this call cleared. Returns how many
  * it woke. The caller issued a seq_cst fence after its last store the

@@ -45,6 +45,57 @@
 
 #define RELAXED memory_order_relaxed
 
+static void rebuild_topics(struct kc_bus_pubside *ps)
+{
+    ps->topics_used = 0;
+    for (int t = 0; t < 64; t++)
+        if (ps->topic_subs[t] != 0)
+            ps->topics_used |= (uint64_t)1 << t;
+}
+
+/* Apply pending joins and leaves to the publisher tables (the publisher's
+ * side of kc_bus.c's slot states); the caller is the publisher (lock-free
+ * mode) or holds pub_mu. Never blocks. */
+static void apply_changes(struct kc_bus *b)
+{
+    struct kc_bus_pubside *ps = &b->pub;
+    uint64_t tail = atomic_load_explicit(&ps->tail, memory_order_relaxed);
+
+    for (int i = 0; i < KC_BUS_MAX_SUBS; i++) {
+        struct kc_bus_sub *s = &b->subs[i];
+        /* Acquire pairs with the subscriber's release of JOINING/LEAVING. */
+        uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+        uint64_t topics = atomic_load_explicit(&s->topics, memory_order_relaxed);
+        bool in_live = (ps->live & s->bit) != 0;
+
+        if (st == KC_BUS_S_JOINING && !in_live) {
+            for (int t = 0; t < 64; t++)
+                if (topics & ((uint64_t)1 << t))
+                    ps->topic_subs[t] |= s->bit;
+            ps->live |= s->bit;
+            /* The owner reads neither before it sees ACTIVE (below). */
+            atomic_store_explicit(&s->start, tail, memory_order_relaxed);
+            atomic_store_explicit(&s->next, tail, memory_order_relaxed);
+            uint32_t want = KC_BUS_S_JOINING;
+            /* Release pairs with the subscriber's acquire load of ACTIVE:
+             * start is visible first. A concurrent unsubscribe wins the CAS
+             * race and the slot is freed below on the next pass. */
+            if (!atomic_compare_exchange_strong_explicit(
+                    &s->state, &want, KC_BUS_S_ACTIVE, memory_order_release, memory_order_relaxed))
+                atomic_store_explicit(&b->changes, 1, memory_order_relaxed);
+        } else if (st == KC_BUS_S_LEAVING) {
+            for (int t = 0; t < 64; t++)
+                ps->topic_subs[t] &= ~s->bit;
+            ps->live &= ~s->bit;
+            /* Release pairs with subscribe's acquire CAS on FREE. */
+            atomic_store_explicit(&s->state, KC_BUS_S_FREE, memory_order_release);
+        }
+    }
+    rebuild_topics(ps);
+    ps->nlive = kc__bus_bits(ps->live);
+    atomic_store_explicit(&ps->live_count, (uint64_t)ps->nlive, memory_order_relaxed);
+}
+
 /* The subscribers a message with these topics goes to (publisher tables). */
 static uint64_t addressees(const struct kc_bus_pubside *ps, uint64_t topics)
 {
@@ -96,7 +147,7 @@ static inline bool enter(struct kc_bus *b)
     /* Acquire pairs with subscribe/unsubscribe's release store. */
     if (__builtin_expect(atomic_load_explicit(&b->changes, RELAXED), 0) &&
         atomic_exchange_explicit(&b->changes, 0, memory_order_acquire))
-        kc__bus_apply_changes(b);
+        apply_changes(b);
     return locked;
 }
 

@@ -52,11 +52,11 @@ static int check_pages(struct kc_arena *a)
     for (uint32_t p = 0; p < a->pages_total && rc == 0; p++) {
         const struct kc_arena_page *pg = &a->pages[p];
         bool bit = (a->free_map[p / 64] >> (p % 64)) & 1;
-        if (bit != (pg->kind == KC_ARENA_PG_FREE))
+        if (bit != (pg->kind == KC_ARENA_PG_FREE)) {
             rc = broken(a, "I1: free bitmap disagrees with the page table", p);
-        else if (pg->kind == KC_ARENA_PG_FREE)
+        } else if (pg->kind == KC_ARENA_PG_FREE) {
             nfree++;
-        else if (pg->kind == KC_ARENA_PG_RUN_HEAD) {
+        } else if (pg->kind == KC_ARENA_PG_RUN_HEAD) {
             if (pg->count == 0 || p + pg->count > a->pages_total)
                 rc = broken(a, "I2: run length out of range", p);
             for (uint32_t q = p + 1; rc == 0 && q < p + pg->count; q++)

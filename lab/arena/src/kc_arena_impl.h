@@ -328,6 +328,10 @@ void kc__arena_tcache_counts(const struct kc_arena *a, const struct kc_arena_tca
                              uint64_t *allocs /* OUT */, uint64_t *frees /* OUT */);
 /* Return every cached item of tc to the central pool (lock held). */
 void kc__arena_tcache_drain(struct kc_arena *a, struct kc_arena_tcache *tc);
+
+/* The destructor of a->tkey: the exiting thread's cache p gives everything
+ * back to its arena and is freed. */
+void kc__arena_tcache_exit(void *p);
 /* Refill tc's bin cls from the central pool (takes the lock); on exhaustion
  * drain tc and retry once. Returns the items added (0 = exhausted). */
 uint32_t kc__arena_refill(struct kc_arena *a, struct kc_arena_tcache *tc, uint32_t cls);

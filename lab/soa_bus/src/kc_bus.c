@@ -7,7 +7,7 @@
  *
  * Membership is publisher-owned: a subscriber never edits the tables a
  * publisher reads. subscribe marks its slot JOINING and raises `changes`; the
- * next publish applies it (kc__bus_apply_changes), assigns the start
+ * next publish applies it (apply_changes in kc_bus_ring.c), assigns the start
  * sequence (the tail at that moment) and adds the bit to the tables, so the
  * publish path reads plain memory and a new subscriber can never see a
  * message computed from stale tables. unsubscribe works the same way back.
@@ -35,10 +35,10 @@
  *   FREE      subscribe claims the slot     CLAIMED   kc_bus_subscribe_with_mask
  *   CLAIMED   fields initialised            JOINING   kc_bus_subscribe_with_mask
  *   CLAIMED   bus found closed              FREE      kc_bus_subscribe_with_mask
- *   JOINING   a publisher assigns start     ACTIVE    kc__bus_apply_changes
+ *   JOINING   a publisher assigns start     ACTIVE    apply_changes (ring)
  *   JOINING   unsubscribe                   LEAVING   kc_bus_unsubscribe
  *   ACTIVE    unsubscribe                   LEAVING   kc_bus_unsubscribe
- *   LEAVING   a publisher drops the bit     FREE      kc__bus_apply_changes
+ *   LEAVING   a publisher drops the bit     FREE      apply_changes (ring)
  */
 #include "kc_bus_impl.h"
 
@@ -309,54 +309,6 @@ void kc_bus_unsubscribe(kc_bus_sub_t *sub)
     atomic_store_explicit(&sub->state, KC_BUS_S_LEAVING, memory_order_release);
     atomic_store_explicit(&b->changes, 1, memory_order_release);
     kc__bus_unref(b);
-}
-
-static void rebuild_topics(struct kc_bus_pubside *ps)
-{
-    ps->topics_used = 0;
-    for (int t = 0; t < 64; t++)
-        if (ps->topic_subs[t] != 0)
-            ps->topics_used |= (uint64_t)1 << t;
-}
-
-void kc__bus_apply_changes(struct kc_bus *b)
-{
-    struct kc_bus_pubside *ps = &b->pub;
-    uint64_t tail = atomic_load_explicit(&ps->tail, memory_order_relaxed);
-
-    for (int i = 0; i < KC_BUS_MAX_SUBS; i++) {
-        struct kc_bus_sub *s = &b->subs[i];
-        /* Acquire pairs with the subscriber's release of JOINING/LEAVING. */
-        uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-        uint64_t topics = atomic_load_explicit(&s->topics, memory_order_relaxed);
-        bool in_live = (ps->live & s->bit) != 0;
-
-        if (st == KC_BUS_S_JOINING && !in_live) {
-            for (int t = 0; t < 64; t++)
-                if (topics & ((uint64_t)1 << t))
-                    ps->topic_subs[t] |= s->bit;
-            ps->live |= s->bit;
-            /* The owner reads neither before it sees ACTIVE (below). */
-            atomic_store_explicit(&s->start, tail, memory_order_relaxed);
-            atomic_store_explicit(&s->next, tail, memory_order_relaxed);
-            uint32_t want = KC_BUS_S_JOINING;
-            /* Release pairs with the subscriber's acquire load of ACTIVE:
-             * start is visible first. A concurrent unsubscribe wins the CAS
-             * race and the slot is freed below on the next pass. */
-            if (!atomic_compare_exchange_strong_explicit(
-                    &s->state, &want, KC_BUS_S_ACTIVE, memory_order_release, memory_order_relaxed))
-                atomic_store_explicit(&b->changes, 1, memory_order_relaxed);
-        } else if (st == KC_BUS_S_LEAVING) {
-            for (int t = 0; t < 64; t++)
-                ps->topic_subs[t] &= ~s->bit;
-            ps->live &= ~s->bit;
-            /* Release pairs with subscribe's acquire CAS on FREE. */
-            atomic_store_explicit(&s->state, KC_BUS_S_FREE, memory_order_release);
-        }
-    }
-    rebuild_topics(ps);
-    ps->nlive = kc__bus_bits(ps->live);
-    atomic_store_explicit(&ps->live_count, (uint64_t)ps->nlive, memory_order_relaxed);
 }
 
 /* Copy min(size, sizeof full) bytes of a filled snapshot, keeping out->size. */

@@ -32,7 +32,6 @@
 #define kc_bus_sub_metrics kc_bus_aos_sub_metrics
 #define kc_bus_check kc_bus_aos_check
 #define kc__bus_unref kc__bus_aos_unref
-#define kc__bus_apply_changes kc__bus_aos_apply_changes
 #define kc__bus_wake kc__bus_aos_wake
 
 #include "kc_bus.c"
