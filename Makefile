@@ -68,7 +68,7 @@ DEMO_BIN       := $(OUT)/demo/kcoro_demo
 include $(TOP)/adapters/tcp/module.mk
 
 .DEFAULT_GOAL := all
-.PHONY: all lib test test-core test-labs test-full bench bench-peers demo labs examples \
+.PHONY: all lib test test-core test-labs test-full bench bench-peers bench-count demo labs examples \
         fuzz fuzz-seeds install-tcp uninstall-tcp graduate check-graduated install uninstall \
         sanitize tsan valgrind \
         test-aarch64 lint verify relacy clean help deps-test
@@ -165,8 +165,12 @@ test-aarch64:
 bench: $(BENCH_BINS)
 	$(Q)$(TOP)/mk/run-bench.sh $(BUILD_ROOT)/bench "$(ONLY)" $(BENCH_BINS)
 
-bench-peers: $(BENCH_BINS)
-	$(Q)$(TOP)/core/bench/peers/run-peers.sh $(BUILD_ROOT)/bench "$(ONLY)" $(OUT)/bench
+bench-peers: $(BENCH_BINS) $(COUNT_BIN)
+	$(Q)ROUNDS="$(ROUNDS)" $(TOP)/core/bench/peers/run-peers.sh $(BUILD_ROOT)/bench "$(ONLY)" $(OUT)/bench
+
+# Instructions per operation under callgrind (COUNT_N=N; figures: FIGS=...).
+bench-count: $(COUNT_BIN)
+	$(Q)$(TOP)/mk/count-ops.sh $(BUILD_ROOT)/bench $(COUNT_BIN) $(FIGS)
 
 # libFuzzer over the wire codecs (FUZZ_SECONDS=60 or FUZZ_RUNS=N).
 fuzz:
@@ -248,7 +252,7 @@ clean:
 	rm -rf $(BUILD_ROOT)
 
 help:
-	@echo "targets: all lib test test-full bench bench-peers fuzz demo examples labs graduate"
+	@echo "targets: all lib test test-full bench bench-peers bench-count fuzz demo examples labs graduate"
 	@echo "         check-graduated install uninstall sanitize tsan valgrind"
 	@echo "         test-aarch64 lint verify relacy clean tools test-tools"
 	@echo "         (V=1 shows commands)"

@@ -125,22 +125,10 @@ static void tcp_close(void *self)
     free(e);
 }
 
-static int tcp_send_frame(void *self, const kc_frame_hdr_t *hdr, const struct iovec *iov,
-                          int iovcnt, int64_t timeout_ns, const kc_cancel_t *cancel)
+/* Write v[0..n) completely (v is consumed); T2 on a cut frame. */
+static int send_iov(struct tcp_ep *e, struct iovec *at, int n, int64_t timeout_ns,
+                    const kc_cancel_t *cancel)
 {
-    struct tcp_ep *e = self;
-    if (e->broken)
-        return -EPIPE;
-    uint8_t h[KC_FRAME_HDR_SIZE];
-    if (kc_frame_encode(hdr, h) < 0 || iovcnt < 0 || iovcnt > 64)
-        return -EINVAL;
-    struct iovec v[65];
-    v[0].iov_base = h;
-    v[0].iov_len = sizeof h;
-    for (int i = 0; i < iovcnt; i++)
-        v[i + 1] = iov[i];
-    struct iovec *at = v;
-    int n = iovcnt + 1;
     size_t sent = 0;
     int64_t deadline = deadline_of(timeout_ns);
     while (n > 0) {
@@ -164,6 +152,57 @@ static int tcp_send_frame(void *self, const kc_frame_hdr_t *hdr, const struct io
             at->iov_base = (uint8_t *)at->iov_base + w;
             at->iov_len -= (size_t)w;
         }
+    }
+    return 0;
+}
+
+static int tcp_send_frame(void *self, const kc_frame_hdr_t *hdr, const struct iovec *iov,
+                          int iovcnt, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    struct tcp_ep *e = self;
+    if (e->broken)
+        return -EPIPE;
+    uint8_t h[KC_FRAME_HDR_SIZE];
+    if (kc_frame_encode(hdr, h) < 0 || iovcnt < 0 || iovcnt > 64)
+        return -EINVAL;
+    struct iovec v[65];
+    v[0].iov_base = h;
+    v[0].iov_len = sizeof h;
+    for (int i = 0; i < iovcnt; i++)
+        v[i + 1] = iov[i];
+    return send_iov(e, v, iovcnt + 1, timeout_ns, cancel);
+}
+
+/* A batch of frames in as few sendmsg calls as fit BATCH_IOV pieces
+ * (one for a queue of small messages). */
+#define BATCH_IOV (2 * KC_TRANSPORT_BATCH_MAX + 1)
+static int tcp_send_frames(void *self, const kc_frame_out_t *f, int nf, int64_t timeout_ns,
+                           const kc_cancel_t *cancel)
+{
+    struct tcp_ep *e = self;
+    uint8_t h[KC_TRANSPORT_BATCH_MAX][KC_FRAME_HDR_SIZE];
+    struct iovec v[BATCH_IOV];
+    if (nf < 1 || nf > KC_TRANSPORT_BATCH_MAX)
+        return -EINVAL;
+    for (int i = 0; i < nf; i++) /* all or nothing: check before anything goes out */
+        if (kc_frame_encode(&f[i].hdr, h[i]) < 0 || f[i].iovcnt < 0 || f[i].iovcnt > 64)
+            return -EINVAL;
+    int64_t deadline = deadline_of(timeout_ns);
+    int i = 0;
+    while (i < nf) {
+        if (e->broken)
+            return -EPIPE;
+        int n = 0;
+        while (i < nf && n + 1 + f[i].iovcnt <= BATCH_IOV) {
+            v[n].iov_base = h[i];
+            v[n++].iov_len = KC_FRAME_HDR_SIZE;
+            for (int k = 0; k < f[i].iovcnt; k++)
+                v[n++] = f[i].iov[k];
+            i++;
+        }
+        int rc = send_iov(e, v, n, left_of(deadline), cancel);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -597,6 +636,7 @@ static const kc_transport_ops_t tcp_ops = {
     tcp_close,
     tcp_poll_handle,
     tcp_stats,
+    tcp_send_frames,
 };
 
 KC_API int kc_tcp_register(void)

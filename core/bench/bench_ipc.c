@@ -1,20 +1,43 @@
 /* bench_ipc.c - kcoro's side of the two-process ipc benchmarks.
  *
  * Two processes (fork), both pinned by kc_bench_place() to the same CPUs as
- * the peers in core/bench/peers/ipc_*.c, one scheduler worker each. Until
- * connections and RPC (kcoro/ipc.h) exist, the figures measure the layer
- * they will run on, the transport (kcoro/transport.h), from coroutines:
+ * the peers in core/bench/peers/ipc_*.c, one scheduler worker each. RPC
+ * (kcoro/ipc.h) against a server whose handler for command 1 echoes its
+ * payload (a malloc'd copy, as a handler's reply is):
+ *   ipc.rpc_rtt_64          ns     kc_rpc_call() of 64 bytes over unix:, one
+ *                                  outstanding, no deadline
+ *   ipc.rpc_inflight64      req/s  a window of 64 requests in flight on one
+ *                                  connection (kc_rpc_send_async(), then one
+ *                                  more sent per kc_rpc_await() that returns)
+ *   ipc.conn_idle_bytes     B      1,000 idle connections over unix: (HELLO
+ *                                  done, rx and tx parked): growth of the
+ *                                  resident set (/proc/self/statm) per
+ *                                  connection, of the process that grew
+ *                                  most (client or server), each side a
+ *                                  fresh process per repetition
+ *   ipc.conn_idle_bytes_used B     the same after one call on each
+ *                                  connection (tx's send path and a reply
+ *                                  have touched their memory), ungated
+ *   ipc.rpc_rtt_64_tcp      ns     rpc_rtt_64 over tcp://127.0.0.1
+ *                                  (libkcoro-tcp)
+ * A process's resident set holds its heap, its coroutine stacks and its
+ * poller, and none of the kernel's socket buffers or descriptor tables:
+ * that is the "kernel buffers excluded" of conn_idle_bytes, and the method
+ * the ZeroMQ and nng peers use for theirs.
+ * Underneath, the layer RPC runs on, the transport (kcoro/transport.h),
+ * from coroutines, ungated:
  *   ipc.transport_rtt_64         ns     one 64-byte REQUEST frame and its
  *                                       echo over unix:, one outstanding
  *   ipc.transport_inflight64     req/s  64 frames sent, then their 64
  *                                       echoes received
  *   ipc.transport_rtt_64_tcp     ns     transport_rtt_64 over tcp://127.0.0.1
  *                                       (libkcoro-tcp)
- * Frames carry the 16-byte header the RPC frames will carry; the peers'
- * raw sockets carry none. The servers are forked before the measuring
+ * Frames carry the 16-byte header (RPC adds its 8-byte prefix); the peers'
+ * raw sockets carry none. Every server is forked before the measuring
  * process starts any thread.
  */
 #include "kcoro.h"
+#include "kcoro/io.h"
 #include "kcoro/tcp.h"
 
 #include "kc_bench_util.h"
@@ -25,10 +48,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define SEC 1000000000LL
+#define WINDOW 64
+#define IDLE_CONNS 1000
+#define CMD_ECHO 1
 
 static kc_sched_t *one_worker(void)
 {
@@ -198,30 +226,382 @@ static double inflight(void *arg)
     return 64.0 * 1e9 / c->result;
 }
 
-int main(void)
+/* ------------------------------------------------------------ RPC */
+
+/* Command CMD_ECHO: the reply is a copy of the request. */
+static int echo_handler(const kc_rpc_req_t *req, void *arg, void **out, size_t *out_len)
 {
+    (void)arg;
+    if (req->len == 0)
+        return 0;
+    void *p = malloc(req->len);
+    if (p == NULL)
+        return -ENOMEM;
+    memcpy(p, req->payload, req->len);
+    *out = p;
+    *out_len = req->len;
+    return 0;
+}
+
+/* A free port on 127.0.0.1 for a tcp:// listener ("tcp://127.0.0.1:N"). */
+static void free_tcp_url(char *url, size_t n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        abort();
+    close(fd); /* never connected: the port is free again at once */
+    snprintf(url, n, "tcp://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+}
+
+/* Room for n more descriptors (1,000 idle connections need it). */
+static void fd_room(long n)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
+        rl.rlim_cur = rl.rlim_max < (rlim_t)n + 64 ? rl.rlim_max : (rlim_t)n + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+struct rpc_server {
+    const char *url; /* what to listen on */
+    int ready;       /* pipe: one byte once listening */
+    int conns;       /* connections to accept */
+    int report;      /* pipe (or -1): the resident set's growth, once all are open */
+    int measure;     /* pipe: one byte says when to measure (with report) */
+};
+
+/* Accept sv->conns connections, serve them until their clients close
+ * them, then close them all. */
+static int rpc_serve(void *arg)
+{
+    struct rpc_server *sv = arg;
+    kc_rpc_router_t *r;
+    kc_ipc_server_t *srv;
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    if (kc_rpc_router_create(&r) != 0 || kc_rpc_router_add(r, CMD_ECHO, echo_handler, NULL) != 0)
+        return 1;
+    o.router = r;
+    if (kc_ipc_listen(&srv, sv->url, &o) != 0)
+        return 1;
+    kc_ipc_conn_t **c = calloc((size_t)sv->conns, sizeof *c);
+    long before = kc_bench_rss_bytes();
+    char b = 1;
+    if (c == NULL || write(sv->ready, &b, 1) != 1)
+        return 1;
+    for (int i = 0; i < sv->conns; i++)
+        if (kc_ipc_accept(srv, &c[i], KC_NO_TIMEOUT, NULL) != 0)
+            return 1;
+    if (sv->report >= 0) {
+        char m;
+        /* Parks this coroutine (not the worker): the handlers of the
+         * client's calls run meanwhile. */
+        if (kc_io_set_nonblock(sv->measure) != 0 ||
+            kc_read(sv->measure, &m, 1, KC_NO_TIMEOUT, NULL) != 1)
+            return 1;
+        long grown = kc_bench_rss_bytes() - before;
+        if (write(sv->report, &grown, sizeof grown) != (ssize_t)sizeof grown)
+            return 1;
+    }
+    for (int i = 0; i < sv->conns; i++) {
+        kc_ipc_wait_dead(c[i], KC_NO_TIMEOUT, NULL);
+        kc_ipc_close(c[i]);
+    }
+    free(c);
+    kc_ipc_server_close(srv);
+    kc_rpc_router_destroy(r);
+    return 0;
+}
+
+/* Fork a process that runs fn(arg) as a coroutine on a one-worker
+ * scheduler and exits with its result. */
+static pid_t spawn_coro(kc_coro_fn_t fn, void *arg)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        if (kc_tcp_register() != 0)
+            _exit(1);
+        kc_sched_t *s = one_worker();
+        kc_task_t *t;
+        int st = 1;
+        if (kc_sched_spawn(s, &t, fn, arg, NULL) != 0 ||
+            kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0)
+            _exit(1);
+        kc_sched_destroy(s);
+        _exit(st);
+    }
+    return pid;
+}
+
+/* Fork an RPC server for url; returns once it listens. */
+static pid_t spawn_rpc_server(const char *url, int conns, int report, int measure)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        abort();
+    struct rpc_server sv = {url, p[1], conns, report, measure};
+    pid_t pid = spawn_coro(rpc_serve, &sv);
+    close(p[1]);
+    char b;
+    if (read(p[0], &b, 1) != 1) {
+        fprintf(stderr, "bench_ipc: the RPC server for %s did not start\n", url);
+        exit(1);
+    }
+    close(p[0]);
+    return pid;
+}
+
+struct rpc_client {
+    kc_sched_t *s;
+    const char *url;
+    kc_ipc_conn_t *c;
+    long iters;
+    double result;
+};
+
+static int rpc_connect(void *arg)
+{
+    struct rpc_client *c = arg;
+    return kc_ipc_connect(&c->c, c->url, NULL, 5 * SEC, NULL) != 0;
+}
+
+static int rpc_close(void *arg)
+{
+    struct rpc_client *c = arg;
+    kc_ipc_close(c->c);
+    return 0;
+}
+
+/* iters calls of 64 bytes, one at a time; result = ns per call. */
+static int rpc_calls(void *arg)
+{
+    struct rpc_client *c = arg;
+    uint8_t buf[64];
+    memset(buf, 0x5a, sizeof buf);
+    uint64_t t0 = kc_bench_now_ns();
+    for (long i = 0; i < c->iters; i++) {
+        void *p = NULL;
+        size_t n = 0;
+        if (kc_rpc_call(c->c, CMD_ECHO, 0, buf, sizeof buf, KC_NO_TIMEOUT, NULL, &p, &n) != 0 ||
+            n != sizeof buf || memcmp(p, buf, n) != 0)
+            return 1;
+        free(p);
+    }
+    c->result = (double)(kc_bench_now_ns() - t0) / (double)c->iters;
+    return 0;
+}
+
+/* iters requests through a window of WINDOW in flight; result = req/s. */
+static int rpc_window(void *arg)
+{
+    struct rpc_client *c = arg;
+    uint8_t buf[64];
+    memset(buf, 0x5a, sizeof buf);
+    kc_rpc_future_t *f[WINDOW];
+    uint64_t t0 = kc_bench_now_ns();
+    long sent = 0;
+    for (; sent < WINDOW && sent < c->iters; sent++)
+        if (kc_rpc_send_async(c->c, CMD_ECHO, 0, buf, sizeof buf, NULL, &f[sent]) != 0)
+            return 1;
+    for (long got = 0; got < c->iters; got++) {
+        void *p = NULL;
+        size_t n = 0;
+        int k = (int)(got % WINDOW);
+        if (kc_rpc_await(f[k], KC_NO_TIMEOUT, NULL, NULL, &p, &n) != 0 || n != sizeof buf)
+            return 1;
+        free(p);
+        if (sent < c->iters) {
+            if (kc_rpc_send_async(c->c, CMD_ECHO, 0, buf, sizeof buf, NULL, &f[k]) != 0)
+                return 1;
+            sent++;
+        }
+    }
+    c->result = (double)c->iters * 1e9 / (double)(kc_bench_now_ns() - t0);
+    return 0;
+}
+
+static void rpc_run(struct rpc_client *c, kc_coro_fn_t fn)
+{
+    kc_task_t *t;
+    int st = 1;
+    if (kc_sched_spawn(c->s, &t, fn, c, NULL) != 0 ||
+        kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0 || st != 0) {
+        fprintf(stderr, "bench_ipc: RPC over %s failed\n", c->url);
+        exit(1);
+    }
+}
+
+static double rpc_rtt(void *arg)
+{
+    struct rpc_client *c = arg;
+    rpc_run(c, rpc_calls);
+    return c->result;
+}
+
+static double rpc_inflight(void *arg)
+{
+    struct rpc_client *c = arg;
+    rpc_run(c, rpc_window);
+    return c->result;
+}
+
+/* ------------------------------------------------ idle connection memory */
+
+struct idle {
+    char url[128];
+    int out; /* pipe: this process's growth per connection (double) */
+    int server_report;
+    int server_measure; /* one byte: measure now */
+    bool used;          /* one call on each connection before measuring */
+};
+
+/* The measuring client: IDLE_CONNS connections, then the growth. */
+static int idle_client(void *arg)
+{
+    struct idle *d = arg;
+    static kc_ipc_conn_t *c[IDLE_CONNS];
+    long before = kc_bench_rss_bytes();
+    for (int i = 0; i < IDLE_CONNS; i++)
+        if (kc_ipc_connect(&c[i], d->url, NULL, 5 * SEC, NULL) != 0)
+            return 1;
+    uint8_t buf[64] = {0};
+    for (int i = 0; d->used && i < IDLE_CONNS; i++) {
+        void *p = NULL;
+        size_t n = 0;
+        if (kc_rpc_call(c[i], CMD_ECHO, 0, buf, sizeof buf, 5 * SEC, NULL, &p, &n) != 0)
+            return 1;
+        free(p);
+    }
+    long server_grown;
+    char m = 1;
+    if (write(d->server_measure, &m, 1) != 1)
+        return 1;
+    if (read(d->server_report, &server_grown, sizeof server_grown) != (ssize_t)sizeof server_grown)
+        return 1;
+    long grown = kc_bench_rss_bytes() - before;
+    double v = (double)(grown > server_grown ? grown : server_grown) / IDLE_CONNS;
+    for (int i = 0; i < IDLE_CONNS; i++)
+        kc_ipc_close(c[i]);
+    return write(d->out, &v, sizeof v) != (ssize_t)sizeof v;
+}
+
+/* One repetition: a fresh server and a fresh client process (forked from
+ * this one, which has started no thread yet). */
+static double conn_idle(void *arg)
+{
+    struct idle d;
+    d.used = arg != NULL;
+    int rep[2], out[2], mea[2];
+    if (pipe(rep) != 0 || pipe(out) != 0 || pipe(mea) != 0)
+        abort();
+    snprintf(d.url, sizeof d.url, "unix:/tmp/kcoro-bench-idle-%ld.sock", (long)getpid());
+    /* The server measures when the client says so: once every
+     * connection is open (and, with `used`, every call answered). */
+    pid_t srv = spawn_rpc_server(d.url, IDLE_CONNS, rep[1], mea[0]);
+    d.out = out[1];
+    d.server_report = rep[0];
+    d.server_measure = mea[1];
+    pid_t cli = spawn_coro(idle_client, &d);
+    double v = 0;
+    if (read(out[0], &v, sizeof v) != (ssize_t)sizeof v) {
+        fprintf(stderr, "bench_ipc: the idle-connection client failed\n");
+        exit(1);
+    }
+    reap(cli);
+    reap(srv);
+    for (int i = 0; i < 2; i++) {
+        close(rep[i]);
+        close(out[i]);
+        close(mea[i]);
+    }
+    return v;
+}
+
+/* With arguments, only the figures named run, with or without the "ipc."
+ * (`bench_ipc rpc_rtt_64` under strace or callgrind). */
+static int nwant;
+static char **wanted;
+static bool want(const char *figure)
+{
+    for (int i = 0; i < nwant; i++)
+        if (strcmp(figure, wanted[i]) == 0 || strcmp(figure + 4, wanted[i]) == 0)
+            return true;
+    return nwant == 0;
+}
+
+int main(int argc, char **argv)
+{
+    nwant = argc - 1;
+    wanted = argv + 1;
     kc_bench_place();
-    char path[96], unix_url[128], tcp_url[128];
+    fd_room(IDLE_CONNS + 64);
+    if (want("ipc.conn_idle_bytes"))
+        kc_bench_measure("ipc.conn_idle_bytes", "B", conn_idle, NULL);
+    static int used = 1;
+    if (want("ipc.conn_idle_bytes_used"))
+        kc_bench_measure("ipc.conn_idle_bytes_used", "B", conn_idle, &used);
+
+    char path[96], unix_url[128], tcp_url[128], rpc_unix[96], rpc_tcp[128];
     snprintf(path, sizeof path, "unix:/tmp/kcoro-bench-ipc-%ld.sock", (long)getpid());
-    pid_t unix_srv = spawn_server(path, unix_url);
-    pid_t tcp_srv = spawn_server("tcp://127.0.0.1:0", tcp_url);
+    snprintf(rpc_unix, sizeof rpc_unix, "unix:/tmp/kcoro-bench-rpc-%ld.sock", (long)getpid());
+    free_tcp_url(rpc_tcp, sizeof rpc_tcp);
+    bool ru = want("ipc.rpc_rtt_64") || want("ipc.rpc_inflight64");
+    bool rt = want("ipc.rpc_rtt_64_tcp");
+    bool tu = want("ipc.transport_rtt_64") || want("ipc.transport_inflight64");
+    bool tt = want("ipc.transport_rtt_64_tcp");
+    pid_t rpc_unix_srv = ru ? spawn_rpc_server(rpc_unix, 1, -1, -1) : 0;
+    pid_t rpc_tcp_srv = rt ? spawn_rpc_server(rpc_tcp, 1, -1, -1) : 0;
+    pid_t unix_srv = tu ? spawn_server(path, unix_url) : 0;
+    pid_t tcp_srv = tt ? spawn_server("tcp://127.0.0.1:0", tcp_url) : 0;
     if (kc_tcp_register() != 0)
         return 1;
 
     kc_sched_t *s = one_worker();
-    struct client u = {s, unix_url, NULL, kc_bench_iters(100000), 1, 0};
-    run(&u, connect_to);
-    kc_bench_measure("ipc.transport_rtt_64", "ns", rtt, &u);
-    u.iters = kc_bench_iters(20000);
-    kc_bench_measure("ipc.transport_inflight64", "req/s", inflight, &u);
-    kc_transport_close(u.t);
-
-    struct client t = {s, tcp_url, NULL, kc_bench_iters(50000), 1, 0};
-    run(&t, connect_to);
-    kc_bench_measure("ipc.transport_rtt_64_tcp", "ns", rtt, &t);
-    kc_transport_close(t.t);
+    if (ru) {
+        struct rpc_client r = {s, rpc_unix, NULL, kc_bench_iters(50000), 0};
+        rpc_run(&r, rpc_connect);
+        if (want("ipc.rpc_rtt_64"))
+            kc_bench_measure("ipc.rpc_rtt_64", "ns", rpc_rtt, &r);
+        r.iters = kc_bench_iters(200000);
+        if (want("ipc.rpc_inflight64"))
+            kc_bench_measure("ipc.rpc_inflight64", "req/s", rpc_inflight, &r);
+        rpc_run(&r, rpc_close);
+        reap(rpc_unix_srv);
+    }
+    if (rt) {
+        struct rpc_client r = {s, rpc_tcp, NULL, kc_bench_iters(50000), 0};
+        rpc_run(&r, rpc_connect);
+        kc_bench_measure("ipc.rpc_rtt_64_tcp", "ns", rpc_rtt, &r);
+        rpc_run(&r, rpc_close);
+        reap(rpc_tcp_srv);
+    }
+    if (tu) {
+        struct client u = {s, unix_url, NULL, kc_bench_iters(100000), 1, 0};
+        run(&u, connect_to);
+        if (want("ipc.transport_rtt_64"))
+            kc_bench_measure("ipc.transport_rtt_64", "ns", rtt, &u);
+        u.iters = kc_bench_iters(20000);
+        if (want("ipc.transport_inflight64"))
+            kc_bench_measure("ipc.transport_inflight64", "req/s", inflight, &u);
+        kc_transport_close(u.t);
+        reap(unix_srv);
+    }
+    if (tt) {
+        struct client t = {s, tcp_url, NULL, kc_bench_iters(50000), 1, 0};
+        run(&t, connect_to);
+        kc_bench_measure("ipc.transport_rtt_64_tcp", "ns", rtt, &t);
+        kc_transport_close(t.t);
+        reap(tcp_srv);
+    }
     kc_sched_destroy(s);
-    reap(unix_srv);
-    reap(tcp_srv);
     return 0;
 }

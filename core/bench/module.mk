@@ -24,3 +24,11 @@ bench.uses := port/kc_port.h sched/kc_sched_svc.h
 # bench_ipc: the two-process ipc figures (its tcp:// figure links
 # libkcoro-tcp: adapters/tcp/module.mk adds the library).
 CORE_BENCH += ipc
+# count_ops: the hot paths N times each on one worker, for instruction
+# counts under callgrind (mk/count-ops.sh, `make bench-count`); not timed,
+# so `make bench` does not run it.
+COUNT_BIN := $(OUT)/bench/count_ops
+$(COUNT_BIN): $(OUT)/obj/core/bench/count_ops.o $(OUT)/lib/libkcoro.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    bench/$(@F)")
+	$(Q)$(CC) $(KC_LDFLAGS) -o $@ $^ $(KC_LDLIBS)

@@ -247,25 +247,76 @@ static int link_error(kc_ipc_conn_t *c, int rc)
     return graceful ? -EPIPE : -ECONNRESET;
 }
 
-static int send_item(kc_ipc_conn_t *c, const struct kc_ipc_txitem *it, uint64_t *frames)
+/* Send the chain of items as frames of at most max_frame bytes (a message
+ * larger than that as back-to-back fragments), up to
+ * KC_TRANSPORT_BATCH_MAX frames per kc_transport_send_frames(): one
+ * sendmsg for a queue of small messages. *frames counts the frames handed
+ * to the link. Its arrays live only while tx sends (tx's own frame, which
+ * an idle connection keeps on its stack, stays small). */
+static int send_items(kc_ipc_conn_t *c, const struct kc_ipc_txitem *it, uint64_t *frames)
 {
-    size_t off = 0;
-    for (;;) {
-        size_t chunk = it->len - off;
-        if (chunk > c->neg.max_frame)
-            chunk = c->neg.max_frame;
-        kc_frame_hdr_t h = {
-            KC_WIRE_VERSION, it->type, (uint16_t)(off + chunk < it->len ? KC_FRAME_F_MORE : 0),
-            it->chan_id,     it->id,   (uint32_t)chunk};
-        struct iovec v = {(void *)(uintptr_t)(it->data + off), chunk};
-        int rc = kc_transport_send_frame(c->tp, &h, &v, 1, KC_NO_TIMEOUT, c->life);
-        if (rc < 0)
-            return rc;
-        (*frames)++;
-        off += chunk;
-        if (off >= it->len)
-            return 0;
+    kc_frame_out_t f[KC_TRANSPORT_BATCH_MAX];
+    struct iovec v[KC_TRANSPORT_BATCH_MAX];
+    int nf = 0;
+    for (; it != NULL; it = it->next) {
+        size_t off = 0;
+        do {
+            size_t chunk = it->len - off;
+            if (chunk > c->neg.max_frame)
+                chunk = c->neg.max_frame;
+            v[nf].iov_base = (void *)(uintptr_t)(it->data + off);
+            v[nf].iov_len = chunk;
+            f[nf].hdr = (kc_frame_hdr_t){
+                KC_WIRE_VERSION, it->type, (uint16_t)(off + chunk < it->len ? KC_FRAME_F_MORE : 0),
+                it->chan_id,     it->id,   (uint32_t)chunk};
+            f[nf].iov = &v[nf];
+            f[nf].iovcnt = chunk > 0 ? 1 : 0;
+            off += chunk;
+            if (++nf == KC_TRANSPORT_BATCH_MAX || (it->next == NULL && off >= it->len)) {
+                int rc = kc_transport_send_frames(c->tp, f, nf, KC_NO_TIMEOUT, c->life);
+                if (rc < 0)
+                    return rc;
+                *frames += (uint64_t)nf;
+                nf = 0;
+            }
+        } while (off < it->len);
     }
+    return 0;
+}
+
+/* Items tx takes off the queue at once (one batch of frames). */
+enum {
+    TX_BATCH = KC_TRANSPORT_BATCH_MAX
+};
+
+/* Unlink up to TX_BATCH items, control items first, as one chain
+ * (lock held). */
+static struct kc_ipc_txitem *take_items(kc_ipc_conn_t *c)
+{
+    struct kc_ipc_txitem *head = NULL, **tail = &head, *it;
+    int n = 0;
+    while (n < TX_BATCH && (it = c->ctl_head) != NULL) {
+        if ((c->ctl_head = it->next) == NULL)
+            c->ctl_tail = NULL;
+        c->ctl_count--;
+        *tail = it;
+        tail = &it->next;
+        n++;
+    }
+    bool data = false;
+    while (n < TX_BATCH && (it = c->data_head) != NULL) {
+        if ((c->data_head = it->next) == NULL)
+            c->data_tail = NULL;
+        c->tx_bytes -= it->len;
+        *tail = it;
+        tail = &it->next;
+        n++;
+        data = true;
+    }
+    *tail = NULL;
+    if (data)
+        wake_space(c);
+    return head;
 }
 
 /* Send the channel layer's next frame, if it has one; ask it again next
@@ -294,37 +345,34 @@ static int tx_main(void *arg)
     kc_parker_t pk;
     kc_parker_init(&pk);
     for (;;) {
-        struct kc_ipc_txitem *it = NULL;
+        struct kc_ipc_txitem *batch = NULL;
         bool layer = false;
         pthread_mutex_lock(&c->lock);
         for (;;) {
             if (c->state == IPC_DEAD)
                 break;
-            if ((it = c->ctl_head) != NULL) {
-                if ((c->ctl_head = it->next) == NULL)
-                    c->ctl_tail = NULL;
-                c->ctl_count--;
-                break;
-            }
-            /* The channel layer's frames and RPC messages take turns. */
-            if (c->layer_pending && (c->layer_turn || c->data_head == NULL)) {
+            /* The channel layer's frames and RPC batches take turns. */
+            if (c->layer_pending &&
+                (c->layer_turn || (c->ctl_head == NULL && c->data_head == NULL))) {
                 c->layer_pending = false;
                 c->layer_turn = false;
                 layer = true;
                 break;
             }
-            if ((it = c->data_head) != NULL) {
-                if ((c->data_head = it->next) == NULL)
-                    c->data_tail = NULL;
-                c->tx_bytes -= it->len;
+            if ((batch = take_items(c)) != NULL) {
                 c->layer_turn = true;
-                wake_space(c);
                 break;
             }
             kc__ipc_wake_state(c); /* idle: a draining shutdown may finish */
             c->tx_waiter = &pk;
             pthread_mutex_unlock(&c->lock);
             kc_park(&pk, KC_NO_TIMEOUT, c->life);
+            /* Woken by the first item queued: let the coroutines that are
+             * ready to run (the handlers a burst of requests spawned, a
+             * caller sending more) queue theirs too, then send them all in
+             * one batch. A woken coroutine runs next on its worker, so
+             * without this yield every item would be its own sendmsg. */
+            kc_sched_yield();
             pthread_mutex_lock(&c->lock);
             if (c->tx_waiter == &pk)
                 c->tx_waiter = NULL;
@@ -339,25 +387,27 @@ static int tx_main(void *arg)
             }
             continue;
         }
-        if (it == NULL) {
+        if (batch == NULL) {
             pthread_mutex_unlock(&c->lock);
             break;
         }
         c->tx_busy = true;
         pthread_mutex_unlock(&c->lock);
         uint64_t frames = 0;
-        int rc = send_item(c, it, &frames);
+        int rc = send_items(c, batch, &frames);
         pthread_mutex_lock(&c->lock);
         c->tx_busy = false;
         c->frames_out += frames;
-        if (rc == 0 && it->type == KC_FRAME_REPLY)
-            c->replies_sent++;
-        if (rc == 0 && it->type == KC_FRAME_CANCEL)
-            c->cancels_sent++;
-        if (rc == 0 && it->type == KC_FRAME_PING)
-            c->pings_sent++;
+        for (const struct kc_ipc_txitem *it = batch; it != NULL && rc == 0; it = it->next) {
+            if (it->type == KC_FRAME_REPLY)
+                c->replies_sent++;
+            if (it->type == KC_FRAME_CANCEL)
+                c->cancels_sent++;
+            if (it->type == KC_FRAME_PING)
+                c->pings_sent++;
+        }
         pthread_mutex_unlock(&c->lock);
-        free(it);
+        free_items(batch);
         if (rc < 0) {
             if (rc != -ECANCELED)
                 kc__ipc_die(c, link_error(c, rc));

@@ -12,6 +12,7 @@
 #include "base/kc_debug.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +34,10 @@ static bool scheme_valid(const char *s)
 
 KC_API int kc_transport_register(const kc_transport_ops_t *ops)
 {
-    if (ops == NULL || ops->size < sizeof(kc_transport_ops_t) || !scheme_valid(ops->scheme) ||
-        ops->listen == NULL || ops->accept == NULL || ops->connect == NULL ||
-        ops->send_frame == NULL || ops->recv_frame == NULL || ops->close == NULL)
+    if (ops == NULL || ops->size < offsetof(kc_transport_ops_t, send_frames) ||
+        !scheme_valid(ops->scheme) || ops->listen == NULL || ops->accept == NULL ||
+        ops->connect == NULL || ops->send_frame == NULL || ops->recv_frame == NULL ||
+        ops->close == NULL)
         return -EINVAL;
     int rc = -ENOMEM;
     pthread_mutex_lock(&reg_lock);
@@ -233,23 +235,50 @@ KC_API int kc_transport_connect(const char *url, const kc_transport_opts_t *opts
     return wrap(ops, self, false, out);
 }
 
+/* A frame the backends may be handed: encodable, hdr->len = the iov's total. */
+static bool frame_ok(const kc_frame_hdr_t *hdr, const struct iovec *iov, int iovcnt)
+{
+    if (hdr == NULL || iovcnt < 0 || iovcnt > 64 || (iovcnt > 0 && iov == NULL))
+        return false;
+    uint64_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > 0 && iov[i].iov_base == NULL)
+            return false;
+        total += iov[i].iov_len;
+    }
+    uint8_t probe[KC_FRAME_HDR_SIZE];
+    return total == hdr->len && kc_frame_encode(hdr, probe) >= 0;
+}
+
 KC_API int kc_transport_send_frame(kc_transport_t *t, const kc_frame_hdr_t *hdr,
                                    const struct iovec *iov, int iovcnt, int64_t timeout_ns,
                                    const kc_cancel_t *cancel)
 {
-    if (t == NULL || t->listener || hdr == NULL || iovcnt < 0 || iovcnt > 64 ||
-        (iovcnt > 0 && iov == NULL))
-        return -EINVAL;
-    uint64_t total = 0;
-    for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len > 0 && iov[i].iov_base == NULL)
-            return -EINVAL;
-        total += iov[i].iov_len;
-    }
-    uint8_t probe[KC_FRAME_HDR_SIZE];
-    if (total != hdr->len || kc_frame_encode(hdr, probe) < 0)
+    if (t == NULL || t->listener || !frame_ok(hdr, iov, iovcnt))
         return -EINVAL;
     return t->ops->send_frame(t->self, hdr, iov, iovcnt, timeout_ns, cancel);
+}
+
+KC_API int kc_transport_send_frames(kc_transport_t *t, const kc_frame_out_t *frames, int n,
+                                    int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (t == NULL || t->listener || frames == NULL || n < 1 || n > KC_TRANSPORT_BATCH_MAX)
+        return -EINVAL;
+    for (int i = 0; i < n; i++)
+        if (!frame_ok(&frames[i].hdr, frames[i].iov, frames[i].iovcnt))
+            return -EINVAL;
+    if (n > 1 && t->ops->size > offsetof(kc_transport_ops_t, send_frames) &&
+        t->ops->send_frames != NULL)
+        return t->ops->send_frames(t->self, frames, n, timeout_ns, cancel);
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    for (int i = 0; i < n; i++) {
+        int64_t left = i == 0 || timeout_ns < 0 ? timeout_ns : kc__tp_left(deadline);
+        int rc = t->ops->send_frame(t->self, &frames[i].hdr, frames[i].iov, frames[i].iovcnt, left,
+                                    cancel);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 KC_API int kc_transport_recv_frame(kc_transport_t *t, kc_frame_hdr_t *hdr, void **payload,

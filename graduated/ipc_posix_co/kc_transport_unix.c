@@ -40,7 +40,8 @@
 
 enum {
     STAGE_SIZE = 4096,
-    MAX_IOV = 65
+    MAX_IOV = 65,
+    BATCH_IOV = 2 * KC_TRANSPORT_BATCH_MAX + 1
 };
 
 /* Shared by a listener and the endpoints it accepted: the live count must
@@ -68,6 +69,7 @@ struct unix_ep {
     uint32_t got;
     uint32_t spos, slen;
     uint8_t *stage; /* STAGE_SIZE bytes, allocated on first receive */
+    bool drained;   /* the last read was short: the socket was empty then */
 };
 
 struct unix_listener {
@@ -351,22 +353,11 @@ static int unix_connect(const char *addr, const kc_transport_opts_t *o, void **s
     return rc;
 }
 
-static int unix_send_frame(void *self, const kc_frame_hdr_t *hdr, const struct iovec *iov,
-                           int iovcnt, int64_t timeout_ns, const kc_cancel_t *cancel)
+/* Write v[0..n) completely (v is consumed). The first attempt gets the
+ * whole timeout; a frame cut in the middle breaks the endpoint. */
+static int send_iov(struct unix_ep *e, struct iovec *cur, int n, int64_t timeout_ns,
+                    const kc_cancel_t *cancel)
 {
-    struct unix_ep *e = self;
-    if (e->send_err)
-        return e->send_err;
-    uint8_t hb[KC_FRAME_HDR_SIZE];
-    kc_frame_encode(hdr, hb);
-    struct iovec v[MAX_IOV];
-    v[0].iov_base = hb;
-    v[0].iov_len = sizeof hb;
-    int n = 1;
-    for (int i = 0; i < iovcnt; i++)
-        if (iov[i].iov_len > 0)
-            v[n++] = iov[i];
-    struct iovec *cur = v;
     size_t sent = 0;
     int64_t deadline = kc__tp_deadline(timeout_ns);
     for (;;) {
@@ -398,6 +389,57 @@ static int unix_send_frame(void *self, const kc_frame_hdr_t *hdr, const struct i
     }
 }
 
+static int unix_send_frame(void *self, const kc_frame_hdr_t *hdr, const struct iovec *iov,
+                           int iovcnt, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    struct unix_ep *e = self;
+    if (e->send_err)
+        return e->send_err;
+    uint8_t hb[KC_FRAME_HDR_SIZE];
+    kc_frame_encode(hdr, hb);
+    struct iovec v[MAX_IOV];
+    v[0].iov_base = hb;
+    v[0].iov_len = sizeof hb;
+    int n = 1;
+    for (int i = 0; i < iovcnt; i++)
+        if (iov[i].iov_len > 0)
+            v[n++] = iov[i];
+    return send_iov(e, v, n, timeout_ns, cancel);
+}
+
+/* Several frames per sendmsg: up to BATCH_IOV pieces (headers included)
+ * at a time, so a batch of small frames is one system call. */
+static int unix_send_frames(void *self, const kc_frame_out_t *f, int nf, int64_t timeout_ns,
+                            const kc_cancel_t *cancel)
+{
+    struct unix_ep *e = self;
+    uint8_t hb[KC_TRANSPORT_BATCH_MAX][KC_FRAME_HDR_SIZE];
+    struct iovec v[BATCH_IOV];
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    int i = 0;
+    while (i < nf) {
+        if (e->send_err)
+            return e->send_err;
+        int n = 0;
+        int first = i;
+        /* Every frame fits alone: 1 + 64 pieces <= BATCH_IOV. */
+        while (i < nf && n + 1 + f[i].iovcnt <= BATCH_IOV) {
+            kc_frame_encode(&f[i].hdr, hb[i]);
+            v[n].iov_base = hb[i];
+            v[n++].iov_len = KC_FRAME_HDR_SIZE;
+            for (int k = 0; k < f[i].iovcnt; k++)
+                if (f[i].iov[k].iov_len > 0)
+                    v[n++] = f[i].iov[k];
+            i++;
+        }
+        int64_t left = first == 0 || timeout_ns < 0 ? timeout_ns : kc__tp_left(deadline);
+        int rc = send_iov(e, v, n, left, cancel);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* Read more bytes into the staging buffer (compacting it first), or
  * straight into dst when dst is not NULL. Returns bytes read (> 0) or a
  * negative errno; end of stream is -EPIPE between frames, -ECONNRESET
@@ -414,7 +456,21 @@ static ssize_t fill(struct unix_ep *e, uint8_t *dst, size_t n, int64_t left,
         dst = e->stage + e->slen;
         n = STAGE_SIZE - e->slen;
     }
+    /* A stream socket whose last read came back short was empty at that
+     * moment: wait for readiness before reading again instead of paying a
+     * read that says EAGAIN. On an fd attached to the poller (a
+     * connection's) the wait costs no system call, and data that came in
+     * since is remembered as ready there; otherwise it is the poll that
+     * kc_read would make after its EAGAIN. */
+    if (e->drained) {
+        int w = kc_io_wait(e->fd, KC_IO_IN, left, cancel);
+        if (w < 0)
+            return w;
+        e->drained = false;
+    }
     ssize_t r = kc_read(e->fd, dst, n, left, cancel);
+    if (r > 0 && (size_t)r < n)
+        e->drained = true;
     if (r == 0)
         r = (!e->have_hdr && e->slen == e->spos) ? -EPIPE : -ECONNRESET;
     return r;
@@ -535,5 +591,6 @@ const kc_transport_ops_t kc__transport_unix_ops = {
     .recv_frame = unix_recv_frame,
     .close = unix_close,
     .poll_handle = unix_poll_handle,
+    .send_frames = unix_send_frames,
     .stats = unix_stats,
 };

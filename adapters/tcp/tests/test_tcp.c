@@ -175,6 +175,52 @@ static void test_roundtrip(void **state)
     kc_transport_close(l);
 }
 
+/* A batch (kc_transport_send_frames, one sendmsg where it fits) comes back
+ * from the echo server whole and in order, frame by frame. */
+static void test_batch(void **state)
+{
+    (void)state;
+    char url[64];
+    kc_transport_t *l = listen_on("127.0.0.1", NULL, url, sizeof url);
+    pthread_t th;
+    struct server s;
+    start(&th, &s, l, 5 * SEC);
+    kc_transport_t *c = NULL;
+    assert_int_equal(kc_transport_connect(url, NULL, &c, 5 * SEC, NULL), 0);
+    enum {
+        N = KC_TRANSPORT_BATCH_MAX
+    };
+    static uint8_t buf[N * 100];
+    for (size_t j = 0; j < sizeof buf; j++)
+        buf[j] = (uint8_t)(j * 11 + 3);
+    kc_frame_out_t f[N];
+    struct iovec v[N][2];
+    for (int i = 0; i < N; i++) {
+        size_t len = (size_t)i * 97;
+        v[i][0] = (struct iovec){buf, len / 3};
+        v[i][1] = (struct iovec){buf + len / 3, len - len / 3};
+        f[i].hdr =
+            (kc_frame_hdr_t){KC_WIRE_VERSION, KC_FRAME_REQUEST, 0, 0, (uint32_t)i, (uint32_t)len};
+        f[i].iov = v[i];
+        f[i].iovcnt = len ? 2 : 0;
+    }
+    assert_int_equal(kc_transport_send_frames(c, f, N, 5 * SEC, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        kc_frame_hdr_t h;
+        void *p = NULL;
+        assert_int_equal(kc_transport_recv_frame(c, &h, &p, KC_FRAME_MAX_MAX, 5 * SEC, NULL), 0);
+        assert_int_equal(h.id, (uint32_t)i);
+        assert_int_equal(h.len, f[i].hdr.len);
+        if (h.len)
+            assert_memory_equal(p, buf, h.len);
+        free(p);
+    }
+    kc_transport_close(c);
+    pthread_join(th, NULL);
+    assert_int_equal(s.frames, N);
+    kc_transport_close(l);
+}
+
 static void test_refused_and_timeouts(void **state)
 {
     (void)state;
@@ -579,6 +625,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_register),
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_batch),
         cmocka_unit_test(test_refused_and_timeouts),
         cmocka_unit_test(test_receive_errors),
         cmocka_unit_test(test_keys_required),

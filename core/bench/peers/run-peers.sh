@@ -9,12 +9,20 @@
 # libraries named on its `kc-peer-libs:` line, and every */Cargo.toml
 # project with Debian's cargo, offline, against Debian's packaged crates:
 # cargo and librust-tokio-dev are installed when missing, and the Rust peers
-# are skipped with a note when they cannot be), then runs KC_BENCH_ROUNDS
-# rounds (default 3) that alternate our programs and the peers', so both see
-# the same machine state. The median of each figure over the rounds goes
-# into OUTDIR/peers.tsv; pairs.tsv says which figures compare, and the table
-# of ratios is printed and written to OUTDIR/ratios.tsv (and ratios.png when
-# gnuplot is installed).
+# are skipped with a note when they cannot be), then runs ROUNDS rounds
+# (`make bench-peers ROUNDS=n`, or KC_BENCH_ROUNDS; default 5) that
+# alternate our programs and the peers', so both see the same machine
+# state. Every BENCH line of every round lands in OUTDIR/rounds.tsv (name,
+# value, unit, round); the median, minimum and maximum of each figure over
+# the rounds go into OUTDIR/peers.tsv. pairs.tsv says which figures
+# compare: a pair's ratio is taken round by round (kcoro and the peer ran
+# back to back), and the table gives the median ratio with a 95% bootstrap
+# interval of that median (2,000 resamples of the rounds, seeded, so a
+# rerun on the same numbers prints the same interval). A gate is met when
+# the whole interval clears it, MISSED when the whole interval falls short,
+# and "crosses" when the interval straddles it: the noise decides, and the
+# figure must be measured again. The table is printed and written to
+# OUTDIR/ratios.tsv (and ratios.png when gnuplot is installed).
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../../.." && pwd)
 out=$1; only=$2; ours=$3
@@ -86,29 +94,29 @@ for src in "$here"/*.go "$here"/*.cpp "$here"/*.c; do
     esac
 done
 
-rounds=${KC_BENCH_ROUNDS:-3}
+rounds=${ROUNDS:-${KC_BENCH_ROUNDS:-5}}
+case "$rounds" in '' | *[!0-9]* | 0) echo "run-peers: ROUNDS must be a positive number, not '$rounds'" >&2; exit 1 ;; esac
 all="$out/rounds.tsv"; : > "$all"
-export KC_BENCH_TSV="$all"
+unset KC_BENCH_TSV # every figure is taken from the BENCH lines on stdout
 r=1
 while [ "$r" -le "$rounds" ]; do
     echo "== round $r of $rounds"
     for bin in "$ours"/bench_* "$out"/peers/*; do
         [ -f "$bin" ] && [ -x "$bin" ] || continue
         case "$(basename "$bin")" in *"$only"*) ;; *) continue ;; esac
-        # Peers print BENCH lines too; we record them all the same way.
-        "$bin" | tee /dev/stderr | awk '$1 == "BENCH" && $2 ~ /^peer\./ \
-            { printf "%s\t%s\t%s\n", $2, $3, $4 }' >> "$all"
+        "$bin" | tee /dev/stderr | awk -v r="$r" '$1 == "BENCH" && NF >= 4 \
+            { printf "%s\t%s\t%s\t%s\n", $2, $3, $4, r }' >> "$all"
     done 2>&1 | grep '^BENCH'
     r=$((r + 1))
 done
 
-# Medians over the rounds, then the ratio table.
+# Median, minimum and maximum of each figure over the rounds.
 awk -F'\t' '{ v[$1] = v[$1] " " $2; u[$1] = $3 }
-    END { for (k in v) { n = split(v[k], a, " "); 
+    END { for (k in v) { n = split(v[k], a, " ")
             for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
-                if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
             m = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-            printf "%s\t%g\t%s\t%g\t%g\n", k, m, u[k], a[1], a[n] } }' "$all" |
+            printf "%s\t%g\t%s\t%g\t%g\t%d\n", k, m, u[k], a[1], a[n], n } }' "$all" |
     sort > "$out/peers.tsv"
 
 # A peer column `limit:N` is a bound rather than a program (N is the most a
@@ -116,8 +124,17 @@ awk -F'\t' '{ v[$1] = v[$1] " " $2; u[$1] = $3 }
 # records the ratio without a gate. A pair whose kcoro figure does not exist
 # yet is listed as pending and changes nothing else.
 : > "$out/ratios.tsv"
-printf '\n%-30s %12s %12s %8s %8s  %s\n' figure kcoro peer ratio target verdict
-awk -F'\t' 'NR == FNR { med[$1] = $2; unit[$1] = $3
+printf '\n%-30s %16s %16s %7s %15s %6s  %s\n' figure "kcoro (spread)" "peer (spread)" ratio \
+    "95% interval" target verdict
+awk -F'\t' -v out="$out/ratios.tsv" '
+    function median(x, n,    i, j, t) {
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+            if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+        return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+    }
+    function spread(k) { return med[k] > 0 ? 100 * (hi[k] - lo[k]) / med[k] : 0 }
+    FILENAME ~ /rounds\.tsv$/ { val[$1, $4] = $2 + 0; nr[$1] = $4 > nr[$1] ? $4 : nr[$1]; next }
+    FILENAME ~ /peers\.tsv$/ { med[$1] = $2; unit[$1] = $3; lo[$1] = $4; hi[$1] = $5
         if ($1 ~ /^peer\./) { split($1, p, "."); ran[p[3]] = 1 }; next }
     /^#/ || NF < 4 { next }
     { lim = $2 ~ /^limit:/; split($1, k, ".")
@@ -125,17 +142,69 @@ awk -F'\t' 'NR == FNR { med[$1] = $2; unit[$1] = $3
       if (!peer_ran) next
       pv = lim ? substr($2, 7) + 0 : med[$2]; pu = lim ? "" : unit[$2] }
     !($1 in med) {
-        printf "%-30s %12s %9.4g %-3s %8s %7sx  pending: no kcoro figure yet (%s)\n", $1, "-",
-            pv, pu, "-", $4, $2
+        printf "%-30s %16s %12.4g %-3s %7s %15s %5sx  pending: no kcoro figure yet (%s)\n",
+            $1, "-", pv, pu, "-", "-", $4, $2
         next }
     {
-        r = $3 == "lower" ? pv / med[$1] : med[$1] / pv
-        v = $4 == "-" ? "recorded" : r >= $4 ? "met" : "MISSED"
-        printf "%-30s %9.4g %-3s %9.4g %-3s %7.2fx %7sx  %s (%s)\n", $1, med[$1], unit[$1],
-            pv, lim ? unit[$1] : pu, r, $4, v, $2
-        printf "%s\t%g\t%g\t%g\t%s\t%s\n", $1, med[$1], pv, r, $4, v > "'"$out"'/ratios.tsv"
-    }' "$out/peers.tsv" "$here/pairs.tsv"
-echo "(ratio = how many times kcoro beats the peer; medians of $rounds rounds)"
+        # the ratio of each round in which both sides ran
+        n = 0; delete rr
+        for (i = 1; i <= nr[$1]; i++) {
+            if (!(($1, i) in val) || val[$1, i] <= 0) continue
+            if (lim) q = pv
+            else if (($2, i) in val) q = val[$2, i]
+            else continue
+            if (q <= 0) continue
+            rr[++n] = $3 == "lower" ? q / val[$1, i] : val[$1, i] / q
+        }
+        if (n == 0) next
+        for (i = 1; i <= n; i++) c[i] = rr[i]
+        r = median(c, n)
+        # bootstrap the median ratio: resample the rounds with replacement
+        # (the median of a resample is one of few values: count them, then
+        # walk the sorted distinct values for the 2.5% and 97.5% quantiles)
+        srand(1); B = 2000; delete cnt
+        for (b = 1; b <= B; b++) {
+            for (i = 1; i <= n; i++) c[i] = rr[int(rand() * n) + 1]
+            cnt[median(c, n)]++
+        }
+        nd = 0; delete d
+        for (x in cnt) d[++nd] = x + 0
+        median(d, nd)
+        clo = chi = ""; acc = 0
+        for (i = 1; i <= nd; i++) {
+            acc += cnt[d[i]]
+            if (clo == "" && acc >= 0.025 * B) clo = d[i]
+            if (chi == "" && acc >= 0.975 * B) chi = d[i]
+        }
+        if ($4 == "-") v = "recorded"
+        else if (clo >= $4) v = "met"
+        else if (chi < $4) v = "MISSED"
+        else v = "crosses the gate"
+        ps = lim ? "" : sprintf("%3.0f%%", spread($2))
+        printf "%-30s %9.4g %-3s%3.0f%% %9.4g %-3s%4s %6.2fx [%5.2f, %5.2f] %5sx  %s (%s, %d rounds)\n",
+            $1, med[$1], unit[$1], spread($1), pv, lim ? unit[$1] : pu, ps, r, clo, chi, $4, v,
+            $2, n
+        printf "%s\t%g\t%g\t%g\t%s\t%s\t%g\t%g\n", $1, med[$1], pv, r, $4, v, clo, chi > out
+    }' "$all" "$out/peers.tsv" "$here/pairs.tsv"
+echo "(ratio = how many times kcoro beats the peer: the median of the rounds' ratios;"
+echo " spread = (max - min) / median over $rounds rounds; interval: 95% bootstrap of the median)"
+
+# The noise-free signal beside the times: instructions and locked
+# instructions per operation of the hot paths this run covers, counted by
+# callgrind (mk/count-ops.sh; `make bench-count` runs them all).
+cnt="$ours/count_ops"
+if [ -x "$cnt" ] && command -v valgrind >/dev/null 2>&1; then
+    figs=""
+    for f in coro.switch_roundtrip sched.yield_pingpong sched.spawn_join sched.timer_set_cancel \
+        chan.unbuf_pingpong chan.buf_send_recv; do
+        case "$f" in *"$only"*) figs="$figs $f" ;; esac
+    done
+    if [ -n "$figs" ]; then
+        echo "== instructions per operation (callgrind)"
+        # shellcheck disable=SC2086
+        "$top/mk/count-ops.sh" "$out" "$cnt" $figs
+    fi
+fi
 
 # The bus against tokio: deliveries/s against fanout, one picture.
 if command -v gnuplot >/dev/null 2>&1 && grep -q '^peer\.tokio\.bus\.' "$out/peers.tsv"; then

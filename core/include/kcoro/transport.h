@@ -255,6 +255,14 @@ typedef struct kc_transport_stats {
  * required; their contracts are those of the kc_transport_* wrappers below.
  * recv_frame allocates the payload itself (after checking hdr->len against
  * max_payload) and GIVES it to the caller, who free()s it. */
+/* One frame of a batch (kc_transport_send_frames()): its header and its
+ * payload's pieces (hdr.len = their total). */
+typedef struct kc_frame_out {
+    kc_frame_hdr_t hdr;      /* the header */
+    const struct iovec *iov; /* the payload's pieces; BORROWED */
+    int iovcnt;              /* how many (0-64) */
+} kc_frame_out_t;
+
 typedef struct kc_transport_ops {
     uint32_t size;      /* sizeof(kc_transport_ops_t) */
     const char *scheme; /* URL scheme without ':' ("unix", "tcp"); BORROWS */
@@ -270,6 +278,11 @@ typedef struct kc_transport_ops {
     void (*close)(void *self);
     int (*poll_handle)(void *self);                          /* optional (NULL) */
     int (*stats)(void *listener, kc_transport_stats_t *out); /* optional (NULL) */
+    /* optional (NULL: one send_frame per frame); a backend compiled before
+     * this member existed registers with a smaller size and is read as
+     * NULL here. */
+    int (*send_frames)(void *self, const kc_frame_out_t *frames, int n, int64_t timeout_ns,
+                       const kc_cancel_t *cancel);
 } kc_transport_ops_t;
 
 /* KC_TRANSPORT_MAX_SCHEMES caps the registered schemes (built-ins included). */
@@ -341,6 +354,21 @@ KC_API int kc_transport_connect(const char *url, const kc_transport_opts_t *opts
 KC_API int kc_transport_send_frame(kc_transport_t *t, const kc_frame_hdr_t *hdr,
                                    const struct iovec *iov, int iovcnt, int64_t timeout_ns,
                                    const kc_cancel_t *cancel);
+
+/* KC_TRANSPORT_BATCH_MAX caps the frames of one kc_transport_send_frames(). */
+#define KC_TRANSPORT_BATCH_MAX 64
+
+/* Send n frames (1..KC_TRANSPORT_BATCH_MAX) back to back, in order, as n
+ * kc_transport_send_frame() calls would, but in as few system calls as the
+ * backend can (unix: one sendmsg for the lot; backends without
+ * send_frames: one send_frame per frame). BORROWS frames and their iovs
+ * until it returns. Returns 0 when every frame was handed to the link; on
+ * an error some of the frames may have gone out, and a frame cut in the
+ * middle leaves the endpoint broken as for kc_transport_send_frame().
+ * Errors: as kc_transport_send_frame(); -EINVAL also for a bad n.
+ * Yields or blocks. */
+KC_API int kc_transport_send_frames(kc_transport_t *t, const kc_frame_out_t *frames, int n,
+                                    int64_t timeout_ns, const kc_cancel_t *cancel);
 
 /* Receive one frame. The header's length is checked against max_payload
  * before anything is allocated. OUT *payload: GIVES a malloc'd buffer of

@@ -1,0 +1,209 @@
+/* count_ops.c - kcoro's hot paths, each run N times on one worker, for
+ * counting instructions under callgrind (mk/count-ops.sh, `make
+ * bench-count`). Not a timed benchmark: the clock is noisy on shared
+ * machines, the instruction count of a deterministic loop is not.
+ *
+ * Usage: count_ops FIGURE N. mk/count-ops.sh runs each figure twice (N and
+ * 2N operations) under `valgrind --tool=callgrind --collect-bus=yes` and
+ * divides the difference of the totals by N, so set-up and tear-down
+ * cancel out; `Ge` (global bus events) counts locked instructions.
+ *
+ * Figures (one operation each):
+ *   coro.switch_roundtrip   kc_coro_resume of a coroutine that yields
+ *   sched.yield_pingpong    two tasks on one worker, one yield each
+ *   sched.spawn_join        spawn an empty task and join it, from a task
+ *   sched.timer_set_cancel  kc_timer_start then kc_timer_stop, with
+ *                           1,000,000 other timers pending
+ *   chan.unbuf_pingpong     two tasks, a round trip over two unbuffered
+ *                           channels (send, receive, send back, receive)
+ *   chan.buf_send_recv      kc_chan_try_send then kc_chan_try_recv on a
+ *                           buffered channel (capacity 1024), one thread
+ */
+#include "kcoro.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static long n_ops;
+
+static int yield_forever(void *arg)
+{
+    (void)arg;
+    for (;;)
+        kc_coro_yield();
+    return 0;
+}
+
+static int switch_roundtrip(void)
+{
+    kc_coro_t *co;
+    if (kc_coro_create(&co, yield_forever, NULL, NULL) != 0)
+        return 1;
+    for (long i = 0; i < n_ops; i++)
+        kc_coro_resume(co);
+    return 0; /* the coroutine is parked in yield: exit reclaims it */
+}
+
+/* Run fn as the only task of a one-worker scheduler and join it. */
+static int on_one_worker(kc_coro_fn_t fn, void *arg)
+{
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.nworkers = 1;
+    kc_sched_t *s;
+    if (kc_sched_create(&s, &o) != 0)
+        return 1;
+    kc_task_t *t;
+    int st = 1;
+    if (kc_sched_spawn(s, &t, fn, arg, NULL) == 0)
+        kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL);
+    kc_sched_destroy(s);
+    return st;
+}
+
+static int yielder(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < n_ops; i++)
+        kc_sched_yield();
+    return 0;
+}
+
+static int yield_pair(void *arg)
+{
+    (void)arg;
+    kc_task_t *t;
+    if (kc_sched_spawn(NULL, &t, yielder, NULL, NULL) != 0)
+        return 1;
+    yielder(NULL);
+    return kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
+}
+
+static int empty(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int spawn_join(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < n_ops; i++) {
+        kc_task_t *t;
+        if (kc_sched_spawn(NULL, &t, empty, NULL, NULL) != 0 ||
+            kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void never(void *arg)
+{
+    (void)arg;
+    abort(); /* stopped before it is due */
+}
+
+/* The timed figure keeps 1,000,000 timers pending while it sets and
+ * cancels one; so does this count (the heap's depth is part of the cost). */
+enum {
+    PENDING_TIMERS = 1000000
+};
+
+static int timer_set_cancel(void *arg)
+{
+    (void)arg;
+    kc_timer_t *bg = calloc(PENDING_TIMERS, sizeof *bg);
+    if (bg == NULL)
+        return 1;
+    for (long i = 0; i < PENDING_TIMERS; i++) {
+        kc_timer_init(&bg[i], never, NULL);
+        if (kc_timer_start(&bg[i], kc_sched_current(), (3600 + i) * (int64_t)1000000000) != 0)
+            return 1;
+    }
+    kc_timer_t tm;
+    kc_timer_init(&tm, never, NULL);
+    for (long i = 0; i < n_ops; i++) {
+        if (kc_timer_start(&tm, kc_sched_current(), 3600 * (int64_t)1000000000) != 0)
+            return 1;
+        kc_timer_stop(&tm);
+    }
+    for (long i = 0; i < PENDING_TIMERS; i++)
+        kc_timer_stop(&bg[i]);
+    free(bg);
+    return 0;
+}
+
+typedef struct pingpong {
+    kc_chan_t *ping, *pong;
+} pingpong_t;
+
+static int ponger(void *arg)
+{
+    pingpong_t *p = arg;
+    long v;
+    for (long i = 0; i < n_ops; i++) {
+        if (kc_chan_recv(p->ping, &v, KC_NO_TIMEOUT, NULL) != 0 ||
+            kc_chan_send(p->pong, &v, KC_NO_TIMEOUT, NULL) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int unbuf_pingpong(void *arg)
+{
+    (void)arg;
+    pingpong_t p;
+    if (kc_chan_make(&p.ping, KC_CHAN_RENDEZVOUS, 0, sizeof(long)) != 0 ||
+        kc_chan_make(&p.pong, KC_CHAN_RENDEZVOUS, 0, sizeof(long)) != 0)
+        return 1;
+    kc_task_t *t;
+    if (kc_sched_spawn(NULL, &t, ponger, &p, NULL) != 0)
+        return 1;
+    for (long i = 0; i < n_ops; i++) {
+        long v = i;
+        if (kc_chan_send(p.ping, &v, KC_NO_TIMEOUT, NULL) != 0 ||
+            kc_chan_recv(p.pong, &v, KC_NO_TIMEOUT, NULL) != 0 || v != i)
+            return 1;
+    }
+    int st = 1;
+    kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL);
+    kc_chan_destroy(p.ping);
+    kc_chan_destroy(p.pong);
+    return st;
+}
+
+static int buf_send_recv(void)
+{
+    kc_chan_t *c;
+    if (kc_chan_make(&c, KC_CHAN_BUFFERED, 1024, sizeof(long)) != 0)
+        return 1;
+    for (long i = 0; i < n_ops; i++) {
+        long v = i;
+        if (kc_chan_try_send(c, &v) != 0 || kc_chan_try_recv(c, &v) != 0 || v != i)
+            return 1;
+    }
+    return kc_chan_destroy(c) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || (n_ops = atol(argv[2])) <= 0) {
+        fprintf(stderr, "usage: count_ops FIGURE N (N > 0)\n");
+        return 2;
+    }
+    const char *f = argv[1];
+    if (strcmp(f, "coro.switch_roundtrip") == 0)
+        return switch_roundtrip();
+    if (strcmp(f, "sched.yield_pingpong") == 0)
+        return on_one_worker(yield_pair, NULL);
+    if (strcmp(f, "sched.spawn_join") == 0)
+        return on_one_worker(spawn_join, NULL);
+    if (strcmp(f, "sched.timer_set_cancel") == 0)
+        return on_one_worker(timer_set_cancel, NULL);
+    if (strcmp(f, "chan.unbuf_pingpong") == 0)
+        return on_one_worker(unbuf_pingpong, NULL);
+    if (strcmp(f, "chan.buf_send_recv") == 0)
+        return buf_send_recv();
+    fprintf(stderr, "count_ops: unknown figure '%s'\n", f);
+    return 2;
+}
