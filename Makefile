@@ -66,14 +66,17 @@ BENCH_BINS     := $(patsubst %,$(OUT)/bench/bench_%,$(CORE_BENCH))
 DEMO_BIN       := $(OUT)/demo/kcoro_demo
 
 include $(TOP)/adapters/tcp/module.mk
+include $(TOP)/adapters/udp/module.mk
 
 .DEFAULT_GOAL := all
 .PHONY: all lib test test-core test-labs test-full bench bench-peers bench-count demo labs examples \
-        fuzz fuzz-seeds install-tcp uninstall-tcp graduate check-graduated install uninstall \
+        fuzz fuzz-seeds install-tcp uninstall-tcp install-udp uninstall-udp graduate check-graduated \
+        install uninstall \
         sanitize tsan valgrind \
         test-aarch64 lint verify relacy clean help deps-test
 
-all: lib $(TCP_TARGETS) $(TEST_BINS) $(TCP_TEST_BINS) $(BENCH_BINS) $(DEMO_BIN)
+all: lib $(TCP_TARGETS) $(UDP_TARGETS) $(TEST_BINS) $(TCP_TEST_BINS) $(UDP_TEST_BINS) $(BENCH_BINS) \
+     $(DEMO_BIN)
 
 lib: $(LIB_A) $(LIB_SO)
 
@@ -123,8 +126,9 @@ test: deps-test
 	awk '{p += $$1; f += $$2} END {printf "total: %d passed, %d failed\n", p, f}' \
 		$(OUT)/tests/summary; exit $$rc
 
-test-core: $(TEST_BINS) $(TCP_TEST_BINS)
-	$(Q)$(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/core.log $(TEST_BINS) $(TCP_TEST_BINS)
+test-core: $(TEST_BINS) $(TCP_TEST_BINS) $(UDP_TEST_BINS)
+	$(Q)$(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/core.log $(TEST_BINS) $(TCP_TEST_BINS) \
+		$(UDP_TEST_BINS)
 
 test-labs: lib
 	$(Q)rc=0; for l in $(LABS); do \
@@ -134,6 +138,7 @@ test-labs: lib
 test-full: deps-test $(TEST_BINS) $(TEST_FULL_BINS)
 	$(Q)KCORO_TEST_FULL=1 $(TOP)/mk/run-tests.sh "$(RUN)" $(OUT)/tests/full.log \
 		$(TEST_BINS) $(TEST_FULL_BINS)
+	$(Q)KCORO_TEST_FULL=1 $(MAKE) --no-print-directory -C $(TOP)/lab/ipc_sim test FLAVOR=$(FLAVOR)
 	$(Q)$(MAKE) --no-print-directory relacy RELACY_ITERS=$(RELACY_FULL_ITERS)
 
 sanitize:
@@ -241,8 +246,9 @@ install: lib install-tools
 	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(KC_VERSION)|g' \
 	    $(TOP)/core/kcoro.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc
 	$(Q)$(MAKE) --no-print-directory install-tcp
+	$(Q)$(MAKE) --no-print-directory install-udp
 
-uninstall: uninstall-tcp
+uninstall: uninstall-tcp uninstall-udp
 	rm -f $(DESTDIR)$(LIBDIR)/libkcoro.a $(DESTDIR)$(LIBDIR)/libkcoro.so*
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/kcoro.pc $(DESTDIR)$(INCDIR)/kcoro.h
 	rm -rf $(DESTDIR)$(INCDIR)/kcoro

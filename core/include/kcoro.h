@@ -22,6 +22,7 @@
 #include "kcoro/transport.h"
 #include "kcoro/ipc.h"
 #include "kcoro/sim.h"
+#include "kcoro/rel.h"
 #include "kcoro/produce.h"
 #include "kcoro/chan_timer.h"
 #include "kcoro/context.h"

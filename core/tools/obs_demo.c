@@ -4,7 +4,8 @@
  * different things (a fast pipeline, a buffer filling up because its
  * consumer is slow, a queue whose try-sends fail when full, a conflated price,
  * an idle control channel with a waiting receiver, a select over two
- * channels), a bus and an arena, and serves them with kc_monitor_start on
+ * channels), a bus, an arena and an IPC connection to itself (mem:, an
+ * echo RPC every 5 ms), and serves them with kc_monitor_start on
  * the address given (or KCORO_MONITOR). It prints "ready ADDRESS" once the
  * monitor listens, and runs for --seconds N (default: until SIGINT or
  * SIGTERM). Used by core/tools/tests and the screenshot in
@@ -12,12 +13,14 @@
  */
 #include "kcoro.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t stop_flag;
 static kc_chan_t *orders, *backlog, *jobs, *prices, *control, *left, *right;
@@ -121,6 +124,62 @@ static int ticker(void *arg)
     return 0;
 }
 
+static int h_echo(const kc_rpc_req_t *r, void *arg, void **out, size_t *len)
+{
+    (void)arg;
+    if ((*out = malloc(r->len)) == NULL)
+        return -ENOMEM;
+    memcpy(*out, r->payload, r->len);
+    *len = r->len;
+    return 0;
+}
+
+struct rpc_pair {
+    kc_ipc_server_t *srv;
+    kc_ipc_conn_t *svc;
+};
+
+static int rpc_accept(void *arg)
+{
+    struct rpc_pair *p = arg;
+    return kc_ipc_accept(p->srv, &p->svc, 5000000000LL, NULL) == 0 ? 0 : 1;
+}
+
+/* A connection to ourselves, listed in the registry (kind conn), with an
+ * echo every 5 ms until the demo stops. */
+static int rpc_loop(void *arg)
+{
+    (void)arg;
+    char url[64];
+    snprintf(url, sizeof(url), "mem:obs-demo-%d", (int)getpid());
+    kc_rpc_router_t *router = NULL;
+    struct rpc_pair p = {NULL, NULL};
+    kc_ipc_conn_t *cli = NULL;
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    kc_task_t *t = NULL;
+    int st = 1;
+    if (kc_rpc_router_create(&router) != 0 || kc_rpc_router_add(router, 1, h_echo, NULL) != 0)
+        goto out_router;
+    o.router = router;
+    if (kc_ipc_listen(&p.srv, url, &o) != 0)
+        goto out_router;
+    if (kc_sched_spawn(kc_sched_current(), &t, rpc_accept, &p, NULL) != 0)
+        goto out_server;
+    int rc = kc_ipc_connect(&cli, url, &o, 5000000000LL, NULL);
+    kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL);
+    while (rc == 0 && st == 0 && !stop_flag) {
+        kc_rpc_call(cli, 1, 0, "tick", 4, 1000000000LL, NULL, NULL, NULL);
+        kc_sched_sleep(5000000, NULL);
+    }
+    kc_ipc_close(cli);
+    kc_ipc_close(p.svc);
+out_server:
+    kc_ipc_server_close(p.srv);
+out_router:
+    kc_rpc_router_destroy(router);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *url = getenv("KCORO_MONITOR");
@@ -138,6 +197,7 @@ int main(int argc, char **argv)
         url = "tcp:127.0.0.1:0";
     signal(SIGINT, on_stop);
     signal(SIGTERM, on_stop);
+    kc_registry_configure("conn"); /* connections have no flag of their own */
     kc_sched_opts_t so = KC_SCHED_OPTS_INIT;
     so.nworkers = 1;
     so.flags = KC_SCHED_REGISTER;
@@ -189,7 +249,8 @@ int main(int argc, char **argv)
                  {"left-in", producer, &p_left},
                  {"right-in", producer, &p_right},
                  {"select-lr", selector, NULL},
-                 {"ticker", ticker, NULL}};
+                 {"ticker", ticker, NULL},
+                 {"rpc", rpc_loop, NULL}};
     kc_task_t *handles[sizeof(tasks) / sizeof(tasks[0])];
     for (size_t i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
         kc_spawn_attr_t at = KC_SPAWN_ATTR_INIT;

@@ -18,6 +18,7 @@
 
 #include "kcoro/ipc.h"
 #include "kcoro/park.h"
+#include "kcoro/registry.h"
 #include "kcoro/timer.h"
 
 #include "kc_ipc_svc.h"
@@ -134,6 +135,9 @@ struct kc_ipc_conn {
     /* counters (under lock unless atomic) */
     uint64_t frames_in, frames_out, req_sent, req_received, replies_sent, replies_taken,
         late_replies, cancels_sent, cancels_in, refused, pings_sent, pongs_in;
+    uint64_t bytes_in, bytes_out; /* of those frames, headers included */
+    /* the registry entry (kc_ipc_registry.c), or NULL */
+    kc_registry_node_t *reg;
 };
 
 /* Take and drop a reference (C3). The last drop frees everything. */
@@ -167,6 +171,13 @@ void kc__rpc_prefix_get(const uint8_t *p, uint16_t *cmd, uint16_t *status, uint3
 
 /* Wake everyone parked on c's state changes (lock held). */
 void kc__ipc_wake_state(kc_ipc_conn_t *c);
+
+/* List c in the registry as "<dir> <peer>" when the process-wide switch
+ * covers connections (kc_registry_wants): 0 or -ENOMEM. Unregister: NULL
+ * is fine, twice is fine. Neither may be called with c->lock held (the
+ * registry's walk takes c->lock inside the registry lock). */
+int kc__ipc_register(kc_ipc_conn_t *c, const char *dir, const char *peer);
+void kc__ipc_unregister(kc_ipc_conn_t *c);
 
 /* Check C1-C4 (lock held); returns the number of the first broken one, or 0. */
 int kc__ipc_check(kc_ipc_conn_t *c);

@@ -70,11 +70,19 @@ typedef enum kc_frame_type {
     KC_FRAME_DATA = 8,
     /* CHAN: a control message of the channel layer (open, credit, close,
      * verdict, cancel, reset) for logical channel chan_id (WIRE.md). */
-    KC_FRAME_CHAN = 9
+    KC_FRAME_CHAN = 9,
+    /* SEG: a segment of the reliability layer (kcoro/rel.h) on an
+     * unreliable link; id = sequence number; payload = CRC32C, timestamp,
+     * then a piece of the inner frames' bytes (WIRE.md). */
+    KC_FRAME_SEG = 10,
+    /* ACK: the reliability layer's acknowledgement; id = the next sequence
+     * number expected; payload = CRC32C, echoed timestamp, window, SACK
+     * blocks (WIRE.md). */
+    KC_FRAME_ACK = 11
 } kc_frame_type_t;
 
 /* KC_FRAME_TYPE_MAX is the largest frame type this version knows. */
-#define KC_FRAME_TYPE_MAX 9
+#define KC_FRAME_TYPE_MAX 11
 
 /* KC_FRAME_F_MORE: more frames of the same message follow (fragmentation:
  * a message larger than the negotiated max frame spans several frames). */

@@ -66,13 +66,6 @@ static const double bounds[] = {0.0001, 0.001, 0.01, 0.1, 1.0};
 #define NBOUNDS (sizeof(bounds) / sizeof(bounds[0]))
 static _Atomic uint64_t req_count, req_sum_ns, req_bucket[NBOUNDS];
 
-uint64_t kc__monitor_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void count_request(uint64_t ns)
 {
     atomic_fetch_add_explicit(&req_count, 1, memory_order_relaxed);

@@ -1,7 +1,8 @@
 /* kc_monitor_impl.h - internals shared by the exporter's files (core/src/obs).
  *
- * kc_monitor_render.c takes and writes snapshots of the registry;
- * kc_monitor.c runs the listener and the connections. Never installed.
+ * kc_monitor_render.c takes and writes snapshots of the registry (and
+ * keeps the clock they are stamped with); kc_monitor.c runs the listener
+ * and the connections and only calls down into it. Never installed.
  */
 #ifndef KCORO_KC_MONITOR_IMPL_H
 #define KCORO_KC_MONITOR_IMPL_H
@@ -20,7 +21,7 @@ int kc__monitor_take(struct objs **out);
 /* Write snapshots to f; returns how many objects, or -EIO. */
 int kc__monitor_write(FILE *f, const struct objs *os, kc_monitor_format_t format);
 void kc__monitor_release(struct objs *os);
-/* Monotonic nanoseconds. */
+/* Monotonic nanoseconds (kc_monitor_render.c). */
 uint64_t kc__monitor_now(void);
 /* Write the monitors' own metrics (requests, their durations as a
  * histogram) in Prometheus text. */

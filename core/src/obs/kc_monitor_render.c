@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* One generic metric of an extension kind. */
 struct ext_metric {
@@ -52,6 +53,13 @@ struct objs {
     size_t n, cap;
     uint64_t taken_ns;
 };
+
+uint64_t kc__monitor_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void ext_emit(void *ctx, const char *name, kc_registry_metric_type_t type, double value,
                      const char *help)

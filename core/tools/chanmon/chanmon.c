@@ -141,6 +141,10 @@ static void fold(struct cm_model *m, const char *line)
     num(line, "live", &c[CM_F_LIVE]);
     num(line, "workers", &c[CM_F_WORKERS]);
     num(line, "closed", &c[CM_F_CLOSED]);
+    num(line, "sent_bytes", &c[CM_F_CSENT]); /* connections (in "metrics") */
+    num(line, "received_bytes", &c[CM_F_CRECV]);
+    num(line, "rpcs_outstanding", &c[CM_F_COUT]);
+    num(line, "state", &c[CM_F_CSTATE]);
     if (o->has_prev) {
         double r = strcmp(type, "bus") == 0 ? cm_rate(o, CM_F_PUB) : cm_rate(o, CM_F_RECVS);
         if (o->nhist == CM_HIST)
@@ -295,6 +299,11 @@ static void print_ndjson(const struct cm_model *m)
                    "\"live_bytes\":%.0f}\n",
                    o->cur[CM_F_PUSED], o->cur[CM_F_PAGES], o->cur[CM_F_TICKETS],
                    o->cur[CM_F_LBYTES]);
+        else if (strcmp(o->type, "conn") == 0)
+            printf("\",\"sent_bytes_per_s\":%.1f,\"received_bytes_per_s\":%.1f,"
+                   "\"rpcs_outstanding\":%.0f,\"state\":%.0f}\n",
+                   cm_rate(o, CM_F_CSENT), cm_rate(o, CM_F_CRECV), o->cur[CM_F_COUT],
+                   o->cur[CM_F_CSTATE]);
         else
             printf("\"}\n");
     }

@@ -58,8 +58,13 @@ enum {
     CM_F_LIVE,
     CM_F_WORKERS,
     CM_F_CLOSED,
+    CM_F_CSENT,  /* connection: bytes sent */
+    CM_F_CRECV,  /* connection: bytes received */
+    CM_F_COUT,   /* connection: RPCs outstanding */
+    CM_F_CSTATE, /* connection: 0 open, 1 draining, 2 dead */
     CM_NF
 };
+_Static_assert(CM_NF <= 32, "cm_obj.cur holds every slot");
 
 struct cm_model {
     struct cm_obj *v;

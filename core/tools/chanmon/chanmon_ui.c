@@ -196,6 +196,16 @@ static int draw_others(struct ui *u, int row)
             mvprintw(row++, 0, "%-20.20s %5llu %-10s %.0f/%.0f pages, %.0f tickets", o->name,
                      (unsigned long long)o->id, "arena", o->cur[CM_F_PUSED], o->cur[CM_F_PAGES],
                      o->cur[CM_F_TICKETS]);
+        } else if (strcmp(o->type, "conn") == 0) {
+            static const char *const states[] = {"open", "draining", "dead"};
+            int st =
+                o->cur[CM_F_CSTATE] >= 0 && o->cur[CM_F_CSTATE] <= 2 ? (int)o->cur[CM_F_CSTATE] : 2;
+            char b[16];
+            si(a, sizeof(a), cm_rate(o, CM_F_CSENT));
+            si(b, sizeof(b), cm_rate(o, CM_F_CRECV));
+            mvprintw(row++, 0, "%-20.20s %5llu %-10s %s, out %sB/s, in %sB/s, %.0f RPCs waiting",
+                     o->name, (unsigned long long)o->id, "conn", states[st], a, b,
+                     o->cur[CM_F_COUT]);
         } else if (strcmp(o->type, "chan") != 0) {
             mvprintw(row++, 0, "%-20.20s %5llu %-10s", o->name, (unsigned long long)o->id, o->type);
         }

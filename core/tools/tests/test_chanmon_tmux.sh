@@ -40,6 +40,8 @@ grep -q '^backlog .* 64/64 ' "$work/once.txt" || { cat "$work/once.txt"; fail "-
 "$mon" --ndjson --once --interval 300 "unix:$sock" > "$work/nd.txt" || fail "--ndjson failed"
 grep -q '"type":"chan","id":[0-9]*,"name":"orders","sends_per_s":[1-9]' "$work/nd.txt" ||
     { cat "$work/nd.txt"; fail "--ndjson: no orders rate"; }
+grep -Eq '"type":"conn","id":[0-9]+,"name":"to mem:obs-demo-[0-9]+","sent_bytes_per_s":[1-9][0-9.]*,"received_bytes_per_s":[1-9][0-9.]*,"rpcs_outstanding":[01],"state":0}' "$work/nd.txt" ||
+    { cat "$work/nd.txt"; fail "--ndjson: no connection rates"; }
 
 screen() { tmux capture-pane -p -t "$sess"; }
 # Wait (up to 10 s) until the screen matches an extended regex.
@@ -56,7 +58,8 @@ until_screen '^kcoro-chanmon +[0-9]+ objects +sort: rate'
 until_screen '^backlog +[0-9]+ BUFFERED +\[########\] +64 '
 until_screen '^orders +[0-9]+ BUFFERED +\[\.*#*\.*\]'
 until_screen '^jobs .* eagain:[0-9.]+k?'
-until_screen '^demo +[0-9]+ sched +1 workers, 13 live tasks'
+until_screen '^to mem:obs-demo-[0-9]* +[0-9]+ conn +open, out [0-9.]+k?B/s, in [0-9.]+k?B/s'
+until_screen '^demo +[0-9]+ sched +1 workers, 1[89] live tasks'
 until_screen '^ticks +[0-9]+ bus +published [0-9.]+k?/s, 1 subscribers'
 # The busiest channel (orders) is first when sorted by rate.
 screen | grep -E '^[a-z]+ +[0-9]+ (BUFFERED|RENDEZVOUS|CONFLATED)' | head -1 | grep -q '^orders ' ||
@@ -100,4 +103,4 @@ i=0
 while tmux has-session -t "$sess" 2>/dev/null; do
     i=$((i + 1)); [ $i -gt 50 ] && fail "q did not quit"; sleep 0.1
 done
-echo "  PASS    test_chanmon_tmux: table, bars, sort, reverse, filter, freeze, arena table, quit; --once, --ndjson"
+echo "  PASS    test_chanmon_tmux: table, bars, sort, reverse, filter, freeze, arena table, connections, quit; --once, --ndjson"

@@ -36,6 +36,10 @@ promtool check metrics < "$work/metrics.txt" > "$work/promtool.out" 2>&1 ||
     { cat "$work/promtool.out"; fail "promtool check metrics"; }
 grep -q '^kcoro_chan_sends_total{name="orders",id="[0-9]*"} [0-9]' "$work/metrics.txt" ||
     fail "no kcoro_chan_sends_total for orders"
+grep -q '^kcoro_conn_sent_frames_total{name="to mem:obs-demo-[0-9]*",id="[0-9]*"} [0-9]' "$work/metrics.txt" ||
+    fail "no kcoro_conn_sent_frames_total for the demo's connection"
+grep -q '^kcoro_conn_state{name="from pid [0-9]*",id="[0-9]*"} 0$' "$work/metrics.txt" ||
+    fail "no kcoro_conn_state 0 (open) for the demo's accepted end"
 grep -q '^# TYPE kcoro_monitor_request_duration_seconds histogram$' "$work/metrics.txt" ||
     fail "no histogram"
 

@@ -4,7 +4,8 @@
 -- (version, type, flags, chan_id, id, len), the HELLO body with its
 -- extensions (the TCP adapter's challenge and proofs among them), the RPC
 -- prefix of REQUEST and REPLY (cmd, status by its portable name, the
--- relative deadline), GOAWAY's reason and validity word, and DATA. Frames
+-- relative deadline), GOAWAY's reason and validity word, DATA, and the
+-- reliability layer's SEG and ACK (CRC32C, timestamps, window, SACK). Frames
 -- are reassembled across TCP segments. A message split into fragments
 -- (KC_FRAME_F_MORE) is shown fragment by fragment: only the first carries
 -- the RPC prefix, the others are marked as continuations.
@@ -28,10 +29,12 @@ local FLAG_MORE, FLAGS_KNOWN = 0x0001, 0x0001
 
 local T_HELLO, T_PING, T_PONG, T_GOAWAY = 1, 2, 3, 4
 local T_REQUEST, T_REPLY, T_CANCEL, T_DATA = 5, 6, 7, 8
+local T_SEG, T_ACK = 10, 11 -- the reliability layer (rel:, core/docs/RELIABILITY.md)
 
 local frame_types = {
     [T_HELLO] = "HELLO", [T_PING] = "PING", [T_PONG] = "PONG", [T_GOAWAY] = "GOAWAY",
     [T_REQUEST] = "REQUEST", [T_REPLY] = "REPLY", [T_CANCEL] = "CANCEL", [T_DATA] = "DATA",
+    [T_SEG] = "SEG", [T_ACK] = "ACK",
 }
 
 -- kc_rpc_wire_status_t (kcoro/ipc.h).
@@ -80,6 +83,15 @@ f.rpc_no_deadline = ProtoField.bool("kcoro.rpc.no_deadline", "No deadline")
 f.rpc_data = ProtoField.bytes("kcoro.rpc.data", "Argument or result")
 
 f.data = ProtoField.bytes("kcoro.data", "Message bytes")
+
+f.rel_crc = ProtoField.uint32("kcoro.rel.crc32c", "CRC32C", base.HEX)
+f.seg_ts = ProtoField.uint32("kcoro.rel.ts", "Timestamp (us)", base.DEC)
+f.seg_data = ProtoField.bytes("kcoro.rel.stream", "Frame stream bytes")
+f.ack_echo = ProtoField.uint32("kcoro.rel.echo", "Echoed timestamp (us)", base.DEC)
+f.ack_window = ProtoField.uint32("kcoro.rel.window", "Window (segments)", base.DEC)
+f.ack_blocks = ProtoField.uint32("kcoro.rel.blocks", "SACK blocks", base.DEC)
+f.ack_start = ProtoField.uint32("kcoro.rel.sack_start", "SACK start", base.DEC)
+f.ack_end = ProtoField.uint32("kcoro.rel.sack_end", "SACK end (exclusive)", base.DEC)
 
 local e = {
     version = ProtoExpert.new("kcoro.expert.version", "Unknown wire version",
@@ -280,6 +292,28 @@ local function dissect_frame(tvb, pinfo, root)
     elseif ftype == T_DATA then
         if len > 0 then
             tree:add(f.data, p())
+        end
+    elseif ftype == T_SEG then
+        if len < 9 then
+            tree:add_proto_expert_info(e.length, "SEG carries a CRC, a timestamp and data")
+        else
+            tree:add(f.rel_crc, p(0, 4))
+            tree:add(f.seg_ts, p(4, 4))
+            tree:add(f.seg_data, p(8))
+        end
+    elseif ftype == T_ACK then
+        local n = len >= 16 and p(12, 4):uint() or -1
+        if n < 0 or n > 8 or len ~= 16 + 8 * n then
+            tree:add_proto_expert_info(e.length, "ACK carries 16 + 8n bytes, n <= 8")
+        else
+            tree:add(f.rel_crc, p(0, 4))
+            tree:add(f.ack_echo, p(4, 4))
+            tree:add(f.ack_window, p(8, 4))
+            tree:add(f.ack_blocks, p(12, 4))
+            for i = 0, n - 1 do
+                tree:add(f.ack_start, p(16 + 8 * i, 4))
+                tree:add(f.ack_end, p(20 + 8 * i, 4))
+            end
         end
     end
     return tvb:len()

@@ -50,6 +50,7 @@ void kc__ipc_unref(kc_ipc_conn_t *c)
     /* acq_rel: every owner's writes happen before the last one frees. */
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
+    kc__ipc_unregister(c); /* a start that failed after registering */
     if (c->layer != NULL)
         c->layer->on_free(c->layer_arg);
     if (c->attached_fd >= 0)
@@ -251,13 +252,16 @@ static int link_error(kc_ipc_conn_t *c, int rc)
  * larger than that as back-to-back fragments), up to
  * KC_TRANSPORT_BATCH_MAX frames per kc_transport_send_frames(): one
  * sendmsg for a queue of small messages. *frames counts the frames handed
- * to the link. Its arrays live only while tx sends (tx's own frame, which
- * an idle connection keeps on its stack, stays small). */
-static int send_items(kc_ipc_conn_t *c, const struct kc_ipc_txitem *it, uint64_t *frames)
+ * to the link and *bytes their bytes, headers included. Its arrays live
+ * only while tx sends (tx's own frame, which an idle connection keeps on
+ * its stack, stays small). */
+static int send_items(kc_ipc_conn_t *c, const struct kc_ipc_txitem *it, uint64_t *frames,
+                      uint64_t *bytes)
 {
     kc_frame_out_t f[KC_TRANSPORT_BATCH_MAX];
     struct iovec v[KC_TRANSPORT_BATCH_MAX];
     int nf = 0;
+    uint64_t nb = 0; /* bytes of the frames not yet sent */
     for (; it != NULL; it = it->next) {
         size_t off = 0;
         do {
@@ -272,12 +276,15 @@ static int send_items(kc_ipc_conn_t *c, const struct kc_ipc_txitem *it, uint64_t
             f[nf].iov = &v[nf];
             f[nf].iovcnt = chunk > 0 ? 1 : 0;
             off += chunk;
+            nb += KC_FRAME_HDR_SIZE + chunk;
             if (++nf == KC_TRANSPORT_BATCH_MAX || (it->next == NULL && off >= it->len)) {
                 int rc = kc_transport_send_frames(c->tp, f, nf, KC_NO_TIMEOUT, c->life);
                 if (rc < 0)
                     return rc;
                 *frames += (uint64_t)nf;
+                *bytes += nb;
                 nf = 0;
+                nb = 0;
             }
         } while (off < it->len);
     }
@@ -393,11 +400,12 @@ static int tx_main(void *arg)
         }
         c->tx_busy = true;
         pthread_mutex_unlock(&c->lock);
-        uint64_t frames = 0;
-        int rc = send_items(c, batch, &frames);
+        uint64_t frames = 0, bytes = 0;
+        int rc = send_items(c, batch, &frames, &bytes);
         pthread_mutex_lock(&c->lock);
         c->tx_busy = false;
         c->frames_out += frames;
+        c->bytes_out += bytes;
         for (const struct kc_ipc_txitem *it = batch; it != NULL && rc == 0; it = it->next) {
             if (it->type == KC_FRAME_REPLY)
                 c->replies_sent++;
@@ -558,6 +566,7 @@ static int rx_main(void *arg)
         last_rx = (int64_t)kc__port_now_ns();
         pthread_mutex_lock(&c->lock);
         c->frames_in++;
+        c->bytes_in += KC_FRAME_HDR_SIZE + (uint64_t)h.len;
         pthread_mutex_unlock(&c->lock);
         rc = rx_frame(c, &h, p, &r);
         if (rc < 0) {
@@ -634,7 +643,8 @@ static int hello(kc_ipc_conn_t *c, const kc_ipc_opts_t *o, int64_t timeout_ns,
 
 /* Build a connection on tp (TAKES tp), exchange HELLOs, start rx and tx. */
 static int conn_start(kc_transport_t *tp, const kc_ipc_opts_t *o, int64_t timeout_ns,
-                      const kc_cancel_t *cancel, kc_ipc_conn_t **out)
+                      const kc_cancel_t *cancel, const char *dir, const char *peer,
+                      kc_ipc_conn_t **out)
 {
     kc_sched_t *s = o->sched ? o->sched : kc_sched_current();
     if (s == NULL) {
@@ -664,6 +674,8 @@ static int conn_start(kc_transport_t *tp, const kc_ipc_opts_t *o, int64_t timeou
         rc = -ENOMEM;
     if (rc == 0)
         rc = hello(c, o, timeout_ns, cancel);
+    if (rc == 0)
+        rc = kc__ipc_register(c, dir, peer);
     if (rc < 0) {
         c->state = IPC_DEAD;
         kc__ipc_unref(c);
@@ -733,13 +745,19 @@ KC_API int kc_ipc_accept(kc_ipc_server_t *srv, kc_ipc_conn_t **out, int64_t time
         return -EINVAL;
     int64_t deadline = kc__tp_deadline(timeout_ns);
     kc_transport_t *tp;
-    int rc = kc_transport_accept(srv->lst, &tp, NULL, timeout_ns, cancel);
+    kc_transport_peer_t peer = {.size = sizeof peer};
+    int rc = kc_transport_accept(srv->lst, &tp, &peer, timeout_ns, cancel);
     if (rc < 0)
         return rc;
     int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);
     if (left == 0)
         left = 1;
-    return conn_start(tp, &srv->opts, left, cancel, out);
+    char who[sizeof peer.name];
+    if (peer.has_cred && peer.pid > 0)
+        snprintf(who, sizeof who, "pid %d", (int)peer.pid);
+    else
+        snprintf(who, sizeof who, "%s", peer.name[0] ? peer.name : kc_transport_scheme(tp));
+    return conn_start(tp, &srv->opts, left, cancel, "from", who, out);
 }
 
 KC_API int kc_ipc_server_stats(kc_ipc_server_t *srv, kc_transport_stats_t *out)
@@ -771,7 +789,7 @@ KC_API int kc_ipc_connect(kc_ipc_conn_t **out, const char *url, const kc_ipc_opt
     int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);
     if (left == 0)
         left = 1;
-    return conn_start(tp, opts, left, cancel, out);
+    return conn_start(tp, opts, left, cancel, "to", url, out);
 }
 
 /* Join rx and tx once (after the connection is DEAD), then close the
@@ -836,6 +854,7 @@ KC_API int kc_ipc_close(kc_ipc_conn_t *c)
 {
     if (c == NULL)
         return 0;
+    kc__ipc_unregister(c); /* the handle is gone: so is the entry */
     pthread_mutex_lock(&c->lock);
     c->closed_by_user = true;
     pthread_mutex_unlock(&c->lock);

@@ -221,6 +221,8 @@ static void test_protocol_violations_end_the_connection(void **state)
         int want;
     } cases[] = {{KC_FRAME_REPLY, KC_FRAME_MAX_DEFAULT + 1, -EMSGSIZE},
                  {KC_FRAME_TYPE_MAX + 1, 4, -EPROTO},
+                 {KC_FRAME_SEG, 4, -EPROTO}, /* the reliability layer's frames */
+                 {KC_FRAME_ACK, 4, -EPROTO}, /* never reach a connection */
                  {KC_FRAME_HELLO, 4, -EPROTO},
                  {KC_FRAME_REQUEST, 3, -EPROTO}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

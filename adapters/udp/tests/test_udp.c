@@ -1,0 +1,350 @@
+/* test_udp.c - libkcoro-udp over loopback, built against the installed
+ * headers only: frames both ways, a listener that demultiplexes peers by
+ * address, the errors of kcoro/udp.h, noise dropped and counted, and RPC
+ * through rel:udp:// between two schedulers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "kcoro.h"
+#include "kcoro/udp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MS 1000000LL
+
+static int setup(void **state)
+{
+    (void)state;
+    int rc = kc_udp_register();
+    return rc < 0 ? rc : kc_rel_register();
+}
+
+static int port_of(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+        return -1;
+    return ntohs(a.sin_port);
+}
+
+/* A loopback port nobody uses right now. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    int p = port_of(fd);
+    close(fd);
+    return p;
+}
+
+static int send_msg(kc_transport_t *t, uint32_t id, const char *s)
+{
+    kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_DATA, 0, 1, id, (uint32_t)strlen(s)};
+    struct iovec iov = {(void *)(uintptr_t)s, strlen(s)};
+    return kc_transport_send_frame(t, &h, &iov, 1, KC_NO_TIMEOUT, NULL);
+}
+
+static void expect_msg(kc_transport_t *t, uint32_t id, const char *s)
+{
+    kc_frame_hdr_t h;
+    void *p = NULL;
+    assert_int_equal(kc_transport_recv_frame(t, &h, &p, 1024, 2000 * MS, NULL), 0);
+    assert_int_equal(h.type, KC_FRAME_DATA);
+    assert_int_equal(h.id, id);
+    assert_int_equal(h.len, strlen(s));
+    assert_memory_equal(p, s, h.len);
+    free(p);
+}
+
+/* Two peers, one listener: each peer's datagrams reach the endpoint
+ * accepted for its address, and replies go back to the right one. */
+static void test_udp_frames_both_ways_and_demux(void **state)
+{
+    (void)state;
+    kc_udp_counters_t cnt;
+    memset(&cnt, 0, sizeof cnt);
+    kc_udp_opts_t uo = KC_UDP_OPTS_INIT;
+    uo.counters = &cnt;
+    kc_transport_opts_t o = KC_TRANSPORT_OPTS_INIT;
+    o.adapter = &uo;
+    kc_transport_t *lis, *c1, *c2, *a1, *a2;
+    assert_int_equal(kc_transport_listen("udp://127.0.0.1:0", &o, &lis), 0);
+    int port = port_of(kc_transport_poll_handle(lis));
+    assert_true(port > 0);
+    char url[64];
+    snprintf(url, sizeof url, "udp://127.0.0.1:%d", port);
+    assert_int_equal(kc_transport_connect(url, NULL, &c1, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(kc_transport_connect(url, NULL, &c2, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(send_msg(c1, 1, "one"), 0);
+    kc_transport_peer_t peer = {.size = sizeof peer};
+    assert_int_equal(kc_transport_accept(lis, &a1, &peer, 2000 * MS, NULL), 0);
+    char want[64];
+    snprintf(want, sizeof want, "udp://127.0.0.1:%d", port_of(kc_transport_poll_handle(c1)));
+    assert_string_equal(peer.name, want);
+    assert_false(peer.has_cred);
+    assert_int_equal(send_msg(c2, 2, "two"), 0);
+    assert_int_equal(send_msg(c1, 3, "three"), 0);
+    assert_int_equal(kc_transport_accept(lis, &a2, NULL, 2000 * MS, NULL), 0);
+    expect_msg(a1, 1, "one");
+    expect_msg(a1, 3, "three");
+    expect_msg(a2, 2, "two");
+    assert_int_equal(send_msg(a2, 4, "to two"), 0);
+    assert_int_equal(send_msg(a1, 5, "to one"), 0);
+    expect_msg(c2, 4, "to two");
+    expect_msg(c1, 5, "to one");
+    kc_transport_stats_t st = {.size = sizeof st};
+    assert_int_equal(kc_transport_stats(lis, &st), 0);
+    assert_int_equal(st.accepted, 2);
+    assert_int_equal(st.live, 2);
+    assert_int_equal(atomic_load(&cnt.datagrams_in), 3);
+    assert_int_equal(atomic_load(&cnt.datagrams_out), 2);
+    assert_int_equal(kc_transport_poll_handle(a1), -ENOTSUP);
+    kc_transport_close(a1);
+    assert_int_equal(kc_transport_stats(lis, &st), 0);
+    assert_int_equal(st.live, 1);
+    /* The listener closes first; its accepted endpoint keeps working. */
+    kc_transport_close(lis);
+    assert_int_equal(send_msg(c2, 6, "still"), 0);
+    expect_msg(a2, 6, "still");
+    kc_transport_close(a2);
+    kc_transport_close(c1);
+    kc_transport_close(c2);
+}
+
+/* Bad addresses, remote addresses without allow_remote, a port in use,
+ * frames too large, empty waits, and noise on the socket. */
+static void test_udp_errors_and_noise(void **state)
+{
+    (void)state;
+    kc_transport_t *t;
+    assert_int_equal(kc_transport_listen("udp:127.0.0.1:1", NULL, &t), -EINVAL);
+    assert_int_equal(kc_transport_listen("udp://127.0.0.1", NULL, &t), -EINVAL);
+    assert_int_equal(kc_transport_listen("udp://::1:5", NULL, &t), -EINVAL);
+    assert_int_equal(kc_transport_listen("udp://127.0.0.1:99999", NULL, &t), -EINVAL);
+    assert_int_equal(kc_transport_connect("udp://10.1.2.3:9", NULL, &t, 0, NULL), -EACCES);
+    assert_int_equal(kc_transport_listen("udp://0.0.0.0:0", NULL, &t), -EACCES);
+    kc_udp_opts_t bad = KC_UDP_OPTS_INIT;
+    bad.size = 4;
+    kc_transport_opts_t bo = KC_TRANSPORT_OPTS_INIT;
+    bo.adapter = &bad;
+    assert_int_equal(kc_transport_listen("udp://127.0.0.1:0", &bo, &t), -EINVAL);
+
+    kc_udp_counters_t cnt;
+    memset(&cnt, 0, sizeof cnt);
+    kc_udp_opts_t uo = KC_UDP_OPTS_INIT;
+    uo.counters = &cnt;
+    kc_transport_opts_t o = KC_TRANSPORT_OPTS_INIT;
+    o.adapter = &uo;
+    kc_transport_t *lis, *c, *a;
+    assert_int_equal(kc_transport_listen("udp://:0", &o, &lis), 0);
+    int port = port_of(kc_transport_poll_handle(lis));
+    char url[64];
+    snprintf(url, sizeof url, "udp://127.0.0.1:%d", port);
+    assert_int_equal(kc_transport_listen(url, NULL, &t), -EBUSY);
+    assert_int_equal(kc_transport_accept(lis, &a, NULL, 0, NULL), -EAGAIN);
+    assert_int_equal(kc_transport_accept(lis, &a, NULL, 20 * MS, NULL), -ETIME);
+    assert_int_equal(kc_transport_connect(url, &o, &c, KC_NO_TIMEOUT, NULL), 0);
+    /* Noise from c's own socket: too short, a bad version, a length that
+     * disagrees with the datagram. None makes an endpoint. */
+    int fd = kc_transport_poll_handle(c);
+    uint8_t junk[KC_FRAME_HDR_SIZE + 4] = {0};
+    assert_int_equal(send(fd, junk, 5, 0), 5);
+    assert_int_equal(send(fd, junk, sizeof junk, 0), (ssize_t)sizeof junk);
+    kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_DATA, 0, 1, 7, 9};
+    kc_frame_encode(&h, junk);
+    assert_int_equal(send(fd, junk, sizeof junk, 0), (ssize_t)sizeof junk);
+    assert_int_equal(send_msg(c, 8, "real"), 0);
+    assert_int_equal(kc_transport_accept(lis, &a, NULL, 2000 * MS, NULL), 0);
+    expect_msg(a, 8, "real");
+    assert_int_equal(atomic_load(&cnt.malformed), 3);
+    kc_frame_hdr_t rh;
+    void *p;
+    assert_int_equal(kc_transport_recv_frame(a, &rh, &p, 64, 0, NULL), -EAGAIN);
+    assert_int_equal(kc_transport_recv_frame(a, &rh, &p, 64, 20 * MS, NULL), -ETIME);
+    assert_int_equal(kc_transport_recv_frame(c, &rh, &p, 64, 0, NULL), -EAGAIN);
+    assert_int_equal(kc_transport_recv_frame(c, &rh, &p, 64, 20 * MS, NULL), -ETIME);
+    /* A frame longer than the reader allows, each way. */
+    assert_int_equal(send_msg(c, 9, "0123456789"), 0);
+    assert_int_equal(kc_transport_recv_frame(a, &rh, &p, 4, 2000 * MS, NULL), -EMSGSIZE);
+    assert_int_equal(send_msg(a, 10, "0123456789"), 0);
+    assert_int_equal(kc_transport_recv_frame(c, &rh, &p, 4, 2000 * MS, NULL), -EMSGSIZE);
+    /* A frame larger than a datagram. */
+    size_t big = KC_UDP_MAX_FRAME + 1;
+    uint8_t *b = calloc(1, big);
+    kc_frame_hdr_t bh = {KC_WIRE_VERSION, KC_FRAME_DATA, 0, 1, 1, (uint32_t)big};
+    struct iovec iov = {b, big};
+    assert_int_equal(kc_transport_send_frame(c, &bh, &iov, 1, 0, NULL), -EMSGSIZE);
+    iov.iov_len = bh.len = KC_UDP_MAX_FRAME;
+    assert_int_equal(kc_transport_send_frame(c, &bh, &iov, 1, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(kc_transport_recv_frame(a, &rh, &p, KC_UDP_MAX_FRAME, 2000 * MS, NULL), 0);
+    assert_int_equal(rh.len, KC_UDP_MAX_FRAME);
+    free(p);
+    free(b);
+    assert_int_equal(kc_transport_send_frame(lis, &bh, &iov, 1, 0, NULL), -EINVAL);
+    assert_int_equal(kc_transport_recv_frame(lis, &rh, &p, 64, 0, NULL), -EINVAL);
+    kc_transport_close(a);
+    kc_transport_close(c);
+    kc_transport_close(lis);
+}
+
+/* ---- RPC through rel:udp:// between two schedulers ------------------ */
+
+typedef struct rpc {
+    char url[64];
+    long n;
+    long good;
+    int rc;
+    kc_ipc_server_t *srv;
+    kc_transport_opts_t to;
+    kc_rel_opts_t ro;
+    kc_rel_counters_t cnt;
+} rpc_t;
+
+static int h_twice(const kc_rpc_req_t *req, void *arg, void **out, size_t *out_len)
+{
+    (void)arg;
+    uint32_t v;
+    if (req->len != sizeof v)
+        return -EINVAL;
+    memcpy(&v, req->payload, sizeof v);
+    uint32_t *r = malloc(sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    *r = v * 2 + 1;
+    *out = r;
+    *out_len = sizeof *r;
+    return 0;
+}
+
+typedef struct listen_args {
+    rpc_t *r;
+    const kc_ipc_opts_t *o;
+} listen_args_t;
+
+/* Listen from a coroutine, so the listener's pump is a coroutine too. */
+static int co_listen(void *arg)
+{
+    listen_args_t *a = arg;
+    return kc_ipc_listen(&a->r->srv, a->r->url, a->o);
+}
+
+static int co_serve(void *arg)
+{
+    rpc_t *r = arg;
+    kc_ipc_conn_t *c;
+    int rc = kc_ipc_accept(r->srv, &c, 10000 * MS, NULL);
+    if (rc < 0)
+        return rc;
+    kc_ipc_wait_dead(c, KC_NO_TIMEOUT, NULL);
+    kc_ipc_close(c);
+    return 0;
+}
+
+static int co_client(void *arg)
+{
+    rpc_t *r = arg;
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.transport = &r->to;
+    kc_ipc_conn_t *c;
+    int rc = kc_ipc_connect(&c, r->url, &o, 10000 * MS, NULL);
+    if (rc < 0)
+        return r->rc = rc;
+    enum {
+        W = 64
+    };
+    kc_rpc_future_t *f[W];
+    for (long i = 0; i < r->n + W; i++) {
+        if (i >= W) {
+            void *rep = NULL;
+            size_t len = 0;
+            uint32_t v = 0;
+            if (kc_rpc_await(f[(i - W) % W], KC_NO_TIMEOUT, NULL, NULL, &rep, &len) == 0 &&
+                len == sizeof v) {
+                memcpy(&v, rep, sizeof v);
+                r->good += v == (uint32_t)(i - W) * 2 + 1;
+            }
+            free(rep);
+        }
+        if (i < r->n) {
+            uint32_t v = (uint32_t)i;
+            while ((rc = kc_rpc_send_async(c, 1, 3, &v, sizeof v, NULL, &f[i % W])) == -EAGAIN)
+                kc_sched_yield();
+            if (rc < 0) {
+                r->rc = rc;
+                return rc;
+            }
+        }
+    }
+    kc_ipc_shutdown(c, 5000 * MS, NULL);
+    kc_ipc_close(c);
+    return 0;
+}
+
+static void test_udp_rpc_through_rel_two_schedulers(void **state)
+{
+    (void)state;
+    rpc_t r;
+    memset(&r, 0, sizeof r);
+    const char *sc = getenv("KCORO_TEST_SCALE");
+    r.n = 5000 / (sc && atol(sc) > 1 ? atol(sc) : 1);
+    snprintf(r.url, sizeof r.url, "rel:udp://127.0.0.1:%d", free_port());
+    r.ro = (kc_rel_opts_t)KC_REL_OPTS_INIT;
+    r.ro.mss = 8192;
+    r.ro.counters = &r.cnt;
+    r.to = (kc_transport_opts_t)KC_TRANSPORT_OPTS_INIT;
+    r.to.adapter = &r.ro;
+    kc_sched_t *ss, *cs;
+    kc_sched_opts_t so = KC_SCHED_OPTS_INIT;
+    so.nworkers = 1;
+    assert_int_equal(kc_sched_create(&ss, &so), 0);
+    assert_int_equal(kc_sched_create(&cs, &so), 0);
+    kc_rpc_router_t *router;
+    assert_int_equal(kc_rpc_router_create(&router), 0);
+    assert_int_equal(kc_rpc_router_add(router, 1, h_twice, NULL), 0);
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.sched = ss;
+    o.router = router;
+    o.transport = &r.to;
+    listen_args_t la = {&r, &o};
+    kc_task_t *ts, *tc;
+    int st = -1;
+    assert_int_equal(kc_sched_spawn(ss, &ts, co_listen, &la, NULL), 0);
+    assert_int_equal(kc_sched_join(ts, &st, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(st, 0);
+    assert_int_equal(kc_sched_spawn(ss, &ts, co_serve, &r, NULL), 0);
+    assert_int_equal(kc_sched_spawn(cs, &tc, co_client, &r, NULL), 0);
+    assert_int_equal(kc_sched_join(tc, &st, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(kc_sched_join(ts, &st, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(st, 0);
+    kc_ipc_server_close(r.srv);
+    assert_int_equal(kc_sched_destroy(cs), 0);
+    assert_int_equal(kc_sched_destroy(ss), 0);
+    kc_rpc_router_destroy(router);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.good, r.n);
+    assert_true(atomic_load(&r.cnt.segs_in) > 0 && atomic_load(&r.cnt.acks_in) > 0);
+    print_message("rpc over rel:udp: %ld calls; segments %lu, resent %lu, srtt %.3f ms\n", r.n,
+                  (unsigned long)atomic_load(&r.cnt.segs_out),
+                  (unsigned long)atomic_load(&r.cnt.retrans), atomic_load(&r.cnt.srtt_ns) / 1e6);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_udp_frames_both_ways_and_demux),
+        cmocka_unit_test(test_udp_errors_and_noise),
+        cmocka_unit_test(test_udp_rpc_through_rel_two_schedulers),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,730 @@
+/* kc_rel_transport.c - the "rel:" scheme: reliable frames over an
+ * unreliable frame transport.
+ *
+ * "rel:<url>" opens <url> and wraps the endpoint. The user's frames are
+ * serialised (16-byte header + payload) into a byte stream cut into
+ * segments of at most mss bytes (kc_rel_window.c holds both windows,
+ * kc_rel_wire.c the codecs and the RTO estimator). Two pumps per connected
+ * endpoint do all inner I/O, so the inner transport sees one sender and one
+ * receiver as its contract asks:
+ *
+ *   rx pump  always in the inner recv_frame. A SEG goes into the receive
+ *            window (duplicates and segments beyond the window are dropped
+ *            but still acknowledged) and an ACK is owed; an ACK updates the
+ *            scoreboard, the RTT estimate and the congestion window.
+ *   tx pump  the inner transport's only writer. It sleeps until there is an
+ *            ACK owed, a segment judged lost, new data the windows allow,
+ *            or the retransmission deadline; then sends, in that order.
+ *
+ * The pumps are coroutines of the scheduler the endpoint was opened on, or
+ * threads when it was opened outside one. The user's send_frame only queues
+ * segments (waiting for room in the send ring); recv_frame waits until a
+ * whole frame is in order. One mutex guards the endpoint; it is never held
+ * across a park or an inner call, and parkers are unparked under it, so a
+ * waiter that gives up never races with its waker (kcoro/park.h's lifetime
+ * rule holds trivially).
+ *
+ *   endpoint state  event                                   next      by
+ *   --------------  --------------------------------------  --------  ---------------
+ *   (none)          inner endpoint opened, pumps started    OPEN      rel_connect/accept
+ *   OPEN            inner error or protocol violation       FAILED    a pump (e->err)
+ *   OPEN            close: unacknowledged data drains       STOPPING  rel_close
+ *                   (bounded linger), pumps stopped
+ *   FAILED          close                                   STOPPING  rel_close
+ * In FAILED the reader still gets the frames already in order, then the
+ * error; senders get -EPIPE.
+ */
+#include "kc_rel_impl.h"
+
+#include "kcoro/park.h"
+#include "kcoro/sched.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The linger of close: unacknowledged data gets at most this long. */
+#define REL_LINGER_NS 1000000000LL
+/* The largest SEG payload any peer may send (its mss may differ). */
+#define REL_INNER_MAX (KC_REL_SEG_HDR + KC_REL_MSS_MAX)
+
+typedef struct rel_cfg {
+    uint32_t mss, window;
+    int64_t rto_min, rto_init, rto_max;
+    kc_rel_counters_t *counters;
+} rel_cfg_t;
+
+typedef struct rel_ep {
+    kc_transport_t *inner;
+    bool listener;
+    rel_cfg_t cfg;
+    kc_rel_counters_t own; /* counters when the options name none */
+    kc_rel_counters_t *cnt;
+
+    pthread_mutex_t lk;
+    kc_rel_snd_t snd;
+    kc_rel_rcv_t rcv;
+    kc_rel_rto_t rto;
+    int64_t rto_at;   /* the retransmission deadline (0: unarmed) */
+    bool probe;       /* the timer allows one segment past the peer's window */
+    bool ack_owed;    /* the tx pump owes the peer an ACK */
+    uint32_t ts_echo; /* the timestamp that ACK echoes (0: none) */
+    int err;          /* sticky: why the endpoint failed (0: it did not) */
+    bool stopping;
+    kc_parker_t *tx_pump, *reader, *writer; /* who waits, if anyone */
+
+    kc_cancel_t *stop;
+    bool threads;
+    kc_task_t *rx_task, *tx_task;
+    pthread_t rx_th, tx_th;
+    int64_t t0;
+    uint8_t *txbuf; /* the tx pump's frame under construction */
+} rel_ep_t;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* ---- waiting and waking (under e->lk) ------------------------------ */
+
+static void wake(kc_parker_t **slot)
+{
+    if (*slot) {
+        kc_unpark(*slot);
+        *slot = NULL;
+    }
+}
+
+/* Park on slot until woken, the absolute deadline (-1: none) or cancel.
+ * Called and returns with e->lk held. */
+static int wait_on(rel_ep_t *e, kc_parker_t **slot, int64_t deadline, const kc_cancel_t *cancel)
+{
+    kc_parker_t p;
+    kc_parker_init(&p);
+    int64_t timeout = KC_NO_TIMEOUT;
+    if (deadline >= 0) {
+        timeout = deadline - now_ns();
+        if (timeout <= 0) {
+            return -ETIME;
+        }
+    }
+    /* cppcheck-suppress autoVariables ; cleared below, under the lock, before p goes away */
+    *slot = &p;
+    pthread_mutex_unlock(&e->lk);
+    int rc = kc_park(&p, timeout, cancel);
+    pthread_mutex_lock(&e->lk);
+    if (*slot == &p)
+        *slot = NULL; /* nobody woke us; a waker that did ran under the lock */
+    return rc;
+}
+
+static void fail(rel_ep_t *e, int rc)
+{
+    if (!e->err)
+        e->err = rc;
+    wake(&e->reader);
+    wake(&e->writer);
+    wake(&e->tx_pump);
+}
+
+/* ---- the tx pump ---------------------------------------------------- */
+
+static uint32_t ts_now(const rel_ep_t *e, int64_t now)
+{
+    uint32_t t = (uint32_t)((now - e->t0) / 1000);
+    return t ? t : 1;
+}
+
+/* Build one segment's frame in e->txbuf. */
+static int build_seg(rel_ep_t *e, uint64_t seq, int64_t now, kc_frame_hdr_t *hdr)
+{
+    kc_rel_seg_t *g = &e->snd.seg[seq % e->snd.cap];
+    memcpy(e->txbuf + KC_REL_SEG_HDR, g->buf, g->len);
+    int rc = kc__rel_seg_encode(seq, ts_now(e, now), g->buf, g->len, hdr, e->txbuf);
+    if (!e->rto_at)
+        e->rto_at = now + e->rto.rto;
+    return rc;
+}
+
+/* Choose the next frame to send (under the lock): an ACK owed, a lost
+ * segment, new data within both windows, or a window probe. Returns 1 with
+ * the frame in hdr and e->txbuf, 0 when there is nothing to send. */
+static int pick(rel_ep_t *e, int64_t now, kc_frame_hdr_t *hdr)
+{
+    kc_rel_snd_t *s = &e->snd;
+    if (e->ack_owed) {
+        kc_rel_ack_t a;
+        kc__rel_rcv_ack(&e->rcv, &a);
+        a.ts_echo = e->ts_echo;
+        e->ack_owed = false;
+        e->ts_echo = 0;
+        if (kc__rel_ack_encode(&a, hdr, e->txbuf, KC_REL_ACK_HDR + 8 * KC_REL_MAX_SACK) < 0)
+            return -EPROTO;
+        count(&e->cnt->acks_out, 1);
+        return 1;
+    }
+    uint32_t pipe = kc__rel_snd_pipe(s);
+    if (pipe < (uint32_t)s->cwnd) {
+        for (uint64_t q = s->una; q < s->nxt; q++) {
+            kc_rel_seg_t *g = &s->seg[q % s->cap];
+            if ((g->st & KC_REL_S_LOST) && !(g->st & (KC_REL_S_RETX | KC_REL_S_SACKED))) {
+                g->st |= KC_REL_S_RETX;
+                count(&e->cnt->retrans, 1);
+                /* Restart the timer on a retransmission (RFC 6675 section
+                 * 6's option): the repair gets a whole RTO, instead of the
+                 * one left since una last moved, which queueing on a
+                 * rate-limited link makes fire spuriously. */
+                e->rto_at = now + e->rto.rto;
+                return build_seg(e, q, now, hdr) < 0 ? -EPROTO : 1;
+            }
+        }
+    }
+    bool room = pipe < (uint32_t)s->cwnd && s->nxt < s->peer_end;
+    if (s->nxt < s->end && (room || e->probe)) {
+        e->probe = false;
+        uint64_t q = s->nxt++;
+        s->seg[q % s->cap].st = KC_REL_S_SENT;
+        count(&e->cnt->segs_out, 1);
+        return build_seg(e, q, now, hdr) < 0 ? -EPROTO : 1;
+    }
+    return 0;
+}
+
+/* The retransmission timer expired (under the lock). */
+static void on_timer(rel_ep_t *e, int64_t now)
+{
+    kc_rel_snd_t *s = &e->snd;
+    if (s->una == s->nxt) {
+        /* Nothing in flight: either idle or held back by the peer's
+         * window, in which case one segment goes out as a probe. */
+        e->probe = s->nxt < s->end;
+        e->rto_at = 0;
+        return;
+    }
+    count(&e->cnt->timeouts, 1);
+    kc__rel_rto_backoff(&e->rto);
+    atomic_store_explicit(&e->cnt->rto_ns, e->rto.rto, memory_order_relaxed);
+    kc__rel_snd_on_timeout(s);
+    e->rto_at = now + e->rto.rto;
+}
+
+static int tx_pump(void *arg)
+{
+    rel_ep_t *e = arg;
+    pthread_mutex_lock(&e->lk);
+    while (!e->stopping && !e->err) {
+        int64_t now = now_ns();
+        if (e->rto_at && now >= e->rto_at)
+            on_timer(e, now);
+        kc_frame_hdr_t hdr;
+        int rc = pick(e, now, &hdr);
+        if (rc < 0) {
+            fail(e, rc);
+            break;
+        }
+        if (rc == 1) {
+            pthread_mutex_unlock(&e->lk);
+            struct iovec iov = {e->txbuf, hdr.len};
+            rc = kc_transport_send_frame(e->inner, &hdr, &iov, 1, KC_NO_TIMEOUT, e->stop);
+            pthread_mutex_lock(&e->lk);
+            if (rc < 0 && !e->stopping)
+                fail(e, rc == -ECANCELED ? -EPIPE : rc);
+            continue;
+        }
+        /* Idle: park until woken or the timer's deadline. With nothing in
+         * flight and nothing queued the timer stays unarmed. */
+        if (e->rto_at == 0 && e->snd.nxt < e->snd.end && e->snd.una == e->snd.nxt)
+            e->rto_at = now + e->rto.rto; /* window-blocked: persist timer */
+        rc = wait_on(e, &e->tx_pump, e->rto_at ? e->rto_at : -1, e->stop);
+        if (rc == -ECANCELED && !e->stopping)
+            fail(e, -EPIPE);
+    }
+    pthread_mutex_unlock(&e->lk);
+    return 0;
+}
+
+/* ---- the rx pump ---------------------------------------------------- */
+
+static void on_seg(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
+{
+    uint32_t ts;
+    size_t off;
+    int rc = kc__rel_seg_decode(hdr, pl, &ts, &off);
+    if (rc == -EBADMSG) {
+        count(&e->cnt->bad_crc, 1);
+        free(pl);
+        return;
+    }
+    if (rc == 0 && hdr->len == off)
+        rc = -EPROTO; /* a segment carries at least one byte */
+    pthread_mutex_lock(&e->lk);
+    if (rc < 0) {
+        fail(e, rc);
+        pthread_mutex_unlock(&e->lk);
+        free(pl);
+        return;
+    }
+    uint32_t len = hdr->len - (uint32_t)off;
+    memmove(pl, pl + off, len);
+    uint64_t seq = kc__rel_widen(e->rcv.nxt, hdr->id);
+    size_t had = e->rcv.avail;
+    rc = kc__rel_rcv_put(&e->rcv, seq, pl, len);
+    if (rc == 1) {
+        count(&e->cnt->segs_in, 1);
+        e->ts_echo = ts;
+        if (e->rcv.avail != had)
+            wake(&e->reader);
+    } else {
+        count(rc == 0 ? &e->cnt->dups_in : &e->cnt->beyond_wnd, 1);
+        free(pl);
+    }
+    e->ack_owed = true;
+    wake(&e->tx_pump);
+    pthread_mutex_unlock(&e->lk);
+}
+
+static void on_ack(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
+{
+    kc_rel_ack_t a;
+    pthread_mutex_lock(&e->lk);
+    int rc = kc__rel_ack_decode(hdr, pl, e->snd.una, &a);
+    free(pl);
+    if (rc == -EBADMSG) {
+        count(&e->cnt->bad_crc, 1);
+        pthread_mutex_unlock(&e->lk);
+        return;
+    }
+    int64_t now = now_ns();
+    uint64_t una = e->snd.una;
+    if (rc == 0)
+        rc = kc__rel_snd_on_ack(&e->snd, &a, e->cfg.window);
+    if (rc < 0) {
+        fail(e, rc);
+        pthread_mutex_unlock(&e->lk);
+        return;
+    }
+    count(&e->cnt->acks_in, 1);
+    count(&e->cnt->fast_retrans, (uint64_t)rc);
+    if (a.ts_echo) {
+        uint32_t d = ts_now(e, now) - a.ts_echo;
+        if (d < 0x80000000u) {
+            kc__rel_rto_sample(&e->rto, (int64_t)d * 1000);
+            count(&e->cnt->rtt_samples, 1);
+            atomic_store_explicit(&e->cnt->srtt_ns, e->rto.srtt, memory_order_relaxed);
+            atomic_store_explicit(&e->cnt->rto_ns, e->rto.rto, memory_order_relaxed);
+        }
+    }
+    if (e->snd.una != una) /* RFC 6298 5.3: restart on new data acknowledged */
+        e->rto_at = e->snd.una < e->snd.nxt ? now + e->rto.rto : 0;
+    wake(&e->tx_pump);
+    wake(&e->writer);
+    pthread_mutex_unlock(&e->lk);
+}
+
+static int rx_pump(void *arg)
+{
+    rel_ep_t *e = arg;
+    for (;;) {
+        kc_frame_hdr_t hdr;
+        void *pl = NULL;
+        int rc =
+            kc_transport_recv_frame(e->inner, &hdr, &pl, REL_INNER_MAX, KC_NO_TIMEOUT, e->stop);
+        if (rc < 0) {
+            pthread_mutex_lock(&e->lk);
+            if (!e->stopping)
+                fail(e, rc == -ECANCELED ? -EPIPE : rc);
+            pthread_mutex_unlock(&e->lk);
+            return 0;
+        }
+        if (hdr.type == KC_FRAME_SEG)
+            on_seg(e, &hdr, pl);
+        else if (hdr.type == KC_FRAME_ACK)
+            on_ack(e, &hdr, pl);
+        else {
+            free(pl);
+            pthread_mutex_lock(&e->lk);
+            fail(e, -EPROTO);
+            pthread_mutex_unlock(&e->lk);
+            return 0;
+        }
+    }
+}
+
+/* ---- endpoints ------------------------------------------------------ */
+
+typedef struct resolved {
+    rel_cfg_t cfg;
+    kc_transport_opts_t inner;
+} resolved_t;
+
+static int resolve(const kc_transport_opts_t *o, resolved_t *r)
+{
+    static const kc_rel_opts_t none = KC_REL_OPTS_INIT;
+    const kc_rel_opts_t *ro = o && o->adapter ? o->adapter : &none;
+    if (ro->size < sizeof(kc_rel_opts_t))
+        return -EINVAL;
+    rel_cfg_t c = {ro->mss ? ro->mss : KC_REL_MSS_DEFAULT,
+                   ro->window ? ro->window : KC_REL_WINDOW_DEFAULT,
+                   ro->rto_min_ns ? ro->rto_min_ns : 10000000,
+                   ro->rto_init_ns ? ro->rto_init_ns : 200000000,
+                   ro->rto_max_ns ? ro->rto_max_ns : 10000000000LL,
+                   ro->counters};
+    if (c.mss < KC_REL_MSS_MIN || c.mss > KC_REL_MSS_MAX || c.window < 4 ||
+        c.window > KC_REL_WINDOW_MAX || c.rto_min <= 0 || c.rto_init < c.rto_min ||
+        c.rto_max < c.rto_init)
+        return -EINVAL;
+    r->cfg = c;
+    static const kc_transport_opts_t dflt = KC_TRANSPORT_OPTS_INIT;
+    r->inner = o ? *o : dflt;
+    r->inner.adapter = ro->inner;
+    return 0;
+}
+
+static void ep_free(rel_ep_t *e)
+{
+    kc__rel_snd_free(&e->snd);
+    kc__rel_rcv_free(&e->rcv);
+    free(e->txbuf);
+    if (e->stop)
+        while (kc_cancel_destroy(e->stop) == -EBUSY)
+            kc_sched_yield();
+    pthread_mutex_destroy(&e->lk);
+    free(e);
+}
+
+static void *rx_thread(void *arg)
+{
+    rx_pump(arg);
+    return NULL;
+}
+
+static void *tx_thread(void *arg)
+{
+    tx_pump(arg);
+    return NULL;
+}
+
+/* Start the pumps: coroutines of the caller's scheduler, else threads. */
+static int start_pumps(rel_ep_t *e)
+{
+    kc_sched_t *s = kc_sched_current();
+    if (s) {
+        kc_spawn_attr_t at = KC_SPAWN_ATTR_INIT;
+        at.name = "rel-rx";
+        int rc = kc_sched_spawn(s, &e->rx_task, rx_pump, e, &at);
+        if (rc < 0)
+            return rc;
+        at.name = "rel-tx";
+        if ((rc = kc_sched_spawn(s, &e->tx_task, tx_pump, e, &at)) < 0) {
+            kc_cancel_trigger(e->stop);
+            kc_sched_join(e->rx_task, NULL, KC_NO_TIMEOUT, NULL);
+            e->rx_task = NULL;
+        }
+        return rc;
+    }
+    e->threads = true;
+    int rc = pthread_create(&e->rx_th, NULL, rx_thread, e);
+    if (rc)
+        return -rc;
+    if ((rc = pthread_create(&e->tx_th, NULL, tx_thread, e))) {
+        kc_cancel_trigger(e->stop);
+        pthread_join(e->rx_th, NULL);
+        e->threads = false;
+        return -rc;
+    }
+    return 0;
+}
+
+static void stop_pumps(rel_ep_t *e)
+{
+    pthread_mutex_lock(&e->lk);
+    e->stopping = true;
+    wake(&e->tx_pump);
+    pthread_mutex_unlock(&e->lk);
+    kc_cancel_trigger(e->stop);
+    if (e->threads) {
+        pthread_join(e->rx_th, NULL);
+        pthread_join(e->tx_th, NULL);
+    } else {
+        if (e->rx_task)
+            kc_sched_join(e->rx_task, NULL, KC_NO_TIMEOUT, NULL);
+        if (e->tx_task)
+            kc_sched_join(e->tx_task, NULL, KC_NO_TIMEOUT, NULL);
+    }
+}
+
+/* A connected endpoint around inner (TAKES inner, closed on failure). */
+static int ep_make(kc_transport_t *inner, const rel_cfg_t *cfg, rel_ep_t **out)
+{
+    rel_ep_t *e = calloc(1, sizeof(*e));
+    if (!e) {
+        kc_transport_close(inner);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&e->lk, NULL);
+    e->inner = inner;
+    e->cfg = *cfg;
+    e->cnt = cfg->counters ? cfg->counters : &e->own;
+    e->t0 = now_ns();
+    /* The send ring holds two windows plus one largest frame, so a frame is
+     * always queued whole (never half a frame on a timeout). */
+    uint32_t ring = 2 * cfg->window + (KC_FRAME_MAX_MAX + KC_FRAME_HDR_SIZE) / cfg->mss + 2;
+    int rc = kc__rel_snd_init(&e->snd, ring, cfg->window);
+    if (rc == 0)
+        rc = kc__rel_rcv_init(&e->rcv, cfg->window);
+    if (rc == 0 && !(e->txbuf = malloc(KC_REL_SEG_HDR + KC_REL_MSS_MAX)))
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = kc_cancel_create(&e->stop, NULL);
+    kc__rel_rto_init(&e->rto, cfg->rto_min, cfg->rto_init, cfg->rto_max);
+    e->snd.peer_end = cfg->window; /* assume the peer's window is ours */
+    if (rc == 0)
+        rc = start_pumps(e);
+    if (rc < 0) {
+        kc_transport_close(inner);
+        ep_free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+static int rel_listen(const char *addr, const kc_transport_opts_t *o, void **self)
+{
+    resolved_t r;
+    int rc = resolve(o, &r);
+    if (rc < 0)
+        return rc;
+    rel_ep_t *e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    if ((rc = kc_transport_listen(addr, &r.inner, &e->inner)) < 0) {
+        free(e);
+        return rc;
+    }
+    pthread_mutex_init(&e->lk, NULL);
+    e->listener = true;
+    e->cfg = r.cfg;
+    *self = e;
+    return 0;
+}
+
+static int rel_accept(void *listener, void **self, kc_transport_peer_t *peer, int64_t timeout_ns,
+                      const kc_cancel_t *cancel)
+{
+    rel_ep_t *l = listener;
+    if (!l->listener)
+        return -EINVAL;
+    kc_transport_t *inner;
+    int rc = kc_transport_accept(l->inner, &inner, peer, timeout_ns, cancel);
+    if (rc < 0)
+        return rc;
+    return ep_make(inner, &l->cfg, (rel_ep_t **)self);
+}
+
+static int rel_connect(const char *addr, const kc_transport_opts_t *o, void **self,
+                       int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    resolved_t r;
+    int rc = resolve(o, &r);
+    if (rc < 0)
+        return rc;
+    kc_transport_t *inner;
+    if ((rc = kc_transport_connect(addr, &r.inner, &inner, timeout_ns, cancel)) < 0)
+        return rc;
+    return ep_make(inner, &r.cfg, (rel_ep_t **)self);
+}
+
+static int rel_send(void *self, const kc_frame_hdr_t *hdr, const struct iovec *iov, int iovcnt,
+                    int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    rel_ep_t *e = self;
+    if (e->listener)
+        return -EINVAL;
+    uint8_t eh[KC_FRAME_HDR_SIZE];
+    if (kc_frame_encode(hdr, eh) < 0 || iovcnt < 0 || iovcnt > 64 || (iovcnt && !iov))
+        return -EINVAL;
+    uint64_t sum = 0;
+    for (int i = 0; i < iovcnt; i++)
+        sum += iov[i].iov_len;
+    if (sum != hdr->len)
+        return -EINVAL;
+    uint32_t mss = e->cfg.mss;
+    uint64_t total = KC_FRAME_HDR_SIZE + (uint64_t)hdr->len;
+    int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+    kc_rel_snd_t *s = &e->snd;
+    pthread_mutex_lock(&e->lk);
+    int rc = 0;
+    for (;;) {
+        if (e->err || e->stopping) {
+            rc = -EPIPE;
+            goto out;
+        }
+        /* Room in the tail segment (queued, not yet sent) plus free slots. */
+        uint64_t tail_room = 0;
+        if (s->end > s->nxt)
+            tail_room = mss - s->seg[(s->end - 1) % s->cap].len;
+        uint64_t free_slots = s->cap - (s->end - s->una);
+        if (tail_room + free_slots * mss >= total)
+            break;
+        if (timeout_ns == 0) {
+            rc = -EAGAIN;
+            goto out;
+        }
+        rc = wait_on(e, &e->writer, deadline, cancel);
+        if (rc == -ETIME || rc == -ECANCELED)
+            goto out;
+    }
+    /* Copy the header and the iov's bytes into segments. */
+    struct iovec parts[1 + 64];
+    int np = 0;
+    parts[np++] = (struct iovec){eh, sizeof eh};
+    for (int i = 0; i < iovcnt; i++)
+        if (iov[i].iov_len)
+            parts[np++] = iov[i];
+    for (int i = 0; i < np; i++) {
+        const uint8_t *src = parts[i].iov_base;
+        size_t left = parts[i].iov_len;
+        while (left > 0) {
+            kc_rel_seg_t *g = s->end > s->nxt ? &s->seg[(s->end - 1) % s->cap] : NULL;
+            if (!g || g->len == mss) {
+                g = &s->seg[s->end % s->cap];
+                if (!(g->buf = malloc(mss))) {
+                    rc = -ENOMEM; /* what was queued stays: the stream is broken */
+                    fail(e, -ENOMEM);
+                    goto out;
+                }
+                g->len = 0;
+                g->st = 0;
+                s->end++;
+            }
+            size_t n = mss - g->len < left ? mss - g->len : left;
+            memcpy(g->buf + g->len, src, n);
+            g->len += (uint32_t)n;
+            src += n;
+            left -= n;
+        }
+    }
+    wake(&e->tx_pump);
+out:
+    pthread_mutex_unlock(&e->lk);
+    return rc;
+}
+
+static int rel_recv(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_payload,
+                    int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    rel_ep_t *e = self;
+    if (e->listener)
+        return -EINVAL;
+    int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+    kc_rel_rcv_t *r = &e->rcv;
+    pthread_mutex_lock(&e->lk);
+    int rc;
+    for (;;) {
+        if (r->avail >= KC_FRAME_HDR_SIZE) {
+            uint8_t eh[KC_FRAME_HDR_SIZE];
+            kc__rel_rcv_peek(r, eh, sizeof eh);
+            kc_frame_hdr_t h;
+            if ((rc = kc_frame_decode(eh, sizeof eh, &h)) < 0) {
+                fail(e, rc);
+                goto out;
+            }
+            if (h.len > max_payload) {
+                fail(e, -EMSGSIZE);
+                rc = -EMSGSIZE;
+                goto out;
+            }
+            if (r->avail >= KC_FRAME_HDR_SIZE + (size_t)h.len) {
+                void *p = NULL;
+                if (h.len && !(p = malloc(h.len))) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                uint32_t before = kc__rel_rcv_window(r);
+                kc__rel_rcv_read(r, NULL, KC_FRAME_HDR_SIZE);
+                kc__rel_rcv_read(r, p, h.len);
+                /* A window that was nearly closed reopened: tell the peer. */
+                if (before < r->cap / 2 && kc__rel_rcv_window(r) >= r->cap / 2) {
+                    e->ack_owed = true;
+                    wake(&e->tx_pump);
+                }
+                *hdr = h;
+                *payload = p;
+                rc = 0;
+                goto out;
+            }
+        }
+        if (e->err) {
+            rc = r->avail ? -ECONNRESET : e->err;
+            goto out;
+        }
+        if (timeout_ns == 0) {
+            rc = -EAGAIN;
+            goto out;
+        }
+        rc = wait_on(e, &e->reader, deadline, cancel);
+        if (rc == -ETIME || rc == -ECANCELED)
+            goto out;
+    }
+out:
+    pthread_mutex_unlock(&e->lk);
+    return rc;
+}
+
+static void rel_close(void *self)
+{
+    rel_ep_t *e = self;
+    if (!e->listener) {
+        /* Linger: let the unacknowledged data reach the peer. */
+        int64_t deadline = now_ns() + REL_LINGER_NS;
+        pthread_mutex_lock(&e->lk);
+        while (!e->err && e->snd.una < e->snd.end &&
+               wait_on(e, &e->writer, deadline, NULL) != -ETIME)
+            ;
+        pthread_mutex_unlock(&e->lk);
+        stop_pumps(e);
+    }
+    kc_transport_close(e->inner);
+    if (e->listener) {
+        pthread_mutex_destroy(&e->lk);
+        free(e);
+        return;
+    }
+    ep_free(e);
+}
+
+static int rel_stats(void *listener, kc_transport_stats_t *out)
+{
+    rel_ep_t *l = listener;
+    return l->listener ? kc_transport_stats(l->inner, out) : -ENOTSUP;
+}
+
+static const kc_transport_ops_t rel_ops = {
+    .size = sizeof(kc_transport_ops_t),
+    .scheme = "rel",
+    .listen = rel_listen,
+    .accept = rel_accept,
+    .connect = rel_connect,
+    .send_frame = rel_send,
+    .recv_frame = rel_recv,
+    .close = rel_close,
+    .poll_handle = NULL, /* frames wait in the windows, not in an fd */
+    .stats = rel_stats,
+};
+
+int kc_rel_register(void)
+{
+    int rc = kc_transport_register(&rel_ops);
+    return rc == -EBUSY && kc_transport_lookup("rel:") == &rel_ops ? 0 : rc;
+}
