@@ -14,6 +14,7 @@
 #     check-layers also holds core/include/MANIFEST (what `make install`
 #     installs) to kcoro.h and the modules' public headers;
 #     every file a comment names exists (mk/check-comments.sh);
+#     invariant checks are kc__<mod>_check unless public (mk/check-names.sh);
 #  6. compile-must-fail: mismatched typed channel macros do not compile;
 #  7. the checks above catch what they are for: mk/test-lint.sh plants a
 #     violation of each in a copy of the tree.
@@ -66,6 +67,7 @@ fi
 # ---- 5. layers, and comments that name files
 "$top/mk/check-layers.sh" "$top" || fail=1
 "$top/mk/check-comments.sh" "$top" || fail=1
+"$top/mk/check-names.sh" "$top" || fail=1
 
 # ---- 6. typed channel mismatches must not compile (mk/compile-fail.sh)
 if ! "$top/mk/compile-fail.sh"; then

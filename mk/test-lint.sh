@@ -43,7 +43,8 @@ created=""
 layers="mk/check-layers.sh ."
 comments="mk/check-comments.sh ."
 
-if ! (cd "$copy" && mk/check-layers.sh . && mk/check-includes.sh . && mk/check-comments.sh .) \
+if ! (cd "$copy" && mk/check-layers.sh . && mk/check-includes.sh . && mk/check-comments.sh . &&
+    mk/check-names.sh .) \
     > "$tmp/clean" 2>&1; then
     echo "test-lint: the unmodified tree does not pass:"; cat "$tmp/clean"; exit 1
 fi
@@ -136,6 +137,14 @@ plant lab/arena/src/kc_arena.c
 sed -i '0,/^#include "kc_arena_impl.h"/s//&\n#include <linux\/futex.h>/' "$copy/lab/arena/src/kc_arena.c"
 expect "a lab's src includes a Linux header" "mk/check-includes.sh ." \
     'lab/arena/src/kc_arena.c includes <linux/futex.h>'
+restore
+
+# ---- invariant checks: kc__<mod>_check unless public API
+plant lab/arena/src/kc_arena_check.c
+printf 'int kc_arena_pages_check(void);\nint kc_arena_pages_check(void)\n{\n    return 0;\n}\n' \
+    >> "$copy/lab/arena/src/kc_arena_check.c"
+expect "an internal invariant check named like public API" "mk/check-names.sh ." \
+    'defines kc_arena_pages_check, an invariant check that is not public API'
 restore
 
 # ---- mk/need.sh checks a library the way the build links it: a header

@@ -25,7 +25,7 @@
  *   MATCHED,        the cell is recycled                 EMPTY           kc__rv_cell_reset
  *   CANCELLED
  *
- * Invariants (kc_rv_cell_check() asserts C1-C5 on a quiescent cell):
+ * Invariants (kc__rv_cell_check() asserts C1-C5 on a quiescent cell):
  *   C1  the state bits hold one of the six states.
  *   C2  EMPTY names no token and has no clause mark; SENDER_READY,
  *       RECEIVER_READY, CLAIMING and MATCHED name one.
@@ -381,7 +381,7 @@ const char *kc__rv_state_name(kc_rv_state_t s)
         return -EPROTO;                                                                            \
     } while (0)
 
-int kc_rv_cell_check(const kc_rv_cell_t *c, const char **why)
+int kc__rv_cell_check(const kc_rv_cell_t *c, const char **why)
 {
     if (c == NULL)
         return -EINVAL;

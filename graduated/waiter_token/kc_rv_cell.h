@@ -141,6 +141,6 @@ const char *kc__rv_state_name(kc_rv_state_t s);
 /* Check invariants C1-C5 (kc_rv_cell.c) of a cell nobody else is using
  * (it reads the waiting token). Returns 0, or -EPROTO with *why naming the
  * broken invariant (why may be NULL); -EINVAL for NULL. Never blocks. */
-int kc_rv_cell_check(const kc_rv_cell_t *c, const char **why /* OUT */);
+int kc__rv_cell_check(const kc_rv_cell_t *c, const char **why /* OUT */);
 
 #endif /* KCORO_KC_RV_CELL_H */

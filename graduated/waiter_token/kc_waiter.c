@@ -6,7 +6,7 @@
  * how a cell grants that). This file never blocks except in the scope guard,
  * which parks the owner through its ops. It holds no locks.
  *
- * Invariants (kc_waiter_check() asserts W1-W8 on a token nobody else uses):
+ * Invariants (kc__waiter_check() asserts W1-W8 on a token nobody else uses):
  *   W1  magic is KC_WAITER_MAGIC_LIVE from init until release, then
  *       KC_WAITER_MAGIC_DEAD; a dead token is refused with -ESTALE.
  *   W2  kind is SENDER, RECEIVER or SELECT; status is one of the four.
@@ -259,7 +259,7 @@ const char *kc__payload_type_name(kc_payload_type_t t)
         return -EPROTO;                                                                            \
     } while (0)
 
-int kc_waiter_check(const kc_waiter_t *w, const char **why)
+int kc__waiter_check(const kc_waiter_t *w, const char **why)
 {
     int rc = kc__waiter_usable(w);
     if (rc != 0) {

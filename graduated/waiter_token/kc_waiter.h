@@ -543,6 +543,6 @@ const char *kc__payload_type_name(kc_payload_type_t t);
 /* Check invariants W1-W8 (kc_waiter.c) of a token nobody else is using.
  * Returns 0, or -EPROTO with *why naming the broken invariant (why may be
  * NULL); -EINVAL for NULL; -ESTALE for a released token. Never blocks. */
-int kc_waiter_check(const kc_waiter_t *w, const char **why /* OUT */);
+int kc__waiter_check(const kc_waiter_t *w, const char **why /* OUT */);
 
 #endif /* KCORO_KC_WAITER_H */

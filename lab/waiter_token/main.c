@@ -123,7 +123,7 @@ static void counters(void)
 static void check_cell(const kc_rv_cell_t *c)
 {
     const char *why = NULL;
-    if (kc_rv_cell_check(c, &why) != 0)
+    if (kc__rv_cell_check(c, &why) != 0)
         expect(false, why);
 }
 

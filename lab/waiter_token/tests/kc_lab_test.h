@@ -50,7 +50,7 @@ static inline void side_done(struct side *s)
 static inline void assert_cell_ok(const kc_rv_cell_t *c)
 {
     const char *why = NULL;
-    int rc = kc_rv_cell_check(c, &why);
+    int rc = kc__rv_cell_check(c, &why);
     if (rc != 0)
         fail_msg("cell check: %s", why);
 }

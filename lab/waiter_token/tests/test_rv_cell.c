@@ -37,7 +37,7 @@ static void test_rv_cell_sender_publishes_into_empty_cell(void **state)
     assert_ptr_equal(s.w.cancel, kc__rv_cell_cancel_hook);
     assert_int_equal(counts(&st).published, 1);
     assert_cell_ok(&c);
-    assert_int_equal(kc_waiter_check(&s.w, NULL), 0);
+    assert_int_equal(kc__waiter_check(&s.w, NULL), 0);
     assert_int_equal(kc__waiter_scope_end(&s.sc, 0), -EAGAIN);
     side_done(&s);
 }
@@ -174,7 +174,7 @@ static void test_rv_cell_descriptor_ownership_moves_to_receiver(void **state)
     assert_int_equal(kc__rv_cell_offer(&c, &r.w, &st), KC_RV_DONE);
     assert_int_equal(kc__waiter_scope_wait(&s.sc, KC_NO_TIMEOUT), 0);
     assert_false(s.w.payload.u.desc.flags & KC_WAITER_DESC_OWNED); /* W8 */
-    assert_int_equal(kc_waiter_check(&s.w, NULL), 0);
+    assert_int_equal(kc__waiter_check(&s.w, NULL), 0);
     memset(&got, 0, sizeof(got));
     assert_int_equal(kc__waiter_take_desc(&r.w, &got), 0);
     assert_false(r.w.payload.u.desc.flags & KC_WAITER_DESC_OWNED); /* given away */
@@ -419,24 +419,24 @@ static void test_rv_cell_check_names_the_broken_invariant(void **state)
     const char *why = NULL;
     struct side s;
     sender_ptr(&s, 1);
-    assert_int_equal(kc_rv_cell_check(NULL, NULL), -EINVAL);
+    assert_int_equal(kc__rv_cell_check(NULL, NULL), -EINVAL);
     atomic_init(&c.word, (uintptr_t)7);
-    assert_int_equal(kc_rv_cell_check(&c, &why), -EPROTO);
+    assert_int_equal(kc__rv_cell_check(&c, &why), -EPROTO);
     assert_memory_equal(why, "C1", 2);
     atomic_store(&c.word, (uintptr_t)&s.w); /* EMPTY naming a token */
-    assert_int_equal(kc_rv_cell_check(&c, &why), -EPROTO);
+    assert_int_equal(kc__rv_cell_check(&c, &why), -EPROTO);
     assert_memory_equal(why, "C2", 2);
     atomic_store(&c.word, (uintptr_t)KC_RV_MATCHED);
-    assert_int_equal(kc_rv_cell_check(&c, &why), -EPROTO);
+    assert_int_equal(kc__rv_cell_check(&c, &why), -EPROTO);
     assert_memory_equal(why, "C2", 2);
     atomic_store(&c.word, (uintptr_t)&s.w | KC_RV_RECEIVER_READY); /* wrong kind */
-    assert_int_equal(kc_rv_cell_check(&c, &why), -EPROTO);
+    assert_int_equal(kc__rv_cell_check(&c, &why), -EPROTO);
     assert_memory_equal(why, "C3", 2);
     atomic_store(&c.word, (uintptr_t)&s.w | KC_RV_CLAIMING); /* no clause mark */
-    assert_int_equal(kc_rv_cell_check(&c, &why), -EPROTO);
+    assert_int_equal(kc__rv_cell_check(&c, &why), -EPROTO);
     assert_memory_equal(why, "C4", 2);
     atomic_store(&c.word, (uintptr_t)KC_RV_CANCELLED); /* poisoned */
-    assert_int_equal(kc_rv_cell_check(&c, &why), 0);
+    assert_int_equal(kc__rv_cell_check(&c, &why), 0);
     kc__waiter_scope_end(&s.sc, 0);
     side_done(&s);
 }

@@ -44,7 +44,7 @@ static void test_rv_cell_peer_reserves_clause_then_matches_select(void **state)
     void *p = NULL;
     assert_int_equal(kc__waiter_take_ptr(&x.cl[1], &p), 0);
     assert_ptr_equal(p, &s.value);
-    assert_int_equal(kc_waiter_check(&x.cl[1], NULL), 0); /* W7 holds */
+    assert_int_equal(kc__waiter_check(&x.cl[1], NULL), 0); /* W7 holds */
     sel_finish(&x, cells, &st);
     assert_int_equal(kc__waiter_status(&x.cl[0]), KC_WAITER_CANCELLED);
     assert_int_equal(kc__rv_cell_state(&cells[0]), KC_RV_CANCELLED);

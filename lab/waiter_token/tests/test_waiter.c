@@ -48,7 +48,7 @@ static void test_waiter_init_makes_a_live_init_token_of_each_kind(void **state)
         assert_int_equal(w.kind, k);
         assert_int_equal(w.result, -EAGAIN);
         assert_ptr_equal(kc__waiter_arbiter(&w), &w);
-        assert_int_equal(kc_waiter_check(&w, NULL), 0);
+        assert_int_equal(kc__waiter_check(&w, NULL), 0);
     }
     assert_ptr_equal(w.cancel, kc__waiter_select_cancel);
     kc_lab_parker_destroy(&pk);
@@ -323,7 +323,7 @@ static void test_waiter_scope_releases_exactly_once_then_refuses_use(void **stat
     assert_int_equal(kc__waiter_scope_begin(&again, &s.w), -ESTALE);
     assert_int_equal(kc__waiter_publish(&s.w), -ESTALE);
     const char *why = NULL;
-    assert_int_equal(kc_waiter_check(&s.w, &why), -ESTALE);
+    assert_int_equal(kc__waiter_check(&s.w, &why), -ESTALE);
     assert_memory_equal(why, "W1", 2);
     assert_int_equal(s.pk.parks, 0);
     side_done(&s);
@@ -459,7 +459,7 @@ static void test_waiter_queue_is_fifo_and_remove_unlinks_from_the_middle(void **
     for (int i = 0; i < 3; i++) {
         kc__waiter_init(&w[i], KC_WAITER_RECEIVER, NULL, kc_lab_parker_ops());
         assert_int_equal(kc__waiter_queue_push(&q, &w[i]), 0);
-        assert_int_equal(kc_waiter_check(&w[i], NULL), 0);
+        assert_int_equal(kc__waiter_check(&w[i], NULL), 0);
     }
     assert_int_equal(q.len, 3);
     assert_int_equal(kc__waiter_queue_remove(&q, &w[1]), 0);
@@ -487,7 +487,7 @@ static void test_waiter_queue_publish_new_enqueues_at_the_tail(void **state)
         kc__waiter_queue_publish_new(&q, &w[i]);
         assert_int_equal(kc__waiter_status(&w[i]), KC_WAITER_ENQUEUED);
         assert_ptr_equal(w[i].site, &q);
-        assert_int_equal(kc_waiter_check(&w[i], NULL), 0);
+        assert_int_equal(kc__waiter_check(&w[i], NULL), 0);
     }
     assert_int_equal(q.len, 2);
     assert_ptr_equal(kc__waiter_queue_pop(&q), &w[0]);
@@ -517,7 +517,7 @@ static void test_waiter_init_clears_every_field_of_a_reused_token(void **state)
     assert_int_equal(w.payload.u.bytes.len, 0);
     assert_int_equal(w.payload.u.bytes.cap, 0);
     assert_int_equal(w.result, -EAGAIN);
-    assert_int_equal(kc_waiter_check(&w, NULL), 0);
+    assert_int_equal(kc__waiter_check(&w, NULL), 0);
 }
 
 static void test_waiter_queue_refuses_double_push_and_foreign_remove(void **state)
@@ -543,7 +543,7 @@ static void test_waiter_queue_refuses_double_push_and_foreign_remove(void **stat
 static void expect_broken(const kc_waiter_t *w, const char *inv)
 {
     const char *why = NULL;
-    assert_int_equal(kc_waiter_check(w, &why), -EPROTO);
+    assert_int_equal(kc__waiter_check(w, &why), -EPROTO);
     if (strncmp(why, inv, 2) != 0)
         fail_msg("expected %s, got '%s'", inv, why);
 }
@@ -553,7 +553,7 @@ static void test_waiter_check_names_each_broken_invariant(void **state)
     (void)state;
     kc_waiter_t w, sel, cl;
     const char *why = NULL;
-    assert_int_equal(kc_waiter_check(NULL, &why), -EINVAL);
+    assert_int_equal(kc__waiter_check(NULL, &why), -EINVAL);
     kc__waiter_init(&w, KC_WAITER_SENDER, NULL, kc_lab_parker_ops());
     w.kind = 7;
     expect_broken(&w, "W2");
@@ -585,7 +585,7 @@ static void test_waiter_check_names_each_broken_invariant(void **state)
     w.result = 0;
     expect_broken(&w, "W8");
     w.result = -EPROTO; /* a failed hand-off keeps the descriptor: fine */
-    assert_int_equal(kc_waiter_check(&w, NULL), 0);
+    assert_int_equal(kc__waiter_check(&w, NULL), 0);
 }
 
 static void test_waiter_names_cover_every_value(void **state)
