@@ -151,7 +151,10 @@ tsan:
 # scopes, scheduler, channels and select), at 1/100 of the big counts: the
 # timer, I/O and stress suites measure or exhaust things Valgrind's own
 # scheduler and address-space manager distort, and would take most of CI.
-VALGRIND_TESTS ?= coro park cancel scope sched chan chan_wait select
+# The API-abuse tests (test_abuse_*) all run: they are short, and a leak on
+# a bad-argument path is what they exist to catch.
+VALGRIND_TESTS ?= coro park cancel scope sched chan chan_wait select \
+                  $(filter abuse_%,$(CORE_TESTS))
 VALGRIND_BINS := $(patsubst %,$(OUT)/tests/test_%,$(VALGRIND_TESTS))
 
 valgrind: deps-test

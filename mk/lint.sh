@@ -17,7 +17,10 @@
 #     invariant checks are kc__<mod>_check unless public (mk/check-names.sh);
 #  6. compile-must-fail: mismatched typed channel macros do not compile;
 #  7. the checks above catch what they are for: mk/test-lint.sh plants a
-#     violation of each in a copy of the tree.
+#     violation of each in a copy of the tree;
+#  8. API abuse: every KC_API function of core/include/kcoro/NAME.h is
+#     called in core/tests/test_abuse_NAME.c (mk/lint-abuse.sh), and the
+#     check still catches violations planted in a copy (mk/lint-abuse-test.sh).
 # Prints what it finds and exits non-zero if anything was found.
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -77,5 +80,15 @@ fi
 # ---- 7. the lint's own test
 "$top/mk/test-lint.sh" || fail=1
 
-[ "$fail" -eq 0 ] && echo "lint: clean (includes, doc coverage, layout, cppcheck, layers, comments, compile-fail)"
+# ---- 8. API-abuse coverage, and proof that the check bites
+if ! "$top/mk/lint-abuse.sh"; then
+    echo "lint: public functions without an API-abuse test (above)"; fail=1
+fi
+if ! "$top/mk/lint-abuse-test.sh"; then
+    echo "lint: mk/lint-abuse.sh missed a planted violation (above)"; fail=1
+fi
+
+[ "$fail" -eq 0 ] &&
+    echo "lint: clean (includes, doc coverage, layout, cppcheck, layers, comments,"\
+         "compile-fail, API abuse)"
 exit $fail

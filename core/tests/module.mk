@@ -31,13 +31,36 @@ CORE_TESTS += zdesc
 CORE_TESTS += zdesc_outcomes
 CORE_TESTS += zdesc_threads
 CORE_TESTS += zdesc_fault
+CORE_TESTS += timeouts
+CORE_TESTS += abuse_arena
+CORE_TESTS += abuse_base
+CORE_TESTS += abuse_bus
+CORE_TESTS += abuse_cancel
+CORE_TESTS += abuse_chan
+CORE_TESTS += abuse_coro
+CORE_TESTS += abuse_io
+CORE_TESTS += abuse_park
+CORE_TESTS += abuse_sched
+CORE_TESTS += abuse_scope
+CORE_TESTS += abuse_timer
+CORE_TESTS += abuse_zdesc
+CORE_TESTS += abuse_transport
+CORE_TESTS += abuse_actor
+CORE_TESTS += abuse_blocking
+CORE_TESTS += abuse_chan_timer
+CORE_TESTS += abuse_context
+CORE_TESTS += abuse_produce
+CORE_TESTS += abuse_ipc
+CORE_TESTS += abuse_registry
+CORE_TESTS += abuse_monitor
+CORE_TESTS += abuse_sim
+CORE_TESTS += abuse_rel
 CORE_TESTS += sim_env
 CORE_TESTS += registry
 CORE_TESTS += sched_dump
 CORE_TESTS += monitor
 # The tests are white-box: they may include every module's headers.
 tests.uses = $(MODULES)
-
 
 # test_stack_clash checks what programs built with `pkg-config --cflags
 # kcoro` get: its object is compiled with kcoro.pc's Cflags (the include

@@ -32,7 +32,9 @@
  * Where kcoro differs from netem, and why: steps 7 and 8 are decided at
  * arrival rather than at dequeue (a decision is final when it is logged, so
  * the log replays without the queue); the duplicate copy draws its own delay
- * but skips rate and slot; delays below 0 become 0.
+ * but skips rate and slot; delays below 0 become 0. Times are sums on the
+ * caller's clock: they saturate at INT64_MAX (a frame due at the end of
+ * time) rather than overflow, whatever now_ns the caller passes.
  */
 #include "kc_sim_impl.h"
 
@@ -41,6 +43,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* SLOT_CATCH_UP bounds the slots slotted() walks to reach a frame. */
+#define SLOT_CATCH_UP 4096
+
+/* t + dt for dt >= 0, saturating at INT64_MAX (never undefined). */
+static int64_t later(int64_t t, int64_t dt)
+{
+    return t > INT64_MAX - dt ? INT64_MAX : t + dt;
+}
+
+/* t - from for t >= 0, saturating at INT64_MAX (a log of a decision made
+ * near INT64_MIN, or a forged one, stays defined). */
+static int64_t span(int64_t t, int64_t from)
+{
+    return from < 0 && t > INT64_MAX + from ? INT64_MAX : t - from;
+}
 
 int kc_sim_dir_create(const kc_sim_spec_t *s, uint64_t seed, kc_sim_dir_t **out)
 {
@@ -174,15 +192,19 @@ static int64_t slotted(kc_sim_dir_t *d, int64_t tts, uint32_t len)
 {
     const struct kc_sim_spec *s = &d->spec;
     if (!d->slot_started) {
-        slot_open(d, d->last_arrive + slot_length(d));
+        slot_open(d, later(d->last_arrive, slot_length(d)));
         d->slot_started = true;
     }
-    while (d->slot_at < tts)
-        slot_open(d, d->slot_at + slot_length(d));
+    /* Catch the slot grid up with the frame, slot by slot; after a gap of
+     * more than SLOT_CATCH_UP slots (a long idle link, a clock jump, an
+     * arrival near INT64_MAX) start the grid again at the frame, as netem
+     * does when its next slot lies in the past, instead of walking it. */
+    for (int n = 0; d->slot_at < tts; n++)
+        slot_open(d, later(n < SLOT_CATCH_UP ? d->slot_at : tts, slot_length(d)));
     bool out_of_packets = s->slot_packets && d->slot_pkts_left == 0;
     bool out_of_bytes = s->slot_bytes && d->slot_bytes_left == 0;
     if (out_of_packets || out_of_bytes)
-        slot_open(d, d->slot_at + slot_length(d));
+        slot_open(d, later(d->slot_at, slot_length(d)));
     if (s->slot_packets)
         d->slot_pkts_left--;
     if (s->slot_bytes)
@@ -234,11 +256,11 @@ int kc_sim_dir_decide(kc_sim_dir_t *d, int64_t now, uint32_t len, uint32_t queue
         tts = now;
     } else {
         d->reorder_count++;
-        tts = now + draw_delay(d, s->delay, s->jitter, s->dist, &d->c_delay);
+        tts = later(now, draw_delay(d, s->delay, s->jitter, s->dist, &d->c_delay));
         if (s->rate_bps) {
             if (d->have_tts && d->last_tts > tts)
                 tts = d->last_tts;
-            tts += tx_time(s, len);
+            tts = later(tts, tx_time(s, len));
             d->last_tts = tts;
             d->have_tts = true;
         }
@@ -247,7 +269,7 @@ int kc_sim_dir_decide(kc_sim_dir_t *d, int64_t now, uint32_t len, uint32_t queue
         tts = slotted(d, tts, len);
     r.t_deliver = tts;
     if (copies == 2)
-        r.t_dup = now + draw_delay(d, s->delay, s->jitter, s->dist, &d->c_delay);
+        r.t_dup = later(now, draw_delay(d, s->delay, s->jitter, s->dist, &d->c_delay));
     *out = r;
     return 0;
 }
@@ -266,8 +288,8 @@ int kc_sim_decision_json(const kc_sim_decision_t *d, const char *dir, char *buf,
                      dir, d->frame, d->len, fate, d->fate & KC_SIM_F_DUP ? "true" : "false",
                      d->fate & KC_SIM_F_CORRUPT ? "true" : "false",
                      d->fate & KC_SIM_F_REORDER ? "true" : "false",
-                     d->t_deliver >= 0 ? d->t_deliver - d->t_arrive : -1,
-                     d->t_dup >= 0 ? d->t_dup - d->t_arrive : -1,
+                     d->t_deliver >= 0 ? span(d->t_deliver, d->t_arrive) : -1,
+                     d->t_dup >= 0 ? span(d->t_dup, d->t_arrive) : -1,
                      d->fate & KC_SIM_F_CORRUPT ? (int64_t)d->corrupt_bit : -1);
     if (k < 0 || (size_t)k >= cap)
         return -EMSGSIZE;

@@ -363,7 +363,6 @@ static void disarm(struct kc_bus_sub *s)
 static int recv_wait(struct kc_bus_sub *s, enum take how, unsigned char *buf, size_t max, size_t *n,
                      uint64_t *missed, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    uint64_t deadline = 0;
     int rc;
 
     rc = poll_once(s, how, buf, max, n, missed);
@@ -371,10 +370,11 @@ static int recv_wait(struct kc_bus_sub *s, enum take how, unsigned char *buf, si
         return rc;
     if (kc_cancel_is_triggered(cancel))
         return -ECANCELED;
+    /* A negative timeout other than KC_NO_TIMEOUT has run out: as 0. */
+    timeout_ns = kc__timeout_norm(timeout_ns);
     if (timeout_ns == 0)
         return -EAGAIN;
-    if (timeout_ns > 0)
-        deadline = (uint64_t)kc__sched_now() + (uint64_t)timeout_ns;
+    int64_t deadline = kc__deadline_after(timeout_ns);
     /* Bind the parker to this caller (thread or coroutine). No unpark can
      * be in flight: the bit is clear and every earlier call absorbed its
      * wake-up (invariant 7). */
@@ -384,11 +384,7 @@ static int recv_wait(struct kc_bus_sub *s, enum take how, unsigned char *buf, si
         rc = poll_once(s, how, buf, max, n, missed);
         if (rc != -EAGAIN)
             break;
-        int64_t left = KC_NO_TIMEOUT;
-        if (deadline != 0) {
-            uint64_t now = (uint64_t)kc__sched_now();
-            left = now < deadline ? (int64_t)(deadline - now) : 0;
-        }
+        int64_t left = kc__deadline_left(deadline);
         kc__bus_bump(&s->parks, 1);
         rc = kc_park(&s->parker, left, cancel);
         if (rc != 0)

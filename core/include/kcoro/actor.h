@@ -99,7 +99,9 @@ KC_API int kc_actor_tell(kc_actor_t *a, const void *msg, int64_t timeout_ns,
 
 /* Send msg and wait for the handler's answer: its status (>= 0) is
  * returned and its reply copied to reply (reply_size bytes; may be NULL).
- * The timeout and token cover both the wait for room and for the answer;
+ * The timeout (the rule of kcoro/base.h: KC_NO_TIMEOUT no limit, 0 or any
+ * other negative value no wait) and token cover both the wait for room and
+ * for the answer;
  * an ask that gives up is still handled later, its answer dropped.
  * Errors: -EINVAL (NULL a or msg); -EPIPE (the actor stopped before
  * answering); the handler's negative status (it crashed on this message);
@@ -112,7 +114,7 @@ KC_API int kc_actor_ask(kc_actor_t *a, const void *msg, void *reply /* OUT */, i
  * had stopped already. Errors: -EINVAL (NULL). Never blocks. */
 KC_API int kc_actor_stop(kc_actor_t *a);
 
-/* Times the actor restarted after a crash. */
+/* Times the actor restarted after a crash (0 for NULL). Never blocks. */
 KC_API int kc_actor_restarts(const kc_actor_t *a);
 
 /* Stop the actor, wait until its coroutine has ended, and free it. Returns

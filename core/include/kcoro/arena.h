@@ -145,8 +145,9 @@ typedef struct kc_arena_metrics {
  * opts = defaults). The RAM is reserved, not touched: pages cost memory once
  * used. On success *out gets the arena. GIVES: free with kc_arena_destroy().
  * Errors: -EINVAL (out NULL, opts->size too small, page size not a power of
- * two or outside [OS page, KC_ARENA_PAGE_MAX], bytes smaller than one page or
- * too large to index), -ENOMEM (no memory for the arena or its tables).
+ * two or outside [OS page, KC_ARENA_PAGE_MAX], bytes too large to index,
+ * max_tickets above the table's limit; bytes below one page are rounded up
+ * to one page), -ENOMEM (no memory for the arena or its tables).
  * Never blocks. */
 KC_API int kc_arena_create(kc_arena_t **out /* OUT */, const kc_arena_opts_t *opts);
 
@@ -255,7 +256,8 @@ KC_API int kc_arena_dump(kc_arena_t *arena, FILE *f, kc_arena_dump_format_t form
 
 /* Check the arena's invariants (I1-I8 in kc_arena_impl.h). Call it when no
  * other thread is using the arena. Returns 0 when they hold, or -EPROTO and
- * prints the first violated invariant to stderr. Never blocks. */
+ * prints the first violated invariant to stderr; -EINVAL for NULL.
+ * Never blocks. */
 KC_API int kc_arena_check(kc_arena_t *arena);
 
 #ifdef __cplusplus

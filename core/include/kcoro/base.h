@@ -20,8 +20,17 @@ extern "C" {
  * with -fvisibility=hidden, so anything without it stays internal. */
 #define KC_API __attribute__((visibility("default")))
 
-/* KC_NO_TIMEOUT waits forever. Timeouts are relative nanoseconds; 0 means
- * "try once, never block". */
+/* KC_NO_TIMEOUT waits forever. Timeouts are relative nanoseconds on the
+ * monotonic clock, read by one rule in every blocking call
+ * (core/docs/ERROR_SEMANTICS.md, "Timeouts"):
+ *   KC_NO_TIMEOUT (-1)    no limit;
+ *   0                     try once, never block;
+ *   any other value < 0   the time has already run out: the same as 0;
+ *   > 0                   wait at most that long; a value that reaches past
+ *                         the clock's range (INT64_MAX ns from its start,
+ *                         292 years) saturates and waits without limit.
+ * A caller that computes the time left (deadline - now) may pass it as it
+ * is, but clamps it at 0 first if it can be exactly -1 (KC_NO_TIMEOUT). */
 #define KC_NO_TIMEOUT ((int64_t)-1)
 
 /* KC_VERSION_MAJOR, KC_VERSION_MINOR and KC_VERSION_PATCH give the version

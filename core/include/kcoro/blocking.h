@@ -56,7 +56,9 @@ KC_API int kc_blocking_configure(unsigned threads, unsigned queue);
  * coroutine (or blocking the calling thread). *result (may be NULL) gets
  * fn's return value. The timeout and token apply only while the call waits
  * for a helper (see the table above).
- * Returns 0 when fn ran. Errors: -EINVAL (NULL fn, bad timeout); -EAGAIN
+ * Timeouts follow kcoro/base.h (0 or any other negative value but
+ * KC_NO_TIMEOUT: only a helper free right now).
+ * Returns 0 when fn ran. Errors: -EINVAL (NULL fn); -EAGAIN
  * (the queue is full); -ETIME, -ECANCELED (before fn started; it never
  * will); -ENOMEM or another negative errno when a helper thread could not
  * be started and none is running. Can block (a thread) or yield. */

@@ -218,7 +218,8 @@ KC_API int kc_bus_try_recv_batch(kc_bus_sub_t *sub, void *buf, size_t len, size_
                                  uint64_t *missed);
 
 /* kc_bus_recv is kc_bus_try_recv that waits up to timeout_ns (KC_NO_TIMEOUT
- * = forever, 0 = try once) for a message or the close, unless cancel (NULL =
+ * = forever, 0 or any other negative value = try once: the rule of
+ * kcoro/base.h) for a message or the close, unless cancel (NULL =
  * not cancellable) fires first.
  * Returns as kc_bus_try_recv, plus -ETIME when the deadline passed first
  * (-EAGAIN only for timeout 0) and -ECANCELED when cancel fired (it wins over
@@ -279,7 +280,8 @@ KC_API int kc_bus_metrics(const kc_bus_t *bus, kc_bus_metrics_t *out);
 KC_API int kc_bus_sub_metrics(const kc_bus_sub_t *sub, kc_bus_sub_metrics_t *out);
 
 /* kc_bus_check verifies the bus invariants (numbered in kc_bus.c) and
- * returns 0, or -EPROTO naming the broken invariant on stderr. Exact only
+ * returns 0, or -EPROTO naming the broken invariant on stderr (-EINVAL for
+ * NULL). Exact only
  * while no thread publishes or receives. Never blocks. */
 KC_API int kc_bus_check(const kc_bus_t *bus);
 

@@ -20,7 +20,8 @@
  *
  * Every blocking call works from a kcoro coroutine (it parks the coroutine
  * and its worker runs others) and from a plain thread (it parks the thread),
- * takes a relative timeout (KC_NO_TIMEOUT: none; 0: try once) and a
+ * takes a relative timeout (KC_NO_TIMEOUT: none; 0 or any other negative
+ * value: try once; the rule of kcoro/base.h) and a
  * cancellation token (NULL: none). Results are 0 or a negative errno; the
  * full table is core/docs/ERROR_SEMANTICS.md, the policies and ownership
  * rules core/docs/CHANNELS.md. In short:
@@ -225,7 +226,7 @@ KC_API size_t kc_chan_elem_size(const kc_chan_t *ch);
  * channel with an arena the bytes are copied into the arena first (one
  * allocation, released again if the send fails). Returns 0 when the
  * element was handed over. Errors: -EAGAIN, -ETIME, -ECANCELED, -EPIPE,
- * -EINVAL (NULL, descriptor channel, bad timeout), -ENOMEM (UNLIMITED, or
+ * -EINVAL (NULL, descriptor channel), -ENOMEM (UNLIMITED, or
  * the arena is full: nothing was sent), -EMSGSIZE (the arena cannot hold
  * elem_size bytes). Can block (a thread) or yield (a coroutine). */
 KC_API int kc_chan_send(kc_chan_t *ch, const void *msg, int64_t timeout_ns,
@@ -356,8 +357,7 @@ static inline void kc_chan_clause_enable(kc_chan_clause_t *c, bool on)
  * KC_NO_TIMEOUT: forever) or its cancellation (-ECANCELED).
  * Errors: -EAGAIN (timeout 0 and nothing ready), -ETIME, -ECANCELED,
  * -EINVAL (NULL or empty clauses, n > KC_CHAN_SELECT_MAX, a clause with a
- * bad size or op, a send clause without a buffer, unknown flags, bad
- * timeout), -EMSGSIZE
+ * bad size or op, a send clause without a buffer, unknown flags), -EMSGSIZE
  * (a send clause's descriptor is too long), -ESTALE (a send clause's
  * arena ticket is not live), -ENOMEM (more than 8 clauses and no memory
  * for their tokens, an UNLIMITED ring could not grow, or a send clause on
@@ -467,7 +467,8 @@ KC_API int kc_chan_compute_rate(const kc_chan_snapshot_t *a, const kc_chan_snaps
  * Errors: -EINVAL (NULL ch, or NULL buf with cap > 0). Never blocks. */
 KC_API int kc_chan_dump(const kc_chan_t *ch, char *buf /* OUT */, size_t cap);
 
-/* "RENDEZVOUS", "BUFFERED", ... and "SUSPEND", "DROP_OLDEST", ... */
+/* "RENDEZVOUS", "BUFFERED", ... and "SUSPEND", "DROP_OLDEST", ...; "?" for a
+ * value that names no kind or policy. Never blocks. */
 KC_API const char *kc_chan_kind_name(kc_chan_kind_t k);
 /* See kc_chan_kind_name. */
 KC_API const char *kc_chan_policy_name(kc_chan_policy_t p);

@@ -124,20 +124,24 @@ KC_API kc_coro_t *kc_coro_self(void);
 /* Predicate: is the caller running inside a coroutine? Never blocks. */
 KC_API bool kc_coro_is_inside(void);
 
-/* The coroutine's name (BORROWS: valid until destroy). Never blocks. */
+/* The coroutine's name (BORROWS: valid until destroy); "(null)" for NULL.
+ * Never blocks. */
 KC_API const char *kc_coro_name(const kc_coro_t *co);
 
-/* The coroutine's process-unique id (never 0, never reused). */
+/* The coroutine's process-unique id (never 0, never reused; 0 for NULL).
+ * Never blocks. */
 KC_API uint64_t kc_coro_id(const kc_coro_t *co);
 
-/* The coroutine's lifecycle state. */
+/* The coroutine's lifecycle state (KC_CORO_FINISHED for NULL). Never
+ * blocks. */
 KC_API kc_coro_state_t kc_coro_state(const kc_coro_t *co);
 
 /* The value fn returned. Errors: -EINVAL (NULL out or co); -EBUSY when co has
  * not finished yet. */
 KC_API int kc_coro_status(const kc_coro_t *co, int *out /* OUT */);
 
-/* The usable stack size of co in bytes (guard page excluded). */
+/* The usable stack size of co in bytes (guard page excluded; 0 for NULL).
+ * Never blocks. */
 KC_API size_t kc_coro_stack_size(const kc_coro_t *co);
 
 /* KC_CORO_GUARD_MADVISE: guard pages are madvise(MADV_GUARD_INSTALL) guards

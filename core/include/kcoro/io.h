@@ -7,6 +7,9 @@
  * says EAGAIN, so they need fds in non-blocking mode (kc_io_set_nonblock();
  * kc_accept() returns non-blocking fds). From a plain thread they block the
  * thread in poll() instead, still honouring timeout and cancellation.
+ * Every timeout_ns follows the rule of kcoro/base.h: KC_NO_TIMEOUT waits
+ * without limit; 0 and any other negative value try once (-EAGAIN when the
+ * call would wait); a huge value saturates and waits without limit.
  *
  * At most one coroutine waits for input and one for output on an fd at a
  * time (-EBUSY otherwise). Readiness is a hint: after kc_io_wait() returns,
@@ -51,30 +54,36 @@ extern "C" {
 KC_API int kc_io_wait(int fd, uint32_t events, int64_t timeout_ns, const kc_cancel_t *cancel);
 
 /* read(2) that parks on EAGAIN. Returns bytes read (0 at end of file) or a
- * negative errno. Yields or blocks. */
+ * negative errno: the system call's (-EBADF for a bad or closed fd), or
+ * -EINVAL for a NULL buf with n > 0. Yields or blocks. */
 KC_API ssize_t kc_read(int fd, void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel);
 
 /* write(2) that parks on EAGAIN. Returns bytes written (possibly fewer than
- * n, like write(2)) or a negative errno. Yields or blocks. */
+ * n, like write(2)) or a negative errno: the system call's, or -EINVAL for
+ * a NULL buf with n > 0. Yields or blocks. */
 KC_API ssize_t kc_write(int fd, const void *buf, size_t n, int64_t timeout_ns,
                         const kc_cancel_t *cancel);
 
-/* recvmsg(2) that parks on EAGAIN. Returns bytes or a negative errno. */
+/* recvmsg(2) that parks on EAGAIN. Returns bytes or a negative errno: the
+ * system call's, or -EINVAL for a NULL msg. Yields or blocks. */
 KC_API ssize_t kc_recvmsg(int fd, struct msghdr *msg, int flags, int64_t timeout_ns,
                           const kc_cancel_t *cancel);
 
-/* sendmsg(2) that parks on EAGAIN. Returns bytes or a negative errno. */
+/* sendmsg(2) that parks on EAGAIN. Returns bytes or a negative errno: the
+ * system call's, or -EINVAL for a NULL msg. Yields or blocks. */
 KC_API ssize_t kc_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t timeout_ns,
                           const kc_cancel_t *cancel);
 
 /* accept(2) that parks until a connection arrives. Returns a new fd in
  * non-blocking, close-on-exec mode (GIVES: the caller closes it) or a
- * negative errno. addr and len may be NULL. Yields or blocks. */
+ * negative errno (the system call's; -EINVAL for addr without len). addr
+ * and len may be NULL together. Yields or blocks. */
 KC_API int kc_accept(int fd, struct sockaddr *addr /* OUT */, socklen_t *len /* INOUT */,
                      int64_t timeout_ns, const kc_cancel_t *cancel);
 
 /* connect(2) on a non-blocking socket, parking until it completes. Returns
- * 0 or the connection's negative errno (-ECONNREFUSED, ...). On -ETIME or
+ * 0 or the connection's negative errno (-ECONNREFUSED, ...; -EINVAL for a
+ * NULL addr). On -ETIME or
  * -ECANCELED the attempt may still be in progress: close the socket.
  * Yields or blocks. */
 KC_API int kc_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns,
@@ -110,7 +119,8 @@ KC_API int kc_io_detach(kc_sched_t *s, int fd);
  * -EIO ...). Never blocks (close(2) of some files may). */
 KC_API int kc_io_close(kc_sched_t *s, int fd);
 
-/* Put fd in non-blocking mode. Returns 0 or a negative errno. */
+/* Put fd in non-blocking mode. Returns 0 or a negative errno (-EBADF for a
+ * bad or closed fd). Never blocks. */
 KC_API int kc_io_set_nonblock(int fd);
 
 #ifdef __cplusplus

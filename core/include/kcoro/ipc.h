@@ -18,6 +18,12 @@
  * same negative errno. core/docs/IPC.md has the table of every result a
  * caller can see, what happened, and whether the request may have run.
  *
+ * Every call that waits takes a relative timeout by the rule of
+ * kcoro/base.h: KC_NO_TIMEOUT waits without limit, 0 and every other
+ * negative value try once (their "would wait" result: -EAGAIN for
+ * kc_rpc_await, -ETIME for the others), a huge value saturates into no
+ * limit (ERROR_SEMANTICS.md, "Timeouts").
+ *
  *   connection state  event                                  next      done by
  *   ----------------  -------------------------------------  --------  ---------------
  *   (none)            transport up, HELLOs exchanged         OPEN      kc_ipc_connect/accept
@@ -73,7 +79,10 @@ typedef enum kc_rpc_wire_status {
     KC_RPC_WIRE_OTHER = 0xffff    /* any other error; read back as -EIO */
 } kc_rpc_wire_status_t;
 
-/* Map a result (0 or a negative errno) to its wire status. Never blocks. */
+/* Map a result (0 or a negative errno) to its wire status: 0 and every
+ * positive value (a handler's status) to KC_RPC_WIRE_OK, a negative errno
+ * outside the table above (INT_MIN included) to KC_RPC_WIRE_OTHER. Defined
+ * for every int. Never blocks. */
 KC_API uint16_t kc_rpc_status_to_wire(int rc);
 
 /* Map a wire status back to 0 or a negative errno (unknown: -EIO). */

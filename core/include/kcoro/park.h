@@ -70,7 +70,8 @@ typedef struct kc_parker {
 KC_API void kc_parker_init(kc_parker_t *p /* OUT */);
 
 /* Wait until kc_unpark(p), for at most timeout_ns (KC_NO_TIMEOUT: no limit;
- * 0: only consume a permit that is already there), or until cancel fires
+ * 0 or any other negative value: only consume a permit that is already
+ * there; the rule of kcoro/base.h), or until cancel fires
  * (NULL: not cancellable). Must be called by p's owner.
  * Returns 0 when unparked (a permit was consumed; it may be an old one, see
  * above), -ETIME when the time ran out, -ECANCELED when cancel (or the

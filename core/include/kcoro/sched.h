@@ -157,8 +157,9 @@ KC_API int kc_sched_shutdown(kc_sched_t *s, kc_sched_shutdown_mode_t mode);
 KC_API int kc_sched_destroy(kc_sched_t *s);
 
 /* Wait until no coroutine of s is alive (every spawned one has finished;
- * their handles may still be unjoined), for at most timeout_ns.
- * Returns 0, -ETIME or -ECANCELED, or -EDEADLK with
+ * their handles may still be unjoined), for at most timeout_ns
+ * (KC_NO_TIMEOUT: no limit; 0 or any other negative value: only look; the
+ * rule of kcoro/base.h). Returns 0, -ETIME or -ECANCELED, or -EDEADLK with
  * KC_SCHED_F_DEADLOCK_CHECK when the live tasks can never finish.
  * Errors: -EINVAL (NULL); -EPERM from one of s's own coroutines (it would
  * wait for itself). Blocks (a thread) or yields (a coroutine). */
@@ -210,7 +211,9 @@ KC_API int kc_sched_spawn_copy(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, 
 #define KC_GO_TASK(s, out, fn, ...)                                                                \
     kc_sched_spawn_copy((s), (out), (fn), &(__VA_ARGS__), sizeof(__VA_ARGS__), NULL)
 
-/* Wait for t to finish, store fn's return value in *status (may be NULL)
+/* Wait for t to finish, for at most timeout_ns (KC_NO_TIMEOUT: no limit;
+ * 0 or any other negative value: only look, -ETIME if it has not; the rule
+ * of kcoro/base.h), store fn's return value in *status (may be NULL)
  * and free t (the handle is invalid afterwards).
  * On -ETIME, -ECANCELED or -EDEADLK (KC_SCHED_F_DEADLOCK_CHECK: no task of
  * t's scheduler can ever run again; see there) t is still valid: join
@@ -233,15 +236,17 @@ KC_API int kc_sched_cancel(kc_task_t *t);
 /* The process-wide id of a scheduler (0 for NULL). Never blocks. */
 KC_API uint64_t kc_sched_id(const kc_sched_t *s);
 
-/* The coroutine id of a task (kc_coro_id of its coroutine). */
+/* The coroutine id of a task (kc_coro_id of its coroutine; 0 for NULL).
+ * Never blocks. */
 KC_API uint64_t kc_task_id(const kc_task_t *t);
 
 /* Let the other runnable coroutines of this worker run first. Outside a
  * scheduler coroutine, yields the thread to the OS. Returns 0. Yields. */
 KC_API int kc_sched_yield(void);
 
-/* Sleep for ns nanoseconds (<= 0: just yield). Works from coroutines (a
- * timer parks the coroutine) and threads.
+/* Sleep for ns nanoseconds (<= 0, KC_NO_TIMEOUT included: just yield; ns
+ * is a duration, not a timeout; a huge value saturates, so only cancel ends
+ * it). Works from coroutines (a timer parks the coroutine) and threads.
  * Returns 0, or -ECANCELED when cancel or the caller's scope fired first.
  * Blocks (a thread) or yields (a coroutine). */
 KC_API int kc_sched_sleep(int64_t ns, const kc_cancel_t *cancel);

@@ -59,8 +59,10 @@ KC_API int kc_scope_spawn_copy(kc_scope_t *sc, kc_coro_fn_t fn, const void *arg,
 #define KC_GO_SCOPE(sc, fn, ...)                                                                   \
     kc_scope_spawn_copy((sc), (fn), &(__VA_ARGS__), sizeof(__VA_ARGS__), NULL)
 
-/* Wait until every child has finished, for at most timeout_ns, or until
- * cancel fires. Returns 0 when all finished and none failed, the first
+/* Wait until every child has finished, for at most timeout_ns
+ * (KC_NO_TIMEOUT: no limit; 0 or any other negative value: only look; the
+ * rule of kcoro/base.h), or until cancel fires. Returns 0 when all finished
+ * and none failed, the first
  * failing child's (negative) status when one failed, or -ETIME /
  * -ECANCELED when the wait itself ended first (children still run; see
  * kc_scope_live()). Errors: -EINVAL (NULL). Blocks or yields. */
@@ -72,13 +74,15 @@ KC_API int kc_scope_wait(kc_scope_t *sc, int64_t timeout_ns, const kc_cancel_t *
 KC_API int kc_scope_cancel(kc_scope_t *sc);
 
 /* The scope's token (BORROWS: valid until destroy): it fires when the scope
- * is cancelled; children may hand it to anything that takes a token. */
+ * is cancelled; children may hand it to anything that takes a token.
+ * NULL for a NULL scope (a token that never fires). Never blocks. */
 KC_API const kc_cancel_t *kc_scope_token(const kc_scope_t *sc);
 
-/* The number of children still running. */
+/* The number of children still running (0 for NULL). Never blocks. */
 KC_API int kc_scope_live(const kc_scope_t *sc);
 
-/* The first failing child's status, or 0 when none failed so far. */
+/* The first failing child's status, or 0 when none failed so far (and for
+ * NULL). Never blocks. */
 KC_API int kc_scope_failure(const kc_scope_t *sc);
 
 /* Cancel the children still running, wait for all of them and for every

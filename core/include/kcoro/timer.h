@@ -50,7 +50,8 @@ typedef struct kc_timer {
 /* Prepare t to call fn(arg). NULL t is ignored. Never blocks. */
 KC_API void kc_timer_init(kc_timer_t *t /* OUT */, kc_timer_fn_t fn, void *arg);
 
-/* Arm t to fire delay_ns from now (<= 0: as soon as a worker looks) on
+/* Arm t to fire delay_ns from now (<= 0: as soon as a worker looks; a huge
+ * value saturates at the far future) on
  * scheduler s (NULL: the caller's). From a worker, the timer joins that
  * worker's heap; from another thread, a worker chosen round-robin.
  * BORROWS t until it fires or is stopped.

@@ -13,8 +13,9 @@
  * TCP is the separate adapter library libkcoro-tcp (tcp://host:port),
  * compiled against these public headers only.
  *
- * Every call that waits takes a relative timeout (KC_NO_TIMEOUT, 0 = try
- * once) and a cancellation token, and parks the calling coroutine (or
+ * Every call that waits takes a relative timeout (KC_NO_TIMEOUT: no limit;
+ * 0 or any other negative value: try once; the rule of kcoro/base.h) and a
+ * cancellation token, and parks the calling coroutine (or
  * blocks the calling thread); no worker thread ever blocks on I/O.
  * Per endpoint, at most one caller sends and one receives at a time (a
  * connection's tx and rx coroutines). A send that times out or is
@@ -399,7 +400,8 @@ KC_API int kc_transport_poll_handle(kc_transport_t *t);
  * Never blocks. */
 KC_API int kc_transport_stats(kc_transport_t *listener, kc_transport_stats_t *out /* INOUT */);
 
-/* The scheme of t's backend ("unix", "mem", ...). Never blocks. */
+/* The scheme of t's backend ("unix", "mem", ...), or NULL for NULL. Never
+ * blocks. */
 KC_API const char *kc_transport_scheme(const kc_transport_t *t);
 
 /* Close t and free it. A unix listener removes its socket file (only if it

@@ -15,9 +15,9 @@ const char *kc_strerror(int err)
 {
     if (err >= 0)
         return "success";
-    switch (-err) {
+    switch (err) { /* not -err: negating INT_MIN is undefined */
 #define X(name, code, text)                                                                        \
-    case code:                                                                                     \
+    case -(code):                                                                                  \
         return text;
         KC_ERRORS(X)
 #undef X
@@ -30,9 +30,9 @@ const char *kc_errname(int err)
 {
     if (err >= 0)
         return "OK";
-    switch (-err) {
+    switch (err) { /* not -err: negating INT_MIN is undefined */
 #define X(name, code, text)                                                                        \
-    case code:                                                                                     \
+    case -(code):                                                                                  \
         return #name;
         KC_ERRORS(X)
 #undef X

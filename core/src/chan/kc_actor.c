@@ -26,11 +26,11 @@
 #include "kcoro/chan.h"
 #include "kcoro/park.h"
 #include "kcoro/sched.h"
+#include "sched/kc_sched_svc.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum {
     ASK_PENDING = 0,
@@ -207,8 +207,9 @@ int kc_actor_tell(kc_actor_t *a, const void *msg, int64_t timeout_ns, const kc_c
 int kc_actor_ask(kc_actor_t *a, const void *msg, void *reply, int64_t timeout_ns,
                  const kc_cancel_t *cancel)
 {
-    if (a == NULL || msg == NULL || (timeout_ns < 0 && timeout_ns != KC_NO_TIMEOUT))
+    if (a == NULL || msg == NULL)
         return -EINVAL;
+    int64_t deadline = kc__deadline_after(timeout_ns); /* covers both waits */
     struct kc_ask *f = malloc(sizeof(*f) + a->reply_size);
     if (f == NULL)
         return -ENOMEM;
@@ -216,22 +217,13 @@ int kc_actor_ask(kc_actor_t *a, const void *msg, void *reply, int64_t timeout_ns
     atomic_init(&f->state, ASK_PENDING);
     f->status = 0;
     kc_parker_init(&f->parker);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t start = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     int rc = post(a, f, msg, timeout_ns, cancel);
     if (rc != 0) {
         free(f); /* the actor never saw it */
         return rc;
     }
     for (;;) {
-        int64_t left = KC_NO_TIMEOUT;
-        if (timeout_ns >= 0) {
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            left = timeout_ns - ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - start);
-            left = left > 0 ? left : 0;
-        }
-        rc = kc_park(&f->parker, left, cancel);
+        rc = kc_park(&f->parker, kc__deadline_left(deadline), cancel);
         /* acquire: pairs with the answer's CAS */
         if (atomic_load_explicit(&f->state, memory_order_acquire) == ASK_DONE)
             break;

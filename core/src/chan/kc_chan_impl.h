@@ -392,12 +392,6 @@ static inline void kc__chan_leave(kc_chan_t *ch, uint64_t n)
         atomic_fetch_add_explicit(&ch->left, n, memory_order_release);
 }
 
-/* Validate a timeout: KC_NO_TIMEOUT or >= 0. */
-static inline bool kc__chan_timeout_ok(int64_t t)
-{
-    return t >= 0 || t == KC_NO_TIMEOUT;
-}
-
 /* Check what a send of elem would need before it touches the channel:
  * descriptor validity and length, and with an arena attached the ticket
  * (kc_chan_arena.c). elem is a kc_zdesc_t unless ch is a plain copy

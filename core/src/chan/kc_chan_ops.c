@@ -194,7 +194,7 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
 __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, void *elem,
                                                     int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    int64_t deadline = timeout_ns > 0 ? kc__sched_now() + timeout_ns : 0;
+    int64_t deadline = kc__deadline_after(timeout_ns);
     bool timed = timeout_ns != 0;
     uint64_t waits = 0; /* tokens published: they leave at the end (self_leave) */
     int rc;
@@ -213,10 +213,7 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
             waits++;
             rc = wait_locked(ch, send, elem, timeout_ns, cancel, true); /* unlocks */
             if (rc == KC__CHAN_RETRY) {
-                if (deadline != 0) {
-                    timeout_ns = deadline - kc__sched_now();
-                    timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
-                }
+                timeout_ns = kc__deadline_left(deadline);
                 if (kc__chan_cell_try(ch, send, elem)) {
                     rc = 0;
                     break;
@@ -310,8 +307,9 @@ send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns, const 
 {
     if (ch == NULL)
         return -EINVAL;
-    if (elem == NULL || (ch->desc != desc && !ch->boxed) || !kc__chan_timeout_ok(timeout_ns))
+    if (elem == NULL || (ch->desc != desc && !ch->boxed))
         return kc__chan_fail(ch, -EINVAL);
+    timeout_ns = kc__timeout_norm(timeout_ns);
     if (__builtin_expect(ch->detour & (desc ? KC__CHAN_DETOUR_REMOTE : 0xff), 0))
         return kc__chan_detour_send(ch, desc, elem, timeout_ns, cancel); /* boxed, remote */
     int rc = desc ? kc__chan_check_elem(ch, elem) : 0;
@@ -325,8 +323,9 @@ recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns, const kc_canc
 {
     if (ch == NULL)
         return -EINVAL;
-    if (out == NULL || (ch->desc != desc && !ch->boxed) || !kc__chan_timeout_ok(timeout_ns))
+    if (out == NULL || (ch->desc != desc && !ch->boxed))
         return kc__chan_fail(ch, -EINVAL);
+    timeout_ns = kc__timeout_norm(timeout_ns);
     if (__builtin_expect(ch->detour & (desc ? KC__CHAN_DETOUR_REMOTE : 0xff), 0))
         return kc__chan_detour_recv(ch, desc, out, timeout_ns, cancel); /* boxed, remote */
     return kc__chan_transfer(ch, false, out, timeout_ns, cancel);

@@ -103,11 +103,9 @@ static size_t uniform(struct kc_draws *d, size_t n)
 }
 
 /* Check the clauses; *boxed gets whether any is on a boxed channel. */
-static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                    bool *boxed /* OUT */)
+static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *boxed /* OUT */)
 {
-    if (cl == NULL || n == 0 || n > KC_CHAN_SELECT_MAX || flags > KC_CHAN_SELECT_UNBIASED ||
-        !kc__chan_timeout_ok(timeout_ns))
+    if (cl == NULL || n == 0 || n > KC_CHAN_SELECT_MAX || flags > KC_CHAN_SELECT_UNBIASED)
         return -EINVAL;
     bool any_boxed = false;
     for (size_t i = 0; i < n; i++) {
@@ -295,13 +293,14 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
                    const kc_cancel_t *cancel)
 {
     bool boxed = false;
-    int rc = validate(cl, n, flags, timeout_ns, &boxed);
+    int rc = validate(cl, n, flags, &boxed);
     if (__builtin_expect(rc == KC__SELECT_SPARSE, 0))
-        return kc__chan_select_sparse(cl, n, flags, timeout_ns, cancel);
+        return kc__chan_select_sparse(cl, n, flags, kc__timeout_norm(timeout_ns), cancel);
     if (rc != 0)
         return rc;
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return -ECANCELED;
+    timeout_ns = kc__timeout_norm(timeout_ns);
     if (boxed) /* elements staged in an arena: kc_chan_arena.c */
         return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
     return kc__chan_select_run(cl, n, flags, timeout_ns, cancel, NULL);
@@ -338,7 +337,7 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
                                                  struct kc__select_life *outer)
 {
     /* a timed select's deadline, for the reruns: taken before any wait */
-    int64_t deadline = timeout_ns > 0 ? kc__sched_now() + timeout_ns : 0;
+    int64_t deadline = kc__deadline_after(timeout_ns);
     struct kc__select_life own; /* owed[] is cleared when first used (any_owed) */
     /* cppcheck-suppress uninitvar ; owed[] is read only once any_owed is set */
     struct kc__select_life *life = outer != NULL ? outer : &own;
@@ -354,10 +353,7 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
     }
     bool timed = timeout_ns != 0;
     do {
-        if (deadline != 0) {
-            timeout_ns = deadline - kc__sched_now();
-            timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
-        }
+        timeout_ns = kc__deadline_left(deadline);
         rc = select_once(cl, n, flags, timeout_ns, cancel, life);
     } while (rc == KC_SELECT_RETRY);
     int notified = life->notified;

@@ -22,6 +22,8 @@
 #define _GNU_SOURCE
 #include "port/kc_poller.h"
 
+#include "port/kc_deadline.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -112,12 +114,7 @@ static int ep_wait(struct kc_poller *base, struct kc_poll_event *out, int max, i
     if (n < 0 && errno == ENOSYS)
 #endif
     {
-        int ms = -1;
-        if (timeout_ns >= 0) {
-            int64_t v = (timeout_ns + 999999) / 1000000;
-            ms = v > INT_MAX ? INT_MAX : (int)v;
-        }
-        n = epoll_wait(p->epfd, p->buf, max, ms);
+        n = epoll_wait(p->epfd, p->buf, max, kc__timeout_ms(timeout_ns));
     }
     if (n < 0)
         return errno == EINTR ? 0 : -errno;

@@ -14,6 +14,7 @@
  */
 #include "port/kc_poller.h"
 
+#include "port/kc_deadline.h"
 #include "port/kc_futex.h"
 
 #include <errno.h>
@@ -135,11 +136,7 @@ static int pl_wait(struct kc_poller *base, struct kc_poll_event *out, int max, i
     p->waiting = true;
     kc__unlock(&p->lock);
 
-    int ms = -1;
-    if (timeout_ns >= 0) {
-        int64_t v = (timeout_ns + 999999) / 1000000;
-        ms = v > INT_MAX ? INT_MAX : (int)v;
-    }
+    int ms = kc__timeout_ms(timeout_ns);
     int r = poll(p->scratch, (nfds_t)n + 1, ms);
     int err = r < 0 ? errno : 0;
 

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "port/kc_poller.h"
 
+#include "port/kc_deadline.h"
 #include "port/kc_futex.h"
 #include "port/kc_port.h"
 
@@ -144,11 +145,7 @@ int kc__port_wait_fd(int fd, uint32_t events, int64_t timeout_ns, struct kc_wake
                            ((events & KC__POLL_OUT) ? POLLOUT : 0))},
         {.fd = wake ? wake->rfd : -1, .events = POLLIN},
     };
-    int ms = -1;
-    if (timeout_ns >= 0) {
-        int64_t v = (timeout_ns + 999999) / 1000000;
-        ms = v > INT_MAX ? INT_MAX : (int)v;
-    }
+    int ms = kc__timeout_ms(timeout_ns);
     int r;
     do
         r = poll(p, wake ? 2 : 1, ms);

@@ -153,8 +153,9 @@ static int ensure_helper(void)
 int kc_run_blocking(kc_blocking_fn_t fn, void *arg, int64_t timeout_ns, const kc_cancel_t *cancel,
                     int *result)
 {
-    if (fn == NULL || (timeout_ns < 0 && timeout_ns != KC_NO_TIMEOUT))
+    if (fn == NULL)
         return -EINVAL;
+    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     if (kc_cancel_is_triggered(cancel))
         return -ECANCELED;
     struct kc_job j;

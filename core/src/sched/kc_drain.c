@@ -25,7 +25,7 @@ int kc__drain_wait(kc_lock_t *lock, struct kc_idle_waiter **head, const _Atomic 
     /* cppcheck-suppress autoVariables */
     *head = &me;
     kc__unlock(lock);
-    int64_t deadline = timeout_ns < 0 ? -1 : kc__sched_now() + timeout_ns;
+    int64_t deadline = kc__deadline_after(timeout_ns); /* saturating, the one rule */
     int rc = 0;
     if (cancel != NULL)
         kc__cancel_hold(cancel); /* read by every park of the loop (the lifetime rule) */
@@ -35,9 +35,8 @@ int kc__drain_wait(kc_lock_t *lock, struct kc_idle_waiter **head, const _Atomic 
    * relaxed read of before was enough for waking, since the last unpark
    * leaves a permit, but not for that visibility.) */
     while (atomic_load_explicit(live, memory_order_seq_cst) != 0) {
-        int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
         bool sliced = false;
-        left = kc__deadlock_slice(&dw, deadline >= 0 && left < 0 ? 0 : left, &sliced);
+        int64_t left = kc__deadlock_slice(&dw, kc__deadline_left(deadline), &sliced);
         rc = kc__park(&me.p, left, cancel, intr);
         if (rc == -ETIME && sliced) {
             rc = kc__deadlock_look(&dw) ? -EDEADLK : 0;

@@ -245,10 +245,9 @@ static int wait_thread(int fd, uint32_t events, int64_t timeout_ns, const kc_can
         kc__wakefd_close(&wf);
         return -ECANCELED;
     }
-    int64_t deadline = timeout_ns < 0 ? -1 : kc__sched_now() + timeout_ns;
+    int64_t deadline = kc__deadline_after(timeout_ns);
     for (;;) {
-        int64_t left = deadline < 0 ? -1 : deadline - kc__sched_now();
-        rc = kc__port_wait_fd(fd, events, deadline >= 0 && left < 0 ? 0 : left, &wf);
+        rc = kc__port_wait_fd(fd, events, kc__deadline_left(deadline), &wf);
         if (kc_cancel_is_triggered(cancel)) {
             rc = -ECANCELED;
             break;
@@ -267,6 +266,7 @@ int kc_io_wait(int fd, uint32_t events, int64_t timeout_ns, const kc_cancel_t *c
         return -EINVAL;
     if (kc_cancel_is_triggered(cancel) || kc_sched_is_cancelled())
         return -ECANCELED;
+    timeout_ns = kc__timeout_norm(timeout_ns);
     if (timeout_ns == 0) {
         int r = kc__port_wait_fd(fd, events, 0, NULL);
         return r == -ETIME ? -EAGAIN : r;

@@ -20,15 +20,14 @@
 
 /* Deadline bookkeeping shared by the retry loops. */
 struct io_clock {
-    int64_t timeout;
-    int64_t deadline; /* -1: forever */
+    int64_t timeout;  /* normalised: KC_NO_TIMEOUT or >= 0 */
+    int64_t deadline; /* kc__deadline_after(timeout) */
 };
 
 static struct io_clock clock_start(int64_t timeout_ns)
 {
-    struct io_clock c = {timeout_ns, -1};
-    if (timeout_ns > 0)
-        c.deadline = kc__sched_now() + timeout_ns;
+    timeout_ns = kc__timeout_norm(timeout_ns);
+    struct io_clock c = {timeout_ns, kc__deadline_after(timeout_ns)};
     return c;
 }
 
@@ -37,12 +36,9 @@ static int io_park(int fd, uint32_t events, const struct io_clock *c, const kc_c
 {
     if (c->timeout == 0)
         return -EAGAIN;
-    int64_t left = KC_NO_TIMEOUT;
-    if (c->deadline >= 0) {
-        left = c->deadline - kc__sched_now();
-        if (left <= 0)
-            return -ETIME;
-    }
+    int64_t left = kc__deadline_left(c->deadline);
+    if (left == 0)
+        return -ETIME;
     int r = kc_io_wait(fd, events, left, cancel);
     return r < 0 ? r : 0;
 }
@@ -153,12 +149,16 @@ static ssize_t try_accept(int fd, void *arg)
 
 ssize_t kc_read(int fd, void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
+    if (buf == NULL && n > 0)
+        return -EINVAL;
     struct io_buf b = {buf, n};
     return io_retry(fd, KC_IO_IN, timeout_ns, cancel, try_read, &b);
 }
 
 ssize_t kc_write(int fd, const void *buf, size_t n, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
+    if (buf == NULL && n > 0)
+        return -EINVAL;
     struct io_buf b = {(void *)(uintptr_t)buf, n}; /* write only reads it */
     return io_retry(fd, KC_IO_OUT, timeout_ns, cancel, try_write, &b);
 }
@@ -166,6 +166,8 @@ ssize_t kc_write(int fd, const void *buf, size_t n, int64_t timeout_ns, const kc
 ssize_t kc_recvmsg(int fd, struct msghdr *msg, int flags, int64_t timeout_ns,
                    const kc_cancel_t *cancel)
 {
+    if (msg == NULL)
+        return -EINVAL;
     struct io_msg m = {msg, flags};
     return io_retry(fd, KC_IO_IN, timeout_ns, cancel, try_recvmsg, &m);
 }
@@ -173,6 +175,8 @@ ssize_t kc_recvmsg(int fd, struct msghdr *msg, int flags, int64_t timeout_ns,
 ssize_t kc_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t timeout_ns,
                    const kc_cancel_t *cancel)
 {
+    if (msg == NULL)
+        return -EINVAL;
     struct io_msg m = {(struct msghdr *)(uintptr_t)msg, flags}; /* sendmsg only reads it */
     return io_retry(fd, KC_IO_OUT, timeout_ns, cancel, try_sendmsg, &m);
 }
@@ -180,6 +184,8 @@ ssize_t kc_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t timeout_
 int kc_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t timeout_ns,
               const kc_cancel_t *cancel)
 {
+    if (addr != NULL && len == NULL)
+        return -EINVAL;
     struct io_peer p = {addr, len};
     return (int)io_retry(fd, KC_IO_IN, timeout_ns, cancel, try_accept, &p);
 }
@@ -190,6 +196,8 @@ static int connect_wait(int fd, const struct sockaddr *addr, socklen_t len, int6
 int kc_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns,
                const kc_cancel_t *cancel)
 {
+    if (addr == NULL)
+        return -EINVAL;
     if (cancel == NULL)
         return connect_wait(fd, addr, len, timeout_ns, NULL);
     kc__cancel_hold(cancel); /* read between the retries (the lifetime rule) */
@@ -212,14 +220,14 @@ static int connect_wait(int fd, const struct sockaddr *addr, socklen_t len, int6
         if (e != EAGAIN)
             break;
         /* A full listen backlog (AF_UNIX): nothing started; retry later. */
-        if (c.timeout == 0 || (c.deadline >= 0 && kc__sched_now() >= c.deadline))
+        if (c.timeout == 0 || kc__deadline_passed(c.deadline))
             return c.timeout == 0 ? -EAGAIN : -ETIME;
         kc_sched_yield();
     }
     if (e != EINPROGRESS && e != EINTR)
         return -e;
     /* In progress: writable means finished, one way or the other. */
-    if (timeout_ns == 0)
+    if (c.timeout == 0)
         return -EAGAIN;
     int k = io_park(fd, KC_IO_OUT, &c, cancel);
     if (k < 0)

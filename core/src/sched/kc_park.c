@@ -169,7 +169,7 @@ static bool take_permit_own(kc_parker_t *p)
 
 static int park_thread(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    int64_t deadline = timeout_ns > 0 ? kc__sched_now() + timeout_ns : -1;
+    int64_t deadline = kc__deadline_after(timeout_ns);
     kc_cancel_reg_t reg;
     bool reg_on = false;
     if (cancel != NULL) {
@@ -183,8 +183,8 @@ static int park_thread(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *ca
             rc = 0;
             break;
         }
-        int64_t left = deadline < 0 ? -1 : deadline - kc__sched_now();
-        if (kc__cancel_fired_sc(cancel) || (deadline >= 0 && left <= 0)) {
+        int64_t left = kc__deadline_left(deadline);
+        if (kc__cancel_fired_sc(cancel) || left == 0) {
             uint32_t e = P_WAITING;
             /* relaxed failure is fine: a PERMIT is taken at the loop top */
             if (!atomic_compare_exchange_strong_explicit(
@@ -343,6 +343,7 @@ int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
 /* Park on p, which the calling context owns (checked by the caller). */
 static int park_owned(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr)
 {
+    timeout_ns = kc__timeout_norm(timeout_ns);
     if (p->kind == KIND_TASK) {
         struct kc_task *t = p->owner;
         if (p == &t->parker ? take_permit_own(p) : take_permit(p)) /* K6 */

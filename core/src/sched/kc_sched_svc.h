@@ -21,6 +21,85 @@ struct kc_task;
 /* Monotonic nanoseconds, the clock every deadline of kcoro is read on. */
 int64_t kc__sched_now(void);
 
+/* ---- deadlines: the one timeout rule (ERROR_SEMANTICS.md, "Timeouts")
+ * Every blocking call of kcoro takes a relative timeout and every wait loop
+ * inside it needs an absolute deadline on kc__sched_now() and, after each
+ * wake-up, the time left. These helpers are the only place where that
+ * conversion happens:
+ *
+ *   timeout                      deadline                 time left
+ *   KC_NO_TIMEOUT (-1)           KC__DEADLINE_NEVER       KC_NO_TIMEOUT
+ *   any other value <= 0         0 (already passed)       0
+ *   t > 0                        now + t, saturating at   deadline - now,
+ *                                KC__DEADLINE_NEVER       never below 0
+ *
+ *   D1. No helper overflows for any int64_t input (UBSan-clean): a sum that
+ *       would pass INT64_MAX saturates at KC__DEADLINE_NEVER (292 years),
+ *       which then means "no limit".
+ *   D2. A negative timeout other than KC_NO_TIMEOUT never means "forever":
+ *       it is a time that has already run out and behaves as 0 (try once).
+ *   D3. The time left is KC_NO_TIMEOUT or >= 0.
+ *   D4. The clock is read only for a finite positive timeout.
+ * (port/kc_deadline.h turns what is left into poll(2) milliseconds.) */
+
+/* The deadline of a wait without limit; later than any reachable time. */
+#define KC__DEADLINE_NEVER INT64_MAX
+
+/* The one rule for a public timeout argument (D2): KC_NO_TIMEOUT stays,
+ * every other negative value becomes 0, the rest is unchanged. */
+static inline int64_t kc__timeout_norm(int64_t timeout_ns)
+{
+    return timeout_ns < 0 && timeout_ns != KC_NO_TIMEOUT ? 0 : timeout_ns;
+}
+
+/* now + timeout_ns as a deadline (table above), saturating (D1). Pure, so
+ * tests can feed any now. */
+static inline int64_t kc__deadline_from(int64_t now, int64_t timeout_ns)
+{
+    if (timeout_ns == KC_NO_TIMEOUT)
+        return KC__DEADLINE_NEVER;
+    if (timeout_ns <= 0)
+        return 0;
+    if (now < 0)
+        now = 0; /* the monotonic clock never is; keeps the sum defined */
+    return timeout_ns >= KC__DEADLINE_NEVER - now ? KC__DEADLINE_NEVER : now + timeout_ns;
+}
+
+/* The deadline timeout_ns from now (D4: reads the clock only when needed). */
+static inline int64_t kc__deadline_after(int64_t timeout_ns)
+{
+    if (timeout_ns <= 0)
+        return kc__deadline_from(0, timeout_ns);
+    return kc__deadline_from(kc__sched_now(), timeout_ns);
+}
+
+/* The relative time from now to deadline: KC_NO_TIMEOUT for a deadline
+ * that never comes, 0 once it has passed (D3). Pure. */
+static inline int64_t kc__deadline_left_at(int64_t deadline, int64_t now)
+{
+    if (deadline == KC__DEADLINE_NEVER)
+        return KC_NO_TIMEOUT;
+    if (now < 0)
+        now = 0; /* as in kc__deadline_from */
+    return deadline > now ? deadline - now : 0;
+}
+
+/* The time left until deadline, read from the clock (not for NEVER or 0). */
+static inline int64_t kc__deadline_left(int64_t deadline)
+{
+    if (deadline == KC__DEADLINE_NEVER)
+        return KC_NO_TIMEOUT;
+    if (deadline == 0)
+        return 0;
+    return kc__deadline_left_at(deadline, kc__sched_now());
+}
+
+/* True once deadline has passed (never for KC__DEADLINE_NEVER). */
+static inline bool kc__deadline_passed(int64_t deadline)
+{
+    return kc__deadline_left(deadline) == 0;
+}
+
 /* ---- the running task (kc_task.c) */
 /* The running task, or NULL in a thread or a bare coroutine. */
 struct kc_task *kc__task_self(void);

@@ -254,23 +254,6 @@ void kc__task_finish(struct kc_worker *w, struct kc_task *t)
     kc__sched_live_dec(s);
 }
 
-/* Relative time left until deadline (negative deadline: forever). */
-static int64_t left_until(int64_t deadline)
-{
-    if (deadline < 0)
-        return KC_NO_TIMEOUT;
-    int64_t d = deadline - kc__sched_now();
-    return d > 0 ? d : 0;
-}
-
-static int64_t deadline_of(int64_t timeout_ns)
-{
-    if (timeout_ns < 0)
-        return -1;
-    int64_t now = kc__sched_now();
-    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
-
 int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (t == NULL)
@@ -279,7 +262,7 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
         return -EPERM;
     kc_parker_t p;
     kc_parker_init(&p);
-    int64_t deadline = deadline_of(timeout_ns);
+    int64_t deadline = kc__deadline_after(timeout_ns);
     int rc = 0;
     kc__lock(&t->lock);
     if (t->joiner != NULL) {
@@ -302,7 +285,7 @@ int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel
         if (self != NULL)
             kc__task_note_arg(self, NULL, (int64_t)kc_task_id(t)); /* the dump shows the id */
         bool sliced = false;
-        int64_t left = kc__deadlock_slice(&dw, left_until(deadline), &sliced);
+        int64_t left = kc__deadlock_slice(&dw, kc__deadline_left(deadline), &sliced);
         rc = kc__park(&p, left, cancel, true);
         kc__lock(&t->lock);
         t->joiner = NULL; /* A3 */

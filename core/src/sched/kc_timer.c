@@ -157,8 +157,8 @@ int kc__timer_start_after(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w
         h->e = ne;
         h->cap *= 2;
     }
-    int64_t now = kc__sched_now(), delay = delay_ns > 0 ? delay_ns : 0;
-    int64_t when = delay > INT64_MAX - now ? INT64_MAX : now + delay;
+    int64_t now = kc__sched_now();
+    int64_t when = delay_ns > 0 ? kc__deadline_from(now, delay_ns) : now; /* <= 0: due now */
     t->when = when;
     t->worker = (int32_t)w->index;
     t->sched = s;

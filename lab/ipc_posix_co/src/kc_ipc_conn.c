@@ -743,6 +743,7 @@ KC_API int kc_ipc_accept(kc_ipc_server_t *srv, kc_ipc_conn_t **out, int64_t time
 {
     if (srv == NULL || out == NULL)
         return -EINVAL;
+    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     int64_t deadline = kc__tp_deadline(timeout_ns);
     kc_transport_t *tp;
     kc_transport_peer_t peer = {.size = sizeof peer};
@@ -781,6 +782,7 @@ KC_API int kc_ipc_connect(kc_ipc_conn_t **out, const char *url, const kc_ipc_opt
 {
     if (out == NULL || !opts_ok(&opts))
         return -EINVAL;
+    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     int64_t deadline = kc__tp_deadline(timeout_ns);
     kc_transport_t *tp;
     int rc = kc_transport_connect(url, opts->transport, &tp, timeout_ns, cancel);
@@ -817,6 +819,7 @@ KC_API int kc_ipc_shutdown(kc_ipc_conn_t *c, int64_t timeout_ns, const kc_cancel
 {
     if (c == NULL)
         return -EINVAL;
+    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     uint8_t why[8] = {0};
     pthread_mutex_lock(&c->lock);
     bool send = c->state == IPC_OPEN || (c->state == IPC_DRAINING && !c->local_goaway);
@@ -868,6 +871,7 @@ KC_API int kc_ipc_wait_dead(kc_ipc_conn_t *c, int64_t timeout_ns, const kc_cance
 {
     if (c == NULL)
         return -EINVAL;
+    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     int64_t deadline = kc__tp_deadline(timeout_ns);
     int rc = 0;
     pthread_mutex_lock(&c->lock);

@@ -26,6 +26,7 @@
  */
 #include "kc_ipc_impl.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +34,11 @@
 
 KC_API uint16_t kc_rpc_status_to_wire(int rc)
 {
+    if (rc >= 0)
+        return KC_RPC_WIRE_OK; /* a handler's non-negative status */
+    if (rc == INT_MIN)
+        return KC_RPC_WIRE_OTHER; /* -INT_MIN is no int: never negate it */
     switch (-rc) {
-    case 0:
-        return KC_RPC_WIRE_OK;
     case EAGAIN:
         return KC_RPC_WIRE_EAGAIN;
     case ETIME:
@@ -61,7 +64,7 @@ KC_API uint16_t kc_rpc_status_to_wire(int rc)
     case ENOMEM:
         return KC_RPC_WIRE_ENOMEM;
     default:
-        return rc > 0 ? KC_RPC_WIRE_OK : KC_RPC_WIRE_OTHER;
+        return KC_RPC_WIRE_OTHER;
     }
 }
 
@@ -308,6 +311,7 @@ KC_API int kc_rpc_send_timed(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, c
                              size_t len, int64_t timeout_ns, const kc_cancel_t *cancel,
                              uint32_t *out_req_id, kc_rpc_future_t **out_future)
 {
+    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     return send_req(c, cmd, chan_id, payload, len, deadline_us(timeout_ns), timeout_ns,
                     kc__tp_deadline(timeout_ns), cancel, out_req_id, out_future);
 }
@@ -346,6 +350,7 @@ KC_API int kc_rpc_await(kc_rpc_future_t *f, int64_t timeout_ns, const kc_cancel_
 {
     if (f == NULL)
         return -EINVAL;
+    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     kc_ipc_conn_t *c = f->conn;
     int64_t deadline = kc__tp_deadline(timeout_ns);
     kc_parker_t pk;
@@ -417,6 +422,7 @@ KC_API int kc_rpc_call(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const v
         *out_payload = NULL;
     if (out_len)
         *out_len = 0;
+    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     int64_t deadline = kc__tp_deadline(timeout_ns);
     kc_rpc_future_t *f;
     int rc = kc_rpc_send_timed(c, cmd, chan_id, payload, len, timeout_ns, cancel, NULL, &f);

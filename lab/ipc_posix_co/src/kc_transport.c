@@ -204,6 +204,7 @@ KC_API int kc_transport_accept(kc_transport_t *listener, kc_transport_t **out,
     p->pid = -1;
     p->name[0] = '\0';
     void *self = NULL;
+    timeout_ns = kc__timeout_norm(timeout_ns);
     int rc = listener->ops->accept(listener->self, &self, p, timeout_ns, cancel);
     if (rc < 0)
         return rc;
@@ -222,6 +223,7 @@ KC_API int kc_transport_connect(const char *url, const kc_transport_opts_t *opts
     if (ops == NULL)
         return bad ? -EINVAL : -ENOTSUP;
     void *self = NULL;
+    timeout_ns = kc__timeout_norm(timeout_ns);
     const kc_transport_ops_t *ip = routed(ops, opts);
     if (ip != NULL) {
         kc_transport_opts_t o = *opts;
@@ -256,7 +258,7 @@ KC_API int kc_transport_send_frame(kc_transport_t *t, const kc_frame_hdr_t *hdr,
 {
     if (t == NULL || t->listener || !frame_ok(hdr, iov, iovcnt))
         return -EINVAL;
-    return t->ops->send_frame(t->self, hdr, iov, iovcnt, timeout_ns, cancel);
+    return t->ops->send_frame(t->self, hdr, iov, iovcnt, kc__timeout_norm(timeout_ns), cancel);
 }
 
 KC_API int kc_transport_send_frames(kc_transport_t *t, const kc_frame_out_t *frames, int n,
@@ -267,6 +269,7 @@ KC_API int kc_transport_send_frames(kc_transport_t *t, const kc_frame_out_t *fra
     for (int i = 0; i < n; i++)
         if (!frame_ok(&frames[i].hdr, frames[i].iov, frames[i].iovcnt))
             return -EINVAL;
+    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     if (n > 1 && t->ops->size > offsetof(kc_transport_ops_t, send_frames) &&
         t->ops->send_frames != NULL)
         return t->ops->send_frames(t->self, frames, n, timeout_ns, cancel);
@@ -288,7 +291,8 @@ KC_API int kc_transport_recv_frame(kc_transport_t *t, kc_frame_hdr_t *hdr, void 
     if (t == NULL || t->listener || hdr == NULL || payload == NULL)
         return -EINVAL;
     *payload = NULL;
-    return t->ops->recv_frame(t->self, hdr, payload, max_payload, timeout_ns, cancel);
+    return t->ops->recv_frame(t->self, hdr, payload, max_payload, kc__timeout_norm(timeout_ns),
+                              cancel);
 }
 
 KC_API int kc_transport_poll_handle(kc_transport_t *t)

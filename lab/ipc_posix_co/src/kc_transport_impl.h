@@ -11,6 +11,7 @@
 #include "kcoro/transport.h"
 
 #include "port/kc_port.h"
+#include "sched/kc_sched_svc.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -26,24 +27,21 @@ struct kc_transport {
 extern const kc_transport_ops_t kc__transport_unix_ops;
 extern const kc_transport_ops_t kc__transport_mem_ops;
 
-/* An absolute deadline for a relative timeout: -1 for KC_NO_TIMEOUT (and
- * any negative timeout), now + timeout otherwise (saturating). */
+/* An absolute deadline for a relative timeout, by core's one rule
+ * (sched/kc_sched_svc.h): KC__DEADLINE_NEVER for KC_NO_TIMEOUT, 0 (passed)
+ * for 0 and every other negative value, now + timeout otherwise
+ * (saturating). The kc_transport_* wrappers normalise the timeout first
+ * (kc__timeout_norm), so backends only ever see KC_NO_TIMEOUT or >= 0. */
 static inline int64_t kc__tp_deadline(int64_t timeout_ns)
 {
-    if (timeout_ns < 0)
-        return -1;
-    int64_t now = (int64_t)kc__port_now_ns();
-    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+    return kc__deadline_after(timeout_ns);
 }
 
 /* What is left of a deadline from kc__tp_deadline(): KC_NO_TIMEOUT for
  * none, 0 when it has passed (a "try once" for the calls it is given to). */
 static inline int64_t kc__tp_left(int64_t deadline)
 {
-    if (deadline < 0)
-        return KC_NO_TIMEOUT;
-    int64_t left = deadline - (int64_t)kc__port_now_ns();
-    return left > 0 ? left : 0;
+    return kc__deadline_left(deadline);
 }
 
 /* Refusal causes of a listener, one bit each for "logged once". */

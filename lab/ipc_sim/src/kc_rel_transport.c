@@ -105,6 +105,18 @@ static void wake(kc_parker_t **slot)
     }
 }
 
+/* The deadline timeout_ns from now on now_ns(): -1 for none (the
+ * kc_transport_* wrappers hand a backend no other negative timeout),
+ * saturating at INT64_MAX instead of overflowing (ERROR_SEMANTICS.md,
+ * "Timeouts"). */
+static int64_t deadline_in(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return -1;
+    int64_t now = now_ns();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
 /* Park on slot until woken, the absolute deadline (-1: none) or cancel.
  * Called and returns with e->lk held. */
 static int wait_on(rel_ep_t *e, kc_parker_t **slot, int64_t deadline, const kc_cancel_t *cancel)
@@ -561,7 +573,7 @@ static int rel_send(void *self, const kc_frame_hdr_t *hdr, const struct iovec *i
         return -EINVAL;
     uint32_t mss = e->cfg.mss;
     uint64_t total = KC_FRAME_HDR_SIZE + (uint64_t)hdr->len;
-    int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+    int64_t deadline = deadline_in(timeout_ns);
     kc_rel_snd_t *s = &e->snd;
     pthread_mutex_lock(&e->lk);
     int rc = 0;
@@ -627,7 +639,7 @@ static int rel_recv(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_
     rel_ep_t *e = self;
     if (e->listener)
         return -EINVAL;
-    int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+    int64_t deadline = deadline_in(timeout_ns);
     kc_rel_rcv_t *r = &e->rcv;
     pthread_mutex_lock(&e->lk);
     int rc;
