@@ -62,7 +62,7 @@ static int64_t deadline_of(int64_t timeout_ns)
 
 static int64_t left_of(int64_t deadline)
 {
-    if (deadline < 0)
+    if (deadline < 0 || deadline == INT64_MAX) /* none, or saturated: none */
         return KC_NO_TIMEOUT;
     int64_t left = deadline - now_ns();
     return left > 0 ? left : 0;

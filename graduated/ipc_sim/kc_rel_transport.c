@@ -124,7 +124,7 @@ static int wait_on(rel_ep_t *e, kc_parker_t **slot, int64_t deadline, const kc_c
     kc_parker_t p;
     kc_parker_init(&p);
     int64_t timeout = KC_NO_TIMEOUT;
-    if (deadline >= 0) {
+    if (deadline >= 0 && deadline != INT64_MAX) { /* a saturated deadline is none */
         timeout = deadline - now_ns();
         if (timeout <= 0) {
             return -ETIME;

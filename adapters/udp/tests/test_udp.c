@@ -174,6 +174,13 @@ static void test_udp_errors_and_noise(void **state)
     assert_int_equal(kc_transport_recv_frame(a, &rh, &p, 64, 20 * MS, NULL), -ETIME);
     assert_int_equal(kc_transport_recv_frame(c, &rh, &p, 64, 0, NULL), -EAGAIN);
     assert_int_equal(kc_transport_recv_frame(c, &rh, &p, 64, 20 * MS, NULL), -ETIME);
+    /* The longest timeout saturates (no overflow), both kinds of endpoint. */
+    assert_int_equal(send_msg(c, 11, "far"), 0);
+    assert_int_equal(kc_transport_recv_frame(a, &rh, &p, 64, INT64_MAX, NULL), 0);
+    free(p);
+    assert_int_equal(send_msg(a, 12, "far"), 0);
+    assert_int_equal(kc_transport_recv_frame(c, &rh, &p, 64, INT64_MAX, NULL), 0);
+    free(p);
     /* A frame longer than the reader allows, each way. */
     assert_int_equal(send_msg(c, 9, "0123456789"), 0);
     assert_int_equal(kc_transport_recv_frame(a, &rh, &p, 4, 2000 * MS, NULL), -EMSGSIZE);

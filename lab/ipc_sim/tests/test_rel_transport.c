@@ -275,10 +275,11 @@ static void check_lossy(int workers)
         (unsigned long)load(&ca->timeouts), (unsigned long)load(&cb->timeouts),
         (unsigned long)(load(&ca->bad_crc) + load(&cb->bad_crc)),
         (unsigned long)(load(&ca->dups_in) + load(&cb->dups_in)), atomic_load(&ca->srtt_ns) / 1e6);
-    assert_true(ab->dropped > 0 && ba->dropped > 0 && ab->dups > 0 && ab->reorder > 0);
-    assert_true(load(&ca->retrans) + load(&cb->retrans) >=
-                (uint64_t)(ab->dropped > ba->dropped ? 1 : 1));
-    assert_true(load(&ca->fast_retrans) > 0 && load(&cb->fast_retrans) > 0);
+    /* The link did impair, and the layer repaired (sums: a scaled run,
+     * under TSan or Valgrind, has few frames per direction). */
+    assert_true(ab->dropped + ba->dropped > 0 && ab->reorder + ba->reorder > 0);
+    assert_true(load(&ca->retrans) + load(&cb->retrans) > 0);
+    assert_true(load(&ca->fast_retrans) + load(&cb->fast_retrans) > 0);
     assert_true(load(&ca->dups_in) + load(&cb->dups_in) > 0);
     assert_true(load(&ca->bad_crc) + load(&cb->bad_crc) <= (uint64_t)(ab->corrupt + ba->corrupt));
     assert_true(load(&ca->rtt_samples) > 0 && atomic_load(&ca->srtt_ns) >= 3000000);
@@ -305,7 +306,7 @@ static void test_rel_lossy_frames_in_order_two_workers(void **state)
 static void test_rel_lossy_replays_by_seed(void **state)
 {
     (void)state;
-    long n = scaled(2000);
+    long n = 2000;     /* not scaled: the fates of 40 frames must differ by seed */
     long cap = n / 50; /* frames coalesce: 2000 frames make ~75 segments each way */
     run_t *one = calloc(1, sizeof *one), *two = calloc(1, sizeof *two),
           *other = calloc(1, sizeof *other);
@@ -490,7 +491,7 @@ static void test_rel_plain_threads(void **state)
     assert_int_equal(kc_transport_listen(k.url, &k.ob, &lis), 0);
     assert_int_equal(kc_transport_connect(k.url, &k.oa, &a, KC_NO_TIMEOUT, NULL), 0);
     assert_int_equal(kc_transport_accept(lis, &b, NULL, KC_NO_TIMEOUT, NULL), 0);
-    stream_t tx = {a, scaled(3000), 0, 0, 0}, rx = {b, scaled(3000), 0, 0, 0};
+    stream_t tx = {a, 3000, 0, 0, 0}, rx = {b, 3000, 0, 0, 0}; /* under a second */
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, th_send, &tx), 0);
     co_recv(&rx);
@@ -506,6 +507,15 @@ static void test_rel_plain_threads(void **state)
     void *pl;
     assert_int_equal(kc_transport_recv_frame(b, &h, &pl, 64, 0, NULL), -EAGAIN);
     assert_int_equal(kc_transport_recv_frame(b, &h, &pl, 64, 2000000, NULL), -ETIME);
+    /* The longest timeout saturates instead of overflowing. */
+    uint8_t one = 7;
+    struct iovec iov = {&one, 1};
+    kc_frame_hdr_t sh = {KC_WIRE_VERSION, KC_FRAME_DATA, 0, 1, 99, 1};
+    assert_int_equal(kc_transport_send_frame(a, &sh, &iov, 1, INT64_MAX, NULL), 0);
+    assert_int_equal(kc_transport_recv_frame(b, &h, &pl, 64, INT64_MAX, NULL), 0);
+    assert_int_equal(h.id, 99);
+    assert_int_equal(*(uint8_t *)pl, 7);
+    free(pl);
     kc_transport_close(a);
     kc_transport_close(b);
     kc_transport_close(lis);
