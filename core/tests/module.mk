@@ -24,6 +24,7 @@ CORE_TESTS += actor
 CORE_TESTS += chan_lincheck
 CORE_TESTS += chan_stress
 CORE_TESTS += chan_cells
+CORE_TESTS += chan_remote
 CORE_TESTS += sched_ceiling
 CORE_TESTS += bus
 CORE_TESTS += zdesc

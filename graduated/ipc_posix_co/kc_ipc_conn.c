@@ -51,6 +51,8 @@ void kc__ipc_unref(kc_ipc_conn_t *c)
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
     kc__ipc_unregister(c); /* a start that failed after registering */
+    if (c->layer != NULL)
+        c->layer->on_free(c->layer_arg);
     if (c->attached_fd >= 0)
         kc_io_detach(c->sched, c->attached_fd);
     free_items(c->ctl_head);
@@ -117,8 +119,52 @@ void kc__ipc_die(kc_ipc_conn_t *c, int rc)
     }
     wake_space(c);
     kc__ipc_wake_state(c);
+    const kc__ipc_layer_ops_t *layer = c->layer;
     pthread_mutex_unlock(&c->lock);
     kc_cancel_trigger(c->life); /* rx, tx and every handler's token */
+    if (layer != NULL)
+        layer->on_dead(c->layer_arg, rc);
+}
+
+int kc__ipc_layer_attach(kc_ipc_conn_t *c, const kc__ipc_layer_ops_t *ops, void *arg, void **cur)
+{
+    if (c == NULL || ops == NULL)
+        return -EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&c->lock);
+    if (c->layer != NULL) {
+        if (cur != NULL)
+            *cur = c->layer_arg;
+        rc = -EEXIST;
+    } else if (c->state == IPC_DEAD) {
+        rc = -EPIPE;
+    } else {
+        c->layer = ops;
+        c->layer_arg = arg;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+void kc__ipc_layer_kick(kc_ipc_conn_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->layer_pending = true;
+    if (c->tx_waiter) {
+        kc_unpark(c->tx_waiter);
+        c->tx_waiter = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+kc_sched_t *kc__ipc_sched(const kc_ipc_conn_t *c)
+{
+    return c->sched;
+}
+
+uint32_t kc__ipc_max_frame(const kc_ipc_conn_t *c)
+{
+    return c->neg.max_frame;
 }
 
 int kc__ipc_enqueue(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t id,
@@ -280,6 +326,26 @@ static struct kc_ipc_txitem *take_items(kc_ipc_conn_t *c)
     return head;
 }
 
+/* Send the channel layer's next frame, if it has one; ask it again next
+ * round while it does (layer_pending). Returns 0 or the link's error. */
+static int layer_send(kc_ipc_conn_t *c)
+{
+    kc_frame_hdr_t h;
+    struct iovec v = {NULL, 0};
+    if (c->layer->pull(c->layer_arg, &h, &v) == 0)
+        return 0;
+    h.version = KC_WIRE_VERSION;
+    int rc = kc_transport_send_frame(c->tp, &h, &v, 1, KC_NO_TIMEOUT, c->life);
+    c->layer->sent(c->layer_arg, rc);
+    pthread_mutex_lock(&c->lock);
+    if (rc == 0) {
+        c->frames_out++;
+        c->layer_pending = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 static int tx_main(void *arg)
 {
     kc_ipc_conn_t *c = arg;
@@ -287,12 +353,23 @@ static int tx_main(void *arg)
     kc_parker_init(&pk);
     for (;;) {
         struct kc_ipc_txitem *batch = NULL;
+        bool layer = false;
         pthread_mutex_lock(&c->lock);
         for (;;) {
             if (c->state == IPC_DEAD)
                 break;
-            if ((batch = take_items(c)) != NULL)
+            /* The channel layer's frames and RPC batches take turns. */
+            if (c->layer_pending &&
+                (c->layer_turn || (c->ctl_head == NULL && c->data_head == NULL))) {
+                c->layer_pending = false;
+                c->layer_turn = false;
+                layer = true;
                 break;
+            }
+            if ((batch = take_items(c)) != NULL) {
+                c->layer_turn = true;
+                break;
+            }
             kc__ipc_wake_state(c); /* idle: a draining shutdown may finish */
             c->tx_waiter = &pk;
             pthread_mutex_unlock(&c->lock);
@@ -306,6 +383,16 @@ static int tx_main(void *arg)
             pthread_mutex_lock(&c->lock);
             if (c->tx_waiter == &pk)
                 c->tx_waiter = NULL;
+        }
+        if (layer) {
+            pthread_mutex_unlock(&c->lock);
+            int rc = layer_send(c);
+            if (rc < 0) {
+                if (rc != -ECANCELED)
+                    kc__ipc_die(c, link_error(c, rc));
+                break;
+            }
+            continue;
         }
         if (batch == NULL) {
             pthread_mutex_unlock(&c->lock);
@@ -429,7 +516,24 @@ static int rx_frame(kc_ipc_conn_t *c, const kc_frame_hdr_t *h, uint8_t *p, struc
         pthread_mutex_unlock(&c->lock);
         return 0;
     }
-    default: /* HELLO twice, DATA without a channel layer */
+    case KC_FRAME_DATA:
+    case KC_FRAME_CHAN: {
+        pthread_mutex_lock(&c->lock);
+        const kc__ipc_layer_ops_t *layer = c->layer;
+        if (layer == NULL)
+            c->refused++; /* no channel layer: dropped */
+        pthread_mutex_unlock(&c->lock);
+        if (layer == NULL) {
+            free(p);
+            /* A CHAN message gets an empty CHAN back, same chan_id and id:
+             * "no channel layer here" (an empty one is never answered). */
+            if (h->type == KC_FRAME_CHAN && h->len > 0)
+                kc__ipc_enqueue(c, KC_FRAME_CHAN, h->chan_id, h->id, NULL, NULL, 0, true, 0, NULL);
+            return 0;
+        }
+        return layer->on_frame(c->layer_arg, h, p);
+    }
+    default: /* HELLO twice */
         free(p);
         return -EPROTO;
     }

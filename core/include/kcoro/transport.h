@@ -66,9 +66,12 @@ typedef enum kc_frame_type {
     KC_FRAME_REPLY = 6,
     /* CANCEL: the caller no longer wants request id; no payload. */
     KC_FRAME_CANCEL = 7,
-    /* DATA: a message on logical channel chan_id (used by the mux layer). */
+    /* DATA: elements of logical channel chan_id; id = the per-channel
+     * sequence number of the first element (the channel layer, WIRE.md). */
     KC_FRAME_DATA = 8,
-    /* (9 is reserved for the mux layer's channel-control frame.) */
+    /* CHAN: a control message of the channel layer (open, credit, close,
+     * verdict, cancel, reset) for logical channel chan_id (WIRE.md). */
+    KC_FRAME_CHAN = 9,
     /* SEG: a segment of the reliability layer (kcoro/rel.h) on an
      * unreliable link; id = sequence number; payload = CRC32C, timestamp,
      * then a piece of the inner frames' bytes (WIRE.md). */

@@ -174,6 +174,7 @@ int kc_chan_create(kc_chan_t **out, const kc_chan_opts_t *opts)
     ch->desc = opts->elem_size == 0;
     ch->arena = opts_arena(opts);
     ch->boxed = !ch->desc && ch->arena != NULL;
+    ch->detour = ch->boxed ? KC__CHAN_DETOUR_BOX : 0;
     ch->elem_size = opts->elem_size;
     ch->slot_size = ch->desc || ch->boxed ? sizeof(kc_zdesc_t) : opts->elem_size;
     ch->max_desc_len = opts->max_desc_len;
@@ -265,6 +266,8 @@ int kc_chan_destroy(kc_chan_t *ch)
 {
     if (ch == NULL)
         return 0;
+    if (ch->rops != NULL)
+        return kc__chan_remote_destroy(ch); /* kc_chan_remote.c */
     if (ch->tick != NULL)
         kc__chan_tick_free(ch); /* a timer channel stops first (kc_chan_timer.c) */
     kc_lock_t *g = guard_of(ch);
@@ -632,6 +635,8 @@ int kc__chan_close(kc_chan_t *ch, int reason)
 {
     if (ch == NULL)
         return -EINVAL;
+    if (ch->rops != NULL)
+        return kc__chan_remote_close(ch, reason); /* kc_chan_remote.c */
     kc__lock(&ch->lock);
     if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
         kc__unlock(&ch->lock);
@@ -673,6 +678,8 @@ size_t kc_chan_len(const kc_chan_t *ch)
 {
     if (ch == NULL)
         return 0;
+    if (ch->rops != NULL)
+        return kc__chan_remote_len(ch);
     uint64_t r, s;
     return (size_t)kc__chan_read_indices(ch, &r, &s);
 }

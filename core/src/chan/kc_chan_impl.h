@@ -69,6 +69,8 @@ struct kc_chan {
     bool boxed;              /* a byte channel whose elements live in `arena`
                                 (its slots hold kc_zdesc_t) */
     bool cells;              /* a cell channel: lock-free ring (below) */
+    uint8_t detour;          /* KC__CHAN_DETOUR_* bits: calls that leave the
+                                plain path (one test on the copy fast path) */
     _Atomic uint32_t closed; /* 0/1; written under the lock, read anywhere */
     size_t capacity;         /* logical: 0, n, 1, or SIZE_MAX (unlimited) */
     size_t elem_size;        /* the user's element size (0: descriptors) */
@@ -101,9 +103,32 @@ struct kc_chan {
     struct kc_chan_tick *tick;    /* a timer channel's timer (kc_chan_timer.c), or NULL */
     uint64_t id;                  /* kc_registry_new_id() at create */
     struct kc_registry_node *reg; /* the registration, or NULL (kc_chan_registry.c) */
+    const struct kc__chan_remote_ops *rops; /* a remote channel's operations, or NULL */
+    void *rimpl;                            /* and their object (kc_chan_remote.c) */
     /* Readers of the counters (snapshots) stay off the lock's line. */
     struct kc_chan_counters ctr;
 };
+
+/* Bits of kc_chan.detour. A copy send or receive tests the whole byte
+ * (the one branch a boxed channel already cost); a descriptor call tests
+ * only REMOTE (descriptors of a boxed channel take the plain path). */
+enum {
+    KC__CHAN_DETOUR_BOX = 1,   /* boxed: copies go through the arena */
+    KC__CHAN_DETOUR_REMOTE = 2 /* remote: everything goes through rops */
+};
+
+/* The calls of a channel with detour bits (kc_chan_remote.c): a remote
+ * channel's operations counted as local ones are, or a boxed channel's
+ * copy. Return what kc_chan_send / kc_chan_recv document. Can block or
+ * yield. */
+int kc__chan_detour_send(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns,
+                         const kc_cancel_t *cancel);
+int kc__chan_detour_recv(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
+                         const kc_cancel_t *cancel);
+/* kc_chan_close / kc_chan_destroy / kc_chan_len of a remote channel. */
+int kc__chan_remote_close(kc_chan_t *ch, int reason);
+int kc__chan_remote_destroy(kc_chan_t *ch);
+size_t kc__chan_remote_len(const kc_chan_t *ch);
 
 /* The close mark of a cell channel's send_idx (its top bit). */
 #define KC__CHAN_SEND_CLOSED ((uint64_t)1 << 63)

@@ -310,8 +310,8 @@ send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns, const 
     if (elem == NULL || (ch->desc != desc && !ch->boxed))
         return kc__chan_fail(ch, -EINVAL);
     timeout_ns = kc__timeout_norm(timeout_ns);
-    if (ch->boxed && !desc)
-        return kc__chan_box_send(ch, elem, timeout_ns, cancel);
+    if (__builtin_expect(ch->detour & (desc ? KC__CHAN_DETOUR_REMOTE : 0xff), 0))
+        return kc__chan_detour_send(ch, desc, elem, timeout_ns, cancel); /* boxed, remote */
     int rc = desc ? kc__chan_check_elem(ch, elem) : 0;
     if (rc != 0)
         return kc__chan_fail(ch, rc);
@@ -326,8 +326,8 @@ recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns, const kc_canc
     if (out == NULL || (ch->desc != desc && !ch->boxed))
         return kc__chan_fail(ch, -EINVAL);
     timeout_ns = kc__timeout_norm(timeout_ns);
-    if (ch->boxed && !desc)
-        return kc__chan_box_recv(ch, out, timeout_ns, cancel);
+    if (__builtin_expect(ch->detour & (desc ? KC__CHAN_DETOUR_REMOTE : 0xff), 0))
+        return kc__chan_detour_recv(ch, desc, out, timeout_ns, cancel); /* boxed, remote */
     return kc__chan_transfer(ch, false, out, timeout_ns, cancel);
 }
 

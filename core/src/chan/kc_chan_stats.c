@@ -80,6 +80,8 @@ int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *dst)
     out->capacity = ch->capacity;
     out->elem_size = ch->elem_size;
     out->occupancy = kc__chan_read_indices(ch, &out->recv_idx, &out->send_idx);
+    if (ch->rops != NULL)
+        out->occupancy = kc__chan_remote_len(ch); /* its local buffers */
     if (ch->cells) { /* every send and receive is a reservation index */
         out->sends = out->send_idx;
         out->receives = out->recv_idx;

@@ -116,6 +116,8 @@ static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *
             return KC__SELECT_SPARSE; /* off or discarding clauses: kc_select_off.c */
         if (c->op != KC_CHAN_CLAUSE_SEND && c->op != KC_CHAN_CLAUSE_RECV)
             return -EINVAL;
+        if (c->chan->rops != NULL) /* remote select comes with lab/select */
+            return kc__chan_fail(c->chan, -ENOTSUP);
         any_boxed |= c->chan->boxed;
         if (c->op == KC_CHAN_CLAUSE_SEND && !c->chan->boxed) { /* boxed: bytes, staged later */
             int rc = kc__chan_check_elem(c->chan, c->buf);

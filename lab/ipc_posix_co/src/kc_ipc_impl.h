@@ -21,6 +21,7 @@
 #include "kcoro/registry.h"
 #include "kcoro/timer.h"
 
+#include "kc_ipc_svc.h"
 #include "kc_transport_impl.h"
 
 #include <pthread.h>
@@ -126,6 +127,11 @@ struct kc_ipc_conn {
     struct kc_idmap handlers;
     bool accepted_any;
     uint32_t last_accepted;
+    /* the channel layer (kc_ipc_svc.h), attached once */
+    const kc__ipc_layer_ops_t *layer;
+    void *layer_arg;
+    bool layer_pending; /* the layer may have frames: tx asks it next */
+    bool layer_turn;    /* tx alternates RPC data and the layer's frames */
     /* counters (under lock unless atomic) */
     uint64_t frames_in, frames_out, req_sent, req_received, replies_sent, replies_taken,
         late_replies, cancels_sent, cancels_in, refused, pings_sent, pongs_in;

@@ -220,7 +220,7 @@ static void test_protocol_violations_end_the_connection(void **state)
         uint32_t len;
         int want;
     } cases[] = {{KC_FRAME_REPLY, KC_FRAME_MAX_DEFAULT + 1, -EMSGSIZE},
-                 {KC_FRAME_DATA, 4, -EPROTO},
+                 {KC_FRAME_TYPE_MAX + 1, 4, -EPROTO},
                  {KC_FRAME_SEG, 4, -EPROTO}, /* the reliability layer's frames */
                  {KC_FRAME_ACK, 4, -EPROTO}, /* never reach a connection */
                  {KC_FRAME_HELLO, 4, -EPROTO},
@@ -231,8 +231,9 @@ static void test_protocol_violations_end_the_connection(void **state)
         kc_rpc_future_t *f;
         assert_int_equal(kc_rpc_send_async(r.c, CMD_ECHO, 0, NULL, 0, NULL, &f), 0);
         uint8_t raw[16 + 4] = {0};
-        kc_frame_hdr_t h = {KC_WIRE_VERSION, cases[i].type, 0, 0, 1, cases[i].len};
+        kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_PING, 0, 0, 1, cases[i].len};
         kc_frame_encode(&h, raw);
+        raw[1] = cases[i].type; /* encode refuses an unknown type; the peer may not */
         int fd = kc_transport_poll_handle(r.t);
         assert_int_equal(write(fd, raw, sizeof raw), (ssize_t)sizeof raw);
         assert_int_equal(kc_rpc_await(f, 5000 * MS, NULL, NULL, NULL, NULL), cases[i].want);
@@ -314,6 +315,45 @@ static int storm_all(void *arg)
         kc_sched_join(t[i], NULL, KC_NO_TIMEOUT, NULL);
     free(t);
     return 0;
+}
+
+/* DATA and CHAN frames on a connection with no channel layer attached
+ * are dropped and counted (refused), a CHAN one is answered by an empty
+ * CHAN; the connection lives on. */
+static void test_chan_frames_without_a_layer_are_dropped(void **state)
+{
+    (void)state;
+    char url[108];
+    ipc_unix_url(url, sizeof url, "nolayer");
+    struct raw r;
+    assert_int_equal(raw_up(&r, url, 0, KC_FRAME_HELLO), 0);
+    uint8_t raw[2 * (16 + 4)] = {0};
+    kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_DATA, 0, 7, 1, 4};
+    kc_frame_encode(&h, raw);
+    h.type = KC_FRAME_CHAN;
+    kc_frame_encode(&h, raw + 20);
+    int fd = kc_transport_poll_handle(r.t);
+    assert_int_equal(write(fd, raw, sizeof raw), (ssize_t)sizeof raw);
+    /* a PING after them is answered: the frames before it were read */
+    h = (kc_frame_hdr_t){KC_WIRE_VERSION, KC_FRAME_PING, 0, 0, 42, 0};
+    assert_int_equal(kc_transport_send_frame(r.t, &h, NULL, 0, 5000 * MS, NULL), 0);
+    void *p = NULL;
+    /* the CHAN frame is answered by an empty CHAN (no layer here), then PONG */
+    assert_int_equal(kc_transport_recv_frame(r.t, &h, &p, 1 << 16, 5000 * MS, NULL), 0);
+    assert_int_equal(h.type, KC_FRAME_CHAN);
+    assert_int_equal(h.chan_id, 7);
+    assert_int_equal(h.id, 1);
+    assert_int_equal(h.len, 0);
+    free(p);
+    p = NULL;
+    assert_int_equal(kc_transport_recv_frame(r.t, &h, &p, 1 << 16, 5000 * MS, NULL), 0);
+    free(p);
+    assert_int_equal(h.type, KC_FRAME_PONG);
+    assert_int_equal(h.id, 42);
+    kc_ipc_stats_t st = env_stats(r.c);
+    assert_int_equal(st.refused, 2);
+    assert_int_equal(st.dead_rc, 0);
+    raw_down(&r);
 }
 
 static void test_storm_every_future_resolves_once(void **state)
@@ -449,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_slow_reader_bounds_the_sender),
         cmocka_unit_test(test_half_frame_then_close),
         cmocka_unit_test(test_protocol_violations_end_the_connection),
+        cmocka_unit_test(test_chan_frames_without_a_layer_are_dropped),
         cmocka_unit_test(test_storm_every_future_resolves_once),
         cmocka_unit_test(test_cpu_bound_coroutine_keeps_running_on_one_worker),
     };

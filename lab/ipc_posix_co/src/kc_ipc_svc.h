@@ -1,0 +1,61 @@
+/* kc_ipc_svc.h - the connection layer's service to the channel layer above it.
+ *
+ * A connection carries RPC itself; logical channels (lab/mux) ride on it
+ * through one *channel layer* attached per connection: rx hands it every
+ * DATA and CHAN frame as it arrives (in order, never reassembled: the
+ * layer's frames of different channels interleave), and tx asks it for its
+ * next frame whenever the link is free of control items, alternating with
+ * RPC messages so neither starves the other. The layer keeps its own
+ * control lane first in what it hands tx. A connection with no layer
+ * attached drops DATA and CHAN frames (counted in `refused`) and answers
+ * each non-empty CHAN frame with an empty one of the same chan_id and id
+ * ("no channel layer here"), so a peer's open fails at once.
+ *
+ * Lifetime: the layer's arg stays valid until on_free, called once when
+ * the connection's memory goes (after rx and tx ended and the user's
+ * handle was closed); on_dead comes first, once, when the connection dies.
+ * The connection never calls the layer with its own lock held, so the
+ * layer may call kc__ipc_layer_kick under its lock (and must, when on_free
+ * may run concurrently: on_free takes that lock first).
+ */
+#ifndef KCORO_KC_IPC_SVC_H
+#define KCORO_KC_IPC_SVC_H
+
+#include "kcoro/ipc.h"
+
+#include <sys/uio.h>
+
+/* What a channel layer does. Called without the connection's lock. */
+typedef struct kc__ipc_layer_ops {
+    /* rx: a DATA or CHAN frame h arrived; p (GIVEN, malloc'd, NULL when
+     * h->len is 0) is its payload. Returns 0, or a negative errno that
+     * ends the connection (-EPROTO for a violation). Must never wait. */
+    int (*on_frame)(void *arg, const kc_frame_hdr_t *h, void *p);
+    /* tx: fill *h and *v with the next frame to send (v's bytes stay the
+     * layer's until sent) and return 1, or return 0 when there is none.
+     * Never blocks. */
+    int (*pull)(void *arg, kc_frame_hdr_t *h /* OUT */, struct iovec *v /* OUT */);
+    /* tx: the frame of the last pull went out (rc 0) or not (rc < 0, the
+     * connection is ending). Never blocks. */
+    void (*sent)(void *arg, int rc);
+    /* The connection died with rc (-ECONNRESET, -EPIPE, -EPROTO, ...).
+     * Once. Never blocks. */
+    void (*on_dead)(void *arg, int rc);
+    /* The connection's memory goes: the layer lets go of it. Once. */
+    void (*on_free)(void *arg);
+} kc__ipc_layer_ops_t;
+
+/* Attach the channel layer (ops, arg) to c, once per connection. Returns
+ * 0; -EEXIST when one is attached already (*cur, if not NULL, gets its
+ * arg; nothing changed); -EPIPE when c is dead; -EINVAL. Never blocks. */
+int kc__ipc_layer_attach(kc_ipc_conn_t *c, const kc__ipc_layer_ops_t *ops, void *arg,
+                         void **cur /* OUT */);
+
+/* The layer has frames to send: make sure tx asks. Never blocks. */
+void kc__ipc_layer_kick(kc_ipc_conn_t *c);
+
+/* The scheduler that runs c's coroutines, and its negotiated max frame. */
+kc_sched_t *kc__ipc_sched(const kc_ipc_conn_t *c);
+uint32_t kc__ipc_max_frame(const kc_ipc_conn_t *c);
+
+#endif /* KCORO_KC_IPC_SVC_H */

@@ -1,0 +1,450 @@
+/* bench_mux.c - kcoro's side of the two-process mux benchmarks (issue 21).
+ *
+ * Two processes (fork), both pinned by kc_bench_place() to the same CPUs as
+ * the peers in core/bench/peers/mux_*.c, one scheduler worker each, one
+ * connection over a UNIX socket. The server exports the channels, the
+ * client imports them (kcoro/mux.h):
+ *   mux.stream_64            msg/s  one remote buffered channel (capacity
+ *                                   4096), 64-byte elements sent by the
+ *                                   client; the server takes them all and
+ *                                   answers on a second channel
+ *   mux.streams100_1k        MB/s   100 remote channels (capacity 64), one
+ *                                   sender task each, 1 KiB elements
+ *   mux.streams100_1k_jain   -      Jain's index of the elements each
+ *                                   channel delivered, the lowest over the
+ *                                   100 ms windows before the first channel
+ *                                   finished (the server measures it)
+ *   mux.rtt_unloaded_p50/p99 us     64-byte echo round trip on one channel
+ *                                   pair, alone on the connection
+ *   mux.rtt_loaded_p50/p99   us     the same while 99 other channels stream
+ *                                   1 KiB elements without end
+ *   mux.rtt_loaded_ratio     x      loaded p99 / unloaded p99
+ * The servers are forked before the measuring process starts any thread.
+ */
+#include "kcoro.h"
+#include "kcoro/mux.h"
+
+#include "kc_bench_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MS 1000000LL
+#define SEC 1000000000LL
+#define NSTREAMS 100
+#define ELEM1K 1024
+
+enum {
+    FIG_STREAM64 = 1,
+    FIG_STREAMS100 = 2,
+    FIG_RTT = 3
+};
+
+static kc_sched_t *one_worker(void)
+{
+    kc_sched_t *s;
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.nworkers = 1;
+    if (kc_sched_create(&s, &o) != 0)
+        abort();
+    return s;
+}
+
+static kc_chan_t *chan(kc_chan_kind_t kind, size_t cap, size_t elem)
+{
+    kc_chan_t *ch;
+    if (kc_chan_make(&ch, kind, cap, elem) != 0)
+        abort();
+    return ch;
+}
+
+/* ------------------------------------------------------------ server */
+
+struct srv {
+    int fig;
+    long per_rep; /* elements per repetition (all channels) */
+    int ready;    /* pipe to the parent */
+    char url[108];
+    kc_ipc_conn_t *c;
+    kc_chan_t *data[NSTREAMS], *ack, *ping, *pong;
+    long count[NSTREAMS], prev[NSTREAMS];
+    long total;
+    long rep_first_done; /* per-channel target reached by someone */
+    double jain_min;
+    bool finished;
+};
+
+struct sink_arg {
+    struct srv *sv;
+    int idx;
+};
+
+/* Take elements of one channel; every per_rep in total, answer on ack. */
+static int sink(void *arg)
+{
+    struct sink_arg *a = arg;
+    struct srv *sv = a->sv;
+    static char buf[ELEM1K];
+    long per_chan = sv->fig == FIG_STREAMS100 ? sv->per_rep / NSTREAMS : sv->per_rep;
+    for (;;) {
+        if (kc_chan_recv(sv->data[a->idx], buf, KC_NO_TIMEOUT, NULL) != 0)
+            break;
+        sv->count[a->idx]++;
+        if (sv->fig == FIG_RTT)
+            continue;
+        if (sv->count[a->idx] % per_chan == 0 && !sv->rep_first_done)
+            sv->rep_first_done = 1; /* the fairness windows end here */
+        if (++sv->total % sv->per_rep == 0) {
+            double j = sv->jain_min;
+            sv->jain_min = 1.0;
+            sv->rep_first_done = 0;
+            if (kc_chan_send(sv->ack, &j, KC_NO_TIMEOUT, NULL) != 0)
+                break;
+        }
+    }
+    return 0;
+}
+
+/* Every 100 ms: Jain's index of the window's per-channel deliveries. */
+static int sampler(void *arg)
+{
+    struct srv *sv = arg;
+    while (!sv->finished) {
+        kc_sched_sleep(100 * MS, NULL);
+        double s = 0, s2 = 0;
+        for (int i = 0; i < NSTREAMS; i++) {
+            double x = (double)(sv->count[i] - sv->prev[i]);
+            sv->prev[i] = sv->count[i];
+            s += x;
+            s2 += x * x;
+        }
+        if (s2 > 0 && !sv->rep_first_done) {
+            double j = s * s / (NSTREAMS * s2);
+            if (j < sv->jain_min)
+                sv->jain_min = j;
+        }
+    }
+    return 0;
+}
+
+static int echo(void *arg)
+{
+    struct srv *sv = arg;
+    char b[64];
+    while (kc_chan_recv(sv->ping, b, KC_NO_TIMEOUT, NULL) == 0)
+        if (kc_chan_send(sv->pong, b, KC_NO_TIMEOUT, NULL) != 0)
+            break;
+    return 0;
+}
+
+static int serve(void *arg)
+{
+    struct srv *sv = arg;
+    kc_ipc_server_t *l;
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.ping_interval_ns = -1;
+    if (kc_ipc_listen(&l, sv->url, &o) != 0)
+        return 1;
+    if (write(sv->ready, "r", 1) != 1)
+        return 1;
+    if (kc_ipc_accept(l, &sv->c, KC_NO_TIMEOUT, NULL) != 0)
+        return 1;
+    int n = sv->fig == FIG_STREAM64 ? 1 : NSTREAMS - (sv->fig == FIG_RTT);
+    char name[16];
+    for (int i = 0; i < n; i++) {
+        sv->data[i] = chan(KC_CHAN_BUFFERED, sv->fig == FIG_STREAM64 ? 4096 : 64,
+                           sv->fig == FIG_STREAM64 ? 64 : ELEM1K);
+        snprintf(name, sizeof name, "d%d", i);
+        kc_ipc_export(sv->c, name, sv->data[i], NULL);
+    }
+    sv->ack = chan(KC_CHAN_BUFFERED, 4, sizeof(double));
+    kc_ipc_export(sv->c, "ack", sv->ack, NULL);
+    sv->ping = chan(KC_CHAN_BUFFERED, 1, 64);
+    sv->pong = chan(KC_CHAN_BUFFERED, 1, 64);
+    kc_ipc_export(sv->c, "ping", sv->ping, NULL);
+    kc_ipc_export(sv->c, "pong", sv->pong, NULL);
+    if (write(sv->ready, "e", 1) != 1)
+        return 1;
+    sv->jain_min = 1.0;
+    kc_task_t *t[NSTREAMS + 2];
+    struct sink_arg a[NSTREAMS];
+    for (int i = 0; i < n; i++) {
+        a[i] = (struct sink_arg){sv, i};
+        kc_sched_spawn(kc_sched_current(), &t[i], sink, &a[i], NULL);
+    }
+    kc_sched_spawn(kc_sched_current(), &t[n], echo, sv, NULL);
+    kc_sched_spawn(kc_sched_current(), &t[n + 1], sampler, sv, NULL);
+    kc_ipc_wait_dead(sv->c, KC_NO_TIMEOUT, NULL); /* the client went away */
+    sv->finished = true;
+    for (int i = 0; i < n; i++)
+        kc_chan_close(sv->data[i]);
+    kc_chan_close(sv->ping);
+    kc_chan_close(sv->ack);
+    kc_chan_close(sv->pong);
+    for (int i = 0; i < n + 2; i++)
+        kc_sched_join(t[i], NULL, KC_NO_TIMEOUT, NULL);
+    kc_ipc_close(sv->c);
+    kc_ipc_server_close(l);
+    return 0;
+}
+
+/* ------------------------------------------------------------ client */
+
+struct cli {
+    kc_sched_t *s;
+    const char *url;
+    int ready; /* the server's "exported" byte */
+    int fig;
+    long per_rep;
+    kc_ipc_conn_t *c;
+    kc_chan_t *data[NSTREAMS], *ack, *ping, *pong;
+    double jain;
+    volatile int load; /* rtt: the 99 others stream while set */
+    volatile int quit;
+    long pings;
+    double *rtt;
+};
+
+static int setup(void *arg)
+{
+    struct cli *c = arg;
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.ping_interval_ns = -1;
+    if (kc_ipc_connect(&c->c, c->url, &o, 5 * SEC, NULL) != 0)
+        return 1;
+    char r;
+    if (read(c->ready, &r, 1) != 1)
+        return 1;
+    int n = c->fig == FIG_STREAM64 ? 1 : NSTREAMS - (c->fig == FIG_RTT);
+    char name[16];
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "d%d", i);
+        if (kc_ipc_import(&c->data[i], c->c, name, NULL, NULL) != 0)
+            return 1;
+    }
+    return kc_ipc_import(&c->ack, c->c, "ack", NULL, NULL) != 0 ||
+           kc_ipc_import(&c->ping, c->c, "ping", NULL, NULL) != 0 ||
+           kc_ipc_import(&c->pong, c->c, "pong", NULL, NULL) != 0;
+}
+
+struct pour_arg {
+    struct cli *c;
+    int idx;
+    long n;
+};
+
+static int pour(void *arg)
+{
+    struct pour_arg *a = arg;
+    static char buf[ELEM1K];
+    for (long i = 0; i < a->n; i++)
+        if (kc_chan_send(a->c->data[a->idx], buf, KC_NO_TIMEOUT, NULL) != 0)
+            return 1;
+    return 0;
+}
+
+static int run_rep(void *arg)
+{
+    struct cli *c = arg;
+    int n = c->fig == FIG_STREAM64 ? 1 : NSTREAMS;
+    kc_task_t *t[NSTREAMS];
+    struct pour_arg a[NSTREAMS];
+    for (int i = 0; i < n; i++) {
+        a[i] = (struct pour_arg){c, i, c->per_rep / n};
+        kc_sched_spawn(c->s, &t[i], pour, &a[i], NULL);
+    }
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        int st = 1;
+        kc_sched_join(t[i], &st, KC_NO_TIMEOUT, NULL);
+        bad |= st;
+    }
+    return bad || kc_chan_recv(c->ack, &c->jain, KC_NO_TIMEOUT, NULL) != 0;
+}
+
+static void run(struct cli *c, kc_coro_fn_t fn)
+{
+    kc_task_t *t;
+    int st = 1;
+    if (kc_sched_spawn(c->s, &t, fn, c, NULL) != 0 ||
+        kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0 || st != 0) {
+        fprintf(stderr, "bench_mux: figure %d failed\n", c->fig);
+        exit(1);
+    }
+}
+
+static void nap(int64_t ns)
+{
+    struct timespec ts = {ns / SEC, ns % SEC};
+    nanosleep(&ts, NULL);
+}
+
+static double jains[64];
+static int njain;
+
+static double stream_64(void *arg)
+{
+    struct cli *c = arg;
+    uint64_t t0 = kc_bench_now_ns();
+    run(c, run_rep);
+    return (double)c->per_rep * 1e9 / (double)(kc_bench_now_ns() - t0);
+}
+
+static double streams100(void *arg)
+{
+    struct cli *c = arg;
+    uint64_t t0 = kc_bench_now_ns();
+    run(c, run_rep);
+    double s = (double)(kc_bench_now_ns() - t0) / 1e9;
+    if (njain < 64)
+        jains[njain++] = c->jain;
+    return (double)c->per_rep * ELEM1K / 1e6 / s;
+}
+
+static int bulk(void *arg)
+{
+    struct pour_arg *a = arg;
+    static char buf[ELEM1K];
+    while (!a->c->quit) {
+        if (!a->c->load) {
+            kc_sched_sleep(1 * MS, NULL);
+            continue;
+        }
+        if (kc_chan_send(a->c->data[a->idx], buf, 10 * MS, NULL) == -EPIPE)
+            break;
+    }
+    return 0;
+}
+
+static int pinger(void *arg)
+{
+    struct cli *c = arg;
+    char b[64] = {0};
+    for (long i = 0; i < c->pings; i++) {
+        uint64_t t0 = kc_bench_now_ns();
+        if (kc_chan_send(c->ping, b, KC_NO_TIMEOUT, NULL) != 0 ||
+            kc_chan_recv(c->pong, b, KC_NO_TIMEOUT, NULL) != 0)
+            return 1;
+        c->rtt[i] = (double)(kc_bench_now_ns() - t0) / 1e3;
+    }
+    return 0;
+}
+
+static pid_t server_for(int fig, long per_rep, char *url, int *ready)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        abort();
+    snprintf(url, 108, "unix:/tmp/kcoro-bench-mux-%ld-%d.sock", (long)getpid(), fig);
+    unlink(url + 5);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        close(p[0]);
+        struct srv *sv = calloc(1, sizeof *sv);
+        sv->fig = fig;
+        sv->per_rep = per_rep;
+        sv->ready = p[1];
+        snprintf(sv->url, sizeof sv->url, "%s", url);
+        kc_sched_t *s = one_worker();
+        kc_task_t *t;
+        int st = 1;
+        if (kc_sched_spawn(s, &t, serve, sv, NULL) != 0 ||
+            kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0)
+            _exit(1);
+        kc_sched_destroy(s);
+        _exit(st);
+    }
+    close(p[1]);
+    char r;
+    if (read(p[0], &r, 1) != 1) {
+        fprintf(stderr, "bench_mux: the server did not start\n");
+        exit(1);
+    }
+    *ready = p[0];
+    return pid;
+}
+
+static void finish(struct cli *c, pid_t pid)
+{
+    kc_ipc_close(c->c);
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "bench_mux: a server failed\n");
+        exit(1);
+    }
+    close(c->ready);
+}
+
+int main(void)
+{
+    kc_bench_place();
+    char u1[108], u2[108], u3[108];
+    long n64 = kc_bench_iters(1000000), n1k = kc_bench_iters(100000) / NSTREAMS * NSTREAMS;
+    if (n1k == 0)
+        n1k = NSTREAMS;
+    int r1, r2, r3;
+    pid_t p1 = server_for(FIG_STREAM64, n64, u1, &r1);
+    pid_t p2 = server_for(FIG_STREAMS100, n1k, u2, &r2);
+    pid_t p3 = server_for(FIG_RTT, 1, u3, &r3);
+    kc_sched_t *s = one_worker();
+
+    struct cli a = {.s = s, .url = u1, .ready = r1, .fig = FIG_STREAM64, .per_rep = n64};
+    run(&a, setup);
+    kc_bench_measure("mux.stream_64", "msg/s", stream_64, &a);
+    finish(&a, p1);
+
+    struct cli b = {.s = s, .url = u2, .ready = r2, .fig = FIG_STREAMS100, .per_rep = n1k};
+    run(&b, setup);
+    kc_bench_measure("mux.streams100_1k", "MB/s", streams100, &b);
+    double spread;
+    kc_bench_report("mux.streams100_1k_jain", kc_bench_median(jains, njain, &spread), "-");
+    finish(&b, p2);
+
+    struct cli c = {.s = s, .url = u3, .ready = r3, .fig = FIG_RTT, .per_rep = 0};
+    run(&c, setup);
+    c.pings = kc_bench_iters(5000);
+    c.rtt = calloc((size_t)c.pings, sizeof(double));
+    kc_task_t *bt[NSTREAMS];
+    struct pour_arg ba[NSTREAMS];
+    for (int i = 0; i < NSTREAMS - 1; i++) {
+        ba[i] = (struct pour_arg){&c, i, 0};
+        kc_sched_spawn(s, &bt[i], bulk, &ba[i], NULL);
+    }
+    int reps = kc_bench_reps();
+    double u50[64], u99[64], l50[64], l99[64];
+    for (int r = 0; r < reps && r < 64; r++) { /* unloaded and loaded alternate */
+        c.load = 0;
+        nap(20 * MS);
+        run(&c, pinger);
+        u50[r] = kc_bench_percentile(c.rtt, (int)c.pings, 50);
+        u99[r] = kc_bench_percentile(c.rtt, (int)c.pings, 99);
+        c.load = 1;
+        nap(50 * MS);
+        run(&c, pinger);
+        l50[r] = kc_bench_percentile(c.rtt, (int)c.pings, 50);
+        l99[r] = kc_bench_percentile(c.rtt, (int)c.pings, 99);
+    }
+    c.quit = 1;
+    for (int i = 0; i < NSTREAMS - 1; i++)
+        kc_sched_join(bt[i], NULL, KC_NO_TIMEOUT, NULL);
+    int m = reps < 64 ? reps : 64;
+    double mu50 = kc_bench_median(u50, m, &spread), mu99 = kc_bench_median(u99, m, &spread);
+    double ml50 = kc_bench_median(l50, m, &spread), ml99 = kc_bench_median(l99, m, &spread);
+    kc_bench_report("mux.rtt_unloaded_p50", mu50, "us");
+    kc_bench_report("mux.rtt_unloaded_p99", mu99, "us");
+    kc_bench_report("mux.rtt_loaded_p50", ml50, "us");
+    kc_bench_report("mux.rtt_loaded_p99", ml99, "us");
+    kc_bench_report("mux.rtt_loaded_ratio", ml99 / mu99, "x");
+    finish(&c, p3);
+    free(c.rtt);
+    kc_sched_destroy(s);
+    return 0;
+}
