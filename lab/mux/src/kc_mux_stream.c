@@ -284,8 +284,10 @@ static int inbound_pump(void *arg)
         consumed(s, false); /* E2: its credit, whatever became of it */
     }
     free(buf);
-    kc__mux_stream_unref(s); /* the pump's reference; the mux lives on (conn or map) */
-    pthread_mutex_unlock(&m->lock);
+    /* the pump's reference; when it is the last of the last stream after
+     * the connection let go, the mux goes with it (already unlocked) */
+    if (!kc__mux_stream_unref(s))
+        pthread_mutex_unlock(&m->lock);
     return 0;
 }
 
@@ -324,8 +326,8 @@ static int outbound_pump(void *arg)
         s->local_closed = true;
     }
     free(buf);
-    kc__mux_stream_unref(s);
-    pthread_mutex_unlock(&m->lock);
+    if (!kc__mux_stream_unref(s)) /* true: the mux went too (unlocked) */
+        pthread_mutex_unlock(&m->lock);
     return 0;
 }
 

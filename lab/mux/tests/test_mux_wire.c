@@ -258,9 +258,12 @@ static void test_drr_order_fragments_and_sequences(void **state)
     assert_int_equal(raw_ctl(&r, ida | EXP, 0, OP_CREDIT, 0, 0, 100), 0);
     mux_usleep(20000);
     long ok = 0;
-    for (long i = 0; i < 2000; i++)
-        if (kc_chan_try_send(a, &i) == 0)
+    for (long i = 0; i < 2000; i++) {
+        uint8_t e[64] = {0}; /* a's elements are 64 bytes */
+        memcpy(e, &i, sizeof i);
+        if (kc_chan_try_send(a, e) == 0)
             ok++;
+    }
     assert_int_equal(ok, 3000 - 2048);
     long wire = 0;
     while (wire < ok * 64) {
