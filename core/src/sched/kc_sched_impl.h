@@ -156,6 +156,7 @@ struct kc_worker {
     bool searching;     /* counted in sched->nsearching */
     int64_t work_seen;  /* when this searcher first saw stealable work, or 0 */
     kc_timer_t *firing; /* the timer whose callback runs */
+    bool rearmed;       /* that callback started its own timer again (T4) */
     pthread_t thread;
     struct kc_task *next;    /* LIFO slot: the task just woken */
     struct kc_task *pending; /* a park to commit (S6) */

@@ -18,7 +18,10 @@
  *   T2  e[i].t->index == i and e[i].t->state == PENDING for i < n.
  *   T3  next_when == e[0].when when n > 0, else INT64_MAX.
  *   T4  a timer is FIRING only while one runner is inside its callback; the
- *       runner's last touch of the timer is the store that leaves FIRING.
+ *       runner's last touch of the timer is the store that leaves FIRING,
+ *       or, when the callback started the timer again (PENDING from then
+ *       on, and another runner may fire it before this one returns), the
+ *       callback's own start: the runner then leaves the state alone.
  *   T5  the timers of one heap fire in deadline order: a timer joins a heap
  *       with a deadline no earlier than any deadline that heap has fired.
  */
@@ -157,6 +160,8 @@ int kc__timer_start_after(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w
         h->e = ne;
         h->cap *= 2;
     }
+    if (rearm)
+        self->rearmed = true; /* its runner must not touch t again (run_due) */
     int64_t now = kc__sched_now();
     int64_t when = delay_ns > 0 ? kc__deadline_from(now, delay_ns) : now; /* <= 0: due now */
     t->when = when;
@@ -253,12 +258,23 @@ static int run_due(struct kc_worker *owner, struct kc_worker *runner, int64_t no
         /* seq_cst: K5(b) in kc_park.c (the park reads it after its CAS) */
         atomic_store_explicit(&t->state, T_FIRING, memory_order_seq_cst);
         runner->firing = t;
+        runner->rearmed = false;
         kc__unlock(&h->lock);
         /* Counted before the callback runs, so whoever the callback wakes
          * finds it in the metrics. */
         KC_STAT_ADD(runner, timer_fires, 1);
         t->fn(t->arg);
         runner->firing = NULL;
+        if (runner->rearmed) {
+            /* The callback started t again: it is PENDING, or already
+             * FIRING on another runner, and no longer ours. Resetting it
+             * to IDLE here would end that other firing's state (ABA) and
+             * let a stopper free t under its callback. */
+            runner->rearmed = false;
+            fired++;
+            kc__lock(&h->lock);
+            continue;
+        }
         uint32_t e = T_FIRING;
         /* release (T4): pairs with kc_timer_stop's acquire; after this t
          * may be freed by its owner, so it is our last touch */
