@@ -53,6 +53,11 @@ static int abuse_io(void)
     char buf[8] = {0};
     struct msghdr m;
     memset(&m, 0, sizeof(m));
+    /* one byte to move: qemu-user answers a message of no iovec with 0
+     * before it reaches the kernel, whatever the descriptor */
+    struct iovec one = {buf, 1};
+    m.msg_iov = &one;
+    m.msg_iovlen = 1;
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
