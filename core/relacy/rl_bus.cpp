@@ -18,6 +18,7 @@
  *     while it armed and parked, and no permit outlives the call (the
  *     disarm absorbs a wake already sent).
  */
+//! extract: macro:KC_NO_TIMEOUT macro:KC__DEADLINE_NEVER kc__timeout_norm kc__deadline_from kc__deadline_after kc__deadline_left_at kc__deadline_left
 //! extract: macro:KC_BUS_W_BUSY macro:KC_BUS_W_MASKED macro:KC_BUS_READY macro:KC_BUS_BUSY
 //! extract: macro:KC_BUS_GEN macro:KC_BUS_MASK_ALL macro:KC_BUS_LAGGED macro:RELAXED
 //! extract: enum:TAKE_ONE enum:P_IDLE kc_unpark take_permit park_thread

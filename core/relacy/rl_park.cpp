@@ -19,6 +19,7 @@
  * The task side (park_task, kc__task_wake and the worker's commit) runs
  * through the scheduler's context switch and is not driven here.
  */
+//! extract: macro:KC_NO_TIMEOUT macro:KC__DEADLINE_NEVER kc__deadline_from kc__deadline_after kc__deadline_left_at kc__deadline_left
 //! extract: enum:P_IDLE enum:REG_WAITER enum:KC_CANCEL_SPINS kc__cancel_fired_sc kc_cancel_is_triggered unlink_reg
 //! extract: kc_cancel_trigger kc_cancel_register kc_cancel_unregister
 //! extract: wake_noperm wake_noperm_cb kc_unpark take_permit park_thread

@@ -21,6 +21,7 @@
  *     no peer touches the tokens or the parker after the owner freed them
  *     (no use after release).
  */
+//! extract: macro:KC_NO_TIMEOUT macro:KC__DEADLINE_NEVER kc__deadline_from kc__deadline_after kc__deadline_left_at kc__deadline_left
 //! extract: enum:KC_WAITER_SELECT enum:KC_WAITER_CLAIMED enum:P_IDLE
 //! extract: kc__waiter_status_relaxed kc__waiter_status kc__waiter_cas_status
 //! extract: kc__waiter_try_claim kc__waiter_try_cancel kc__waiter_claim_locked
