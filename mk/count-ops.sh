@@ -11,7 +11,16 @@
 out=$1; bin=$2; shift 2
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/mk/need.sh" valgrind=/usr/bin/valgrind || exit 1
-figs=${*:-"coro.switch_roundtrip sched.yield_pingpong sched.spawn_join sched.timer_set_cancel chan.unbuf_pingpong chan.buf_send_recv"}
+# No FIGURE named: every figure of count_ops.c whose name contains
+# COUNT_ONLY (a module, as `make bench-peers ONLY=...` passes it).
+figs=$*
+if [ -z "$figs" ]; then
+    for f in coro.switch_roundtrip sched.yield_pingpong sched.spawn_join sched.timer_set_cancel \
+        chan.unbuf_pingpong chan.buf_send_recv; do
+        case "$f" in *"${COUNT_ONLY:-}"*) figs="$figs $f" ;; esac
+    done
+fi
+[ -n "$figs" ] || exit 0
 n=${COUNT_N:-20000}
 case "$n" in '' | *[!0-9]* | 0) echo "count-ops: COUNT_N must be a positive number" >&2; exit 1 ;; esac
 mkdir -p "$out"

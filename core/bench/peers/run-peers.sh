@@ -194,16 +194,8 @@ echo " spread = (max - min) / median over $rounds rounds; interval: 95% bootstra
 # callgrind (mk/count-ops.sh; `make bench-count` runs them all).
 cnt="$ours/count_ops"
 if [ -x "$cnt" ] && command -v valgrind >/dev/null 2>&1; then
-    figs=""
-    for f in coro.switch_roundtrip sched.yield_pingpong sched.spawn_join sched.timer_set_cancel \
-        chan.unbuf_pingpong chan.buf_send_recv; do
-        case "$f" in *"$only"*) figs="$figs $f" ;; esac
-    done
-    if [ -n "$figs" ]; then
-        echo "== instructions per operation (callgrind)"
-        # shellcheck disable=SC2086
-        "$top/mk/count-ops.sh" "$out" "$cnt" $figs
-    fi
+    echo "== instructions per operation (callgrind)"
+    COUNT_ONLY="$only" "$top/mk/count-ops.sh" "$out" "$cnt"
 fi
 
 # The bus against tokio: deliveries/s against fanout, one picture.
