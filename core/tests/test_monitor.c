@@ -355,13 +355,23 @@ static void test_monitor_serves_http_metrics_on_loopback_tcp(void **state)
     close(fd);
     assert_int_equal(strncmp(r, "HTTP/1.1 405", 12), 0);
     free(r);
-    fd = connect_tcp(addr);
-    say(fd, "GET /tasks HTTP/1.1\r\n\r\n");
-    r = read_until(fd, NULL);
-    close(fd);
-    assert_non_null(strstr(r, "kcoro sched "));
-    assert_non_null(strstr(r, "\"kc-monitor\" [waiting: fd "));
-    free(r);
+    /* The accept loop spawns the connection's server and only then goes
+     * back to waiting on its socket, so on a busy host the first dump can
+     * catch it between the two: ask again until it shows it waiting. */
+    int seen_waiting = 0;
+    for (int attempt = 0; attempt < 200 && !seen_waiting; attempt++) {
+        fd = connect_tcp(addr);
+        say(fd, "GET /tasks HTTP/1.1\r\n\r\n");
+        r = read_until(fd, NULL);
+        close(fd);
+        assert_non_null(strstr(r, "kcoro sched "));
+        assert_non_null(strstr(r, "\"kc-monitor\" ["));
+        seen_waiting = strstr(r, "\"kc-monitor\" [waiting: fd ") != NULL;
+        free(r);
+        if (!seen_waiting)
+            nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+    assert_true(seen_waiting);
     assert_int_equal(kc_monitor_stop(m), 0);
 }
 
