@@ -13,7 +13,10 @@
  *   sched.yield_pingpong    two tasks on one worker, one yield each
  *   sched.spawn_join        spawn an empty task and join it, from a task
  *   sched.timer_set_cancel  kc_timer_start then kc_timer_stop, with
- *                           1,000,000 other timers pending
+ *                           1,000,000 other timers pending (deadlines as
+ *                           the timed figure draws them)
+ *   sched.timer_set_cancel_early  the same, the deadline (30 s) earlier
+ *                           than every pending one (1 h)
  *   chan.unbuf_pingpong     two tasks, a round trip over two unbuffered
  *                           channels (send, receive, send back, receive)
  *   chan.buf_send_recv      kc_chan_try_send then kc_chan_try_recv on a
@@ -104,26 +107,65 @@ static void never(void *arg)
 }
 
 /* The timed figure keeps 1,000,000 timers pending while it sets and
- * cancels one; so does this count (the heap's depth is part of the cost). */
+ * cancels one; so does this count (the heap's depth is part of the cost),
+ * with deadlines drawn as the timed figure draws them: an hour and up to
+ * one more second, in microseconds. */
 enum {
     PENDING_TIMERS = 1000000
 };
+#define TIMER_DELAY_NS(us) (3600 * (int64_t)1000000000 + (int64_t)(us) * 1000)
+
+/* A few instructions per draw (rand() would add a few dozen). */
+static int64_t next_us(uint64_t *seed)
+{
+    *seed = *seed * 6364136223846793005u + 1442695040888963407u;
+    return (int64_t)((*seed >> 33) % 1000000);
+}
 
 static int timer_set_cancel(void *arg)
 {
     (void)arg;
     kc_timer_t *bg = calloc(PENDING_TIMERS, sizeof *bg);
+    uint64_t seed = 7;
     if (bg == NULL)
         return 1;
     for (long i = 0; i < PENDING_TIMERS; i++) {
         kc_timer_init(&bg[i], never, NULL);
-        if (kc_timer_start(&bg[i], kc_sched_current(), (3600 + i) * (int64_t)1000000000) != 0)
+        if (kc_timer_start(&bg[i], kc_sched_current(), TIMER_DELAY_NS(next_us(&seed))) != 0)
             return 1;
     }
     kc_timer_t tm;
     kc_timer_init(&tm, never, NULL);
     for (long i = 0; i < n_ops; i++) {
-        if (kc_timer_start(&tm, kc_sched_current(), 3600 * (int64_t)1000000000) != 0)
+        int64_t d = TIMER_DELAY_NS(next_us(&seed));
+        if (kc_timer_start(&tm, kc_sched_current(), d) != 0)
+            return 1;
+        kc_timer_stop(&tm);
+    }
+    for (long i = 0; i < PENDING_TIMERS; i++)
+        kc_timer_stop(&bg[i]);
+    free(bg);
+    return 0;
+}
+
+/* The same with a deadline earlier than every pending one: a 30-second
+ * timeout under a million hour-long ones (a heap sifts it to the top). */
+static int timer_set_cancel_early(void *arg)
+{
+    (void)arg;
+    kc_timer_t *bg = calloc(PENDING_TIMERS, sizeof *bg);
+    uint64_t seed = 7;
+    if (bg == NULL)
+        return 1;
+    for (long i = 0; i < PENDING_TIMERS; i++) {
+        kc_timer_init(&bg[i], never, NULL);
+        if (kc_timer_start(&bg[i], kc_sched_current(), TIMER_DELAY_NS(next_us(&seed))) != 0)
+            return 1;
+    }
+    kc_timer_t tm;
+    kc_timer_init(&tm, never, NULL);
+    for (long i = 0; i < n_ops; i++) {
+        if (kc_timer_start(&tm, kc_sched_current(), 30 * (int64_t)1000000000 + i) != 0)
             return 1;
         kc_timer_stop(&tm);
     }
@@ -200,6 +242,8 @@ int main(int argc, char **argv)
         return on_one_worker(spawn_join, NULL);
     if (strcmp(f, "sched.timer_set_cancel") == 0)
         return on_one_worker(timer_set_cancel, NULL);
+    if (strcmp(f, "sched.timer_set_cancel_early") == 0)
+        return on_one_worker(timer_set_cancel_early, NULL);
     if (strcmp(f, "chan.unbuf_pingpong") == 0)
         return on_one_worker(unbuf_pingpong, NULL);
     if (strcmp(f, "chan.buf_send_recv") == 0)

@@ -4,7 +4,9 @@
  * callback, stop from the callback, stop waiting for a running callback),
  * deadline order on one worker (also while other threads' starts race the
  * worker's firing passes), a million pending timers started and stopped
- * in random order with the heap invariants T1-T3 checked, timers started by
+ * in random order with the heap invariants T1-T3 checked, far deadlines in
+ * the wheel and the rest in the heap (W1-W4 checked after every stop), a
+ * wheel pouring into the heap in deadline order, timers started by
  * coroutines on their workers' heaps, and timers left behind at shutdown.
  */
 #define _GNU_SOURCE
@@ -214,6 +216,120 @@ static void test_timer_million_pending_then_stopped_in_random_order(void **state
     free(t);
 }
 
+/* ------------------------------------------------------------ the wheel */
+
+static bool in_wheel(const kc_timer_t *t)
+{
+    return (t->index & 0x80000000u) != 0;
+}
+
+/* Far deadlines earlier than the heap's next parent join the wheel, the
+ * farthest ones, saturated ones and those the heap takes without sifting
+ * join the heap; stops in any order keep T1-T3 and W1-W4, and the last one leaves
+ * no deadline behind. */
+static void test_timer_wheel_takes_far_deadlines_heap_the_rest(void **state)
+{
+    (void)state;
+    kc_sched_t *s = kc_test_sched(1);
+    const int64_t sec = 1000000000;
+    const int64_t far[] = {5 * sec, 30 * sec, 600 * sec, 3600 * sec, 10 * 86400 * sec,
+                           365 * 86400 * sec};
+    const int64_t beyond[] = {20 * 365 * 86400 * sec, INT64_MAX};
+    enum {
+        NF = sizeof(far) / sizeof(far[0]),
+        NB = sizeof(beyond) / sizeof(beyond[0]),
+        COPIES = 50
+    };
+    kc_timer_t t[(NF + NB) * COPIES + 1];
+    int k = 0;
+    /* the heap takes what it can take without sifting: the beyond ones
+     * first, so that every far one is earlier than its parent would be */
+    for (int c = 0; c < COPIES; c++)
+        for (int i = 0; i < NB; i++, k++) {
+            kc_timer_init(&t[k], nop, NULL);
+            assert_int_equal(kc_timer_start(&t[k], s, beyond[i] - c), 0);
+            assert_false(in_wheel(&t[k]));
+        }
+    int first_far = k;
+    for (int c = 0; c < COPIES; c++)
+        for (int i = 0; i < NF; i++, k++) {
+            kc_timer_init(&t[k], nop, NULL);
+            assert_int_equal(kc_timer_start(&t[k], s, far[i] + c * 1000), 0);
+            assert_true(in_wheel(&t[k]));
+        }
+    /* no earlier than the heap's next parent: the heap, without sifting */
+    kc_timer_init(&t[k], nop, NULL);
+    assert_int_equal(kc_timer_start(&t[k], s, INT64_MAX), 0);
+    assert_false(in_wheel(&t[k]));
+    assert_int_equal(t[k].index, (NF + NB) * COPIES - NF * COPIES);
+    k++;
+    assert_int_equal(kc__timer_check(&s->w[0]), 0);
+    /* next_when: the 5 s timers' slot bound, not a saturated heap top */
+    assert_true(kc__timer_next(&s->w[0]) <= t[first_far].when);
+    long stopped = 0;
+    for (int i = k - 1; i >= 0; i -= 2) { /* every other one, last first */
+        stopped += kc_timer_stop(&t[i]);
+        assert_int_equal(kc__timer_check(&s->w[0]), 0);
+    }
+    for (int i = k % 2; i < k; i += 2) { /* the others, first first */
+        stopped += kc_timer_stop(&t[i]);
+        assert_int_equal(kc__timer_check(&s->w[0]), 0);
+    }
+    assert_int_equal(stopped, k);
+    assert_int_equal(kc__timer_next(&s->w[0]), INT64_MAX);
+    assert_int_equal(kc_sched_destroy(s), 0);
+}
+
+/* Deadlines 200-430 ms spread over the wheel's first two levels,
+ * a third of them stopped (so slots pour with a stale bound): the rest fire
+ * in deadline order, never early, exactly once. */
+static void test_timer_wheel_pours_in_deadline_order(void **state)
+{
+    (void)state;
+    unsigned seed = 1717;
+    srand(seed);
+    kc_sched_t *s = kc_test_sched(1);
+    enum {
+        N = 1500
+    };
+    struct logged_timer *lt = calloc(N, sizeof(*lt));
+    struct fire_log log = {.want = N - (N + 2) / 3};
+    log.when = calloc(N, sizeof(int64_t));
+    assert_non_null(lt);
+    assert_non_null(log.when);
+    kc_parker_init(&log.done);
+    int wheel = 0;
+    for (int i = 0; i < N; i++) {
+        lt[i].log = &log;
+        kc_timer_init(&lt[i].t, log_fire, &lt[i]);
+        assert_int_equal(kc_timer_start(&lt[i].t, s, 200000000 + (int64_t)(rand() % 230000) * 1000),
+                         0);
+        wheel += in_wheel(&lt[i].t);
+    }
+    assert_true(wheel > N / 2);
+    long stopped = 0;
+    for (int i = 0; i < N; i += 3)
+        stopped += kc_timer_stop(&lt[i].t);
+    assert_int_equal(stopped, (N + 2) / 3); /* the first is 200 ms away */
+    assert_int_equal(kc__timer_check(&s->w[0]), 0);
+    while (kc_park(&log.done, KC_NO_TIMEOUT, NULL) != 0) {
+    }
+    assert_int_equal(log.n, log.want);
+    assert_int_equal(log.early, 0);
+    for (long i = 1; i < log.n; i++)
+        if (log.when[i] < log.when[i - 1])
+            fail_msg("timer %ld fired out of order (seed %u)", i, seed);
+    assert_int_equal(kc__timer_check(&s->w[0]), 0);
+    assert_int_equal(kc__timer_next(&s->w[0]), INT64_MAX);
+    kc_sched_worker_metrics_t wm;
+    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+    kc_sched_metrics(s, &m, &wm, 1);
+    assert_int_equal(wm.timer_fires, log.want);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    free(lt);
+    free(log.when);
+}
+
 /* ------------------------------------------------------------ callbacks */
 
 struct periodic {
@@ -365,6 +481,8 @@ int main(void)
         cmocka_unit_test(test_timer_fires_in_deadline_order_never_early),
         cmocka_unit_test(test_timer_starts_racing_a_firing_pass_keep_deadline_order),
         cmocka_unit_test(test_timer_million_pending_then_stopped_in_random_order),
+        cmocka_unit_test(test_timer_wheel_takes_far_deadlines_heap_the_rest),
+        cmocka_unit_test(test_timer_wheel_pours_in_deadline_order),
         cmocka_unit_test(test_timer_callback_rearms_and_stops_itself),
         cmocka_unit_test(test_timer_stop_waits_for_a_running_callback),
         cmocka_unit_test(test_timers_started_by_coroutines_fire_and_wake_them),

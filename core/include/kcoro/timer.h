@@ -39,8 +39,8 @@ typedef void (*kc_timer_fn_t)(void *arg);
 typedef struct kc_timer {
     uint32_t size;          /* sizeof(kc_timer_t); set by kc_timer_init */
     _Atomic uint32_t state; /* private: IDLE, PENDING, FIRING (+ waiter bit) */
-    uint32_t index;         /* private: position in its heap */
-    int32_t worker;         /* private: the worker whose heap holds it */
+    uint32_t index;         /* private: its place in its heap or wheel */
+    int32_t worker;         /* private: the worker whose timers hold it */
     int64_t when;           /* private: absolute monotonic deadline, ns */
     kc_timer_fn_t fn;       /* private */
     void *arg;              /* private */

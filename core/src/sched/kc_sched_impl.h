@@ -127,12 +127,31 @@ struct kc_theap_entry {
     kc_timer_t *t;
 };
 
-/* A worker's timers: a 4-ary min-heap under its own lock. */
+/* The timer wheel in front of each heap (kc_timer.c): 6 levels of 64 slots. */
+enum {
+    KC_WHEEL_LEVELS = 6,
+    KC_WHEEL_SLOTS = 64 * KC_WHEEL_LEVELS
+};
+
+/* One slot of the wheel: an unordered array and a bound on its deadlines. */
+struct kc_wslot {
+    struct kc_theap_entry *e;
+    uint32_t n, cap;
+    int64_t min; /* <= every e[i].when; INT64_MAX when n == 0 */
+};
+
+/* A worker's timers: a 4-ary min-heap for near deadlines and a wheel for
+ * far ones, under one lock. */
 struct kc_theap {
     kc_lock_t lock;
-    uint32_t n, cap;           /* guarded by lock */
-    struct kc_theap_entry *e;  /* guarded by lock */
-    _Atomic int64_t next_when; /* e[0].when or INT64_MAX; read without lock */
+    uint32_t n, cap;                    /* heap; guarded by lock */
+    struct kc_theap_entry *e;           /* heap; guarded by lock */
+    struct kc_wslot *slot;              /* KC_WHEEL_SLOTS; guarded by lock */
+    uint64_t occ[KC_WHEEL_LEVELS];      /* bit s: slot 64 * level + s holds entries */
+    uint32_t wn;                        /* entries in the wheel */
+    int64_t elapsed;                    /* wheel tick of the latest clock reading seen */
+    int64_t wnext;                      /* least min of an occupied slot, or INT64_MAX */
+    _Atomic int64_t next_when;          /* min(e[0].when, wnext); read without lock */
 };
 
 /* Worker park word values. */
@@ -329,7 +348,7 @@ void kc__theap_fini(struct kc_theap *h);
 int kc__timer_start_after(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w, int64_t delay_ns);
 int kc__timer_run_due(struct kc_worker *w, int64_t now); /* returns fired count */
 bool kc__timer_steal_due(struct kc_worker *thief, int64_t now);
-int kc__timer_check(struct kc_worker *w); /* T1-T3: 0 or -EPROTO */
+int kc__timer_check(struct kc_worker *w); /* T1-T3, W1-W4: 0 or -EPROTO */
 static inline int64_t kc__timer_next(struct kc_worker *w)
 {
     return atomic_load_explicit(&w->timers.next_when, memory_order_relaxed);
