@@ -582,7 +582,6 @@ static int rx_main(void *arg)
 
 /* ------------------------------------------------------------------ */
 
-
 static uint32_t random_start(const void *salt)
 {
     uint64_t x = kc__port_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)salt;
@@ -642,8 +641,8 @@ static int hello(kc_ipc_conn_t *c, const kc_ipc_opts_t *o, int64_t timeout_ns,
 }
 
 int kc__ipc_start(kc_transport_t *tp, const kc__ipc_msg_ops_t *msg, const kc_ipc_opts_t *o,
-                  int64_t timeout_ns, const kc_cancel_t *cancel, const char *dir,
-                  const char *peer, kc_ipc_conn_t **out)
+                  int64_t timeout_ns, const kc_cancel_t *cancel, const char *dir, const char *peer,
+                  kc_ipc_conn_t **out)
 {
     kc_sched_t *s = o->sched ? o->sched : kc_sched_current();
     if (s == NULL) {

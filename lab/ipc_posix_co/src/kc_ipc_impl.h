@@ -163,8 +163,7 @@ int kc__ipc_enqueue(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t i
  * kc__rpc_msg_ops; kc_ipc.c gives it to every connection it opens. */
 typedef struct kc__ipc_msg_ops {
     /* A complete REQUEST / REPLY message arrived (buf = prefix + data, GIVEN). */
-    void (*on_request)(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf,
-                       size_t len);
+    void (*on_request)(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf, size_t len);
     void (*on_reply)(kc_ipc_conn_t *c, uint32_t id, uint8_t *buf, size_t len);
     void (*on_cancel)(kc_ipc_conn_t *c, uint32_t id);
     /* Resolve every pending future with rc (called with c->lock held). */
@@ -179,8 +178,8 @@ extern const kc__ipc_msg_ops_t kc__rpc_msg_ops;
  * HELLOs, start rx and tx; "<dir> <peer>" names it in the registry.
  * Returns 0 with *out set, or a negative errno (tp closed). */
 int kc__ipc_start(kc_transport_t *tp, const kc__ipc_msg_ops_t *msg, const kc_ipc_opts_t *o,
-                  int64_t timeout_ns, const kc_cancel_t *cancel, const char *dir,
-                  const char *peer, kc_ipc_conn_t **out);
+                  int64_t timeout_ns, const kc_cancel_t *cancel, const char *dir, const char *peer,
+                  kc_ipc_conn_t **out);
 
 /* Encode / decode the RPC prefix. */
 void kc__rpc_prefix_put(uint8_t *p, uint16_t cmd, uint16_t status, uint32_t deadline_us);

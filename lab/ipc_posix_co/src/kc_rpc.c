@@ -492,7 +492,8 @@ static void refuse(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, uint32_t id
     kc__ipc_enqueue(c, KC_FRAME_REPLY, chan_id, id, pre, NULL, 0, true, 0, NULL);
 }
 
-static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf, size_t len)
+static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf,
+                           size_t len)
 {
     uint16_t cmd, st;
     uint32_t dl;
