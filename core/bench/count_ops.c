@@ -113,7 +113,7 @@ static void never(void *arg)
 enum {
     PENDING_TIMERS = 1000000
 };
-#define TIMER_DELAY_NS(us) (3600 * (int64_t)1000000000 + (int64_t)(us) * 1000)
+#define TIMER_DELAY_NS(us) (3600 * (int64_t)1000000000 + (int64_t)(us)*1000)
 
 /* A few instructions per draw (rand() would add a few dozen). */
 static int64_t next_us(uint64_t *seed)

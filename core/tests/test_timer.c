@@ -232,8 +232,8 @@ static void test_timer_wheel_takes_far_deadlines_heap_the_rest(void **state)
     (void)state;
     kc_sched_t *s = kc_test_sched(1);
     const int64_t sec = 1000000000;
-    const int64_t far[] = {5 * sec, 30 * sec, 600 * sec, 3600 * sec, 10 * 86400 * sec,
-                           365 * 86400 * sec};
+    const int64_t far[] = {5 * sec,    30 * sec,         600 * sec,
+                           3600 * sec, 10 * 86400 * sec, 365 * 86400 * sec};
     const int64_t beyond[] = {20 * 365 * 86400 * sec, INT64_MAX};
     enum {
         NF = sizeof(far) / sizeof(far[0]),

@@ -144,14 +144,14 @@ struct kc_wslot {
  * far ones, under one lock. */
 struct kc_theap {
     kc_lock_t lock;
-    uint32_t n, cap;                    /* heap; guarded by lock */
-    struct kc_theap_entry *e;           /* heap; guarded by lock */
-    struct kc_wslot *slot;              /* KC_WHEEL_SLOTS; guarded by lock */
-    uint64_t occ[KC_WHEEL_LEVELS];      /* bit s: slot 64 * level + s holds entries */
-    uint32_t wn;                        /* entries in the wheel */
-    int64_t elapsed;                    /* wheel tick of the latest clock reading seen */
-    int64_t wnext;                      /* least min of an occupied slot, or INT64_MAX */
-    _Atomic int64_t next_when;          /* min(e[0].when, wnext); read without lock */
+    uint32_t n, cap;               /* heap; guarded by lock */
+    struct kc_theap_entry *e;      /* heap; guarded by lock */
+    struct kc_wslot *slot;         /* KC_WHEEL_SLOTS; guarded by lock */
+    uint64_t occ[KC_WHEEL_LEVELS]; /* bit s: slot 64 * level + s holds entries */
+    uint32_t wn;                   /* entries in the wheel */
+    int64_t elapsed;               /* wheel tick of the latest clock reading seen */
+    int64_t wnext;                 /* least min of an occupied slot, or INT64_MAX */
+    _Atomic int64_t next_when;     /* min(e[0].when, wnext); read without lock */
 };
 
 /* Worker park word values. */

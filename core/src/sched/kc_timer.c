@@ -531,8 +531,8 @@ int kc__timer_check(struct kc_worker *w)
             const kc_timer_t *t = sl->e[j].t;
             if (t->index != (KC_TIMER_IN_WHEEL | s << KC_WSLOT_POS_BITS | j) ||
                 t->when != sl->e[j].when ||
-                atomic_load_explicit(&((kc_timer_t *)(uintptr_t)t)->state,
-                                     memory_order_relaxed) != T_PENDING)
+                atomic_load_explicit(&((kc_timer_t *)(uintptr_t)t)->state, memory_order_relaxed) !=
+                    T_PENDING)
                 rc = -EPROTO; /* T2 */
             if (sl->e[j].when < sl->min)
                 rc = -EPROTO; /* W1 */
