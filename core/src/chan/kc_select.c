@@ -34,6 +34,7 @@
  *   L4  a peer that loses the claim drops the stale clause and moves on.
  */
 #include "chan/kc_chan_impl.h"
+#include "chan/kc_chan_seq.h"
 
 #include "sched/kc_sched_svc.h"
 
@@ -102,8 +103,7 @@ static size_t uniform(struct kc_draws *d, size_t n)
     return (size_t)((r * (uint64_t)n) >> KC_SELECT_DRAW_BITS);
 }
 
-/* Check the clauses; *boxed gets whether any is on a boxed channel. */
-static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *boxed /* OUT */)
+int kc__chan_select_check(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *boxed)
 {
     if (cl == NULL || n == 0 || n > KC_CHAN_SELECT_MAX || flags > KC_CHAN_SELECT_UNBIASED)
         return -EINVAL;
@@ -289,23 +289,6 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     return idx < n ? fired(cl, idx, rc) : rc;
 }
 
-int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                   const kc_cancel_t *cancel)
-{
-    bool boxed = false;
-    int rc = validate(cl, n, flags, &boxed);
-    if (__builtin_expect(rc == KC__SELECT_SPARSE, 0))
-        return kc__chan_select_sparse(cl, n, flags, kc__timeout_norm(timeout_ns), cancel);
-    if (rc != 0)
-        return rc;
-    if (cancel != NULL && kc_cancel_is_triggered(cancel))
-        return -ECANCELED;
-    timeout_ns = kc__timeout_norm(timeout_ns);
-    if (boxed) /* elements staged in an arena: kc_chan_arena.c */
-        return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
-    return kc__chan_select_run(cl, n, flags, timeout_ns, cancel, NULL);
-}
-
 /* A clause on a cell channel tried without the lock. Returns 0 (it
  * fired), -EAGAIN (not ready; closed is left to the locked pass). */
 static int clause_cells(kc_chan_clause_t *c)
@@ -387,7 +370,7 @@ static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
         if (c->chan->cells) {
             if (clause_cells(c) == 0)
                 return fired(cl, order[k], 0);
-            if (!kc_chan_is_closed(c->chan))
+            if (!kc__chan_closed(c->chan))
                 continue; /* not ready; closed: the locked attempt answers */
         } else if (!(c->op == KC_CHAN_CLAUSE_SEND ? kc__chan_may_send(c->chan)
                                                   : kc__chan_may_recv(c->chan))) {
