@@ -8,7 +8,7 @@
  * lock, decides the token by CAS and wakes its owner after unlocking.
  * Select clauses sit in the same queues; a peer must first win the select's
  * claim word (the token's parent) to take one. Buffered SUSPEND channels
- * of copied elements and a power-of-two capacity are cell channels
+ * of copied elements and a power-of-two capacity are seq-ring channels
  * (kc_chan_seq.h): their ring moves without the lock.
  *
  * Counters are atomics written with relaxed stores under the lock (one
@@ -63,28 +63,28 @@ struct kc_chan_counters {
 
 struct kc_chan {
     kc_lock_t lock;          /* guards everything below but `ctr` and `closed` reads,
-                                and the ring and indices of a cell channel */
+                                and the ring and indices of a seq-ring channel */
     uint8_t kind;            /* kc_chan_kind_t */
     uint8_t policy;          /* kc_chan_policy_t */
     bool desc;               /* elements are kc_zdesc_t */
     bool boxed;              /* a byte channel whose elements live in `arena`
                                 (its slots hold kc_zdesc_t) */
-    bool cells;              /* a cell channel: lock-free ring (below) */
+    bool seqring;            /* a seq-ring channel: lock-free ring (kc_chan_seq.h) */
     uint8_t detour;          /* KC__CHAN_DETOUR_* bits: calls that leave the
                                 plain path (one test on the copy fast path) */
     _Atomic uint32_t closed; /* 0/1; written under the lock, read anywhere */
     size_t capacity;         /* logical: 0, n, 1, or SIZE_MAX (unlimited) */
     size_t elem_size;        /* the user's element size (0: descriptors) */
     size_t slot_size;        /* bytes per element in a ring slot */
-    size_t stride;           /* bytes per ring slot: slot_size, or a cell's
+    size_t stride;           /* bytes per ring slot: slot_size, or a slot's
                                 sequence word and the element */
     size_t max_desc_len;     /* 0: any */
     unsigned char *ring;     /* ring_slots slots; NULL for rendezvous */
     size_t ring_slots;       /* a power of two >= capacity (unlimited: grows) */
     size_t min_slots;        /* an unlimited ring never shrinks below this */
-    /* Elements ever accepted; slot = idx & (ring_slots-1). A cell channel
+    /* Elements ever accepted; slot = idx & (ring_slots-1). A seq-ring channel
      * keeps KC__CHAN_SEND_CLOSED in it once closed, so no sender can
-     * reserve a cell after the close (read it through kc__chan_send_idx). */
+     * reserve a slot after the close (read it through kc__chan_send_idx). */
     _Alignas(64) _Atomic uint64_t send_idx;
     _Alignas(64) _Atomic uint64_t recv_idx; /* elements ever taken out */
     kc_waiter_queue_t sendq;                /* waiting senders and send clauses */
@@ -137,7 +137,7 @@ int kc__chan_remote_close(kc_chan_t *ch, int reason);
 int kc__chan_remote_destroy(kc_chan_t *ch);
 size_t kc__chan_remote_len(const kc_chan_t *ch);
 
-/* The close mark of a cell channel's send_idx (its top bit). */
+/* The close mark of a seq-ring channel's send_idx (its top bit). */
 #define KC__CHAN_SEND_CLOSED ((uint64_t)1 << 63)
 
 /* send_idx without the close mark (a relaxed read). */
@@ -147,7 +147,7 @@ static inline uint64_t kc__chan_send_idx(const kc_chan_t *ch)
 }
 
 /* Read both indices without the lock: *r (recv_idx) with acquire and
- * first, so every receive it shows was preceded by its send (a cell's word,
+ * first, so every receive it shows was preceded by its send (a slot's word,
  * or the lock, orders them) and *s >= *r; then *s (send_idx, unmarked).
  * Returns the occupancy, capped at the capacity, since the sends read
  * later may have run ahead of more receives. Never blocks. */
@@ -211,7 +211,7 @@ struct kc__chan_owner {
      * owner's own hook) also counts its failure and takes it out of the
      * channel's `inside` under the lock, so the owner does not touch the
      * channel after its wake. true: the owner touches the channel after
-     * the wait (a cell channel's retry, a boxed element's release, every
+     * the wait (a seq-ring channel's retry, a boxed element's release, every
      * select), counts for itself and leaves with kc__chan_leave. */
     bool self_leave;
     int prc; /* the owner's last park result, for its cancellation hook */
@@ -290,7 +290,7 @@ int kc__chan_transfer_stay(kc_chan_t *ch, bool send, void *elem, int64_t timeout
 
 /* What one select owes the lifetime rule (kc_select.c): clause tokens
  * still inside their channels (owed[i] for clause i, valid once any_owed),
- * whether its token is held, and the clause a cell channel last woke it
+ * whether its token is held, and the clause a seq-ring channel last woke it
  * for. stay: the caller touches the channels after the select, so every
  * wait stays inside until kc__chan_select_leave. */
 struct kc__select_life {

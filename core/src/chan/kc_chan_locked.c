@@ -8,7 +8,7 @@
  * waiting receivers built from the graduated waiter tokens. This file does
  * everything that happens under the lock, and a channel's creation, close
  * and free; the public calls reach it through the front (kc_chan.c), and
- * kc_chan_ops.c and kc_select.c add the waiting. A cell channel
+ * kc_chan_ops.c and kc_select.c add the waiting. A seq-ring channel
  * (kc_chan_seq.h) moves its ring without the lock; here it only wakes its
  * waiters, who try again. The lock is never held across a park or a
  * wake-up of another context, except in close and when a cancelled waiter
@@ -56,7 +56,7 @@
  *   I9  (the lifetime rule) inside - left >= the queued tokens: a queued
  *       wait is inside, and so is a decided one until it has left
  *       (kc_chan_destroy frees only at inside == left with empty queues).
- * A cell channel's indices move without the lock, so for it the occupancy
+ * A seq-ring channel's indices move without the lock, so for it the occupancy
  * bounds of I1, and I3 and I4, hold only at rest and are not checked; its
  * counts are its indices, which makes I6 hold by construction.
  */
@@ -81,12 +81,12 @@ enum {
     KC_CHAN_GUARDS = 64
 };
 
-/* The largest ring a cell channel may have, in bytes. A cell ring is
- * written in full at creation (each cell's sequence word), so a larger one
- * would commit all its memory up front (2^26 cells of 8 bytes: 1 GiB and
+/* The largest ring a seq-ring channel may have, in bytes. A seq ring is
+ * written in full at creation (each slot's sequence word), so a larger one
+ * would commit all its memory up front (2^26 slots of 8 bytes: 1 GiB and
  * 640 ms); a larger ring is a locked ring instead, allocated untouched,
  * whose pages are committed only as elements are buffered. */
-#define KC_CHAN_CELLS_MAX_BYTES ((size_t)16 << 20)
+#define KC_CHAN_SEQ_MAX_BYTES ((size_t)16 << 20)
 
 /* The guards of the lifetime rule: a waiter's own cancellation hook holds
  * its channel's guard from the moment it sees its token still queued
@@ -118,8 +118,8 @@ static inline uint64_t occupancy(const kc_chan_t *ch)
 
 static inline unsigned char *slot_at(const kc_chan_t *ch, uint64_t idx)
 {
-    return ch->cells ? kc__chan_cell_elem(ch, idx)
-                     : ch->ring + (size_t)(idx & (ch->ring_slots - 1)) * ch->slot_size;
+    return ch->seqring ? kc__chan_seq_elem(ch, idx)
+                       : ch->ring + (size_t)(idx & (ch->ring_slots - 1)) * ch->slot_size;
 }
 
 static inline uint64_t elem_bytes(const kc_chan_t *ch, const void *elem)
@@ -201,27 +201,27 @@ int kc__chan_new(kc_chan_t **out, const kc_chan_opts_t *opts)
         ch->ring_slots = opts->kind == KC_CHAN_UNLIMITED ? KC_CHAN_UNLIMITED_MIN_SLOTS
                                                          : pow2_at_least(ch->capacity);
         ch->min_slots = ch->ring_slots;
-        /* A cell channel (kc_chan_impl.h): the kind, policy and element
+        /* A seq-ring channel (kc_chan_seq.h): the kind, policy and element
          * the lock-free ring supports, no slot beyond the capacity, and at
-         * least two cells (with one, "freed for the next lap" and "full"
+         * least two slots (with one, "freed for the next lap" and "full"
          * would be the same sequence word). */
-        size_t cell_stride = sizeof(uint64_t) + ((ch->slot_size + 7) & ~(size_t)7);
-        ch->cells = opts->kind == KC_CHAN_BUFFERED && ch->policy == KC_CHAN_SUSPEND && !ch->desc &&
-                    ch->arena == NULL && ch->ring_slots == ch->capacity && ch->capacity >= 2 &&
-                    ch->ring_slots <= KC_CHAN_CELLS_MAX_BYTES / cell_stride;
-        if (ch->cells)
-            ch->stride = cell_stride;
+        size_t seq_stride = sizeof(uint64_t) + ((ch->slot_size + 7) & ~(size_t)7);
+        ch->seqring = opts->kind == KC_CHAN_BUFFERED && ch->policy == KC_CHAN_SUSPEND &&
+                      !ch->desc && ch->arena == NULL && ch->ring_slots == ch->capacity &&
+                      ch->capacity >= 2 && ch->ring_slots <= KC_CHAN_SEQ_MAX_BYTES / seq_stride;
+        if (ch->seqring)
+            ch->stride = seq_stride;
         /* At most 2^30 slots of at most 64 KiB + 8 bytes: the product fits,
          * and what cannot be had is -ENOMEM (never touched here unless it
-         * is a cell ring, at most KC_CHAN_CELLS_MAX_BYTES). */
+         * is a seq ring, at most KC_CHAN_SEQ_MAX_BYTES). */
         ch->ring =
             ch->ring_slots <= SIZE_MAX / ch->stride ? malloc(ch->ring_slots * ch->stride) : NULL;
         if (ch->ring == NULL) {
             free(ch);
             return -ENOMEM;
         }
-        for (uint64_t i = 0; ch->cells && i < ch->ring_slots; i++)
-            atomic_init(kc__chan_cell_seq(ch, i), i); /* free for lap 0 */
+        for (uint64_t i = 0; ch->seqring && i < ch->ring_slots; i++)
+            atomic_init(kc__chan_seq_word(ch, i), i); /* free for lap 0 */
     }
     if (opts->name != NULL) {
         strncpy(ch->name, opts->name, sizeof(ch->name) - 1);
@@ -399,7 +399,7 @@ static kc_waiter_t *settle_peer(kc_chan_t *ch, kc_waiter_t *w, int rc)
     return arb;
 }
 
-/* A cell channel's paths never count: every send and receive of one is a
+/* A seq-ring channel's paths never count: every send and receive of one is a
  * reservation index, and kc_chan_snapshot derives the counts from them. */
 static inline void count_send(kc_chan_t *ch, const void *elem)
 {
@@ -440,10 +440,10 @@ static int resize_ring(kc_chan_t *ch, size_t new_slots)
     return 0;
 }
 
-/* Claim one waiting token of q with KC__CHAN_RETRY (a cell channel's
+/* Claim one waiting token of q with KC__CHAN_RETRY (a seq-ring channel's
  * waiters are told to try again, never handed an element). Returns the
  * arbiter to wake, or NULL. */
-static kc_waiter_t *cells_retry_one(kc_chan_t *ch, kc_waiter_queue_t *q)
+static kc_waiter_t *seq_retry_one(kc_chan_t *ch, kc_waiter_queue_t *q)
 {
     if (q->len == 0)
         return NULL;
@@ -451,10 +451,10 @@ static kc_waiter_t *cells_retry_one(kc_chan_t *ch, kc_waiter_queue_t *q)
     return w != NULL ? settle_peer(ch, w, KC__CHAN_RETRY) : NULL;
 }
 
-void kc__chan_cells_notify_slow(kc_chan_t *ch, bool send)
+void kc__chan_seq_notify_slow(kc_chan_t *ch, bool send)
 {
     kc__lock(&ch->lock);
-    kc_waiter_t *arb = cells_retry_one(ch, send ? &ch->recvq : &ch->sendq);
+    kc_waiter_t *arb = seq_retry_one(ch, send ? &ch->recvq : &ch->sendq);
     kc__unlock(&ch->lock);
     kc__chan_wake(arb);
 }
@@ -463,10 +463,10 @@ int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake)
 {
     if (atomic_load_explicit(&ch->closed, memory_order_relaxed))
         return -EPIPE;
-    if (ch->cells) {
-        if (kc__chan_cell_send(ch, src) != KC__CELL_OK)
+    if (ch->seqring) {
+        if (kc__chan_seq_send(ch, src) != KC__SEQ_OK)
             return -EAGAIN; /* full (closed was seen above, under the lock) */
-        *wake = cells_retry_one(ch, &ch->recvq);
+        *wake = seq_retry_one(ch, &ch->recvq);
         return 0;
     }
     if (ch->recvq.len != 0) {
@@ -508,12 +508,12 @@ int kc__chan_send_locked(kc_chan_t *ch, const void *src, kc_waiter_t **wake)
 
 int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake)
 {
-    if (ch->cells) {
-        if (kc__chan_cell_recv(ch, dst) == KC__CELL_OK) {
-            *wake = cells_retry_one(ch, &ch->sendq);
+    if (ch->seqring) {
+        if (kc__chan_seq_recv(ch, dst) == KC__SEQ_OK) {
+            *wake = seq_retry_one(ch, &ch->sendq);
             return 0;
         }
-        /* Empty with every reserved cell filled: closed now (under the
+        /* Empty with every reserved slot filled: closed now (under the
          * lock, so no close is half done) means drained. */
         return atomic_load_explicit(&ch->closed, memory_order_relaxed) ? -EPIPE : -EAGAIN;
     }
@@ -636,9 +636,9 @@ int kc__chan_close_local(kc_chan_t *ch, int reason)
         return -EPIPE;
     }
     ch->close_reason = reason; /* published by the release store below */
-    /* A cell channel's senders reserve without the lock: the mark in
+    /* A seq-ring channel's senders reserve without the lock: the mark in
      * send_idx makes every reservation after this point fail. */
-    if (ch->cells)
+    if (ch->seqring)
         atomic_fetch_or_explicit(&ch->send_idx, KC__CHAN_SEND_CLOSED, memory_order_seq_cst);
     /* release: pairs with the acquire in kc__chan_closed, so a thread that
      * sees the channel closed also sees what was sent before */
@@ -650,11 +650,11 @@ int kc__chan_close_local(kc_chan_t *ch, int reason)
     kc_waiter_t *w;
     /* Wakes happen under the lock here: close is rare, kc_unpark never
      * blocks, and the tokens' links are not ours once the lock is gone. */
-    /* A cell channel's receivers try again: they take what is still
-     * buffered (a send may have reserved a cell just before the close and
+    /* A seq-ring channel's receivers try again: they take what is still
+     * buffered (a send may have reserved a slot just before the close and
      * still be filling it), then find it drained and closed. */
     while ((w = take_peer(ch, &ch->recvq)) != NULL)
-        kc__chan_wake(settle_peer(ch, w, ch->cells ? KC__CHAN_RETRY : -EPIPE));
+        kc__chan_wake(settle_peer(ch, w, ch->seqring ? KC__CHAN_RETRY : -EPIPE));
     while ((w = take_peer(ch, &ch->sendq)) != NULL)
         kc__chan_wake(settle_peer(ch, w, -EPIPE));
     kc__unlock(&ch->lock);
@@ -691,10 +691,10 @@ int kc__chan_check(kc_chan_t *ch, const char **why)
     uint64_t r, s;
     (void)kc__chan_read_indices(ch, &r, &s);
     uint64_t occ = s - r; /* not capped: I1 checks the bound */
-    /* A cell channel's indices move without the lock: its occupancy bound
+    /* A seq-ring channel's indices move without the lock: its occupancy bound
      * (I1), I3 and I4 hold only at rest, which this check cannot tell. */
     if (r > s ||
-        (!ch->cells && (occ > ch->capacity || (ch->ring_slots > 0 && occ > ch->ring_slots))) ||
+        (!ch->seqring && (occ > ch->capacity || (ch->ring_slots > 0 && occ > ch->ring_slots))) ||
         (ch->kind == KC_CHAN_RENDEZVOUS && (occ != 0 || ch->ring != NULL)))
         FAIL("I1: indices out of order or occupancy beyond capacity");
     if (atomic_load_explicit(&ch->closed, memory_order_relaxed) &&
@@ -706,14 +706,15 @@ int kc__chan_check(kc_chan_t *ch, const char **why)
         atomic_load_explicit(&ch->ctr.send_waiting, memory_order_relaxed) != ch->sendq.len ||
         atomic_load_explicit(&ch->ctr.recv_waiting, memory_order_relaxed) != ch->recvq.len)
         FAIL("I5: a queued token is dead, decided, misfiled or miscounted");
-    if (!ch->cells && ((lr > 0 && occ != 0) ||
-                       (ls > 0 && (occ != ch->capacity || ch->policy != KC_CHAN_SUSPEND) &&
-                        ch->kind != KC_CHAN_RENDEZVOUS)))
+    if (!ch->seqring && ((lr > 0 && occ != 0) ||
+                         (ls > 0 && (occ != ch->capacity || ch->policy != KC_CHAN_SUSPEND) &&
+                          ch->kind != KC_CHAN_RENDEZVOUS)))
         FAIL("I3: a live waiter where the ring would have served it");
-    if (ls > 0 && lr > 0 && !ch->cells)
+    if (ls > 0 && lr > 0 && !ch->seqring)
         FAIL("I4: live senders and receivers wait together");
-    uint64_t sends = ch->cells ? s : atomic_load_explicit(&ch->ctr.sends, memory_order_relaxed);
-    uint64_t recvs = ch->cells ? r : atomic_load_explicit(&ch->ctr.receives, memory_order_relaxed);
+    uint64_t sends = ch->seqring ? s : atomic_load_explicit(&ch->ctr.sends, memory_order_relaxed);
+    uint64_t recvs =
+        ch->seqring ? r : atomic_load_explicit(&ch->ctr.receives, memory_order_relaxed);
     uint64_t und = atomic_load_explicit(&ch->ctr.undelivered, memory_order_relaxed);
     if (sends != recvs + und + occ)
         FAIL("I6: sends != receives + undelivered + occupancy");

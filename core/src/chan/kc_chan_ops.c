@@ -1,12 +1,13 @@
 /* kc_chan_ops.c - channel send and receive (copy, descriptor, pointer): fast path and wait.
  *
  * Every send and receive first tries to complete under the channel lock
- * (kc__chan_send_locked / kc__chan_recv_locked in kc_chan.c). When it would
+ * (kc__chan_send_locked / kc__chan_recv_locked in kc_chan_locked.c). When it would
  * have to wait and may, it builds a waiter token on its own stack, owned
  * through a kc_parker_t (so the same code parks a scheduler coroutine or a
  * plain thread; a coroutine uses its task's own parker, K6 of kc_park.c,
- * a thread one on this stack), publishes it in the channel's queue, drops
- * the lock and lets the token's scope guard settle the outcome:
+ * a thread one on this stack; the owner ops are in kc_chan_park.c),
+ * publishes it in the channel's queue, drops the lock and lets the token's
+ * scope guard settle the outcome:
  *
  *   token     event                                  next       by
  *   --------  -------------------------------------  ---------  ----------------------------
@@ -14,7 +15,7 @@
  *   ENQUEUED  a peer moves the element (result 0)    CLAIMED    kc__chan_*_locked (peer)
  *   ENQUEUED  close (result -EPIPE)                  CLAIMED    kc_chan_close
  *   ENQUEUED  timeout / cancel: hook dequeues it     CANCELLED  settle -> cancel_hook
- *   ENQUEUED  a peer or close finds the owner         CANCELLED  take_peer (kc_chan.c)
+ *   ENQUEUED  a peer or close finds the owner         CANCELLED  take_peer (kc_chan_locked.c)
  *             cancelled (result -ECANCELED)
  *   any       the scope guard releases it            (dead)     kc__waiter_scope_end
  *
@@ -56,7 +57,7 @@ int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
 }
 
 /* Publish a token for elem in ch (locked by the caller), drop the lock and
- * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED (or a cell
+ * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED (or a slot
  * channel's KC__CHAN_RETRY). Unless self_leave, whoever decided the wait
  * has counted its failure and the wait has left the channel: the caller
  * must not touch ch again (see struct kc__chan_owner). */
@@ -86,15 +87,15 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     return kc__waiter_scope_end(&sc, timeout_ns);
 }
 
-/* kc__chan_transfer on a cell channel (kc_chan_impl.h) once its lock-free
+/* kc__chan_transfer on a seq-ring channel (kc_chan_seq.h) once its lock-free
  * attempt could not complete: the locked attempt after announcing the
  * wait, then the wait itself. A wait that ends with KC__CHAN_RETRY (room
  * was made, an element arrived, or the channel closed) tries lock-free
  * again and goes round with what is left of the timeout; the token check
  * is not repeated first, so the chance it was woken for is used (the
  * locked attempt still answers -ECANCELED when it cannot complete). */
-__attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, void *elem,
-                                                    int64_t timeout_ns, const kc_cancel_t *cancel)
+__attribute__((noinline)) static int seq_transfer(kc_chan_t *ch, bool send, void *elem,
+                                                  int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     int64_t deadline = kc__deadline_after(timeout_ns);
     bool timed = timeout_ns != 0;
@@ -105,7 +106,7 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
         bool wait = timeout_ns != 0;
         kc__lock(&ch->lock);
         if (wait)
-            kc__chan_cells_announce(ch, send);
+            kc__chan_seq_announce(ch, send);
         rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);
         if (cancel != NULL && (rc == -EAGAIN || rc == -EPIPE) && kc_cancel_is_triggered(cancel))
             rc = -ECANCELED;
@@ -116,7 +117,7 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
             rc = wait_locked(ch, send, elem, timeout_ns, cancel, true); /* unlocks */
             if (rc == KC__CHAN_RETRY) {
                 timeout_ns = kc__deadline_left(deadline);
-                if (kc__chan_cell_try(ch, send, elem)) {
+                if (kc__chan_seq_try(ch, send, elem)) {
                     rc = 0;
                     break;
                 }
@@ -124,7 +125,7 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
             }
         } else {
             if (wait)
-                kc__chan_cells_settle(ch, send);
+                kc__chan_seq_settle(ch, send);
             kc__unlock(&ch->lock);
             kc__chan_wake(wake);
             if (rc == -EAGAIN && timed)
@@ -158,10 +159,10 @@ static inline __attribute__((always_inline)) int transfer(kc_chan_t *ch, bool se
 {
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return kc__chan_fail(ch, -ECANCELED);
-    if (ch->cells)
-        return __builtin_expect(kc__chan_cell_try(ch, send, elem), 1)
+    if (ch->seqring)
+        return __builtin_expect(kc__chan_seq_try(ch, send, elem), 1)
                    ? 0
-                   : cells_transfer(ch, send, elem, timeout_ns, cancel);
+                   : seq_transfer(ch, send, elem, timeout_ns, cancel);
     kc_waiter_t *wake = NULL;
     kc__lock(&ch->lock);
     int rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);

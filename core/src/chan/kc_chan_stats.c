@@ -83,7 +83,7 @@ int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *dst)
     out->occupancy = kc__chan_read_indices(ch, &out->recv_idx, &out->send_idx);
     if (ch->rops != NULL)
         out->occupancy = ch->rops->len(ch->rimpl); /* its local buffers (kc_chan_svc.h) */
-    if (ch->cells) { /* every send and receive is a reservation index */
+    if (ch->seqring) { /* every send and receive is a reservation index */
         out->sends = out->send_idx;
         out->receives = out->recv_idx;
         out->bytes_sent = out->sends * ch->elem_size;
