@@ -44,7 +44,7 @@ layers="mk/check-layers.sh ."
 comments="mk/check-comments.sh ."
 
 if ! (cd "$copy" && mk/check-layers.sh . && mk/check-includes.sh . && mk/check-comments.sh . &&
-    mk/check-names.sh .) \
+    mk/check-names.sh . && mk/check-calls.sh .) \
     > "$tmp/clean" 2>&1; then
     echo "test-lint: the unmodified tree does not pass:"; cat "$tmp/clean"; exit 1
 fi
@@ -145,6 +145,15 @@ printf 'int kc_arena_pages_check(void);\nint kc_arena_pages_check(void)\n{\n    
     >> "$copy/lab/arena/src/kc_arena_check.c"
 expect "an internal invariant check named like public API" "mk/check-names.sh ." \
     'defines kc_arena_pages_check, an invariant check that is not public API'
+restore
+
+# ---- no call loop between the files of a core folder: the seq ring calls
+# back up into the front
+plant core/src/chan/kc_chan_seq.c
+printf 'size_t kc__chan_seq_planted(const kc_chan_t *ch);\nsize_t kc__chan_seq_planted(const kc_chan_t *ch)\n{\n    return kc_chan_len(ch);\n}\n' \
+    >> "$copy/core/src/chan/kc_chan_seq.c"
+expect "a lower file of a folder calls its front" "mk/check-calls.sh ." \
+    'core/src/chan: call loop: kc_chan.c -> .* -> kc_chan_seq.c (.*) -> kc_chan.c (kc_chan_len)'
 restore
 
 # ---- mk/need.sh checks a library the way the build links it: a header
