@@ -460,6 +460,16 @@ void kc__chan_tick_free(kc_chan_t *ch);
 int kc__chan_select_sparse(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                            const kc_cancel_t *cancel);
 
+/* kc_chan_select with a clause on a remote channel (kc_select_remote.c),
+ * after the checks, the cancellation check and the timeout's
+ * normalisation. Returns what kc_chan_select does. Can block or yield. */
+int kc__chan_select_remote(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                           const kc_cancel_t *cancel);
+
+/* The order in which a select tries its clauses: 0..n-1 when biased, a
+ * fresh uniform permutation when unbiased (kc_select.c). Never blocks. */
+void kc__chan_select_order(uint8_t *order /* OUT */, size_t n, uint32_t flags);
+
 /* Record, for the deadlock report, that the owner of p (a task, else
  * nothing is recorded) waits in a select of n clauses, the first of them on
  * first (NULL: all off). Never blocks. */

@@ -34,6 +34,7 @@
  *   L4  a peer that loses the claim drops the stale clause and moves on.
  */
 #include "chan/kc_chan_impl.h"
+#include "chan/kc_chan_svc.h"
 
 #include "sched/kc_sched_svc.h"
 
@@ -102,12 +103,34 @@ static size_t uniform(struct kc_draws *d, size_t n)
     return (size_t)((r * (uint64_t)n) >> KC_SELECT_DRAW_BITS);
 }
 
-/* Check the clauses; *boxed gets whether any is on a boxed channel. */
-static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *boxed /* OUT */)
+void kc__chan_select_order(uint8_t *order, size_t n, uint32_t flags)
+{
+    for (size_t i = 0; i < n; i++)
+        order[i] = (uint8_t)i;
+    if (flags == KC_CHAN_SELECT_UNBIASED) {
+        struct kc_draws d = {0, 0};
+        for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+            size_t j = uniform(&d, i + 1);
+            uint8_t t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+    }
+}
+
+/* Clauses that leave the plain select (validate's *detour bits). */
+enum {
+    KC_SELECT_BOXED = 1, /* a clause on a boxed channel: kc_chan_arena.c */
+    KC_SELECT_REMOTE = 2 /* a clause on a remote channel: kc_select_remote.c */
+};
+
+/* Check the clauses; *detour gets the KC_SELECT_BOXED and _REMOTE bits of
+ * the clauses' channels (one byte, so the plain select tests it once). */
+static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, uint8_t *detour /* OUT */)
 {
     if (cl == NULL || n == 0 || n > KC_CHAN_SELECT_MAX || flags > KC_CHAN_SELECT_UNBIASED)
         return -EINVAL;
-    bool any_boxed = false;
+    uint8_t any = 0;
     for (size_t i = 0; i < n; i++) {
         const kc_chan_clause_t *c = &cl[i];
         if (c->size != sizeof(*c))
@@ -116,16 +139,20 @@ static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *
             return KC__SELECT_SPARSE; /* off or discarding clauses: kc_select_off.c */
         if (c->op != KC_CHAN_CLAUSE_SEND && c->op != KC_CHAN_CLAUSE_RECV)
             return -EINVAL;
-        if (c->chan->rops != NULL) /* remote select comes with lab/select */
-            return kc__chan_fail(c->chan, -ENOTSUP);
-        any_boxed |= c->chan->boxed;
+        if (c->chan->rops != NULL) {
+            if (c->chan->rops->sel_complete == NULL) /* a remote channel without select */
+                return kc__chan_fail(c->chan, -ENOTSUP);
+            any |= KC_SELECT_REMOTE;
+            continue; /* copied elements only: nothing to check */
+        }
+        any |= (uint8_t)c->chan->boxed; /* KC_SELECT_BOXED */
         if (c->op == KC_CHAN_CLAUSE_SEND && !c->chan->boxed) { /* boxed: bytes, staged later */
             int rc = kc__chan_check_elem(c->chan, c->buf);
             if (rc != 0)
                 return kc__chan_fail(c->chan, rc);
         }
     }
-    *boxed = any_boxed;
+    *detour = any;
     return 0;
 }
 
@@ -292,8 +319,8 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
 int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                    const kc_cancel_t *cancel)
 {
-    bool boxed = false;
-    int rc = validate(cl, n, flags, &boxed);
+    uint8_t detour = 0;
+    int rc = validate(cl, n, flags, &detour);
     if (__builtin_expect(rc == KC__SELECT_SPARSE, 0))
         return kc__chan_select_sparse(cl, n, flags, kc__timeout_norm(timeout_ns), cancel);
     if (rc != 0)
@@ -301,8 +328,13 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return -ECANCELED;
     timeout_ns = kc__timeout_norm(timeout_ns);
-    if (boxed) /* elements staged in an arena: kc_chan_arena.c */
-        return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
+    if (detour != 0) {
+        if (detour == KC_SELECT_BOXED) /* elements staged in an arena: kc_chan_arena.c */
+            return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
+        if (detour == KC_SELECT_REMOTE) /* readiness from elsewhere: kc_select_remote.c */
+            return kc__chan_select_remote(cl, n, flags, timeout_ns, cancel);
+        return -ENOTSUP; /* boxed and remote clauses together */
+    }
     return kc__chan_select_run(cl, n, flags, timeout_ns, cancel, NULL);
 }
 
@@ -371,17 +403,7 @@ static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
 {
     int rc;
     uint8_t order[KC_CHAN_SELECT_MAX];
-    for (size_t i = 0; i < n; i++)
-        order[i] = (uint8_t)i;
-    if (flags == KC_CHAN_SELECT_UNBIASED) {
-        struct kc_draws d = {0, 0};
-        for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
-            size_t j = uniform(&d, i + 1);
-            uint8_t t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
-    }
+    kc__chan_select_order(order, n, flags);
     for (size_t k = 0; k < n; k++) { /* pass 1: only channels that look ready */
         kc_chan_clause_t *c = &cl[order[k]];
         if (c->chan->cells) {
