@@ -135,9 +135,10 @@ static bool f_sel_ready(void *impl, bool send)
     return ready(impl, send);
 }
 
-static int f_sel_complete(void *impl, bool send, void *buf, bool notified)
+static int f_sel_complete(void *impl, bool send, void *buf, uint64_t claim)
 {
     struct rfake *f = impl;
+    bool notified = claim != 0;
     atomic_fetch_add(&f->claims, 1);
     if (notified)
         atomic_fetch_add(&f->notified_claims, 1);
@@ -158,9 +159,10 @@ static int f_sel_complete(void *impl, bool send, void *buf, bool notified)
     return rc;
 }
 
-static int f_sel_arm(void *impl, bool send, struct kc_waiter *wk)
+static int f_sel_arm(void *impl, bool send, struct kc_waiter *wk, uint64_t *cookie)
 {
     struct rfake *f = impl;
+    *cookie = (uint64_t)(uintptr_t)wk;
     atomic_fetch_add(&f->arms, 1);
     pthread_mutex_lock(&f->mu);
     sub_add(f, wk, send);
@@ -170,9 +172,10 @@ static int f_sel_arm(void *impl, bool send, struct kc_waiter *wk)
     return 0;
 }
 
-static void f_sel_disarm(void *impl, bool send, struct kc_waiter *wk)
+static void f_sel_disarm(void *impl, bool send, uint64_t cookie)
 {
     struct rfake *f = impl;
+    struct kc_waiter *wk = (struct kc_waiter *)(uintptr_t)cookie;
     (void)send;
     atomic_fetch_add(&f->disarms, 1);
     pthread_mutex_lock(&f->mu);

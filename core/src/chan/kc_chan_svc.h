@@ -22,7 +22,7 @@
  * the select's one claim word with local peers, close, the timeout and the
  * cancellation, exactly as a local peer does; the winner of that word
  * decides the select. A fire that won makes the select complete that clause
- * first (sel_complete with notified true: the claim), and a claim the other
+ * first (sel_complete with the arming's cookie: the claim), and a claim the other
  * side rejects makes the select run again and re-arm.
  */
 #ifndef KCORO_KC_CHAN_SVC_H
@@ -65,24 +65,26 @@ typedef struct kc__chan_remote_ops {
      * element moved: taken from, or put into, the channel), -EAGAIN (not
      * now: nothing there, or the other side rejected the claim), -EPIPE or
      * -ECONNRESET (closed; a receive only once nothing is left for it),
-     * -ENOMEM. notified: this clause's waker fired and won the select's
-     * claim word, so nothing else can complete the select first; the call
-     * must end the claim one way or the other. May wait for one bounded
-     * exchange with the other side (a claim and its answer), never for a
-     * peer of the channel. */
-    int (*sel_complete)(void *impl, bool send, void *buf, bool notified);
+     * -ENOMEM. claim: 0 for a plain attempt, else the cookie of the arming
+     * whose waker fired and won the select's claim word (nothing else can
+     * complete the select first; the call must end that claim one way or
+     * the other). May wait for one bounded exchange with the other side (a
+     * claim and its answer), never for a peer of the channel. */
+    int (*sel_complete)(void *impl, bool send, void *buf, uint64_t claim);
     /* From now until sel_disarm returns, fire wk (kc__chan_select_fire)
      * when the clause may have become ready: an element or room appeared,
      * the channel closed, the connection was lost; at once (from inside
      * this call) when it looks ready already. A fire that lost (false)
      * means the select was decided otherwise: pass the readiness on to
-     * another waiter if one could use it. Returns 0, or a negative errno
-     * that fails the select (-ENOMEM). Never blocks. */
-    int (*sel_arm)(void *impl, bool send, struct kc_waiter *wk);
-    /* Undo sel_arm: when it returns, wk is not touched again (a fire that
-     * runs meanwhile has returned; serialise the two with a lock). Never
-     * blocks for long. */
-    void (*sel_disarm)(void *impl, bool send, struct kc_waiter *wk);
+     * another waiter if one could use it. OUT *cookie: a nonzero name of
+     * this arming, given back to sel_disarm and, when its fire won, to
+     * sel_complete. Returns 0, or a negative errno that fails the select
+     * (-ENOMEM, -ECONNRESET). Never blocks. */
+    int (*sel_arm)(void *impl, bool send, struct kc_waiter *wk, uint64_t *cookie /* OUT */);
+    /* Undo the arming named cookie: when it returns, its token is not
+     * touched again (a fire that runs meanwhile has returned; serialise the
+     * two with a lock). Never blocks for long. */
+    void (*sel_disarm)(void *impl, bool send, uint64_t cookie);
 } kc__chan_remote_ops_t;
 
 /* Create a remote channel of opts' kind, capacity, element size, name and
@@ -113,8 +115,8 @@ void kc__chan_remote_undelivered(kc_chan_t *ch, const void *elem);
 /* The waker of an armed select clause (sel_arm): the clause may be
  * ready. One CAS on the select's claim word, racing its local clauses'
  * peers, closes, its timeout and its cancellation: true when it won (the
- * select wakes and first calls sel_complete(..., notified = true) on this
- * clause, exactly once), false when the select was decided otherwise or
+ * select wakes and first calls sel_complete with this arming's cookie,
+ * exactly once), false when the select was decided otherwise or
  * its owner was cancelled (then it is withdrawn with -ECANCELED here).
  * Call only between sel_arm and the end of sel_disarm. Never blocks. */
 bool kc__chan_select_fire(struct kc_waiter *wk);

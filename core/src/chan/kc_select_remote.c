@@ -25,7 +25,7 @@
  *   withdraw every clause: local ones under their locks, remote ones by
  *            sel_disarm (after which their side never touches the token).
  *   claim    a run woken by a remote fire completes that clause first
- *            (sel_complete with notified: the claim, which the other side
+ *            (sel_complete with the arming's cookie: the claim, which the other side
  *            commits or rejects). Rejected, the select polls and arms
  *            again with what is left of its timeout.
  *
@@ -38,8 +38,8 @@
  *   X2  a remote clause's token is touched by its side only between
  *       sel_arm and the return of sel_disarm, and the select disarms every
  *       clause it armed before it returns or runs again;
- *   X3  a fire that won is followed by exactly one sel_complete(notified)
- *       of its clause, before any other clause is tried, so a claim the
+ *   X3  a fire that won is followed by exactly one sel_complete of its
+ *       clause with that arming's cookie, before any other clause is tried, so a claim the
  *       other side reserved for this select is always ended (committed or
  *       rejected), never left behind; a fire that lost is told so (false)
  *       and the other side passes the readiness on;
@@ -60,6 +60,14 @@
 /* A run's answer when a wake-up asked for another run (as in kc_select.c). */
 #define KC_SELECT_RETRY INT_MIN
 
+/* What one select keeps across its runs: kc_select.c's life, and the
+ * cookie of each remote clause's last arming (the claim of a fire that
+ * won names it). */
+struct remote_life {
+    struct kc__select_life life;
+    uint64_t cookie[KC_CHAN_SELECT_MAX];
+};
+
 static inline bool is_remote(const kc_chan_clause_t *c)
 {
     return c->chan->rops != NULL;
@@ -71,14 +79,15 @@ static inline void add(_Atomic uint64_t *c, uint64_t n)
     atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-/* A remote clause completes now, or not (X4: the element moves only here). */
-static int remote_complete(kc_chan_clause_t *c, bool notified)
+/* A remote clause completes now, or not (X4: the element moves only here).
+ * claim: 0, or the cookie of the arming whose fire won. */
+static int remote_complete(kc_chan_clause_t *c, uint64_t claim)
 {
     bool send = c->op == KC_CHAN_CLAUSE_SEND;
     kc_chan_t *ch = c->chan;
     if (send && atomic_load_explicit(&ch->closed, memory_order_acquire))
         return ch->close_reason == -ECONNRESET ? -ECONNRESET : -EPIPE;
-    int rc = ch->rops->sel_complete(ch->rimpl, send, c->buf, notified);
+    int rc = ch->rops->sel_complete(ch->rimpl, send, c->buf, claim);
     if (rc == 0) {
         add(send ? &ch->ctr.sends : &ch->ctr.receives, 1);
         add(send ? &ch->ctr.bytes_sent : &ch->ctr.bytes_received, ch->elem_size);
@@ -179,8 +188,9 @@ static void self_decide(kc_waiter_t *sel, int rc)
  * them again, publish, arm the remote clauses, wait, withdraw everything
  * (kc_select.c's select_wait, with the remote clauses beside). */
 static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int64_t timeout_ns,
-                       const kc_cancel_t *cancel, struct kc__select_life *life)
+                       const kc_cancel_t *cancel, struct remote_life *rl)
 {
+    struct kc__select_life *life = &rl->life;
     kc_waiter_t tok[KC_CHAN_SELECT_MAX];
     bool armed[KC_CHAN_SELECT_MAX] = {false};
     kc_waiter_t sel;
@@ -245,8 +255,8 @@ static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
             if (kc__waiter_status(&sel) != KC_WAITER_ENQUEUED)
                 break; /* decided already: arming more would be wasted */
             kc__waiter_mark_enqueued(&tok[i]);
-            int arc = cl[i].chan->rops->sel_arm(cl[i].chan->rimpl,
-                                                cl[i].op == KC_CHAN_CLAUSE_SEND, &tok[i]);
+            int arc = cl[i].chan->rops->sel_arm(
+                cl[i].chan->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND, &tok[i], &rl->cookie[i]);
             if (arc < 0) {
                 self_decide(&sel, arc);
                 break;
@@ -269,7 +279,7 @@ static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
             if (is_remote(&cl[i])) {
                 if (!armed[i])
                     continue;
-                ch->rops->sel_disarm(ch->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND, &tok[i]);
+                ch->rops->sel_disarm(ch->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND, rl->cookie[i]);
                 /* acquire: pairs with the fire's release (X2: it has returned) */
                 if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED)
                     idx = i;
@@ -307,12 +317,13 @@ static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
 
 /* One run: the claim a remote fire won (X3), the poll, else the wait. */
 static int remote_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                       const kc_cancel_t *cancel, struct kc__select_life *life)
+                       const kc_cancel_t *cancel, struct remote_life *rl)
 {
+    struct kc__select_life *life = &rl->life;
     int k0 = life->notified;
     if (k0 >= 0 && (size_t)k0 < n && is_remote(&cl[k0])) {
         life->notified = -1; /* consumed here: no pass-on owed */
-        int rc = remote_complete(&cl[k0], true);
+        int rc = remote_complete(&cl[k0], rl->cookie[k0]);
         if (rc != -EAGAIN)
             return fired(cl, (size_t)k0, rc);
         /* rejected: someone else took it, or the state changed */
@@ -326,7 +337,7 @@ static int remote_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
             bool send = c->op == KC_CHAN_CLAUSE_SEND;
             if (!kc_chan_is_closed(c->chan) && !c->chan->rops->sel_ready(c->chan->rimpl, send))
                 continue;
-            rc = remote_complete(c, false);
+            rc = remote_complete(c, 0);
         } else {
             rc = local_poll(c, cancel);
         }
@@ -335,7 +346,7 @@ static int remote_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
         if (rc != -EAGAIN)
             return fired(cl, order[k], rc);
     }
-    return remote_wait(cl, n, order, timeout_ns, cancel, life);
+    return remote_wait(cl, n, order, timeout_ns, cancel, rl);
 }
 
 /* kc__chan_select_run's loop (kc_select.c) for a select with remote
@@ -346,22 +357,22 @@ int kc__chan_select_remote(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64
                            const kc_cancel_t *cancel)
 {
     int64_t deadline = kc__deadline_after(timeout_ns);
-    struct kc__select_life life;
-    life.notified = -1;
-    life.held = false;
-    life.stay = false;
-    life.any_owed = false;
+    struct remote_life rl;
+    rl.life.notified = -1;
+    rl.life.held = false;
+    rl.life.stay = false;
+    rl.life.any_owed = false;
     bool timed = timeout_ns != 0;
-    int rc = remote_once(cl, n, flags, timeout_ns, cancel, &life);
+    int rc = remote_once(cl, n, flags, timeout_ns, cancel, &rl);
     while (rc == KC_SELECT_RETRY) {
         timeout_ns = kc__deadline_left(deadline);
-        rc = remote_once(cl, n, flags, timeout_ns, cancel, &life);
+        rc = remote_once(cl, n, flags, timeout_ns, cancel, &rl);
     }
-    int notified = life.notified;
+    int notified = rl.life.notified;
     if (notified >= 0 && (size_t)notified < n && rc != notified && !is_remote(&cl[notified]))
         kc__chan_cells_notify_slow(cl[notified].chan, cl[notified].op == KC_CHAN_CLAUSE_RECV);
-    if (life.held)
+    if (rl.life.held)
         kc__cancel_release(cancel);
-    kc__chan_select_leave(cl, n, &life);
+    kc__chan_select_leave(cl, n, &rl.life);
     return rc == -EAGAIN && timed ? -ETIME : rc;
 }
