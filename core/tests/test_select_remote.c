@@ -190,9 +190,9 @@ static void f_sel_disarm(void *impl, bool send, uint64_t cookie)
     pthread_mutex_unlock(&f->mu);
 }
 
-static const kc__chan_remote_ops_t rops = {f_send,       f_recv,         f_close,
-                                           f_len,        f_destroy,      f_sel_ready,
-                                           f_sel_complete, f_sel_arm,    f_sel_disarm};
+static const kc__chan_remote_ops_t rops = {f_send,         f_recv,    f_close,
+                                           f_len,          f_destroy, f_sel_ready,
+                                           f_sel_complete, f_sel_arm, f_sel_disarm};
 
 static kc_chan_t *rmake(struct rfake *f, size_t cap)
 {
@@ -306,10 +306,11 @@ static void test_remote_fire_wakes_a_waiting_select_once(void **state)
     assert_int_equal(kc_chan_make(&l, KC_CHAN_RENDEZVOUS, 0, sizeof(long)), 0);
     for (int round = 0; round < 50; round++) {
         long a = -1, b = -1;
-        struct sel_job j = {.cl = {KC_CHAN_CLAUSE_RECV_INIT(l, &a), KC_CHAN_CLAUSE_RECV_INIT(r, &b)},
-                            .n = 2,
-                            .flags = (uint32_t)(round & 1),
-                            .timeout = KC_NO_TIMEOUT};
+        struct sel_job j = {
+            .cl = {KC_CHAN_CLAUSE_RECV_INIT(l, &a), KC_CHAN_CLAUSE_RECV_INIT(r, &b)},
+            .n = 2,
+            .flags = (uint32_t)(round & 1),
+            .timeout = KC_NO_TIMEOUT};
         int arms0 = atomic_load(&f.arms);
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, sel_thread, &j), 0);
@@ -481,7 +482,9 @@ static void test_close_and_connection_loss_are_clause_results(void **state)
 static void test_unbiased_remote_clauses_pass_chi_square(void **state)
 {
     (void)state;
-    enum { ROUNDS = 20000 };
+    enum {
+        ROUNDS = 20000
+    };
     struct rfake f[2];
     kc_chan_t *r[2] = {rmake(&f[0], 4), rmake(&f[1], 4)}, *l;
     assert_int_equal(kc_chan_make(&l, KC_CHAN_BUFFERED, 3, sizeof(long)), 0);
@@ -558,9 +561,8 @@ static void storm_select_loop(struct storm *s, unsigned seed)
         const kc_cancel_t *cc = (seed >> 16) % 16 == 1 ? c : NULL;
         if (cc != NULL)
             kc_cancel_trigger(c); /* already cancelled: -ECANCELED, nothing taken */
-        int rc = kc_chan_select(cl, 3,
-                                (seed >> 20) & 1 ? KC_CHAN_SELECT_UNBIASED : KC_CHAN_SELECT_BIASED,
-                                t, cc);
+        int rc = kc_chan_select(
+            cl, 3, (seed >> 20) & 1 ? KC_CHAN_SELECT_UNBIASED : KC_CHAN_SELECT_BIASED, t, cc);
         if (rc >= 0) {
             if (cl[rc].result == 0)
                 storm_take(s, got[rc]);

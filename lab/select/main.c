@@ -57,8 +57,7 @@ static const char *cmd_name(uint8_t c)
 {
     static const char *const names[] = {"SELECT_REGISTER", "SELECT_CANCEL", "SELECT_NOTIFY",
                                         "SELECT_CLAIM",    "SELECT_COMMIT", "SELECT_REJECT"};
-    return c >= KC_RSEL_REGISTER && c <= KC_RSEL_REJECT ? names[c - KC_RSEL_REGISTER]
-                                                        : "SELECT_?";
+    return c >= KC_RSEL_REGISTER && c <= KC_RSEL_REJECT ? names[c - KC_RSEL_REGISTER] : "SELECT_?";
 }
 
 /* One pipe between the owner (end 0, column 1) and a peer (end 1). */
@@ -261,8 +260,9 @@ static int scenario_lease(int64_t delay)
     kc_rsel_endpoint_t mute = {mute_deliver, NULL, NULL}, eo;
     kc_rsel_pipe_opts_t po = {delay, 0, 2, trace, &mlane};
     if (kc_chan_create(&x, &co) != 0 || kc_rsel_owner_create(&o, x, 1, 20 * MS) != 0 ||
-        connect_peer(&a, o, 0, 1, &co, delay, "A", 0, true) != 0 || kc_rsel_owner_peer(o, 1, &eo) != 0 ||
-        kc_rsel_pipe_create(&mp, &po, &eo, &mute) != 0 || kc_rsel_owner_connect(o, 1, mp, 0) != 0)
+        connect_peer(&a, o, 0, 1, &co, delay, "A", 0, true) != 0 ||
+        kc_rsel_owner_peer(o, 1, &eo) != 0 || kc_rsel_pipe_create(&mp, &po, &eo, &mute) != 0 ||
+        kc_rsel_owner_connect(o, 1, mp, 0) != 0)
         return 1;
     header("A", "M (mute)");
     uint8_t msg[KC_RSEL_HDR];
@@ -298,7 +298,9 @@ static int scenario_lease(int64_t delay)
 
 static int scenario_fairness(int64_t delay)
 {
-    enum { ROUNDS = 2000 };
+    enum {
+        ROUNDS = 2000
+    };
     kc_chan_opts_t co = opts(64);
     kc_chan_t *x[2];
     kc_rsel_owner_t *o[2];

@@ -145,7 +145,7 @@ static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, uint8_
             any |= KC_SELECT_REMOTE;
             continue; /* copied elements only: nothing to check */
         }
-        any |= (uint8_t)c->chan->boxed; /* KC_SELECT_BOXED */
+        any |= (uint8_t)c->chan->boxed;                        /* KC_SELECT_BOXED */
         if (c->op == KC_CHAN_CLAUSE_SEND && !c->chan->boxed) { /* boxed: bytes, staged later */
             int rc = kc__chan_check_elem(c->chan, c->buf);
             if (rc != 0)

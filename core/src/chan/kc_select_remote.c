@@ -255,8 +255,8 @@ static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
             if (kc__waiter_status(&sel) != KC_WAITER_ENQUEUED)
                 break; /* decided already: arming more would be wasted */
             kc__waiter_mark_enqueued(&tok[i]);
-            int arc = cl[i].chan->rops->sel_arm(
-                cl[i].chan->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND, &tok[i], &rl->cookie[i]);
+            int arc = cl[i].chan->rops->sel_arm(cl[i].chan->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND,
+                                                &tok[i], &rl->cookie[i]);
             if (arc < 0) {
                 self_decide(&sel, arc);
                 break;

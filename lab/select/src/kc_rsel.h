@@ -165,8 +165,7 @@ int kc_rsel_client_connect(kc_rsel_client_t *c, kc_rsel_pipe_t *p, int end);
  * capacity and element size: every select clause and plain call on it
  * speaks the protocol. OUT *out: GIVES a channel kc_chan_destroy frees.
  * Errors: -EINVAL, -ENOMEM. */
-int kc_rsel_import(kc_chan_t **out, kc_rsel_client_t *c, uint32_t chan_id,
-                   const kc_chan_opts_t *o);
+int kc_rsel_import(kc_chan_t **out, kc_rsel_client_t *c, uint32_t chan_id, const kc_chan_opts_t *o);
 
 /* The client's counters. */
 typedef struct kc_rsel_client_stats {

@@ -166,8 +166,7 @@ static int r_sel_complete(void *impl, bool send, void *buf, uint64_t cookie)
     return claim(impl, send, buf, cookie);
 }
 
-static int arm(struct rchan *r, bool send, struct kc_waiter *wk, kc_parker_t *pk,
-               struct arming *a)
+static int arm(struct rchan *r, bool send, struct kc_waiter *wk, kc_parker_t *pk, struct arming *a)
 {
     kc_rsel_client_t *c = r->c;
     memset(a, 0, sizeof(*a));
@@ -184,7 +183,8 @@ static int arm(struct rchan *r, bool send, struct kc_waiter *wk, kc_parker_t *pk
     a->next = c->armings;
     c->armings = a;
     c->st.arms++;
-    (void)to_owner(c, KC_RSEL_REGISTER, a->op, r->chan_id, a->id, NULL, 0); /* a cut: lost() fires it */
+    (void)to_owner(c, KC_RSEL_REGISTER, a->op, r->chan_id, a->id, NULL,
+                   0); /* a cut: lost() fires it */
     pthread_mutex_unlock(&c->mu);
     return 0;
 }
@@ -319,9 +319,9 @@ static int r_destroy(void *impl)
     return 0;
 }
 
-static const kc__chan_remote_ops_t rsel_ops = {r_send,        r_recv,         r_close,
-                                               r_len,         r_destroy,      r_sel_ready,
-                                               r_sel_complete, r_sel_arm,     r_sel_disarm};
+static const kc__chan_remote_ops_t rsel_ops = {r_send,         r_recv,    r_close,
+                                               r_len,          r_destroy, r_sel_ready,
+                                               r_sel_complete, r_sel_arm, r_sel_disarm};
 
 static struct rchan *chan_by_id(kc_rsel_client_t *c, uint32_t id)
 {

@@ -80,8 +80,8 @@ struct kc_rsel_owner {
     uint32_t chan_id;
     size_t elem;
     int64_t lease_max;
-    struct sub *subs;       /* in arrival order */
-    struct held *released;  /* by seq (O2) */
+    struct sub *subs;      /* in arrival order */
+    struct held *released; /* by seq (O2) */
     uint64_t next_seq;
     struct {
         kc_rsel_pipe_t *p;
@@ -285,8 +285,8 @@ static void on_claim(kc_rsel_owner_t *o, int peer, const kc_rsel_msg_t *m, const
             reply(o, peer, KC_RSEL_COMMIT, m->op, 0, m->id, NULL, 0);
         } else {
             o->st.rejects++;
-            reply(o, peer, KC_RSEL_REJECT, m->op, rc == -EPIPE ? KC_RSEL_WHY_CLOSED : KC_RSEL_WHY_EMPTY,
-                  m->id, NULL, 0);
+            reply(o, peer, KC_RSEL_REJECT, m->op,
+                  rc == -EPIPE ? KC_RSEL_WHY_CLOSED : KC_RSEL_WHY_EMPTY, m->id, NULL, 0);
         }
         return;
     }
@@ -337,7 +337,7 @@ static void owner_deliver(void *self, const uint8_t *msg, size_t len)
         s->op = m.op;
         s->state = S_WAIT;
         s->lease = m.lease_ns > 0 && (int64_t)m.lease_ns < o->lease_max ? (int64_t)m.lease_ns
-                                                                          : o->lease_max;
+                                                                        : o->lease_max;
         struct sub **pp = &o->subs;
         while (*pp != NULL)
             pp = &(*pp)->next;

@@ -177,7 +177,8 @@ static void test_remote_clause_from_the_poll_and_from_a_wait(void **state)
     assert_int_equal(kc_chan_make(&l, KC_CHAN_RENDEZVOUS, 0, sizeof(long)), 0);
     long v = 11, a = -1, b = -1;
     assert_int_equal(kc_chan_send(r.local, &v, KC_NO_TIMEOUT, NULL), 0);
-    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(l, &a), KC_CHAN_CLAUSE_RECV_INIT(r.remote, &b)};
+    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(l, &a),
+                              KC_CHAN_CLAUSE_RECV_INIT(r.remote, &b)};
     assert_int_equal(kc_chan_select(cl, 2, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, NULL), 1);
     assert_int_equal(b, 11);
     /* nothing there: the select arms, the owner notifies when it comes */
@@ -219,7 +220,8 @@ static void test_timeout_cancel_and_local_win_leave_nothing_reserved(void **stat
     kc_chan_t *l;
     assert_int_equal(kc_chan_make(&l, KC_CHAN_BUFFERED, 3, sizeof(long)), 0);
     long a = -1, b = -1;
-    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(r.remote, &b), KC_CHAN_CLAUSE_RECV_INIT(l, &a)};
+    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(r.remote, &b),
+                              KC_CHAN_CLAUSE_RECV_INIT(l, &a)};
     assert_int_equal(kc_chan_select(cl, 2, 0, 3 * MS, NULL), -ETIME);
     assert_int_equal(kc_chan_select(cl, 2, 0, 0, NULL), -EAGAIN);
     kc_cancel_t *c;
@@ -265,8 +267,8 @@ static void test_send_clause_waits_for_room(void **state)
     rig_up(&r, 1, 0, 0, 0);
     long v = 1, mine = 2, out = 0;
     assert_int_equal(kc_chan_send(r.local, &v, KC_NO_TIMEOUT, NULL), 0); /* full */
-    struct job j = {.cl = {KC_CHAN_CLAUSE_SEND_INIT(r.remote, &mine)}, .n = 1,
-                    .timeout = KC_NO_TIMEOUT};
+    struct job j = {
+        .cl = {KC_CHAN_CLAUSE_SEND_INIT(r.remote, &mine)}, .n = 1, .timeout = KC_NO_TIMEOUT};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, job_thread, &j), 0);
     sleep_ms(5);
@@ -299,8 +301,8 @@ static void test_close_and_loss_are_clause_results(void **state)
     rig_down(&r);
 
     rig_up(&r, 4, 0, 0, 0);
-    struct job j = {.cl = {KC_CHAN_CLAUSE_RECV_INIT(r.remote, &b)}, .n = 1,
-                    .timeout = KC_NO_TIMEOUT};
+    struct job j = {
+        .cl = {KC_CHAN_CLAUSE_RECV_INIT(r.remote, &b)}, .n = 1, .timeout = KC_NO_TIMEOUT};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, job_thread, &j), 0);
     sleep_ms(5);
@@ -377,11 +379,11 @@ enum {
 };
 
 struct world {
-    kc_chan_t *owned[2];         /* the owners' channels */
+    kc_chan_t *owned[2]; /* the owners' channels */
     kc_rsel_owner_t *o[2];
-    kc_rsel_pipe_t *p[2][2];     /* [client][owner] */
-    kc_chan_t *imp[2][2];        /* [client][owner] */
-    kc_chan_t *local;            /* shared by the selectors of both */
+    kc_rsel_pipe_t *p[2][2]; /* [client][owner] */
+    kc_chan_t *imp[2][2];    /* [client][owner] */
+    kc_chan_t *local;        /* shared by the selectors of both */
     _Atomic uint8_t seen[TOTAL];
     _Atomic long received, timeouts;
     _Atomic int stop;
