@@ -50,6 +50,7 @@
  * atomic locked pass covers its local clauses only.
  */
 #include "chan/kc_chan_impl.h"
+#include "chan/kc_chan_seq.h"
 #include "chan/kc_chan_svc.h"
 
 #include "sched/kc_sched_svc.h"
@@ -111,15 +112,15 @@ static int local_locked(kc_chan_clause_t *c, kc_waiter_t **wake)
                                         : kc__chan_recv_locked(c->chan, c->buf, wake);
 }
 
-/* A local clause tried as kc_select.c's poll does: lock-free on a cell
+/* A local clause tried as kc_select.c's poll does: lock-free on a seq-ring
  * channel, else under its lock when it looks ready. */
 static int local_poll(kc_chan_clause_t *c, const kc_cancel_t *cancel)
 {
     bool send = c->op == KC_CHAN_CLAUSE_SEND;
-    if (c->chan->cells) {
-        if (kc__chan_cell_try(c->chan, send, c->buf))
+    if (c->chan->seqring) {
+        if (kc__chan_seq_try(c->chan, send, c->buf))
             return 0;
-        if (!kc_chan_is_closed(c->chan))
+        if (!kc__chan_closed(c->chan))
             return -EAGAIN;
     } else if (!(send ? kc__chan_may_send(c->chan) : kc__chan_may_recv(c->chan))) {
         return -EAGAIN;
@@ -213,8 +214,8 @@ static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     for (size_t k = 0; k < m; k++)
         kc__lock(&set[k]->lock);
     for (size_t i = 0; i < n && timeout_ns != 0; i++)
-        if (!is_remote(&cl[i]) && cl[i].chan->cells)
-            kc__chan_cells_announce(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
+        if (!is_remote(&cl[i]) && cl[i].chan->seqring)
+            kc__chan_seq_announce(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
     int rc = -EAGAIN;
     size_t idx = 0;
     kc_waiter_t *wake = NULL;
@@ -239,8 +240,8 @@ static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
                                  cl[order[k]].op == KC_CHAN_CLAUSE_SEND);
     } else {
         for (size_t i = 0; i < n && timeout_ns != 0; i++)
-            if (!is_remote(&cl[i]) && cl[i].chan->cells)
-                kc__chan_cells_settle(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
+            if (!is_remote(&cl[i]) && cl[i].chan->seqring)
+                kc__chan_seq_settle(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
     }
     for (size_t k = m; k > 0; k--)
         kc__unlock(&set[k - 1]->lock);
@@ -299,7 +300,7 @@ static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
                 ch->inside--; /* the last touch of ch */
             kc__unlock(&ch->lock);
         }
-        if (rc == KC__CHAN_RETRY) { /* a cell channel or a remote fire: run again */
+        if (rc == KC__CHAN_RETRY) { /* a seq-ring channel or a remote fire: run again */
             life->notified = (int)idx;
             idx = n;
             rc = KC_SELECT_RETRY;
@@ -335,7 +336,7 @@ static int remote_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
         int rc;
         if (is_remote(c)) {
             bool send = c->op == KC_CHAN_CLAUSE_SEND;
-            if (!kc_chan_is_closed(c->chan) && !c->chan->rops->sel_ready(c->chan->rimpl, send))
+            if (!kc__chan_closed(c->chan) && !c->chan->rops->sel_ready(c->chan->rimpl, send))
                 continue;
             rc = remote_complete(c, 0);
         } else {
@@ -351,7 +352,7 @@ static int remote_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
 
 /* kc__chan_select_run's loop (kc_select.c) for a select with remote
  * clauses: runs again after every wake-up that asked for it, with what is
- * left of the timeout, and passes a cell channel's wake-up on when the
+ * left of the timeout, and passes a seq-ring channel's wake-up on when the
  * select ended otherwise. */
 int kc__chan_select_remote(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                            const kc_cancel_t *cancel)
@@ -370,7 +371,7 @@ int kc__chan_select_remote(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64
     }
     int notified = rl.life.notified;
     if (notified >= 0 && (size_t)notified < n && rc != notified && !is_remote(&cl[notified]))
-        kc__chan_cells_notify_slow(cl[notified].chan, cl[notified].op == KC_CHAN_CLAUSE_RECV);
+        kc__chan_seq_notify_slow(cl[notified].chan, cl[notified].op == KC_CHAN_CLAUSE_RECV);
     if (rl.life.held)
         kc__cancel_release(cancel);
     kc__chan_select_leave(cl, n, &rl.life);
