@@ -190,9 +190,9 @@ static void f_sel_disarm(void *impl, bool send, uint64_t cookie)
     pthread_mutex_unlock(&f->mu);
 }
 
-static const kc__chan_remote_ops_t rops = {f_send,         f_recv,    f_close,
-                                           f_len,          f_destroy, f_sel_ready,
-                                           f_sel_complete, f_sel_arm, f_sel_disarm};
+static const kc__chan_remote_ops_t rops = {f_send, f_recv, f_close, f_len, f_destroy};
+static const kc__chan_remote_sel_ops_t rsel = {f_sel_ready, f_sel_complete, f_sel_arm,
+                                               f_sel_disarm};
 
 static kc_chan_t *rmake(struct rfake *f, size_t cap)
 {
@@ -205,6 +205,9 @@ static kc_chan_t *rmake(struct rfake *f, size_t cap)
     o.elem_size = sizeof(long);
     o.name = "rfake";
     assert_int_equal(kc__chan_remote_create(&f->outer, &o, &rops, f), 0);
+    assert_int_equal(kc__chan_remote_set_select(f->outer, NULL), -EINVAL);
+    assert_int_equal(kc__chan_remote_set_select(f->inner, &rsel), -EINVAL); /* not remote */
+    assert_int_equal(kc__chan_remote_set_select(f->outer, &rsel), 0);
     return f->outer;
 }
 

@@ -104,8 +104,9 @@ struct kc_chan {
     struct kc_chan_tick *tick;    /* a timer channel's timer (kc_chan_timer.c), or NULL */
     uint64_t id;                  /* kc_registry_new_id() at create */
     struct kc_registry_node *reg; /* the registration, or NULL (kc_chan_registry.c) */
-    const struct kc__chan_remote_ops *rops; /* a remote channel's operations, or NULL */
-    void *rimpl;                            /* and their object (kc_chan_remote.c) */
+    const struct kc__chan_remote_ops *rops;     /* a remote channel's operations, or NULL */
+    void *rimpl;                                /* and their object (kc_chan_remote.c) */
+    const struct kc__chan_remote_sel_ops *rsel; /* its select operations, or NULL */
     /* Readers of the counters (snapshots) stay off the lock's line. */
     struct kc_chan_counters ctr;
 };

@@ -14,8 +14,8 @@
  * also sends boxed channels to the arena); a remote channel sets another
  * bit of that byte. Arenas are not offered on remote channels (-ENOTSUP).
  *
- * Select (kc_select_remote.c): a remote channel whose table has the four
- * sel_ operations can be a clause of kc_chan_select, mixed with local
+ * Select (kc_select_remote.c): a remote channel given the four select
+ * operations (kc__chan_remote_set_select) can be a clause of kc_chan_select, mixed with local
  * clauses. Its readiness comes from the other side: the select arms the
  * clause with a waker (its clause token) and parks; the remote side fires
  * the waker (kc__chan_select_fire) when the clause may be ready, racing on
@@ -52,8 +52,13 @@ typedef struct kc__chan_remote_ops {
      * frees the channel) or -EBUSY (nothing changed). Elements never to be
      * received go to kc__chan_remote_undelivered first. Never blocks. */
     int (*destroy)(void *impl);
-    /* ---- select: all four, or none (a select over the channel fails with
-     * -ENOTSUP). send says which kind of clause; buf is a send clause's
+} kc__chan_remote_ops_t;
+
+/* What a remote channel does in a select (all four operations; a remote
+ * channel without them makes a select over it fail with -ENOTSUP). impl
+ * is the channel's. */
+typedef struct kc__chan_remote_sel_ops {
+    /* send says which kind of clause; buf is a send clause's
      * element (BORROWED for the call) or where a receive clause's element
      * goes. Called from the selecting task or thread, without any lock of
      * the channel layer held; a select calls them only between its start
@@ -85,7 +90,12 @@ typedef struct kc__chan_remote_ops {
      * touched again (a fire that runs meanwhile has returned; serialise the
      * two with a lock). Never blocks for long. */
     void (*sel_disarm)(void *impl, bool send, uint64_t cookie);
-} kc__chan_remote_ops_t;
+} kc__chan_remote_sel_ops_t;
+
+/* Give remote channel ch its select operations (BORROWED for the
+ * channel's life), before any select can see it. Returns 0, or -EINVAL
+ * (not a remote channel, NULL, an operation missing). Never blocks. */
+int kc__chan_remote_set_select(kc_chan_t *ch, const kc__chan_remote_sel_ops_t *sel);
 
 /* Create a remote channel of opts' kind, capacity, element size, name and
  * undelivered callback (descriptor channels and arenas: -ENOTSUP). ops

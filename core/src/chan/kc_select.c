@@ -133,12 +133,12 @@ int kc__chan_select_check(const kc_chan_clause_t *cl, size_t n, uint32_t flags, 
         if (c->op != KC_CHAN_CLAUSE_SEND && c->op != KC_CHAN_CLAUSE_RECV)
             return -EINVAL;
         if (c->chan->rops != NULL) {
-            if (c->chan->rops->sel_complete == NULL) /* a remote channel without select */
+            if (c->chan->rsel == NULL) /* a remote channel without select */
                 return kc__chan_fail(c->chan, -ENOTSUP);
             any |= KC__SELECT_REMOTE;
             continue; /* copied elements only: nothing to check */
         }
-        any |= (uint8_t)c->chan->boxed; /* KC__SELECT_BOXED */
+        any |= (uint8_t)c->chan->boxed;                        /* KC__SELECT_BOXED */
         if (c->op == KC_CHAN_CLAUSE_SEND && !c->chan->boxed) { /* boxed: bytes, staged later */
             int rc = kc__chan_check_elem(c->chan, c->buf);
             if (rc != 0)

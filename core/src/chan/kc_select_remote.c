@@ -88,7 +88,7 @@ static int remote_complete(kc_chan_clause_t *c, uint64_t claim)
     kc_chan_t *ch = c->chan;
     if (send && atomic_load_explicit(&ch->closed, memory_order_acquire))
         return ch->close_reason == -ECONNRESET ? -ECONNRESET : -EPIPE;
-    int rc = ch->rops->sel_complete(ch->rimpl, send, c->buf, claim);
+    int rc = ch->rsel->sel_complete(ch->rimpl, send, c->buf, claim);
     if (rc == 0) {
         add(send ? &ch->ctr.sends : &ch->ctr.receives, 1);
         add(send ? &ch->ctr.bytes_sent : &ch->ctr.bytes_received, ch->elem_size);
@@ -256,7 +256,7 @@ static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
             if (kc__waiter_status(&sel) != KC_WAITER_ENQUEUED)
                 break; /* decided already: arming more would be wasted */
             kc__waiter_mark_enqueued(&tok[i]);
-            int arc = cl[i].chan->rops->sel_arm(cl[i].chan->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND,
+            int arc = cl[i].chan->rsel->sel_arm(cl[i].chan->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND,
                                                 &tok[i], &rl->cookie[i]);
             if (arc < 0) {
                 self_decide(&sel, arc);
@@ -280,7 +280,7 @@ static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
             if (is_remote(&cl[i])) {
                 if (!armed[i])
                     continue;
-                ch->rops->sel_disarm(ch->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND, rl->cookie[i]);
+                ch->rsel->sel_disarm(ch->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND, rl->cookie[i]);
                 /* acquire: pairs with the fire's release (X2: it has returned) */
                 if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED)
                     idx = i;
@@ -336,7 +336,7 @@ static int remote_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
         int rc;
         if (is_remote(c)) {
             bool send = c->op == KC_CHAN_CLAUSE_SEND;
-            if (!kc__chan_closed(c->chan) && !c->chan->rops->sel_ready(c->chan->rimpl, send))
+            if (!kc__chan_closed(c->chan) && !c->chan->rsel->sel_ready(c->chan->rimpl, send))
                 continue;
             rc = remote_complete(c, 0);
         } else {

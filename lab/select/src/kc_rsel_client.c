@@ -319,9 +319,9 @@ static int r_destroy(void *impl)
     return 0;
 }
 
-static const kc__chan_remote_ops_t rsel_ops = {r_send,         r_recv,    r_close,
-                                               r_len,          r_destroy, r_sel_ready,
-                                               r_sel_complete, r_sel_arm, r_sel_disarm};
+static const kc__chan_remote_ops_t rsel_ops = {r_send, r_recv, r_close, r_len, r_destroy};
+static const kc__chan_remote_sel_ops_t rsel_sel = {r_sel_ready, r_sel_complete, r_sel_arm,
+                                                   r_sel_disarm};
 
 static struct rchan *chan_by_id(kc_rsel_client_t *c, uint32_t id)
 {
@@ -461,6 +461,8 @@ int kc_rsel_import(kc_chan_t **out, kc_rsel_client_t *c, uint32_t chan_id, const
     atomic_init(&r->hint[0], true);
     atomic_init(&r->hint[1], true);
     int rc = kc__chan_remote_create(&r->outer, o, &rsel_ops, r);
+    if (rc == 0 && (rc = kc__chan_remote_set_select(r->outer, &rsel_sel)) != 0)
+        (void)kc_chan_destroy(r->outer);
     if (rc != 0) {
         free(r);
         return rc;
