@@ -191,7 +191,7 @@ static void test_abuse_sim_turns(void **state)
     assert_int_equal(kc_sim_clock_leave(c), -EPERM); /* not an actor */
     assert_int_equal(kc_sim_clock_ticket(c, &tk), 0);
     assert_int_equal(kc_sim_clock_join(other, tk), -EINVAL); /* another clock's */
-    assert_int_equal(kc_sim_clock_destroy(c), -EBUSY);      /* the ticket waits */
+    assert_int_equal(kc_sim_clock_destroy(c), -EBUSY);       /* the ticket waits */
     assert_int_equal(kc_sim_clock_join(c, tk), 0);           /* the turn is ours */
     assert_int_equal(kc_sim_clock_join(c, tk), -EALREADY);
     assert_int_equal(kc_sim_clock_join(c, NULL), -EALREADY);

@@ -60,9 +60,9 @@ struct kc_sim_actor {
     int64_t deadline;
     uint64_t seq;
     bool timed;
-    kc_sim_actor_t *qnext;              /* the ready queue */
-    kc_sim_actor_t *tnext;              /* the timed waiters, by (deadline, seq) */
-    kc_sim_actor_t *anext;              /* every actor, in the order they came */
+    kc_sim_actor_t *qnext; /* the ready queue */
+    kc_sim_actor_t *tnext; /* the timed waiters, by (deadline, seq) */
+    kc_sim_actor_t *anext; /* every actor, in the order they came */
 };
 
 struct kc_sim_clock {
@@ -409,8 +409,8 @@ int kc__sim_clock_wait(kc_sim_actor_t *a, int64_t deadline, int list, const kc_c
         a->seq = c->seq++;
         a->timed = true;
         kc_sim_actor_t **pp = &c->timed;
-        while (*pp && ((*pp)->deadline < deadline ||
-                       ((*pp)->deadline == deadline && (*pp)->seq < a->seq)))
+        while (*pp &&
+               ((*pp)->deadline < deadline || ((*pp)->deadline == deadline && (*pp)->seq < a->seq)))
             pp = &(*pp)->tnext;
         a->tnext = *pp;
         *pp = a;

@@ -99,9 +99,9 @@ static void on_event(void *arg, const kc_rel_event_t *ev)
 {
     textlog_t *L = arg;
     char line[128];
-    int n = snprintf(line, sizeof line, "rel t=%lld k=%u r=%u s=%llu l=%u a=%u\n",
-                     (long long)ev->t_ns, ev->kind, ev->role, (unsigned long long)ev->seq, ev->len,
-                     ev->aux);
+    int n =
+        snprintf(line, sizeof line, "rel t=%lld k=%u r=%u s=%llu l=%u a=%u\n", (long long)ev->t_ns,
+                 ev->kind, ev->role, (unsigned long long)ev->seq, ev->len, ev->aux);
     log_put(L, line, (size_t)n);
     L->events++;
     L->timeouts += ev->kind == KC_REL_EV_TIMEOUT;
@@ -434,9 +434,8 @@ static void test_rel_virtual_hour_of_round_trips(void **state)
     int64_t virt = kc_sim_clock_now(h->clk);
     print_message("virtual hour: %ld round trips, %.1f virtual s in %.2f wall s (%.0fx); "
                   "%lu resent, %lu timer expiries, srtt %.1f ms\n",
-                  h->done, virt / 1e9, wall, virt / 1e9 / wall,
-                  (unsigned long)load(&cnt.retrans), (unsigned long)load(&cnt.timeouts),
-                  atomic_load(&cnt.srtt_ns) / 1e6);
+                  h->done, virt / 1e9, wall, virt / 1e9 / wall, (unsigned long)load(&cnt.retrans),
+                  (unsigned long)load(&cnt.timeouts), atomic_load(&cnt.srtt_ns) / 1e6);
     assert_int_equal(h->rc[0], 0);
     assert_int_equal(h->rc[1], 0);
     assert_int_equal(h->done, h->rounds);
@@ -498,8 +497,7 @@ static int co_env_user(void *arg)
 static void test_rel_under_kcoro_sim(void **state)
 {
     (void)state;
-    assert_int_equal(setenv("KCORO_SIM", "loss 5% duplicate 1% reorder 10% gap 3 delay 2ms 1ms",
-                            1),
+    assert_int_equal(setenv("KCORO_SIM", "loss 5% duplicate 1% reorder 10% gap 3 delay 2ms 1ms", 1),
                      0);
     assert_int_equal(setenv("KCORO_SIM_SEED", "9", 1), 0);
     assert_int_equal(kc_sim_register(), 0); /* applies KCORO_SIM now */
