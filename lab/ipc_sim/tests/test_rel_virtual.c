@@ -517,7 +517,7 @@ static void test_rel_under_kcoro_sim(void **state)
     kc_transport_t *lis;
     envrun_t r;
     memset(&r, 0, sizeof r);
-    r.n = scaled(3000);
+    r.n = 3000; /* not scaled: the loss must happen under TSan's scale too */
     /* Opened from plain threads: the pumps are threads too. */
     assert_int_equal(kc_transport_listen(url, &ob, &lis), 0);
     assert_string_equal(kc_transport_scheme(lis), "rel"); /* the wrapper is not routed */
@@ -553,7 +553,6 @@ static void test_rel_under_kcoro_sim(void **state)
     }
     /* The loss happened under the layer, which repaired it. */
     assert_true(load(&ca.retrans) + load(&cb.retrans) > 0);
-    assert_true(load(&ca.dups_in) + load(&cb.dups_in) > 0);
 }
 
 int main(void)
