@@ -28,7 +28,7 @@ struct chan_cfg {
 /* Every kind, and every policy of BUFFERED. */
 static const struct chan_cfg chan_cfgs[] = {
     {"rendezvous", KC_CHAN_RENDEZVOUS, KC_CHAN_SUSPEND, 0},
-    {"buffered2/suspend", KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 2}, /* a cell channel */
+    {"buffered2/suspend", KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 2}, /* a seq-ring channel */
     {"buffered3/suspend", KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 3}, /* the locked ring */
     {"buffered2/drop_oldest", KC_CHAN_BUFFERED, KC_CHAN_DROP_OLDEST, 2},
     {"buffered2/drop_latest", KC_CHAN_BUFFERED, KC_CHAN_DROP_LATEST, 2},
@@ -88,7 +88,7 @@ static inline kc_chan_snapshot_t snap(const kc_chan_t *ch)
     return s;
 }
 
-/* Assert invariants I1-I7 of kc_chan.c. */
+/* Assert invariants I1-I9 of kc_chan_locked.c. */
 static inline void assert_chan_ok(kc_chan_t *ch)
 {
     const char *why = NULL;
