@@ -30,7 +30,6 @@
  * means 0). A close on either side reaches the other: receivers drain,
  * then -EPIPE. A lost connection closes every imported channel with
  * -ECONNRESET (waiting calls get it; receivers drain what arrived first).
- * Lab status: this header is not installed until lab/mux graduates.
  */
 #ifndef KCORO_MUX_H
 #define KCORO_MUX_H
