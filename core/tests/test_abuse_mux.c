@@ -105,7 +105,7 @@ static void test_abuse_mux_bad_arguments(void **state)
     kc_mux_export_opts_t eo = KC_MUX_EXPORT_OPTS_INIT;
     eo.size = 0;
     assert_int_equal(kc_ipc_export(p.a, "a", local, &eo), -EINVAL);
-    eo.size = UINT32_MAX; /* a larger struct from a newer header: accepted */
+    eo.size = UINT32_MAX;   /* a larger struct from a newer header: accepted */
     eo.window = UINT32_MAX; /* huge: bounded by the connection window */
     assert_int_equal(kc_ipc_export(p.a, "a", local, &eo), 0);
     assert_int_equal(kc_ipc_export(p.a, "a", local, NULL), -EEXIST);
