@@ -350,7 +350,6 @@ static int on_frame(void *arg, const kc_frame_hdr_t *h, void *p)
 
 /* ------------------------------------------------------------ life */
 
-
 static void on_dead(void *arg, int rc)
 {
     struct kc_mux *m = arg;
@@ -487,7 +486,6 @@ KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out)
     }
     return 0;
 }
-
 
 /* ------------------------------------------------------------ public */
 

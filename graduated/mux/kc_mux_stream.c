@@ -608,4 +608,3 @@ static int proxy_destroy(void *impl)
 
 const kc__chan_remote_ops_t kc__mux_proxy_ops = {proxy_send, proxy_recv, proxy_close, proxy_len,
                                                  proxy_destroy};
-
