@@ -128,6 +128,8 @@ typedef struct kc_mux_stats {
     uint64_t rx_bytes_held;     /* bytes received and not yet taken (bounded by the window) */
     uint64_t rx_bytes_peak;     /* the most rx_bytes_held has been */
     uint64_t conn_window;       /* our connection window in bytes */
+    uint64_t cancels_out;       /* CANCELs sent: rendezvous sends that gave up waiting */
+    uint64_t cancels_in;        /* CANCELs received (exported rendezvous channels) */
 } kc_mux_stats_t;
 
 /* Read c's channel-layer counters into *out (set out->size first); all
