@@ -303,6 +303,7 @@ static int on_ctl(struct kc_mux *m, const kc_frame_hdr_t *h, const uint8_t *p)
     case KC_MUX_CANCEL:
         if (from_exporter || !s->rendezvous)
             return -EPROTO;
+        m->st.cancels_in++;
         kc__mux_on_cancel(s, kc__mux_seq64(s->in_taken, h->id));
         return 0;
     case KC_MUX_RESET:

@@ -254,6 +254,7 @@ bool kc__mux_stream_unref(struct kc_mux_stream *s)
     for (struct kc_mux_inbuf *b = s->in_head, *n; b; b = n) {
         n = b->next;
         m->rx_held -= b->len - b->off;
+        kc__mux_conn_taken(m, b->len - b->off); /* never received: the window's again */
         free(b->buf);
         free(b);
     }

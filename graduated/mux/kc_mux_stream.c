@@ -229,7 +229,13 @@ void kc__mux_stream_kill(struct kc_mux_stream *s, int rc)
     s->state = ST_DEAD;
     s->dead_rc = rc;
     if (s->exporter)
-        kc__mux_drain(s); /* an importer's proxy drains at destroy (receivers read first) */
+        kc__mux_drain(s);   /* an importer's proxy drains at destroy (receivers read first) */
+    if (s->reasm != NULL) { /* part of an element: its bytes go back to the connection */
+        kc__mux_conn_taken(m, s->reasm_len);
+        free(s->reasm);
+        s->reasm = NULL;
+        s->reasm_len = 0;
+    }
     kc__mux_deactivate(m, s);
     if (s->life != NULL)
         kc_cancel_trigger(s->life); /* the exporter's pumps end */
@@ -299,9 +305,12 @@ static int inbound_pump(void *arg)
                               0, 0, 0};
             kc__mux_ctl(m, s, &v, (uint32_t)seq, NULL);
         }
+        /* E2: its credit, whatever became of it; when the stream ends here
+         * the stream's grant goes nowhere, but the connection's bytes must
+         * come back (a reset stream must not leak the connection window) */
+        consumed(s, false);
         if (rc == -ECANCELED && (s->life == NULL || kc_cancel_is_triggered(s->life)))
-            break;          /* the stream ends */
-        consumed(s, false); /* E2: its credit, whatever became of it */
+            break; /* the stream ends */
     }
     free(buf);
     /* the pump's reference; when it is the last of the last stream after
@@ -481,6 +490,7 @@ static int proxy_send(void *impl, const void *elem, int64_t timeout_ns, const kc
             if (!s->cancel_sent) {
                 kc_mux_ctl_t msg = {KC_MUX_CANCEL, 0, 0, 0, 0};
                 s->cancel_sent = kc__mux_ctl(m, s, &msg, (uint32_t)seq, NULL) == 0;
+                m->st.cancels_out += s->cancel_sent;
             }
             kc__mux_wait(m, &s->verdict_waiters, KC_NO_TIMEOUT, NULL);
         }
