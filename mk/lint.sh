@@ -15,6 +15,8 @@
 #     installs) to kcoro.h and the modules' public headers;
 #     every file a comment names exists (mk/check-comments.sh);
 #     invariant checks are kc__<mod>_check unless public (mk/check-names.sh);
+#     no call loop between the C files of a module folder, beyond the
+#     known ones listed in mk/loops-allowed (mk/check-loops.py);
 #  6. compile-must-fail: mismatched typed channel macros do not compile;
 #  7. the checks above catch what they are for: mk/test-lint.sh plants a
 #     violation of each in a copy of the tree;
@@ -24,7 +26,7 @@
 # Prints what it finds and exits non-zero if anything was found.
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
-"$top/mk/need.sh" cppcheck=/usr/bin/cppcheck clang-format=/usr/bin/clang-format || exit 1
+"$top/mk/need.sh" cppcheck=/usr/bin/cppcheck clang-format=/usr/bin/clang-format python3=/usr/bin/python3 || exit 1
 fail=0
 
 # ---- 1. include hygiene
@@ -71,6 +73,7 @@ fi
 "$top/mk/check-layers.sh" "$top" || fail=1
 "$top/mk/check-comments.sh" "$top" || fail=1
 "$top/mk/check-names.sh" "$top" || fail=1
+python3 "$top/mk/check-loops.py" "$top" || fail=1
 
 # ---- 6. typed channel mismatches must not compile (mk/compile-fail.sh)
 if ! "$top/mk/compile-fail.sh"; then

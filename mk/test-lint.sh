@@ -44,7 +44,7 @@ layers="mk/check-layers.sh ."
 comments="mk/check-comments.sh ."
 
 if ! (cd "$copy" && mk/check-layers.sh . && mk/check-includes.sh . && mk/check-comments.sh . &&
-    mk/check-names.sh .) \
+    mk/check-names.sh . && python3 mk/check-loops.py .) \
     > "$tmp/clean" 2>&1; then
     echo "test-lint: the unmodified tree does not pass:"; cat "$tmp/clean"; exit 1
 fi
@@ -145,6 +145,21 @@ printf 'int kc_arena_pages_check(void);\nint kc_arena_pages_check(void)\n{\n    
     >> "$copy/lab/arena/src/kc_arena_check.c"
 expect "an internal invariant check named like public API" "mk/check-names.sh ." \
     'defines kc_arena_pages_check, an invariant check that is not public API'
+restore
+
+# ---- no call loop between the files of a module folder
+printf 'int kc__base_loop_b(int n);\nint kc__base_loop_a(int n)\n{\n    return n ? kc__base_loop_b(n - 1) : 0;\n}\n' \
+    > "$copy/core/src/base/kc_loop_a.c"
+printf 'int kc__base_loop_a(int n);\nint kc__base_loop_b(int n)\n{\n    return n ? kc__base_loop_a(n - 1) : 1;\n}\n' \
+    > "$copy/core/src/base/kc_loop_b.c"
+created="core/src/base/kc_loop_a.c core/src/base/kc_loop_b.c"
+expect "two files of a module call each other" "python3 mk/check-loops.py ." \
+    'core/src/base: call loop between kc_loop_a.c kc_loop_b.c'
+restore
+plant mk/loops-allowed
+echo 'core/src/base planted' >> "$copy/mk/loops-allowed"
+expect "mk/loops-allowed lists a folder without a loop" "python3 mk/check-loops.py ." \
+    'core/src/base has no call loop any more'
 restore
 
 # ---- mk/need.sh checks a library the way the build links it: a header

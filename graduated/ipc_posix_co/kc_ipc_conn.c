@@ -4,7 +4,8 @@
  * A connection owns one transport endpoint. `rx` is its only reader: it
  * reassembles fragmented messages (the total checked against the
  * negotiated max message before each growth), answers PING, and hands
- * requests, replies and cancels to kc_rpc.c; it never waits for anything
+ * requests, replies and cancels to the connection's message layer (the
+ * table kc__ipc_start was given: kc_rpc.c's); it never waits for anything
  * but the link, so a slow consumer cannot stall it. `tx` is its only
  * writer: it takes control items first (PING, PONG, CANCEL, GOAWAY,
  * refusals), then data items (requests, replies), and cuts each message
@@ -112,7 +113,7 @@ void kc__ipc_die(kc_ipc_conn_t *c, int rc)
     }
     c->state = IPC_DEAD;
     c->dead_rc = rc;
-    kc__rpc_resolve_all(c, rc);
+    c->msg->resolve_all(c, rc);
     if (c->tx_waiter) {
         kc_unpark(c->tx_waiter);
         c->tx_waiter = NULL;
@@ -478,9 +479,9 @@ static int rx_frame(kc_ipc_conn_t *c, const kc_frame_hdr_t *h, uint8_t *p, struc
             return -EPROTO;
         }
         if (h->type == KC_FRAME_REQUEST)
-            kc__rpc_on_request(c, h->chan_id, h->id, msg, len);
+            c->msg->on_request(c, h->chan_id, h->id, msg, len);
         else
-            kc__rpc_on_reply(c, h->id, msg, len);
+            c->msg->on_reply(c, h->id, msg, len);
         return 0;
     }
     case KC_FRAME_PING:
@@ -499,7 +500,7 @@ static int rx_frame(kc_ipc_conn_t *c, const kc_frame_hdr_t *h, uint8_t *p, struc
         free(p);
         if (h->len != 0 || h->flags)
             return -EPROTO;
-        kc__rpc_on_cancel(c, h->id);
+        c->msg->on_cancel(c, h->id);
         return 0;
     case KC_FRAME_GOAWAY: {
         bool ok = h->len == 8 && !h->flags;
@@ -511,7 +512,7 @@ static int rx_frame(kc_ipc_conn_t *c, const kc_frame_hdr_t *h, uint8_t *p, struc
         c->peer_goaway = true;
         if (c->state == IPC_OPEN)
             c->state = IPC_DRAINING;
-        kc__rpc_refuse_after(c, any, h->id);
+        c->msg->refuse_after(c, any, h->id);
         kc__ipc_wake_state(c);
         pthread_mutex_unlock(&c->lock);
         return 0;
@@ -581,8 +582,6 @@ static int rx_main(void *arg)
 
 /* ------------------------------------------------------------------ */
 
-static const kc_ipc_opts_t default_opts = KC_IPC_OPTS_INIT;
-
 static uint32_t random_start(const void *salt)
 {
     uint64_t x = kc__port_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)salt;
@@ -641,10 +640,9 @@ static int hello(kc_ipc_conn_t *c, const kc_ipc_opts_t *o, int64_t timeout_ns,
     return rc == -EPIPE ? -ECONNRESET : rc;
 }
 
-/* Build a connection on tp (TAKES tp), exchange HELLOs, start rx and tx. */
-static int conn_start(kc_transport_t *tp, const kc_ipc_opts_t *o, int64_t timeout_ns,
-                      const kc_cancel_t *cancel, const char *dir, const char *peer,
-                      kc_ipc_conn_t **out)
+int kc__ipc_start(kc_transport_t *tp, const kc__ipc_msg_ops_t *msg, const kc_ipc_opts_t *o,
+                  int64_t timeout_ns, const kc_cancel_t *cancel, const char *dir, const char *peer,
+                  kc_ipc_conn_t **out)
 {
     kc_sched_t *s = o->sched ? o->sched : kc_sched_current();
     if (s == NULL) {
@@ -657,6 +655,7 @@ static int conn_start(kc_transport_t *tp, const kc_ipc_opts_t *o, int64_t timeou
         return -ENOMEM;
     }
     c->tp = tp;
+    c->msg = msg;
     c->sched = s;
     c->attached_fd = -1;
     c->router = o->router;
@@ -706,92 +705,6 @@ static int conn_start(kc_transport_t *tp, const kc_ipc_opts_t *o, int64_t timeou
     }
     *out = c;
     return 0;
-}
-
-static bool opts_ok(const kc_ipc_opts_t **o)
-{
-    if (*o == NULL)
-        *o = &default_opts;
-    return (*o)->size >= sizeof(kc_ipc_opts_t);
-}
-
-struct kc_ipc_server {
-    kc_transport_t *lst;
-    kc_ipc_opts_t opts;
-};
-
-KC_API int kc_ipc_listen(kc_ipc_server_t **out, const char *url, const kc_ipc_opts_t *opts)
-{
-    if (out == NULL || !opts_ok(&opts))
-        return -EINVAL;
-    kc_ipc_server_t *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return -ENOMEM;
-    s->opts = *opts;
-    int rc = kc_transport_listen(url, opts->transport, &s->lst);
-    if (rc < 0) {
-        free(s);
-        return rc;
-    }
-    s->opts.transport = NULL; /* listen-time only: not kept */
-    *out = s;
-    return 0;
-}
-
-KC_API int kc_ipc_accept(kc_ipc_server_t *srv, kc_ipc_conn_t **out, int64_t timeout_ns,
-                         const kc_cancel_t *cancel)
-{
-    if (srv == NULL || out == NULL)
-        return -EINVAL;
-    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
-    int64_t deadline = kc__tp_deadline(timeout_ns);
-    kc_transport_t *tp;
-    kc_transport_peer_t peer = {.size = sizeof peer};
-    int rc = kc_transport_accept(srv->lst, &tp, &peer, timeout_ns, cancel);
-    if (rc < 0)
-        return rc;
-    int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);
-    if (left == 0)
-        left = 1;
-    char who[sizeof peer.name];
-    if (peer.has_cred && peer.pid > 0)
-        snprintf(who, sizeof who, "pid %d", (int)peer.pid);
-    else
-        snprintf(who, sizeof who, "%s", peer.name[0] ? peer.name : kc_transport_scheme(tp));
-    return conn_start(tp, &srv->opts, left, cancel, "from", who, out);
-}
-
-KC_API int kc_ipc_server_stats(kc_ipc_server_t *srv, kc_transport_stats_t *out)
-{
-    if (srv == NULL)
-        return -EINVAL;
-    return kc_transport_stats(srv->lst, out);
-}
-
-KC_API int kc_ipc_server_close(kc_ipc_server_t *srv)
-{
-    if (srv == NULL)
-        return 0;
-    kc_transport_close(srv->lst);
-    free(srv);
-    return 0;
-}
-
-KC_API int kc_ipc_connect(kc_ipc_conn_t **out, const char *url, const kc_ipc_opts_t *opts,
-                          int64_t timeout_ns, const kc_cancel_t *cancel)
-{
-    if (out == NULL || !opts_ok(&opts))
-        return -EINVAL;
-    timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
-    int64_t deadline = kc__tp_deadline(timeout_ns);
-    kc_transport_t *tp;
-    int rc = kc_transport_connect(url, opts->transport, &tp, timeout_ns, cancel);
-    if (rc < 0)
-        return rc;
-    int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);
-    if (left == 0)
-        left = 1;
-    return conn_start(tp, opts, left, cancel, "to", url, out);
 }
 
 /* Join rx and tx once (after the connection is DEAD), then close the

@@ -121,7 +121,8 @@ struct kc_ipc_conn {
     struct kc_ipc_spacewait *space_waiters;
     /* waiters for DEAD (kc_ipc_wait_dead) and for drain (kc_ipc_shutdown) */
     struct kc_ipc_spacewait *state_waiters;
-    /* requests */
+    /* requests: the message layer, ids, futures and handlers */
+    const struct kc__ipc_msg_ops *msg;
     uint32_t next_id;
     struct kc_idmap awaiters;
     struct kc_idmap handlers;
@@ -156,14 +157,29 @@ int kc__ipc_enqueue(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t i
                     const uint8_t *prefix, const void *payload, size_t len, bool ctl,
                     int64_t timeout_ns, const kc_cancel_t *cancel);
 
-/* A complete REQUEST / REPLY message arrived (buf = prefix + data, GIVEN). */
-void kc__rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf, size_t len);
-void kc__rpc_on_reply(kc_ipc_conn_t *c, uint32_t id, uint8_t *buf, size_t len);
-void kc__rpc_on_cancel(kc_ipc_conn_t *c, uint32_t id);
-/* Resolve every pending future with rc (called with c->lock held). */
-void kc__rpc_resolve_all(kc_ipc_conn_t *c, int rc);
-/* GOAWAY arrived: resolve futures the peer never accepted (lock held). */
-void kc__rpc_refuse_after(kc_ipc_conn_t *c, bool any, uint32_t last);
+/* The message layer a connection hands complete messages to: requests,
+ * replies and cancels arrive here, and the connection's end and a peer's
+ * GOAWAY resolve its pending calls. kc_rpc.c provides the one table,
+ * kc__rpc_msg_ops; kc_ipc.c gives it to every connection it opens. */
+typedef struct kc__ipc_msg_ops {
+    /* A complete REQUEST / REPLY message arrived (buf = prefix + data, GIVEN). */
+    void (*on_request)(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf, size_t len);
+    void (*on_reply)(kc_ipc_conn_t *c, uint32_t id, uint8_t *buf, size_t len);
+    void (*on_cancel)(kc_ipc_conn_t *c, uint32_t id);
+    /* Resolve every pending future with rc (called with c->lock held). */
+    void (*resolve_all)(kc_ipc_conn_t *c, int rc);
+    /* GOAWAY arrived: resolve futures the peer never accepted (lock held). */
+    void (*refuse_after)(kc_ipc_conn_t *c, bool any, uint32_t last);
+} kc__ipc_msg_ops_t;
+
+extern const kc__ipc_msg_ops_t kc__rpc_msg_ops;
+
+/* Build a connection on tp (TAKES tp) whose messages go to msg, exchange
+ * HELLOs, start rx and tx; "<dir> <peer>" names it in the registry.
+ * Returns 0 with *out set, or a negative errno (tp closed). */
+int kc__ipc_start(kc_transport_t *tp, const kc__ipc_msg_ops_t *msg, const kc_ipc_opts_t *o,
+                  int64_t timeout_ns, const kc_cancel_t *cancel, const char *dir, const char *peer,
+                  kc_ipc_conn_t **out);
 
 /* Encode / decode the RPC prefix. */
 void kc__rpc_prefix_put(uint8_t *p, uint16_t cmd, uint16_t status, uint32_t deadline_us);

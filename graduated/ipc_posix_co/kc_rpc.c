@@ -3,7 +3,7 @@
  * Caller side: a request gets the next 32-bit id (from a random start,
  * skipping ids still in the awaiter map), its future enters the map, then
  * the request is queued for tx. A future leaves the map exactly once: a
- * reply (kc__rpc_on_reply), our own timeout or cancellation (await,
+ * reply (rpc_on_reply), our own timeout or cancellation (await,
  * kc_rpc_cancel: a CANCEL frame follows), a GOAWAY that shows the peer
  * never accepted it, or the end of the connection. A reply that finds no
  * future is dropped and counted (late_replies).
@@ -17,11 +17,11 @@
  *
  *   future  event                          next  done by
  *   ------  -----------------------------  ----  -----------------------
- *   PENDING reply arrives                  DONE  kc__rpc_on_reply
+ *   PENDING reply arrives                  DONE  rpc_on_reply
  *   PENDING await times out / cancelled    DONE  kc_rpc_await (+ CANCEL)
  *   PENDING kc_rpc_cancel                  DONE  kc_rpc_cancel (+ CANCEL)
- *   PENDING GOAWAY shows it unaccepted     DONE  kc__rpc_refuse_after
- *   PENDING connection ends                DONE  kc__rpc_resolve_all
+ *   PENDING GOAWAY shows it unaccepted     DONE  rpc_refuse_after
+ *   PENDING connection ends                DONE  rpc_resolve_all
  *   DONE    await / cancel consume it      -     kc_rpc_await, kc_rpc_cancel
  */
 #include "kc_ipc_impl.h"
@@ -200,14 +200,14 @@ static void resolve(struct kc_rpc_future *f, int rc)
     }
 }
 
-void kc__rpc_resolve_all(kc_ipc_conn_t *c, int rc)
+static void rpc_resolve_all(kc_ipc_conn_t *c, int rc)
 {
     struct kc_idmap_node *n;
     while ((n = kc__idmap_pop(&c->awaiters)) != NULL)
         resolve(FUT(n), rc);
 }
 
-void kc__rpc_refuse_after(kc_ipc_conn_t *c, bool any, uint32_t last)
+static void rpc_refuse_after(kc_ipc_conn_t *c, bool any, uint32_t last)
 {
     struct kc_idmap *m = &c->awaiters;
     for (uint32_t i = 0; i <= m->mask; i++) {
@@ -229,7 +229,7 @@ void kc__rpc_refuse_after(kc_ipc_conn_t *c, bool any, uint32_t last)
     kc__ipc_wake_state(c);
 }
 
-void kc__rpc_on_reply(kc_ipc_conn_t *c, uint32_t id, uint8_t *buf, size_t len)
+static void rpc_on_reply(kc_ipc_conn_t *c, uint32_t id, uint8_t *buf, size_t len)
 {
     uint16_t cmd, st;
     uint32_t dl;
@@ -492,7 +492,8 @@ static void refuse(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, uint32_t id
     kc__ipc_enqueue(c, KC_FRAME_REPLY, chan_id, id, pre, NULL, 0, true, 0, NULL);
 }
 
-void kc__rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf, size_t len)
+static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf,
+                           size_t len)
 {
     uint16_t cmd, st;
     uint32_t dl;
@@ -563,7 +564,7 @@ void kc__rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t
     kc__ipc_unref(c);
 }
 
-void kc__rpc_on_cancel(kc_ipc_conn_t *c, uint32_t id)
+static void rpc_on_cancel(kc_ipc_conn_t *c, uint32_t id)
 {
     pthread_mutex_lock(&c->lock);
     c->cancels_in++;
@@ -575,3 +576,11 @@ void kc__rpc_on_cancel(kc_ipc_conn_t *c, uint32_t id)
     }
     pthread_mutex_unlock(&c->lock);
 }
+
+const kc__ipc_msg_ops_t kc__rpc_msg_ops = {
+    .on_request = rpc_on_request,
+    .on_reply = rpc_on_reply,
+    .on_cancel = rpc_on_cancel,
+    .resolve_all = rpc_resolve_all,
+    .refuse_after = rpc_refuse_after,
+};

@@ -141,12 +141,22 @@ typedef struct kc_ipc_opts {
     kc_sched_t *sched;                    /* runs rx, tx, handlers (NULL: caller's) */
     kc_rpc_router_t *router;              /* handlers (NULL: serve nothing); BORROWS */
     const kc_transport_opts_t *transport; /* listen/connect options (NULL: defaults) */
+    uint32_t flags;                       /* 0 or KC_IPC_REGISTER */
+    const char *name;                     /* BORROWS: copied; the registry name (NULL:
+                                             "to <url>" / "from <peer>"); a server's
+                                             connections: "<name> from <peer>" */
 } kc_ipc_opts_t;
+
+/* KC_IPC_REGISTER (in kc_ipc_opts_t.flags) lists the connection in the
+ * registry (kcoro/registry.h, kind KC_REGISTRY_CONN) from its HELLO to
+ * kc_ipc_close, whatever the process-wide switch says; on a server's
+ * options, every connection it accepts. The registry's KC_REGISTRY_FLAG. */
+#define KC_IPC_REGISTER (1u << 31)
 
 /* KC_IPC_OPTS_INIT: every default. */
 #define KC_IPC_OPTS_INIT                                                                           \
     {                                                                                              \
-        sizeof(kc_ipc_opts_t), 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL                               \
+        sizeof(kc_ipc_opts_t), 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL                      \
     }
 
 /* Connection counters, read with kc_ipc_stats(). */

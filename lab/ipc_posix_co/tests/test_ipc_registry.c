@@ -1,5 +1,6 @@
-/* test_ipc_registry.c - connections in the registry: listed only when the
- * switch covers them, named by direction and peer, their frames, bytes,
+/* test_ipc_registry.c - connections in the registry: listed when the
+ * switch covers them or their options ask (KC_IPC_REGISTER and a name),
+ * named by direction and peer otherwise, their frames, bytes,
  * RPCs in flight and state reported exactly, gone once closed. */
 #include "ipc_test.h"
 
@@ -202,12 +203,55 @@ static void test_connections_are_not_listed_unless_the_switch_covers_them(void *
     assert_int_equal(kc_registry_configure("none"), 0);
 }
 
+static void test_a_connection_asks_to_be_listed_by_its_options(void **state)
+{
+    (void)state;
+    assert_int_equal(kc_registry_configure("none"), 0);
+    char url[64];
+    ipc_mem_url(url, sizeof url, "flagged");
+    char name[16] = "billing";
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.flags = KC_IPC_REGISTER;
+    o.name = name;
+    struct ipc_env e;
+    assert_int_equal(env_up(&e, url, 1, &o), 0);
+    memcpy(name, "clobbered", 10); /* BORROWS: nothing kept points here */
+    struct walk w = walk();
+    assert_int_equal(w.n, 2);
+    assert_string_equal(find(&w, e.cli)->name, "billing");
+    char want[KC_REGISTRY_NAME_MAX];
+    snprintf(want, sizeof want, "billing from pid %d", (int)getpid());
+    assert_string_equal(find(&w, e.svc)->name, want);
+    assert_int_equal(kc_rpc_call(e.cli, CMD_ECHO, 0, "x", 1, 5000 * MS, NULL, NULL, NULL), 0);
+    settle(e.cli, "requests_sent", 1);
+    env_down(&e);
+    assert_int_equal(kc_registry_count(KC_REGISTRY_MASK(KC_REGISTRY_CONN)), 0);
+
+    /* Flags it does not know, and a size too small for any version. */
+    kc_ipc_conn_t *c = NULL;
+    kc_ipc_server_t *srv = NULL;
+    o = (kc_ipc_opts_t)KC_IPC_OPTS_INIT;
+    o.flags = 1;
+    assert_int_equal(kc_ipc_connect(&c, url, &o, 0, NULL), -EINVAL);
+    assert_int_equal(kc_ipc_listen(&srv, url, &o), -EINVAL);
+    o.flags = 0;
+    o.size = 8;
+    assert_int_equal(kc_ipc_listen(&srv, url, &o), -EINVAL);
+    assert_null(c);
+    assert_null(srv);
+    /* Options of the first version (no flags, no name): still accepted. */
+    o.size = (uint32_t)offsetof(kc_ipc_opts_t, flags);
+    assert_int_equal(kc_ipc_listen(&srv, url, &o), 0);
+    assert_int_equal(kc_ipc_server_close(srv), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connections_are_listed_with_exact_counters_over_mem),
         cmocka_unit_test(test_connections_are_listed_with_exact_counters_over_unix),
         cmocka_unit_test(test_connections_are_not_listed_unless_the_switch_covers_them),
+        cmocka_unit_test(test_a_connection_asks_to_be_listed_by_its_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
