@@ -6,37 +6,53 @@
  */
 #include "kc_ipc_impl.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const kc_ipc_opts_t default_opts = KC_IPC_OPTS_INIT;
 
-static bool opts_ok(const kc_ipc_opts_t **o)
+/* Copy the caller's options (NULL: defaults) into *o. Options written
+ * before flags and name existed (a smaller size) keep their defaults.
+ * false: a size too small for the first version, or unknown flags. */
+static bool opts_take(const kc_ipc_opts_t *in, kc_ipc_opts_t *o)
 {
-    if (*o == NULL)
-        *o = &default_opts;
-    return (*o)->size >= sizeof(kc_ipc_opts_t);
+    *o = default_opts;
+    if (in == NULL)
+        return true;
+    if (in->size < offsetof(kc_ipc_opts_t, flags))
+        return false;
+    memcpy(o, in, in->size < sizeof(*o) ? in->size : sizeof(*o));
+    o->size = sizeof(*o);
+    return (o->flags & ~KC_IPC_REGISTER) == 0;
 }
 
 struct kc_ipc_server {
     kc_transport_t *lst;
     kc_ipc_opts_t opts;
+    char name[KC_REGISTRY_NAME_MAX]; /* opts.name points here when one was given */
 };
 
 KC_API int kc_ipc_listen(kc_ipc_server_t **out, const char *url, const kc_ipc_opts_t *opts)
 {
-    if (out == NULL || !opts_ok(&opts))
+    kc_ipc_opts_t o;
+    if (out == NULL || !opts_take(opts, &o))
         return -EINVAL;
     kc_ipc_server_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return -ENOMEM;
-    s->opts = *opts;
-    int rc = kc_transport_listen(url, opts->transport, &s->lst);
+    s->opts = o;
+    int rc = kc_transport_listen(url, o.transport, &s->lst);
     if (rc < 0) {
         free(s);
         return rc;
     }
     s->opts.transport = NULL; /* listen-time only: not kept */
+    if (o.name != NULL) {     /* borrowed for this call only: kept as a copy */
+        snprintf(s->name, sizeof s->name, "%s", o.name);
+        s->opts.name = s->name;
+    }
     *out = s;
     return 0;
 }
@@ -83,16 +99,17 @@ KC_API int kc_ipc_server_close(kc_ipc_server_t *srv)
 KC_API int kc_ipc_connect(kc_ipc_conn_t **out, const char *url, const kc_ipc_opts_t *opts,
                           int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    if (out == NULL || !opts_ok(&opts))
+    kc_ipc_opts_t o;
+    if (out == NULL || !opts_take(opts, &o))
         return -EINVAL;
     timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     int64_t deadline = kc__tp_deadline(timeout_ns);
     kc_transport_t *tp;
-    int rc = kc_transport_connect(url, opts->transport, &tp, timeout_ns, cancel);
+    int rc = kc_transport_connect(url, o.transport, &tp, timeout_ns, cancel);
     if (rc < 0)
         return rc;
     int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);
     if (left == 0)
         left = 1;
-    return kc__ipc_start(tp, &kc__rpc_msg_ops, opts, left, cancel, "to", url, out);
+    return kc__ipc_start(tp, &kc__rpc_msg_ops, &o, left, cancel, "to", url, out);
 }

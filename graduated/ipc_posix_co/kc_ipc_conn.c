@@ -674,7 +674,7 @@ int kc__ipc_start(kc_transport_t *tp, const kc__ipc_msg_ops_t *msg, const kc_ipc
     if (rc == 0)
         rc = hello(c, o, timeout_ns, cancel);
     if (rc == 0)
-        rc = kc__ipc_register(c, dir, peer);
+        rc = kc__ipc_register(c, o->flags, o->name, dir, peer);
     if (rc < 0) {
         c->state = IPC_DEAD;
         kc__ipc_unref(c);

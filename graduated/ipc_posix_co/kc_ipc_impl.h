@@ -188,11 +188,14 @@ void kc__rpc_prefix_get(const uint8_t *p, uint16_t *cmd, uint16_t *status, uint3
 /* Wake everyone parked on c's state changes (lock held). */
 void kc__ipc_wake_state(kc_ipc_conn_t *c);
 
-/* List c in the registry as "<dir> <peer>" when the process-wide switch
- * covers connections (kc_registry_wants): 0 or -ENOMEM. Unregister: NULL
- * is fine, twice is fine. Neither may be called with c->lock held (the
- * registry's walk takes c->lock inside the registry lock). */
-int kc__ipc_register(kc_ipc_conn_t *c, const char *dir, const char *peer);
+/* List c in the registry when flags carry KC_IPC_REGISTER or the
+ * process-wide switch covers connections (kc_registry_wants), named given
+ * (a server's: "<given> from <peer>") or "<dir> <peer>": 0 or -ENOMEM.
+ * Unregister: NULL is fine, twice is fine. Neither may be called with
+ * c->lock held (the registry's walk takes c->lock inside the registry
+ * lock). */
+int kc__ipc_register(kc_ipc_conn_t *c, uint32_t flags, const char *given, const char *dir,
+                     const char *peer);
 void kc__ipc_unregister(kc_ipc_conn_t *c);
 
 /* Check C1-C4 (lock held); returns the number of the first broken one, or 0. */

@@ -1,12 +1,13 @@
 /* kc_ipc_registry.c - connections in the registry (kcoro/registry.h).
  *
- * A connection is listed, as kind KC_REGISTRY_CONN, when the process-wide
- * switch covers connections (KCORO_REGISTRY=conn or all, KCORO_MONITOR, or
- * kc_registry_configure): from the end of its HELLO to kc_ipc_close (or
- * to its last reference, for a start that failed later). Its name is the
+ * A connection is listed, as kind KC_REGISTRY_CONN, when its options
+ * carry KC_IPC_REGISTER or the process-wide switch covers connections
+ * (KCORO_REGISTRY=conn or all, KCORO_MONITOR, or kc_registry_configure):
+ * from the end of its HELLO to kc_ipc_close (or to its last reference, for
+ * a start that failed later). Its name is the options' name, or else the
  * direction and the peer: "to unix:/run/app.sock" for a connect, "from
- * pid 4242" or "from 127.0.0.1:51234" for an accept (cut to the registry's
- * 31 bytes). Exporters read its metrics through conn_metrics below: frames
+ * pid 4242" or "from 127.0.0.1:51234" for an accept; a named server's
+ * connections are "<name> from <peer>" (cut to the registry's 31 bytes). Exporters read its metrics through conn_metrics below: frames
  * and bytes each way, the RPCs in flight each way, the tx queue and the
  * state. Registration costs one registry lock at start and close; the
  * frame paths only add two byte counters under the lock they already hold.
@@ -14,6 +15,7 @@
 #include "kc_ipc_impl.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* The connection's state as a number (kcoro_conn_state). */
 enum {
@@ -62,12 +64,18 @@ static int conn_metrics(void *object, kc_registry_emit_fn emit, void *ctx)
 
 static const kc_registry_ops_t conn_ops = {sizeof(kc_registry_ops_t), conn_metrics};
 
-int kc__ipc_register(kc_ipc_conn_t *c, const char *dir, const char *peer)
+int kc__ipc_register(kc_ipc_conn_t *c, uint32_t flags, const char *given, const char *dir,
+                     const char *peer)
 {
-    if (!kc_registry_wants(KC_REGISTRY_CONN, 0))
+    if (!kc_registry_wants(KC_REGISTRY_CONN, flags))
         return 0;
     char name[KC_REGISTRY_NAME_MAX];
-    snprintf(name, sizeof name, "%s %s", dir, peer);
+    if (given == NULL)
+        snprintf(name, sizeof name, "%s %s", dir, peer);
+    else if (strcmp(dir, "from") == 0)
+        snprintf(name, sizeof name, "%s from %s", given, peer);
+    else
+        snprintf(name, sizeof name, "%s", given);
     return kc_registry_add(KC_REGISTRY_CONN, c, 0, name, &conn_ops, &c->reg);
 }
 
