@@ -1,10 +1,10 @@
 #!/bin/sh
-# core/model/verify.sh - check the cell channel models exhaustively with SPIN.
+# core/model/verify.sh - check the seq-ring channel models exhaustively with SPIN.
 #
 # Usage: verify.sh OUTDIR (the top Makefile's `verify` target passes
-# build/<flavour>/core/model). Each configuration of chan_cells.pml (one
+# build/<flavour>/core/model). Each configuration of chan_seq.pml (one
 # channel: the ring, the handshake, retries, close) and of
-# chan_cells_select.pml (a select over two cell channels) goes through
+# chan_seq_select.pml (a select over two seq-ring channels) goes through
 # mk/spin-check.sh (spin -a, pan in safety mode, a complete search with
 # exact state storage). The models must hold in every configuration listed
 # as "pass" and be refuted in every mutant, which shows they can fail.
@@ -15,8 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 check="$here/../../mk/spin-check.sh"
 status=0
 
-m=$here/chan_cells.pml
-echo "  SPIN    core/model/chan_cells.pml"
+m=$here/chan_seq.pml
+echo "  SPIN    core/model/chan_seq.pml"
 "$check" "$m" "$out" recv2_send2x1 pass -DCLOSE=0 -DNS=2 -DK=1 -DNR=2 || status=1
 "$check" "$m" "$out" recv2_send1x4 pass -DCLOSE=0 -DNS=1 -DK=4 -DNR=2 || status=1
 "$check" "$m" "$out" recv1_send2x2 pass -DCLOSE=0 -DNS=2 -DK=2 -DNR=1 || status=1
@@ -26,8 +26,8 @@ echo "  SPIN    core/model/chan_cells.pml"
     -DNR=1 || status=1
 "$check" "$m" "$out" mutant2_no_counter_read refute -DMUTANT=2 -DCLOSE=0 -DNS=1 -DK=2 -DNR=1 ||
     status=1
-m=$here/chan_cells_select.pml
-echo "  SPIN    core/model/chan_cells_select.pml"
+m=$here/chan_seq_select.pml
+echo "  SPIN    core/model/chan_seq_select.pml"
 "$check" "$m" "$out" select_two_channels pass || status=1
 "$check" "$m" "$out" select_mutant1_no_pass_on refute -DMUTANT=1 || status=1
 exit $status

@@ -4,7 +4,7 @@
  * A select waits on two channels: its SELECT token (the claim word) and a
  * clause token per channel, queued under each channel's lock. Two peers,
  * one per channel, race to claim the select as take_peer does in
- * core/src/chan/kc_chan.c (try_claim on the parent, claim_locked on the
+ * core/src/chan/kc_chan_locked.c (try_claim on the parent, claim_locked on the
  * clause, the payload and result, then kc__chan_wake after the unlock),
  * while the owner settles its token with a timeout that may expire at once
  * (kc__waiter_settle: park, cancel on timeout, wait for the owed wake when

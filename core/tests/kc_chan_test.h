@@ -28,7 +28,7 @@ struct chan_cfg {
 /* Every kind, and every policy of BUFFERED. */
 static const struct chan_cfg chan_cfgs[] = {
     {"rendezvous", KC_CHAN_RENDEZVOUS, KC_CHAN_SUSPEND, 0},
-    {"buffered2/suspend", KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 2}, /* a cell channel */
+    {"buffered2/suspend", KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 2}, /* a seq-ring channel */
     {"buffered3/suspend", KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 3}, /* the locked ring */
     {"buffered2/drop_oldest", KC_CHAN_BUFFERED, KC_CHAN_DROP_OLDEST, 2},
     {"buffered2/drop_latest", KC_CHAN_BUFFERED, KC_CHAN_DROP_LATEST, 2},

@@ -518,7 +518,7 @@ static void mem_now(size_t *resident, size_t *virt)
 static void test_chan_huge_capacity_commits_no_memory_up_front(void **state)
 {
     (void)state;
-    /* 2^24 elements of 8 bytes: a 128 MiB ring (256 MiB as cells). */
+    /* 2^24 elements of 8 bytes: a 128 MiB ring (256 MiB as a seq ring). */
     size_t r0, r1, v;
     mem_now(&r0, &v);
     kc_chan_t *ch = NULL;

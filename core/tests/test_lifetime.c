@@ -50,13 +50,13 @@ enum op {
     OP_RECV,              /* kc_chan_recv untimed on a rendezvous channel */
     OP_RECV_TIMED,        /* kc_chan_recv with a 10 s timeout */
     OP_SELECT,            /* kc_chan_select with one receive clause */
-    OP_RECV_CELLS,        /* kc_chan_recv on an empty cell channel (buffered 2) */
+    OP_RECV_SEQ,          /* kc_chan_recv on an empty seq-ring channel (buffered 2) */
     OP_SEND_FULL,         /* kc_chan_send on a full locked ring (buffered 3) */
     OP_SELECT_TIMED_SEND, /* kc_chan_select, timed, one send clause, rendezvous */
     N_CHAN_OPS,
     /* token family: the destroyer fires the token, then destroys it */
     OP_TOK_RECV = N_CHAN_OPS, /* kc_chan_recv on a channel nobody sends to */
-    OP_TOK_RECV_CELLS,        /* the same on a cell channel */
+    OP_TOK_RECV_SEQ,          /* the same on a seq-ring channel */
     OP_TOK_SELECT,            /* kc_chan_select of two never-ready clauses */
     OP_TOK_SLEEP,             /* kc_sched_sleep(10 s) */
     OP_TOK_PARK,              /* kc_park on a parker nobody unparks */
@@ -132,7 +132,7 @@ static int waiter_run(void *arg)
                                   KC_CHAN_CLAUSE_SEND_INIT(r->quiet2, &v)};
         switch (r->op) {
         case OP_RECV:
-        case OP_RECV_CELLS:
+        case OP_RECV_SEQ:
             rc = kc_chan_recv(r->ch, &v, KC_NO_TIMEOUT, NULL);
             break;
         case OP_RECV_TIMED:
@@ -155,7 +155,7 @@ static int waiter_run(void *arg)
         case OP_TOK_RECV:
             rc = kc_chan_recv(r->quiet, &v, KC_NO_TIMEOUT, r->tok);
             break;
-        case OP_TOK_RECV_CELLS:
+        case OP_TOK_RECV_SEQ:
             rc = kc_chan_recv(r->quiet_cells, &v, 10 * 1000000000ll, r->tok);
             break;
         case OP_TOK_SELECT:
@@ -238,7 +238,7 @@ static bool scribble_intact(const unsigned char *p, size_t n)
 static kc_chan_t *round_chan(enum op op)
 {
     kc_chan_t *ch = NULL;
-    size_t cap = op == OP_RECV_CELLS ? 2 : op == OP_SEND_FULL ? 3 : 0;
+    size_t cap = op == OP_RECV_SEQ ? 2 : op == OP_SEND_FULL ? 3 : 0;
     int rc = kc_chan_make(&ch, cap ? KC_CHAN_BUFFERED : KC_CHAN_RENDEZVOUS, cap, sizeof(uint64_t));
     for (uint64_t v = 0; rc == 0 && op == OP_SEND_FULL && v < cap; v++)
         rc = kc_chan_try_send(ch, &v);

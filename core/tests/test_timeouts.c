@@ -107,7 +107,7 @@ static void chan_rv(struct fix *f)
     assert_int_equal(kc_chan_make(&f->ch, KC_CHAN_RENDEZVOUS, 0, sizeof(uint64_t)), 0);
 }
 
-static void chan_full(struct fix *f) /* a buffered (cell) channel with no room */
+static void chan_full(struct fix *f) /* a buffered (seq-ring) channel with no room */
 {
     assert_int_equal(kc_chan_make(&f->ch, KC_CHAN_BUFFERED, 1, sizeof(uint64_t)), 0);
     uint64_t v = 1;

@@ -5,8 +5,9 @@
  *
  * - Release what is never delivered. An element that is dropped by an
  *   overflow policy, replaced in a conflated channel or left at destroy
- *   goes to kc__chan_arena_undelivered(), which shows it to the callback
- *   (if any) and then releases its reference itself.
+ *   goes to arena_undelivered() in kc_chan_locked.c (it happens under the
+ *   channel lock), which shows it to the callback (if any) and then
+ *   releases its reference itself.
  * - Box byte elements. A byte channel with an arena ("boxed") keeps each
  *   element in the arena and its ring holds only the descriptor. A copy
  *   send allocates and fills the element here, outside the channel lock,
@@ -28,7 +29,7 @@
  *   in the channel                copy receive             kc__chan_box_recv
  *   in the channel                descriptor receive       the receiver
  *                                                          (kc_zdesc_release)
- *   in the channel                dropped, conflated,      kc__chan_arena_undelivered
+ *   in the channel                dropped, conflated,      arena_undelivered (kc_chan_locked.c)
  *                                 left at destroy
  *
  * Rules:
@@ -43,8 +44,6 @@
  */
 #include "chan/kc_chan_impl.h"
 
-#include "base/kc_debug.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,17 +57,10 @@ static inline void count(_Atomic uint64_t *c)
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-/* Release the reference d holds (A1). */
-static void release(kc_chan_t *ch, kc_zdesc_t *d)
+/* Release the reference d holds (A1; counted and logged in kc_chan_locked.c). */
+static inline void release(kc_chan_t *ch, kc_zdesc_t *d)
 {
-    count(&ch->ctr.arena_releases);
-    int rc = kc_zdesc_release(d, ch->arena);
-    if (rc < 0) {
-        count(&ch->ctr.arena_release_errors);
-        kc__debug_log("chan %s: the arena refused a release (%d): the reference was released "
-                      "twice",
-                      ch->name[0] ? ch->name : "-", rc);
-    }
+    kc__chan_arena_release(ch, d);
 }
 
 /* Allocate a boxed element of ch holding a copy of msg. */
@@ -100,7 +92,7 @@ int kc__chan_box_send(kc_chan_t *ch, const void *msg, int64_t timeout_ns, const 
 {
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return kc__chan_fail(ch, -ECANCELED);
-    if (kc_chan_is_closed(ch)) /* spare the copy; the locked path decides otherwise */
+    if (kc__chan_closed(ch)) /* spare the copy; the locked path decides otherwise */
         return kc__chan_fail(ch, -EPIPE);
     kc_zdesc_t d;
     int rc = box(ch, msg, &d);
@@ -126,27 +118,6 @@ int kc__chan_box_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_can
     }
     kc__chan_leave(ch, waited); /* the last touch of ch */
     return rc;
-}
-
-void kc__chan_arena_undelivered(kc_chan_t *ch, void *elem)
-{
-    kc_zdesc_t d;
-    memcpy(&d, elem, sizeof(d));
-    bool ours = kc_zdesc_is_owned(&d) && kc_zdesc_has_ticket(&d);
-    if (ch->on_undelivered != NULL) {
-        if (ch->boxed) { /* the callback sees the element's bytes, as on a copy channel */
-            void *p;
-            if (kc_zdesc_hydrate(&d, ch->arena, &p, NULL) == 0)
-                ch->on_undelivered(p, ch->elem_size, ch->undelivered_arg);
-        } else { /* a view: the channel keeps the duty to release */
-            kc_zdesc_t view = d;
-            if (ours)
-                view.flags &= (uint16_t)~KC_ZDESC_OWNED;
-            ch->on_undelivered(&view, sizeof(view), ch->undelivered_arg);
-        }
-    }
-    if (ours)
-        release(ch, &d);
 }
 
 /* ------------------------------------------------------------ select */

@@ -8,8 +8,8 @@
  * lock, decides the token by CAS and wakes its owner after unlocking.
  * Select clauses sit in the same queues; a peer must first win the select's
  * claim word (the token's parent) to take one. Buffered SUSPEND channels
- * of copied elements and a power-of-two capacity are cell channels (below):
- * their ring moves without the lock.
+ * of copied elements and a power-of-two capacity are seq-ring channels
+ * (kc_chan_seq.h): their ring moves without the lock.
  *
  * Counters are atomics written with relaxed stores under the lock (one
  * writer at a time) or relaxed adds outside it, so kc_chan_snapshot() reads
@@ -26,6 +26,7 @@
 #include "waiter_token/kc_waiter.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <string.h>
 
 /* Failure slots of kc_chan_counters.fail, in kc_chan_failures_t order. */
@@ -62,28 +63,28 @@ struct kc_chan_counters {
 
 struct kc_chan {
     kc_lock_t lock;          /* guards everything below but `ctr` and `closed` reads,
-                                and the ring and indices of a cell channel */
+                                and the ring and indices of a seq-ring channel */
     uint8_t kind;            /* kc_chan_kind_t */
     uint8_t policy;          /* kc_chan_policy_t */
     bool desc;               /* elements are kc_zdesc_t */
     bool boxed;              /* a byte channel whose elements live in `arena`
                                 (its slots hold kc_zdesc_t) */
-    bool cells;              /* a cell channel: lock-free ring (below) */
+    bool seqring;            /* a seq-ring channel: lock-free ring (kc_chan_seq.h) */
     uint8_t detour;          /* KC__CHAN_DETOUR_* bits: calls that leave the
                                 plain path (one test on the copy fast path) */
     _Atomic uint32_t closed; /* 0/1; written under the lock, read anywhere */
     size_t capacity;         /* logical: 0, n, 1, or SIZE_MAX (unlimited) */
     size_t elem_size;        /* the user's element size (0: descriptors) */
     size_t slot_size;        /* bytes per element in a ring slot */
-    size_t stride;           /* bytes per ring slot: slot_size, or a cell's
+    size_t stride;           /* bytes per ring slot: slot_size, or a slot's
                                 sequence word and the element */
     size_t max_desc_len;     /* 0: any */
     unsigned char *ring;     /* ring_slots slots; NULL for rendezvous */
     size_t ring_slots;       /* a power of two >= capacity (unlimited: grows) */
     size_t min_slots;        /* an unlimited ring never shrinks below this */
-    /* Elements ever accepted; slot = idx & (ring_slots-1). A cell channel
+    /* Elements ever accepted; slot = idx & (ring_slots-1). A seq-ring channel
      * keeps KC__CHAN_SEND_CLOSED in it once closed, so no sender can
-     * reserve a cell after the close (read it through kc__chan_send_idx). */
+     * reserve a slot after the close (read it through kc__chan_send_idx). */
     _Alignas(64) _Atomic uint64_t send_idx;
     _Alignas(64) _Atomic uint64_t recv_idx; /* elements ever taken out */
     kc_waiter_queue_t sendq;                /* waiting senders and send clauses */
@@ -117,20 +118,26 @@ enum {
     KC__CHAN_DETOUR_REMOTE = 2 /* remote: everything goes through rops */
 };
 
-/* The calls of a channel with detour bits (kc_chan_remote.c): a remote
- * channel's operations counted as local ones are, or a boxed channel's
- * copy. Return what kc_chan_send / kc_chan_recv document. Can block or
- * yield. */
+/* The copy calls of a channel with detour bits (kc_chan.c): a boxed
+ * channel's (kc_chan_arena.c) or a remote one's. desc is unused. Return
+ * what kc_chan_send / kc_chan_recv document. Can block or yield. */
 int kc__chan_detour_send(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns,
                          const kc_cancel_t *cancel);
 int kc__chan_detour_recv(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
                          const kc_cancel_t *cancel);
+
+/* A remote channel's send and receive (kc_chan_remote.c): its operations,
+ * counted as local ones are. elem and out hold elem_size bytes. Return
+ * what kc_chan_send / kc_chan_recv document. Can block or yield. */
+int kc__chan_remote_send(kc_chan_t *ch, const void *elem, int64_t timeout_ns,
+                         const kc_cancel_t *cancel);
+int kc__chan_remote_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_cancel_t *cancel);
 /* kc_chan_close / kc_chan_destroy / kc_chan_len of a remote channel. */
 int kc__chan_remote_close(kc_chan_t *ch, int reason);
 int kc__chan_remote_destroy(kc_chan_t *ch);
 size_t kc__chan_remote_len(const kc_chan_t *ch);
 
-/* The close mark of a cell channel's send_idx (its top bit). */
+/* The close mark of a seq-ring channel's send_idx (its top bit). */
 #define KC__CHAN_SEND_CLOSED ((uint64_t)1 << 63)
 
 /* send_idx without the close mark (a relaxed read). */
@@ -139,32 +146,8 @@ static inline uint64_t kc__chan_send_idx(const kc_chan_t *ch)
     return atomic_load_explicit(&ch->send_idx, memory_order_relaxed) & ~KC__CHAN_SEND_CLOSED;
 }
 
-/* ---- cell channels
- *
- * A buffered channel with the SUSPEND policy, plain copied elements, no
- * arena and a power-of-two capacity is a *cell channel*: its ring is a
- * sequence of cells, one per reservation index, each a sequence word and
- * the element (the counters-and-cells idea of Koval, Alistarh and
- * Elizarov's channel, on a bounded ring as in Vyukov's MPMC queue). A
- * sender reserves index i by CAS on send_idx when cell i's word says it is
- * free for that lap (word == i), writes the element and publishes it
- * (word = i + 1, release); a receiver reserves i by CAS on recv_idx when
- * the word says it is full (i + 1), copies the element out and frees the
- * cell for the next lap (word = i + ring_slots). Neither takes the lock.
- *
- * Waiting still goes through the lock and the queues, but a waiter of a
- * cell channel is never handed an element: the party that makes room or
- * fills a cell claims one waiter of the other side with KC__CHAN_RETRY,
- * and the woken owner tries again. The handshake that keeps a wake from
- * being lost: a party about to wait first raises its side's waiting
- * counter (seq_cst) and only then makes its last attempt, under the lock;
- * a party that completed an operation reserved by a seq_cst CAS and then
- * reads the other side's counter (seq_cst). One of the two sees the other.
- * The operations: kc__chan_cell_send/_recv here (lock-free), and
- * kc__chan_cells_notify, kc__chan_cells_announce in kc_chan.c. */
-
 /* Read both indices without the lock: *r (recv_idx) with acquire and
- * first, so every receive it shows was preceded by its send (a cell's word,
+ * first, so every receive it shows was preceded by its send (a slot's word,
  * or the lock, orders them) and *s >= *r; then *s (send_idx, unmarked).
  * Returns the occupancy, capped at the capacity, since the sends read
  * later may have run ahead of more receives. Never blocks. */
@@ -176,33 +159,6 @@ static inline uint64_t kc__chan_read_indices(const kc_chan_t *ch, uint64_t *r /*
     uint64_t occ = *s - *r;
     return occ < ch->capacity ? occ : ch->capacity;
 }
-
-/* The result a cell channel gives a waiter it wakes without moving an
- * element: try again. Internal, never returned to a caller. */
-#define KC__CHAN_RETRY 1
-
-/* Outcomes of the lock-free cell operations. */
-enum {
-    KC__CELL_OK = 0,
-    KC__CELL_FULL = 1,  /* send: every cell holds an element */
-    KC__CELL_EMPTY = 2, /* receive: no cell holds one */
-    KC__CELL_CLOSED = 3 /* send: the channel is closed */
-};
-
-/* Cell i's sequence word and element. */
-static inline _Atomic uint64_t *kc__chan_cell_seq(const kc_chan_t *ch, uint64_t i)
-{
-    return (_Atomic uint64_t *)(void *)(ch->ring + (size_t)(i & (ch->ring_slots - 1)) * ch->stride);
-}
-
-static inline unsigned char *kc__chan_cell_elem(const kc_chan_t *ch, uint64_t i)
-{
-    return ch->ring + (size_t)(i & (ch->ring_slots - 1)) * ch->stride + sizeof(uint64_t);
-}
-
-/* A reserved cell whose owner has not finished with it yet (a thread the
- * OS took the core from between its CAS and its store): wait a little. */
-void kc__chan_cell_backoff(unsigned *spins /* INOUT */);
 
 /* Copy one element. Fixed sizes become plain moves; the common ones are a
  * word (pointers, counters) and a descriptor. */
@@ -226,106 +182,21 @@ static inline void kc__chan_copy_elem(void *dst, const void *src, size_t n)
     }
 }
 
-/* Put the slot_size bytes at src in the next cell. KC__CELL_OK,
- * KC__CELL_FULL or KC__CELL_CLOSED. Lock-free; never blocks. */
-static inline __attribute__((always_inline)) int kc__chan_cell_send(kc_chan_t *ch, const void *src)
+/* Is ch closed? An acquire load: pairs with the release store of the
+ * close (kc__chan_close_local, or a remote channel's), so whoever sees
+ * it closed also sees what was sent before and the close's reason. */
+static inline bool kc__chan_closed(const kc_chan_t *ch)
 {
-    uint64_t pos = atomic_load_explicit(&ch->send_idx, memory_order_relaxed);
-    unsigned spins = 0;
-    for (;;) {
-        if (pos & KC__CHAN_SEND_CLOSED)
-            return KC__CELL_CLOSED;
-        _Atomic uint64_t *seq = kc__chan_cell_seq(ch, pos);
-        /* acquire: pairs with the receiver's release that freed the cell */
-        int64_t dif = (int64_t)(atomic_load_explicit(seq, memory_order_acquire) - pos);
-        if (dif == 0) {
-            /* seq_cst: the handshake with a waiting receiver (see above) */
-            if (atomic_compare_exchange_weak_explicit(&ch->send_idx, &pos, pos + 1,
-                                                      memory_order_seq_cst, memory_order_relaxed)) {
-                kc__chan_copy_elem(kc__chan_cell_elem(ch, pos), src, ch->slot_size);
-                /* release: publishes the element to the receiver's acquire */
-                atomic_store_explicit(seq, pos + 1, memory_order_release);
-                return KC__CELL_OK;
-            }
-        } else if (dif < 0) {
-            /* the cell still holds last lap's element: full, or its
-             * receiver reserved it and is still copying it out */
-            /* seq_cst: a sender that announced it may wait sees every
-             * receive reserved before its announcement (the handshake) */
-            if (pos - atomic_load_explicit(&ch->recv_idx, memory_order_seq_cst) >= ch->ring_slots)
-                return KC__CELL_FULL;
-            kc__chan_cell_backoff(&spins);
-            pos = atomic_load_explicit(&ch->send_idx, memory_order_relaxed);
-        } else {
-            pos = atomic_load_explicit(&ch->send_idx, memory_order_relaxed);
-        }
-    }
+    return atomic_load_explicit(&ch->closed, memory_order_acquire) != 0;
 }
 
-/* Take the oldest element into dst. KC__CELL_OK or KC__CELL_EMPTY.
- * Lock-free; never blocks. */
-static inline __attribute__((always_inline)) int kc__chan_cell_recv(kc_chan_t *ch, void *dst)
+/* Publish q's length in its waiting counter (q is ch's sendq or recvq).
+ * Under ch->lock. */
+static inline void kc__chan_sync_waiting(kc_chan_t *ch, const kc_waiter_queue_t *q)
 {
-    uint64_t pos = atomic_load_explicit(&ch->recv_idx, memory_order_relaxed);
-    unsigned spins = 0;
-    for (;;) {
-        _Atomic uint64_t *seq = kc__chan_cell_seq(ch, pos);
-        /* acquire: pairs with the sender's release that published it */
-        int64_t dif = (int64_t)(atomic_load_explicit(seq, memory_order_acquire) - (pos + 1));
-        if (dif == 0) {
-            /* seq_cst: the handshake with a waiting sender (see above) */
-            if (atomic_compare_exchange_weak_explicit(&ch->recv_idx, &pos, pos + 1,
-                                                      memory_order_seq_cst, memory_order_relaxed)) {
-                kc__chan_copy_elem(dst, kc__chan_cell_elem(ch, pos), ch->slot_size);
-                /* release: hands the free cell to the next lap's sender */
-                atomic_store_explicit(seq, pos + ch->ring_slots, memory_order_release);
-                return KC__CELL_OK;
-            }
-        } else if (dif < 0) {
-            /* not filled for this lap: empty, or its sender reserved it
-             * and is still copying the element in */
-            /* seq_cst: as in kc__chan_cell_send, for a receiver */
-            if ((atomic_load_explicit(&ch->send_idx, memory_order_seq_cst) &
-                 ~KC__CHAN_SEND_CLOSED) == pos)
-                return KC__CELL_EMPTY;
-            kc__chan_cell_backoff(&spins);
-            pos = atomic_load_explicit(&ch->recv_idx, memory_order_relaxed);
-        } else {
-            pos = atomic_load_explicit(&ch->recv_idx, memory_order_relaxed);
-        }
-    }
+    atomic_store_explicit(q == &ch->sendq ? &ch->ctr.send_waiting : &ch->ctr.recv_waiting, q->len,
+                          memory_order_relaxed);
 }
-
-/* After a cell operation that completed: wake one waiter of the other
- * side, if its counter says there may be one (the seq_cst read of the
- * handshake). send says which side we were. Never blocks for long. */
-void kc__chan_cells_notify_slow(kc_chan_t *ch, bool send);
-static inline __attribute__((always_inline)) void kc__chan_cells_notify(kc_chan_t *ch, bool send)
-{
-    _Atomic uint64_t *other = send ? &ch->ctr.recv_waiting : &ch->ctr.send_waiting;
-    if (atomic_load_explicit(other, memory_order_seq_cst) != 0)
-        kc__chan_cells_notify_slow(ch, send);
-}
-
-/* The lock-free send (send) or receive of elem on cell channel ch and, when
- * it completed, the wake-up it may owe the other side. True when it
- * completed. Never blocks for long. */
-static inline __attribute__((always_inline)) bool kc__chan_cell_try(kc_chan_t *ch, bool send,
-                                                                    void *elem)
-{
-    int c = send ? kc__chan_cell_send(ch, elem) : kc__chan_cell_recv(ch, elem);
-    if (c != KC__CELL_OK)
-        return false;
-    kc__chan_cells_notify(ch, send);
-    return true;
-}
-
-/* Under ch->lock, before the last attempt of a party that may wait (a
- * send if send, else a receive): raise that side's waiting counter by one
- * (seq_cst), the first half of the handshake. kc__chan_cells_settle puts
- * it back to the queue's length after the attempt. Never blocks. */
-void kc__chan_cells_announce(kc_chan_t *ch, bool send);
-void kc__chan_cells_settle(kc_chan_t *ch, bool send);
 
 /* How a blocked channel operation (or select) is reached: the parker its
  * token's owner ops use, the caller's cancellation token, and the token
@@ -340,7 +211,7 @@ struct kc__chan_owner {
      * owner's own hook) also counts its failure and takes it out of the
      * channel's `inside` under the lock, so the owner does not touch the
      * channel after its wake. true: the owner touches the channel after
-     * the wait (a cell channel's retry, a boxed element's release, every
+     * the wait (a seq-ring channel's retry, a boxed element's release, every
      * select), counts for itself and leaves with kc__chan_leave. */
     bool self_leave;
     int prc; /* the owner's last park result, for its cancellation hook */
@@ -419,7 +290,7 @@ int kc__chan_transfer_stay(kc_chan_t *ch, bool send, void *elem, int64_t timeout
 
 /* What one select owes the lifetime rule (kc_select.c): clause tokens
  * still inside their channels (owed[i] for clause i, valid once any_owed),
- * whether its token is held, and the clause a cell channel last woke it
+ * whether its token is held, and the clause a seq-ring channel last woke it
  * for. stay: the caller touches the channels after the select, so every
  * wait stays inside until kc__chan_select_leave. */
 struct kc__select_life {
@@ -427,6 +298,11 @@ struct kc__select_life {
     int notified;
     bool held, stay, any_owed;
 };
+
+/* owner_park for task t waiting on its own parker with no timeout and no
+ * token, the common wait (kc_chan_park.c): returns 0 or -ECANCELED. */
+struct kc_task;
+int kc__chan_park_untimed(struct kc__chan_owner *o, struct kc_task *t);
 
 /* kc_chan_select once its clauses are validated: order, poll, wait
  * (kc_select.c). Returns what kc_chan_select does. With life NULL the
@@ -445,6 +321,22 @@ void kc__chan_select_leave(kc_chan_clause_t *cl, size_t n, struct kc__select_lif
  * Never blocks. */
 int kc__chan_close(kc_chan_t *ch, int reason);
 
+/* The close of a local channel (kc_chan_locked.c): marks it closed with
+ * reason and decides every waiting token. Returns 0 or -EPIPE (closed
+ * already: its reason stays). Never blocks. */
+int kc__chan_close_local(kc_chan_t *ch, int reason);
+
+/* Create a local channel of opts (kc_chan_locked.c): checks opts, then
+ * allocates the channel and its ring and registers it. OUT *out: GIVES the
+ * channel. Returns 0, -EINVAL or -ENOMEM. Never blocks. */
+int kc__chan_new(kc_chan_t **out /* OUT */, const kc_chan_opts_t *opts);
+
+/* Free a local channel under the lifetime rule (kc_chan_locked.c): its
+ * buffered elements become undelivered. Returns 0, or -EBUSY (a wait is
+ * still queued, or one on its way out took too long; nothing changed).
+ * Can yield briefly. */
+int kc__chan_free(kc_chan_t *ch);
+
 /* Stop a timer channel's timer for good and free it (kc_chan_timer.c);
  * kc_chan_destroy calls it first. Can block briefly (a running tick). */
 void kc__chan_tick_free(kc_chan_t *ch);
@@ -453,12 +345,41 @@ void kc__chan_tick_free(kc_chan_t *ch);
  * (KC_CHAN_CLAUSE_OFF, NULL chan) or discards (NULL buf). */
 #define KC__SELECT_SPARSE 1
 
-/* kc_chan_select with off or discarding clauses (kc_select_off.c): runs
- * the clauses that are on, each discard into a scratch buffer, and maps
- * the index back; with none on, waits for the timeout or cancellation
- * only. Returns what kc_chan_select does. Can block or yield. */
-int kc__chan_select_sparse(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                           const kc_cancel_t *cancel);
+/* Check a select's clauses (kc_select.c): their count, flags, sizes and
+ * ops, and what each send clause would send. Returns 0 (*boxed says
+ * whether any clause is on a boxed channel), KC__SELECT_SPARSE, or a
+ * negative errno (counted on the clause's channel). Never blocks. */
+int kc__chan_select_check(const kc_chan_clause_t *cl, size_t n, uint32_t flags,
+                          bool *boxed /* OUT */);
+
+/* A select with off or discarding clauses (kc_select_off.c) runs the
+ * clauses that are on as a select of their own: `on` holds them, in order,
+ * each discard pointed at one scratch buffer, and `back` their indices in
+ * the caller's array. */
+struct kc__select_on {
+    kc_chan_clause_t cl[KC_CHAN_SELECT_MAX];
+    uint8_t back[KC_CHAN_SELECT_MAX];
+    size_t n;
+    void *scratch; /* stack_scratch, or malloc'd */
+    _Alignas(max_align_t) unsigned char stack_scratch[256];
+};
+
+/* Fill *on from the n clauses of cl (n, flags and the timeout checked by
+ * the caller). Returns 0, KC__SELECT_NONE_ON (every clause is off), or
+ * -EINVAL, -ENOTSUP, -ENOMEM (nothing to undo). Never blocks. */
+int kc__chan_select_on(struct kc__select_on *on /* OUT */, const kc_chan_clause_t *cl, size_t n);
+#define KC__SELECT_NONE_ON 1
+
+/* After the select over on->cl returned rc: map a fired clause's index
+ * and result back to cl, drop a discarded element (an owned descriptor
+ * goes back to its arena) and free the scratch buffer. Returns the index
+ * in cl, or rc when it is negative. Never blocks. */
+int kc__chan_select_on_done(struct kc__select_on *on, kc_chan_clause_t *cl, int rc);
+
+/* A select with every clause off: wait for the timeout or cancellation
+ * only (kc_select_off.c). Returns -EAGAIN, -ETIME or -ECANCELED. Can block
+ * or yield. */
+int kc__chan_select_none(int64_t timeout_ns, const kc_cancel_t *cancel);
 
 /* Record, for the deadlock report, that the owner of p (a task, else
  * nothing is recorded) waits in a select of n clauses, the first of them on
@@ -489,10 +410,10 @@ int kc__chan_box_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_can
 int kc__chan_box_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                         const kc_cancel_t *cancel);
 
-/* Under ch->lock: the element at elem (a slot or a sender's descriptor)
- * will never be received. Calls the undelivered callback as chan.h says
- * and releases the reference it holds, if the channel may. Never blocks. */
-void kc__chan_arena_undelivered(kc_chan_t *ch, void *elem);
+/* Release the reference the descriptor d of ch's arena holds (rule A1 of
+ * kc_chan_arena.c), counted; a release the arena refuses is counted as an
+ * error and logged, never retried (kc_chan_locked.c). Never blocks. */
+void kc__chan_arena_release(kc_chan_t *ch, kc_zdesc_t *d);
 
 /* The checked entry points behind the copy and descriptor calls: validate
  * (desc says which element kind the caller passes), then send or receive
@@ -544,7 +465,7 @@ static inline void kc__chan_wake(kc_waiter_t *arb)
  * it to make a run repeatable; 0 is taken as 1). Never blocks. */
 void kc__chan_select_seed(uint64_t seed);
 
-/* Check invariants I1-I7 (kc_chan.c) under ch's lock. Returns 0, or
+/* Check invariants I1-I9 (kc_chan_locked.c) under ch's lock. Returns 0, or
  * -EPROTO with *why naming the broken one (why may be NULL); -EINVAL for
  * NULL. Takes the lock; never blocks for long. */
 int kc__chan_check(kc_chan_t *ch, const char **why /* OUT */);

@@ -1,12 +1,13 @@
 /* kc_chan_ops.c - channel send and receive (copy, descriptor, pointer): fast path and wait.
  *
  * Every send and receive first tries to complete under the channel lock
- * (kc__chan_send_locked / kc__chan_recv_locked in kc_chan.c). When it would
+ * (kc__chan_send_locked / kc__chan_recv_locked in kc_chan_locked.c). When it would
  * have to wait and may, it builds a waiter token on its own stack, owned
  * through a kc_parker_t (so the same code parks a scheduler coroutine or a
  * plain thread; a coroutine uses its task's own parker, K6 of kc_park.c,
- * a thread one on this stack), publishes it in the channel's queue, drops
- * the lock and lets the token's scope guard settle the outcome:
+ * a thread one on this stack; the owner ops are in kc_chan_park.c),
+ * publishes it in the channel's queue, drops the lock and lets the token's
+ * scope guard settle the outcome:
  *
  *   token     event                                  next       by
  *   --------  -------------------------------------  ---------  ----------------------------
@@ -14,7 +15,7 @@
  *   ENQUEUED  a peer moves the element (result 0)    CLAIMED    kc__chan_*_locked (peer)
  *   ENQUEUED  close (result -EPIPE)                  CLAIMED    kc_chan_close
  *   ENQUEUED  timeout / cancel: hook dequeues it     CANCELLED  settle -> cancel_hook
- *   ENQUEUED  a peer or close finds the owner         CANCELLED  take_peer (kc_chan.c)
+ *   ENQUEUED  a peer or close finds the owner         CANCELLED  take_peer (kc_chan_locked.c)
  *             cancelled (result -ECANCELED)
  *   any       the scope guard releases it            (dead)     kc__waiter_scope_end
  *
@@ -28,110 +29,12 @@
  * before its next wait (K6 of kc_park.c).
  */
 #include "chan/kc_chan_impl.h"
+#include "chan/kc_chan_seq.h"
 
 #include "kcoro/sched.h"
 #include "sched/kc_sched_svc.h"
 
 #include <string.h>
-
-/* Bounded spin before an owed wake is waited for with yields; yields (a
- * coroutine) or pause spins (a thread) before a wait parks. */
-enum {
-    KC_CHAN_OWED_SPINS = 64,
-    KC_CHAN_SPIN_YIELDS = 8,
-    KC_CHAN_SPIN_RELAX = 128
-};
-
-static void owner_wake(void *owner)
-{
-    struct kc__chan_owner *o = owner;
-    kc_unpark(o->parker);
-}
-
-/* Before parking, give a peer a short, bounded chance to decide the token:
- * a decision seen here saves the park and the wake-up (the peer's
- * kc_unpark only leaves a permit), and with them, often, a worker going to
- * sleep on its futex and being woken again. A thread (t NULL) spins; a
- * coroutine yields, but only when its scheduler has other workers a peer
- * may be running on: on a single worker a yield costs about what a park
- * and a wake-up do (bench_chan's ping-pong), so there it parks at once.
- * True when decided. */
-static bool spin_for_decision(const struct kc__chan_owner *o, const struct kc_task *t)
-{
-    int n = t == NULL ? KC_CHAN_SPIN_RELAX : kc__task_nworkers(t) > 1 ? KC_CHAN_SPIN_YIELDS : 0;
-    for (int i = 0; i < n; i++) {
-        if (t != NULL)
-            kc_sched_yield();
-        else
-            kc__port_relax();
-        if (kc__waiter_status(o->arbiter) != KC_WAITER_ENQUEUED)
-            return true;
-    }
-    return false;
-}
-
-/* Once the arbiter is decided the wake is owed: take it without a timeout
- * or token. kc_park gives up at once in a cancelled task, so this spins
- * briefly and then yields until the waker, which is between its unlock
- * and its kc_unpark, gets there. Returns 0. */
-static int take_owed_wake(const struct kc__chan_owner *o)
-{
-    for (int i = 0;; i++) {
-        if (kc__park_own(o->parker, KC_NO_TIMEOUT, NULL) == 0)
-            return 0;
-        if (i < KC_CHAN_OWED_SPINS)
-            kc__port_relax();
-        else
-            kc_sched_yield();
-    }
-}
-
-/* Park for the outcome (the owner ops' park). The result is kept for the
- * cancellation hook, which counts the failure it becomes. */
-static int owner_park(void *owner, int64_t timeout_ns)
-{
-    struct kc__chan_owner *o = owner;
-    if (kc__waiter_status(o->arbiter) == KC_WAITER_ENQUEUED &&
-        !spin_for_decision(o, kc__parker_task(o->parker)))
-        return o->prc = kc__park_own(o->parker, timeout_ns, o->cancel);
-    return o->prc = take_owed_wake(o);
-}
-
-/* owner_park for task t waiting on its own parker with no timeout and no
- * token, the common wait: the same steps with the scheduler's specialised
- * park (kc__park_task_own). Returns 0 or -ECANCELED. */
-static int park_task_untimed(struct kc__chan_owner *o, struct kc_task *t)
-{
-    if (spin_for_decision(o, t)) /* no spin on a single worker */
-        return take_owed_wake(o);
-    return o->prc = kc__park_task_own(t);
-}
-
-void kc__chan_note_select(const kc_parker_t *p, const kc_chan_t *first, size_t n)
-{
-    struct kc_task *t = kc__parker_task(p);
-    if (t != NULL)
-        kc__task_note_wait(t, KC_WAIT_SELECT, first,
-                           first != NULL ? first->name : "all clauses off", (uint32_t)n);
-}
-
-const kc_waiter_owner_ops_t kc__chan_owner_ops = {owner_wake, owner_park};
-
-void kc__chan_note_clauses(const kc_parker_t *p, const kc_chan_clause_t *cl, size_t n)
-{
-    struct kc_task *t = kc__parker_task(p);
-    if (t != NULL)
-        kc__task_note_arg(t, cl, (int64_t)n);
-}
-
-void kc__chan_owner_init(struct kc__chan_owner *o, kc_waiter_t *arbiter, const kc_cancel_t *cancel)
-{
-    o->parker = kc__parker_for_wait(&o->spare, &o->interrupted);
-    o->cancel = cancel;
-    o->arbiter = arbiter;
-    o->self_leave = false;
-    o->prc = 0;
-}
 
 int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
 {
@@ -154,7 +57,7 @@ int kc__chan_check_elem(const kc_chan_t *ch, const void *elem)
 }
 
 /* Publish a token for elem in ch (locked by the caller), drop the lock and
- * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED (or a cell
+ * settle. Returns the outcome: 0, -EPIPE, -ETIME or -ECANCELED (or a slot
  * channel's KC__CHAN_RETRY). Unless self_leave, whoever decided the wait
  * has counted its failure and the wait has left the channel: the caller
  * must not touch ch again (see struct kc__chan_owner). */
@@ -180,19 +83,19 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     if (t != NULL && atomic_load_explicit(&kc__deadlock_watched, memory_order_relaxed) != 0)
         kc__task_note_wait(t, send ? KC_WAIT_SEND : KC_WAIT_RECV, ch, ch->name, 0);
     if (t != NULL && timeout_ns == KC_NO_TIMEOUT && cancel == NULL)
-        return kc__waiter_scope_end_parked(&sc, park_task_untimed(&o, t), KC_NO_TIMEOUT);
+        return kc__waiter_scope_end_parked(&sc, kc__chan_park_untimed(&o, t), KC_NO_TIMEOUT);
     return kc__waiter_scope_end(&sc, timeout_ns);
 }
 
-/* kc__chan_transfer on a cell channel (kc_chan_impl.h) once its lock-free
+/* kc__chan_transfer on a seq-ring channel (kc_chan_seq.h) once its lock-free
  * attempt could not complete: the locked attempt after announcing the
  * wait, then the wait itself. A wait that ends with KC__CHAN_RETRY (room
  * was made, an element arrived, or the channel closed) tries lock-free
  * again and goes round with what is left of the timeout; the token check
  * is not repeated first, so the chance it was woken for is used (the
  * locked attempt still answers -ECANCELED when it cannot complete). */
-__attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, void *elem,
-                                                    int64_t timeout_ns, const kc_cancel_t *cancel)
+__attribute__((noinline)) static int seq_transfer(kc_chan_t *ch, bool send, void *elem,
+                                                  int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     int64_t deadline = kc__deadline_after(timeout_ns);
     bool timed = timeout_ns != 0;
@@ -203,7 +106,7 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
         bool wait = timeout_ns != 0;
         kc__lock(&ch->lock);
         if (wait)
-            kc__chan_cells_announce(ch, send);
+            kc__chan_seq_announce(ch, send);
         rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);
         if (cancel != NULL && (rc == -EAGAIN || rc == -EPIPE) && kc_cancel_is_triggered(cancel))
             rc = -ECANCELED;
@@ -214,7 +117,7 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
             rc = wait_locked(ch, send, elem, timeout_ns, cancel, true); /* unlocks */
             if (rc == KC__CHAN_RETRY) {
                 timeout_ns = kc__deadline_left(deadline);
-                if (kc__chan_cell_try(ch, send, elem)) {
+                if (kc__chan_seq_try(ch, send, elem)) {
                     rc = 0;
                     break;
                 }
@@ -222,7 +125,7 @@ __attribute__((noinline)) static int cells_transfer(kc_chan_t *ch, bool send, vo
             }
         } else {
             if (wait)
-                kc__chan_cells_settle(ch, send);
+                kc__chan_seq_settle(ch, send);
             kc__unlock(&ch->lock);
             kc__chan_wake(wake);
             if (rc == -EAGAIN && timed)
@@ -256,10 +159,10 @@ static inline __attribute__((always_inline)) int transfer(kc_chan_t *ch, bool se
 {
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return kc__chan_fail(ch, -ECANCELED);
-    if (ch->cells)
-        return __builtin_expect(kc__chan_cell_try(ch, send, elem), 1)
+    if (ch->seqring)
+        return __builtin_expect(kc__chan_seq_try(ch, send, elem), 1)
                    ? 0
-                   : cells_transfer(ch, send, elem, timeout_ns, cancel);
+                   : seq_transfer(ch, send, elem, timeout_ns, cancel);
     kc_waiter_t *wake = NULL;
     kc__lock(&ch->lock);
     int rc = send ? kc__chan_send_locked(ch, elem, &wake) : kc__chan_recv_locked(ch, elem, &wake);
@@ -298,121 +201,4 @@ int kc__chan_transfer_stay(kc_chan_t *ch, bool send, void *elem, int64_t timeout
 {
     *waited = false;
     return transfer(ch, send, elem, timeout_ns, cancel, waited);
-}
-
-/* The bodies of kc__chan_send_elem and kc__chan_recv_elem, inlined into
- * the public calls so that each is compiled for its own `desc`. */
-static inline __attribute__((always_inline)) int
-send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns, const kc_cancel_t *cancel)
-{
-    if (ch == NULL)
-        return -EINVAL;
-    if (elem == NULL || (ch->desc != desc && !ch->boxed))
-        return kc__chan_fail(ch, -EINVAL);
-    timeout_ns = kc__timeout_norm(timeout_ns);
-    if (__builtin_expect(ch->detour & (desc ? KC__CHAN_DETOUR_REMOTE : 0xff), 0))
-        return kc__chan_detour_send(ch, desc, elem, timeout_ns, cancel); /* boxed, remote */
-    int rc = desc ? kc__chan_check_elem(ch, elem) : 0;
-    if (rc != 0)
-        return kc__chan_fail(ch, rc);
-    return kc__chan_transfer(ch, true, (void *)(uintptr_t)elem, timeout_ns, cancel);
-}
-
-static inline __attribute__((always_inline)) int
-recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns, const kc_cancel_t *cancel)
-{
-    if (ch == NULL)
-        return -EINVAL;
-    if (out == NULL || (ch->desc != desc && !ch->boxed))
-        return kc__chan_fail(ch, -EINVAL);
-    timeout_ns = kc__timeout_norm(timeout_ns);
-    if (__builtin_expect(ch->detour & (desc ? KC__CHAN_DETOUR_REMOTE : 0xff), 0))
-        return kc__chan_detour_recv(ch, desc, out, timeout_ns, cancel); /* boxed, remote */
-    return kc__chan_transfer(ch, false, out, timeout_ns, cancel);
-}
-
-int kc__chan_send_elem(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns,
-                       const kc_cancel_t *cancel)
-{
-    return send_elem(ch, desc, elem, timeout_ns, cancel);
-}
-
-int kc__chan_recv_elem(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
-                       const kc_cancel_t *cancel)
-{
-    return recv_elem(ch, desc, out, timeout_ns, cancel);
-}
-
-int kc_chan_send(kc_chan_t *ch, const void *msg, int64_t timeout_ns, const kc_cancel_t *cancel)
-{
-    return send_elem(ch, false, msg, timeout_ns, cancel);
-}
-
-int kc_chan_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_cancel_t *cancel)
-{
-    return recv_elem(ch, false, out, timeout_ns, cancel);
-}
-
-int kc_chan_try_send(kc_chan_t *ch, const void *msg)
-{
-    return kc__chan_send_elem(ch, false, msg, 0, NULL);
-}
-
-int kc_chan_try_recv(kc_chan_t *ch, void *out)
-{
-    return kc__chan_recv_elem(ch, false, out, 0, NULL);
-}
-
-/* ------------------------------------------------------------ descriptors
- *
- * A descriptor channel's slot is a whole kc_zdesc_t, copied by value; the
- * region it names is never touched (kc_zdesc.c checks descriptors). The
- * pointer calls compose a borrowed descriptor (flags 0) and take it apart
- * again on receive. The OWNED flag travels with the descriptor: a send
- * that returns 0 gave it away, any other result left it with the sender.
- */
-
-int kc_chan_send_desc(kc_chan_t *ch, const kc_zdesc_t *d, int64_t timeout_ns,
-                      const kc_cancel_t *cancel)
-{
-    return kc__chan_send_elem(ch, true, d, timeout_ns, cancel);
-}
-
-int kc_chan_recv_desc(kc_chan_t *ch, kc_zdesc_t *out, int64_t timeout_ns, const kc_cancel_t *cancel)
-{
-    return kc__chan_recv_elem(ch, true, out, timeout_ns, cancel);
-}
-
-int kc_chan_try_send_desc(kc_chan_t *ch, const kc_zdesc_t *d)
-{
-    return kc__chan_send_elem(ch, true, d, 0, NULL);
-}
-
-int kc_chan_try_recv_desc(kc_chan_t *ch, kc_zdesc_t *out)
-{
-    return kc__chan_recv_elem(ch, true, out, 0, NULL);
-}
-
-int kc_chan_send_ptr(kc_chan_t *ch, void *ptr, size_t len, int64_t timeout_ns,
-                     const kc_cancel_t *cancel)
-{
-    kc_zdesc_t d;
-    if (kc_zdesc_init(&d, ptr, len, 0) != 0)
-        return ch != NULL ? kc__chan_fail(ch, -EINVAL) : -EINVAL;
-    return kc__chan_send_elem(ch, true, &d, timeout_ns, cancel);
-}
-
-int kc_chan_recv_ptr(kc_chan_t *ch, void **ptr, size_t *len, int64_t timeout_ns,
-                     const kc_cancel_t *cancel)
-{
-    if (ptr == NULL || (ch != NULL && ch->boxed)) /* a boxed element's reference would leak */
-        return ch != NULL ? kc__chan_fail(ch, -EINVAL) : -EINVAL;
-    kc_zdesc_t d;
-    int rc = kc__chan_recv_elem(ch, true, &d, timeout_ns, cancel);
-    if (rc == 0) {
-        *ptr = d.ptr;
-        if (len != NULL)
-            *len = d.len;
-    }
-    return rc;
 }

@@ -5,7 +5,7 @@
  * followed by the user's argument, so the caller's struct may die as soon
  * as kc_produce returns and nothing is allocated for it. When the body
  * returns, the channel is closed with the body's status as the reason
- * (kc__chan_close in kc_chan.c stores it under the channel's lock, before
+ * (kc__chan_close_local in kc_chan_locked.c stores it under the channel's lock, before
  * the closed flag is published, so a receiver that has seen -EPIPE reads
  * it). A channel someone else closed first keeps that close's reason.
  */

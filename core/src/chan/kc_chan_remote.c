@@ -1,12 +1,13 @@
-/* kc_chan_remote.c - the channel hook of remote channels, and the detour of boxed ones.
+/* kc_chan_remote.c - the channel hook of remote channels.
  *
  * A remote channel (kc_chan_svc.h) is a kc_chan_t without a ring or
  * queues: its `rops` move the elements, this file counts them as a local
  * channel would (sends, receives, bytes, failures by code, undelivered) and
  * keeps its closed flag and reason, so every public call and every
- * observer reads it as a channel. Local channels reach this file only
- * through the detour byte, which their fast paths already test (a boxed
- * copy channel goes to kc_chan_arena.c from here).
+ * observer reads it as a channel. The front (kc_chan.c) sends a remote
+ * channel's calls here through the detour byte, which the fast paths of
+ * local channels already test (a boxed copy channel's bit of the same
+ * byte sends it to kc_chan_arena.c instead).
  *
  * Rules:
  *   R1  a remote channel's counters are written with relaxed atomic adds
@@ -28,12 +29,9 @@ static inline void add(_Atomic uint64_t *c, uint64_t n)
     atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-int kc__chan_detour_send(kc_chan_t *ch, bool desc, const void *elem, int64_t timeout_ns,
+int kc__chan_remote_send(kc_chan_t *ch, const void *elem, int64_t timeout_ns,
                          const kc_cancel_t *cancel)
 {
-    if (ch->rops == NULL) /* a boxed channel's copy send */
-        return kc__chan_box_send(ch, elem, timeout_ns, cancel);
-    (void)desc; /* a remote channel holds copied elements only (desc checked by the caller) */
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return kc__chan_fail(ch, -ECANCELED);
     /* acquire: pairs with R2's CAS, so the reason is visible */
@@ -47,12 +45,8 @@ int kc__chan_detour_send(kc_chan_t *ch, bool desc, const void *elem, int64_t tim
     return 0;
 }
 
-int kc__chan_detour_recv(kc_chan_t *ch, bool desc, void *out, int64_t timeout_ns,
-                         const kc_cancel_t *cancel)
+int kc__chan_remote_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    if (ch->rops == NULL)
-        return kc__chan_box_recv(ch, out, timeout_ns, cancel);
-    (void)desc;
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return kc__chan_fail(ch, -ECANCELED);
     int rc = ch->rops->recv(ch->rimpl, out, timeout_ns, cancel);
@@ -112,8 +106,8 @@ static bool mark_closed(kc_chan_t *ch, int reason)
     bool won = atomic_load_explicit(&ch->closed, memory_order_relaxed) == 0;
     if (won) {
         ch->close_reason = reason;
-        /* release: pairs with the acquire loads of kc_chan_is_closed and
-         * the detour, so the reason is read after the flag */
+        /* release: pairs with the acquire loads of kc__chan_closed and
+         * kc__chan_remote_send, so the reason is read after the flag */
         atomic_compare_exchange_strong_explicit(&ch->closed, &zero, 1, memory_order_release,
                                                 memory_order_relaxed);
     }

@@ -15,6 +15,7 @@
  *   S2  metrics_version grows with any counter added or redefined.
  */
 #include "chan/kc_chan_impl.h"
+#include "chan/kc_chan_svc.h"
 
 #include "sched/kc_sched_svc.h"
 
@@ -81,8 +82,8 @@ int kc_chan_snapshot(const kc_chan_t *ch, kc_chan_snapshot_t *dst)
     out->elem_size = ch->elem_size;
     out->occupancy = kc__chan_read_indices(ch, &out->recv_idx, &out->send_idx);
     if (ch->rops != NULL)
-        out->occupancy = kc__chan_remote_len(ch); /* its local buffers */
-    if (ch->cells) { /* every send and receive is a reservation index */
+        out->occupancy = ch->rops->len(ch->rimpl); /* its local buffers (kc_chan_svc.h) */
+    if (ch->seqring) { /* every send and receive is a reservation index */
         out->sends = out->send_idx;
         out->receives = out->recv_idx;
         out->bytes_sent = out->sends * ch->elem_size;

@@ -44,7 +44,9 @@ static void tick(void *arg)
 {
     struct kc_chan_tick *tk = arg;
     int64_t now = kc__sched_now();
-    int rc = kc_chan_try_send(tk->ch, &now); /* DROP_LATEST: 0 even when dropped */
+    /* a try-send (DROP_LATEST: 0 even when dropped), straight to the path
+     * kc_chan_try_send takes for a plain copy channel */
+    int rc = kc__chan_transfer(tk->ch, true, &now, 0, NULL);
     (void)rc;
     if (tk->period == 0)
         return;
@@ -76,12 +78,12 @@ static int timer_chan(kc_chan_t **out, kc_sched_t *s, int64_t delay_ns, int64_t 
     o.elem_size = sizeof(int64_t);
     o.name = name;
     kc_chan_t *ch = NULL;
-    int rc = kc_chan_create(&ch, &o);
+    int rc = kc__chan_new(&ch, &o);
     if (rc < 0)
         return rc;
     struct kc_chan_tick *tk = calloc(1, sizeof(*tk));
     if (tk == NULL) {
-        kc_chan_destroy(ch);
+        kc__chan_free(ch); /* nothing waits on it yet */
         return -ENOMEM;
     }
     tk->sched = s;
@@ -94,7 +96,7 @@ static int timer_chan(kc_chan_t **out, kc_sched_t *s, int64_t delay_ns, int64_t 
     if (rc < 0) {
         ch->tick = NULL;
         free(tk);
-        kc_chan_destroy(ch);
+        kc__chan_free(ch); /* nothing waits on it yet */
         return rc;
     }
     *out = ch;

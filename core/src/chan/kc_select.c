@@ -16,10 +16,10 @@
  *   state     event                                   next       by
  *   --------  --------------------------------------  ---------  -----------------------------
  *   INIT      nothing ready: clauses published        ENQUEUED   select_wait (kc__waiter_publish)
- *   ENQUEUED  a peer takes a clause (moves element)   CLAIMED    take_peer in kc_chan.c
+ *   ENQUEUED  a peer takes a clause (moves element)   CLAIMED    take_peer in kc_chan_locked.c
  *   ENQUEUED  a close reaches a clause (-EPIPE)       CLAIMED    kc_chan_close
  *   ENQUEUED  timeout or cancellation                 CANCELLED  kc__waiter_select_cancel
- *   ENQUEUED  a peer or close finds the owner         CANCELLED  take_peer in kc_chan.c
+ *   ENQUEUED  a peer or close finds the owner         CANCELLED  take_peer in kc_chan_locked.c
  *             cancelled (result -ECANCELED)
  *   any       released after every clause withdrawn   (dead)     kc__waiter_scope_end
  *
@@ -34,6 +34,7 @@
  *   L4  a peer that loses the claim drops the stale clause and moves on.
  */
 #include "chan/kc_chan_impl.h"
+#include "chan/kc_chan_seq.h"
 
 #include "sched/kc_sched_svc.h"
 
@@ -46,7 +47,7 @@ enum {
     KC_SELECT_STACK_TOKENS = 8
 };
 
-/* select_wait's answer when a cell channel woke it to try again (a clause
+/* select_wait's answer when a seq-ring channel woke it to try again (a clause
  * index or a negative errno otherwise). */
 #define KC_SELECT_RETRY INT_MIN
 
@@ -102,8 +103,7 @@ static size_t uniform(struct kc_draws *d, size_t n)
     return (size_t)((r * (uint64_t)n) >> KC_SELECT_DRAW_BITS);
 }
 
-/* Check the clauses; *boxed gets whether any is on a boxed channel. */
-static int validate(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *boxed /* OUT */)
+int kc__chan_select_check(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *boxed)
 {
     if (cl == NULL || n == 0 || n > KC_CHAN_SELECT_MAX || flags > KC_CHAN_SELECT_UNBIASED)
         return -EINVAL;
@@ -183,7 +183,7 @@ static void init_clauses(kc_chan_clause_t *cl, size_t n, kc_waiter_t *tok, kc_wa
  * The lifetime rule: each published clause is inside its channel until
  * the withdrawal below takes it out, under that channel's lock, together
  * with the count of the clause that fired; after that the select does not
- * touch the channel again. When it will (a rerun after a cell channel's
+ * touch the channel again. When it will (a rerun after a seq-ring channel's
  * KC__CHAN_RETRY, or a boxed select's settling, life->stay), the clauses
  * stay inside and are left at the end (kc__chan_select_leave). The
  * caller's token is held from the publication to the end of the select
@@ -209,11 +209,11 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     size_t m = lock_set(cl, n, set);
     for (size_t k = 0; k < m; k++)
         kc__lock(&set[k]->lock);
-    /* Cell channels: announce the wait before the last poll (the
-     * handshake of kc_chan_impl.h); a try-select does not wait. */
+    /* Seq-ring channels: announce the wait before the last poll (the
+     * handshake of kc_chan_seq.h); a try-select does not wait. */
     for (size_t i = 0; i < n && timeout_ns != 0; i++)
-        if (cl[i].chan->cells)
-            kc__chan_cells_announce(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
+        if (cl[i].chan->seqring)
+            kc__chan_seq_announce(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
     int rc = -EAGAIN;
     size_t idx = 0;
     kc_waiter_t *wake = NULL;
@@ -236,8 +236,8 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
                              cl[order[k]].op == KC_CHAN_CLAUSE_SEND);
     } else {
         for (size_t i = 0; i < n && timeout_ns != 0; i++)
-            if (cl[i].chan->cells)
-                kc__chan_cells_settle(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
+            if (cl[i].chan->seqring)
+                kc__chan_seq_settle(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
     }
     for (size_t k = m; k > 0; k--)
         kc__unlock(&set[k - 1]->lock);
@@ -271,7 +271,7 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
                 ch->inside--; /* the last touch of ch (see above) */
             kc__unlock(&ch->lock);
         }
-        if (rc == KC__CHAN_RETRY) { /* a cell channel's clause was told to try again */
+        if (rc == KC__CHAN_RETRY) { /* a seq-ring channel's clause was told to try again */
             life->notified = (int)idx;
             idx = n; /* none fired */
             rc = KC_SELECT_RETRY;
@@ -289,28 +289,11 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     return idx < n ? fired(cl, idx, rc) : rc;
 }
 
-int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                   const kc_cancel_t *cancel)
-{
-    bool boxed = false;
-    int rc = validate(cl, n, flags, &boxed);
-    if (__builtin_expect(rc == KC__SELECT_SPARSE, 0))
-        return kc__chan_select_sparse(cl, n, flags, kc__timeout_norm(timeout_ns), cancel);
-    if (rc != 0)
-        return rc;
-    if (cancel != NULL && kc_cancel_is_triggered(cancel))
-        return -ECANCELED;
-    timeout_ns = kc__timeout_norm(timeout_ns);
-    if (boxed) /* elements staged in an arena: kc_chan_arena.c */
-        return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
-    return kc__chan_select_run(cl, n, flags, timeout_ns, cancel, NULL);
-}
-
-/* A clause on a cell channel tried without the lock. Returns 0 (it
+/* A clause on a seq-ring channel tried without the lock. Returns 0 (it
  * fired), -EAGAIN (not ready; closed is left to the locked pass). */
-static int clause_cells(kc_chan_clause_t *c)
+static int clause_seq(kc_chan_clause_t *c)
 {
-    return kc__chan_cell_try(c->chan, c->op == KC_CHAN_CLAUSE_SEND, c->buf) ? 0 : -EAGAIN;
+    return kc__chan_seq_try(c->chan, c->op == KC_CHAN_CLAUSE_SEND, c->buf) ? 0 : -EAGAIN;
 }
 
 static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
@@ -325,12 +308,12 @@ void kc__chan_select_leave(kc_chan_clause_t *cl, size_t n, struct kc__select_lif
 /* flatten, as kc__chan_transfer (kc_chan_ops.c) and for the same reasons:
  * 46 -> 42 ns per message for select4 on one worker.
  *
- * A wait that a cell channel ended with KC__CHAN_RETRY runs the select
- * again with what is left of the timeout (as cells_transfer does). The
+ * A wait that a seq-ring channel ended with KC__CHAN_RETRY runs the select
+ * again with what is left of the timeout (as seq_transfer does). The
  * wake-up was meant for the element or the room on that clause's channel:
  * when the select ends any other way (another clause fires, or an error),
  * that chance would be lost for the next waiter of the same side, so it is
- * passed on to one (kc__chan_cells_notify_slow). A rerun that waits again
+ * passed on to one (kc__chan_seq_notify_slow). A rerun that waits again
  * has tried every clause first, so only the last wake-up can be owed. */
 __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n, uint32_t flags,
                                                  int64_t timeout_ns, const kc_cancel_t *cancel,
@@ -358,7 +341,7 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
     } while (rc == KC_SELECT_RETRY);
     int notified = life->notified;
     if (notified >= 0 && (size_t)notified < n && rc != notified) /* pass the chance on */
-        kc__chan_cells_notify_slow(cl[notified].chan, cl[notified].op == KC_CHAN_CLAUSE_RECV);
+        kc__chan_seq_notify_slow(cl[notified].chan, cl[notified].op == KC_CHAN_CLAUSE_RECV);
     if (life->held)
         kc__cancel_release(cancel);
     if (outer == NULL)
@@ -384,10 +367,10 @@ static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
     }
     for (size_t k = 0; k < n; k++) { /* pass 1: only channels that look ready */
         kc_chan_clause_t *c = &cl[order[k]];
-        if (c->chan->cells) {
-            if (clause_cells(c) == 0)
+        if (c->chan->seqring) {
+            if (clause_seq(c) == 0)
                 return fired(cl, order[k], 0);
-            if (!kc_chan_is_closed(c->chan))
+            if (!kc__chan_closed(c->chan))
                 continue; /* not ready; closed: the locked attempt answers */
         } else if (!(c->op == KC_CHAN_CLAUSE_SEND ? kc__chan_may_send(c->chan)
                                                   : kc__chan_may_recv(c->chan))) {

@@ -4,11 +4,12 @@
  * received value away with `case <-ch:`. Here a clause is off when its op
  * carries KC_CHAN_CLAUSE_OFF or its chan is NULL, and a receive clause
  * with a NULL buf discards. kc_select.c's clause check sends such a select
- * here (the common select never pays for it): the clauses that are on are
- * copied, in order, into an array of their own (so a biased select keeps
- * its priorities), each discarding one pointed at one scratch buffer (only
- * one clause ever fires, so they share it), the select runs on that array,
- * and the index and result go back to the caller's clause.
+ * here through the front (kc_chan.c; the common select never pays for
+ * it): the clauses that are on are copied, in order, into an array of
+ * their own (so a biased select keeps its priorities), each discarding one
+ * pointed at one scratch buffer (only one clause ever fires, so they share
+ * it), the front runs the select on that array, and the index and result
+ * go back to the caller's clause.
  *
  *   clause                         what happens
  *   -----------------------------  ------------------------------------------
@@ -25,11 +26,6 @@
 
 #include <stdlib.h>
 
-/* Discards of elements up to this size use a buffer on the stack. */
-enum {
-    KC_SELECT_SCRATCH = 256
-};
-
 /* The bytes a discarding receive of ch writes, or 0 when ch cannot discard
  * (a descriptor channel without an arena: nobody could release what it
  * would take). */
@@ -40,9 +36,7 @@ static size_t discard_size(const kc_chan_t *ch)
     return ch->elem_size;
 }
 
-/* Nothing can fire: wait for the timeout or the token (or the task's own
- * cancellation) on a parker nobody else knows. */
-static int wait_only(int64_t timeout_ns, const kc_cancel_t *cancel)
+int kc__chan_select_none(int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (kc_cancel_is_triggered(cancel))
         return -ECANCELED;
@@ -58,11 +52,8 @@ static int wait_only(int64_t timeout_ns, const kc_cancel_t *cancel)
     return rc;
 }
 
-int kc__chan_select_sparse(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
-                           const kc_cancel_t *cancel)
+int kc__chan_select_on(struct kc__select_on *on, const kc_chan_clause_t *cl, size_t n)
 {
-    kc_chan_clause_t on[KC_CHAN_SELECT_MAX];
-    uint8_t back[KC_CHAN_SELECT_MAX];
     size_t m = 0, scratch_size = 0;
     for (size_t i = 0; i < n; i++) { /* the caller checked n, flags and the timeout */
         const kc_chan_clause_t *c = &cl[i];
@@ -80,33 +71,37 @@ int kc__chan_select_sparse(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64
                 return kc__chan_fail(c->chan, -EINVAL);
             scratch_size = sz > scratch_size ? sz : scratch_size;
         }
-        on[m] = *c;
-        back[m++] = (uint8_t)i;
+        on->cl[m] = *c;
+        on->back[m++] = (uint8_t)i;
     }
+    on->n = m;
     if (m == 0)
-        return wait_only(timeout_ns, cancel);
-    _Alignas(max_align_t) unsigned char stack_scratch[KC_SELECT_SCRATCH];
-    void *scratch = stack_scratch;
-    if (scratch_size > sizeof(stack_scratch)) {
-        scratch = malloc(scratch_size);
-        if (scratch == NULL)
+        return KC__SELECT_NONE_ON;
+    on->scratch = on->stack_scratch; /* discards up to its size stay on the stack */
+    if (scratch_size > sizeof(on->stack_scratch)) {
+        on->scratch = malloc(scratch_size);
+        if (on->scratch == NULL)
             return -ENOMEM;
     }
     for (size_t k = 0; k < m; k++)
-        if (on[k].buf == NULL)
-            on[k].buf = scratch;
-    int rc = kc_chan_select(on, m, flags, timeout_ns, cancel);
+        if (on->cl[k].buf == NULL)
+            on->cl[k].buf = on->scratch;
+    return 0;
+}
+
+int kc__chan_select_on_done(struct kc__select_on *on, kc_chan_clause_t *cl, int rc)
+{
     if (rc >= 0) {
-        kc_chan_clause_t *c = &cl[back[rc]];
-        c->result = on[rc].result;
-        if (c->buf == NULL && on[rc].result == 0 && c->chan->desc) {
-            kc_zdesc_t *d = scratch;
+        kc_chan_clause_t *c = &cl[on->back[rc]];
+        c->result = on->cl[rc].result;
+        if (c->buf == NULL && on->cl[rc].result == 0 && c->chan->desc) {
+            kc_zdesc_t *d = on->scratch;
             if (kc_zdesc_is_owned(d) && kc_zdesc_has_ticket(d))
                 (void)kc_zdesc_release(d, c->chan->arena); /* a stale one is counted there */
         }
-        rc = back[rc];
+        rc = on->back[rc];
     }
-    if (scratch != stack_scratch)
-        free(scratch);
+    if (on->scratch != on->stack_scratch)
+        free(on->scratch);
     return rc;
 }

@@ -1,12 +1,12 @@
-/* test_chan_cells.c - cell channels: the lock-free ring of kc_chan_impl.h.
+/* test_chan_seq.c - seq-ring channels: the lock-free ring of kc_chan_seq.h.
  *
- * Which channels get cells, FIFO order and exact accounting with threads
+ * Which channels get a seq ring, FIFO order and exact accounting with threads
  * and coroutines racing through the lock-free path and the waits (a lost
  * wake-up hangs the test, a duplicated or lost element breaks the sums),
  * close while senders are reserving and receivers wait, a select woken by
  * a lock-free send, and the counters a snapshot derives from the indices.
  * The matrices of test_chan.c and test_chan_wait.c, the linearizability
- * checker and the MPMC stress run on cell channels too (capacity 2 and 16).
+ * checker and the MPMC stress run on seq-ring channels too (capacity 2 and 16).
  */
 #include "kcoro.h"
 
@@ -38,20 +38,20 @@ static kc_chan_t *make(kc_chan_kind_t kind, kc_chan_policy_t policy, size_t cap,
 }
 
 /* Buffered, SUSPEND, copied elements, a power-of-two capacity of at least
- * two: cells. Everything else keeps the locked ring. */
-static void test_cells_only_where_the_ring_supports_them(void **state)
+ * two: a seq ring. Everything else keeps the locked ring. */
+static void test_seq_only_where_the_ring_supports_them(void **state)
 {
     (void)state;
     struct {
         kc_chan_kind_t kind;
         kc_chan_policy_t policy;
         size_t cap, elem;
-        bool cells;
+        bool seqring;
     } cases[] = {
         {KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 2, 8, true},
         {KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 1024, 8, true},
         {KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 64, 24, true},
-        {KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 1, 8, false}, /* one cell cannot tell full */
+        {KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 1, 8, false}, /* one slot cannot tell full */
         {KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 3, 8, false}, /* the ring would be larger */
         {KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 4, 0, false}, /* descriptors */
         {KC_CHAN_BUFFERED, KC_CHAN_DROP_OLDEST, 4, 8, false},
@@ -62,8 +62,8 @@ static void test_cells_only_where_the_ring_supports_them(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         kc_chan_t *ch = make(cases[i].kind, cases[i].policy, cases[i].cap, cases[i].elem);
-        if (ch->cells != cases[i].cells)
-            fail_msg("case %zu: cells %d, expected %d", i, ch->cells, cases[i].cells);
+        if (ch->seqring != cases[i].seqring)
+            fail_msg("case %zu: seqring %d, expected %d", i, ch->seqring, cases[i].seqring);
         assert_int_equal(kc_chan_destroy(ch), 0);
     }
 }
@@ -168,7 +168,7 @@ static void check_flow(struct flow *f)
 
 /* Threads: every element arrives once, in each producer's order, through
  * capacities that keep the ring full (2) and that rarely fill (1024). */
-static void test_cells_threads_fifo_and_exact(void **state)
+static void test_seq_threads_fifo_and_exact(void **state)
 {
     (void)state;
     size_t caps[] = {2, 1024};
@@ -196,7 +196,7 @@ static void test_cells_threads_fifo_and_exact(void **state)
 }
 
 /* Coroutines on two workers, and threads mixed in as a fourth party. */
-static void test_cells_coroutines_fifo_and_exact(void **state)
+static void test_seq_coroutines_fifo_and_exact(void **state)
 {
     (void)state;
     kc_sched_t *s = kc_test_sched(2);
@@ -249,7 +249,7 @@ static void *recv_blocked(void *arg)
 /* Close with a sender waiting on a full ring: it gets -EPIPE and keeps its
  * element; the buffered ones are still received in order, then -EPIPE; a
  * receiver waiting on the drained, closed ring is woken with -EPIPE. */
-static void test_cells_close_full_then_drained(void **state)
+static void test_seq_close_full_then_drained(void **state)
 {
     (void)state;
     kc_chan_t *ch = make(KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 2, 8);
@@ -316,9 +316,9 @@ static void *close_race_receiver(void *arg)
     return NULL;
 }
 
-/* Close lands while senders reserve cells without the lock: every send that
+/* Close lands while senders reserve slots without the lock: every send that
  * returned 0 is received, and every receiver ends with -EPIPE. */
-static void test_cells_close_races_lock_free_senders(void **state)
+static void test_seq_close_races_lock_free_senders(void **state)
 {
     (void)state;
     for (long round = 0; round < kc_test_scaled(50); round++) {
@@ -359,9 +359,9 @@ static void *select_blocked(void *arg)
     return NULL;
 }
 
-/* A select waiting on two cell channels is woken by a lock-free send on
+/* A select waiting on two seq-ring channels is woken by a lock-free send on
  * the second, takes that element, and leaves no clause behind. */
-static void test_cells_select_woken_by_lock_free_send(void **state)
+static void test_seq_select_woken_by_lock_free_send(void **state)
 {
     (void)state;
     for (int round = 0; round < 100; round++) {
@@ -418,7 +418,7 @@ static void *pass_receiver(void *arg)
  * rerun fire B. The element on A must then reach the other receiver: the
  * select passes its wake-up on (without that, the receiver slept until its
  * 5 s timeout with the element buffered). */
-static void test_cells_select_passes_on_a_wakeup_it_did_not_use(void **state)
+static void test_seq_select_passes_on_a_wakeup_it_did_not_use(void **state)
 {
     (void)state;
     int passed = 0;
@@ -471,7 +471,7 @@ static void *late_selector(void *arg)
 /* A timed select woken to try again late in its time, whose element was
  * taken by a try_recv first, waits only for what is left of its timeout
  * (300 ms), not a fresh one. */
-static void test_cells_timed_select_keeps_its_deadline_across_retries(void **state)
+static void test_seq_timed_select_keeps_its_deadline_across_retries(void **state)
 {
     (void)state;
     for (int round = 0; round < 3; round++) {
@@ -497,9 +497,9 @@ static void test_cells_timed_select_keeps_its_deadline_across_retries(void **sta
     }
 }
 
-/* A timed wait on a cell channel times out with -ETIME and leaves the
+/* A timed wait on a seq-ring channel times out with -ETIME and leaves the
  * waiting counter at zero; a later send is not lost. */
-static void test_cells_timed_wait_times_out_cleanly(void **state)
+static void test_seq_timed_wait_times_out_cleanly(void **state)
 {
     (void)state;
     kc_chan_t *ch = make(KC_CHAN_BUFFERED, KC_CHAN_SUSPEND, 2, 8);
@@ -522,15 +522,15 @@ static void test_cells_timed_wait_times_out_cleanly(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cells_only_where_the_ring_supports_them),
-        cmocka_unit_test(test_cells_threads_fifo_and_exact),
-        cmocka_unit_test(test_cells_coroutines_fifo_and_exact),
-        cmocka_unit_test(test_cells_close_full_then_drained),
-        cmocka_unit_test(test_cells_close_races_lock_free_senders),
-        cmocka_unit_test(test_cells_select_woken_by_lock_free_send),
-        cmocka_unit_test(test_cells_timed_wait_times_out_cleanly),
-        cmocka_unit_test(test_cells_select_passes_on_a_wakeup_it_did_not_use),
-        cmocka_unit_test(test_cells_timed_select_keeps_its_deadline_across_retries),
+        cmocka_unit_test(test_seq_only_where_the_ring_supports_them),
+        cmocka_unit_test(test_seq_threads_fifo_and_exact),
+        cmocka_unit_test(test_seq_coroutines_fifo_and_exact),
+        cmocka_unit_test(test_seq_close_full_then_drained),
+        cmocka_unit_test(test_seq_close_races_lock_free_senders),
+        cmocka_unit_test(test_seq_select_woken_by_lock_free_send),
+        cmocka_unit_test(test_seq_timed_wait_times_out_cleanly),
+        cmocka_unit_test(test_seq_select_passes_on_a_wakeup_it_did_not_use),
+        cmocka_unit_test(test_seq_timed_select_keeps_its_deadline_across_retries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,16 +1,16 @@
-/* chan_cells.pml - SPIN model of a cell channel (core/src/chan/kc_chan_impl.h).
+/* chan_seq.pml - SPIN model of a seq-ring channel (core/src/chan/kc_chan_seq.h).
  *
  * What it models:
- *   - The ring: C cells, each a sequence word and an element; send_idx S
+ *   - The ring: C slots, each a sequence word and an element; send_idx S
  *     with the close mark, recv_idx R. A sender reserves index pos by CAS on
- *     S (which fails once the mark is set) when cell pos's word is pos,
+ *     S (which fails once the mark is set) when slot pos's word is pos,
  *     then writes the element and publishes word = pos + 1 in a later step;
  *     a receiver reserves by CAS on R when the word is pos + 1, copies the
- *     element and frees the cell (word = pos + C) in a later step. A word
+ *     element and frees the slot (word = pos + C) in a later step. A word
  *     behind the index means full (send, when S - R >= C) or empty
  *     (receive, when S == pos); otherwise a reservation is in flight and the
  *     party looks again.
- *   - Waiting (kc_chan_ops.c cells_transfer, kc_chan.c): under the lock a
+ *   - Waiting (kc_chan_ops.c seq_transfer, kc_chan_locked.c): under the lock a
  *     party announces (its side's waiting counter + 1), makes its last
  *     attempt, and either settles the counter back to its queue's length or
  *     queues itself and parks until a peer claims it with "try again", or
@@ -30,8 +30,8 @@
  * Properties: no invalid end state (a waiter parked forever while every
  * other party has finished is a lost wake-up), and once all have finished
  * the receivers got exactly the elements whose send returned 0, each once.
- * Not modelled here: select (chan_cells_select.pml models a select over
- * two cell channels and its passing on of an unused wake-up), timeouts,
+ * Not modelled here: select (chan_seq_select.pml models a select over
+ * two seq-ring channels and its passing on of an unused wake-up), timeouts,
  * cancellation and try operations, and a close of a channel nobody has
  * sent on.
  * MUTANT=1 makes the last attempt before announcing; MUTANT=2 skips the
@@ -63,8 +63,8 @@
 byte S = 0;          /* send_idx, without its close mark */
 bit mark = 0;        /* the close mark (send_idx's top bit) */
 byte R = 0;          /* recv_idx */
-byte seq[C];         /* the cells' sequence words */
-byte val[C];         /* the cells' elements */
+byte seq[C];         /* the slots' sequence words */
+byte val[C];         /* the slots' elements */
 bit lock = 0;
 bit closed = 0;      /* the flag, written under the lock */
 byte sw = 0;         /* send_waiting: queued senders + announcements */
@@ -91,7 +91,7 @@ inline claim_one(lo, hi, q, w) {
     od
 }
 
-/* The sender's cell operation. r: 0 done, 1 full, 2 closed. */
+/* The sender's slot operation. r: 0 done, 1 full, 2 closed. */
 inline cell_send(v, r) {
     do
     :: true ->
@@ -122,7 +122,7 @@ inline cell_send(v, r) {
     od
 }
 
-/* The receiver's cell operation. r: 0 done (v set), 1 empty. */
+/* The receiver's slot operation. r: 0 done (v set), 1 empty. */
 inline cell_recv(v, r) {
     do
     :: true ->

@@ -1,8 +1,8 @@
-/* chan_cells_select.pml - SPIN model of a select over two cell channels.
+/* chan_seq_select.pml - SPIN model of a select over two seq-ring channels.
  *
- * What it models (kc_select.c, kc_chan.c, kc_chan_impl.h): channels A and
- * B, each a ring of C = 2 cells with its indices, lock, receive queue and
- * waiting counter, as in chan_cells.pml. Parties:
+ * What it models (kc_select.c, kc_chan_locked.c, kc_chan_seq.h): channels A and
+ * B, each a ring of C = 2 slots with its indices, lock, receive queue and
+ * waiting counter, as in chan_seq.pml. Parties:
  *   - a sender putting one element into A, and one putting one into B;
  *   - a select over receive clauses on B and A (order chosen by SPIN, as an
  *     unbiased select may take either), once;
@@ -36,7 +36,7 @@
 /* per channel (0 = A, 1 = B) */
 byte S[2];
 byte R[2];
-byte seq[4];          /* cell i of channel x is seq[x * C + i] */
+byte seq[4];          /* slot i of channel x is seq[x * C + i] */
 byte val[4];
 bit lk[2];
 byte rw[2];           /* recv_waiting: queued receivers + announcements */
