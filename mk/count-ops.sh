@@ -16,7 +16,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 figs=$*
 if [ -z "$figs" ]; then
     for f in coro.switch_roundtrip sched.yield_pingpong sched.spawn_join sched.timer_set_cancel \
-        chan.unbuf_pingpong chan.buf_send_recv; do
+        chan.unbuf_pingpong chan.buf_send_recv chan.select_ready chan.select_wait; do
         case "$f" in *"${COUNT_ONLY:-}"*) figs="$figs $f" ;; esac
     done
 fi

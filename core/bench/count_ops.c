@@ -18,6 +18,12 @@
  *                           channels (send, receive, send back, receive)
  *   chan.buf_send_recv      kc_chan_try_send then kc_chan_try_recv on a
  *                           buffered channel (capacity 1024), one thread
+ *   chan.select_ready       kc_chan_try_send on one of two locked-ring
+ *                           channels (capacity 3), then a biased select of
+ *                           receives on both that finds it, one thread
+ *   chan.select_wait        two tasks: one selects over receives on two
+ *                           unbuffered channels and waits, the other sends
+ *                           on the second (a select that parks, each time)
  */
 #include "kcoro.h"
 
@@ -185,6 +191,55 @@ static int buf_send_recv(void)
     return kc_chan_destroy(c) == 0 ? 0 : 1;
 }
 
+static int select_ready(void)
+{
+    kc_chan_t *a, *b;
+    if (kc_chan_make(&a, KC_CHAN_BUFFERED, 3, sizeof(long)) != 0 ||
+        kc_chan_make(&b, KC_CHAN_BUFFERED, 3, sizeof(long)) != 0)
+        return 1;
+    long va = -1, vb = -1;
+    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(a, &va), KC_CHAN_CLAUSE_RECV_INIT(b, &vb)};
+    for (long i = 0; i < n_ops; i++) {
+        long v = i;
+        if (kc_chan_try_send(b, &v) != 0 ||
+            kc_chan_select(cl, 2, KC_CHAN_SELECT_BIASED, 0, NULL) != 1 || vb != i)
+            return 1;
+    }
+    return kc_chan_destroy(a) == 0 && kc_chan_destroy(b) == 0 ? 0 : 1;
+}
+
+static int select_sender(void *arg)
+{
+    pingpong_t *p = arg;
+    for (long i = 0; i < n_ops; i++)
+        if (kc_chan_send(p->pong, &i, KC_NO_TIMEOUT, NULL) != 0)
+            return 1;
+    return 0;
+}
+
+static int select_wait(void *arg)
+{
+    (void)arg;
+    pingpong_t p;
+    if (kc_chan_make(&p.ping, KC_CHAN_RENDEZVOUS, 0, sizeof(long)) != 0 ||
+        kc_chan_make(&p.pong, KC_CHAN_RENDEZVOUS, 0, sizeof(long)) != 0)
+        return 1;
+    kc_task_t *t;
+    if (kc_sched_spawn(NULL, &t, select_sender, &p, NULL) != 0)
+        return 1;
+    long va = -1, vb = -1;
+    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(p.ping, &va),
+                              KC_CHAN_CLAUSE_RECV_INIT(p.pong, &vb)};
+    for (long i = 0; i < n_ops; i++)
+        if (kc_chan_select(cl, 2, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, NULL) != 1 || vb != i)
+            return 1;
+    int st = 1;
+    kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL);
+    kc_chan_destroy(p.ping);
+    kc_chan_destroy(p.pong);
+    return st;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3 || (n_ops = atol(argv[2])) <= 0) {
@@ -204,6 +259,10 @@ int main(int argc, char **argv)
         return on_one_worker(unbuf_pingpong, NULL);
     if (strcmp(f, "chan.buf_send_recv") == 0)
         return buf_send_recv();
+    if (strcmp(f, "chan.select_ready") == 0)
+        return select_ready();
+    if (strcmp(f, "chan.select_wait") == 0)
+        return on_one_worker(select_wait, NULL);
     fprintf(stderr, "count_ops: unknown figure '%s'\n", f);
     return 2;
 }

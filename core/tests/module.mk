@@ -14,6 +14,7 @@ CORE_TESTS += chan_wait
 CORE_TESTS += lifetime
 CORE_TESTS += select
 CORE_TESTS += select_off
+CORE_TESTS += select_remote
 CORE_TESTS += deadlock
 CORE_TESTS += produce
 CORE_TESTS += chan_timer

@@ -6,7 +6,8 @@
  * the channel layer counts them (sends, receives, bytes, failures by
  * code), a close reaches the backend once and a remote close is seen by
  * kc_chan_is_closed, destroy waits for the backend's word, leftovers go
- * to the undelivered callback, and select refuses remote clauses.
+ * to the undelivered callback, and select refuses the clauses of a backend
+ * without select operations (test_select_remote.c has one with them).
  */
 #include "chan/kc_chan_svc.h"
 #include "kcoro.h"

@@ -269,8 +269,8 @@ __attribute__((noinline)) static int select_sparse(kc_chan_clause_t *cl, size_t 
 int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                    const kc_cancel_t *cancel)
 {
-    bool boxed = false;
-    int rc = kc__chan_select_check(cl, n, flags, &boxed);
+    uint8_t detour = 0;
+    int rc = kc__chan_select_check(cl, n, flags, &detour);
     if (__builtin_expect(rc == KC__SELECT_SPARSE, 0))
         return select_sparse(cl, n, flags, kc__timeout_norm(timeout_ns), cancel);
     if (rc != 0)
@@ -278,7 +278,12 @@ int kc_chan_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeo
     if (cancel != NULL && kc_cancel_is_triggered(cancel))
         return -ECANCELED;
     timeout_ns = kc__timeout_norm(timeout_ns);
-    if (boxed) /* elements staged in an arena */
-        return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
+    if (detour != 0) {
+        if (detour == KC__SELECT_BOXED) /* elements staged in an arena */
+            return kc__chan_box_select(cl, n, flags, timeout_ns, cancel);
+        if (detour == KC__SELECT_REMOTE) /* readiness from elsewhere: kc_select_remote.c */
+            return kc__chan_select_remote(cl, n, flags, timeout_ns, cancel);
+        return -ENOTSUP; /* boxed and remote clauses together */
+    }
     return kc__chan_select_run(cl, n, flags, timeout_ns, cancel, NULL);
 }

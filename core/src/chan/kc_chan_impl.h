@@ -104,8 +104,9 @@ struct kc_chan {
     struct kc_chan_tick *tick;    /* a timer channel's timer (kc_chan_timer.c), or NULL */
     uint64_t id;                  /* kc_registry_new_id() at create */
     struct kc_registry_node *reg; /* the registration, or NULL (kc_chan_registry.c) */
-    const struct kc__chan_remote_ops *rops; /* a remote channel's operations, or NULL */
-    void *rimpl;                            /* and their object (kc_chan_remote.c) */
+    const struct kc__chan_remote_ops *rops;     /* a remote channel's operations, or NULL */
+    void *rimpl;                                /* and their object (kc_chan_remote.c) */
+    const struct kc__chan_remote_sel_ops *rsel; /* its select operations, or NULL */
     /* Readers of the counters (snapshots) stay off the lock's line. */
     struct kc_chan_counters ctr;
 };
@@ -345,12 +346,21 @@ void kc__chan_tick_free(kc_chan_t *ch);
  * (KC_CHAN_CLAUSE_OFF, NULL chan) or discards (NULL buf). */
 #define KC__SELECT_SPARSE 1
 
+/* The bits of kc__chan_select_check's *detour: clauses that leave the
+ * plain select (one byte, so the plain select tests it once). */
+enum {
+    KC__SELECT_BOXED = 1, /* a clause on a boxed channel: kc_chan_arena.c */
+    KC__SELECT_REMOTE = 2 /* a clause on a remote channel: kc_select_remote.c */
+};
+
 /* Check a select's clauses (kc_select.c): their count, flags, sizes and
- * ops, and what each send clause would send. Returns 0 (*boxed says
- * whether any clause is on a boxed channel), KC__SELECT_SPARSE, or a
- * negative errno (counted on the clause's channel). Never blocks. */
+ * ops, and what each send clause would send. Returns 0 (*detour gets the
+ * KC__SELECT_BOXED and _REMOTE bits of the clauses' channels),
+ * KC__SELECT_SPARSE, or a negative errno (counted on the clause's channel;
+ * -ENOTSUP for a remote channel without select operations). Never
+ * blocks. */
 int kc__chan_select_check(const kc_chan_clause_t *cl, size_t n, uint32_t flags,
-                          bool *boxed /* OUT */);
+                          uint8_t *detour /* OUT */);
 
 /* A select with off or discarding clauses (kc_select_off.c) runs the
  * clauses that are on as a select of their own: `on` holds them, in order,
@@ -380,6 +390,16 @@ int kc__chan_select_on_done(struct kc__select_on *on, kc_chan_clause_t *cl, int 
  * only (kc_select_off.c). Returns -EAGAIN, -ETIME or -ECANCELED. Can block
  * or yield. */
 int kc__chan_select_none(int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* kc_chan_select with a clause on a remote channel (kc_select_remote.c),
+ * after the checks, the cancellation check and the timeout's
+ * normalisation. Returns what kc_chan_select does. Can block or yield. */
+int kc__chan_select_remote(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
+                           const kc_cancel_t *cancel);
+
+/* The order in which a select tries its clauses: 0..n-1 when biased, a
+ * fresh uniform permutation when unbiased (kc_select.c). Never blocks. */
+void kc__chan_select_order(uint8_t *order /* OUT */, size_t n, uint32_t flags);
 
 /* Record, for the deadlock report, that the owner of p (a task, else
  * nothing is recorded) waits in a select of n clauses, the first of them on

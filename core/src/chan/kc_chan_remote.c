@@ -98,6 +98,15 @@ int kc__chan_remote_create(kc_chan_t **out, const kc_chan_opts_t *opts,
     return 0;
 }
 
+int kc__chan_remote_set_select(kc_chan_t *ch, const kc__chan_remote_sel_ops_t *sel)
+{
+    if (ch == NULL || ch->rops == NULL || sel == NULL || sel->sel_ready == NULL ||
+        sel->sel_complete == NULL || sel->sel_arm == NULL || sel->sel_disarm == NULL)
+        return -EINVAL;
+    ch->rsel = sel;
+    return 0;
+}
+
 /* R2: the first close sets the reason and the flag. */
 static bool mark_closed(kc_chan_t *ch, int reason)
 {

@@ -12,13 +12,25 @@
  * The hook costs the local channels nothing on their fast paths: a copy
  * send or receive already tests one byte of the channel (`detour`, which
  * also sends boxed channels to the arena); a remote channel sets another
- * bit of that byte. Select and arenas are not offered on remote channels
- * (-ENOTSUP) until remote select exists.
+ * bit of that byte. Arenas are not offered on remote channels (-ENOTSUP).
+ *
+ * Select (kc_select_remote.c): a remote channel given the four select
+ * operations (kc__chan_remote_set_select) can be a clause of kc_chan_select, mixed with local
+ * clauses. Its readiness comes from the other side: the select arms the
+ * clause with a waker (its clause token) and parks; the remote side fires
+ * the waker (kc__chan_select_fire) when the clause may be ready, racing on
+ * the select's one claim word with local peers, close, the timeout and the
+ * cancellation, exactly as a local peer does; the winner of that word
+ * decides the select. A fire that won makes the select complete that clause
+ * first (sel_complete with the arming's cookie: the claim), and a claim the other
+ * side rejects makes the select run again and re-arm.
  */
 #ifndef KCORO_KC_CHAN_SVC_H
 #define KCORO_KC_CHAN_SVC_H
 
 #include "kcoro/chan.h"
+
+struct kc_waiter; /* a select clause's token (the waker of sel_arm), opaque here */
 
 /* What a remote channel does. Every operation is called without any lock
  * of the channel layer held, from the caller's task or thread, and may
@@ -41,6 +53,49 @@ typedef struct kc__chan_remote_ops {
      * received go to kc__chan_remote_undelivered first. Never blocks. */
     int (*destroy)(void *impl);
 } kc__chan_remote_ops_t;
+
+/* What a remote channel does in a select (all four operations; a remote
+ * channel without them makes a select over it fail with -ENOTSUP). impl
+ * is the channel's. */
+typedef struct kc__chan_remote_sel_ops {
+    /* send says which kind of clause; buf is a send clause's
+     * element (BORROWED for the call) or where a receive clause's element
+     * goes. Called from the selecting task or thread, without any lock of
+     * the channel layer held; a select calls them only between its start
+     * and its return, so the channel is not destroyed meanwhile. */
+    /* A guess, like the local peek: could sel_complete succeed now? May be
+     * wrong either way (a wrong true costs one sel_complete). Never blocks. */
+    bool (*sel_ready)(void *impl, bool send);
+    /* Complete the clause now if that needs no wait for a peer: 0 (the
+     * element moved: taken from, or put into, the channel), -EAGAIN (not
+     * now: nothing there, or the other side rejected the claim), -EPIPE or
+     * -ECONNRESET (closed; a receive only once nothing is left for it),
+     * -ENOMEM. claim: 0 for a plain attempt, else the cookie of the arming
+     * whose waker fired and won the select's claim word (nothing else can
+     * complete the select first; the call must end that claim one way or
+     * the other). May wait for one bounded exchange with the other side (a
+     * claim and its answer), never for a peer of the channel. */
+    int (*sel_complete)(void *impl, bool send, void *buf, uint64_t claim);
+    /* From now until sel_disarm returns, fire wk (kc__chan_select_fire)
+     * when the clause may have become ready: an element or room appeared,
+     * the channel closed, the connection was lost; at once (from inside
+     * this call) when it looks ready already. A fire that lost (false)
+     * means the select was decided otherwise: pass the readiness on to
+     * another waiter if one could use it. OUT *cookie: a nonzero name of
+     * this arming, given back to sel_disarm and, when its fire won, to
+     * sel_complete. Returns 0, or a negative errno that fails the select
+     * (-ENOMEM, -ECONNRESET). Never blocks. */
+    int (*sel_arm)(void *impl, bool send, struct kc_waiter *wk, uint64_t *cookie /* OUT */);
+    /* Undo the arming named cookie: when it returns, its token is not
+     * touched again (a fire that runs meanwhile has returned; serialise the
+     * two with a lock). Never blocks for long. */
+    void (*sel_disarm)(void *impl, bool send, uint64_t cookie);
+} kc__chan_remote_sel_ops_t;
+
+/* Give remote channel ch its select operations (BORROWED for the
+ * channel's life), before any select can see it. Returns 0, or -EINVAL
+ * (not a remote channel, NULL, an operation missing). Never blocks. */
+int kc__chan_remote_set_select(kc_chan_t *ch, const kc__chan_remote_sel_ops_t *sel);
 
 /* Create a remote channel of opts' kind, capacity, element size, name and
  * undelivered callback (descriptor channels and arenas: -ENOTSUP). ops
@@ -66,6 +121,15 @@ bool kc__chan_remote_closed(kc_chan_t *ch, int reason);
  * for a local channel that closed before they arrived). Never blocks
  * unless the callback does. */
 void kc__chan_remote_undelivered(kc_chan_t *ch, const void *elem);
+
+/* The waker of an armed select clause (sel_arm): the clause may be
+ * ready. One CAS on the select's claim word, racing its local clauses'
+ * peers, closes, its timeout and its cancellation: true when it won (the
+ * select wakes and first calls sel_complete with this arming's cookie,
+ * exactly once), false when the select was decided otherwise or
+ * its owner was cancelled (then it is withdrawn with -ECANCELED here).
+ * Call only between sel_arm and the end of sel_disarm. Never blocks. */
+bool kc__chan_select_fire(struct kc_waiter *wk);
 
 /* The impl pointer of a remote channel (NULL for any other). */
 void *kc__chan_remote_impl(const kc_chan_t *ch);

@@ -35,6 +35,7 @@
  */
 #include "chan/kc_chan_impl.h"
 #include "chan/kc_chan_seq.h"
+#include "chan/kc_chan_svc.h"
 
 #include "sched/kc_sched_svc.h"
 
@@ -103,11 +104,26 @@ static size_t uniform(struct kc_draws *d, size_t n)
     return (size_t)((r * (uint64_t)n) >> KC_SELECT_DRAW_BITS);
 }
 
-int kc__chan_select_check(const kc_chan_clause_t *cl, size_t n, uint32_t flags, bool *boxed)
+void kc__chan_select_order(uint8_t *order, size_t n, uint32_t flags)
+{
+    for (size_t i = 0; i < n; i++)
+        order[i] = (uint8_t)i;
+    if (flags == KC_CHAN_SELECT_UNBIASED) {
+        struct kc_draws d = {0, 0};
+        for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+            size_t j = uniform(&d, i + 1);
+            uint8_t t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+    }
+}
+
+int kc__chan_select_check(const kc_chan_clause_t *cl, size_t n, uint32_t flags, uint8_t *detour)
 {
     if (cl == NULL || n == 0 || n > KC_CHAN_SELECT_MAX || flags > KC_CHAN_SELECT_UNBIASED)
         return -EINVAL;
-    bool any_boxed = false;
+    uint8_t any = 0;
     for (size_t i = 0; i < n; i++) {
         const kc_chan_clause_t *c = &cl[i];
         if (c->size != sizeof(*c))
@@ -116,16 +132,20 @@ int kc__chan_select_check(const kc_chan_clause_t *cl, size_t n, uint32_t flags, 
             return KC__SELECT_SPARSE; /* off or discarding clauses: kc_select_off.c */
         if (c->op != KC_CHAN_CLAUSE_SEND && c->op != KC_CHAN_CLAUSE_RECV)
             return -EINVAL;
-        if (c->chan->rops != NULL) /* remote select comes with lab/select */
-            return kc__chan_fail(c->chan, -ENOTSUP);
-        any_boxed |= c->chan->boxed;
+        if (c->chan->rops != NULL) {
+            if (c->chan->rsel == NULL) /* a remote channel without select */
+                return kc__chan_fail(c->chan, -ENOTSUP);
+            any |= KC__SELECT_REMOTE;
+            continue; /* copied elements only: nothing to check */
+        }
+        any |= (uint8_t)c->chan->boxed;                        /* KC__SELECT_BOXED */
         if (c->op == KC_CHAN_CLAUSE_SEND && !c->chan->boxed) { /* boxed: bytes, staged later */
             int rc = kc__chan_check_elem(c->chan, c->buf);
             if (rc != 0)
                 return kc__chan_fail(c->chan, rc);
         }
     }
-    *boxed = any_boxed;
+    *detour = any;
     return 0;
 }
 
@@ -354,17 +374,7 @@ static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
 {
     int rc;
     uint8_t order[KC_CHAN_SELECT_MAX];
-    for (size_t i = 0; i < n; i++)
-        order[i] = (uint8_t)i;
-    if (flags == KC_CHAN_SELECT_UNBIASED) {
-        struct kc_draws d = {0, 0};
-        for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
-            size_t j = uniform(&d, i + 1);
-            uint8_t t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
-    }
+    kc__chan_select_order(order, n, flags);
     for (size_t k = 0; k < n; k++) { /* pass 1: only channels that look ready */
         kc_chan_clause_t *c = &cl[order[k]];
         if (c->chan->seqring) {

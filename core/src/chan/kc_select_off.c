@@ -63,8 +63,6 @@ int kc__chan_select_on(struct kc__select_on *on, const kc_chan_clause_t *cl, siz
             continue;
         if (c->op != KC_CHAN_CLAUSE_SEND && c->op != KC_CHAN_CLAUSE_RECV)
             return -EINVAL;
-        if (c->chan->rops != NULL) /* remote select comes with lab/select */
-            return kc__chan_fail(c->chan, -ENOTSUP);
         if (c->buf == NULL) {
             size_t sz = c->op == KC_CHAN_CLAUSE_RECV ? discard_size(c->chan) : 0;
             if (sz == 0)
