@@ -637,6 +637,8 @@ static const kc_transport_ops_t tcp_ops = {
     tcp_poll_handle,
     tcp_stats,
     tcp_send_frames,
+    NULL, /* clock: real time */
+    0,    /* flags: not a wrapper */
 };
 
 KC_API int kc_tcp_register(void)

@@ -88,7 +88,7 @@ static inline kc_chan_snapshot_t snap(const kc_chan_t *ch)
     return s;
 }
 
-/* Assert invariants I1-I7 of kc_chan.c. */
+/* Assert invariants I1-I9 of kc_chan_locked.c. */
 static inline void assert_chan_ok(kc_chan_t *ch)
 {
     const char *why = NULL;

@@ -175,12 +175,69 @@ static void test_abuse_sim_clocks_and_endpoints(void **state)
     assert_int_equal(kc_sim_clock_destroy(c), 0);
 }
 
+/* Turns: bad clocks and tickets, joining twice, leaving without joining;
+ * an actor's endpoints then wait in virtual time with no peer to move it. */
+static void test_abuse_sim_turns(void **state)
+{
+    (void)state;
+    kc_sim_clock_t *c = NULL, *other = NULL;
+    kc_sim_ticket_t *tk = NULL;
+    assert_int_equal(kc_sim_clock_ticket(NULL, &tk), -EINVAL);
+    assert_int_equal(kc_sim_clock_join(NULL, NULL), -EINVAL);
+    assert_int_equal(kc_sim_clock_leave(NULL), -EINVAL);
+    assert_int_equal(kc_sim_clock_create(&c), 0);
+    assert_int_equal(kc_sim_clock_create(&other), 0);
+    assert_int_equal(kc_sim_clock_ticket(c, NULL), -EINVAL);
+    assert_int_equal(kc_sim_clock_leave(c), -EPERM); /* not an actor */
+    assert_int_equal(kc_sim_clock_ticket(c, &tk), 0);
+    assert_int_equal(kc_sim_clock_join(other, tk), -EINVAL); /* another clock's */
+    assert_int_equal(kc_sim_clock_destroy(c), -EBUSY);       /* the ticket waits */
+    assert_int_equal(kc_sim_clock_join(c, tk), 0);           /* the turn is ours */
+    assert_int_equal(kc_sim_clock_join(c, tk), -EALREADY);
+    assert_int_equal(kc_sim_clock_join(c, NULL), -EALREADY);
+
+    /* A timed receive of an actor with nothing sent: the clock jumps by the
+     * timeout (no other actor can run) and says -ETIME. */
+    char url[96];
+    snprintf(url, sizeof(url), "sim:mem:abuse-turns-%d", (int)getpid());
+    kc_sim_opts_t so = KC_SIM_OPTS_INIT;
+    so.netem = "delay 10ms";
+    so.clock = c;
+    kc_transport_opts_t o = KC_TRANSPORT_OPTS_INIT;
+    o.adapter = &so;
+    kc_transport_t *l = NULL, *a = NULL, *b = NULL;
+    assert_int_equal(kc_transport_listen(url, &o, &l), 0);
+    assert_int_equal(kc_transport_connect(url, &o, &a, INT64_MAX, NULL), 0);
+    assert_int_equal(kc_transport_accept(l, &b, NULL, INT64_MAX, NULL), 0);
+    assert_true(kc_transport_clock(a) == c && kc_transport_clock(l) == c);
+    kc_frame_hdr_t h;
+    void *p = NULL;
+    assert_int_equal(kc_transport_recv_frame(b, &h, &p, 64, 0, NULL), -EAGAIN);
+    assert_int_equal(kc_transport_recv_frame(b, &h, &p, 64, -5, NULL), -EAGAIN);
+    assert_int_equal(kc_transport_recv_frame(b, &h, &p, 64, 5000000, NULL), -ETIME);
+    assert_int_equal(kc_sim_clock_now(c), 5000000);
+    kc_frame_hdr_t s = {KC_WIRE_VERSION, KC_FRAME_DATA, 0, 1, 1, 3};
+    struct iovec iov = {(void *)(uintptr_t) "abc", 3};
+    assert_int_equal(kc_transport_send_frame(a, &s, &iov, 1, INT64_MIN, NULL), 0);
+    assert_int_equal(kc_transport_recv_frame(b, &h, &p, 64, INT64_MAX, NULL), 0);
+    free(p);
+    assert_int_equal(kc_sim_clock_now(c), 15000000); /* sent at 5 ms, 10 ms delay */
+    assert_int_equal(kc_transport_close(a), 0);
+    assert_int_equal(kc_transport_close(b), 0);
+    assert_int_equal(kc_transport_close(l), 0);
+    assert_int_equal(kc_sim_clock_leave(c), 0);
+    assert_int_equal(kc_sim_clock_leave(c), -EPERM);
+    assert_int_equal(kc_sim_clock_destroy(c), 0);
+    assert_int_equal(kc_sim_clock_destroy(other), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_abuse_sim_specs),
         cmocka_unit_test(test_abuse_sim_directions_at_the_ends_of_time),
         cmocka_unit_test(test_abuse_sim_clocks_and_endpoints),
+        cmocka_unit_test(test_abuse_sim_turns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

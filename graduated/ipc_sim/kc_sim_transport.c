@@ -16,7 +16,12 @@
  * shared clock to its next frame's delivery time. Virtual time advances only
  * through receivers, so it suits in-process pairs whose ends take turns (a
  * ping-pong, a request and its reply); a receiver with nothing held waits in
- * real time for its peer to send.
+ * real time for its peer to send. Once contexts join the clock
+ * (kc_sim_clock_join, kc_sim_clock.c) its actors take turns instead: a
+ * receiving actor takes what was sent and waits on the clock (not on the
+ * inner endpoint) until a frame is sent or its next held frame is due, a
+ * sending actor tries once and waits on the clock for room, and only the
+ * clock moves time, so a whole run replays from the seed.
  *
  * Seeds. Each endpoint's generator is seeded from the options' seed, its
  * role (connector or acceptor) and an ordinal (the n-th connect of the
@@ -36,11 +41,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-struct kc_sim_clock {
-    _Atomic int64_t now;
-    _Atomic int users;
-};
 
 typedef struct held {
     int64_t t;
@@ -80,44 +80,7 @@ static int64_t real_now(void)
 
 static int64_t ep_now(const sim_ep_t *e)
 {
-    return e->clock ? atomic_load_explicit(&e->clock->now, memory_order_acquire) : real_now();
-}
-
-/* Move a virtual clock forward to t (never back). */
-static void clock_advance(kc_sim_clock_t *c, int64_t t)
-{
-    int64_t cur = atomic_load_explicit(&c->now, memory_order_relaxed);
-    /* release: pairs with ep_now's acquire, so a receiver that reads the new
-     * time also sees the frames delivered before it moved. */
-    while (cur < t && !atomic_compare_exchange_weak_explicit(&c->now, &cur, t, memory_order_release,
-                                                             memory_order_relaxed))
-        ;
-}
-
-int kc_sim_clock_create(kc_sim_clock_t **out)
-{
-    if (!out)
-        return -EINVAL;
-    kc_sim_clock_t *c = calloc(1, sizeof(*c));
-    if (!c)
-        return -ENOMEM;
-    *out = c;
-    return 0;
-}
-
-int64_t kc_sim_clock_now(const kc_sim_clock_t *c)
-{
-    return c ? atomic_load_explicit(&c->now, memory_order_acquire) : 0;
-}
-
-int kc_sim_clock_destroy(kc_sim_clock_t *c)
-{
-    if (!c)
-        return 0;
-    if (atomic_load_explicit(&c->users, memory_order_acquire) != 0)
-        return -EBUSY;
-    free(c);
-    return 0;
+    return e->clock ? kc_sim_clock_now(e->clock) : real_now();
 }
 
 /* ---- the held frames: a binary min-heap on (t, seq) --------------- */
@@ -236,7 +199,7 @@ static void ep_free(sim_ep_t *e)
     free(e->heap);
     kc_sim_dir_destroy(e->dir);
     if (e->clock)
-        atomic_fetch_sub_explicit(&e->clock->users, 1, memory_order_release);
+        kc__sim_clock_use(e->clock, -1);
     free(e);
 }
 
@@ -261,7 +224,7 @@ static int ep_make(kc_transport_t *inner, const kc_sim_spec_t *spec, uint64_t se
     e->log = so->log;
     e->log_arg = so->log_arg;
     if (e->clock)
-        atomic_fetch_add_explicit(&e->clock->users, 1, memory_order_relaxed);
+        kc__sim_clock_use(e->clock, 1);
     *out = e;
     return 0;
 }
@@ -290,7 +253,7 @@ static int sim_listen(const char *addr, const kc_transport_opts_t *o, void **sel
     e->log = r.so->log;
     e->log_arg = r.so->log_arg;
     if (e->clock)
-        atomic_fetch_add_explicit(&e->clock->users, 1, memory_order_relaxed);
+        kc__sim_clock_use(e->clock, 1);
     kc_sim_spec_free(r.spec);
     *self = e;
     return 0;
@@ -334,7 +297,10 @@ static int sim_connect(const char *addr, const kc_transport_opts_t *o, void **se
         kc_sim_spec_free(r.spec);
         return rc;
     }
-    uint64_t n = atomic_fetch_add_explicit(&connects, 1, memory_order_relaxed);
+    /* On a virtual clock the ordinal counts that clock's connects, so a run
+     * replays whatever else the process opened before it. */
+    uint64_t n = r.so->clock ? kc__sim_clock_next_connect(r.so->clock)
+                             : atomic_fetch_add_explicit(&connects, 1, memory_order_relaxed);
     sim_ep_t *e;
     rc = ep_make(inner, r.spec, mix(r.seed, 0, n), "b>a", r.so, &e);
     kc_sim_spec_free(r.spec);
@@ -352,7 +318,33 @@ static int sim_send(void *self, const kc_frame_hdr_t *hdr, const struct iovec *i
     sim_ep_t *e = self;
     if (e->listener)
         return -EINVAL;
-    return kc_transport_send_frame(e->inner, hdr, iov, iovcnt, timeout_ns, cancel);
+    if (!kc__sim_clock_turns(e->clock))
+        return kc_transport_send_frame(e->inner, hdr, iov, iovcnt, timeout_ns, cancel);
+    /* Turns: the actor that sends must not block holding the turn, so it
+     * tries once and waits on the clock for a receiver to make room. */
+    kc_sim_actor_t *me = kc__sim_clock_mine(e->clock) ? kc__sim_clock_self(e->clock) : NULL;
+    int rc;
+    if (!me) {
+        rc = kc_transport_send_frame(e->inner, hdr, iov, iovcnt, timeout_ns, cancel);
+    } else {
+        int64_t start = ep_now(e);
+        int64_t deadline = timeout_ns < 0                   ? -1
+                           : timeout_ns > INT64_MAX - start ? INT64_MAX
+                                                            : start + timeout_ns;
+        for (;;) {
+            rc = kc_transport_send_frame(e->inner, hdr, iov, iovcnt, 0, cancel);
+            if (rc != -EAGAIN || timeout_ns == 0)
+                break;
+            int w = kc__sim_clock_wait(me, deadline, KC_SIM_LIST_ROOM, cancel);
+            if (w < 0) {
+                rc = w;
+                break;
+            }
+        }
+    }
+    if (rc == 0)
+        kc__sim_clock_kick(e->clock, KC_SIM_LIST_FRAMES);
+    return rc;
 }
 
 /* Decide one frame that just came from the inner endpoint and hold what
@@ -454,10 +446,10 @@ static int recv_virtual(sim_ep_t *e, kc_frame_hdr_t *hdr, void **payload, size_t
         if (e->n > 0) {
             int64_t t = e->heap[0].t;
             if (t > deadline) {
-                clock_advance(e->clock, deadline);
+                kc__sim_clock_advance(e->clock, deadline);
                 return timeout_ns == 0 ? -EAGAIN : -ETIME;
             }
-            clock_advance(e->clock, t);
+            kc__sim_clock_advance(e->clock, t);
             continue;
         }
         if (e->inner_err)
@@ -470,12 +462,55 @@ static int recv_virtual(sim_ep_t *e, kc_frame_hdr_t *hdr, void **payload, size_t
     }
 }
 
+/* Turns: the receiver is the clock's running actor. It takes what its peer
+ * has sent (at the clock's time: the peer sent it in an earlier turn of
+ * the same instant), hands out a frame that is due, and otherwise waits on
+ * the clock until a frame is sent, its next held frame is due or the
+ * timeout passes. The clock, not this receiver, moves time. */
+static int recv_turns(sim_ep_t *e, kc_sim_actor_t *me, kc_frame_hdr_t *hdr, void **payload,
+                      size_t max_payload, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    int64_t start = ep_now(e);
+    int64_t deadline = timeout_ns < 0                   ? -1
+                       : timeout_ns > INT64_MAX - start ? INT64_MAX
+                                                        : start + timeout_ns;
+    for (;;) {
+        int rc;
+        bool took = false;
+        while ((rc = pull(e, max_payload, 0, cancel, NULL)) == 0)
+            took = true;
+        if (took)
+            kc__sim_clock_kick(e->clock, KC_SIM_LIST_ROOM);
+        if (rc == -ECANCELED)
+            return rc;
+        int64_t now = ep_now(e);
+        if (e->n > 0 && e->heap[0].t <= now)
+            return hand_out(e, hdr, payload);
+        if (e->n == 0 && e->inner_err)
+            return e->inner_err;
+        if (timeout_ns == 0)
+            return -EAGAIN;
+        if (deadline >= 0 && now >= deadline)
+            return -ETIME;
+        int64_t until = deadline;
+        if (e->n > 0 && (until < 0 || e->heap[0].t < until))
+            until = e->heap[0].t;
+        if ((rc = kc__sim_clock_wait(me, until, KC_SIM_LIST_FRAMES, cancel)) == -ECANCELED)
+            return rc;
+    }
+}
+
 static int sim_recv(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_payload,
                     int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     sim_ep_t *e = self;
     if (e->listener)
         return -EINVAL;
+    if (e->clock && kc__sim_clock_mine(e->clock)) {
+        kc_sim_actor_t *me = kc__sim_clock_self(e->clock);
+        if (me)
+            return recv_turns(e, me, hdr, payload, max_payload, timeout_ns, cancel);
+    }
     if (e->clock)
         return recv_virtual(e, hdr, payload, max_payload, timeout_ns, cancel);
     /* Real time. The clock is read only when a frame is held or the wait
@@ -536,7 +571,25 @@ static void sim_close(void *self)
 {
     sim_ep_t *e = self;
     kc_transport_close(e->inner);
+    kc_sim_clock_t *c = e->clock;
+    bool turns = !e->listener && kc__sim_clock_turns(c);
+    if (c)
+        kc__sim_clock_use(c, 1); /* the kicks below still need it */
     ep_free(e);
+    if (turns) {
+        /* The peer's receiver and sender wait on the clock, not on the
+         * inner link: let them see its end. */
+        kc__sim_clock_kick(c, KC_SIM_LIST_FRAMES);
+        kc__sim_clock_kick(c, KC_SIM_LIST_ROOM);
+    }
+    if (c)
+        kc__sim_clock_use(c, -1);
+}
+
+static kc_sim_clock_t *sim_clock(void *self)
+{
+    const sim_ep_t *e = self;
+    return e->clock;
 }
 
 static int sim_stats(void *listener, kc_transport_stats_t *out)
@@ -556,6 +609,9 @@ static const kc_transport_ops_t sim_ops = {
     .close = sim_close,
     .poll_handle = NULL, /* held frames make the inner fd's readiness wrong */
     .stats = sim_stats,
+    .send_frames = NULL,
+    .clock = sim_clock,
+    .flags = KC_TRANSPORT_OPS_WRAPS,
 };
 
 int kc_sim_register(void)

@@ -28,6 +28,12 @@
  * scheduler the endpoint was opened on, or threads when it was opened from
  * a plain thread; so an endpoint makes progress (acknowledges, retransmits)
  * whether or not its user is inside a call.
+ *
+ * Time: the pumps take their clock from the inner endpoint
+ * (kc_transport_clock()). Over a "sim:" link on a virtual clock
+ * (kcoro/sim.h) every timer runs in virtual time and the pumps are actors
+ * of the clock, so a run whose users are actors too replays byte for byte
+ * from the simulator's seed.
  */
 #ifndef KCORO_REL_H
 #define KCORO_REL_H
@@ -77,6 +83,34 @@ typedef struct kc_rel_counters {
     _Atomic int64_t rto_ns;        /* the last retransmission timeout */
 } kc_rel_counters_t;
 
+/* Kinds of kc_rel_event_t. */
+typedef enum kc_rel_event_kind {
+    KC_REL_EV_SEG_OUT = 1, /* a data segment sent for the first time */
+    KC_REL_EV_SEG_RETX,    /* a data segment sent again (judged lost) */
+    KC_REL_EV_ACK_OUT,     /* an ACK sent; seq = cumulative id, aux = SACK blocks */
+    KC_REL_EV_SEG_IN,      /* a data segment received intact and new */
+    KC_REL_EV_SEG_DUP,     /* a data segment received again: dropped */
+    KC_REL_EV_SEG_BEYOND,  /* a data segment beyond the receive window: dropped */
+    KC_REL_EV_ACK_IN,      /* an ACK received intact; seq = cumulative id */
+    KC_REL_EV_BAD_CRC,     /* a SEG or ACK with a bad CRC32C: dropped */
+    KC_REL_EV_TIMEOUT      /* the retransmission timer expired; aux = segments in flight */
+} kc_rel_event_kind_t;
+
+/* One event of a rel: endpoint (kc_rel_opts_t.trace). */
+typedef struct kc_rel_event {
+    int64_t t_ns;  /* the endpoint's time: its virtual clock's (kcoro/sim.h),
+                    * else monotonic nanoseconds since it opened */
+    uint32_t kind; /* kc_rel_event_kind_t */
+    uint32_t role; /* 0: the connecting end, 1: an accepted end */
+    uint64_t seq;  /* the segment's sequence number (ACK: the cumulative id) */
+    uint32_t len;  /* the frame's payload bytes */
+    uint32_t aux;  /* see the kinds */
+} kc_rel_event_t;
+
+/* Called for every event of an endpoint made with the options, from its
+ * pumps, under the endpoint's lock: it must not call into the endpoint. */
+typedef void (*kc_rel_trace_fn_t)(void *arg, const kc_rel_event_t *ev);
+
 /* Options of a rel: endpoint, passed as kc_transport_opts_t.adapter.
  * Initialise with KC_REL_OPTS_INIT; zero fields take the defaults named. */
 typedef struct kc_rel_opts {
@@ -88,12 +122,14 @@ typedef struct kc_rel_opts {
     int64_t rto_max_ns;          /* largest RTO after backoff (10 s) */
     kc_rel_counters_t *counters; /* optional; BORROWS until every endpoint is closed */
     const void *inner;           /* the inner transport's adapter options */
+    kc_rel_trace_fn_t trace;     /* optional event trace */
+    void *trace_arg;             /* passed to trace */
 } kc_rel_opts_t;
 
-/* KC_REL_OPTS_INIT: every default, no counters, no inner options. */
+/* KC_REL_OPTS_INIT: every default, no counters, no inner options, no trace. */
 #define KC_REL_OPTS_INIT                                                                           \
     {                                                                                              \
-        sizeof(kc_rel_opts_t), 0, 0, 0, 0, 0, NULL, NULL                                           \
+        sizeof(kc_rel_opts_t), 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL                               \
     }
 
 /* Register the "rel" scheme with kc_transport_register(). Idempotent.

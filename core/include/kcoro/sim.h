@@ -138,8 +138,47 @@ KC_API int kc_sim_clock_create(kc_sim_clock_t **out);
 /* The clock's time in nanoseconds. */
 KC_API int64_t kc_sim_clock_now(const kc_sim_clock_t *c);
 
-/* Free a clock. NULL is a no-op. Errors: -EBUSY (an endpoint still uses it). */
+/* Free a clock. NULL is a no-op. Errors: -EBUSY (an endpoint or an actor
+ * still uses it). */
 KC_API int kc_sim_clock_destroy(kc_sim_clock_t *c);
+
+/* Turns: a whole run that replays byte for byte.
+ *
+ * Coroutines and threads that join a clock become its actors. One actor
+ * runs at a time: it holds the turn until it waits on one of the clock's
+ * endpoints (a receive with nothing due, a send with no room, a timer of a
+ * layer above such as rel:'s retransmission timer) or leaves; woken actors
+ * take turns in the order they were woken, and when none can run the clock
+ * jumps to the earliest deadline among the waiting ones (ties: the earlier
+ * wait first) and wakes it. So what actors do, and every frame, decision
+ * and timer that follows, depends on the seed only, with one worker or
+ * many, and idle virtual time costs nothing. Code that runs between an
+ * actor's waits runs alone among the actors; it must not block on another
+ * actor except through the clock's endpoints (a kc_sched_join of an actor
+ * that has not left would wait forever). A clock nobody joined moves
+ * through its receivers instead (above).
+ *
+ * Actors started by an actor take a ticket first, in order, so their place
+ * does not depend on which worker starts them first. */
+typedef struct kc_sim_actor kc_sim_ticket_t;
+
+/* Reserve a place among c's actors for a task about to start; it joins
+ * with kc_sim_clock_join(c, *out). Every ticket must be used: the clock
+ * waits for its actor. OUT *out: BORROWED by the clock until the actor
+ * leaves. Errors: -EINVAL (NULL); -ENOMEM. Never blocks. */
+KC_API int kc_sim_clock_ticket(kc_sim_clock_t *c, kc_sim_ticket_t **out);
+
+/* Make the calling coroutine or thread an actor of c (with ticket: the
+ * place reserved for it; NULL: a new place at the end of the queue) and
+ * wait for its turn. Returns 0 holding the turn.
+ * Errors: -EINVAL (NULL c, a ticket of another clock or one used before);
+ * -EALREADY (already an actor of c); -ENOMEM. Yields or blocks. */
+KC_API int kc_sim_clock_join(kc_sim_clock_t *c, kc_sim_ticket_t *ticket);
+
+/* Stop being an actor of c, giving the turn to the next one. Returns 0.
+ * Errors: -EINVAL (NULL); -EPERM (the caller is not an actor of c).
+ * Never blocks. */
+KC_API int kc_sim_clock_leave(kc_sim_clock_t *c);
 
 /* Called once per decision of an endpoint, from the receiving caller. */
 typedef void (*kc_sim_log_fn_t)(void *arg, const char *dir, const kc_sim_decision_t *d);

@@ -272,6 +272,9 @@ typedef struct kc_frame_out {
     int iovcnt;              /* how many (0-64) */
 } kc_frame_out_t;
 
+/* A virtual clock (kcoro/sim.h), named here for the clock hook below. */
+struct kc_sim_clock;
+
 typedef struct kc_transport_ops {
     uint32_t size;      /* sizeof(kc_transport_ops_t) */
     const char *scheme; /* URL scheme without ':' ("unix", "tcp"); BORROWS */
@@ -292,7 +295,21 @@ typedef struct kc_transport_ops {
      * NULL here. */
     int (*send_frames)(void *self, const kc_frame_out_t *frames, int n, int64_t timeout_ns,
                        const kc_cancel_t *cancel);
+    /* optional (NULL: real time): the virtual clock the endpoint's time
+     * runs on (kcoro/sim.h), so a layer above that keeps timers (rel:)
+     * runs them on the same clock; a wrapping backend returns its inner
+     * endpoint's (kc_transport_clock()). Read only when `size` covers it. */
+    struct kc_sim_clock *(*clock)(void *self);
+    /* KC_TRANSPORT_OPS_* (0 when `size` does not cover it). */
+    uint32_t flags;
 } kc_transport_ops_t;
+
+/* KC_TRANSPORT_OPS_WRAPS: the backend's address is another URL, which it
+ * opens itself with kc_transport_listen() or kc_transport_connect() ("rel:"
+ * over "udp://..."). The interposer (kc_transport_interpose()) then applies
+ * to that inner URL, not to the wrapper: the innermost link is the one
+ * routed. */
+#define KC_TRANSPORT_OPS_WRAPS 0x1u
 
 /* KC_TRANSPORT_MAX_SCHEMES caps the registered schemes (built-ins included). */
 #define KC_TRANSPORT_MAX_SCHEMES 16
@@ -315,6 +332,8 @@ KC_API const kc_transport_ops_t *kc_transport_lookup(const char *url);
 
 /* Route every later kc_transport_listen() and kc_transport_connect() whose
  * URL has another scheme, and whose options lack KC_TRANSPORT_F_DIRECT,
+ * (a wrapping backend's URL, KC_TRANSPORT_OPS_WRAPS, is not routed itself:
+ * the URL it opens inside is),
  * through the backend registered for `scheme`: its listen or connect gets
  * the caller's whole URL with KC_TRANSPORT_F_INTERPOSED set in a copy of
  * the options, opens the inner endpoint itself (with KC_TRANSPORT_F_DIRECT)
@@ -324,6 +343,12 @@ KC_API const kc_transport_ops_t *kc_transport_lookup(const char *url);
  * KCORO_SIM (kcoro/sim.h). Errors: -ENOTSUP (scheme not registered).
  * Never blocks. */
 KC_API int kc_transport_interpose(const char *scheme);
+
+/* The virtual clock t's time runs on (kcoro/sim.h: a "sim:" endpoint made
+ * with a kc_sim_clock_t, or any endpoint wrapping one), or NULL when t runs
+ * in real time (the monotonic clock), when t is NULL, or when its backend
+ * has no clock hook. Never blocks. */
+KC_API struct kc_sim_clock *kc_transport_clock(kc_transport_t *t);
 
 /* Listen on url. opts may be NULL (KC_TRANSPORT_OPTS_INIT).
  * OUT *out: GIVES a listener; free it with kc_transport_close().

@@ -137,6 +137,10 @@ static const kc_transport_ops_t *routed(const kc_transport_ops_t *ops,
     const kc_transport_ops_t *ip = atomic_load_explicit(&interposer, memory_order_acquire);
     if (ip == NULL || ip == ops || (opts->flags & KC_TRANSPORT_F_DIRECT))
         return NULL;
+    /* A wrapper opens its inner URL through the routing itself. */
+    if (ops->size >= offsetof(kc_transport_ops_t, flags) + sizeof ops->flags &&
+        (ops->flags & KC_TRANSPORT_OPS_WRAPS))
+        return NULL;
     return ip;
 }
 
@@ -293,6 +297,14 @@ KC_API int kc_transport_recv_frame(kc_transport_t *t, kc_frame_hdr_t *hdr, void 
     *payload = NULL;
     return t->ops->recv_frame(t->self, hdr, payload, max_payload, kc__timeout_norm(timeout_ns),
                               cancel);
+}
+
+KC_API struct kc_sim_clock *kc_transport_clock(kc_transport_t *t)
+{
+    if (t == NULL || t->ops->size < offsetof(kc_transport_ops_t, clock) + sizeof t->ops->clock ||
+        t->ops->clock == NULL)
+        return NULL;
+    return t->ops->clock(t->self);
 }
 
 KC_API int kc_transport_poll_handle(kc_transport_t *t)

@@ -35,6 +35,7 @@
  * error; senders get -EPIPE.
  */
 #include "kc_rel_impl.h"
+#include "kc_sim_impl.h"
 
 #include "kcoro/park.h"
 #include "kcoro/sched.h"
@@ -54,6 +55,8 @@ typedef struct rel_cfg {
     uint32_t mss, window;
     int64_t rto_min, rto_init, rto_max;
     kc_rel_counters_t *counters;
+    kc_rel_trace_fn_t trace;
+    void *trace_arg;
 } rel_cfg_t;
 
 typedef struct rel_ep {
@@ -73,7 +76,13 @@ typedef struct rel_ep {
     uint32_t ts_echo; /* the timestamp that ACK echoes (0: none) */
     int err;          /* sticky: why the endpoint failed (0: it did not) */
     bool stopping;
-    kc_parker_t *tx_pump, *reader, *writer; /* who waits, if anyone */
+    /* Who waits, if anyone: a kc_parker_t in real time, the waiter's
+     * kc_sim_actor_t on a virtual clock. */
+    void *tx_pump, *reader, *writer, *closer;
+    kc_sim_clock_t *clk; /* the inner endpoint's virtual clock, or NULL */
+    uint32_t role;       /* 0 connector, 1 acceptor (the trace's) */
+    int pumps_live;
+    kc_sim_ticket_t *tk_rx, *tk_tx; /* the pumps' places on clk */
 
     kc_cancel_t *stop;
     bool threads;
@@ -83,11 +92,26 @@ typedef struct rel_ep {
     uint8_t *txbuf; /* the tx pump's frame under construction */
 } rel_ep_t;
 
-static int64_t now_ns(void)
+static int64_t mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The endpoint's time: its inner link's virtual clock, else monotonic. */
+static int64_t now_ns(const rel_ep_t *e)
+{
+    return e->clk ? kc_sim_clock_now(e->clk) : mono_ns();
+}
+
+static void trace(const rel_ep_t *e, int64_t now, uint32_t kind, uint64_t seq, uint32_t len,
+                  uint32_t aux)
+{
+    if (!e->cfg.trace)
+        return;
+    kc_rel_event_t ev = {e->clk ? now : now - e->t0, kind, e->role, seq, len, aux};
+    e->cfg.trace(e->cfg.trace_arg, &ev);
 }
 
 static void count(_Atomic uint64_t *c, uint64_t n)
@@ -97,10 +121,13 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 
 /* ---- waiting and waking (under e->lk) ------------------------------ */
 
-static void wake(kc_parker_t **slot)
+static void wake(const rel_ep_t *e, void **slot)
 {
     if (*slot) {
-        kc_unpark(*slot);
+        if (e->clk)
+            kc__sim_clock_wake(*slot);
+        else
+            kc_unpark(*slot);
         *slot = NULL;
     }
 }
@@ -109,23 +136,51 @@ static void wake(kc_parker_t **slot)
  * kc_transport_* wrappers hand a backend no other negative timeout),
  * saturating at INT64_MAX instead of overflowing (ERROR_SEMANTICS.md,
  * "Timeouts"). */
-static int64_t deadline_in(int64_t timeout_ns)
+static int64_t deadline_in(const rel_ep_t *e, int64_t timeout_ns)
 {
     if (timeout_ns < 0)
         return -1;
-    int64_t now = now_ns();
+    int64_t now = now_ns(e);
     return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
 
 /* Park on slot until woken, the absolute deadline (-1: none) or cancel.
  * Called and returns with e->lk held. */
-static int wait_on(rel_ep_t *e, kc_parker_t **slot, int64_t deadline, const kc_cancel_t *cancel)
+static int wait_on(rel_ep_t *e, void **slot, int64_t deadline, const kc_cancel_t *cancel)
 {
+    if (e->clk) {
+        /* Virtual time: wait as the clock's actor (a caller that is none
+         * joins for the wait, at the end of the queue). */
+        kc_sim_actor_t *me = kc__sim_clock_self(e->clk);
+        bool visiting = !me;
+        pthread_mutex_unlock(&e->lk);
+        if (visiting) {
+            int rc = kc_sim_clock_join(e->clk, NULL);
+            if (rc < 0) {
+                pthread_mutex_lock(&e->lk);
+                return rc;
+            }
+            me = kc__sim_clock_self(e->clk);
+        }
+        pthread_mutex_lock(&e->lk);
+        *slot = me;
+        pthread_mutex_unlock(&e->lk);
+        int rc = kc__sim_clock_wait(me, deadline, KC_SIM_LIST_NONE, cancel);
+        pthread_mutex_lock(&e->lk);
+        if (*slot == me)
+            *slot = NULL;
+        if (visiting) {
+            pthread_mutex_unlock(&e->lk);
+            kc_sim_clock_leave(e->clk);
+            pthread_mutex_lock(&e->lk);
+        }
+        return rc;
+    }
     kc_parker_t p;
     kc_parker_init(&p);
     int64_t timeout = KC_NO_TIMEOUT;
     if (deadline >= 0 && deadline != INT64_MAX) { /* a saturated deadline is none */
-        timeout = deadline - now_ns();
+        timeout = deadline - now_ns(e);
         if (timeout <= 0) {
             return -ETIME;
         }
@@ -144,9 +199,9 @@ static void fail(rel_ep_t *e, int rc)
 {
     if (!e->err)
         e->err = rc;
-    wake(&e->reader);
-    wake(&e->writer);
-    wake(&e->tx_pump);
+    wake(e, &e->reader);
+    wake(e, &e->writer);
+    wake(e, &e->tx_pump);
 }
 
 /* ---- the tx pump ---------------------------------------------------- */
@@ -183,6 +238,7 @@ static int pick(rel_ep_t *e, int64_t now, kc_frame_hdr_t *hdr)
         if (kc__rel_ack_encode(&a, hdr, e->txbuf, KC_REL_ACK_HDR + 8 * KC_REL_MAX_SACK) < 0)
             return -EPROTO;
         count(&e->cnt->acks_out, 1);
+        trace(e, now, KC_REL_EV_ACK_OUT, a.cum, hdr->len, a.n);
         return 1;
     }
     uint32_t pipe = kc__rel_snd_pipe(s);
@@ -197,6 +253,7 @@ static int pick(rel_ep_t *e, int64_t now, kc_frame_hdr_t *hdr)
                  * one left since una last moved, which queueing on a
                  * rate-limited link makes fire spuriously. */
                 e->rto_at = now + e->rto.rto;
+                trace(e, now, KC_REL_EV_SEG_RETX, q, g->len, 0);
                 return build_seg(e, q, now, hdr) < 0 ? -EPROTO : 1;
             }
         }
@@ -207,6 +264,7 @@ static int pick(rel_ep_t *e, int64_t now, kc_frame_hdr_t *hdr)
         uint64_t q = s->nxt++;
         s->seg[q % s->cap].st = KC_REL_S_SENT;
         count(&e->cnt->segs_out, 1);
+        trace(e, now, KC_REL_EV_SEG_OUT, q, s->seg[q % s->cap].len, 0);
         return build_seg(e, q, now, hdr) < 0 ? -EPROTO : 1;
     }
     return 0;
@@ -224,18 +282,18 @@ static void on_timer(rel_ep_t *e, int64_t now)
         return;
     }
     count(&e->cnt->timeouts, 1);
+    trace(e, now, KC_REL_EV_TIMEOUT, s->una, 0, (uint32_t)(s->nxt - s->una));
     kc__rel_rto_backoff(&e->rto);
     atomic_store_explicit(&e->cnt->rto_ns, e->rto.rto, memory_order_relaxed);
     kc__rel_snd_on_timeout(s);
     e->rto_at = now + e->rto.rto;
 }
 
-static int tx_pump(void *arg)
+static int tx_loop(rel_ep_t *e)
 {
-    rel_ep_t *e = arg;
     pthread_mutex_lock(&e->lk);
     while (!e->stopping && !e->err) {
-        int64_t now = now_ns();
+        int64_t now = now_ns(e);
         if (e->rto_at && now >= e->rto_at)
             on_timer(e, now);
         kc_frame_hdr_t hdr;
@@ -274,6 +332,9 @@ static void on_seg(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
     int rc = kc__rel_seg_decode(hdr, pl, &ts, &off);
     if (rc == -EBADMSG) {
         count(&e->cnt->bad_crc, 1);
+        pthread_mutex_lock(&e->lk);
+        trace(e, now_ns(e), KC_REL_EV_BAD_CRC, hdr->id, hdr->len, 0);
+        pthread_mutex_unlock(&e->lk);
         free(pl);
         return;
     }
@@ -291,17 +352,22 @@ static void on_seg(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
     uint64_t seq = kc__rel_widen(e->rcv.nxt, hdr->id);
     size_t had = e->rcv.avail;
     rc = kc__rel_rcv_put(&e->rcv, seq, pl, len);
+    trace(e, now_ns(e),
+          rc == 1   ? KC_REL_EV_SEG_IN
+          : rc == 0 ? KC_REL_EV_SEG_DUP
+                    : KC_REL_EV_SEG_BEYOND,
+          seq, len, 0);
     if (rc == 1) {
         count(&e->cnt->segs_in, 1);
         e->ts_echo = ts;
         if (e->rcv.avail != had)
-            wake(&e->reader);
+            wake(e, &e->reader);
     } else {
         count(rc == 0 ? &e->cnt->dups_in : &e->cnt->beyond_wnd, 1);
         free(pl);
     }
     e->ack_owed = true;
-    wake(&e->tx_pump);
+    wake(e, &e->tx_pump);
     pthread_mutex_unlock(&e->lk);
 }
 
@@ -311,12 +377,13 @@ static void on_ack(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
     pthread_mutex_lock(&e->lk);
     int rc = kc__rel_ack_decode(hdr, pl, e->snd.una, &a);
     free(pl);
+    int64_t now = now_ns(e);
     if (rc == -EBADMSG) {
         count(&e->cnt->bad_crc, 1);
+        trace(e, now, KC_REL_EV_BAD_CRC, hdr->id, hdr->len, 0);
         pthread_mutex_unlock(&e->lk);
         return;
     }
-    int64_t now = now_ns();
     uint64_t una = e->snd.una;
     if (rc == 0)
         rc = kc__rel_snd_on_ack(&e->snd, &a, e->cfg.window);
@@ -327,6 +394,7 @@ static void on_ack(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
     }
     count(&e->cnt->acks_in, 1);
     count(&e->cnt->fast_retrans, (uint64_t)rc);
+    trace(e, now, KC_REL_EV_ACK_IN, a.cum, hdr->len, a.n);
     if (a.ts_echo) {
         uint32_t d = ts_now(e, now) - a.ts_echo;
         if (d < 0x80000000u) {
@@ -338,14 +406,13 @@ static void on_ack(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
     }
     if (e->snd.una != una) /* RFC 6298 5.3: restart on new data acknowledged */
         e->rto_at = e->snd.una < e->snd.nxt ? now + e->rto.rto : 0;
-    wake(&e->tx_pump);
-    wake(&e->writer);
+    wake(e, &e->tx_pump);
+    wake(e, &e->writer);
     pthread_mutex_unlock(&e->lk);
 }
 
-static int rx_pump(void *arg)
+static int rx_loop(rel_ep_t *e)
 {
-    rel_ep_t *e = arg;
     for (;;) {
         kc_frame_hdr_t hdr;
         void *pl = NULL;
@@ -372,6 +439,34 @@ static int rx_pump(void *arg)
     }
 }
 
+/* A pump's life: on a virtual clock it is one of the clock's actors from
+ * its first step to its last; its last step tells the closer. */
+static int pump(rel_ep_t *e, kc_sim_ticket_t *tk, int (*loop)(rel_ep_t *))
+{
+    if (e->clk)
+        kc_sim_clock_join(e->clk, tk);
+    loop(e);
+    pthread_mutex_lock(&e->lk);
+    e->pumps_live--;
+    wake(e, &e->closer);
+    pthread_mutex_unlock(&e->lk);
+    if (e->clk)
+        kc_sim_clock_leave(e->clk);
+    return 0;
+}
+
+static int rx_pump(void *arg)
+{
+    rel_ep_t *e = arg;
+    return pump(e, e->tk_rx, rx_loop);
+}
+
+static int tx_pump(void *arg)
+{
+    rel_ep_t *e = arg;
+    return pump(e, e->tk_tx, tx_loop);
+}
+
 /* ---- endpoints ------------------------------------------------------ */
 
 typedef struct resolved {
@@ -390,7 +485,9 @@ static int resolve(const kc_transport_opts_t *o, resolved_t *r)
                    ro->rto_min_ns ? ro->rto_min_ns : 10000000,
                    ro->rto_init_ns ? ro->rto_init_ns : 200000000,
                    ro->rto_max_ns ? ro->rto_max_ns : 10000000000LL,
-                   ro->counters};
+                   ro->counters,
+                   ro->trace,
+                   ro->trace_arg};
     if (c.mss < KC_REL_MSS_MIN || c.mss > KC_REL_MSS_MAX || c.window < 4 ||
         c.window > KC_REL_WINDOW_MAX || c.rto_min <= 0 || c.rto_init < c.rto_min ||
         c.rto_max < c.rto_init)
@@ -426,18 +523,38 @@ static void *tx_thread(void *arg)
     return NULL;
 }
 
-/* Start the pumps: coroutines of the caller's scheduler, else threads. */
+/* Start the pumps: coroutines of the caller's scheduler, else threads. On
+ * a virtual clock each takes its place among the clock's actors first (rx,
+ * then tx), so their order does not depend on which starts first. */
 static int start_pumps(rel_ep_t *e)
 {
+    if (e->clk) {
+        int rc = kc_sim_clock_ticket(e->clk, &e->tk_rx);
+        if (rc < 0)
+            return rc;
+        if ((rc = kc_sim_clock_ticket(e->clk, &e->tk_tx)) < 0) {
+            kc__sim_clock_drop(e->tk_rx);
+            return rc;
+        }
+    }
+    e->pumps_live = 2;
     kc_sched_t *s = kc_sched_current();
     if (s) {
         kc_spawn_attr_t at = KC_SPAWN_ATTR_INIT;
         at.name = "rel-rx";
         int rc = kc_sched_spawn(s, &e->rx_task, rx_pump, e, &at);
-        if (rc < 0)
+        if (rc < 0) {
+            kc__sim_clock_drop(e->tk_rx);
+            kc__sim_clock_drop(e->tk_tx);
             return rc;
+        }
         at.name = "rel-tx";
         if ((rc = kc_sched_spawn(s, &e->tx_task, tx_pump, e, &at)) < 0) {
+            kc__sim_clock_drop(e->tk_tx);
+            pthread_mutex_lock(&e->lk);
+            e->pumps_live--;
+            e->stopping = true;
+            pthread_mutex_unlock(&e->lk);
             kc_cancel_trigger(e->stop);
             kc_sched_join(e->rx_task, NULL, KC_NO_TIMEOUT, NULL);
             e->rx_task = NULL;
@@ -446,9 +563,17 @@ static int start_pumps(rel_ep_t *e)
     }
     e->threads = true;
     int rc = pthread_create(&e->rx_th, NULL, rx_thread, e);
-    if (rc)
+    if (rc) {
+        kc__sim_clock_drop(e->tk_rx);
+        kc__sim_clock_drop(e->tk_tx);
         return -rc;
+    }
     if ((rc = pthread_create(&e->tx_th, NULL, tx_thread, e))) {
+        kc__sim_clock_drop(e->tk_tx);
+        pthread_mutex_lock(&e->lk);
+        e->pumps_live--;
+        e->stopping = true;
+        pthread_mutex_unlock(&e->lk);
         kc_cancel_trigger(e->stop);
         pthread_join(e->rx_th, NULL);
         e->threads = false;
@@ -461,9 +586,17 @@ static void stop_pumps(rel_ep_t *e)
 {
     pthread_mutex_lock(&e->lk);
     e->stopping = true;
-    wake(&e->tx_pump);
+    wake(e, &e->tx_pump);
     pthread_mutex_unlock(&e->lk);
     kc_cancel_trigger(e->stop);
+    if (e->clk) {
+        /* The pumps are the clock's actors: their last steps need turns,
+         * so wait for them on the clock before joining. */
+        pthread_mutex_lock(&e->lk);
+        while (e->pumps_live > 0)
+            (void)wait_on(e, &e->closer, -1, NULL);
+        pthread_mutex_unlock(&e->lk);
+    }
     if (e->threads) {
         pthread_join(e->rx_th, NULL);
         pthread_join(e->tx_th, NULL);
@@ -476,7 +609,7 @@ static void stop_pumps(rel_ep_t *e)
 }
 
 /* A connected endpoint around inner (TAKES inner, closed on failure). */
-static int ep_make(kc_transport_t *inner, const rel_cfg_t *cfg, rel_ep_t **out)
+static int ep_make(kc_transport_t *inner, const rel_cfg_t *cfg, uint32_t role, rel_ep_t **out)
 {
     rel_ep_t *e = calloc(1, sizeof(*e));
     if (!e) {
@@ -487,7 +620,9 @@ static int ep_make(kc_transport_t *inner, const rel_cfg_t *cfg, rel_ep_t **out)
     e->inner = inner;
     e->cfg = *cfg;
     e->cnt = cfg->counters ? cfg->counters : &e->own;
-    e->t0 = now_ns();
+    e->clk = kc_transport_clock(inner);
+    e->role = role;
+    e->t0 = now_ns(e);
     /* The send ring holds two windows plus one largest frame, so a frame is
      * always queued whole (never half a frame on a timeout). */
     uint32_t ring = 2 * cfg->window + (KC_FRAME_MAX_MAX + KC_FRAME_HDR_SIZE) / cfg->mss + 2;
@@ -541,7 +676,7 @@ static int rel_accept(void *listener, void **self, kc_transport_peer_t *peer, in
     int rc = kc_transport_accept(l->inner, &inner, peer, timeout_ns, cancel);
     if (rc < 0)
         return rc;
-    return ep_make(inner, &l->cfg, (rel_ep_t **)self);
+    return ep_make(inner, &l->cfg, 1, (rel_ep_t **)self);
 }
 
 static int rel_connect(const char *addr, const kc_transport_opts_t *o, void **self,
@@ -554,7 +689,7 @@ static int rel_connect(const char *addr, const kc_transport_opts_t *o, void **se
     kc_transport_t *inner;
     if ((rc = kc_transport_connect(addr, &r.inner, &inner, timeout_ns, cancel)) < 0)
         return rc;
-    return ep_make(inner, &r.cfg, (rel_ep_t **)self);
+    return ep_make(inner, &r.cfg, 0, (rel_ep_t **)self);
 }
 
 static int rel_send(void *self, const kc_frame_hdr_t *hdr, const struct iovec *iov, int iovcnt,
@@ -573,7 +708,7 @@ static int rel_send(void *self, const kc_frame_hdr_t *hdr, const struct iovec *i
         return -EINVAL;
     uint32_t mss = e->cfg.mss;
     uint64_t total = KC_FRAME_HDR_SIZE + (uint64_t)hdr->len;
-    int64_t deadline = deadline_in(timeout_ns);
+    int64_t deadline = deadline_in(e, timeout_ns);
     kc_rel_snd_t *s = &e->snd;
     pthread_mutex_lock(&e->lk);
     int rc = 0;
@@ -627,7 +762,7 @@ static int rel_send(void *self, const kc_frame_hdr_t *hdr, const struct iovec *i
             left -= n;
         }
     }
-    wake(&e->tx_pump);
+    wake(e, &e->tx_pump);
 out:
     pthread_mutex_unlock(&e->lk);
     return rc;
@@ -639,7 +774,7 @@ static int rel_recv(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_
     rel_ep_t *e = self;
     if (e->listener)
         return -EINVAL;
-    int64_t deadline = deadline_in(timeout_ns);
+    int64_t deadline = deadline_in(e, timeout_ns);
     kc_rel_rcv_t *r = &e->rcv;
     pthread_mutex_lock(&e->lk);
     int rc;
@@ -669,7 +804,7 @@ static int rel_recv(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_
                 /* A window that was nearly closed reopened: tell the peer. */
                 if (before < r->cap / 2 && kc__rel_rcv_window(r) >= r->cap / 2) {
                     e->ack_owed = true;
-                    wake(&e->tx_pump);
+                    wake(e, &e->tx_pump);
                 }
                 *hdr = h;
                 *payload = p;
@@ -699,7 +834,7 @@ static void rel_close(void *self)
     rel_ep_t *e = self;
     if (!e->listener) {
         /* Linger: let the unacknowledged data reach the peer. */
-        int64_t deadline = now_ns() + REL_LINGER_NS;
+        int64_t deadline = now_ns(e) + REL_LINGER_NS;
         pthread_mutex_lock(&e->lk);
         while (!e->err && e->snd.una < e->snd.end &&
                wait_on(e, &e->writer, deadline, NULL) != -ETIME)
@@ -722,6 +857,12 @@ static int rel_stats(void *listener, kc_transport_stats_t *out)
     return l->listener ? kc_transport_stats(l->inner, out) : -ENOTSUP;
 }
 
+static kc_sim_clock_t *rel_clock(void *self)
+{
+    rel_ep_t *e = self;
+    return e->listener ? kc_transport_clock(e->inner) : e->clk;
+}
+
 static const kc_transport_ops_t rel_ops = {
     .size = sizeof(kc_transport_ops_t),
     .scheme = "rel",
@@ -733,6 +874,9 @@ static const kc_transport_ops_t rel_ops = {
     .close = rel_close,
     .poll_handle = NULL, /* frames wait in the windows, not in an fd */
     .stats = rel_stats,
+    .send_frames = NULL,
+    .clock = rel_clock,
+    .flags = KC_TRANSPORT_OPS_WRAPS,
 };
 
 int kc_rel_register(void)

@@ -112,4 +112,43 @@ double kc__sim_dist_cdf(int dist, double x);
 /* The name of a distribution ("normal"), or NULL. */
 const char *kc__sim_dist_name(int dist);
 
+/* ---- the virtual clock's turns (kc_sim_clock.c) ---------------------- */
+
+/* One actor of a clock (kcoro/sim.h's kc_sim_ticket_t). */
+typedef struct kc_sim_actor kc_sim_actor_t;
+
+/* What an actor waiting on a clock waits for besides a wake and its
+ * deadline: frames to arrive on some sim endpoint of the clock, or room to
+ * send (kc__sim_clock_kick wakes every waiter of one list). */
+enum {
+    KC_SIM_LIST_NONE = 0,
+    KC_SIM_LIST_FRAMES = 1,
+    KC_SIM_LIST_ROOM = 2
+};
+
+/* Count an endpoint (or actor) that uses c (destroy says -EBUSY). */
+void kc__sim_clock_use(kc_sim_clock_t *c, int delta);
+/* The ordinal of the next connect made on c (seeds replay per clock). */
+uint64_t kc__sim_clock_next_connect(kc_sim_clock_t *c);
+/* Move c forward to t (never back). */
+void kc__sim_clock_advance(kc_sim_clock_t *c, int64_t t);
+/* Predicate: has c any actors (time then moves only by turns)? */
+bool kc__sim_clock_turns(const kc_sim_clock_t *c);
+/* Predicate: does the calling context hold c's turn? */
+bool kc__sim_clock_mine(const kc_sim_clock_t *c);
+/* The calling context's actor on c, or NULL. */
+kc_sim_actor_t *kc__sim_clock_self(kc_sim_clock_t *c);
+/* The running actor a waits: gives the turn away until woken
+ * (kc__sim_clock_wake, a kick of `list`), the clock reaches deadline (-1:
+ * none) or cancel fires, then waits for the turn again. A wake that came
+ * while a ran is kept (a permit) and ends the next wait at once. Returns 0
+ * (woken), -ETIME, -ECANCELED. */
+int kc__sim_clock_wait(kc_sim_actor_t *a, int64_t deadline, int list, const kc_cancel_t *cancel);
+/* Withdraw a ticket whose task never started (NULL: nothing). */
+void kc__sim_clock_drop(kc_sim_actor_t *a);
+/* Wake a (NULL: nothing); callable by anyone. */
+void kc__sim_clock_wake(kc_sim_actor_t *a);
+/* Wake every actor waiting on list. */
+void kc__sim_clock_kick(kc_sim_clock_t *c, int list);
+
 #endif /* KCORO_KC_SIM_IMPL_H */
