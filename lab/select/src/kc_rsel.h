@@ -33,6 +33,9 @@
 #define KCORO_KC_RSEL_H
 
 #include "kcoro/chan.h"
+#include "kcoro/ipc.h"
+
+#include <stdbool.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -133,6 +136,26 @@ void kc_rsel_pipe_cut(kc_rsel_pipe_t *p);
 void kc_rsel_pipe_destroy(kc_rsel_pipe_t *p);
 /* Messages delivered so far (both directions). */
 uint64_t kc_rsel_pipe_messages(kc_rsel_pipe_t *p);
+
+/* ---- over a connection (kc_rsel_mux.c): each side exports a channel of
+ * records as its inbox and imports the other's (graduated mux) */
+
+#define KC_RSEL_MUX_REC 256 /* bytes of a record: u16 length, the message */
+
+typedef struct kc_rsel_mux kc_rsel_mux_t;
+
+/* Open the protocol's channels on connection c (the owner's side when
+ * owner, else the selector's); the peer's messages go to ep (copied).
+ * Waits up to timeout_ns for the peer to open its side (KC_NO_TIMEOUT:
+ * for ever). Errors: -EINVAL, -ENOMEM, -ETIME, and kc_ipc_export's or
+ * kc_ipc_import's. Starts three threads. */
+int kc_rsel_mux_open(kc_rsel_mux_t **out, kc_ipc_conn_t *c, bool owner,
+                     const kc_rsel_endpoint_t *ep, int64_t timeout_ns);
+/* The link that sends to the peer over m. Returns 0 or -EINVAL. */
+int kc_rsel_mux_link(kc_rsel_mux_t *m, kc_rsel_link_t *out /* OUT */);
+/* Stop the threads, close the channels and free (before c is closed or
+ * after). */
+void kc_rsel_mux_close(kc_rsel_mux_t *m);
 
 /* ---- the owner (kc_rsel_owner.c) */
 
