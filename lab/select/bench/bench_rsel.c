@@ -211,6 +211,8 @@ int main(void)
             kc_rsel_import(&r->imp[k], r->c, (uint32_t)k + 1, &co) != 0)
             return 1;
     kc_rsel_client_link(r->c, &lc);
+    if (kc_rsel_mux_start(oo.m) != 0 || kc_rsel_mux_start(oc.m) != 0)
+        return 1;
     pthread_t fill[4];
     void *args[4][2] = {{r, r->x[0]}, {r, r->x[1]}, {r, r->l[0]}, {r, r->l[1]}};
     for (int i = 0; i < 4; i++)

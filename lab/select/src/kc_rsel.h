@@ -148,11 +148,15 @@ typedef struct kc_rsel_mux kc_rsel_mux_t;
  * owner, else the selector's); the peer's messages go to ep (copied).
  * Waits up to timeout_ns for the peer to open its side (KC_NO_TIMEOUT:
  * for ever). Errors: -EINVAL, -ENOMEM, -ETIME, and kc_ipc_export's or
- * kc_ipc_import's. Starts three threads. */
+ * kc_ipc_import's. Starts two threads (kc_rsel_mux_start the third). */
 int kc_rsel_mux_open(kc_rsel_mux_t **out, kc_ipc_conn_t *c, bool owner,
                      const kc_rsel_endpoint_t *ep, int64_t timeout_ns);
 /* The link that sends to the peer over m. Returns 0 or -EINVAL. */
 int kc_rsel_mux_link(kc_rsel_mux_t *m, kc_rsel_link_t *out /* OUT */);
+/* Start delivering the peer's messages to the endpoint: after the owner
+ * or client was given m's link (a message its receiver could not answer
+ * would be lost). Returns 0, -EINVAL (started already) or -ENOMEM. */
+int kc_rsel_mux_start(kc_rsel_mux_t *m);
 /* Stop the threads, close the channels and free (before c is closed or
  * after). */
 void kc_rsel_mux_close(kc_rsel_mux_t *m);

@@ -6,7 +6,10 @@
  * ("rsel.owner" or "rsel.selector") and imports the other side's. A record
  * is the message's length (u16, little-endian) and the message, padded to
  * KC_RSEL_MUX_REC bytes. Three threads per side:
- *   rx     takes records from the inbox and hands them to the endpoint;
+ *   rx     takes records from the inbox and hands them to the endpoint
+ *          (started by kc_rsel_mux_start, once the endpoint can answer:
+ *          an owner must have its link to the peer before the first
+ *          claim arrives);
  *   tx     moves the records queued by send (an unlimited local channel,
  *          so a send under the owner's or the client's lock never waits
  *          for credit) into the peer's inbox;
@@ -41,6 +44,7 @@ struct kc_rsel_mux {
     pthread_t rx, tx, watch;
     pthread_mutex_t mu; /* orders rx's deliveries against lost() (T2) */
     bool lost;
+    bool started; /* rx runs (kc_rsel_mux_start) */
     char inbox_name[16];
 };
 
@@ -157,16 +161,10 @@ int kc_rsel_mux_open(kc_rsel_mux_t **out, kc_ipc_conn_t *c, bool owner,
     }
     if (rc == -ENOENT)
         rc = -ETIME;
-    if (rc == 0 && pthread_create(&m->rx, NULL, rx_main, m) != 0)
+    if (rc == 0 && pthread_create(&m->tx, NULL, tx_main, m) != 0)
         rc = -ENOMEM;
-    if (rc == 0 && pthread_create(&m->tx, NULL, tx_main, m) != 0) {
-        kc_cancel_trigger(m->stop);
-        pthread_join(m->rx, NULL);
-        rc = -ENOMEM;
-    }
     if (rc == 0 && pthread_create(&m->watch, NULL, watch_main, m) != 0) {
         kc_cancel_trigger(m->stop);
-        pthread_join(m->rx, NULL);
         pthread_join(m->tx, NULL);
         rc = -ENOMEM;
     }
@@ -189,6 +187,16 @@ int kc_rsel_mux_open(kc_rsel_mux_t **out, kc_ipc_conn_t *c, bool owner,
     return 0;
 }
 
+int kc_rsel_mux_start(kc_rsel_mux_t *m)
+{
+    if (m == NULL || m->started)
+        return -EINVAL;
+    if (pthread_create(&m->rx, NULL, rx_main, m) != 0)
+        return -ENOMEM;
+    m->started = true;
+    return 0;
+}
+
 int kc_rsel_mux_link(kc_rsel_mux_t *m, kc_rsel_link_t *out)
 {
     if (m == NULL || out == NULL)
@@ -203,7 +211,8 @@ void kc_rsel_mux_close(kc_rsel_mux_t *m)
     if (m == NULL)
         return;
     kc_cancel_trigger(m->stop);
-    pthread_join(m->rx, NULL);
+    if (m->started)
+        pthread_join(m->rx, NULL);
     pthread_join(m->tx, NULL);
     pthread_join(m->watch, NULL);
     kc_chan_close(m->peer);

@@ -131,6 +131,9 @@ static void net_up(struct net *n)
         assert_int_equal(kc_rsel_mux_link(sd->cm, &lc), 0);
         assert_int_equal(kc_rsel_owner_link(n->o, i, &lo), 0);
         assert_int_equal(kc_rsel_client_link(sd->client, &lc), 0);
+        assert_int_equal(kc_rsel_mux_start(sd->om), 0);
+        assert_int_equal(kc_rsel_mux_start(sd->cm), 0);
+        assert_int_equal(kc_rsel_mux_start(sd->cm), -EINVAL); /* once */
         assert_int_equal(kc_rsel_import(&sd->imp, sd->client, 1, &co), 0);
     }
 }
@@ -233,8 +236,8 @@ static void test_selects_on_two_connections_take_every_element_once(void **state
     kc_rsel_owner_stats(n->o, &st);
     assert_int_equal(st.committed, PER);
     assert_int_equal(st.taken, st.committed + st.held);
-    print_message("over mux: %d elements of X and %d of L, %llu notifies, %llu rejects\n", PER,
-                  PER, (unsigned long long)st.notifies, (unsigned long long)st.rejects);
+    print_message("over mux: %d elements of X and %d of L, %llu notifies, %llu rejects\n", PER, PER,
+                  (unsigned long long)st.notifies, (unsigned long long)st.rejects);
     /* a connection ended under a select */
     long b = -1;
     kc_chan_clause_t cl[1] = {KC_CHAN_CLAUSE_RECV_INIT(n->sd[0].imp, &b)};

@@ -62,7 +62,7 @@ static void child(const char *url, int fd)
     kc_rsel_link_t l;
     if (kc_rsel_client_create(&cl, 50 * MS) != 0 || kc_rsel_client_endpoint(cl, &ep) != 0 ||
         kc_rsel_mux_open(&m, c, false, &ep, 10000 * MS) != 0 || kc_rsel_mux_link(m, &l) != 0 ||
-        kc_rsel_client_link(cl, &l) != 0)
+        kc_rsel_client_link(cl, &l) != 0 || kc_rsel_mux_start(m) != 0)
         _exit(12);
     kc_chan_opts_t co = KC_CHAN_OPTS_INIT;
     co.kind = KC_CHAN_BUFFERED;
@@ -155,6 +155,7 @@ static void test_a_killed_selector_loses_at_most_its_answer_in_flight(void **sta
         assert_int_equal(kc_rsel_mux_open(&om[i], conn[i], true, &ep, 10000 * MS), 0);
         assert_int_equal(kc_rsel_mux_link(om[i], &l), 0);
         assert_int_equal(kc_rsel_owner_link(o, i, &l), 0);
+        assert_int_equal(kc_rsel_mux_start(om[i]), 0);
     }
     /* which child is peer 0 is unknown: the victim is whichever child
      * reports first; the values tell the rest */
