@@ -68,6 +68,34 @@ int kc__rel_ack_encode(const kc_rel_ack_t *a, kc_frame_hdr_t *hdr /* OUT */, uin
 int kc__rel_ack_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload, uint64_t ref,
                        kc_rel_ack_t *out /* OUT */);
 
+/* The session handshake (kc_rel_opts_t.grace_ns > 0): an ACK frame whose
+ * chan_id is KC_REL_CHAN_SESS (an ACK's chan_id is otherwise 0), id 0,
+ * payload u32 CRC32C, u32 kind, u64 session id, u64 the sender's next
+ * expected segment. The first frame each side sends on every inner link. */
+#define KC_REL_CHAN_SESS 1u
+#define KC_REL_SESS_LEN 24
+enum {
+    KC_REL_SESS_NEW = 1,    /* connector: a new session (id 0) */
+    KC_REL_SESS_RESUME = 2, /* connector: resume session id */
+    KC_REL_SESS_OK = 4,     /* acceptor: the session (new or resumed) is id */
+    KC_REL_SESS_GONE = 8,   /* acceptor: no such session (its grace ended) */
+    KC_REL_SESS_KNOWN = 15
+};
+
+typedef struct kc_rel_sess {
+    uint32_t kind;    /* one KC_REL_SESS_* */
+    uint64_t id;      /* the session (0 with NEW) */
+    uint64_t rcv_nxt; /* the sender's next expected segment */
+} kc_rel_sess_t;
+
+/* Encode m (kind known and not 0). Returns 0. Errors: -EINVAL. */
+int kc__rel_sess_encode(const kc_rel_sess_t *m, kc_frame_hdr_t *hdr /* OUT */,
+                        uint8_t buf[KC_REL_SESS_LEN]);
+/* Decode a SESS frame. Returns 0. Errors: -EPROTO (not a SESS, wrong
+ * length, unknown kind); -EBADMSG (CRC mismatch). */
+int kc__rel_sess_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload,
+                        kc_rel_sess_t *out /* OUT */);
+
 /* ---- RTO estimator (RFC 6298) ---------------------------------------- */
 
 typedef struct kc_rel_rto {
@@ -164,6 +192,12 @@ int kc__rel_snd_on_ack(kc_rel_snd_t *s, const kc_rel_ack_t *a, uint32_t cwnd_max
 /* The timer expired: every unSACKed segment in flight is lost, ssthresh =
  * max(pipe / 2, 2), cwnd = 1. */
 void kc__rel_snd_on_timeout(kc_rel_snd_t *s);
+/* A new inner link carries the session on: the peer holds every segment
+ * below peer_nxt (they are freed, una = peer_nxt); every other segment sent
+ * is lost (SACK marks are dropped: the peer's holdings are unknown) and goes
+ * out again; cwnd restarts at its initial window (a new path). Returns 0.
+ * Errors: -EPROTO (peer_nxt below una or beyond what was sent). */
+int kc__rel_snd_on_resume(kc_rel_snd_t *s, uint64_t peer_nxt, uint32_t cwnd_max);
 
 /* Multiplicative decrease on a loss found by SACK (CUBIC's 0.7: random loss
  * on a long link costs less than Reno's halving). */

@@ -42,9 +42,17 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Guards every listener's list of sessions and the sessions' pointers to
+ * their listener (taken before an endpoint's lock). */
+static pthread_mutex_t sess_lk = PTHREAD_MUTEX_INITIALIZER;
+
+/* How long a listener waits for a new link's handshake. */
+#define REL_HANDSHAKE_NS 1000000000LL
 
 /* The linger of close: unacknowledged data gets at most this long. */
 #define REL_LINGER_NS 1000000000LL
@@ -57,9 +65,14 @@ typedef struct rel_cfg {
     kc_rel_counters_t *counters;
     kc_rel_trace_fn_t trace;
     void *trace_arg;
+    int64_t grace;
+    kc_rel_link_fn_t on_link;
+    void *link_arg;
 } rel_cfg_t;
 
-typedef struct rel_ep {
+typedef struct rel_ep rel_ep_t;
+
+struct rel_ep {
     kc_transport_t *inner;
     bool listener;
     rel_cfg_t cfg;
@@ -90,7 +103,27 @@ typedef struct rel_ep {
     pthread_t rx_th, tx_th;
     int64_t t0;
     uint8_t *txbuf; /* the tx pump's frame under construction */
-} rel_ep_t;
+
+    /* Sessions (cfg.grace > 0), under lk. The inner link of generation
+     * `gen` is e->inner; both pumps use it with the token `link` (a child
+     * of stop), which detaching fires so that neither stays in a dead
+     * link. The rx pump then brings a new link (dials again, or waits for
+     * the listener's handover) and resumes the session on it. */
+    uint64_t sess;            /* the session's id (0: no sessions) */
+    kc_cancel_t *link;        /* fired when the link is given up */
+    uint64_t gen;             /* the link's generation */
+    bool detached;            /* the link is gone, a new one is awaited */
+    int64_t detached_at;      /* when it went */
+    bool tx_busy;             /* the tx pump is inside the link's send */
+    void *rx_wait;            /* the rx pump waits (tx_busy, handover) */
+    kc_transport_t *handover; /* acceptor: a new link from the listener */
+    uint64_t handover_nxt;    /* the connector's next expected segment */
+    char *url;                /* connector: the inner URL, to dial again */
+    kc_transport_opts_t iopts;
+    rel_ep_t *lsn;   /* acceptor: its listener (NULL once either is closed) */
+    rel_ep_t *snext; /* the listener's list of sessions */
+    rel_ep_t *sessions;
+};
 
 static int64_t mono_ns(void)
 {
@@ -202,6 +235,190 @@ static void fail(rel_ep_t *e, int rc)
     wake(e, &e->reader);
     wake(e, &e->writer);
     wake(e, &e->tx_pump);
+    wake(e, &e->rx_wait);
+}
+
+/* ---- sessions (under e->lk) ------------------------------------------ */
+
+/* The link of generation gen failed: give it up (once). The rx pump brings
+ * the next one. */
+static void detach(rel_ep_t *e, uint64_t gen)
+{
+    if (gen != e->gen || e->detached || e->err)
+        return;
+    e->detached = true;
+    e->detached_at = now_ns(e);
+    if (e->link)
+        kc_cancel_trigger(e->link);
+    wake(e, &e->tx_pump);
+    wake(e, &e->rx_wait);
+}
+
+/* A new link carries the session on: the peer holds every segment below
+ * peer_nxt; the rest goes out again. */
+static int attach(rel_ep_t *e, kc_transport_t *in, uint64_t peer_nxt)
+{
+    kc_cancel_t *tok;
+    int rc = kc_cancel_create(&tok, e->stop);
+    if (rc < 0)
+        return rc;
+    if ((rc = kc__rel_snd_on_resume(&e->snd, peer_nxt, e->cfg.window)) < 0) {
+        kc_cancel_destroy(tok);
+        return rc;
+    }
+    kc_cancel_t *old = e->link;
+    e->link = tok;
+    if (old)
+        while (kc_cancel_destroy(old) == -EBUSY)
+            kc_sched_yield();
+    e->inner = in;
+    e->gen++;
+    e->detached = false;
+    e->rto_at = 0;
+    e->probe = false;
+    e->ack_owed = true; /* tell the peer where this side is at once */
+    count(&e->cnt->resumed, 1);
+    if (e->cfg.on_link)
+        e->cfg.on_link(e->cfg.link_arg, in);
+    wake(e, &e->tx_pump);
+    return 0;
+}
+
+static uint64_t new_session_id(void)
+{
+    uint64_t id = 0;
+    while (id == 0)
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+            id = (uint64_t)mono_ns() * 0x9e3779b97f4a7c15ull;
+    return id;
+}
+
+/* Send m on in (the caller owns it: no pump uses it yet). */
+static int sess_send(kc_transport_t *in, const kc_rel_sess_t *m, int64_t timeout,
+                     const kc_cancel_t *cancel)
+{
+    kc_frame_hdr_t hdr;
+    uint8_t buf[KC_REL_SESS_LEN];
+    int rc = kc__rel_sess_encode(m, &hdr, buf);
+    if (rc < 0)
+        return rc;
+    struct iovec iov = {buf, sizeof buf};
+    return kc_transport_send_frame(in, &hdr, &iov, 1, timeout, cancel);
+}
+
+/* Receive the first frame of in, which must be a SESS. */
+static int sess_recv(kc_transport_t *in, kc_rel_sess_t *m, int64_t timeout,
+                     const kc_cancel_t *cancel)
+{
+    kc_frame_hdr_t hdr;
+    void *pl = NULL;
+    int rc = kc_transport_recv_frame(in, &hdr, &pl, REL_INNER_MAX, timeout, cancel);
+    if (rc < 0)
+        return rc;
+    rc = kc__rel_sess_decode(&hdr, pl, m);
+    free(pl);
+    return rc == -EBADMSG ? -EPROTO : rc;
+}
+
+/* The connector's side of the handshake on a new link: ask for the session
+ * (id 0: a new one), learn its id and the acceptor's next expected
+ * segment. -ECONNRESET when the acceptor no longer has it. */
+static int sess_dial(kc_transport_t *in, uint64_t id, uint64_t rcv_nxt, int64_t timeout,
+                     const kc_cancel_t *cancel, kc_rel_sess_t *reply)
+{
+    kc_rel_sess_t m = {id ? KC_REL_SESS_RESUME : KC_REL_SESS_NEW, id, rcv_nxt};
+    int rc = sess_send(in, &m, timeout, cancel);
+    if (rc == 0)
+        rc = sess_recv(in, reply, timeout, cancel);
+    if (rc == 0 && reply->kind == KC_REL_SESS_GONE)
+        return -ECONNRESET;
+    if (rc == 0 && (reply->kind != KC_REL_SESS_OK || !reply->id || (id && reply->id != id)))
+        return -EPROTO;
+    return rc;
+}
+
+/* The rx pump's part after a link failed: wait until the tx pump is out of
+ * the old link, close it, and bring a new one within the grace time.
+ * Returns 0 on a new link, < 0 when the endpoint failed or stops. Called
+ * and returns with e->lk held. */
+static int reattach(rel_ep_t *e)
+{
+    while (e->tx_busy && !e->stopping)
+        (void)wait_on(e, &e->rx_wait, -1, NULL);
+    kc_transport_t *old = e->inner;
+    e->inner = NULL;
+    if (old) {
+        if (e->cfg.on_link)
+            e->cfg.on_link(e->cfg.link_arg, NULL);
+        pthread_mutex_unlock(&e->lk);
+        kc_transport_close(old);
+        pthread_mutex_lock(&e->lk);
+    }
+    int64_t deadline = e->detached_at > INT64_MAX - e->cfg.grace ? INT64_MAX
+                                                                  : e->detached_at + e->cfg.grace;
+    int64_t backoff = 10000000; /* 10 ms, doubling to 1 s */
+    for (;;) {
+        if (e->stopping)
+            return -EPIPE;
+        if (e->err)
+            return e->err;
+        int64_t now = now_ns(e);
+        if (now >= deadline) {
+            fail(e, -ECONNRESET);
+            return -ECONNRESET;
+        }
+        if (e->url == NULL) {
+            /* Acceptor: the listener hands the next link over. */
+            if (e->handover) {
+                kc_transport_t *in = e->handover;
+                e->handover = NULL;
+                int rc = attach(e, in, e->handover_nxt);
+                if (rc < 0) {
+                    fail(e, rc);
+                    pthread_mutex_unlock(&e->lk);
+                    kc_transport_close(in);
+                    pthread_mutex_lock(&e->lk);
+                }
+                return rc;
+            }
+            (void)wait_on(e, &e->rx_wait, deadline, e->stop);
+            continue;
+        }
+        /* Connector: dial again. */
+        uint64_t id = e->sess, nxt = e->rcv.nxt;
+        int64_t left = deadline - now;
+        pthread_mutex_unlock(&e->lk);
+        kc_transport_t *in = NULL;
+        kc_rel_sess_t reply;
+        int rc = kc_transport_connect(e->url, &e->iopts, &in, left, e->stop);
+        if (rc == 0 && (rc = sess_dial(in, id, nxt, left, e->stop, &reply)) < 0) {
+            kc_transport_close(in);
+            in = NULL;
+        }
+        pthread_mutex_lock(&e->lk);
+        if (rc == 0) {
+            if (e->stopping) {
+                pthread_mutex_unlock(&e->lk);
+                kc_transport_close(in);
+                pthread_mutex_lock(&e->lk);
+                return -EPIPE;
+            }
+            if ((rc = attach(e, in, reply.rcv_nxt)) < 0) {
+                fail(e, rc);
+                pthread_mutex_unlock(&e->lk);
+                kc_transport_close(in);
+                pthread_mutex_lock(&e->lk);
+            }
+            return rc;
+        }
+        if (rc == -ECONNRESET || rc == -EPROTO) {
+            fail(e, rc == -EPROTO ? -EPROTO : -ECONNRESET);
+            return rc;
+        }
+        int64_t at = now_ns(e) + backoff;
+        (void)wait_on(e, &e->rx_wait, at < deadline ? at : deadline, e->stop);
+        backoff = backoff * 2 > 1000000000 ? 1000000000 : backoff * 2;
+    }
 }
 
 /* ---- the tx pump ---------------------------------------------------- */
@@ -293,6 +510,11 @@ static int tx_loop(rel_ep_t *e)
 {
     pthread_mutex_lock(&e->lk);
     while (!e->stopping && !e->err) {
+        if (e->detached) {
+            /* No link: nothing can be sent; the rx pump brings the next. */
+            (void)wait_on(e, &e->tx_pump, -1, e->stop);
+            continue;
+        }
         int64_t now = now_ns(e);
         if (e->rto_at && now >= e->rto_at)
             on_timer(e, now);
@@ -303,12 +525,22 @@ static int tx_loop(rel_ep_t *e)
             break;
         }
         if (rc == 1) {
+            kc_transport_t *in = e->inner;
+            const kc_cancel_t *tok = e->link ? e->link : e->stop;
+            uint64_t gen = e->gen;
+            e->tx_busy = true;
             pthread_mutex_unlock(&e->lk);
             struct iovec iov = {e->txbuf, hdr.len};
-            rc = kc_transport_send_frame(e->inner, &hdr, &iov, 1, KC_NO_TIMEOUT, e->stop);
+            rc = kc_transport_send_frame(in, &hdr, &iov, 1, KC_NO_TIMEOUT, tok);
             pthread_mutex_lock(&e->lk);
-            if (rc < 0 && !e->stopping)
-                fail(e, rc == -ECANCELED ? -EPIPE : rc);
+            e->tx_busy = false;
+            wake(e, &e->rx_wait);
+            if (rc < 0 && !e->stopping) {
+                if (e->sess)
+                    detach(e, gen); /* what was in flight goes out again on the next link */
+                else
+                    fail(e, rc == -ECANCELED ? -EPIPE : rc);
+            }
             continue;
         }
         /* Idle: park until woken or the timer's deadline. With nothing in
@@ -316,7 +548,7 @@ static int tx_loop(rel_ep_t *e)
         if (e->rto_at == 0 && e->snd.nxt < e->snd.end && e->snd.una == e->snd.nxt)
             e->rto_at = now + e->rto.rto; /* window-blocked: persist timer */
         rc = wait_on(e, &e->tx_pump, e->rto_at ? e->rto_at : -1, e->stop);
-        if (rc == -ECANCELED && !e->stopping)
+        if (rc == -ECANCELED && !e->stopping && !e->sess)
             fail(e, -EPIPE);
     }
     pthread_mutex_unlock(&e->lk);
@@ -411,15 +643,45 @@ static void on_ack(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
     pthread_mutex_unlock(&e->lk);
 }
 
+/* A handshake frame on an established link: the connector learns its new
+ * session's id from the first one; others are late copies. */
+static void on_sess(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
+{
+    kc_rel_sess_t m;
+    int rc = kc__rel_sess_decode(hdr, pl, &m);
+    free(pl);
+    pthread_mutex_lock(&e->lk);
+    if (rc == 0 && e->url && e->sess == 0) {
+        if (m.kind == KC_REL_SESS_OK && m.id)
+            e->sess = m.id;
+        else
+            fail(e, m.kind == KC_REL_SESS_GONE ? -ECONNRESET : -EPROTO);
+    }
+    pthread_mutex_unlock(&e->lk);
+}
+
 static int rx_loop(rel_ep_t *e)
 {
     for (;;) {
         kc_frame_hdr_t hdr;
         void *pl = NULL;
-        int rc =
-            kc_transport_recv_frame(e->inner, &hdr, &pl, REL_INNER_MAX, KC_NO_TIMEOUT, e->stop);
+        pthread_mutex_lock(&e->lk);
+        kc_transport_t *in = e->inner;
+        const kc_cancel_t *tok = e->link ? e->link : e->stop;
+        uint64_t gen = e->gen;
+        pthread_mutex_unlock(&e->lk);
+        int rc = kc_transport_recv_frame(in, &hdr, &pl, REL_INNER_MAX, KC_NO_TIMEOUT, tok);
         if (rc < 0) {
             pthread_mutex_lock(&e->lk);
+            if (e->sess && !e->stopping && !e->err) {
+                /* A session outlives its link: bring the next one. */
+                detach(e, gen);
+                rc = reattach(e);
+                pthread_mutex_unlock(&e->lk);
+                if (rc == 0)
+                    continue;
+                return 0;
+            }
             if (!e->stopping)
                 fail(e, rc == -ECANCELED ? -EPIPE : rc);
             pthread_mutex_unlock(&e->lk);
@@ -427,6 +689,8 @@ static int rx_loop(rel_ep_t *e)
         }
         if (hdr.type == KC_FRAME_SEG)
             on_seg(e, &hdr, pl);
+        else if (hdr.type == KC_FRAME_ACK && hdr.chan_id == KC_REL_CHAN_SESS && e->cfg.grace)
+            on_sess(e, &hdr, pl);
         else if (hdr.type == KC_FRAME_ACK)
             on_ack(e, &hdr, pl);
         else {
@@ -487,7 +751,10 @@ static int resolve(const kc_transport_opts_t *o, resolved_t *r)
                    ro->rto_max_ns ? ro->rto_max_ns : 10000000000LL,
                    ro->counters,
                    ro->trace,
-                   ro->trace_arg};
+                   ro->trace_arg,
+                   ro->grace_ns > 0 ? ro->grace_ns : 0,
+                   ro->on_link,
+                   ro->link_arg};
     if (c.mss < KC_REL_MSS_MIN || c.mss > KC_REL_MSS_MAX || c.window < 4 ||
         c.window > KC_REL_WINDOW_MAX || c.rto_min <= 0 || c.rto_init < c.rto_min ||
         c.rto_max < c.rto_init)
@@ -504,9 +771,13 @@ static void ep_free(rel_ep_t *e)
     kc__rel_snd_free(&e->snd);
     kc__rel_rcv_free(&e->rcv);
     free(e->txbuf);
+    if (e->link)
+        while (kc_cancel_destroy(e->link) == -EBUSY)
+            kc_sched_yield();
     if (e->stop)
         while (kc_cancel_destroy(e->stop) == -EBUSY)
             kc_sched_yield();
+    free(e->url);
     pthread_mutex_destroy(&e->lk);
     free(e);
 }
@@ -609,7 +880,33 @@ static void stop_pumps(rel_ep_t *e)
 }
 
 /* A connected endpoint around inner (TAKES inner, closed on failure). */
-static int ep_make(kc_transport_t *inner, const rel_cfg_t *cfg, uint32_t role, rel_ep_t **out)
+/* Take a session off its listener's list (if both are still there). */
+static void unlist(rel_ep_t *e)
+{
+    pthread_mutex_lock(&sess_lk);
+    if (e->lsn) {
+        for (rel_ep_t **pp = &e->lsn->sessions; *pp; pp = &(*pp)->snext) {
+            if (*pp == e) {
+                *pp = e->snext;
+                break;
+            }
+        }
+        e->lsn = NULL;
+    }
+    pthread_mutex_unlock(&sess_lk);
+}
+
+/* What a session endpoint needs besides the link: its id, and the URL and
+ * options to dial again (connector) or its listener (acceptor). */
+typedef struct sess_args {
+    uint64_t id;
+    const char *url;
+    const kc_transport_opts_t *iopts;
+    rel_ep_t *lsn;
+} sess_args_t;
+
+static int ep_make(kc_transport_t *inner, const rel_cfg_t *cfg, uint32_t role,
+                   const sess_args_t *sa, rel_ep_t **out)
 {
     rel_ep_t *e = calloc(1, sizeof(*e));
     if (!e) {
@@ -633,10 +930,35 @@ static int ep_make(kc_transport_t *inner, const rel_cfg_t *cfg, uint32_t role, r
         rc = -ENOMEM;
     if (rc == 0)
         rc = kc_cancel_create(&e->stop, NULL);
+    if (rc == 0 && sa) {
+        e->sess = sa->id;
+        e->lsn = sa->lsn;
+        rc = kc_cancel_create(&e->link, e->stop);
+        if (rc == 0 && sa->url) {
+            e->iopts = *sa->iopts;
+            if (!(e->url = strdup(sa->url)))
+                rc = -ENOMEM;
+        }
+    }
     kc__rel_rto_init(&e->rto, cfg->rto_min, cfg->rto_init, cfg->rto_max);
     e->snd.peer_end = cfg->window; /* assume the peer's window is ours */
+    if (rc == 0 && e->lsn) {
+        /* Known to the listener before the pumps run: a RESUME may come at
+         * once. */
+        pthread_mutex_lock(&sess_lk);
+        e->snext = e->lsn->sessions;
+        e->lsn->sessions = e;
+        pthread_mutex_unlock(&sess_lk);
+    }
+    if (rc == 0 && cfg->on_link) {
+        pthread_mutex_lock(&e->lk);
+        cfg->on_link(cfg->link_arg, inner);
+        pthread_mutex_unlock(&e->lk);
+    }
     if (rc == 0)
         rc = start_pumps(e);
+    if (rc < 0 && e->lsn)
+        unlist(e);
     if (rc < 0) {
         kc_transport_close(inner);
         ep_free(e);
@@ -666,17 +988,94 @@ static int rel_listen(const char *addr, const kc_transport_opts_t *o, void **sel
     return 0;
 }
 
+/* A RESUME for session m->id arrived on link in: answer with where this
+ * side is and hand the link to the session's rx pump (which gives up the
+ * old link if it had not yet). Returns true when in was handed over. */
+static bool resume_session(rel_ep_t *l, kc_transport_t *in, const kc_rel_sess_t *m)
+{
+    bool handed = false;
+    pthread_mutex_lock(&sess_lk);
+    rel_ep_t *e = l->sessions;
+    while (e && e->sess != m->id)
+        e = e->snext;
+    if (!e) {
+        pthread_mutex_unlock(&sess_lk);
+        kc_rel_sess_t gone = {KC_REL_SESS_GONE, m->id, 0};
+        (void)sess_send(in, &gone, REL_HANDSHAKE_NS, NULL);
+        return false;
+    }
+    /* sess_lk keeps e alive: its close takes it off the list first. */
+    pthread_mutex_lock(&e->lk);
+    bool ok = !e->err && !e->stopping && !e->handover;
+    uint64_t nxt = e->rcv.nxt;
+    if (ok)
+        detach(e, e->gen);
+    pthread_mutex_unlock(&e->lk);
+    kc_rel_sess_t reply = {KC_REL_SESS_OK, m->id, nxt};
+    if (ok && sess_send(in, &reply, REL_HANDSHAKE_NS, NULL) == 0) {
+        pthread_mutex_lock(&e->lk);
+        if (!e->err && !e->stopping && !e->handover) {
+            e->handover = in;
+            e->handover_nxt = m->rcv_nxt;
+            wake(e, &e->rx_wait);
+            handed = true;
+        }
+        pthread_mutex_unlock(&e->lk);
+    }
+    pthread_mutex_unlock(&sess_lk);
+    return handed;
+}
+
+/* Accept on a listener of sessions: each new link's first frame says
+ * whether it starts a session (returned by accept) or resumes one (handed
+ * to it; accept goes on waiting). */
+static int accept_session(rel_ep_t *l, void **self, kc_transport_peer_t *peer, int64_t timeout_ns,
+                          const kc_cancel_t *cancel)
+{
+    int64_t deadline = deadline_in(l, timeout_ns);
+    for (;;) {
+        int64_t left = timeout_ns;
+        if (deadline >= 0 && deadline != INT64_MAX) {
+            left = deadline - now_ns(l);
+            if (left <= 0)
+                return timeout_ns == 0 ? -EAGAIN : -ETIME;
+        }
+        kc_transport_t *in;
+        int rc = kc_transport_accept(l->inner, &in, peer, left, cancel);
+        if (rc < 0)
+            return rc;
+        kc_rel_sess_t m;
+        rc = sess_recv(in, &m, REL_HANDSHAKE_NS, cancel);
+        if (rc == -ECANCELED) {
+            kc_transport_close(in);
+            return rc;
+        }
+        if (rc == 0 && m.kind == KC_REL_SESS_NEW) {
+            kc_rel_sess_t ok = {KC_REL_SESS_OK, new_session_id(), 0};
+            if (sess_send(in, &ok, REL_HANDSHAKE_NS, cancel) == 0) {
+                sess_args_t sa = {ok.id, NULL, NULL, l};
+                return ep_make(in, &l->cfg, 1, &sa, (rel_ep_t **)self);
+            }
+        } else if (rc == 0 && m.kind == KC_REL_SESS_RESUME && resume_session(l, in, &m)) {
+            continue;
+        }
+        kc_transport_close(in); /* no handshake, a bad one, or nobody to resume */
+    }
+}
+
 static int rel_accept(void *listener, void **self, kc_transport_peer_t *peer, int64_t timeout_ns,
                       const kc_cancel_t *cancel)
 {
     rel_ep_t *l = listener;
     if (!l->listener)
         return -EINVAL;
+    if (l->cfg.grace > 0)
+        return accept_session(l, self, peer, timeout_ns, cancel);
     kc_transport_t *inner;
     int rc = kc_transport_accept(l->inner, &inner, peer, timeout_ns, cancel);
     if (rc < 0)
         return rc;
-    return ep_make(inner, &l->cfg, 1, (rel_ep_t **)self);
+    return ep_make(inner, &l->cfg, 1, NULL, (rel_ep_t **)self);
 }
 
 static int rel_connect(const char *addr, const kc_transport_opts_t *o, void **self,
@@ -689,7 +1088,18 @@ static int rel_connect(const char *addr, const kc_transport_opts_t *o, void **se
     kc_transport_t *inner;
     if ((rc = kc_transport_connect(addr, &r.inner, &inner, timeout_ns, cancel)) < 0)
         return rc;
-    return ep_make(inner, &r.cfg, 0, (rel_ep_t **)self);
+    if (r.cfg.grace == 0)
+        return ep_make(inner, &r.cfg, 0, NULL, (rel_ep_t **)self);
+    /* Ask for a new session and go on: the acceptor's answer (the id) is
+     * the first frame the rx pump reads, so connect does not wait for the
+     * server to accept, as with any stream. */
+    kc_rel_sess_t m = {KC_REL_SESS_NEW, 0, 0};
+    if ((rc = sess_send(inner, &m, timeout_ns, cancel)) < 0) {
+        kc_transport_close(inner);
+        return rc;
+    }
+    sess_args_t sa = {0, addr, &r.inner, NULL};
+    return ep_make(inner, &r.cfg, 0, &sa, (rel_ep_t **)self);
 }
 
 static int rel_send(void *self, const kc_frame_hdr_t *hdr, const struct iovec *iov, int iovcnt,
@@ -714,7 +1124,7 @@ static int rel_send(void *self, const kc_frame_hdr_t *hdr, const struct iovec *i
     int rc = 0;
     for (;;) {
         if (e->err || e->stopping) {
-            rc = -EPIPE;
+            rc = e->err == -ECONNRESET ? -ECONNRESET : -EPIPE;
             goto out;
         }
         /* Room in the tail segment (queued, not yet sent) plus free slots. */
@@ -832,7 +1242,16 @@ out:
 static void rel_close(void *self)
 {
     rel_ep_t *e = self;
+    if (e->listener) {
+        /* Its sessions live on; they no longer hear of new links. */
+        pthread_mutex_lock(&sess_lk);
+        for (rel_ep_t *x = e->sessions; x; x = x->snext)
+            x->lsn = NULL;
+        e->sessions = NULL;
+        pthread_mutex_unlock(&sess_lk);
+    }
     if (!e->listener) {
+        unlist(e);
         /* Linger: let the unacknowledged data reach the peer. */
         int64_t deadline = now_ns(e) + REL_LINGER_NS;
         pthread_mutex_lock(&e->lk);
@@ -841,6 +1260,13 @@ static void rel_close(void *self)
             ;
         pthread_mutex_unlock(&e->lk);
         stop_pumps(e);
+        if (e->handover)
+            kc_transport_close(e->handover);
+        if (e->inner && e->cfg.on_link) {
+            pthread_mutex_lock(&e->lk);
+            e->cfg.on_link(e->cfg.link_arg, NULL);
+            pthread_mutex_unlock(&e->lk);
+        }
     }
     kc_transport_close(e->inner);
     if (e->listener) {

@@ -265,3 +265,23 @@ void kc__rel_snd_on_timeout(kc_rel_snd_t *s)
     s->in_recovery = false; /* slow start again at once */
     s->recover = s->nxt;    /* no decrease for this window's other losses */
 }
+
+int kc__rel_snd_on_resume(kc_rel_snd_t *s, uint64_t peer_nxt, uint32_t cwnd_max)
+{
+    if (peer_nxt < s->una || peer_nxt > s->nxt)
+        return -EPROTO;
+    while (s->una < peer_nxt) {
+        kc_rel_seg_t *g = sseg(s, s->una);
+        free(g->buf);
+        *g = (kc_rel_seg_t){0};
+        s->una++;
+    }
+    for (uint64_t q = s->una; q < s->nxt; q++)
+        sseg(s, q)->st = KC_REL_S_SENT | KC_REL_S_LOST;
+    s->in_recovery = false;
+    s->recover = s->nxt;
+    s->cwnd = cwnd_max < 4 ? cwnd_max : 4;
+    if (s->peer_end < s->una + 1)
+        s->peer_end = s->una + 1;
+    return 0;
+}

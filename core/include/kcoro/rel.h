@@ -81,6 +81,7 @@ typedef struct kc_rel_counters {
     _Atomic uint64_t rtt_samples;  /* RTT samples taken */
     _Atomic int64_t srtt_ns;       /* the last smoothed RTT */
     _Atomic int64_t rto_ns;        /* the last retransmission timeout */
+    _Atomic uint64_t resumed;      /* sessions carried onto a new inner link */
 } kc_rel_counters_t;
 
 /* Kinds of kc_rel_event_t. */
@@ -111,6 +112,13 @@ typedef struct kc_rel_event {
  * pumps, under the endpoint's lock: it must not call into the endpoint. */
 typedef void (*kc_rel_trace_fn_t)(void *arg, const kc_rel_event_t *ev);
 
+/* Called with an endpoint's inner link each time one starts carrying it
+ * (the first, and every one a session resumes on), and with NULL just
+ * before that link is closed; under the endpoint's lock, so the link stays
+ * open until the NULL call returns. Tests use it to cut the link under the
+ * layer (shutdown(2) of kc_transport_poll_handle(inner)). */
+typedef void (*kc_rel_link_fn_t)(void *arg, kc_transport_t *inner);
+
 /* Options of a rel: endpoint, passed as kc_transport_opts_t.adapter.
  * Initialise with KC_REL_OPTS_INIT; zero fields take the defaults named. */
 typedef struct kc_rel_opts {
@@ -124,12 +132,23 @@ typedef struct kc_rel_opts {
     const void *inner;           /* the inner transport's adapter options */
     kc_rel_trace_fn_t trace;     /* optional event trace */
     void *trace_arg;             /* passed to trace */
+    /* Sessions: > 0 makes every endpoint a session that survives the loss
+     * of its inner link for this long (core/docs/RELIABILITY.md,
+     * "Sessions"): the connector dials the URL again, the listener hands
+     * the new link to the session, unacknowledged segments go out again,
+     * nothing is lost or duplicated; past it every waiting call gets
+     * -ECONNRESET. Both ends must set it. The options (and `inner`) are
+     * BORROWED until the endpoint is closed, to dial again. 0: none. */
+    int64_t grace_ns;
+    kc_rel_link_fn_t on_link; /* optional */
+    void *link_arg;           /* passed to on_link */
 } kc_rel_opts_t;
 
-/* KC_REL_OPTS_INIT: every default, no counters, no inner options, no trace. */
+/* KC_REL_OPTS_INIT: every default, no counters, no inner options, no trace,
+ * no sessions. */
 #define KC_REL_OPTS_INIT                                                                           \
     {                                                                                              \
-        sizeof(kc_rel_opts_t), 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL                               \
+        sizeof(kc_rel_opts_t), 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL                \
     }
 
 /* Register the "rel" scheme with kc_transport_register(). Idempotent.

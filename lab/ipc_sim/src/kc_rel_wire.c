@@ -195,6 +195,46 @@ int kc__rel_ack_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload, uint64
     return 0;
 }
 
+/* ---- SESS ----------------------------------------------------------- */
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)(v >> 32));
+    put32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+int kc__rel_sess_encode(const kc_rel_sess_t *m, kc_frame_hdr_t *hdr, uint8_t buf[KC_REL_SESS_LEN])
+{
+    if (!m || !hdr || !buf || !m->kind || (m->kind & ~KC_REL_SESS_KNOWN))
+        return -EINVAL;
+    *hdr = (kc_frame_hdr_t){KC_WIRE_VERSION, KC_FRAME_ACK, 0, KC_REL_CHAN_SESS, 0,
+                            KC_REL_SESS_LEN};
+    put32(buf + 4, m->kind);
+    put64(buf + 8, m->id);
+    put64(buf + 16, m->rcv_nxt);
+    put32(buf, frame_crc(hdr, buf + 4, KC_REL_SESS_LEN - 4));
+    return 0;
+}
+
+int kc__rel_sess_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload, kc_rel_sess_t *out)
+{
+    if (!hdr || !out || hdr->type != KC_FRAME_ACK || hdr->flags ||
+        hdr->chan_id != KC_REL_CHAN_SESS || hdr->id || hdr->len != KC_REL_SESS_LEN || !payload)
+        return -EPROTO;
+    if (frame_crc(hdr, payload + 4, hdr->len - 4) != get32(payload))
+        return -EBADMSG;
+    kc_rel_sess_t m = {get32(payload + 4), get64(payload + 8), get64(payload + 16)};
+    if (!m.kind || (m.kind & ~KC_REL_SESS_KNOWN))
+        return -EPROTO;
+    *out = m;
+    return 0;
+}
+
 /* ---- RFC 6298 ------------------------------------------------------- */
 
 /* G, the clock granularity of RFC 6298 2.2: the scheduler's timers fire
