@@ -212,8 +212,7 @@ int kc__rel_sess_encode(const kc_rel_sess_t *m, kc_frame_hdr_t *hdr, uint8_t buf
 {
     if (!m || !hdr || !buf || !m->kind || (m->kind & ~KC_REL_SESS_KNOWN))
         return -EINVAL;
-    *hdr = (kc_frame_hdr_t){KC_WIRE_VERSION, KC_FRAME_ACK, 0, KC_REL_CHAN_SESS, 0,
-                            KC_REL_SESS_LEN};
+    *hdr = (kc_frame_hdr_t){KC_WIRE_VERSION, KC_FRAME_ACK, 0, KC_REL_CHAN_SESS, 0, KC_REL_SESS_LEN};
     put32(buf + 4, m->kind);
     put64(buf + 8, m->id);
     put64(buf + 16, m->rcv_nxt);

@@ -42,10 +42,10 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Guards every listener's list of sessions and the sessions' pointers to
  * their listener (taken before an endpoint's lock). */
@@ -284,13 +284,16 @@ static int attach(rel_ep_t *e, kc_transport_t *in, uint64_t peer_nxt)
     return 0;
 }
 
+/* A session id: unpredictable enough to tell sessions apart (not a
+ * secret: the link's own authentication, if any, guards it). */
 static uint64_t new_session_id(void)
 {
-    uint64_t id = 0;
-    while (id == 0)
-        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
-            id = (uint64_t)mono_ns() * 0x9e3779b97f4a7c15ull;
-    return id;
+    static _Atomic uint64_t made;
+    uint64_t n = atomic_fetch_add_explicit(&made, 1, memory_order_relaxed);
+    uint64_t s[4];
+    kc__sim_rng_seed(s, (uint64_t)mono_ns() ^ ((uint64_t)getpid() << 32) ^
+                            (uint64_t)(uintptr_t)&made ^ (n * 0x9e3779b97f4a7c15ull));
+    return s[0] ? s[0] : 1;
 }
 
 /* Send m on in (the caller owns it: no pump uses it yet). */
@@ -354,8 +357,8 @@ static int reattach(rel_ep_t *e)
         kc_transport_close(old);
         pthread_mutex_lock(&e->lk);
     }
-    int64_t deadline = e->detached_at > INT64_MAX - e->cfg.grace ? INT64_MAX
-                                                                  : e->detached_at + e->cfg.grace;
+    int64_t deadline =
+        e->detached_at > INT64_MAX - e->cfg.grace ? INT64_MAX : e->detached_at + e->cfg.grace;
     int64_t backoff = 10000000; /* 10 ms, doubling to 1 s */
     for (;;) {
         if (e->stopping)

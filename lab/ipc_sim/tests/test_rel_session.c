@@ -27,7 +27,6 @@
 #include "kc_rel_impl.h"
 #include "kcoro/sched.h"
 
-
 static double mono_s(void)
 {
     struct timespec ts;
