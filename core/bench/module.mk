@@ -24,6 +24,9 @@ bench.uses := port/kc_port.h sched/kc_sched_svc.h
 # bench_ipc: the two-process ipc figures (its tcp:// figure links
 # libkcoro-tcp: adapters/tcp/module.mk adds the library).
 CORE_BENCH += ipc
+# bench_mux: the two-process figures of remote channels (kcoro/mux.h) beside
+# the mux_*.c peers (core/bench/peers/pairs.tsv).
+CORE_BENCH += mux
 # count_ops: the hot paths N times each on one worker, for instruction
 # counts under callgrind (mk/count-ops.sh, `make bench-count`); not timed,
 # so `make bench` does not run it.

@@ -23,6 +23,7 @@
 #include "kcoro/ipc.h"
 #include "kcoro/sim.h"
 #include "kcoro/rel.h"
+#include "kcoro/mux.h"
 #include "kcoro/produce.h"
 #include "kcoro/chan_timer.h"
 #include "kcoro/context.h"

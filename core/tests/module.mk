@@ -56,6 +56,7 @@ CORE_TESTS += abuse_registry
 CORE_TESTS += abuse_monitor
 CORE_TESTS += abuse_sim
 CORE_TESTS += abuse_rel
+CORE_TESTS += abuse_mux
 CORE_TESTS += sim_env
 CORE_TESTS += registry
 CORE_TESTS += sched_dump

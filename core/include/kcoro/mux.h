@@ -30,7 +30,6 @@
  * means 0). A close on either side reaches the other: receivers drain,
  * then -EPIPE. A lost connection closes every imported channel with
  * -ECONNRESET (waiting calls get it; receivers drain what arrived first).
- * Lab status: this header is not installed until lab/mux graduates.
  */
 #ifndef KCORO_MUX_H
 #define KCORO_MUX_H
@@ -129,6 +128,8 @@ typedef struct kc_mux_stats {
     uint64_t rx_bytes_held;     /* bytes received and not yet taken (bounded by the window) */
     uint64_t rx_bytes_peak;     /* the most rx_bytes_held has been */
     uint64_t conn_window;       /* our connection window in bytes */
+    uint64_t cancels_out;       /* CANCELs sent: rendezvous sends that gave up waiting */
+    uint64_t cancels_in;        /* CANCELs received (exported rendezvous channels) */
 } kc_mux_stats_t;
 
 /* Read c's channel-layer counters into *out (set out->size first); all

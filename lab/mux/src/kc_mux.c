@@ -1,4 +1,4 @@
-/* kc_mux.c - the channel layer of a connection: stream table, control lane, credit, DRR transmit.
+/* kc_mux.c - the channel layer of a connection: its frames in and out (DRR transmit), export and import.
  *
  * The connection's tx task asks pull() for a frame whenever it may send
  * one: the control lane first (queued OPEN/CLOSE/VERDICT/CANCEL/RESET
@@ -28,335 +28,20 @@
  *   OPEN          RESET received / sent, connection death DEAD    on_frame, destroy, on_dead
  * CLOSE does not end a stream: it closes one direction; elements keep
  * flowing until the final count, then receivers read -EPIPE.
+ *
+ * The top of the layer's three files (kc_mux_impl.h): it calls down into
+ * kc_mux_stream.c and kc_mux_state.c, neither calls it.
  */
 #include "kc_mux_impl.h"
 
 #include "kcoro/sched.h"
 
+#include "sched/kc_sched_svc.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-void kc__mux_ctl_encode(const kc_mux_ctl_t *m, uint8_t *out)
-{
-    out[0] = m->op;
-    out[1] = m->a;
-    out[2] = (uint8_t)(m->b >> 8);
-    out[3] = (uint8_t)m->b;
-    put32(out + 4, m->c);
-    put32(out + 8, (uint32_t)(m->d >> 32));
-    put32(out + 12, (uint32_t)m->d);
-}
-
-int kc__mux_ctl_decode(const uint8_t *p, size_t len, kc_mux_ctl_t *m)
-{
-    if (p == NULL || len < KC_MUX_CTL_SIZE)
-        return -EPROTO;
-    m->op = p[0];
-    m->a = p[1];
-    m->b = (uint16_t)((p[2] << 8) | p[3]);
-    m->c = get32(p + 4);
-    m->d = ((uint64_t)get32(p + 8) << 32) | get32(p + 12);
-    if (m->op < KC_MUX_OPEN || m->op > KC_MUX_RESET || m->b != 0)
-        return -EPROTO;
-    if (m->op != KC_MUX_OPEN && len != KC_MUX_CTL_SIZE)
-        return -EPROTO; /* only OPEN carries a name */
-    return 0;
-}
-
-/* ------------------------------------------------------------ waiting */
-
-int kc__mux_wait(struct kc_mux *m, struct kc_mux_wait **list, int64_t timeout_ns,
-                 const kc_cancel_t *cancel)
-{
-    kc_parker_t pk;
-    kc_parker_init(&pk);
-    struct kc_mux_wait w = {*list, &pk};
-    /* cppcheck-suppress autoVariables ; unlinked below before w goes away */
-    *list = &w;
-    pthread_mutex_unlock(&m->lock);
-    int rc = kc_park(&pk, timeout_ns, cancel);
-    pthread_mutex_lock(&m->lock);
-    /* Still listed (timeout, cancel): unlink. A waker empties the list and
-     * unparks under the lock, so no unpark of pk is pending once we hold it. */
-    for (struct kc_mux_wait **pp = list; *pp; pp = &(*pp)->next) {
-        if (*pp == &w) {
-            *pp = w.next;
-            break;
-        }
-    }
-    return rc;
-}
-
-void kc__mux_wake(struct kc_mux_wait **list)
-{
-    for (struct kc_mux_wait *w = *list; w; w = w->next)
-        kc_unpark(w->p);
-    *list = NULL;
-}
-
-/* ------------------------------------------------------------ streams */
-
-static uint32_t slot_of(const struct kc_mux *m, uint32_t id, bool exporter)
-{
-    uint32_t h = (id * 2654435761u) ^ (exporter ? 0x9e3779b9u : 0);
-    return h & m->map_mask;
-}
-
-static void map_grow(struct kc_mux *m)
-{
-    uint32_t n = (m->map_mask + 1) * 2;
-    struct kc_mux_stream **nb = calloc(n, sizeof *nb);
-    if (nb == NULL)
-        return; /* chains grow longer; still correct */
-    struct kc_mux_stream **old = m->map;
-    uint32_t old_n = m->map_mask + 1;
-    m->map = nb;
-    m->map_mask = n - 1;
-    for (uint32_t i = 0; i < old_n; i++) {
-        for (struct kc_mux_stream *s = old[i], *nx; s; s = nx) {
-            nx = s->map_next;
-            uint32_t k = slot_of(m, s->id, s->exporter);
-            s->map_next = nb[k];
-            nb[k] = s;
-        }
-    }
-    free(old);
-}
-
-struct kc_mux_stream *kc__mux_stream_new(struct kc_mux *m, uint32_t id, bool exporter)
-{
-    struct kc_mux_stream *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return NULL;
-    s->mux = m;
-    s->id = id;
-    s->exporter = exporter;
-    s->refs = 1;
-    m->refs++;
-    if (m->nstreams >= m->map_mask + 1)
-        map_grow(m);
-    uint32_t k = slot_of(m, id, exporter);
-    s->map_next = m->map[k];
-    m->map[k] = s;
-    m->nstreams++;
-    m->st.streams = m->nstreams;
-    return s;
-}
-
-struct kc_mux_stream *kc__mux_find(struct kc_mux *m, uint32_t id, bool exporter)
-{
-    for (struct kc_mux_stream *s = m->map[slot_of(m, id, exporter)]; s; s = s->map_next)
-        if (s->id == id && s->exporter == exporter)
-            return s;
-    return NULL;
-}
-
-void kc__mux_unmap(struct kc_mux *m, struct kc_mux_stream *s)
-{
-    for (struct kc_mux_stream **pp = &m->map[slot_of(m, s->id, s->exporter)]; *pp;
-         pp = &(*pp)->map_next) {
-        if (*pp == s) {
-            *pp = s->map_next;
-            m->nstreams--;
-            m->st.streams = m->nstreams;
-            return;
-        }
-    }
-}
-
-/* The two rings of active streams (FQ-CoDel's new and old flows): a
- * stream that becomes active after being idle joins the tail of the *new*
- * ring, served before the old one, for one quantum; then it moves to the
- * tail of the old ring, where the plain deficit round robin runs. A sparse
- * stream (a ping among bulk transfers) thus waits for at most one frame of
- * each stream that went new before it, not for a round of every stream. */
-static void ring_add(struct kc_mux_stream **head, struct kc_mux_stream *s)
-{
-    if (*head == NULL) {
-        s->act_next = s->act_prev = s;
-        *head = s;
-    } else { /* at the tail: just before the head */
-        s->act_next = *head;
-        s->act_prev = (*head)->act_prev;
-        s->act_prev->act_next = s;
-        (*head)->act_prev = s;
-    }
-}
-
-static void ring_del(struct kc_mux_stream **head, struct kc_mux_stream *s)
-{
-    if (s->act_next == s) {
-        *head = NULL;
-    } else {
-        s->act_prev->act_next = s->act_next;
-        s->act_next->act_prev = s->act_prev;
-        if (*head == s)
-            *head = s->act_next;
-    }
-}
-
-static void deactivate(struct kc_mux *m, struct kc_mux_stream *s)
-{
-    if (!s->active)
-        return;
-    ring_del(s->is_new ? &m->act_new : &m->act, s);
-    s->active = false;
-    s->is_new = false;
-    s->deficit = 0;
-}
-
-void kc__mux_activate(struct kc_mux *m, struct kc_mux_stream *s)
-{
-    if (s->active || s->out_unsent == 0 || s->state == ST_DEAD)
-        return;
-    ring_add(&m->act_new, s);
-    s->active = true;
-    s->is_new = true;
-    kc__mux_kick(m);
-}
-
-static void free_mux(struct kc_mux *m)
-{
-    while (m->ctl_head) {
-        struct kc_mux_ctlitem *n = m->ctl_head->next;
-        free(m->ctl_head);
-        m->ctl_head = n;
-    }
-    while (m->exports) {
-        struct kc_mux_export *n = m->exports->next;
-        free(m->exports);
-        m->exports = n;
-    }
-    free(m->map);
-    pthread_mutex_unlock(&m->lock);
-    pthread_mutex_destroy(&m->lock);
-    free(m);
-}
-
-/* Drop one reference of m (lock held). True when m is gone (unlocked). */
-static bool mux_unref(struct kc_mux *m)
-{
-    if (--m->refs != 0)
-        return false;
-    free_mux(m);
-    return true;
-}
-
-bool kc__mux_stream_unref(struct kc_mux_stream *s)
-{
-    if (--s->refs != 0)
-        return false;
-    struct kc_mux *m = s->mux;
-    deactivate(m, s);
-    for (struct kc_mux_chunk *c = s->out_head, *n; c; c = n) {
-        n = c->next;
-        free(c);
-    }
-    for (struct kc_mux_inbuf *b = s->in_head, *n; b; b = n) {
-        n = b->next;
-        m->rx_held -= b->len - b->off;
-        free(b->buf);
-        free(b);
-    }
-    free(s->reasm);
-    if (s->life != NULL)
-        kc_cancel_destroy(s->life);
-    free(s);
-    return mux_unref(m);
-}
-
-/* ------------------------------------------------------------ control lane */
-
-void kc__mux_kick(struct kc_mux *m)
-{
-    if (m->tx_idle && m->conn != NULL) {
-        m->tx_idle = false;
-        kc__ipc_layer_kick(m->conn); /* takes the connection's lock: mux -> conn order */
-    }
-}
-
-int kc__mux_ctl(struct kc_mux *m, struct kc_mux_stream *s, const kc_mux_ctl_t *msg, uint32_t id,
-                const char *name)
-{
-    size_t nlen = name ? strlen(name) : 0;
-    struct kc_mux_ctlitem *it = malloc(sizeof *it + KC_MUX_CTL_SIZE + nlen);
-    if (it == NULL)
-        return -ENOMEM;
-    it->next = NULL;
-    it->chan_id = s ? (s->id | (s->exporter ? KC_MUX_ID_EXPORTER : 0)) : 0;
-    it->id = id;
-    it->len = (uint32_t)(KC_MUX_CTL_SIZE + nlen);
-    kc__mux_ctl_encode(msg, it->data);
-    if (nlen)
-        memcpy(it->data + KC_MUX_CTL_SIZE, name, nlen);
-    if (msg->op == KC_MUX_OPEN || msg->op == KC_MUX_OPEN_OK)
-        m->conn_dirty = true; /* the peer hears our window before any data */
-    if (m->ctl_tail)
-        m->ctl_tail->next = it;
-    else
-        m->ctl_head = it;
-    m->ctl_tail = it;
-    kc__mux_kick(m);
-    return 0;
-}
-
-/* The limit s should advertise now: what was taken plus the window, or
- * for an importer's rendezvous receive, one per waiting receiver. */
-static uint64_t stream_want(const struct kc_mux_stream *s)
-{
-    if (!s->exporter && !s->recv_started)
-        return 0; /* the importer asks for elements only once it receives */
-    if (!s->exporter && s->rendezvous)
-        return s->in_taken + s->waiting_recv;
-    return s->in_taken + s->window;
-}
-
-void kc__mux_grant(struct kc_mux *m, struct kc_mux_stream *s, bool now)
-{
-    if (s->state == ST_DEAD)
-        return;
-    uint64_t want = stream_want(s);
-    if (want <= s->granted)
-        return;
-    /* Announce once a quarter of the window was consumed (or at once:
-     * rendezvous, the first grant, a caller that must not wait). */
-    uint64_t quarter = s->window / 4 ? s->window / 4 : 1;
-    if (!now && !s->rendezvous && s->granted != 0 && want - s->granted < quarter)
-        return;
-    s->want = want;
-    if (!s->ctl_dirty) {
-        s->ctl_dirty = true;
-        s->refs++; /* the dirty list's */
-        s->dirty_next = m->dirty;
-        m->dirty = s;
-        kc__mux_kick(m);
-    }
-}
-
-void kc__mux_conn_taken(struct kc_mux *m, uint64_t bytes)
-{
-    m->conn_taken += bytes;
-    uint64_t want = m->conn_taken + m->conn_window;
-    if (!m->conn_dirty && want - m->conn_granted >= m->conn_window / 4) {
-        m->conn_dirty = true;
-        kc__mux_kick(m);
-    }
-}
 
 /* ------------------------------------------------------------ transmit */
 
@@ -483,15 +168,9 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec *v)
     m->st.elems_out += f->elems;
     uint32_t next = frame_bytes(m, s);
     if (next == 0 && s->out_unsent == 0) {
-        deactivate(m, s);
+        kc__mux_deactivate(m, s);
     } else if (next == 0 || s->deficit < next) { /* its turn is over */
-        if (s->is_new) { /* its one quantum as a new stream: to the old ring */
-            ring_del(&m->act_new, s);
-            s->is_new = false;
-            ring_add(&m->act, s);
-        } else {
-            m->act = s->act_next;
-        }
+        kc__mux_turn_over(m, s);
     }
     /* Credits for senders: room in the window opened when the element
      * was accepted, nothing changes here. */
@@ -624,6 +303,7 @@ static int on_ctl(struct kc_mux *m, const kc_frame_hdr_t *h, const uint8_t *p)
     case KC_MUX_CANCEL:
         if (from_exporter || !s->rendezvous)
             return -EPROTO;
+        m->st.cancels_in++;
         kc__mux_on_cancel(s, kc__mux_seq64(s->in_taken, h->id));
         return 0;
     case KC_MUX_RESET:
@@ -671,26 +351,6 @@ static int on_frame(void *arg, const kc_frame_hdr_t *h, void *p)
 
 /* ------------------------------------------------------------ life */
 
-void kc__mux_stream_kill(struct kc_mux_stream *s, int rc)
-{
-    if (s->state == ST_DEAD)
-        return;
-    struct kc_mux *m = s->mux;
-    s->state = ST_DEAD;
-    s->dead_rc = rc;
-    if (s->exporter)
-        kc__mux_drain(s); /* an importer's proxy drains at destroy (receivers read first) */
-    deactivate(m, s);
-    if (s->life != NULL)
-        kc_cancel_trigger(s->life); /* the exporter's pumps end */
-    if (!s->exporter && s->ch != NULL)
-        kc__chan_remote_closed(s->ch, rc);
-    kc__mux_wake(&s->send_waiters);
-    kc__mux_wake(&s->recv_waiters);
-    kc__mux_wake(&s->verdict_waiters);
-    kc__mux_wake(&m->open_waiters);
-}
-
 static void on_dead(void *arg, int rc)
 {
     struct kc_mux *m = arg;
@@ -735,7 +395,7 @@ static void on_free(void *arg)
     }
     free(m->inflight.ctl);
     m->inflight.ctl = NULL;
-    if (!mux_unref(m))
+    if (!kc__mux_unref(m))
         pthread_mutex_unlock(&m->lock);
 }
 
@@ -828,24 +488,178 @@ KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out)
     return 0;
 }
 
-int kc__mux_check(struct kc_mux *m)
+/* ------------------------------------------------------------ public */
+
+KC_API int kc_ipc_export(kc_ipc_conn_t *c, const char *name, kc_chan_t *ch,
+                         const kc_mux_export_opts_t *opts)
 {
-    uint64_t held = 0;
-    for (uint32_t i = 0; i <= m->map_mask; i++) {
-        for (struct kc_mux_stream *s = m->map[i]; s; s = s->map_next) {
-            if (s->active != (s->out_unsent > 0 && s->state != ST_DEAD) && s->state != ST_DEAD)
-                return 1;
-            if (s->state == ST_OPEN && s->out_queued > s->peer_limit)
-                return 2;
-            if (s->in_seq > s->granted && s->granted != 0)
-                return 3;
-            for (const struct kc_mux_inbuf *b = s->in_head; b; b = b->next)
-                held += b->len - b->off;
+    kc_mux_export_opts_t def = KC_MUX_EXPORT_OPTS_INIT;
+    if (opts == NULL)
+        opts = &def;
+    if (c == NULL || name == NULL || ch == NULL || name[0] == '\0' ||
+        strlen(name) > KC_MUX_NAME_MAX || kc_chan_elem_size(ch) == 0 ||
+        opts->size < sizeof(kc_mux_export_opts_t))
+        return -EINVAL;
+    struct kc_mux *m;
+    int rc = kc__mux_get(c, 0, &m);
+    if (rc < 0)
+        return rc;
+    struct kc_mux_export *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return -ENOMEM;
+    strcpy(e->name, name);
+    e->ch = ch;
+    e->opts = *opts;
+    pthread_mutex_lock(&m->lock);
+    for (struct kc_mux_export *x = m->exports; x; x = x->next) {
+        if (strcmp(x->name, name) == 0) {
+            pthread_mutex_unlock(&m->lock);
+            free(e);
+            return -EEXIST;
         }
     }
-    if (m->conn_rx > m->conn_granted)
-        return 3;
-    if (held > m->rx_held || m->rx_held > m->conn_window + KC_MUX_CONN_WINDOW)
-        return 5;
+    if (m->dead) {
+        pthread_mutex_unlock(&m->lock);
+        free(e);
+        return -EPIPE;
+    }
+    e->next = m->exports;
+    m->exports = e;
+    pthread_mutex_unlock(&m->lock);
     return 0;
+}
+
+KC_API int kc_ipc_unexport(kc_ipc_conn_t *c, const char *name)
+{
+    if (c == NULL || name == NULL)
+        return -EINVAL;
+    struct kc_mux *m;
+    int rc = kc__mux_get(c, 0, &m);
+    if (rc < 0)
+        return rc == -EPIPE ? -ENOENT : rc;
+    pthread_mutex_lock(&m->lock);
+    struct kc_mux_export **pp = &m->exports;
+    while (*pp && strcmp((*pp)->name, name) != 0)
+        pp = &(*pp)->next;
+    struct kc_mux_export *e = *pp;
+    if (e == NULL) {
+        pthread_mutex_unlock(&m->lock);
+        return -ENOENT;
+    }
+    *pp = e->next;
+    /* reset its streams and wait until their pumps let go of the channel */
+    for (uint32_t i = 0; i <= m->map_mask; i++) {
+        for (struct kc_mux_stream *s = m->map[i]; s; s = s->map_next) {
+            if (s->exp != e || s->state == ST_DEAD)
+                continue;
+            kc_mux_ctl_t msg = {KC_MUX_RESET, 0, 0, 0, 0};
+            kc__mux_ctl(m, s, &msg, 0, NULL);
+            kc__mux_stream_kill(s, -ECONNRESET); /* drains (E1) */
+        }
+    }
+    for (;;) {
+        bool busy = false;
+        for (uint32_t i = 0; i <= m->map_mask && !busy; i++)
+            for (struct kc_mux_stream *s = m->map[i]; s && !busy; s = s->map_next)
+                busy = s->exp == e && s->refs > 1;
+        if (!busy)
+            break;
+        pthread_mutex_unlock(&m->lock);
+        kc_sched_sleep(100000, NULL); /* pumps end at once once their token fired */
+        pthread_mutex_lock(&m->lock);
+    }
+    for (uint32_t i = 0; i <= m->map_mask; i++) {
+        for (struct kc_mux_stream *s = m->map[i], *n; s; s = n) {
+            n = s->map_next;
+            if (s->exp == e) {
+                kc__mux_unmap(m, s);
+                s->exp = NULL;
+                kc__mux_stream_unref(s);
+            }
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    free(e);
+    return 0;
+}
+
+KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,
+                         const kc_mux_import_opts_t *opts, const kc_cancel_t *cancel)
+{
+    kc_mux_import_opts_t def = KC_MUX_IMPORT_OPTS_INIT;
+    if (opts == NULL)
+        opts = &def;
+    if (out == NULL || c == NULL || name == NULL || name[0] == '\0' ||
+        strlen(name) > KC_MUX_NAME_MAX || opts->size < sizeof(kc_mux_import_opts_t))
+        return -EINVAL;
+    struct kc_mux *m;
+    int rc = kc__mux_get(c, 0, &m);
+    if (rc < 0)
+        return rc == -EPIPE ? -EPIPE : rc;
+    int64_t deadline = kc__deadline_after(kc__timeout_norm(opts->timeout_ns));
+    pthread_mutex_lock(&m->lock);
+    if (m->dead) {
+        rc = m->dead_rc;
+        pthread_mutex_unlock(&m->lock);
+        return rc;
+    }
+    uint32_t id = m->next_id;
+    while (kc__mux_find(m, id, false) != NULL || id == 0)
+        id = (id + 1) & ~KC_MUX_ID_EXPORTER;
+    m->next_id = (id + 1) & ~KC_MUX_ID_EXPORTER;
+    struct kc_mux_stream *s = kc__mux_stream_new(m, id, false);
+    if (s == NULL) {
+        pthread_mutex_unlock(&m->lock);
+        return -ENOMEM;
+    }
+    s->refs++; /* ours, then the proxy's */
+    kc_mux_ctl_t msg = {KC_MUX_OPEN, 0, 0, 0, 0};
+    rc = kc__mux_ctl(m, s, &msg, 0, name);
+    while (rc == 0 && s->state == ST_OPENING) {
+        int64_t left = kc__deadline_left(deadline);
+        if (left == 0) {
+            rc = -ETIME;
+            break;
+        }
+        int prc = kc__mux_wait(m, &m->open_waiters, left, cancel);
+        if (prc == -ECANCELED && s->state == ST_OPENING)
+            rc = -ECANCELED;
+    }
+    if (rc == 0 && s->state != ST_OPEN)
+        rc = s->open_rc < 0 ? s->open_rc : s->dead_rc;
+    kc_chan_t *ch = NULL;
+    if (rc == 0) {
+        kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
+        o.kind = (kc_chan_kind_t)s->kind;
+        o.capacity = s->kind == KC_CHAN_BUFFERED ? (size_t)s->capacity : 0;
+        o.elem_size = s->elem;
+        o.name = opts->name ? opts->name : name;
+        o.on_undelivered = opts->on_undelivered;
+        o.undelivered_arg = opts->undelivered_arg;
+        rc = kc__chan_remote_create(&ch, &o, &kc__mux_proxy_ops, s);
+        uint64_t w = opts->window ? opts->window : s->capacity;
+        if (w == 0 || s->rendezvous)
+            w = 1;
+        s->window = w > (1u << 20) ? 1u << 20 : (uint32_t)w;
+    }
+    if (rc == 0) {
+        s->ch = ch;
+        *out = ch;
+        pthread_mutex_unlock(&m->lock);
+        return 0;
+    }
+    /* failed: the stream goes (a late OPEN_OK finds nothing; the exporter
+     * hears a RESET if it opened one) */
+    if (s->state == ST_OPENING || s->state == ST_OPEN) {
+        kc_mux_ctl_t r = {KC_MUX_RESET, 0, 0, 0, 0};
+        kc__mux_ctl(m, s, &r, 0, NULL);
+    }
+    kc__mux_stream_kill(s, rc);
+    if (m->conn != NULL) { /* else on_free unmapped it and dropped the map's reference */
+        kc__mux_unmap(m, s);
+        kc__mux_stream_unref(s);
+    }
+    if (!kc__mux_stream_unref(s)) /* ours */
+        pthread_mutex_unlock(&m->lock);
+    return rc;
 }

@@ -227,10 +227,13 @@ struct kc_mux {
     kc_mux_stats_t st;
 };
 
-/* ---- kc_mux.c: the layer */
-/* The mux of c, attached on first use (with conn_window bytes, or the
- * default for 0). OUT *out. Errors: -EPIPE (dead); -ENOMEM. */
-int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, struct kc_mux **out /* OUT */);
+/* Three files, each calling only the ones below it:
+ *   kc_mux.c         the connection's frames (rx, tx), the public calls
+ *   kc_mux_stream.c  the elements of a stream: buffers, pumps, the proxy
+ *   kc_mux_state.c   control messages, waiting, the stream table, the
+ *                    active rings, references, credit bookkeeping */
+
+/* ---- kc_mux_state.c */
 /* Under lock: a new stream of mux m (refs 1: the map's), or NULL. */
 struct kc_mux_stream *kc__mux_stream_new(struct kc_mux *m, uint32_t id, bool exporter);
 /* Under lock: look up / unlink a stream. */
@@ -239,6 +242,8 @@ void kc__mux_unmap(struct kc_mux *m, struct kc_mux_stream *s);
 /* Under lock: drop a reference; the last frees the stream (and may free
  * the mux: then returns true and the caller must not unlock m). */
 bool kc__mux_stream_unref(struct kc_mux_stream *s);
+/* Under lock: drop one reference of m; the last frees it (unlocked): true. */
+bool kc__mux_unref(struct kc_mux *m);
 /* Under lock: queue a control frame for stream s's peer. Returns 0 or -ENOMEM. */
 int kc__mux_ctl(struct kc_mux *m, struct kc_mux_stream *s, const kc_mux_ctl_t *msg, uint32_t id,
                 const char *name);
@@ -246,13 +251,15 @@ int kc__mux_ctl(struct kc_mux *m, struct kc_mux_stream *s, const kc_mux_ctl_t *m
 void kc__mux_kick(struct kc_mux *m);
 /* Under lock: put s in the active ring if it has unsent bytes (M1). */
 void kc__mux_activate(struct kc_mux *m, struct kc_mux_stream *s);
+/* Under lock: take s out of its active ring (its deficit starts again at 0). */
+void kc__mux_deactivate(struct kc_mux *m, struct kc_mux_stream *s);
+/* Under lock: s, the head of its ring, ends its turn: a new stream moves to
+ * the old ring's tail, an old one lets the next stream go first. */
+void kc__mux_turn_over(struct kc_mux *m, struct kc_mux_stream *s);
 /* Under lock: re-evaluate s's credit to announce; queue it when due. */
 void kc__mux_grant(struct kc_mux *m, struct kc_mux_stream *s, bool now);
 /* Under lock: consumed bytes given back to the connection window. */
 void kc__mux_conn_taken(struct kc_mux *m, uint64_t bytes);
-/* Under lock: end stream s with rc (wakes everyone; frees its buffers as
- * undelivered). */
-void kc__mux_stream_kill(struct kc_mux_stream *s, int rc);
 /* Park on *list with m->lock held on entry and return. */
 int kc__mux_wait(struct kc_mux *m, struct kc_mux_wait **list, int64_t timeout_ns,
                  const kc_cancel_t *cancel);
@@ -260,7 +267,10 @@ void kc__mux_wake(struct kc_mux_wait **list);
 /* Check M1-M5 (lock held); 0 or the number of the first broken one. */
 int kc__mux_check(struct kc_mux *m);
 
-/* ---- kc_mux_stream.c: the elements */
+/* ---- kc_mux_stream.c */
+/* Under lock: end stream s with rc (wakes everyone; an exporter's buffers
+ * go to the undelivered account). */
+void kc__mux_stream_kill(struct kc_mux_stream *s, int rc);
 /* Under lock: accept one element for sending (credit checked by the
  * caller) and activate the stream. Returns 0 or -ENOMEM. */
 int kc__mux_enqueue(struct kc_mux_stream *s, const void *elem);
@@ -280,6 +290,11 @@ void kc__mux_on_cancel(struct kc_mux_stream *s, uint64_t seq);
 void kc__mux_drain(struct kc_mux_stream *s);
 /* The proxy's operations (kc_chan_svc.h). */
 extern const kc__chan_remote_ops_t kc__mux_proxy_ops;
+
+/* ---- kc_mux.c */
+/* The mux of c, attached on first use (with conn_window bytes, or the
+ * default for 0). OUT *out. Errors: -EPIPE (dead); -ENOMEM. */
+int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, struct kc_mux **out /* OUT */);
 
 /* Extend a 32-bit wire sequence to the 64-bit count nearest to ref. */
 static inline uint64_t kc__mux_seq64(uint64_t ref, uint32_t wire)

@@ -221,6 +221,32 @@ void kc__mux_drain(struct kc_mux_stream *s)
     free(tmp);
 }
 
+void kc__mux_stream_kill(struct kc_mux_stream *s, int rc)
+{
+    if (s->state == ST_DEAD)
+        return;
+    struct kc_mux *m = s->mux;
+    s->state = ST_DEAD;
+    s->dead_rc = rc;
+    if (s->exporter)
+        kc__mux_drain(s);   /* an importer's proxy drains at destroy (receivers read first) */
+    if (s->reasm != NULL) { /* part of an element: its bytes go back to the connection */
+        kc__mux_conn_taken(m, s->reasm_len);
+        free(s->reasm);
+        s->reasm = NULL;
+        s->reasm_len = 0;
+    }
+    kc__mux_deactivate(m, s);
+    if (s->life != NULL)
+        kc_cancel_trigger(s->life); /* the exporter's pumps end */
+    if (!s->exporter && s->ch != NULL)
+        kc__chan_remote_closed(s->ch, rc);
+    kc__mux_wake(&s->send_waiters);
+    kc__mux_wake(&s->recv_waiters);
+    kc__mux_wake(&s->verdict_waiters);
+    kc__mux_wake(&m->open_waiters);
+}
+
 /* ------------------------------------------------------------ exporter pumps */
 
 static int inbound_pump(void *arg)
@@ -279,9 +305,12 @@ static int inbound_pump(void *arg)
                               0, 0, 0};
             kc__mux_ctl(m, s, &v, (uint32_t)seq, NULL);
         }
+        /* E2: its credit, whatever became of it; when the stream ends here
+         * the stream's grant goes nowhere, but the connection's bytes must
+         * come back (a reset stream must not leak the connection window) */
+        consumed(s, false);
         if (rc == -ECANCELED && (s->life == NULL || kc_cancel_is_triggered(s->life)))
-            break;          /* the stream ends */
-        consumed(s, false); /* E2: its credit, whatever became of it */
+            break; /* the stream ends */
     }
     free(buf);
     /* the pump's reference; when it is the last of the last stream after
@@ -409,7 +438,8 @@ static int proxy_send(void *impl, const void *elem, int64_t timeout_ns, const kc
 {
     struct kc_mux_stream *s = impl;
     struct kc_mux *m = s->mux;
-    int64_t deadline = timeout_ns > 0 ? kc__sched_now() + timeout_ns : -1;
+    timeout_ns = kc__timeout_norm(timeout_ns);
+    int64_t deadline = kc__deadline_after(timeout_ns);
     int rc = 0;
     pthread_mutex_lock(&m->lock);
     s->inside++;
@@ -428,8 +458,8 @@ static int proxy_send(void *impl, const void *elem, int64_t timeout_ns, const kc
             rc = -EAGAIN;
             goto out;
         }
-        int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
-        if (deadline >= 0 && left <= 0) {
+        int64_t left = kc__deadline_left(deadline);
+        if (left == 0) {
             rc = -ETIME;
             goto out;
         }
@@ -446,8 +476,8 @@ static int proxy_send(void *impl, const void *elem, int64_t timeout_ns, const kc
         /* wait for the verdict; our timeout or cancel asks to withdraw */
         int why = 0;
         while (s->verdict_seq <= seq && s->state != ST_DEAD) {
-            int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
-            if (why == 0 && deadline >= 0 && left <= 0)
+            int64_t left = kc__deadline_left(deadline);
+            if (why == 0 && timeout_ns != 0 && left == 0)
                 why = -ETIME;
             if (why == 0 && timeout_ns == 0)
                 why = -EAGAIN; /* a try: a receiver must be waiting now */
@@ -460,6 +490,7 @@ static int proxy_send(void *impl, const void *elem, int64_t timeout_ns, const kc
             if (!s->cancel_sent) {
                 kc_mux_ctl_t msg = {KC_MUX_CANCEL, 0, 0, 0, 0};
                 s->cancel_sent = kc__mux_ctl(m, s, &msg, (uint32_t)seq, NULL) == 0;
+                m->st.cancels_out += s->cancel_sent;
             }
             kc__mux_wait(m, &s->verdict_waiters, KC_NO_TIMEOUT, NULL);
         }
@@ -483,7 +514,8 @@ static int proxy_recv(void *impl, void *out, int64_t timeout_ns, const kc_cancel
 {
     struct kc_mux_stream *s = impl;
     struct kc_mux *m = s->mux;
-    int64_t deadline = timeout_ns > 0 ? kc__sched_now() + timeout_ns : -1;
+    timeout_ns = kc__timeout_norm(timeout_ns);
+    int64_t deadline = kc__deadline_after(timeout_ns);
     int rc = 0;
     pthread_mutex_lock(&m->lock);
     s->inside++;
@@ -508,8 +540,8 @@ static int proxy_recv(void *impl, void *out, int64_t timeout_ns, const kc_cancel
             rc = -EAGAIN;
             break;
         }
-        int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
-        if (deadline >= 0 && left <= 0) {
+        int64_t left = kc__deadline_left(deadline);
+        if (left == 0) {
             rc = -ETIME;
             break;
         }
@@ -586,179 +618,3 @@ static int proxy_destroy(void *impl)
 
 const kc__chan_remote_ops_t kc__mux_proxy_ops = {proxy_send, proxy_recv, proxy_close, proxy_len,
                                                  proxy_destroy};
-
-/* ------------------------------------------------------------ public */
-
-KC_API int kc_ipc_export(kc_ipc_conn_t *c, const char *name, kc_chan_t *ch,
-                         const kc_mux_export_opts_t *opts)
-{
-    kc_mux_export_opts_t def = KC_MUX_EXPORT_OPTS_INIT;
-    if (opts == NULL)
-        opts = &def;
-    if (c == NULL || name == NULL || ch == NULL || name[0] == '\0' ||
-        strlen(name) > KC_MUX_NAME_MAX || kc_chan_elem_size(ch) == 0 ||
-        opts->size < sizeof(kc_mux_export_opts_t))
-        return -EINVAL;
-    struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
-    if (rc < 0)
-        return rc;
-    struct kc_mux_export *e = calloc(1, sizeof *e);
-    if (e == NULL)
-        return -ENOMEM;
-    strcpy(e->name, name);
-    e->ch = ch;
-    e->opts = *opts;
-    pthread_mutex_lock(&m->lock);
-    for (struct kc_mux_export *x = m->exports; x; x = x->next) {
-        if (strcmp(x->name, name) == 0) {
-            pthread_mutex_unlock(&m->lock);
-            free(e);
-            return -EEXIST;
-        }
-    }
-    if (m->dead) {
-        pthread_mutex_unlock(&m->lock);
-        free(e);
-        return -EPIPE;
-    }
-    e->next = m->exports;
-    m->exports = e;
-    pthread_mutex_unlock(&m->lock);
-    return 0;
-}
-
-KC_API int kc_ipc_unexport(kc_ipc_conn_t *c, const char *name)
-{
-    if (c == NULL || name == NULL)
-        return -EINVAL;
-    struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
-    if (rc < 0)
-        return rc == -EPIPE ? -ENOENT : rc;
-    pthread_mutex_lock(&m->lock);
-    struct kc_mux_export **pp = &m->exports;
-    while (*pp && strcmp((*pp)->name, name) != 0)
-        pp = &(*pp)->next;
-    struct kc_mux_export *e = *pp;
-    if (e == NULL) {
-        pthread_mutex_unlock(&m->lock);
-        return -ENOENT;
-    }
-    *pp = e->next;
-    /* reset its streams and wait until their pumps let go of the channel */
-    for (uint32_t i = 0; i <= m->map_mask; i++) {
-        for (struct kc_mux_stream *s = m->map[i]; s; s = s->map_next) {
-            if (s->exp != e || s->state == ST_DEAD)
-                continue;
-            kc_mux_ctl_t msg = {KC_MUX_RESET, 0, 0, 0, 0};
-            kc__mux_ctl(m, s, &msg, 0, NULL);
-            kc__mux_stream_kill(s, -ECONNRESET); /* drains (E1) */
-        }
-    }
-    for (;;) {
-        bool busy = false;
-        for (uint32_t i = 0; i <= m->map_mask && !busy; i++)
-            for (struct kc_mux_stream *s = m->map[i]; s && !busy; s = s->map_next)
-                busy = s->exp == e && s->refs > 1;
-        if (!busy)
-            break;
-        pthread_mutex_unlock(&m->lock);
-        kc_sched_sleep(100000, NULL); /* pumps end at once once their token fired */
-        pthread_mutex_lock(&m->lock);
-    }
-    for (uint32_t i = 0; i <= m->map_mask; i++) {
-        for (struct kc_mux_stream *s = m->map[i], *n; s; s = n) {
-            n = s->map_next;
-            if (s->exp == e) {
-                kc__mux_unmap(m, s);
-                s->exp = NULL;
-                kc__mux_stream_unref(s);
-            }
-        }
-    }
-    pthread_mutex_unlock(&m->lock);
-    free(e);
-    return 0;
-}
-
-KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,
-                         const kc_mux_import_opts_t *opts, const kc_cancel_t *cancel)
-{
-    kc_mux_import_opts_t def = KC_MUX_IMPORT_OPTS_INIT;
-    if (opts == NULL)
-        opts = &def;
-    if (out == NULL || c == NULL || name == NULL || name[0] == '\0' ||
-        strlen(name) > KC_MUX_NAME_MAX || opts->size < sizeof(kc_mux_import_opts_t))
-        return -EINVAL;
-    struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
-    if (rc < 0)
-        return rc == -EPIPE ? -EPIPE : rc;
-    int64_t deadline = opts->timeout_ns >= 0 ? kc__sched_now() + opts->timeout_ns : -1;
-    pthread_mutex_lock(&m->lock);
-    if (m->dead) {
-        rc = m->dead_rc;
-        pthread_mutex_unlock(&m->lock);
-        return rc;
-    }
-    uint32_t id = m->next_id;
-    while (kc__mux_find(m, id, false) != NULL || id == 0)
-        id = (id + 1) & ~KC_MUX_ID_EXPORTER;
-    m->next_id = (id + 1) & ~KC_MUX_ID_EXPORTER;
-    struct kc_mux_stream *s = kc__mux_stream_new(m, id, false);
-    if (s == NULL) {
-        pthread_mutex_unlock(&m->lock);
-        return -ENOMEM;
-    }
-    s->refs++; /* ours, then the proxy's */
-    kc_mux_ctl_t msg = {KC_MUX_OPEN, 0, 0, 0, 0};
-    rc = kc__mux_ctl(m, s, &msg, 0, name);
-    while (rc == 0 && s->state == ST_OPENING) {
-        int64_t left = deadline < 0 ? KC_NO_TIMEOUT : deadline - kc__sched_now();
-        if (deadline >= 0 && left <= 0) {
-            rc = -ETIME;
-            break;
-        }
-        int prc = kc__mux_wait(m, &m->open_waiters, left, cancel);
-        if (prc == -ECANCELED && s->state == ST_OPENING)
-            rc = -ECANCELED;
-    }
-    if (rc == 0 && s->state != ST_OPEN)
-        rc = s->open_rc < 0 ? s->open_rc : s->dead_rc;
-    kc_chan_t *ch = NULL;
-    if (rc == 0) {
-        kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
-        o.kind = (kc_chan_kind_t)s->kind;
-        o.capacity = s->kind == KC_CHAN_BUFFERED ? (size_t)s->capacity : 0;
-        o.elem_size = s->elem;
-        o.name = opts->name ? opts->name : name;
-        o.on_undelivered = opts->on_undelivered;
-        o.undelivered_arg = opts->undelivered_arg;
-        rc = kc__chan_remote_create(&ch, &o, &kc__mux_proxy_ops, s);
-        uint64_t w = opts->window ? opts->window : s->capacity;
-        if (w == 0 || s->rendezvous)
-            w = 1;
-        s->window = w > (1u << 20) ? 1u << 20 : (uint32_t)w;
-    }
-    if (rc == 0) {
-        s->ch = ch;
-        *out = ch;
-        pthread_mutex_unlock(&m->lock);
-        return 0;
-    }
-    /* failed: the stream goes (a late OPEN_OK finds nothing; the exporter
-     * hears a RESET if it opened one) */
-    if (s->state == ST_OPENING || s->state == ST_OPEN) {
-        kc_mux_ctl_t r = {KC_MUX_RESET, 0, 0, 0, 0};
-        kc__mux_ctl(m, s, &r, 0, NULL);
-    }
-    kc__mux_stream_kill(s, rc);
-    if (m->conn != NULL) { /* else on_free unmapped it and dropped the map's reference */
-        kc__mux_unmap(m, s);
-        kc__mux_stream_unref(s);
-    }
-    if (!kc__mux_stream_unref(s)) /* ours */
-        pthread_mutex_unlock(&m->lock);
-    return rc;
-}

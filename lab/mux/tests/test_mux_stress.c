@@ -7,6 +7,8 @@
  * exporter's layer, or the exported channel at its destroy), summed over
  * all channels: sends == receives + undelivered. Every element carries
  * its channel and number, and a receiver checks they come in order.
+ * Issue 21's run: 1,000 channels on one connection and 10^6 elements under
+ * one and two workers (`make test-full`; `make test` sends 21 a channel).
  * Head-of-line: a consumer that stops on one channel leaves another on the
  * same connection flowing. Memory: fast senders on many channels and no
  * reader keep the receiver's held bytes within the connection window.
@@ -113,25 +115,27 @@ static void wait_quiet(struct mux_env *e)
     fail_msg("the link did not go quiet");
 }
 
-static void test_ledger_many_channels_random_kinds_closes_timeouts(void **state)
+/* The ledger over nl channels of random kinds, per elements sent on each
+ * (fewer when its receiver closes first), on a scheduler of nworkers. */
+static void run_ledger(uint32_t nl, uint32_t per, int nworkers)
 {
-    (void)state;
     uint32_t seed = (uint32_t)time(NULL) | 1;
     if (getenv("KCORO_TEST_SEED"))
         seed = (uint32_t)atol(getenv("KCORO_TEST_SEED")) | 1;
-    print_message("seed %u (KCORO_TEST_SEED)\n", seed);
+    print_message("seed %u (KCORO_TEST_SEED), %u channels, %u workers\n", seed, nl, nworkers);
     struct mux_env e;
-    assert_int_equal(mux_env_up(&e, false, 2, 0), 0);
-    uint32_t nl = (uint32_t)mux_scaled(300);
+    assert_int_equal(mux_env_up(&e, false, nworkers, 0), 0);
     struct lane *l = calloc(nl, sizeof *l);
     atomic_store(&cb_undelivered, 0);
+    uint64_t tried = 0;
     for (uint32_t i = 0; i < nl; i++) {
         l[i].idx = i;
         l[i].seed = seed + i * 7919;
         l[i].forward = rnd(&l[i].seed) % 2;
         l[i].rv = rnd(&l[i].seed) % 5 == 0;
-        l[i].n = 20 + rnd(&l[i].seed) % 200;
+        l[i].n = per ? per : 20 + rnd(&l[i].seed) % 200;
         l[i].cut = rnd(&l[i].seed) % 3 == 0 ? 1 + rnd(&l[i].seed) % l[i].n : 0;
+        tried += l[i].n;
         static const size_t caps[] = {1, 4, 16, 64};
         kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
         o.kind = l[i].rv ? KC_CHAN_RENDEZVOUS : KC_CHAN_BUFFERED;
@@ -146,6 +150,8 @@ static void test_ledger_many_channels_random_kinds_closes_timeouts(void **state)
         io.on_undelivered = count_undelivered;
         assert_int_equal(kc_ipc_import(&l[i].remote, e.imp, name, &io, NULL), 0);
     }
+    assert_int_equal(mux_stats(e.imp).streams, nl); /* all on one connection */
+    int64_t t0 = mux_now();
     kc_task_t **t = calloc(2 * nl, sizeof *t);
     for (uint32_t i = 0; i < nl; i++) {
         assert_int_equal(kc_sched_spawn(e.s, &t[2 * i], sender, &l[i], NULL), 0);
@@ -154,6 +160,7 @@ static void test_ledger_many_channels_random_kinds_closes_timeouts(void **state)
     for (uint32_t i = 0; i < 2 * nl; i++)
         kc_sched_join(t[i], NULL, KC_NO_TIMEOUT, NULL);
     wait_quiet(&e);
+    int64_t t1 = mux_now();
     uint64_t ok = 0, got = 0, bad = 0;
     for (uint32_t i = 0; i < nl; i++) {
         ok += l[i].ok;
@@ -168,13 +175,44 @@ static void test_ledger_many_channels_random_kinds_closes_timeouts(void **state)
     for (uint32_t i = 0; i < nl; i++)
         assert_int_equal(kc_chan_destroy(l[i].local), 0);
     uint64_t und = atomic_load(&cb_undelivered) + es.undelivered;
-    print_message("lanes %u: sent %llu = received %llu + undelivered %llu (layer %llu)\n", nl,
-                  (unsigned long long)ok, (unsigned long long)got, (unsigned long long)und,
-                  (unsigned long long)es.undelivered);
+    print_message("channels %u: tried %llu, sent %llu = received %llu + undelivered %llu "
+                  "(layer %llu), %.2f s\n",
+                  nl, (unsigned long long)tried, (unsigned long long)ok, (unsigned long long)got,
+                  (unsigned long long)und, (unsigned long long)es.undelivered,
+                  (double)(t1 - t0) / 1e9);
     assert_int_equal(bad, 0);
     assert_int_equal(ok, got + und);
     free(t);
     free(l);
+}
+
+static void test_ledger_many_channels_random_kinds_closes_timeouts(void **state)
+{
+    (void)state;
+    run_ledger((uint32_t)mux_scaled(300), 0, 2);
+}
+
+/* Issue 21's run: 1,000 channels on one connection and 10^6 elements
+ * (`make test-full`, KCORO_TEST_FULL=1); `make test` tries 21 per channel.
+ * A quarter of the tries fail (timeouts, cancels, closes by the receiver),
+ * so the full run tries 1,400 per channel to send about 10^6. */
+static uint32_t big_per(uint32_t nl)
+{
+    return getenv("KCORO_TEST_FULL") ? 1400000 / nl : (uint32_t)mux_scaled(20000) / nl + 1;
+}
+
+static void test_ledger_1000_channels_one_worker(void **state)
+{
+    (void)state;
+    uint32_t nl = getenv("KCORO_TEST_FULL") ? 1000 : (uint32_t)mux_scaled(1000);
+    run_ledger(nl, big_per(nl), 1);
+}
+
+static void test_ledger_1000_channels_two_workers(void **state)
+{
+    (void)state;
+    uint32_t nl = getenv("KCORO_TEST_FULL") ? 1000 : (uint32_t)mux_scaled(1000);
+    run_ledger(nl, big_per(nl), 2);
 }
 
 /* ------------------------------------------------------------ head of line */
@@ -298,6 +336,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ledger_many_channels_random_kinds_closes_timeouts),
+        cmocka_unit_test(test_ledger_1000_channels_one_worker),
+        cmocka_unit_test(test_ledger_1000_channels_two_workers),
         cmocka_unit_test(test_a_stopped_consumer_does_not_block_another_channel),
         cmocka_unit_test(test_slow_reader_memory_stays_within_the_window),
     };

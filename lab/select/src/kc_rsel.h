@@ -33,6 +33,9 @@
 #define KCORO_KC_RSEL_H
 
 #include "kcoro/chan.h"
+#include "kcoro/ipc.h"
+
+#include <stdbool.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -81,7 +84,19 @@ int kc__rsel_encode(const kc_rsel_msg_t *m, const void *elem, size_t elem_len, u
 int kc__rsel_decode(const uint8_t *p, size_t len, kc_rsel_msg_t *m /* OUT */,
                     const uint8_t **elem /* OUT */, size_t *elem_len /* OUT */);
 
-/* ---- the transport: an in-process pipe between two ends (kc_rsel_pipe.c) */
+/* ---- transports
+ *
+ * Where one side's messages go: send(ctx, msg, len) copies msg and queues
+ * it for the peer, in order; returns 0, or a negative errno when the peer
+ * is gone (-EPIPE, -ECONNRESET) or memory ran out. Never blocks for long:
+ * the owner and the client send with their locks held. The peer's
+ * messages come back through a kc_rsel_endpoint_t (below). */
+typedef struct kc_rsel_link {
+    int (*send)(void *ctx, const uint8_t *msg, size_t len);
+    void *ctx;
+} kc_rsel_link_t;
+
+/* ---- an in-process pipe between two ends (kc_rsel_pipe.c) */
 
 /* Who receives at one end: deliver gets each message (BORROWED for the
  * call), in order, from the pipe's thread; lost once when the pipe is cut. */
@@ -111,6 +126,9 @@ int kc_rsel_pipe_create(kc_rsel_pipe_t **out, const kc_rsel_pipe_opts_t *o,
 /* Send len bytes from end `end` (0 or 1): copied and queued; 0, -EPIPE (cut)
  * or -ENOMEM. Never blocks for long (callers hold their own locks). */
 int kc_rsel_pipe_send(kc_rsel_pipe_t *p, int end, const uint8_t *msg, size_t len);
+/* The link that sends from end `end` of p (the pipe outlives its use).
+ * Returns 0 or -EINVAL. */
+int kc_rsel_pipe_link(kc_rsel_pipe_t *p, int end, kc_rsel_link_t *out /* OUT */);
 /* Cut the connection: messages in flight are dropped and each end's lost()
  * runs once. Idempotent. Never blocks for long. */
 void kc_rsel_pipe_cut(kc_rsel_pipe_t *p);
@@ -118,6 +136,30 @@ void kc_rsel_pipe_cut(kc_rsel_pipe_t *p);
 void kc_rsel_pipe_destroy(kc_rsel_pipe_t *p);
 /* Messages delivered so far (both directions). */
 uint64_t kc_rsel_pipe_messages(kc_rsel_pipe_t *p);
+
+/* ---- over a connection (kc_rsel_mux.c): each side exports a channel of
+ * records as its inbox and imports the other's (graduated mux) */
+
+#define KC_RSEL_MUX_REC 256 /* bytes of a record: u16 length, the message */
+
+typedef struct kc_rsel_mux kc_rsel_mux_t;
+
+/* Open the protocol's channels on connection c (the owner's side when
+ * owner, else the selector's); the peer's messages go to ep (copied).
+ * Waits up to timeout_ns for the peer to open its side (KC_NO_TIMEOUT:
+ * for ever). Errors: -EINVAL, -ENOMEM, -ETIME, and kc_ipc_export's or
+ * kc_ipc_import's. Starts two threads (kc_rsel_mux_start the third). */
+int kc_rsel_mux_open(kc_rsel_mux_t **out, kc_ipc_conn_t *c, bool owner,
+                     const kc_rsel_endpoint_t *ep, int64_t timeout_ns);
+/* The link that sends to the peer over m. Returns 0 or -EINVAL. */
+int kc_rsel_mux_link(kc_rsel_mux_t *m, kc_rsel_link_t *out /* OUT */);
+/* Start delivering the peer's messages to the endpoint: after the owner
+ * or client was given m's link (a message its receiver could not answer
+ * would be lost). Returns 0, -EINVAL (started already) or -ENOMEM. */
+int kc_rsel_mux_start(kc_rsel_mux_t *m);
+/* Stop the threads, close the channels and free (before c is closed or
+ * after). */
+void kc_rsel_mux_close(kc_rsel_mux_t *m);
 
 /* ---- the owner (kc_rsel_owner.c) */
 
@@ -133,6 +175,8 @@ int kc_rsel_owner_create(kc_rsel_owner_t **out, kc_chan_t *ch, uint32_t chan_id,
 #define KC_RSEL_MAX_PEERS 8
 int kc_rsel_owner_peer(kc_rsel_owner_t *o, int peer, kc_rsel_endpoint_t *ep /* OUT */);
 int kc_rsel_owner_connect(kc_rsel_owner_t *o, int peer, kc_rsel_pipe_t *p, int end);
+/* The same for any transport: replies to peer go through l (copied). */
+int kc_rsel_owner_link(kc_rsel_owner_t *o, int peer, const kc_rsel_link_t *l);
 
 /* The owner's accounting. */
 typedef struct kc_rsel_owner_stats {
@@ -160,6 +204,8 @@ typedef struct kc_rsel_client kc_rsel_client_t;
 int kc_rsel_client_create(kc_rsel_client_t **out, int64_t lease_ns);
 int kc_rsel_client_endpoint(kc_rsel_client_t *c, kc_rsel_endpoint_t *ep /* OUT */);
 int kc_rsel_client_connect(kc_rsel_client_t *c, kc_rsel_pipe_t *p, int end);
+/* The same for any transport: messages to the owner go through l (copied). */
+int kc_rsel_client_link(kc_rsel_client_t *c, const kc_rsel_link_t *l);
 
 /* Import the owner's channel chan_id as a remote channel of o's kind,
  * capacity and element size: every select clause and plain call on it

@@ -78,8 +78,7 @@ struct rchan {
 
 struct kc_rsel_client {
     pthread_mutex_t mu;
-    kc_rsel_pipe_t *p;
-    int end;
+    kc_rsel_link_t link; /* send NULL: not connected */
     bool lost;
     uint64_t next_id;
     int64_t lease;
@@ -93,7 +92,7 @@ struct kc_rsel_client {
 static int to_owner(kc_rsel_client_t *c, uint8_t cmd, uint8_t op, uint32_t chan, uint64_t id,
                     const void *elem, size_t len)
 {
-    if (c->p == NULL || c->lost)
+    if (c->link.send == NULL || c->lost)
         return -ECONNRESET;
     uint8_t stack[KC_RSEL_HDR + 256];
     uint8_t *buf = stack;
@@ -104,7 +103,7 @@ static int to_owner(kc_rsel_client_t *c, uint8_t cmd, uint8_t op, uint32_t chan,
     }
     kc_rsel_msg_t m = {cmd, op, 0, chan, id, cmd == KC_RSEL_REGISTER ? (uint64_t)c->lease : 0};
     int n = kc__rsel_encode(&m, elem, len, buf, KC_RSEL_HDR + len);
-    int rc = kc_rsel_pipe_send(c->p, c->end, buf, (size_t)n);
+    int rc = c->link.send(c->link.ctx, buf, (size_t)n);
     if (buf != stack)
         free(buf);
     return rc == 0 ? 0 : -ECONNRESET;
@@ -437,15 +436,21 @@ int kc_rsel_client_endpoint(kc_rsel_client_t *c, kc_rsel_endpoint_t *ep)
     return 0;
 }
 
-int kc_rsel_client_connect(kc_rsel_client_t *c, kc_rsel_pipe_t *p, int end)
+int kc_rsel_client_link(kc_rsel_client_t *c, const kc_rsel_link_t *l)
 {
-    if (c == NULL || p == NULL || (end != 0 && end != 1))
+    if (c == NULL || l == NULL || l->send == NULL)
         return -EINVAL;
     pthread_mutex_lock(&c->mu);
-    c->p = p;
-    c->end = end;
+    c->link = *l;
     pthread_mutex_unlock(&c->mu);
     return 0;
+}
+
+int kc_rsel_client_connect(kc_rsel_client_t *c, kc_rsel_pipe_t *p, int end)
+{
+    kc_rsel_link_t l;
+    int rc = kc_rsel_pipe_link(p, end, &l);
+    return rc != 0 ? rc : kc_rsel_client_link(c, &l);
 }
 
 int kc_rsel_import(kc_chan_t **out, kc_rsel_client_t *c, uint32_t chan_id, const kc_chan_opts_t *o)

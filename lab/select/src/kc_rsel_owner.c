@@ -84,8 +84,7 @@ struct kc_rsel_owner {
     struct held *released; /* by seq (O2) */
     uint64_t next_seq;
     struct {
-        kc_rsel_pipe_t *p;
-        int end;
+        kc_rsel_link_t link; /* send NULL: not connected */
         bool lost;
     } peers[KC_RSEL_MAX_PEERS];
     struct ep_ctx eps[KC_RSEL_MAX_PEERS];
@@ -105,7 +104,7 @@ static int64_t now_ns(void)
 static int reply(kc_rsel_owner_t *o, int peer, uint8_t cmd, uint8_t op, uint16_t why, uint64_t id,
                  const void *elem, size_t len)
 {
-    if (o->peers[peer].p == NULL || o->peers[peer].lost)
+    if (o->peers[peer].link.send == NULL || o->peers[peer].lost)
         return -EPIPE;
     uint8_t stack[KC_RSEL_HDR + 256];
     uint8_t *buf = stack;
@@ -116,7 +115,7 @@ static int reply(kc_rsel_owner_t *o, int peer, uint8_t cmd, uint8_t op, uint16_t
     }
     kc_rsel_msg_t m = {cmd, op, why, o->chan_id, id, 0};
     int n = kc__rsel_encode(&m, elem, len, buf, KC_RSEL_HDR + len);
-    int rc = kc_rsel_pipe_send(o->peers[peer].p, o->peers[peer].end, buf, (size_t)n);
+    int rc = o->peers[peer].link.send(o->peers[peer].link.ctx, buf, (size_t)n);
     if (buf != stack)
         free(buf);
     return rc;
@@ -419,16 +418,22 @@ int kc_rsel_owner_peer(kc_rsel_owner_t *o, int peer, kc_rsel_endpoint_t *ep)
     return 0;
 }
 
-int kc_rsel_owner_connect(kc_rsel_owner_t *o, int peer, kc_rsel_pipe_t *p, int end)
+int kc_rsel_owner_link(kc_rsel_owner_t *o, int peer, const kc_rsel_link_t *l)
 {
-    if (o == NULL || p == NULL || peer < 0 || peer >= KC_RSEL_MAX_PEERS || (end != 0 && end != 1))
+    if (o == NULL || l == NULL || l->send == NULL || peer < 0 || peer >= KC_RSEL_MAX_PEERS)
         return -EINVAL;
     pthread_mutex_lock(&o->mu);
-    o->peers[peer].p = p;
-    o->peers[peer].end = end;
+    o->peers[peer].link = *l;
     o->peers[peer].lost = false;
     pthread_mutex_unlock(&o->mu);
     return 0;
+}
+
+int kc_rsel_owner_connect(kc_rsel_owner_t *o, int peer, kc_rsel_pipe_t *p, int end)
+{
+    kc_rsel_link_t l;
+    int rc = kc_rsel_pipe_link(p, end, &l);
+    return rc != 0 ? rc : kc_rsel_owner_link(o, peer, &l);
 }
 
 void kc_rsel_owner_stats(kc_rsel_owner_t *o, kc_rsel_owner_stats_t *out)

@@ -40,6 +40,10 @@ struct dir {
 
 struct kc_rsel_pipe {
     kc_rsel_pipe_opts_t o;
+    struct pipe_end_ref {
+        struct kc_rsel_pipe *p;
+        int end;
+    } ends[2];       /* the contexts of kc_rsel_pipe_link */
     struct dir d[2]; /* d[i]: sent by end i */
     _Atomic uint64_t messages;
 };
@@ -110,6 +114,10 @@ int kc_rsel_pipe_create(kc_rsel_pipe_t **out, const kc_rsel_pipe_opts_t *o,
     if (o != NULL)
         p->o = *o;
     for (int i = 0; i < 2; i++) {
+        p->ends[i].p = p;
+        p->ends[i].end = i;
+    }
+    for (int i = 0; i < 2; i++) {
         struct dir *d = &p->d[i];
         pthread_mutex_init(&d->mu, NULL);
         pthread_cond_init(&d->cv, NULL);
@@ -167,6 +175,21 @@ int kc_rsel_pipe_send(kc_rsel_pipe_t *p, int end, const uint8_t *msg, size_t len
     d->tail = m;
     pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+static int pipe_link_send(void *ctx, const uint8_t *msg, size_t len)
+{
+    const struct pipe_end_ref *e = ctx;
+    return kc_rsel_pipe_send(e->p, e->end, msg, len);
+}
+
+int kc_rsel_pipe_link(kc_rsel_pipe_t *p, int end, kc_rsel_link_t *out)
+{
+    if (p == NULL || out == NULL || (end != 0 && end != 1))
+        return -EINVAL;
+    out->send = pipe_link_send;
+    out->ctx = &p->ends[end];
     return 0;
 }
 

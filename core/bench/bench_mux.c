@@ -22,7 +22,6 @@
  * The servers are forked before the measuring process starts any thread.
  */
 #include "kcoro.h"
-#include "kcoro/mux.h"
 
 #include "kc_bench_util.h"
 

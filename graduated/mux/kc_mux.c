@@ -1,0 +1,665 @@
+/* kc_mux.c - the channel layer of a connection: its frames in and out (DRR transmit), export and import.
+ *
+ * The connection's tx task asks pull() for a frame whenever it may send
+ * one: the control lane first (queued OPEN/CLOSE/VERDICT/CANCEL/RESET
+ * items, then the credit of every stream marked dirty and of the
+ * connection, each written from the *current* absolute limit, so a grant
+ * coalesces any number of consumptions and a repeated one is harmless),
+ * then one DATA frame chosen by deficit round robin over the active ring.
+ * The rx task hands every DATA and CHAN frame to on_frame(), which never
+ * waits: elements land in the stream's inbox (bounded by the credit we
+ * gave), control messages change state and wake waiters.
+ *
+ * DRR (Shreedhar and Varghese): each active stream has a deficit; the
+ * head of the ring sends one frame of at most max_frame bytes (whole
+ * elements, or a fragment of a larger one); when its deficit is smaller
+ * than that frame it first gains one quantum (max_frame), which always
+ * suffices, so every pull is O(1). A stream whose deficit no longer covers
+ * a full frame moves to the tail; one that empties leaves the ring with
+ * its deficit reset. Streams that just became active are served first,
+ * for one quantum (a ring of new streams, as FQ-CoDel's new flows).
+ *
+ *   stream state  event                                   next    done by
+ *   ------------  --------------------------------------  ------  ---------------------
+ *   (none)        kc_ipc_import: OPEN queued              OPENING kc_ipc_import
+ *   OPENING       OPEN_OK                                 OPEN    on_frame
+ *   OPENING       OPEN_ERR, timeout, connection death     DEAD    on_frame, import, on_dead
+ *   (none)        OPEN for an exported name (exporter)    OPEN    kc__mux_on_open
+ *   OPEN          RESET received / sent, connection death DEAD    on_frame, destroy, on_dead
+ * CLOSE does not end a stream: it closes one direction; elements keep
+ * flowing until the final count, then receivers read -EPIPE.
+ *
+ * The top of the layer's three files (kc_mux_impl.h): it calls down into
+ * kc_mux_stream.c and kc_mux_state.c, neither calls it.
+ */
+#include "kc_mux_impl.h"
+
+#include "kcoro/sched.h"
+
+#include "sched/kc_sched_svc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ transmit */
+
+/* Bytes the next DATA frame of s may carry (0: none now). */
+static uint32_t frame_bytes(const struct kc_mux *m, const struct kc_mux_stream *s)
+{
+    const struct kc_mux_chunk *c = s->out_head;
+    if (c == NULL || c->fill == c->sent)
+        return 0;
+    uint32_t avail = c->fill - c->sent;
+    uint64_t room = m->conn_peer_limit > m->conn_tx ? m->conn_peer_limit - m->conn_tx : 0;
+    if (s->elem > m->max_frame) { /* fragments of one element */
+        uint32_t left = s->elem - s->out_frag;
+        uint32_t n = left < m->max_frame ? left : m->max_frame;
+        return room >= n ? n : 0;
+    }
+    uint32_t n = avail < m->max_frame ? avail : m->max_frame;
+    n -= n % s->elem;
+    if (room < n)
+        n = (uint32_t)(room - room % s->elem);
+    return n;
+}
+
+static int pull(void *arg, kc_frame_hdr_t *h, struct iovec *v)
+{
+    struct kc_mux *m = arg;
+    pthread_mutex_lock(&m->lock);
+    struct kc_mux_inflight *f = &m->inflight;
+    *f = (struct kc_mux_inflight){0};
+    memset(h, 0, sizeof *h);
+    /* 1. queued control messages */
+    if (m->ctl_head != NULL) {
+        struct kc_mux_ctlitem *it = m->ctl_head;
+        if ((m->ctl_head = it->next) == NULL)
+            m->ctl_tail = NULL;
+        f->ctl = it;
+        h->type = KC_FRAME_CHAN;
+        h->chan_id = it->chan_id;
+        h->id = it->id;
+        h->len = it->len;
+        v->iov_base = it->data;
+        v->iov_len = it->len;
+        m->st.ctl_frames_out++;
+        pthread_mutex_unlock(&m->lock);
+        return 1;
+    }
+    /* 2. credit: the connection's, then each dirty stream's */
+    kc_mux_ctl_t msg = {KC_MUX_CREDIT, 0, 0, 0, 0};
+    if (m->conn_dirty) {
+        m->conn_dirty = false;
+        m->conn_granted = m->conn_taken + m->conn_window;
+        msg.d = m->conn_granted;
+        h->chan_id = 0;
+    } else {
+        struct kc_mux_stream *s = NULL;
+        while (m->dirty != NULL) {
+            s = m->dirty;
+            m->dirty = s->dirty_next;
+            s->ctl_dirty = false;
+            uint64_t want = s->want;
+            bool live = s->state == ST_OPEN && want > s->granted;
+            if (live) {
+                s->granted = want;
+                msg.d = want;
+                h->chan_id = s->id | (s->exporter ? KC_MUX_ID_EXPORTER : 0);
+            }
+            if (kc__mux_stream_unref(s)) /* the dirty list's reference */
+                return 0;                /* the mux is gone (cannot be: conn holds it) */
+            if (live)
+                break;
+            s = NULL;
+        }
+        if (s == NULL)
+            msg.op = 0;
+    }
+    if (msg.op == KC_MUX_CREDIT) {
+        kc__mux_ctl_encode(&msg, f->credit);
+        h->type = KC_FRAME_CHAN;
+        h->len = KC_MUX_CTL_SIZE;
+        v->iov_base = f->credit;
+        v->iov_len = KC_MUX_CTL_SIZE;
+        m->st.ctl_frames_out++;
+        m->st.credit_frames_out++;
+        pthread_mutex_unlock(&m->lock);
+        return 1;
+    }
+    /* 3. one DATA frame, deficit round robin (new streams first) */
+    struct kc_mux_stream *s = m->act_new ? m->act_new : m->act;
+    uint32_t n = s ? frame_bytes(m, s) : 0;
+    if (n == 0) {
+        /* nothing, or no connection credit: the next grant or send kicks */
+        m->tx_idle = true;
+        pthread_mutex_unlock(&m->lock);
+        return 0;
+    }
+    if (s->deficit < n)
+        s->deficit += m->max_frame; /* quantum = max frame >= n: one add */
+    s->deficit -= n;
+    struct kc_mux_chunk *c = s->out_head;
+    h->type = KC_FRAME_DATA;
+    h->chan_id = s->id | (s->exporter ? KC_MUX_ID_EXPORTER : 0);
+    h->id = (uint32_t)s->out_wire; /* the sequence of the frame's first element */
+    h->len = n;
+    v->iov_base = c->data + c->sent;
+    v->iov_len = n;
+    f->s = s;
+    f->bytes = n;
+    if (s->elem > m->max_frame) {
+        f->frag_more = s->out_frag + n < s->elem;
+        f->elems = f->frag_more ? 0 : 1;
+        if (f->frag_more)
+            h->flags = KC_FRAME_F_MORE;
+    } else {
+        f->elems = n / s->elem;
+    }
+    s->refs++; /* the in-flight frame's */
+    /* Account now (the bytes stay put until sent() frees the chunk). */
+    c->sent += n;
+    s->out_unsent -= n;
+    s->out_frag = f->frag_more ? s->out_frag + n : 0;
+    s->out_wire += f->elems;
+    m->conn_tx += n;
+    m->st.data_frames_out++;
+    m->st.elems_out += f->elems;
+    uint32_t next = frame_bytes(m, s);
+    if (next == 0 && s->out_unsent == 0) {
+        kc__mux_deactivate(m, s);
+    } else if (next == 0 || s->deficit < next) { /* its turn is over */
+        kc__mux_turn_over(m, s);
+    }
+    /* Credits for senders: room in the window opened when the element
+     * was accepted, nothing changes here. */
+    pthread_mutex_unlock(&m->lock);
+    return 1;
+}
+
+static void sent(void *arg, int rc)
+{
+    (void)rc; /* a failed send ends the connection: on_dead settles everything */
+    struct kc_mux *m = arg;
+    pthread_mutex_lock(&m->lock);
+    struct kc_mux_inflight *f = &m->inflight;
+    free(f->ctl);
+    f->ctl = NULL;
+    struct kc_mux_stream *s = f->s;
+    f->s = NULL;
+    if (s != NULL) {
+        /* free the chunks fully on the wire (never the tail: senders append) */
+        while (s->out_head && s->out_head != s->out_tail && s->out_head->sent == s->out_head->cap) {
+            struct kc_mux_chunk *c = s->out_head;
+            s->out_head = c->next;
+            free(c);
+        }
+        if (s->out_head && s->out_head == s->out_tail && s->out_head->sent == s->out_head->fill) {
+            s->out_head->sent = s->out_head->fill = 0; /* reuse the tail from its start */
+        }
+        kc__mux_stream_unref(s); /* cannot free the mux: the connection holds it */
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* ------------------------------------------------------------ receive */
+
+static int on_ctl(struct kc_mux *m, const kc_frame_hdr_t *h, const uint8_t *p)
+{
+    m->st.ctl_frames_in++;
+    if (h->len == 0) { /* "no channel layer here": our OPEN found nothing */
+        struct kc_mux_stream *s = kc__mux_find(m, h->chan_id & ~KC_MUX_ID_EXPORTER,
+                                               (h->chan_id & KC_MUX_ID_EXPORTER) != 0);
+        if (s != NULL && s->state == ST_OPENING) {
+            s->open_rc = -ENOENT;
+            s->state = ST_DEAD;
+            s->dead_rc = -ENOENT;
+            kc__mux_wake(&m->open_waiters);
+        }
+        return 0;
+    }
+    kc_mux_ctl_t msg;
+    if (kc__mux_ctl_decode(p, h->len, &msg) < 0)
+        return -EPROTO;
+    bool from_exporter = (h->chan_id & KC_MUX_ID_EXPORTER) != 0;
+    uint32_t id = h->chan_id & ~KC_MUX_ID_EXPORTER;
+    if (msg.op == KC_MUX_CREDIT && h->chan_id == 0) {
+        if (msg.d > m->conn_peer_limit) { /* M4: a stale grant changes nothing */
+            m->conn_peer_limit = msg.d;
+            kc__mux_kick(m);
+        }
+        return 0;
+    }
+    if (msg.op == KC_MUX_OPEN) {
+        if (from_exporter || id == 0)
+            return -EPROTO;
+        if (kc__mux_find(m, id, true) != NULL)
+            return -EPROTO; /* the importer reused a live id */
+        kc__mux_on_open(m, id, p + KC_MUX_CTL_SIZE, h->len - KC_MUX_CTL_SIZE);
+        return 0;
+    }
+    /* the stream is ours as the other role: an importer's frame names a
+     * stream we export, an exporter's one we imported */
+    struct kc_mux_stream *s = kc__mux_find(m, id, !from_exporter);
+    if (s == NULL || s->state == ST_DEAD)
+        return 0; /* gone already (a reset crossed it): nothing to do */
+    switch (msg.op) {
+    case KC_MUX_OPEN_OK:
+    case KC_MUX_OPEN_ERR:
+        if (!from_exporter || s->state != ST_OPENING)
+            return -EPROTO;
+        if (msg.op == KC_MUX_OPEN_ERR) {
+            s->open_rc = msg.a == KC_MUX_ERR_NOENT    ? -ENOENT
+                         : msg.a == KC_MUX_ERR_NOTSUP ? -ENOTSUP
+                                                      : -ENOMEM;
+            s->state = ST_DEAD;
+            s->dead_rc = s->open_rc;
+        } else {
+            if (msg.a > KC_CHAN_UNLIMITED || msg.c == 0)
+                return -EPROTO;
+            s->kind = msg.a;
+            s->rendezvous = msg.a == KC_CHAN_RENDEZVOUS;
+            s->elem = msg.c;
+            s->capacity = msg.d;
+            s->state = ST_OPEN;
+            s->open_rc = 0;
+        }
+        kc__mux_wake(&m->open_waiters);
+        return 0;
+    case KC_MUX_CREDIT:
+        if (msg.d > s->peer_limit) { /* M4 */
+            s->peer_limit = msg.d;
+            kc__mux_wake(&s->send_waiters);
+            if (s->exporter && !s->outbound_started)
+                kc__mux_start_outbound(s);
+        }
+        return 0;
+    case KC_MUX_CLOSE:
+        if (!s->peer_closed) {
+            s->peer_closed = true;
+            s->peer_final = msg.d;
+            if (msg.d < s->in_seq)
+                return -EPROTO; /* it sent more than it says it did */
+            if (!s->exporter && s->ch != NULL)
+                kc__chan_remote_closed(s->ch, 0);
+            s->local_closed = true; /* a closed channel takes no more sends */
+            if (s->exporter && !s->outbound_started && !s->close_sent) {
+                /* nothing ever went the other way: say so at once */
+                kc_mux_ctl_t cl = {KC_MUX_CLOSE, 0, 0, 0, s->out_queued};
+                s->close_sent = kc__mux_ctl(m, s, &cl, 0, NULL) == 0;
+            }
+            kc__mux_wake(&s->recv_waiters);
+            kc__mux_wake(&s->send_waiters);
+        }
+        return 0;
+    case KC_MUX_VERDICT:
+        if (!from_exporter || !s->rendezvous || h->id != (uint32_t)s->verdict_seq)
+            return -EPROTO;
+        s->verdict_seq++;
+        s->verdict_code = msg.a;
+        kc__mux_wake(&s->verdict_waiters);
+        return 0;
+    case KC_MUX_CANCEL:
+        if (from_exporter || !s->rendezvous)
+            return -EPROTO;
+        m->st.cancels_in++;
+        kc__mux_on_cancel(s, kc__mux_seq64(s->in_taken, h->id));
+        return 0;
+    case KC_MUX_RESET:
+        kc__mux_stream_kill(s, -ECONNRESET);
+        if (s->exporter) { /* the importer's id may come back: forget it */
+            kc__mux_unmap(m, s);
+            kc__mux_stream_unref(s); /* the map's; pumps may still hold it */
+        }
+        return 0;
+    default:
+        return -EPROTO;
+    }
+}
+
+static int on_frame(void *arg, const kc_frame_hdr_t *h, void *p)
+{
+    struct kc_mux *m = arg;
+    pthread_mutex_lock(&m->lock);
+    int rc = 0;
+    if (h->type == KC_FRAME_CHAN) {
+        rc = on_ctl(m, h, p);
+        free(p);
+    } else { /* DATA */
+        bool from_exporter = (h->chan_id & KC_MUX_ID_EXPORTER) != 0;
+        struct kc_mux_stream *s = kc__mux_find(m, h->chan_id & ~KC_MUX_ID_EXPORTER, !from_exporter);
+        m->st.data_frames_in++;
+        if (h->len > m->conn_granted - m->conn_rx) {
+            rc = -EPROTO; /* M3: beyond the connection credit we gave */
+            free(p);
+        } else if (s == NULL || s->state != ST_OPEN) {
+            /* a stream gone (reset, destroyed): the bytes are discarded and
+             * their connection credit given back at once */
+            m->conn_rx += h->len;
+            m->st.dropped_in++;
+            kc__mux_conn_taken(m, h->len);
+            free(p);
+        } else {
+            m->conn_rx += h->len;
+            rc = kc__mux_on_data(s, h, p);
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------ life */
+
+static void on_dead(void *arg, int rc)
+{
+    struct kc_mux *m = arg;
+    pthread_mutex_lock(&m->lock);
+    m->dead = true;
+    m->dead_rc = rc == -EPIPE || rc == -ECONNRESET ? rc : -ECONNRESET;
+    for (uint32_t i = 0; i <= m->map_mask; i++)
+        for (struct kc_mux_stream *s = m->map[i]; s; s = s->map_next)
+            kc__mux_stream_kill(s, -ECONNRESET);
+    kc__mux_wake(&m->open_waiters);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void on_free(void *arg)
+{
+    struct kc_mux *m = arg;
+    pthread_mutex_lock(&m->lock);
+    m->conn = NULL; /* never called again */
+    m->dead = true;
+    /* the map's references: exported streams end with their pumps,
+     * imported ones live on in their proxies */
+    for (uint32_t i = 0; i <= m->map_mask; i++) {
+        struct kc_mux_stream *s = m->map[i];
+        m->map[i] = NULL;
+        while (s != NULL) {
+            struct kc_mux_stream *n = s->map_next;
+            kc__mux_stream_kill(s, -ECONNRESET);
+            m->nstreams--;
+            kc__mux_stream_unref(s); /* cannot free m: we hold its conn ref */
+            s = n;
+        }
+    }
+    while (m->dirty) {
+        struct kc_mux_stream *s = m->dirty;
+        m->dirty = s->dirty_next;
+        s->ctl_dirty = false;
+        kc__mux_stream_unref(s);
+    }
+    if (m->inflight.s != NULL) {
+        kc__mux_stream_unref(m->inflight.s);
+        m->inflight.s = NULL;
+    }
+    free(m->inflight.ctl);
+    m->inflight.ctl = NULL;
+    if (!kc__mux_unref(m))
+        pthread_mutex_unlock(&m->lock);
+}
+
+static const kc__ipc_layer_ops_t layer_ops = {on_frame, pull, sent, on_dead, on_free};
+
+int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, struct kc_mux **out)
+{
+    struct kc_mux *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return -ENOMEM;
+    m->map = calloc(16, sizeof *m->map);
+    if (m->map == NULL) {
+        free(m);
+        return -ENOMEM;
+    }
+    m->map_mask = 15;
+    pthread_mutex_init(&m->lock, NULL);
+    m->conn = c;
+    m->sched = kc__ipc_sched(c);
+    m->refs = 1; /* the connection's, until on_free */
+    m->max_frame = kc__ipc_max_frame(c);
+    m->next_id = 1;
+    m->conn_window = conn_window ? conn_window : KC_MUX_CONN_WINDOW;
+    /* Until the peer's grant arrives we may send KC_MUX_CONN_MIN bytes
+     * (every side's window is at least that); we accept our whole window
+     * from the start and announce it at once, and again with every OPEN
+     * and OPEN_OK, so a peer that attached its layer after our first
+     * announcement still hears it before any stream carries data. */
+    m->conn_peer_limit = KC_MUX_CONN_MIN;
+    m->conn_granted = m->conn_window;
+    m->conn_dirty = true;
+    m->tx_idle = true;
+    m->st.size = sizeof m->st;
+    m->st.conn_window = m->conn_window;
+    void *cur = NULL;
+    int rc = kc__ipc_layer_attach(c, &layer_ops, m, &cur);
+    if (rc == -EEXIST) {
+        free(m->map);
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+        if (conn_window != 0)
+            return -EBUSY;
+        *out = cur;
+        return 0;
+    }
+    if (rc < 0) {
+        free(m->map);
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+        return rc;
+    }
+    pthread_mutex_lock(&m->lock);
+    kc__mux_kick(m); /* the first announcement of our window */
+    pthread_mutex_unlock(&m->lock);
+    *out = m;
+    return 0;
+}
+
+KC_API int kc_mux_set_conn_window(kc_ipc_conn_t *c, uint32_t bytes)
+{
+    if (c == NULL || bytes < KC_MUX_CONN_MIN)
+        return -EINVAL;
+    struct kc_mux *m;
+    return kc__mux_get(c, bytes, &m);
+}
+
+KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out)
+{
+    if (c == NULL || out == NULL || out->size < sizeof *out)
+        return -EINVAL;
+    struct kc_mux *m;
+    int rc = kc__mux_get(c, 0, &m);
+    if (rc == -EPIPE) {
+        memset(out, 0, sizeof *out);
+        out->size = sizeof *out;
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    *out = m->st;
+    out->rx_bytes_held = m->rx_held;
+    out->rx_bytes_peak = m->rx_peak;
+    int broken = kc__mux_check(m);
+    pthread_mutex_unlock(&m->lock);
+    if (broken) {
+        fprintf(stderr, "kcoro: mux %p: invariant M%d broken\n", (void *)m, broken);
+        abort();
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ public */
+
+KC_API int kc_ipc_export(kc_ipc_conn_t *c, const char *name, kc_chan_t *ch,
+                         const kc_mux_export_opts_t *opts)
+{
+    kc_mux_export_opts_t def = KC_MUX_EXPORT_OPTS_INIT;
+    if (opts == NULL)
+        opts = &def;
+    if (c == NULL || name == NULL || ch == NULL || name[0] == '\0' ||
+        strlen(name) > KC_MUX_NAME_MAX || kc_chan_elem_size(ch) == 0 ||
+        opts->size < sizeof(kc_mux_export_opts_t))
+        return -EINVAL;
+    struct kc_mux *m;
+    int rc = kc__mux_get(c, 0, &m);
+    if (rc < 0)
+        return rc;
+    struct kc_mux_export *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return -ENOMEM;
+    strcpy(e->name, name);
+    e->ch = ch;
+    e->opts = *opts;
+    pthread_mutex_lock(&m->lock);
+    for (struct kc_mux_export *x = m->exports; x; x = x->next) {
+        if (strcmp(x->name, name) == 0) {
+            pthread_mutex_unlock(&m->lock);
+            free(e);
+            return -EEXIST;
+        }
+    }
+    if (m->dead) {
+        pthread_mutex_unlock(&m->lock);
+        free(e);
+        return -EPIPE;
+    }
+    e->next = m->exports;
+    m->exports = e;
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+KC_API int kc_ipc_unexport(kc_ipc_conn_t *c, const char *name)
+{
+    if (c == NULL || name == NULL)
+        return -EINVAL;
+    struct kc_mux *m;
+    int rc = kc__mux_get(c, 0, &m);
+    if (rc < 0)
+        return rc == -EPIPE ? -ENOENT : rc;
+    pthread_mutex_lock(&m->lock);
+    struct kc_mux_export **pp = &m->exports;
+    while (*pp && strcmp((*pp)->name, name) != 0)
+        pp = &(*pp)->next;
+    struct kc_mux_export *e = *pp;
+    if (e == NULL) {
+        pthread_mutex_unlock(&m->lock);
+        return -ENOENT;
+    }
+    *pp = e->next;
+    /* reset its streams and wait until their pumps let go of the channel */
+    for (uint32_t i = 0; i <= m->map_mask; i++) {
+        for (struct kc_mux_stream *s = m->map[i]; s; s = s->map_next) {
+            if (s->exp != e || s->state == ST_DEAD)
+                continue;
+            kc_mux_ctl_t msg = {KC_MUX_RESET, 0, 0, 0, 0};
+            kc__mux_ctl(m, s, &msg, 0, NULL);
+            kc__mux_stream_kill(s, -ECONNRESET); /* drains (E1) */
+        }
+    }
+    for (;;) {
+        bool busy = false;
+        for (uint32_t i = 0; i <= m->map_mask && !busy; i++)
+            for (struct kc_mux_stream *s = m->map[i]; s && !busy; s = s->map_next)
+                busy = s->exp == e && s->refs > 1;
+        if (!busy)
+            break;
+        pthread_mutex_unlock(&m->lock);
+        kc_sched_sleep(100000, NULL); /* pumps end at once once their token fired */
+        pthread_mutex_lock(&m->lock);
+    }
+    for (uint32_t i = 0; i <= m->map_mask; i++) {
+        for (struct kc_mux_stream *s = m->map[i], *n; s; s = n) {
+            n = s->map_next;
+            if (s->exp == e) {
+                kc__mux_unmap(m, s);
+                s->exp = NULL;
+                kc__mux_stream_unref(s);
+            }
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    free(e);
+    return 0;
+}
+
+KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,
+                         const kc_mux_import_opts_t *opts, const kc_cancel_t *cancel)
+{
+    kc_mux_import_opts_t def = KC_MUX_IMPORT_OPTS_INIT;
+    if (opts == NULL)
+        opts = &def;
+    if (out == NULL || c == NULL || name == NULL || name[0] == '\0' ||
+        strlen(name) > KC_MUX_NAME_MAX || opts->size < sizeof(kc_mux_import_opts_t))
+        return -EINVAL;
+    struct kc_mux *m;
+    int rc = kc__mux_get(c, 0, &m);
+    if (rc < 0)
+        return rc == -EPIPE ? -EPIPE : rc;
+    int64_t deadline = kc__deadline_after(kc__timeout_norm(opts->timeout_ns));
+    pthread_mutex_lock(&m->lock);
+    if (m->dead) {
+        rc = m->dead_rc;
+        pthread_mutex_unlock(&m->lock);
+        return rc;
+    }
+    uint32_t id = m->next_id;
+    while (kc__mux_find(m, id, false) != NULL || id == 0)
+        id = (id + 1) & ~KC_MUX_ID_EXPORTER;
+    m->next_id = (id + 1) & ~KC_MUX_ID_EXPORTER;
+    struct kc_mux_stream *s = kc__mux_stream_new(m, id, false);
+    if (s == NULL) {
+        pthread_mutex_unlock(&m->lock);
+        return -ENOMEM;
+    }
+    s->refs++; /* ours, then the proxy's */
+    kc_mux_ctl_t msg = {KC_MUX_OPEN, 0, 0, 0, 0};
+    rc = kc__mux_ctl(m, s, &msg, 0, name);
+    while (rc == 0 && s->state == ST_OPENING) {
+        int64_t left = kc__deadline_left(deadline);
+        if (left == 0) {
+            rc = -ETIME;
+            break;
+        }
+        int prc = kc__mux_wait(m, &m->open_waiters, left, cancel);
+        if (prc == -ECANCELED && s->state == ST_OPENING)
+            rc = -ECANCELED;
+    }
+    if (rc == 0 && s->state != ST_OPEN)
+        rc = s->open_rc < 0 ? s->open_rc : s->dead_rc;
+    kc_chan_t *ch = NULL;
+    if (rc == 0) {
+        kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
+        o.kind = (kc_chan_kind_t)s->kind;
+        o.capacity = s->kind == KC_CHAN_BUFFERED ? (size_t)s->capacity : 0;
+        o.elem_size = s->elem;
+        o.name = opts->name ? opts->name : name;
+        o.on_undelivered = opts->on_undelivered;
+        o.undelivered_arg = opts->undelivered_arg;
+        rc = kc__chan_remote_create(&ch, &o, &kc__mux_proxy_ops, s);
+        uint64_t w = opts->window ? opts->window : s->capacity;
+        if (w == 0 || s->rendezvous)
+            w = 1;
+        s->window = w > (1u << 20) ? 1u << 20 : (uint32_t)w;
+    }
+    if (rc == 0) {
+        s->ch = ch;
+        *out = ch;
+        pthread_mutex_unlock(&m->lock);
+        return 0;
+    }
+    /* failed: the stream goes (a late OPEN_OK finds nothing; the exporter
+     * hears a RESET if it opened one) */
+    if (s->state == ST_OPENING || s->state == ST_OPEN) {
+        kc_mux_ctl_t r = {KC_MUX_RESET, 0, 0, 0, 0};
+        kc__mux_ctl(m, s, &r, 0, NULL);
+    }
+    kc__mux_stream_kill(s, rc);
+    if (m->conn != NULL) { /* else on_free unmapped it and dropped the map's reference */
+        kc__mux_unmap(m, s);
+        kc__mux_stream_unref(s);
+    }
+    if (!kc__mux_stream_unref(s)) /* ours */
+        pthread_mutex_unlock(&m->lock);
+    return rc;
+}
