@@ -143,7 +143,7 @@ static int f_sel_complete(void *impl, bool send, void *buf, uint64_t claim)
     if (notified)
         atomic_fetch_add(&f->notified_claims, 1);
     if (notified && atomic_exchange(&f->steal, 0)) { /* someone else got there first */
-        int v;
+        long v;                                      /* the inner channel carries longs */
         assert_int_equal(kc_chan_try_recv(f->inner, &v), 0);
         assert_int_equal(kc_chan_try_send(f->inner, &v), 0); /* the thief puts it back */
         atomic_fetch_add(&f->rejects, 1);
