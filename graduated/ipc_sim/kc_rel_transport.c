@@ -284,6 +284,7 @@ static int attach(rel_ep_t *e, kc_transport_t *in, uint64_t peer_nxt)
     e->rto_at = 0;
     e->probe = false;
     e->ack_owed = true; /* tell the peer where this side is at once */
+    e->hello_at = 0;    /* an answer to RESUME confirms the session too */
     count(&e->cnt->resumed, 1);
     if (e->cfg.on_link)
         e->cfg.on_link(e->cfg.link_arg, in);
@@ -490,7 +491,7 @@ static int pick(rel_ep_t *e, int64_t now, kc_frame_hdr_t *hdr)
         if (e->sess_owed) {
             e->sess_owed = false;
         } else { /* the connector's NEW, unanswered so far */
-            m = (kc_rel_sess_t){KC_REL_SESS_NEW, 0, 0};
+            m = (kc_rel_sess_t){KC_REL_SESS_NEW, e->sess, 0};
             e->hello_gap = e->hello_gap > e->cfg.rto_max / 2 ? e->cfg.rto_max : e->hello_gap * 2;
             e->hello_at = now + e->hello_gap;
         }
@@ -704,14 +705,13 @@ static void on_sess(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
     int rc = kc__rel_sess_decode(hdr, pl, &m);
     free(pl);
     pthread_mutex_lock(&e->lk);
-    if (rc == 0 && e->url && e->sess == 0) {
+    if (rc == 0 && e->url && e->hello_at) {
+        /* The first answer to NEW (later ones are late copies). */
         e->hello_at = 0;
-        if (m.kind == KC_REL_SESS_OK && m.id)
-            e->sess = m.id;
-        else
+        if (m.kind != KC_REL_SESS_OK || m.id != e->sess)
             fail(e, m.kind == KC_REL_SESS_GONE ? -ECONNRESET : -EPROTO);
     } else if (rc == 0 && !e->url && e->sess &&
-               ((m.kind == KC_REL_SESS_NEW && m.id == 0) ||
+               ((m.kind == KC_REL_SESS_NEW && (m.id == 0 || m.id == e->sess)) ||
                 (m.kind == KC_REL_SESS_RESUME && m.id == e->sess))) {
         /* The connector asks again: our answer was lost. */
         e->sess_owed = true;
@@ -1002,7 +1002,7 @@ static int ep_make(kc_transport_t *inner, const rel_cfg_t *cfg, uint32_t role,
     }
     kc__rel_rto_init(&e->rto, cfg->rto_min, cfg->rto_init, cfg->rto_max);
     e->snd.peer_end = cfg->window; /* assume the peer's window is ours */
-    if (rc == 0 && sa && sa->url && !sa->id) { /* rel_connect sent NEW: repeat it if unanswered */
+    if (rc == 0 && sa && sa->url) { /* rel_connect sent NEW: repeat it until answered */
         e->hello_gap = e->rto.rto;
         e->hello_at = e->t0 + e->hello_gap;
     }
@@ -1090,6 +1090,17 @@ static bool resume_session(rel_ep_t *l, kc_transport_t *in, const kc_rel_sess_t 
     return handed;
 }
 
+/* Whether listener l has a session named id. */
+static bool listed(rel_ep_t *l, uint64_t id)
+{
+    pthread_mutex_lock(&sess_lk);
+    const rel_ep_t *e = l->sessions;
+    while (e && e->sess != id)
+        e = e->snext;
+    pthread_mutex_unlock(&sess_lk);
+    return e != NULL;
+}
+
 /* Accept on a listener of sessions: each new link's first frame says
  * whether it starts a session (returned by accept) or resumes one (handed
  * to it; accept goes on waiting). */
@@ -1114,8 +1125,11 @@ static int accept_session(rel_ep_t *l, void **self, kc_transport_peer_t *peer, i
             kc_transport_close(in);
             return rc;
         }
-        if (rc == 0 && m.kind == KC_REL_SESS_NEW) {
-            kc_rel_sess_t ok = {KC_REL_SESS_OK, new_session_id(), 0};
+        if (rc == 0 && m.kind == KC_REL_SESS_NEW && m.id && listed(l, m.id)) {
+            kc_rel_sess_t gone = {KC_REL_SESS_GONE, m.id, 0}; /* a name in use */
+            (void)sess_send(in, &gone, REL_HANDSHAKE_NS, NULL);
+        } else if (rc == 0 && m.kind == KC_REL_SESS_NEW) {
+            kc_rel_sess_t ok = {KC_REL_SESS_OK, m.id ? m.id : new_session_id(), 0};
             if (sess_send(in, &ok, REL_HANDSHAKE_NS, cancel) == 0) {
                 sess_args_t sa = {ok.id, NULL, NULL, l};
                 return ep_make(in, &l->cfg, 1, &sa, (rel_ep_t **)self);
@@ -1157,12 +1171,14 @@ static int rel_connect(const char *addr, const kc_transport_opts_t *o, void **se
     /* Ask for a new session and go on: the acceptor's answer (the id) is
      * the first frame the rx pump reads, so connect does not wait for the
      * server to accept, as with any stream. */
-    kc_rel_sess_t m = {KC_REL_SESS_NEW, 0, 0};
+    /* The connector names the session, so it can ask to resume it even
+     * when the acceptor's answer was lost before the link was. */
+    kc_rel_sess_t m = {KC_REL_SESS_NEW, new_session_id(), 0};
     if ((rc = sess_send(inner, &m, timeout_ns, cancel)) < 0) {
         kc_transport_close(inner);
         return rc;
     }
-    sess_args_t sa = {0, addr, &r.inner, NULL};
+    sess_args_t sa = {m.id, addr, &r.inner, NULL};
     return ep_make(inner, &r.cfg, 0, &sa, (rel_ep_t **)self);
 }
 

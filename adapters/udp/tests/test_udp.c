@@ -512,6 +512,8 @@ static void upath_open(upath_t *u, const char *netem, uint64_t seed)
     u->ra.mss = 2048;
     u->ra.window = 16;
     u->ra.grace_ns = 10000 * MS;
+    u->ra.rto_init_ns = 50 * MS; /* loopback: the first RTO need not be 200 ms */
+    u->ra.rto_max_ns = 1000 * MS;
     u->ra.inner = &u->so;
     u->ra.on_link = on_ulink;
     u->rb = u->ra;
