@@ -6,7 +6,7 @@
  * outside 32-37, an op other than RECV or SEND (with PLAIN only on a
  * CLAIM).
  */
-#include "kc_rsel.h"
+#include "kc_rsel_impl.h"
 
 #include <errno.h>
 #include <string.h>
