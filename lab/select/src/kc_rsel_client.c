@@ -448,8 +448,10 @@ int kc_rsel_client_link(kc_rsel_client_t *c, const kc_rsel_link_t *l)
 
 int kc_rsel_import(kc_chan_t **out, kc_rsel_client_t *c, uint32_t chan_id, const kc_chan_opts_t *o)
 {
-    if (out == NULL || c == NULL || o == NULL || o->elem_size == 0)
-        return -EINVAL;
+    if (out == NULL || c == NULL || o == NULL || o->size < sizeof(*o) || o->elem_size == 0 ||
+        o->elem_size > KC_CHAN_MAX_ELEM ||
+        (o->kind == KC_CHAN_BUFFERED && (o->capacity == 0 || o->capacity > KC_CHAN_MAX_CAPACITY)))
+        return -EINVAL; /* kc__chan_remote_create checks the rest */
     struct rchan *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return -ENOMEM;

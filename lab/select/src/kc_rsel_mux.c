@@ -176,8 +176,9 @@ int kc_rsel_attach(kc_rsel_attach_t **out, kc_ipc_conn_t *c, int side, int64_t t
     }
     if (rc == 0)
         rc = kc_cancel_create(&m->stop, NULL);
+    bool exported = false;
     if (rc == 0)
-        rc = kc_ipc_export(c, m->inbox_name, m->inbox, NULL);
+        exported = (rc = kc_ipc_export(c, m->inbox_name, m->inbox, NULL)) == 0;
     /* the peer exports its inbox when it attaches: look for it every ms */
     while (rc == 0 || rc == -ENOENT) {
         rc = kc_ipc_import(&m->peer, c, peer_name, NULL, NULL);
@@ -205,7 +206,7 @@ int kc_rsel_attach(kc_rsel_attach_t **out, kc_ipc_conn_t *c, int side, int64_t t
     if (rc != 0) {
         if (m->peer != NULL)
             kc_chan_destroy(m->peer);
-        if (m->inbox != NULL)
+        if (exported) /* never another attachment's name (-EEXIST) */
             (void)kc_ipc_unexport(c, m->inbox_name);
         if (m->stop != NULL)
             kc_cancel_destroy(m->stop);
