@@ -5,7 +5,7 @@
  * hook in mux: each side exports a channel of records as its inbox
  * ("rsel.owner" on the owners' side, "rsel.selector" on the client's) and
  * imports the other side's. A record is the message's length (u16,
- * little-endian) and the message, padded to KC_RSEL_MUX_REC bytes. On the
+ * network byte order) and the message, padded to KC_RSEL_MUX_REC bytes. On the
  * owners' side one attachment serves several owners (messages go to the
  * owner of their chan field); on the client's side it serves one client.
  * Three threads per attachment:
@@ -28,6 +28,8 @@
 #include "kc_rsel_impl.h"
 
 #include "sched/kc_sched_svc.h"
+
+#include "base/kc_bytes.h"
 
 #include "kcoro/ipc.h"
 #include "kcoro/mux.h"
@@ -82,7 +84,7 @@ static void *rx_main(void *arg)
     kc_rsel_attach_t *m = arg;
     uint8_t rec[KC_RSEL_MUX_REC];
     while (kc_chan_recv(m->inbox, rec, KC_NO_TIMEOUT, m->stop) == 0) {
-        size_t len = (size_t)rec[0] | (size_t)rec[1] << 8;
+        size_t len = kc__get_be16(rec);
         kc_rsel_msg_t msg;
         const uint8_t *elem;
         size_t elen;
@@ -132,8 +134,7 @@ static int mux_send(void *ctx, const uint8_t *msg, size_t len)
     if (len > KC_RSEL_MUX_REC - 2)
         return -EMSGSIZE;
     uint8_t rec[KC_RSEL_MUX_REC];
-    rec[0] = (uint8_t)len;
-    rec[1] = (uint8_t)(len >> 8);
+    kc__put_be16(rec, (uint16_t)len);
     memcpy(rec + 2, msg, len);
     memset(rec + 2 + len, 0, sizeof rec - 2 - len);
     pthread_mutex_lock(&m->mu);
