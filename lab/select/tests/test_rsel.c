@@ -381,6 +381,43 @@ static void test_a_mute_peer_loses_its_reservation_to_the_lease(void **state)
     rig_down(&r);
 }
 
+/* O5: the mute peer's reservation runs out and no remote subscriber waits:
+ * after one more lease the element is back in the owner's channel, where
+ * a local receiver takes it. */
+static void test_an_unwanted_released_element_returns_to_the_channel(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, 4, 20 * MS, 0, 0);
+    _Atomic int heard = 0;
+    kc_rsel_endpoint_t mute = {mute_deliver, NULL, &heard}, oe;
+    assert_int_equal(kc_rsel_owner_peer(r.o, 1, &oe), 0);
+    kc_rsel_pipe_t *mp;
+    assert_int_equal(kc_rsel_pipe_create(&mp, NULL, &oe, &mute), 0);
+    assert_int_equal(owner_on_pipe(r.o, 1, mp, 0), 0);
+    uint8_t msg[KC_RSEL_HDR];
+    kc_rsel_msg_t m = {KC_RSEL_REGISTER, KC_RSEL_RECV, 0, 7, 1, 20 * MS};
+    assert_int_equal(kc__rsel_encode(&m, NULL, 0, msg, sizeof msg), KC_RSEL_HDR);
+    assert_int_equal(kc_rsel_pipe_send(mp, 1, msg, sizeof msg), 0);
+    long v = 31, b = -1;
+    assert_int_equal(kc_chan_send(r.local, &v, KC_NO_TIMEOUT, NULL), 0);
+    WAIT_FOR(atomic_load(&heard) == 1); /* reserved for the mute peer */
+    assert_int_equal(kc_chan_len(r.local), 0);
+    /* a local receiver of the owner's channel gets it within 30 s (the two
+     * leases are 40 ms; a loaded host may be slow) */
+    assert_int_equal(kc_chan_recv(r.local, &b, 30000 * MS, NULL), 0);
+    assert_int_equal(b, 31);
+    kc_rsel_owner_stats_t st = KC_RSEL_OWNER_STATS_INIT;
+    assert_int_equal(kc_rsel_owner_stats(r.o, &st), 0);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.returned, 1);
+    assert_int_equal(st.taken, 1);
+    assert_int_equal(st.committed, 0);
+    assert_int_equal(st.held, 0);
+    kc_rsel_pipe_destroy(mp);
+    rig_down(&r);
+}
+
 /* ---- competing selects from two connections over two remote channels
  * and a local one; every element exactly once. */
 
@@ -579,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_send_clause_waits_for_room),
         cmocka_unit_test(test_close_and_loss_are_clause_results),
         cmocka_unit_test(test_a_mute_peer_loses_its_reservation_to_the_lease),
+        cmocka_unit_test(test_an_unwanted_released_element_returns_to_the_channel),
         cmocka_unit_test(test_competing_selects_take_every_element_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
