@@ -1001,7 +1001,7 @@ static int ep_make(kc_transport_t *inner, const rel_cfg_t *cfg, uint32_t role,
         }
     }
     kc__rel_rto_init(&e->rto, cfg->rto_min, cfg->rto_init, cfg->rto_max);
-    e->snd.peer_end = cfg->window; /* assume the peer's window is ours */
+    e->snd.peer_end = cfg->window;  /* assume the peer's window is ours */
     if (rc == 0 && sa && sa->url) { /* rel_connect sent NEW: repeat it until answered */
         e->hello_gap = e->rto.rto;
         e->hello_at = e->t0 + e->hello_gap;
