@@ -117,10 +117,13 @@ int kc__sched_turns_install(const struct kc__turn_ops *ops)
  * before the task can run (so in the waker's order). */
 static inline void turn_woken(const kc_parker_t *p, uint32_t kind, void *owner)
 {
-    if (kind == KIND_TASK && ((struct kc_task *)owner)->turn != NULL) {
+    if (kind != KIND_TASK)
+        return;
+    void *turn = atomic_load_explicit(&((struct kc_task *)owner)->turn, memory_order_relaxed);
+    if (turn != NULL) {
         /* acquire: pairs with the install's release */
         const struct kc__turn_ops *ops = atomic_load_explicit(&kc__turns, memory_order_acquire);
-        ops->woken(((struct kc_task *)owner)->turn, p);
+        ops->woken(turn, p);
     }
 }
 
@@ -372,7 +375,7 @@ static __attribute__((noinline)) int park_turn(kc_parker_t *p, struct kc_task *t
                                                bool intr)
 {
     const struct kc__turn_ops *ops = atomic_load_explicit(&kc__turns, memory_order_acquire);
-    void *turn = t->turn;
+    void *turn = atomic_load_explicit(&t->turn, memory_order_relaxed);
     bool gave = ops->blocking(turn, p);
     int rc = park_task(p, t, timeout_ns, cancel, intr);
     if (gave)
@@ -390,7 +393,7 @@ static int park_owned(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *can
             return 0;
         if (timeout_ns == 0)
             return (intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
-        if (t->turn != NULL)
+        if (atomic_load_explicit(&t->turn, memory_order_relaxed) != NULL)
             return park_turn(p, t, timeout_ns, cancel, intr);
         return park_task(p, t, timeout_ns, cancel, intr);
     }
@@ -407,7 +410,7 @@ int kc__park_task_own(struct kc_task *t)
 {
     if (take_permit_own(&t->parker)) /* K6 */
         return 0;
-    if (t->turn != NULL)
+    if (atomic_load_explicit(&t->turn, memory_order_relaxed) != NULL)
         return park_turn(&t->parker, t, KC_NO_TIMEOUT, NULL, true);
     return park_task(&t->parker, t, KC_NO_TIMEOUT, NULL, true);
 }

@@ -106,7 +106,8 @@ struct kc_task {
     const void *wait_aux;       /* select: the clause array (kc__task_note_arg) */
     int64_t wait_arg;           /* sleep deadline, fd << 8 | events, joined task's id */
     _Atomic int64_t wait_since; /* when a dump first saw this wait; 0: not yet */
-    void *turn;                 /* its turn (kc__task_turn_bind), or NULL */
+    _Atomic(void *) turn;       /* its turn (kc__task_turn_bind), or NULL; relaxed: the
+                                 * turn's own lock orders what it guards */
 };
 
 /* The installed turn operations (kc_sched_svc.h), or NULL. */

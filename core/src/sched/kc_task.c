@@ -187,9 +187,9 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
      * parent's (so in the parent's order), and start with it. */
     struct kc_task *me =
         atomic_load_explicit(&kc__turns, memory_order_relaxed) != NULL ? kc__task_self() : NULL;
-    void *turn = me != NULL && me->turn != NULL
-                     ? atomic_load_explicit(&kc__turns, memory_order_acquire)->spawned(me->turn)
-                     : NULL;
+    void *mine = me != NULL ? atomic_load_explicit(&me->turn, memory_order_relaxed) : NULL;
+    void *turn =
+        mine != NULL ? atomic_load_explicit(&kc__turns, memory_order_acquire)->spawned(mine) : NULL;
     struct turn_start *ts = NULL;
     if (turn != NULL) {
         rc = -ENOMEM;
@@ -276,19 +276,19 @@ void kc__task_turn_bind(void *turn)
 {
     struct kc_task *t = kc__task_self();
     if (t != NULL)
-        t->turn = turn;
+        atomic_store_explicit(&t->turn, turn, memory_order_relaxed);
 }
 
 void *kc__task_turn(void)
 {
     struct kc_task *t = kc__task_self();
-    return t != NULL ? t->turn : NULL;
+    return t != NULL ? atomic_load_explicit(&t->turn, memory_order_relaxed) : NULL;
 }
 
 void kc__task_finish(struct kc_worker *w, struct kc_task *t)
 {
     struct kc_sched *s = t->sched;
-    void *turn = t->turn;
+    void *turn = atomic_load_explicit(&t->turn, memory_order_relaxed);
     int status = 0;
     kc_coro_status(t->co, &status);
     KC_STAT_ADD(w, finished, 1);
@@ -302,7 +302,7 @@ void kc__task_finish(struct kc_worker *w, struct kc_task *t)
     bool free_now = !t->handle; /* A2 */
     if (t->joiner != NULL)
         kc_unpark(t->joiner); /* A3 */
-    t->turn = NULL;
+    atomic_store_explicit(&t->turn, NULL, memory_order_relaxed);
     kc__unlock(&t->lock);
     if (turn != NULL) /* after the joiner queued for its turn: in order */
         atomic_load_explicit(&kc__turns, memory_order_acquire)->finished(turn);
