@@ -117,7 +117,8 @@ int kc__sched_turns_install(const struct kc__turn_ops *ops)
  * before the task can run (so in the waker's order). */
 static inline void turn_woken(const kc_parker_t *p, uint32_t kind, void *owner)
 {
-    if (kind != KIND_TASK)
+    /* The global first: an unpark that leaves a permit touches no task. */
+    if (kind != KIND_TASK || atomic_load_explicit(&kc__turns, memory_order_relaxed) == NULL)
         return;
     void *turn = atomic_load_explicit(&((struct kc_task *)owner)->turn, memory_order_relaxed);
     if (turn != NULL) {
