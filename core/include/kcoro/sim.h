@@ -166,7 +166,9 @@ KC_API int kc_sim_clock_destroy(kc_sim_clock_t *c);
  * for it again when it is woken, in its waker's turn. So a whole
  * application stack (connections, remote channels, their pumps) runs in
  * turns without knowing it, and a kc_sched_join of an actor works. Waits
- * that a real-time timer or another thread ends are not replayed.
+ * that a real-time timer or another thread ends are not replayed, nor a
+ * wake that reaches an actor between giving the turn away and parking
+ * (it leaves a permit; the actor then queues when it resumes).
  *
  * Actors started by an actor take a ticket first, in order, so their place
  * does not depend on which worker starts them first. */

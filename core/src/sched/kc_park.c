@@ -113,11 +113,12 @@ int kc__sched_turns_install(const struct kc__turn_ops *ops)
     return none == ops ? 0 : -EBUSY;
 }
 
-/* A wake of a task bound to a turn queues it for its turn, in the waker,
- * before the task can run (so in the waker's order). */
+/* A wake of a parked task bound to a turn queues it for its turn, in the
+ * waker, before the task can run (so in the waker's order). Only for a
+ * parker that was WAITING: its owner is parked, so alive (a permit may be
+ * left for an owner that has finished). */
 static inline void turn_woken(const kc_parker_t *p, uint32_t kind, void *owner)
 {
-    /* The global first: an unpark that leaves a permit touches no task. */
     if (kind != KIND_TASK || atomic_load_explicit(&kc__turns, memory_order_relaxed) == NULL)
         return;
     void *turn = atomic_load_explicit(&((struct kc_task *)owner)->turn, memory_order_relaxed);
@@ -134,11 +135,11 @@ static void wake_noperm(kc_parker_t *p)
 {
     uint32_t kind = p->kind;
     void *owner = p->owner;
-    turn_woken(p, kind, owner);
     uint32_t e = P_WAITING;
     /* seq_cst: K5(b); acquire side pairs with the owner's CAS to WAITING */
     if (atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE, memory_order_seq_cst,
                                                 memory_order_relaxed)) {
+        turn_woken(p, kind, owner);
         if (kind == KIND_TASK)
             kc__task_wake(owner);
         else
@@ -157,13 +158,13 @@ void kc_unpark(kc_parker_t *p)
         return;
     uint32_t kind = p->kind;
     void *owner = p->owner; /* read first: p may go once the permit is seen */
-    turn_woken(p, kind, owner);
     /* acq_rel: release publishes the waker's writes to the owner's acquire
      * when it consumes the permit; acquire pairs with the owner's CAS to
      * WAITING so the task's PARKING state is visible to kc__task_wake */
     uint32_t old = atomic_exchange_explicit(&p->state, P_PERMIT, memory_order_acq_rel);
     if (old != P_WAITING)
         return;
+    turn_woken(p, kind, owner); /* the owner is parked until woken below (K2) */
     if (kind == KIND_TASK)
         kc__task_wake(owner); /* K2 */
     else
