@@ -53,14 +53,15 @@ struct kc_task *kc__worker_local_pick(struct kc_worker *w)
 /* From the running task on w, switch straight to local task n, which
  * inherits our resumer (the worker's root). Returns when the caller runs
  * again, possibly on another worker. */
-static void switch_to_local(struct kc_worker *w, struct kc_task *n)
+static inline __attribute__((always_inline)) void switch_to_local(struct kc_worker *w,
+                                                                   struct kc_task *n)
 {
     /* relaxed atomic stores (plain moves): kc_sched_dump samples them */
     __atomic_store_n(&w->current, n, __ATOMIC_RELAXED);
     __atomic_store_n(&n->worker, (int16_t)w->index, __ATOMIC_RELAXED);
     n->action = KC_ACT_NONE;
     KC_STAT_ADD(w, executed, 1);
-    kc_coro_yield_to(n->co);
+    kc__coro_pass_to(n->co); /* n is runnable: CREATED or SUSPENDED, not us */
 }
 
 /* Commit the park of t, which is off its stack now (S4): PARKING ->
@@ -116,12 +117,22 @@ bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self)
    * must look around: go the long way. */
     if (kc__worker_fair_tick(w) || atomic_load_explicit(&w->inbox_n, memory_order_relaxed) != 0)
         return false;
-    struct kc_task *n = kc__worker_local_pick(w);
-    if (n == NULL)
-        return false;
-    /* self is still running, so it goes to the private yield stack, never
-   * to the deque where a thief could resume it on another stack. */
-    self->link = w->yield_top;
+    struct kc_task *n = w->yield_top;
+    if (w->next == NULL && n != NULL && n->link == NULL && kc__deque_size(&w->dq) == 0) {
+        /* Tasks yielding in turn: kc__worker_local_pick's choice (its last
+         * rule, the one yielder) without its call, and self takes the
+         * yielder's place. */
+        w->next_streak = 0;
+        self->link = NULL;
+    } else {
+        n = kc__worker_local_pick(w);
+        if (n == NULL)
+            return false;
+        /* self is still running, so it goes to the private yield stack,
+         * never to the deque where a thief could resume it on another
+         * stack. */
+        self->link = w->yield_top;
+    }
     w->yield_top = self;
     switch_to_local(w, n);
     return true;
