@@ -54,7 +54,7 @@ struct kc_task *kc__worker_local_pick(struct kc_worker *w)
  * inherits our resumer (the worker's root). Returns when the caller runs
  * again, possibly on another worker. */
 static inline __attribute__((always_inline)) void switch_to_local(struct kc_worker *w,
-                                                                   struct kc_task *n)
+                                                                  struct kc_task *n)
 {
     /* relaxed atomic stores (plain moves): kc_sched_dump samples them */
     __atomic_store_n(&w->current, n, __ATOMIC_RELAXED);
