@@ -44,7 +44,7 @@ static int conn_metrics(void *object, kc_registry_emit_fn emit, void *ctx)
     return 0;
 }
 
-static const kc_registry_ops_t conn_ops = {sizeof(kc_registry_ops_t), conn_metrics};
+static const kc_registry_ops_t conn_ops = {sizeof(kc_registry_ops_t), conn_metrics, NULL};
 
 static int setup(void **state)
 {
