@@ -176,9 +176,9 @@ static void test_monitor_adds_an_objects_labels_to_ndjson_and_every_sample(void 
 {
     struct fixture *fx = *state;
     kc_registry_node_t *node;
-    assert_int_equal(kc_registry_add(KC_REGISTRY_REMOTE_CHAN, &fx->frames, 0, "orders-in",
-                                     &remote_ops, &node),
-                     0);
+    assert_int_equal(
+        kc_registry_add(KC_REGISTRY_REMOTE_CHAN, &fx->frames, 0, "orders-in", &remote_ops, &node),
+        0);
     int n;
     char *s = render(KC_MONITOR_NDJSON, &n);
     assert_int_equal(n, 6);

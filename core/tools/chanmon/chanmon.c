@@ -350,8 +350,8 @@ static void print_table(const struct cm_model *m)
         if (strcmp(o->type, "remote_chan") != 0)
             continue;
         if (!head)
-            printf("%-24s %6s %-8s %-16s %-24s %10s %10s %10s %10s %5s %s\n", "REMOTE CHANNEL", "ID",
-                   "ROLE", "REMOTE", "CONNECTION", "SENT", "RECEIVED", "SENT/s", "RECV/s",
+            printf("%-24s %6s %-8s %-16s %-24s %10s %10s %10s %10s %5s %s\n", "REMOTE CHANNEL",
+                   "ID", "ROLE", "REMOTE", "CONNECTION", "SENT", "RECEIVED", "SENT/s", "RECV/s",
                    "INBOX", "STATE");
         head = true;
         static const char *const states[] = {"opening", "open", "dead"};

@@ -212,7 +212,8 @@ static int draw_others(struct ui *u, int row)
             char b[16];
             si(a, sizeof(a), cm_rate(o, CM_F_RSENT));
             si(b, sizeof(b), cm_rate(o, CM_F_RRECV));
-            mvprintw(row++, 0, "%-20.20s %5llu %-10s %s \"%.16s\" %s, %s, out %s/s, in %s/s, inbox %.0f",
+            mvprintw(row++, 0,
+                     "%-20.20s %5llu %-10s %s \"%.16s\" %s, %s, out %s/s, in %s/s, inbox %.0f",
                      o->name, (unsigned long long)o->id, "remote", o->role, o->remote, o->peer,
                      states[st >= 0 && st <= 2 ? (int)st : 2], a, b, o->cur[CM_F_RINBOX]);
         } else if (strcmp(o->type, "chan") != 0) {
