@@ -183,8 +183,8 @@ struct kc_mux_export {
     char name[KC_MUX_NAME_MAX + 1];
     kc_chan_t *ch;
     kc_mux_export_opts_t opts;
-    uint32_t streams; /* open streams of this export */
-    struct kc_mux_reg *reg;  /* its listing (kc_mux_registry.c), or NULL */
+    uint32_t streams;         /* open streams of this export */
+    struct kc_mux_reg *reg;   /* its listing (kc_mux_registry.c), or NULL */
     uint64_t ret_in, ret_out; /* elements of its streams that left the map */
 };
 
