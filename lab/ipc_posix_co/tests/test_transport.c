@@ -138,7 +138,11 @@ static void batch_path(const char *url)
             assert_memory_equal(p, buf, h.len);
         free(p);
         p = NULL;
+        if (i == 0) /* the rest came with it (one read) or is queued (mem) */
+            assert_true(kc_transport_pending(s) > 0);
     }
+    assert_int_equal(kc_transport_pending(s), 0); /* everything handed out */
+    assert_int_equal(kc_transport_pending(c), 0); /* nothing came the other way */
     assert_int_equal(kc_transport_recv_frame(s, &h, &p, 65536, 0, NULL), -EAGAIN);
     kc_transport_close(s);
     kc_transport_close(c);
