@@ -3,10 +3,10 @@
  * Two processes (fork), both pinned by kc_bench_place() to the same CPUs as
  * the peers in core/bench/peers/ipc_*.c, one scheduler worker each. RPC
  * (kcoro/ipc.h) against a server whose handler for command 1 echoes its
- * payload (a malloc'd copy, as a handler's reply is), registered
- * KC_RPC_INLINE (it never waits: it runs on the connection's rx coroutine,
- * as the peers' servers echo in their loop); command 2 is the same
- * handler run as a task per request (the default), measured beside:
+ * payload (a malloc'd copy, as a handler's reply is), run as a task per
+ * request (the default); command 2 is the same handler registered
+ * KC_RPC_INLINE (it runs on the connection's rx coroutine, as the peers'
+ * servers echo in their loop), measured beside:
  *   ipc.rpc_rtt_64          ns     kc_rpc_call() of 64 bytes over unix:, one
  *                                  outstanding, no deadline
  *   ipc.rpc_inflight64      req/s  a window of 64 requests in flight on one
@@ -23,8 +23,8 @@
  *                                  have touched their memory), ungated
  *   ipc.rpc_rtt_64_tcp      ns     rpc_rtt_64 over tcp://127.0.0.1
  *                                  (libkcoro-tcp)
- *   ipc.rpc_rtt_64_task     ns     rpc_rtt_64 with the task handler
- *   ipc.rpc_inflight64_task req/s  rpc_inflight64 with the task handler
+ *   ipc.rpc_rtt_64_inline     ns     rpc_rtt_64 with the inline handler
+ *   ipc.rpc_inflight64_inline req/s  rpc_inflight64 with the inline handler
  * A process's resident set holds its heap, its coroutine stacks and its
  * poller, and none of the kernel's socket buffers or descriptor tables:
  * that is the "kernel buffers excluded" of conn_idle_bytes, and the method
@@ -62,7 +62,7 @@
 #define WINDOW 64
 #define IDLE_CONNS 1000
 #define CMD_ECHO 1
-#define CMD_ECHO_TASK 2
+#define CMD_ECHO_INLINE 2
 
 static kc_sched_t *one_worker(void)
 {
@@ -291,9 +291,8 @@ static int rpc_serve(void *arg)
     kc_rpc_router_t *r;
     kc_ipc_server_t *srv;
     kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
-    if (kc_rpc_router_create(&r) != 0 ||
-        kc_rpc_router_add_flags(r, CMD_ECHO, echo_handler, NULL, KC_RPC_INLINE) != 0 ||
-        kc_rpc_router_add(r, CMD_ECHO_TASK, echo_handler, NULL) != 0)
+    if (kc_rpc_router_create(&r) != 0 || kc_rpc_router_add(r, CMD_ECHO, echo_handler, NULL) != 0 ||
+        kc_rpc_router_add_flags(r, CMD_ECHO_INLINE, echo_handler, NULL, KC_RPC_INLINE) != 0)
         return 1;
     o.router = r;
     if (kc_ipc_listen(&srv, sv->url, &o) != 0)
@@ -374,7 +373,7 @@ struct rpc_client {
     kc_ipc_conn_t *c;
     long iters;
     double result;
-    uint16_t cmd; /* CMD_ECHO (inline) or CMD_ECHO_TASK */
+    uint16_t cmd; /* CMD_ECHO (a task) or CMD_ECHO_INLINE */
 };
 
 static int rpc_connect(void *arg)
@@ -563,8 +562,8 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "unix:/tmp/kcoro-bench-ipc-%ld.sock", (long)getpid());
     snprintf(rpc_unix, sizeof rpc_unix, "unix:/tmp/kcoro-bench-rpc-%ld.sock", (long)getpid());
     free_tcp_url(rpc_tcp, sizeof rpc_tcp);
-    bool ru = want("ipc.rpc_rtt_64") || want("ipc.rpc_inflight64") || want("ipc.rpc_rtt_64_task") ||
-              want("ipc.rpc_inflight64_task");
+    bool ru = want("ipc.rpc_rtt_64") || want("ipc.rpc_inflight64") ||
+              want("ipc.rpc_rtt_64_inline") || want("ipc.rpc_inflight64_inline");
     bool rt = want("ipc.rpc_rtt_64_tcp");
     bool tu = want("ipc.transport_rtt_64") || want("ipc.transport_inflight64");
     bool tt = want("ipc.transport_rtt_64_tcp");
@@ -581,16 +580,16 @@ int main(int argc, char **argv)
         rpc_run(&r, rpc_connect);
         if (want("ipc.rpc_rtt_64"))
             kc_bench_measure("ipc.rpc_rtt_64", "ns", rpc_rtt, &r);
-        r.cmd = CMD_ECHO_TASK;
-        if (want("ipc.rpc_rtt_64_task"))
-            kc_bench_measure("ipc.rpc_rtt_64_task", "ns", rpc_rtt, &r);
+        r.cmd = CMD_ECHO_INLINE;
+        if (want("ipc.rpc_rtt_64_inline"))
+            kc_bench_measure("ipc.rpc_rtt_64_inline", "ns", rpc_rtt, &r);
         r.iters = kc_bench_iters(200000);
         r.cmd = CMD_ECHO;
         if (want("ipc.rpc_inflight64"))
             kc_bench_measure("ipc.rpc_inflight64", "req/s", rpc_inflight, &r);
-        r.cmd = CMD_ECHO_TASK;
-        if (want("ipc.rpc_inflight64_task"))
-            kc_bench_measure("ipc.rpc_inflight64_task", "req/s", rpc_inflight, &r);
+        r.cmd = CMD_ECHO_INLINE;
+        if (want("ipc.rpc_inflight64_inline"))
+            kc_bench_measure("ipc.rpc_inflight64_inline", "req/s", rpc_inflight, &r);
         rpc_run(&r, rpc_close);
         reap(rpc_unix_srv);
     }
