@@ -132,6 +132,7 @@ struct kc_ipc_conn {
     /* requests: the message layer, ids, futures and handlers */
     const struct kc__ipc_msg_ops *msg;
     uint32_t next_id;
+    uint32_t inline_queued; /* inline replies rx queued (rx only) */
     struct kc_idmap awaiters;
     struct kc_idmap handlers;
     bool accepted_any;

@@ -524,7 +524,8 @@ static int handler_main(void *arg)
 }
 
 enum {
-    INLINE_DIRECT_MAX = 4096
+    INLINE_DIRECT_MAX = 4096,
+    INLINE_BURST = 16
 };
 
 /* Run an inline handler on rx, then send its reply (directly when the
@@ -547,9 +548,16 @@ static void run_inline(struct kc_ipc_handler *h)
     if (out_len <= INLINE_DIRECT_MAX && kc_transport_pending(c->tp) == 0)
         q = kc__ipc_send_direct(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len,
                                 0);
-    if (q == 1)
+    if (q == 1) {
         q = kc__ipc_enqueue(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len,
                             false, 0, NULL);
+        /* A long burst: let tx send what is queued every INLINE_BURST
+         * replies, so the peer gets the first answers while rx reads on
+         * (replies held until the whole burst is read turn a window of
+         * requests into lockstep batches). */
+        if (q == 0 && ++c->inline_queued % INLINE_BURST == 0)
+            kc_sched_yield();
+    }
     if (q == -EAGAIN) {
         h->fn = NULL; /* the task queues the reply */
         h->rc = rc;
