@@ -140,6 +140,7 @@ test-full: deps-test $(TEST_BINS) $(TEST_FULL_BINS)
 		$(TEST_BINS) $(TEST_FULL_BINS)
 	$(Q)KCORO_TEST_FULL=1 $(MAKE) --no-print-directory -C $(TOP)/lab/ipc_sim test FLAVOR=$(FLAVOR)
 	$(Q)KCORO_TEST_FULL=1 $(MAKE) --no-print-directory -C $(TOP)/lab/mux test FLAVOR=$(FLAVOR)
+	$(Q)KCORO_TEST_FULL=1 $(MAKE) --no-print-directory -C $(TOP)/lab/select test FLAVOR=$(FLAVOR)
 	$(Q)$(MAKE) --no-print-directory relacy RELACY_ITERS=$(RELACY_FULL_ITERS)
 
 sanitize:

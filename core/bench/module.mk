@@ -27,6 +27,9 @@ CORE_BENCH += ipc
 # bench_mux: the two-process figures of remote channels (kcoro/mux.h) beside
 # the mux_*.c peers (core/bench/peers/pairs.tsv).
 CORE_BENCH += mux
+# bench_rsel: the two-process figures of remote select (kcoro/rsel.h) beside
+# the rsel_zmq.c peer (core/bench/peers/pairs.tsv).
+CORE_BENCH += rsel
 # count_ops: the hot paths N times each on one worker, for instruction
 # counts under callgrind (mk/count-ops.sh, `make bench-count`); not timed,
 # so `make bench` does not run it.

@@ -91,6 +91,10 @@ int kc__rsel_decode(const uint8_t *p, size_t len, kc_rsel_msg_t *m /* OUT */,
  * channel of records as its inbox and imports the other's. A record is the
  * message's length (u16) and the message, padded to KC_RSEL_MUX_REC bytes. */
 #define KC_RSEL_MUX_REC 256
+/* Messages an owners' attachment holds for channels not attached yet
+ * (beyond it they are dropped: a peer selecting on a channel nobody
+ * serves waits for its timeout). */
+#define KC_RSEL_EARLY_MAX 4096
 _Static_assert(KC_RSEL_ATTACH_ELEM_MAX == KC_RSEL_MUX_REC - 2 - KC_RSEL_HDR,
                "kcoro/rsel.h's limit is what a record holds");
 

@@ -475,9 +475,13 @@ int kc_rsel_owner_stats(kc_rsel_owner_t *o, kc_rsel_owner_stats_t *out)
     uint64_t held = 0;
     for (struct held *h = o->released; h != NULL; h = h->next)
         held++;
-    for (struct sub *s = o->subs; s != NULL; s = s->next)
+    uint64_t waiting = 0;
+    for (struct sub *s = o->subs; s != NULL; s = s->next) {
         held += s->state == S_RESERVED;
+        waiting += s->state == S_WAIT && s->op == KC_RSEL_RECV;
+    }
     out->held = held; /* O1: taken == committed + held + returned */
+    out->waiting = waiting;
     out->size = sizeof(*out);
     pthread_mutex_unlock(&o->mu);
     return 0;

@@ -114,6 +114,7 @@ typedef struct kc_rsel_owner_stats {
     uint64_t returned;  /* released elements no subscriber took within the
                            lease, put back into the channel (at its tail) */
     uint64_t held;      /* elements taken and not given away now */
+    uint64_t waiting;   /* receive subscriptions waiting for an element now */
 } kc_rsel_owner_stats_t;
 
 /* KC_RSEL_OWNER_STATS_INIT: an empty kc_rsel_owner_stats_t with its size set. */
@@ -212,9 +213,9 @@ typedef struct kc_rsel_attach kc_rsel_attach_t;
  * timeout_ns for the other end to attach (kcoro/base.h's timeout rule;
  * both ends attach, in either order), and starts three threads. One
  * attachment per side and connection. Then give it its owners
- * (kc_rsel_attach_owner) or its client (kc_rsel_attach_client), before the
- * other end's selects use them: a message for a channel not attached is
- * dropped. OUT *out: GIVES an attachment kc_rsel_detach ends. Errors:
+ * (kc_rsel_attach_owner) or its client (kc_rsel_attach_client); messages
+ * for a channel whose owner is not attached yet are held for it (up to
+ * 4096; a select on a channel nobody serves waits for its timeout). OUT *out: GIVES an attachment kc_rsel_detach ends. Errors:
  * -EINVAL (NULL, bad side), -ENOMEM, -EAGAIN (no thread), -ETIME (the
  * other end did not attach in time), and kc_ipc_export's and
  * kc_ipc_import's (-EEXIST: attached already). Blocks up to timeout_ns. */

@@ -10,7 +10,7 @@
  * owner of their chan field); on the client's side it serves one client.
  * Three threads per attachment:
  *   rx     takes records from the inbox and hands each to its endpoint
- *          (a message for a channel nobody attached is dropped);
+ *          (a message for a channel not attached yet is held: T3);
  *   tx     moves the records queued by send (an unlimited local channel,
  *          so a send under the owner's or the client's lock never waits
  *          for credit) into the peer's inbox;
@@ -23,7 +23,13 @@
  *       the end first; rx delivers nothing it takes after that, and after
  *       lost() its owner or client never sends through the attachment
  *       again (they test their lost flag under their lock), so detach may
- *       free it.
+ *       free it;
+ *   T3  a message for a channel whose owner is not attached yet (the peer
+ *       may select as soon as its own side is attached) is held, up to
+ *       KC_RSEL_EARLY_MAX, and handed to the owner when it attaches, before
+ *       any message rx takes after it: each owner sees its channel's
+ *       messages in the order they were sent (dmu orders the replay against
+ *       rx's deliveries).
  */
 #include "kc_rsel_impl.h"
 
@@ -57,11 +63,22 @@ struct kc_rsel_attach {
     kc_chan_t *out;   /* local, unlimited: our records on their way */
     kc_cancel_t *stop;
     pthread_t rx, tx, watch;
-    pthread_mutex_t mu; /* routes, lost (T2) */
+    pthread_mutex_t mu;  /* routes, early, lost (T2) */
+    pthread_mutex_t dmu; /* held while a message is delivered or held back (T3) */
     struct route routes[KC_RSEL_ATTACH_OWNERS];
     int nroutes;
+    struct early *early, **early_tail; /* for channels not attached yet (T3) */
+    int nearly;
     bool lost;
     char inbox_name[16];
+};
+
+/* A message that arrived for a channel whose owner is not attached yet. */
+struct early {
+    struct early *next;
+    uint32_t chan;
+    size_t len;
+    uint8_t msg[];
 };
 
 /* T2: every route told once; later routes are told as they attach. */
@@ -91,16 +108,31 @@ static void *rx_main(void *arg)
         if (len > sizeof rec - 2 || kc__rsel_decode(rec + 2, len, &msg, &elem, &elen) != 0)
             continue; /* not a record any side makes */
         kc_rsel_endpoint_t ep = {NULL, NULL, NULL};
+        pthread_mutex_lock(&m->dmu); /* T3: no replay overtakes this one */
         pthread_mutex_lock(&m->mu);
         bool lost = m->lost;
         for (int i = 0; i < m->nroutes; i++)
             if (m->side == KC_RSEL_CLIENT_SIDE || m->routes[i].chan == msg.chan)
                 ep = m->routes[i].ep;
+        if (!lost && ep.deliver == NULL && m->side == KC_RSEL_OWNER_SIDE &&
+            m->nearly < KC_RSEL_EARLY_MAX) { /* T3: held for its owner */
+            struct early *e = malloc(sizeof(*e) + len);
+            if (e != NULL) {
+                e->next = NULL;
+                e->chan = msg.chan;
+                e->len = len;
+                memcpy(e->msg, rec + 2, len);
+                *m->early_tail = e;
+                m->early_tail = &e->next;
+                m->nearly++;
+            }
+        }
         pthread_mutex_unlock(&m->mu);
+        if (!lost && ep.deliver != NULL)
+            ep.deliver(ep.self, rec + 2, len);
+        pthread_mutex_unlock(&m->dmu);
         if (lost)
             break;
-        if (ep.deliver != NULL)
-            ep.deliver(ep.self, rec + 2, len);
     }
     return NULL;
 }
@@ -163,6 +195,8 @@ int kc_rsel_attach(kc_rsel_attach_t **out, kc_ipc_conn_t *c, int side, int64_t t
     m->c = c;
     m->side = side;
     pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->dmu, NULL);
+    m->early_tail = &m->early;
     strcpy(m->inbox_name, owner ? "rsel.owner" : "rsel.selector");
     const char *peer_name = owner ? "rsel.selector" : "rsel.owner";
     kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
@@ -216,6 +250,7 @@ int kc_rsel_attach(kc_rsel_attach_t **out, kc_ipc_conn_t *c, int side, int64_t t
         if (m->inbox != NULL)
             kc_chan_destroy(m->inbox);
         pthread_mutex_destroy(&m->mu);
+        pthread_mutex_destroy(&m->dmu);
         free(m);
         return rc;
     }
@@ -223,9 +258,11 @@ int kc_rsel_attach(kc_rsel_attach_t **out, kc_ipc_conn_t *c, int side, int64_t t
     return 0;
 }
 
-/* Add a route; an attachment whose stream ended already tells it at once (T2). */
+/* Add a route and hand it the messages held for its channel, in order
+ * (T3); an attachment whose stream ended already tells it at once (T2). */
 static int add_route(kc_rsel_attach_t *m, uint32_t chan, const kc_rsel_endpoint_t *ep)
 {
+    pthread_mutex_lock(&m->dmu);
     pthread_mutex_lock(&m->mu);
     int rc = 0;
     if (m->nroutes == (m->side == KC_RSEL_CLIENT_SIDE ? 1 : KC_RSEL_ATTACH_OWNERS))
@@ -238,8 +275,34 @@ static int add_route(kc_rsel_attach_t *m, uint32_t chan, const kc_rsel_endpoint_
         m->routes[m->nroutes].ep = *ep;
         m->nroutes++;
     }
+    struct early *mine = NULL, **tail = &mine;
+    if (rc == 0 && m->side == KC_RSEL_OWNER_SIDE) {
+        struct early **pp = &m->early;
+        m->early_tail = &m->early;
+        while (*pp != NULL) {
+            struct early *e = *pp;
+            if (e->chan == chan) {
+                *pp = e->next;
+                e->next = NULL;
+                *tail = e;
+                tail = &e->next;
+                m->nearly--;
+            } else {
+                pp = &e->next;
+                m->early_tail = &e->next;
+            }
+        }
+    }
     bool lost = m->lost;
     pthread_mutex_unlock(&m->mu);
+    while (mine != NULL) { /* under dmu: before anything rx takes next */
+        struct early *e = mine;
+        mine = e->next;
+        if (!lost)
+            ep->deliver(ep->self, e->msg, e->len);
+        free(e);
+    }
+    pthread_mutex_unlock(&m->dmu);
     if (rc == 0 && lost && ep->lost != NULL)
         ep->lost(ep->self);
     return rc;
@@ -296,6 +359,12 @@ void kc_rsel_detach(kc_rsel_attach_t *m)
     kc_chan_destroy(m->inbox);
     kc_chan_destroy(m->out);
     kc_cancel_destroy(m->stop);
+    while (m->early != NULL) { /* for channels that never attached */
+        struct early *e = m->early;
+        m->early = e->next;
+        free(e);
+    }
     pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->dmu);
     free(m);
 }
