@@ -332,11 +332,12 @@ static struct kc_ipc_txitem *take_items(kc_ipc_conn_t *c)
 static int layer_send(kc_ipc_conn_t *c)
 {
     kc_frame_hdr_t h;
-    struct iovec v = {NULL, 0};
-    if (c->layer->pull(c->layer_arg, &h, &v) == 0)
+    struct iovec v[2] = {{NULL, 0}, {NULL, 0}};
+    int n = c->layer->pull(c->layer_arg, &h, v);
+    if (n == 0)
         return 0;
     h.version = KC_WIRE_VERSION;
-    int rc = kc_transport_send_frame(c->tp, &h, &v, 1, KC_NO_TIMEOUT, c->life);
+    int rc = kc_transport_send_frame(c->tp, &h, v, n, KC_NO_TIMEOUT, c->life);
     c->layer->sent(c->layer_arg, rc);
     pthread_mutex_lock(&c->lock);
     if (rc == 0) {

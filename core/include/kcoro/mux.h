@@ -130,6 +130,8 @@ typedef struct kc_mux_stats {
     uint64_t conn_window;       /* our connection window in bytes */
     uint64_t cancels_out;       /* CANCELs sent: rendezvous sends that gave up waiting */
     uint64_t cancels_in;        /* CANCELs received (exported rendezvous channels) */
+    uint64_t credit_piggy_out;  /* credits sent inside DATA frames (KC_FRAME_F_CREDIT) */
+    uint64_t credit_piggy_in;   /* credits received inside DATA frames */
 } kc_mux_stats_t;
 
 /* Read c's channel-layer counters into *out (set out->size first); all
