@@ -276,8 +276,9 @@ void kc__mux_stream_kill(struct kc_mux_stream *s, int rc);
 int kc__mux_enqueue(struct kc_mux_stream *s, const void *elem);
 /* Under lock: take one received element into out; true if there was one. */
 bool kc__mux_take(struct kc_mux_stream *s, void *out);
-/* rx: a DATA frame for s (p GIVEN). Under lock. Returns 0 or -EPROTO. */
-int kc__mux_on_data(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p);
+/* rx: a DATA frame for s (p GIVEN; its h->len bytes of elements start at
+ * p + base). Under lock. Returns 0 or -EPROTO. */
+int kc__mux_on_data(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p, uint32_t base);
 /* The exporter's side of an OPEN (under lock): look up, create, answer,
  * start the inbound pump. */
 void kc__mux_on_open(struct kc_mux *m, uint32_t id, const uint8_t *name, size_t len);
