@@ -22,7 +22,7 @@
  *   37   SELECT_REJECT    owner     not done (`why`): re-arm and try again
  *
  * A message is a 24-byte header (cmd u8, op u8, why u16, chan u32, id u64,
- * lease_ns u64, little-endian) and, for a receive's COMMIT and a send's
+ * lease_ns u64, network byte order) and, for a receive's COMMIT and a send's
  * CLAIM, the element. The selector's claim word decides before it claims
  * (kc_select_remote.c); core/model/select_remote.pml checks the whole
  * exchange in SPIN. The transport here is an in-process pipe with delay

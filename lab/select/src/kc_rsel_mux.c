@@ -4,7 +4,7 @@
  * of kcoro/ipc.h with the channels of kcoro/mux.h is one, and needs no
  * hook in mux: each side exports a channel of records as its inbox
  * ("rsel.owner" or "rsel.selector") and imports the other side's. A record
- * is the message's length (u16, little-endian) and the message, padded to
+ * is the message's length (u16, network byte order) and the message, padded to
  * KC_RSEL_MUX_REC bytes. Three threads per side:
  *   rx     takes records from the inbox and hands them to the endpoint
  *          (started by kc_rsel_mux_start, once the endpoint can answer:
@@ -22,6 +22,8 @@
  *       nothing it takes after that.
  */
 #include "kc_rsel.h"
+
+#include "base/kc_bytes.h"
 
 #include "kcoro/ipc.h"
 #include "kcoro/mux.h"
@@ -63,7 +65,7 @@ static void *rx_main(void *arg)
     kc_rsel_mux_t *m = arg;
     uint8_t rec[KC_RSEL_MUX_REC];
     while (kc_chan_recv(m->inbox, rec, KC_NO_TIMEOUT, m->stop) == 0) {
-        size_t len = (size_t)rec[0] | (size_t)rec[1] << 8;
+        size_t len = kc__get_be16(rec);
         if (len > sizeof rec - 2)
             continue; /* not a record any side makes */
         pthread_mutex_lock(&m->mu);
@@ -105,8 +107,7 @@ static int mux_send(void *ctx, const uint8_t *msg, size_t len)
     if (len > KC_RSEL_MUX_REC - 2)
         return -EMSGSIZE;
     uint8_t rec[KC_RSEL_MUX_REC];
-    rec[0] = (uint8_t)len;
-    rec[1] = (uint8_t)(len >> 8);
+    kc__put_be16(rec, (uint16_t)len);
     memcpy(rec + 2, msg, len);
     memset(rec + 2 + len, 0, sizeof rec - 2 - len);
     pthread_mutex_lock(&m->mu);
