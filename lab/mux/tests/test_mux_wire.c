@@ -20,7 +20,9 @@
 enum {
     OP_OPEN = 1,
     OP_OPEN_OK = 2,
-    OP_CREDIT = 4
+    OP_CREDIT = 4,
+    OP_PROBE = 9,
+    OP_PROBE_ACK = 10
 };
 #define EXP 0x80000000u
 
@@ -99,8 +101,8 @@ static int raw_ctl(struct raw *r, uint32_t chan_id, uint32_t id, uint8_t op, uin
     return kc_transport_send_frame(r->t, &h, &v, 1, 5000 * MS, NULL);
 }
 
-/* The next frame that is not a credit from kcoro (those are its receive
- * windows, which this peer ignores). */
+/* The next frame that is not a credit or a PROBE from kcoro (its receive
+ * windows and the measuring of their growth, which this peer ignores). */
 static int raw_next(struct raw *r, kc_frame_hdr_t *h, uint8_t **p)
 {
     for (;;) {
@@ -108,7 +110,8 @@ static int raw_next(struct raw *r, kc_frame_hdr_t *h, uint8_t **p)
         int rc = kc_transport_recv_frame(r->t, h, &q, 1 << 17, 5000 * MS, NULL);
         if (rc < 0)
             return rc;
-        if (h->type == KC_FRAME_CHAN && h->len >= 1 && ((uint8_t *)q)[0] == OP_CREDIT) {
+        if (h->type == KC_FRAME_CHAN && h->len >= 1 &&
+            (((uint8_t *)q)[0] == OP_CREDIT || ((uint8_t *)q)[0] == OP_PROBE)) {
             free(q);
             continue;
         }
@@ -469,6 +472,39 @@ static void test_bad_credit_prefix_ends_the_connection(void **state)
     }
 }
 
+/* A PROBE is answered at once with its d; one that names a stream ends
+ * the connection. */
+static void test_probe_is_answered(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        struct raw r;
+        assert_int_equal(raw_up(&r), 0);
+        uint32_t id;
+        kc_chan_t *ch = raw_import(&r, "v", 4, 8, &id);
+        assert_int_equal(raw_ctl(&r, k == 0 ? 0 : id | EXP, 0, OP_PROBE, 0, 0, 77), 0);
+        if (k == 0) {
+            kc_frame_hdr_t h;
+            void *q = NULL;
+            for (;;) {
+                assert_int_equal(kc_transport_recv_frame(r.t, &h, &q, 1 << 17, 5000 * MS, NULL),
+                                 0);
+                if (h.type == KC_FRAME_CHAN && ((uint8_t *)q)[0] == OP_PROBE_ACK)
+                    break;
+                free(q);
+            }
+            assert_int_equal(h.chan_id, 0);
+            assert_int_equal(h.len, 16);
+            assert_int_equal(get64((uint8_t *)q + 8), 77);
+            free(q);
+        } else {
+            assert_int_equal(kc_ipc_wait_dead(r.c, 5000 * MS, NULL), -EPROTO);
+        }
+        kc_chan_destroy(ch);
+        raw_down(&r);
+    }
+}
+
 /* Data beyond the credit we gave, or out of sequence, ends the connection. */
 static void test_peer_violations_end_the_connection(void **state)
 {
@@ -561,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_equal_demand_gets_equal_shares_of_the_link),
         cmocka_unit_test(test_credit_rides_on_data_frames),
         cmocka_unit_test(test_bad_credit_prefix_ends_the_connection),
+        cmocka_unit_test(test_probe_is_answered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
