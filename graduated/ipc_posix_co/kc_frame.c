@@ -11,31 +11,9 @@
  */
 #include "kcoro/transport.h"
 
+#include "base/kc_bytes.h"
+
 #include <string.h>
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 static bool hdr_valid(uint8_t version, uint8_t type, uint16_t flags)
 {
@@ -52,10 +30,10 @@ KC_API int kc_frame_encode(const kc_frame_hdr_t *h, uint8_t *out)
         return -EPROTO;
     out[0] = h->version;
     out[1] = h->type;
-    put16(out + 2, h->flags);
-    put32(out + 4, h->chan_id);
-    put32(out + 8, h->id);
-    put32(out + 12, h->len);
+    kc__put_be16(out + 2, h->flags);
+    kc__put_be32(out + 4, h->chan_id);
+    kc__put_be32(out + 8, h->id);
+    kc__put_be32(out + 12, h->len);
     return KC_FRAME_HDR_SIZE;
 }
 
@@ -68,12 +46,12 @@ KC_API int kc_frame_decode(const uint8_t *buf, size_t len, kc_frame_hdr_t *out)
     kc_frame_hdr_t h;
     h.version = buf[0];
     h.type = buf[1];
-    h.flags = get16(buf + 2);
+    h.flags = kc__get_be16(buf + 2);
     if (!hdr_valid(h.version, h.type, h.flags))
         return -EPROTO;
-    h.chan_id = get32(buf + 4);
-    h.id = get32(buf + 8);
-    h.len = get32(buf + 12);
+    h.chan_id = kc__get_be32(buf + 4);
+    h.id = kc__get_be32(buf + 8);
+    h.len = kc__get_be32(buf + 12);
     *out = h;
     return KC_FRAME_HDR_SIZE;
 }
@@ -114,19 +92,19 @@ KC_API int kc_hello_encode(const kc_hello_t *h, uint8_t *buf, size_t cap)
         return -EINVAL;
     if (cap < need)
         return -EMSGSIZE;
-    put32(buf, KC_HELLO_MAGIC);
+    kc__put_be32(buf, KC_HELLO_MAGIC);
     buf[4] = h->ver_min;
     buf[5] = h->ver_max;
-    put16(buf + 6, h->n_ext);
-    put32(buf + 8, h->features);
-    put32(buf + 12, h->max_frame);
-    put32(buf + 16, h->max_msg);
-    put32(buf + 20, 0);
+    kc__put_be16(buf + 6, h->n_ext);
+    kc__put_be32(buf + 8, h->features);
+    kc__put_be32(buf + 12, h->max_frame);
+    kc__put_be32(buf + 16, h->max_msg);
+    kc__put_be32(buf + 20, 0);
     size_t at = KC_HELLO_MIN_SIZE;
     for (unsigned i = 0; i < h->n_ext; i++) {
         const kc_hello_ext_t *e = &h->ext[i];
-        put16(buf + at, e->type);
-        put16(buf + at + 2, e->len);
+        kc__put_be16(buf + at, e->type);
+        kc__put_be16(buf + at + 2, e->len);
         if (e->len > 0)
             memcpy(buf + at + 4, e->val, e->len);
         at += 4u + e->len;
@@ -140,26 +118,26 @@ KC_API int kc_hello_decode(const uint8_t *buf, size_t len, kc_hello_t *out)
         return -EINVAL;
     if (len > KC_HELLO_MAX_SIZE)
         return -EMSGSIZE;
-    if (len < KC_HELLO_MIN_SIZE || get32(buf) != KC_HELLO_MAGIC)
+    if (len < KC_HELLO_MIN_SIZE || kc__get_be32(buf) != KC_HELLO_MAGIC)
         return -EPROTO;
     kc_hello_t h;
     memset(&h, 0, sizeof h);
     h.ver_min = buf[4];
     h.ver_max = buf[5];
-    h.n_ext = get16(buf + 6);
-    h.features = get32(buf + 8);
-    h.max_frame = get32(buf + 12);
-    h.max_msg = get32(buf + 16);
+    h.n_ext = kc__get_be16(buf + 6);
+    h.features = kc__get_be32(buf + 8);
+    h.max_frame = kc__get_be32(buf + 12);
+    h.max_msg = kc__get_be32(buf + 16);
     if (h.ver_min == 0 || h.ver_min > h.ver_max || !limits_valid(h.max_frame, h.max_msg) ||
-        h.n_ext > KC_HELLO_MAX_EXT || get32(buf + 20) != 0)
+        h.n_ext > KC_HELLO_MAX_EXT || kc__get_be32(buf + 20) != 0)
         return -EPROTO;
     size_t at = KC_HELLO_MIN_SIZE;
     for (unsigned i = 0; i < h.n_ext; i++) {
         if (len - at < 4)
             return -EPROTO;
         kc_hello_ext_t *e = &h.ext[i];
-        e->type = get16(buf + at);
-        e->len = get16(buf + at + 2);
+        e->type = kc__get_be16(buf + at);
+        e->len = kc__get_be16(buf + at + 2);
         if (e->type == 0 || e->len > KC_HELLO_EXT_MAX_LEN || len - at - 4 < e->len)
             return -EPROTO;
         e->val = e->len > 0 ? buf + at + 4 : NULL;

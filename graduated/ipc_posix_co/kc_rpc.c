@@ -26,6 +26,8 @@
  */
 #include "kc_ipc_impl.h"
 
+#include "base/kc_bytes.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,21 +80,16 @@ KC_API int kc_rpc_status_from_wire(uint16_t st)
 
 void kc__rpc_prefix_put(uint8_t *p, uint16_t cmd, uint16_t status, uint32_t deadline_us)
 {
-    p[0] = (uint8_t)(cmd >> 8);
-    p[1] = (uint8_t)cmd;
-    p[2] = (uint8_t)(status >> 8);
-    p[3] = (uint8_t)status;
-    p[4] = (uint8_t)(deadline_us >> 24);
-    p[5] = (uint8_t)(deadline_us >> 16);
-    p[6] = (uint8_t)(deadline_us >> 8);
-    p[7] = (uint8_t)deadline_us;
+    kc__put_be16(p, cmd);
+    kc__put_be16(p + 2, status);
+    kc__put_be32(p + 4, deadline_us);
 }
 
 void kc__rpc_prefix_get(const uint8_t *p, uint16_t *cmd, uint16_t *status, uint32_t *deadline_us)
 {
-    *cmd = (uint16_t)((p[0] << 8) | p[1]);
-    *status = (uint16_t)((p[2] << 8) | p[3]);
-    *deadline_us = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) | ((uint32_t)p[6] << 8) | p[7];
+    *cmd = kc__get_be16(p);
+    *status = kc__get_be16(p + 2);
+    *deadline_us = kc__get_be32(p + 4);
 }
 
 /* A relative timeout as the wire's microseconds, rounded up. */

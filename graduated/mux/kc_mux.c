@@ -227,6 +227,54 @@ static void sent(void *arg, int rc)
 
 /* ------------------------------------------------------------ receive */
 
+/* Window growth. While DATA arrives and the window is below the limit, a
+ * PROBE goes out on the control lane, which the peer answers at once on
+ * its own (PROBE_ACK, the same d): the smallest of these round trips is
+ * the round-trip time (rtt_min). The bytes received between two answers
+ * over the time between them are the delivery rate, and rate x rtt_min
+ * the bandwidth-delay product. When the window is smaller than twice it
+ * (the window, not the link or our consumer, limits the peer), the window
+ * grows to twice the product, never beyond conn_limit, and never shrinks.
+ * A slow consumer keeps the rate, and so the product, low: its window
+ * does not grow. One PROBE at a time, the next once a quarter of the
+ * window more was received (and never while the window is at its limit).
+ * Under lock. */
+static void probe(struct kc_mux *m)
+{
+    kc_mux_ctl_t msg = {KC_MUX_PROBE, 0, 0, 0, m->probe_token + 1};
+    if (kc__mux_ctl(m, NULL, &msg, 0, NULL) < 0)
+        return; /* no memory: the next DATA tries again */
+    m->probe_token++;
+    m->probe_t0 = kc__sched_now();
+    m->st.probes_out++;
+}
+
+static void probe_answered(struct kc_mux *m, uint64_t token)
+{
+    if (m->probe_t0 == 0 || token != m->probe_token)
+        return; /* not ours, or late */
+    int64_t now = kc__sched_now();
+    uint64_t rtt = now > m->probe_t0 ? (uint64_t)(now - m->probe_t0) : 1;
+    m->probe_t0 = 0;
+    m->probe_next = m->conn_rx + m->conn_window / 4;
+    if (m->rtt_min == 0 || rtt < m->rtt_min)
+        m->rtt_min = rtt;
+    if (m->probe_prev_t != 0 && now > m->probe_prev_t) {
+        double rate = (double)(m->conn_rx - m->probe_prev_rx) / (double)(now - m->probe_prev_t);
+        double bdp = rate * (double)m->rtt_min;
+        m->st.bdp_bytes = (uint64_t)bdp;
+        if (2 * bdp > (double)m->conn_window && m->conn_window < m->conn_limit) {
+            m->conn_window =
+                2 * bdp >= (double)m->conn_limit ? m->conn_limit : (uint64_t)(2 * bdp);
+            m->st.window_grows++;
+            m->conn_dirty = true; /* the larger window goes out at once */
+            kc__mux_kick(m);
+        }
+    }
+    m->probe_prev_t = now;
+    m->probe_prev_rx = m->conn_rx;
+}
+
 /* A credit (absolute limit) for chan_id (0: the connection), from a CHAN
  * frame or in front of a DATA frame's elements. M4: a stale, duplicated or
  * reordered grant changes nothing; one for a stream gone is ignored. */
@@ -269,6 +317,16 @@ static int on_ctl(struct kc_mux *m, const kc_frame_hdr_t *h, const uint8_t *p)
         return -EPROTO;
     bool from_exporter = (h->chan_id & KC_MUX_ID_EXPORTER) != 0;
     uint32_t id = h->chan_id & ~KC_MUX_ID_EXPORTER;
+    if (msg.op == KC_MUX_PROBE || msg.op == KC_MUX_PROBE_ACK) {
+        if (h->chan_id != 0)
+            return -EPROTO; /* the connection's */
+        if (msg.op == KC_MUX_PROBE_ACK) {
+            probe_answered(m, msg.d);
+            return 0;
+        }
+        kc_mux_ctl_t ack = {KC_MUX_PROBE_ACK, 0, 0, 0, msg.d};
+        return kc__mux_ctl(m, NULL, &ack, 0, NULL) == 0 ? 0 : -ENOMEM;
+    }
     if (msg.op == KC_MUX_CREDIT) {
         if (msg.c != 0)
             return -EPROTO; /* c names the stream only inside a DATA frame */
@@ -396,6 +454,8 @@ static int on_frame(void *arg, const kc_frame_hdr_t *h, void *p)
             m->conn_rx += d.len;
             rc = kc__mux_on_data(s, &d, p, base);
         }
+        if (m->probe_t0 == 0 && m->conn_window < m->conn_limit && m->conn_rx >= m->probe_next)
+            probe(m);
     }
     pthread_mutex_unlock(&m->lock);
     return rc;
@@ -453,7 +513,7 @@ static void on_free(void *arg)
 
 static const kc__ipc_layer_ops_t layer_ops = {on_frame, pull, sent, on_dead, on_free};
 
-int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, struct kc_mux **out)
+int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, uint64_t conn_limit, struct kc_mux **out)
 {
     struct kc_mux *m = calloc(1, sizeof *m);
     if (m == NULL)
@@ -471,6 +531,9 @@ int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, struct kc_mux **out)
     m->max_frame = kc__ipc_max_frame(c);
     m->next_id = 1;
     m->conn_window = conn_window ? conn_window : KC_MUX_CONN_WINDOW;
+    m->conn_limit = conn_limit ? conn_limit : KC_MUX_CONN_LIMIT;
+    if (m->conn_limit < m->conn_window)
+        m->conn_limit = m->conn_window;
     /* Until the peer's grant arrives we may send KC_MUX_CONN_MIN bytes
      * (every side's window is at least that); we accept our whole window
      * from the start and announce it at once, and again with every OPEN
@@ -488,7 +551,7 @@ int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, struct kc_mux **out)
         free(m->map);
         pthread_mutex_destroy(&m->lock);
         free(m);
-        if (conn_window != 0)
+        if (conn_window != 0 || conn_limit != 0)
             return -EBUSY;
         *out = cur;
         return 0;
@@ -511,7 +574,15 @@ KC_API int kc_mux_set_conn_window(kc_ipc_conn_t *c, uint32_t bytes)
     if (c == NULL || bytes < KC_MUX_CONN_MIN)
         return -EINVAL;
     struct kc_mux *m;
-    return kc__mux_get(c, bytes, &m);
+    return kc__mux_get(c, bytes, bytes, &m);
+}
+
+KC_API int kc_mux_set_conn_memory(kc_ipc_conn_t *c, uint32_t window, uint32_t limit)
+{
+    if (c == NULL || window < KC_MUX_CONN_MIN || limit < window)
+        return -EINVAL;
+    struct kc_mux *m;
+    return kc__mux_get(c, window, limit, &m);
 }
 
 KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out)
@@ -519,7 +590,7 @@ KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out)
     if (c == NULL || out == NULL || out->size < sizeof *out)
         return -EINVAL;
     struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
+    int rc = kc__mux_get(c, 0, 0, &m);
     if (rc == -EPIPE) {
         memset(out, 0, sizeof *out);
         out->size = sizeof *out;
@@ -531,6 +602,9 @@ KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out)
     *out = m->st;
     out->rx_bytes_held = m->rx_held;
     out->rx_bytes_peak = m->rx_peak;
+    out->conn_window = m->conn_window;
+    out->conn_limit = m->conn_limit;
+    out->rtt_min_ns = m->rtt_min;
     int broken = kc__mux_check(m);
     pthread_mutex_unlock(&m->lock);
     if (broken) {
@@ -553,7 +627,7 @@ KC_API int kc_ipc_export(kc_ipc_conn_t *c, const char *name, kc_chan_t *ch,
         opts->size < sizeof(kc_mux_export_opts_t))
         return -EINVAL;
     struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
+    int rc = kc__mux_get(c, 0, 0, &m);
     if (rc < 0)
         return rc;
     struct kc_mux_export *e = calloc(1, sizeof *e);
@@ -586,7 +660,7 @@ KC_API int kc_ipc_unexport(kc_ipc_conn_t *c, const char *name)
     if (c == NULL || name == NULL)
         return -EINVAL;
     struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
+    int rc = kc__mux_get(c, 0, 0, &m);
     if (rc < 0)
         return rc == -EPIPE ? -ENOENT : rc;
     pthread_mutex_lock(&m->lock);
@@ -645,7 +719,7 @@ KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,
         strlen(name) > KC_MUX_NAME_MAX || opts->size < sizeof(kc_mux_import_opts_t))
         return -EINVAL;
     struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
+    int rc = kc__mux_get(c, 0, 0, &m);
     if (rc < 0)
         return rc == -EPIPE ? -EPIPE : rc;
     int64_t deadline = kc__deadline_after(kc__timeout_norm(opts->timeout_ns));

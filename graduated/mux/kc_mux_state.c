@@ -7,33 +7,21 @@
  */
 #include "kc_mux_impl.h"
 
+#include "base/kc_bytes.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 void kc__mux_ctl_encode(const kc_mux_ctl_t *m, uint8_t *out)
 {
     out[0] = m->op;
     out[1] = m->a;
-    out[2] = (uint8_t)(m->b >> 8);
-    out[3] = (uint8_t)m->b;
-    put32(out + 4, m->c);
-    put32(out + 8, (uint32_t)(m->d >> 32));
-    put32(out + 12, (uint32_t)m->d);
+    kc__put_be16(out + 2, m->b);
+    kc__put_be32(out + 4, m->c);
+    kc__put_be32(out + 8, (uint32_t)(m->d >> 32));
+    kc__put_be32(out + 12, (uint32_t)m->d);
 }
 
 int kc__mux_ctl_decode(const uint8_t *p, size_t len, kc_mux_ctl_t *m)
@@ -42,10 +30,10 @@ int kc__mux_ctl_decode(const uint8_t *p, size_t len, kc_mux_ctl_t *m)
         return -EPROTO;
     m->op = p[0];
     m->a = p[1];
-    m->b = (uint16_t)((p[2] << 8) | p[3]);
-    m->c = get32(p + 4);
-    m->d = ((uint64_t)get32(p + 8) << 32) | get32(p + 12);
-    if (m->op < KC_MUX_OPEN || m->op > KC_MUX_RESET || m->b != 0)
+    m->b = kc__get_be16(p + 2);
+    m->c = kc__get_be32(p + 4);
+    m->d = ((uint64_t)kc__get_be32(p + 8) << 32) | kc__get_be32(p + 12);
+    if (m->op < KC_MUX_OPEN || m->op > KC_MUX_PROBE_ACK || m->b != 0)
         return -EPROTO;
     if (m->op != KC_MUX_OPEN && len != KC_MUX_CTL_SIZE)
         return -EPROTO; /* only OPEN carries a name */
