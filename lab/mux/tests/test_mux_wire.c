@@ -140,8 +140,8 @@ static int raw_data_credit(struct raw *r, uint32_t chan_id, uint32_t seq, int64_
     credit_msg(cr, c, d);
     for (int i = 0; i < n; i++)
         e[i] = first + i;
-    kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_DATA, KC_FRAME_F_CREDIT, chan_id, seq,
-                        (uint32_t)(16 + n * 8)};
+    kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_DATA, KC_FRAME_F_CREDIT,
+                        chan_id,         seq,           (uint32_t)(16 + n * 8)};
     struct iovec v[2] = {{cr, 16}, {e, (size_t)n * 8}};
     return kc_transport_send_frame(r->t, &h, v, 2, 5000 * MS, NULL);
 }
@@ -487,8 +487,7 @@ static void test_probe_is_answered(void **state)
             kc_frame_hdr_t h;
             void *q = NULL;
             for (;;) {
-                assert_int_equal(kc_transport_recv_frame(r.t, &h, &q, 1 << 17, 5000 * MS, NULL),
-                                 0);
+                assert_int_equal(kc_transport_recv_frame(r.t, &h, &q, 1 << 17, 5000 * MS, NULL), 0);
                 if (h.type == KC_FRAME_CHAN && ((uint8_t *)q)[0] == OP_PROBE_ACK)
                     break;
                 free(q);
