@@ -264,8 +264,7 @@ static void probe_answered(struct kc_mux *m, uint64_t token)
         double bdp = rate * (double)m->rtt_min;
         m->st.bdp_bytes = (uint64_t)bdp;
         if (2 * bdp > (double)m->conn_window && m->conn_window < m->conn_limit) {
-            m->conn_window =
-                2 * bdp >= (double)m->conn_limit ? m->conn_limit : (uint64_t)(2 * bdp);
+            m->conn_window = 2 * bdp >= (double)m->conn_limit ? m->conn_limit : (uint64_t)(2 * bdp);
             m->st.window_grows++;
             m->conn_dirty = true; /* the larger window goes out at once */
             kc__mux_kick(m);
@@ -288,8 +287,8 @@ static void on_credit(struct kc_mux *m, uint32_t chan_id, uint64_t limit)
         return;
     }
     /* the stream is ours as the other role (see on_ctl) */
-    struct kc_mux_stream *s = kc__mux_find(m, chan_id & ~KC_MUX_ID_EXPORTER,
-                                           (chan_id & KC_MUX_ID_EXPORTER) == 0);
+    struct kc_mux_stream *s =
+        kc__mux_find(m, chan_id & ~KC_MUX_ID_EXPORTER, (chan_id & KC_MUX_ID_EXPORTER) == 0);
     if (s == NULL || s->state == ST_DEAD || limit <= s->peer_limit)
         return;
     s->peer_limit = limit;

@@ -41,15 +41,15 @@
 
 /* Control operations of a CHAN frame (its payload's first byte). */
 enum {
-    KC_MUX_OPEN = 1,     /* importer -> exporter: payload = name */
-    KC_MUX_OPEN_OK = 2,  /* exporter: kind, capacity, elem_size, window */
-    KC_MUX_OPEN_ERR = 3, /* exporter: why (KC_MUX_ERR_*) */
-    KC_MUX_CREDIT = 4,   /* either: absolute element limit (stream) or byte limit (chan_id 0) */
-    KC_MUX_CLOSE = 5,    /* either: the sender's side closed; final element count */
-    KC_MUX_VERDICT = 6,  /* exporter: rendezvous element `id` delivered (0) or not (why) */
-    KC_MUX_CANCEL = 7,   /* importer: withdraw rendezvous element `id` if not delivered */
-    KC_MUX_RESET = 8,    /* either: the stream is gone */
-    KC_MUX_PROBE = 9,    /* either, chan_id 0: answer d at once (PROBE_ACK) */
+    KC_MUX_OPEN = 1,      /* importer -> exporter: payload = name */
+    KC_MUX_OPEN_OK = 2,   /* exporter: kind, capacity, elem_size, window */
+    KC_MUX_OPEN_ERR = 3,  /* exporter: why (KC_MUX_ERR_*) */
+    KC_MUX_CREDIT = 4,    /* either: absolute element limit (stream) or byte limit (chan_id 0) */
+    KC_MUX_CLOSE = 5,     /* either: the sender's side closed; final element count */
+    KC_MUX_VERDICT = 6,   /* exporter: rendezvous element `id` delivered (0) or not (why) */
+    KC_MUX_CANCEL = 7,    /* importer: withdraw rendezvous element `id` if not delivered */
+    KC_MUX_RESET = 8,     /* either: the stream is gone */
+    KC_MUX_PROBE = 9,     /* either, chan_id 0: answer d at once (PROBE_ACK) */
     KC_MUX_PROBE_ACK = 10 /* either, chan_id 0: the answer to PROBE d */
 };
 
@@ -227,13 +227,13 @@ struct kc_mux {
     uint64_t rx_held, rx_peak;
     /* the window's growth with the measured bandwidth-delay product
      * (kc_mux.c, "Window growth") */
-    uint64_t conn_limit;   /* conn_window never grows beyond it */
-    int64_t probe_t0;      /* a PROBE under way: when it was queued (0: none) */
-    uint64_t probe_token;  /* its d */
-    int64_t probe_prev_t;  /* the last answer (0: none yet) */
-    uint64_t probe_prev_rx; /* ... and conn_rx then */
-    uint64_t probe_next;   /* conn_rx from which the next PROBE may go */
-    uint64_t rtt_min;      /* ns, the smallest PROBE round trip (0: none yet) */
+    uint64_t conn_limit;              /* conn_window never grows beyond it */
+    int64_t probe_t0;                 /* a PROBE under way: when it was queued (0: none) */
+    uint64_t probe_token;             /* its d */
+    int64_t probe_prev_t;             /* the last answer (0: none yet) */
+    uint64_t probe_prev_rx;           /* ... and conn_rx then */
+    uint64_t probe_next;              /* conn_rx from which the next PROBE may go */
+    uint64_t rtt_min;                 /* ns, the smallest PROBE round trip (0: none yet) */
     struct kc_mux_wait *open_waiters; /* importers waiting for OPEN answers */
     kc_mux_stats_t st;
 };
