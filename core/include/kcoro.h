@@ -24,6 +24,7 @@
 #include "kcoro/sim.h"
 #include "kcoro/rel.h"
 #include "kcoro/mux.h"
+#include "kcoro/rsel.h"
 #include "kcoro/produce.h"
 #include "kcoro/chan_timer.h"
 #include "kcoro/context.h"

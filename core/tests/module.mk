@@ -57,6 +57,7 @@ CORE_TESTS += abuse_monitor
 CORE_TESTS += abuse_sim
 CORE_TESTS += abuse_rel
 CORE_TESTS += abuse_mux
+CORE_TESTS += abuse_rsel
 CORE_TESTS += sim_env
 CORE_TESTS += registry
 CORE_TESTS += sched_dump

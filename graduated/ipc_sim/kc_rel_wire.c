@@ -12,6 +12,8 @@
  */
 #include "kc_rel_impl.h"
 
+#include "base/kc_bytes.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -70,19 +72,6 @@ KC_API uint32_t kc_rel_crc32c(uint32_t crc, const void *buf, size_t len)
 
 /* ---- helpers -------------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 uint64_t kc__rel_widen(uint64_t ref, uint32_t s32)
 {
     int32_t d = (int32_t)(s32 - (uint32_t)ref);
@@ -107,11 +96,11 @@ int kc__rel_seg_encode(uint64_t seq, uint32_t ts, const void *data, size_t len, 
         return -EINVAL;
     *hdr = (kc_frame_hdr_t){
         KC_WIRE_VERSION, KC_FRAME_SEG, 0, 0, (uint32_t)seq, (uint32_t)(KC_REL_SEG_HDR + len)};
-    put32(pre + 4, ts);
+    kc__put_be32(pre + 4, ts);
     uint8_t eh[KC_FRAME_HDR_SIZE];
     kc_frame_encode(hdr, eh);
     uint32_t c = kc_rel_crc32c(kc_rel_crc32c(0, eh, sizeof eh), pre + 4, 4);
-    put32(pre, kc_rel_crc32c(c, data, len));
+    kc__put_be32(pre, kc_rel_crc32c(c, data, len));
     return 0;
 }
 
@@ -121,9 +110,9 @@ int kc__rel_seg_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload, uint32
     if (!hdr || hdr->type != KC_FRAME_SEG || hdr->flags || hdr->chan_id ||
         hdr->len < KC_REL_SEG_HDR || hdr->len > KC_REL_SEG_HDR + KC_REL_MSS_MAX || !payload)
         return -EPROTO;
-    if (frame_crc(hdr, payload + 4, hdr->len - 4) != get32(payload))
+    if (frame_crc(hdr, payload + 4, hdr->len - 4) != kc__get_be32(payload))
         return -EBADMSG;
-    uint32_t t = get32(payload + 4);
+    uint32_t t = kc__get_be32(payload + 4);
     if (t == 0)
         return -EPROTO;
     *ts = t;
@@ -148,14 +137,14 @@ int kc__rel_ack_encode(const kc_rel_ack_t *a, kc_frame_hdr_t *hdr, uint8_t *buf,
     if (cap < len)
         return -EMSGSIZE;
     *hdr = (kc_frame_hdr_t){KC_WIRE_VERSION, KC_FRAME_ACK, 0, 0, (uint32_t)a->cum, (uint32_t)len};
-    put32(buf + 4, a->ts_echo);
-    put32(buf + 8, a->window);
-    put32(buf + 12, a->n);
+    kc__put_be32(buf + 4, a->ts_echo);
+    kc__put_be32(buf + 8, a->window);
+    kc__put_be32(buf + 12, a->n);
     for (uint32_t i = 0; i < a->n; i++) {
-        put32(buf + KC_REL_ACK_HDR + 8 * i, (uint32_t)a->blk[i].start);
-        put32(buf + KC_REL_ACK_HDR + 8 * i + 4, (uint32_t)a->blk[i].end);
+        kc__put_be32(buf + KC_REL_ACK_HDR + 8 * i, (uint32_t)a->blk[i].start);
+        kc__put_be32(buf + KC_REL_ACK_HDR + 8 * i + 4, (uint32_t)a->blk[i].end);
     }
-    put32(buf, frame_crc(hdr, buf + 4, len - 4));
+    kc__put_be32(buf, frame_crc(hdr, buf + 4, len - 4));
     return (int)len;
 }
 
@@ -165,22 +154,23 @@ int kc__rel_ack_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload, uint64
     if (!hdr || !out || hdr->type != KC_FRAME_ACK || hdr->flags || hdr->chan_id ||
         hdr->len < KC_REL_ACK_HDR || !payload)
         return -EPROTO;
-    uint32_t n = get32(payload + 12);
+    uint32_t n = kc__get_be32(payload + 12);
     if (n > KC_REL_MAX_SACK || hdr->len != KC_REL_ACK_HDR + 8 * n) {
         /* The count may be the corrupted field: a CRC failure says so. */
-        return frame_crc(hdr, payload + 4, hdr->len - 4) != get32(payload) ? -EBADMSG : -EPROTO;
+        return frame_crc(hdr, payload + 4, hdr->len - 4) != kc__get_be32(payload) ? -EBADMSG
+                                                                                  : -EPROTO;
     }
-    if (frame_crc(hdr, payload + 4, hdr->len - 4) != get32(payload))
+    if (frame_crc(hdr, payload + 4, hdr->len - 4) != kc__get_be32(payload))
         return -EBADMSG;
     kc_rel_ack_t a;
     a.cum = kc__rel_widen(ref, hdr->id);
-    a.ts_echo = get32(payload + 4);
-    a.window = get32(payload + 8);
+    a.ts_echo = kc__get_be32(payload + 4);
+    a.window = kc__get_be32(payload + 8);
     a.n = n;
     uint64_t lo = a.cum;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *b = payload + KC_REL_ACK_HDR + 8 * i;
-        uint32_t s = get32(b), e = get32(b + 4);
+        uint32_t s = kc__get_be32(b), e = kc__get_be32(b + 4);
         /* Offsets from cum, so blocks compare without wrap-around. */
         uint32_t so = s - (uint32_t)a.cum, eo = e - (uint32_t)a.cum;
         if (so == 0 || so > 0x7fffffffu || eo > 0x7fffffffu || eo <= so || a.cum + so < lo)
@@ -197,26 +187,15 @@ int kc__rel_ack_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload, uint64
 
 /* ---- SESS ----------------------------------------------------------- */
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 int kc__rel_sess_encode(const kc_rel_sess_t *m, kc_frame_hdr_t *hdr, uint8_t buf[KC_REL_SESS_LEN])
 {
     if (!m || !hdr || !buf || !m->kind || (m->kind & ~KC_REL_SESS_KNOWN))
         return -EINVAL;
     *hdr = (kc_frame_hdr_t){KC_WIRE_VERSION, KC_FRAME_ACK, 0, KC_REL_CHAN_SESS, 0, KC_REL_SESS_LEN};
-    put32(buf + 4, m->kind);
-    put64(buf + 8, m->id);
-    put64(buf + 16, m->rcv_nxt);
-    put32(buf, frame_crc(hdr, buf + 4, KC_REL_SESS_LEN - 4));
+    kc__put_be32(buf + 4, m->kind);
+    kc__put_be64(buf + 8, m->id);
+    kc__put_be64(buf + 16, m->rcv_nxt);
+    kc__put_be32(buf, frame_crc(hdr, buf + 4, KC_REL_SESS_LEN - 4));
     return 0;
 }
 
@@ -225,9 +204,10 @@ int kc__rel_sess_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload, kc_re
     if (!hdr || !out || hdr->type != KC_FRAME_ACK || hdr->flags ||
         hdr->chan_id != KC_REL_CHAN_SESS || hdr->id || hdr->len != KC_REL_SESS_LEN || !payload)
         return -EPROTO;
-    if (frame_crc(hdr, payload + 4, hdr->len - 4) != get32(payload))
+    if (frame_crc(hdr, payload + 4, hdr->len - 4) != kc__get_be32(payload))
         return -EBADMSG;
-    kc_rel_sess_t m = {get32(payload + 4), get64(payload + 8), get64(payload + 16)};
+    kc_rel_sess_t m = {kc__get_be32(payload + 4), kc__get_be64(payload + 8),
+                       kc__get_be64(payload + 16)};
     if (!m.kind || (m.kind & ~KC_REL_SESS_KNOWN))
         return -EPROTO;
     *out = m;

@@ -22,7 +22,7 @@
  * --json prints the same as NDJSON (one object per message, then one
  * summary object).
  */
-#include "kc_rsel.h"
+#include "kc_rsel_impl.h"
 #include "kcoro/chan.h"
 
 #include <errno.h>
@@ -135,13 +135,19 @@ static int connect_peer(struct peer *pr, kc_rsel_owner_t *o, int idx, uint32_t c
         rc = kc_rsel_owner_peer(o, idx, &eo);
     if (rc == 0)
         rc = kc_rsel_client_endpoint(pr->c, &ec);
-    kc_rsel_pipe_opts_t po = {delay, 0, 1, traced ? trace : NULL, &pr->lane};
+    kc_rsel_pipe_opts_t po = {sizeof(kc_rsel_pipe_opts_t), delay,    0, 1,
+                              traced ? trace : NULL,       &pr->lane};
     if (rc == 0)
         rc = kc_rsel_pipe_create(&pr->p, &po, &eo, &ec);
+    kc_rsel_link_t lo, lc;
     if (rc == 0)
-        rc = kc_rsel_owner_connect(o, idx, pr->p, 0);
+        rc = kc_rsel_pipe_link(pr->p, 0, &lo);
     if (rc == 0)
-        rc = kc_rsel_client_connect(pr->c, pr->p, 1);
+        rc = kc_rsel_owner_link(o, idx, &lo);
+    if (rc == 0)
+        rc = kc_rsel_pipe_link(pr->p, 1, &lc);
+    if (rc == 0)
+        rc = kc_rsel_client_link(pr->c, &lc);
     if (rc == 0)
         rc = kc_rsel_import(&pr->imp, pr->c, chan, co);
     return rc;
@@ -219,8 +225,8 @@ static int scenario_race(int64_t delay)
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     sleep_ms(5); /* the last CANCELs reach the owner (and the chart) */
-    kc_rsel_owner_stats_t st;
-    kc_rsel_owner_stats(o, &st);
+    kc_rsel_owner_stats_t st = KC_RSEL_OWNER_STATS_INIT;
+    (void)kc_rsel_owner_stats(o, &st);
     pthread_mutex_lock(&out_mu);
     if (json)
         printf("{\"scenario\":\"race\",\"a\":%d,\"b\":%d,\"committed\":%llu,\"notifies\":%llu,"
@@ -258,11 +264,12 @@ static int scenario_lease(int64_t delay)
     kc_rsel_pipe_t *mp;
     static struct lane mlane = {"M", 2};
     kc_rsel_endpoint_t mute = {mute_deliver, NULL, NULL}, eo;
-    kc_rsel_pipe_opts_t po = {delay, 0, 2, trace, &mlane};
+    kc_rsel_link_t lm;
+    kc_rsel_pipe_opts_t po = {sizeof(kc_rsel_pipe_opts_t), delay, 0, 2, trace, &mlane};
     if (kc_chan_create(&x, &co) != 0 || kc_rsel_owner_create(&o, x, 1, 20 * MS) != 0 ||
         connect_peer(&a, o, 0, 1, &co, delay, "A", 0, true) != 0 ||
         kc_rsel_owner_peer(o, 1, &eo) != 0 || kc_rsel_pipe_create(&mp, &po, &eo, &mute) != 0 ||
-        kc_rsel_owner_connect(o, 1, mp, 0) != 0)
+        kc_rsel_pipe_link(mp, 0, &lm) != 0 || kc_rsel_owner_link(o, 1, &lm) != 0)
         return 1;
     header("A", "M (mute)");
     uint8_t msg[KC_RSEL_HDR];
@@ -277,8 +284,8 @@ static int scenario_lease(int64_t delay)
     kc_chan_clause_t cl[1] = {KC_CHAN_CLAUSE_RECV_INIT(a.imp, &got)};
     int rc = kc_chan_select(cl, 1, 0, 2000 * MS, NULL);
     double waited = (double)(now_ns() - start) / 1e6;
-    kc_rsel_owner_stats_t st;
-    kc_rsel_owner_stats(o, &st);
+    kc_rsel_owner_stats_t st = KC_RSEL_OWNER_STATS_INIT;
+    (void)kc_rsel_owner_stats(o, &st);
     pthread_mutex_lock(&out_mu);
     if (json)
         printf("{\"scenario\":\"lease\",\"rc\":%d,\"element\":%ld,\"waited_ms\":%.3f,"

@@ -157,7 +157,8 @@ int kc__rel_ack_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload, uint64
     uint32_t n = kc__get_be32(payload + 12);
     if (n > KC_REL_MAX_SACK || hdr->len != KC_REL_ACK_HDR + 8 * n) {
         /* The count may be the corrupted field: a CRC failure says so. */
-        return frame_crc(hdr, payload + 4, hdr->len - 4) != kc__get_be32(payload) ? -EBADMSG : -EPROTO;
+        return frame_crc(hdr, payload + 4, hdr->len - 4) != kc__get_be32(payload) ? -EBADMSG
+                                                                                  : -EPROTO;
     }
     if (frame_crc(hdr, payload + 4, hdr->len - 4) != kc__get_be32(payload))
         return -EBADMSG;
@@ -205,7 +206,8 @@ int kc__rel_sess_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload, kc_re
         return -EPROTO;
     if (frame_crc(hdr, payload + 4, hdr->len - 4) != kc__get_be32(payload))
         return -EBADMSG;
-    kc_rel_sess_t m = {kc__get_be32(payload + 4), kc__get_be64(payload + 8), kc__get_be64(payload + 16)};
+    kc_rel_sess_t m = {kc__get_be32(payload + 4), kc__get_be64(payload + 8),
+                       kc__get_be64(payload + 16)};
     if (!m.kind || (m.kind & ~KC_REL_SESS_KNOWN))
         return -EPROTO;
     *out = m;

@@ -16,7 +16,7 @@
  * $KC_BENCH_TSV. Not the issue's two-process figures against zmq_poll:
  * one process, one scheduler, the protocol over mux's channels.
  */
-#include "kc_rsel.h"
+#include "kc_rsel_impl.h"
 #include "kcoro/sched.h"
 
 #include <errno.h>
@@ -44,7 +44,7 @@ struct rig {
     kc_chan_t *x[2], *imp[2], *l[2];
     kc_rsel_owner_t *o[2];
     kc_rsel_client_t *c;
-    kc_rsel_mux_t *om[2], *cm;
+    kc_rsel_attach_t *om[2], *cm;
     _Atomic int stop;
     int accept_rc;
 };
@@ -58,16 +58,15 @@ static int accept_one(void *arg)
 
 struct opener {
     kc_ipc_conn_t *c;
-    bool owner;
-    kc_rsel_endpoint_t ep;
-    kc_rsel_mux_t *m;
+    int side;
+    kc_rsel_attach_t *m;
     int rc;
 };
 
 static void *open_main(void *arg)
 {
     struct opener *op = arg;
-    op->rc = kc_rsel_mux_open(&op->m, op->c, op->owner, &op->ep, 10000 * MS);
+    op->rc = kc_rsel_attach(&op->m, op->c, op->side, 10000 * MS);
     return NULL;
 }
 
@@ -81,22 +80,6 @@ static void *filler(void *arg)
         if (kc_chan_send(ch, &v, 5 * MS, NULL) != 0 && kc_chan_is_closed(ch))
             break;
     return NULL;
-}
-
-static kc_rsel_endpoint_t fan[2];
-
-static void fan_deliver(void *self, const uint8_t *msg, size_t len)
-{
-    kc_rsel_endpoint_t *e = self;
-    for (int i = 0; i < 2; i++)
-        e[i].deliver(e[i].self, msg, len); /* an owner ignores other channels' */
-}
-
-static void fan_lost(void *self)
-{
-    kc_rsel_endpoint_t *e = self;
-    for (int i = 0; i < 2; i++)
-        e[i].lost(e[i].self);
 }
 
 static double median(double *v, int n)
@@ -189,13 +172,9 @@ int main(void)
         if (kc_chan_create(&r->x[k], &co) != 0 || kc_chan_create(&r->l[k], &co) != 0 ||
             kc_rsel_owner_create(&r->o[k], r->x[k], (uint32_t)k + 1, 100 * MS) != 0)
             return 1;
-    /* one connection carries both owners' protocol: a fan-out endpoint
-     * offers each message to both, and each takes only its channel's */
-    kc_rsel_owner_peer(r->o[0], 0, &fan[0]);
-    kc_rsel_owner_peer(r->o[1], 0, &fan[1]);
-    struct opener oo = {r->a, true, {fan_deliver, fan_lost, fan}, NULL, -1};
-    struct opener oc = {r->b, false, {0}, NULL, -1};
-    kc_rsel_client_endpoint(r->c, &oc.ep);
+    /* one connection carries both owners' protocol */
+    struct opener oo = {r->a, KC_RSEL_OWNER_SIDE, NULL, -1};
+    struct opener oc = {r->b, KC_RSEL_CLIENT_SIDE, NULL, -1};
     pthread_t pa, pb;
     pthread_create(&pa, NULL, open_main, &oo);
     pthread_create(&pb, NULL, open_main, &oc);
@@ -203,15 +182,11 @@ int main(void)
     pthread_join(pb, NULL);
     if (oo.rc != 0 || oc.rc != 0)
         return 1;
-    kc_rsel_link_t lo, lc;
-    kc_rsel_mux_link(oo.m, &lo);
-    kc_rsel_mux_link(oc.m, &lc);
     for (int k = 0; k < 2; k++)
-        if (kc_rsel_owner_link(r->o[k], 0, &lo) != 0 ||
+        if (kc_rsel_attach_owner(oo.m, r->o[k], 0) != 0 ||
             kc_rsel_import(&r->imp[k], r->c, (uint32_t)k + 1, &co) != 0)
             return 1;
-    kc_rsel_client_link(r->c, &lc);
-    if (kc_rsel_mux_start(oo.m) != 0 || kc_rsel_mux_start(oc.m) != 0)
+    if (kc_rsel_attach_client(oc.m, r->c) != 0)
         return 1;
     pthread_t fill[4];
     void *args[4][2] = {{r, r->x[0]}, {r, r->x[1]}, {r, r->l[0]}, {r, r->l[1]}};
@@ -236,8 +211,8 @@ int main(void)
     }
     for (int i = 0; i < 4; i++)
         pthread_join(fill[i], NULL);
-    kc_rsel_mux_close(oc.m);
-    kc_rsel_mux_close(oo.m);
+    kc_rsel_detach(oc.m);
+    kc_rsel_detach(oo.m);
     for (int k = 0; k < 2; k++)
         kc_chan_destroy(r->imp[k]);
     for (int k = 0; k < 2; k++) {
@@ -250,7 +225,7 @@ int main(void)
         kc_chan_destroy(r->x[k]);
         kc_chan_destroy(r->l[k]);
     }
-    kc_rsel_client_destroy(r->c);
+    (void)kc_rsel_client_destroy(r->c);
     kc_ipc_close(r->b);
     kc_ipc_close(r->a);
     kc_ipc_server_close(r->srv);

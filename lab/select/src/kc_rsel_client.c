@@ -32,7 +32,7 @@
  *       by id), or the connection's loss (-ECONNRESET); an element moves
  *       only with a COMMIT.
  */
-#include "kc_rsel.h"
+#include "kc_rsel_impl.h"
 
 #include "chan/kc_chan_svc.h"
 #include "kcoro/park.h"
@@ -446,17 +446,12 @@ int kc_rsel_client_link(kc_rsel_client_t *c, const kc_rsel_link_t *l)
     return 0;
 }
 
-int kc_rsel_client_connect(kc_rsel_client_t *c, kc_rsel_pipe_t *p, int end)
-{
-    kc_rsel_link_t l;
-    int rc = kc_rsel_pipe_link(p, end, &l);
-    return rc != 0 ? rc : kc_rsel_client_link(c, &l);
-}
-
 int kc_rsel_import(kc_chan_t **out, kc_rsel_client_t *c, uint32_t chan_id, const kc_chan_opts_t *o)
 {
-    if (out == NULL || c == NULL || o == NULL || o->elem_size == 0)
-        return -EINVAL;
+    if (out == NULL || c == NULL || o == NULL || o->size < sizeof(*o) || o->elem_size == 0 ||
+        o->elem_size > KC_CHAN_MAX_ELEM ||
+        (o->kind == KC_CHAN_BUFFERED && (o->capacity == 0 || o->capacity > KC_CHAN_MAX_CAPACITY)))
+        return -EINVAL; /* kc__chan_remote_create checks the rest */
     struct rchan *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return -ENOMEM;
@@ -480,17 +475,27 @@ int kc_rsel_import(kc_chan_t **out, kc_rsel_client_t *c, uint32_t chan_id, const
     return 0;
 }
 
-void kc_rsel_client_stats(kc_rsel_client_t *c, kc_rsel_client_stats_t *out)
+int kc_rsel_client_stats(kc_rsel_client_t *c, kc_rsel_client_stats_t *out)
 {
+    if (c == NULL || out == NULL || out->size < sizeof(*out))
+        return -EINVAL;
     pthread_mutex_lock(&c->mu);
     *out = c->st;
+    out->size = sizeof(*out);
     pthread_mutex_unlock(&c->mu);
+    return 0;
 }
 
-void kc_rsel_client_destroy(kc_rsel_client_t *c)
+int kc_rsel_client_destroy(kc_rsel_client_t *c)
 {
     if (c == NULL)
-        return;
+        return 0;
+    pthread_mutex_lock(&c->mu);
+    bool busy = c->chans != NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (busy)
+        return -EBUSY;
     pthread_mutex_destroy(&c->mu);
     free(c);
+    return 0;
 }

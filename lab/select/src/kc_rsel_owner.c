@@ -19,17 +19,25 @@
  * the tests check):
  *   O1  every element the owner took from its channel is in exactly one
  *       place: the released list, one reservation, or a COMMIT handed to
- *       the connection, after which it is the claimant's (taken ==
- *       committed + held, held = released + reserved);
+ *       the connection, after which it is the claimant's, or back in the
+ *       channel (taken == committed + held + returned, held = released +
+ *       reserved);
  *   O2  the released list is in the order the elements left the channel,
  *       and is served before the channel: an element whose claimant lost
  *       goes back to its original position among the remote waiters;
  *   O3  a claim commits only the reservation of the same peer and id (or,
  *       PLAIN, an element nobody holds); anything else is rejected, so a
  *       lease that ran out can never commit twice;
- *   O4  a COMMIT the connection refuses (cut) puts its element back (O1).
+ *   O4  a COMMIT the connection refuses (cut) puts its element back (O1);
+ *   O5  an element released (its subscriber cancelled, lost its lease or
+ *       its connection) that no receive subscription takes within the
+ *       owner's lease goes back into the channel, so it reaches the
+ *       owner's local receivers too: it is never held for nobody. It joins
+ *       the channel's tail (a channel has no way in at its head), so its
+ *       order among later elements is lost; O1 then reads taken ==
+ *       committed + held + returned.
  */
-#include "kc_rsel.h"
+#include "kc_rsel_impl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -41,13 +49,12 @@
 /* How often the owner looks for room for send subscriptions, and the
  * longest it blocks on its channel between lease checks. */
 #define KC_RSEL_POLL_NS 1000000LL
-/* The longest lease a peer may ask for (and the default). */
-#define KC_RSEL_LEASE_MAX 1000000000LL
 
 /* An element in the owner's hands, with its place in the channel's order. */
 struct held {
     struct held *next;
     uint64_t seq;
+    int64_t since; /* when it was last released (S_RESERVED -> released) */
     uint8_t elem[];
 };
 
@@ -124,6 +131,7 @@ static int reply(kc_rsel_owner_t *o, int peer, uint8_t cmd, uint8_t op, uint16_t
 /* O2: put h back among the released elements in channel order. */
 static void give_back(kc_rsel_owner_t *o, struct held *h)
 {
+    h->since = now_ns();
     struct held **pp = &o->released;
     while (*pp != NULL && (*pp)->seq < h->seq)
         pp = &(*pp)->next;
@@ -187,6 +195,21 @@ static void end_sub(kc_rsel_owner_t *o, struct sub *s, bool expired)
     free(s);
 }
 
+/* Under mu, with no receive subscription waiting: elements released a
+ * lease ago that nobody wanted since go back into the channel, oldest
+ * first (O5), where the owner's local receivers see them too. */
+static void return_idle(kc_rsel_owner_t *o, int64_t now)
+{
+    while (o->released != NULL && o->released->since + o->lease_max <= now) {
+        struct held *h = o->released;
+        if (kc_chan_try_send(o->ch, h->elem) != 0)
+            return; /* full or closed: kept, served first, tried again */
+        o->released = h->next;
+        o->st.returned++;
+        free(h);
+    }
+}
+
 /* Under mu: give elements to waiting receive subscriptions, tell send
  * subscriptions about room and everyone about a close; expire leases.
  * Returns true when a receive subscription still waits for an element. */
@@ -231,6 +254,8 @@ static bool serve(kc_rsel_owner_t *o)
         s->deadline = now + s->lease;
         o->st.notifies++;
     }
+    if (!hungry)
+        return_idle(o, now);
     return hungry;
 }
 
@@ -401,11 +426,23 @@ int kc_rsel_owner_create(kc_rsel_owner_t **out, kc_chan_t *ch, uint32_t chan_id,
         o->eps[i].peer = i;
     }
     if (pthread_create(&o->th, NULL, owner_thread, o) != 0) {
+        pthread_mutex_destroy(&o->mu);
+        pthread_cond_destroy(&o->cv);
         free(o);
-        return -ENOMEM;
+        return -EAGAIN;
     }
     *out = o;
     return 0;
+}
+
+size_t kc__rsel_owner_elem(const kc_rsel_owner_t *o)
+{
+    return o->elem;
+}
+
+uint32_t kc__rsel_owner_chan(const kc_rsel_owner_t *o)
+{
+    return o->chan_id;
 }
 
 int kc_rsel_owner_peer(kc_rsel_owner_t *o, int peer, kc_rsel_endpoint_t *ep)
@@ -429,15 +466,10 @@ int kc_rsel_owner_link(kc_rsel_owner_t *o, int peer, const kc_rsel_link_t *l)
     return 0;
 }
 
-int kc_rsel_owner_connect(kc_rsel_owner_t *o, int peer, kc_rsel_pipe_t *p, int end)
+int kc_rsel_owner_stats(kc_rsel_owner_t *o, kc_rsel_owner_stats_t *out)
 {
-    kc_rsel_link_t l;
-    int rc = kc_rsel_pipe_link(p, end, &l);
-    return rc != 0 ? rc : kc_rsel_owner_link(o, peer, &l);
-}
-
-void kc_rsel_owner_stats(kc_rsel_owner_t *o, kc_rsel_owner_stats_t *out)
-{
+    if (o == NULL || out == NULL || out->size < sizeof(*out))
+        return -EINVAL;
     pthread_mutex_lock(&o->mu);
     *out = o->st;
     uint64_t held = 0;
@@ -445,8 +477,10 @@ void kc_rsel_owner_stats(kc_rsel_owner_t *o, kc_rsel_owner_stats_t *out)
         held++;
     for (struct sub *s = o->subs; s != NULL; s = s->next)
         held += s->state == S_RESERVED;
-    out->held = held; /* O1: taken == committed + held */
+    out->held = held; /* O1: taken == committed + held + returned */
+    out->size = sizeof(*out);
     pthread_mutex_unlock(&o->mu);
+    return 0;
 }
 
 void kc_rsel_owner_destroy(kc_rsel_owner_t *o, uint64_t *leftover)

@@ -8,7 +8,7 @@
  * -EPIPE. No lock of the pipe is held while deliver() or lost() runs, so
  * an end may send from inside them.
  */
-#include "kc_rsel.h"
+#include "kc_rsel_impl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -106,13 +106,13 @@ int kc_rsel_pipe_create(kc_rsel_pipe_t **out, const kc_rsel_pipe_opts_t *o,
                         const kc_rsel_endpoint_t *e0, const kc_rsel_endpoint_t *e1)
 {
     if (out == NULL || e0 == NULL || e1 == NULL || e0->deliver == NULL || e1->deliver == NULL ||
-        (o != NULL && (o->delay_ns < 0 || o->jitter_ns < 0)))
+        (o != NULL && (o->size != sizeof(*o) || o->delay_ns < 0 || o->jitter_ns < 0)))
         return -EINVAL;
     kc_rsel_pipe_t *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return -ENOMEM;
-    if (o != NULL)
-        p->o = *o;
+    kc_rsel_pipe_opts_t defaults = KC_RSEL_PIPE_OPTS_INIT;
+    p->o = o != NULL ? *o : defaults;
     for (int i = 0; i < 2; i++) {
         p->ends[i].p = p;
         p->ends[i].end = i;
@@ -129,11 +129,16 @@ int kc_rsel_pipe_create(kc_rsel_pipe_t **out, const kc_rsel_pipe_opts_t *o,
     for (int i = 0; i < 2; i++) {
         if (pthread_create(&p->d[i].th, NULL, pump, &p->d[i]) != 0) {
             if (i == 1) {
+                p->d[0].to.lost = NULL; /* nobody was told of a pipe they never had */
                 kc_rsel_pipe_cut(p);
                 pthread_join(p->d[0].th, NULL);
             }
+            for (int k = 0; k < 2; k++) {
+                pthread_mutex_destroy(&p->d[k].mu);
+                pthread_cond_destroy(&p->d[k].cv);
+            }
             free(p);
-            return -ENOMEM;
+            return -EAGAIN;
         }
     }
     *out = p;
@@ -195,6 +200,8 @@ int kc_rsel_pipe_link(kc_rsel_pipe_t *p, int end, kc_rsel_link_t *out)
 
 void kc_rsel_pipe_cut(kc_rsel_pipe_t *p)
 {
+    if (p == NULL)
+        return;
     for (int i = 0; i < 2; i++) {
         pthread_mutex_lock(&p->d[i].mu);
         p->d[i].cut = true;
@@ -216,7 +223,9 @@ void kc_rsel_pipe_destroy(kc_rsel_pipe_t *p)
     free(p);
 }
 
-uint64_t kc_rsel_pipe_messages(kc_rsel_pipe_t *p)
+uint64_t kc_rsel_pipe_messages(const kc_rsel_pipe_t *p)
 {
+    if (p == NULL)
+        return 0;
     return atomic_load_explicit(&p->messages, memory_order_relaxed);
 }

@@ -1,4 +1,4 @@
-/* kc_rsel_wire.c - the remote-select messages on the wire (kc_rsel.h has the table).
+/* kc_rsel_wire.c - the remote-select messages on the wire (kc_rsel_impl.h has the table).
  *
  * Header: cmd u8, op u8, why u16, chan u32, id u64, lease_ns u64, all
  * in network byte order (base/kc_bytes.h), then the element (a receive's
@@ -7,7 +7,7 @@
  * outside 32-37, an op other than RECV or SEND (with PLAIN only on a
  * CLAIM).
  */
-#include "kc_rsel.h"
+#include "kc_rsel_impl.h"
 
 #include "base/kc_bytes.h"
 

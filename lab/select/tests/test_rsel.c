@@ -10,9 +10,9 @@
  * and one whose connection is cut (released at once); and competing
  * selects from two connections, threads and coroutines, over two remote
  * channels and a local one, with delay and jitter, every element received
- * exactly once and each owner's ledger closed (taken == committed + held).
+ * exactly once and each owner's ledger closed (taken == committed + held + returned).
  */
-#include "kc_rsel.h"
+#include "kc_rsel_impl.h"
 #include "kcoro/sched.h"
 
 #include <errno.h>
@@ -46,6 +46,20 @@ static void sleep_ms(long ms)
         }                                                                                          \
     } while (0)
 
+static int owner_on_pipe(kc_rsel_owner_t *o, int peer, kc_rsel_pipe_t *p, int end)
+{
+    kc_rsel_link_t l;
+    int rc = kc_rsel_pipe_link(p, end, &l);
+    return rc != 0 ? rc : kc_rsel_owner_link(o, peer, &l);
+}
+
+static int client_on_pipe(kc_rsel_client_t *c, kc_rsel_pipe_t *p, int end)
+{
+    kc_rsel_link_t l;
+    int rc = kc_rsel_pipe_link(p, end, &l);
+    return rc != 0 ? rc : kc_rsel_client_link(c, &l);
+}
+
 /* One owner of one channel, one selector process, one pipe between them. */
 struct rig {
     kc_chan_t *local;  /* the owner's channel */
@@ -74,19 +88,19 @@ static void rig_up(struct rig *r, size_t cap, int64_t lease, int64_t delay, int6
     kc_rsel_endpoint_t e0, e1;
     assert_int_equal(kc_rsel_owner_peer(r->o, 0, &e0), 0);
     assert_int_equal(kc_rsel_client_endpoint(r->c, &e1), 0);
-    kc_rsel_pipe_opts_t po = {delay, jitter, 42, NULL, NULL};
+    kc_rsel_pipe_opts_t po = {sizeof(kc_rsel_pipe_opts_t), delay, jitter, 42, NULL, NULL};
     assert_int_equal(kc_rsel_pipe_create(&r->p, &po, &e0, &e1), 0);
-    assert_int_equal(kc_rsel_owner_connect(r->o, 0, r->p, 0), 0);
-    assert_int_equal(kc_rsel_client_connect(r->c, r->p, 1), 0);
+    assert_int_equal(owner_on_pipe(r->o, 0, r->p, 0), 0);
+    assert_int_equal(client_on_pipe(r->c, r->p, 1), 0);
     assert_int_equal(kc_rsel_import(&r->remote, r->c, 7, &o), 0);
 }
 
 /* O1: everything the owner took was committed or is still held. */
 static void ledger(kc_rsel_owner_t *o, uint64_t *committed, uint64_t *held)
 {
-    kc_rsel_owner_stats_t st;
-    kc_rsel_owner_stats(o, &st);
-    assert_int_equal(st.taken, st.committed + st.held);
+    kc_rsel_owner_stats_t st = KC_RSEL_OWNER_STATS_INIT;
+    assert_int_equal(kc_rsel_owner_stats(o, &st), 0);
+    assert_int_equal(st.taken, st.committed + st.held + st.returned);
     if (committed != NULL)
         *committed = st.committed;
     if (held != NULL)
@@ -101,7 +115,7 @@ static void rig_down(struct rig *r)
     kc_rsel_owner_destroy(r->o, &left);
     assert_int_equal(left, 0);
     assert_int_equal(kc_chan_destroy(r->remote), 0);
-    kc_rsel_client_destroy(r->c);
+    assert_int_equal(kc_rsel_client_destroy(r->c), 0);
     kc_chan_close(r->local);
     long v;
     while (kc_chan_try_recv(r->local, &v) == 0)
@@ -248,8 +262,8 @@ static void test_timeout_cancel_and_local_win_leave_nothing_reserved(void **stat
     sleep_ms(20); /* every CANCEL has arrived: nothing is reserved */
     uint64_t held = 9;
     ledger(r.o, NULL, &held);
-    kc_rsel_owner_stats_t st;
-    kc_rsel_owner_stats(r.o, &st);
+    kc_rsel_owner_stats_t st = KC_RSEL_OWNER_STATS_INIT;
+    assert_int_equal(kc_rsel_owner_stats(r.o, &st), 0);
     assert_int_equal(st.committed, 0);
     /* the element is in the channel, or first in the owner's line (it was
      * taken for the subscription the CANCEL ended) */
@@ -333,7 +347,7 @@ static void test_a_mute_peer_loses_its_reservation_to_the_lease(void **state)
     assert_int_equal(kc_rsel_owner_peer(r.o, 1, &oe), 0);
     kc_rsel_pipe_t *mp;
     assert_int_equal(kc_rsel_pipe_create(&mp, NULL, &oe, &mute), 0);
-    assert_int_equal(kc_rsel_owner_connect(r.o, 1, mp, 0), 0);
+    assert_int_equal(owner_on_pipe(r.o, 1, mp, 0), 0);
     uint8_t msg[KC_RSEL_HDR];
     kc_rsel_msg_t m = {KC_RSEL_REGISTER, KC_RSEL_RECV, 0, 7, 1, 20 * MS};
     assert_int_equal(kc__rsel_encode(&m, NULL, 0, msg, sizeof msg), KC_RSEL_HDR);
@@ -345,8 +359,8 @@ static void test_a_mute_peer_loses_its_reservation_to_the_lease(void **state)
     kc_chan_clause_t cl[1] = {KC_CHAN_CLAUSE_RECV_INIT(r.remote, &b)};
     assert_int_equal(kc_chan_select(cl, 1, 0, 10000 * MS, NULL), 0);
     assert_int_equal(b, 21);
-    kc_rsel_owner_stats_t st;
-    kc_rsel_owner_stats(r.o, &st);
+    kc_rsel_owner_stats_t st = KC_RSEL_OWNER_STATS_INIT;
+    assert_int_equal(kc_rsel_owner_stats(r.o, &st), 0);
     assert_int_equal(st.expired, 1);
     assert_int_equal(st.committed, 1);
     /* the same with a cut: released at once, no lease needed */
@@ -360,9 +374,46 @@ static void test_a_mute_peer_loses_its_reservation_to_the_lease(void **state)
     kc_rsel_pipe_cut(mp);
     assert_int_equal(kc_chan_select(cl, 1, 0, 10000 * MS, NULL), 0);
     assert_int_equal(b, 22);
-    kc_rsel_owner_stats(r.o, &st);
+    assert_int_equal(kc_rsel_owner_stats(r.o, &st), 0);
     assert_int_equal(st.expired, 1);
     assert_int_equal(st.released, 2);
+    kc_rsel_pipe_destroy(mp);
+    rig_down(&r);
+}
+
+/* O5: the mute peer's reservation runs out and no remote subscriber waits:
+ * after one more lease the element is back in the owner's channel, where
+ * a local receiver takes it. */
+static void test_an_unwanted_released_element_returns_to_the_channel(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, 4, 20 * MS, 0, 0);
+    _Atomic int heard = 0;
+    kc_rsel_endpoint_t mute = {mute_deliver, NULL, &heard}, oe;
+    assert_int_equal(kc_rsel_owner_peer(r.o, 1, &oe), 0);
+    kc_rsel_pipe_t *mp;
+    assert_int_equal(kc_rsel_pipe_create(&mp, NULL, &oe, &mute), 0);
+    assert_int_equal(owner_on_pipe(r.o, 1, mp, 0), 0);
+    uint8_t msg[KC_RSEL_HDR];
+    kc_rsel_msg_t m = {KC_RSEL_REGISTER, KC_RSEL_RECV, 0, 7, 1, 20 * MS};
+    assert_int_equal(kc__rsel_encode(&m, NULL, 0, msg, sizeof msg), KC_RSEL_HDR);
+    assert_int_equal(kc_rsel_pipe_send(mp, 1, msg, sizeof msg), 0);
+    long v = 31, b = -1;
+    assert_int_equal(kc_chan_send(r.local, &v, KC_NO_TIMEOUT, NULL), 0);
+    WAIT_FOR(atomic_load(&heard) == 1); /* reserved for the mute peer */
+    assert_int_equal(kc_chan_len(r.local), 0);
+    /* a local receiver of the owner's channel gets it within 30 s (the two
+     * leases are 40 ms; a loaded host may be slow) */
+    assert_int_equal(kc_chan_recv(r.local, &b, 30000 * MS, NULL), 0);
+    assert_int_equal(b, 31);
+    kc_rsel_owner_stats_t st = KC_RSEL_OWNER_STATS_INIT;
+    assert_int_equal(kc_rsel_owner_stats(r.o, &st), 0);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.returned, 1);
+    assert_int_equal(st.taken, 1);
+    assert_int_equal(st.committed, 0);
+    assert_int_equal(st.held, 0);
     kc_rsel_pipe_destroy(mp);
     rig_down(&r);
 }
@@ -468,10 +519,11 @@ static void test_competing_selects_take_every_element_once(void **state)
             kc_rsel_endpoint_t eo, ec;
             assert_int_equal(kc_rsel_owner_peer(w->o[k], i, &eo), 0);
             assert_int_equal(kc_rsel_client_endpoint(cc[i][k], &ec), 0);
-            kc_rsel_pipe_opts_t po = {50000, 100000, (uint64_t)(i * 2 + k + 1), NULL, NULL};
+            kc_rsel_pipe_opts_t po = {sizeof(kc_rsel_pipe_opts_t), 50000, 100000,
+                                      (uint64_t)(i * 2 + k + 1),   NULL,  NULL};
             assert_int_equal(kc_rsel_pipe_create(&w->p[i][k], &po, &eo, &ec), 0);
-            assert_int_equal(kc_rsel_owner_connect(w->o[k], i, w->p[i][k], 0), 0);
-            assert_int_equal(kc_rsel_client_connect(cc[i][k], w->p[i][k], 1), 0);
+            assert_int_equal(owner_on_pipe(w->o[k], i, w->p[i][k], 0), 0);
+            assert_int_equal(client_on_pipe(cc[i][k], w->p[i][k], 1), 0);
             assert_int_equal(kc_rsel_import(&w->imp[i][k], cc[i][k], 10 + (uint32_t)k, &o), 0);
         }
     }
@@ -524,10 +576,10 @@ static void test_competing_selects_take_every_element_once(void **state)
         assert_int_equal(committed[k], PER_SRC);
         assert_int_equal(held[k], 0);
     }
-    kc_rsel_client_stats_t cs, sum = {0};
+    kc_rsel_client_stats_t cs = KC_RSEL_CLIENT_STATS_INIT, sum = KC_RSEL_CLIENT_STATS_INIT;
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 2; k++) {
-            kc_rsel_client_stats(cc[i][k], &cs);
+            assert_int_equal(kc_rsel_client_stats(cc[i][k], &cs), 0);
             sum.fires_won += cs.fires_won;
             sum.fires_lost += cs.fires_lost;
             sum.claims += cs.claims;
@@ -542,7 +594,7 @@ static void test_competing_selects_take_every_element_once(void **state)
         for (int k = 0; k < 2; k++) {
             kc_rsel_pipe_destroy(w->p[i][k]);
             assert_int_equal(kc_chan_destroy(w->imp[i][k]), 0);
-            kc_rsel_client_destroy(cc[i][k]);
+            assert_int_equal(kc_rsel_client_destroy(cc[i][k]), 0);
         }
     for (int k = 0; k < 2; k++) {
         uint64_t left = 9;
@@ -564,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_send_clause_waits_for_room),
         cmocka_unit_test(test_close_and_loss_are_clause_results),
         cmocka_unit_test(test_a_mute_peer_loses_its_reservation_to_the_lease),
+        cmocka_unit_test(test_an_unwanted_released_element_returns_to_the_channel),
         cmocka_unit_test(test_competing_selects_take_every_element_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,13 +2,13 @@
  *
  * An owner serves its channel X to two selector connections (two clients
  * over mem: connections to one listener, each with its own protocol
- * channels, kc_rsel_mux.c); on each connection two threads select over
+ * channels, kc_rsel_mux.c's attachments); on each connection two threads select over
  * the imported X and a local channel L shared by all. Checked: every
  * element of X and of L received exactly once, the owner's ledger closed
  * and nothing held; then a connection ended under a select gives its
  * clause -ECONNRESET.
  */
-#include "kc_rsel.h"
+#include "kc_rsel_impl.h"
 #include "kcoro/sched.h"
 
 #include <errno.h>
@@ -43,7 +43,7 @@ static void sleep_ms(long ms)
 struct side {
     kc_ipc_conn_t *srv_end, *cli_end;
     kc_rsel_client_t *client;
-    kc_rsel_mux_t *om, *cm; /* the owner's and the client's protocol channels */
+    kc_rsel_attach_t *om, *cm; /* the owner's and the client's protocol channels */
     kc_chan_t *imp;
     int accept_rc;
 };
@@ -72,16 +72,15 @@ static int accept_one(void *arg)
 
 struct opener {
     kc_ipc_conn_t *c;
-    bool owner;
-    kc_rsel_endpoint_t ep;
-    kc_rsel_mux_t *m;
+    int side;
+    kc_rsel_attach_t *m;
     int rc;
 };
 
 static void *open_main(void *arg)
 {
     struct opener *op = arg;
-    op->rc = kc_rsel_mux_open(&op->m, op->c, op->owner, &op->ep, 10000 * MS);
+    op->rc = kc_rsel_attach(&op->m, op->c, op->side, 10000 * MS);
     return NULL;
 }
 
@@ -112,11 +111,9 @@ static void net_up(struct net *n)
         kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
         assert_int_equal(sd->accept_rc, 0);
         assert_int_equal(kc_rsel_client_create(&sd->client, 100 * MS), 0);
-        /* both sides open their protocol channels at once: each waits for the other's */
-        struct opener oo = {sd->srv_end, true, {0}, NULL, -1};
-        struct opener oc = {sd->cli_end, false, {0}, NULL, -1};
-        assert_int_equal(kc_rsel_owner_peer(n->o, i, &oo.ep), 0);
-        assert_int_equal(kc_rsel_client_endpoint(sd->client, &oc.ep), 0);
+        /* both sides attach at once: each waits for the other's inbox */
+        struct opener oo = {sd->srv_end, KC_RSEL_OWNER_SIDE, NULL, -1};
+        struct opener oc = {sd->cli_end, KC_RSEL_CLIENT_SIDE, NULL, -1};
         pthread_t a, b;
         assert_int_equal(pthread_create(&a, NULL, open_main, &oo), 0);
         assert_int_equal(pthread_create(&b, NULL, open_main, &oc), 0);
@@ -126,14 +123,10 @@ static void net_up(struct net *n)
         assert_int_equal(oc.rc, 0);
         sd->om = oo.m;
         sd->cm = oc.m;
-        kc_rsel_link_t lo, lc;
-        assert_int_equal(kc_rsel_mux_link(sd->om, &lo), 0);
-        assert_int_equal(kc_rsel_mux_link(sd->cm, &lc), 0);
-        assert_int_equal(kc_rsel_owner_link(n->o, i, &lo), 0);
-        assert_int_equal(kc_rsel_client_link(sd->client, &lc), 0);
-        assert_int_equal(kc_rsel_mux_start(sd->om), 0);
-        assert_int_equal(kc_rsel_mux_start(sd->cm), 0);
-        assert_int_equal(kc_rsel_mux_start(sd->cm), -EINVAL); /* once */
+        assert_int_equal(kc_rsel_attach_owner(sd->om, n->o, i), 0);
+        assert_int_equal(kc_rsel_attach_owner(sd->om, n->o, i), -EBUSY);      /* one per channel */
+        assert_int_equal(kc_rsel_attach_client(sd->om, sd->client), -EINVAL); /* wrong side */
+        assert_int_equal(kc_rsel_attach_client(sd->cm, sd->client), 0);
         assert_int_equal(kc_rsel_import(&sd->imp, sd->client, 1, &co), 0);
     }
 }
@@ -142,10 +135,10 @@ static void net_down(struct net *n)
 {
     for (int i = 0; i < CONNS; i++) {
         struct side *sd = &n->sd[i];
-        kc_rsel_mux_close(sd->cm);
-        kc_rsel_mux_close(sd->om);
+        kc_rsel_detach(sd->cm);
+        kc_rsel_detach(sd->om);
         assert_int_equal(kc_chan_destroy(sd->imp), 0);
-        kc_rsel_client_destroy(sd->client);
+        assert_int_equal(kc_rsel_client_destroy(sd->client), 0);
         kc_ipc_close(sd->cli_end);
         kc_ipc_close(sd->srv_end);
     }
@@ -232,10 +225,10 @@ static void test_selects_on_two_connections_take_every_element_once(void **state
         pthread_join(th[i], NULL);
     for (long v = 0; v < 2 * PER; v++)
         assert_int_equal(atomic_load(&n->seen[v]), 1);
-    kc_rsel_owner_stats_t st;
-    kc_rsel_owner_stats(n->o, &st);
+    kc_rsel_owner_stats_t st = KC_RSEL_OWNER_STATS_INIT;
+    assert_int_equal(kc_rsel_owner_stats(n->o, &st), 0);
     assert_int_equal(st.committed, PER);
-    assert_int_equal(st.taken, st.committed + st.held);
+    assert_int_equal(st.taken, st.committed + st.held + st.returned);
     print_message("over mux: %d elements of X and %d of L, %llu notifies, %llu rejects\n", PER, PER,
                   (unsigned long long)st.notifies, (unsigned long long)st.rejects);
     /* a connection ended under a select */

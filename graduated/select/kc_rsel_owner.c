@@ -1,0 +1,510 @@
+/* kc_rsel_owner.c - the owner's side of remote select: subscriptions, leased reservations, claims.
+ *
+ * The owner serves one local channel to its peers. A receive subscription
+ * (SELECT_REGISTER) waits in a FIFO; the owner's thread takes an element
+ * for the first waiting one (from the elements released earlier, else from
+ * the channel), *reserves* it for that subscription with a lease and sends
+ * SELECT_NOTIFY. The subscriber's select decides locally (its claim word)
+ * and then claims (SELECT_CLAIM): the owner commits the reservation
+ * (SELECT_COMMIT with the element) or, when the reservation is gone,
+ * rejects (SELECT_REJECT). A subscription that ends without a claim
+ * (SELECT_CANCEL: its select was decided otherwise, or its fire lost), a
+ * lease that runs out, and a peer whose connection is lost release their
+ * reservations, and the next waiter gets the element. A send subscription
+ * is told when the channel has room (a hint: the owner has no hook in its
+ * channel, so it looks every KC_RSEL_POLL_NS); a send claim carries its
+ * element and commits if the channel takes it now.
+ *
+ * Invariants (under `mu`; kc_rsel_owner_stats reports O1's terms, which
+ * the tests check):
+ *   O1  every element the owner took from its channel is in exactly one
+ *       place: the released list, one reservation, or a COMMIT handed to
+ *       the connection, after which it is the claimant's, or back in the
+ *       channel (taken == committed + held + returned, held = released +
+ *       reserved);
+ *   O2  the released list is in the order the elements left the channel,
+ *       and is served before the channel: an element whose claimant lost
+ *       goes back to its original position among the remote waiters;
+ *   O3  a claim commits only the reservation of the same peer and id (or,
+ *       PLAIN, an element nobody holds); anything else is rejected, so a
+ *       lease that ran out can never commit twice;
+ *   O4  a COMMIT the connection refuses (cut) puts its element back (O1);
+ *   O5  an element released (its subscriber cancelled, lost its lease or
+ *       its connection) that no receive subscription takes within the
+ *       owner's lease goes back into the channel, so it reaches the
+ *       owner's local receivers too: it is never held for nobody. It joins
+ *       the channel's tail (a channel has no way in at its head), so its
+ *       order among later elements is lost; O1 then reads taken ==
+ *       committed + held + returned.
+ */
+#include "kc_rsel_impl.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* How often the owner looks for room for send subscriptions, and the
+ * longest it blocks on its channel between lease checks. */
+#define KC_RSEL_POLL_NS 1000000LL
+
+/* An element in the owner's hands, with its place in the channel's order. */
+struct held {
+    struct held *next;
+    uint64_t seq;
+    int64_t since; /* when it was last released (S_RESERVED -> released) */
+    uint8_t elem[];
+};
+
+enum {
+    S_WAIT = 0,     /* subscribed, nothing for it yet */
+    S_RESERVED = 1, /* receive: an element reserved, NOTIFY sent */
+    S_NOTIFIED = 2  /* send (room), or receive on a closed channel: NOTIFY sent */
+};
+
+struct sub {
+    struct sub *next;
+    int peer;
+    uint64_t id;
+    uint8_t op;
+    int state;
+    int64_t lease, deadline;
+    struct held *h; /* S_RESERVED */
+};
+
+/* What the connection of one peer delivers to. */
+struct ep_ctx {
+    struct kc_rsel_owner *o;
+    int peer;
+};
+
+struct kc_rsel_owner {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    kc_chan_t *ch;
+    uint32_t chan_id;
+    size_t elem;
+    int64_t lease_max;
+    struct sub *subs;      /* in arrival order */
+    struct held *released; /* by seq (O2) */
+    uint64_t next_seq;
+    struct {
+        kc_rsel_link_t link; /* send NULL: not connected */
+        bool lost;
+    } peers[KC_RSEL_MAX_PEERS];
+    struct ep_ctx eps[KC_RSEL_MAX_PEERS];
+    bool stop;
+    pthread_t th;
+    kc_rsel_owner_stats_t st;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Under mu: send a message to peer; -EPIPE when its connection is gone. */
+static int reply(kc_rsel_owner_t *o, int peer, uint8_t cmd, uint8_t op, uint16_t why, uint64_t id,
+                 const void *elem, size_t len)
+{
+    if (o->peers[peer].link.send == NULL || o->peers[peer].lost)
+        return -EPIPE;
+    uint8_t stack[KC_RSEL_HDR + 256];
+    uint8_t *buf = stack;
+    if (len > sizeof(stack) - KC_RSEL_HDR) {
+        buf = malloc(KC_RSEL_HDR + len);
+        if (buf == NULL)
+            return -ENOMEM;
+    }
+    kc_rsel_msg_t m = {cmd, op, why, o->chan_id, id, 0};
+    int n = kc__rsel_encode(&m, elem, len, buf, KC_RSEL_HDR + len);
+    int rc = o->peers[peer].link.send(o->peers[peer].link.ctx, buf, (size_t)n);
+    if (buf != stack)
+        free(buf);
+    return rc;
+}
+
+/* O2: put h back among the released elements in channel order. */
+static void give_back(kc_rsel_owner_t *o, struct held *h)
+{
+    h->since = now_ns();
+    struct held **pp = &o->released;
+    while (*pp != NULL && (*pp)->seq < h->seq)
+        pp = &(*pp)->next;
+    h->next = *pp;
+    *pp = h;
+}
+
+/* Under mu: the oldest element nobody holds (released first, O2), or NULL. */
+static struct held *take_one(kc_rsel_owner_t *o)
+{
+    struct held *h = o->released;
+    if (h != NULL) {
+        o->released = h->next;
+        return h;
+    }
+    h = malloc(sizeof(*h) + o->elem);
+    if (h == NULL)
+        return NULL;
+    if (kc_chan_try_recv(o->ch, h->elem) != 0) {
+        free(h);
+        return NULL;
+    }
+    h->seq = o->next_seq++;
+    o->st.taken++;
+    return h;
+}
+
+static bool drained(kc_rsel_owner_t *o)
+{
+    return o->released == NULL && kc_chan_is_closed(o->ch) && kc_chan_len(o->ch) == 0;
+}
+
+static void unlink_sub(kc_rsel_owner_t *o, struct sub *s)
+{
+    for (struct sub **pp = &o->subs; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            return;
+        }
+    }
+}
+
+static struct sub *find_sub(kc_rsel_owner_t *o, int peer, uint64_t id)
+{
+    for (struct sub *s = o->subs; s != NULL; s = s->next)
+        if (s->peer == peer && s->id == id)
+            return s;
+    return NULL;
+}
+
+/* Under mu: end s; a reservation goes back (O1, O2). */
+static void end_sub(kc_rsel_owner_t *o, struct sub *s, bool expired)
+{
+    unlink_sub(o, s);
+    if (s->state == S_RESERVED) {
+        give_back(o, s->h);
+        o->st.released++;
+        if (expired)
+            o->st.expired++;
+    }
+    free(s);
+}
+
+/* Under mu, with no receive subscription waiting: elements released a
+ * lease ago that nobody wanted since go back into the channel, oldest
+ * first (O5), where the owner's local receivers see them too. */
+static void return_idle(kc_rsel_owner_t *o, int64_t now)
+{
+    while (o->released != NULL && o->released->since + o->lease_max <= now) {
+        struct held *h = o->released;
+        if (kc_chan_try_send(o->ch, h->elem) != 0)
+            return; /* full or closed: kept, served first, tried again */
+        o->released = h->next;
+        o->st.returned++;
+        free(h);
+    }
+}
+
+/* Under mu: give elements to waiting receive subscriptions, tell send
+ * subscriptions about room and everyone about a close; expire leases.
+ * Returns true when a receive subscription still waits for an element. */
+static bool serve(kc_rsel_owner_t *o)
+{
+    int64_t now = now_ns();
+    struct sub *s = o->subs;
+    while (s != NULL) { /* leases */
+        struct sub *next = s->next;
+        if (s->state == S_RESERVED && s->deadline <= now)
+            end_sub(o, s, true);
+        s = next;
+    }
+    bool hungry = false;
+    bool room = kc_chan_is_closed(o->ch) || kc_chan_len(o->ch) < kc_chan_capacity(o->ch);
+    for (s = o->subs; s != NULL; s = s->next) {
+        if (s->state != S_WAIT)
+            continue;
+        if (s->op == KC_RSEL_SEND) {
+            if (room && reply(o, s->peer, KC_RSEL_NOTIFY, s->op, 0, s->id, NULL, 0) == 0) {
+                s->state = S_NOTIFIED;
+                o->st.notifies++;
+            }
+            continue;
+        }
+        struct held *h = take_one(o);
+        if (h == NULL) {
+            if (drained(o) && reply(o, s->peer, KC_RSEL_NOTIFY, s->op, 0, s->id, NULL, 0) == 0) {
+                s->state = S_NOTIFIED; /* closed: its claim learns it */
+                o->st.notifies++;
+            } else {
+                hungry = true;
+            }
+            continue;
+        }
+        if (reply(o, s->peer, KC_RSEL_NOTIFY, s->op, 0, s->id, NULL, 0) != 0) {
+            give_back(o, h); /* its connection is gone: the loss ends it */
+            continue;
+        }
+        s->state = S_RESERVED;
+        s->h = h;
+        s->deadline = now + s->lease;
+        o->st.notifies++;
+    }
+    if (!hungry)
+        return_idle(o, now);
+    return hungry;
+}
+
+static void *owner_thread(void *arg)
+{
+    kc_rsel_owner_t *o = arg;
+    pthread_mutex_lock(&o->mu);
+    while (!o->stop) {
+        bool hungry = serve(o);
+        if (hungry) {
+            /* wait for an element outside the lock, then hand it over */
+            struct held *h = malloc(sizeof(*h) + o->elem);
+            if (h == NULL) {
+                continue;
+            }
+            pthread_mutex_unlock(&o->mu);
+            int rc = kc_chan_recv(o->ch, h->elem, KC_RSEL_POLL_NS, NULL);
+            pthread_mutex_lock(&o->mu);
+            if (rc == 0) {
+                h->seq = o->next_seq++;
+                o->st.taken++;
+                give_back(o, h); /* the newest: last in line (O2) */
+            } else {
+                free(h);
+            }
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + KC_RSEL_POLL_NS;
+        ts.tv_sec = at / 1000000000;
+        ts.tv_nsec = at % 1000000000;
+        pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+    }
+    pthread_mutex_unlock(&o->mu);
+    return NULL;
+}
+
+/* Under mu: a claim (O3, O4). */
+static void on_claim(kc_rsel_owner_t *o, int peer, const kc_rsel_msg_t *m, const uint8_t *elem,
+                     size_t len)
+{
+    uint8_t op = m->op & (uint8_t)~KC_RSEL_PLAIN;
+    struct sub *s = (m->op & KC_RSEL_PLAIN) ? NULL : find_sub(o, peer, m->id);
+    if (op == KC_RSEL_SEND) {
+        if (s != NULL)
+            end_sub(o, s, false);
+        int rc = len == o->elem ? kc_chan_try_send(o->ch, elem) : -EPROTO;
+        if (rc == 0) {
+            o->st.sends++;
+            reply(o, peer, KC_RSEL_COMMIT, m->op, 0, m->id, NULL, 0);
+        } else {
+            o->st.rejects++;
+            reply(o, peer, KC_RSEL_REJECT, m->op,
+                  rc == -EPIPE ? KC_RSEL_WHY_CLOSED : KC_RSEL_WHY_EMPTY, m->id, NULL, 0);
+        }
+        return;
+    }
+    struct held *h = NULL;
+    uint16_t why = KC_RSEL_WHY_GONE;
+    if (m->op & KC_RSEL_PLAIN) {
+        h = take_one(o);
+        why = KC_RSEL_WHY_EMPTY;
+    } else if (s != NULL && s->state == S_RESERVED) {
+        h = s->h;
+        s->state = S_WAIT; /* the reservation moves to the claim */
+        end_sub(o, s, false);
+    } else if (s != NULL) {
+        end_sub(o, s, false); /* notified of a close, or still waiting: stale */
+    }
+    if (h == NULL) {
+        if (drained(o))
+            why = KC_RSEL_WHY_CLOSED;
+        o->st.rejects++;
+        reply(o, peer, KC_RSEL_REJECT, m->op, why, m->id, NULL, 0);
+        return;
+    }
+    if (reply(o, peer, KC_RSEL_COMMIT, m->op, 0, m->id, h->elem, o->elem) != 0) {
+        give_back(o, h); /* O4 */
+        return;
+    }
+    o->st.committed++;
+    free(h);
+}
+
+static void owner_deliver(void *self, const uint8_t *msg, size_t len)
+{
+    struct ep_ctx *e = self;
+    kc_rsel_owner_t *o = e->o;
+    kc_rsel_msg_t m;
+    const uint8_t *elem;
+    size_t elen;
+    if (kc__rsel_decode(msg, len, &m, &elem, &elen) != 0 || m.chan != o->chan_id)
+        return; /* not ours: a peer that breaks the protocol gains nothing */
+    pthread_mutex_lock(&o->mu);
+    switch (m.cmd) {
+    case KC_RSEL_REGISTER: {
+        struct sub *s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            break; /* the subscriber's lease-less wait: it times out or is cancelled */
+        s->peer = e->peer;
+        s->id = m.id;
+        s->op = m.op;
+        s->state = S_WAIT;
+        s->lease = m.lease_ns > 0 && (int64_t)m.lease_ns < o->lease_max ? (int64_t)m.lease_ns
+                                                                        : o->lease_max;
+        struct sub **pp = &o->subs;
+        while (*pp != NULL)
+            pp = &(*pp)->next;
+        *pp = s; /* FIFO: the oldest subscription is served first */
+        serve(o);
+        pthread_cond_signal(&o->cv);
+        break;
+    }
+    case KC_RSEL_CANCEL: {
+        struct sub *s = find_sub(o, e->peer, m.id);
+        if (s != NULL) {
+            end_sub(o, s, false);
+            serve(o); /* pass it on */
+        }
+        break;
+    }
+    case KC_RSEL_CLAIM:
+        on_claim(o, e->peer, &m, elem, elen);
+        serve(o);
+        break;
+    default:
+        break; /* an owner receives no NOTIFY, COMMIT or REJECT */
+    }
+    pthread_mutex_unlock(&o->mu);
+}
+
+static void owner_lost(void *self)
+{
+    struct ep_ctx *e = self;
+    kc_rsel_owner_t *o = e->o;
+    pthread_mutex_lock(&o->mu);
+    o->peers[e->peer].lost = true;
+    struct sub *s = o->subs;
+    while (s != NULL) {
+        struct sub *next = s->next;
+        if (s->peer == e->peer)
+            end_sub(o, s, false);
+        s = next;
+    }
+    serve(o);
+    pthread_mutex_unlock(&o->mu);
+}
+
+int kc_rsel_owner_create(kc_rsel_owner_t **out, kc_chan_t *ch, uint32_t chan_id, int64_t lease_ns)
+{
+    if (out == NULL || ch == NULL || lease_ns < 0)
+        return -EINVAL;
+    kc_chan_snapshot_t sn = KC_CHAN_SNAPSHOT_INIT;
+    if (kc_chan_snapshot(ch, &sn) != 0 || sn.elem_size == 0)
+        return -EINVAL;
+    kc_rsel_owner_t *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return -ENOMEM;
+    pthread_mutex_init(&o->mu, NULL);
+    pthread_cond_init(&o->cv, NULL);
+    o->ch = ch;
+    o->chan_id = chan_id;
+    o->elem = sn.elem_size;
+    o->lease_max = lease_ns > 0 && lease_ns < KC_RSEL_LEASE_MAX ? lease_ns : KC_RSEL_LEASE_MAX;
+    for (int i = 0; i < KC_RSEL_MAX_PEERS; i++) {
+        o->eps[i].o = o;
+        o->eps[i].peer = i;
+    }
+    if (pthread_create(&o->th, NULL, owner_thread, o) != 0) {
+        pthread_mutex_destroy(&o->mu);
+        pthread_cond_destroy(&o->cv);
+        free(o);
+        return -EAGAIN;
+    }
+    *out = o;
+    return 0;
+}
+
+size_t kc__rsel_owner_elem(const kc_rsel_owner_t *o)
+{
+    return o->elem;
+}
+
+uint32_t kc__rsel_owner_chan(const kc_rsel_owner_t *o)
+{
+    return o->chan_id;
+}
+
+int kc_rsel_owner_peer(kc_rsel_owner_t *o, int peer, kc_rsel_endpoint_t *ep)
+{
+    if (o == NULL || ep == NULL || peer < 0 || peer >= KC_RSEL_MAX_PEERS)
+        return -EINVAL;
+    ep->deliver = owner_deliver;
+    ep->lost = owner_lost;
+    ep->self = &o->eps[peer];
+    return 0;
+}
+
+int kc_rsel_owner_link(kc_rsel_owner_t *o, int peer, const kc_rsel_link_t *l)
+{
+    if (o == NULL || l == NULL || l->send == NULL || peer < 0 || peer >= KC_RSEL_MAX_PEERS)
+        return -EINVAL;
+    pthread_mutex_lock(&o->mu);
+    o->peers[peer].link = *l;
+    o->peers[peer].lost = false;
+    pthread_mutex_unlock(&o->mu);
+    return 0;
+}
+
+int kc_rsel_owner_stats(kc_rsel_owner_t *o, kc_rsel_owner_stats_t *out)
+{
+    if (o == NULL || out == NULL || out->size < sizeof(*out))
+        return -EINVAL;
+    pthread_mutex_lock(&o->mu);
+    *out = o->st;
+    uint64_t held = 0;
+    for (struct held *h = o->released; h != NULL; h = h->next)
+        held++;
+    for (struct sub *s = o->subs; s != NULL; s = s->next)
+        held += s->state == S_RESERVED;
+    out->held = held; /* O1: taken == committed + held + returned */
+    out->size = sizeof(*out);
+    pthread_mutex_unlock(&o->mu);
+    return 0;
+}
+
+void kc_rsel_owner_destroy(kc_rsel_owner_t *o, uint64_t *leftover)
+{
+    if (o == NULL)
+        return;
+    pthread_mutex_lock(&o->mu);
+    o->stop = true;
+    pthread_cond_signal(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    pthread_join(o->th, NULL);
+    while (o->subs != NULL)
+        end_sub(o, o->subs, false);
+    uint64_t left = 0;
+    while (o->released != NULL) { /* back into the channel, oldest first */
+        struct held *h = o->released;
+        o->released = h->next;
+        if (kc_chan_try_send(o->ch, h->elem) != 0)
+            left++;
+        free(h);
+    }
+    if (leftover != NULL)
+        *leftover = left;
+    pthread_mutex_destroy(&o->mu);
+    pthread_cond_destroy(&o->cv);
+    free(o);
+}
