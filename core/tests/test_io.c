@@ -439,6 +439,74 @@ static void test_io_attached_fds_echo_and_detach_refuses_while_waited(void **sta
     close(sv[1]);
 }
 
+/* A writer on an attached fd whose socket buffer is full parks until the
+ * peer drains it (output is watched only while it waits), three times in
+ * a row, with a reader waiting on the same fd all along. */
+struct bulk {
+    int fd;
+    size_t n;
+    ssize_t rc;
+};
+
+static int write_bulk(void *arg)
+{
+    struct bulk *b = arg;
+    char *buf = calloc(1, b->n);
+    if (buf == NULL)
+        return 1;
+    size_t done = 0;
+    ssize_t r = 0;
+    while (done < b->n && (r = kc_write(b->fd, buf + done, b->n - done, KC_NO_TIMEOUT, NULL)) > 0)
+        done += (size_t)r;
+    b->rc = r < 0 ? r : (ssize_t)done;
+    free(buf);
+    return 0;
+}
+
+static void test_io_attached_fd_writer_parks_until_drained(void **state)
+{
+    (void)state;
+    kc_sched_t *s = kc_test_sched(1);
+    int sv[2];
+    nb_pair(sv);
+    assert_int_equal(kc_io_attach(s, sv[0]), 0);
+    struct reader r = {sv[0], KC_NO_TIMEOUT, 99};
+    kc_task_t *rt;
+    assert_int_equal(kc_sched_spawn(s, &rt, read_one, &r, NULL), 0);
+    wait_io_waiters(s, 1);
+    for (int round = 0; round < 3; round++) {
+        char fill[4096] = {0};
+        size_t filled = 0;
+        ssize_t n;
+        while ((n = write(sv[0], fill, sizeof(fill))) > 0)
+            filled += (size_t)n;
+        struct bulk b = {sv[0], 100000, 0};
+        kc_task_t *t;
+        assert_int_equal(kc_sched_spawn(s, &t, write_bulk, &b, NULL), 0);
+        wait_io_waiters(s, 2); /* the reader and the parked writer */
+        size_t want = filled + b.n, got = 0;
+        char sink[8192];
+        while (got < want) { /* drain from this thread */
+            n = read(sv[1], sink, sizeof(sink));
+            if (n > 0)
+                got += (size_t)n;
+            else
+                usleep(1000);
+        }
+        assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
+        assert_int_equal(b.rc, (ssize_t)b.n);
+        assert_int_equal(got, want);
+    }
+    assert_int_equal(r.rc, 99); /* the reader still waits: nothing came in */
+    assert_int_equal(write(sv[1], "r", 1), 1);
+    assert_int_equal(kc_sched_join(rt, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(r.rc, 1);
+    assert_int_equal(kc_io_detach(s, sv[0]), 0);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* ------------------------------------------------------------ accept */
 
 struct listener {
@@ -657,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_io_close_wakes_every_coroutine_waiter_with_ebadf),
         cmocka_unit_test(test_io_socketpair_echo_with_ten_thousand_coroutines),
         cmocka_unit_test(test_io_attached_fds_echo_and_detach_refuses_while_waited),
+        cmocka_unit_test(test_io_attached_fd_writer_parks_until_drained),
         cmocka_unit_test(test_io_accept_and_connect_over_unix_socket),
         cmocka_unit_test(test_io_recvmsg_and_sendmsg_scatter_gather),
         cmocka_unit_test(test_io_echo_on_portable_backends),

@@ -179,6 +179,59 @@ static void test_poller_poll_is_one_shot(void **state)
     poller_contract(kc__poller_open_poll, "poll");
 }
 
+/* An attached fd is watched edge-triggered for what it was attached for:
+ * for input only, a socket's peer reading our bytes reports nothing (it
+ * would wake a sleeping worker for no waiter); output is reported once
+ * asked for, and the events change in place. poll() has no such mode. */
+static void test_poller_attached_fd_reports_output_only_when_asked(void **state)
+{
+    (void)state;
+    struct kc_poller *p;
+    assert_int_equal(kc__poller_open_epoll(&p), 0);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct kc_poll_event ev[8];
+    char c;
+    assert_int_equal(kc__poller_attach(p, sv[0], KC__POLL_IN, false), 0);
+    assert_int_equal(kc__poller_wait(p, ev, 8, 0), 0); /* writable, but not asked */
+    assert_int_equal(write(sv[1], "x", 1), 1);
+    assert_int_equal(kc__poller_wait(p, ev, 8, -1), 1);
+    assert_int_equal(ev[0].fd, sv[0]);
+    assert_int_equal(ev[0].events, KC__POLL_IN);
+    assert_int_equal(kc__poller_wait(p, ev, 8, 0), 0); /* an edge: once */
+    assert_int_equal(read(sv[0], &c, 1), 1);
+    for (int i = 0; i < 3; i++) { /* the peer reads what we wrote: silence */
+        assert_int_equal(write(sv[0], "y", 1), 1);
+        assert_int_equal(read(sv[1], &c, 1), 1);
+        assert_int_equal(kc__poller_wait(p, ev, 8, 0), 0);
+    }
+    /* Output asked for: writable now, so reported at once, then edges. */
+    assert_int_equal(kc__poller_attach(p, sv[0], KC__POLL_IN | KC__POLL_OUT, true), 0);
+    assert_int_equal(kc__poller_wait(p, ev, 8, -1), 1);
+    assert_int_equal(ev[0].events, KC__POLL_OUT);
+    assert_int_equal(kc__poller_wait(p, ev, 8, 0), 0);
+    assert_int_equal(write(sv[0], "z", 1), 1);
+    assert_int_equal(read(sv[1], &c, 1), 1);
+    assert_int_equal(kc__poller_wait(p, ev, 8, 0), 1); /* output again */
+    assert_int_equal(ev[0].events, KC__POLL_OUT);
+    /* Input only again: silence after the peer reads; input still heard. */
+    assert_int_equal(kc__poller_attach(p, sv[0], KC__POLL_IN, true), 0);
+    assert_int_equal(write(sv[0], "w", 1), 1);
+    assert_int_equal(read(sv[1], &c, 1), 1);
+    assert_int_equal(kc__poller_wait(p, ev, 8, 0), 0);
+    assert_int_equal(write(sv[1], "v", 1), 1);
+    assert_int_equal(kc__poller_wait(p, ev, 8, -1), 1);
+    assert_int_equal(ev[0].events, KC__POLL_IN);
+    assert_int_equal(kc__poller_disarm(p, sv[0]), 0);
+    kc__poller_close(p);
+
+    assert_int_equal(kc__poller_open_poll(&p), 0);
+    assert_int_equal(kc__poller_attach(p, sv[0], KC__POLL_IN, false), -ENOTSUP);
+    kc__poller_close(p);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 struct wake_case {
     struct kc_poller *p;
     int rc;
@@ -270,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_lock_excludes_and_counts_exactly),
         cmocka_unit_test(test_poller_epoll_is_one_shot),
         cmocka_unit_test(test_poller_poll_is_one_shot),
+        cmocka_unit_test(test_poller_attached_fd_reports_output_only_when_asked),
         cmocka_unit_test(test_poller_wake_releases_blocked_thread),
         cmocka_unit_test(test_wait_fd_reports_ready_timeout_and_wake),
         cmocka_unit_test(test_accept_gives_nonblocking_socket),

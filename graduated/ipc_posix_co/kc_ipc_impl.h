@@ -117,7 +117,9 @@ struct kc_ipc_conn {
     size_t tx_bytes, tx_cap;
     uint32_t ctl_count;
     kc_parker_t *tx_waiter;
-    bool tx_busy; /* tx is sending an item it took off the queue */
+    bool tx_busy; /* the link's one writer is busy: tx with a batch or a
+                   * layer frame, or a handler sending its reply
+                   * (kc__ipc_send_direct) */
     struct kc_ipc_spacewait *space_waiters;
     /* waiters for DEAD (kc_ipc_wait_dead) and for drain (kc_ipc_shutdown) */
     struct kc_ipc_spacewait *state_waiters;
@@ -156,6 +158,17 @@ void kc__ipc_die(kc_ipc_conn_t *c, int rc);
 int kc__ipc_enqueue(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t id,
                     const uint8_t *prefix, const void *payload, size_t len, bool ctl,
                     int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* Send one message of KC_RPC_PREFIX_SIZE prefix bytes + payload from the
+ * calling coroutine, bypassing the tx queue, when that keeps the order and
+ * the one-writer rule and nothing would batch with it: the queue is empty,
+ * no one is writing, at most one handler runs (the caller), and the
+ * message fits one frame. The caller then holds the link (tx_busy) until
+ * the frame is out, waiting as tx would (no timeout, the connection's
+ * token). Returns 1 (not taken: queue it), 0 (sent) or a negative errno
+ * (the link failed; the connection is ended as tx would end it). */
+int kc__ipc_send_direct(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t id,
+                        const uint8_t *prefix, const void *payload, size_t len);
 
 /* The message layer a connection hands complete messages to: requests,
  * replies and cancels arrive here, and the connection's end and a peer's

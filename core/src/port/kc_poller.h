@@ -47,7 +47,7 @@ struct kc_poller;
 /* A backend: the functions behind the kc__poller_* wrappers below. */
 struct kc_poller_ops {
     const char *name;
-    int (*attach)(struct kc_poller *p, int fd);
+    int (*attach)(struct kc_poller *p, int fd, uint32_t events, bool known);
     int (*arm)(struct kc_poller *p, int fd, uint32_t events, bool known);
     int (*disarm)(struct kc_poller *p, int fd);
     int (*wait)(struct kc_poller *p, struct kc_poll_event *ev, int max, int64_t timeout_ns);
@@ -78,13 +78,17 @@ static inline int kc__poller_arm(struct kc_poller *p, int fd, uint32_t events, b
     return p->ops->arm(p, fd, events, known);
 }
 
-/* Watch fd for good, edge-triggered, for input and output: each new
- * readiness is reported once, with no re-arming. Errors: -ENOTSUP (the
- * backend has no edge-triggered mode: use kc__poller_arm), -EBADF, -EPERM,
- * -ENOMEM. kc__poller_disarm() ends it. */
-static inline int kc__poller_attach(struct kc_poller *p, int fd)
+/* Watch fd for good, edge-triggered, for `events` (KC__POLL_IN and/or
+ * KC__POLL_OUT): each new readiness is reported once, with no re-arming.
+ * Called again on an attached fd (`known` true) it changes the events
+ * watched, and what is ready at that moment is reported once more: a
+ * writer that found the fd full asks for output only while it waits, so
+ * the peer's every read does not report output nobody waits for.
+ * Errors: -ENOTSUP (the backend has no edge-triggered mode: use
+ * kc__poller_arm), -EBADF, -EPERM, -ENOMEM. kc__poller_disarm() ends it. */
+static inline int kc__poller_attach(struct kc_poller *p, int fd, uint32_t events, bool known)
 {
-    return p->ops->attach(p, fd);
+    return p->ops->attach(p, fd, events, known);
 }
 
 /* Stop watching fd. Returns 0 (also when fd was not watched). */

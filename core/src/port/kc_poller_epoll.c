@@ -9,8 +9,10 @@
  * the set level-triggered with data -1 and is drained when it fires.
  *
  * An attached fd (kc__poller_attach) is instead registered once,
- * edge-triggered, for input and output, for callers that own the fd's
- * lifetime and detach it before closing it: no system call per wait.
+ * edge-triggered, for callers that own the fd's lifetime and detach it
+ * before closing it: no system call per wait. Its events are changed in
+ * place (output is asked for only while a writer waits: a unix socket
+ * reports output each time its peer reads).
  *
  * Timeouts use epoll_pwait2 (nanosecond resolution) where the C library has
  * it, else epoll_wait rounded up to whole milliseconds.
@@ -84,13 +86,17 @@ static int ep_arm(struct kc_poller *base, int fd, uint32_t events, bool known)
     return r < 0 ? -errno : 0;
 }
 
-static int ep_attach(struct kc_poller *base, int fd)
+static int ep_attach(struct kc_poller *base, int fd, uint32_t events, bool known)
 {
     struct epoller *p = (struct epoller *)base;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.fd = fd};
-    int r = epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev);
-    if (r < 0 && errno == EEXIST)
+    struct epoll_event ev = {.events = (to_epoll(events) & ~(uint32_t)EPOLLONESHOT) | EPOLLET,
+                             .data.fd = fd};
+    int op = known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int r = epoll_ctl(p->epfd, op, fd, &ev);
+    if (r < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
         r = epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev);
+    else if (r < 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
+        r = epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev);
     return r < 0 ? -errno : 0;
 }
 

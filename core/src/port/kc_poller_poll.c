@@ -90,10 +90,12 @@ static int pl_arm(struct kc_poller *base, int fd, uint32_t events, bool known)
     return rc;
 }
 
-static int pl_attach(struct kc_poller *base, int fd)
+static int pl_attach(struct kc_poller *base, int fd, uint32_t events, bool known)
 {
     (void)base;
     (void)fd;
+    (void)events;
+    (void)known;
     return -ENOTSUP; /* poll() has no edge-triggered mode */
 }
 

@@ -13,7 +13,11 @@
  * An attached fd (kc_io_attach) is registered once, edge-triggered: an event
  * with no waiter is remembered in the slot's `ready` bits, which the next
  * wait consumes without parking; a wait with nothing ready parks with no
- * system call at all. ERR and HUP stay set until the fd is detached.
+ * system call at all. ERR and HUP stay set until the fd is detached. It is
+ * watched for input only, and for output only while a writer waits
+ * (`out_watched`: one system call when the first writer parks, one when
+ * the last leaves): a socket reports output every time its peer reads,
+ * and each such report would wake a sleeping worker for nothing.
  *
  *   waiter      event                              next        done by
  *   ----------  ---------------------------------  ----------  -------------
@@ -60,6 +64,7 @@ struct kc_io_slot {
     kc_lock_t lock;
     bool armed;              /* registered with the poller before */
     bool attached;           /* edge-triggered for good (kc_io_attach) */
+    bool out_watched;        /* attached: output watched too (a writer waits) */
     uint32_t ready;          /* attached: events seen with no waiter */
     struct kc_io_waiter *rd; /* O1 */
     struct kc_io_waiter *wr;
@@ -188,7 +193,14 @@ static int wait_task(struct kc_task *t, int fd, uint32_t events, int64_t timeout
         sl->rd = &me;
     if (events & KC_IO_OUT)
         sl->wr = &me;
-    int rc = sl->attached ? 0 : kc__poller_arm(s->poller, fd, wanted(sl), sl->armed);
+    int rc = 0;
+    if (!sl->attached) {
+        rc = kc__poller_arm(s->poller, fd, wanted(sl), sl->armed);
+    } else if (sl->wr != NULL && !sl->out_watched) {
+        /* Reports output at once if the fd is writable by now. */
+        rc = kc__poller_attach(s->poller, fd, KC_IO_IN | KC_IO_OUT, true);
+        sl->out_watched = rc == 0;
+    }
     if (rc < 0) {
         if (sl->rd == &me)
             sl->rd = NULL;
@@ -218,6 +230,11 @@ static int wait_task(struct kc_task *t, int fd, uint32_t events, int64_t timeout
         sl->wr = NULL;
     if (left && !sl->attached && wanted(sl) != 0) /* the other direction waits */
         kc__poller_arm(s->poller, fd, wanted(sl), true);
+    if (sl->attached && sl->out_watched && sl->wr == NULL) { /* the last writer left */
+        kc__poller_attach(s->poller, fd, KC_IO_IN, true);
+        sl->out_watched = false;
+        sl->ready &= ~KC_IO_OUT;
+    }
     uint32_t rev = me.revents; /* O2 */
     kc__unlock(&sl->lock);
     if ((rev & KC__IO_CLOSED) || ((rev & KC_IO_ERR) && !kc__port_fd_is_open(fd)))
@@ -294,9 +311,10 @@ int kc_io_attach(kc_sched_t *s, int fd)
     int rc = 0;
     kc__lock(&sl->lock);
     if (!sl->attached) {
-        rc = kc__poller_attach(s->poller, fd);
+        rc = kc__poller_attach(s->poller, fd, KC_IO_IN, false);
         if (rc == 0) {
             sl->attached = sl->armed = true;
+            sl->out_watched = false;
             sl->ready = 0;
         } else if (rc == -ENOTSUP) {
             rc = 0; /* no edge-triggered mode: waits keep re-arming */
@@ -319,7 +337,7 @@ int kc_io_detach(kc_sched_t *s, int fd)
         rc = -EBUSY;
     } else if (sl->attached) {
         kc__poller_disarm(s->poller, fd);
-        sl->attached = sl->armed = false;
+        sl->attached = sl->armed = sl->out_watched = false;
         sl->ready = 0;
     }
     kc__unlock(&sl->lock);
@@ -341,7 +359,7 @@ int kc_io_close(kc_sched_t *s, int fd)
             deliver(sl, sl->wr, KC__IO_CLOSED);
         if (sl->armed || sl->attached)
             kc__poller_disarm(s->poller, fd);
-        sl->attached = sl->armed = false;
+        sl->attached = sl->armed = sl->out_watched = false;
         sl->ready = 0;
         kc__unlock(&sl->lock);
     }

@@ -196,7 +196,10 @@ static struct kc_task *find_work(struct kc_worker *w)
             continue;
         if ((t = inject_take(w)) != NULL)
             return t;
-        if (kc__worker_poll_now(w))
+        /* A lone worker sleeps in the poller next (kc__worker_park_idle):
+         * a look without blocking first would be one more system call per
+         * sleep, and it sees nothing the sleep would not. */
+        if (s->nworkers > 1 && kc__worker_poll_now(w))
             continue;
         if (s->nworkers > 1) {
             if ((t = search(w)) != NULL)

@@ -327,19 +327,61 @@ static struct kc_ipc_txitem *take_items(kc_ipc_conn_t *c)
     return head;
 }
 
+int kc__ipc_send_direct(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t id,
+                        const uint8_t *prefix, const void *payload, size_t len)
+{
+    size_t total = KC_RPC_PREFIX_SIZE + len;
+    pthread_mutex_lock(&c->lock);
+    bool mine = c->state != IPC_DEAD && c->ctl_head == NULL && c->data_head == NULL &&
+                !c->tx_busy && c->handlers.count <= 1 && total <= c->neg.max_frame;
+    if (mine)
+        c->tx_busy = true; /* the link's one writer until we are done */
+    pthread_mutex_unlock(&c->lock);
+    if (!mine)
+        return 1;
+    struct iovec v[2] = {{(void *)(uintptr_t)prefix, KC_RPC_PREFIX_SIZE},
+                         {(void *)(uintptr_t)payload, len}};
+    kc_frame_out_t f = {
+        {KC_WIRE_VERSION, type, 0, chan_id, id, (uint32_t)total}, v, len > 0 ? 2 : 1};
+    int rc = kc_transport_send_frames(c->tp, &f, 1, KC_NO_TIMEOUT, c->life);
+    pthread_mutex_lock(&c->lock);
+    c->tx_busy = false;
+    if (rc == 0) {
+        c->frames_out++;
+        c->bytes_out += KC_FRAME_HDR_SIZE + total;
+        if (type == KC_FRAME_REPLY)
+            c->replies_sent++;
+    }
+    if (c->tx_waiter != NULL && (c->ctl_head != NULL || c->data_head != NULL || c->layer_pending)) {
+        kc_unpark(c->tx_waiter); /* queued meanwhile: tx's turn */
+        c->tx_waiter = NULL;
+    }
+    kc__ipc_wake_state(c);
+    pthread_mutex_unlock(&c->lock);
+    if (rc < 0 && rc != -ECANCELED)
+        kc__ipc_die(c, link_error(c, rc));
+    return rc < 0 ? rc : 0;
+}
+
 /* Send the channel layer's next frame, if it has one; ask it again next
- * round while it does (layer_pending). Returns 0 or the link's error. */
+ * round while it does (layer_pending). tx holds the link (tx_busy) on
+ * entry; gives it back. Returns 0 or the link's error. */
 static int layer_send(kc_ipc_conn_t *c)
 {
     kc_frame_hdr_t h;
     struct iovec v[2] = {{NULL, 0}, {NULL, 0}};
     int n = c->layer->pull(c->layer_arg, &h, v);
-    if (n == 0)
+    if (n == 0) {
+        pthread_mutex_lock(&c->lock);
+        c->tx_busy = false;
+        pthread_mutex_unlock(&c->lock);
         return 0;
+    }
     h.version = KC_WIRE_VERSION;
     int rc = kc_transport_send_frame(c->tp, &h, v, n, KC_NO_TIMEOUT, c->life);
     c->layer->sent(c->layer_arg, rc);
     pthread_mutex_lock(&c->lock);
+    c->tx_busy = false;
     if (rc == 0) {
         c->frames_out++;
         c->layer_pending = true;
@@ -360,15 +402,18 @@ static int tx_main(void *arg)
         for (;;) {
             if (c->state == IPC_DEAD)
                 break;
-            /* The channel layer's frames and RPC batches take turns. */
-            if (c->layer_pending &&
+            /* A handler writing its reply itself may hold the link (it
+             * wakes tx when items or layer frames wait); otherwise the
+             * channel layer's frames and RPC batches take turns. */
+            if (!c->tx_busy && c->layer_pending &&
                 (c->layer_turn || (c->ctl_head == NULL && c->data_head == NULL))) {
                 c->layer_pending = false;
                 c->layer_turn = false;
+                c->tx_busy = true;
                 layer = true;
                 break;
             }
-            if ((batch = take_items(c)) != NULL) {
+            if (!c->tx_busy && (batch = take_items(c)) != NULL) {
                 c->layer_turn = true;
                 break;
             }

@@ -466,10 +466,14 @@ static int handler_main(void *arg)
     }
     uint8_t pre[KC_RPC_PREFIX_SIZE];
     kc__rpc_prefix_put(pre, h->req.cmd, kc_rpc_status_to_wire(rc), 0);
-    /* Queue the reply before leaving the handler map, so a draining
-     * shutdown never sees "no handlers" with the reply not yet queued. */
-    kc__ipc_enqueue(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len, false,
-                    KC_NO_TIMEOUT, c->life);
+    /* Send or queue the reply before leaving the handler map, so a
+     * draining shutdown never sees "no handlers" with the reply not yet
+     * queued. The lone handler of a quiet connection writes its reply
+     * itself: no copy into the queue, no hop through tx. */
+    if (kc__ipc_send_direct(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len) ==
+        1)
+        kc__ipc_enqueue(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len, false,
+                        KC_NO_TIMEOUT, c->life);
     free(out);
     pthread_mutex_lock(&c->lock);
     kc__idmap_del(&c->handlers, &h->node);
