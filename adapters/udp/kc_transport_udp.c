@@ -22,6 +22,9 @@
  *   PENDING            the listener closes                     freed    udp_close
  *   OPEN               close                                   freed    udp_close
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* POLLRDHUP */
+#endif
 #include "kcoro/udp.h"
 
 #include "kcoro/io.h"
@@ -32,6 +35,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,11 +609,26 @@ static int udp_send_frame(void *self, const kc_frame_hdr_t *hdr, const struct io
     }
 }
 
+/* Whether fd's reading side was shut down (shutdown(2), a cut under the
+ * endpoint): the socket then polls readable for ever while a non-blocking
+ * read finds nothing (EAGAIN); only then does it poll as POLLRDHUP. */
+static bool shut_down(int fd)
+{
+#ifdef POLLRDHUP
+    const short rdhup = POLLRDHUP;
+#else
+    const short rdhup = 0; /* then only a shutdown of both sides is seen */
+#endif
+    struct pollfd p = {fd, rdhup, 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & (rdhup | POLLHUP));
+}
+
 /* Receive on a connected socket (a connecting endpoint). */
 static int recv_connected(udp_ep_t *e, kc_frame_hdr_t *hdr, void **payload, size_t max_payload,
                           int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     int64_t deadline = deadline_of(timeout_ns);
+    bool ready = false; /* the poller said readable since the last read */
     for (;;) {
         ssize_t n = recv(e->fd, e->scratch, DGRAM_MAX, 0);
         if (n < 0) {
@@ -620,14 +639,18 @@ static int recv_connected(udp_ep_t *e, kc_frame_hdr_t *hdr, void **payload, size
                 return -ECONNREFUSED;
             if (err != EAGAIN && err != EWOULDBLOCK)
                 return -err;
+            if (ready && shut_down(e->fd))
+                return -EPIPE; /* readable for ever, nothing to read: a cut */
             int64_t left = left_of(deadline);
             if (left == 0)
                 return timeout_ns == 0 ? -EAGAIN : -ETIME;
             int rc = kc_io_wait(e->fd, KC_IO_IN, left, cancel);
             if (rc < 0 && rc != -ETIME)
                 return rc;
+            ready = rc >= 0;
             continue;
         }
+        ready = false;
         count(&e->cnt->datagrams_in);
         kc_frame_hdr_t h;
         if (!frame_ok(e->scratch, (size_t)n, &h)) {

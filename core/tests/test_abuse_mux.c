@@ -23,50 +23,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "kc_test_ipc.h"
+
 #define MS ((int64_t)1000000)
-
-struct pair {
-    kc_sched_t *s;
-    kc_ipc_server_t *srv;
-    kc_ipc_conn_t *a, *b; /* a exports, b imports */
-    int accept_rc;
-};
-
-static int accept_one(void *arg)
-{
-    struct pair *p = arg;
-    p->accept_rc = kc_ipc_accept(p->srv, &p->a, 5000 * MS, NULL);
-    return 0;
-}
-
-static void pair_up(struct pair *p)
-{
-    static int n;
-    char url[64];
-    snprintf(url, sizeof url, "mem:abuse-mux-%d-%d", (int)getpid(), n++);
-    memset(p, 0, sizeof *p);
-    kc_sched_opts_t so = KC_SCHED_OPTS_INIT;
-    so.nworkers = 1;
-    assert_int_equal(kc_sched_create(&p->s, &so), 0);
-    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
-    o.sched = p->s;
-    assert_int_equal(kc_ipc_listen(&p->srv, url, &o), 0);
-    kc_task_t *t;
-    assert_int_equal(kc_sched_spawn(p->s, &t, accept_one, p, NULL), 0);
-    assert_int_equal(kc_ipc_connect(&p->b, url, &o, 5000 * MS, NULL), 0);
-    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
-    assert_int_equal(p->accept_rc, 0);
-}
-
-static void pair_down(struct pair *p)
-{
-    if (p->b != NULL)
-        kc_ipc_close(p->b);
-    if (p->a != NULL)
-        kc_ipc_close(p->a);
-    kc_ipc_server_close(p->srv);
-    kc_sched_destroy(p->s);
-}
 
 static kc_chan_t *buffered(size_t cap, size_t elem)
 {
@@ -82,8 +41,8 @@ static kc_chan_t *buffered(size_t cap, size_t elem)
 static void test_abuse_mux_bad_arguments(void **state)
 {
     (void)state;
-    struct pair p;
-    pair_up(&p);
+    kc_test_pair_t p;
+    kc_test_pair_up(&p, "abuse-mux");
     kc_chan_t *local = buffered(4, sizeof(long));
     kc_chan_t *desc = NULL;
     kc_chan_opts_t dopt = KC_CHAN_OPTS_INIT;
@@ -189,7 +148,7 @@ static void test_abuse_mux_bad_arguments(void **state)
     assert_int_equal(kc_ipc_export(p.b, "late", local, NULL), -EPIPE);
     st.size = sizeof st;
     assert_int_equal(kc_mux_stats(p.b, &st), 0);
-    pair_down(&p);
+    kc_test_pair_down(&p);
     kc_chan_destroy(local);
     kc_chan_destroy(desc);
 }
@@ -197,8 +156,8 @@ static void test_abuse_mux_bad_arguments(void **state)
 static void test_abuse_mux_fresh_connection(void **state)
 {
     (void)state;
-    struct pair p;
-    pair_up(&p);
+    kc_test_pair_t p;
+    kc_test_pair_up(&p, "abuse-mux");
     kc_mux_stats_t st = {.size = sizeof st};
     assert_int_equal(kc_mux_stats(p.a, &st), 0); /* attaches the layer: all zero */
     assert_int_equal(st.streams, 0);
@@ -206,15 +165,15 @@ static void test_abuse_mux_fresh_connection(void **state)
     assert_int_equal(kc_mux_set_conn_window(p.b, UINT32_MAX), 0); /* huge: accepted */
     assert_int_equal(kc_mux_set_conn_window(p.b, KC_MUX_CONN_MIN), -EBUSY);
     assert_int_equal(kc_mux_set_conn_memory(p.a, KC_MUX_CONN_MIN, UINT32_MAX), -EBUSY);
-    pair_down(&p);
-    pair_up(&p);
+    kc_test_pair_down(&p);
+    kc_test_pair_up(&p, "abuse-mux");
     /* huge limit accepted; window and limit both saturated too */
     assert_int_equal(kc_mux_set_conn_memory(p.a, KC_MUX_CONN_MIN, UINT32_MAX), 0);
     assert_int_equal(kc_mux_set_conn_memory(p.b, UINT32_MAX, UINT32_MAX), 0);
     assert_int_equal(kc_mux_stats(p.a, &st), 0);
     assert_int_equal(st.conn_window, KC_MUX_CONN_MIN);
     assert_int_equal(st.conn_limit, UINT32_MAX);
-    pair_down(&p);
+    kc_test_pair_down(&p);
 }
 
 int main(void)

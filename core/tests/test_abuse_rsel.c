@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "kc_test_ipc.h"
+
 #define MS ((int64_t)1000000)
 
 static kc_chan_t *buffered(size_t cap, size_t elem)
@@ -249,47 +251,6 @@ static void test_pipe(void **state)
     kc_rsel_pipe_destroy(NULL);
 }
 
-struct pair {
-    kc_sched_t *s;
-    kc_ipc_server_t *srv;
-    kc_ipc_conn_t *a, *b; /* a: the owners' end, b: the client's */
-    int accept_rc;
-};
-
-static int accept_one(void *arg)
-{
-    struct pair *p = arg;
-    p->accept_rc = kc_ipc_accept(p->srv, &p->a, 5000 * MS, NULL);
-    return 0;
-}
-
-static void pair_up(struct pair *p)
-{
-    static int n;
-    char url[64];
-    snprintf(url, sizeof url, "mem:abuse-rsel-%d-%d", (int)getpid(), n++);
-    memset(p, 0, sizeof *p);
-    kc_sched_opts_t so = KC_SCHED_OPTS_INIT;
-    so.nworkers = 1;
-    assert_int_equal(kc_sched_create(&p->s, &so), 0);
-    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
-    o.sched = p->s;
-    assert_int_equal(kc_ipc_listen(&p->srv, url, &o), 0);
-    kc_task_t *t;
-    assert_int_equal(kc_sched_spawn(p->s, &t, accept_one, p, NULL), 0);
-    assert_int_equal(kc_ipc_connect(&p->b, url, &o, 5000 * MS, NULL), 0);
-    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
-    assert_int_equal(p->accept_rc, 0);
-}
-
-static void pair_down(struct pair *p)
-{
-    kc_ipc_close(p->b);
-    kc_ipc_close(p->a);
-    kc_ipc_server_close(p->srv);
-    kc_sched_destroy(p->s);
-}
-
 struct att {
     kc_ipc_conn_t *c;
     kc_rsel_attach_t *a;
@@ -306,8 +267,8 @@ static void *attach_owners(void *arg)
 static void test_attach(void **state)
 {
     (void)state;
-    struct pair p;
-    pair_up(&p);
+    kc_test_pair_t p;
+    kc_test_pair_up(&p, "abuse-rsel");
     kc_rsel_attach_t *a = NULL, *b = NULL;
     assert_int_equal(kc_rsel_attach(NULL, p.a, KC_RSEL_OWNER_SIDE, 0), -EINVAL);
     assert_int_equal(kc_rsel_attach(&a, NULL, KC_RSEL_OWNER_SIDE, 0), -EINVAL);
@@ -390,7 +351,7 @@ static void test_attach(void **state)
     kc_rsel_owner_destroy(ob, NULL);
     assert_int_equal(kc_chan_destroy(ch), 0);
     assert_int_equal(kc_chan_destroy(big), 0);
-    pair_down(&p);
+    kc_test_pair_down(&p);
 }
 
 int main(void)

@@ -44,7 +44,7 @@ static int conn_metrics(void *object, kc_registry_emit_fn emit, void *ctx)
     return 0;
 }
 
-static const kc_registry_ops_t conn_ops = {sizeof(kc_registry_ops_t), conn_metrics};
+static const kc_registry_ops_t conn_ops = {sizeof(kc_registry_ops_t), conn_metrics, NULL};
 
 static int setup(void **state)
 {
@@ -150,6 +150,61 @@ static void test_monitor_renders_ndjson_for_every_registered_object(void **state
     free(s);
     assert_int_equal(kc_monitor_render(NULL, KC_MONITOR_NDJSON), -EINVAL);
     assert_int_equal(kc_monitor_render(stdout, (kc_monitor_format_t)9), -EINVAL);
+}
+
+static int remote_labels(void *object, kc_registry_label_fn emit, void *ctx)
+{
+    (void)object;
+    emit(ctx, "role", "imported");
+    emit(ctx, "conn", "to tcp:10.0.0.1:7000 \"x\"");
+    emit(ctx, "name", "DROPPED: every sample has a name");
+    emit(ctx, "id", "DROPPED");
+    emit(ctx, "bad-key", "DROPPED: not a label name");
+    emit(ctx, "9lives", "DROPPED");
+    emit(ctx, "__reserved", "DROPPED");
+    emit(ctx, "role", "DROPPED: the first value wins");
+    for (int i = 0; i < 10; i++) /* 6 more fit, up to KC_REGISTRY_LABELS_MAX */
+        emit(ctx, (const char *[]){"l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9"}[i],
+             "v");
+    return 0;
+}
+
+static const kc_registry_ops_t remote_ops = {sizeof(kc_registry_ops_t), conn_metrics,
+                                             remote_labels};
+
+static void test_monitor_adds_an_objects_labels_to_ndjson_and_every_sample(void **state)
+{
+    struct fixture *fx = *state;
+    kc_registry_node_t *node;
+    assert_int_equal(
+        kc_registry_add(KC_REGISTRY_REMOTE_CHAN, &fx->frames, 0, "orders-in", &remote_ops, &node),
+        0);
+    int n;
+    char *s = render(KC_MONITOR_NDJSON, &n);
+    assert_int_equal(n, 6);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "{\"type\":\"remote_chan\",\"id\":%llu,\"name\":\"orders-in\",\"t\":",
+             (unsigned long long)kc_registry_node_id(node));
+    assert_non_null(strstr(s, want));
+    assert_non_null(strstr(s, ",\"labels\":{\"role\":\"imported\",\"conn\":\"to tcp:10.0.0.1:7000 "
+                              "\\\"x\\\"\",\"l0\":\"v\",\"l1\":\"v\",\"l2\":\"v\",\"l3\":\"v\","
+                              "\"l4\":\"v\",\"l5\":\"v\"},\"metrics\":{\"frames_sent\":42}}\n"));
+    assert_null(strstr(s, "DROPPED"));
+    assert_null(strstr(s, "\"l6\""));
+    free(s);
+    s = render(KC_MONITOR_PROMETHEUS, &n);
+    assert_int_equal(n, 6);
+    snprintf(want, sizeof(want),
+             "kcoro_remote_chan_frames_sent_total{name=\"orders-in\",id=\"%llu\",role=\"imported\","
+             "conn=\"to tcp:10.0.0.1:7000 \\\"x\\\"\",l0=\"v\",l1=\"v\",l2=\"v\",l3=\"v\",l4=\"v\","
+             "l5=\"v\"} 42\n",
+             (unsigned long long)kc_registry_node_id(node));
+    assert_non_null(strstr(s, want));
+    assert_non_null(strstr(s, "# TYPE kcoro_remote_chan_frames_sent_total counter\n"));
+    assert_null(strstr(s, "DROPPED"));
+    free(s);
+    kc_registry_remove(node);
 }
 
 static void test_monitor_renders_prometheus_families_once_with_help_and_type(void **state)
@@ -436,6 +491,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_monitor_renders_prometheus_families_once_with_help_and_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_monitor_adds_an_objects_labels_to_ndjson_and_every_sample, setup, teardown),
         cmocka_unit_test_setup_teardown(test_monitor_serves_the_line_protocol_on_a_unix_socket,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_monitor_serves_http_metrics_on_loopback_tcp, setup,

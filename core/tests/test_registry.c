@@ -310,7 +310,7 @@ static int call_ops(const kc_registry_entry_t *e, void *arg)
 static void test_registry_extension_kinds_report_metrics_through_ops(void **state)
 {
     (void)state;
-    static const kc_registry_ops_t ops = {sizeof(ops), conn_metrics};
+    static const kc_registry_ops_t ops = {sizeof(ops), conn_metrics, NULL};
     uint64_t frames = 10;
     kc_registry_node_t *n = NULL;
     assert_int_equal(kc_registry_add(KC_REGISTRY_CONN, &frames, 0, "peer-a", &ops, &n), 0);

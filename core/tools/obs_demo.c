@@ -146,7 +146,9 @@ static int rpc_accept(void *arg)
 }
 
 /* A connection to ourselves, listed in the registry (kind conn), with an
- * echo every 5 ms until the demo stops. */
+ * echo every 5 ms until the demo stops, and a channel exported on one end
+ * and imported on the other (kind remote_chan, both listed by
+ * KC_MUX_REGISTER) carrying one quote per echo. */
 static int rpc_loop(void *arg)
 {
     (void)arg;
@@ -167,12 +169,31 @@ static int rpc_loop(void *arg)
         goto out_server;
     int rc = kc_ipc_connect(&cli, url, &o, 5000000000LL, NULL);
     kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL);
-    while (rc == 0 && st == 0 && !stop_flag) {
+    kc_chan_t *quotes = NULL, *remote = NULL;
+    if (rc == 0 && st == 0 && kc_chan_make(&quotes, KC_CHAN_BUFFERED, 32, sizeof(int64_t)) == 0) {
+        kc_mux_export_opts_t xo = KC_MUX_EXPORT_OPTS_INIT;
+        xo.flags = KC_MUX_REGISTER;
+        xo.name = "quotes-out";
+        kc_mux_import_opts_t io = KC_MUX_IMPORT_OPTS_INIT;
+        io.flags = KC_MUX_REGISTER;
+        io.name = "quotes-in";
+        if (kc_ipc_export(p.svc, "quotes", quotes, &xo) != 0 ||
+            kc_ipc_import(&remote, cli, "quotes", &io, NULL) != 0)
+            rc = -1;
+    }
+    for (int64_t q = 0; rc == 0 && st == 0 && !stop_flag; q++) {
         kc_rpc_call(cli, 1, 0, "tick", 4, 1000000000LL, NULL, NULL, NULL);
+        int64_t got;
+        if (remote != NULL && kc_chan_send(quotes, &q, 1000000000LL, NULL) == 0)
+            kc_chan_recv(remote, &got, 1000000000LL, NULL);
         kc_sched_sleep(5000000, NULL);
     }
+    kc_chan_destroy(remote);
+    if (quotes != NULL)
+        kc_ipc_unexport(p.svc, "quotes"); /* its pumps let go of quotes */
     kc_ipc_close(cli);
     kc_ipc_close(p.svc);
+    kc_chan_destroy(quotes);
 out_server:
     kc_ipc_server_close(p.srv);
 out_router:

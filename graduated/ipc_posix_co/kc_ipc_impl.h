@@ -141,6 +141,10 @@ struct kc_ipc_conn {
     uint64_t bytes_in, bytes_out; /* of those frames, headers included */
     /* the registry entry (kc_ipc_registry.c), or NULL */
     kc_registry_node_t *reg;
+    /* its name, listed or not, and its id (0: not listed); set before
+     * the connection is handed out, never changed (kc__ipc_desc) */
+    char desc[KC_REGISTRY_NAME_MAX];
+    uint64_t reg_id;
 };
 
 /* Take and drop a reference (C3). The last drop frees everything. */

@@ -62,21 +62,30 @@ static int conn_metrics(void *object, kc_registry_emit_fn emit, void *ctx)
     return 0;
 }
 
-static const kc_registry_ops_t conn_ops = {sizeof(kc_registry_ops_t), conn_metrics};
+static const kc_registry_ops_t conn_ops = {sizeof(kc_registry_ops_t), conn_metrics, NULL};
 
 int kc__ipc_register(kc_ipc_conn_t *c, uint32_t flags, const char *given, const char *dir,
                      const char *peer)
 {
+    char *name = c->desc; /* kept for kc__ipc_desc, listed or not */
+    if (given == NULL)
+        snprintf(name, sizeof c->desc, "%s %s", dir, peer);
+    else if (strcmp(dir, "from") == 0)
+        snprintf(name, sizeof c->desc, "%s from %s", given, peer);
+    else
+        snprintf(name, sizeof c->desc, "%s", given);
     if (!kc_registry_wants(KC_REGISTRY_CONN, flags))
         return 0;
-    char name[KC_REGISTRY_NAME_MAX];
-    if (given == NULL)
-        snprintf(name, sizeof name, "%s %s", dir, peer);
-    else if (strcmp(dir, "from") == 0)
-        snprintf(name, sizeof name, "%s from %s", given, peer);
-    else
-        snprintf(name, sizeof name, "%s", given);
-    return kc_registry_add(KC_REGISTRY_CONN, c, 0, name, &conn_ops, &c->reg);
+    int rc = kc_registry_add(KC_REGISTRY_CONN, c, 0, name, &conn_ops, &c->reg);
+    c->reg_id = kc_registry_node_id(c->reg);
+    return rc;
+}
+
+const char *kc__ipc_desc(const kc_ipc_conn_t *c, uint64_t *reg_id)
+{
+    if (reg_id != NULL)
+        *reg_id = c->reg_id;
+    return c->desc;
 }
 
 void kc__ipc_unregister(kc_ipc_conn_t *c)

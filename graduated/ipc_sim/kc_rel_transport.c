@@ -120,6 +120,13 @@ struct rel_ep {
     uint64_t handover_nxt;    /* the connector's next expected segment */
     char *url;                /* connector: the inner URL, to dial again */
     kc_transport_opts_t iopts;
+    /* The handshake over a link that may lose it (a datagram path): the
+     * connector repeats NEW at hello_at until it learns its id; the
+     * acceptor answers every NEW or RESUME that reaches an established
+     * link again (sess_owed), since its first answer may be the one lost. */
+    int64_t hello_at;
+    int64_t hello_gap;
+    bool sess_owed;
     rel_ep_t *lsn;   /* acceptor: its listener (NULL once either is closed) */
     rel_ep_t *snext; /* the listener's list of sessions */
     rel_ep_t *sessions;
@@ -277,6 +284,7 @@ static int attach(rel_ep_t *e, kc_transport_t *in, uint64_t peer_nxt)
     e->rto_at = 0;
     e->probe = false;
     e->ack_owed = true; /* tell the peer where this side is at once */
+    e->hello_at = 0;    /* an answer to RESUME confirms the session too */
     count(&e->cnt->resumed, 1);
     if (e->cfg.on_link)
         e->cfg.on_link(e->cfg.link_arg, in);
@@ -309,30 +317,59 @@ static int sess_send(kc_transport_t *in, const kc_rel_sess_t *m, int64_t timeout
     return kc_transport_send_frame(in, &hdr, &iov, 1, timeout, cancel);
 }
 
-/* Receive the first frame of in, which must be a SESS. */
+/* Receive a SESS frame on in within timeout (measured on the clock clk,
+ * NULL: monotonic). Segments and ACKs that come first are dropped: on a
+ * datagram path they may overtake the handshake or be left over from the
+ * link's earlier use, and their sender resends them. A corrupted SESS is
+ * dropped too (its sender repeats it); anything else is -EPROTO. */
 static int sess_recv(kc_transport_t *in, kc_rel_sess_t *m, int64_t timeout,
-                     const kc_cancel_t *cancel)
+                     const kc_cancel_t *cancel, kc_sim_clock_t *clk)
 {
-    kc_frame_hdr_t hdr;
-    void *pl = NULL;
-    int rc = kc_transport_recv_frame(in, &hdr, &pl, REL_INNER_MAX, timeout, cancel);
-    if (rc < 0)
-        return rc;
-    rc = kc__rel_sess_decode(&hdr, pl, m);
-    free(pl);
-    return rc == -EBADMSG ? -EPROTO : rc;
+    int64_t end = timeout < 0 ? -1 : clk ? kc_sim_clock_now(clk) + timeout : mono_ns() + timeout;
+    for (;;) {
+        kc_frame_hdr_t hdr;
+        void *pl = NULL;
+        int rc = kc_transport_recv_frame(in, &hdr, &pl, REL_INNER_MAX, timeout, cancel);
+        if (rc < 0)
+            return rc;
+        rc = kc__rel_sess_decode(&hdr, pl, m);
+        free(pl);
+        bool stale = hdr.type == KC_FRAME_SEG ||
+                     (hdr.type == KC_FRAME_ACK && hdr.chan_id != KC_REL_CHAN_SESS) ||
+                     rc == -EBADMSG;
+        if (rc == 0 || !stale)
+            return rc;
+        if (end >= 0) {
+            timeout = end - (clk ? kc_sim_clock_now(clk) : mono_ns());
+            if (timeout <= 0)
+                return -ETIME;
+        }
+    }
 }
 
 /* The connector's side of the handshake on a new link: ask for the session
  * (id 0: a new one), learn its id and the acceptor's next expected
  * segment. -ECONNRESET when the acceptor no longer has it. */
-static int sess_dial(kc_transport_t *in, uint64_t id, uint64_t rcv_nxt, int64_t timeout,
-                     const kc_cancel_t *cancel, kc_rel_sess_t *reply)
+static int sess_dial(const rel_ep_t *e, kc_transport_t *in, uint64_t id, uint64_t rcv_nxt,
+                     int64_t timeout, const kc_cancel_t *cancel, kc_rel_sess_t *reply)
 {
     kc_rel_sess_t m = {id ? KC_REL_SESS_RESUME : KC_REL_SESS_NEW, id, rcv_nxt};
-    int rc = sess_send(in, &m, timeout, cancel);
-    if (rc == 0)
-        rc = sess_recv(in, reply, timeout, cancel);
+    /* Asked again, at doubling intervals from the first RTO, until answered:
+     * on a datagram path either frame may be lost. */
+    int64_t gap = e->rto.rto;
+    int64_t end = timeout > INT64_MAX - now_ns(e) ? INT64_MAX : now_ns(e) + timeout;
+    int rc;
+    for (;;) {
+        int64_t left = end - now_ns(e);
+        if (left <= 0)
+            return -ETIME;
+        if ((rc = sess_send(in, &m, left, cancel)) < 0)
+            return rc;
+        rc = sess_recv(in, reply, gap < left ? gap : left, cancel, e->clk);
+        if (rc != -ETIME)
+            break;
+        gap = gap > e->cfg.rto_max / 2 ? e->cfg.rto_max : gap * 2;
+    }
     if (rc == 0 && reply->kind == KC_REL_SESS_GONE)
         return -ECONNRESET;
     if (rc == 0 && (reply->kind != KC_REL_SESS_OK || !reply->id || (id && reply->id != id)))
@@ -394,7 +431,7 @@ static int reattach(rel_ep_t *e)
         kc_transport_t *in = NULL;
         kc_rel_sess_t reply;
         int rc = kc_transport_connect(e->url, &e->iopts, &in, left, e->stop);
-        if (rc == 0 && (rc = sess_dial(in, id, nxt, left, e->stop, &reply)) < 0) {
+        if (rc == 0 && (rc = sess_dial(e, in, id, nxt, left, e->stop, &reply)) < 0) {
             kc_transport_close(in);
             in = NULL;
         }
@@ -449,6 +486,17 @@ static int build_seg(rel_ep_t *e, uint64_t seq, int64_t now, kc_frame_hdr_t *hdr
 static int pick(rel_ep_t *e, int64_t now, kc_frame_hdr_t *hdr)
 {
     kc_rel_snd_t *s = &e->snd;
+    if (e->sess_owed || (e->hello_at && now >= e->hello_at)) {
+        kc_rel_sess_t m = {KC_REL_SESS_OK, e->sess, e->rcv.nxt};
+        if (e->sess_owed) {
+            e->sess_owed = false;
+        } else { /* the connector's NEW, unanswered so far */
+            m = (kc_rel_sess_t){KC_REL_SESS_NEW, e->sess, 0};
+            e->hello_gap = e->hello_gap > e->cfg.rto_max / 2 ? e->cfg.rto_max : e->hello_gap * 2;
+            e->hello_at = now + e->hello_gap;
+        }
+        return kc__rel_sess_encode(&m, hdr, e->txbuf) < 0 ? -EPROTO : 1;
+    }
     if (e->ack_owed) {
         kc_rel_ack_t a;
         kc__rel_rcv_ack(&e->rcv, &a);
@@ -550,7 +598,10 @@ static int tx_loop(rel_ep_t *e)
          * flight and nothing queued the timer stays unarmed. */
         if (e->rto_at == 0 && e->snd.nxt < e->snd.end && e->snd.una == e->snd.nxt)
             e->rto_at = now + e->rto.rto; /* window-blocked: persist timer */
-        rc = wait_on(e, &e->tx_pump, e->rto_at ? e->rto_at : -1, e->stop);
+        int64_t until = e->rto_at ? e->rto_at : -1;
+        if (e->hello_at && (until < 0 || e->hello_at < until))
+            until = e->hello_at;
+        rc = wait_on(e, &e->tx_pump, until, e->stop);
         if (rc == -ECANCELED && !e->stopping && !e->sess)
             fail(e, -EPIPE);
     }
@@ -654,11 +705,17 @@ static void on_sess(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
     int rc = kc__rel_sess_decode(hdr, pl, &m);
     free(pl);
     pthread_mutex_lock(&e->lk);
-    if (rc == 0 && e->url && e->sess == 0) {
-        if (m.kind == KC_REL_SESS_OK && m.id)
-            e->sess = m.id;
-        else
+    if (rc == 0 && e->url && e->hello_at) {
+        /* The first answer to NEW (later ones are late copies). */
+        e->hello_at = 0;
+        if (m.kind != KC_REL_SESS_OK || m.id != e->sess)
             fail(e, m.kind == KC_REL_SESS_GONE ? -ECONNRESET : -EPROTO);
+    } else if (rc == 0 && !e->url && e->sess &&
+               ((m.kind == KC_REL_SESS_NEW && (m.id == 0 || m.id == e->sess)) ||
+                (m.kind == KC_REL_SESS_RESUME && m.id == e->sess))) {
+        /* The connector asks again: our answer was lost. */
+        e->sess_owed = true;
+        wake(e, &e->tx_pump);
     }
     pthread_mutex_unlock(&e->lk);
 }
@@ -944,7 +1001,11 @@ static int ep_make(kc_transport_t *inner, const rel_cfg_t *cfg, uint32_t role,
         }
     }
     kc__rel_rto_init(&e->rto, cfg->rto_min, cfg->rto_init, cfg->rto_max);
-    e->snd.peer_end = cfg->window; /* assume the peer's window is ours */
+    e->snd.peer_end = cfg->window;  /* assume the peer's window is ours */
+    if (rc == 0 && sa && sa->url) { /* rel_connect sent NEW: repeat it until answered */
+        e->hello_gap = e->rto.rto;
+        e->hello_at = e->t0 + e->hello_gap;
+    }
     if (rc == 0 && e->lsn) {
         /* Known to the listener before the pumps run: a RESUME may come at
          * once. */
@@ -1029,6 +1090,17 @@ static bool resume_session(rel_ep_t *l, kc_transport_t *in, const kc_rel_sess_t 
     return handed;
 }
 
+/* Whether listener l has a session named id. */
+static bool listed(rel_ep_t *l, uint64_t id)
+{
+    pthread_mutex_lock(&sess_lk);
+    const rel_ep_t *e = l->sessions;
+    while (e && e->sess != id)
+        e = e->snext;
+    pthread_mutex_unlock(&sess_lk);
+    return e != NULL;
+}
+
 /* Accept on a listener of sessions: each new link's first frame says
  * whether it starts a session (returned by accept) or resumes one (handed
  * to it; accept goes on waiting). */
@@ -1048,13 +1120,16 @@ static int accept_session(rel_ep_t *l, void **self, kc_transport_peer_t *peer, i
         if (rc < 0)
             return rc;
         kc_rel_sess_t m;
-        rc = sess_recv(in, &m, REL_HANDSHAKE_NS, cancel);
+        rc = sess_recv(in, &m, REL_HANDSHAKE_NS, cancel, kc_transport_clock(in));
         if (rc == -ECANCELED) {
             kc_transport_close(in);
             return rc;
         }
-        if (rc == 0 && m.kind == KC_REL_SESS_NEW) {
-            kc_rel_sess_t ok = {KC_REL_SESS_OK, new_session_id(), 0};
+        if (rc == 0 && m.kind == KC_REL_SESS_NEW && m.id && listed(l, m.id)) {
+            kc_rel_sess_t gone = {KC_REL_SESS_GONE, m.id, 0}; /* a name in use */
+            (void)sess_send(in, &gone, REL_HANDSHAKE_NS, NULL);
+        } else if (rc == 0 && m.kind == KC_REL_SESS_NEW) {
+            kc_rel_sess_t ok = {KC_REL_SESS_OK, m.id ? m.id : new_session_id(), 0};
             if (sess_send(in, &ok, REL_HANDSHAKE_NS, cancel) == 0) {
                 sess_args_t sa = {ok.id, NULL, NULL, l};
                 return ep_make(in, &l->cfg, 1, &sa, (rel_ep_t **)self);
@@ -1096,12 +1171,14 @@ static int rel_connect(const char *addr, const kc_transport_opts_t *o, void **se
     /* Ask for a new session and go on: the acceptor's answer (the id) is
      * the first frame the rx pump reads, so connect does not wait for the
      * server to accept, as with any stream. */
-    kc_rel_sess_t m = {KC_REL_SESS_NEW, 0, 0};
+    /* The connector names the session, so it can ask to resume it even
+     * when the acceptor's answer was lost before the link was. */
+    kc_rel_sess_t m = {KC_REL_SESS_NEW, new_session_id(), 0};
     if ((rc = sess_send(inner, &m, timeout_ns, cancel)) < 0) {
         kc_transport_close(inner);
         return rc;
     }
-    sess_args_t sa = {0, addr, &r.inner, NULL};
+    sess_args_t sa = {m.id, addr, &r.inner, NULL};
     return ep_make(inner, &r.cfg, 0, &sa, (rel_ep_t **)self);
 }
 

@@ -44,6 +44,13 @@ extern "C" {
 /* KC_MUX_NAME_MAX bounds an export's name in bytes (without the NUL). */
 #define KC_MUX_NAME_MAX 64
 
+/* KC_MUX_REGISTER, in kc_mux_export_opts_t.flags or
+ * kc_mux_import_opts_t.flags, lists the exported or imported channel in
+ * the registry (kcoro/registry.h, kind KC_REGISTRY_REMOTE_CHAN) with its
+ * connection, peer and remote name; KCORO_REGISTRY=remote_chan (or all)
+ * lists every one without the flag. The bit is KC_REGISTRY_FLAG. */
+#define KC_MUX_REGISTER (1u << 31)
+
 /* Options of kc_ipc_export. Initialise with KC_MUX_EXPORT_OPTS_INIT. */
 typedef struct kc_mux_export_opts {
     uint32_t size;   /* sizeof(kc_mux_export_opts_t) */
@@ -55,12 +62,14 @@ typedef struct kc_mux_export_opts {
      * (they are only counted: kc_mux_stats_t.undelivered). */
     kc_chan_undelivered_fn on_undelivered;
     void *undelivered_arg;
+    uint32_t flags;   /* KC_MUX_REGISTER, or 0 */
+    const char *name; /* the registry's name (NULL: the exported name) */
 } kc_mux_export_opts_t;
 
 /* KC_MUX_EXPORT_OPTS_INIT: every default. */
 #define KC_MUX_EXPORT_OPTS_INIT                                                                    \
     {                                                                                              \
-        sizeof(kc_mux_export_opts_t), 0, NULL, NULL                                                \
+        sizeof(kc_mux_export_opts_t), 0, NULL, NULL, 0, NULL                                       \
     }
 
 /* Options of kc_ipc_import. Initialise with KC_MUX_IMPORT_OPTS_INIT. */
@@ -76,12 +85,16 @@ typedef struct kc_mux_import_opts {
      * died), as on a local channel (kcoro/chan.h). May be NULL. */
     kc_chan_undelivered_fn on_undelivered;
     void *undelivered_arg;
+    /* KC_MUX_REGISTER, or 0: the channel is listed twice, as a channel
+     * (KC_REGISTRY_CHAN, its local face: the name above) and as a remote
+     * channel (its connection and remote name) */
+    uint32_t flags;
 } kc_mux_import_opts_t;
 
 /* KC_MUX_IMPORT_OPTS_INIT: every default (a 5 s handshake). */
 #define KC_MUX_IMPORT_OPTS_INIT                                                                    \
     {                                                                                              \
-        sizeof(kc_mux_import_opts_t), 0, 5000000000, NULL, NULL, NULL                              \
+        sizeof(kc_mux_import_opts_t), 0, 5000000000, NULL, NULL, NULL, 0                           \
     }
 
 /* Serve the local channel ch (copied elements; BORROWED: it must outlive

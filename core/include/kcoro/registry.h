@@ -18,7 +18,8 @@
  *
  * Other modules (connections, remote channels) register their objects with
  * kc_registry_add and a kc_registry_ops_t whose metrics callback reports
- * their counters, so exporters show kinds they were not written for.
+ * their counters (and whose labels callback says what they are attached
+ * to), so exporters show kinds they were not written for.
  */
 #ifndef KCORO_REGISTRY_H
 #define KCORO_REGISTRY_H
@@ -77,6 +78,15 @@ typedef enum kc_registry_metric_type {
 typedef void (*kc_registry_emit_fn)(void *ctx, const char *name, kc_registry_metric_type_t type,
                                     double value, const char *help);
 
+/* Called by a labels callback once per label: key is lower_snake, a
+ * valid Prometheus label name other than "name" and "id" (others are
+ * dropped), value any text; both BORROWED for the call. */
+typedef void (*kc_registry_label_fn)(void *ctx, const char *key, const char *value);
+
+/* KC_REGISTRY_LABELS_MAX bounds the labels an object reports; more are
+ * dropped. */
+#define KC_REGISTRY_LABELS_MAX 8
+
 /* Operations of a registered object that core does not know. */
 typedef struct kc_registry_ops {
     uint32_t size; /* sizeof(kc_registry_ops_t) */
@@ -84,6 +94,11 @@ typedef struct kc_registry_ops {
      * metrics). Runs inside kc_registry_foreach: it must not block, park
      * or create or destroy registered objects. */
     int (*metrics)(void *object, kc_registry_emit_fn emit, void *ctx);
+    /* Report what identifies the object besides its name (a remote
+     * channel's connection, peer and remote name) through emit, as text
+     * labels (may be NULL: none). Exporters add them to every sample of
+     * the object. Same rules as metrics. */
+    int (*labels)(void *object, kc_registry_label_fn emit, void *ctx);
 } kc_registry_ops_t;
 
 /* One registered object as a walk shows it. Everything is BORROWED for

@@ -25,6 +25,7 @@
 #include "port/kc_futex.h"
 #include "waiter_token/kc_waiter.h"
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
@@ -390,6 +391,36 @@ int kc__chan_select_on_done(struct kc__select_on *on, kc_chan_clause_t *cl, int 
  * only (kc_select_off.c). Returns -EAGAIN, -ETIME or -ECANCELED. Can block
  * or yield. */
 int kc__chan_select_none(int64_t timeout_ns, const kc_cancel_t *cancel);
+
+/* A select's run ends with this instead of a clause index or a negative
+ * errno when a wake-up asked it to run again (a seq-ring channel's retry
+ * or a remote clause's fire). */
+#define KC__SELECT_RETRY INT_MIN
+
+/* What a select with remote clauses keeps about them across its runs
+ * (kc_select_remote.c): the cookie of each one's last arming (the claim of
+ * a fire that won names it) and whether the current wait armed it. */
+struct kc__select_far {
+    uint64_t cookie[KC_CHAN_SELECT_MAX];
+    bool armed[KC_CHAN_SELECT_MAX];
+};
+
+/* The clause at index i fired with rc (0, -EPIPE, -ECONNRESET): records
+ * its result and returns i; -ENOMEM fails the select. Never blocks. */
+int kc__chan_select_fired(kc_chan_clause_t *cl, size_t i, int rc);
+
+/* A local clause tried as a select's poll does (kc_select.c): 0 fired,
+ * -EAGAIN not ready, -ECANCELED, or the clause's error. Never blocks. */
+int kc__chan_select_poll(kc_chan_clause_t *c, const kc_cancel_t *cancel);
+
+/* A select's wait after a poll found nothing (kc_select.c): lock the
+ * local clauses' channels, poll them again, publish, arm the remote
+ * clauses (far; NULL when there are none), park, withdraw every clause.
+ * Returns a clause index, a negative errno or KC__SELECT_RETRY. Can block
+ * or yield. */
+int kc__chan_select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int64_t timeout_ns,
+                         const kc_cancel_t *cancel, struct kc__select_life *life,
+                         struct kc__select_far *far);
 
 /* kc_chan_select with a clause on a remote channel (kc_select_remote.c),
  * after the checks, the cancellation check and the timeout's

@@ -156,10 +156,16 @@ size_t kc__chan_remote_len(const kc_chan_t *ch)
 
 int kc__chan_remote_destroy(kc_chan_t *ch)
 {
-    int rc = ch->rops->destroy(ch->rimpl); /* R3 */
-    if (rc != 0)
-        return rc;
+    /* unlisted first: a walk's snapshot reads the length through rimpl,
+     * which destroy may free */
+    bool listed = ch->reg != NULL;
     kc__chan_unregister(ch);
+    int rc = ch->rops->destroy(ch->rimpl); /* R3 */
+    if (rc != 0) {
+        if (listed) /* still alive: listed again (without memory: not) */
+            kc_registry_add(KC_REGISTRY_CHAN, ch, ch->id, ch->name, NULL, &ch->reg);
+        return rc;
+    }
     free(ch);
     return 0;
 }

@@ -48,10 +48,6 @@ enum {
     KC_SELECT_STACK_TOKENS = 8
 };
 
-/* select_wait's answer when a seq-ring channel woke it to try again (a clause
- * index or a negative errno otherwise). */
-#define KC_SELECT_RETRY INT_MIN
-
 /* The per-thread generator of unbiased orders (xorshift64*). It is reached
  * only through rng_next(), which does not yield, so a coroutine that moves
  * between workers never holds a stale thread-local address. */
@@ -155,8 +151,9 @@ static int clause_locked(kc_chan_clause_t *c, kc_waiter_t **wake)
                                         : kc__chan_recv_locked(c->chan, c->buf, wake);
 }
 
-/* The clause at index i fired with rc (0, -EPIPE) or failed the select. */
-static int fired(kc_chan_clause_t *cl, size_t i, int rc)
+/* The clause at index i fired with rc (0, -EPIPE, -ECONNRESET) or failed
+ * the select (-ENOMEM). */
+int kc__chan_select_fired(kc_chan_clause_t *cl, size_t i, int rc)
 {
     if (rc == -ENOMEM)
         return kc__chan_fail(cl[i].chan, rc);
@@ -164,12 +161,23 @@ static int fired(kc_chan_clause_t *cl, size_t i, int rc)
     return (int)i;
 }
 
-/* The distinct channels of the clauses, sorted by address. */
-static size_t lock_set(const kc_chan_clause_t *cl, size_t n, kc_chan_t **set)
+/* A clause on a remote channel, in a select that has any (far). A local
+ * select passes far NULL, so after inlining none of the tests below
+ * remain in it. */
+static inline bool is_far(const struct kc__select_far *far, const kc_chan_clause_t *c)
+{
+    return far != NULL && c->chan->rops != NULL;
+}
+
+/* The distinct channels of the local clauses, sorted by address. */
+static size_t lock_set(const kc_chan_clause_t *cl, size_t n, kc_chan_t **set,
+                       const struct kc__select_far *far)
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         kc_chan_t *ch = cl[i].chan;
+        if (is_far(far, &cl[i]))
+            continue;
         size_t j = m;
         while (j > 0 && (uintptr_t)set[j - 1] > (uintptr_t)ch)
             j--;
@@ -196,6 +204,40 @@ static void init_clauses(kc_chan_clause_t *cl, size_t n, kc_waiter_t *tok, kc_wa
     }
 }
 
+/* The owner ends its own wait with rc (a remote clause's arming failed). */
+static void self_decide(kc_waiter_t *sel, int rc)
+{
+    if (kc__waiter_try_cancel(sel)) {
+        sel->result = rc;
+        kc__chan_wake(sel);
+    }
+}
+
+/* Arm the remote clauses in the select's order, with their tokens as the
+ * wakers, while nothing has decided the wait (X2 of kc_select_remote.c);
+ * an arming that fails decides it with its error. */
+static void arm_far(kc_chan_clause_t *cl, size_t n, const uint8_t *order, kc_waiter_t *tok,
+                    kc_waiter_t *sel, struct kc__select_far *far)
+{
+    memset(far->armed, 0, sizeof far->armed);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = order[k];
+        if (!is_far(far, &cl[i]))
+            continue;
+        if (kc__waiter_status(sel) != KC_WAITER_ENQUEUED)
+            return; /* decided already: arming more would be wasted */
+        kc__waiter_mark_enqueued(&tok[i]);
+        kc_chan_t *ch = cl[i].chan;
+        int rc =
+            ch->rsel->sel_arm(ch->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND, &tok[i], &far->cookie[i]);
+        if (rc < 0) {
+            self_decide(sel, rc);
+            return;
+        }
+        far->armed[i] = true;
+    }
+}
+
 /* Nothing looked ready in the optimistic poll: lock all, poll again (this
  * pass is atomic, so a try-select that fails saw every clause not ready at
  * one instant), else register and wait, then withdraw every clause.
@@ -207,9 +249,15 @@ static void init_clauses(kc_chan_clause_t *cl, size_t n, kc_waiter_t *tok, kc_wa
  * KC__CHAN_RETRY, or a boxed select's settling, life->stay), the clauses
  * stay inside and are left at the end (kc__chan_select_leave). The
  * caller's token is held from the publication to the end of the select
- * (life->held; its peers read it through the select's owner). */
-static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int64_t timeout_ns,
-                       const kc_cancel_t *cancel, struct kc__select_life *life)
+ * (life->held; its peers read it through the select's owner).
+ *
+ * With far (kc_select_remote.c), the remote clauses take no lock and no
+ * queue: they are armed once the local ones are published and the locks
+ * dropped, and withdrawn by sel_disarm; a fire that won their token
+ * decides the wait with KC__CHAN_RETRY, as a seq-ring channel's retry. */
+static inline __attribute__((always_inline)) int
+select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int64_t timeout_ns,
+            const kc_cancel_t *cancel, struct kc__select_life *life, struct kc__select_far *far)
 {
     kc_waiter_t stack_tok[KC_SELECT_STACK_TOKENS];
     kc_waiter_t *tok = stack_tok;
@@ -226,7 +274,7 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     kc__waiter_scope_begin(&sc, &sel);
     init_clauses(cl, n, tok, &sel);
     kc_chan_t *set[KC_CHAN_SELECT_MAX];
-    size_t m = lock_set(cl, n, set);
+    size_t m = lock_set(cl, n, set, far);
     for (size_t k = 0; k < m; k++)
         kc__lock(&set[k]->lock);
     /* Seq-ring channels: announce the wait before the last poll (the
@@ -239,7 +287,8 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     kc_waiter_t *wake = NULL;
     for (size_t k = 0; k < n && rc == -EAGAIN; k++) {
         idx = order[k];
-        rc = clause_locked(&cl[idx], &wake);
+        if (!is_far(far, &cl[idx]))
+            rc = clause_locked(&cl[idx], &wake);
     }
     if ((rc == -EAGAIN || rc == -EPIPE) && kc_cancel_is_triggered(cancel)) {
         rc = -ECANCELED; /* it fired since kc_chan_select checked it */
@@ -252,8 +301,9 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
         }
         kc__waiter_publish(&sel);
         for (size_t k = 0; k < n; k++) /* the queues' lengths now carry the announcements */
-            kc__chan_enqueue(cl[order[k]].chan, &tok[order[k]],
-                             cl[order[k]].op == KC_CHAN_CLAUSE_SEND);
+            if (!is_far(far, &cl[order[k]]))
+                kc__chan_enqueue(cl[order[k]].chan, &tok[order[k]],
+                                 cl[order[k]].op == KC_CHAN_CLAUSE_SEND);
     } else {
         for (size_t i = 0; i < n && timeout_ns != 0; i++)
             if (cl[i].chan->seqring)
@@ -264,6 +314,8 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     if (rc == -EAGAIN && timeout_ns == 0) {
         idx = n; /* a try-select: nothing was ready while everything was locked */
     } else if (rc == -EAGAIN) {
+        if (far != NULL)
+            arm_far(cl, n, order, tok, &sel, far);
         if (kc__chan_noting())
             kc__chan_note_select(o.parker, cl[0].chan, n);
         kc__chan_note_clauses(o.parker, cl, n);
@@ -277,11 +329,20 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
         idx = n;
         for (size_t i = 0; i < n; i++) {
             kc_chan_t *ch = cl[i].chan;
+            if (is_far(far, &cl[i])) {
+                if (!far->armed[i])
+                    continue;
+                ch->rsel->sel_disarm(ch->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND, far->cookie[i]);
+                /* acquire: pairs with the fire's release (X2: it has returned) */
+                if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED)
+                    idx = i;
+                continue;
+            }
             kc__lock(&ch->lock);
             if (kc__chan_dequeue(ch, &tok[i]) && cancelled)
                 kc__chan_bump(&ch->ctr.cancelled_waiters, 1);
             if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED) {
-                idx = i; /* L1, L2: at most one */
+                idx = i; /* L1, L2 (X1 with remote clauses): at most one */
                 if (rc < 0 && rc != KC__CHAN_RETRY)
                     kc__chan_fail(ch, rc); /* -EPIPE */
             }
@@ -291,10 +352,10 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
                 ch->inside--; /* the last touch of ch (see above) */
             kc__unlock(&ch->lock);
         }
-        if (rc == KC__CHAN_RETRY) { /* a seq-ring channel's clause was told to try again */
+        if (rc == KC__CHAN_RETRY) { /* a seq-ring channel or a remote fire: run again */
             life->notified = (int)idx;
             idx = n; /* none fired */
-            rc = KC_SELECT_RETRY;
+            rc = KC__SELECT_RETRY;
         } else if (idx < n) {
             cl[idx].result = rc; /* counted above */
             rc = (int)idx;
@@ -306,14 +367,46 @@ static int select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int
     kc__waiter_scope_end(&sc, 0);
     if (tok != stack_tok)
         free(tok);
-    return idx < n ? fired(cl, idx, rc) : rc;
+    return idx < n ? kc__chan_select_fired(cl, idx, rc) : rc;
 }
 
-/* A clause on a seq-ring channel tried without the lock. Returns 0 (it
- * fired), -EAGAIN (not ready; closed is left to the locked pass). */
-static int clause_seq(kc_chan_clause_t *c)
+/* The remote select's copy of the wait; a local select inlines its own
+ * with far NULL, in which no remote test remains. */
+int kc__chan_select_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int64_t timeout_ns,
+                         const kc_cancel_t *cancel, struct kc__select_life *life,
+                         struct kc__select_far *far)
 {
-    return kc__chan_seq_try(c->chan, c->op == KC_CHAN_CLAUSE_SEND, c->buf) ? 0 : -EAGAIN;
+    return select_wait(cl, n, order, timeout_ns, cancel, life, far);
+}
+
+/* A local clause tried as a select's poll does: lock-free on a seq-ring
+ * channel, else under its channel's lock when it looks ready. Returns 0
+ * (it fired), -EAGAIN (not ready), -ECANCELED or the clause's error. */
+static inline __attribute__((always_inline)) int clause_poll(kc_chan_clause_t *c,
+                                                             const kc_cancel_t *cancel)
+{
+    bool send = c->op == KC_CHAN_CLAUSE_SEND;
+    if (c->chan->seqring) {
+        if (kc__chan_seq_try(c->chan, send, c->buf))
+            return 0;
+        if (!kc__chan_closed(c->chan))
+            return -EAGAIN; /* not ready; closed: the locked attempt answers */
+    } else if (!(send ? kc__chan_may_send(c->chan) : kc__chan_may_recv(c->chan))) {
+        return -EAGAIN;
+    }
+    kc_waiter_t *wake = NULL;
+    kc__lock(&c->chan->lock);
+    int rc = clause_locked(c, &wake);
+    if (rc == -EPIPE && kc_cancel_is_triggered(cancel))
+        rc = -ECANCELED; /* it fired since the check above: cancel still comes first */
+    kc__unlock(&c->chan->lock);
+    kc__chan_wake(wake);
+    return rc;
+}
+
+int kc__chan_select_poll(kc_chan_clause_t *c, const kc_cancel_t *cancel)
+{
+    return clause_poll(c, cancel);
 }
 
 static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
@@ -349,7 +442,7 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
     life->stay = outer != NULL;
     life->any_owed = false;
     int rc = select_once(cl, n, flags, timeout_ns, cancel, life);
-    if (__builtin_expect(rc != KC_SELECT_RETRY, 1)) {
+    if (__builtin_expect(rc != KC__SELECT_RETRY, 1)) {
         if (life->held)
             kc__cancel_release(cancel);
         return rc;
@@ -358,7 +451,7 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
     do {
         timeout_ns = kc__deadline_left(deadline);
         rc = select_once(cl, n, flags, timeout_ns, cancel, life);
-    } while (rc == KC_SELECT_RETRY);
+    } while (rc == KC__SELECT_RETRY);
     int notified = life->notified;
     if (notified >= 0 && (size_t)notified < n && rc != notified) /* pass the chance on */
         kc__chan_seq_notify_slow(cl[notified].chan, cl[notified].op == KC_CHAN_CLAUSE_RECV);
@@ -372,31 +465,14 @@ __attribute__((flatten)) int kc__chan_select_run(kc_chan_clause_t *cl, size_t n,
 static int select_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                        const kc_cancel_t *cancel, struct kc__select_life *life)
 {
-    int rc;
     uint8_t order[KC_CHAN_SELECT_MAX];
     kc__chan_select_order(order, n, flags);
     for (size_t k = 0; k < n; k++) { /* pass 1: only channels that look ready */
-        kc_chan_clause_t *c = &cl[order[k]];
-        if (c->chan->seqring) {
-            if (clause_seq(c) == 0)
-                return fired(cl, order[k], 0);
-            if (!kc__chan_closed(c->chan))
-                continue; /* not ready; closed: the locked attempt answers */
-        } else if (!(c->op == KC_CHAN_CLAUSE_SEND ? kc__chan_may_send(c->chan)
-                                                  : kc__chan_may_recv(c->chan))) {
-            continue;
-        }
-        kc_waiter_t *wake = NULL;
-        kc__lock(&c->chan->lock);
-        rc = clause_locked(c, &wake);
-        if (rc == -EPIPE && kc_cancel_is_triggered(cancel))
-            rc = -ECANCELED; /* it fired since the check above: cancel still comes first */
-        kc__unlock(&c->chan->lock);
-        kc__chan_wake(wake);
+        int rc = clause_poll(&cl[order[k]], cancel);
         if (rc == -ECANCELED)
             return rc;
         if (rc != -EAGAIN)
-            return fired(cl, order[k], rc);
+            return kc__chan_select_fired(cl, order[k], rc);
     }
-    return select_wait(cl, n, order, timeout_ns, cancel, life);
+    return select_wait(cl, n, order, timeout_ns, cancel, life, NULL);
 }

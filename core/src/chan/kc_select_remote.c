@@ -3,9 +3,12 @@
  * A remote channel (kc_chan_svc.h) has no queues a peer could find a
  * clause in: whether its clause can complete is known on the other side of
  * a connection. Its table's sel_ operations let a select treat it as a
- * clause all the same, and kc_select.c sends every select with such a
+ * clause all the same, and kc_chan.c sends every select with such a
  * clause here, so the local select does not pay for it. The steps follow
- * kc_select.c's, with the remote clauses beside the local ones:
+ * kc_select.c's, with the remote clauses beside the local ones; lock, arm,
+ * wait and withdraw are kc_select.c's own wait (kc__chan_select_wait, given
+ * this select's far record), so this file holds the poll of the remote
+ * clauses, the claim after a fire, and the runs:
  *
  *   poll     in the select's order (array order when biased, a fresh
  *            random one when unbiased): a local clause as kc_select.c
@@ -55,18 +58,13 @@
 
 #include "sched/kc_sched_svc.h"
 
-#include <limits.h>
 #include <stdlib.h>
 
-/* A run's answer when a wake-up asked for another run (as in kc_select.c). */
-#define KC_SELECT_RETRY INT_MIN
-
 /* What one select keeps across its runs: kc_select.c's life, and the
- * cookie of each remote clause's last arming (the claim of a fire that
- * won names it). */
+ * arming of each remote clause. */
 struct remote_life {
     struct kc__select_life life;
-    uint64_t cookie[KC_CHAN_SELECT_MAX];
+    struct kc__select_far far;
 };
 
 static inline bool is_remote(const kc_chan_clause_t *c)
@@ -96,66 +94,6 @@ static int remote_complete(kc_chan_clause_t *c, uint64_t claim)
     return rc;
 }
 
-/* The clause at index i fired with rc (0, -EPIPE, -ECONNRESET) or failed
- * the select (-ENOMEM). */
-static int fired(kc_chan_clause_t *cl, size_t i, int rc)
-{
-    if (rc == -ENOMEM)
-        return kc__chan_fail(cl[i].chan, rc);
-    cl[i].result = rc == 0 ? 0 : kc__chan_fail(cl[i].chan, rc);
-    return (int)i;
-}
-
-static int local_locked(kc_chan_clause_t *c, kc_waiter_t **wake)
-{
-    return c->op == KC_CHAN_CLAUSE_SEND ? kc__chan_send_locked(c->chan, c->buf, wake)
-                                        : kc__chan_recv_locked(c->chan, c->buf, wake);
-}
-
-/* A local clause tried as kc_select.c's poll does: lock-free on a seq-ring
- * channel, else under its lock when it looks ready. */
-static int local_poll(kc_chan_clause_t *c, const kc_cancel_t *cancel)
-{
-    bool send = c->op == KC_CHAN_CLAUSE_SEND;
-    if (c->chan->seqring) {
-        if (kc__chan_seq_try(c->chan, send, c->buf))
-            return 0;
-        if (!kc__chan_closed(c->chan))
-            return -EAGAIN;
-    } else if (!(send ? kc__chan_may_send(c->chan) : kc__chan_may_recv(c->chan))) {
-        return -EAGAIN;
-    }
-    kc_waiter_t *wake = NULL;
-    kc__lock(&c->chan->lock);
-    int rc = local_locked(c, &wake);
-    if (rc == -EPIPE && kc_cancel_is_triggered(cancel))
-        rc = -ECANCELED;
-    kc__unlock(&c->chan->lock);
-    kc__chan_wake(wake);
-    return rc;
-}
-
-/* The distinct channels of the local clauses, sorted by address. */
-static size_t lock_set(const kc_chan_clause_t *cl, size_t n, kc_chan_t **set)
-{
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        kc_chan_t *ch = cl[i].chan;
-        if (is_remote(&cl[i]))
-            continue;
-        size_t j = m;
-        while (j > 0 && (uintptr_t)set[j - 1] > (uintptr_t)ch)
-            j--;
-        if (j > 0 && set[j - 1] == ch)
-            continue;
-        for (size_t k = m; k > j; k--)
-            set[k] = set[k - 1];
-        set[j] = ch;
-        m++;
-    }
-    return m;
-}
-
 bool kc__chan_select_fire(kc_waiter_t *wk)
 {
     kc_waiter_t *sel = wk->parent;
@@ -176,146 +114,6 @@ bool kc__chan_select_fire(kc_waiter_t *wk)
     return true;
 }
 
-/* The owner ends its own wait with rc (an arm failed). */
-static void self_decide(kc_waiter_t *sel, int rc)
-{
-    if (kc__waiter_try_cancel(sel)) {
-        sel->result = rc;
-        kc__chan_wake(sel);
-    }
-}
-
-/* Nothing completed in the poll: lock the local clauses' channels, poll
- * them again, publish, arm the remote clauses, wait, withdraw everything
- * (kc_select.c's select_wait, with the remote clauses beside). */
-static int remote_wait(kc_chan_clause_t *cl, size_t n, const uint8_t *order, int64_t timeout_ns,
-                       const kc_cancel_t *cancel, struct remote_life *rl)
-{
-    struct kc__select_life *life = &rl->life;
-    kc_waiter_t tok[KC_CHAN_SELECT_MAX];
-    bool armed[KC_CHAN_SELECT_MAX] = {false};
-    kc_waiter_t sel;
-    struct kc__chan_owner o;
-    kc_waiter_scope_t sc;
-    kc__chan_owner_init(&o, &sel, cancel);
-    kc__waiter_init(&sel, KC_WAITER_SELECT, &o, &kc__chan_owner_ops);
-    kc__waiter_scope_begin(&sc, &sel);
-    for (size_t i = 0; i < n; i++) {
-        bool send = cl[i].op == KC_CHAN_CLAUSE_SEND;
-        kc__waiter_init_clause(&tok[i], send ? KC_WAITER_SENDER : KC_WAITER_RECEIVER, &sel);
-        if (send)
-            kc__waiter_put_bytes(&tok[i], cl[i].buf, cl[i].chan->slot_size);
-        else
-            kc__waiter_want_bytes(&tok[i], cl[i].buf, cl[i].chan->slot_size);
-        tok[i].user = (void *)(uintptr_t)i;
-    }
-    kc_chan_t *set[KC_CHAN_SELECT_MAX];
-    size_t m = lock_set(cl, n, set);
-    for (size_t k = 0; k < m; k++)
-        kc__lock(&set[k]->lock);
-    for (size_t i = 0; i < n && timeout_ns != 0; i++)
-        if (!is_remote(&cl[i]) && cl[i].chan->seqring)
-            kc__chan_seq_announce(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
-    int rc = -EAGAIN;
-    size_t idx = 0;
-    kc_waiter_t *wake = NULL;
-    for (size_t k = 0; k < n && rc == -EAGAIN; k++) {
-        idx = order[k];
-        if (!is_remote(&cl[idx]))
-            rc = local_locked(&cl[idx], &wake);
-    }
-    if ((rc == -EAGAIN || rc == -EPIPE) && kc_cancel_is_triggered(cancel)) {
-        rc = -ECANCELED;
-        idx = n;
-    }
-    if (rc == -EAGAIN && timeout_ns != 0) {
-        if (cancel != NULL && !life->held) {
-            kc__cancel_hold(cancel);
-            life->held = true;
-        }
-        kc__waiter_publish(&sel);
-        for (size_t k = 0; k < n; k++)
-            if (!is_remote(&cl[order[k]]))
-                kc__chan_enqueue(cl[order[k]].chan, &tok[order[k]],
-                                 cl[order[k]].op == KC_CHAN_CLAUSE_SEND);
-    } else {
-        for (size_t i = 0; i < n && timeout_ns != 0; i++)
-            if (!is_remote(&cl[i]) && cl[i].chan->seqring)
-                kc__chan_seq_settle(cl[i].chan, cl[i].op == KC_CHAN_CLAUSE_SEND);
-    }
-    for (size_t k = m; k > 0; k--)
-        kc__unlock(&set[k - 1]->lock);
-    if (rc == -EAGAIN && timeout_ns == 0) {
-        idx = n; /* a try-select: nothing was ready */
-    } else if (rc == -EAGAIN) {
-        /* arm the remote clauses (X2), in order, while nothing decided */
-        for (size_t k = 0; k < n; k++) {
-            size_t i = order[k];
-            if (!is_remote(&cl[i]))
-                continue;
-            if (kc__waiter_status(&sel) != KC_WAITER_ENQUEUED)
-                break; /* decided already: arming more would be wasted */
-            kc__waiter_mark_enqueued(&tok[i]);
-            int arc = cl[i].chan->rsel->sel_arm(cl[i].chan->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND,
-                                                &tok[i], &rl->cookie[i]);
-            if (arc < 0) {
-                self_decide(&sel, arc);
-                break;
-            }
-            armed[i] = true;
-        }
-        if (kc__chan_noting())
-            kc__chan_note_select(o.parker, cl[0].chan, n);
-        kc__chan_note_clauses(o.parker, cl, n);
-        rc = kc__waiter_scope_wait(&sc, timeout_ns);
-        bool cancelled = kc__waiter_status(&sel) == KC_WAITER_CANCELLED;
-        bool stay = life->stay || rc == KC__CHAN_RETRY;
-        if (stay && !life->any_owed) {
-            memset(life->owed, 0, n * sizeof(life->owed[0]));
-            life->any_owed = true;
-        }
-        idx = n;
-        for (size_t i = 0; i < n; i++) {
-            kc_chan_t *ch = cl[i].chan;
-            if (is_remote(&cl[i])) {
-                if (!armed[i])
-                    continue;
-                ch->rsel->sel_disarm(ch->rimpl, cl[i].op == KC_CHAN_CLAUSE_SEND, rl->cookie[i]);
-                /* acquire: pairs with the fire's release (X2: it has returned) */
-                if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED)
-                    idx = i;
-                continue;
-            }
-            kc__lock(&ch->lock);
-            if (kc__chan_dequeue(ch, &tok[i]) && cancelled)
-                kc__chan_bump(&ch->ctr.cancelled_waiters, 1);
-            if (kc__waiter_status(&tok[i]) == KC_WAITER_CLAIMED) {
-                idx = i; /* L1, L2, X1: at most one */
-                if (rc < 0 && rc != KC__CHAN_RETRY)
-                    kc__chan_fail(ch, rc); /* -EPIPE */
-            }
-            if (stay)
-                life->owed[i]++;
-            else
-                ch->inside--; /* the last touch of ch */
-            kc__unlock(&ch->lock);
-        }
-        if (rc == KC__CHAN_RETRY) { /* a seq-ring channel or a remote fire: run again */
-            life->notified = (int)idx;
-            idx = n;
-            rc = KC_SELECT_RETRY;
-        } else if (idx < n) {
-            cl[idx].result = rc;
-            rc = (int)idx;
-            idx = n;
-        }
-    } else {
-        kc__chan_wake(wake);
-    }
-    kc__waiter_scope_end(&sc, 0);
-    return idx < n ? fired(cl, idx, rc) : rc;
-}
-
 /* One run: the claim a remote fire won (X3), the poll, else the wait. */
 static int remote_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t timeout_ns,
                        const kc_cancel_t *cancel, struct remote_life *rl)
@@ -324,9 +122,9 @@ static int remote_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
     int k0 = life->notified;
     if (k0 >= 0 && (size_t)k0 < n && is_remote(&cl[k0])) {
         life->notified = -1; /* consumed here: no pass-on owed */
-        int rc = remote_complete(&cl[k0], rl->cookie[k0]);
+        int rc = remote_complete(&cl[k0], rl->far.cookie[k0]);
         if (rc != -EAGAIN)
-            return fired(cl, (size_t)k0, rc);
+            return kc__chan_select_fired(cl, (size_t)k0, rc);
         /* rejected: someone else took it, or the state changed */
     }
     uint8_t order[KC_CHAN_SELECT_MAX];
@@ -340,14 +138,14 @@ static int remote_once(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t t
                 continue;
             rc = remote_complete(c, 0);
         } else {
-            rc = local_poll(c, cancel);
+            rc = kc__chan_select_poll(c, cancel);
         }
         if (rc == -ECANCELED)
             return rc;
         if (rc != -EAGAIN)
-            return fired(cl, order[k], rc);
+            return kc__chan_select_fired(cl, order[k], rc);
     }
-    return remote_wait(cl, n, order, timeout_ns, cancel, rl);
+    return kc__chan_select_wait(cl, n, order, timeout_ns, cancel, &rl->life, &rl->far);
 }
 
 /* kc__chan_select_run's loop (kc_select.c) for a select with remote
@@ -365,7 +163,7 @@ int kc__chan_select_remote(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64
     rl.life.any_owed = false;
     bool timed = timeout_ns != 0;
     int rc = remote_once(cl, n, flags, timeout_ns, cancel, &rl);
-    while (rc == KC_SELECT_RETRY) {
+    while (rc == KC__SELECT_RETRY) {
         timeout_ns = kc__deadline_left(deadline);
         rc = remote_once(cl, n, flags, timeout_ns, cancel, &rl);
     }

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +32,12 @@ struct ext_metric {
     char help[96];
     uint8_t type;
     double value;
+};
+
+/* One text label of an extension kind (kc_registry_ops_t.labels). */
+struct ext_label {
+    char key[24];
+    char value[72];
 };
 
 /* The snapshot of one listed object. */
@@ -46,6 +53,8 @@ struct obj {
     } u;
     struct ext_metric *ext;
     size_t next, ext_cap;
+    struct ext_label *lab; /* NULL when it reports none */
+    size_t nlab;
 };
 
 struct objs {
@@ -80,6 +89,35 @@ static void ext_emit(void *ctx, const char *name, kc_registry_metric_type_t type
     m->value = value;
 }
 
+/* A label key Prometheus accepts, not one of the two every sample has. */
+static bool label_key_ok(const char *k)
+{
+    if (k == NULL || k[0] == '\0' || strlen(k) >= sizeof(((struct ext_label *)0)->key) ||
+        strcmp(k, "name") == 0 || strcmp(k, "id") == 0 || (k[0] == '_' && k[1] == '_'))
+        return false;
+    for (const char *p = k; *p != '\0'; p++) {
+        bool alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_';
+        if (!alpha && (p == k || *p < '0' || *p > '9'))
+            return false;
+    }
+    return true;
+}
+
+static void label_emit(void *ctx, const char *key, const char *value)
+{
+    struct obj *o = ctx;
+    if (!label_key_ok(key) || o->nlab == KC_REGISTRY_LABELS_MAX)
+        return;
+    for (size_t i = 0; i < o->nlab; i++)
+        if (strcmp(o->lab[i].key, key) == 0)
+            return; /* the first value of a key wins */
+    if (o->lab == NULL && (o->lab = calloc(KC_REGISTRY_LABELS_MAX, sizeof(*o->lab))) == NULL)
+        return;
+    struct ext_label *l = &o->lab[o->nlab++];
+    snprintf(l->key, sizeof(l->key), "%s", key);
+    snprintf(l->value, sizeof(l->value), "%s", value != NULL ? value : "");
+}
+
 static int take(const kc_registry_entry_t *e, void *arg)
 {
     struct objs *os = arg;
@@ -95,6 +133,8 @@ static int take(const kc_registry_entry_t *e, void *arg)
     memset(o, 0, offsetof(struct obj, u));
     o->ext = NULL;
     o->next = o->ext_cap = 0;
+    o->lab = NULL;
+    o->nlab = 0;
     o->kind = e->kind;
     o->id = e->id;
     snprintf(o->name, sizeof(o->name), "%s", e->name);
@@ -120,22 +160,31 @@ static int take(const kc_registry_entry_t *e, void *arg)
         o->u.arena.size = sizeof(o->u.arena);
         rc = kc_arena_metrics(e->object, &o->u.arena);
         break;
-    default:
-        if (e->ops != NULL && e->ops->size >= sizeof(kc_registry_ops_t) && e->ops->metrics)
-            rc = e->ops->metrics(e->object, ext_emit, o);
+    default: {
+        const kc_registry_ops_t *ops = e->ops;
+        size_t has = ops != NULL ? ops->size : 0;
+        if (has >= offsetof(kc_registry_ops_t, labels) && ops->metrics)
+            rc = ops->metrics(e->object, ext_emit, o);
+        if (rc >= 0 && has >= sizeof(kc_registry_ops_t) && ops->labels)
+            rc = ops->labels(e->object, label_emit, o);
         break;
     }
-    if (rc >= 0)
+    }
+    if (rc >= 0) {
         os->n++;
-    else
+    } else {
         free(o->ext);
+        free(o->lab);
+    }
     return 0;
 }
 
 static void objs_free(struct objs *os)
 {
-    for (size_t i = 0; i < os->n; i++)
+    for (size_t i = 0; i < os->n; i++) {
         free(os->v[i].ext);
+        free(os->v[i].lab);
+    }
     free(os->v);
 }
 
@@ -239,7 +288,18 @@ static void obj_json(FILE *f, const struct obj *o, uint64_t t)
         return;
     }
     default:
-        fprintf(f, ",\"t\":%llu,\"metrics\":{", U(t));
+        fprintf(f, ",\"t\":%llu", U(t));
+        if (o->nlab > 0) {
+            fputs(",\"labels\":{", f);
+            for (size_t i = 0; i < o->nlab; i++) {
+                fprintf(f, "%s", i ? "," : "");
+                jstr(f, o->lab[i].key);
+                fputc(':', f);
+                jstr(f, o->lab[i].value);
+            }
+            fputc('}', f);
+        }
+        fputs(",\"metrics\":{", f);
         for (size_t i = 0; i < o->next; i++) {
             fprintf(f, "%s", i ? "," : "");
             jstr(f, o->ext[i].name);
@@ -280,7 +340,13 @@ static void sample(FILE *f, const char *fam, const struct obj *o, const char *ex
 {
     fprintf(f, "%s{name=\"", fam);
     lval(f, o->name);
-    fprintf(f, "\",id=\"%llu\"%s%s}", U(o->id), extra ? "," : "", extra ? extra : "");
+    fprintf(f, "\",id=\"%llu\"", U(o->id));
+    for (size_t i = 0; i < o->nlab; i++) {
+        fprintf(f, ",%s=\"", o->lab[i].key);
+        lval(f, o->lab[i].value);
+        fputc('"', f);
+    }
+    fprintf(f, "%s%s}", extra ? "," : "", extra ? extra : "");
     if (isinf(v))
         fputs(" +Inf\n", f);
     else if (v >= 0 && v < 9007199254740992.0 && v == (double)(uint64_t)v)

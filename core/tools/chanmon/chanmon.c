@@ -115,6 +115,9 @@ static void fold(struct cm_model *m, const char *line)
     o->seen = true;
     cm_json_str(line, "name", o->name, sizeof(o->name));
     cm_json_str(line, "kind", o->kind, sizeof(o->kind));
+    cm_json_str(line, "role", o->role, sizeof(o->role)); /* remote channels (in "labels") */
+    cm_json_str(line, "remote", o->remote, sizeof(o->remote));
+    cm_json_str(line, "conn", o->peer, sizeof(o->peer));
     double *c = o->cur;
     num(line, "sends", &c[CM_F_SENDS]);
     num(line, "receives", &c[CM_F_RECVS]);
@@ -145,8 +148,13 @@ static void fold(struct cm_model *m, const char *line)
     num(line, "received_bytes", &c[CM_F_CRECV]);
     num(line, "rpcs_outstanding", &c[CM_F_COUT]);
     num(line, "state", &c[CM_F_CSTATE]);
+    num(line, "sent_elements", &c[CM_F_RSENT]);
+    num(line, "received_elements", &c[CM_F_RRECV]);
+    num(line, "inbox_elements", &c[CM_F_RINBOX]);
     if (o->has_prev) {
-        double r = strcmp(type, "bus") == 0 ? cm_rate(o, CM_F_PUB) : cm_rate(o, CM_F_RECVS);
+        double r = strcmp(type, "bus") == 0           ? cm_rate(o, CM_F_PUB)
+                   : strcmp(type, "remote_chan") == 0 ? cm_rate(o, CM_F_RRECV)
+                                                      : cm_rate(o, CM_F_RECVS);
         if (o->nhist == CM_HIST)
             memmove(o->hist, o->hist + 1, (CM_HIST - 1) * sizeof(double));
         else
@@ -304,7 +312,18 @@ static void print_ndjson(const struct cm_model *m)
                    "\"rpcs_outstanding\":%.0f,\"state\":%.0f}\n",
                    cm_rate(o, CM_F_CSENT), cm_rate(o, CM_F_CRECV), o->cur[CM_F_COUT],
                    o->cur[CM_F_CSTATE]);
-        else
+        else if (strcmp(o->type, "remote_chan") == 0) {
+            printf("\",\"role\":\"%s\",\"remote\":\"", o->role);
+            for (const char *c = o->remote; *c; c++)
+                printf(*c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+            printf("\",\"conn\":\"");
+            for (const char *c = o->peer; *c; c++)
+                printf(*c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+            printf("\",\"sent\":%.0f,\"received\":%.0f,\"sent_per_s\":%.1f,"
+                   "\"received_per_s\":%.1f,\"inbox\":%.0f,\"state\":%.0f}\n",
+                   o->cur[CM_F_RSENT], o->cur[CM_F_RRECV], cm_rate(o, CM_F_RSENT),
+                   cm_rate(o, CM_F_RRECV), o->cur[CM_F_RINBOX], o->cur[CM_F_CSTATE]);
+        } else
             printf("\"}\n");
     }
     fflush(stdout);
@@ -324,6 +343,23 @@ static void print_table(const struct cm_model *m)
                (unsigned long long)o->id, o->kind, occ, cm_rate(o, CM_F_SENDS),
                cm_rate(o, CM_F_RECVS), cm_rate(o, CM_F_BYTES), cm_rate(o, CM_F_FAIL),
                o->cur[CM_F_SENDW], o->cur[CM_F_RECVW]);
+    }
+    bool head = false;
+    for (size_t i = 0; i < m->n; i++) {
+        const struct cm_obj *o = &m->v[i];
+        if (strcmp(o->type, "remote_chan") != 0)
+            continue;
+        if (!head)
+            printf("%-24s %6s %-8s %-16s %-24s %10s %10s %10s %10s %5s %s\n", "REMOTE CHANNEL",
+                   "ID", "ROLE", "REMOTE", "CONNECTION", "SENT", "RECEIVED", "SENT/s", "RECV/s",
+                   "INBOX", "STATE");
+        head = true;
+        static const char *const states[] = {"opening", "open", "dead"};
+        double st = o->cur[CM_F_CSTATE];
+        printf("%-24.24s %6llu %-8.8s %-16.16s %-24.24s %10.0f %10.0f %10.1f %10.1f %5.0f %s\n",
+               o->name, (unsigned long long)o->id, o->role, o->remote, o->peer, o->cur[CM_F_RSENT],
+               o->cur[CM_F_RRECV], cm_rate(o, CM_F_RSENT), cm_rate(o, CM_F_RRECV),
+               o->cur[CM_F_RINBOX], states[st >= 0 && st <= 2 ? (int)st : 2]);
     }
 }
 

@@ -26,9 +26,12 @@ struct cm_obj {
     uint64_t id;
     char name[64];
     char kind[16];   /* channel kind */
+    char role[12];   /* remote channel: imported or exported */
+    char remote[72]; /* remote channel: its name on the wire */
+    char peer[40];   /* remote channel: its connection's name */
     uint64_t t, t0;  /* this and the previous snapshot's time (ns) */
-    double cur[32];  /* counters of this snapshot, by CM_F_* */
-    double prev[32]; /* and of the previous one */
+    double cur[40];  /* counters of this snapshot, by CM_F_* */
+    double prev[40]; /* and of the previous one */
     bool has_prev;
     bool seen;            /* present in the latest snapshot */
     double hist[CM_HIST]; /* receive (or publish) rates, oldest first */
@@ -61,10 +64,14 @@ enum {
     CM_F_CSENT,  /* connection: bytes sent */
     CM_F_CRECV,  /* connection: bytes received */
     CM_F_COUT,   /* connection: RPCs outstanding */
-    CM_F_CSTATE, /* connection: 0 open, 1 draining, 2 dead */
+    CM_F_CSTATE, /* connection: 0 open, 1 draining, 2 dead; remote channel: 0 opening,
+                    1 open, 2 dead */
+    CM_F_RSENT,  /* remote channel: elements sent to the peer */
+    CM_F_RRECV,  /* remote channel: elements received from the peer */
+    CM_F_RINBOX, /* remote channel: elements received, not yet taken */
     CM_NF
 };
-_Static_assert(CM_NF <= 32, "cm_obj.cur holds every slot");
+_Static_assert(CM_NF <= 40, "cm_obj.cur holds every slot");
 
 struct cm_model {
     struct cm_obj *v;

@@ -206,6 +206,16 @@ static int draw_others(struct ui *u, int row)
             mvprintw(row++, 0, "%-20.20s %5llu %-10s %s, out %sB/s, in %sB/s, %.0f RPCs waiting",
                      o->name, (unsigned long long)o->id, "conn", states[st], a, b,
                      o->cur[CM_F_COUT]);
+        } else if (strcmp(o->type, "remote_chan") == 0) {
+            static const char *const states[] = {"opening", "open", "dead"};
+            double st = o->cur[CM_F_CSTATE];
+            char b[16];
+            si(a, sizeof(a), cm_rate(o, CM_F_RSENT));
+            si(b, sizeof(b), cm_rate(o, CM_F_RRECV));
+            mvprintw(row++, 0,
+                     "%-20.20s %5llu %-10s %s \"%.16s\" %s, %s, out %s/s, in %s/s, inbox %.0f",
+                     o->name, (unsigned long long)o->id, "remote", o->role, o->remote, o->peer,
+                     states[st >= 0 && st <= 2 ? (int)st : 2], a, b, o->cur[CM_F_RINBOX]);
         } else if (strcmp(o->type, "chan") != 0) {
             mvprintw(row++, 0, "%-20.20s %5llu %-10s", o->name, (unsigned long long)o->id, o->type);
         }

@@ -42,6 +42,15 @@ grep -q '"type":"chan","id":[0-9]*,"name":"orders","sends_per_s":[1-9]' "$work/n
     { cat "$work/nd.txt"; fail "--ndjson: no orders rate"; }
 grep -Eq '"type":"conn","id":[0-9]+,"name":"to mem:obs-demo-[0-9]+","sent_bytes_per_s":[1-9][0-9.]*,"received_bytes_per_s":[1-9][0-9.]*,"rpcs_outstanding":[01],"state":0}' "$work/nd.txt" ||
     { cat "$work/nd.txt"; fail "--ndjson: no connection rates"; }
+# The demo's remote channel, exported on one end of its connection and
+# imported on the other: both listed, with their connection and the
+# elements each way.
+grep -Eq '^quotes-out +[0-9]+ exported quotes +from pid [0-9]+ +[1-9][0-9]* +0 +[1-9][0-9.]* +0\.0 +0 open$' "$work/once.txt" ||
+    { cat "$work/once.txt"; fail "--once: no exported remote channel"; }
+grep -Eq '^quotes-in +[0-9]+ imported quotes +to mem:obs-demo-[0-9]+ +0 +[1-9][0-9]* +0\.0 +[1-9][0-9.]* +[0-9]+ open$' "$work/once.txt" ||
+    { cat "$work/once.txt"; fail "--once: no imported remote channel"; }
+grep -Eq '"type":"remote_chan","id":[0-9]+,"name":"quotes-in","role":"imported","remote":"quotes","conn":"to mem:obs-demo-[0-9]+","sent":0,"received":[1-9][0-9]*,"sent_per_s":0\.0,"received_per_s":[1-9][0-9.]*,"inbox":[0-9]+,"state":1}' "$work/nd.txt" ||
+    { cat "$work/nd.txt"; fail "--ndjson: no imported remote channel"; }
 
 screen() { tmux capture-pane -p -t "$sess"; }
 # Wait (up to 10 s) until the screen matches an extended regex.
@@ -59,7 +68,9 @@ until_screen '^backlog +[0-9]+ BUFFERED +\[########\] +64 '
 until_screen '^orders +[0-9]+ BUFFERED +\[\.*#*\.*\]'
 until_screen '^jobs .* eagain:[0-9.]+k?'
 until_screen '^to mem:obs-demo-[0-9]* +[0-9]+ conn +open, out [0-9.]+k?B/s, in [0-9.]+k?B/s'
-until_screen '^demo +[0-9]+ sched +1 workers, 1[89] live tasks'
+until_screen '^demo +[0-9]+ sched +1 workers, 2[01] live tasks'
+until_screen '^quotes-out +[0-9]+ remote +exported "quotes" from pid [0-9]+, open, out [0-9.]+k?/s, in 0\.0/s'
+until_screen '^quotes-in +[0-9]+ remote +imported "quotes" to mem:obs-demo-[0-9]+, open, out 0\.0/s, in [0-9.]+k?/s'
 until_screen '^ticks +[0-9]+ bus +published [0-9.]+k?/s, 1 subscribers'
 # The busiest channel (orders) is first when sorted by rate.
 screen | grep -E '^[a-z]+ +[0-9]+ (BUFFERED|RENDEZVOUS|CONFLATED)' | head -1 | grep -q '^orders ' ||
@@ -103,4 +114,4 @@ i=0
 while tmux has-session -t "$sess" 2>/dev/null; do
     i=$((i + 1)); [ $i -gt 50 ] && fail "q did not quit"; sleep 0.1
 done
-echo "  PASS    test_chanmon_tmux: table, bars, sort, reverse, filter, freeze, arena table, connections, quit; --once, --ndjson"
+echo "  PASS    test_chanmon_tmux: table, bars, sort, reverse, filter, freeze, arena table, connections, remote channels, quit; --once, --ndjson"

@@ -40,6 +40,10 @@ grep -q '^kcoro_conn_sent_frames_total{name="to mem:obs-demo-[0-9]*",id="[0-9]*"
     fail "no kcoro_conn_sent_frames_total for the demo's connection"
 grep -q '^kcoro_conn_state{name="from pid [0-9]*",id="[0-9]*"} 0$' "$work/metrics.txt" ||
     fail "no kcoro_conn_state 0 (open) for the demo's accepted end"
+grep -q '^kcoro_remote_chan_received_elements_total{name="quotes-in",id="[0-9]*",role="imported",remote="quotes",conn="to mem:obs-demo-[0-9]*",conn_id="[0-9]*",chan_id="[0-9]*"} [0-9]' "$work/metrics.txt" ||
+    fail "no kcoro_remote_chan_received_elements_total for the demo's imported channel"
+grep -q '^kcoro_remote_chan_state{name="quotes-out",id="[0-9]*",role="exported",remote="quotes",conn="from pid [0-9]*",conn_id="[0-9]*",chan_id="[0-9]*"} 1$' "$work/metrics.txt" ||
+    fail "no kcoro_remote_chan_state 1 (open) for the demo's export"
 grep -q '^# TYPE kcoro_monitor_request_duration_seconds histogram$' "$work/metrics.txt" ||
     fail "no histogram"
 
@@ -76,5 +80,5 @@ while [ "$(python3 -c "print(float('$second') > float('$first'))")" != "True" ];
 done
 rate=$(val 'sum(rate(kcoro_chan_receives_total[5s]))')
 n=$(q 'count(kcoro_chan_capacity)' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["result"][0]["value"][1])')
-[ "$n" = "7" ] || fail "expected 7 channels, Prometheus has $n"
-echo "  PASS    test_prometheus: promtool clean; scraped by Prometheus $(prometheus --version 2>&1 | sed -n 's/^prometheus, version \([^ ]*\).*/\1/p'); orders sends $first -> $second; receive rate $rate/s over 7 channels"
+[ "$n" = "8" ] || fail "expected 8 channels (quotes-in the imported one), Prometheus has $n"
+echo "  PASS    test_prometheus: promtool clean; scraped by Prometheus $(prometheus --version 2>&1 | sed -n 's/^prometheus, version \([^ ]*\).*/\1/p'); orders sends $first -> $second; receive rate $rate/s over 8 channels; remote channels labelled"

@@ -59,4 +59,10 @@ void kc__ipc_layer_kick(kc_ipc_conn_t *c);
 kc_sched_t *kc__ipc_sched(const kc_ipc_conn_t *c);
 uint32_t kc__ipc_max_frame(const kc_ipc_conn_t *c);
 
+/* c's name for monitors, whether the registry lists c or not ("to
+ * tcp:10.0.0.1:7000", "from 10.0.0.2:51234", "from pid 4242", or the
+ * name its options gave), BORROWED for c's life; *reg_id (may be NULL)
+ * gets c's registry id, 0 when not listed. Never blocks. */
+const char *kc__ipc_desc(const kc_ipc_conn_t *c, uint64_t *reg_id /* OUT */);
+
 #endif /* KCORO_KC_IPC_SVC_H */

@@ -71,11 +71,13 @@ int kc__rel_ack_decode(const kc_frame_hdr_t *hdr, const uint8_t *payload, uint64
 /* The session handshake (kc_rel_opts_t.grace_ns > 0): an ACK frame whose
  * chan_id is KC_REL_CHAN_SESS (an ACK's chan_id is otherwise 0), id 0,
  * payload u32 CRC32C, u32 kind, u64 session id, u64 the sender's next
- * expected segment. The first frame each side sends on every inner link. */
+ * expected segment. The first frame each side sends on every inner link;
+ * the connector repeats NEW and RESUME until answered, and the acceptor
+ * answers each repeat, since on a datagram path any of them may be lost. */
 #define KC_REL_CHAN_SESS 1u
 #define KC_REL_SESS_LEN 24
 enum {
-    KC_REL_SESS_NEW = 1,    /* connector: a new session (id 0) */
+    KC_REL_SESS_NEW = 1,    /* connector: a new session named id (0: the acceptor names it) */
     KC_REL_SESS_RESUME = 2, /* connector: resume session id */
     KC_REL_SESS_OK = 4,     /* acceptor: the session (new or resumed) is id */
     KC_REL_SESS_GONE = 8,   /* acceptor: no such session (its grace ended) */

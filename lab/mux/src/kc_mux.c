@@ -489,6 +489,7 @@ static void on_free(void *arg)
         while (s != NULL) {
             struct kc_mux_stream *n = s->map_next;
             kc__mux_stream_kill(s, -ECONNRESET);
+            kc__mux_reg_retire(s);
             m->nstreams--;
             kc__mux_stream_unref(s); /* cannot free m: we hold its conn ref */
             s = n;
@@ -635,18 +636,21 @@ KC_API int kc_ipc_export(kc_ipc_conn_t *c, const char *name, kc_chan_t *ch,
     strcpy(e->name, name);
     e->ch = ch;
     e->opts = *opts;
-    pthread_mutex_lock(&m->lock);
-    for (struct kc_mux_export *x = m->exports; x; x = x->next) {
-        if (strcmp(x->name, name) == 0) {
-            pthread_mutex_unlock(&m->lock);
-            free(e);
-            return -EEXIST;
-        }
-    }
-    if (m->dead) {
-        pthread_mutex_unlock(&m->lock);
+    rc = kc__mux_reg_add(&e->reg, m, c, NULL, e, name, opts->name, opts->flags);
+    if (rc < 0) {
         free(e);
-        return -EPIPE;
+        return rc;
+    }
+    pthread_mutex_lock(&m->lock);
+    for (struct kc_mux_export *x = m->exports; x; x = x->next)
+        rc = strcmp(x->name, name) == 0 ? -EEXIST : rc;
+    if (rc == 0 && m->dead)
+        rc = -EPIPE;
+    if (rc < 0) {
+        pthread_mutex_unlock(&m->lock);
+        kc__mux_reg_end(e->reg);
+        free(e);
+        return rc;
     }
     e->next = m->exports;
     m->exports = e;
@@ -704,6 +708,7 @@ KC_API int kc_ipc_unexport(kc_ipc_conn_t *c, const char *name)
         }
     }
     pthread_mutex_unlock(&m->lock);
+    kc__mux_reg_end(e->reg);
     free(e);
     return 0;
 }
@@ -753,24 +758,40 @@ KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,
     if (rc == 0 && s->state != ST_OPEN)
         rc = s->open_rc < 0 ? s->open_rc : s->dead_rc;
     kc_chan_t *ch = NULL;
+    const char *local = opts->name ? opts->name : name;
     if (rc == 0) {
         kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
         o.kind = (kc_chan_kind_t)s->kind;
         o.capacity = s->kind == KC_CHAN_BUFFERED ? (size_t)s->capacity : 0;
         o.elem_size = s->elem;
-        o.name = opts->name ? opts->name : name;
+        o.name = local;
+        o.flags = opts->flags & KC_MUX_REGISTER;
         o.on_undelivered = opts->on_undelivered;
         o.undelivered_arg = opts->undelivered_arg;
-        rc = kc__chan_remote_create(&ch, &o, &kc__mux_proxy_ops, s);
         uint64_t w = opts->window ? opts->window : s->capacity;
         if (w == 0 || s->rendezvous)
             w = 1;
         s->window = w > (1u << 20) ? 1u << 20 : (uint32_t)w;
+        /* without the lock: creating may list the channel, and a walk of
+         * the registry takes this lock (registry, then mux); our reference
+         * keeps s, whose end while unlocked is passed on below */
+        pthread_mutex_unlock(&m->lock);
+        rc = kc__chan_remote_create(&ch, &o, &kc__mux_proxy_ops, s);
+        pthread_mutex_lock(&m->lock);
     }
     if (rc == 0) {
         s->ch = ch;
-        *out = ch;
+        if (s->state == ST_DEAD)
+            kc__chan_remote_closed(ch, s->dead_rc);
+        else if (s->peer_closed)
+            kc__chan_remote_closed(ch, 0);
         pthread_mutex_unlock(&m->lock);
+        rc = kc__mux_reg_add(&s->reg, m, c, s, NULL, name, local, opts->flags);
+        if (rc < 0) {
+            kc_chan_destroy(ch);
+            return rc;
+        }
+        *out = ch;
         return 0;
     }
     /* failed: the stream goes (a late OPEN_OK finds nothing; the exporter

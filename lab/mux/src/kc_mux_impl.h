@@ -30,6 +30,7 @@
 
 #include "kcoro/mux.h"
 #include "kcoro/park.h"
+#include "kcoro/registry.h"
 
 #include "chan/kc_chan_svc.h"
 #include "ipc_posix_co/kc_ipc_svc.h"
@@ -176,6 +177,7 @@ struct kc_mux_stream {
     struct kc_mux_stream *dirty_next;
     struct kc_mux_stream *map_next; /* hash chain */
     struct kc_mux_wait *send_waiters, *recv_waiters, *verdict_waiters;
+    struct kc_mux_reg *reg; /* importer: its listing (kc_mux_registry.c), or NULL */
 };
 
 struct kc_mux_export {
@@ -183,7 +185,20 @@ struct kc_mux_export {
     char name[KC_MUX_NAME_MAX + 1];
     kc_chan_t *ch;
     kc_mux_export_opts_t opts;
-    uint32_t streams; /* open streams of this export */
+    uint32_t streams;         /* open streams of this export */
+    struct kc_mux_reg *reg;   /* its listing (kc_mux_registry.c), or NULL */
+    uint64_t ret_in, ret_out; /* elements of its streams that left the map */
+};
+
+/* A listing in the registry: an imported stream (s) or an export (e). */
+struct kc_mux_reg {
+    kc_registry_node_t *node;
+    struct kc_mux *m;
+    struct kc_mux_stream *s;
+    struct kc_mux_export *e;
+    uint64_t conn_id, chan_id;
+    char remote[KC_MUX_NAME_MAX + 1];
+    char conn[KC_REGISTRY_NAME_MAX];
 };
 
 /* What the last pull handed to tx, until sent() settles it. */
@@ -238,11 +253,26 @@ struct kc_mux {
     kc_mux_stats_t st;
 };
 
-/* Three files, each calling only the ones below it:
- *   kc_mux.c         the connection's frames (rx, tx), the public calls
- *   kc_mux_stream.c  the elements of a stream: buffers, pumps, the proxy
- *   kc_mux_state.c   control messages, waiting, the stream table, the
- *                    active rings, references, credit bookkeeping */
+/* Four files, each calling only the ones below it:
+ *   kc_mux.c          the connection's frames (rx, tx), the public calls
+ *   kc_mux_stream.c   the elements of a stream: buffers, pumps, the proxy
+ *   kc_mux_state.c    control messages, waiting, the stream table, the
+ *                     active rings, references, credit bookkeeping
+ *   kc_mux_registry.c the listings of imports and exports (registry) */
+
+/* ---- kc_mux_registry.c */
+/* Without m->lock: list an imported stream s (ch set) or an export e of
+ * m, on connection c, when flags carry KC_MUX_REGISTER or the switch
+ * covers remote channels; remote is the name on the wire, name the
+ * registry's (NULL: remote). OUT *out: the listing, or NULL when none is
+ * wanted. Returns 0 or -ENOMEM. */
+int kc__mux_reg_add(struct kc_mux_reg **out /* OUT */, struct kc_mux *m, kc_ipc_conn_t *c,
+                    struct kc_mux_stream *s, struct kc_mux_export *e, const char *remote,
+                    const char *name, uint32_t flags);
+/* Without m->lock: end a listing (NULL is fine). */
+void kc__mux_reg_end(struct kc_mux_reg *r);
+/* Under lock: stream s leaves the map; its export keeps its counts. */
+void kc__mux_reg_retire(struct kc_mux_stream *s);
 
 /* ---- kc_mux_state.c */
 /* Under lock: a new stream of mux m (refs 1: the map's), or NULL. */

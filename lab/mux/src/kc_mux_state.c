@@ -134,6 +134,7 @@ void kc__mux_unmap(struct kc_mux *m, struct kc_mux_stream *s)
          pp = &(*pp)->map_next) {
         if (*pp == s) {
             *pp = s->map_next;
+            kc__mux_reg_retire(s);
             m->nstreams--;
             m->st.streams = m->nstreams;
             return;
@@ -210,13 +211,15 @@ static void free_mux(struct kc_mux *m)
         free(m->ctl_head);
         m->ctl_head = n;
     }
-    while (m->exports) {
-        struct kc_mux_export *n = m->exports->next;
-        free(m->exports);
-        m->exports = n;
+    struct kc_mux_export *e = m->exports;
+    pthread_mutex_unlock(&m->lock);
+    while (e) { /* unlisted first: a walk may be reading it (and the map) */
+        struct kc_mux_export *n = e->next;
+        kc__mux_reg_end(e->reg);
+        free(e);
+        e = n;
     }
     free(m->map);
-    pthread_mutex_unlock(&m->lock);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }

@@ -596,6 +596,13 @@ static int proxy_destroy(void *impl)
         pthread_mutex_unlock(&m->lock);
         return -EBUSY;
     }
+    if (s->reg != NULL) { /* unlisted without the lock (registry, then mux) */
+        struct kc_mux_reg *r = s->reg;
+        s->reg = NULL;
+        pthread_mutex_unlock(&m->lock);
+        kc__mux_reg_end(r);
+        pthread_mutex_lock(&m->lock);
+    }
     if (s->state == ST_OPEN) {
         kc_mux_ctl_t msg = {KC_MUX_RESET, 0, 0, 0, 0};
         kc__mux_ctl(m, s, &msg, 0, NULL);

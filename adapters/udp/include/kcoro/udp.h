@@ -28,7 +28,10 @@
  * not a well-formed frame (a bad header, or a length that disagrees with the
  * datagram's) is dropped and counted, never an error: a datagram link may
  * carry noise. Sockets are non-blocking and every wait goes through
- * kcoro/io.h, so no worker thread blocks.
+ * kcoro/io.h, so no worker thread blocks. A connecting endpoint whose
+ * socket was shut down (shutdown(2) on kc_transport_poll_handle(), a cut)
+ * fails its receives and sends with -EPIPE; an ICMP port-unreachable for
+ * an earlier datagram fails them with -ECONNREFUSED.
  */
 #ifndef KCORO_UDP_H
 #define KCORO_UDP_H
