@@ -128,6 +128,22 @@ static void test_coro_names_ids_and_self(void **state)
     kc_coro_destroy(b);
 }
 
+/* Default names are written two digits at a time: 1,000 coroutines in a
+ * row cross at least one change of digit count, odd and even, and each
+ * name must read as printf would write it. */
+static void test_coro_default_names_match_printf(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 1000; i++) {
+        kc_coro_t *c;
+        assert_int_equal(kc_coro_create(&c, ret_arg, NULL, NULL), 0);
+        char want[KC_CORO_NAME_MAX];
+        snprintf(want, sizeof(want), "coro-%llu", (unsigned long long)kc_coro_id(c));
+        assert_string_equal(kc_coro_name(c), want);
+        kc_coro_destroy(c);
+    }
+}
+
 /* ------------------------------------------------------------ yield_to */
 
 struct relay {
@@ -551,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_coro_runs_to_finish_and_reports_status),
         cmocka_unit_test(test_coro_yield_suspends_and_resume_continues),
         cmocka_unit_test(test_coro_names_ids_and_self),
+        cmocka_unit_test(test_coro_default_names_match_printf),
         cmocka_unit_test(test_coro_yield_to_passes_control_sideways),
         cmocka_unit_test(test_coro_bad_input_is_rejected),
         cmocka_unit_test(test_coro_stack_pool_avoids_mmap_in_steady_state),

@@ -41,6 +41,68 @@ static int count_once(void *arg)
 
 /* ------------------------------------------------------------ basics */
 
+/* ------------------------------------------------------------ direct park switch */
+
+/* A parent parks for a child it just spawned: the park switches straight
+ * to the new task (S6), which wakes the parent and keeps yielding until
+ * the parent has run. The park is committed by whatever runs next on the
+ * worker (here the root, when the child's yield goes the long way), so the
+ * parent runs again without the child ever parking or finishing. */
+struct waker {
+    kc_parker_t *p;
+    atomic_int parent_ran;
+    long yields;
+};
+
+static int wake_then_yield(void *arg)
+{
+    struct waker *k = arg;
+    kc_unpark(k->p);
+    while (!atomic_load(&k->parent_ran) && k->yields < 1000000) {
+        k->yields++;
+        kc_sched_yield();
+    }
+    return 0;
+}
+
+static int park_for_child(void *arg)
+{
+    struct waker *k = arg;
+    kc_parker_t p;
+    kc_parker_init(&p);
+    k->p = &p;
+    kc_task_t *c;
+    if (kc_sched_spawn(NULL, &c, wake_then_yield, k, NULL) != 0)
+        return -1;
+    int rc = kc_park(&p, KC_NO_TIMEOUT, NULL);
+    atomic_store(&k->parent_ran, 1);
+    int jrc = kc_sched_join(c, NULL, KC_NO_TIMEOUT, NULL);
+    return rc != 0 ? rc : jrc;
+}
+
+static void test_sched_park_switches_to_a_new_task_and_is_committed(void **state)
+{
+    (void)state;
+    for (int run = 0; run < 100; run++) {
+        kc_sched_t *s = kc_test_sched(1);
+        struct waker k = {.p = NULL};
+        kc_task_t *t;
+        int st = -1;
+        assert_int_equal(kc_sched_spawn(s, &t, park_for_child, &k, NULL), 0);
+        assert_int_equal(kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL), 0);
+        assert_int_equal(st, 0);
+        assert_int_equal(atomic_load(&k.parent_ran), 1);
+        assert_true(k.yields >= 1 && k.yields <= 2); /* the first yield went the long way */
+        kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+        kc_sched_worker_metrics_t wm[1];
+        assert_int_equal(kc_sched_metrics(s, &m, wm, 1), 1);
+        assert_true(wm[0].park_switches >= 1); /* the parent's park switched to the child */
+        assert_int_equal(kc_sched_shutdown(s, KC_SCHED_SHUTDOWN_GRACEFUL), 0);
+        assert_int_equal(kc__sched_check(s), 0); /* S6: nothing left pending */
+        assert_int_equal(kc_sched_destroy(s), 0);
+    }
+}
+
 static void test_sched_create_rejects_bad_options(void **state)
 {
     (void)state;
@@ -648,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_sched_join_timeout_keeps_handle_and_second_joiner_is_busy),
         cmocka_unit_test(test_sched_detach_after_finish_frees_and_before_lets_it_run),
         cmocka_unit_test(test_sched_one_worker_yield_order_alternates_deterministically),
+        cmocka_unit_test(test_sched_park_switches_to_a_new_task_and_is_committed),
         cmocka_unit_test(test_sched_sleep_never_wakes_early),
         cmocka_unit_test(test_sched_run_until_idle_times_out_while_a_task_is_parked),
         cmocka_unit_test(test_sched_shutdown_cancel_wakes_parked_tasks_then_refuses_spawns),

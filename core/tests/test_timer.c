@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -282,11 +283,11 @@ static void test_timer_wheel_takes_far_deadlines_heap_the_rest(void **state)
 
 /* Deadlines 200-430 ms spread over the wheel's first two levels,
  * a third of them stopped (so slots pour with a stale bound): the rest fire
- * in deadline order, never early, exactly once. */
-static void test_timer_wheel_pours_in_deadline_order(void **state)
+ * in deadline order, never early, exactly once. The exact counts need the
+ * stops done before the first deadline (200 ms): on a host too loaded for
+ * that, the attempt is withdrawn (every timer stopped) and made again. */
+static bool wheel_pour_attempt(unsigned seed)
 {
-    (void)state;
-    unsigned seed = 1717;
     srand(seed);
     kc_sched_t *s = kc_test_sched(1);
     enum {
@@ -299,6 +300,7 @@ static void test_timer_wheel_pours_in_deadline_order(void **state)
     assert_non_null(log.when);
     kc_parker_init(&log.done);
     int wheel = 0;
+    int64_t t0 = (int64_t)kc__port_now_ns();
     for (int i = 0; i < N; i++) {
         lt[i].log = &log;
         kc_timer_init(&lt[i].t, log_fire, &lt[i]);
@@ -310,24 +312,40 @@ static void test_timer_wheel_pours_in_deadline_order(void **state)
     long stopped = 0;
     for (int i = 0; i < N; i += 3)
         stopped += kc_timer_stop(&lt[i].t);
-    assert_int_equal(stopped, (N + 2) / 3); /* the first is 200 ms away */
-    assert_int_equal(kc__timer_check(&s->w[0]), 0);
-    while (kc_park(&log.done, KC_NO_TIMEOUT, NULL) != 0) {
+    bool slow = (int64_t)kc__port_now_ns() - t0 >= 150000000;
+    if (slow) { /* withdrawn: nothing fires after this, then try again */
+        for (int i = 0; i < N; i++)
+            kc_timer_stop(&lt[i].t);
+    } else {
+        assert_int_equal(stopped, (N + 2) / 3); /* the first is 200 ms away */
+        assert_int_equal(kc__timer_check(&s->w[0]), 0);
+        while (kc_park(&log.done, KC_NO_TIMEOUT, NULL) != 0) {
+        }
+        assert_int_equal(log.n, log.want);
+        assert_int_equal(log.early, 0);
+        for (long i = 1; i < log.n; i++)
+            if (log.when[i] < log.when[i - 1])
+                fail_msg("timer %ld fired out of order (seed %u)", i, seed);
+        assert_int_equal(kc__timer_check(&s->w[0]), 0);
+        assert_int_equal(kc__timer_next(&s->w[0]), INT64_MAX);
+        kc_sched_worker_metrics_t wm;
+        kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+        kc_sched_metrics(s, &m, &wm, 1);
+        assert_int_equal(wm.timer_fires, log.want);
     }
-    assert_int_equal(log.n, log.want);
-    assert_int_equal(log.early, 0);
-    for (long i = 1; i < log.n; i++)
-        if (log.when[i] < log.when[i - 1])
-            fail_msg("timer %ld fired out of order (seed %u)", i, seed);
-    assert_int_equal(kc__timer_check(&s->w[0]), 0);
-    assert_int_equal(kc__timer_next(&s->w[0]), INT64_MAX);
-    kc_sched_worker_metrics_t wm;
-    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
-    kc_sched_metrics(s, &m, &wm, 1);
-    assert_int_equal(wm.timer_fires, log.want);
     assert_int_equal(kc_sched_destroy(s), 0);
     free(lt);
     free(log.when);
+    return !slow;
+}
+
+static void test_timer_wheel_pours_in_deadline_order(void **state)
+{
+    (void)state;
+    int attempt = 0;
+    while (!wheel_pour_attempt(1717) && ++attempt < 20) {
+    }
+    assert_true(attempt < 20); /* one attempt ran on time and passed */
 }
 
 /* ------------------------------------------------------------ callbacks */

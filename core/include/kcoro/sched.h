@@ -290,7 +290,7 @@ typedef struct kc_sched_worker_metrics {
     uint64_t timer_fires;    /* timers whose callback it ran (counted as it starts) */
     uint64_t io_waits;       /* kc_io_wait calls that parked on it */
     uint64_t polls;          /* poller waits it made (blocking or not) */
-    uint64_t park_switches;  /* parks that switched straight to the next-slot task */
+    uint64_t park_switches;  /* parks that switched straight to the next local task */
 } kc_sched_worker_metrics_t;
 
 /* A scheduler snapshot. Set `size` and `worker_size` with

@@ -7,6 +7,7 @@
 #include <string.h>
 
 atomic_uint kc__debug_bits;
+_Atomic unsigned char kc__debug_switch_fast;
 
 static unsigned parse(const char *s)
 {
@@ -38,6 +39,8 @@ unsigned kc__debug_load(void)
 {
     unsigned bits = parse(getenv("KCORO_DEBUG"));
     atomic_store_explicit(&kc__debug_bits, bits, memory_order_relaxed);
+    atomic_store_explicit(&kc__debug_switch_fast, !(bits & (KC_DEBUG_CANARY | KC_DEBUG_SP)),
+                          memory_order_relaxed);
     return bits;
 }
 

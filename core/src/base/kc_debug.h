@@ -19,6 +19,11 @@ enum {
 
 extern atomic_uint kc__debug_bits;
 
+/* 1 once KCORO_DEBUG was read and asks for no check on switches (neither
+ * "canary" nor "sp"), 0 otherwise: the one byte a switch tests before
+ * taking its fast path. Written with kc__debug_bits. */
+extern _Atomic unsigned char kc__debug_switch_fast;
+
 /* Parse KCORO_DEBUG (once) and return the active KC_DEBUG_* bits. */
 unsigned kc__debug_load(void);
 

@@ -206,9 +206,8 @@ __attribute__((noinline)) static int switch_checked(struct kc_coro_tls *t, struc
 static inline int switch_to(struct kc_coro_tls *t, struct kc_coro *from, struct kc_coro *to,
                             int value, bool dying)
 {
-    unsigned bits = atomic_load_explicit(&kc__debug_bits, memory_order_relaxed);
-    if (__builtin_expect(
-            (bits & (KC_DEBUG_LOADED | KC_DEBUG_CANARY | KC_DEBUG_SP)) != KC_DEBUG_LOADED, 0))
+    /* one byte, one test: KCORO_DEBUG not read yet or asking for checks */
+    if (__builtin_expect(!atomic_load_explicit(&kc__debug_switch_fast, memory_order_relaxed), 0))
         return switch_checked(t, from, to, value, dying);
     return switch_now(t, from, to, value, dying);
 }
@@ -255,19 +254,32 @@ static int attr_read(const kc_coro_attr_t *attr, size_t *size, uint32_t *flags, 
     return 0;
 }
 
-/* "coro-<id>" without snprintf, which cost a fifth of a spawn. */
+/* "coro-<id>" without snprintf, which cost a fifth of a spawn: two digits
+ * per division, written backwards to the middle of a buffer whose zeroed
+ * second half lets one fixed-size copy take the name and its terminator. */
 static void default_name(char *dst, uint64_t id)
 {
-    char digits[20];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + id % 10);
-        id /= 10;
-    } while (id != 0);
-    memcpy(dst, "coro-", 5);
-    for (int i = 0; i < n; i++)
-        dst[5 + i] = digits[n - 1 - i];
-    dst[5 + n] = '\0';
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
+    char buf[2 * KC_CORO_NAME_MAX];
+    char *p = buf + KC_CORO_NAME_MAX;
+    memset(p, 0, KC_CORO_NAME_MAX);
+    while (id >= 100) {
+        unsigned r = (unsigned)(id % 100);
+        id /= 100;
+        p -= 2;
+        memcpy(p, pairs + 2 * r, 2);
+    }
+    if (id >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * id, 2);
+    } else
+        *--p = (char)('0' + id);
+    p -= 5; /* at most 25 bytes below the middle: the copy stays inside buf */
+    memcpy(p, "coro-", 5);
+    memcpy(dst, p, KC_CORO_NAME_MAX);
 }
 
 int kc_coro_create(kc_coro_t **out, kc_coro_fn_t fn, void *arg, const kc_coro_attr_t *attr)
@@ -342,15 +354,24 @@ __attribute__((noinline)) static int resume_first(kc_coro_t *co)
  * (tls_before_switch), and inlined into a caller that switches twice, that
  * address could be reused after the first switch moved it to another
  * thread (ARCHITECTURE.md section 6). */
+/* RUNNING and FINISHED are the two odd states: one test refuses both
+ * targets, and the refusal (which error) is worked out off the fast path. */
+_Static_assert((KC_CORO_RUNNING & 1) && (KC_CORO_FINISHED & 1) && !(KC_CORO_CREATED & 1) &&
+                   !(KC_CORO_SUSPENDED & 1),
+               "kc_coro_state_t: the states a switch refuses are the odd ones");
+
+__attribute__((noinline, cold)) static int refused(kc_coro_state_t s)
+{
+    return s == KC_CORO_RUNNING ? -EBUSY : -ESRCH;
+}
+
 __attribute__((noinline)) int kc_coro_resume(kc_coro_t *co)
 {
     if (co == NULL)
         return -EINVAL;
     kc_coro_state_t s = state_of(co);
-    if (s == KC_CORO_RUNNING)
-        return -EBUSY;
-    if (s == KC_CORO_FINISHED)
-        return -ESRCH;
+    if (__builtin_expect(s & 1, 0))
+        return refused(s);
 
     struct kc_coro_tls *t = tls_before_switch();
     if (__builtin_expect(!t->initialised, 0))
@@ -382,15 +403,27 @@ __attribute__((noinline)) int kc_coro_yield_to(kc_coro_t *target)
     if (target == NULL || target == self)
         return -EINVAL;
     kc_coro_state_t s = state_of(target);
-    if (s == KC_CORO_RUNNING)
-        return -EBUSY;
-    if (s == KC_CORO_FINISHED)
-        return -ESRCH;
+    if (__builtin_expect(s & 1, 0))
+        return refused(s);
     target->caller = self->caller;
     self->caller = NULL;
     set_state(self, KC_CORO_SUSPENDED);
     set_state(target, KC_CORO_RUNNING);
     return switch_to(t, self, target, HANDOFF_YIELDED, false);
+}
+
+/* kc_coro_svc.h: kc_coro_yield_to without the API's checks, which the
+ * scheduler's callers satisfy by construction; KCORO_DEBUG=sp checks the
+ * target's invariants on the way (switch_checked). */
+__attribute__((noinline)) void kc__coro_pass_to(struct kc_coro *target)
+{
+    struct kc_coro_tls *t = tls_before_switch();
+    struct kc_coro *self = t->current;
+    target->caller = self->caller;
+    self->caller = NULL;
+    set_state(self, KC_CORO_SUSPENDED);
+    set_state(target, KC_CORO_RUNNING);
+    switch_to(t, self, target, HANDOFF_YIELDED, false);
 }
 
 int kc_coro_destroy(kc_coro_t *co)

@@ -32,6 +32,13 @@ void kc__coro_set_owner(struct kc_coro *co, void *owner);
  * address across a switch. */
 void *kc__coro_owner_current(void);
 
+/* From the running coroutine (not a thread's root), pass control to
+ * target, a CREATED or SUSPENDED coroutine other than the caller, which
+ * inherits the caller's resumer: kc_coro_yield_to without its checks, for
+ * callers that hold these conditions by construction. Returns when the
+ * caller is switched to again, possibly on another thread. Never blocks. */
+void kc__coro_pass_to(struct kc_coro *target);
+
 /* Abort with a message naming co. */
 void kc__coro_fatal(const struct kc_coro *co, const char *what) __attribute__((noreturn));
 

@@ -47,6 +47,9 @@ static size_t slab_left;            /* guarded by shared_lock */
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 static pthread_key_t cache_key;
 static size_t default_size; /* usable bytes, page-rounded */
+/* default_size once setup has run, 0 before: the look every spawn makes
+ * without pthread_once's call (release in setup, acquire here) */
+static atomic_size_t ready_size;
 static size_t guard_len;
 
 static struct {
@@ -92,10 +95,14 @@ static void setup(void)
     default_size = round_up(size, ps);
     guard_len = round_up(KC_GUARD_BYTES, ps);
     pthread_key_create(&cache_key, flush_cache);
+    atomic_store_explicit(&ready_size, default_size, memory_order_release);
 }
 
 size_t kc__stack_default_size(void)
 {
+    size_t v = atomic_load_explicit(&ready_size, memory_order_acquire);
+    if (__builtin_expect(v != 0, 1))
+        return v;
     pthread_once(&setup_once, setup);
     return default_size;
 }
@@ -195,7 +202,7 @@ static void flush_cache(void *unused)
 
 int kc__stack_alloc(struct kc_stack *st, size_t size, bool pooled)
 {
-    pthread_once(&setup_once, setup);
+    kc__stack_default_size(); /* set up once (its fast path makes no call) */
     if (pooled) {
         struct stack_cache *c = my_cache();
         uint8_t *base;

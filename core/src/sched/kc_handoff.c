@@ -2,11 +2,11 @@
  *
  * A yield with local work waiting switches straight to the next task
  * (kc__worker_yield_direct), one context switch instead of two through the
- * worker's root, and so does a park when the next slot holds a task
- * (kc__worker_park; the task switched to commits the park, S6). The
- * worker loop (kc_worker.c) picks local work with the same rules
+ * worker's root, and so does a park when any local task is waiting
+ * (kc__worker_park; whatever runs next on the worker commits the park,
+ * S6). The worker loop (kc_worker.c) picks local work with the same rules
  * (kc__worker_local_pick) and commits the parks that come back to it
- * (kc__task_commit_park).
+ * (kc__task_commit_park, kc__worker_commit_pending).
  */
 #include "sched/kc_sched_impl.h"
 
@@ -53,14 +53,15 @@ struct kc_task *kc__worker_local_pick(struct kc_worker *w)
 /* From the running task on w, switch straight to local task n, which
  * inherits our resumer (the worker's root). Returns when the caller runs
  * again, possibly on another worker. */
-static void switch_to_local(struct kc_worker *w, struct kc_task *n)
+static inline __attribute__((always_inline)) void switch_to_local(struct kc_worker *w,
+                                                                  struct kc_task *n)
 {
     /* relaxed atomic stores (plain moves): kc_sched_dump samples them */
     __atomic_store_n(&w->current, n, __ATOMIC_RELAXED);
     __atomic_store_n(&n->worker, (int16_t)w->index, __ATOMIC_RELAXED);
     n->action = KC_ACT_NONE;
     KC_STAT_ADD(w, executed, 1);
-    kc_coro_yield_to(n->co);
+    kc__coro_pass_to(n->co); /* n is runnable: CREATED or SUSPENDED, not us */
 }
 
 /* Commit the park of t, which is off its stack now (S4): PARKING ->
@@ -78,30 +79,11 @@ bool kc__task_commit_park(struct kc_task *t)
     return true;
 }
 
-void kc__worker_park(struct kc_task *self)
+/* Commit the park w->pending names, if any (S6): its task is off its
+ * stack, since whoever runs on w now is another one. A park woken
+ * meanwhile becomes runnable here. Owner only. */
+void kc__worker_commit_pending(struct kc_worker *w)
 {
-    struct kc_worker *w = kc__sched_worker_self();
-    struct kc_task *n = w->next;
-    /* The task just woken runs next, as kc__worker_local_pick would choose,
-   * without the round trip through the worker loop: one switch instead of two.
-   * The fairness rules of local_work and kc__worker_local_pick still hold:
-   * every KC_SCHED_FAIR_TICK picks, a full streak or a migration go the long
-   * way. */
-    if (n != NULL && w->next_streak < KC_SCHED_NEXT_STREAK && !kc__worker_fair_tick(w) &&
-        atomic_load_explicit(&w->inbox_n, memory_order_relaxed) == 0) {
-        w->next = NULL;
-        w->next_streak++;
-        KC_STAT_ADD(w, next_hits, 1);
-        KC_STAT_ADD(w, park_switches, 1);
-        w->pending = self; /* S6: n commits it when it lands below */
-        switch_to_local(w, n);
-    } else {
-        self->action = KC_ACT_PARK;
-        kc_coro_yield(); /* the worker loop commits the park */
-    }
-    /* Landed: maybe on another worker, maybe switched to by a parking task
-   * whose park is ours to commit (S6). */
-    w = kc__sched_worker_self();
     struct kc_task *p = w->pending;
     if (p != NULL) {
         w->pending = NULL;
@@ -110,18 +92,56 @@ void kc__worker_park(struct kc_task *self)
     }
 }
 
+void kc__worker_park(struct kc_task *self)
+{
+    struct kc_worker *w = kc__sched_worker_self();
+    /* The next local task runs now, as the worker loop would choose it
+     * (kc__worker_local_pick: the task just woken, then the deque, then
+     * the oldest yielder), without the round trip through the worker
+     * loop: one switch instead of two. Every KC_SCHED_FAIR_TICK picks, and
+     * for migrations, the worker loop must look around: the long way. A
+     * park left to commit by a task that switched here goes first, so a
+     * task it woke can be the one chosen. */
+    struct kc_task *n = NULL;
+    if (!kc__worker_fair_tick(w) && atomic_load_explicit(&w->inbox_n, memory_order_relaxed) == 0) {
+        kc__worker_commit_pending(w);
+        n = kc__worker_local_pick(w);
+    }
+    if (n != NULL) {
+        KC_STAT_ADD(w, park_switches, 1);
+        w->pending = self; /* S6: committed by whoever runs on w next */
+        switch_to_local(w, n);
+    } else {
+        self->action = KC_ACT_PARK;
+        kc_coro_yield(); /* the worker loop commits the park */
+    }
+    /* Landed: maybe on another worker, maybe switched to by a parking task
+   * whose park is ours to commit (S6). */
+    kc__worker_commit_pending(kc__sched_worker_self());
+}
+
 bool kc__worker_yield_direct(struct kc_worker *w, struct kc_task *self)
 {
     /* Every KC_SCHED_FAIR_TICK picks, and for migrations, the worker loop
    * must look around: go the long way. */
     if (kc__worker_fair_tick(w) || atomic_load_explicit(&w->inbox_n, memory_order_relaxed) != 0)
         return false;
-    struct kc_task *n = kc__worker_local_pick(w);
-    if (n == NULL)
-        return false;
-    /* self is still running, so it goes to the private yield stack, never
-   * to the deque where a thief could resume it on another stack. */
-    self->link = w->yield_top;
+    struct kc_task *n = w->yield_top;
+    if (w->next == NULL && n != NULL && n->link == NULL && kc__deque_size(&w->dq) == 0) {
+        /* Tasks yielding in turn: kc__worker_local_pick's choice (its last
+         * rule, the one yielder) without its call, and self takes the
+         * yielder's place. */
+        w->next_streak = 0;
+        self->link = NULL;
+    } else {
+        n = kc__worker_local_pick(w);
+        if (n == NULL)
+            return false;
+        /* self is still running, so it goes to the private yield stack,
+         * never to the deque where a thief could resume it on another
+         * stack. */
+        self->link = w->yield_top;
+    }
     w->yield_top = self;
     switch_to_local(w, n);
     return true;

@@ -16,10 +16,12 @@
  *       and no queue holds it; exactly one waker moves it out of PARKED.
  *   S5  no kc_lock_t is held across a context switch.
  *   S6  a worker's `pending` names a task that switched straight to another
- *       one while PARKING; the task it switched to commits that park as
- *       the first thing it does (kc__worker_park), so `pending` is NULL
- *       whenever the worker's root runs. A next slot only ever holds a task
- *       woken from a park, so every direct switch lands in kc__worker_park.
+ *       one while PARKING. Whatever runs on that worker next may commit it
+ *       (kc__worker_commit_pending), and three places must: a task landing
+ *       in kc__worker_park, a task about to leave its own park there, and
+ *       the worker's root each time a resume returns to it, so `pending`
+ *       is NULL whenever the root picks work. Until then the parked task is
+ *       in no queue and resumed by nobody (a waker only marks it WOKEN).
  */
 #ifndef KCORO_KC_SCHED_IMPL_H
 #define KCORO_KC_SCHED_IMPL_H
@@ -300,6 +302,8 @@ struct kc_task *kc__worker_local_pick(struct kc_worker *w);
 /* Commit the park of t (PARKING -> PARKED); true when t was woken meanwhile
  * and is runnable. */
 bool kc__task_commit_park(struct kc_task *t);
+/* Commit the park w->pending names, if any (S6). Owner only. */
+void kc__worker_commit_pending(struct kc_worker *w);
 /* From running task self on w: switch straight to the next local task.
  * Returns true once self runs again; false (nothing switched) when the
  * worker loop should run instead. */

@@ -225,7 +225,8 @@ static void run_task(struct kc_worker *w, struct kc_task *t)
         t->action = KC_ACT_NONE;
         KC_STAT_ADD(w, executed, 1);
         kc_coro_resume(t->co);
-        t = w->current; /* direct yields may have handed the worker on */
+        kc__worker_commit_pending(w); /* S6: a direct park switch left one */
+        t = w->current;               /* direct yields may have handed the worker on */
         __atomic_store_n(&w->current, NULL, __ATOMIC_RELAXED);
         if (kc_coro_state(t->co) == KC_CORO_FINISHED) {
             kc__task_finish(w, t);
