@@ -185,6 +185,7 @@ static void test_abuse_sim_turns(void **state)
     assert_int_equal(kc_sim_clock_ticket(NULL, &tk), -EINVAL);
     assert_int_equal(kc_sim_clock_join(NULL, NULL), -EINVAL);
     assert_int_equal(kc_sim_clock_leave(NULL), -EINVAL);
+    assert_int_equal(kc_sim_clock_adopt(NULL), -EINVAL);
     assert_int_equal(kc_sim_clock_create(&c), 0);
     assert_int_equal(kc_sim_clock_create(&other), 0);
     assert_int_equal(kc_sim_clock_ticket(c, NULL), -EINVAL);

@@ -31,11 +31,22 @@
  *   RUNNING      wait (deadline, list)                WAITING  the actor
  *   RUNNING      leave                                (gone)   the actor
  *   WAITING      wake / kick / cancel / deadline      READY    anyone / dispatch
+ *   RUNNING      parks in kcoro (adopting clock)       BLOCKED  turn_blocking
+ *   BLOCKED      its waker's kc_unpark / cancel        READY    turn_woken
+ *   BLOCKED      the park ended by other means         READY    turn_resumed
+ *
+ * An adopting clock (kc_sim_clock_adopt) binds each actor to its task
+ * (kc__task_turn_bind), so the scheduler reports the task's parks, wakes,
+ * spawns and end (kc_sched_svc.h, "turns"): a spawn by an actor takes a
+ * ticket for the child in the spawner's turn; a task that finishes still
+ * holding its place leaves after its joiner was woken.
  */
 #include "kc_sim_impl.h"
 
 #include "kcoro/park.h"
 #include "kcoro/sched.h"
+
+#include "sched/kc_sched_svc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -44,7 +55,8 @@
 enum {
     A_READY = 1,
     A_RUNNING = 2,
-    A_WAITING = 3
+    A_WAITING = 3,
+    A_BLOCKED = 4
 };
 
 struct kc_sim_actor {
@@ -77,6 +89,7 @@ struct kc_sim_clock {
     kc_sim_actor_t *all, *all_tail;
     uint64_t seq;
     _Atomic int actors;
+    _Atomic bool adopt;
 };
 
 static const void *self_id(void)
@@ -236,9 +249,14 @@ static kc_sim_actor_t *add(kc_sim_clock_t *c)
     return a;
 }
 
-/* Wait, outside the lock, until a runs (its owner calls this). */
+/* Wait, outside the lock, until a runs (its owner calls this). The park
+ * on a->p is the clock's own: unbound from the task's turn, so the
+ * scheduler does not report it (kc_sched_svc.h). */
 static void await_turn(kc_sim_clock_t *c, kc_sim_actor_t *a)
 {
+    void *bound = kc__task_turn();
+    if (bound)
+        kc__task_turn_bind(NULL);
     pthread_mutex_lock(&c->lk);
     while (a->state != A_RUNNING) {
         pthread_mutex_unlock(&c->lk);
@@ -246,6 +264,8 @@ static void await_turn(kc_sim_clock_t *c, kc_sim_actor_t *a)
         pthread_mutex_lock(&c->lk);
     }
     pthread_mutex_unlock(&c->lk);
+    if (bound)
+        kc__task_turn_bind(bound);
 }
 
 /* ---- actors ------------------------------------------------------------ */
@@ -287,7 +307,10 @@ int kc_sim_clock_join(kc_sim_clock_t *c, kc_sim_ticket_t *ticket)
     a->started = true;
     if (a->state == A_RUNNING)
         atomic_store_explicit(&c->holder_id, id, memory_order_release);
+    bool adopt = atomic_load_explicit(&c->adopt, memory_order_relaxed);
     pthread_mutex_unlock(&c->lk);
+    if (adopt)
+        kc__task_turn_bind(a); /* outside a task: nothing */
     await_turn(c, a);
     return 0;
 }
@@ -313,6 +336,8 @@ int kc_sim_clock_leave(kc_sim_clock_t *c)
     atomic_fetch_sub_explicit(&c->actors, 1, memory_order_acq_rel);
     dispatch(c);
     pthread_mutex_unlock(&c->lk);
+    if (kc__task_turn() == a)
+        kc__task_turn_bind(NULL);
     free(a);
     kc__sim_clock_use(c, -1);
     return 0;
@@ -442,6 +467,88 @@ void kc__sim_clock_wake(kc_sim_actor_t *a)
         a->permit = true;
     }
     pthread_mutex_unlock(&c->lk);
+}
+
+/* ---- adoption: the scheduler's turn hooks ----------------------------- */
+
+static bool turn_blocking(void *turn, const kc_parker_t *p)
+{
+    (void)p;
+    kc_sim_actor_t *a = turn;
+    kc_sim_clock_t *c = a->clock;
+    pthread_mutex_lock(&c->lk);
+    bool gave = c->holder == a && a->state == A_RUNNING;
+    if (gave) {
+        a->state = A_BLOCKED;
+        dispatch(c);
+    }
+    pthread_mutex_unlock(&c->lk);
+    return gave;
+}
+
+static void turn_woken(void *turn, const kc_parker_t *p)
+{
+    kc_sim_actor_t *a = turn;
+    kc_sim_clock_t *c = a->clock;
+    if (p == &a->p)
+        return; /* the clock's own hand-over (dispatch, under c->lk) */
+    pthread_mutex_lock(&c->lk);
+    if (a->state == A_BLOCKED) {
+        enqueue(c, a);
+        if (!c->holder)
+            dispatch(c);
+    }
+    pthread_mutex_unlock(&c->lk);
+}
+
+static void turn_resumed(void *turn)
+{
+    kc_sim_actor_t *a = turn;
+    kc_sim_clock_t *c = a->clock;
+    turn_woken(a, NULL); /* ended by a timer, a token or an old permit: queue now */
+    await_turn(c, a);
+}
+
+static void *turn_spawned(void *parent)
+{
+    kc_sim_actor_t *a = parent;
+    kc_sim_clock_t *c = a->clock;
+    if (!atomic_load_explicit(&c->adopt, memory_order_relaxed))
+        return NULL;
+    pthread_mutex_lock(&c->lk);
+    kc_sim_actor_t *child = add(c);
+    pthread_mutex_unlock(&c->lk);
+    return child; /* NULL (no memory): the child runs outside the turns */
+}
+
+static void turn_started(void *turn)
+{
+    kc_sim_actor_t *a = turn;
+    (void)kc_sim_clock_join(a->clock, a);
+}
+
+static void turn_finished(void *turn)
+{
+    kc__sim_clock_drop(turn);
+}
+
+static const struct kc__turn_ops turn_ops = {turn_blocking, turn_resumed, turn_woken,
+                                             turn_spawned,  turn_started, turn_finished};
+
+int kc_sim_clock_adopt(kc_sim_clock_t *c)
+{
+    if (!c)
+        return -EINVAL;
+    int rc = kc__sched_turns_install(&turn_ops);
+    if (rc < 0)
+        return rc;
+    atomic_store_explicit(&c->adopt, true, memory_order_relaxed);
+    return 0;
+}
+
+bool kc__sim_clock_adopts(const kc_sim_clock_t *c)
+{
+    return c && atomic_load_explicit(&c->adopt, memory_order_relaxed);
 }
 
 void kc__sim_clock_kick(kc_sim_clock_t *c, int list)

@@ -150,5 +150,7 @@ void kc__sim_clock_drop(kc_sim_actor_t *a);
 void kc__sim_clock_wake(kc_sim_actor_t *a);
 /* Wake every actor waiting on list. */
 void kc__sim_clock_kick(kc_sim_clock_t *c, int list);
+/* Whether c adopts (kc_sim_clock_adopt). */
+bool kc__sim_clock_adopts(const kc_sim_clock_t *c);
 
 #endif /* KCORO_KC_SIM_IMPL_H */

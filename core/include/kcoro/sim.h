@@ -158,6 +158,18 @@ KC_API int kc_sim_clock_destroy(kc_sim_clock_t *c);
  * that has not left would wait forever). A clock nobody joined moves
  * through its receivers instead (above).
  *
+ * A clock that adopts (kc_sim_clock_adopt) takes in every coroutine its
+ * actors spawn, and any kcoro wait of its actors: a coroutine an actor
+ * spawns is an actor from its first step to its end (its place taken at
+ * the spawn, in the spawner's turn); an actor that parks in any kcoro call
+ * (a channel, a join, a connection's queue) gives the turn away and queues
+ * for it again when it is woken, in its waker's turn. So a whole
+ * application stack (connections, remote channels, their pumps) runs in
+ * turns without knowing it, and a kc_sched_join of an actor works. Waits
+ * that a real-time timer or another thread ends are not replayed, nor a
+ * wake that reaches an actor between giving the turn away and parking
+ * (it leaves a permit; the actor then queues when it resumes).
+ *
  * Actors started by an actor take a ticket first, in order, so their place
  * does not depend on which worker starts them first. */
 typedef struct kc_sim_actor kc_sim_ticket_t;
@@ -179,6 +191,12 @@ KC_API int kc_sim_clock_join(kc_sim_clock_t *c, kc_sim_ticket_t *ticket);
  * Errors: -EINVAL (NULL); -EPERM (the caller is not an actor of c).
  * Never blocks. */
 KC_API int kc_sim_clock_leave(kc_sim_clock_t *c);
+
+/* Make c adopt (above): from now on coroutines its actors spawn are its
+ * actors, and its actors' kcoro waits pass the turn. Idempotent. Returns
+ * 0. Errors: -EINVAL (NULL); -EBUSY (kcoro's turn hooks belong to another
+ * user, which none does). Never blocks. */
+KC_API int kc_sim_clock_adopt(kc_sim_clock_t *c);
 
 /* Called once per decision of an endpoint, from the receiving caller. */
 typedef void (*kc_sim_log_fn_t)(void *arg, const char *dir, const kc_sim_decision_t *d);

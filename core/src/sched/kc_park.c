@@ -101,6 +101,34 @@ kc_parker_t *kc__parker_for_wait(kc_parker_t *spare, const _Atomic uint32_t **in
     return spare;
 }
 
+_Atomic(const struct kc__turn_ops *) kc__turns;
+
+int kc__sched_turns_install(const struct kc__turn_ops *ops)
+{
+    const struct kc__turn_ops *none = NULL;
+    /* release: the table is complete before anyone sees it */
+    if (atomic_compare_exchange_strong_explicit(&kc__turns, &none, ops, memory_order_release,
+                                                memory_order_acquire))
+        return 0;
+    return none == ops ? 0 : -EBUSY;
+}
+
+/* A wake of a parked task bound to a turn queues it for its turn, in the
+ * waker, before the task can run (so in the waker's order). Only for a
+ * parker that was WAITING: its owner is parked, so alive (a permit may be
+ * left for an owner that has finished). */
+static inline void turn_woken(const kc_parker_t *p, uint32_t kind, void *owner)
+{
+    if (kind != KIND_TASK || atomic_load_explicit(&kc__turns, memory_order_relaxed) == NULL)
+        return;
+    void *turn = atomic_load_explicit(&((struct kc_task *)owner)->turn, memory_order_relaxed);
+    if (turn != NULL) {
+        /* acquire: pairs with the install's release */
+        const struct kc__turn_ops *ops = atomic_load_explicit(&kc__turns, memory_order_acquire);
+        ops->woken(turn, p);
+    }
+}
+
 /* Wake the owner without a permit (timeout, cancellation). The caller keeps p
  * alive (K3, K4). */
 static void wake_noperm(kc_parker_t *p)
@@ -111,6 +139,7 @@ static void wake_noperm(kc_parker_t *p)
     /* seq_cst: K5(b); acquire side pairs with the owner's CAS to WAITING */
     if (atomic_compare_exchange_strong_explicit(&p->state, &e, P_IDLE, memory_order_seq_cst,
                                                 memory_order_relaxed)) {
+        turn_woken(p, kind, owner);
         if (kind == KIND_TASK)
             kc__task_wake(owner);
         else
@@ -135,6 +164,7 @@ void kc_unpark(kc_parker_t *p)
     uint32_t old = atomic_exchange_explicit(&p->state, P_PERMIT, memory_order_acq_rel);
     if (old != P_WAITING)
         return;
+    turn_woken(p, kind, owner); /* the owner is parked until woken below (K2) */
     if (kind == KIND_TASK)
         kc__task_wake(owner); /* K2 */
     else
@@ -340,6 +370,21 @@ int kc_park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel)
     return kc__park(p, timeout_ns, cancel, true);
 }
 
+/* park_task for a task bound to a turn: it gives the turn away while it
+ * is parked and waits for it again after. */
+static __attribute__((noinline)) int park_turn(kc_parker_t *p, struct kc_task *t,
+                                               int64_t timeout_ns, const kc_cancel_t *cancel,
+                                               bool intr)
+{
+    const struct kc__turn_ops *ops = atomic_load_explicit(&kc__turns, memory_order_acquire);
+    void *turn = atomic_load_explicit(&t->turn, memory_order_relaxed);
+    bool gave = ops->blocking(turn, p);
+    int rc = park_task(p, t, timeout_ns, cancel, intr);
+    if (gave)
+        ops->resumed(turn);
+    return rc;
+}
+
 /* Park on p, which the calling context owns (checked by the caller). */
 static int park_owned(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr)
 {
@@ -350,6 +395,8 @@ static int park_owned(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *can
             return 0;
         if (timeout_ns == 0)
             return (intr && task_cancelled(t)) || kc__cancel_fired_sc(cancel) ? -ECANCELED : -ETIME;
+        if (atomic_load_explicit(&t->turn, memory_order_relaxed) != NULL)
+            return park_turn(p, t, timeout_ns, cancel, intr);
         return park_task(p, t, timeout_ns, cancel, intr);
     }
     if (take_permit(p))
@@ -365,6 +412,8 @@ int kc__park_task_own(struct kc_task *t)
 {
     if (take_permit_own(&t->parker)) /* K6 */
         return 0;
+    if (atomic_load_explicit(&t->turn, memory_order_relaxed) != NULL)
+        return park_turn(&t->parker, t, KC_NO_TIMEOUT, NULL, true);
     return park_task(&t->parker, t, KC_NO_TIMEOUT, NULL, true);
 }
 

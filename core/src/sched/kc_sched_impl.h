@@ -108,7 +108,12 @@ struct kc_task {
     const void *wait_aux;       /* select: the clause array (kc__task_note_arg) */
     int64_t wait_arg;           /* sleep deadline, fd << 8 | events, joined task's id */
     _Atomic int64_t wait_since; /* when a dump first saw this wait; 0: not yet */
+    _Atomic(void *) turn;       /* its turn (kc__task_turn_bind), or NULL; relaxed: the
+                                 * turn's own lock orders what it guards */
 };
+
+/* The installed turn operations (kc_sched_svc.h), or NULL. */
+extern _Atomic(const struct kc__turn_ops *) kc__turns;
 
 /* Counters written by their worker only (relaxed load + store, so no
  * read-modify-write), read by kc_sched_metrics(). */

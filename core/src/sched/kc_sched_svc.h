@@ -173,4 +173,33 @@ int kc__park_task_own(struct kc_task *t);
  * (waits that must not end early: scope destroy, shutdown). */
 int kc__park(kc_parker_t *p, int64_t timeout_ns, const kc_cancel_t *cancel, bool intr);
 
+/* ---- turns (kc_park.c, kc_task.c)
+ * A layer that runs tasks one at a time in an order of its own (the
+ * simulator's virtual clock, kc_sim_clock.c) installs these operations and
+ * binds each of its tasks to a `turn` of its own making. The scheduler then
+ * tells it, for a task bound to a turn: that the task is about to park
+ * (`blocking`: give the turn away if the task holds it; true when it did),
+ * that the park ended (`resumed`, only after a true `blocking`: wait until
+ * the task may run again), that somebody wakes the task through parker p
+ * (`woken`, from the waker, before the task can run: queue it), that a task spawned a child
+ * (`spawned`, in the parent: NULL or the child's turn, which the child
+ * `started` with before its function runs), and that the task finished
+ * (`finished`, after its joiner was woken). None of them is called for a
+ * task that is bound to no turn; with none installed the cost is a load. */
+struct kc__turn_ops {
+    bool (*blocking)(void *turn, const kc_parker_t *p);
+    void (*resumed)(void *turn);
+    void (*woken)(void *turn, const kc_parker_t *p);
+    void *(*spawned)(void *parent_turn);
+    void (*started)(void *turn);
+    void (*finished)(void *turn);
+};
+/* Install ops (a static table), once; later calls with the same table are
+ * no-ops, with another are -EBUSY. Never blocks. */
+int kc__sched_turns_install(const struct kc__turn_ops *ops);
+/* Bind the running task to turn (NULL: unbind). Outside a task: no-op. */
+void kc__task_turn_bind(void *turn);
+/* The running task's turn, or NULL. */
+void *kc__task_turn(void);
+
 #endif /* KCORO_KC_SCHED_SVC_H */

@@ -149,6 +149,25 @@ static int attr_check(const kc_spawn_attr_t *attr)
     return 0;
 }
 
+/* A child that starts on a turn: its function, argument and turn. */
+struct turn_start {
+    kc_coro_fn_t fn;
+    void *arg;
+    void *turn;
+    size_t size;
+    _Alignas(max_align_t) unsigned char bytes[]; /* the argument copied (size > 0) */
+};
+
+static int turn_entry(void *arg)
+{
+    struct turn_start *ts = arg;
+    const struct kc__turn_ops *ops = atomic_load_explicit(&kc__turns, memory_order_acquire);
+    ops->started(ts->turn);
+    int rc = ts->fn(ts->size ? ts->bytes : ts->arg);
+    free(ts);
+    return rc;
+}
+
 int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, void *arg,
                    size_t arg_size, const kc_spawn_attr_t *attr, struct kc_scope *scope)
 {
@@ -164,9 +183,27 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     kc_coro_attr_t ca = KC_CORO_ATTR_INIT;
     ca.stack_size = attr != NULL && attr->stack_size != 0 ? attr->stack_size : s->stack_size;
     ca.name = attr != NULL ? attr->name : NULL;
-    rc = kc__coro_create_copy(&t->co, fn, arg, arg_size, &ca);
+    /* A child of a task bound to a turn may take a turn of its own, in the
+     * parent's (so in the parent's order), and start with it. */
+    struct kc_task *me =
+        atomic_load_explicit(&kc__turns, memory_order_relaxed) != NULL ? kc__task_self() : NULL;
+    void *mine = me != NULL ? atomic_load_explicit(&me->turn, memory_order_relaxed) : NULL;
+    void *turn =
+        mine != NULL ? atomic_load_explicit(&kc__turns, memory_order_acquire)->spawned(mine) : NULL;
+    struct turn_start *ts = NULL;
+    if (turn != NULL) {
+        rc = -ENOMEM;
+        if ((ts = malloc(sizeof(*ts) + arg_size)) == NULL)
+            goto out_turn;
+        *ts = (struct turn_start){fn, arg, turn, arg_size};
+        if (arg_size)
+            memcpy(ts->bytes, arg, arg_size);
+        rc = kc__coro_create_copy(&t->co, turn_entry, ts, 0, &ca);
+    } else {
+        rc = kc__coro_create_copy(&t->co, fn, arg, arg_size, &ca);
+    }
     if (rc < 0)
-        goto out_free;
+        goto out_turn;
     kc__coro_set_owner(t->co, t); /* A1 */
     t->sched = s;
     kc__parker_init_task(&t->parker, t);
@@ -192,7 +229,10 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
 out_coro:
     kc__ctx_release(t);
     kc_coro_destroy(t->co);
-out_free:
+out_turn:
+    free(ts);
+    if (turn != NULL) /* never started: its turn goes as if it had finished */
+        atomic_load_explicit(&kc__turns, memory_order_acquire)->finished(turn);
     task_release(s, t);
 out_live:
     kc__sched_live_dec(s);
@@ -232,9 +272,23 @@ int kc_sched_spawn_copy(kc_sched_t *s, kc_task_t **out, kc_coro_fn_t fn, const v
     return kc__task_spawn(s, out, fn, (void *)(uintptr_t)arg, arg_size, attr, NULL);
 }
 
+void kc__task_turn_bind(void *turn)
+{
+    struct kc_task *t = kc__task_self();
+    if (t != NULL)
+        atomic_store_explicit(&t->turn, turn, memory_order_relaxed);
+}
+
+void *kc__task_turn(void)
+{
+    struct kc_task *t = kc__task_self();
+    return t != NULL ? atomic_load_explicit(&t->turn, memory_order_relaxed) : NULL;
+}
+
 void kc__task_finish(struct kc_worker *w, struct kc_task *t)
 {
     struct kc_sched *s = t->sched;
+    void *turn = atomic_load_explicit(&t->turn, memory_order_relaxed);
     int status = 0;
     kc_coro_status(t->co, &status);
     KC_STAT_ADD(w, finished, 1);
@@ -248,7 +302,10 @@ void kc__task_finish(struct kc_worker *w, struct kc_task *t)
     bool free_now = !t->handle; /* A2 */
     if (t->joiner != NULL)
         kc_unpark(t->joiner); /* A3 */
+    atomic_store_explicit(&t->turn, NULL, memory_order_relaxed);
     kc__unlock(&t->lock);
+    if (turn != NULL) /* after the joiner queued for its turn: in order */
+        atomic_load_explicit(&kc__turns, memory_order_acquire)->finished(turn);
     if (free_now)
         kc__task_free(t);
     kc__sched_live_dec(s);

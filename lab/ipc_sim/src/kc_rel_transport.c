@@ -40,6 +40,8 @@
 #include "kcoro/park.h"
 #include "kcoro/sched.h"
 
+#include "sched/kc_sched_svc.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -767,14 +769,16 @@ static int rx_loop(rel_ep_t *e)
  * its first step to its last; its last step tells the closer. */
 static int pump(rel_ep_t *e, kc_sim_ticket_t *tk, int (*loop)(rel_ep_t *))
 {
-    if (e->clk)
+    if (e->clk && tk) /* else adopted: an actor since its spawn */
         kc_sim_clock_join(e->clk, tk);
     loop(e);
     pthread_mutex_lock(&e->lk);
     e->pumps_live--;
     wake(e, &e->closer);
     pthread_mutex_unlock(&e->lk);
-    if (e->clk)
+    /* A coroutine of an adopting clock keeps its place to its end, so the
+     * closer that joins it is woken in its turn (kc_sim_clock.c). */
+    if (e->clk && !kc__task_turn())
         kc_sim_clock_leave(e->clk);
     return 0;
 }
@@ -859,7 +863,9 @@ static void *tx_thread(void *arg)
  * then tx), so their order does not depend on which starts first. */
 static int start_pumps(rel_ep_t *e)
 {
-    if (e->clk) {
+    /* An actor of an adopting clock spawns actors: no tickets needed. */
+    bool adopted = e->clk && kc__sim_clock_adopts(e->clk) && kc__task_turn() != NULL;
+    if (e->clk && !adopted) {
         int rc = kc_sim_clock_ticket(e->clk, &e->tk_rx);
         if (rc < 0)
             return rc;
