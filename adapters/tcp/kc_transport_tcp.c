@@ -639,6 +639,7 @@ static const kc_transport_ops_t tcp_ops = {
     tcp_send_frames,
     NULL, /* clock: real time */
     0,    /* flags: not a wrapper */
+    NULL, /* pending: frames are read straight from the socket, none held */
 };
 
 KC_API int kc_tcp_register(void)

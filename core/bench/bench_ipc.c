@@ -3,7 +3,10 @@
  * Two processes (fork), both pinned by kc_bench_place() to the same CPUs as
  * the peers in core/bench/peers/ipc_*.c, one scheduler worker each. RPC
  * (kcoro/ipc.h) against a server whose handler for command 1 echoes its
- * payload (a malloc'd copy, as a handler's reply is):
+ * payload (a malloc'd copy, as a handler's reply is), run as a task per
+ * request (the default); command 2 is the same handler registered
+ * KC_RPC_INLINE (it runs on the connection's rx coroutine, as the peers'
+ * servers echo in their loop), measured beside:
  *   ipc.rpc_rtt_64          ns     kc_rpc_call() of 64 bytes over unix:, one
  *                                  outstanding, no deadline
  *   ipc.rpc_inflight64      req/s  a window of 64 requests in flight on one
@@ -20,6 +23,8 @@
  *                                  have touched their memory), ungated
  *   ipc.rpc_rtt_64_tcp      ns     rpc_rtt_64 over tcp://127.0.0.1
  *                                  (libkcoro-tcp)
+ *   ipc.rpc_rtt_64_inline     ns     rpc_rtt_64 with the inline handler
+ *   ipc.rpc_inflight64_inline req/s  rpc_inflight64 with the inline handler
  * A process's resident set holds its heap, its coroutine stacks and its
  * poller, and none of the kernel's socket buffers or descriptor tables:
  * that is the "kernel buffers excluded" of conn_idle_bytes, and the method
@@ -57,6 +62,7 @@
 #define WINDOW 64
 #define IDLE_CONNS 1000
 #define CMD_ECHO 1
+#define CMD_ECHO_INLINE 2
 
 static kc_sched_t *one_worker(void)
 {
@@ -285,7 +291,8 @@ static int rpc_serve(void *arg)
     kc_rpc_router_t *r;
     kc_ipc_server_t *srv;
     kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
-    if (kc_rpc_router_create(&r) != 0 || kc_rpc_router_add(r, CMD_ECHO, echo_handler, NULL) != 0)
+    if (kc_rpc_router_create(&r) != 0 || kc_rpc_router_add(r, CMD_ECHO, echo_handler, NULL) != 0 ||
+        kc_rpc_router_add_flags(r, CMD_ECHO_INLINE, echo_handler, NULL, KC_RPC_INLINE) != 0)
         return 1;
     o.router = r;
     if (kc_ipc_listen(&srv, sv->url, &o) != 0)
@@ -366,6 +373,7 @@ struct rpc_client {
     kc_ipc_conn_t *c;
     long iters;
     double result;
+    uint16_t cmd; /* CMD_ECHO (a task) or CMD_ECHO_INLINE */
 };
 
 static int rpc_connect(void *arg)
@@ -391,7 +399,7 @@ static int rpc_calls(void *arg)
     for (long i = 0; i < c->iters; i++) {
         void *p = NULL;
         size_t n = 0;
-        if (kc_rpc_call(c->c, CMD_ECHO, 0, buf, sizeof buf, KC_NO_TIMEOUT, NULL, &p, &n) != 0 ||
+        if (kc_rpc_call(c->c, c->cmd, 0, buf, sizeof buf, KC_NO_TIMEOUT, NULL, &p, &n) != 0 ||
             n != sizeof buf || memcmp(p, buf, n) != 0)
             return 1;
         free(p);
@@ -410,7 +418,7 @@ static int rpc_window(void *arg)
     uint64_t t0 = kc_bench_now_ns();
     long sent = 0;
     for (; sent < WINDOW && sent < c->iters; sent++)
-        if (kc_rpc_send_async(c->c, CMD_ECHO, 0, buf, sizeof buf, NULL, &f[sent]) != 0)
+        if (kc_rpc_send_async(c->c, c->cmd, 0, buf, sizeof buf, NULL, &f[sent]) != 0)
             return 1;
     for (long got = 0; got < c->iters; got++) {
         void *p = NULL;
@@ -420,7 +428,7 @@ static int rpc_window(void *arg)
             return 1;
         free(p);
         if (sent < c->iters) {
-            if (kc_rpc_send_async(c->c, CMD_ECHO, 0, buf, sizeof buf, NULL, &f[k]) != 0)
+            if (kc_rpc_send_async(c->c, c->cmd, 0, buf, sizeof buf, NULL, &f[k]) != 0)
                 return 1;
             sent++;
         }
@@ -554,7 +562,8 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "unix:/tmp/kcoro-bench-ipc-%ld.sock", (long)getpid());
     snprintf(rpc_unix, sizeof rpc_unix, "unix:/tmp/kcoro-bench-rpc-%ld.sock", (long)getpid());
     free_tcp_url(rpc_tcp, sizeof rpc_tcp);
-    bool ru = want("ipc.rpc_rtt_64") || want("ipc.rpc_inflight64");
+    bool ru = want("ipc.rpc_rtt_64") || want("ipc.rpc_inflight64") ||
+              want("ipc.rpc_rtt_64_inline") || want("ipc.rpc_inflight64_inline");
     bool rt = want("ipc.rpc_rtt_64_tcp");
     bool tu = want("ipc.transport_rtt_64") || want("ipc.transport_inflight64");
     bool tt = want("ipc.transport_rtt_64_tcp");
@@ -567,18 +576,25 @@ int main(int argc, char **argv)
 
     kc_sched_t *s = one_worker();
     if (ru) {
-        struct rpc_client r = {s, rpc_unix, NULL, kc_bench_iters(50000), 0};
+        struct rpc_client r = {s, rpc_unix, NULL, kc_bench_iters(50000), 0, CMD_ECHO};
         rpc_run(&r, rpc_connect);
         if (want("ipc.rpc_rtt_64"))
             kc_bench_measure("ipc.rpc_rtt_64", "ns", rpc_rtt, &r);
+        r.cmd = CMD_ECHO_INLINE;
+        if (want("ipc.rpc_rtt_64_inline"))
+            kc_bench_measure("ipc.rpc_rtt_64_inline", "ns", rpc_rtt, &r);
         r.iters = kc_bench_iters(200000);
+        r.cmd = CMD_ECHO;
         if (want("ipc.rpc_inflight64"))
             kc_bench_measure("ipc.rpc_inflight64", "req/s", rpc_inflight, &r);
+        r.cmd = CMD_ECHO_INLINE;
+        if (want("ipc.rpc_inflight64_inline"))
+            kc_bench_measure("ipc.rpc_inflight64_inline", "req/s", rpc_inflight, &r);
         rpc_run(&r, rpc_close);
         reap(rpc_unix_srv);
     }
     if (rt) {
-        struct rpc_client r = {s, rpc_tcp, NULL, kc_bench_iters(50000), 0};
+        struct rpc_client r = {s, rpc_tcp, NULL, kc_bench_iters(50000), 0, CMD_ECHO};
         rpc_run(&r, rpc_connect);
         kc_bench_measure("ipc.rpc_rtt_64_tcp", "ns", rpc_rtt, &r);
         rpc_run(&r, rpc_close);

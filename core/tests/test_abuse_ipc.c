@@ -56,6 +56,10 @@ static void test_abuse_ipc_null_handles(void **state)
     assert_int_equal(kc_rpc_router_add(NULL, 1, handler, NULL), -EINVAL);
     assert_int_equal(kc_rpc_router_create(&r), 0);
     assert_int_equal(kc_rpc_router_add(r, 1, NULL, NULL), -EINVAL);
+    assert_int_equal(kc_rpc_router_add_flags(NULL, 1, handler, NULL, 0), -EINVAL);
+    assert_int_equal(kc_rpc_router_add_flags(r, 1, NULL, NULL, KC_RPC_INLINE), -EINVAL);
+    assert_int_equal(kc_rpc_router_add_flags(r, 1, handler, NULL, 2), -EINVAL);
+    assert_int_equal(kc_rpc_router_add_flags(r, 1, handler, NULL, ~0u), -EINVAL);
     assert_int_equal(kc_rpc_router_destroy(r), 0);
     assert_int_equal(kc_rpc_router_destroy(NULL), 0);
     assert_int_equal(kc_ipc_listen(NULL, "mem:abuse-ipc", NULL), -EINVAL);

@@ -158,6 +158,8 @@ static void test_abuse_transport_endpoints_null_and_stale(void **state)
     assert_int_equal(kc_transport_poll_handle(l), -ENOTSUP); /* mem: no fd */
     assert_null(kc_transport_clock(NULL));
     assert_null(kc_transport_clock(l)); /* mem: real time */
+    assert_int_equal(kc_transport_pending(NULL), 0);
+    assert_int_equal(kc_transport_pending(l), 0); /* a listener holds no frames */
     assert_int_equal(kc_transport_send_frame(l, &h, NULL, 0, 0, NULL), -EINVAL); /* listener */
     assert_int_equal(kc_transport_connect("mem:abuse", &o, &c, INT64_MAX, NULL), 0);
     assert_int_equal(kc_transport_accept(l, &s, NULL, INT64_MAX, NULL), 0);

@@ -86,7 +86,13 @@ struct kc_ipc_handler {
     kc_timer_t timer;
     _Atomic bool deadline_fired;
     bool cancelled_by_peer;
-    uint8_t *msg; /* the request message (prefix first); freed at the end */
+    bool inline_run; /* KC_RPC_INLINE: run on rx (no token, no timer) */
+    uint8_t *msg;    /* the request message (prefix first); freed at the end */
+    /* an inline handler's result, when its reply had to wait for room in
+     * the queue (a task then queues it) */
+    int rc;
+    void *out;
+    size_t out_len;
 };
 
 /* One waiter for room in the tx queue. */
@@ -126,6 +132,7 @@ struct kc_ipc_conn {
     /* requests: the message layer, ids, futures and handlers */
     const struct kc__ipc_msg_ops *msg;
     uint32_t next_id;
+    uint32_t inline_queued; /* inline replies rx queued (rx only) */
     struct kc_idmap awaiters;
     struct kc_idmap handlers;
     bool accepted_any;
@@ -168,11 +175,14 @@ int kc__ipc_enqueue(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t i
  * the one-writer rule and nothing would batch with it: the queue is empty,
  * no one is writing, at most one handler runs (the caller), and the
  * message fits one frame. The caller then holds the link (tx_busy) until
- * the frame is out, waiting as tx would (no timeout, the connection's
- * token). Returns 1 (not taken: queue it), 0 (sent) or a negative errno
- * (the link failed; the connection is ended as tx would end it). */
+ * the frame is out, waiting as tx would (timeout_ns KC_NO_TIMEOUT, the
+ * connection's token), or not at all (timeout_ns 0: rx, which must not
+ * wait for the link to drain, tries once). Returns 1 (not taken, or the
+ * link full with nothing sent: queue it), 0 (sent) or a negative errno
+ * (the link failed, or a frame went out in part: the connection is ended
+ * as tx would end it). */
 int kc__ipc_send_direct(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t id,
-                        const uint8_t *prefix, const void *payload, size_t len);
+                        const uint8_t *prefix, const void *payload, size_t len, int64_t timeout_ns);
 
 /* The message layer a connection hands complete messages to: requests,
  * replies and cancels arrive here, and the connection's end and a peer's

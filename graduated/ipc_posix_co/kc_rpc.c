@@ -105,6 +105,7 @@ static uint32_t deadline_us(int64_t timeout_ns)
 
 struct route {
     uint16_t cmd;
+    uint32_t flags;
     kc_rpc_handler_t fn;
     void *arg;
 };
@@ -129,7 +130,13 @@ KC_API int kc_rpc_router_create(kc_rpc_router_t **out)
 
 KC_API int kc_rpc_router_add(kc_rpc_router_t *r, uint16_t cmd, kc_rpc_handler_t fn, void *arg)
 {
-    if (r == NULL || fn == NULL)
+    return kc_rpc_router_add_flags(r, cmd, fn, arg, 0);
+}
+
+KC_API int kc_rpc_router_add_flags(kc_rpc_router_t *r, uint16_t cmd, kc_rpc_handler_t fn, void *arg,
+                                   uint32_t flags)
+{
+    if (r == NULL || fn == NULL || (flags & ~KC_RPC_INLINE) != 0)
         return -EINVAL;
     int rc = 0;
     pthread_rwlock_wrlock(&r->lock);
@@ -149,7 +156,7 @@ KC_API int kc_rpc_router_add(kc_rpc_router_t *r, uint16_t cmd, kc_rpc_handler_t 
         }
         r->n++;
     }
-    r->r[i] = (struct route){cmd, fn, arg};
+    r->r[i] = (struct route){cmd, flags, fn, arg};
 out_unlock:
     pthread_rwlock_unlock(&r->lock);
     return rc;
@@ -165,7 +172,8 @@ KC_API int kc_rpc_router_destroy(kc_rpc_router_t *r)
     return 0;
 }
 
-static bool route_find(kc_rpc_router_t *r, uint16_t cmd, kc_rpc_handler_t *fn, void **arg)
+static bool route_find(kc_rpc_router_t *r, uint16_t cmd, kc_rpc_handler_t *fn, void **arg,
+                       uint32_t *flags)
 {
     if (r == NULL)
         return false;
@@ -175,6 +183,7 @@ static bool route_find(kc_rpc_router_t *r, uint16_t cmd, kc_rpc_handler_t *fn, v
         if (r->r[i].cmd == cmd) {
             *fn = r->r[i].fn;
             *arg = r->r[i].arg;
+            *flags = r->r[i].flags;
             found = true;
         }
     }
@@ -444,46 +453,131 @@ static void on_deadline(void *arg)
     kc_cancel_trigger(h->cancel);
 }
 
+/* Free h and what it holds, after its reply went out or was queued (or
+ * the connection died): it leaves the handler map. */
+static void retire(struct kc_ipc_handler *h)
+{
+    kc_ipc_conn_t *c = h->conn;
+    pthread_mutex_lock(&c->lock);
+    kc__idmap_del(&c->handlers, &h->node);
+    kc__ipc_wake_state(c);
+    pthread_mutex_unlock(&c->lock);
+    if (h->cancel != c->life)
+        kc_cancel_destroy(h->cancel);
+    free(h->msg);
+    free(h);
+    kc__ipc_unref(c);
+}
+
+/* h's handler returned rc with (out, out_len): check the reply and build
+ * its prefix in pre; rc becomes the status sent. */
+static int reply_check(struct kc_ipc_handler *h, int rc, void **out, size_t *out_len, uint8_t *pre)
+{
+    kc_ipc_conn_t *c = h->conn;
+    if (rc > 0)
+        rc = 0;
+    if (rc < 0 || *out_len > (size_t)c->neg.max_msg - KC_RPC_PREFIX_SIZE ||
+        (*out_len > 0 && *out == NULL)) {
+        if (rc == 0)
+            rc = *out == NULL ? -EINVAL : -EMSGSIZE;
+        free(*out);
+        *out = NULL;
+        *out_len = 0;
+    }
+    kc__rpc_prefix_put(pre, h->req.cmd, kc_rpc_status_to_wire(rc), 0);
+    return rc;
+}
+
+/* The task of a request: runs its handler, or (fn NULL) queues the reply
+ * of an inline handler that found the queue full. */
 static int handler_main(void *arg)
 {
     struct kc_ipc_handler *h = arg;
     kc_ipc_conn_t *c = h->conn;
+    uint8_t pre[KC_RPC_PREFIX_SIZE];
+    if (h->fn == NULL) {
+        reply_check(h, h->rc, &h->out, &h->out_len, pre);
+        kc__ipc_enqueue(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, h->out, h->out_len,
+                        false, KC_NO_TIMEOUT, c->life);
+        free(h->out);
+        retire(h);
+        return 0;
+    }
     void *out = NULL;
     size_t out_len = 0;
     int rc = h->fn(&h->req, h->arg, &out, &out_len);
     kc_timer_stop(&h->timer);
     if (rc == -ECANCELED && atomic_load_explicit(&h->deadline_fired, memory_order_relaxed))
         rc = -ETIME;
-    if (rc > 0)
-        rc = 0;
-    if (rc < 0 || out_len > (size_t)c->neg.max_msg - KC_RPC_PREFIX_SIZE ||
-        (out_len > 0 && out == NULL)) {
-        if (rc == 0)
-            rc = out == NULL ? -EINVAL : -EMSGSIZE;
-        free(out);
-        out = NULL;
-        out_len = 0;
-    }
-    uint8_t pre[KC_RPC_PREFIX_SIZE];
-    kc__rpc_prefix_put(pre, h->req.cmd, kc_rpc_status_to_wire(rc), 0);
+    reply_check(h, rc, &out, &out_len, pre);
     /* Send or queue the reply before leaving the handler map, so a
      * draining shutdown never sees "no handlers" with the reply not yet
      * queued. The lone handler of a quiet connection writes its reply
      * itself: no copy into the queue, no hop through tx. */
-    if (kc__ipc_send_direct(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len) ==
-        1)
+    if (kc__ipc_send_direct(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len,
+                            KC_NO_TIMEOUT) == 1)
         kc__ipc_enqueue(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len, false,
                         KC_NO_TIMEOUT, c->life);
     free(out);
-    pthread_mutex_lock(&c->lock);
-    kc__idmap_del(&c->handlers, &h->node);
-    kc__ipc_wake_state(c);
-    pthread_mutex_unlock(&c->lock);
-    kc_cancel_destroy(h->cancel);
-    free(h->msg);
-    free(h);
-    kc__ipc_unref(c);
+    retire(h);
     return 0;
+}
+
+enum {
+    INLINE_DIRECT_MAX = 4096,
+    INLINE_BURST = 16
+};
+
+/* Run an inline handler on rx, then send its reply (directly when the
+ * link is free), queue it if there is room, or leave it to a task that
+ * waits for room: rx itself never waits for the queue. */
+static void run_inline(struct kc_ipc_handler *h)
+{
+    kc_ipc_conn_t *c = h->conn;
+    void *out = NULL;
+    size_t out_len = 0;
+    int rc = h->fn(&h->req, h->arg, &out, &out_len);
+    uint8_t pre[KC_RPC_PREFIX_SIZE];
+    rc = reply_check(h, rc, &out, &out_len, pre);
+    /* Nothing more to read: a small reply goes out now, as a lone
+     * handler's does, if the link takes it at once (rx never waits for the
+     * link to drain; a frame of at most INLINE_DIRECT_MAX bytes goes into
+     * a unix socket whole or not at all). More requests held: queue it, so
+     * the replies to the ones rx runs next leave with it in one batch. */
+    int q = 1;
+    if (out_len <= INLINE_DIRECT_MAX && kc_transport_pending(c->tp) == 0)
+        q = kc__ipc_send_direct(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len,
+                                0);
+    if (q == 1) {
+        q = kc__ipc_enqueue(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len,
+                            false, 0, NULL);
+        /* A long burst: let tx send what is queued every INLINE_BURST
+         * replies, so the peer gets the first answers while rx reads on
+         * (replies held until the whole burst is read turn a window of
+         * requests into lockstep batches). */
+        if (q == 0 && ++c->inline_queued % INLINE_BURST == 0)
+            kc_sched_yield();
+    }
+    if (q == -EAGAIN) {
+        h->fn = NULL; /* the task queues the reply */
+        h->rc = rc;
+        h->out = out;
+        h->out_len = out_len;
+        kc_task_t *t;
+        kc_spawn_attr_t a = KC_SPAWN_ATTR_INIT;
+        a.name = "ipc-reply";
+        if (kc_sched_spawn(c->sched, &t, handler_main, h, &a) == 0) {
+            kc_sched_detach(t);
+            return;
+        }
+        /* No task: the reply is lost; the caller gets its timeout or the
+         * connection's end. Counted as refused. */
+        pthread_mutex_lock(&c->lock);
+        c->refused++;
+        pthread_mutex_unlock(&c->lock);
+    }
+    free(out);
+    retire(h);
 }
 
 static void refuse(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, uint32_t id, int rc)
@@ -501,6 +595,7 @@ static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint
     kc__rpc_prefix_get(buf, &cmd, &st, &dl);
     kc_rpc_handler_t fn = NULL;
     void *arg = NULL;
+    uint32_t flags = 0;
     int why = 0;
     pthread_mutex_lock(&c->lock);
     c->req_received++;
@@ -513,14 +608,16 @@ static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint
         why = -ECONNREFUSED;
     else if (c->handlers.count >= c->max_handlers || kc__idmap_find(&c->handlers, id))
         why = -EBUSY;
-    else if (!route_find(c->router, cmd, &fn, &arg))
+    else if (!route_find(c->router, cmd, &fn, &arg, &flags))
         why = -ENOTSUP;
     else if (dl == 0)
         why = -ETIME;
     struct kc_ipc_handler *h = NULL;
     if (why == 0 && (h = calloc(1, sizeof *h)) == NULL)
         why = -ENOMEM;
-    if (why == 0 && kc_cancel_create(&h->cancel, c->life) < 0) {
+    if (why == 0 && (flags & KC_RPC_INLINE))
+        h->cancel = c->life; /* no token of its own: nothing can fire one */
+    else if (why == 0 && kc_cancel_create(&h->cancel, c->life) < 0) {
         free(h);
         why = -ENOMEM;
     }
@@ -540,9 +637,14 @@ static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint
     h->msg = buf;
     h->req = (kc_rpc_req_t){
         c, cmd, chan_id, id, buf + KC_RPC_PREFIX_SIZE, len - KC_RPC_PREFIX_SIZE, h->cancel};
+    h->inline_run = (flags & KC_RPC_INLINE) != 0;
     kc__idmap_put(&c->handlers, &h->node);
     kc__ipc_ref(c);
     pthread_mutex_unlock(&c->lock);
+    if (h->inline_run) {
+        run_inline(h);
+        return;
+    }
     kc_timer_init(&h->timer, on_deadline, h);
     if (dl != KC_RPC_NO_DEADLINE)
         kc_timer_start(&h->timer, c->sched, (int64_t)dl * 1000);
@@ -573,7 +675,8 @@ static void rpc_on_cancel(kc_ipc_conn_t *c, uint32_t id)
     if (n != NULL) {
         struct kc_ipc_handler *h = (struct kc_ipc_handler *)(void *)n;
         h->cancelled_by_peer = true;
-        kc_cancel_trigger(h->cancel); /* safe: h stays in the map until its token is gone */
+        if (!h->inline_run)               /* an inline one's token is the connection's */
+            kc_cancel_trigger(h->cancel); /* safe: h stays in the map until its token is gone */
     }
     pthread_mutex_unlock(&c->lock);
 }

@@ -568,6 +568,13 @@ static int unix_poll_handle(void *self)
     return ((struct unix_ep *)self)->fd;
 }
 
+/* The bytes already read into the staging buffer and not handed out. */
+static size_t unix_pending(void *self)
+{
+    const struct unix_ep *e = self;
+    return e->slen - e->spos;
+}
+
 static int unix_stats(void *self, kc_transport_stats_t *out)
 {
     struct unix_listener *l = self;
@@ -593,4 +600,5 @@ const kc_transport_ops_t kc__transport_unix_ops = {
     .poll_handle = unix_poll_handle,
     .send_frames = unix_send_frames,
     .stats = unix_stats,
+    .pending = unix_pending,
 };

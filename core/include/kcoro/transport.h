@@ -306,6 +306,11 @@ typedef struct kc_transport_ops {
     struct kc_sim_clock *(*clock)(void *self);
     /* KC_TRANSPORT_OPS_* (0 when `size` does not cover it). */
     uint32_t flags;
+    /* optional (NULL: 0, nothing known): bytes received and held by the
+     * endpoint, which recv_frame hands out without waiting for the link
+     * (kc_transport_pending()). Never blocks. Read only when `size`
+     * covers it. */
+    size_t (*pending)(void *self);
 } kc_transport_ops_t;
 
 /* KC_TRANSPORT_OPS_WRAPS: the backend's address is another URL, which it
@@ -353,6 +358,14 @@ KC_API int kc_transport_interpose(const char *scheme);
  * in real time (the monotonic clock), when t is NULL, or when its backend
  * has no clock hook. Never blocks. */
 KC_API struct kc_sim_clock *kc_transport_clock(kc_transport_t *t);
+
+/* Bytes endpoint t has received and holds (a frame or part of one) that
+ * kc_transport_recv_frame() returns without waiting for the link: 0 when
+ * it holds none, when its backend cannot tell (no `pending` hook), for a
+ * listener, or for NULL t. A reader that answers what it reads uses it to send an answer at
+ * once when nothing else waits to be read, and to let answers pile up into
+ * one batch when more does. Never blocks. */
+KC_API size_t kc_transport_pending(kc_transport_t *t);
 
 /* Listen on url. opts may be NULL (KC_TRANSPORT_OPTS_INIT).
  * OUT *out: GIVES a listener; free it with kc_transport_close().

@@ -328,7 +328,7 @@ static struct kc_ipc_txitem *take_items(kc_ipc_conn_t *c)
 }
 
 int kc__ipc_send_direct(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t id,
-                        const uint8_t *prefix, const void *payload, size_t len)
+                        const uint8_t *prefix, const void *payload, size_t len, int64_t timeout_ns)
 {
     size_t total = KC_RPC_PREFIX_SIZE + len;
     pthread_mutex_lock(&c->lock);
@@ -343,7 +343,9 @@ int kc__ipc_send_direct(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32
                          {(void *)(uintptr_t)payload, len}};
     kc_frame_out_t f = {
         {KC_WIRE_VERSION, type, 0, chan_id, id, (uint32_t)total}, v, len > 0 ? 2 : 1};
-    int rc = kc_transport_send_frames(c->tp, &f, 1, KC_NO_TIMEOUT, c->life);
+    int rc = kc_transport_send_frames(c->tp, &f, 1, timeout_ns, c->life);
+    if (rc == -EAGAIN && timeout_ns == 0)
+        rc = 1; /* the link is full and nothing went out: queue it */
     pthread_mutex_lock(&c->lock);
     c->tx_busy = false;
     if (rc == 0) {
@@ -360,7 +362,7 @@ int kc__ipc_send_direct(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32
     pthread_mutex_unlock(&c->lock);
     if (rc < 0 && rc != -ECANCELED)
         kc__ipc_die(c, link_error(c, rc));
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 /* Send the channel layer's next frame, if it has one; ask it again next

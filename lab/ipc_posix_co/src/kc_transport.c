@@ -307,6 +307,15 @@ KC_API struct kc_sim_clock *kc_transport_clock(kc_transport_t *t)
     return t->ops->clock(t->self);
 }
 
+KC_API size_t kc_transport_pending(kc_transport_t *t)
+{
+    if (t == NULL || t->listener ||
+        t->ops->size < offsetof(kc_transport_ops_t, pending) + sizeof t->ops->pending ||
+        t->ops->pending == NULL)
+        return 0;
+    return t->ops->pending(t->self);
+}
+
 KC_API int kc_transport_poll_handle(kc_transport_t *t)
 {
     if (t == NULL)

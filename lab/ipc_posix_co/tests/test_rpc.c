@@ -64,6 +64,89 @@ static void test_echo_every_size_over_unix(void **state)
     echo_sizes(url);
 }
 
+/* KC_RPC_INLINE: the handler runs on the server's rx coroutine (the same
+ * task for every request of the connection), with the connection's token;
+ * replies go out directly, through the queue, or (the queue full) through
+ * a task that waits for room: every call gets its own payload back. */
+enum {
+    CMD_INLINE = 5
+};
+static kc_task_t *_Atomic inline_task;
+static atomic_long inline_elsewhere, inline_fired;
+
+static int h_inline(const kc_rpc_req_t *r, void *arg, void **out, size_t *len)
+{
+    kc_task_t *me = kc_sched_self(), *was = NULL;
+    if (!atomic_compare_exchange_strong(&inline_task, &was, me) && was != me)
+        atomic_fetch_add(&inline_elsewhere, 1);
+    if (kc_cancel_is_triggered(r->cancel))
+        atomic_fetch_add(&inline_fired, 1);
+    return h_echo(r, arg, out, len);
+}
+
+static void inline_calls(const char *url, size_t txq, size_t size, int window, int rounds)
+{
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.tx_queue_bytes = txq;
+    struct ipc_env e;
+    assert_int_equal(env_up(&e, url, 2, &o), 0);
+    assert_int_equal(kc_rpc_router_add_flags(e.router, CMD_INLINE, h_inline, NULL, KC_RPC_INLINE),
+                     0);
+    atomic_store(&inline_task, NULL);
+    atomic_store(&inline_elsewhere, 0);
+    atomic_store(&inline_fired, 0);
+    uint8_t *b = malloc(size * (size_t)window);
+    kc_rpc_future_t **f = calloc((size_t)window, sizeof *f);
+    long calls = 0;
+    for (int round = 0; round < rounds; round++) {
+        for (int i = 0; i < window; i++) {
+            memset(b + (size_t)i * size, (int)(round * window + i), size);
+            assert_int_equal(kc_rpc_send_timed(e.cli, CMD_INLINE, 0, b + (size_t)i * size, size,
+                                               KC_NO_TIMEOUT, NULL, NULL, &f[i]),
+                             0);
+        }
+        for (int i = 0; i < window; i++) {
+            int rc = -1;
+            void *out = NULL;
+            size_t len = 0;
+            assert_int_equal(kc_rpc_await(f[i], 10000 * MS, NULL, &rc, &out, &len), 0);
+            assert_int_equal(len, size);
+            assert_memory_equal(out, b + (size_t)i * size, size);
+            free(out);
+            calls++;
+        }
+    }
+    assert_int_equal(atomic_load(&ipc_seen.calls), calls);
+    assert_int_equal(atomic_load(&inline_elsewhere), 0);
+    assert_int_equal(atomic_load(&inline_fired), 0);
+    kc_ipc_stats_t ss = env_stats(e.svc);
+    assert_int_equal(ss.req_received, calls);
+    assert_int_equal(ss.replies_sent, calls);
+    assert_int_equal(ss.refused, 0);
+    /* A reply leaves before its handler leaves the map: wait (bounded). */
+    for (int64_t t0 = ipc_now(); ss.handlers != 0 && ipc_now() - t0 < 5000 * MS;
+         ss = env_stats(e.svc))
+        ipc_usleep(1000);
+    assert_int_equal(ss.handlers, 0);
+    assert_int_equal(env_stats(e.cli).replies_taken, calls);
+    free(f);
+    free(b);
+    env_down(&e);
+}
+
+static void test_inline_handler_runs_on_rx(void **state)
+{
+    (void)state;
+    char url[108];
+    ipc_unix_url(url, sizeof url, "inline");
+    inline_calls(url, 0, 64, 1, 200);    /* one at a time: direct replies */
+    inline_calls(url, 0, 64, 64, 20);    /* a window: batched replies */
+    inline_calls(url, 1, 100000, 16, 4); /* a full queue: replies wait in tasks */
+    ipc_mem_url(url, sizeof url, "inline");
+    inline_calls(url, 0, 64, 64, 20);
+    inline_calls(url, 1, 100000, 16, 4);
+}
+
 static void test_errors_travel_as_the_same_errno(void **state)
 {
     (void)state;
@@ -319,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_echo_every_size_over_mem),
         cmocka_unit_test(test_echo_every_size_over_unix),
         cmocka_unit_test(test_errors_travel_as_the_same_errno),
+        cmocka_unit_test(test_inline_handler_runs_on_rx),
         cmocka_unit_test(test_hanging_handler_times_out_and_is_cancelled),
         cmocka_unit_test(test_cancel_reaches_the_handler),
         cmocka_unit_test(test_goaway_lets_accepted_requests_finish),
