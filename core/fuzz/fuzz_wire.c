@@ -99,7 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(kc_frame_encode(&h, again) == KC_FRAME_HDR_SIZE);
         CHECK(memcmp(again, data + at, KC_FRAME_HDR_SIZE) == 0);
         CHECK(h.version == KC_WIRE_VERSION && h.type >= KC_FRAME_HELLO &&
-              h.type <= KC_FRAME_TYPE_MAX && (h.flags & ~KC_FRAME_F_KNOWN) == 0);
+              h.type <= KC_FRAME_TYPE_MAX && (h.flags & ~KC_FRAME_F_KNOWN) == 0 &&
+              ((h.flags & KC_FRAME_F_CREDIT) == 0 || h.type == KC_FRAME_DATA));
         at += KC_FRAME_HDR_SIZE;
         if (h.len > limit || h.len > size - at)
             break; /* a connection refuses it before allocating */

@@ -122,6 +122,11 @@ static void test_abuse_mux_bad_arguments(void **state)
     assert_int_equal(kc_mux_set_conn_window(p.b, 0), -EINVAL);
     assert_int_equal(kc_mux_set_conn_window(p.b, KC_MUX_CONN_MIN - 1), -EINVAL);
     assert_int_equal(kc_mux_set_conn_window(p.b, UINT32_MAX), -EBUSY); /* stale: running */
+    assert_int_equal(kc_mux_set_conn_memory(NULL, KC_MUX_CONN_MIN, KC_MUX_CONN_LIMIT), -EINVAL);
+    assert_int_equal(kc_mux_set_conn_memory(p.b, 0, KC_MUX_CONN_LIMIT), -EINVAL);
+    assert_int_equal(kc_mux_set_conn_memory(p.b, KC_MUX_CONN_MIN - 1, UINT32_MAX), -EINVAL);
+    assert_int_equal(kc_mux_set_conn_memory(p.b, KC_MUX_CONN_LIMIT, KC_MUX_CONN_MIN), -EINVAL);
+    assert_int_equal(kc_mux_set_conn_memory(p.b, KC_MUX_CONN_MIN, UINT32_MAX), -EBUSY);
     kc_mux_stats_t st = {.size = 0};
     assert_int_equal(kc_mux_stats(NULL, &st), -EINVAL);
     assert_int_equal(kc_mux_stats(p.b, NULL), -EINVAL);
@@ -159,6 +164,15 @@ static void test_abuse_mux_fresh_connection(void **state)
     assert_int_equal(st.elems_in, 0);
     assert_int_equal(kc_mux_set_conn_window(p.b, UINT32_MAX), 0); /* huge: accepted */
     assert_int_equal(kc_mux_set_conn_window(p.b, KC_MUX_CONN_MIN), -EBUSY);
+    assert_int_equal(kc_mux_set_conn_memory(p.a, KC_MUX_CONN_MIN, UINT32_MAX), -EBUSY);
+    kc_test_pair_down(&p);
+    kc_test_pair_up(&p, "abuse-mux");
+    /* huge limit accepted; window and limit both saturated too */
+    assert_int_equal(kc_mux_set_conn_memory(p.a, KC_MUX_CONN_MIN, UINT32_MAX), 0);
+    assert_int_equal(kc_mux_set_conn_memory(p.b, UINT32_MAX, UINT32_MAX), 0);
+    assert_int_equal(kc_mux_stats(p.a, &st), 0);
+    assert_int_equal(st.conn_window, KC_MUX_CONN_MIN);
+    assert_int_equal(st.conn_limit, UINT32_MAX);
     kc_test_pair_down(&p);
 }
 

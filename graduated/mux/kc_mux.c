@@ -45,8 +45,9 @@
 
 /* ------------------------------------------------------------ transmit */
 
-/* Bytes the next DATA frame of s may carry (0: none now). */
-static uint32_t frame_bytes(const struct kc_mux *m, const struct kc_mux_stream *s)
+/* Bytes the next DATA frame of s may carry with at most lim bytes of
+ * elements (0: none now). */
+static uint32_t frame_bytes(const struct kc_mux *m, const struct kc_mux_stream *s, uint32_t lim)
 {
     const struct kc_mux_chunk *c = s->out_head;
     if (c == NULL || c->fill == c->sent)
@@ -55,17 +56,48 @@ static uint32_t frame_bytes(const struct kc_mux *m, const struct kc_mux_stream *
     uint64_t room = m->conn_peer_limit > m->conn_tx ? m->conn_peer_limit - m->conn_tx : 0;
     if (s->elem > m->max_frame) { /* fragments of one element */
         uint32_t left = s->elem - s->out_frag;
-        uint32_t n = left < m->max_frame ? left : m->max_frame;
+        uint32_t n = left < lim ? left : lim;
         return room >= n ? n : 0;
     }
-    uint32_t n = avail < m->max_frame ? avail : m->max_frame;
+    uint32_t n = avail < lim ? avail : lim;
     n -= n % s->elem;
     if (room < n)
         n = (uint32_t)(room - room % s->elem);
     return n;
 }
 
-static int pull(void *arg, kc_frame_hdr_t *h, struct iovec *v)
+/* Under lock: the next credit due, the connection's first, then each dirty
+ * stream's, taken off its list (granted now). Its value is the *current*
+ * absolute limit. Returns false when none is due. */
+static bool next_credit(struct kc_mux *m, kc_mux_ctl_t *msg /* OUT */, uint32_t *chan_id /* OUT */)
+{
+    *msg = (kc_mux_ctl_t){KC_MUX_CREDIT, 0, 0, 0, 0};
+    if (m->conn_dirty) {
+        m->conn_dirty = false;
+        m->conn_granted = m->conn_taken + m->conn_window;
+        msg->d = m->conn_granted;
+        *chan_id = 0;
+        return true;
+    }
+    while (m->dirty != NULL) {
+        struct kc_mux_stream *s = m->dirty;
+        m->dirty = s->dirty_next;
+        s->ctl_dirty = false;
+        uint64_t want = s->want;
+        bool live = s->state == ST_OPEN && want > s->granted;
+        if (live) {
+            s->granted = want;
+            msg->d = want;
+            *chan_id = s->id | (s->exporter ? KC_MUX_ID_EXPORTER : 0);
+        }
+        kc__mux_stream_unref(s); /* the dirty list's (never frees m: the connection holds it) */
+        if (live)
+            return true;
+    }
+    return false;
+}
+
+static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
 {
     struct kc_mux *m = arg;
     pthread_mutex_lock(&m->lock);
@@ -82,55 +114,37 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec *v)
         h->chan_id = it->chan_id;
         h->id = it->id;
         h->len = it->len;
-        v->iov_base = it->data;
-        v->iov_len = it->len;
+        v[0].iov_base = it->data;
+        v[0].iov_len = it->len;
         m->st.ctl_frames_out++;
         pthread_mutex_unlock(&m->lock);
         return 1;
     }
-    /* 2. credit: the connection's, then each dirty stream's */
-    kc_mux_ctl_t msg = {KC_MUX_CREDIT, 0, 0, 0, 0};
-    if (m->conn_dirty) {
-        m->conn_dirty = false;
-        m->conn_granted = m->conn_taken + m->conn_window;
-        msg.d = m->conn_granted;
-        h->chan_id = 0;
-    } else {
-        struct kc_mux_stream *s = NULL;
-        while (m->dirty != NULL) {
-            s = m->dirty;
-            m->dirty = s->dirty_next;
-            s->ctl_dirty = false;
-            uint64_t want = s->want;
-            bool live = s->state == ST_OPEN && want > s->granted;
-            if (live) {
-                s->granted = want;
-                msg.d = want;
-                h->chan_id = s->id | (s->exporter ? KC_MUX_ID_EXPORTER : 0);
-            }
-            if (kc__mux_stream_unref(s)) /* the dirty list's reference */
-                return 0;                /* the mux is gone (cannot be: conn holds it) */
-            if (live)
-                break;
-            s = NULL;
-        }
-        if (s == NULL)
-            msg.op = 0;
-    }
-    if (msg.op == KC_MUX_CREDIT) {
+    /* 2. a credit due rides in front of the next DATA frame's elements
+     * (KC_FRAME_F_CREDIT) or, when no DATA can go now, in a CHAN frame of
+     * its own; either way it goes in this frame (the control lane first) */
+    kc_mux_ctl_t msg;
+    uint32_t credit_id = 0;
+    bool credit = next_credit(m, &msg, &credit_id);
+    struct kc_mux_stream *s = m->act_new ? m->act_new : m->act;
+    uint32_t lim = credit ? m->max_frame - KC_MUX_CTL_SIZE : m->max_frame;
+    uint32_t n = s ? frame_bytes(m, s, lim) : 0;
+    if (credit) {
+        msg.c = n > 0 ? credit_id : 0;
         kc__mux_ctl_encode(&msg, f->credit);
+    }
+    if (credit && n == 0) {
         h->type = KC_FRAME_CHAN;
+        h->chan_id = credit_id;
         h->len = KC_MUX_CTL_SIZE;
-        v->iov_base = f->credit;
-        v->iov_len = KC_MUX_CTL_SIZE;
+        v[0].iov_base = f->credit;
+        v[0].iov_len = KC_MUX_CTL_SIZE;
         m->st.ctl_frames_out++;
         m->st.credit_frames_out++;
         pthread_mutex_unlock(&m->lock);
         return 1;
     }
     /* 3. one DATA frame, deficit round robin (new streams first) */
-    struct kc_mux_stream *s = m->act_new ? m->act_new : m->act;
-    uint32_t n = s ? frame_bytes(m, s) : 0;
     if (n == 0) {
         /* nothing, or no connection credit: the next grant or send kicks */
         m->tx_idle = true;
@@ -145,15 +159,23 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec *v)
     h->chan_id = s->id | (s->exporter ? KC_MUX_ID_EXPORTER : 0);
     h->id = (uint32_t)s->out_wire; /* the sequence of the frame's first element */
     h->len = n;
-    v->iov_base = c->data + c->sent;
-    v->iov_len = n;
+    int nv = 0;
+    if (credit) {
+        h->flags |= KC_FRAME_F_CREDIT;
+        h->len += KC_MUX_CTL_SIZE;
+        v[nv].iov_base = f->credit;
+        v[nv++].iov_len = KC_MUX_CTL_SIZE;
+        m->st.credit_piggy_out++;
+    }
+    v[nv].iov_base = c->data + c->sent;
+    v[nv++].iov_len = n;
     f->s = s;
     f->bytes = n;
     if (s->elem > m->max_frame) {
         f->frag_more = s->out_frag + n < s->elem;
         f->elems = f->frag_more ? 0 : 1;
         if (f->frag_more)
-            h->flags = KC_FRAME_F_MORE;
+            h->flags |= KC_FRAME_F_MORE;
     } else {
         f->elems = n / s->elem;
     }
@@ -166,7 +188,7 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec *v)
     m->conn_tx += n;
     m->st.data_frames_out++;
     m->st.elems_out += f->elems;
-    uint32_t next = frame_bytes(m, s);
+    uint32_t next = frame_bytes(m, s, m->max_frame);
     if (next == 0 && s->out_unsent == 0) {
         kc__mux_deactivate(m, s);
     } else if (next == 0 || s->deficit < next) { /* its turn is over */
@@ -175,7 +197,7 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec *v)
     /* Credits for senders: room in the window opened when the element
      * was accepted, nothing changes here. */
     pthread_mutex_unlock(&m->lock);
-    return 1;
+    return nv;
 }
 
 static void sent(void *arg, int rc)
@@ -205,6 +227,76 @@ static void sent(void *arg, int rc)
 
 /* ------------------------------------------------------------ receive */
 
+/* Window growth. While DATA arrives and the window is below the limit, a
+ * PROBE goes out on the control lane, which the peer answers at once on
+ * its own (PROBE_ACK, the same d): the smallest of these round trips is
+ * the round-trip time (rtt_min). The bytes received between two answers
+ * over the time between them are the delivery rate, and rate x rtt_min
+ * the bandwidth-delay product. When the window is smaller than twice it
+ * (the window, not the link or our consumer, limits the peer), the window
+ * grows to twice the product, never beyond conn_limit, and never shrinks.
+ * A slow consumer keeps the rate, and so the product, low: its window
+ * does not grow. One PROBE at a time, the next once a quarter of the
+ * window more was received (and never while the window is at its limit).
+ * Under lock. */
+static void probe(struct kc_mux *m)
+{
+    kc_mux_ctl_t msg = {KC_MUX_PROBE, 0, 0, 0, m->probe_token + 1};
+    if (kc__mux_ctl(m, NULL, &msg, 0, NULL) < 0)
+        return; /* no memory: the next DATA tries again */
+    m->probe_token++;
+    m->probe_t0 = kc__sched_now();
+    m->st.probes_out++;
+}
+
+static void probe_answered(struct kc_mux *m, uint64_t token)
+{
+    if (m->probe_t0 == 0 || token != m->probe_token)
+        return; /* not ours, or late */
+    int64_t now = kc__sched_now();
+    uint64_t rtt = now > m->probe_t0 ? (uint64_t)(now - m->probe_t0) : 1;
+    m->probe_t0 = 0;
+    m->probe_next = m->conn_rx + m->conn_window / 4;
+    if (m->rtt_min == 0 || rtt < m->rtt_min)
+        m->rtt_min = rtt;
+    if (m->probe_prev_t != 0 && now > m->probe_prev_t) {
+        double rate = (double)(m->conn_rx - m->probe_prev_rx) / (double)(now - m->probe_prev_t);
+        double bdp = rate * (double)m->rtt_min;
+        m->st.bdp_bytes = (uint64_t)bdp;
+        if (2 * bdp > (double)m->conn_window && m->conn_window < m->conn_limit) {
+            m->conn_window = 2 * bdp >= (double)m->conn_limit ? m->conn_limit : (uint64_t)(2 * bdp);
+            m->st.window_grows++;
+            m->conn_dirty = true; /* the larger window goes out at once */
+            kc__mux_kick(m);
+        }
+    }
+    m->probe_prev_t = now;
+    m->probe_prev_rx = m->conn_rx;
+}
+
+/* A credit (absolute limit) for chan_id (0: the connection), from a CHAN
+ * frame or in front of a DATA frame's elements. M4: a stale, duplicated or
+ * reordered grant changes nothing; one for a stream gone is ignored. */
+static void on_credit(struct kc_mux *m, uint32_t chan_id, uint64_t limit)
+{
+    if (chan_id == 0) {
+        if (limit > m->conn_peer_limit) {
+            m->conn_peer_limit = limit;
+            kc__mux_kick(m);
+        }
+        return;
+    }
+    /* the stream is ours as the other role (see on_ctl) */
+    struct kc_mux_stream *s =
+        kc__mux_find(m, chan_id & ~KC_MUX_ID_EXPORTER, (chan_id & KC_MUX_ID_EXPORTER) == 0);
+    if (s == NULL || s->state == ST_DEAD || limit <= s->peer_limit)
+        return;
+    s->peer_limit = limit;
+    kc__mux_wake(&s->send_waiters);
+    if (s->exporter && !s->outbound_started)
+        kc__mux_start_outbound(s);
+}
+
 static int on_ctl(struct kc_mux *m, const kc_frame_hdr_t *h, const uint8_t *p)
 {
     m->st.ctl_frames_in++;
@@ -224,11 +316,20 @@ static int on_ctl(struct kc_mux *m, const kc_frame_hdr_t *h, const uint8_t *p)
         return -EPROTO;
     bool from_exporter = (h->chan_id & KC_MUX_ID_EXPORTER) != 0;
     uint32_t id = h->chan_id & ~KC_MUX_ID_EXPORTER;
-    if (msg.op == KC_MUX_CREDIT && h->chan_id == 0) {
-        if (msg.d > m->conn_peer_limit) { /* M4: a stale grant changes nothing */
-            m->conn_peer_limit = msg.d;
-            kc__mux_kick(m);
+    if (msg.op == KC_MUX_PROBE || msg.op == KC_MUX_PROBE_ACK) {
+        if (h->chan_id != 0)
+            return -EPROTO; /* the connection's */
+        if (msg.op == KC_MUX_PROBE_ACK) {
+            probe_answered(m, msg.d);
+            return 0;
         }
+        kc_mux_ctl_t ack = {KC_MUX_PROBE_ACK, 0, 0, 0, msg.d};
+        return kc__mux_ctl(m, NULL, &ack, 0, NULL) == 0 ? 0 : -ENOMEM;
+    }
+    if (msg.op == KC_MUX_CREDIT) {
+        if (msg.c != 0)
+            return -EPROTO; /* c names the stream only inside a DATA frame */
+        on_credit(m, h->chan_id, msg.d);
         return 0;
     }
     if (msg.op == KC_MUX_OPEN) {
@@ -266,14 +367,6 @@ static int on_ctl(struct kc_mux *m, const kc_frame_hdr_t *h, const uint8_t *p)
             s->open_rc = 0;
         }
         kc__mux_wake(&m->open_waiters);
-        return 0;
-    case KC_MUX_CREDIT:
-        if (msg.d > s->peer_limit) { /* M4 */
-            s->peer_limit = msg.d;
-            kc__mux_wake(&s->send_waiters);
-            if (s->exporter && !s->outbound_started)
-                kc__mux_start_outbound(s);
-        }
         return 0;
     case KC_MUX_CLOSE:
         if (!s->peer_closed) {
@@ -328,22 +421,40 @@ static int on_frame(void *arg, const kc_frame_hdr_t *h, void *p)
         free(p);
     } else { /* DATA */
         bool from_exporter = (h->chan_id & KC_MUX_ID_EXPORTER) != 0;
-        struct kc_mux_stream *s = kc__mux_find(m, h->chan_id & ~KC_MUX_ID_EXPORTER, !from_exporter);
+        kc_frame_hdr_t d = *h; /* the elements' part */
+        uint32_t base = 0;
         m->st.data_frames_in++;
-        if (h->len > m->conn_granted - m->conn_rx) {
+        if (h->flags & KC_FRAME_F_CREDIT) { /* a credit in front of the elements */
+            kc_mux_ctl_t msg;
+            if (h->len <= KC_MUX_CTL_SIZE || kc__mux_ctl_decode(p, KC_MUX_CTL_SIZE, &msg) < 0 ||
+                msg.op != KC_MUX_CREDIT || msg.a != 0) {
+                free(p);
+                pthread_mutex_unlock(&m->lock);
+                return -EPROTO;
+            }
+            m->st.credit_piggy_in++;
+            on_credit(m, msg.c, msg.d);
+            base = KC_MUX_CTL_SIZE;
+            d.len -= KC_MUX_CTL_SIZE;
+            d.flags &= (uint16_t)~KC_FRAME_F_CREDIT;
+        }
+        struct kc_mux_stream *s = kc__mux_find(m, h->chan_id & ~KC_MUX_ID_EXPORTER, !from_exporter);
+        if (d.len > m->conn_granted - m->conn_rx) {
             rc = -EPROTO; /* M3: beyond the connection credit we gave */
             free(p);
         } else if (s == NULL || s->state != ST_OPEN) {
             /* a stream gone (reset, destroyed): the bytes are discarded and
              * their connection credit given back at once */
-            m->conn_rx += h->len;
+            m->conn_rx += d.len;
             m->st.dropped_in++;
-            kc__mux_conn_taken(m, h->len);
+            kc__mux_conn_taken(m, d.len);
             free(p);
         } else {
-            m->conn_rx += h->len;
-            rc = kc__mux_on_data(s, h, p);
+            m->conn_rx += d.len;
+            rc = kc__mux_on_data(s, &d, p, base);
         }
+        if (m->probe_t0 == 0 && m->conn_window < m->conn_limit && m->conn_rx >= m->probe_next)
+            probe(m);
     }
     pthread_mutex_unlock(&m->lock);
     return rc;
@@ -402,7 +513,7 @@ static void on_free(void *arg)
 
 static const kc__ipc_layer_ops_t layer_ops = {on_frame, pull, sent, on_dead, on_free};
 
-int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, struct kc_mux **out)
+int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, uint64_t conn_limit, struct kc_mux **out)
 {
     struct kc_mux *m = calloc(1, sizeof *m);
     if (m == NULL)
@@ -420,6 +531,9 @@ int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, struct kc_mux **out)
     m->max_frame = kc__ipc_max_frame(c);
     m->next_id = 1;
     m->conn_window = conn_window ? conn_window : KC_MUX_CONN_WINDOW;
+    m->conn_limit = conn_limit ? conn_limit : KC_MUX_CONN_LIMIT;
+    if (m->conn_limit < m->conn_window)
+        m->conn_limit = m->conn_window;
     /* Until the peer's grant arrives we may send KC_MUX_CONN_MIN bytes
      * (every side's window is at least that); we accept our whole window
      * from the start and announce it at once, and again with every OPEN
@@ -437,7 +551,7 @@ int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, struct kc_mux **out)
         free(m->map);
         pthread_mutex_destroy(&m->lock);
         free(m);
-        if (conn_window != 0)
+        if (conn_window != 0 || conn_limit != 0)
             return -EBUSY;
         *out = cur;
         return 0;
@@ -460,7 +574,15 @@ KC_API int kc_mux_set_conn_window(kc_ipc_conn_t *c, uint32_t bytes)
     if (c == NULL || bytes < KC_MUX_CONN_MIN)
         return -EINVAL;
     struct kc_mux *m;
-    return kc__mux_get(c, bytes, &m);
+    return kc__mux_get(c, bytes, bytes, &m);
+}
+
+KC_API int kc_mux_set_conn_memory(kc_ipc_conn_t *c, uint32_t window, uint32_t limit)
+{
+    if (c == NULL || window < KC_MUX_CONN_MIN || limit < window)
+        return -EINVAL;
+    struct kc_mux *m;
+    return kc__mux_get(c, window, limit, &m);
 }
 
 KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out)
@@ -468,7 +590,7 @@ KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out)
     if (c == NULL || out == NULL || out->size < sizeof *out)
         return -EINVAL;
     struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
+    int rc = kc__mux_get(c, 0, 0, &m);
     if (rc == -EPIPE) {
         memset(out, 0, sizeof *out);
         out->size = sizeof *out;
@@ -480,6 +602,9 @@ KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out)
     *out = m->st;
     out->rx_bytes_held = m->rx_held;
     out->rx_bytes_peak = m->rx_peak;
+    out->conn_window = m->conn_window;
+    out->conn_limit = m->conn_limit;
+    out->rtt_min_ns = m->rtt_min;
     int broken = kc__mux_check(m);
     pthread_mutex_unlock(&m->lock);
     if (broken) {
@@ -502,7 +627,7 @@ KC_API int kc_ipc_export(kc_ipc_conn_t *c, const char *name, kc_chan_t *ch,
         opts->size < sizeof(kc_mux_export_opts_t))
         return -EINVAL;
     struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
+    int rc = kc__mux_get(c, 0, 0, &m);
     if (rc < 0)
         return rc;
     struct kc_mux_export *e = calloc(1, sizeof *e);
@@ -538,7 +663,7 @@ KC_API int kc_ipc_unexport(kc_ipc_conn_t *c, const char *name)
     if (c == NULL || name == NULL)
         return -EINVAL;
     struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
+    int rc = kc__mux_get(c, 0, 0, &m);
     if (rc < 0)
         return rc == -EPIPE ? -ENOENT : rc;
     pthread_mutex_lock(&m->lock);
@@ -598,7 +723,7 @@ KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,
         strlen(name) > KC_MUX_NAME_MAX || opts->size < sizeof(kc_mux_import_opts_t))
         return -EINVAL;
     struct kc_mux *m;
-    int rc = kc__mux_get(c, 0, &m);
+    int rc = kc__mux_get(c, 0, 0, &m);
     if (rc < 0)
         return rc == -EPIPE ? -EPIPE : rc;
     int64_t deadline = kc__deadline_after(kc__timeout_norm(opts->timeout_ns));

@@ -42,14 +42,16 @@
 
 /* Control operations of a CHAN frame (its payload's first byte). */
 enum {
-    KC_MUX_OPEN = 1,     /* importer -> exporter: payload = name */
-    KC_MUX_OPEN_OK = 2,  /* exporter: kind, capacity, elem_size, window */
-    KC_MUX_OPEN_ERR = 3, /* exporter: why (KC_MUX_ERR_*) */
-    KC_MUX_CREDIT = 4,   /* either: absolute element limit (stream) or byte limit (chan_id 0) */
-    KC_MUX_CLOSE = 5,    /* either: the sender's side closed; final element count */
-    KC_MUX_VERDICT = 6,  /* exporter: rendezvous element `id` delivered (0) or not (why) */
-    KC_MUX_CANCEL = 7,   /* importer: withdraw rendezvous element `id` if not delivered */
-    KC_MUX_RESET = 8     /* either: the stream is gone */
+    KC_MUX_OPEN = 1,      /* importer -> exporter: payload = name */
+    KC_MUX_OPEN_OK = 2,   /* exporter: kind, capacity, elem_size, window */
+    KC_MUX_OPEN_ERR = 3,  /* exporter: why (KC_MUX_ERR_*) */
+    KC_MUX_CREDIT = 4,    /* either: absolute element limit (stream) or byte limit (chan_id 0) */
+    KC_MUX_CLOSE = 5,     /* either: the sender's side closed; final element count */
+    KC_MUX_VERDICT = 6,   /* exporter: rendezvous element `id` delivered (0) or not (why) */
+    KC_MUX_CANCEL = 7,    /* importer: withdraw rendezvous element `id` if not delivered */
+    KC_MUX_RESET = 8,     /* either: the stream is gone */
+    KC_MUX_PROBE = 9,     /* either, chan_id 0: answer d at once (PROBE_ACK) */
+    KC_MUX_PROBE_ACK = 10 /* either, chan_id 0: the answer to PROBE d */
 };
 
 /* Why an OPEN failed, on the wire. */
@@ -238,6 +240,15 @@ struct kc_mux {
     uint64_t conn_taken;      /* bytes ever consumed (or discarded) */
     uint64_t conn_granted;    /* absolute limit we advertised */
     uint64_t rx_held, rx_peak;
+    /* the window's growth with the measured bandwidth-delay product
+     * (kc_mux.c, "Window growth") */
+    uint64_t conn_limit;              /* conn_window never grows beyond it */
+    int64_t probe_t0;                 /* a PROBE under way: when it was queued (0: none) */
+    uint64_t probe_token;             /* its d */
+    int64_t probe_prev_t;             /* the last answer (0: none yet) */
+    uint64_t probe_prev_rx;           /* ... and conn_rx then */
+    uint64_t probe_next;              /* conn_rx from which the next PROBE may go */
+    uint64_t rtt_min;                 /* ns, the smallest PROBE round trip (0: none yet) */
     struct kc_mux_wait *open_waiters; /* importers waiting for OPEN answers */
     kc_mux_stats_t st;
 };
@@ -306,8 +317,9 @@ void kc__mux_stream_kill(struct kc_mux_stream *s, int rc);
 int kc__mux_enqueue(struct kc_mux_stream *s, const void *elem);
 /* Under lock: take one received element into out; true if there was one. */
 bool kc__mux_take(struct kc_mux_stream *s, void *out);
-/* rx: a DATA frame for s (p GIVEN). Under lock. Returns 0 or -EPROTO. */
-int kc__mux_on_data(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p);
+/* rx: a DATA frame for s (p GIVEN; its h->len bytes of elements start at
+ * p + base). Under lock. Returns 0 or -EPROTO. */
+int kc__mux_on_data(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p, uint32_t base);
 /* The exporter's side of an OPEN (under lock): look up, create, answer,
  * start the inbound pump. */
 void kc__mux_on_open(struct kc_mux *m, uint32_t id, const uint8_t *name, size_t len);
@@ -322,9 +334,11 @@ void kc__mux_drain(struct kc_mux_stream *s);
 extern const kc__chan_remote_ops_t kc__mux_proxy_ops;
 
 /* ---- kc_mux.c */
-/* The mux of c, attached on first use (with conn_window bytes, or the
- * default for 0). OUT *out. Errors: -EPIPE (dead); -ENOMEM. */
-int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, struct kc_mux **out /* OUT */);
+/* The mux of c, attached on first use (with a window of conn_window bytes
+ * growing up to conn_limit, or the defaults for 0). OUT *out. Errors:
+ * -EPIPE (dead); -EBUSY (sizes given, the layer runs); -ENOMEM. */
+int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, uint64_t conn_limit,
+                struct kc_mux **out /* OUT */);
 
 /* Extend a 32-bit wire sequence to the 64-bit count nearest to ref. */
 static inline uint64_t kc__mux_seq64(uint64_t ref, uint32_t wire)

@@ -143,6 +143,13 @@ typedef struct kc_mux_stats {
     uint64_t conn_window;       /* our connection window in bytes */
     uint64_t cancels_out;       /* CANCELs sent: rendezvous sends that gave up waiting */
     uint64_t cancels_in;        /* CANCELs received (exported rendezvous channels) */
+    uint64_t credit_piggy_out;  /* credits sent inside DATA frames (KC_FRAME_F_CREDIT) */
+    uint64_t credit_piggy_in;   /* credits received inside DATA frames */
+    uint64_t conn_limit;        /* the most conn_window may grow to (bytes) */
+    uint64_t window_grows;      /* times conn_window grew with the measured BDP */
+    uint64_t rtt_min_ns;        /* smallest PROBE round trip measured (0: none yet) */
+    uint64_t bdp_bytes;         /* the last bandwidth-delay product measured */
+    uint64_t probes_out;        /* PROBEs sent to measure it */
 } kc_mux_stats_t;
 
 /* Read c's channel-layer counters into *out (set out->size first); all
@@ -150,11 +157,17 @@ typedef struct kc_mux_stats {
  * Errors: -EINVAL. Never blocks. */
 KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out /* INOUT */);
 
-/* KC_MUX_CONN_WINDOW is the connection window each side grants by default
- * (bytes the peer may have sent and we have not consumed): 4 MiB. Change
- * it per connection with kc_mux_set_conn_window before the first export
- * or import. */
+/* KC_MUX_CONN_WINDOW is the connection window each side grants at first
+ * by default (bytes the peer may have sent and we have not consumed):
+ * 4 MiB. It grows with the measured bandwidth-delay product up to the
+ * connection's memory limit (KC_MUX_CONN_LIMIT; IPC.md). Change both per
+ * connection with kc_mux_set_conn_memory (or fix the window with
+ * kc_mux_set_conn_window) before the first export or import. */
 #define KC_MUX_CONN_WINDOW (4u << 20)
+
+/* KC_MUX_CONN_LIMIT is the default memory limit of a connection's receive
+ * side: the most its window grows to (16 MiB). */
+#define KC_MUX_CONN_LIMIT (16u << 20)
 
 /* KC_MUX_CONN_MIN is the smallest connection window (64 KiB): what a side
  * may send before the peer's first grant arrives. */
@@ -165,6 +178,16 @@ KC_API int kc_mux_stats(kc_ipc_conn_t *c, kc_mux_stats_t *out /* INOUT */);
  * Errors: -EINVAL (NULL, too small); -EBUSY (the layer runs already).
  * Never blocks. */
 KC_API int kc_mux_set_conn_window(kc_ipc_conn_t *c, uint32_t bytes);
+
+/* Set the connection window this side grants at first (window bytes) and
+ * the memory limit it may grow to with the measured bandwidth-delay
+ * product (limit bytes: the most received and not yet consumed data c ever
+ * holds); KC_MUX_CONN_MIN <= window <= limit. kc_mux_set_conn_window(c, b)
+ * is kc_mux_set_conn_memory(c, b, b): a window that never grows. Call
+ * before c's first kc_ipc_export / kc_ipc_import.
+ * Errors: -EINVAL (NULL, too small, window > limit); -EBUSY (the layer
+ * runs already). Never blocks. */
+KC_API int kc_mux_set_conn_memory(kc_ipc_conn_t *c, uint32_t window, uint32_t limit);
 
 #ifdef __cplusplus
 }

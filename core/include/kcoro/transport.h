@@ -88,8 +88,12 @@ typedef enum kc_frame_type {
 /* KC_FRAME_F_MORE: more frames of the same message follow (fragmentation:
  * a message larger than the negotiated max frame spans several frames). */
 #define KC_FRAME_F_MORE 0x0001u
+/* KC_FRAME_F_CREDIT: DATA frames only: the payload starts with one 16-byte
+ * credit message of the channel layer, the elements follow (WIRE.md). On
+ * any other type the flag is -EPROTO. */
+#define KC_FRAME_F_CREDIT 0x0002u
 /* KC_FRAME_F_KNOWN is every flag this version defines; others are -EPROTO. */
-#define KC_FRAME_F_KNOWN 0x0001u
+#define KC_FRAME_F_KNOWN 0x0003u
 
 /* A decoded frame header. On the wire (network byte order):
  *   byte 0 version, 1 type, 2-3 flags, 4-7 chan_id, 8-11 id, 12-15 len. */

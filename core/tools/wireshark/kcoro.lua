@@ -25,7 +25,7 @@ local HELLO_MAGIC = 0x4b43524f -- "KCRO"
 local HELLO_MIN, HELLO_MAX = 24, 512
 local PREFIX = 8
 local NO_DEADLINE = 0xffffffff
-local FLAG_MORE, FLAGS_KNOWN = 0x0001, 0x0001
+local FLAG_MORE, FLAG_CREDIT, FLAGS_KNOWN = 0x0001, 0x0002, 0x0003
 
 local T_HELLO, T_PING, T_PONG, T_GOAWAY = 1, 2, 3, 4
 local T_REQUEST, T_REPLY, T_CANCEL, T_DATA = 5, 6, 7, 8
@@ -52,6 +52,9 @@ f.version = ProtoField.uint8("kcoro.version", "Version", base.DEC)
 f.type = ProtoField.uint8("kcoro.type", "Type", base.DEC, frame_types)
 f.flags = ProtoField.uint16("kcoro.flags", "Flags", base.HEX)
 f.flag_more = ProtoField.bool("kcoro.flags.more", "More fragments follow", 16, nil, FLAG_MORE)
+f.flag_credit = ProtoField.bool("kcoro.flags.credit", "Credit in front of the elements", 16, nil, FLAG_CREDIT)
+f.data_credit_chan = ProtoField.uint32("kcoro.data.credit.chan", "Credited stream (0: connection)", base.HEX)
+f.data_credit_limit = ProtoField.uint64("kcoro.data.credit.limit", "Credit limit (absolute)", base.DEC)
 f.chan_id = ProtoField.uint32("kcoro.chan_id", "Channel id", base.DEC)
 f.id = ProtoField.uint32("kcoro.id", "Id", base.DEC)
 f.len = ProtoField.uint32("kcoro.len", "Payload length", base.DEC)
@@ -240,7 +243,9 @@ local function dissect_frame(tvb, pinfo, root)
     end
     local fl = tree:add(f.flags, tvb(2, 2))
     fl:add(f.flag_more, tvb(2, 2))
-    if bit32.band(flags, bit32.bnot(FLAGS_KNOWN)) ~= 0 then
+    fl:add(f.flag_credit, tvb(2, 2))
+    if bit32.band(flags, bit32.bnot(FLAGS_KNOWN)) ~= 0 or
+        (bit32.band(flags, FLAG_CREDIT) ~= 0 and ftype ~= T_DATA) then
         fl:add_proto_expert_info(e.flags)
     end
     tree:add(f.chan_id, tvb(4, 4))
@@ -290,7 +295,17 @@ local function dissect_frame(tvb, pinfo, root)
     elseif ftype == T_REQUEST or ftype == T_REPLY then
         dissect_rpc(p, pinfo, tree, ftype)
     elseif ftype == T_DATA then
-        if len > 0 then
+        if bit32.band(flags, FLAG_CREDIT) ~= 0 then
+            if len <= 16 then
+                tree:add_proto_expert_info(e.length, "a credit prefix needs 16 bytes and elements")
+            else
+                tree:add(f.data_credit_chan, p(4, 4))
+                tree:add(f.data_credit_limit, p(8, 8))
+                pinfo.cols.info:append(string.format(" credit=%d:%s", p(4, 4):uint(),
+                    tostring(p(8, 8):uint64())))
+                tree:add(f.data, p(16))
+            end
+        elseif len > 0 then
             tree:add(f.data, p())
         end
     elseif ftype == T_SEG then

@@ -18,7 +18,8 @@
 static bool hdr_valid(uint8_t version, uint8_t type, uint16_t flags)
 {
     return version == KC_WIRE_VERSION && type >= KC_FRAME_HELLO && type <= KC_FRAME_TYPE_MAX &&
-           (flags & ~KC_FRAME_F_KNOWN) == 0;
+           (flags & ~KC_FRAME_F_KNOWN) == 0 &&
+           ((flags & KC_FRAME_F_CREDIT) == 0 || type == KC_FRAME_DATA);
 }
 
 KC_API int kc_frame_encode(const kc_frame_hdr_t *h, uint8_t *out)

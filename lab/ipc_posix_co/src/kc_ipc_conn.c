@@ -371,15 +371,16 @@ int kc__ipc_send_direct(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32
 static int layer_send(kc_ipc_conn_t *c)
 {
     kc_frame_hdr_t h;
-    struct iovec v = {NULL, 0};
-    if (c->layer->pull(c->layer_arg, &h, &v) == 0) {
+    struct iovec v[2] = {{NULL, 0}, {NULL, 0}};
+    int n = c->layer->pull(c->layer_arg, &h, v);
+    if (n == 0) {
         pthread_mutex_lock(&c->lock);
         c->tx_busy = false;
         pthread_mutex_unlock(&c->lock);
         return 0;
     }
     h.version = KC_WIRE_VERSION;
-    int rc = kc_transport_send_frame(c->tp, &h, &v, 1, KC_NO_TIMEOUT, c->life);
+    int rc = kc_transport_send_frame(c->tp, &h, v, n, KC_NO_TIMEOUT, c->life);
     c->layer->sent(c->layer_arg, rc);
     pthread_mutex_lock(&c->lock);
     c->tx_busy = false;

@@ -31,10 +31,11 @@ typedef struct kc__ipc_layer_ops {
      * h->len is 0) is its payload. Returns 0, or a negative errno that
      * ends the connection (-EPROTO for a violation). Must never wait. */
     int (*on_frame)(void *arg, const kc_frame_hdr_t *h, void *p);
-    /* tx: fill *h and *v with the next frame to send (v's bytes stay the
-     * layer's until sent) and return 1, or return 0 when there is none.
-     * Never blocks. */
-    int (*pull)(void *arg, kc_frame_hdr_t *h /* OUT */, struct iovec *v /* OUT */);
+    /* tx: fill *h and v[0..n) with the next frame to send, its payload in
+     * n = 1 or 2 pieces (a DATA frame's credit prefix, then its elements;
+     * the bytes stay the layer's until sent), and return n; or return 0
+     * when there is none. Never blocks. */
+    int (*pull)(void *arg, kc_frame_hdr_t *h /* OUT */, struct iovec v[2] /* OUT */);
     /* tx: the frame of the last pull went out (rc 0) or not (rc < 0, the
      * connection is ending). Never blocks. */
     void (*sent)(void *arg, int rc);

@@ -38,8 +38,18 @@ static void test_frame_decode_rejects_bad_input(void **state)
     assert_int_equal(kc_frame_decode(c, 16, &d), -EPROTO);
     assert_int_equal(kc_frame_decode(NULL, 16, &d), -EINVAL);
     assert_int_equal(kc_frame_decode(b, 16, NULL), -EINVAL);
-    h.flags = 2;
+    memcpy(c, b, 16);
+    c[3] = KC_FRAME_F_CREDIT; /* a credit prefix outside a DATA frame */
+    assert_int_equal(kc_frame_decode(c, 16, &d), -EPROTO);
+    h.flags = KC_FRAME_F_CREDIT;
     assert_int_equal(kc_frame_encode(&h, b), -EPROTO);
+    h.type = KC_FRAME_DATA; /* where it belongs */
+    assert_int_equal(kc_frame_encode(&h, b), 16);
+    assert_int_equal(kc_frame_decode(b, 16, &d), 16);
+    assert_int_equal(d.flags, KC_FRAME_F_CREDIT);
+    h.flags = 4;
+    assert_int_equal(kc_frame_encode(&h, b), -EPROTO);
+    h.type = KC_FRAME_PING;
     h.flags = 0;
     h.type = 0;
     assert_int_equal(kc_frame_encode(&h, b), -EPROTO);

@@ -33,7 +33,7 @@ int kc__mux_ctl_decode(const uint8_t *p, size_t len, kc_mux_ctl_t *m)
     m->b = kc__get_be16(p + 2);
     m->c = kc__get_be32(p + 4);
     m->d = ((uint64_t)kc__get_be32(p + 8) << 32) | kc__get_be32(p + 12);
-    if (m->op < KC_MUX_OPEN || m->op > KC_MUX_RESET || m->b != 0)
+    if (m->op < KC_MUX_OPEN || m->op > KC_MUX_PROBE_ACK || m->b != 0)
         return -EPROTO;
     if (m->op != KC_MUX_OPEN && len != KC_MUX_CTL_SIZE)
         return -EPROTO; /* only OPEN carries a name */

@@ -120,7 +120,7 @@ static void inbox_put(struct kc_mux_stream *s, uint8_t *buf, uint32_t off0, uint
     kc__mux_wake(&s->recv_waiters);
 }
 
-int kc__mux_on_data(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p)
+int kc__mux_on_data(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p, uint32_t base)
 {
     struct kc_mux *m = s->mux;
     uint32_t n = s->elem > m->max_frame ? 1 : h->len / s->elem;
@@ -141,7 +141,7 @@ int kc__mux_on_data(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p
             free(p);
             return -ENOMEM;
         }
-        memcpy(s->reasm + s->reasm_len, p, h->len);
+        memcpy(s->reasm + s->reasm_len, p + base, h->len);
         s->reasm_len += h->len;
         free(p);
         if (more)
@@ -160,26 +160,26 @@ int kc__mux_on_data(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p
     }
     s->in_seq += n;
     m->st.elems_in += n;
-    uint32_t off = 0;
+    uint32_t off = base, end = base + h->len;
     if (s->exporter && !s->rendezvous && s->in_head == NULL && !s->pump_busy) {
         /* Straight into the exported channel while it has room, in
          * arrival order (nothing older waits in the inbox or the pump):
          * no task switch per element, and a frame is handled when it is
          * read, as a single-threaded event loop would. The rest waits in
          * the inbox for the pump. */
-        while (off < h->len && kc_chan_try_send(s->ch, p + off) == 0) {
+        while (off < end && kc_chan_try_send(s->ch, p + off) == 0) {
             off += s->elem;
             consumed(s, false);
         }
-        m->st.direct += off / s->elem;
+        m->st.direct += (off - base) / s->elem;
         if (s->peer_closed)
             kc__mux_wake(&s->recv_waiters); /* the pump closes ch after the last */
-        if (off == h->len) {
+        if (off == end) {
             free(p);
             return 0;
         }
     }
-    inbox_put(s, p, off, h->len);
+    inbox_put(s, p, off, end);
     return 0;
 }
 

@@ -6,9 +6,11 @@
  * element larger than a frame cut into fragments that interleave with
  * other streams), per-stream sequence numbers, the connection window
  * stopping everything and its grant resuming it, and credit frames that
- * are duplicated, stale or reordered changing nothing. Protocol
- * violations by the peer (data beyond the credit, a sequence gap) end the
- * connection with -EPROTO.
+ * are duplicated, stale or reordered changing nothing, whether they come
+ * alone or in front of a DATA frame's elements (KC_FRAME_F_CREDIT), and
+ * kcoro's own credit riding on its DATA. Protocol violations by the peer
+ * (data beyond the credit, a sequence gap, a malformed credit prefix) end
+ * the connection with -EPROTO.
  */
 #include "mux_test.h"
 
@@ -18,7 +20,9 @@
 enum {
     OP_OPEN = 1,
     OP_OPEN_OK = 2,
-    OP_CREDIT = 4
+    OP_CREDIT = 4,
+    OP_PROBE = 9,
+    OP_PROBE_ACK = 10
 };
 #define EXP 0x80000000u
 
@@ -97,8 +101,8 @@ static int raw_ctl(struct raw *r, uint32_t chan_id, uint32_t id, uint8_t op, uin
     return kc_transport_send_frame(r->t, &h, &v, 1, 5000 * MS, NULL);
 }
 
-/* The next frame that is not a credit from kcoro (those are its receive
- * windows, which this peer ignores). */
+/* The next frame that is not a credit or a PROBE from kcoro (its receive
+ * windows and the measuring of their growth, which this peer ignores). */
 static int raw_next(struct raw *r, kc_frame_hdr_t *h, uint8_t **p)
 {
     for (;;) {
@@ -106,13 +110,48 @@ static int raw_next(struct raw *r, kc_frame_hdr_t *h, uint8_t **p)
         int rc = kc_transport_recv_frame(r->t, h, &q, 1 << 17, 5000 * MS, NULL);
         if (rc < 0)
             return rc;
-        if (h->type == KC_FRAME_CHAN && h->len >= 1 && ((uint8_t *)q)[0] == OP_CREDIT) {
+        if (h->type == KC_FRAME_CHAN && h->len >= 1 &&
+            (((uint8_t *)q)[0] == OP_CREDIT || ((uint8_t *)q)[0] == OP_PROBE)) {
             free(q);
             continue;
         }
         *p = q;
         return 0;
     }
+}
+
+/* The 16-byte credit message (op 4) for chan_id c with limit d. */
+static void credit_msg(uint8_t *b, uint32_t c, uint64_t d)
+{
+    memset(b, 0, 16);
+    b[0] = OP_CREDIT;
+    put32(b + 4, c);
+    put32(b + 8, (uint32_t)(d >> 32));
+    put32(b + 12, (uint32_t)d);
+}
+
+/* Send a DATA frame for chan_id, sequence seq, with the credit (c, d) in
+ * front of its n 8-byte elements first, first+1, ... */
+static int raw_data_credit(struct raw *r, uint32_t chan_id, uint32_t seq, int64_t first, int n,
+                           uint32_t c, uint64_t d)
+{
+    uint8_t cr[16];
+    int64_t e[64];
+    credit_msg(cr, c, d);
+    for (int i = 0; i < n; i++)
+        e[i] = first + i;
+    kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_DATA, KC_FRAME_F_CREDIT,
+                        chan_id,         seq,           (uint32_t)(16 + n * 8)};
+    struct iovec v[2] = {{cr, 16}, {e, (size_t)n * 8}};
+    return kc_transport_send_frame(r->t, &h, v, 2, 5000 * MS, NULL);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
 }
 
 struct importer {
@@ -284,6 +323,187 @@ static void test_drr_order_fragments_and_sequences(void **state)
     raw_down(&r);
 }
 
+struct taker {
+    kc_chan_t *p, *a;
+    int n_recv, n_send;
+    int64_t bad; /* values out of order */
+    int sent;
+};
+
+/* Take n_recv elements of p, then queue n_send on a, without waiting: one
+ * worker, so tx runs after this with both a credit due and DATA queued. */
+static int do_take_then_send(void *arg)
+{
+    struct taker *k = arg;
+    for (int64_t i = 0; i < k->n_recv; i++) {
+        int64_t v = -1;
+        if (kc_chan_try_recv(k->p, &v) != 0 || v != i)
+            k->bad++;
+    }
+    uint8_t e[1024] = {0};
+    for (int i = 0; i < k->n_send; i++) {
+        memcpy(e, &i, sizeof i);
+        if (kc_chan_try_send(k->a, e) == 0)
+            k->sent++;
+    }
+    return 0;
+}
+
+/* Credit in front of DATA elements, both ways. The peer's credits ride on
+ * its DATA for another stream and for the connection, duplicated, stale
+ * and reordered: only the largest of each counts. kcoro's credit for the
+ * stream it receives on rides on the next DATA frame it sends. */
+static void test_credit_rides_on_data_frames(void **state)
+{
+    (void)state;
+    struct raw r;
+    assert_int_equal(raw_up(&r), 0);
+    uint32_t ida, idp;
+    kc_chan_t *a = raw_import(&r, "a", 1024, 1024, &ida); /* kcoro sends on a */
+    kc_chan_t *p = raw_import(&r, "p", 64, 8, &idp);      /* and receives on p */
+    int64_t v;
+    /* kcoro starts receiving on p: its first grant (64) has no DATA to
+     * ride on and goes alone */
+    assert_int_equal(kc_chan_recv(p, &v, 10 * MS, NULL), -ETIME);
+    kc_frame_hdr_t h;
+    void *q = NULL;
+    for (;;) { /* after the connection window kcoro repeats with each OPEN */
+        assert_int_equal(kc_transport_recv_frame(r.t, &h, &q, 1 << 17, 5000 * MS, NULL), 0);
+        if (h.type != KC_FRAME_CHAN || h.chan_id != 0)
+            break;
+        free(q);
+    }
+    assert_int_equal(h.type, KC_FRAME_CHAN);
+    assert_int_equal(h.chan_id, idp);
+    assert_int_equal(h.len, 16);
+    assert_int_equal(((uint8_t *)q)[0], OP_CREDIT);
+    assert_int_equal(get64((uint8_t *)q + 8), 64);
+    free(q);
+    /* the peer's credits for a and for the connection, in front of p's
+     * elements: 100 elements of a, stale 60, a duplicate; the connection
+     * 1 GiB, then a stale 1000 */
+    assert_int_equal(raw_data_credit(&r, idp | EXP, 0, 0, 8, ida | EXP, 100), 0);
+    assert_int_equal(raw_data_credit(&r, idp | EXP, 8, 8, 8, ida | EXP, 60), 0);
+    assert_int_equal(raw_ctl(&r, ida | EXP, 0, OP_CREDIT, 0, 0, 100), 0);
+    assert_int_equal(raw_data_credit(&r, idp | EXP, 16, 16, 8, 0, 1ull << 30), 0);
+    assert_int_equal(raw_data_credit(&r, idp | EXP, 24, 24, 8, 0, 1000), 0);
+    assert_int_equal(raw_data_credit(&r, idp | EXP, 32, 32, 8, ida | EXP, 100), 0);
+    for (int i = 0; i < 5000 && mux_stats(r.c).elems_in < 40; i++)
+        mux_usleep(1000);
+    kc_mux_stats_t st = mux_stats(r.c);
+    assert_int_equal(st.elems_in, 40);
+    assert_int_equal(st.credit_piggy_in, 5);
+    assert_int_equal(st.credit_piggy_out, 0);
+    /* take the 40 (p's credit is due: 40 + 64) and queue 101 elements of a
+     * (100 fit its credit); tx then sends both in one frame */
+    struct taker k = {p, a, 40, 101, 0, 0};
+    kc_task_t *t;
+    assert_int_equal(kc_sched_spawn(r.s, &t, do_take_then_send, &k, NULL), 0);
+    kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
+    assert_int_equal(k.bad, 0);
+    assert_int_equal(k.sent, 100);
+    /* 100 KiB of a: beyond the 64 KiB a side may send before the first
+     * connection grant, so the piggy-backed 1 GiB counted. The first frame
+     * carries p's credit in front of 63 elements (64 KiB less the 16-byte
+     * credit, in whole elements), the second the last element of the
+     * first 64 KiB buffer, the third the other 36 (a frame never spans
+     * two buffers). */
+    const struct {
+        uint16_t flags;
+        uint32_t seq, elems;
+    } want[] = {{KC_FRAME_F_CREDIT, 0, 63}, {0, 63, 1}, {0, 64, 36}};
+    for (int f = 0; f < 3; f++) {
+        uint8_t *b;
+        assert_int_equal(raw_next(&r, &h, &b), 0);
+        assert_int_equal(h.type, KC_FRAME_DATA);
+        assert_int_equal(h.chan_id, ida);
+        assert_int_equal(h.flags, want[f].flags);
+        assert_int_equal(h.id, want[f].seq);
+        uint32_t off = h.flags & KC_FRAME_F_CREDIT ? 16 : 0;
+        assert_int_equal(h.len, off + want[f].elems * 1024);
+        if (off) {
+            assert_int_equal(b[0], OP_CREDIT);
+            assert_int_equal(get64(b + 4) >> 32, idp); /* c names the stream */
+            assert_int_equal(get64(b + 8), 40 + 64);
+        }
+        int first;
+        memcpy(&first, b + off, sizeof first);
+        assert_int_equal(first, (int)want[f].seq);
+        free(b);
+    }
+    st = mux_stats(r.c);
+    assert_int_equal(st.credit_piggy_out, 1);
+    assert_int_equal(st.elems_out, 100);
+    assert_int_equal(kc_chan_try_send(a, &v), -EAGAIN); /* 100, not more */
+    kc_chan_destroy(a);
+    kc_chan_destroy(p);
+    raw_down(&r);
+}
+
+/* A credit prefix that is too short or not a credit ends the connection,
+ * and so does a CHAN credit naming a stream in its c field (only a prefix
+ * names one). */
+static void test_bad_credit_prefix_ends_the_connection(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 3; k++) {
+        struct raw r;
+        assert_int_equal(raw_up(&r), 0);
+        uint32_t id;
+        kc_chan_t *ch = raw_import(&r, "v", 4, 8, &id);
+        int64_t v = 0;
+        assert_int_equal(kc_chan_recv(ch, &v, 10 * MS, NULL), -ETIME);
+        uint8_t b[24];
+        credit_msg(b, 0, 1u << 20);
+        memset(b + 16, 0, 8);
+        if (k == 1)
+            b[0] = OP_OPEN;
+        kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_DATA, KC_FRAME_F_CREDIT, id | EXP, 0,
+                            k == 0 ? 16 : 24};
+        struct iovec iv = {b, h.len};
+        if (k == 2)
+            assert_int_equal(raw_ctl(&r, 0, 0, OP_CREDIT, 0, id | EXP, 1u << 20), 0);
+        else
+            assert_int_equal(kc_transport_send_frame(r.t, &h, &iv, 1, 5000 * MS, NULL), 0);
+        assert_int_equal(kc_ipc_wait_dead(r.c, 5000 * MS, NULL), -EPROTO);
+        assert_int_equal(kc_chan_recv(ch, &v, 5000 * MS, NULL), -ECONNRESET);
+        kc_chan_destroy(ch);
+        raw_down(&r);
+    }
+}
+
+/* A PROBE is answered at once with its d; one that names a stream ends
+ * the connection. */
+static void test_probe_is_answered(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        struct raw r;
+        assert_int_equal(raw_up(&r), 0);
+        uint32_t id;
+        kc_chan_t *ch = raw_import(&r, "v", 4, 8, &id);
+        assert_int_equal(raw_ctl(&r, k == 0 ? 0 : id | EXP, 0, OP_PROBE, 0, 0, 77), 0);
+        if (k == 0) {
+            kc_frame_hdr_t h;
+            void *q = NULL;
+            for (;;) {
+                assert_int_equal(kc_transport_recv_frame(r.t, &h, &q, 1 << 17, 5000 * MS, NULL), 0);
+                if (h.type == KC_FRAME_CHAN && ((uint8_t *)q)[0] == OP_PROBE_ACK)
+                    break;
+                free(q);
+            }
+            assert_int_equal(h.chan_id, 0);
+            assert_int_equal(h.len, 16);
+            assert_int_equal(get64((uint8_t *)q + 8), 77);
+            free(q);
+        } else {
+            assert_int_equal(kc_ipc_wait_dead(r.c, 5000 * MS, NULL), -EPROTO);
+        }
+        kc_chan_destroy(ch);
+        raw_down(&r);
+    }
+}
+
 /* Data beyond the credit we gave, or out of sequence, ends the connection. */
 static void test_peer_violations_end_the_connection(void **state)
 {
@@ -374,6 +594,9 @@ int main(void)
         cmocka_unit_test(test_drr_order_fragments_and_sequences),
         cmocka_unit_test(test_peer_violations_end_the_connection),
         cmocka_unit_test(test_equal_demand_gets_equal_shares_of_the_link),
+        cmocka_unit_test(test_credit_rides_on_data_frames),
+        cmocka_unit_test(test_bad_credit_prefix_ends_the_connection),
+        cmocka_unit_test(test_probe_is_answered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
