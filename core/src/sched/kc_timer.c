@@ -36,7 +36,9 @@
  *   T1  heap order: e[(i-1)/4].when <= e[i].when for 0 < i < n.
  *   T2  e[i].t->index == i and e[i].t->state == PENDING for i < n; a wheel
  *       entry j of slot s has t->index == WHEEL | s << 22 | j, PENDING too.
- *   T3  next_when == min(e[0].when or INT64_MAX, wnext).
+ *   T3  next_when == min(e[0].when or INT64_MAX, wnext) whenever the lock
+ *       is free, also while a runner is inside a callback (what the
+ *       callback wakes may read it at once).
  *   T4  a timer is FIRING only while one runner is inside its callback; the
  *       runner's last touch of the timer is the store that leaves FIRING,
  *       or, when the callback started the timer again (PENDING from then
@@ -463,6 +465,7 @@ static int run_due(struct kc_worker *owner, struct kc_worker *runner, int64_t no
     while (h->n > 0 && h->e[0].when <= now && fired < KC_TIMER_BATCH) {
         kc_timer_t *t = h->e[0].t;
         remove_at(h, 0);
+        publish_next(h); /* T3 holds whenever the lock is free, callbacks included */
         /* seq_cst: K5(b) in kc_park.c (the park reads it after its CAS) */
         atomic_store_explicit(&t->state, T_FIRING, memory_order_seq_cst);
         runner->firing = t;
