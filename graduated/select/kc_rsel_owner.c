@@ -140,7 +140,7 @@ static void give_back(kc_rsel_owner_t *o, struct held *h)
 }
 
 /* Under mu: the oldest element nobody holds (released first, O2), or NULL. */
-static struct held *take_one(kc_rsel_owner_t *o)
+static struct held *take_held(kc_rsel_owner_t *o)
 {
     struct held *h = o->released;
     if (h != NULL) {
@@ -235,7 +235,7 @@ static bool serve(kc_rsel_owner_t *o)
             }
             continue;
         }
-        struct held *h = take_one(o);
+        struct held *h = take_held(o);
         if (h == NULL) {
             if (drained(o) && reply(o, s->peer, KC_RSEL_NOTIFY, s->op, 0, s->id, NULL, 0) == 0) {
                 s->state = S_NOTIFIED; /* closed: its claim learns it */
@@ -317,7 +317,7 @@ static void on_claim(kc_rsel_owner_t *o, int peer, const kc_rsel_msg_t *m, const
     struct held *h = NULL;
     uint16_t why = KC_RSEL_WHY_GONE;
     if (m->op & KC_RSEL_PLAIN) {
-        h = take_one(o);
+        h = take_held(o);
         why = KC_RSEL_WHY_EMPTY;
     } else if (s != NULL && s->state == S_RESERVED) {
         h = s->h;
