@@ -165,7 +165,8 @@ static int r_sel_complete(void *impl, bool send, void *buf, uint64_t cookie)
     return claim(impl, send, buf, cookie);
 }
 
-static int arm(struct rchan *r, bool send, struct kc_waiter *wk, kc_parker_t *pk, struct arming *a)
+static int rchan_arm(struct rchan *r, bool send, struct kc_waiter *wk, kc_parker_t *pk,
+                     struct arming *a)
 {
     kc_rsel_client_t *c = r->c;
     memset(a, 0, sizeof(*a));
@@ -193,7 +194,7 @@ static int r_sel_arm(void *impl, bool send, struct kc_waiter *wk, uint64_t *cook
     struct arming *a = malloc(sizeof(*a));
     if (a == NULL)
         return -ENOMEM;
-    int rc = arm(impl, send, wk, NULL, a);
+    int rc = rchan_arm(impl, send, wk, NULL, a);
     *cookie = a->id;
     if (rc != 0) { /* the connection is gone: the select learns it from its poll */
         free(a);
@@ -203,7 +204,7 @@ static int r_sel_arm(void *impl, bool send, struct kc_waiter *wk, uint64_t *cook
 }
 
 /* Forget arming id; CANCEL it if nobody fired it (C2). */
-static void disarm(struct rchan *r, uint64_t id, bool free_it)
+static void rchan_disarm(struct rchan *r, uint64_t id, bool free_it)
 {
     kc_rsel_client_t *c = r->c;
     pthread_mutex_lock(&c->mu);
@@ -224,7 +225,7 @@ static void disarm(struct rchan *r, uint64_t id, bool free_it)
 static void r_sel_disarm(void *impl, bool send, uint64_t cookie)
 {
     (void)send;
-    disarm(impl, cookie, true);
+    rchan_disarm(impl, cookie, true);
 }
 
 /* A plain send or receive: a PLAIN claim; rejected, a subscription of its
@@ -242,7 +243,7 @@ static int plain(struct rchan *r, bool send, void *buf, int64_t timeout_ns,
         kc_parker_t pk;
         kc_parker_init(&pk);
         struct arming a;
-        rc = arm(r, send, NULL, &pk, &a);
+        rc = rchan_arm(r, send, NULL, &pk, &a);
         if (rc != 0)
             return rc;
         int prc = 0;
@@ -260,7 +261,7 @@ static int plain(struct rchan *r, bool send, void *buf, int64_t timeout_ns,
         pthread_mutex_lock(&r->c->mu);
         bool notified = a.notified;
         pthread_mutex_unlock(&r->c->mu);
-        disarm(r, a.id, false);
+        rchan_disarm(r, a.id, false);
         if (notified) {
             rc = claim(r, send, buf, a.id);
             if (rc != -EAGAIN)
