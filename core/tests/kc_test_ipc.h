@@ -2,7 +2,7 @@
  *
  * Header-only, like kc_test_util.h: a one-worker scheduler, a listener on
  * a fresh mem: URL, a task accepting while the test connects, both ends
- * checked. The abuse tests of the layers above connections (mux, remote
+ * checked, and buffered channels to serve over it. The abuse tests of the layers above connections (mux, remote
  * select) start from such a pair. Include it after cmocka.h.
  */
 #ifndef KCORO_KC_TEST_IPC_H
@@ -47,6 +47,18 @@ static inline void kc_test_pair_up(kc_test_pair_t *p, const char *tag)
     assert_int_equal(kc_ipc_connect(&p->b, url, &o, (int64_t)5000 * 1000000, NULL), 0);
     assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
     assert_int_equal(p->accept_rc, 0);
+}
+
+/* A buffered channel of cap elements of elem bytes (asserts it was made). */
+static inline kc_chan_t *kc_test_buffered(size_t cap, size_t elem)
+{
+    kc_chan_t *ch = NULL;
+    kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
+    o.kind = KC_CHAN_BUFFERED;
+    o.capacity = cap;
+    o.elem_size = elem;
+    assert_int_equal(kc_chan_create(&ch, &o), 0);
+    return ch;
 }
 
 /* Close what p still has (an end a test closed itself is NULL). */

@@ -27,23 +27,12 @@
 
 #define MS ((int64_t)1000000)
 
-static kc_chan_t *buffered(size_t cap, size_t elem)
-{
-    kc_chan_t *ch = NULL;
-    kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
-    o.kind = KC_CHAN_BUFFERED;
-    o.capacity = cap;
-    o.elem_size = elem;
-    assert_int_equal(kc_chan_create(&ch, &o), 0);
-    return ch;
-}
-
 static void test_abuse_mux_bad_arguments(void **state)
 {
     (void)state;
     kc_test_pair_t p;
     kc_test_pair_up(&p, "abuse-mux");
-    kc_chan_t *local = buffered(4, sizeof(long));
+    kc_chan_t *local = kc_test_buffered(4, sizeof(long));
     kc_chan_t *desc = NULL;
     kc_chan_opts_t dopt = KC_CHAN_OPTS_INIT;
     dopt.kind = KC_CHAN_BUFFERED;

@@ -31,17 +31,6 @@
 
 #define MS ((int64_t)1000000)
 
-static kc_chan_t *buffered(size_t cap, size_t elem)
-{
-    kc_chan_t *ch = NULL;
-    kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
-    o.kind = KC_CHAN_BUFFERED;
-    o.capacity = cap;
-    o.elem_size = elem;
-    assert_int_equal(kc_chan_create(&ch, &o), 0);
-    return ch;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -66,7 +55,7 @@ static int refuse(void *ctx, const uint8_t *msg, size_t len)
 static void test_owner(void **state)
 {
     (void)state;
-    kc_chan_t *ch = buffered(4, sizeof(long));
+    kc_chan_t *ch = kc_test_buffered(4, sizeof(long));
     kc_rsel_owner_t *o = NULL;
     assert_int_equal(kc_rsel_owner_create(NULL, ch, 1, 0), -EINVAL);
     assert_int_equal(kc_rsel_owner_create(&o, NULL, 1, 0), -EINVAL);
@@ -284,8 +273,8 @@ static void test_attach(void **state)
     /* the client's side exports first; the owners' side then finds it */
     assert_int_equal(kc_rsel_attach(&b, p.b, KC_RSEL_CLIENT_SIDE, 0), -ETIME);
     assert_null(b);
-    kc_chan_t *ch = buffered(4, sizeof(long));
-    kc_chan_t *big = buffered(4, KC_RSEL_ATTACH_ELEM_MAX + 1);
+    kc_chan_t *ch = kc_test_buffered(4, sizeof(long));
+    kc_chan_t *big = kc_test_buffered(4, KC_RSEL_ATTACH_ELEM_MAX + 1);
     kc_rsel_owner_t *o, *o2, *ob;
     assert_int_equal(kc_rsel_owner_create(&o, ch, 1, 0), 0);
     assert_int_equal(kc_rsel_owner_create(&o2, ch, 1, 0), 0); /* same number as o */
