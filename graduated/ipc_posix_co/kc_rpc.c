@@ -615,11 +615,13 @@ static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint
     struct kc_ipc_handler *h = NULL;
     if (why == 0 && (h = calloc(1, sizeof *h)) == NULL)
         why = -ENOMEM;
-    if (why == 0 && (flags & KC_RPC_INLINE))
-        h->cancel = c->life; /* no token of its own: nothing can fire one */
-    else if (why == 0 && kc_cancel_create(&h->cancel, c->life) < 0) {
-        free(h);
-        why = -ENOMEM;
+    if (why == 0) {
+        if (flags & KC_RPC_INLINE)
+            h->cancel = c->life; /* no token of its own: nothing can fire one */
+        else if (kc_cancel_create(&h->cancel, c->life) < 0)
+            why = -ENOMEM;
+        if (why < 0)
+            free(h);
     }
     if (why < 0) {
         c->refused++;
