@@ -89,12 +89,18 @@ typedef struct kc_mux_import_opts {
      * (KC_REGISTRY_CHAN, its local face: the name above) and as a remote
      * channel (its connection and remote name) */
     uint32_t flags;
+    /* A descriptor channel's arena (BORROWED: it must outlive the
+     * channel): payloads received arrive in it, reserved before credit is
+     * granted (window x the export's max_desc_len), and payloads sent must
+     * come from it. Required when the export is a descriptor channel
+     * (-EINVAL otherwise); ignored for copied elements. */
+    kc_arena_t *arena;
 } kc_mux_import_opts_t;
 
 /* KC_MUX_IMPORT_OPTS_INIT: every default (a 5 s handshake). */
 #define KC_MUX_IMPORT_OPTS_INIT                                                                    \
     {                                                                                              \
-        sizeof(kc_mux_import_opts_t), 0, 5000000000, NULL, NULL, NULL, 0                           \
+        sizeof(kc_mux_import_opts_t), 0, 5000000000, NULL, NULL, NULL, 0, NULL                     \
     }
 
 /* Serve the local channel ch (copied elements; BORROWED: it must outlive
