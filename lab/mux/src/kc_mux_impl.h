@@ -184,11 +184,11 @@ struct kc_mux_stream {
      * sizeof(kc_zdesc_t) in our queues and inboxes, payloads travel as a
      * HEAD frame (their length) and BODY frames gathered from the arena */
     bool desc;
-    kc_arena_t *arena;        /* payloads sent come from it, received ones go to it */
-    uint32_t max_desc;        /* the longest payload (both directions) */
-    kc_arena_ticket_t *pool;  /* D2: buffers of max_desc bytes reserved for credit */
+    kc_arena_t *arena;         /* payloads sent come from it, received ones go to it */
+    uint32_t max_desc;         /* the longest payload (both directions) */
+    kc_arena_ticket_t *pool;   /* D2: buffers of max_desc bytes reserved for credit */
     uint32_t pool_n, pool_cap; /* reserved now, wanted (the window) */
-    kc_arena_ticket_t din_t;  /* the payload arriving (din_total > 0) */
+    kc_arena_ticket_t din_t;   /* the payload arriving (din_total > 0) */
     uint8_t *din_ptr;
     uint32_t din_total, din_got;
 };
@@ -222,8 +222,8 @@ struct kc_mux_inflight {
     uint32_t bytes;
     uint32_t elems; /* whole elements completed by the frame */
     bool frag_more;
-    uint8_t head[8];  /* a descriptor's HEAD: its length, big-endian */
-    kc_zdesc_t dref;  /* D1: a BODY frame's own reference on its payload */
+    uint8_t head[8]; /* a descriptor's HEAD: its length, big-endian */
+    kc_zdesc_t dref; /* D1: a BODY frame's own reference on its payload */
     bool has_dref;
 };
 

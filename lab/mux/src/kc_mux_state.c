@@ -246,7 +246,8 @@ bool kc__mux_stream_unref(struct kc_mux_stream *s)
         n = b->next;
         m->rx_held -= b->len - b->off;
         if (s->desc) { /* payloads in the arena: their window bytes came back on arrival */
-            for (uint32_t off = b->off; off + sizeof(kc_zdesc_t) <= b->len; off += sizeof(kc_zdesc_t)) {
+            for (uint32_t off = b->off; off + sizeof(kc_zdesc_t) <= b->len;
+                 off += sizeof(kc_zdesc_t)) {
                 kc_zdesc_t d;
                 memcpy(&d, b->buf + off, sizeof d);
                 kc_zdesc_release(&d, s->arena);
@@ -308,8 +309,8 @@ static uint64_t stream_want(const struct kc_mux_stream *s)
 {
     if (!s->exporter && !s->recv_started)
         return 0; /* the importer asks for elements only once it receives */
-    uint64_t want = !s->exporter && s->rendezvous ? s->in_taken + s->waiting_recv
-                                                  : s->in_taken + s->window;
+    uint64_t want =
+        !s->exporter && s->rendezvous ? s->in_taken + s->waiting_recv : s->in_taken + s->window;
     if (s->desc) { /* D2: only as many as there are reserved buffers */
         uint64_t backed = s->in_seq + (s->din_total > 0) + s->pool_n;
         if (want > backed)

@@ -377,8 +377,8 @@ void kc__mux_stream_kill(struct kc_mux_stream *s, int rc)
     s->state = ST_DEAD;
     s->dead_rc = rc;
     if (s->exporter)
-        kc__mux_drain(s);   /* an importer's proxy drains at destroy (receivers read first) */
-    if (s->desc) { /* reserved buffers and a payload half arrived (D2, D3) */
+        kc__mux_drain(s); /* an importer's proxy drains at destroy (receivers read first) */
+    if (s->desc) {        /* reserved buffers and a payload half arrived (D2, D3) */
         if (s->din_total > 0)
             kc__mux_conn_taken(m, KC_MUX_HEAD_SIZE + s->din_got);
         kc__mux_pool_free(s);
@@ -438,8 +438,8 @@ static int inbound_pump(void *arg)
         s->pump_busy = true; /* rx must not deliver past the element we hold */
         pthread_mutex_unlock(&m->lock);
         int rc = withdrawn ? -ECANCELED
-                 : s->desc ? kc_chan_send_desc(s->ch, (const kc_zdesc_t *)(void *)buf, KC_NO_TIMEOUT,
-                                               tok ? tok : s->life)
+                 : s->desc ? kc_chan_send_desc(s->ch, (const kc_zdesc_t *)(void *)buf,
+                                               KC_NO_TIMEOUT, tok ? tok : s->life)
                            : kc_chan_send(s->ch, buf, KC_NO_TIMEOUT, tok ? tok : s->life);
         pthread_mutex_lock(&m->lock);
         s->pump_busy = false;
@@ -494,8 +494,9 @@ static int outbound_pump(void *arg)
             continue;
         }
         pthread_mutex_unlock(&m->lock);
-        int rc = s->desc ? kc_chan_recv_desc(s->ch, (kc_zdesc_t *)(void *)buf, KC_NO_TIMEOUT, s->life)
-                         : kc_chan_recv(s->ch, buf, KC_NO_TIMEOUT, s->life);
+        int rc = s->desc
+                     ? kc_chan_recv_desc(s->ch, (kc_zdesc_t *)(void *)buf, KC_NO_TIMEOUT, s->life)
+                     : kc_chan_recv(s->ch, buf, KC_NO_TIMEOUT, s->life);
         pthread_mutex_lock(&m->lock);
         if (rc == 0 && s->state == ST_OPEN) {
             if (kc__mux_enqueue(s, buf) < 0) {
@@ -694,14 +695,14 @@ static int proxy_send(void *impl, const void *elem, int64_t timeout_ns, const kc
             rc = s->dead_rc; /* the connection ended first: not known */
         else if (s->verdict_code == KC_MUX_V_DELIVERED)
             rc = 0;
-        if (rc == 0 && s->desc) { /* delivered: the caller's reference is moved */
-            kc_zdesc_t own = *(const kc_zdesc_t *)elem;
-            kc_zdesc_release(&own, s->arena);
-        }
         else if (s->verdict_code == KC_MUX_V_CLOSED)
             rc = -EPIPE;
         else
             rc = why ? why : -ECANCELED;
+        if (rc == 0 && s->desc) { /* delivered: the caller's reference is moved */
+            kc_zdesc_t own = *(const kc_zdesc_t *)elem;
+            kc_zdesc_release(&own, s->arena);
+        }
     }
 out:
     s->inside--;
