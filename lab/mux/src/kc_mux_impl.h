@@ -99,6 +99,7 @@ struct kc_mux_ctlitem {
 struct kc_mux_chunk {
     struct kc_mux_chunk *next;
     uint32_t cap, fill, sent; /* bytes */
+    uint32_t pad;             /* data 8-aligned: a descriptor stream's kc_zdesc_t */
     uint8_t data[];
 };
 
