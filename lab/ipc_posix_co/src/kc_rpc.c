@@ -295,7 +295,15 @@ static int send_req(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const void
     pthread_mutex_unlock(&c->lock);
     uint8_t pre[KC_RPC_PREFIX_SIZE];
     kc__rpc_prefix_put(pre, cmd, 0, wire_dl);
-    int rc = kc__ipc_enqueue(c, KC_FRAME_REQUEST, chan_id, id, pre, payload, len, false,
+    /* The lone request of a quiet connection is written by its caller, at
+     * once and whole or not at all (no copy into the queue, no hop through
+     * tx); a link with no room, or requests in flight that batch, go
+     * through the queue. */
+    int rc = kc__ipc_send_direct(c, KC_FRAME_REQUEST, chan_id, id, pre, payload, len, 0);
+    if (rc < 0)
+        rc = 0; /* the link failed and the connection died: it resolved f */
+    else if (rc == 1)
+        rc = kc__ipc_enqueue(c, KC_FRAME_REQUEST, chan_id, id, pre, payload, len, false,
                              queue_timeout, cancel);
     if (rc < 0) {
         pthread_mutex_lock(&c->lock);
