@@ -329,7 +329,7 @@ typedef struct kc_transport_ops {
  * take part of one, as one made with a tiny SO_SNDBUF may, the call waits
  * for room for the rest; mem: frames are queued whole). */
 #define KC_TRANSPORT_OPS_WHOLE 0x2u
-#define KC_TRANSPORT_WHOLE_MAX 4096
+#define KC_TRANSPORT_WHOLE_MAX 4096 /* bytes, header included */
 
 /* KC_TRANSPORT_MAX_SCHEMES caps the registered schemes (built-ins included). */
 #define KC_TRANSPORT_MAX_SCHEMES 16
