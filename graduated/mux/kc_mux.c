@@ -563,7 +563,8 @@ static void on_free(void *arg)
         pthread_mutex_unlock(&m->lock);
 }
 
-static const kc__ipc_layer_ops_t layer_ops = {on_frame, pull, sent, on_dead, on_free};
+static const kc__ipc_layer_ops_t layer_ops = {
+    .on_frame = on_frame, .pull = pull, .sent = sent, .on_dead = on_dead, .on_free = on_free};
 
 int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, uint64_t conn_limit, struct kc_mux **out)
 {
