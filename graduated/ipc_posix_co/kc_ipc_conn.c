@@ -591,17 +591,39 @@ static int rx_frame(kc_ipc_conn_t *c, const kc_frame_hdr_t *h, uint8_t *p, struc
     }
 }
 
+/* rx: where a DATA frame's payload goes (kc_ipc_svc.h, rx_buf): the
+ * channel layer's buffer, unless none is offered or a message is being
+ * reassembled (a DATA frame then is a violation, and its payload freed). */
+struct rx_ctx {
+    kc_ipc_conn_t *c;
+    const struct reasm *r;
+};
+
+static void *rx_buf(void *arg, const kc_frame_hdr_t *h)
+{
+    const struct rx_ctx *x = arg;
+    if (h->type != KC_FRAME_DATA || x->r->active)
+        return NULL;
+    pthread_mutex_lock(&x->c->lock);
+    const kc__ipc_layer_ops_t *layer = x->c->layer;
+    void *larg = x->c->layer_arg;
+    pthread_mutex_unlock(&x->c->lock);
+    return layer != NULL && layer->rx_buf != NULL ? layer->rx_buf(larg, h) : NULL;
+}
+
 static int rx_main(void *arg)
 {
     kc_ipc_conn_t *c = arg;
     struct reasm r = {0};
+    struct rx_ctx x = {c, &r};
     int64_t last_rx = (int64_t)kc__port_now_ns();
     uint32_t ping_id = 0;
     for (;;) {
         kc_frame_hdr_t h;
         void *p = NULL;
-        int rc = kc_transport_recv_frame(c->tp, &h, &p, c->neg.max_frame,
-                                         c->ping_ns < 0 ? KC_NO_TIMEOUT : c->ping_ns, c->life);
+        int rc =
+            kc__transport_recv_frame_into(c->tp, &h, &p, c->neg.max_frame, rx_buf, &x,
+                                          c->ping_ns < 0 ? KC_NO_TIMEOUT : c->ping_ns, c->life);
         if (rc == -ETIME) {
             if ((int64_t)kc__port_now_ns() - last_rx >= c->dead_ns) {
                 kc__ipc_die(c, -ECONNRESET); /* silent peer: dead */

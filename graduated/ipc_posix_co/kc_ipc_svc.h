@@ -44,6 +44,14 @@ typedef struct kc__ipc_layer_ops {
     void (*on_dead)(void *arg, int rc);
     /* The connection's memory goes: the layer lets go of it. Once. */
     void (*on_free)(void *arg);
+    /* rx, may be NULL: before a DATA frame's payload is read, the buffer
+     * to read it into (h->len bytes), or NULL for one the transport
+     * allocates. A buffer given stays the layer's: on_frame gets it back
+     * as p (not malloc'd), or, when the connection ends while reading it,
+     * it is never touched again (the layer lets go of it at on_free at the
+     * latest). Only transports that can read into a given buffer ask
+     * (unix:). Called from rx, without the connection's lock. Never blocks. */
+    void *(*rx_buf)(void *arg, const kc_frame_hdr_t *h);
 } kc__ipc_layer_ops_t;
 
 /* Attach the channel layer (ops, arg) to c, once per connection. Returns

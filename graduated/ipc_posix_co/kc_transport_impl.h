@@ -48,6 +48,23 @@ static inline int64_t kc__tp_left(int64_t deadline)
  * small frame never cuts it). Never blocks. */
 bool kc__transport_whole(const kc_transport_t *t);
 
+/* Where a frame's payload goes (kc__transport_recv_frame_into): called
+ * after the header was read and checked, before any payload byte is, with
+ * arg; returns a buffer of hdr->len bytes the caller owns (the frame is
+ * read into it and handed back as *payload: never free() it), or NULL for
+ * a payload the transport allocates as usual. */
+typedef void *(*kc__tp_rx_buf_fn)(void *arg, const kc_frame_hdr_t *hdr);
+
+/* kc_transport_recv_frame, but a backend that can read a payload into a
+ * given buffer (unix:) asks buf(arg, hdr) for one first; every other
+ * backend allocates. A frame cut short by an error keeps the given buffer
+ * untouched afterwards (the backend forgets it). Never blocks beyond
+ * kc_transport_recv_frame. (In kc_transport_unix.c, the one backend
+ * that can.) */
+int kc__transport_recv_frame_into(kc_transport_t *t, kc_frame_hdr_t *hdr, void **payload,
+                                  size_t max_payload, kc__tp_rx_buf_fn buf, void *arg,
+                                  int64_t timeout_ns, const kc_cancel_t *cancel);
+
 /* Refusal causes of a listener, one bit each for "logged once". */
 enum {
     KC_TP_REFUSED_CRED = 1,

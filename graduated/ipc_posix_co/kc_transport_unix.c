@@ -66,6 +66,7 @@ struct unix_ep {
     bool have_hdr;
     kc_frame_hdr_t hdr;
     uint8_t *payload;
+    bool lent; /* payload is a buffer the caller gave (kc__tp_rx_buf_fn): never freed here */
     uint32_t got;
     uint32_t spos, slen;
     uint8_t *stage; /* STAGE_SIZE bytes, allocated on first receive */
@@ -483,8 +484,9 @@ static ssize_t fill(struct unix_ep *e, uint8_t *dst, size_t n, int64_t left,
     return r;
 }
 
-static int unix_recv_frame(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_payload,
-                           int64_t timeout_ns, const kc_cancel_t *cancel)
+static int unix_recv_into(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_payload,
+                          kc__tp_rx_buf_fn buf, void *arg, int64_t timeout_ns,
+                          const kc_cancel_t *cancel)
 {
     struct unix_ep *e = self;
     if (e->recv_err)
@@ -502,7 +504,10 @@ static int unix_recv_frame(void *self, kc_frame_hdr_t *hdr, void **payload, size
                 return e->recv_err = -EMSGSIZE;
             e->spos += KC_FRAME_HDR_SIZE;
             e->payload = NULL;
-            if (e->hdr.len > 0 && (e->payload = malloc(e->hdr.len)) == NULL)
+            e->lent = false;
+            if (e->hdr.len > 0 && buf != NULL && (e->payload = buf(arg, &e->hdr)) != NULL)
+                e->lent = true; /* read where the caller wants it */
+            else if (e->hdr.len > 0 && (e->payload = malloc(e->hdr.len)) == NULL)
                 return e->recv_err = -ENOMEM;
             e->got = 0;
             e->have_hdr = true;
@@ -520,6 +525,7 @@ static int unix_recv_frame(void *self, kc_frame_hdr_t *hdr, void **payload, size
                 *hdr = e->hdr;
                 *payload = e->payload;
                 e->payload = NULL;
+                e->lent = false;
                 e->have_hdr = false;
                 return 0;
             }
@@ -532,8 +538,13 @@ static int unix_recv_frame(void *self, kc_frame_hdr_t *hdr, void **payload, size
         ssize_t r = want >= STAGE_SIZE ? fill(e, e->payload + e->got, want, left, cancel)
                                        : fill(e, NULL, 0, left, cancel);
         if (r < 0) {
-            if (r != -ETIME && r != -ECANCELED && r != -EAGAIN)
+            if (r != -ETIME && r != -ECANCELED && r != -EAGAIN) {
                 e->recv_err = (int)r; /* the stream is gone or desynchronised */
+                if (e->lent) {        /* never touched again: the caller's */
+                    e->payload = NULL;
+                    e->lent = false;
+                }
+            }
             return (int)r;
         }
         if (want >= STAGE_SIZE)
@@ -541,6 +552,25 @@ static int unix_recv_frame(void *self, kc_frame_hdr_t *hdr, void **payload, size
         else
             e->slen += (uint32_t)r;
     }
+}
+
+static int unix_recv_frame(void *self, kc_frame_hdr_t *hdr, void **payload, size_t max_payload,
+                           int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    return unix_recv_into(self, hdr, payload, max_payload, NULL, NULL, timeout_ns, cancel);
+}
+
+int kc__transport_recv_frame_into(kc_transport_t *t, kc_frame_hdr_t *hdr, void **payload,
+                                  size_t max_payload, kc__tp_rx_buf_fn buf, void *arg,
+                                  int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (t == NULL || t->listener || hdr == NULL || payload == NULL)
+        return -EINVAL;
+    *payload = NULL;
+    timeout_ns = kc__timeout_norm(timeout_ns);
+    if (t->ops == &kc__transport_unix_ops) /* reads a payload where it is told */
+        return unix_recv_into(t->self, hdr, payload, max_payload, buf, arg, timeout_ns, cancel);
+    return t->ops->recv_frame(t->self, hdr, payload, max_payload, timeout_ns, cancel);
 }
 
 static void unix_close(void *self)
@@ -563,7 +593,8 @@ static void unix_close(void *self)
         limit_put(e->limit);
     }
     close(e->fd);
-    free(e->payload);
+    if (!e->lent)
+        free(e->payload);
     free(e->stage);
     free(e);
 }
