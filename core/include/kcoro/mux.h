@@ -166,6 +166,8 @@ typedef struct kc_mux_stats {
     uint64_t rtt_min_ns;        /* smallest PROBE round trip measured (0: none yet) */
     uint64_t bdp_bytes;         /* the last bandwidth-delay product measured */
     uint64_t probes_out;        /* PROBEs sent to measure it */
+    uint64_t desc_bytes_direct; /* descriptor payload bytes read straight into our arena */
+    uint64_t desc_bytes_copied; /* ... copied into it from a transport's buffer */
 } kc_mux_stats_t;
 
 /* Read c's channel-layer counters into *out (set out->size first); all

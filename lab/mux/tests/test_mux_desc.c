@@ -9,7 +9,9 @@
  * and after the channels are gone both arenas hold zero live tickets. The
  * receiver's reservation (window x max_desc_len) is exhausted on purpose:
  * the import or the receive fails with -ENOMEM, no descriptor is lost, and
- * the stream resumes once the arena has room again. Descriptor checks are
+ * the stream resumes once the arena has room again. Over unix: every
+ * payload byte is read by the transport straight into the receiver's
+ * arena (kc_mux_stats_t.desc_bytes_direct), over rel: copied once. Descriptor checks are
  * those of a local channel (-EINVAL, -EMSGSIZE, -ESTALE).
  */
 #include "mux_test.h"
@@ -268,6 +270,18 @@ static void both_ways(bool lossy, kc_chan_kind_t kind, long n)
     assert_int_equal(es.elems_out, (uint64_t)n);
     assert_int_equal(is.elems_in, (uint64_t)n);
     assert_int_equal(es.undelivered, 0);
+    /* D5: over unix: every payload byte read straight into the receiver's
+     * arena; over rel: (its own buffers) copied once */
+    print_message("payload bytes in place %llu + %llu, copied %llu + %llu\n",
+                  (unsigned long long)is.desc_bytes_direct, (unsigned long long)es.desc_bytes_direct,
+                  (unsigned long long)is.desc_bytes_copied, (unsigned long long)es.desc_bytes_copied);
+    assert_int_equal(is.desc_bytes_direct + is.desc_bytes_copied, b2);
+    assert_int_equal(es.desc_bytes_direct + es.desc_bytes_copied, b1);
+    if (lossy) {
+        assert_int_equal(is.desc_bytes_direct + es.desc_bytes_direct, 0);
+    } else {
+        assert_int_equal(is.desc_bytes_copied + es.desc_bytes_copied, 0);
+    }
     assert_int_equal(kc_chan_destroy(rup), 0);
     assert_int_equal(kc_chan_destroy(rdown), 0);
     assert_int_equal(kc_ipc_unexport(e.exp, "up"), 0);
