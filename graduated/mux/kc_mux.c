@@ -463,11 +463,48 @@ static int on_ctl(struct kc_mux *m, const kc_frame_hdr_t *h, const uint8_t *p)
     }
 }
 
+/* D5 (kc_mux_stream.c): the buffer a BODY frame of a descriptor stream
+ * is read into, straight at its place in the payload arriving; NULL for
+ * every other frame (the transport allocates). */
+static void *rx_buf(void *arg, const kc_frame_hdr_t *h)
+{
+    struct kc_mux *m = arg;
+    void *buf = NULL;
+    pthread_mutex_lock(&m->lock);
+    struct kc_mux_stream *s =
+        kc__mux_find(m, h->chan_id & ~KC_MUX_ID_EXPORTER, (h->chan_id & KC_MUX_ID_EXPORTER) == 0);
+    if (m->lent == NULL && !m->lent_orphan && s != NULL && s->desc && s->state == ST_OPEN &&
+        s->din_total > 0 && h->id == (uint32_t)s->in_seq && !(h->flags & KC_FRAME_F_CREDIT) &&
+        h->len > 0 && h->len <= s->din_total - s->din_got) {
+        buf = s->din_ptr + s->din_got;
+        m->lent = buf;
+        m->lent_s = s;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return buf;
+}
+
 static int on_frame(void *arg, const kc_frame_hdr_t *h, void *p)
 {
     struct kc_mux *m = arg;
     pthread_mutex_lock(&m->lock);
     int rc = 0;
+    if (p != NULL && p == m->lent) { /* D5: read in place */
+        m->lent = NULL;
+        m->lent_s = NULL;
+        if (m->lent_orphan) { /* its stream ended meanwhile: the bytes go */
+            m->lent_orphan = false;
+            kc_arena_release(m->lent_arena, m->lent_t);
+            m->st.data_frames_in++;
+            if (h->len > m->conn_granted - m->conn_rx)
+                rc = -EPROTO;
+            m->conn_rx += h->len;
+            m->st.dropped_in++;
+            kc__mux_conn_taken(m, h->len);
+            pthread_mutex_unlock(&m->lock);
+            return rc;
+        }
+    }
     if (h->type == KC_FRAME_CHAN) {
         rc = on_ctl(m, h, p);
         free(p);
@@ -554,8 +591,18 @@ static void on_free(void *arg)
         kc__mux_stream_unref(s);
     }
     if (m->inflight.s != NULL) {
+        if (m->inflight.has_dref) { /* D1: a BODY frame never settled */
+            m->inflight.has_dref = false;
+            kc_zdesc_release(&m->inflight.dref, m->inflight.s->arena);
+        }
         kc__mux_stream_unref(m->inflight.s);
         m->inflight.s = NULL;
+    }
+    m->lent = NULL; /* D5: rx ended; a payload whose stream ended goes now */
+    m->lent_s = NULL;
+    if (m->lent_orphan) {
+        m->lent_orphan = false;
+        kc_arena_release(m->lent_arena, m->lent_t);
     }
     free(m->inflight.ctl);
     m->inflight.ctl = NULL;
@@ -563,8 +610,12 @@ static void on_free(void *arg)
         pthread_mutex_unlock(&m->lock);
 }
 
-static const kc__ipc_layer_ops_t layer_ops = {
-    .on_frame = on_frame, .pull = pull, .sent = sent, .on_dead = on_dead, .on_free = on_free};
+static const kc__ipc_layer_ops_t layer_ops = {.on_frame = on_frame,
+                                              .pull = pull,
+                                              .sent = sent,
+                                              .on_dead = on_dead,
+                                              .on_free = on_free,
+                                              .rx_buf = rx_buf};
 
 int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, uint64_t conn_limit, struct kc_mux **out)
 {

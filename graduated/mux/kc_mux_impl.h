@@ -259,13 +259,20 @@ struct kc_mux {
     uint64_t rx_held, rx_peak;
     /* the window's growth with the measured bandwidth-delay product
      * (kc_mux.c, "Window growth") */
-    uint64_t conn_limit;              /* conn_window never grows beyond it */
-    int64_t probe_t0;                 /* a PROBE under way: when it was queued (0: none) */
-    uint64_t probe_token;             /* its d */
-    int64_t probe_prev_t;             /* the last answer (0: none yet) */
-    uint64_t probe_prev_rx;           /* ... and conn_rx then */
-    uint64_t probe_next;              /* conn_rx from which the next PROBE may go */
-    uint64_t rtt_min;                 /* ns, the smallest PROBE round trip (0: none yet) */
+    uint64_t conn_limit;    /* conn_window never grows beyond it */
+    int64_t probe_t0;       /* a PROBE under way: when it was queued (0: none) */
+    uint64_t probe_token;   /* its d */
+    int64_t probe_prev_t;   /* the last answer (0: none yet) */
+    uint64_t probe_prev_rx; /* ... and conn_rx then */
+    uint64_t probe_next;    /* conn_rx from which the next PROBE may go */
+    uint64_t rtt_min;       /* ns, the smallest PROBE round trip (0: none yet) */
+    /* D5: the BODY frame rx reads straight into an arena buffer now (the
+     * connection's rx_buf), at most one per connection */
+    uint8_t *lent;                /* where it is being read (NULL: none) */
+    struct kc_mux_stream *lent_s; /* whose payload (NULL once orphaned) */
+    bool lent_orphan;             /* its stream ended: release lent_t once rx is done */
+    kc_arena_ticket_t lent_t;
+    kc_arena_t *lent_arena;
     struct kc_mux_wait *open_waiters; /* importers waiting for OPEN answers */
     kc_mux_stats_t st;
 };

@@ -337,7 +337,15 @@ void kc__mux_pool_free(struct kc_mux_stream *s)
     while (s->pool_n > 0)
         kc_arena_release(s->arena, s->pool[--s->pool_n]);
     if (s->din_total > 0) {
-        kc_arena_release(s->arena, s->din_t);
+        struct kc_mux *m = s->mux;
+        if (m->lent_s == s) { /* D5: rx may be reading into it: released after */
+            m->lent_s = NULL;
+            m->lent_orphan = true;
+            m->lent_t = s->din_t;
+            m->lent_arena = s->arena;
+        } else {
+            kc_arena_release(s->arena, s->din_t);
+        }
         s->din_total = s->din_got = 0;
         s->din_ptr = NULL;
     }

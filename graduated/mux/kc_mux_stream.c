@@ -173,9 +173,13 @@ static void inbox_put(struct kc_mux_stream *s, uint8_t *buf, uint32_t off0, uint
  *      delivered as an element; one never received goes to the undelivered
  *      account (callback as a view, then released), so no ticket outlives
  *      the stream on either side.
- * The transport reads a BODY frame into its own buffer and the bytes are
- * copied once into the reserved payload (D2); the copy into the arena is
- * the only one on the receiving side. */
+ *   D5 a transport that can read a payload into a given buffer (unix:)
+ *      reads a BODY frame straight into the reserved payload, at the place
+ *      its bytes belong (the connection's rx_buf, kc_mux.c): no copy;
+ *      other transports hand over their own buffer and its bytes are
+ *      copied once into the payload. A payload whose stream ends while rx
+ *      reads into it is released once rx is done with it (on_frame, or the
+ *      connection's end). */
 
 static uint64_t get_be64(const uint8_t *p)
 {
@@ -191,9 +195,12 @@ static int on_desc(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p,
 {
     struct kc_mux *m = s->mux;
     bool more = (h->flags & KC_FRAME_F_MORE) != 0;
+    /* D5: read in place by the transport (never freed, never copied) */
+    bool lent = s->din_total > 0 && p == s->din_ptr + s->din_got;
     if (h->id != (uint32_t)s->in_seq || h->len == 0 ||
         (s->peer_closed && s->in_seq + 1 > s->peer_final) || s->in_seq + 1 > s->granted) {
-        free(p);
+        if (!lent)
+            free(p);
         return -EPROTO; /* a gap, a duplicate, beyond CLOSE or beyond the credit */
     }
     if (s->din_total == 0) { /* a HEAD */
@@ -216,11 +223,17 @@ static int on_desc(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p,
     }
     uint32_t n = h->len;
     if (n > s->din_total - s->din_got || more != (s->din_got + n < s->din_total)) {
-        free(p);
+        if (!lent)
+            free(p);
         return -EPROTO;
     }
-    memcpy(s->din_ptr + s->din_got, p + base, n);
-    free(p);
+    if (lent) {
+        m->st.desc_bytes_direct += n;
+    } else {
+        memcpy(s->din_ptr + s->din_got, p + base, n);
+        free(p);
+        m->st.desc_bytes_copied += n;
+    }
     s->din_got += n;
     if (more)
         return 0;

@@ -96,7 +96,8 @@ typedef struct kc_mux_import_opts {
      * channel (its connection and remote name) */
     uint32_t flags;
     /* A descriptor channel's arena (BORROWED: it must outlive the
-     * channel): payloads received arrive in it, reserved before credit is
+     * channel, and its connection if the channel may end while a payload
+     * is arriving): payloads received arrive in it, reserved before credit is
      * granted (window x the export's max_desc_len), and payloads sent must
      * come from it. Required when the export is a descriptor channel
      * (-EINVAL otherwise); ignored for copied elements. */
