@@ -272,9 +272,10 @@ static void both_ways(bool lossy, kc_chan_kind_t kind, long n)
     assert_int_equal(es.undelivered, 0);
     /* D5: over unix: every payload byte read straight into the receiver's
      * arena; over rel: (its own buffers) copied once */
-    print_message("payload bytes in place %llu + %llu, copied %llu + %llu\n",
-                  (unsigned long long)is.desc_bytes_direct, (unsigned long long)es.desc_bytes_direct,
-                  (unsigned long long)is.desc_bytes_copied, (unsigned long long)es.desc_bytes_copied);
+    print_message(
+        "payload bytes in place %llu + %llu, copied %llu + %llu\n",
+        (unsigned long long)is.desc_bytes_direct, (unsigned long long)es.desc_bytes_direct,
+        (unsigned long long)is.desc_bytes_copied, (unsigned long long)es.desc_bytes_copied);
     assert_int_equal(is.desc_bytes_direct + is.desc_bytes_copied, b2);
     assert_int_equal(es.desc_bytes_direct + es.desc_bytes_copied, b1);
     if (lossy) {
