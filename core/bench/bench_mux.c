@@ -395,6 +395,12 @@ static pid_t server_for(int fig, long per_rep, char *url, int *ready)
 
 static void finish(struct cli *c, pid_t pid)
 {
+    kc_mux_stats_t ms = {.size = sizeof ms};
+    if (getenv("KC_BENCH_HOPS") != NULL && kc_mux_stats(c->c, &ms) == 0)
+        printf("  mux client: %llu DATA frames, %llu elements (%.1f a frame), %llu CHAN in\n",
+               (unsigned long long)ms.data_frames_out, (unsigned long long)ms.elems_out,
+               ms.data_frames_out ? (double)ms.elems_out / (double)ms.data_frames_out : 0.0,
+               (unsigned long long)ms.ctl_frames_in);
     kc_ipc_close(c->c);
     int st;
     if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {

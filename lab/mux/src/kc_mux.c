@@ -148,7 +148,6 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
     if (n == 0) {
         /* nothing, or no connection credit: the next grant or send kicks */
         m->tx_idle = true;
-        kc__mux_room(m); /* tx is not moving: paced senders all go */
         pthread_mutex_unlock(&m->lock);
         return 0;
     }
@@ -184,7 +183,7 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
     /* Account now (the bytes stay put until sent() frees the chunk). */
     c->sent += n;
     s->out_unsent -= n;
-    m->tx_unsent -= n;
+    s->spell += n;
     s->out_frag = f->frag_more ? s->out_frag + n : 0;
     s->out_wire += f->elems;
     m->conn_tx += n;
@@ -223,7 +222,6 @@ static void sent(void *arg, int rc)
             s->out_head->sent = s->out_head->fill = 0; /* reuse the tail from its start */
         }
         kc__mux_stream_unref(s); /* cannot free the mux: the connection holds it */
-        kc__mux_room(m);         /* the frame left: the next paced sender's turn */
     }
     pthread_mutex_unlock(&m->lock);
 }
@@ -475,7 +473,6 @@ static void on_dead(void *arg, int rc)
         for (struct kc_mux_stream *s = m->map[i]; s; s = s->map_next)
             kc__mux_stream_kill(s, -ECONNRESET);
     kc__mux_wake(&m->open_waiters);
-    kc__mux_wake(&m->room_waiters);
     pthread_mutex_unlock(&m->lock);
 }
 

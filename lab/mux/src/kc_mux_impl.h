@@ -172,6 +172,8 @@ struct kc_mux_stream {
     struct kc_mux_stream *act_next, *act_prev; /* an active ring (M1) */
     bool active;
     bool is_new;      /* in the ring of new streams (kc_mux.c) */
+    bool bulky;       /* its last active spell sent more than KC_MUX_SPARSE bytes */
+    uint64_t spell;   /* bytes sent since it became active */
     uint32_t deficit; /* DRR, bytes */
     bool ctl_dirty;   /* a credit to announce */
     struct kc_mux_stream *dirty_next;
@@ -231,8 +233,6 @@ struct kc_mux {
     struct kc_mux_stream *act;     /* the active ring's head (DRR) */
     struct kc_mux_stream *act_new; /* streams just activated, served first */
     bool tx_idle;                  /* the last pull found nothing: kick on new work */
-    uint64_t tx_unsent;            /* bytes queued by every stream, not yet on the wire */
-    struct kc_mux_wait *room_waiters; /* senders paced while tx is busy (kc__mux_paced) */
     struct kc_mux_inflight inflight;
     /* connection credit (bytes) */
     uint64_t conn_window;
@@ -292,18 +292,10 @@ int kc__mux_ctl(struct kc_mux *m, struct kc_mux_stream *s, const kc_mux_ctl_t *m
                 const char *name);
 /* Under lock: tx has new work. */
 void kc__mux_kick(struct kc_mux *m);
-/* Pacing (kc_mux_state.c): bytes queued for tx beyond which a waiting
- * sender of a stream that already has bytes queued waits for tx to take
- * them, while tx is moving bytes. */
-#define KC_MUX_PACE_FRAMES 2
-/* Under lock: true when a waiting send on s should first wait for room
- * (m->room_waiters): tx is busy, KC_MUX_PACE_FRAMES frames are queued and
- * s has bytes of its own among them. A stream with nothing queued is never
- * paced (its element goes out next, the ring of new streams). */
-bool kc__mux_paced(const struct kc_mux *m, const struct kc_mux_stream *s);
-/* Under lock: tx took bytes or went idle: wake the senders pacing allows
- * (all when tx is idle or stalled, else the oldest while room is left). */
-void kc__mux_room(struct kc_mux *m);
+/* A stream whose last active spell (from activation to its queue's end)
+ * sent at most this many bytes is sparse: it joins the ring of new streams
+ * when it becomes active again; a bulky one joins the old ring's tail. */
+#define KC_MUX_SPARSE 4096u
 /* Under lock: put s in the active ring if it has unsent bytes (M1). */
 void kc__mux_activate(struct kc_mux *m, struct kc_mux_stream *s);
 /* Under lock: take s out of its active ring (its deficit starts again at 0). */
@@ -319,8 +311,6 @@ void kc__mux_conn_taken(struct kc_mux *m, uint64_t bytes);
 int kc__mux_wait(struct kc_mux *m, struct kc_mux_wait **list, int64_t timeout_ns,
                  const kc_cancel_t *cancel);
 void kc__mux_wake(struct kc_mux_wait **list);
-/* Wake the oldest waiter of *list only. */
-void kc__mux_wake_oldest(struct kc_mux_wait **list);
 /* Check M1-M5 (lock held); 0 or the number of the first broken one. */
 int kc__mux_check(struct kc_mux *m);
 

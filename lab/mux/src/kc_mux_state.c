@@ -71,17 +71,6 @@ void kc__mux_wake(struct kc_mux_wait **list)
     *list = NULL;
 }
 
-void kc__mux_wake_oldest(struct kc_mux_wait **list)
-{
-    struct kc_mux_wait **pp = list;
-    if (*pp == NULL)
-        return;
-    while ((*pp)->next != NULL) /* waiters push in front: the oldest is last */
-        pp = &(*pp)->next;
-    kc_unpark((*pp)->p);
-    *pp = NULL;
-}
-
 /* ------------------------------------------------------------ streams */
 
 static uint32_t slot_of(const struct kc_mux *m, uint32_t id, bool exporter)
@@ -192,6 +181,8 @@ void kc__mux_deactivate(struct kc_mux *m, struct kc_mux_stream *s)
     s->active = false;
     s->is_new = false;
     s->deficit = 0;
+    s->bulky = s->spell > KC_MUX_SPARSE;
+    s->spell = 0;
 }
 
 void kc__mux_turn_over(struct kc_mux *m, struct kc_mux_stream *s)
@@ -209,9 +200,14 @@ void kc__mux_activate(struct kc_mux *m, struct kc_mux_stream *s)
 {
     if (s->active || s->out_unsent == 0 || s->state == ST_DEAD)
         return;
-    ring_add(&m->act_new, s);
+    /* Only a sparse stream goes first (FQ-CoDel's new flows): a bulk
+     * stream that drains at every turn (its window is at most a frame)
+     * would otherwise come back as new each time, and a sparse stream's
+     * element would wait behind every bulk stream's frame in the ring of
+     * new streams, megabytes on a busy connection. */
+    s->is_new = !s->bulky;
+    ring_add(s->is_new ? &m->act_new : &m->act, s);
     s->active = true;
-    s->is_new = true;
     kc__mux_kick(m);
 }
 
@@ -249,7 +245,6 @@ bool kc__mux_stream_unref(struct kc_mux_stream *s)
         return false;
     struct kc_mux *m = s->mux;
     kc__mux_deactivate(m, s);
-    m->tx_unsent -= s->out_unsent;
     for (struct kc_mux_chunk *c = s->out_head, *n; c; c = n) {
         n = c->next;
         free(c);
@@ -266,31 +261,6 @@ bool kc__mux_stream_unref(struct kc_mux_stream *s)
         kc_cancel_destroy(s->life);
     free(s);
     return kc__mux_unref(m);
-}
-
-/* ------------------------------------------------------------ pacing */
-
-/* Why senders are paced: a sender that finds credit queues its whole
- * window at once, so 99 bulk streams woken by their credits are 99 tasks
- * ahead of tx (and of the connection's I/O, which a worker polls only
- * when its run queue is empty or every KC_SCHED_FAIR_TICK picks) in the
- * worker's run queue: a sparse stream's element, first in the ring of new
- * streams, still waited milliseconds for tx to run. Pacing keeps a couple
- * of frames queued, so tx never waits for a sender, and lets the other
- * senders in, oldest first, as tx takes frames. Tries (timeout 0) are
- * never paced; tx idle or stalled by connection credit lets everyone in. */
-bool kc__mux_paced(const struct kc_mux *m, const struct kc_mux_stream *s)
-{
-    return !m->tx_idle && s->out_unsent > 0 && s->state == ST_OPEN && !m->dead &&
-           m->tx_unsent >= (uint64_t)KC_MUX_PACE_FRAMES * m->max_frame;
-}
-
-void kc__mux_room(struct kc_mux *m)
-{
-    if (m->tx_idle || m->dead)
-        kc__mux_wake(&m->room_waiters);
-    else if (m->tx_unsent < (uint64_t)KC_MUX_PACE_FRAMES * m->max_frame)
-        kc__mux_wake_oldest(&m->room_waiters);
 }
 
 /* ------------------------------------------------------------ control lane */

@@ -57,7 +57,6 @@ int kc__mux_enqueue(struct kc_mux_stream *s, const void *elem)
     t->fill += s->elem;
     s->out_queued++;
     s->out_unsent += s->elem;
-    s->mux->tx_unsent += s->elem;
     kc__mux_activate(s->mux, s);
     return 0;
 }
@@ -218,7 +217,6 @@ void kc__mux_drain(struct kc_mux_stream *s)
         }
         c->sent = c->fill;
     }
-    m->tx_unsent -= s->out_unsent;
     s->out_unsent = 0;
     free(tmp);
 }
@@ -247,7 +245,6 @@ void kc__mux_stream_kill(struct kc_mux_stream *s, int rc)
     kc__mux_wake(&s->recv_waiters);
     kc__mux_wake(&s->verdict_waiters);
     kc__mux_wake(&m->open_waiters);
-    kc__mux_wake(&m->room_waiters); /* a paced sender of s learns of it */
 }
 
 /* ------------------------------------------------------------ exporter pumps */
@@ -332,10 +329,6 @@ static int outbound_pump(void *arg)
     while (buf != NULL && s->state == ST_OPEN && !s->local_closed) {
         if (s->out_queued >= s->peer_limit) {
             kc__mux_wait(m, &s->send_waiters, KC_NO_TIMEOUT, s->life);
-            continue;
-        }
-        if (kc__mux_paced(m, s)) {
-            kc__mux_wait(m, &m->room_waiters, KC_NO_TIMEOUT, s->life);
             continue;
         }
         pthread_mutex_unlock(&m->lock);
@@ -448,7 +441,6 @@ static int proxy_send(void *impl, const void *elem, int64_t timeout_ns, const kc
     timeout_ns = kc__timeout_norm(timeout_ns);
     int64_t deadline = kc__deadline_after(timeout_ns);
     int rc = 0;
-    bool paced = false;
     pthread_mutex_lock(&m->lock);
     s->inside++;
     for (;;) {
@@ -460,25 +452,17 @@ static int proxy_send(void *impl, const void *elem, int64_t timeout_ns, const kc
             rc = -EPIPE;
             goto out;
         }
-        bool credit = s->out_queued < s->peer_limit;
-        if (credit && (timeout_ns == 0 || paced || !kc__mux_paced(m, s)))
-            break; /* paced once already: its turn came (or its time ran out) */
+        if (s->out_queued < s->peer_limit)
+            break;
         if (timeout_ns == 0) {
             rc = -EAGAIN;
             goto out;
         }
         int64_t left = kc__deadline_left(deadline);
-        if (left == 0 && !credit) {
+        if (left == 0) {
             rc = -ETIME;
             goto out;
         }
-        if (credit) { /* room in the remote channel; tx is busy: wait for our turn */
-            paced = true;
-            kc__mux_wait(m, &m->room_waiters, left, cancel);
-            continue;
-        }
-        /* waiting for credit, not for tx: pass a pacing turn on */
-        kc__mux_room(m);
         rc = kc__mux_wait(m, &s->send_waiters, left, cancel);
         if (rc == -ECANCELED || rc == -ETIME)
             if (!(s->out_queued < s->peer_limit && s->state == ST_OPEN && !s->local_closed))
@@ -591,7 +575,6 @@ static void proxy_close(void *impl, int reason)
     }
     kc__mux_wake(&s->send_waiters);
     kc__mux_wake(&s->recv_waiters);
-    kc__mux_wake(&m->room_waiters); /* a paced sender of s learns of it */
     pthread_mutex_unlock(&m->lock);
 }
 
