@@ -202,12 +202,18 @@ static void tap_calls(uint32_t flags, long calls, long window, long want_tries)
     }
     assert_int_equal(atomic_load(&tap_reqs), calls + window);
     assert_int_equal(atomic_load(&tap_tries), want_tries);
+    /* tx counts a frame once its send returned, which may follow the
+     * reply's arrival here: settle (bounded, 5 s) before reading it. */
     kc_ipc_stats_t st = env_stats(e.cli);
+    for (int64_t t0 = ipc_now();
+         st.frames_out < (uint64_t)(calls + window) && ipc_now() - t0 < 5000 * MS;
+         st = env_stats(e.cli))
+        ipc_usleep(1000);
     assert_int_equal(st.req_sent, calls + window);
     assert_int_equal(st.replies_taken, calls + window);
     assert_int_equal(st.frames_out, calls + window);
     assert_int_equal(st.outstanding, 0);
-    assert_int_equal(env_stats(e.svc).replies_sent, calls + window);
+    assert_int_equal(env_settled(e.svc, (uint64_t)(calls + window)).replies_sent, calls + window);
     env_down(&e);
     assert_int_equal(kc_transport_unregister("tap"), 0);
 }
@@ -402,9 +408,8 @@ static void test_keepalive_pings_and_declares_a_silent_peer_dead(void **state)
     /* whichever side fell silent first pinged; the other answered (within
      * 5 s: a loaded host may hold the pinging task back for a while) */
     kc_ipc_stats_t a = env_stats(e.cli), b = env_stats(e.svc);
-    for (int64_t t0 = ipc_now();
-         (a.pings_sent + b.pings_sent < 1 || a.pongs_in + b.pongs_in < 1) &&
-         ipc_now() - t0 < 5000 * MS;
+    for (int64_t t0 = ipc_now(); (a.pings_sent + b.pings_sent < 1 || a.pongs_in + b.pongs_in < 1) &&
+                                 ipc_now() - t0 < 5000 * MS;
          a = env_stats(e.cli), b = env_stats(e.svc))
         ipc_usleep(1000);
     assert_int_equal(kc_ipc_wait_dead(e.cli, 0, NULL), -ETIME);
