@@ -2,8 +2,9 @@
 # program for the tools' tests and the docs; not installed), the Wireshark
 # dissector core/tools/wireshark/kcoro.lua and kcoro-wire-session (two
 # processes talking over libkcoro-tcp, for the dissector's test; not
-# installed). The tool tests (core/tools/tests/*.sh) run with
-# `make test-tools`.
+# installed), kcoro-multihost (the two-host demonstration's producer and
+# consumer, core/tools/multihost; not installed). The tool tests
+# (core/tools/tests/*.sh) run with `make test-tools`.
 TOOL_CHANMON := $(OUT)/tools/kcoro-chanmon
 TOOL_DEMO    := $(OUT)/tools/kcoro-obs-demo
 TOOL_WIRE    := $(OUT)/tools/kcoro-wire-session
@@ -62,7 +63,7 @@ deps-chanmon:
 deps-tools: deps-chanmon
 	$(Q)$(TOP)/mk/need.sh tmux=/usr/bin/tmux \
 		prometheus=/usr/bin/promtool curl=/usr/bin/curl python3=/usr/bin/python3 \
-		tshark=/usr/bin/tshark
+		tshark=/usr/bin/tshark iproute2=/usr/sbin/ip
 
 # Each script starts what it needs, bounds every wait, and stops it all.
 test-tools: deps-tools $(TOOL_BINS)
