@@ -4,7 +4,7 @@
  * in two network namespaces, a producer and a consumer in each; every
  * consumer takes the values of the producer in the *other* namespace. It
  * uses kcoro only as a user would: kcoro.h (with kcoro/mux.h, kcoro/rsel.h
- * and kcoro/rel.h) and kcoro/tcp.h.
+ * and kcoro/rel.h) and the tcp adapter's header, adapters/tcp/include/kcoro/tcp.h.
  *
  *   kcoro-multihost producer NAME IP:PORT KEYFILE COUNT
  *       listens on rel:tcp://IP:PORT (libkcoro-tcp with the pre-shared key,
