@@ -201,12 +201,19 @@ rc=0
 sh "$ledger_sh" "A->B" "$count" "$work/ledger.A-to-B" "$work/prodA.out" || rc=1
 sh "$ledger_sh" "B->A" "$count" "$work/ledger.B-to-A" "$work/prodB.out" || rc=1
 res() { awk '$1 == "rel_resumed" { print $2 }' "$work/$1.out"; }
+conns() { awk '$1 == "connections" { print $2 }' "$work/$1.out"; }
 lost() { awk '$1 == "connections_lost" { print $2 }' "$work/$1.out"; }
 say "sessions resumed after the cut: producer A $(res prodA), producer B $(res prodB)," \
-    "consumer A $(res consA); connections lost for good: A $(lost prodA) (the killed consumer's), B $(lost prodB)"
+    "consumer A $(res consA); connections served: A $(conns prodA), B $(conns prodB)"
 [ "$(res prodA)" -ge 1 ] && [ "$(res prodB)" -ge 1 ] && [ "$(res consA)" -ge 1 ] ||
     { echo "demo-multihost: FAIL: a session did not resume after the cut"; rc=1; }
-[ "$(lost prodB)" -eq 0 ] || { echo "demo-multihost: FAIL: B lost a connection"; rc=1; }
-[ "$(lost prodA)" -eq 1 ] || { echo "demo-multihost: FAIL: A lost $(lost prodA) connections, not 1"; rc=1; }
-[ $rc -eq 0 ] || fail "the ledger does not balance"
+# A served two consumers (the killed one and its successor; whether the
+# killed one's session ran out of grace before the last value was
+# acknowledged depends on timing); B served one: its links were cut but
+# the session went on.
+[ "$(conns prodB)" -eq 1 ] && [ "$(lost prodB)" -eq 0 ] ||
+    { echo "demo-multihost: FAIL: B served $(conns prodB) connections, lost $(lost prodB)"; rc=1; }
+[ "$(conns prodA)" -eq 2 ] ||
+    { echo "demo-multihost: FAIL: A served $(conns prodA) connections, not 2"; rc=1; }
+[ $rc -eq 0 ] || fail "the ledger or the sessions do not check out"
 say "demo-multihost: OK: both ledgers balance, nothing lost, each value recorded exactly once"
