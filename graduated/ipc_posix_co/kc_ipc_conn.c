@@ -331,9 +331,12 @@ int kc__ipc_send_direct(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32
                         const uint8_t *prefix, const void *payload, size_t len, int64_t timeout_ns)
 {
     size_t total = KC_RPC_PREFIX_SIZE + len;
+    if (timeout_ns == 0 && !(c->whole && KC_FRAME_HDR_SIZE + total <= KC_TRANSPORT_WHOLE_MAX))
+        return 1; /* a try once could cut the frame: queue it */
     pthread_mutex_lock(&c->lock);
+    bool alone = type == KC_FRAME_REQUEST ? c->awaiters.count <= 1 : c->handlers.count <= 1;
     bool mine = c->state != IPC_DEAD && c->ctl_head == NULL && c->data_head == NULL &&
-                !c->tx_busy && c->handlers.count <= 1 && total <= c->neg.max_frame;
+                !c->tx_busy && alone && total <= c->neg.max_frame;
     if (mine)
         c->tx_busy = true; /* the link's one writer until we are done */
     pthread_mutex_unlock(&c->lock);
@@ -703,6 +706,7 @@ int kc__ipc_start(kc_transport_t *tp, const kc__ipc_msg_ops_t *msg, const kc_ipc
         return -ENOMEM;
     }
     c->tp = tp;
+    c->whole = kc__transport_whole(tp);
     c->msg = msg;
     c->sched = s;
     c->attached_fd = -1;

@@ -264,11 +264,14 @@ static void rpc_on_reply(kc_ipc_conn_t *c, uint32_t id, uint8_t *buf, size_t len
     free(buf);
 }
 
-/* Register a future, then queue the request. wire_dl is the deadline the
- * request carries; queue_timeout bounds the wait for room in the queue. */
+/* Register a future, then send or queue the request. wire_dl is the
+ * deadline the request carries; queue_timeout bounds the wait for room in
+ * the queue. `call`: the caller waits for the reply next (kc_rpc_call), so
+ * nothing of its own would batch with the request. */
 static int send_req(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const void *payload,
                     size_t len, uint32_t wire_dl, int64_t queue_timeout, int64_t deadline,
-                    const kc_cancel_t *cancel, uint32_t *out_req_id, kc_rpc_future_t **out_future)
+                    const kc_cancel_t *cancel, bool call, uint32_t *out_req_id,
+                    kc_rpc_future_t **out_future)
 {
     if (c == NULL || out_future == NULL || (len > 0 && payload == NULL))
         return -EINVAL;
@@ -295,7 +298,16 @@ static int send_req(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const void
     pthread_mutex_unlock(&c->lock);
     uint8_t pre[KC_RPC_PREFIX_SIZE];
     kc__rpc_prefix_put(pre, cmd, 0, wire_dl);
-    int rc = kc__ipc_enqueue(c, KC_FRAME_REQUEST, chan_id, id, pre, payload, len, false,
+    /* A call, the lone request of a quiet connection, is written by its
+     * caller, at once and whole or not at all (no copy into the queue, no
+     * hop through tx). Asynchronous sends (a window of them would go out
+     * one system call each), a link with no room, or requests in flight
+     * go through the queue, where tx sends them in batches. */
+    int rc = call ? kc__ipc_send_direct(c, KC_FRAME_REQUEST, chan_id, id, pre, payload, len, 0) : 1;
+    if (rc < 0)
+        rc = 0; /* the link failed and the connection died: it resolved f */
+    else if (rc == 1)
+        rc = kc__ipc_enqueue(c, KC_FRAME_REQUEST, chan_id, id, pre, payload, len, false,
                              queue_timeout, cancel);
     if (rc < 0) {
         pthread_mutex_lock(&c->lock);
@@ -319,14 +331,14 @@ KC_API int kc_rpc_send_timed(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, c
 {
     timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     return send_req(c, cmd, chan_id, payload, len, deadline_us(timeout_ns), timeout_ns,
-                    kc__tp_deadline(timeout_ns), cancel, out_req_id, out_future);
+                    kc__tp_deadline(timeout_ns), cancel, false, out_req_id, out_future);
 }
 
 KC_API int kc_rpc_send_async(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const void *payload,
                              size_t len, uint32_t *out_req_id, kc_rpc_future_t **out_future)
 {
-    return send_req(c, cmd, chan_id, payload, len, KC_RPC_NO_DEADLINE, 0, -1, NULL, out_req_id,
-                    out_future);
+    return send_req(c, cmd, chan_id, payload, len, KC_RPC_NO_DEADLINE, 0, -1, NULL, false,
+                    out_req_id, out_future);
 }
 
 /* Take f out of the map if it is still pending (lock held); true if so. */
@@ -431,7 +443,8 @@ KC_API int kc_rpc_call(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const v
     timeout_ns = kc__timeout_norm(timeout_ns); /* -5 has run out: as 0 */
     int64_t deadline = kc__tp_deadline(timeout_ns);
     kc_rpc_future_t *f;
-    int rc = kc_rpc_send_timed(c, cmd, chan_id, payload, len, timeout_ns, cancel, NULL, &f);
+    int rc = send_req(c, cmd, chan_id, payload, len, deadline_us(timeout_ns), timeout_ns, deadline,
+                      cancel, true, NULL, &f);
     if (rc < 0)
         return rc;
     int64_t left = timeout_ns < 0 ? KC_NO_TIMEOUT : kc__tp_left(deadline);

@@ -511,4 +511,5 @@ const kc_transport_ops_t kc__transport_mem_ops = {
     .poll_handle = NULL,
     .stats = mem_stats,
     .pending = mem_pending,
+    .flags = KC_TRANSPORT_OPS_WHOLE,
 };

@@ -354,13 +354,20 @@ static int unix_connect(const char *addr, const kc_transport_opts_t *o, void **s
 }
 
 /* Write v[0..n) completely (v is consumed). The first attempt gets the
- * whole timeout; a frame cut in the middle breaks the endpoint. */
+ * whole timeout; a frame cut in the middle breaks the endpoint. A try
+ * once (timeout 0) that the socket took in part waits for room for the
+ * rest instead (KC_TRANSPORT_OPS_WHOLE: such a send never cuts a frame;
+ * a small one is taken whole or not at all unless SO_SNDBUF is tiny). */
 static int send_iov(struct unix_ep *e, struct iovec *cur, int n, int64_t timeout_ns,
                     const kc_cancel_t *cancel)
 {
     size_t sent = 0;
     int64_t deadline = kc__tp_deadline(timeout_ns);
     for (;;) {
+        if (sent > 0 && timeout_ns == 0) {
+            timeout_ns = KC_NO_TIMEOUT; /* taken in part: finish the frame */
+            deadline = kc__tp_deadline(timeout_ns);
+        }
         struct msghdr msg;
         memset(&msg, 0, sizeof msg);
         msg.msg_iov = cur;
@@ -601,4 +608,5 @@ const kc_transport_ops_t kc__transport_unix_ops = {
     .send_frames = unix_send_frames,
     .stats = unix_stats,
     .pending = unix_pending,
+    .flags = KC_TRANSPORT_OPS_WHOLE,
 };

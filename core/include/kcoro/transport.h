@@ -320,6 +320,17 @@ typedef struct kc_transport_ops {
  * routed. */
 #define KC_TRANSPORT_OPS_WRAPS 0x1u
 
+/* KC_TRANSPORT_OPS_WHOLE: a send that tries once (timeout 0) of a frame of
+ * at most KC_TRANSPORT_WHOLE_MAX bytes, header included, never cuts it:
+ * it hands the whole frame to the link, or returns -EAGAIN with nothing
+ * sent. A connection then lets a coroutine write its own small frame when
+ * the link is idle, instead of handing it to its tx coroutine (unix: a
+ * small write goes into the socket whole or not at all; should the socket
+ * take part of one, as one made with a tiny SO_SNDBUF may, the call waits
+ * for room for the rest; mem: frames are queued whole). */
+#define KC_TRANSPORT_OPS_WHOLE 0x2u
+#define KC_TRANSPORT_WHOLE_MAX 4096 /* bytes, header included */
+
 /* KC_TRANSPORT_MAX_SCHEMES caps the registered schemes (built-ins included). */
 #define KC_TRANSPORT_MAX_SCHEMES 16
 

@@ -124,8 +124,9 @@ struct kc_ipc_conn {
     uint32_t ctl_count;
     kc_parker_t *tx_waiter;
     bool tx_busy; /* the link's one writer is busy: tx with a batch or a
-                   * layer frame, or a handler sending its reply
-                   * (kc__ipc_send_direct) */
+                   * layer frame, or a coroutine sending its own request
+                   * or reply (kc__ipc_send_direct) */
+    bool whole;   /* tp never cuts a small try-once frame (OPS_WHOLE) */
     struct kc_ipc_spacewait *space_waiters;
     /* waiters for DEAD (kc_ipc_wait_dead) and for drain (kc_ipc_shutdown) */
     struct kc_ipc_spacewait *state_waiters;
@@ -173,14 +174,18 @@ int kc__ipc_enqueue(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t i
 /* Send one message of KC_RPC_PREFIX_SIZE prefix bytes + payload from the
  * calling coroutine, bypassing the tx queue, when that keeps the order and
  * the one-writer rule and nothing would batch with it: the queue is empty,
- * no one is writing, at most one handler runs (the caller), and the
- * message fits one frame. The caller then holds the link (tx_busy) until
- * the frame is out, waiting as tx would (timeout_ns KC_NO_TIMEOUT, the
- * connection's token), or not at all (timeout_ns 0: rx, which must not
- * wait for the link to drain, tries once). Returns 1 (not taken, or the
- * link full with nothing sent: queue it), 0 (sent) or a negative errno
- * (the link failed, or a frame went out in part: the connection is ended
- * as tx would end it). */
+ * no one is writing, the message fits one frame, and the caller is alone:
+ * for a REPLY at most one handler runs (the caller), for a REQUEST at most
+ * one future waits (the caller's). The caller then holds the link
+ * (tx_busy) until the frame is out, waiting as tx would (timeout_ns
+ * KC_NO_TIMEOUT, the connection's token), or not at all (timeout_ns 0: rx,
+ * which must not wait for the link to drain, and a caller whose own
+ * timeout and token bound only its wait for the queue, try once; only
+ * over a transport that never cuts such a frame, KC_TRANSPORT_OPS_WHOLE,
+ * and for frames of at most KC_TRANSPORT_WHOLE_MAX bytes). Returns 1 (not
+ * taken, or the link full with nothing sent: queue it), 0 (sent) or a
+ * negative errno (the link failed, or a frame went out in part: the
+ * connection is ended as tx would end it). */
 int kc__ipc_send_direct(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t id,
                         const uint8_t *prefix, const void *payload, size_t len, int64_t timeout_ns);
 

@@ -307,6 +307,12 @@ KC_API struct kc_sim_clock *kc_transport_clock(kc_transport_t *t)
     return t->ops->clock(t->self);
 }
 
+bool kc__transport_whole(const kc_transport_t *t)
+{
+    return t->ops->size >= offsetof(kc_transport_ops_t, flags) + sizeof t->ops->flags &&
+           (t->ops->flags & KC_TRANSPORT_OPS_WHOLE);
+}
+
 KC_API size_t kc_transport_pending(kc_transport_t *t)
 {
     if (t == NULL || t->listener ||

@@ -44,6 +44,10 @@ static inline int64_t kc__tp_left(int64_t deadline)
     return kc__deadline_left(deadline);
 }
 
+/* Whether t's backend says KC_TRANSPORT_OPS_WHOLE (a try-once send of a
+ * small frame never cuts it). Never blocks. */
+bool kc__transport_whole(const kc_transport_t *t);
+
 /* Refusal causes of a listener, one bit each for "logged once". */
 enum {
     KC_TP_REFUSED_CRED = 1,

@@ -147,6 +147,82 @@ static void test_inline_handler_runs_on_rx(void **state)
     inline_calls(url, 1, 100000, 16, 4);
 }
 
+/* kc_rpc_call on a quiet connection writes its own request, trying once
+ * (timeout 0), only over a backend that never cuts such a frame
+ * (KC_TRANSPORT_OPS_WHOLE); asynchronous sends, and every request over
+ * other backends, go through tx, which waits for the link without a
+ * limit. "tap:" forwards to mem and counts the request frames sent and
+ * which of them were tried once. */
+static kc_transport_ops_t tap_ops;
+static const kc_transport_ops_t *tap_mem;
+static atomic_long tap_reqs, tap_tries;
+
+static int tap_send_frame(void *self, const kc_frame_hdr_t *h, const struct iovec *iov, int iovcnt,
+                          int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (h->type == KC_FRAME_REQUEST) {
+        atomic_fetch_add(&tap_reqs, 1);
+        if (timeout_ns == 0)
+            atomic_fetch_add(&tap_tries, 1);
+    }
+    return tap_mem->send_frame(self, h, iov, iovcnt, timeout_ns, cancel);
+}
+
+static void tap_calls(uint32_t flags, long calls, long window, long want_tries)
+{
+    tap_mem = kc_transport_lookup("mem:x");
+    assert_non_null(tap_mem);
+    tap_ops = *tap_mem;
+    tap_ops.scheme = "tap";
+    tap_ops.send_frame = tap_send_frame;
+    tap_ops.send_frames = NULL; /* batches: one send_frame each */
+    tap_ops.flags = flags;
+    assert_int_equal(kc_transport_register(&tap_ops), 0);
+    char url[64];
+    snprintf(url, sizeof url, "tap:calls-%d-%u", (int)getpid(), (unsigned)flags);
+    struct ipc_env e;
+    assert_int_equal(env_up(&e, url, 2, NULL), 0);
+    atomic_store(&tap_reqs, 0);
+    atomic_store(&tap_tries, 0);
+    for (long i = 0; i < calls; i++) {
+        void *out = NULL;
+        size_t len = 0;
+        assert_int_equal(kc_rpc_call(e.cli, CMD_ECHO, 0, &i, sizeof i, 5000 * MS, NULL, &out, &len),
+                         0);
+        assert_int_equal(len, sizeof i);
+        assert_memory_equal(out, &i, sizeof i);
+        free(out);
+    }
+    kc_rpc_future_t *f[16];
+    for (long i = 0; i < window; i++)
+        assert_int_equal(kc_rpc_send_async(e.cli, CMD_ECHO, 0, &i, sizeof i, NULL, &f[i]), 0);
+    for (long i = 0; i < window; i++) {
+        void *out = NULL;
+        size_t len = 0;
+        assert_int_equal(kc_rpc_await(f[i], 5000 * MS, NULL, NULL, &out, &len), 0);
+        assert_int_equal(len, sizeof i);
+        assert_memory_equal(out, &i, sizeof i);
+        free(out);
+    }
+    assert_int_equal(atomic_load(&tap_reqs), calls + window);
+    assert_int_equal(atomic_load(&tap_tries), want_tries);
+    kc_ipc_stats_t st = env_stats(e.cli);
+    assert_int_equal(st.req_sent, calls + window);
+    assert_int_equal(st.replies_taken, calls + window);
+    assert_int_equal(st.frames_out, calls + window);
+    assert_int_equal(st.outstanding, 0);
+    assert_int_equal(env_stats(e.svc).replies_sent, calls + window);
+    env_down(&e);
+    assert_int_equal(kc_transport_unregister("tap"), 0);
+}
+
+static void test_a_call_writes_its_own_request(void **state)
+{
+    (void)state;
+    tap_calls(KC_TRANSPORT_OPS_WHOLE, 200, 16, 200); /* every call itself */
+    tap_calls(0, 200, 16, 0);                        /* through tx */
+}
+
 static void test_errors_travel_as_the_same_errno(void **state)
 {
     (void)state;
@@ -403,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_echo_every_size_over_unix),
         cmocka_unit_test(test_errors_travel_as_the_same_errno),
         cmocka_unit_test(test_inline_handler_runs_on_rx),
+        cmocka_unit_test(test_a_call_writes_its_own_request),
         cmocka_unit_test(test_hanging_handler_times_out_and_is_cancelled),
         cmocka_unit_test(test_cancel_reaches_the_handler),
         cmocka_unit_test(test_goaway_lets_accepted_requests_finish),

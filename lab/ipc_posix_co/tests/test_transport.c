@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -504,6 +505,100 @@ static void test_unix_partial_frames(void **state)
     kc_transport_close(l);
 }
 
+/* A try-once send (timeout 0) over unix never cuts a frame
+ * (KC_TRANSPORT_OPS_WHOLE), even through a socket whose send buffer
+ * (SO_SNDBUF at its minimum) holds less than two frames: each send returns
+ * 0 (all of it went out) or -EAGAIN (none of it), and a slow reader gets
+ * every frame that went out, whole and in order. Frames of
+ * KC_TRANSPORT_WHOLE_MAX bytes go in whole or not at all; 32 KiB ones are
+ * taken in pieces by the kernel, and the send that began one waits for
+ * room for the rest. */
+enum {
+    WHOLE_FRAMES = 300
+};
+struct whole_reader {
+    kc_transport_t *t;
+    size_t payload;
+    int got, bad;
+};
+static void *whole_read(void *arg)
+{
+    struct whole_reader *r = arg;
+    for (int i = 0; i < WHOLE_FRAMES; i++) {
+        kc_frame_hdr_t h;
+        void *p = NULL;
+        if (kc_transport_recv_frame(r->t, &h, &p, 65536, 10 * SEC, NULL) != 0)
+            return NULL;
+        const uint8_t *b = p;
+        if (h.id != (uint32_t)i || h.len != r->payload)
+            r->bad++;
+        for (size_t k = 0; k < h.len; k++)
+            if (b[k] != (uint8_t)(i * 31 + k))
+                r->bad++;
+        free(p);
+        r->got++;
+        if (i % 8 == 0)
+            ipc_usleep(200);
+    }
+    return NULL;
+}
+
+static void whole_frames(size_t payload)
+{
+    char url[108];
+    ipc_unix_url(url, sizeof url, "whole");
+    kc_transport_t *l, *s, *c;
+    pair_open(url, NULL, &l, &s, &c);
+    int fd = kc_transport_poll_handle(c), one = 1;
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof one), 0);
+    uint8_t *buf = malloc(payload);
+    struct whole_reader r = {s, payload, 0, 0};
+    pthread_t th;
+    /* A 32 KiB frame is more than the socket holds: read from the start
+     * (the first send takes part of it and waits for the rest). */
+    bool reading = payload > KC_TRANSPORT_WHOLE_MAX;
+    if (reading)
+        assert_int_equal(pthread_create(&th, NULL, whole_read, &r), 0);
+    long full = 0;
+    for (int i = 0; i < WHOLE_FRAMES; i++) {
+        for (size_t k = 0; k < payload; k++)
+            buf[k] = (uint8_t)(i * 31 + k);
+        kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_DATA, 0, 1, (uint32_t)i, (uint32_t)payload};
+        struct iovec v = {buf, payload};
+        int rc;
+        while ((rc = kc_transport_send_frame(c, &h, &v, 1, 0, NULL)) == -EAGAIN) {
+            full++;
+            /* The socket is full before anyone reads: start the reader
+             * at the first refusal (nothing of the frame went out). */
+            if (!reading)
+                assert_int_equal(pthread_create(&th, NULL, whole_read, &r), 0);
+            reading = true;
+            ipc_usleep(50);
+        }
+        assert_int_equal(rc, 0);
+        /* Unread, a buffer of a few KiB must refuse long before this. */
+        assert_true(reading || i < 64);
+    }
+    assert_true(reading);
+    assert_true(full > 0 || payload > KC_TRANSPORT_WHOLE_MAX);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(r.got, WHOLE_FRAMES);
+    assert_int_equal(r.bad, 0);
+    free(buf);
+    kc_transport_close(s);
+    kc_transport_close(c);
+    kc_transport_close(l);
+}
+
+static void test_unix_try_once_never_cuts_a_frame(void **state)
+{
+    (void)state;
+    assert_true(kc_transport_lookup("unix:x")->flags & KC_TRANSPORT_OPS_WHOLE);
+    assert_true(kc_transport_lookup("mem:x")->flags & KC_TRANSPORT_OPS_WHOLE);
+    whole_frames(KC_TRANSPORT_WHOLE_MAX - KC_FRAME_HDR_SIZE);
+    whole_frames(32768);
+}
+
 /* Stands where an old backend's ops end: must never be called. */
 static int never_called(void *self, const kc_frame_out_t *f, int n, int64_t timeout_ns,
                         const kc_cancel_t *cancel)
@@ -663,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_unix_connection_limit),
         cmocka_unit_test(test_mem_backpressure_bounds_the_queue),
         cmocka_unit_test(test_unix_partial_frames),
+        cmocka_unit_test(test_unix_try_once_never_cuts_a_frame),
         cmocka_unit_test(test_register_a_scheme),
         cmocka_unit_test(test_coroutines_park_on_one_worker),
     };
