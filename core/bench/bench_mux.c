@@ -19,6 +19,13 @@
  *   mux.rtt_loaded_p50/p99   us     the same while 99 other channels stream
  *                                   1 KiB elements without end
  *   mux.rtt_loaded_ratio     x      loaded p99 / unloaded p99
+ *   mux.desc_64k             GB/s   64 KiB descriptors (kc_zdesc_t) on one
+ *                                   remote descriptor channel, from the
+ *                                   client's arena into the server's (no
+ *                                   copy in the channel layer when sending)
+ *   mux.desc_64k_bytes       GB/s   the same payloads as 64 KiB elements of
+ *                                   a byte channel (copied in and out)
+ *   mux.desc_64k_ratio       x      desc_64k / desc_64k_bytes
  * The servers are forked before the measuring process starts any thread.
  */
 #include "kcoro.h"
@@ -382,10 +389,248 @@ static void finish(struct cli *c, pid_t pid)
     close(c->ready);
 }
 
+/* ------------------------------------------------------------ descriptors
+ *
+ * mux.desc_64k: the server exports a descriptor channel of its arena and a
+ * byte channel of 64 KiB elements, both buffered (capacity 64); the client
+ * sends per_rep 64 KiB payloads on one, then the same count on the other,
+ * and the server acknowledges each repetition on a third channel. The
+ * descriptor sender allocates each payload in its arena (the receiver
+ * releases it); the byte sender sends one buffer over and over (the
+ * receiver copies it out). */
+
+#define DESC64K ((size_t)65536)
+
+struct dsrv {
+    int ready;
+    char url[108];
+    long per_rep;
+    kc_arena_t *arena;
+    kc_chan_t *z, *zb, *zack;
+};
+
+static int desc_sink(void *arg)
+{
+    struct dsrv *sv = arg;
+    kc_zdesc_t d;
+    long n = 0;
+    while (kc_chan_recv_desc(sv->z, &d, KC_NO_TIMEOUT, NULL) == 0) {
+        kc_zdesc_release(&d, sv->arena);
+        if (++n % sv->per_rep == 0 && kc_chan_send(sv->zack, &n, KC_NO_TIMEOUT, NULL) != 0)
+            break;
+    }
+    return 0;
+}
+
+static int bytes_sink(void *arg)
+{
+    struct dsrv *sv = arg;
+    char *buf = malloc(DESC64K);
+    long n = 0;
+    while (buf != NULL && kc_chan_recv(sv->zb, buf, KC_NO_TIMEOUT, NULL) == 0)
+        if (++n % sv->per_rep == 0 && kc_chan_send(sv->zack, &n, KC_NO_TIMEOUT, NULL) != 0)
+            break;
+    free(buf);
+    return 0;
+}
+
+static int desc_serve(void *arg)
+{
+    struct dsrv *sv = arg;
+    kc_ipc_server_t *l;
+    kc_ipc_conn_t *c;
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.ping_interval_ns = -1;
+    kc_arena_opts_t ao = KC_ARENA_OPTS_INIT;
+    ao.bytes = 64u << 20;
+    kc_chan_opts_t co = KC_CHAN_OPTS_INIT;
+    co.kind = KC_CHAN_BUFFERED;
+    co.capacity = 64;
+    co.elem_size = 0;
+    co.max_desc_len = DESC64K;
+    if (kc_arena_create(&sv->arena, &ao) != 0 || kc_ipc_listen(&l, sv->url, &o) != 0)
+        return 1;
+    co.arena = sv->arena;
+    if (write(sv->ready, "r", 1) != 1 || kc_ipc_accept(l, &c, KC_NO_TIMEOUT, NULL) != 0 ||
+        kc_chan_create(&sv->z, &co) != 0)
+        return 1;
+    sv->zb = chan(KC_CHAN_BUFFERED, 64, DESC64K);
+    sv->zack = chan(KC_CHAN_BUFFERED, 4, sizeof(long));
+    if (kc_ipc_export(c, "z", sv->z, NULL) != 0 || kc_ipc_export(c, "zb", sv->zb, NULL) != 0 ||
+        kc_ipc_export(c, "zack", sv->zack, NULL) != 0 || write(sv->ready, "e", 1) != 1)
+        return 1;
+    kc_task_t *t[2];
+    kc_sched_spawn(kc_sched_current(), &t[0], desc_sink, sv, NULL);
+    kc_sched_spawn(kc_sched_current(), &t[1], bytes_sink, sv, NULL);
+    kc_ipc_wait_dead(c, KC_NO_TIMEOUT, NULL);
+    kc_chan_close(sv->z);
+    kc_chan_close(sv->zb);
+    kc_chan_close(sv->zack);
+    for (int i = 0; i < 2; i++)
+        kc_sched_join(t[i], NULL, KC_NO_TIMEOUT, NULL);
+    kc_ipc_unexport(c, "z");
+    kc_ipc_unexport(c, "zb");
+    kc_ipc_unexport(c, "zack");
+    kc_ipc_close(c);
+    kc_ipc_server_close(l);
+    kc_chan_destroy(sv->z);
+    int live = kc_arena_destroy(sv->arena);
+    if (live != 0)
+        fprintf(stderr, "bench_mux: %d descriptors left in the server's arena\n", live);
+    return live != 0; /* every payload came back */
+}
+
+struct dcli {
+    kc_sched_t *s;
+    int ready;
+    char url[108];
+    long per_rep;
+    kc_arena_t *arena;
+    kc_ipc_conn_t *c;
+    kc_chan_t *z, *zb, *zack;
+    bool bytes; /* this repetition: the byte channel */
+    char *buf;
+};
+
+static int desc_setup(void *arg)
+{
+    struct dcli *c = arg;
+    kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    o.ping_interval_ns = -1;
+    kc_arena_opts_t ao = KC_ARENA_OPTS_INIT;
+    ao.bytes = 64u << 20;
+    if (kc_arena_create(&c->arena, &ao) != 0 ||
+        kc_ipc_connect(&c->c, c->url, &o, 5 * SEC, NULL) != 0)
+        return 1;
+    char r;
+    if (read(c->ready, &r, 1) != 1)
+        return 1;
+    kc_mux_import_opts_t io = KC_MUX_IMPORT_OPTS_INIT;
+    io.arena = c->arena;
+    return kc_ipc_import(&c->z, c->c, "z", &io, NULL) != 0 ||
+           kc_ipc_import(&c->zb, c->c, "zb", NULL, NULL) != 0 ||
+           kc_ipc_import(&c->zack, c->c, "zack", NULL, NULL) != 0;
+}
+
+static int desc_rep(void *arg)
+{
+    struct dcli *c = arg;
+    for (long i = 0; i < c->per_rep; i++) {
+        if (c->bytes) {
+            if (kc_chan_send(c->zb, c->buf, KC_NO_TIMEOUT, NULL) != 0)
+                return 1;
+            continue;
+        }
+        kc_zdesc_t d;
+        if (kc_zdesc_alloc(&d, c->arena, DESC64K, 0) != 0)
+            return 1;
+        if (kc_chan_send_desc(c->z, &d, KC_NO_TIMEOUT, NULL) != 0) {
+            kc_zdesc_release(&d, c->arena);
+            return 1;
+        }
+    }
+    long n;
+    return kc_chan_recv(c->zack, &n, KC_NO_TIMEOUT, NULL) != 0;
+}
+
+static double desc_64k(void *arg)
+{
+    struct dcli *c = arg;
+    uint64_t t0 = kc_bench_now_ns();
+    kc_task_t *t;
+    int st = 1;
+    if (kc_sched_spawn(c->s, &t, desc_rep, c, NULL) != 0 ||
+        kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0 || st != 0) {
+        fprintf(stderr, "bench_mux: mux.desc_64k failed\n");
+        exit(1);
+    }
+    return (double)c->per_rep * (double)DESC64K / (double)(kc_bench_now_ns() - t0);
+}
+
+static double desc_64k_bytes(void *arg)
+{
+    struct dcli *c = arg;
+    c->bytes = true;
+    double v = desc_64k(c);
+    c->bytes = false;
+    return v;
+}
+
+/* Fork the descriptor server (before the measuring process starts any
+ * thread). */
+static pid_t desc_server(struct dcli *c)
+{
+    c->per_rep = kc_bench_iters(20000);
+    int p[2];
+    if (pipe(p) != 0)
+        abort();
+    snprintf(c->url, sizeof c->url, "unix:/tmp/kcoro-bench-mux-%ld-desc.sock", (long)getpid());
+    unlink(c->url + 5);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        close(p[0]);
+        struct dsrv sv = {.ready = p[1], .per_rep = c->per_rep};
+        snprintf(sv.url, sizeof sv.url, "%s", c->url);
+        kc_sched_t *ss = one_worker();
+        kc_task_t *t;
+        int st = 1;
+        if (kc_sched_spawn(ss, &t, desc_serve, &sv, NULL) != 0 ||
+            kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0)
+            _exit(1);
+        kc_sched_destroy(ss);
+        _exit(st);
+    }
+    close(p[1]);
+    char r;
+    if (read(p[0], &r, 1) != 1) {
+        fprintf(stderr, "bench_mux: the descriptor server did not start\n");
+        exit(1);
+    }
+    c->ready = p[0];
+    return pid;
+}
+
+/* mux.desc_64k and mux.desc_64k_bytes against the server of desc_server. */
+static void desc_figures(kc_sched_t *s, struct dcli *cp, pid_t pid)
+{
+    struct dcli c = *cp;
+    c.s = s;
+    c.buf = calloc(1, DESC64K);
+    kc_task_t *t;
+    int st = 1;
+    if (c.buf == NULL || kc_sched_spawn(s, &t, desc_setup, &c, NULL) != 0 ||
+        kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0 || st != 0) {
+        fprintf(stderr, "bench_mux: descriptor setup failed\n");
+        exit(1);
+    }
+    double zd = kc_bench_measure("mux.desc_64k", "GB/s", desc_64k, &c);
+    double zb = kc_bench_measure("mux.desc_64k_bytes", "GB/s", desc_64k_bytes, &c);
+    kc_bench_report("mux.desc_64k_ratio", zb > 0 ? zd / zb : 0, "x");
+    kc_chan_destroy(c.z);
+    kc_chan_destroy(c.zb);
+    kc_chan_destroy(c.zack);
+    kc_ipc_close(c.c);
+    int ws;
+    if (waitpid(pid, &ws, 0) != pid || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        fprintf(stderr, "bench_mux: the descriptor server failed\n");
+        exit(1);
+    }
+    close(c.ready);
+    if (kc_arena_destroy(c.arena) != 0) { /* every payload came back */
+        fprintf(stderr, "bench_mux: descriptors left in the client's arena\n");
+        exit(1);
+    }
+    free(c.buf);
+}
+
 int main(void)
 {
     kc_bench_place();
     char u1[108], u2[108], u3[108];
+    struct dcli dc = {0};
     long n64 = kc_bench_iters(1000000), n1k = kc_bench_iters(100000) / NSTREAMS * NSTREAMS;
     if (n1k == 0)
         n1k = NSTREAMS;
@@ -393,6 +638,7 @@ int main(void)
     pid_t p1 = server_for(FIG_STREAM64, n64, u1, &r1);
     pid_t p2 = server_for(FIG_STREAMS100, n1k, u2, &r2);
     pid_t p3 = server_for(FIG_RTT, 1, u3, &r3);
+    pid_t p4 = desc_server(&dc);
     kc_sched_t *s = one_worker();
 
     struct cli a = {.s = s, .url = u1, .ready = r1, .fig = FIG_STREAM64, .per_rep = n64};
@@ -444,6 +690,7 @@ int main(void)
     kc_bench_report("mux.rtt_loaded_ratio", ml99 / mu99, "x");
     finish(&c, p3);
     free(c.rtt);
+    desc_figures(s, &dc, p4);
     kc_sched_destroy(s);
     return 0;
 }

@@ -84,6 +84,9 @@ static void test_abuse_arena_null_and_null_tickets(void **state)
     assert_int_equal(kc_arena_retain(NULL, nt), -EINVAL);
     assert_int_equal(kc_arena_retain(a, nt), -EINVAL);
     assert_int_equal(kc_arena_release(NULL, nt), -EINVAL);
+    assert_int_equal(kc_arena_shrink(NULL, &nt, 8), -EINVAL);
+    assert_int_equal(kc_arena_shrink(a, NULL, 8), -EINVAL);
+    assert_int_equal(kc_arena_shrink(a, &nt, 8), -EINVAL);
     assert_int_equal(kc_arena_release(a, nt), -EINVAL);
     assert_int_equal(kc_arena_register_region(NULL, mem, sizeof(mem), 0), -EINVAL);
     assert_int_equal(kc_arena_register_region(a, NULL, sizeof(mem), 0), -EINVAL);
@@ -122,6 +125,7 @@ static void test_abuse_arena_stale_and_forged_tickets_and_regions(void **state)
     forged = t;
     forged.index = UINT32_MAX; /* beyond the table */
     assert_int_equal(kc_arena_retain(a, forged), -ESTALE);
+    assert_int_equal(kc_arena_shrink(a, &forged, 8), -ESTALE);
     assert_int_equal(kc_arena_release(a, forged), -ESTALE);
     assert_int_equal(kc_arena_release(a, t), 1);
     assert_int_equal(kc_arena_release(a, t), -ESTALE); /* double release */

@@ -224,6 +224,55 @@ int kc_arena_validate(kc_arena_t *a, kc_arena_ticket_t t, void **ptr, size_t *le
     return KC_ARENA_REFS(s) > INT32_MAX ? INT32_MAX : (int)KC_ARENA_REFS(s);
 }
 
+/* The sole holder of an arena payload (not region memory) shortens it:
+ * the entry is issued again with the same slot, address and
+ * size class and a new {len, check} seal, so the block is freed as it was
+ * allocated while every check sees the new length. The entry moves to
+ * the next live generation, so a copy of the old ticket is stale. The holder publishes the new ticket to other
+ * threads the way it would publish any ticket (a channel, a lock). */
+int kc_arena_shrink(kc_arena_t *a, kc_arena_ticket_t *t, size_t len)
+{
+    if (a == NULL || t == NULL || len == 0)
+        return -EINVAL;
+    int rc = vet(a, t);
+    if (rc != 0)
+        return rc;
+    if (len > t->len)
+        return -EINVAL;
+    struct kc_arena_entry *e = &a->table[t->index];
+    /* Acquire: pairs with the release-store of kc__arena_issue(), so the
+     * seal and meta read next are this generation's. */
+    uint64_t s = atomic_load_explicit(&e->state, memory_order_acquire);
+    if (KC_ARENA_GEN(s) != t->gen || KC_ARENA_REFS(s) == 0 ||
+        atomic_load_explicit(&e->seal, memory_order_relaxed) != kc__arena_seal(t->len, t->check)) {
+        atomic_fetch_add_explicit(&a->stale_rejections, 1, memory_order_relaxed);
+        return -ESTALE;
+    }
+    uint32_t meta = atomic_load_explicit(&e->meta, memory_order_relaxed);
+    if (KC_ARENA_META_REGION(meta) != 0)
+        return -EINVAL; /* region memory: its range is the wrap's */
+    if (KC_ARENA_REFS(s) != 1)
+        return -EBUSY; /* others hold the payload at its old length */
+    /* A new live generation (odd, two on): the old ticket's generation no
+     * longer matches, so every call refuses it. The retiring generation
+     * has no successor; a payload issued at it keeps its generation (the
+     * old ticket then still names the entry, 1 in 2^31 issues). */
+    uint32_t gen = t->gen == UINT32_MAX ? t->gen : t->gen + 2;
+    /* Acq_rel: the CAS fails if a reference was taken meanwhile (then
+     * nothing changed); it orders the seal store below after it. */
+    if (!atomic_compare_exchange_strong_explicit(&e->state, &s, KC_ARENA_STATE(gen, 1),
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return -EBUSY;
+    uint64_t head = kc__arena_seal(t->index, gen);
+    uint32_t check = kc__arena_check_word(a, head, (uint32_t)len);
+    /* Relaxed: only the holder uses the ticket until it publishes it. */
+    atomic_store_explicit(&e->seal, kc__arena_seal((uint32_t)len, check), memory_order_relaxed);
+    t->gen = gen;
+    t->len = (uint32_t)len;
+    t->check = check;
+    return 0;
+}
+
 int kc_arena_retain(kc_arena_t *a, kc_arena_ticket_t t)
 {
     if (a == NULL)

@@ -70,6 +70,8 @@ enum {
 
 #define KC_MUX_ID_EXPORTER 0x80000000u /* bit 31 of chan_id: sent by the exporter */
 #define KC_MUX_CTL_SIZE 16             /* fixed part of a CHAN payload */
+#define KC_MUX_HEAD_SIZE 8             /* a descriptor's HEAD frame: its length */
+#define KC_MUX_DESC_WINDOW 64          /* the most descriptors a stream reserves for */
 
 /* A CHAN message: op, u8 a, u16 b, u32 c, u64 d (then a name for OPEN). */
 typedef struct kc_mux_ctl {
@@ -97,6 +99,7 @@ struct kc_mux_ctlitem {
 struct kc_mux_chunk {
     struct kc_mux_chunk *next;
     uint32_t cap, fill, sent; /* bytes */
+    uint32_t pad;             /* data 8-aligned: a descriptor stream's kc_zdesc_t */
     uint8_t data[];
 };
 
@@ -178,6 +181,17 @@ struct kc_mux_stream {
     struct kc_mux_stream *map_next; /* hash chain */
     struct kc_mux_wait *send_waiters, *recv_waiters, *verdict_waiters;
     struct kc_mux_reg *reg; /* importer: its listing (kc_mux_registry.c), or NULL */
+    /* ---- descriptor streams (kc_mux_stream.c, "Descriptors"): elem is
+     * sizeof(kc_zdesc_t) in our queues and inboxes, payloads travel as a
+     * HEAD frame (their length) and BODY frames gathered from the arena */
+    bool desc;
+    kc_arena_t *arena;         /* payloads sent come from it, received ones go to it */
+    uint32_t max_desc;         /* the longest payload (both directions) */
+    kc_arena_ticket_t *pool;   /* D2: buffers of max_desc bytes reserved for credit */
+    uint32_t pool_n, pool_cap; /* reserved now, wanted (the window) */
+    kc_arena_ticket_t din_t;   /* the payload arriving (din_total > 0) */
+    uint8_t *din_ptr;
+    uint32_t din_total, din_got;
 };
 
 struct kc_mux_export {
@@ -209,6 +223,9 @@ struct kc_mux_inflight {
     uint32_t bytes;
     uint32_t elems; /* whole elements completed by the frame */
     bool frag_more;
+    uint8_t head[8]; /* a descriptor's HEAD: its length, big-endian */
+    kc_zdesc_t dref; /* D1: a BODY frame's own reference on its payload */
+    bool has_dref;
 };
 
 struct kc_mux {
@@ -299,6 +316,12 @@ void kc__mux_deactivate(struct kc_mux *m, struct kc_mux_stream *s);
 void kc__mux_turn_over(struct kc_mux *m, struct kc_mux_stream *s);
 /* Under lock: re-evaluate s's credit to announce; queue it when due. */
 void kc__mux_grant(struct kc_mux *m, struct kc_mux_stream *s, bool now);
+/* Under lock, descriptor streams: reserve buffers of max_desc bytes in
+ * s->arena until pool_n = pool_cap (D2). Returns 0 or -ENOMEM (the arena
+ * is full: fewer are reserved and the credit waits for them). */
+int kc__mux_pool_fill(struct kc_mux_stream *s);
+/* Under lock: release every reserved buffer and the payload arriving. */
+void kc__mux_pool_free(struct kc_mux_stream *s);
 /* Under lock: consumed bytes given back to the connection window. */
 void kc__mux_conn_taken(struct kc_mux *m, uint64_t bytes);
 /* Park on *list with m->lock held on entry and return. */

@@ -197,6 +197,20 @@ KC_API int kc_arena_validate(kc_arena_t *arena, kc_arena_ticket_t ticket, void *
  * -ENOMEM (2^32-1 references already). Never blocks. */
 KC_API int kc_arena_retain(kc_arena_t *arena, kc_arena_ticket_t ticket);
 
+/* Shorten the payload of *ticket to its first len bytes, in place: the
+ * block stays where it is (and is freed whole at the last release), and
+ * *ticket becomes the ticket for len bytes; the old ticket is stale from
+ * now on. For reservations: allocate a buffer of the largest size a
+ * payload may have before its length is known, then shrink it to the
+ * length that arrived, so a receiver never needs memory it has not
+ * reserved (remote descriptor channels do this, kcoro/mux.h). Only the
+ * sole holder may shrink (one reference, not region memory).
+ * Errors: -EINVAL (NULL arena or ticket, null ticket, len 0 or above the
+ * ticket's length, a ticket of region memory), -ESTALE (not live, or not
+ * the current ticket of its entry; counted), -EBUSY (other references are
+ * held). On any error *ticket is unchanged. Never blocks. */
+KC_API int kc_arena_shrink(kc_arena_t *arena, kc_arena_ticket_t *ticket /* INOUT */, size_t len);
+
 /* Drop one reference. The last release frees the payload (or, for wrapped
  * region memory, drops the region's use count) and the ticket goes stale.
  * Returns 1 when this call freed the payload, 0 when references remain.

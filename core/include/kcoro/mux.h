@@ -5,9 +5,15 @@
  * kc_chan_t on which the public channel calls work as on a local one:
  * kc_chan_send / kc_chan_recv and their try and timed variants,
  * cancellation, kc_chan_close, kc_chan_snapshot, kc_chan_dump,
- * kc_chan_destroy. Select and descriptors are not offered on an imported
- * channel yet (-ENOTSUP, -EINVAL). core/docs/IPC.md has the table of what
- * every result means remotely; core/docs/WIRE.md the frames.
+ * kc_chan_destroy. A descriptor channel (elem_size 0 with an arena and a
+ * max_desc_len) is exported too: its importer gives its own arena
+ * (kc_mux_import_opts_t.arena) and uses kc_chan_send_desc /
+ * kc_chan_recv_desc; payloads go from the sender's arena to the
+ * receiver's, gathered from the arena when sent, into buffers reserved
+ * before credit is granted when received (kc_arena_shrink), with the
+ * checks and codes of a local descriptor channel. core/docs/IPC.md has
+ * the table of what every result means remotely; core/docs/WIRE.md the
+ * frames.
  *
  * Every imported channel is a *stream* of the connection's channel layer:
  * elements travel in DATA frames numbered per stream, a deficit round
@@ -89,21 +95,29 @@ typedef struct kc_mux_import_opts {
      * (KC_REGISTRY_CHAN, its local face: the name above) and as a remote
      * channel (its connection and remote name) */
     uint32_t flags;
+    /* A descriptor channel's arena (BORROWED: it must outlive the
+     * channel): payloads received arrive in it, reserved before credit is
+     * granted (window x the export's max_desc_len), and payloads sent must
+     * come from it. Required when the export is a descriptor channel
+     * (-EINVAL otherwise); ignored for copied elements. */
+    kc_arena_t *arena;
 } kc_mux_import_opts_t;
 
 /* KC_MUX_IMPORT_OPTS_INIT: every default (a 5 s handshake). */
 #define KC_MUX_IMPORT_OPTS_INIT                                                                    \
     {                                                                                              \
-        sizeof(kc_mux_import_opts_t), 0, 5000000000, NULL, NULL, NULL, 0                           \
+        sizeof(kc_mux_import_opts_t), 0, 5000000000, NULL, NULL, NULL, 0, NULL                     \
     }
 
-/* Serve the local channel ch (copied elements; BORROWED: it must outlive
+/* Serve the local channel ch (copied elements, or descriptors with an
+ * arena attached and max_desc_len set; BORROWED: it must outlive
  * the export, i.e. until kc_ipc_unexport or the connection's end) under
  * name on connection c; opts may be NULL. A peer's kc_ipc_import of the
  * name opens a stream whose elements the connection's tasks move into and
  * out of ch with kc_chan_send and kc_chan_recv.
  * Errors: -EINVAL (NULL, name empty or longer than KC_MUX_NAME_MAX, a
- * descriptor channel); -EEXIST (name exported on c already); -EPIPE (c is
+ * descriptor channel without an arena or with max_desc_len 0 or above
+ * UINT32_MAX); -EEXIST (name exported on c already); -EPIPE (c is
  * dead); -ENOMEM. Never blocks. */
 KC_API int kc_ipc_export(kc_ipc_conn_t *c, const char *name, kc_chan_t *ch,
                          const kc_mux_export_opts_t *opts);
@@ -117,8 +131,10 @@ KC_API int kc_ipc_unexport(kc_ipc_conn_t *c, const char *name);
 /* Open the channel the peer exports under name on c. OUT *out: GIVES a
  * channel of the export's kind, capacity and element size; free it with
  * kc_chan_destroy() (which resets the stream), before or after c closes.
- * opts may be NULL. Errors: -EINVAL; -ENOENT (nothing exported under the
- * name); -ENOTSUP (the peer's channel cannot be imported); -ETIME (no
+ * opts may be NULL. Errors: -EINVAL (also: a descriptor export and no
+ * opts->arena); -ENOENT (nothing exported under the
+ * name); -ENOMEM (also: the exporter's arena cannot reserve the window of
+ * a descriptor channel); -ENOTSUP (the peer's channel cannot be imported); -ETIME (no
  * answer within opts->timeout_ns); -ECANCELED; -ECONNRESET / -EPIPE (the
  * connection died); -ENOMEM. Yields or blocks. */
 KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,

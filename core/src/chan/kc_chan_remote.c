@@ -16,12 +16,18 @@
  *       (the release of the CAS publishes it); rops->close runs only for a
  *       local close that won the CAS;
  *   R3  rops->destroy decides the lifetime: the channel is freed only after
- *       it returned 0.
+ *       it returned 0;
+ *   R4  a remote descriptor channel has an arena (its receiving side's
+ *       reservation, kcoro/mux.h): a send is checked as on a local
+ *       descriptor channel with an arena and must carry an owned arena
+ *       payload; an undelivered descriptor is shown to the callback as a
+ *       view and released by the channel, as a local one does.
  */
 #include "chan/kc_chan_impl.h"
 #include "chan/kc_chan_svc.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* R1: a counter add without the lock. */
 static inline void add(_Atomic uint64_t *c, uint64_t n)
@@ -37,11 +43,24 @@ int kc__chan_remote_send(kc_chan_t *ch, const void *elem, int64_t timeout_ns,
     /* acquire: pairs with R2's CAS, so the reason is visible */
     if (atomic_load_explicit(&ch->closed, memory_order_acquire))
         return kc__chan_fail(ch, ch->close_reason == -ECONNRESET ? -ECONNRESET : -EPIPE);
+    if (ch->desc) {
+        /* R4: the checks of a local descriptor channel with an arena
+         * (-EINVAL, -EMSGSIZE, -ESTALE), and an owned arena payload */
+        const kc_zdesc_t *d = elem;
+        int rc = kc__chan_check_elem(ch, d);
+        if (rc == 0 && (!kc_zdesc_is_owned(d) || !kc_zdesc_has_ticket(d)))
+            rc = -EINVAL;
+        if (rc != 0)
+            return kc__chan_fail(ch, rc);
+    }
+    size_t bytes = ch->desc ? ((const kc_zdesc_t *)elem)->len : ch->elem_size;
     int rc = ch->rops->send(ch->rimpl, elem, timeout_ns, cancel);
     if (rc != 0)
         return kc__chan_fail(ch, rc);
     add(&ch->ctr.sends, 1);
-    add(&ch->ctr.bytes_sent, ch->elem_size);
+    add(&ch->ctr.bytes_sent, bytes);
+    if (ch->desc)
+        add(&ch->ctr.desc_sends, 1);
     return 0;
 }
 
@@ -53,7 +72,9 @@ int kc__chan_remote_recv(kc_chan_t *ch, void *out, int64_t timeout_ns, const kc_
     if (rc != 0)
         return kc__chan_fail(ch, rc);
     add(&ch->ctr.receives, 1);
-    add(&ch->ctr.bytes_received, ch->elem_size);
+    add(&ch->ctr.bytes_received, ch->desc ? ((const kc_zdesc_t *)out)->len : ch->elem_size);
+    if (ch->desc)
+        add(&ch->ctr.desc_receives, 1);
     return 0;
 }
 
@@ -64,7 +85,8 @@ int kc__chan_remote_create(kc_chan_t **out, const kc_chan_opts_t *opts,
         ops->send == NULL || ops->recv == NULL || ops->close == NULL || ops->destroy == NULL ||
         ops->len == NULL || opts->kind > KC_CHAN_UNLIMITED)
         return -EINVAL;
-    if (opts->elem_size == 0 || opts->arena != NULL)
+    /* copied elements without an arena, or descriptors with one (R4) */
+    if ((opts->elem_size == 0) != (opts->arena != NULL))
         return -ENOTSUP;
     kc_chan_t *ch = aligned_alloc(128, (sizeof(*ch) + 127) & ~(size_t)127);
     if (ch == NULL)
@@ -73,8 +95,11 @@ int kc__chan_remote_create(kc_chan_t **out, const kc_chan_opts_t *opts,
     ch->kind = (uint8_t)opts->kind;
     ch->policy = (uint8_t)opts->policy;
     ch->elem_size = opts->elem_size;
-    ch->slot_size = opts->elem_size;
-    ch->stride = opts->elem_size;
+    ch->desc = opts->elem_size == 0;
+    ch->arena = opts->arena;
+    ch->max_desc_len = opts->max_desc_len;
+    ch->slot_size = ch->desc ? sizeof(kc_zdesc_t) : opts->elem_size;
+    ch->stride = ch->slot_size;
     ch->capacity = opts->kind == KC_CHAN_BUFFERED    ? opts->capacity
                    : opts->kind == KC_CHAN_CONFLATED ? 1
                    : opts->kind == KC_CHAN_UNLIMITED ? SIZE_MAX
@@ -140,8 +165,29 @@ int kc__chan_remote_close(kc_chan_t *ch, int reason)
 void kc__chan_remote_undelivered(kc_chan_t *ch, const void *elem)
 {
     add(&ch->ctr.undelivered, 1);
+    if (ch->desc) { /* R4: as a local channel with an arena: a view, then released */
+        kc_zdesc_t d;
+        memcpy(&d, elem, sizeof(d));
+        bool ours = kc_zdesc_is_owned(&d) && kc_zdesc_has_ticket(&d);
+        if (ch->on_undelivered != NULL) {
+            kc_zdesc_t view = d;
+            if (ours)
+                view.flags &= (uint16_t)~KC_ZDESC_OWNED;
+            ch->on_undelivered(&view, sizeof(view), ch->undelivered_arg);
+        }
+        if (ours)
+            kc__chan_arena_release(ch, &d);
+        return;
+    }
     if (ch->on_undelivered != NULL)
         ch->on_undelivered((void *)(uintptr_t)elem, ch->elem_size, ch->undelivered_arg);
+}
+
+kc_arena_t *kc__chan_arena_of(const kc_chan_t *ch, size_t *max_desc_len)
+{
+    if (max_desc_len != NULL)
+        *max_desc_len = ch != NULL ? ch->max_desc_len : 0;
+    return ch != NULL ? ch->arena : NULL;
 }
 
 void *kc__chan_remote_impl(const kc_chan_t *ch)

@@ -12,7 +12,7 @@
  * The hook costs the local channels nothing on their fast paths: a copy
  * send or receive already tests one byte of the channel (`detour`, which
  * also sends boxed channels to the arena); a remote channel sets another
- * bit of that byte. Arenas are not offered on remote channels (-ENOTSUP).
+ * bit of that byte. Arenas are offered on remote descriptor channels only.
  *
  * Select (kc_select_remote.c): a remote channel given the four select
  * operations (kc__chan_remote_set_select) can be a clause of kc_chan_select, mixed with local
@@ -98,7 +98,13 @@ typedef struct kc__chan_remote_sel_ops {
 int kc__chan_remote_set_select(kc_chan_t *ch, const kc__chan_remote_sel_ops_t *sel);
 
 /* Create a remote channel of opts' kind, capacity, element size, name and
- * undelivered callback (descriptor channels and arenas: -ENOTSUP). ops
+ * undelivered callback: copied elements without an arena, or descriptors
+ * (elem_size 0) with opts->arena, the arena their payloads arrive in, and
+ * opts->max_desc_len (anything else: -ENOTSUP). A descriptor send is
+ * checked as on a local descriptor channel with an arena (-EINVAL,
+ * -EMSGSIZE, -ESTALE) and must be an owned arena payload (-EINVAL); the
+ * operations then get the kc_zdesc_t, whose reference a send that returns
+ * 0 moves to them. ops
  * (BORROWED for the channel's life) and impl are its behaviour.
  * OUT *out: GIVES a channel that kc_chan_destroy frees (after ops->destroy
  * said 0). Errors: -EINVAL; -ENOTSUP; -ENOMEM. Never blocks. */
@@ -130,6 +136,10 @@ void kc__chan_remote_undelivered(kc_chan_t *ch, const void *elem);
  * its owner was cancelled (then it is withdrawn with -ECANCELED here).
  * Call only between sel_arm and the end of sel_disarm. Never blocks. */
 bool kc__chan_select_fire(struct kc_waiter *wk);
+
+/* The arena attached to ch (NULL: none, or NULL ch) and, in *max_desc_len
+ * (may be NULL), its longest descriptor (0: any). Never blocks. */
+kc_arena_t *kc__chan_arena_of(const kc_chan_t *ch, size_t *max_desc_len /* OUT */);
 
 /* The impl pointer of a remote channel (NULL for any other). */
 void *kc__chan_remote_impl(const kc_chan_t *ch);

@@ -419,6 +419,67 @@ static void test_arena_hydrate_racing_release_never_sees_reuse(void **state)
     assert_int_equal(kc_arena_destroy(r.a), 0);
 }
 
+/* kc_arena_shrink: a reservation of the largest size shortened to what
+ * arrived; the block is freed whole, the old ticket goes stale, a shared
+ * payload or region memory is refused and nothing changes. */
+static void test_arena_shrink_keeps_block_and_stales_old_ticket(void **state)
+{
+    (void)state;
+    kc_arena_t *a = kc_at_arena(1 << 20, 0, 0);
+    for (int round = 0; round < 3; round++) { /* a run of pages, then slots */
+        size_t big = round == 0 ? 65536 : round == 1 ? 9000 : 200;
+        size_t small = round == 0 ? 40000 : round == 1 ? 1 : 17;
+        kc_arena_ticket_t t, old;
+        void *p = NULL, *q = NULL;
+        size_t len = 0;
+        assert_int_equal(kc_arena_alloc(a, big, &t, &p), 0);
+        memset(p, 0x5c, big);
+        old = t;
+        assert_int_equal(kc_arena_shrink(a, &t, big + 1), -EINVAL);
+        assert_int_equal(kc_arena_shrink(a, &t, 0), -EINVAL);
+        assert_int_equal(kc_arena_retain(a, t), 0);
+        assert_int_equal(kc_arena_shrink(a, &t, small), -EBUSY); /* shared */
+        assert_int_equal(kc_arena_release(a, t), 0);
+        assert_memory_equal(&t, &old, sizeof(t)); /* unchanged on errors */
+        assert_int_equal(kc_arena_shrink(a, &t, small), 0);
+        assert_int_equal(t.len, small);
+        assert_int_equal(t.index, old.index);
+        assert_int_equal(kc_arena_validate(a, t, &q, &len), 1);
+        assert_ptr_equal(p, q);
+        assert_int_equal(len, small);
+        assert_int_equal(((unsigned char *)q)[small - 1], 0x5c);
+        assert_int_equal(kc_at_metrics(a).live_bytes, small);
+        assert_int_equal(kc_arena_validate(a, old, NULL, NULL), -ESTALE);
+        assert_int_equal(kc_arena_shrink(a, &old, 1), -ESTALE);
+        assert_int_equal(kc_arena_release(a, old), -ESTALE);
+        assert_int_equal(kc_arena_release(a, t), 1);
+        assert_int_equal(kc_arena_shrink(a, &t, 1), -ESTALE); /* released */
+        assert_int_equal(kc_at_metrics(a).live_tickets, 0);
+        assert_int_equal(kc_arena_check(a), 0);
+    }
+    /* the block came back whole: the same sizes allocate again and again */
+    for (int i = 0; i < 200; i++) {
+        kc_arena_ticket_t t;
+        assert_int_equal(kc_arena_alloc(a, 65536, &t, NULL), 0);
+        assert_int_equal(kc_arena_shrink(a, &t, 100 + (size_t)i), 0);
+        assert_int_equal(kc_arena_release(a, t), 1);
+    }
+    kc_arena_metrics_t m = kc_at_metrics(a);
+    assert_int_equal(m.live_tickets, 0);
+    assert_int_equal(m.double_releases, 3); /* each round's release of the old ticket */
+    /* region memory keeps its wrapped range */
+    static char mem[4096];
+    int r = kc_arena_register_region(a, mem, sizeof(mem), 0);
+    assert_true(r > 0);
+    kc_arena_ticket_t w;
+    assert_int_equal(kc_arena_wrap(a, r, mem, 100, &w), 0);
+    assert_int_equal(kc_arena_shrink(a, &w, 10), -EINVAL);
+    assert_int_equal(kc_arena_release(a, w), 1);
+    assert_int_equal(kc_arena_unregister_region(a, r), 0);
+    assert_int_equal(kc_arena_check(a), 0);
+    assert_int_equal(kc_arena_destroy(a), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_arena_generation_wrap_retires_slot),
         cmocka_unit_test(test_arena_refcounts_exact_under_4_threads),
         cmocka_unit_test(test_arena_hydrate_racing_release_never_sees_reuse),
+        cmocka_unit_test(test_arena_shrink_keeps_block_and_stales_old_ticket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

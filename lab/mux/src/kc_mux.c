@@ -54,6 +54,15 @@ static uint32_t frame_bytes(const struct kc_mux *m, const struct kc_mux_stream *
         return 0;
     uint32_t avail = c->fill - c->sent;
     uint64_t room = m->conn_peer_limit > m->conn_tx ? m->conn_peer_limit - m->conn_tx : 0;
+    if (s->desc) { /* D1: the HEAD, then BODY frames of the payload */
+        const kc_zdesc_t *d = (const kc_zdesc_t *)(const void *)(c->data + c->sent);
+        uint32_t n = KC_MUX_HEAD_SIZE;
+        if (s->out_frag > 0) {
+            uint32_t left = (uint32_t)d->len - (s->out_frag - KC_MUX_HEAD_SIZE);
+            n = left < lim ? left : lim;
+        }
+        return room >= n ? n : 0;
+    }
     if (s->elem > m->max_frame) { /* fragments of one element */
         uint32_t left = s->elem - s->out_frag;
         uint32_t n = left < lim ? left : lim;
@@ -128,7 +137,8 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
     bool credit = next_credit(m, &msg, &credit_id);
     struct kc_mux_stream *s = m->act_new ? m->act_new : m->act;
     uint32_t lim = credit ? m->max_frame - KC_MUX_CTL_SIZE : m->max_frame;
-    uint32_t n = s ? frame_bytes(m, s, lim) : 0;
+    /* a BODY frame is the payload alone (D1): a credit due goes on its own */
+    uint32_t n = s && !(credit && s->desc && s->out_frag > 0) ? frame_bytes(m, s, lim) : 0;
     if (credit) {
         msg.c = n > 0 ? credit_id : 0;
         kc__mux_ctl_encode(&msg, f->credit);
@@ -167,11 +177,41 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
         v[nv++].iov_len = KC_MUX_CTL_SIZE;
         m->st.credit_piggy_out++;
     }
-    v[nv].iov_base = c->data + c->sent;
-    v[nv++].iov_len = n;
     f->s = s;
     f->bytes = n;
-    if (s->elem > m->max_frame) {
+    if (s->desc) {
+        kc_zdesc_t *d = (kc_zdesc_t *)(void *)(c->data + c->sent);
+        h->flags |= KC_FRAME_F_MORE;
+        if (s->out_frag == 0) { /* the HEAD: the payload's length */
+            for (int i = 0; i < KC_MUX_HEAD_SIZE; i++)
+                f->head[i] = (uint8_t)(d->len >> (56 - 8 * i));
+            v[nv].iov_base = f->head;
+            v[nv++].iov_len = n;
+            s->out_frag = n;
+        } else { /* a BODY frame: gathered straight from the arena */
+            uint32_t off = s->out_frag - KC_MUX_HEAD_SIZE;
+            f->has_dref = kc_zdesc_retain(d, s->arena, &f->dref) == 0;
+            v[nv].iov_base = (uint8_t *)d->ptr + off;
+            v[nv++].iov_len = n;
+            s->out_frag += n;
+            if (off + n == d->len) { /* the last: the queue's reference goes */
+                h->flags &= (uint16_t)~KC_FRAME_F_MORE;
+                f->elems = 1;
+                s->out_frag = 0;
+                if (f->has_dref)
+                    kc_zdesc_release(d, s->arena);
+                else /* no second reference: this frame keeps the queue's */
+                    f->dref = *d, f->has_dref = true;
+                c->sent += s->elem;
+            }
+        }
+    } else {
+        v[nv].iov_base = c->data + c->sent;
+        v[nv++].iov_len = n;
+    }
+    if (s->desc) {
+        /* counted above */
+    } else if (s->elem > m->max_frame) {
         f->frag_more = s->out_frag + n < s->elem;
         f->elems = f->frag_more ? 0 : 1;
         if (f->frag_more)
@@ -181,9 +221,11 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
     }
     s->refs++; /* the in-flight frame's */
     /* Account now (the bytes stay put until sent() frees the chunk). */
-    c->sent += n;
+    if (!s->desc) {
+        c->sent += n;
+        s->out_frag = f->frag_more ? s->out_frag + n : 0;
+    }
     s->out_unsent -= n;
-    s->out_frag = f->frag_more ? s->out_frag + n : 0;
     s->out_wire += f->elems;
     m->conn_tx += n;
     m->st.data_frames_out++;
@@ -210,6 +252,10 @@ static void sent(void *arg, int rc)
     f->ctl = NULL;
     struct kc_mux_stream *s = f->s;
     f->s = NULL;
+    if (f->has_dref) { /* D1: the frame was written: its reference goes */
+        f->has_dref = false;
+        kc_zdesc_release(&f->dref, s->arena);
+    }
     if (s != NULL) {
         /* free the chunks fully on the wire (never the tail: senders append) */
         while (s->out_head && s->out_head != s->out_tail && s->out_head->sent == s->out_head->cap) {
@@ -357,12 +403,18 @@ static int on_ctl(struct kc_mux *m, const kc_frame_hdr_t *h, const uint8_t *p)
             s->state = ST_DEAD;
             s->dead_rc = s->open_rc;
         } else {
-            if (msg.a > KC_CHAN_UNLIMITED || msg.c == 0)
+            if (msg.a > KC_CHAN_UNLIMITED || (msg.c == 0 && msg.d >> 32 == 0))
                 return -EPROTO;
             s->kind = msg.a;
             s->rendezvous = msg.a == KC_CHAN_RENDEZVOUS;
             s->elem = msg.c;
             s->capacity = msg.d;
+            if (msg.c == 0) { /* descriptors: d = max_desc_len << 32 | capacity */
+                s->desc = true;
+                s->elem = sizeof(kc_zdesc_t);
+                s->max_desc = (uint32_t)(msg.d >> 32);
+                s->capacity = msg.d & UINT32_MAX;
+            }
             s->state = ST_OPEN;
             s->open_rc = 0;
         }
@@ -623,9 +675,12 @@ KC_API int kc_ipc_export(kc_ipc_conn_t *c, const char *name, kc_chan_t *ch,
     if (opts == NULL)
         opts = &def;
     if (c == NULL || name == NULL || ch == NULL || name[0] == '\0' ||
-        strlen(name) > KC_MUX_NAME_MAX || kc_chan_elem_size(ch) == 0 ||
-        opts->size < sizeof(kc_mux_export_opts_t))
+        strlen(name) > KC_MUX_NAME_MAX || opts->size < sizeof(kc_mux_export_opts_t))
         return -EINVAL;
+    size_t max_desc = 0;
+    if (kc_chan_elem_size(ch) == 0 && (kc__chan_arena_of(ch, &max_desc) == NULL || max_desc == 0 ||
+                                       max_desc > UINT32_MAX || kc__chan_remote_impl(ch) != NULL))
+        return -EINVAL; /* descriptors: an arena to reserve in, a bound to reserve */
     struct kc_mux *m;
     int rc = kc__mux_get(c, 0, 0, &m);
     if (rc < 0)
@@ -722,6 +777,7 @@ KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,
     if (out == NULL || c == NULL || name == NULL || name[0] == '\0' ||
         strlen(name) > KC_MUX_NAME_MAX || opts->size < sizeof(kc_mux_import_opts_t))
         return -EINVAL;
+    kc_arena_t *arena = opts->arena;
     struct kc_mux *m;
     int rc = kc__mux_get(c, 0, 0, &m);
     if (rc < 0)
@@ -757,6 +813,8 @@ KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,
     }
     if (rc == 0 && s->state != ST_OPEN)
         rc = s->open_rc < 0 ? s->open_rc : s->dead_rc;
+    if (rc == 0 && s->desc && arena == NULL)
+        rc = -EINVAL; /* a descriptor channel needs opts->arena */
     kc_chan_t *ch = NULL;
     const char *local = opts->name ? opts->name : name;
     if (rc == 0) {
@@ -772,6 +830,15 @@ KC_API int kc_ipc_import(kc_chan_t **out, kc_ipc_conn_t *c, const char *name,
         if (w == 0 || s->rendezvous)
             w = 1;
         s->window = w > (1u << 20) ? 1u << 20 : (uint32_t)w;
+        if (s->desc) { /* D2: reserved in arena once a receive asks */
+            if (s->window > KC_MUX_DESC_WINDOW)
+                s->window = KC_MUX_DESC_WINDOW;
+            s->arena = arena;
+            s->pool_cap = s->window;
+            o.elem_size = 0;
+            o.arena = arena;
+            o.max_desc_len = s->max_desc;
+        }
         /* without the lock: creating may list the channel, and a walk of
          * the registry takes this lock (registry, then mux); our reference
          * keeps s, whose end while unlocked is passed on below */

@@ -245,11 +245,23 @@ bool kc__mux_stream_unref(struct kc_mux_stream *s)
     for (struct kc_mux_inbuf *b = s->in_head, *n; b; b = n) {
         n = b->next;
         m->rx_held -= b->len - b->off;
-        kc__mux_conn_taken(m, b->len - b->off); /* never received: the window's again */
+        if (s->desc) { /* payloads in the arena: their window bytes came back on arrival */
+            for (uint32_t off = b->off; off + sizeof(kc_zdesc_t) <= b->len;
+                 off += sizeof(kc_zdesc_t)) {
+                kc_zdesc_t d;
+                memcpy(&d, b->buf + off, sizeof d);
+                kc_zdesc_release(&d, s->arena);
+            }
+        } else {
+            kc__mux_conn_taken(m, b->len - b->off); /* never received: the window's again */
+        }
         free(b->buf);
         free(b);
     }
     free(s->reasm);
+    if (s->desc)
+        kc__mux_pool_free(s);
+    free(s->pool);
     if (s->life != NULL)
         kc_cancel_destroy(s->life);
     free(s);
@@ -297,9 +309,38 @@ static uint64_t stream_want(const struct kc_mux_stream *s)
 {
     if (!s->exporter && !s->recv_started)
         return 0; /* the importer asks for elements only once it receives */
-    if (!s->exporter && s->rendezvous)
-        return s->in_taken + s->waiting_recv;
-    return s->in_taken + s->window;
+    uint64_t want =
+        !s->exporter && s->rendezvous ? s->in_taken + s->waiting_recv : s->in_taken + s->window;
+    if (s->desc) { /* D2: only as many as there are reserved buffers */
+        uint64_t backed = s->in_seq + (s->din_total > 0) + s->pool_n;
+        if (want > backed)
+            want = backed;
+    }
+    return want;
+}
+
+int kc__mux_pool_fill(struct kc_mux_stream *s)
+{
+    if (s->pool == NULL && s->pool_cap > 0 &&
+        (s->pool = calloc(s->pool_cap, sizeof *s->pool)) == NULL)
+        return -ENOMEM;
+    while (s->pool_n < s->pool_cap) {
+        if (kc_arena_alloc(s->arena, s->max_desc, &s->pool[s->pool_n], NULL) < 0)
+            return -ENOMEM;
+        s->pool_n++;
+    }
+    return 0;
+}
+
+void kc__mux_pool_free(struct kc_mux_stream *s)
+{
+    while (s->pool_n > 0)
+        kc_arena_release(s->arena, s->pool[--s->pool_n]);
+    if (s->din_total > 0) {
+        kc_arena_release(s->arena, s->din_t);
+        s->din_total = s->din_got = 0;
+        s->din_ptr = NULL;
+    }
 }
 
 void kc__mux_grant(struct kc_mux *m, struct kc_mux_stream *s, bool now)

@@ -56,18 +56,46 @@ int kc__mux_enqueue(struct kc_mux_stream *s, const void *elem)
     memcpy(t->data + t->fill, elem, s->elem);
     t->fill += s->elem;
     s->out_queued++;
-    s->out_unsent += s->elem;
+    /* a descriptor goes as its HEAD and its payload (D1) */
+    s->out_unsent += s->desc ? KC_MUX_HEAD_SIZE + ((const kc_zdesc_t *)elem)->len : s->elem;
     kc__mux_activate(s->mux, s);
     return 0;
 }
 
-/* Account one element taken from the inbox (E2): its credit. */
+/* Account one element taken from the inbox (E2): its credit. A
+ * descriptor's connection bytes came back when its payload was complete
+ * in the arena (D3); its credit waits for a reserved buffer (D2). */
 static void consumed(struct kc_mux_stream *s, bool now)
 {
     struct kc_mux *m = s->mux;
     s->in_taken++;
-    kc__mux_conn_taken(m, s->elem);
+    if (s->desc)
+        kc__mux_pool_fill(s); /* short when the arena is full: credit waits */
+    else
+        kc__mux_conn_taken(m, s->elem);
     kc__mux_grant(m, s, now);
+}
+
+/* Exporter: an element a peer sent will never enter ch: count it, show it
+ * to the export's callback (BORROWED for the call; a descriptor as a view
+ * without KC_ZDESC_OWNED) and release a descriptor's payload. */
+static void export_lost(struct kc_mux_stream *s, void *elem)
+{
+    const kc_mux_export_opts_t *o = s->exp != NULL ? &s->exp->opts : NULL;
+    s->mux->st.undelivered++;
+    if (!s->desc) {
+        if (o != NULL && o->on_undelivered)
+            o->on_undelivered(elem, s->elem, o->undelivered_arg);
+        return;
+    }
+    kc_zdesc_t d;
+    memcpy(&d, elem, sizeof d);
+    if (o != NULL && o->on_undelivered) {
+        kc_zdesc_t view = d;
+        view.flags &= (uint16_t)~KC_ZDESC_OWNED;
+        o->on_undelivered(&view, sizeof view, o->undelivered_arg);
+    }
+    kc_zdesc_release(&d, s->arena);
 }
 
 bool kc__mux_take(struct kc_mux_stream *s, void *out)
@@ -93,15 +121,16 @@ static void inbox_put(struct kc_mux_stream *s, uint8_t *buf, uint32_t off0, uint
     struct kc_mux_inbuf *b = malloc(sizeof *b);
     if (b == NULL) { /* keep the promise of the credit: no element lost silently */
         for (uint32_t off = off0; off < len; off += s->elem) {
-            if (s->exporter && s->exp != NULL && s->exp->opts.on_undelivered)
-                s->exp->opts.on_undelivered(buf + off, s->elem, s->exp->opts.undelivered_arg);
-            else if (!s->exporter && s->ch != NULL)
-                kc__chan_remote_undelivered(s->ch, buf + off);
             if (s->exporter)
-                m->st.undelivered++;
+                export_lost(s, buf + off);
+            else if (s->ch != NULL)
+                kc__chan_remote_undelivered(s->ch, buf + off);
+            else if (s->desc)
+                kc_zdesc_release((kc_zdesc_t *)(void *)(buf + off), s->arena);
             s->in_taken++;
         }
-        kc__mux_conn_taken(m, len - off0);
+        if (!s->desc)
+            kc__mux_conn_taken(m, len - off0);
         free(buf);
         return;
     }
@@ -120,9 +149,124 @@ static void inbox_put(struct kc_mux_stream *s, uint8_t *buf, uint32_t off0, uint
     kc__mux_wake(&s->recv_waiters);
 }
 
+/* ------------------------------------------------------------ descriptors
+ *
+ * A descriptor stream moves payloads that live in arenas, with no copy in
+ * the channel layer on the sending side:
+ *   D1 a descriptor goes as one HEAD frame (8 bytes: the payload's
+ *      length, KC_FRAME_F_MORE) and BODY frames of at most max_frame bytes
+ *      gathered by tx straight from the sender's arena (the iovec points at
+ *      the payload); each BODY frame holds its own reference on the payload
+ *      until tx says it was written (sent()), the queue's reference goes
+ *      when the last BODY frame is handed to tx, so a stream that dies
+ *      with a frame in flight never frees what tx is writing;
+ *   D2 every element of credit the receiver grants is backed by a buffer of
+ *      max_desc bytes reserved in its arena beforehand (the pool): a HEAD
+ *      takes one and shrinks it to the announced length (kc_arena_shrink),
+ *      BODY bytes land in it, so an arriving payload never needs memory
+ *      that was not reserved; when the arena cannot refill the pool the
+ *      credit waits (nothing is lost, the sender waits for credit);
+ *   D3 a payload's connection bytes (HEAD and BODY) come back once it is
+ *      complete in the arena: the connection window bounds what the layer
+ *      holds, the pool what the arena holds;
+ *   D4 a complete payload is an OWNED descriptor of the receiver's arena,
+ *      delivered as an element; one never received goes to the undelivered
+ *      account (callback as a view, then released), so no ticket outlives
+ *      the stream on either side.
+ * The transport reads a BODY frame into its own buffer and the bytes are
+ * copied once into the reserved payload (D2); the copy into the arena is
+ * the only one on the receiving side. */
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* rx: a HEAD or BODY frame of descriptor stream s (p GIVEN, its bytes at
+ * p + base). Under lock. */
+static int on_desc(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p, uint32_t base)
+{
+    struct kc_mux *m = s->mux;
+    bool more = (h->flags & KC_FRAME_F_MORE) != 0;
+    if (h->id != (uint32_t)s->in_seq || h->len == 0 ||
+        (s->peer_closed && s->in_seq + 1 > s->peer_final) || s->in_seq + 1 > s->granted) {
+        free(p);
+        return -EPROTO; /* a gap, a duplicate, beyond CLOSE or beyond the credit */
+    }
+    if (s->din_total == 0) { /* a HEAD */
+        uint64_t len = h->len == KC_MUX_HEAD_SIZE ? get_be64(p + base) : 0;
+        free(p);
+        if (!more || len == 0 || len > s->max_desc || s->pool_n == 0)
+            return -EPROTO; /* the pool backs every credit (D2): empty means beyond it */
+        kc_arena_ticket_t t = s->pool[--s->pool_n];
+        void *ptr = NULL;
+        if (kc_arena_shrink(s->arena, &t, (size_t)len) < 0 ||
+            kc_arena_validate(s->arena, t, &ptr, NULL) < 0) {
+            kc_arena_release(s->arena, t);
+            return -ENOMEM; /* cannot happen to a buffer we hold alone */
+        }
+        s->din_t = t;
+        s->din_ptr = ptr;
+        s->din_total = (uint32_t)len;
+        s->din_got = 0;
+        return 0;
+    }
+    uint32_t n = h->len;
+    if (n > s->din_total - s->din_got || more != (s->din_got + n < s->din_total)) {
+        free(p);
+        return -EPROTO;
+    }
+    memcpy(s->din_ptr + s->din_got, p + base, n);
+    free(p);
+    s->din_got += n;
+    if (more)
+        return 0;
+    kc_zdesc_t d;
+    int rc = kc_zdesc_from_ticket(&d, s->arena, s->din_t, 0);
+    uint32_t wire = KC_MUX_HEAD_SIZE + s->din_total;
+    if (rc < 0) { /* D4: never a ticket lost */
+        kc_arena_release(s->arena, s->din_t);
+        s->din_total = 0;
+        return rc;
+    }
+    s->din_total = s->din_got = 0;
+    s->din_ptr = NULL;
+    s->in_seq++;
+    m->st.elems_in++;
+    kc__mux_conn_taken(m, wire); /* D3 */
+    if (s->exporter && !s->rendezvous && s->in_head == NULL && !s->pump_busy &&
+        kc_chan_try_send_desc(s->ch, &d) == 0) {
+        consumed(s, false); /* straight into the exported channel, in order */
+        m->st.direct++;
+        if (s->peer_closed)
+            kc__mux_wake(&s->recv_waiters);
+        return 0;
+    }
+    uint8_t *box = malloc(sizeof d);
+    if (box != NULL)
+        memcpy(box, &d, sizeof d);
+    else { /* D4: counted and released, never silent */
+        s->in_taken++;
+        if (s->exporter)
+            export_lost(s, &d);
+        else if (s->ch != NULL)
+            kc__chan_remote_undelivered(s->ch, &d);
+        else
+            kc_zdesc_release(&d, s->arena);
+        return 0;
+    }
+    inbox_put(s, box, 0, sizeof d);
+    return 0;
+}
+
 int kc__mux_on_data(struct kc_mux_stream *s, const kc_frame_hdr_t *h, uint8_t *p, uint32_t base)
 {
     struct kc_mux *m = s->mux;
+    if (s->desc)
+        return on_desc(s, h, p, base);
     uint32_t n = s->elem > m->max_frame ? 1 : h->len / s->elem;
     if (h->id != (uint32_t)s->in_seq || h->len == 0 ||
         (s->peer_closed && s->in_seq + n > s->peer_final)) {
@@ -193,14 +337,14 @@ void kc__mux_drain(struct kc_mux_stream *s)
         return; /* freed with the stream, counted as dropped */
     while (kc__mux_take(s, tmp)) {
         s->in_taken++;
-        kc__mux_conn_taken(m, s->elem);
-        if (s->exporter) {
-            m->st.undelivered++;
-            if (s->exp != NULL && s->exp->opts.on_undelivered)
-                s->exp->opts.on_undelivered(tmp, s->elem, s->exp->opts.undelivered_arg);
-        } else if (s->ch != NULL) {
+        if (!s->desc)
+            kc__mux_conn_taken(m, s->elem);
+        if (s->exporter)
+            export_lost(s, tmp);
+        else if (s->ch != NULL)
             kc__chan_remote_undelivered(s->ch, tmp);
-        }
+        else if (s->desc)
+            kc_zdesc_release((kc_zdesc_t *)(void *)tmp, s->arena);
     }
     /* our sends that never left: not delivered (importer: its callback) */
     for (struct kc_mux_chunk *c = s->out_head; c; c = c->next) {
@@ -209,11 +353,15 @@ void kc__mux_drain(struct kc_mux_stream *s)
             from = c->sent - s->out_frag;
             s->out_frag = 0;
         }
+        if (s->desc)
+            from = c->sent; /* D1: a half-sent payload's queue reference is still here */
         for (uint32_t off = from; off + s->elem <= c->fill; off += s->elem) {
-            if (!s->exporter && s->ch != NULL)
+            if (!s->exporter && s->ch != NULL && !(s->desc && s->rendezvous))
                 kc__chan_remote_undelivered(s->ch, c->data + off);
             else if (s->exporter)
                 m->st.undelivered++; /* taken from the channel, never sent */
+            if (s->desc && (s->exporter || s->ch == NULL || s->rendezvous))
+                kc_zdesc_release((kc_zdesc_t *)(void *)(c->data + off), s->arena);
         }
         c->sent = c->fill;
     }
@@ -229,7 +377,12 @@ void kc__mux_stream_kill(struct kc_mux_stream *s, int rc)
     s->state = ST_DEAD;
     s->dead_rc = rc;
     if (s->exporter)
-        kc__mux_drain(s);   /* an importer's proxy drains at destroy (receivers read first) */
+        kc__mux_drain(s); /* an importer's proxy drains at destroy (receivers read first) */
+    if (s->desc) {        /* reserved buffers and a payload half arrived (D2, D3) */
+        if (s->din_total > 0)
+            kc__mux_conn_taken(m, KC_MUX_HEAD_SIZE + s->din_got);
+        kc__mux_pool_free(s);
+    }
     if (s->reasm != NULL) { /* part of an element: its bytes go back to the connection */
         kc__mux_conn_taken(m, s->reasm_len);
         free(s->reasm);
@@ -264,7 +417,15 @@ static int inbound_pump(void *arg)
                 pthread_mutex_lock(&m->lock);
                 break;
             }
-            kc__mux_wait(m, &s->recv_waiters, KC_NO_TIMEOUT, s->life);
+            int64_t tmo = KC_NO_TIMEOUT;
+            if (s->desc && s->pool_n < s->pool_cap) {
+                /* D2: the arena could not back the window; try again while
+                 * it stays short (1 ms), the credit follows the buffers */
+                kc__mux_pool_fill(s);
+                kc__mux_grant(m, s, true);
+                tmo = s->pool_n < s->pool_cap ? 1000000 : KC_NO_TIMEOUT;
+            }
+            kc__mux_wait(m, &s->recv_waiters, tmo, s->life);
             continue;
         }
         uint64_t seq = s->in_taken;
@@ -276,8 +437,10 @@ static int inbound_pump(void *arg)
         bool withdrawn = s->rendezvous && s->cancel_upto > seq;
         s->pump_busy = true; /* rx must not deliver past the element we hold */
         pthread_mutex_unlock(&m->lock);
-        int rc =
-            withdrawn ? -ECANCELED : kc_chan_send(s->ch, buf, KC_NO_TIMEOUT, tok ? tok : s->life);
+        int rc = withdrawn ? -ECANCELED
+                 : s->desc ? kc_chan_send_desc(s->ch, (const kc_zdesc_t *)(void *)buf,
+                                               KC_NO_TIMEOUT, tok ? tok : s->life)
+                           : kc_chan_send(s->ch, buf, KC_NO_TIMEOUT, tok ? tok : s->life);
         pthread_mutex_lock(&m->lock);
         s->pump_busy = false;
         if (tok != NULL) {
@@ -287,11 +450,10 @@ static int inbound_pump(void *arg)
         /* Not delivered. A rendezvous element's verdict tells its sender,
          * whose send then fails, so it was never sent; the stream's end
          * (no verdict goes out) leaves it undelivered like a buffered one. */
-        if (rc != 0 && (!s->rendezvous || s->state != ST_OPEN)) {
-            m->st.undelivered++;
-            if (s->exp != NULL && s->exp->opts.on_undelivered)
-                s->exp->opts.on_undelivered(buf, s->elem, s->exp->opts.undelivered_arg);
-        }
+        if (rc != 0 && (!s->rendezvous || s->state != ST_OPEN))
+            export_lost(s, buf);
+        else if (rc != 0 && s->desc) /* its sender keeps its own (the verdict) */
+            kc_zdesc_release((kc_zdesc_t *)(void *)buf, s->arena);
         if (rc == -EPIPE && !s->close_sent) { /* ch closed: tell the importer */
             kc_mux_ctl_t msg = {KC_MUX_CLOSE, 0, 0, 0, s->out_queued};
             s->close_sent = kc__mux_ctl(m, s, &msg, 0, NULL) == 0;
@@ -332,18 +494,20 @@ static int outbound_pump(void *arg)
             continue;
         }
         pthread_mutex_unlock(&m->lock);
-        int rc = kc_chan_recv(s->ch, buf, KC_NO_TIMEOUT, s->life);
+        int rc = s->desc
+                     ? kc_chan_recv_desc(s->ch, (kc_zdesc_t *)(void *)buf, KC_NO_TIMEOUT, s->life)
+                     : kc_chan_recv(s->ch, buf, KC_NO_TIMEOUT, s->life);
         pthread_mutex_lock(&m->lock);
         if (rc == 0 && s->state == ST_OPEN) {
-            if (kc__mux_enqueue(s, buf) < 0)
+            if (kc__mux_enqueue(s, buf) < 0) {
                 m->st.undelivered++; /* out of memory: counted, never silent */
+                if (s->desc)
+                    kc_zdesc_release((kc_zdesc_t *)(void *)buf, s->arena);
+            }
             continue;
         }
-        if (rc == 0) {
-            m->st.undelivered++; /* taken while the stream ended */
-            if (s->exp != NULL && s->exp->opts.on_undelivered)
-                s->exp->opts.on_undelivered(buf, s->elem, s->exp->opts.undelivered_arg);
-        }
+        if (rc == 0)
+            export_lost(s, buf); /* taken while the stream ended */
         break;
     }
     /* No more elements from us (ch closed and drained, or the importer
@@ -421,11 +585,31 @@ void kc__mux_on_open(struct kc_mux *m, uint32_t id, const uint8_t *name, size_t 
         w = 1;
     if (w > (1u << 20))
         w = 1u << 20; /* unlimited channels: the connection window bounds it */
+    uint64_t cap = s->capacity > UINT32_MAX ? UINT32_MAX : s->capacity;
+    if (s->elem == 0) { /* descriptors: a pool of the window's buffers (D2) */
+        size_t max = 0;
+        s->arena = kc__chan_arena_of(e->ch, &max);
+        s->desc = true;
+        s->elem = sizeof(kc_zdesc_t);
+        s->max_desc = (uint32_t)max; /* export checked 0 < max <= UINT32_MAX */
+        if (w > KC_MUX_DESC_WINDOW)
+            w = KC_MUX_DESC_WINDOW;
+        s->pool_cap = (uint32_t)w;
+        if (kc__mux_pool_fill(s) < 0) { /* the exporter's arena cannot back the window */
+            kc__mux_pool_free(s);
+            kc__mux_unmap(m, s);
+            kc__mux_stream_unref(s);
+            struct kc_mux_stream tmp = {.id = id, .exporter = true};
+            kc_mux_ctl_t err = {KC_MUX_OPEN_ERR, KC_MUX_ERR_NOMEM, 0, 0, 0};
+            kc__mux_ctl(m, &tmp, &err, 0, NULL);
+            return;
+        }
+        cap = (uint64_t)s->max_desc << 32 | (cap > UINT32_MAX ? UINT32_MAX : cap);
+    }
     s->window = (uint32_t)w;
     s->state = ST_OPEN;
     e->streams++;
-    msg = (kc_mux_ctl_t){KC_MUX_OPEN_OK, s->kind, 0, s->elem,
-                         s->capacity > UINT32_MAX ? UINT32_MAX : s->capacity};
+    msg = (kc_mux_ctl_t){KC_MUX_OPEN_OK, s->kind, 0, s->desc ? 0 : s->elem, cap};
     kc__mux_ctl(m, s, &msg, 0, NULL);
     kc__mux_grant(m, s, true);
     if (spawn_pump(s, inbound_pump, "mux-in") < 0)
@@ -470,8 +654,20 @@ static int proxy_send(void *impl, const void *elem, int64_t timeout_ns, const kc
         rc = 0;
     }
     uint64_t seq = s->out_queued;
-    if ((rc = kc__mux_enqueue(s, elem)) < 0)
+    kc_zdesc_t wire;
+    const void *q = elem;
+    if (s->desc && s->rendezvous) {
+        /* the wire holds its own reference; the caller's moves only when
+         * the verdict says delivered (a failed send leaves it with them) */
+        if ((rc = kc_zdesc_retain(elem, s->arena, &wire)) < 0)
+            goto out;
+        q = &wire;
+    }
+    if ((rc = kc__mux_enqueue(s, q)) < 0) {
+        if (q == &wire)
+            kc_zdesc_release(&wire, s->arena);
         goto out;
+    }
     if (s->rendezvous) {
         /* wait for the verdict; our timeout or cancel asks to withdraw */
         int why = 0;
@@ -503,6 +699,10 @@ static int proxy_send(void *impl, const void *elem, int64_t timeout_ns, const kc
             rc = -EPIPE;
         else
             rc = why ? why : -ECANCELED;
+        if (rc == 0 && s->desc) { /* delivered: the caller's reference is moved */
+            kc_zdesc_t own = *(const kc_zdesc_t *)elem;
+            kc_zdesc_release(&own, s->arena);
+        }
     }
 out:
     s->inside--;
@@ -521,11 +721,22 @@ static int proxy_recv(void *impl, void *out, int64_t timeout_ns, const kc_cancel
     s->inside++;
     if (!s->recv_started) {
         s->recv_started = true; /* from now on the exporter sends ahead */
+        if (s->desc)
+            kc__mux_pool_fill(s); /* D2: the credit's buffers */
         kc__mux_grant(m, s, true);
     }
     for (;;) {
         if (kc__mux_take(s, out)) {
             consumed(s, false);
+            break;
+        }
+        if (s->desc && s->pool_n < s->pool_cap && s->state == ST_OPEN) {
+            kc__mux_pool_fill(s); /* the arena may have room again */
+            kc__mux_grant(m, s, true);
+        }
+        if (s->desc && s->state == ST_OPEN && !s->peer_closed && s->pool_n == 0 &&
+            s->din_total == 0 && s->granted <= s->in_seq) {
+            rc = -ENOMEM; /* nothing reserved, so nothing can come: the arena is full */
             break;
         }
         if (s->state == ST_DEAD) {
