@@ -6,7 +6,8 @@
  * worker's firing passes), a million pending timers started and stopped
  * in random order with the heap invariants T1-T3 checked, far deadlines in
  * the wheel and the rest in the heap (W1-W4 checked after every stop), a
- * wheel pouring into the heap in deadline order, timers started by
+ * wheel pouring into the heap in deadline order, the stage (starts on the
+ * timer's own worker that defer their clock read), timers started by
  * coroutines on their workers' heaps, and timers left behind at shutdown.
  */
 #define _GNU_SOURCE
@@ -348,6 +349,141 @@ static void test_timer_wheel_pours_in_deadline_order(void **state)
     assert_true(attempt < 20); /* one attempt ran on time and passed */
 }
 
+/* ------------------------------------------------------------ the stage */
+
+static bool in_stage(const kc_timer_t *t)
+{
+    return (t->index & 0xc0000000u) == 0x40000000u;
+}
+
+struct staged_timer {
+    kc_timer_t t;
+    int64_t started, delay; /* clock before the start, and the delay given */
+    struct stage_log *log;
+};
+
+struct stage_log {
+    int64_t *when;
+    long n, want;
+    int early; /* before its deadline, or before its start plus its delay */
+    kc_parker_t done;
+};
+
+static void stage_fire(void *arg)
+{
+    struct staged_timer *st = arg;
+    struct stage_log *l = st->log;
+    int64_t now = (int64_t)kc__port_now_ns();
+    if (now < st->t.when || now < st->started + st->delay)
+        l->early++;
+    l->when[l->n++] = st->t.when; /* one worker: callbacks never overlap */
+    if (l->n == l->want)
+        kc_unpark(&l->done);
+}
+
+enum {
+    STAGE_N = 3 * (KC_TIMER_STAGE + 1) + 5
+};
+
+struct stage_run {
+    struct staged_timer st[STAGE_N];
+    int64_t when[STAGE_N];
+    struct stage_log log;
+    kc_timer_t near;
+    int failures, stopped;
+};
+
+static int stage_fail(struct stage_run *r, int line)
+{
+    if (r->failures++ == 0)
+        fprintf(stderr, "stage check failed at line %d\n", line);
+    return 0;
+}
+#define STAGE_CHECK(r, cond) ((cond) ? 1 : stage_fail((r), __LINE__))
+
+static int stage_driver(void *arg)
+{
+    struct stage_run *r = arg;
+    struct kc_worker *w = &((struct kc_sched *)kc_sched_current())->w[0];
+    struct kc_theap *h = &w->timers;
+    kc_parker_init(&r->log.done); /* parked on by this task */
+    for (int i = 0; i < STAGE_N; i++) {
+        struct staged_timer *st = &r->st[i];
+        st->log = &r->log;
+        st->delay = 1000000 + (int64_t)(rand() % 40000) * 1000; /* 1-41 ms */
+        kc_timer_init(&st->t, stage_fire, st);
+        st->started = (int64_t)kc__port_now_ns();
+        STAGE_CHECK(r, kc_timer_start(&st->t, NULL, st->delay) == 0);
+        int k = i % (KC_TIMER_STAGE + 1); /* every KC_TIMER_STAGE + 1st start flushes */
+        if (k < KC_TIMER_STAGE) {
+            /* no clock read: the delay waits in the stage, next_when says look now */
+            STAGE_CHECK(r, in_stage(&st->t) && st->t.when == st->delay);
+            STAGE_CHECK(r, (int)h->ns == k + 1 && kc__timer_next(w) == 0);
+        } else {
+            /* the stage was full: one reading placed all of them and this one */
+            STAGE_CHECK(r, h->ns == 0 && !in_stage(&st->t) && kc__timer_next(w) > 0);
+            for (int j = i - KC_TIMER_STAGE; j <= i; j++)
+                STAGE_CHECK(r, !in_stage(&r->st[j].t) &&
+                                   r->st[j].t.when >= r->st[j].started + r->st[j].delay &&
+                                   r->st[j].t.when <= (int64_t)kc__port_now_ns() + r->st[j].delay);
+        }
+        STAGE_CHECK(r, kc__timer_check(w) == 0);
+    }
+    /* the last five are staged: stop two of them, and two placed ones */
+    STAGE_CHECK(r, h->ns == 5);
+    int stop[] = {STAGE_N - 1, STAGE_N - 4, 0, KC_TIMER_STAGE + 3};
+    for (int i = 0; i < 4; i++) {
+        r->stopped += kc_timer_stop(&r->st[stop[i]].t);
+        STAGE_CHECK(r, kc__timer_check(w) == 0 && !kc_timer_is_pending(&r->st[stop[i]].t));
+    }
+    STAGE_CHECK(r, h->ns == 3 && in_stage(&r->st[STAGE_N - 2].t) && kc__timer_next(w) == 0);
+    /* a delay under KC_TIMER_STAGE_MIN_NS reads the clock at once */
+    kc_timer_init(&r->near, nop, NULL);
+    STAGE_CHECK(r, kc_timer_start(&r->near, NULL, 999999) == 0 && !in_stage(&r->near));
+    STAGE_CHECK(r, kc__timer_next(w) == 0 && kc__timer_check(w) == 0);
+    r->stopped += kc_timer_stop(&r->near);
+    STAGE_CHECK(r, kc__timer_check(w) == 0);
+    /* a park: the worker looks at its timers, the stage empties */
+    while (kc_park(&r->log.done, KC_NO_TIMEOUT, NULL) != 0) {
+    }
+    STAGE_CHECK(r, h->ns == 0 && kc__timer_check(w) == 0 && kc__timer_next(w) == INT64_MAX);
+    return 0;
+}
+
+/* Starts on the timer's own worker with a delay of 1 ms or more wait in
+ * the stage without a clock read; a full stage, or the worker's next look
+ * at its timers, places them all at one reading (G1). Every timer fires
+ * never early (neither before its deadline nor before its start plus its
+ * delay), in deadline order, exactly once; stops of staged and placed
+ * timers keep every invariant. */
+static void test_timer_stage_defers_the_clock_read_never_early(void **state)
+{
+    (void)state;
+    unsigned seed = 1818;
+    srand(seed);
+    kc_sched_t *s = kc_test_sched(1);
+    struct stage_run *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    r->log.when = r->when;
+    r->log.want = STAGE_N - 4;
+    kc_task_t *t;
+    assert_int_equal(kc_sched_spawn(s, &t, stage_driver, r, NULL), 0);
+    assert_int_equal(kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL), 0);
+    assert_int_equal(r->failures, 0);
+    assert_int_equal(r->stopped, 5);
+    assert_int_equal(r->log.n, STAGE_N - 4);
+    assert_int_equal(r->log.early, 0);
+    for (long i = 1; i < r->log.n; i++)
+        if (r->when[i] < r->when[i - 1])
+            fail_msg("timer %ld fired out of order (seed %u)", i, seed);
+    kc_sched_worker_metrics_t wm;
+    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+    kc_sched_metrics(s, &m, &wm, 1);
+    assert_int_equal(wm.timer_fires, STAGE_N - 4);
+    assert_int_equal(kc_sched_destroy(s), 0);
+    free(r);
+}
+
 /* ------------------------------------------------------------ callbacks */
 
 struct periodic {
@@ -501,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_timer_million_pending_then_stopped_in_random_order),
         cmocka_unit_test(test_timer_wheel_takes_far_deadlines_heap_the_rest),
         cmocka_unit_test(test_timer_wheel_pours_in_deadline_order),
+        cmocka_unit_test(test_timer_stage_defers_the_clock_read_never_early),
         cmocka_unit_test(test_timer_callback_rearms_and_stops_itself),
         cmocka_unit_test(test_timer_stop_waits_for_a_running_callback),
         cmocka_unit_test(test_timers_started_by_coroutines_fire_and_wake_them),

@@ -10,7 +10,10 @@
  * must be short and must not block or park; kc_unpark() and starting timers
  * (this one included) are fine. Timers fire in deadline order on a worker,
  * never early; they fire late when every worker is busy running coroutines
- * that do not yield.
+ * that do not yield. A start from a coroutine on its own worker with a delay
+ * of 1 ms or more does not read the clock: its delay counts from the
+ * worker's next look at its timers (when the coroutine yields or parks, or
+ * a few starts later), so a timer stopped before then costs no clock read.
  *
  *   state    event                                 next     done by
  *   -------  ------------------------------------  -------  ----------------
@@ -51,7 +54,8 @@ typedef struct kc_timer {
 KC_API void kc_timer_init(kc_timer_t *t /* OUT */, kc_timer_fn_t fn, void *arg);
 
 /* Arm t to fire delay_ns from now (<= 0: as soon as a worker looks; a huge
- * value saturates at the far future) on
+ * value saturates at the far future; from a coroutine on its own worker, a
+ * delay of 1 ms or more counts from that worker's next look, above) on
  * scheduler s (NULL: the caller's). From a worker, the timer joins that
  * worker's heap; from another thread, a worker chosen round-robin.
  * BORROWS t until it fires or is stopped.

@@ -147,18 +147,26 @@ struct kc_wslot {
     int64_t min; /* <= every e[i].when; INT64_MAX when n == 0 */
 };
 
+/* Timers started on their own worker whose deadline is not read yet
+ * (kc_timer.c, "The stage"): at most this many per worker. */
+enum {
+    KC_TIMER_STAGE = 16
+};
+
 /* A worker's timers: a 4-ary min-heap for near deadlines and a wheel for
- * far ones, under one lock. */
+ * far ones, under one lock, and the stage in front of both. */
 struct kc_theap {
     kc_lock_t lock;
-    uint32_t n, cap;               /* heap; guarded by lock */
-    struct kc_theap_entry *e;      /* heap; guarded by lock */
-    struct kc_wslot *slot;         /* KC_WHEEL_SLOTS; guarded by lock */
-    uint64_t occ[KC_WHEEL_LEVELS]; /* bit s: slot 64 * level + s holds entries */
-    uint32_t wn;                   /* entries in the wheel */
-    int64_t elapsed;               /* wheel tick of the latest clock reading seen */
-    int64_t wnext;                 /* least min of an occupied slot, or INT64_MAX */
-    _Atomic int64_t next_when;     /* min(e[0].when, wnext); read without lock */
+    uint32_t n, cap;                   /* heap; guarded by lock */
+    struct kc_theap_entry *e;          /* heap; guarded by lock */
+    struct kc_wslot *slot;             /* KC_WHEEL_SLOTS; guarded by lock */
+    uint64_t occ[KC_WHEEL_LEVELS];     /* bit s: slot 64 * level + s holds entries */
+    uint32_t wn;                       /* entries in the wheel */
+    int64_t elapsed;                   /* wheel tick of the latest clock reading seen */
+    int64_t wnext;                     /* least min of an occupied slot, or INT64_MAX */
+    uint32_t ns;                       /* staged timers; guarded by lock */
+    kc_timer_t *stage[KC_TIMER_STAGE]; /* their `when` holds the delay */
+    _Atomic int64_t next_when; /* min(e[0].when, wnext), 0 with staged timers; read without lock */
 };
 
 /* Worker park word values. */

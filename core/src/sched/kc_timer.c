@@ -32,13 +32,30 @@
  * is then kicked if the new timer is its earliest. The timer state machine is
  * drawn in kcoro/timer.h.
  *
+ * The stage. A clock read is the largest single cost of a start (a vDSO
+ * call over the TSC, about 45 ns in these virtual machines), and most
+ * timers of a timed operation are stopped again long before they are due.
+ * A timer started on its own worker with a delay of KC_TIMER_STAGE_MIN_NS
+ * or more therefore does not read the clock: it waits in the worker's
+ * stage (a small array, its `when` holding the delay) and next_when says
+ * 0, "look now". The next look at the timers (run_due: the worker's fair
+ * tick or its search for work, a thief, or a start finding the stage full)
+ * reads the clock under the lock and places every staged timer at that
+ * reading plus its delay. A staged timer stopped first never costs a clock
+ * read nor a heap or wheel step. Its deadline counts from a moment no
+ * earlier than its start (never early) and no later than the worker's next
+ * look at its timers, which is when a due timer would fire anyway: it is
+ * late by at most that wait, the time the starting coroutine runs on
+ * before it yields or parks. Starts from other threads and restarts from
+ * a timer's own callback read the clock at once.
+ *
  * Invariants:
  *   T1  heap order: e[(i-1)/4].when <= e[i].when for 0 < i < n.
  *   T2  e[i].t->index == i and e[i].t->state == PENDING for i < n; a wheel
  *       entry j of slot s has t->index == WHEEL | s << 22 | j, PENDING too.
- *   T3  next_when == min(e[0].when or INT64_MAX, wnext) whenever the lock
- *       is free, also while a runner is inside a callback (what the
- *       callback wakes may read it at once).
+ *   T3  next_when == min(e[0].when or INT64_MAX, wnext), or 0 while the
+ *       stage holds timers, whenever the lock is free, also while a runner
+ *       is inside a callback (what the callback wakes may read it at once).
  *   T4  a timer is FIRING only while one runner is inside its callback; the
  *       runner's last touch of the timer is the store that leaves FIRING,
  *       or, when the callback started the timer again (PENDING from then
@@ -50,9 +67,12 @@
  *       its bit in occ clear when it is empty, the bit set otherwise.
  *   W2  wnext == the least min of the occupied slots (INT64_MAX if none),
  *       and wn == the number of entries in the wheel.
- *   W3  cap >= n + wn: the heap can take the whole wheel.
+ *   W3  cap >= n + wn + ns: the heap can take the whole wheel and stage.
  *   W4  every wheel entry's deadline lies after the last pour (T5 again):
  *       run_due pours every slot whose min is due before it fires.
+ *   G1  stage[j]->index == STAGE | j, PENDING, for j < ns <= KC_TIMER_STAGE;
+ *       its `when` is its delay (>= KC_TIMER_STAGE_MIN_NS) until a flush
+ *       turns it into a deadline read under the lock (T5 as for a start).
  */
 #include "sched/kc_sched_impl.h"
 
@@ -82,6 +102,9 @@ enum {
     KC_WSLOT_KEEP = 1024 /* a slot emptied by a pour keeps an array this small */
 };
 #define KC_TIMER_IN_WHEEL 0x80000000u
+#define KC_TIMER_IN_STAGE 0x40000000u /* heap indexes stay below KC_THEAP_MAX */
+/* The shortest delay a start on its own worker stages (1 ms). */
+#define KC_TIMER_STAGE_MIN_NS ((int64_t)1000000)
 #define KC_THEAP_MAX (1u << 30)
 
 _Static_assert(KC_WHEEL_SLOTS <= (1 << (31 - KC_WSLOT_POS_BITS)), "slot number fits the index");
@@ -99,6 +122,7 @@ int kc__theap_init(struct kc_theap *h)
     h->wn = 0;
     h->elapsed = 0;
     h->wnext = INT64_MAX;
+    h->ns = 0;
     atomic_store_explicit(&h->next_when, INT64_MAX, memory_order_relaxed);
     if (h->e == NULL || h->slot == NULL) {
         free(h->e);
@@ -115,6 +139,9 @@ void kc__theap_fini(struct kc_theap *h)
 {
     for (uint32_t i = 0; i < h->n; i++) /* dropped: a later stop returns 0 */
         atomic_store_explicit(&h->e[i].t->state, T_IDLE, memory_order_release);
+    for (uint32_t j = 0; j < h->ns; j++)
+        atomic_store_explicit(&h->stage[j]->state, T_IDLE, memory_order_release);
+    h->ns = 0;
     for (int s = 0; h->slot != NULL && s < KC_WHEEL_SLOTS; s++) {
         for (uint32_t j = 0; j < h->slot[s].n; j++)
             atomic_store_explicit(&h->slot[s].e[j].t->state, T_IDLE, memory_order_release);
@@ -165,6 +192,8 @@ static void sift_down(struct kc_theap *h, uint32_t i, struct kc_theap_entry e)
 
 static int64_t next_of(const struct kc_theap *h)
 {
+    if (h->ns > 0)
+        return 0; /* T3: staged timers have no deadline yet: look now */
     int64_t heap = h->n > 0 ? h->e[0].when : INT64_MAX;
     return heap < h->wnext ? heap : h->wnext;
 }
@@ -192,7 +221,7 @@ static int wheel_slot_of(const struct kc_theap *h, int64_t when)
 /* W3: room in the heap for every timer held, plus one. */
 static int reserve(struct kc_theap *h)
 {
-    if ((uint64_t)h->n + h->wn < h->cap)
+    if ((uint64_t)h->n + h->wn + h->ns < h->cap)
         return 0;
     if (h->cap >= KC_THEAP_MAX)
         return -ENOMEM;
@@ -269,6 +298,8 @@ static bool wheel_del(struct kc_theap *h, uint32_t idx)
 /* Is index idx the current place of t? (under the lock) */
 static bool holds(const struct kc_theap *h, const kc_timer_t *t, uint32_t idx)
 {
+    if ((idx & KC_TIMER_IN_WHEEL) == 0 && (idx & KC_TIMER_IN_STAGE) != 0)
+        return (idx & ~KC_TIMER_IN_STAGE) < h->ns && h->stage[idx & ~KC_TIMER_IN_STAGE] == t;
     if ((idx & KC_TIMER_IN_WHEEL) == 0)
         return idx < h->n && h->e[idx].t == t;
     uint32_t s = (idx & ~KC_TIMER_IN_WHEEL) >> KC_WSLOT_POS_BITS;
@@ -316,6 +347,50 @@ static void remove_at(struct kc_theap *h, uint32_t i)
         sift_down(h, i, last);
 }
 
+/* The deadline delay_ns after now (<= 0: due now). */
+static int64_t deadline_of(int64_t now, int64_t delay_ns)
+{
+    return delay_ns > 0 ? kc__deadline_from(now, delay_ns) : now;
+}
+
+/* Place a pending timer whose deadline e.when was read at now (W3: the
+ * heap has room). The heap takes, without sifting, a deadline no earlier
+ * than the parent of its next place; the wheel takes the other far ones. */
+static void insert(struct kc_theap *h, int64_t now, struct kc_theap_entry e)
+{
+    int64_t tk = now >> KC_WHEEL_TICK_SHIFT;
+    if (tk > h->elapsed)
+        h->elapsed = tk;
+    if ((h->n > 0 && e.when < h->e[(h->n - 1) / 4].when && wheel_add(h, e)) == false)
+        sift_up(h, h->n++, e);
+}
+
+/* G1: give every staged timer its deadline, now (read under the lock, so
+ * T5 holds as for a start) plus its delay, and place it. */
+static void stage_flush(struct kc_theap *h, int64_t now)
+{
+    uint32_t ns = h->ns;
+    h->ns = 0; /* W3: the n + wn + ns places move, their sum stays */
+    for (uint32_t j = 0; j < ns; j++) {
+        kc_timer_t *t = h->stage[j];
+        t->when = deadline_of(now, t->when);
+        insert(h, now, (struct kc_theap_entry){t->when, t});
+    }
+}
+
+/* Remove the staged timer at index idx; true when the stage emptied (so
+ * next_when moves off 0). */
+static bool stage_del(struct kc_theap *h, uint32_t idx)
+{
+    uint32_t j = idx & ~KC_TIMER_IN_STAGE;
+    kc_timer_t *last = h->stage[--h->ns];
+    if (j != h->ns) {
+        h->stage[j] = last;
+        last->index = KC_TIMER_IN_STAGE | j; /* G1 */
+    }
+    return h->ns == 0;
+}
+
 void kc_timer_init(kc_timer_t *t, kc_timer_fn_t fn, void *arg)
 {
     if (t == NULL)
@@ -356,25 +431,33 @@ int kc__timer_start_after(kc_timer_t *t, struct kc_sched *s, struct kc_worker *w
     }
     if (rearm)
         self->rearmed = true; /* its runner must not touch t again (run_due) */
-    int64_t now = kc__sched_now();
-    int64_t when = delay_ns > 0 ? kc__deadline_from(now, delay_ns) : now; /* <= 0: due now */
-    t->when = when;
     t->worker = (int32_t)w->index;
     t->sched = s;
+    if (!remote && !rearm && delay_ns >= KC_TIMER_STAGE_MIN_NS && h->ns < KC_TIMER_STAGE) {
+        /* the stage (G1): no clock read until the worker next looks */
+        t->when = delay_ns;
+        t->index = KC_TIMER_IN_STAGE | h->ns;
+        h->stage[h->ns++] = t;
+        /* seq_cst, release: as below */
+        atomic_store_explicit(&t->state, T_PENDING, memory_order_seq_cst);
+        if (h->ns == 1) /* T3; relaxed: a hint, as in publish_next */
+            atomic_store_explicit(&h->next_when, 0, memory_order_relaxed);
+        kc__unlock(&h->lock);
+        return 0;
+    }
+    int64_t now = kc__sched_now();
+    bool flushed = h->ns == KC_TIMER_STAGE;
+    if (flushed)
+        stage_flush(h, now); /* full: one clock read for all of them */
+    int64_t when = deadline_of(now, delay_ns);
+    t->when = when;
     /* seq_cst: K5(b) partner (kc_park.c) reads this with kc_timer_is_pending;
      * release: a stopper that sees PENDING sees worker and index */
     atomic_store_explicit(&t->state, T_PENDING, memory_order_seq_cst);
-    int64_t tk = now >> KC_WHEEL_TICK_SHIFT;
-    if (tk > h->elapsed)
-        h->elapsed = tk;
-    struct kc_theap_entry e = {when, t};
-    /* The heap takes, without sifting, a deadline no earlier than the
-     * parent of its next place; the wheel takes the other far ones. */
-    if ((h->n > 0 && when < h->e[(h->n - 1) / 4].when && wheel_add(h, e)) == false)
-        sift_up(h, h->n++, e);
+    insert(h, now, (struct kc_theap_entry){when, t});
     /* only this lock's holder writes next_when */
     bool earliest = when < atomic_load_explicit(&h->next_when, memory_order_relaxed);
-    if (earliest)
+    if (earliest || flushed)
         publish_next(h);
     kc__unlock(&h->lock);
     if (remote && earliest)
@@ -419,6 +502,8 @@ int kc_timer_stop(kc_timer_t *t)
                 bool moved;
                 if (i & KC_TIMER_IN_WHEEL) {
                     moved = wheel_del(h, i);
+                } else if (i & KC_TIMER_IN_STAGE) {
+                    moved = stage_del(h, i);
                 } else {
                     remove_at(h, i);
                     moved = i == 0;
@@ -460,6 +545,8 @@ static int run_due(struct kc_worker *owner, struct kc_worker *runner, int64_t no
     struct kc_theap *h = &owner->timers;
     int fired = 0;
     kc__lock(&h->lock);
+    if (h->ns > 0) /* G1: a fresh reading, no earlier than any start staged */
+        stage_flush(h, kc__sched_now());
     if (h->wnext <= now)
         wheel_pour(h, now); /* W4: before anything fires */
     while (h->n > 0 && h->e[0].when <= now && fired < KC_TIMER_BATCH) {
@@ -546,7 +633,16 @@ int kc__timer_check(struct kc_worker *w)
     }
     if (rc == 0 && (wn != h->wn || wnext != h->wnext))
         rc = -EPROTO; /* W2 */
-    if ((uint64_t)h->n + h->wn > h->cap)
+    if (h->ns > KC_TIMER_STAGE)
+        rc = -EPROTO; /* G1 */
+    for (uint32_t j = 0; j < h->ns && rc == 0; j++) {
+        const kc_timer_t *t = h->stage[j];
+        if (t->index != (KC_TIMER_IN_STAGE | j) || t->when < KC_TIMER_STAGE_MIN_NS ||
+            atomic_load_explicit(&((kc_timer_t *)(uintptr_t)t)->state, memory_order_relaxed) !=
+                T_PENDING)
+            rc = -EPROTO; /* G1 */
+    }
+    if ((uint64_t)h->n + h->wn + h->ns > h->cap)
         rc = -EPROTO; /* W3 */
     if (atomic_load_explicit(&h->next_when, memory_order_relaxed) != next_of(h))
         rc = -EPROTO; /* T3 */

@@ -235,4 +235,18 @@ static inline int64_t ipc_now(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The server's stats after the client holds its last reply: a reply is
+ * counted once its frame is out, which may follow its arrival at the peer,
+ * and its handler leaves the map after that. Wait (bounded, 5 s) until
+ * replies_sent reaches n and no handler is left, then return the stats. */
+static inline kc_ipc_stats_t env_settled(kc_ipc_conn_t *svc, uint64_t n)
+{
+    kc_ipc_stats_t st = env_stats(svc);
+    for (int64_t t0 = ipc_now();
+         (st.replies_sent < n || st.handlers != 0) && ipc_now() - t0 < 5000000000;
+         st = env_stats(svc))
+        ipc_usleep(1000);
+    return st;
+}
+
 #endif /* KCORO_IPC_TEST_H */

@@ -144,8 +144,10 @@ static void test_slow_reader_bounds_the_sender(void **state)
     long sent = 0;
     int rc;
     kc_rpc_future_t *f;
-    /* fill until the queue stays full across a pause (tx has filled the
-     * socket's buffers by then) */
+    /* fill until the queue stays full and unchanged across three pauses of
+     * 50 ms: tx has filled the socket's buffers by then (on a loaded host
+     * tx may still be moving the queue into them after the first refusals) */
+    uint64_t last = UINT64_MAX;
     for (int full = 0; full < 3 && sent < 100000;) {
         rc = kc_rpc_send_async(r.c, CMD_ECHO, 0, b, sizeof b, NULL, &f);
         if (rc == 0) {
@@ -154,8 +156,10 @@ static void test_slow_reader_bounds_the_sender(void **state)
             full = 0;
         } else {
             assert_int_equal(rc, -EAGAIN);
-            full++;
-            ipc_usleep(10000);
+            ipc_usleep(50000);
+            uint64_t q = env_stats(r.c).tx_queued;
+            full = q == last ? full + 1 : 0;
+            last = q;
         }
     }
     kc_ipc_stats_t st = env_stats(r.c);
@@ -390,13 +394,20 @@ static void test_storm_every_future_resolves_once(void **state)
     assert_int_equal(ok + etime + ecanceled + ebusy + other, ncoro * per);
     assert_int_equal(other, 0);
     assert_true(ok > 0 && etime > 0 && ecanceled > 0);
-    /* quiesce: every handler done, then one call whose reply follows every
-     * reply sent before it on the stream */
+    /* quiesce: every handler done, one more call, then wait (bounded) until
+     * the server has counted a reply to every request and the client has
+     * taken or dropped each of them (a reply is counted once it is out,
+     * and nothing promises that the last call's reply is the last reply
+     * on the stream) */
     for (int i = 0; i < 10000 && env_stats(e.svc).handlers > 0; i++)
         ipc_usleep(1000);
     assert_int_equal(env_stats(e.svc).handlers, 0);
     assert_int_equal(kc_rpc_call(e.cli, CMD_ECHO, 0, NULL, 0, 5000 * MS, NULL, NULL, NULL), 0);
-    kc_ipc_stats_t c = env_stats(e.cli), s = env_stats(e.svc);
+    kc_ipc_stats_t c = env_stats(e.cli), s = env_settled(e.svc, c.req_sent);
+    for (int64_t t0 = ipc_now();
+         c.replies_taken + c.late_replies < s.replies_sent && ipc_now() - t0 < 5000 * MS;
+         c = env_stats(e.cli))
+        ipc_usleep(1000);
     assert_int_equal(c.outstanding, 0);
     assert_int_equal(c.req_sent, ncoro * per + 1);
     assert_int_equal(s.req_received, c.req_sent);
