@@ -402,9 +402,8 @@ static void test_keepalive_pings_and_declares_a_silent_peer_dead(void **state)
     /* whichever side fell silent first pinged; the other answered (within
      * 5 s: a loaded host may hold the pinging task back for a while) */
     kc_ipc_stats_t a = env_stats(e.cli), b = env_stats(e.svc);
-    for (int64_t t0 = ipc_now();
-         (a.pings_sent + b.pings_sent < 1 || a.pongs_in + b.pongs_in < 1) &&
-         ipc_now() - t0 < 5000 * MS;
+    for (int64_t t0 = ipc_now(); (a.pings_sent + b.pings_sent < 1 || a.pongs_in + b.pongs_in < 1) &&
+                                 ipc_now() - t0 < 5000 * MS;
          a = env_stats(e.cli), b = env_stats(e.svc))
         ipc_usleep(1000);
     assert_int_equal(kc_ipc_wait_dead(e.cli, 0, NULL), -ETIME);
