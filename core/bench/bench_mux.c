@@ -138,13 +138,19 @@ static int sampler(void *arg)
     return 0;
 }
 
+/* The echo writes when its receive returned and when it sent into the
+ * ping's payload (after the client's send time): the hops of a round trip
+ * on one CLOCK_MONOTONIC. */
 static int echo(void *arg)
 {
     struct srv *sv = arg;
-    char b[64];
-    while (kc_chan_recv(sv->ping, b, KC_NO_TIMEOUT, NULL) == 0)
+    uint64_t b[8];
+    while (kc_chan_recv(sv->ping, b, KC_NO_TIMEOUT, NULL) == 0) {
+        b[1] = kc_bench_now_ns();
+        b[2] = kc_bench_now_ns();
         if (kc_chan_send(sv->pong, b, KC_NO_TIMEOUT, NULL) != 0)
             break;
+    }
     return 0;
 }
 
@@ -214,6 +220,7 @@ struct cli {
     volatile int quit;
     long pings;
     double *rtt;
+    double *hop[3]; /* client -> echo, echo's turn, echo -> client (us) */
 };
 
 static int setup(void *arg)
@@ -330,15 +337,30 @@ static int bulk(void *arg)
 static int pinger(void *arg)
 {
     struct cli *c = arg;
-    char b[64] = {0};
+    uint64_t b[8] = {0};
     for (long i = 0; i < c->pings; i++) {
         uint64_t t0 = kc_bench_now_ns();
+        b[0] = t0;
         if (kc_chan_send(c->ping, b, KC_NO_TIMEOUT, NULL) != 0 ||
             kc_chan_recv(c->pong, b, KC_NO_TIMEOUT, NULL) != 0)
             return 1;
-        c->rtt[i] = (double)(kc_bench_now_ns() - t0) / 1e3;
+        uint64_t t3 = kc_bench_now_ns();
+        c->rtt[i] = (double)(t3 - t0) / 1e3;
+        c->hop[0][i] = (double)(b[1] - b[0]) / 1e3;
+        c->hop[1][i] = (double)(b[2] - b[1]) / 1e3;
+        c->hop[2][i] = (double)(t3 - b[2]) / 1e3;
     }
     return 0;
+}
+
+/* KC_BENCH_HOPS: where a round trip's time went (p50/p99 of each hop). */
+static void print_hops(struct cli *c, const char *what)
+{
+    static const char *name[3] = {"client send -> echo recv", "echo", "echo send -> client recv"};
+    for (int h = 0; h < 3; h++)
+        printf("  hops %s: %s p50 %.1f us p99 %.1f us\n", what, name[h],
+               kc_bench_percentile(c->hop[h], (int)c->pings, 50),
+               kc_bench_percentile(c->hop[h], (int)c->pings, 99));
 }
 
 static pid_t server_for(int fig, long per_rep, char *url, int *ready)
@@ -380,6 +402,12 @@ static pid_t server_for(int fig, long per_rep, char *url, int *ready)
 
 static void finish(struct cli *c, pid_t pid)
 {
+    kc_mux_stats_t ms = {.size = sizeof ms};
+    if (getenv("KC_BENCH_HOPS") != NULL && kc_mux_stats(c->c, &ms) == 0)
+        printf("  mux client: %llu DATA frames, %llu elements (%.1f a frame), %llu CHAN in\n",
+               (unsigned long long)ms.data_frames_out, (unsigned long long)ms.elems_out,
+               ms.data_frames_out ? (double)ms.elems_out / (double)ms.data_frames_out : 0.0,
+               (unsigned long long)ms.ctl_frames_in);
     kc_ipc_close(c->c);
     int st;
     if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -657,6 +685,9 @@ int main(void)
     run(&c, setup);
     c.pings = kc_bench_iters(5000);
     c.rtt = calloc((size_t)c.pings, sizeof(double));
+    for (int h = 0; h < 3; h++)
+        c.hop[h] = calloc((size_t)c.pings, sizeof(double));
+    bool hops = getenv("KC_BENCH_HOPS") != NULL;
     kc_task_t *bt[NSTREAMS];
     struct pour_arg ba[NSTREAMS];
     for (int i = 0; i < NSTREAMS - 1; i++) {
@@ -671,11 +702,15 @@ int main(void)
         run(&c, pinger);
         u50[r] = kc_bench_percentile(c.rtt, (int)c.pings, 50);
         u99[r] = kc_bench_percentile(c.rtt, (int)c.pings, 99);
+        if (hops)
+            print_hops(&c, "unloaded");
         c.load = 1;
         nap(50 * MS);
         run(&c, pinger);
         l50[r] = kc_bench_percentile(c.rtt, (int)c.pings, 50);
         l99[r] = kc_bench_percentile(c.rtt, (int)c.pings, 99);
+        if (hops)
+            print_hops(&c, "loaded");
     }
     c.quit = 1;
     for (int i = 0; i < NSTREAMS - 1; i++)
@@ -690,6 +725,8 @@ int main(void)
     kc_bench_report("mux.rtt_loaded_ratio", ml99 / mu99, "x");
     finish(&c, p3);
     free(c.rtt);
+    for (int h = 0; h < 3; h++)
+        free(c.hop[h]);
     desc_figures(s, &dc, p4);
     kc_sched_destroy(s);
     return 0;

@@ -175,6 +175,8 @@ struct kc_mux_stream {
     struct kc_mux_stream *act_next, *act_prev; /* an active ring (M1) */
     bool active;
     bool is_new;      /* in the ring of new streams (kc_mux.c) */
+    bool bulky;       /* its last active spell sent more than KC_MUX_SPARSE bytes */
+    uint64_t spell;   /* bytes sent since it became active */
     uint32_t deficit; /* DRR, bytes */
     bool ctl_dirty;   /* a credit to announce */
     struct kc_mux_stream *dirty_next;
@@ -307,6 +309,10 @@ int kc__mux_ctl(struct kc_mux *m, struct kc_mux_stream *s, const kc_mux_ctl_t *m
                 const char *name);
 /* Under lock: tx has new work. */
 void kc__mux_kick(struct kc_mux *m);
+/* A stream whose last active spell (from activation to its queue's end)
+ * sent at most this many bytes is sparse: it joins the ring of new streams
+ * when it becomes active again; a bulky one joins the old ring's tail. */
+#define KC_MUX_SPARSE 4096u
 /* Under lock: put s in the active ring if it has unsent bytes (M1). */
 void kc__mux_activate(struct kc_mux *m, struct kc_mux_stream *s);
 /* Under lock: take s out of its active ring (its deficit starts again at 0). */

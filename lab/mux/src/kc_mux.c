@@ -226,6 +226,7 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
         s->out_frag = f->frag_more ? s->out_frag + n : 0;
     }
     s->out_unsent -= n;
+    s->spell += n;
     s->out_wire += f->elems;
     m->conn_tx += n;
     m->st.data_frames_out++;

@@ -181,6 +181,8 @@ void kc__mux_deactivate(struct kc_mux *m, struct kc_mux_stream *s)
     s->active = false;
     s->is_new = false;
     s->deficit = 0;
+    s->bulky = s->spell > KC_MUX_SPARSE;
+    s->spell = 0;
 }
 
 void kc__mux_turn_over(struct kc_mux *m, struct kc_mux_stream *s)
@@ -198,9 +200,14 @@ void kc__mux_activate(struct kc_mux *m, struct kc_mux_stream *s)
 {
     if (s->active || s->out_unsent == 0 || s->state == ST_DEAD)
         return;
-    ring_add(&m->act_new, s);
+    /* Only a sparse stream goes first (FQ-CoDel's new flows): a bulk
+     * stream that drains at every turn (its window is at most a frame)
+     * would otherwise come back as new each time, and a sparse stream's
+     * element would wait behind every bulk stream's frame in the ring of
+     * new streams, megabytes on a busy connection. */
+    s->is_new = !s->bulky;
+    ring_add(s->is_new ? &m->act_new : &m->act, s);
     s->active = true;
-    s->is_new = true;
     kc__mux_kick(m);
 }
 

@@ -323,6 +323,53 @@ static void test_drr_order_fragments_and_sequences(void **state)
     raw_down(&r);
 }
 
+/* A sparse stream goes ahead of bulk ones (the ring of new streams), and
+ * a bulk stream whose queue ran dry at its turn does not come back as new:
+ * its next frame waits in the old ring behind the sparse one's element. */
+static void test_sparse_stream_goes_before_bulk_ones(void **state)
+{
+    (void)state;
+    struct raw r;
+    assert_int_equal(raw_up(&r), 0);
+    uint32_t ida, idp;
+    kc_chan_t *a = raw_import(&r, "a", 4096, 64, &ida);
+    kc_chan_t *q = raw_import(&r, "p", 16, 64, &idp);
+    assert_int_equal(raw_ctl(&r, ida | EXP, 0, OP_CREDIT, 0, 0, 4096), 0);
+    assert_int_equal(raw_ctl(&r, idp | EXP, 0, OP_CREDIT, 0, 0, 16), 0);
+    mux_usleep(20000);
+    /* a sends a whole frame (the first 64 KiB of connection credit) and
+     * runs dry: a bulk stream */
+    pour_now(&r, a, 1024, 64);
+    kc_frame_hdr_t h;
+    uint8_t *p;
+    assert_int_equal(raw_next(&r, &h, &p), 0);
+    assert_int_equal(h.chan_id, ida);
+    assert_int_equal(h.len, 65536);
+    free(p);
+    uint64_t limit = 65536;
+    for (int round = 0; round < 3; round++) {
+        /* no connection credit: a's elements and then p's wait */
+        pour_now(&r, a, 128, 64); /* 8 KiB: more than a sparse stream's spell */
+        pour_now(&r, q, 1, 64);
+        limit += 128 * 64 + 64;
+        assert_int_equal(raw_ctl(&r, 0, 0, OP_CREDIT, 0, 0, limit), 0);
+        assert_int_equal(raw_next(&r, &h, &p), 0);
+        assert_int_equal(h.type, KC_FRAME_DATA);
+        assert_int_equal(h.chan_id, idp); /* the sparse element first */
+        assert_int_equal(h.id, round);
+        assert_int_equal(h.len, 64);
+        free(p);
+        assert_int_equal(raw_next(&r, &h, &p), 0);
+        assert_int_equal(h.chan_id, ida);
+        assert_int_equal(h.id, 1024 + 128 * round);
+        assert_int_equal(h.len, 128 * 64);
+        free(p);
+    }
+    kc_chan_destroy(a);
+    kc_chan_destroy(q);
+    raw_down(&r);
+}
+
 struct taker {
     kc_chan_t *p, *a;
     int n_recv, n_send;
@@ -592,6 +639,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drr_order_fragments_and_sequences),
+        cmocka_unit_test(test_sparse_stream_goes_before_bulk_ones),
         cmocka_unit_test(test_peer_violations_end_the_connection),
         cmocka_unit_test(test_equal_demand_gets_equal_shares_of_the_link),
         cmocka_unit_test(test_credit_rides_on_data_frames),
