@@ -202,12 +202,18 @@ static void tap_calls(uint32_t flags, long calls, long window, long want_tries)
     }
     assert_int_equal(atomic_load(&tap_reqs), calls + window);
     assert_int_equal(atomic_load(&tap_tries), want_tries);
+    /* tx counts a frame once its send returned, which may follow the
+     * reply's arrival here: settle (bounded, 5 s) before reading it. */
     kc_ipc_stats_t st = env_stats(e.cli);
+    for (int64_t t0 = ipc_now();
+         st.frames_out < (uint64_t)(calls + window) && ipc_now() - t0 < 5000 * MS;
+         st = env_stats(e.cli))
+        ipc_usleep(1000);
     assert_int_equal(st.req_sent, calls + window);
     assert_int_equal(st.replies_taken, calls + window);
     assert_int_equal(st.frames_out, calls + window);
     assert_int_equal(st.outstanding, 0);
-    assert_int_equal(env_stats(e.svc).replies_sent, calls + window);
+    assert_int_equal(env_settled(e.svc, (uint64_t)(calls + window)).replies_sent, calls + window);
     env_down(&e);
     assert_int_equal(kc_transport_unregister("tap"), 0);
 }
