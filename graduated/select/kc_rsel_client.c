@@ -5,7 +5,8 @@
  * its clauses beside local ones:
  *
  *   sel_ready     a hint: false after the owner said it had nothing, true
- *                 again after a commit or a notify nobody used;
+ *                 again after a commit or a notify nobody used, or once
+ *                 KC_RSEL_REPROBE_NS have passed (C4);
  *   sel_arm       SELECT_REGISTER under a fresh id (the cookie); the
  *                 arming's token is kept until sel_disarm;
  *   NOTIFY (rx)   fires the armed token: won, the select will claim; lost
@@ -30,7 +31,13 @@
  *       lives;
  *   C3  each claim waits for exactly one answer (COMMIT or REJECT, matched
  *       by id), or the connection's loss (-ECONNRESET); an element moves
- *       only with a COMMIT.
+ *       only with a COMMIT;
+ *   C4  a "nothing there" hint lasts at most KC_RSEL_REPROBE_NS: a select
+ *       whose local clause is always ready never waits, so it never arms
+ *       its remote clause and would never learn that elements came; after
+ *       that long its poll claims again (one round trip, rejected when
+ *       still empty), so a remote clause that became ready is taken
+ *       within about that time, as an unbiased select owes it.
  */
 #include "kc_rsel_impl.h"
 
@@ -44,6 +51,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* How long a "nothing there" from the owner keeps the poll from claiming
+ * (C4). */
+#define KC_RSEL_REPROBE_NS 1000000LL
 
 struct rchan;
 
@@ -73,7 +85,9 @@ struct rchan {
     kc_chan_t *outer;
     uint32_t chan_id;
     size_t elem;
-    _Atomic bool hint[2]; /* [send]: worth a plain claim in the poll */
+    /* [send]: 0 when a plain claim in the poll is worth it, else when the
+     * owner last said there was nothing (C4) */
+    _Atomic int64_t empty_at[2];
 };
 
 struct kc_rsel_client {
@@ -154,10 +168,27 @@ static int claim(struct rchan *r, bool send, void *buf, uint64_t id)
     return pd.rc;
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The hint (C4): ready means worth a claim. */
+static void hint(struct rchan *r, bool send, bool ready)
+{
+    int64_t at = 0;
+    if (!ready && (at = now_ns()) == 0)
+        at = 1;
+    atomic_store_explicit(&r->empty_at[send], at, memory_order_relaxed);
+}
+
 static bool r_sel_ready(void *impl, bool send)
 {
     struct rchan *r = impl;
-    return atomic_load_explicit(&r->hint[send], memory_order_relaxed);
+    int64_t at = atomic_load_explicit(&r->empty_at[send], memory_order_relaxed);
+    return at == 0 || now_ns() - at >= KC_RSEL_REPROBE_NS;
 }
 
 static int r_sel_complete(void *impl, bool send, void *buf, uint64_t cookie)
@@ -347,7 +378,7 @@ static void client_deliver(void *self, const uint8_t *msg, size_t len)
         if (a == NULL || !a->armed) { /* its CANCEL or CLAIM is on the way (C2) */
             c->st.stale++;
             if (r != NULL)
-                atomic_store_explicit(&r->hint[send], true, memory_order_relaxed);
+                hint(r, send, true);
         } else if (a->wk != NULL) {
             a->armed = false; /* C1 */
             if (kc__chan_select_fire(a->wk)) {
@@ -373,12 +404,12 @@ static void client_deliver(void *self, const uint8_t *msg, size_t len)
                 pd->rc = (!send && elen != pd->len) ? -EPROTO : 0;
                 c->st.commits++;
                 if (pd->r != NULL) /* there may be more */
-                    atomic_store_explicit(&pd->r->hint[send], true, memory_order_relaxed);
+                    hint(pd->r, send, true);
             } else {
                 pd->rc = m.why == KC_RSEL_WHY_CLOSED ? -EPIPE : -EAGAIN;
                 c->st.rejects++;
                 if (m.why == KC_RSEL_WHY_EMPTY && pd->r != NULL)
-                    atomic_store_explicit(&pd->r->hint[send], false, memory_order_relaxed);
+                    hint(pd->r, send, false);
             }
             pd->done = true;
             kc_unpark(pd->parker);
@@ -459,8 +490,8 @@ int kc_rsel_import(kc_chan_t **out, kc_rsel_client_t *c, uint32_t chan_id, const
     r->c = c;
     r->chan_id = chan_id;
     r->elem = o->elem_size;
-    atomic_init(&r->hint[0], true);
-    atomic_init(&r->hint[1], true);
+    atomic_init(&r->empty_at[0], 0);
+    atomic_init(&r->empty_at[1], 0);
     int rc = kc__chan_remote_create(&r->outer, o, &rsel_ops, r);
     if (rc == 0 && (rc = kc__chan_remote_set_select(r->outer, &rsel_sel)) != 0)
         (void)kc_chan_destroy(r->outer);

@@ -8,16 +8,23 @@
  * network byte order) and the message, padded to KC_RSEL_MUX_REC bytes. On the
  * owners' side one attachment serves several owners (messages go to the
  * owner of their chan field); on the client's side it serves one client.
- * Three threads per attachment:
+ * A send goes straight into the peer's inbox (a try: never waits for
+ * credit, so a send under the owner's or the client's lock never blocks)
+ * when nothing of ours is queued before it; otherwise, or when the try
+ * fails, it is queued (an unlimited local channel) for tx. Two coroutines
+ * on the connection's scheduler and a thread per attachment:
  *   rx     takes records from the inbox and hands each to its endpoint
- *          (a message for a channel not attached yet is held: T3);
- *   tx     moves the records queued by send (an unlimited local channel,
- *          so a send under the owner's or the client's lock never waits
- *          for credit) into the peer's inbox;
- *   watch  waits for the connection's end.
+ *          (a message for a channel not attached yet is held: T3); it runs
+ *          beside the connection's own tasks, so a record that arrives
+ *          reaches its owner or client, and an owner's answer reaches the
+ *          connection, without a thread switch;
+ *   tx     moves the queued records into the peer's inbox;
+ *   watch  (thread) waits for the connection's end.
  *
- *   T1  records reach the peer in the order they were sent: one tx thread
- *       sends into one stream, one rx thread delivers from one channel;
+ *   T1  records reach the peer in the order they were sent: a send goes
+ *       straight only while `backlog` (records queued or held by tx, under
+ *       txmu) is 0, tx sends the queue in order, one rx delivers from one
+ *       channel;
  *   T2  each attached endpoint's lost() runs once, whichever of tx (a
  *       failed send), watch (the connection died) and kc_rsel_detach sees
  *       the end first; rx delivers nothing it takes after that, and after
@@ -33,6 +40,7 @@
  */
 #include "kc_rsel_impl.h"
 
+#include "ipc_posix_co/kc_ipc_svc.h"
 #include "sched/kc_sched_svc.h"
 
 #include "base/kc_bytes.h"
@@ -62,9 +70,12 @@ struct kc_rsel_attach {
     kc_chan_t *peer;  /* imported: the peer's inbox */
     kc_chan_t *out;   /* local, unlimited: our records on their way */
     kc_cancel_t *stop;
-    pthread_t rx, tx, watch;
-    pthread_mutex_t mu;  /* routes, early, lost (T2) */
-    pthread_mutex_t dmu; /* held while a message is delivered or held back (T3) */
+    kc_task_t *rx, *tx;
+    pthread_t watch;
+    pthread_mutex_t txmu; /* backlog, and a straight send's order (T1) */
+    uint64_t backlog;     /* records in out or in tx's hands */
+    pthread_mutex_t mu;   /* routes, early, lost (T2) */
+    pthread_mutex_t dmu;  /* held while a message is delivered or held back (T3) */
     struct route routes[KC_RSEL_ATTACH_OWNERS];
     int nroutes;
     struct early *early, **early_tail; /* for channels not attached yet (T3) */
@@ -96,7 +107,7 @@ static void tell_lost(kc_rsel_attach_t *m)
             r[i].ep.lost(r[i].ep.self);
 }
 
-static void *rx_main(void *arg)
+static int rx_main(void *arg)
 {
     kc_rsel_attach_t *m = arg;
     uint8_t rec[KC_RSEL_MUX_REC];
@@ -134,10 +145,10 @@ static void *rx_main(void *arg)
         if (lost)
             break;
     }
-    return NULL;
+    return 0;
 }
 
-static void *tx_main(void *arg)
+static int tx_main(void *arg)
 {
     kc_rsel_attach_t *m = arg;
     uint8_t rec[KC_RSEL_MUX_REC];
@@ -147,8 +158,11 @@ static void *tx_main(void *arg)
                 tell_lost(m);
             break;
         }
+        pthread_mutex_lock(&m->txmu);
+        m->backlog--;
+        pthread_mutex_unlock(&m->txmu);
     }
-    return NULL;
+    return 0;
 }
 
 static void *watch_main(void *arg)
@@ -174,7 +188,16 @@ static int mux_send(void *ctx, const uint8_t *msg, size_t len)
     pthread_mutex_unlock(&m->mu);
     if (lost)
         return -ECONNRESET;
-    return kc_chan_send(m->out, rec, 0, NULL); /* unlimited: never waits */
+    pthread_mutex_lock(&m->txmu);
+    int rc = 0;
+    /* T1: straight only behind nothing; a refused try (no credit, or the
+     * connection ending: tx finds out and tells lost()) is queued */
+    if (m->backlog > 0 || kc_chan_send(m->peer, rec, 0, NULL) != 0) {
+        rc = kc_chan_send(m->out, rec, 0, NULL); /* unlimited: never waits */
+        m->backlog += rc == 0;
+    }
+    pthread_mutex_unlock(&m->txmu);
+    return rc;
 }
 
 static void sleep_ms(long ms)
@@ -196,6 +219,7 @@ int kc_rsel_attach(kc_rsel_attach_t **out, kc_ipc_conn_t *c, int side, int64_t t
     m->side = side;
     pthread_mutex_init(&m->mu, NULL);
     pthread_mutex_init(&m->dmu, NULL);
+    pthread_mutex_init(&m->txmu, NULL);
     m->early_tail = &m->early;
     strcpy(m->inbox_name, owner ? "rsel.owner" : "rsel.selector");
     const char *peer_name = owner ? "rsel.selector" : "rsel.owner";
@@ -224,16 +248,17 @@ int kc_rsel_attach(kc_rsel_attach_t **out, kc_ipc_conn_t *c, int side, int64_t t
     if (rc == -ENOENT)
         rc = -ETIME;
     int started = 0;
-    if (rc == 0 && pthread_create(&m->tx, NULL, tx_main, m) == 0)
+    kc_sched_t *s = kc__ipc_sched(c);
+    if (rc == 0 && kc_sched_spawn(s, &m->tx, tx_main, m, NULL) == 0)
         started++;
     if (started == 1 && pthread_create(&m->watch, NULL, watch_main, m) == 0)
         started++;
-    if (started == 2 && pthread_create(&m->rx, NULL, rx_main, m) == 0)
+    if (started == 2 && kc_sched_spawn(s, &m->rx, rx_main, m, NULL) == 0)
         started++;
     if (rc == 0 && started < 3) {
         kc_cancel_trigger(m->stop);
         if (started > 0)
-            pthread_join(m->tx, NULL);
+            (void)kc_sched_join(m->tx, NULL, KC_NO_TIMEOUT, NULL);
         if (started > 1)
             pthread_join(m->watch, NULL);
         rc = -EAGAIN;
@@ -251,6 +276,7 @@ int kc_rsel_attach(kc_rsel_attach_t **out, kc_ipc_conn_t *c, int side, int64_t t
             kc_chan_destroy(m->inbox);
         pthread_mutex_destroy(&m->mu);
         pthread_mutex_destroy(&m->dmu);
+        pthread_mutex_destroy(&m->txmu);
         free(m);
         return rc;
     }
@@ -341,8 +367,8 @@ void kc_rsel_detach(kc_rsel_attach_t *m)
     if (m == NULL)
         return;
     kc_cancel_trigger(m->stop);
-    pthread_join(m->rx, NULL);
-    pthread_join(m->tx, NULL);
+    (void)kc_sched_join(m->rx, NULL, KC_NO_TIMEOUT, NULL);
+    (void)kc_sched_join(m->tx, NULL, KC_NO_TIMEOUT, NULL);
     pthread_join(m->watch, NULL);
     tell_lost(m); /* T2: nobody sends through m any more */
     kc_chan_close(m->peer);
@@ -366,5 +392,6 @@ void kc_rsel_detach(kc_rsel_attach_t *m)
     }
     pthread_mutex_destroy(&m->mu);
     pthread_mutex_destroy(&m->dmu);
+    pthread_mutex_destroy(&m->txmu);
     free(m);
 }

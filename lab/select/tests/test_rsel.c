@@ -274,6 +274,49 @@ static void test_timeout_cancel_and_local_win_leave_nothing_reserved(void **stat
     assert_int_equal(kc_chan_destroy(l), 0);
 }
 
+#define ALWAYS 262144 /* local elements: many times what one KC_RSEL_REPROBE_NS takes */
+
+/* C4: a select whose local clause is always ready never waits, so it never
+ * arms its remote clause; the owner's "nothing there" must not keep the
+ * poll from the remote clause until the local clause runs dry. */
+static void test_a_remote_clause_beside_an_always_ready_one_is_taken(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, 8, 0, 0, 0);
+    kc_chan_t *l;
+    assert_int_equal(kc_chan_make(&l, KC_CHAN_BUFFERED, ALWAYS, sizeof(long)), 0);
+    for (long i = 0; i < ALWAYS; i++)
+        assert_int_equal(kc_chan_try_send(l, &i), 0);
+    long a = -1, b = -1;
+    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(r.remote, &b),
+                              KC_CHAN_CLAUSE_RECV_INIT(l, &a)};
+    /* the remote channel is empty: the owner says so, the local clause fires */
+    assert_int_equal(kc_chan_select(cl, 2, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, NULL), 1);
+    assert_int_equal(a, 0);
+    long v = 77;
+    assert_int_equal(kc_chan_send(r.local, &v, KC_NO_TIMEOUT, NULL), 0);
+    long locals = 0;
+    int rc;
+    while ((rc = kc_chan_select(cl, 2, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, NULL)) == 1)
+        locals++;
+    print_message("always-ready local clause: %ld selects before the remote one\n", locals);
+    assert_int_equal(rc, 0); /* the remote clause, biased first, was tried again */
+    assert_int_equal(b, 77);
+    /* ... while the local clause was still ready (in order, none lost) */
+    assert_true(kc_chan_len(l) > 0);
+    assert_int_equal(a, locals);
+    assert_int_equal(kc_chan_len(l), ALWAYS - 1 - locals);
+    uint64_t committed;
+    ledger(r.o, &committed, NULL);
+    assert_int_equal(committed, 1);
+    rig_down(&r);
+    kc_chan_close(l);
+    while (kc_chan_try_recv(l, &a) == 0)
+        ;
+    assert_int_equal(kc_chan_destroy(l), 0);
+}
+
 static void test_send_clause_waits_for_room(void **state)
 {
     (void)state;
@@ -613,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_wire_round_trip_and_refusals),
         cmocka_unit_test(test_remote_clause_from_the_poll_and_from_a_wait),
         cmocka_unit_test(test_timeout_cancel_and_local_win_leave_nothing_reserved),
+        cmocka_unit_test(test_a_remote_clause_beside_an_always_ready_one_is_taken),
         cmocka_unit_test(test_send_clause_waits_for_room),
         cmocka_unit_test(test_close_and_loss_are_clause_results),
         cmocka_unit_test(test_a_mute_peer_loses_its_reservation_to_the_lease),
