@@ -5,7 +5,7 @@
  *
  * - Release what is never delivered. An element that is dropped by an
  *   overflow policy, replaced in a conflated channel or left at destroy
- *   goes to arena_undelivered() in kc_chan_locked.c (it happens under the
+ *   goes to kc__chan_arena_undelivered() in kc_chan_locked.c (it happens under the
  *   channel lock), which shows it to the callback (if any) and then
  *   releases its reference itself.
  * - Box byte elements. A byte channel with an arena ("boxed") keeps each
@@ -29,7 +29,7 @@
  *   in the channel                copy receive             kc__chan_box_recv
  *   in the channel                descriptor receive       the receiver
  *                                                          (kc_zdesc_release)
- *   in the channel                dropped, conflated,      arena_undelivered (kc_chan_locked.c)
+ *   in the channel                dropped, conflated,      kc__chan_arena_undelivered
  *                                 left at destroy
  *
  * Rules:

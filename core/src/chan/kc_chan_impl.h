@@ -466,6 +466,13 @@ int kc__chan_box_select(kc_chan_clause_t *cl, size_t n, uint32_t flags, int64_t 
  * error and logged, never retried (kc_chan_locked.c). Never blocks. */
 void kc__chan_arena_release(kc_chan_t *ch, kc_zdesc_t *d);
 
+/* Under ch's lock (or, on a remote channel, where its backend settles an
+ * element), with an arena attached: the descriptor at elem will never be
+ * received. Shows it to the undelivered callback (the element's bytes on a
+ * boxed channel, else a view) and releases the reference it holds, if the
+ * channel may (kc_chan_locked.c). */
+void kc__chan_arena_undelivered(kc_chan_t *ch, const void *elem);
+
 /* The checked entry points behind the copy and descriptor calls: validate
  * (desc says which element kind the caller passes), then send or receive
  * with the wait. Return what kc_chan_send / kc_chan_recv document. */

@@ -255,11 +255,9 @@ void kc__chan_arena_release(kc_chan_t *ch, kc_zdesc_t *d)
     }
 }
 
-/* Under ch->lock, with an arena attached: the element at elem (a slot or
- * a sender's descriptor) will never be received. Shows it to the
- * undelivered callback as chan.h says and releases the reference it holds,
- * if the channel may (the table of kc_chan_arena.c). */
-static void arena_undelivered(kc_chan_t *ch, void *elem)
+/* The element at elem (a slot or a sender's descriptor) will never be
+ * received: the table of kc_chan_arena.c says who releases it. */
+void kc__chan_arena_undelivered(kc_chan_t *ch, const void *elem)
 {
     kc_zdesc_t d;
     memcpy(&d, elem, sizeof(d));
@@ -282,12 +280,12 @@ static void arena_undelivered(kc_chan_t *ch, void *elem)
 
 /* An element that was sent will never be received: count it and hand it
  * to the callback (under the lock, as chan.h says), or with an arena
- * attached to arena_undelivered, which also releases it. */
+ * attached to kc__chan_arena_undelivered, which also releases it. */
 static void undelivered(kc_chan_t *ch, void *elem)
 {
     kc__chan_bump(&ch->ctr.undelivered, 1);
     if (ch->arena != NULL)
-        arena_undelivered(ch, elem);
+        kc__chan_arena_undelivered(ch, elem);
     else if (ch->on_undelivered != NULL)
         ch->on_undelivered(elem, ch->slot_size, ch->undelivered_arg);
 }

@@ -166,17 +166,7 @@ void kc__chan_remote_undelivered(kc_chan_t *ch, const void *elem)
 {
     add(&ch->ctr.undelivered, 1);
     if (ch->desc) { /* R4: as a local channel with an arena: a view, then released */
-        kc_zdesc_t d;
-        memcpy(&d, elem, sizeof(d));
-        bool ours = kc_zdesc_is_owned(&d) && kc_zdesc_has_ticket(&d);
-        if (ch->on_undelivered != NULL) {
-            kc_zdesc_t view = d;
-            if (ours)
-                view.flags &= (uint16_t)~KC_ZDESC_OWNED;
-            ch->on_undelivered(&view, sizeof(view), ch->undelivered_arg);
-        }
-        if (ours)
-            kc__chan_arena_release(ch, &d);
+        kc__chan_arena_undelivered(ch, elem);
         return;
     }
     if (ch->on_undelivered != NULL)
