@@ -45,6 +45,7 @@
 #include "kcoro/io.h"
 #include "kcoro/tcp.h"
 
+#include "kc_bench_sched.h"
 #include "kc_bench_util.h"
 
 #include <arpa/inet.h>
@@ -63,16 +64,6 @@
 #define IDLE_CONNS 1000
 #define CMD_ECHO 1
 #define CMD_ECHO_INLINE 2
-
-static kc_sched_t *one_worker(void)
-{
-    kc_sched_t *s;
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = 1;
-    if (kc_sched_create(&s, &o) != 0)
-        abort();
-    return s;
-}
 
 /* ------------------------------------------------------------ server */
 
@@ -134,14 +125,7 @@ static pid_t spawn_server(const char *listen_url, char *url)
         if (kc_tcp_register() != 0)
             _exit(1);
         struct server sv = {listen_url, p[1]};
-        kc_sched_t *s = one_worker();
-        kc_task_t *t;
-        int st = 1;
-        if (kc_sched_spawn(s, &t, echo, &sv, NULL) != 0 ||
-            kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0)
-            _exit(1);
-        kc_sched_destroy(s);
-        _exit(st);
+        _exit(kc_bench_run_task(echo, &sv));
     }
     close(p[1]);
     if (read(p[0], url, 128) != 128) {
@@ -337,14 +321,7 @@ static pid_t spawn_coro(kc_coro_fn_t fn, void *arg)
     if (pid == 0) {
         if (kc_tcp_register() != 0)
             _exit(1);
-        kc_sched_t *s = one_worker();
-        kc_task_t *t;
-        int st = 1;
-        if (kc_sched_spawn(s, &t, fn, arg, NULL) != 0 ||
-            kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0)
-            _exit(1);
-        kc_sched_destroy(s);
-        _exit(st);
+        _exit(kc_bench_run_task(fn, arg));
     }
     return pid;
 }
@@ -574,7 +551,7 @@ int main(int argc, char **argv)
     if (kc_tcp_register() != 0)
         return 1;
 
-    kc_sched_t *s = one_worker();
+    kc_sched_t *s = kc_bench_one_worker();
     if (ru) {
         struct rpc_client r = {s, rpc_unix, NULL, kc_bench_iters(50000), 0, CMD_ECHO};
         rpc_run(&r, rpc_connect);

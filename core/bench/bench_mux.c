@@ -30,6 +30,7 @@
  */
 #include "kcoro.h"
 
+#include "kc_bench_sched.h"
 #include "kc_bench_util.h"
 
 #include <errno.h>
@@ -50,16 +51,6 @@ enum {
     FIG_STREAMS100 = 2,
     FIG_RTT = 3
 };
-
-static kc_sched_t *one_worker(void)
-{
-    kc_sched_t *s;
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = 1;
-    if (kc_sched_create(&s, &o) != 0)
-        abort();
-    return s;
-}
 
 static kc_chan_t *chan(kc_chan_kind_t kind, size_t cap, size_t elem)
 {
@@ -381,14 +372,7 @@ static pid_t server_for(int fig, long per_rep, char *url, int *ready)
         sv->per_rep = per_rep;
         sv->ready = p[1];
         snprintf(sv->url, sizeof sv->url, "%s", url);
-        kc_sched_t *s = one_worker();
-        kc_task_t *t;
-        int st = 1;
-        if (kc_sched_spawn(s, &t, serve, sv, NULL) != 0 ||
-            kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0)
-            _exit(1);
-        kc_sched_destroy(s);
-        _exit(st);
+        _exit(kc_bench_run_task(serve, sv));
     }
     close(p[1]);
     char r;
@@ -602,14 +586,7 @@ static pid_t desc_server(struct dcli *c)
         close(p[0]);
         struct dsrv sv = {.ready = p[1], .per_rep = c->per_rep};
         snprintf(sv.url, sizeof sv.url, "%s", c->url);
-        kc_sched_t *ss = one_worker();
-        kc_task_t *t;
-        int st = 1;
-        if (kc_sched_spawn(ss, &t, desc_serve, &sv, NULL) != 0 ||
-            kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0)
-            _exit(1);
-        kc_sched_destroy(ss);
-        _exit(st);
+        _exit(kc_bench_run_task(desc_serve, &sv));
     }
     close(p[1]);
     char r;
@@ -667,7 +644,7 @@ int main(void)
     pid_t p2 = server_for(FIG_STREAMS100, n1k, u2, &r2);
     pid_t p3 = server_for(FIG_RTT, 1, u3, &r3);
     pid_t p4 = desc_server(&dc);
-    kc_sched_t *s = one_worker();
+    kc_sched_t *s = kc_bench_one_worker();
 
     struct cli a = {.s = s, .url = u1, .ready = r1, .fig = FIG_STREAM64, .per_rep = n64};
     run(&a, setup);

@@ -21,6 +21,7 @@
  */
 #include "kcoro.h"
 
+#include "kc_bench_sched.h"
 #include "kc_bench_util.h"
 
 #include <errno.h>
@@ -36,16 +37,6 @@
 #define MS 1000000LL
 #define SEC 1000000000LL
 #define CAP 64
-
-static kc_sched_t *one_worker(void)
-{
-    kc_sched_t *s;
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = 1;
-    if (kc_sched_create(&s, &o) != 0)
-        abort();
-    return s;
-}
 
 static kc_chan_t *longs(void)
 {
@@ -69,7 +60,7 @@ static void *fill(void *arg)
 
 static int serve(const char *url, int ready)
 {
-    kc_sched_t *s = one_worker();
+    kc_sched_t *s = kc_bench_one_worker();
     kc_ipc_opts_t io = KC_IPC_OPTS_INIT;
     io.sched = s;
     io.ping_interval_ns = -1;
@@ -195,7 +186,7 @@ int main(void)
         fprintf(stderr, "bench_rsel: the server did not start\n");
         return 1;
     }
-    kc_sched_t *s = one_worker();
+    kc_sched_t *s = kc_bench_one_worker();
     kc_ipc_opts_t io = KC_IPC_OPTS_INIT;
     io.sched = s;
     io.ping_interval_ns = -1;

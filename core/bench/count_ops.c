@@ -30,6 +30,8 @@
  */
 #include "kcoro.h"
 
+#include "kc_bench_sched.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,22 +55,6 @@ static int switch_roundtrip(void)
     for (long i = 0; i < n_ops; i++)
         kc_coro_resume(co);
     return 0; /* the coroutine is parked in yield: exit reclaims it */
-}
-
-/* Run fn as the only task of a one-worker scheduler and join it. */
-static int on_one_worker(kc_coro_fn_t fn, void *arg)
-{
-    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
-    o.nworkers = 1;
-    kc_sched_t *s;
-    if (kc_sched_create(&s, &o) != 0)
-        return 1;
-    kc_task_t *t;
-    int st = 1;
-    if (kc_sched_spawn(s, &t, fn, arg, NULL) == 0)
-        kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL);
-    kc_sched_destroy(s);
-    return st;
 }
 
 static int yielder(void *arg)
@@ -300,21 +286,21 @@ int main(int argc, char **argv)
     if (strcmp(f, "coro.switch_roundtrip") == 0)
         return switch_roundtrip();
     if (strcmp(f, "sched.yield_pingpong") == 0)
-        return on_one_worker(yield_pair, NULL);
+        return kc_bench_run_task(yield_pair, NULL);
     if (strcmp(f, "sched.spawn_join") == 0)
-        return on_one_worker(spawn_join, NULL);
+        return kc_bench_run_task(spawn_join, NULL);
     if (strcmp(f, "sched.timer_set_cancel") == 0)
-        return on_one_worker(timer_set_cancel, NULL);
+        return kc_bench_run_task(timer_set_cancel, NULL);
     if (strcmp(f, "sched.timer_set_cancel_early") == 0)
-        return on_one_worker(timer_set_cancel_early, NULL);
+        return kc_bench_run_task(timer_set_cancel_early, NULL);
     if (strcmp(f, "chan.unbuf_pingpong") == 0)
-        return on_one_worker(unbuf_pingpong, NULL);
+        return kc_bench_run_task(unbuf_pingpong, NULL);
     if (strcmp(f, "chan.buf_send_recv") == 0)
         return buf_send_recv();
     if (strcmp(f, "chan.select_ready") == 0)
         return select_ready();
     if (strcmp(f, "chan.select_wait") == 0)
-        return on_one_worker(select_wait, NULL);
+        return kc_bench_run_task(select_wait, NULL);
     fprintf(stderr, "count_ops: unknown figure '%s'\n", f);
     return 2;
 }
