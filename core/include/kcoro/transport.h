@@ -220,7 +220,9 @@ typedef struct kc_transport_opts {
     size_t n_uids;
     const uint32_t *gids; /* unix listener: gids allowed */
     size_t n_gids;
-    uint32_t sndbuf;      /* mem: bytes buffered per direction (0: 256 KiB) */
+    uint32_t sndbuf;      /* mem: bytes buffered per direction (0: 256 KiB); unix:
+                           * SO_SNDBUF of each connected and accepted socket
+                           * (0: the system's) */
     const char *key_file; /* adapters: pre-shared key file (tcp) */
     const void *adapter;  /* adapters: their own options; BORROWS */
     uint32_t flags;       /* KC_TRANSPORT_F_* */

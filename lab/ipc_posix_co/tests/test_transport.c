@@ -607,6 +607,45 @@ static void test_unix_try_once_never_cuts_a_frame(void **state)
     whole_frames(32768);
 }
 
+/* Bytes the socket takes from try-once 4 KiB frames while nobody reads,
+ * from each end of a unix pair opened with o. */
+static void unix_queued(const kc_transport_opts_t *o, long *cli_bytes, long *srv_bytes)
+{
+    char url[108];
+    ipc_unix_url(url, sizeof url, "sndbuf");
+    kc_transport_t *l, *s, *c;
+    pair_open(url, o, &l, &s, &c);
+    static uint8_t b[4096];
+    for (int dir = 0; dir < 2; dir++) {
+        kc_frame_hdr_t h = {KC_WIRE_VERSION, KC_FRAME_DATA, 0, 0, 0, sizeof b};
+        struct iovec v = {b, sizeof b};
+        long n = 0;
+        int rc;
+        while ((rc = kc_transport_send_frame(dir ? s : c, &h, &v, 1, 0, NULL)) == 0 && n < 4096)
+            n++;
+        assert_int_equal(rc, -EAGAIN);
+        *(dir ? srv_bytes : cli_bytes) = n * (long)sizeof b;
+    }
+    kc_transport_close(s);
+    kc_transport_close(c);
+    kc_transport_close(l);
+}
+
+/* opts.sndbuf on unix: SO_SNDBUF of the connecting and the accepted socket,
+ * so each queues less than the system's default lets it. */
+static void test_unix_sndbuf_bounds_the_socket_queue(void **state)
+{
+    (void)state;
+    kc_transport_opts_t o = KC_TRANSPORT_OPTS_INIT;
+    long dc, ds, sc, ss;
+    unix_queued(&o, &dc, &ds);
+    o.sndbuf = 16384;
+    unix_queued(&o, &sc, &ss);
+    assert_true(sc > 0 && ss > 0);
+    assert_true(sc < 65536 && ss < 65536); /* Linux doubles it: 32 KiB with overheads */
+    assert_true(sc < dc && ss < ds);
+}
+
 /* Stands where an old backend's ops end: must never be called. */
 static int never_called(void *self, const kc_frame_out_t *f, int n, int64_t timeout_ns,
                         const kc_cancel_t *cancel)
@@ -767,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_mem_backpressure_bounds_the_queue),
         cmocka_unit_test(test_unix_partial_frames),
         cmocka_unit_test(test_unix_try_once_never_cuts_a_frame),
+        cmocka_unit_test(test_unix_sndbuf_bounds_the_socket_queue),
         cmocka_unit_test(test_register_a_scheme),
         cmocka_unit_test(test_coroutines_park_on_one_worker),
     };
