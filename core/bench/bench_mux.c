@@ -19,6 +19,9 @@
  *   mux.rtt_loaded_p50/p99   us     the same while 99 other channels stream
  *                                   1 KiB elements without end
  *   mux.rtt_loaded_ratio     x      loaded p99 / unloaded p99
+ *                                   (the rtt connection's sockets have an
+ *                                   SO_SNDBUF of KC_BENCH_MUX_RTT_SNDBUF,
+ *                                   as the nghttp2 peer's)
  *   mux.desc_64k             GB/s   64 KiB descriptors (kc_zdesc_t) on one
  *                                   remote descriptor channel, from the
  *                                   client's arena into the server's (no
@@ -27,6 +30,8 @@
  *                                   a byte channel (copied in and out)
  *   mux.desc_64k_ratio       x      desc_64k / desc_64k_bytes
  * The servers are forked before the measuring process starts any thread.
+ * KC_BENCH_MUX=stream,streams,rtt,desc (any of them) runs only the figures
+ * named (all by default); KC_BENCH_HOPS=1 prints where a round trip went.
  */
 #include "kcoro.h"
 
@@ -151,6 +156,9 @@ static int serve(void *arg)
     kc_ipc_server_t *l;
     kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
     o.ping_interval_ns = -1;
+    kc_transport_opts_t to = KC_TRANSPORT_OPTS_INIT;
+    to.sndbuf = sv->fig == FIG_RTT ? KC_BENCH_MUX_RTT_SNDBUF : 0;
+    o.transport = &to;
     if (kc_ipc_listen(&l, sv->url, &o) != 0)
         return 1;
     if (write(sv->ready, "r", 1) != 1)
@@ -219,6 +227,9 @@ static int setup(void *arg)
     struct cli *c = arg;
     kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
     o.ping_interval_ns = -1;
+    kc_transport_opts_t to = KC_TRANSPORT_OPTS_INIT;
+    to.sndbuf = c->fig == FIG_RTT ? KC_BENCH_MUX_RTT_SNDBUF : 0;
+    o.transport = &to;
     if (kc_ipc_connect(&c->c, c->url, &o, 5 * SEC, NULL) != 0)
         return 1;
     char r;
@@ -631,34 +642,23 @@ static void desc_figures(kc_sched_t *s, struct dcli *cp, pid_t pid)
     free(c.buf);
 }
 
-int main(void)
+/* KC_BENCH_MUX names the figures to run (all when unset). */
+static bool want(const char *fig)
 {
-    kc_bench_place();
-    char u1[108], u2[108], u3[108];
-    struct dcli dc = {0};
-    long n64 = kc_bench_iters(1000000), n1k = kc_bench_iters(100000) / NSTREAMS * NSTREAMS;
-    if (n1k == 0)
-        n1k = NSTREAMS;
-    int r1, r2, r3;
-    pid_t p1 = server_for(FIG_STREAM64, n64, u1, &r1);
-    pid_t p2 = server_for(FIG_STREAMS100, n1k, u2, &r2);
-    pid_t p3 = server_for(FIG_RTT, 1, u3, &r3);
-    pid_t p4 = desc_server(&dc);
-    kc_sched_t *s = kc_bench_one_worker();
+    const char *e = getenv("KC_BENCH_MUX");
+    if (e == NULL || *e == '\0')
+        return true;
+    size_t n = strlen(fig);
+    for (const char *p = e; (p = strstr(p, fig)) != NULL; p += n)
+        if ((p == e || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
 
-    struct cli a = {.s = s, .url = u1, .ready = r1, .fig = FIG_STREAM64, .per_rep = n64};
-    run(&a, setup);
-    kc_bench_measure("mux.stream_64", "msg/s", stream_64, &a);
-    finish(&a, p1);
-
-    struct cli b = {.s = s, .url = u2, .ready = r2, .fig = FIG_STREAMS100, .per_rep = n1k};
-    run(&b, setup);
-    kc_bench_measure("mux.streams100_1k", "MB/s", streams100, &b);
-    double spread;
-    kc_bench_report("mux.streams100_1k_jain", kc_bench_median(jains, njain, &spread), "-");
-    finish(&b, p2);
-
-    struct cli c = {.s = s, .url = u3, .ready = r3, .fig = FIG_RTT, .per_rep = 0};
+/* mux.rtt_*: unloaded and loaded round trips, alternating. */
+static void rtt_figures(kc_sched_t *s, const char *url, int ready, pid_t pid)
+{
+    struct cli c = {.s = s, .url = url, .ready = ready, .fig = FIG_RTT, .per_rep = 0};
     run(&c, setup);
     c.pings = kc_bench_iters(5000);
     c.rtt = calloc((size_t)c.pings, sizeof(double));
@@ -672,7 +672,7 @@ int main(void)
         kc_sched_spawn(s, &bt[i], bulk, &ba[i], NULL);
     }
     int reps = kc_bench_reps();
-    double u50[64], u99[64], l50[64], l99[64];
+    double u50[64], u99[64], l50[64], l99[64], spread;
     for (int r = 0; r < reps && r < 64; r++) { /* unloaded and loaded alternate */
         c.load = 0;
         nap(20 * MS);
@@ -700,11 +700,50 @@ int main(void)
     kc_bench_report("mux.rtt_loaded_p50", ml50, "us");
     kc_bench_report("mux.rtt_loaded_p99", ml99, "us");
     kc_bench_report("mux.rtt_loaded_ratio", ml99 / mu99, "x");
-    finish(&c, p3);
+    finish(&c, pid);
     free(c.rtt);
     for (int h = 0; h < 3; h++)
         free(c.hop[h]);
-    desc_figures(s, &dc, p4);
+}
+
+int main(void)
+{
+    kc_bench_place();
+    char u1[108], u2[108], u3[108];
+    struct dcli dc = {0};
+    long n64 = kc_bench_iters(1000000), n1k = kc_bench_iters(100000) / NSTREAMS * NSTREAMS;
+    if (n1k == 0)
+        n1k = NSTREAMS;
+    int r1 = -1, r2 = -1, r3 = -1;
+    pid_t p1 = 0, p2 = 0, p3 = 0, p4 = 0;
+    if (want("stream"))
+        p1 = server_for(FIG_STREAM64, n64, u1, &r1);
+    if (want("streams"))
+        p2 = server_for(FIG_STREAMS100, n1k, u2, &r2);
+    if (want("rtt"))
+        p3 = server_for(FIG_RTT, 1, u3, &r3);
+    if (want("desc"))
+        p4 = desc_server(&dc);
+    kc_sched_t *s = kc_bench_one_worker();
+
+    if (p1 > 0) {
+        struct cli a = {.s = s, .url = u1, .ready = r1, .fig = FIG_STREAM64, .per_rep = n64};
+        run(&a, setup);
+        kc_bench_measure("mux.stream_64", "msg/s", stream_64, &a);
+        finish(&a, p1);
+    }
+    if (p2 > 0) {
+        struct cli b = {.s = s, .url = u2, .ready = r2, .fig = FIG_STREAMS100, .per_rep = n1k};
+        run(&b, setup);
+        kc_bench_measure("mux.streams100_1k", "MB/s", streams100, &b);
+        double spread;
+        kc_bench_report("mux.streams100_1k_jain", kc_bench_median(jains, njain, &spread), "-");
+        finish(&b, p2);
+    }
+    if (p3 > 0)
+        rtt_figures(s, u3, r3, p3);
+    if (p4 > 0)
+        desc_figures(s, &dc, p4);
     kc_sched_destroy(s);
     return 0;
 }

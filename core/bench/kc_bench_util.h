@@ -39,6 +39,13 @@ double kc_bench_measure(const char *name, const char *unit, double (*fn)(void *)
  * CPUs in the placement (0 where pinning is not supported). */
 int kc_bench_place(void);
 
+/* The mux round-trip figures (mux.rtt_*, kcoro's and nghttp2's) run over
+ * sockets whose SO_SNDBUF is this many bytes (Linux doubles it), on both
+ * ends: a round trip waits behind what the socket queues, and a socket
+ * that filled up is writable again only once a quarter of it is left. The
+ * throughput figures keep the system's default. */
+#define KC_BENCH_MUX_RTT_SNDBUF 32768
+
 /* The resident set size of the calling process in bytes (0 if unknown). */
 long kc_bench_rss_bytes(void);
 

@@ -30,6 +30,7 @@
 #include "kcoro/io.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ struct unix_listener {
     dev_t dev;
     ino_t ino;
     uint32_t max_conns;
+    uint32_t sndbuf; /* SO_SNDBUF of each accepted socket (0: the system's) */
     uint32_t *uids;
     size_t n_uids;
     uint32_t *gids;
@@ -116,6 +118,17 @@ static int make_addr(const char *addr, struct sockaddr_un *sa, socklen_t *len, b
         *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
     }
     return 0;
+}
+
+/* SO_SNDBUF of a connected socket (bytes 0: leave the system's). A smaller
+ * buffer keeps fewer bytes queued ahead of the next frame written; Linux
+ * reports a socket writable again only once a quarter of it is left. */
+static int set_sndbuf(int fd, uint32_t bytes)
+{
+    if (bytes == 0)
+        return 0;
+    int v = bytes > (uint32_t)INT_MAX ? INT_MAX : (int)bytes;
+    return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v) == 0 ? 0 : -errno;
 }
 
 static int new_socket(void)
@@ -201,6 +214,7 @@ static int unix_listen(const char *addr, const kc_transport_opts_t *o, void **se
     l->abstract = abstract;
     l->any_peer = o->any_peer;
     l->max_conns = o->max_conns ? o->max_conns : 1024;
+    l->sndbuf = o->sndbuf;
     l->uids = copy_ids(o->uids, o->n_uids, &rc);
     l->n_uids = l->uids ? o->n_uids : 0;
     l->gids = copy_ids(o->gids, o->n_gids, &rc);
@@ -314,7 +328,9 @@ static int unix_accept(void *self, void **out, kc_transport_peer_t *peer, int64_
             continue;
         }
         atomic_fetch_add_explicit(&l->limit->refs, 1, memory_order_relaxed);
-        int rc = new_ep(fd, l->limit, out);
+        int rc = set_sndbuf(fd, l->sndbuf);
+        if (rc == 0)
+            rc = new_ep(fd, l->limit, out);
         if (rc < 0) {
             atomic_fetch_sub_explicit(&l->limit->live, 1, memory_order_relaxed);
             limit_put(l->limit);
@@ -334,7 +350,6 @@ static int unix_accept(void *self, void **out, kc_transport_peer_t *peer, int64_
 static int unix_connect(const char *addr, const kc_transport_opts_t *o, void **self,
                         int64_t timeout_ns, const kc_cancel_t *cancel)
 {
-    (void)o;
     struct sockaddr_un sa;
     socklen_t salen;
     bool abstract;
@@ -344,6 +359,10 @@ static int unix_connect(const char *addr, const kc_transport_opts_t *o, void **s
     int fd = new_socket();
     if (fd < 0)
         return fd;
+    if ((rc = set_sndbuf(fd, o->sndbuf)) < 0) {
+        close(fd);
+        return rc;
+    }
     rc = kc_connect(fd, (struct sockaddr *)&sa, salen, timeout_ns, cancel);
     if (rc == -ENOENT)
         rc = -ECONNREFUSED; /* no socket file: nobody listens */

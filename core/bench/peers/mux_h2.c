@@ -6,7 +6,8 @@
  * libnghttp2-dev): a client process and a server process. Windows: 64 KiB
  * per stream (the protocol's default), 16 MiB for the connection (the
  * default 64 KiB would let one stream's window hold the whole connection),
- * frames of at most 16 KiB, 1 KiB DATA frames (one element each).
+ * frames of at most 16 KiB, 1 KiB DATA frames (one element each); the
+ * round trips run over sockets of KC_BENCH_MUX_RTT_SNDBUF, as kcoro's.
  *   peer.nghttp2.mux.streams100_1k       MB/s  100 streams each sending
  *                                              1 KiB elements to the client
  *   peer.nghttp2.mux.streams100_1k_jain  -     Jain's index of the bytes each
@@ -337,12 +338,18 @@ static int32_t request(struct client *cl, const char *path, int index, int body)
     return id;
 }
 
+/* SO_SNDBUF of both ends of the next connections (0: the system's). */
+static int sndbuf;
+
 /* A fresh server process and an HTTP/2 client connected to it. */
 static struct client *client_new(pid_t *pid)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
         die("socketpair", 0);
+    for (int i = 0; i < 2 && sndbuf > 0; i++)
+        if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0)
+            die("setsockopt", 0);
     struct serve_arg a = {sv[1], sv[0]};
     *pid = kc_ip_spawn(serve, &a);
     close(sv[1]);
@@ -464,6 +471,7 @@ int main(void)
     report("peer.nghttp2.mux.streams100_1k", "MB/s", a, reps);
     report("peer.nghttp2.mux.streams100_1k_jain", "index", b, reps);
     /* Unloaded and loaded alternate, so both see the same machine. */
+    sndbuf = KC_BENCH_MUX_RTT_SNDBUF;
     for (int r = 0; r < reps; r++) {
         rtt(0, pings, &c[r], &d[r]);
         rtt(STREAMS - 1, pings, &e[r], &f[r]);
