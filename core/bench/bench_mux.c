@@ -75,7 +75,7 @@ struct srv {
     kc_ipc_conn_t *c;
     kc_chan_t *data[NSTREAMS], *ack, *ping, *pong;
     long count[NSTREAMS], prev[NSTREAMS];
-    long total;
+    long left; /* elements before the repetition's end (all channels) */
     long rep_first_done; /* per-channel target reached by someone */
     double jain_min;
     bool finished;
@@ -86,22 +86,29 @@ struct sink_arg {
     int idx;
 };
 
-/* Take elements of one channel; every per_rep in total, answer on ack. */
+/* Take elements of one channel; every per_rep in total, answer on ack.
+ * Countdowns, not a division per element: the sink's own cost per element
+ * stays a few instructions, as the raw peer's reader has none. */
 static int sink(void *arg)
 {
     struct sink_arg *a = arg;
     struct srv *sv = a->sv;
     static char buf[ELEM1K];
     long per_chan = sv->fig == FIG_STREAMS100 ? sv->per_rep / NSTREAMS : sv->per_rep;
+    long chan_left = per_chan;
     for (;;) {
         if (kc_chan_recv(sv->data[a->idx], buf, KC_NO_TIMEOUT, NULL) != 0)
             break;
         sv->count[a->idx]++;
         if (sv->fig == FIG_RTT)
             continue;
-        if (sv->count[a->idx] % per_chan == 0 && !sv->rep_first_done)
-            sv->rep_first_done = 1; /* the fairness windows end here */
-        if (++sv->total % sv->per_rep == 0) {
+        if (--chan_left == 0) {
+            chan_left = per_chan;
+            if (!sv->rep_first_done)
+                sv->rep_first_done = 1; /* the fairness windows end here */
+        }
+        if (--sv->left == 0) {
+            sv->left = sv->per_rep;
             double j = sv->jain_min;
             sv->jain_min = 1.0;
             sv->rep_first_done = 0;
@@ -182,6 +189,7 @@ static int serve(void *arg)
     if (write(sv->ready, "e", 1) != 1)
         return 1;
     sv->jain_min = 1.0;
+    sv->left = sv->per_rep;
     kc_task_t *t[NSTREAMS + 2];
     struct sink_arg a[NSTREAMS];
     for (int i = 0; i < n; i++) {
