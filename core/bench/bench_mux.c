@@ -75,7 +75,7 @@ struct srv {
     kc_ipc_conn_t *c;
     kc_chan_t *data[NSTREAMS], *ack, *ping, *pong;
     long count[NSTREAMS], prev[NSTREAMS];
-    long left; /* elements before the repetition's end (all channels) */
+    long left;           /* elements before the repetition's end (all channels) */
     long rep_first_done; /* per-channel target reached by someone */
     double jain_min;
     bool finished;
