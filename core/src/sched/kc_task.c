@@ -338,7 +338,7 @@ void kc__task_finish(struct kc_worker *w, struct kc_task *t)
     }
     if (j > KC_JOIN_LOOKING)
         kc_unpark((kc_parker_t *)j); /* A3 */
-    if (turn != NULL) /* after the joiner queued for its turn: in order */
+    if (turn != NULL)                /* after the joiner queued for its turn: in order */
         atomic_load_explicit(&kc__turns, memory_order_acquire)->finished(turn);
     if (j == KC_JOIN_DETACHED)
         kc__task_free(t); /* A2 */
@@ -382,9 +382,8 @@ static int join_wait(struct kc_task *t, kc_parker_t *p, struct kc_deadlock_watch
         }
         if (rc == -ETIME && sliced) {
             /* A4: LOOKING keeps t unfinished, so its scheduler alive */
-            if (atomic_compare_exchange_strong_explicit(&t->join, &e, KC_JOIN_LOOKING,
-                                                        memory_order_acquire,
-                                                        memory_order_acquire)) {
+            if (atomic_compare_exchange_strong_explicit(
+                    &t->join, &e, KC_JOIN_LOOKING, memory_order_acquire, memory_order_acquire)) {
                 bool dead = kc__deadlock_look(dw);
                 atomic_store_explicit(&t->join, (uintptr_t)p, memory_order_release);
                 if (!dead)
@@ -466,7 +465,7 @@ int kc_sched_detach(kc_task_t *t)
         return 0;
     if (e != KC_JOIN_FINISHED)
         return -EBUSY; /* a joiner waits */
-    kc__task_free(t); /* A2 */
+    kc__task_free(t);  /* A2 */
     return 0;
 }
 
