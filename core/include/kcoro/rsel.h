@@ -115,6 +115,10 @@ typedef struct kc_rsel_owner_stats {
                            lease, put back into the channel (at its tail) */
     uint64_t held;      /* elements taken and not given away now */
     uint64_t waiting;   /* receive subscriptions waiting for an element now */
+    uint64_t send_waiting; /* send subscriptions waiting for room now */
+    uint64_t wakes;     /* times the owner's thread woke from a wait (it waits
+                           for an element, room, a message that changes what
+                           it waits for, or a lease: never on a clock tick) */
 } kc_rsel_owner_stats_t;
 
 /* KC_RSEL_OWNER_STATS_INIT: an empty kc_rsel_owner_stats_t with its size set. */
