@@ -58,6 +58,9 @@
 
 /* No deadline (the owner's thread waits for a kick or its event only). */
 #define KC_RSEL_NEVER INT64_MAX
+/* How long the owner's thread waits before it tries again after a failed
+ * allocation (the one timed retry left: memory, not the channel). */
+#define KC_RSEL_NOMEM_NS 1000000LL
 
 /* What the owner's thread waits for (O6). */
 enum {
@@ -341,8 +344,16 @@ static void *owner_thread(void *arg)
         int64_t left = wait_for(w.until);
         if (left == 0)
             continue; /* a lease ran out meanwhile: serve again */
-        if ((w.hungry || w.room) && o->kick == NULL && kc_cancel_create(&o->kick, NULL) != 0)
-            w.hungry = w.room = false; /* no memory: wait for a kick or a lease only */
+        struct held *h = NULL;
+        if ((w.hungry && (h = malloc(sizeof(*h) + o->elem)) == NULL) ||
+            ((w.hungry || w.room) && o->kick == NULL && kc_cancel_create(&o->kick, NULL) != 0)) {
+            /* no memory: wait for a kick, a lease or KC_RSEL_NOMEM_NS, then try again */
+            free(h);
+            w.hungry = w.room = false;
+            int64_t again = now_ns() + KC_RSEL_NOMEM_NS;
+            w.until = again < w.until ? again : w.until;
+            left = wait_for(w.until);
+        }
         o->wait_until = w.until;
         if (!w.hungry && !w.room) {
             o->waiting = W_IDLE;
@@ -361,13 +372,10 @@ static void *owner_thread(void *arg)
             continue;
         }
         kc_cancel_t *kick = o->kick;
-        struct held *h = NULL;
-        if (w.hungry && (h = malloc(sizeof(*h) + o->elem)) == NULL)
-            w.hungry = false; /* wait for room or a lease instead, and try again */
         o->waiting = w.hungry ? W_ELEM : W_ROOM;
         pthread_mutex_unlock(&o->mu);
-        int rc = w.hungry ? kc_chan_recv(o->ch, h->elem, left, kick)
-                          : kc__chan_wait_room(o->ch, left, kick);
+        int rc = h != NULL ? kc_chan_recv(o->ch, h->elem, left, kick)
+                           : kc__chan_wait_room(o->ch, left, kick);
         pthread_mutex_lock(&o->mu);
         o->waiting = W_NONE;
         o->st.wakes++;
