@@ -109,8 +109,8 @@ struct kc_task {
     const void *wait_aux; /* select: the clause array */
     int64_t wait_arg;     /* sleep deadline, fd << 8 | events, joined task's id, select's
                            * clause count */
-    _Atomic(void *) turn;       /* its turn (kc__task_turn_bind), or NULL; relaxed: the
-                                 * turn's own lock orders what it guards */
+    _Atomic(void *) turn; /* its turn (kc__task_turn_bind), or NULL; relaxed: the
+                           * turn's own lock orders what it guards */
 };
 
 /* The installed turn operations (kc_sched_svc.h), or NULL. */
