@@ -924,7 +924,8 @@ int kc__ipc_check(kc_ipc_conn_t *c)
         sum += i->len;
     if (sum != c->tx_bytes)
         return 2;
-    /* C3 before the end: the user's handle, rx, tx, each handler and each
+    /* C3 before the end: the user's handle, rx, tx, each handler (a task
+     * handler through its runner) and each
      * pending future hold a reference (futures already resolved hold one
      * too, so this is a lower bound). rx and tx leave only after DEAD. */
     uint32_t refs = atomic_load_explicit(&c->refs, memory_order_relaxed);
