@@ -55,13 +55,21 @@ enum {
     FUT_DONE = 1
 };
 
-/* One queued outgoing message: header fields, then prefix + data inline. */
+/* One queued outgoing message: header fields, then prefix + data inline.
+ * Messages of at most KC_IPC_ITEM_SMALL bytes (prefix included) get an item
+ * of that room, which tx gives back to the connection's spare list after
+ * sending (at most KC_IPC_SPARE_MAX kept) for the next message to reuse. */
+enum {
+    KC_IPC_ITEM_SMALL = 256,
+    KC_IPC_SPARE_MAX = 64
+};
 struct kc_ipc_txitem {
     struct kc_ipc_txitem *next;
     uint8_t type;
     uint32_t chan_id, id;
     size_t len;     /* bytes at data */
     bool counted;   /* len counts against tx_cap */
+    bool small;     /* room for KC_IPC_ITEM_SMALL bytes: reused (c->spare) */
     uint8_t data[]; /* len bytes */
 };
 
@@ -93,9 +101,9 @@ struct kc_ipc_handler {
     bool timed; /* timer armed for this request's deadline */
     bool cancelled_by_peer;
     bool inline_run; /* KC_RPC_INLINE: run on rx (no token, no timer) */
-    /* a runner's (under conn->lock): its next request was handed to it
+    /* a runner's (set under conn->lock): its next request was handed to it
      * (has_job) or the connection ended (stop); idle_next links c->idle */
-    bool has_job, stop;
+    _Atomic bool has_job, stop;
     struct kc_ipc_handler *idle_next;
     kc_parker_t park; /* the runner waits here while idle */
     uint8_t *msg;     /* the request message (prefix first); freed at the end */
@@ -133,6 +141,8 @@ struct kc_ipc_conn {
     struct kc_ipc_txitem *ctl_head, *ctl_tail, *data_head, *data_tail;
     size_t tx_bytes, tx_cap;
     uint32_t ctl_count;
+    struct kc_ipc_txitem *spare; /* small items sent, for reuse */
+    uint32_t spare_count;
     kc_parker_t *tx_waiter;
     bool tx_busy; /* the link's one writer is busy: tx with a batch or a
                    * layer frame, or a coroutine sending its own request

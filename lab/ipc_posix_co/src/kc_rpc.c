@@ -219,7 +219,7 @@ static void rpc_resolve_all(kc_ipc_conn_t *c, int rc)
     while ((h = c->idle) != NULL) {
         c->idle = h->idle_next;
         c->idle_count--;
-        h->stop = true;
+        atomic_store_explicit(&h->stop, true, memory_order_release);
         kc_unpark(&h->park);
     }
 }
@@ -564,7 +564,7 @@ static bool go_idle(kc_ipc_conn_t *c, struct kc_ipc_handler *h)
 {
     if (c->state == IPC_DEAD || c->idle_count >= RUNNERS_IDLE_MAX)
         return false;
-    h->has_job = false;
+    atomic_store_explicit(&h->has_job, false, memory_order_relaxed);
     h->idle_next = c->idle;
     c->idle = h;
     c->idle_count++;
@@ -601,16 +601,22 @@ static int runner_main(void *arg)
         }
         if (!idle)
             break;
+        /* acquire: pairs with the release store of whoever handed over the
+         * request (its fields) or said stop; a wake that carried neither
+         * parks again. */
         bool job, stop;
         do {
             kc_park(&h->park, KC_NO_TIMEOUT, NULL);
-            pthread_mutex_lock(&c->lock);
-            job = h->has_job;
-            stop = h->stop;
-            pthread_mutex_unlock(&c->lock);
+            job = atomic_load_explicit(&h->has_job, memory_order_acquire);
+            stop = atomic_load_explicit(&h->stop, memory_order_acquire);
         } while (!job && !stop);
-        if (!job)
+        if (!job) {
+            /* rpc_resolve_all unparks under the lock: once we hold it, its
+             * kc_unpark of h->park has returned (h may go). */
+            pthread_mutex_lock(&c->lock);
+            pthread_mutex_unlock(&c->lock);
             break;
+        }
     }
     kc_cancel_destroy(h->cancel);
     free(h);
@@ -761,8 +767,9 @@ static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint
         kc_timer_start(&h->timer, c->sched, (int64_t)dl * 1000);
     }
     if (reused) {
-        h->has_job = true;
-        kc_unpark(&h->park); /* under the lock: the runner reads has_job under it */
+        /* release: the request's fields above before the runner reads them */
+        atomic_store_explicit(&h->has_job, true, memory_order_release);
+        kc_unpark(&h->park); /* under the lock: the runner cannot end meanwhile */
     }
     pthread_mutex_unlock(&c->lock);
     if (inline_run) {
