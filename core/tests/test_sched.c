@@ -296,10 +296,8 @@ static int join_it(void *arg)
 /* White-box: has a joiner registered on t (invariant A3 of kc_task.c)? */
 static bool has_joiner(kc_task_t *t)
 {
-    kc__lock(&t->lock);
-    bool yes = t->joiner != NULL;
-    kc__unlock(&t->lock);
-    return yes;
+    /* acquire: the joiner's CAS put its parker in the word */
+    return atomic_load_explicit(&t->join, memory_order_acquire) > KC_JOIN_LOOKING;
 }
 
 static void test_sched_join_timeout_keeps_handle_and_second_joiner_is_busy(void **state)

@@ -10,10 +10,21 @@
  * faults); stacks beyond that give their pages back to the OS first. Other sizes, and KC_CORO_F_NO_POOL, map and unmap a
  * stack of their own.
  *
+ * The counters of the hot path (stacks live, cache hits) are per thread,
+ * written by their thread alone with a load and a store (no locked
+ * instruction), and summed by kc_coro_stack_stats over the threads on the
+ * `caches` list plus what exited threads left in `gone`.
+ *
  * Invariants:
  *   S1  a pooled stack is in exactly one place: in use, in one thread's
  *       cache, or on the shared free list.
- *   S2  stats.live == stacks handed out and not yet freed.
+ *   S2  gone.live + the sum of the listed caches' live == stacks handed out
+ *       and not yet freed (a thread's own count may go below zero when it
+ *       frees stacks other threads allocated).
+ *   S3  a thread's cache is on the `caches` list from its first stack
+ *       allocation or free until its exit (flush_cache folds its counters
+ *       into `gone` and takes it off), so the list never names a dead
+ *       thread's storage.
  */
 #include "coro/kc_coro_impl.h"
 
@@ -33,7 +44,11 @@ enum {
 struct stack_cache {
     uint8_t *base[KC_STACK_CACHE];
     int n;
-    bool keyed;
+    bool keyed; /* on the caches list, key set (S3) */
+    /* written by this thread only (load + store), read by stats */
+    _Atomic int64_t live;
+    _Atomic uint64_t cache_hits;
+    struct stack_cache *prev, *next; /* the caches list; guarded by shared_lock */
 };
 
 static KC_THREAD_LOCAL struct stack_cache cache;
@@ -43,6 +58,11 @@ static uint8_t **shared_free;       /* guarded by shared_lock */
 static size_t shared_n, shared_cap; /* guarded by shared_lock */
 static uint8_t *slab_next;          /* guarded by shared_lock */
 static size_t slab_left;            /* guarded by shared_lock */
+static struct stack_cache *caches;  /* guarded by shared_lock (S3) */
+static struct {
+    int64_t live;
+    uint64_t cache_hits;
+} gone; /* guarded by shared_lock: exited threads' counters */
 
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 static pthread_key_t cache_key;
@@ -53,7 +73,7 @@ static atomic_size_t ready_size;
 static size_t guard_len;
 
 static struct {
-    atomic_uint_fast64_t live, cache_hits, shared_hits, slab_maps, own_maps, own_unmaps;
+    atomic_uint_fast64_t shared_hits, slab_maps, own_maps, own_unmaps;
 } stats;
 
 static size_t round_up(size_t v, size_t to)
@@ -192,23 +212,71 @@ size_t kc_coro_stack_trim(void)
     return n;
 }
 
+/* Thread exit (the key's destructor): the cached stacks go to the shared
+ * list, the counters to `gone`, the cache off the list (S3). */
 static void flush_cache(void *unused)
 {
     (void)unused;
     struct stack_cache *c = my_cache();
     while (c->n > 0)
         shared_put(c->base[--c->n]);
+    if (!c->keyed)
+        return;
+    pthread_mutex_lock(&shared_lock);
+    gone.live += atomic_load_explicit(&c->live, memory_order_relaxed);
+    gone.cache_hits += atomic_load_explicit(&c->cache_hits, memory_order_relaxed);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        caches = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    atomic_store_explicit(&c->live, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->cache_hits, 0, memory_order_relaxed);
+    c->keyed = false; /* a later stack on this thread lists it again */
+    pthread_mutex_unlock(&shared_lock);
+}
+
+/* Put this thread's cache on the caches list, once (S3). Any non-NULL
+ * value makes the key's destructor run at exit. */
+static __attribute__((noinline)) void list_cache(struct stack_cache *c)
+{
+    pthread_setspecific(cache_key, c);
+    pthread_mutex_lock(&shared_lock);
+    c->prev = NULL;
+    c->next = caches;
+    if (caches != NULL)
+        caches->prev = c;
+    caches = c;
+    c->keyed = true;
+    pthread_mutex_unlock(&shared_lock);
+}
+
+/* One thread's counter: a load and a store, since only it writes. */
+static inline void count_add(_Atomic int64_t *v, int64_t d)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+static inline void count_inc(_Atomic uint64_t *v)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 int kc__stack_alloc(struct kc_stack *st, size_t size, bool pooled)
 {
     kc__stack_default_size(); /* set up once (its fast path makes no call) */
+    struct stack_cache *c = my_cache();
+    if (__builtin_expect(!c->keyed, 0))
+        list_cache(c);
     if (pooled) {
-        struct stack_cache *c = my_cache();
         uint8_t *base;
         if (c->n > 0) {
             base = c->base[--c->n];
-            atomic_fetch_add_explicit(&stats.cache_hits, 1, memory_order_relaxed);
+            count_inc(&c->cache_hits);
         } else {
             base = shared_take();
             if (base == NULL)
@@ -227,25 +295,22 @@ int kc__stack_alloc(struct kc_stack *st, size_t size, bool pooled)
         atomic_fetch_add_explicit(&stats.own_maps, 1, memory_order_relaxed);
         fill(st, base, usable, KC_STACK_OWN);
     }
-    atomic_fetch_add_explicit(&stats.live, 1, memory_order_relaxed);
+    count_add(&c->live, 1);
     return 0;
 }
 
 void kc__stack_free(struct kc_stack *st)
 {
-    atomic_fetch_sub_explicit(&stats.live, 1, memory_order_relaxed);
+    struct stack_cache *c = my_cache();
+    if (__builtin_expect(!c->keyed, 0))
+        list_cache(c);
+    count_add(&c->live, -1);
     if (st->origin == KC_STACK_OWN) {
         kc__port_unmap(st->guard_lo, st->guard_len + (size_t)(st->hi - st->lo));
         atomic_fetch_add_explicit(&stats.own_unmaps, 1, memory_order_relaxed);
         return;
     }
-    struct stack_cache *c = my_cache();
     if (c->n < KC_STACK_CACHE) {
-        if (!c->keyed) {
-            /* Any non-NULL value makes the key's destructor run at exit. */
-            pthread_setspecific(cache_key, c);
-            c->keyed = true;
-        }
         c->base[c->n++] = st->guard_lo;
         return;
     }
@@ -261,8 +326,16 @@ void kc_coro_stack_stats(kc_coro_stack_stats_t *out)
     out->guard_mode = (uint32_t)kc__port_guard_mode();
     out->default_stack_size = default_size;
     out->guard_size = guard_len;
-    out->live = atomic_load_explicit(&stats.live, memory_order_relaxed);
-    out->cache_hits = atomic_load_explicit(&stats.cache_hits, memory_order_relaxed);
+    pthread_mutex_lock(&shared_lock);
+    int64_t live = gone.live;
+    uint64_t hits = gone.cache_hits;
+    for (const struct stack_cache *c = caches; c != NULL; c = c->next) {
+        live += atomic_load_explicit(&c->live, memory_order_relaxed);
+        hits += atomic_load_explicit(&c->cache_hits, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&shared_lock);
+    out->live = live > 0 ? (uint64_t)live : 0;
+    out->cache_hits = hits;
     out->shared_hits = atomic_load_explicit(&stats.shared_hits, memory_order_relaxed);
     out->slab_maps = atomic_load_explicit(&stats.slab_maps, memory_order_relaxed);
     out->own_maps = atomic_load_explicit(&stats.own_maps, memory_order_relaxed);

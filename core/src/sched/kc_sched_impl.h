@@ -71,6 +71,16 @@ enum kc_task_action {
 
 struct kc_scope;
 
+/* A task's join word (kc_task.c); any other value is the parker of the
+ * joiner that waits for the task. */
+enum kc_task_join {
+    KC_JOIN_RUNNING = 0,  /* not finished; the handle is out, nobody waits */
+    KC_JOIN_DETACHED = 1, /* not finished; no handle (the finisher frees it) */
+    KC_JOIN_FINISHED = 2, /* finished; the handle's holder frees it */
+    KC_JOIN_LOOKING = 3   /* a watching joiner looks at the scheduler (the
+                           * finisher waits until it stops looking) */
+};
+
 struct kc_task {
     struct kc_coro *co;
     struct kc_sched *sched;
@@ -79,13 +89,12 @@ struct kc_task {
     uint8_t action;       /* enum kc_task_action, set by the task */
     int16_t worker;       /* worker running it, or that ran it last */
     int16_t migrate_to;
-    /* join and detach; guarded by lock */
-    kc_lock_t lock;
-    bool finished;
-    bool handle;     /* a kc_task_t handle is still out */
+    /* join and detach (kc_task.c): KC_JOIN_* or the waiting joiner's
+     * parker, one word that the finishing task, the joiner and detach
+     * change by CAS */
+    _Atomic uintptr_t join;
     bool registered; /* on the scheduler's parked-task registry */
-    int status;
-    kc_parker_t *joiner;
+    int status;      /* written before `join` becomes KC_JOIN_FINISHED */
     /* cancellation (kc_park.c) */
     _Atomic uint32_t cancelled;
     _Atomic uint32_t interrupting;

@@ -17,16 +17,40 @@
  * kc__task_finish finished   handle joined or already detached     (freed)
  * kc_sched_join, finish
  *
+ * Join and detach meet the finishing task on one word, t->join
+ * (KC_JOIN_* in kc_sched_impl.h, or the waiting joiner's parker), changed
+ * by CAS only:
+ *
+ *   join word  event                                 next       done by
+ *   ---------  ------------------------------------  ---------  ---------------
+ *   RUNNING    the task finishes                     FINISHED   kc__task_finish
+ *   RUNNING    the handle is detached                DETACHED   kc_sched_detach
+ *   RUNNING    a joiner starts waiting               parker p   kc_sched_join
+ *   p          the task finishes (then unparks p)    FINISHED   kc__task_finish
+ *   p          the joiner gives up (timeout, cancel) RUNNING    kc_sched_join
+ *   p          a watching joiner looks (deadlock)    LOOKING    kc_sched_join
+ *   LOOKING    the look is over                      p          kc_sched_join
+ *   DETACHED   the task finishes and frees itself    (freed)    kc__task_finish
+ *   FINISHED   joined, or detached                   (freed)    join, detach
+ *
  * Invariants:
  *   A1  t is the owner recorded in t->co (kc__coro_set_owner) for the
  *       task's whole life.
- *   A2  t is freed exactly once, when finished && !handle, by whoever made
- *       the second of those true (under t->lock).
- *   A3  at most one joiner waits on t; a finishing task unparks it under
- *       t->lock, and the joiner clears t->joiner under t->lock.
+ *   A2  t is freed exactly once: by the finisher when the word was
+ *       DETACHED, else by the handle's holder (join or detach) once it saw
+ *       FINISHED. The finisher's CAS to FINISHED is its last touch of t, so
+ *       the holder's acquire load of FINISHED hands t over whole.
+ *   A3  at most one joiner waits on t (its parker is the word); the
+ *       finisher unparks it exactly once after its CAS, and a joiner that
+ *       finds the word FINISHED after giving up takes that unpark before it
+ *       returns (its parker must not go while an unpark is on its way).
+ *   A4  the word is LOOKING only while t has not finished, so t's
+ *       scheduler is alive during a deadlock look (the live count drops
+ *       after FINISHED).
  */
 #include "sched/kc_sched_impl.h"
 
+#include "base/kc_debug.h"
 #include "kcoro/scope.h"
 #include "port/kc_port.h"
 
@@ -208,7 +232,8 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     t->sched = s;
     kc__parker_init_task(&t->parker, t);
     t->worker = -1;
-    t->handle = out != NULL;
+    atomic_store_explicit(&t->join, out != NULL ? KC_JOIN_RUNNING : KC_JOIN_DETACHED,
+                          memory_order_relaxed); /* published by the submit */
     struct kc_task *parent = scope != NULL ? kc__task_self() : NULL;
     if (parent != NULL && (rc = kc__ctx_inherit(t, parent)) < 0)
         goto out_coro;
@@ -296,89 +321,151 @@ void kc__task_finish(struct kc_worker *w, struct kc_task *t)
     kc__ctx_release(t); /* before joiners wake: they see the destructors done */
     if (t->scope != NULL)
         kc__scope_child_done(t, status);
-    kc__lock(&t->lock);
     t->status = status;
-    t->finished = true;
-    bool free_now = !t->handle; /* A2 */
-    if (t->joiner != NULL)
-        kc_unpark(t->joiner); /* A3 */
     atomic_store_explicit(&t->turn, NULL, memory_order_relaxed);
-    kc__unlock(&t->lock);
-    if (turn != NULL) /* after the joiner queued for its turn: in order */
+    uintptr_t j = atomic_load_explicit(&t->join, memory_order_relaxed);
+    for (;;) {
+        if (j == KC_JOIN_LOOKING) { /* A4: a short look; wait it out */
+            kc__port_yield_thread();
+            j = atomic_load_explicit(&t->join, memory_order_relaxed);
+            continue;
+        }
+        /* release: the status and all the task did go to the holder's
+         * acquire of FINISHED; this is the last touch of t (A2) */
+        if (atomic_compare_exchange_weak_explicit(&t->join, &j, KC_JOIN_FINISHED,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            break;
+    }
+    if (j > KC_JOIN_LOOKING)
+        kc_unpark((kc_parker_t *)j); /* A3 */
+    if (turn != NULL)                /* after the joiner queued for its turn: in order */
         atomic_load_explicit(&kc__turns, memory_order_acquire)->finished(turn);
-    if (free_now)
-        kc__task_free(t);
+    if (j == KC_JOIN_DETACHED)
+        kc__task_free(t); /* A2 */
     kc__sched_live_dec(s);
+}
+
+/* Join a task seen FINISHED (acquire): its status, and it goes (A2). */
+static int join_done(struct kc_task *t, int *status)
+{
+    if (status != NULL)
+        *status = t->status;
+    kc__task_free(t);
+    return 0;
+}
+
+/* Take the one unpark a finisher owes parker p (A3): the word went from p
+ * to FINISHED while the joiner was giving up. */
+static void join_take_unpark(kc_parker_t *p)
+{
+    while (kc__park(p, KC_NO_TIMEOUT, NULL, false) != 0) {
+    }
+}
+
+/* The joiner's wait, with its parker p in the word: 0 once t finished, or
+ * the park's error with the word back at RUNNING. */
+static int join_wait(struct kc_task *t, kc_parker_t *p, struct kc_deadlock_watch *dw,
+                     int64_t deadline, const kc_cancel_t *cancel, struct kc_task *self)
+{
+    for (;;) {
+        if (self != NULL)
+            kc__task_note_arg(self, NULL, (int64_t)kc_task_id(t)); /* the dump shows the id */
+        bool sliced = false;
+        int64_t left = kc__deadlock_slice(dw, kc__deadline_left(deadline), &sliced);
+        int rc = kc__park(p, left, cancel, true);
+        uintptr_t e = (uintptr_t)p;
+        if (rc == 0) {
+            /* acquire: pairs with the finisher's release CAS */
+            if (atomic_load_explicit(&t->join, memory_order_acquire) == KC_JOIN_FINISHED)
+                return 0; /* its unpark was the one we took (A3) */
+            continue;
+        }
+        if (rc == -ETIME && sliced) {
+            /* A4: LOOKING keeps t unfinished, so its scheduler alive */
+            if (atomic_compare_exchange_strong_explicit(
+                    &t->join, &e, KC_JOIN_LOOKING, memory_order_acquire, memory_order_acquire)) {
+                bool dead = kc__deadlock_look(dw);
+                atomic_store_explicit(&t->join, (uintptr_t)p, memory_order_release);
+                if (!dead)
+                    continue;
+                rc = -EDEADLK;
+            } else { /* finished meanwhile (e is FINISHED) */
+                join_take_unpark(p);
+                return 0;
+            }
+        }
+        /* Give up, unless it finished meanwhile. acquire: on failure the
+         * word is FINISHED and the status visible. */
+        e = (uintptr_t)p;
+        if (atomic_compare_exchange_strong_explicit(&t->join, &e, KC_JOIN_RUNNING,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            return rc;
+        join_take_unpark(p);
+        return 0;
+    }
 }
 
 int kc_sched_join(kc_task_t *t, int *status, int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     if (t == NULL)
         return -EINVAL;
-    if (t == kc__task_self())
-        return -EPERM;
-    kc_parker_t p;
-    kc_parker_init(&p);
-    int64_t deadline = kc__deadline_after(timeout_ns);
-    int rc = 0;
-    kc__lock(&t->lock);
-    if (t->joiner != NULL) {
-        kc__unlock(&t->lock);
-        return -EBUSY;
-    }
-    /* While t has not finished its scheduler is alive (the live count
-   * drops after `finished` is set under t->lock), so the deadlock check
-   * looks at it only under t->lock with t unfinished. */
-    struct kc_deadlock_watch dw;
-    kc__deadlock_watch_init(&dw, t->finished ? NULL : t->sched);
+    /* acquire: pairs with the finisher's release CAS (A2) */
+    uintptr_t j = atomic_load_explicit(&t->join, memory_order_acquire);
+    if (j == KC_JOIN_FINISHED)
+        return join_done(t, status); /* finished already: no wait, no lock */
     struct kc_task *self = kc__task_self();
+    if (t == self)
+        return -EPERM;
+    if (j == KC_JOIN_DETACHED)
+        return -EINVAL; /* no handle to join */
+    if (j != KC_JOIN_RUNNING)
+        return -EBUSY;
+    /* A task waits on its own parker (K6 of kc_park.c: the one unpark a
+     * finisher owes is always taken before we return), a thread on one of
+     * its own. */
+    kc_parker_t mine;
+    kc_parker_t *p = &mine;
+    if (self != NULL)
+        p = &self->parker;
+    else
+        kc_parker_init(&mine);
+    /* A watched scheduler: the word is LOOKING (A4) while the watch reads
+     * t's scheduler. */
+    bool watched = atomic_load_explicit(&kc__deadlock_watched, memory_order_relaxed) != 0;
+    uintptr_t e = KC_JOIN_RUNNING;
+    /* release: the joiner's parker is ready; acquire: a FINISHED seen */
+    if (!atomic_compare_exchange_strong_explicit(&t->join, &e,
+                                                 watched ? KC_JOIN_LOOKING : (uintptr_t)p,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return e == KC_JOIN_FINISHED ? join_done(t, status) : -EBUSY;
+    struct kc_deadlock_watch dw;
+    kc__deadlock_watch_init(&dw, watched ? t->sched : NULL);
+    if (watched)
+        atomic_store_explicit(&t->join, (uintptr_t)p, memory_order_release);
+    int64_t deadline = kc__deadline_after(timeout_ns);
     if (self != NULL)
         kc__task_note_wait(self, KC_WAIT_JOIN, t, NULL, 0);
     if (cancel != NULL)
         kc__cancel_hold(cancel); /* read by every park of the loop (the lifetime rule) */
-    while (!t->finished) {
-        t->joiner = &p;
-        kc__unlock(&t->lock);
-        if (self != NULL)
-            kc__task_note_arg(self, NULL, (int64_t)kc_task_id(t)); /* the dump shows the id */
-        bool sliced = false;
-        int64_t left = kc__deadlock_slice(&dw, kc__deadline_left(deadline), &sliced);
-        rc = kc__park(&p, left, cancel, true);
-        kc__lock(&t->lock);
-        t->joiner = NULL; /* A3 */
-        if (rc == -ETIME && sliced)
-            rc = !t->finished && kc__deadlock_look(&dw) ? -EDEADLK : 0;
-        if (rc < 0)
-            break;
-    }
+    int rc = join_wait(t, p, &dw, deadline, cancel, self);
     if (cancel != NULL)
         kc__cancel_release(cancel);
-    if (!t->finished) {
-        kc__unlock(&t->lock);
-        return rc;
-    }
-    if (status != NULL)
-        *status = t->status;
-    t->handle = false;
-    kc__unlock(&t->lock);
-    kc__task_free(t); /* A2 */
-    return 0;
+    return rc < 0 ? rc : join_done(t, status);
 }
 
 int kc_sched_detach(kc_task_t *t)
 {
     if (t == NULL)
         return -EINVAL;
-    kc__lock(&t->lock);
-    if (t->joiner != NULL) {
-        kc__unlock(&t->lock);
-        return -EBUSY;
-    }
-    t->handle = false;
-    bool fin = t->finished;
-    kc__unlock(&t->lock);
-    if (fin)
-        kc__task_free(t); /* A2 */
+    uintptr_t e = KC_JOIN_RUNNING;
+    /* acquire on failure: a FINISHED task is ours to free (A2) */
+    if (atomic_compare_exchange_strong_explicit(&t->join, &e, KC_JOIN_DETACHED,
+                                                memory_order_acquire, memory_order_acquire) ||
+        e == KC_JOIN_DETACHED)
+        return 0;
+    if (e != KC_JOIN_FINISHED)
+        return -EBUSY; /* a joiner waits */
+    kc__task_free(t);  /* A2 */
     return 0;
 }
 
