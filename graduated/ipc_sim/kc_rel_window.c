@@ -266,6 +266,19 @@ void kc__rel_snd_on_timeout(kc_rel_snd_t *s)
     s->recover = s->nxt;    /* no decrease for this window's other losses */
 }
 
+uint64_t kc__rel_snd_on_hello(kc_rel_snd_t *s)
+{
+    uint64_t n = 0;
+    for (uint64_t q = s->una; q < s->nxt; q++) {
+        kc_rel_seg_t *g = sseg(s, q);
+        if (!(g->st & (KC_REL_S_SACKED | KC_REL_S_LOST))) {
+            g->st |= KC_REL_S_LOST;
+            n++;
+        }
+    }
+    return n;
+}
+
 int kc__rel_snd_on_resume(kc_rel_snd_t *s, uint64_t peer_nxt, uint32_t cwnd_max)
 {
     if (peer_nxt < s->una || peer_nxt > s->nxt)

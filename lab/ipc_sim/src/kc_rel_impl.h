@@ -200,6 +200,13 @@ void kc__rel_snd_on_timeout(kc_rel_snd_t *s);
  * out again; cwnd restarts at its initial window (a new path). Returns 0.
  * Errors: -EPROTO (peer_nxt below una or beyond what was sent). */
 int kc__rel_snd_on_resume(kc_rel_snd_t *s, uint64_t peer_nxt, uint32_t cwnd_max);
+/* The acceptor's first answer to NEW: a segment sent before it may have
+ * reached the acceptor ahead of NEW (a link that reorders), where the
+ * handshake drops it. Every segment sent and neither acknowledged nor
+ * SACKed is judged lost, so it goes out again at once rather than after
+ * the first RTO; the congestion state stays (the path lost nothing).
+ * Returns how many were marked. */
+uint64_t kc__rel_snd_on_hello(kc_rel_snd_t *s);
 
 /* Multiplicative decrease on a loss found by SACK (CUBIC's 0.7: random loss
  * on a long link costs less than Reno's halving). */

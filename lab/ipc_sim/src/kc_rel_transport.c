@@ -712,6 +712,8 @@ static void on_sess(rel_ep_t *e, const kc_frame_hdr_t *hdr, uint8_t *pl)
         e->hello_at = 0;
         if (m.kind != KC_REL_SESS_OK || m.id != e->sess)
             fail(e, m.kind == KC_REL_SESS_GONE ? -ECONNRESET : -EPROTO);
+        else if (kc__rel_snd_on_hello(&e->snd) > 0)
+            wake(e, &e->tx_pump); /* what NEW may have been overtaken by */
     } else if (rc == 0 && !e->url && e->sess &&
                ((m.kind == KC_REL_SESS_NEW && (m.id == 0 || m.id == e->sess)) ||
                 (m.kind == KC_REL_SESS_RESUME && m.id == e->sess))) {
