@@ -295,13 +295,13 @@ void kc__sched_set_worker_self(struct kc_worker *w);
 /* ---- kc_wake.c (the submitting half of the idle protocol) */
 void kc__sched_enqueue(struct kc_task *t);   /* make a woken t runnable (S1) */
 void kc__sched_submit(struct kc_task *t);    /* queue a new task (S1) */
-/* kc__sched_submit from w, the calling worker, of t's scheduler. */
-void kc__worker_submit(struct kc_worker *w, struct kc_task *t);
 void kc__sched_notify(struct kc_sched *s);   /* wake a searcher if needed */
 void kc__worker_kick(struct kc_worker *w);   /* make w look at its inbox/timers */
 void kc__sched_wake_all(struct kc_sched *s); /* shutdown: wake every worker */
 /* Queue t on w's deque, or on the inject queue if the deque cannot grow. */
 void kc__worker_push_local(struct kc_worker *w, struct kc_task *t);
+/* kc__sched_submit from w, the calling worker, of t's scheduler. */
+void kc__worker_submit(struct kc_worker *w, struct kc_task *t);
 /* Put runnable t in w's next slot; a task it displaces goes to the deque,
  * and a searcher is woken for it. w is the calling worker. */
 void kc__worker_enqueue_next(struct kc_worker *w, struct kc_task *t);
