@@ -155,6 +155,12 @@ tsan:
 # scheduler and address-space manager distort, and would take most of CI.
 # The API-abuse tests (test_abuse_*) all run: they are short, and a leak on
 # a bad-argument path is what they exist to catch.
+# --fair-sched=try: Valgrind runs one guest thread at a time, and its default
+# hand-over (a pipe) lets a thread that spins, a coroutine yielding in a loop
+# until another worker runs, take the lock back again and again while the
+# thread it waits for never runs; a ticket lock hands it over in turn.
+VALGRIND ?= valgrind -q --fair-sched=try --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite
 VALGRIND_TESTS ?= coro park cancel scope sched chan chan_wait select \
                   $(filter abuse_%,$(CORE_TESTS))
 VALGRIND_BINS := $(patsubst %,$(OUT)/tests/test_%,$(VALGRIND_TESTS))
@@ -163,7 +169,7 @@ valgrind: deps-test
 	$(Q)$(TOP)/mk/need.sh valgrind=/usr/bin/valgrind
 	$(Q)$(MAKE) --no-print-directory $(VALGRIND_BINS)
 	$(Q)KCORO_UNDER_VALGRIND=1 KCORO_TEST_SCALE=$${KCORO_TEST_SCALE:-100} $(TOP)/mk/run-tests.sh \
-		"valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+		"$(VALGRIND)" \
 		$(OUT)/tests/valgrind.log $(VALGRIND_BINS)
 
 test-aarch64:

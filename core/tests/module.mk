@@ -15,6 +15,7 @@ CORE_TESTS += lifetime
 CORE_TESTS += select
 CORE_TESTS += select_off
 CORE_TESTS += select_remote
+CORE_TESTS += chan_room
 CORE_TESTS += deadlock
 CORE_TESTS += produce
 CORE_TESTS += chan_timer

@@ -11,9 +11,10 @@
  * (SELECT_CANCEL: its select was decided otherwise, or its fire lost), a
  * lease that runs out, and a peer whose connection is lost release their
  * reservations, and the next waiter gets the element. A send subscription
- * is told when the channel has room (a hint: the owner has no hook in its
- * channel, so it looks every KC_RSEL_POLL_NS); a send claim carries its
- * element and commits if the channel takes it now.
+ * is told when the channel has room (a hint: the channel's room waiter,
+ * kc__chan_wait_room, wakes the owner's thread when a receive frees a
+ * slot); a send claim carries its element and commits if the channel
+ * takes it now.
  *
  * Invariants (under `mu`; kc_rsel_owner_stats reports O1's terms, which
  * the tests check):
@@ -36,19 +37,45 @@
  *       the channel's tail (a channel has no way in at its head), so its
  *       order among later elements is lost; O1 then reads taken ==
  *       committed + held + returned.
+ *   O6  the owner's thread never polls: it waits for exactly what serve
+ *       says is missing (an element for a waiting receive subscription, or
+ *       room for a waiting send subscription or an element to return),
+ *       each bounded by the next lease to run out, and whoever changes
+ *       that (a message, a loss, destroy) kicks it (rewake); every wake is
+ *       counted (`wakes`), so a test sees that an idle owner sleeps.
  */
 #include "kc_rsel_impl.h"
 
+#include "chan/kc_chan_svc.h"
+
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* How often the owner looks for room for send subscriptions, and the
- * longest it blocks on its channel between lease checks. */
-#define KC_RSEL_POLL_NS 1000000LL
+/* No deadline (the owner's thread waits for a kick or its event only). */
+#define KC_RSEL_NEVER INT64_MAX
+/* How long the owner's thread waits before it tries again after a failed
+ * allocation (the one timed retry left: memory, not the channel). */
+#define KC_RSEL_NOMEM_NS 1000000LL
+
+/* What the owner's thread waits for (O6). */
+enum {
+    W_NONE = 0, /* not waiting (running, or kicked) */
+    W_IDLE = 1, /* a kick (cv) or the next lease */
+    W_ELEM = 2, /* an element in the channel, a kick (kick) or the next lease */
+    W_ROOM = 3  /* room in the channel, a kick (kick) or the next lease */
+};
+
+/* What serve leaves for the owner's thread. */
+struct want {
+    bool hungry;   /* a receive subscription waits for an element */
+    bool room;     /* something waits for room in the full channel */
+    int64_t until; /* the next lease to run out, or KC_RSEL_NEVER */
+};
 
 /* An element in the owner's hands, with its place in the channel's order. */
 struct held {
@@ -96,6 +123,9 @@ struct kc_rsel_owner {
     } peers[KC_RSEL_MAX_PEERS];
     struct ep_ctx eps[KC_RSEL_MAX_PEERS];
     bool stop;
+    int waiting;        /* W_*: what the thread waits for now */
+    int64_t wait_until; /* and until when */
+    kc_cancel_t *kick;  /* the W_ELEM/W_ROOM wait's cancellation, or NULL */
     pthread_t th;
     kc_rsel_owner_stats_t st;
 };
@@ -212,8 +242,8 @@ static void return_idle(kc_rsel_owner_t *o, int64_t now)
 
 /* Under mu: give elements to waiting receive subscriptions, tell send
  * subscriptions about room and everyone about a close; expire leases.
- * Returns true when a receive subscription still waits for an element. */
-static bool serve(kc_rsel_owner_t *o)
+ * *w gets what the owner's thread must wait for next (O6). */
+static void serve(kc_rsel_owner_t *o, struct want *w)
 {
     int64_t now = now_ns();
     struct sub *s = o->subs;
@@ -224,25 +254,31 @@ static bool serve(kc_rsel_owner_t *o)
         s = next;
     }
     bool hungry = false;
-    bool room = kc_chan_is_closed(o->ch) || kc_chan_len(o->ch) < kc_chan_capacity(o->ch);
+    bool room_waits = false; /* a send subscription waits for room */
+    /* a try of the room waiter: 0 room, -EPIPE closed, -EAGAIN full (a
+     * rendezvous channel, -EINVAL, never has room to wait for) */
+    int room = kc__chan_wait_room(o->ch, 0, NULL);
     for (s = o->subs; s != NULL; s = s->next) {
         if (s->state != S_WAIT)
             continue;
         if (s->op == KC_RSEL_SEND) {
-            if (room && reply(o, s->peer, KC_RSEL_NOTIFY, s->op, 0, s->id, NULL, 0) == 0) {
+            if ((room == 0 || room == -EPIPE) &&
+                reply(o, s->peer, KC_RSEL_NOTIFY, s->op, 0, s->id, NULL, 0) == 0) {
                 s->state = S_NOTIFIED;
                 o->st.notifies++;
+            } else {
+                room_waits = true;
             }
             continue;
         }
         struct held *h = take_held(o);
         if (h == NULL) {
-            if (drained(o) && reply(o, s->peer, KC_RSEL_NOTIFY, s->op, 0, s->id, NULL, 0) == 0) {
+            if (!drained(o)) {
+                hungry = true;
+            } else if (reply(o, s->peer, KC_RSEL_NOTIFY, s->op, 0, s->id, NULL, 0) == 0) {
                 s->state = S_NOTIFIED; /* closed: its claim learns it */
                 o->st.notifies++;
-            } else {
-                hungry = true;
-            }
+            } /* else its connection is gone: the loss ends it */
             continue;
         }
         if (reply(o, s->peer, KC_RSEL_NOTIFY, s->op, 0, s->id, NULL, 0) != 0) {
@@ -256,39 +292,105 @@ static bool serve(kc_rsel_owner_t *o)
     }
     if (!hungry)
         return_idle(o, now);
-    return hungry;
+    w->hungry = hungry;
+    /* room for the waiting send subscriptions, or for the released
+     * elements return_idle could not put back (the channel was full) */
+    w->room = !hungry && room == -EAGAIN &&
+              (room_waits || (o->released != NULL && o->released->since + o->lease_max <= now));
+    w->until = KC_RSEL_NEVER;
+    for (s = o->subs; s != NULL; s = s->next)
+        if (s->state == S_RESERVED && s->deadline < w->until)
+            w->until = s->deadline;
+    if (!hungry && o->released != NULL && o->released->since + o->lease_max > now &&
+        o->released->since + o->lease_max < w->until)
+        w->until = o->released->since + o->lease_max;
 }
 
+/* Under mu, after serve gave w outside the owner's thread: wake the thread
+ * when what it waits for is no longer what it should (O6). */
+static void rewake(kc_rsel_owner_t *o, const struct want *w)
+{
+    if (o->waiting == W_NONE)
+        return;
+    int kind = w->hungry ? W_ELEM : w->room ? W_ROOM : W_IDLE;
+    if (kind == o->waiting && w->until >= o->wait_until && !o->stop)
+        return;
+    if (o->waiting == W_IDLE)
+        pthread_cond_signal(&o->cv);
+    else
+        kc_cancel_trigger(o->kick); /* its wait returns -ECANCELED */
+    o->waiting = W_NONE;            /* one kick per wait */
+}
+
+/* The relative wait until `until` (KC_RSEL_NEVER: KC_NO_TIMEOUT). */
+static int64_t wait_for(int64_t until)
+{
+    if (until == KC_RSEL_NEVER)
+        return KC_NO_TIMEOUT;
+    int64_t left = until - now_ns();
+    return left > 0 ? left : 0;
+}
+
+/* The owner's thread: serve, then wait for exactly what serve said (O6):
+ * an element (a receive on the channel), room (the channel's room waiter),
+ * or nothing but a kick; each until the next lease runs out. */
 static void *owner_thread(void *arg)
 {
     kc_rsel_owner_t *o = arg;
     pthread_mutex_lock(&o->mu);
     while (!o->stop) {
-        bool hungry = serve(o);
-        if (hungry) {
-            /* wait for an element outside the lock, then hand it over */
-            struct held *h = malloc(sizeof(*h) + o->elem);
-            if (h == NULL) {
-                continue;
-            }
-            pthread_mutex_unlock(&o->mu);
-            int rc = kc_chan_recv(o->ch, h->elem, KC_RSEL_POLL_NS, NULL);
-            pthread_mutex_lock(&o->mu);
-            if (rc == 0) {
-                h->seq = o->next_seq++;
-                o->st.taken++;
-                give_back(o, h); /* the newest: last in line (O2) */
+        struct want w;
+        serve(o, &w);
+        int64_t left = wait_for(w.until);
+        if (left == 0)
+            continue; /* a lease ran out meanwhile: serve again */
+        struct held *h = NULL;
+        if ((w.hungry && (h = malloc(sizeof(*h) + o->elem)) == NULL) ||
+            ((w.hungry || w.room) && o->kick == NULL && kc_cancel_create(&o->kick, NULL) != 0)) {
+            /* no memory: wait for a kick, a lease or KC_RSEL_NOMEM_NS, then try again */
+            free(h);
+            w.hungry = w.room = false;
+            int64_t again = now_ns() + KC_RSEL_NOMEM_NS;
+            w.until = again < w.until ? again : w.until;
+            left = wait_for(w.until);
+        }
+        o->wait_until = w.until;
+        if (!w.hungry && !w.room) {
+            o->waiting = W_IDLE;
+            if (left == KC_NO_TIMEOUT) {
+                pthread_cond_wait(&o->cv, &o->mu);
             } else {
-                free(h);
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + left;
+                ts.tv_sec = at / 1000000000;
+                ts.tv_nsec = at % 1000000000;
+                pthread_cond_timedwait(&o->cv, &o->mu, &ts);
             }
+            o->waiting = W_NONE;
+            o->st.wakes++;
             continue;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + KC_RSEL_POLL_NS;
-        ts.tv_sec = at / 1000000000;
-        ts.tv_nsec = at % 1000000000;
-        pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+        kc_cancel_t *kick = o->kick;
+        o->waiting = w.hungry ? W_ELEM : W_ROOM;
+        pthread_mutex_unlock(&o->mu);
+        int rc = h != NULL ? kc_chan_recv(o->ch, h->elem, left, kick)
+                           : kc__chan_wait_room(o->ch, left, kick);
+        pthread_mutex_lock(&o->mu);
+        o->waiting = W_NONE;
+        o->st.wakes++;
+        if (h != NULL && rc == 0) {
+            h->seq = o->next_seq++;
+            o->st.taken++;
+            give_back(o, h); /* the newest: last in line (O2) */
+        } else {
+            free(h);
+        }
+        if (kc_cancel_is_triggered(kick)) { /* kicked (under mu, so it has returned) */
+            while (kc_cancel_destroy(kick) == -EBUSY)
+                sched_yield();
+            o->kick = NULL;
+        }
     }
     pthread_mutex_unlock(&o->mu);
     return NULL;
@@ -341,6 +443,15 @@ static void on_claim(kc_rsel_owner_t *o, int peer, const kc_rsel_msg_t *m, const
     free(h);
 }
 
+/* Under mu, on a message or a loss: serve, and wake the thread if it
+ * should now wait for something else (O6). */
+static void serve_outside(kc_rsel_owner_t *o)
+{
+    struct want w;
+    serve(o, &w);
+    rewake(o, &w);
+}
+
 static void owner_deliver(void *self, const uint8_t *msg, size_t len)
 {
     struct ep_ctx *e = self;
@@ -366,21 +477,20 @@ static void owner_deliver(void *self, const uint8_t *msg, size_t len)
         while (*pp != NULL)
             pp = &(*pp)->next;
         *pp = s; /* FIFO: the oldest subscription is served first */
-        serve(o);
-        pthread_cond_signal(&o->cv);
+        serve_outside(o);
         break;
     }
     case KC_RSEL_CANCEL: {
         struct sub *s = find_sub(o, e->peer, m.id);
         if (s != NULL) {
             end_sub(o, s, false);
-            serve(o); /* pass it on */
+            serve_outside(o); /* pass it on */
         }
         break;
     }
     case KC_RSEL_CLAIM:
         on_claim(o, e->peer, &m, elem, elen);
-        serve(o);
+        serve_outside(o);
         break;
     default:
         break; /* an owner receives no NOTIFY, COMMIT or REJECT */
@@ -401,7 +511,7 @@ static void owner_lost(void *self)
             end_sub(o, s, false);
         s = next;
     }
-    serve(o);
+    serve_outside(o);
     pthread_mutex_unlock(&o->mu);
 }
 
@@ -416,7 +526,11 @@ int kc_rsel_owner_create(kc_rsel_owner_t **out, kc_chan_t *ch, uint32_t chan_id,
     if (o == NULL)
         return -ENOMEM;
     pthread_mutex_init(&o->mu, NULL);
-    pthread_cond_init(&o->cv, NULL);
+    pthread_condattr_t ca; /* the lease clock: CLOCK_MONOTONIC, as now_ns */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&o->cv, &ca);
+    pthread_condattr_destroy(&ca);
     o->ch = ch;
     o->chan_id = chan_id;
     o->elem = sn.elem_size;
@@ -475,13 +589,15 @@ int kc_rsel_owner_stats(kc_rsel_owner_t *o, kc_rsel_owner_stats_t *out)
     uint64_t held = 0;
     for (struct held *h = o->released; h != NULL; h = h->next)
         held++;
-    uint64_t waiting = 0;
+    uint64_t waiting = 0, send_waiting = 0;
     for (struct sub *s = o->subs; s != NULL; s = s->next) {
         held += s->state == S_RESERVED;
         waiting += s->state == S_WAIT && s->op == KC_RSEL_RECV;
+        send_waiting += s->state == S_WAIT && s->op == KC_RSEL_SEND;
     }
     out->held = held; /* O1: taken == committed + held + returned */
     out->waiting = waiting;
+    out->send_waiting = send_waiting;
     out->size = sizeof(*out);
     pthread_mutex_unlock(&o->mu);
     return 0;
@@ -493,9 +609,12 @@ void kc_rsel_owner_destroy(kc_rsel_owner_t *o, uint64_t *leftover)
         return;
     pthread_mutex_lock(&o->mu);
     o->stop = true;
-    pthread_cond_signal(&o->cv);
+    struct want none = {false, false, KC_RSEL_NEVER};
+    rewake(o, &none);
     pthread_mutex_unlock(&o->mu);
     pthread_join(o->th, NULL);
+    if (o->kick != NULL)
+        kc_cancel_destroy(o->kick);
     while (o->subs != NULL)
         end_sub(o, o->subs, false);
     uint64_t left = 0;

@@ -103,18 +103,22 @@ KC_API int kc_rsel_owner_link(kc_rsel_owner_t *o, int peer, const kc_rsel_link_t
 /* An owner's accounting: taken == committed + held + returned at every
  * read (the owner's invariant O1). */
 typedef struct kc_rsel_owner_stats {
-    uint32_t size;      /* sizeof(kc_rsel_owner_stats_t); set by the caller */
-    uint64_t taken;     /* elements taken from the channel */
-    uint64_t committed; /* receive claims committed (elements given away) */
-    uint64_t sends;     /* send claims committed (elements put in) */
-    uint64_t rejects;   /* claims rejected */
-    uint64_t notifies;  /* NOTIFY messages sent */
-    uint64_t released;  /* reservations released (cancel, lease, peer lost) */
-    uint64_t expired;   /* of them, by their lease */
-    uint64_t returned;  /* released elements no subscriber took within the
+    uint32_t size;         /* sizeof(kc_rsel_owner_stats_t); set by the caller */
+    uint64_t taken;        /* elements taken from the channel */
+    uint64_t committed;    /* receive claims committed (elements given away) */
+    uint64_t sends;        /* send claims committed (elements put in) */
+    uint64_t rejects;      /* claims rejected */
+    uint64_t notifies;     /* NOTIFY messages sent */
+    uint64_t released;     /* reservations released (cancel, lease, peer lost) */
+    uint64_t expired;      /* of them, by their lease */
+    uint64_t returned;     /* released elements no subscriber took within the
                            lease, put back into the channel (at its tail) */
-    uint64_t held;      /* elements taken and not given away now */
-    uint64_t waiting;   /* receive subscriptions waiting for an element now */
+    uint64_t held;         /* elements taken and not given away now */
+    uint64_t waiting;      /* receive subscriptions waiting for an element now */
+    uint64_t send_waiting; /* send subscriptions waiting for room now */
+    uint64_t wakes;        /* times the owner's thread woke from a wait (it waits
+                           for an element, room, a message that changes what
+                           it waits for, or a lease: never on a clock tick) */
 } kc_rsel_owner_stats_t;
 
 /* KC_RSEL_OWNER_STATS_INIT: an empty kc_rsel_owner_stats_t with its size set. */

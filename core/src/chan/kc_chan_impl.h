@@ -246,6 +246,14 @@ static inline bool kc__chan_owner_cancelled(const kc_waiter_t *arb)
            (o->cancel != NULL && kc_cancel_is_triggered(o->cancel));
 }
 
+/* Is w, a token of a sendq, a room waiter (kc__chan_wait_room in
+ * kc_chan_ops.c): a sender with nothing to send? Its decider tells it
+ * there is room and moves nothing (kc_chan_locked.c, R1-R2). */
+static inline bool kc__chan_is_room_token(const kc_waiter_t *w)
+{
+    return w->kind == KC_WAITER_SENDER && w->payload.u.bytes.src == NULL;
+}
+
 /* Relaxed add for a counter the caller owns under the lock (no RMW). */
 static inline void kc__chan_bump(_Atomic uint64_t *c, uint64_t n)
 {

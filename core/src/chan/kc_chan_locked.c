@@ -36,6 +36,7 @@
  *   buffered a receiver takes the head                 received        kc__chan_recv_locked
  *   in sendq a receiver frees a slot / meets it        buffered/recvd  kc__chan_recv_locked
  *   in sendq close                                     sender keeps it kc_chan_close
+ *   (room)   a receiver frees a slot: woken, no move   (room told)     fire_room (R1, R2)
  *   buffered destroy                                   undelivered     kc_chan_destroy
  *   undeliv. arena attached: callback, then released   (freed)         kc__chan_arena_undelivered
  *
@@ -56,6 +57,15 @@
  *   I9  (the lifetime rule) inside - left >= the queued tokens: a queued
  *       wait is inside, and so is a decided one until it has left
  *       (kc_chan_destroy frees only at inside == left with empty queues).
+ * Room waiters (kc__chan_wait_room, kc_chan_svc.h) are senders with nothing
+ * to send, queued in sendq of a full SUSPEND channel like any sender, so a
+ * seq-ring channel's handshake (send_waiting) covers them too:
+ *   R1  the party that frees a slot (a receive) claims a room waiter as it
+ *       would a sender, moves nothing and wakes it at once, under the lock
+ *       (as close does); the slot stays free;
+ *   R2  a room waiter never takes a sender's turn: after waking room
+ *       waiters the receive still moves in (locked ring) or wakes
+ *       (seq ring) the first real sender queued, as it would without them.
  * A seq-ring channel's indices move without the lock, so for it the occupancy
  * bounds of I1, and I3 and I4, hold only at rest and are not checked; its
  * counts are its indices, which makes I6 hold by construction.
@@ -438,15 +448,27 @@ static int resize_ring(kc_chan_t *ch, size_t new_slots)
     return 0;
 }
 
+/* Under ch->lock: w, a room waiter (kc__chan_wait_room) that take_peer
+ * just claimed, is told there is room (rc: 0, or a seq-ring channel's
+ * KC__CHAN_RETRY) and woken now, under the lock, as close wakes (R1:
+ * kc_unpark never blocks); the slot stays free for a sender. */
+static void fire_room(kc_chan_t *ch, kc_waiter_t *w, int rc)
+{
+    kc__chan_wake(settle_peer(ch, w, rc));
+}
+
 /* Claim one waiting token of q with KC__CHAN_RETRY (a seq-ring channel's
  * waiters are told to try again, never handed an element). Returns the
  * arbiter to wake, or NULL. */
 static kc_waiter_t *seq_retry_one(kc_chan_t *ch, kc_waiter_queue_t *q)
 {
-    if (q->len == 0)
-        return NULL;
-    kc_waiter_t *w = take_peer(ch, q);
-    return w != NULL ? settle_peer(ch, w, KC__CHAN_RETRY) : NULL;
+    kc_waiter_t *w;
+    while (q->len != 0 && (w = take_peer(ch, q)) != NULL) {
+        if (!kc__chan_is_room_token(w))
+            return settle_peer(ch, w, KC__CHAN_RETRY);
+        fire_room(ch, w, KC__CHAN_RETRY); /* R2: and one sender more */
+    }
+    return NULL;
 }
 
 void kc__chan_seq_notify_slow(kc_chan_t *ch, bool send)
@@ -520,7 +542,9 @@ int kc__chan_recv_locked(kc_chan_t *ch, void *dst, kc_waiter_t **wake)
         advance(&ch->recv_idx);
         count_recv(ch, dst);
         if (ch->sendq.len != 0) { /* I3: it was full; a waiting sender moves in */
-            kc_waiter_t *s = take_peer(ch, &ch->sendq);
+            kc_waiter_t *s;
+            while ((s = take_peer(ch, &ch->sendq)) != NULL && kc__chan_is_room_token(s))
+                fire_room(ch, s, 0); /* R2: room waiters first, then a sender */
             if (s != NULL) {
                 const void *src = s->payload.u.bytes.src;
                 kc__chan_copy_elem(slot_at(ch, load_idx(&ch->send_idx)), src, ch->slot_size);

@@ -30,6 +30,7 @@
  */
 #include "chan/kc_chan_impl.h"
 #include "chan/kc_chan_seq.h"
+#include "chan/kc_chan_svc.h"
 
 #include "kcoro/sched.h"
 #include "sched/kc_sched_svc.h"
@@ -71,7 +72,7 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     o.self_leave = self_leave;
     kc__waiter_init(&w, send ? KC_WAITER_SENDER : KC_WAITER_RECEIVER, &o, &kc__chan_owner_ops);
     if (send)
-        kc__waiter_put_bytes(&w, elem, ch->slot_size);
+        kc__waiter_put_bytes(&w, elem, elem != NULL ? ch->slot_size : 0); /* NULL: room */
     else
         kc__waiter_want_bytes(&w, elem, ch->slot_size);
     kc__waiter_scope_begin(&sc, &w);
@@ -201,4 +202,50 @@ int kc__chan_transfer_stay(kc_chan_t *ch, bool send, void *elem, int64_t timeout
 {
     *waited = false;
     return transfer(ch, send, elem, timeout_ns, cancel, waited);
+}
+
+/* Under ch->lock: could a send complete now without waiting? 0 (room, or
+ * a policy that never waits), -EPIPE (closed) or -EAGAIN (full). */
+static int room_locked(const kc_chan_t *ch)
+{
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed))
+        return -EPIPE;
+    if (ch->policy != KC_CHAN_SUSPEND || ch->capacity == SIZE_MAX)
+        return 0;
+    uint64_t r, s;
+    return kc__chan_read_indices(ch, &r, &s) < ch->capacity ? 0 : -EAGAIN;
+}
+
+/* The room waiter (kc_chan_svc.h): the send path's wait with a token that
+ * carries nothing (kc__chan_is_room_token), so whoever frees a slot wakes
+ * it and moves nothing (R1, R2 of kc_chan_locked.c). The token leaves the
+ * channel itself (self_leave), and its failures are not the channel's:
+ * nothing is sent. */
+int kc__chan_wait_room(kc_chan_t *ch, int64_t timeout_ns, const kc_cancel_t *cancel)
+{
+    if (ch == NULL || ch->rops != NULL || ch->kind == KC_CHAN_RENDEZVOUS)
+        return -EINVAL;
+    timeout_ns = kc__timeout_norm(timeout_ns);
+    if (cancel != NULL && kc_cancel_is_triggered(cancel))
+        return -ECANCELED;
+    kc__lock(&ch->lock);
+    bool wait = timeout_ns != 0;
+    if (wait && ch->seqring)
+        kc__chan_seq_announce(ch, true); /* the handshake: a receive after this sees us */
+    int rc = room_locked(ch);
+    if (rc == -EAGAIN && cancel != NULL && kc_cancel_is_triggered(cancel))
+        rc = -ECANCELED;
+    if (rc != -EAGAIN || !wait) {
+        if (wait && ch->seqring)
+            kc__chan_seq_settle(ch, true);
+        kc__unlock(&ch->lock);
+        return rc;
+    }
+    if (cancel != NULL)
+        kc__cancel_hold(cancel);
+    rc = wait_locked(ch, true, NULL, timeout_ns, cancel, true); /* unlocks */
+    if (cancel != NULL)
+        kc__cancel_release(cancel);
+    kc__chan_leave(ch, 1); /* the last touch of ch */
+    return rc == KC__CHAN_RETRY ? 0 : rc;
 }

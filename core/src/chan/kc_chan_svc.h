@@ -92,6 +92,20 @@ typedef struct kc__chan_remote_sel_ops {
     void (*sel_disarm)(void *impl, bool send, uint64_t cookie);
 } kc__chan_remote_sel_ops_t;
 
+/* Wait until a send on local channel ch would not have to wait, without
+ * sending: the *room waiter*, for a party that must learn when room
+ * appears but has nothing to send yet (an owner of remote select answering
+ * a remote send clause). It queues a sender with nothing to send, which
+ * the receive that frees a slot wakes at once, leaving the slot for a real
+ * sender (R1, R2 of kc_chan_locked.c); no polling. Returns 0 (there is
+ * room now, or was when the waiter was woken: a sender may have taken it
+ * since; a channel whose policy never waits, or an unlimited one, always
+ * has room), -EPIPE (closed), -EAGAIN (timeout 0 and full), -ETIME,
+ * -ECANCELED, -EINVAL (NULL, a rendezvous or a remote channel). The one
+ * timeout rule. A withdrawn wait counts in the channel's cancelled
+ * waiters, nothing else. Can block or yield. */
+int kc__chan_wait_room(kc_chan_t *ch, int64_t timeout_ns, const kc_cancel_t *cancel);
+
 /* Give remote channel ch its select operations (BORROWED for the
  * channel's life), before any select can see it. Returns 0, or -EINVAL
  * (not a remote channel, NULL, an operation missing). Never blocks. */

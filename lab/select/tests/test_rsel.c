@@ -328,8 +328,23 @@ static void test_send_clause_waits_for_room(void **state)
         .cl = {KC_CHAN_CLAUSE_SEND_INIT(r.remote, &mine)}, .n = 1, .timeout = KC_NO_TIMEOUT};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, job_thread, &j), 0);
-    sleep_ms(5);
+    /* the owner has the send subscription in line, waiting for room */
+    kc_rsel_owner_stats_t st = KC_RSEL_OWNER_STATS_INIT;
+    do {
+        sleep_ms(1);
+        assert_int_equal(kc_rsel_owner_stats(r.o, &st), 0);
+    } while (st.send_waiting != 1);
+    /* O6: it sleeps on the channel's room waiter, it does not poll: over
+     * 100 ms its thread wakes at most once (the kick that made it switch
+     * from its idle wait to the room wait may land here), where a 1 ms
+     * poll woke it about 100 times */
+    uint64_t w0 = st.wakes;
+    sleep_ms(100);
+    assert_int_equal(kc_rsel_owner_stats(r.o, &st), 0);
+    assert_in_range(st.wakes - w0, 0, 1);
+    assert_int_equal(st.send_waiting, 1);
     assert_int_equal(atomic_load(&j.done), 0);
+    w0 = st.wakes;
     assert_int_equal(kc_chan_recv(r.local, &out, KC_NO_TIMEOUT, NULL), 0); /* room */
     assert_int_equal(out, 1);
     pthread_join(th, NULL);
@@ -337,6 +352,30 @@ static void test_send_clause_waits_for_room(void **state)
     assert_int_equal(j.cl[0].result, 0);
     assert_int_equal(kc_chan_recv(r.local, &out, KC_NO_TIMEOUT, NULL), 0);
     assert_int_equal(out, 2);
+    assert_int_equal(kc_rsel_owner_stats(r.o, &st), 0);
+    assert_true(st.wakes > w0); /* the room waiter woke it */
+    assert_int_equal(st.sends, 1);
+    assert_int_equal(st.send_waiting, 0);
+    /* the same again many times: each send clause completes once a local
+     * receive makes room, with no clock in between */
+    for (long round = 0; round < 200; round++) {
+        long full = 1000 + round;
+        assert_int_equal(kc_chan_send(r.local, &full, KC_NO_TIMEOUT, NULL), 0);
+        mine = 5000 + round;
+        struct job k = {
+            .cl = {KC_CHAN_CLAUSE_SEND_INIT(r.remote, &mine)}, .n = 1, .timeout = KC_NO_TIMEOUT};
+        assert_int_equal(pthread_create(&th, NULL, job_thread, &k), 0);
+        if (round % 2 == 0)
+            WAIT_FOR(kc_rsel_owner_stats(r.o, &st) == 0 && st.send_waiting == 1);
+        assert_int_equal(kc_chan_recv(r.local, &out, KC_NO_TIMEOUT, NULL), 0);
+        assert_int_equal(out, full);
+        pthread_join(th, NULL);
+        assert_int_equal(k.rc, 0);
+        assert_int_equal(kc_chan_recv(r.local, &out, KC_NO_TIMEOUT, NULL), 0);
+        assert_int_equal(out, 5000 + round);
+    }
+    assert_int_equal(kc_rsel_owner_stats(r.o, &st), 0);
+    assert_int_equal(st.sends, 201);
     rig_down(&r);
 }
 
