@@ -17,7 +17,7 @@ figs=$*
 if [ -z "$figs" ]; then
     for f in coro.switch_roundtrip sched.yield_pingpong sched.spawn_join sched.timer_set_cancel \
         sched.timer_set_cancel_early chan.unbuf_pingpong chan.buf_send_recv chan.select_ready \
-        chan.select_wait; do
+        chan.select_wait obs.pingpong_registered; do
         case "$f" in *"${COUNT_ONLY:-}"*) figs="$figs $f" ;; esac
     done
 fi

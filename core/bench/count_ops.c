@@ -27,6 +27,11 @@
  *   chan.select_wait        two tasks: one selects over receives on two
  *                           unbuffered channels and waits, the other sends
  *                           on the second (a select that parks, each time)
+ *   obs.pingpong_registered chan.unbuf_pingpong with the scheduler and both
+ *                           channels registered (KC_SCHED_REGISTER,
+ *                           KC_CHAN_REGISTER): the difference to
+ *                           chan.unbuf_pingpong is what registration adds
+ *                           to a round trip (issue 17's registry overhead)
  */
 #include "kcoro.h"
 
@@ -191,12 +196,24 @@ static int ponger(void *arg)
     return 0;
 }
 
+/* A rendezvous channel of longs; registered under name when reg is on. */
+static int make_pp_chan(kc_chan_t **c, bool reg, const char *name)
+{
+    if (!reg)
+        return kc_chan_make(c, KC_CHAN_RENDEZVOUS, 0, sizeof(long));
+    kc_chan_opts_t o = KC_CHAN_OPTS_INIT;
+    o.elem_size = sizeof(long);
+    o.flags = KC_CHAN_REGISTER;
+    o.name = name;
+    return kc_chan_create(c, &o);
+}
+
+/* arg: non-NULL registers both channels */
 static int unbuf_pingpong(void *arg)
 {
-    (void)arg;
     pingpong_t p;
-    if (kc_chan_make(&p.ping, KC_CHAN_RENDEZVOUS, 0, sizeof(long)) != 0 ||
-        kc_chan_make(&p.pong, KC_CHAN_RENDEZVOUS, 0, sizeof(long)) != 0)
+    if (make_pp_chan(&p.ping, arg != NULL, "ping") != 0 ||
+        make_pp_chan(&p.pong, arg != NULL, "pong") != 0)
         return 1;
     kc_task_t *t;
     if (kc_sched_spawn(NULL, &t, ponger, &p, NULL) != 0)
@@ -276,6 +293,25 @@ static int select_wait(void *arg)
     return st;
 }
 
+/* unbuf_pingpong on a registered one-worker scheduler, channels registered */
+static int registered_pingpong(void)
+{
+    kc_sched_t *s;
+    kc_sched_opts_t o = KC_SCHED_OPTS_INIT;
+    o.nworkers = 1;
+    o.flags = KC_SCHED_REGISTER;
+    if (kc_sched_create(&s, &o) != 0)
+        return 1;
+    static int reg = 1;
+    kc_task_t *t;
+    int st = 1;
+    if (kc_sched_spawn(s, &t, unbuf_pingpong, &reg, NULL) != 0 ||
+        kc_sched_join(t, &st, KC_NO_TIMEOUT, NULL) != 0)
+        return 1;
+    kc_sched_destroy(s);
+    return st;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3 || (n_ops = atol(argv[2])) <= 0) {
@@ -301,6 +337,8 @@ int main(int argc, char **argv)
         return select_ready();
     if (strcmp(f, "chan.select_wait") == 0)
         return kc_bench_run_task(select_wait, NULL);
+    if (strcmp(f, "obs.pingpong_registered") == 0)
+        return registered_pingpong();
     fprintf(stderr, "count_ops: unknown figure '%s'\n", f);
     return 2;
 }

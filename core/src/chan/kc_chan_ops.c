@@ -82,7 +82,7 @@ static int wait_locked(kc_chan_t *ch, bool send, void *elem, int64_t timeout_ns,
     /* relaxed: a note missed while a check is being switched on only makes
      * that report less precise */
     if (t != NULL && atomic_load_explicit(&kc__deadlock_watched, memory_order_relaxed) != 0)
-        kc__task_note_wait(t, send ? KC_WAIT_SEND : KC_WAIT_RECV, ch, ch->name, 0);
+        kc__task_note_chan(t, send ? KC_WAIT_SEND : KC_WAIT_RECV, ch, ch->name);
     if (t != NULL && timeout_ns == KC_NO_TIMEOUT && cancel == NULL)
         return kc__waiter_scope_end_parked(&sc, kc__chan_park_untimed(&o, t), KC_NO_TIMEOUT);
     return kc__waiter_scope_end(&sc, timeout_ns);

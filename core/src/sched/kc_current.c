@@ -35,17 +35,23 @@ int kc__task_nworkers(const struct kc_task *t)
     return t->sched->nworkers;
 }
 
+void kc__task_note_chan(struct kc_task *t, enum kc_wait_op op, const void *ch, const char *name)
+{
+    /* relaxed atomic stores (plain moves): kc_sched_dump samples them. A
+     * send or receive leaves wait_aux and wait_arg as they were: no reader
+     * looks at them for these kinds. */
+    __atomic_store_n(&t->wait_obj, ch, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->wait_name, name, __ATOMIC_RELAXED);
+    atomic_store_explicit(&t->wait_since, 0, memory_order_relaxed);
+    __atomic_store_n(&t->wait_op, (uint8_t)op, __ATOMIC_RELAXED);
+}
+
 void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
                         uint32_t n)
 {
-    /* relaxed atomic stores (plain moves): kc_sched_dump samples them */
-    __atomic_store_n(&t->wait_obj, obj, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->wait_name, name, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->wait_n, n, __ATOMIC_RELAXED);
     __atomic_store_n(&t->wait_aux, NULL, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->wait_arg, 0, __ATOMIC_RELAXED);
-    atomic_store_explicit(&t->wait_since, 0, memory_order_relaxed);
-    __atomic_store_n(&t->wait_op, (uint8_t)op, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->wait_arg, (int64_t)n, __ATOMIC_RELAXED);
+    kc__task_note_chan(t, op, obj, name);
 }
 
 void kc__task_note_arg(struct kc_task *t, const void *aux, int64_t arg)

@@ -138,7 +138,7 @@ static void report(struct kc_sched *s)
                 (unsigned long long)kc_coro_id(t->co), kc_coro_name(t->co), op_name(t->wait_op),
                 t->wait_obj, name[0] ? " '" : "", name, name[0] ? "'" : "");
         if (t->wait_op == KC_WAIT_SELECT)
-            fprintf(stderr, " (%u clauses)", t->wait_n);
+            fprintf(stderr, " (%lld clauses)", (long long)t->wait_arg);
         fputc('\n', stderr);
     }
     kc__unlock(&s->reg_lock);

@@ -148,7 +148,7 @@ static void copy_row(struct kc_sched *s, struct kc_task *t, struct row *r, int64
     r->obj = __atomic_load_n(&t->wait_obj, __ATOMIC_RELAXED);
     r->arg = __atomic_load_n(&t->wait_arg, __ATOMIC_RELAXED);
     const kc_chan_clause_t *cl = __atomic_load_n(&t->wait_aux, __ATOMIC_RELAXED);
-    uint32_t n = __atomic_load_n(&t->wait_n, __ATOMIC_RELAXED);
+    int64_t n = r->arg; /* a select's clause count */
     int64_t zero = 0;
     /* relaxed: a sample; a task that re-parked meanwhile gets a later stamp */
     atomic_compare_exchange_strong_explicit(&t->wait_since, &zero, now, memory_order_relaxed,

@@ -111,14 +111,15 @@ struct kc_task {
      * accesses) */
     struct kc_ctx *ctx; /* task-local context (kc_context.c), or NULL */
     uint8_t wait_op;    /* enum kc_wait_op */
-    uint32_t wait_n;
     const void *wait_obj;
     const char *wait_name;      /* the object's name, or NULL */
-    const void *wait_aux;       /* select: the clause array (kc__task_note_arg) */
-    int64_t wait_arg;           /* sleep deadline, fd << 8 | events, joined task's id */
     _Atomic int64_t wait_since; /* when a dump first saw this wait; 0: not yet */
-    _Atomic(void *) turn;       /* its turn (kc__task_turn_bind), or NULL; relaxed: the
-                                 * turn's own lock orders what it guards */
+    /* read only for the wait kinds that set them (kc__task_note_arg) */
+    const void *wait_aux; /* select: the clause array */
+    int64_t wait_arg;     /* sleep deadline, fd << 8 | events, joined task's id, select's
+                           * clause count */
+    _Atomic(void *) turn; /* its turn (kc__task_turn_bind), or NULL; relaxed: the
+                           * turn's own lock orders what it guards */
 };
 
 /* The installed turn operations (kc_sched_svc.h), or NULL. */

@@ -113,7 +113,7 @@ enum kc_wait_op {
     KC_WAIT_SEND = 2,     /* kc_chan_send... (wait_obj: the channel) */
     KC_WAIT_RECV = 3,     /* kc_chan_recv... (wait_obj: the channel) */
     KC_WAIT_SELECT = 4,   /* kc_chan_select (wait_obj: the first clause's channel
-                           that is on, or NULL when all are off; wait_n: clauses) */
+                           that is on, or NULL when all are off; wait_arg: clauses) */
     KC_WAIT_JOIN = 5,     /* kc_sched_join (wait_obj: the task joined) */
     KC_WAIT_SCOPE = 6,    /* kc_scope_wait / destroy (wait_obj: the scope) */
     KC_WAIT_BLOCKING = 7, /* kc_run_blocking (wait_obj: the pool) */
@@ -121,10 +121,16 @@ enum kc_wait_op {
     KC_WAIT_FD = 9,       /* kc_io_wait (wait_arg: fd << 8 | events) */
     KC_WAIT_IDLE = 10     /* kc_sched_run_until_idle, a shutdown (wait_obj: the scheduler) */
 };
-/* Record what t is about to wait on, for the deadlock report. Never
+/* Record what t is about to wait on, for the deadlock report and the task
+ * dump; n goes to the wait's argument (a select's clause count). Never
  * blocks. */
 void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
                         uint32_t n);
+/* kc__task_note_wait of a channel send or receive (op KC_WAIT_SEND or
+ * KC_WAIT_RECV), which has no argument: three stores, the whole cost a
+ * registered scheduler adds to a wait on a channel (issue 17's overhead
+ * gate). Never blocks. */
+void kc__task_note_chan(struct kc_task *t, enum kc_wait_op op, const void *ch, const char *name);
 /* Add the details a task dump shows (kc_sched_dump.c: select clauses,
  * sleep deadline, fd and events, joined task id) to the wait just noted.
  * Never blocks. */
