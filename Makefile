@@ -185,7 +185,7 @@ bench-peers: $(BENCH_BINS) $(COUNT_BIN)
 	$(Q)ROUNDS="$(ROUNDS)" $(TOP)/core/bench/peers/run-peers.sh $(BUILD_ROOT)/bench "$(ONLY)" $(OUT)/bench
 
 # Instructions per operation under callgrind (COUNT_N=N; figures: FIGS=...).
-bench-count: $(COUNT_BIN)
+bench-count: $(COUNT_BIN) $(OUT)/bench/bench_ipc
 	$(Q)$(TOP)/mk/count-ops.sh $(BUILD_ROOT)/bench $(COUNT_BIN) $(FIGS)
 
 # libFuzzer over the wire codecs (FUZZ_SECONDS=60 or FUZZ_RUNS=N).

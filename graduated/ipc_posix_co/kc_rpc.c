@@ -11,9 +11,12 @@
  * Server side: a request is refused unrun (-ECONNREFUSED while draining,
  * -EBUSY over max_handlers, -ENOTSUP without a handler, -ETIME when its
  * deadline is 0) with a control-lane reply, so rx never waits for the tx
- * queue; otherwise it runs as its own task with a cancellation token that
- * is a child of the connection's, fired by a timer at the caller's deadline
- * and by a CANCEL frame.
+ * queue; otherwise it runs on a task of its own with a cancellation token
+ * that is a child of the connection's, fired by a timer at the caller's
+ * deadline and by a CANCEL frame. The tasks are runners kept per
+ * connection: one that finished a request waits idle for the next (up to
+ * RUNNERS_IDLE_MAX of them), with its record and its token (replaced only
+ * once it fired), so a request costs no task, record or token of its own.
  *
  *   future  event                          next  done by
  *   ------  -----------------------------  ----  -----------------------
@@ -211,6 +214,14 @@ static void rpc_resolve_all(kc_ipc_conn_t *c, int rc)
     struct kc_idmap_node *n;
     while ((n = kc__idmap_pop(&c->awaiters)) != NULL)
         resolve(FUT(n), rc);
+    /* The idle runners end too (under the lock, as they read stop). */
+    struct kc_ipc_handler *h;
+    while ((h = c->idle) != NULL) {
+        c->idle = h->idle_next;
+        c->idle_count--;
+        atomic_store_explicit(&h->stop, true, memory_order_release);
+        kc_unpark(&h->park);
+    }
 }
 
 static void rpc_refuse_after(kc_ipc_conn_t *c, bool any, uint32_t last)
@@ -457,6 +468,13 @@ KC_API int kc_rpc_call(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, const v
 
 /* ---- server side */
 
+/* Runners a connection keeps idle (tasks that ran a request and wait for
+ * the next instead of ending): a window of 64 requests in flight is served
+ * by 64 tasks created once. */
+enum {
+    RUNNERS_IDLE_MAX = 64
+};
+
 static void on_deadline(void *arg)
 {
     struct kc_ipc_handler *h = arg;
@@ -466,8 +484,8 @@ static void on_deadline(void *arg)
     kc_cancel_trigger(h->cancel);
 }
 
-/* Free h and what it holds, after its reply went out or was queued (or
- * the connection died): it leaves the handler map. */
+/* Free an inline handler's record and what it holds, after its reply went
+ * out or was queued (or the connection died): it leaves the handler map. */
 static void retire(struct kc_ipc_handler *h)
 {
     kc_ipc_conn_t *c = h->conn;
@@ -475,8 +493,6 @@ static void retire(struct kc_ipc_handler *h)
     kc__idmap_del(&c->handlers, &h->node);
     kc__ipc_wake_state(c);
     pthread_mutex_unlock(&c->lock);
-    if (h->cancel != c->life)
-        kc_cancel_destroy(h->cancel);
     free(h->msg);
     free(h);
     kc__ipc_unref(c);
@@ -501,25 +517,31 @@ static int reply_check(struct kc_ipc_handler *h, int rc, void **out, size_t *out
     return rc;
 }
 
-/* The task of a request: runs its handler, or (fn NULL) queues the reply
- * of an inline handler that found the queue full. */
-static int handler_main(void *arg)
+/* The task that queues the reply of an inline handler that found the
+ * queue full. */
+static int reply_main(void *arg)
 {
     struct kc_ipc_handler *h = arg;
     kc_ipc_conn_t *c = h->conn;
     uint8_t pre[KC_RPC_PREFIX_SIZE];
-    if (h->fn == NULL) {
-        reply_check(h, h->rc, &h->out, &h->out_len, pre);
-        kc__ipc_enqueue(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, h->out, h->out_len,
-                        false, KC_NO_TIMEOUT, c->life);
-        free(h->out);
-        retire(h);
-        return 0;
-    }
+    reply_check(h, h->rc, &h->out, &h->out_len, pre);
+    kc__ipc_enqueue(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, h->out, h->out_len,
+                    false, KC_NO_TIMEOUT, c->life);
+    free(h->out);
+    retire(h);
+    return 0;
+}
+
+/* Run h's request on its runner: the handler, then its reply. */
+static void run_request(struct kc_ipc_handler *h)
+{
+    kc_ipc_conn_t *c = h->conn;
+    uint8_t pre[KC_RPC_PREFIX_SIZE];
     void *out = NULL;
     size_t out_len = 0;
     int rc = h->fn(&h->req, h->arg, &out, &out_len);
-    kc_timer_stop(&h->timer);
+    if (h->timed)
+        kc_timer_stop(&h->timer); /* waits for a firing callback to end */
     if (rc == -ECANCELED && atomic_load_explicit(&h->deadline_fired, memory_order_relaxed))
         rc = -ETIME;
     reply_check(h, rc, &out, &out_len, pre);
@@ -532,7 +554,73 @@ static int handler_main(void *arg)
         kc__ipc_enqueue(c, KC_FRAME_REPLY, h->req.chan_id, h->req.req_id, pre, out, out_len, false,
                         KC_NO_TIMEOUT, c->life);
     free(out);
-    retire(h);
+    free(h->msg);
+    h->msg = NULL;
+}
+
+/* Put runner h on the idle list (lock held); false when it should end
+ * instead: the connection ended, or enough runners wait already. */
+static bool go_idle(kc_ipc_conn_t *c, struct kc_ipc_handler *h)
+{
+    if (c->state == IPC_DEAD || c->idle_count >= RUNNERS_IDLE_MAX)
+        return false;
+    atomic_store_explicit(&h->has_job, false, memory_order_relaxed);
+    h->idle_next = c->idle;
+    c->idle = h;
+    c->idle_count++;
+    return true;
+}
+
+/* A runner: runs the request rpc_on_request gave it, then waits idle for
+ * the next one (rpc_on_request hands it over under the lock and unparks
+ * it), until the connection ends (rpc_resolve_all sets stop) or the idle
+ * list is full. Its token is reused while it has not fired; one that fired
+ * (a CANCEL, a deadline) is replaced once the request left the map, where
+ * nothing can fire it any more. Holds one reference for its whole life. */
+static int runner_main(void *arg)
+{
+    struct kc_ipc_handler *h = arg;
+    kc_ipc_conn_t *c = h->conn;
+    kc_parker_init(&h->park);
+    for (;;) {
+        run_request(h);
+        pthread_mutex_lock(&c->lock);
+        kc__idmap_del(&c->handlers, &h->node);
+        kc__ipc_wake_state(c);
+        bool fired = kc_cancel_is_triggered(h->cancel);
+        bool idle = !fired && go_idle(c, h);
+        pthread_mutex_unlock(&c->lock);
+        if (fired) {
+            kc_cancel_destroy(h->cancel);
+            h->cancel = NULL;
+            if (kc_cancel_create(&h->cancel, c->life) < 0)
+                break;
+            pthread_mutex_lock(&c->lock);
+            idle = go_idle(c, h);
+            pthread_mutex_unlock(&c->lock);
+        }
+        if (!idle)
+            break;
+        /* acquire: pairs with the release store of whoever handed over the
+         * request (its fields) or said stop; a wake that carried neither
+         * parks again. */
+        bool job, stop;
+        do {
+            kc_park(&h->park, KC_NO_TIMEOUT, NULL);
+            job = atomic_load_explicit(&h->has_job, memory_order_acquire);
+            stop = atomic_load_explicit(&h->stop, memory_order_acquire);
+        } while (!job && !stop);
+        if (!job) {
+            /* rpc_resolve_all unparks under the lock: once we hold it, its
+             * kc_unpark of h->park has returned (h may go). */
+            pthread_mutex_lock(&c->lock);
+            pthread_mutex_unlock(&c->lock);
+            break;
+        }
+    }
+    kc_cancel_destroy(h->cancel);
+    free(h);
+    kc__ipc_unref(c);
     return 0;
 }
 
@@ -572,14 +660,13 @@ static void run_inline(struct kc_ipc_handler *h)
             kc_sched_yield();
     }
     if (q == -EAGAIN) {
-        h->fn = NULL; /* the task queues the reply */
         h->rc = rc;
         h->out = out;
         h->out_len = out_len;
         kc_task_t *t;
         kc_spawn_attr_t a = KC_SPAWN_ATTR_INIT;
         a.name = "ipc-reply";
-        if (kc_sched_spawn(c->sched, &t, handler_main, h, &a) == 0) {
+        if (kc_sched_spawn(c->sched, &t, reply_main, h, &a) == 0) {
             kc_sched_detach(t);
             return;
         }
@@ -598,6 +685,28 @@ static void refuse(kc_ipc_conn_t *c, uint16_t cmd, uint32_t chan_id, uint32_t id
     uint8_t pre[KC_RPC_PREFIX_SIZE];
     kc__rpc_prefix_put(pre, cmd, kc_rpc_status_to_wire(rc), 0);
     kc__ipc_enqueue(c, KC_FRAME_REPLY, chan_id, id, pre, NULL, 0, true, 0, NULL);
+}
+
+/* A record for a request (lock held): an idle runner's (*reused), or a
+ * new one, with a token of its own for a task handler (NULL: no memory). */
+static struct kc_ipc_handler *take_record(kc_ipc_conn_t *c, bool inline_run, bool *reused)
+{
+    struct kc_ipc_handler *h = c->idle;
+    *reused = !inline_run && h != NULL;
+    if (*reused) {
+        c->idle = h->idle_next;
+        c->idle_count--;
+        return h;
+    }
+    if ((h = calloc(1, sizeof *h)) == NULL)
+        return NULL;
+    if (inline_run) {
+        h->cancel = c->life; /* no token of its own: nothing can fire one */
+    } else if (kc_cancel_create(&h->cancel, c->life) < 0) {
+        free(h);
+        return NULL;
+    }
+    return h;
 }
 
 static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint8_t *buf,
@@ -625,17 +734,10 @@ static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint
         why = -ENOTSUP;
     else if (dl == 0)
         why = -ETIME;
+    bool inline_run = (flags & KC_RPC_INLINE) != 0, reused = false;
     struct kc_ipc_handler *h = NULL;
-    if (why == 0 && (h = calloc(1, sizeof *h)) == NULL)
+    if (why == 0 && (h = take_record(c, inline_run, &reused)) == NULL)
         why = -ENOMEM;
-    if (why == 0) {
-        if (flags & KC_RPC_INLINE)
-            h->cancel = c->life; /* no token of its own: nothing can fire one */
-        else if (kc_cancel_create(&h->cancel, c->life) < 0)
-            why = -ENOMEM;
-        if (why < 0)
-            free(h);
-    }
     if (why < 0) {
         c->refused++;
         pthread_mutex_unlock(&c->lock);
@@ -652,25 +754,39 @@ static void rpc_on_request(kc_ipc_conn_t *c, uint32_t chan_id, uint32_t id, uint
     h->msg = buf;
     h->req = (kc_rpc_req_t){
         c, cmd, chan_id, id, buf + KC_RPC_PREFIX_SIZE, len - KC_RPC_PREFIX_SIZE, h->cancel};
-    h->inline_run = (flags & KC_RPC_INLINE) != 0;
+    h->inline_run = inline_run;
+    h->cancelled_by_peer = false;
+    atomic_store_explicit(&h->deadline_fired, false, memory_order_relaxed);
     kc__idmap_put(&c->handlers, &h->node);
-    kc__ipc_ref(c);
+    if (!reused)
+        kc__ipc_ref(c); /* an inline request's, or the new runner's for its life */
+    /* The deadline runs from now; armed before the runner may see it. */
+    h->timed = !inline_run && dl != KC_RPC_NO_DEADLINE;
+    if (h->timed) {
+        kc_timer_init(&h->timer, on_deadline, h);
+        kc_timer_start(&h->timer, c->sched, (int64_t)dl * 1000);
+    }
+    if (reused) {
+        /* release: the request's fields above before the runner reads them */
+        atomic_store_explicit(&h->has_job, true, memory_order_release);
+        kc_unpark(&h->park); /* under the lock: the runner cannot end meanwhile */
+    }
     pthread_mutex_unlock(&c->lock);
-    if (h->inline_run) {
+    if (inline_run) {
         run_inline(h);
         return;
     }
-    kc_timer_init(&h->timer, on_deadline, h);
-    if (dl != KC_RPC_NO_DEADLINE)
-        kc_timer_start(&h->timer, c->sched, (int64_t)dl * 1000);
+    if (reused)
+        return;
     kc_task_t *t;
     kc_spawn_attr_t a = KC_SPAWN_ATTR_INIT;
     a.name = "ipc-handler";
-    if (kc_sched_spawn(c->sched, &t, handler_main, h, &a) == 0) {
+    if (kc_sched_spawn(c->sched, &t, runner_main, h, &a) == 0) {
         kc_sched_detach(t);
         return;
     }
-    kc_timer_stop(&h->timer);
+    if (h->timed)
+        kc_timer_stop(&h->timer);
     pthread_mutex_lock(&c->lock);
     kc__idmap_del(&c->handlers, &h->node);
     c->refused++;

@@ -107,7 +107,10 @@ typedef struct kc_rpc_req {
     const kc_cancel_t *cancel; /* fires: deadline, caller's CANCEL, conn end */
 } kc_rpc_req_t;
 
-/* A request handler, run as its own task. Returns the result the caller
+/* A request handler, run on a task of its own while it runs (the
+ * connection keeps tasks that finished a request for the next ones, so two
+ * requests may run one after the other on the same task, never at once).
+ * Returns the result the caller
  * sees (0 or a negative errno). On 0 it may set *out (GIVES: a malloc'd
  * buffer the runtime frees after sending it) and *out_len; on an error
  * anything it set is freed and not sent. */

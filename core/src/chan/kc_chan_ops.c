@@ -212,8 +212,10 @@ static int room_locked(const kc_chan_t *ch)
         return -EPIPE;
     if (ch->policy != KC_CHAN_SUSPEND || ch->capacity == SIZE_MAX)
         return 0;
-    uint64_t r, s;
-    return kc__chan_read_indices(ch, &r, &s) < ch->capacity ? 0 : -EAGAIN;
+    /* seq_cst: on a seq-ring channel this is the announced waiter's last
+     * look (the handshake of kc_chan_seq.h), as a sender's full check */
+    uint64_t r = atomic_load_explicit(&ch->recv_idx, memory_order_seq_cst);
+    return kc__chan_send_idx(ch) - r < ch->capacity ? 0 : -EAGAIN;
 }
 
 /* The room waiter (kc_chan_svc.h): the send path's wait with a token that

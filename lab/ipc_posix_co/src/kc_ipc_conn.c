@@ -58,6 +58,7 @@ void kc__ipc_unref(kc_ipc_conn_t *c)
         kc_io_detach(c->sched, c->attached_fd);
     free_items(c->ctl_head);
     free_items(c->data_head);
+    free_items(c->spare);
     kc__idmap_free(&c->awaiters);
     kc__idmap_free(&c->handlers);
     kc_transport_close(c->tp);
@@ -173,22 +174,33 @@ int kc__ipc_enqueue(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32_t i
                     int64_t timeout_ns, const kc_cancel_t *cancel)
 {
     size_t pre = prefix ? KC_RPC_PREFIX_SIZE : 0;
-    struct kc_ipc_txitem *it = malloc(sizeof *it + pre + len);
-    if (it == NULL)
+    bool small = pre + len <= KC_IPC_ITEM_SMALL;
+    struct kc_ipc_txitem *it = NULL;
+    if (!small && (it = malloc(sizeof *it + pre + len)) == NULL)
         return -ENOMEM;
+    int64_t deadline = kc__tp_deadline(timeout_ns);
+    int rc = 0;
+    pthread_mutex_lock(&c->lock);
+    if (small) { /* a spare item, or (none left) a new one; filled under the lock */
+        if ((it = c->spare) != NULL) {
+            c->spare = it->next;
+            c->spare_count--;
+        } else if ((it = malloc(sizeof *it + KC_IPC_ITEM_SMALL)) == NULL) {
+            pthread_mutex_unlock(&c->lock);
+            return -ENOMEM;
+        }
+    }
     it->next = NULL;
     it->type = type;
     it->chan_id = chan_id;
     it->id = id;
     it->len = pre + len;
     it->counted = !ctl;
+    it->small = small;
     if (pre)
         memcpy(it->data, prefix, pre);
     if (len)
         memcpy(it->data + pre, payload, len);
-    int64_t deadline = kc__tp_deadline(timeout_ns);
-    int rc = 0;
-    pthread_mutex_lock(&c->lock);
     for (;;) {
         if (c->state == IPC_DEAD) {
             rc = -EPIPE;
@@ -466,8 +478,18 @@ static int tx_main(void *arg)
             if (it->type == KC_FRAME_PING)
                 c->pings_sent++;
         }
+        /* small items back to the spare list, the others freed */
+        struct kc_ipc_txitem *big = NULL;
+        while (batch != NULL) {
+            struct kc_ipc_txitem *it = batch;
+            batch = it->next;
+            bool keep = it->small && c->spare_count < KC_IPC_SPARE_MAX;
+            it->next = keep ? c->spare : big;
+            *(keep ? &c->spare : &big) = it;
+            c->spare_count += keep;
+        }
         pthread_mutex_unlock(&c->lock);
-        free_items(batch);
+        free_items(big);
         if (rc < 0) {
             if (rc != -ECANCELED)
                 kc__ipc_die(c, link_error(c, rc));
@@ -924,7 +946,8 @@ int kc__ipc_check(kc_ipc_conn_t *c)
         sum += i->len;
     if (sum != c->tx_bytes)
         return 2;
-    /* C3 before the end: the user's handle, rx, tx, each handler and each
+    /* C3 before the end: the user's handle, rx, tx, each handler (a task
+     * handler through its runner) and each
      * pending future hold a reference (futures already resolved hold one
      * too, so this is a lower bound). rx and tx leave only after DEAD. */
     uint32_t refs = atomic_load_explicit(&c->refs, memory_order_relaxed);

@@ -10,7 +10,8 @@
  *      never exceeds tx_cap by more than one item (an item is admitted
  *      whenever the queue is below its cap);
  *   C3 refs = 1 (the user's handle, until kc_ipc_close) + rx + tx
- *      + running handlers + live futures;
+ *      + runners (running a handler or idle) + running inline handlers
+ *      and reply tasks + live futures;
  *   C4 once state is DEAD the awaiter map is empty.
  */
 #ifndef KCORO_KC_IPC_IMPL_H
@@ -54,13 +55,21 @@ enum {
     FUT_DONE = 1
 };
 
-/* One queued outgoing message: header fields, then prefix + data inline. */
+/* One queued outgoing message: header fields, then prefix + data inline.
+ * Messages of at most KC_IPC_ITEM_SMALL bytes (prefix included) get an item
+ * of that room, which tx gives back to the connection's spare list after
+ * sending (at most KC_IPC_SPARE_MAX kept) for the next message to reuse. */
+enum {
+    KC_IPC_ITEM_SMALL = 256,
+    KC_IPC_SPARE_MAX = 64
+};
 struct kc_ipc_txitem {
     struct kc_ipc_txitem *next;
     uint8_t type;
     uint32_t chan_id, id;
     size_t len;     /* bytes at data */
     bool counted;   /* len counts against tx_cap */
+    bool small;     /* room for KC_IPC_ITEM_SMALL bytes: reused (c->spare) */
     uint8_t data[]; /* len bytes */
 };
 
@@ -75,7 +84,11 @@ struct kc_rpc_future {
     int64_t deadline; /* of the request (-1: none), for ETIME over ECANCELED */
 };
 
-/* A request running on this side. */
+/* A request running on this side. A task handler's record is its
+ * runner's: a task of the connection that runs requests one after another
+ * and, between them, waits in the connection's idle list (c->idle) for the
+ * next, keeping its record, its cancellation token (replaced only after it
+ * fired) and its stack; an inline handler's record is its own. */
 struct kc_ipc_handler {
     struct kc_idmap_node node; /* id = the peer's request id */
     kc_ipc_conn_t *conn;
@@ -85,9 +98,15 @@ struct kc_ipc_handler {
     kc_cancel_t *cancel;
     kc_timer_t timer;
     _Atomic bool deadline_fired;
+    bool timed; /* timer armed for this request's deadline */
     bool cancelled_by_peer;
     bool inline_run; /* KC_RPC_INLINE: run on rx (no token, no timer) */
-    uint8_t *msg;    /* the request message (prefix first); freed at the end */
+    /* a runner's (set under conn->lock): its next request was handed to it
+     * (has_job) or the connection ended (stop); idle_next links c->idle */
+    _Atomic bool has_job, stop;
+    struct kc_ipc_handler *idle_next;
+    kc_parker_t park; /* the runner waits here while idle */
+    uint8_t *msg;     /* the request message (prefix first); freed at the end */
     /* an inline handler's result, when its reply had to wait for room in
      * the queue (a task then queues it) */
     int rc;
@@ -122,6 +141,8 @@ struct kc_ipc_conn {
     struct kc_ipc_txitem *ctl_head, *ctl_tail, *data_head, *data_tail;
     size_t tx_bytes, tx_cap;
     uint32_t ctl_count;
+    struct kc_ipc_txitem *spare; /* small items sent, for reuse */
+    uint32_t spare_count;
     kc_parker_t *tx_waiter;
     bool tx_busy; /* the link's one writer is busy: tx with a batch or a
                    * layer frame, or a coroutine sending its own request
@@ -136,6 +157,8 @@ struct kc_ipc_conn {
     uint32_t inline_queued; /* inline replies rx queued (rx only) */
     struct kc_idmap awaiters;
     struct kc_idmap handlers;
+    struct kc_ipc_handler *idle; /* runners waiting for a request */
+    uint32_t idle_count;
     bool accepted_any;
     uint32_t last_accepted;
     /* the channel layer (kc_ipc_svc.h), attached once */

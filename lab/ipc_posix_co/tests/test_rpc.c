@@ -3,6 +3,7 @@
  * limits, refusals. */
 #include "ipc_test.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 static void echo_sizes(const char *url)
@@ -141,6 +142,129 @@ static void test_inline_handler_runs_on_rx(void **state)
     ipc_mem_url(url, sizeof url, "inline");
     inline_calls(url, 0, 64, 64, 20);
     inline_calls(url, 1, 100000, 16, 4);
+}
+
+/* Task handlers run on runners the connection keeps: one that finished a
+ * request waits for the next instead of ending, so a connection makes a
+ * task only when every runner it has is busy. With one worker, calls one at
+ * a time all run on one task, and windows of 16 on at most 16. A runner
+ * whose token fired (a CANCEL, a deadline) gets a fresh one: the requests
+ * it runs next never see a fired token. */
+enum {
+    CMD_WHO = 6,
+    WHO_MAX = 256
+};
+static pthread_mutex_t who_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t who_ids[WHO_MAX];
+static int who_n;
+static atomic_long who_fired;
+
+static int h_who(const kc_rpc_req_t *r, void *arg, void **out, size_t *len)
+{
+    uint64_t me = kc_sched_self_id();
+    pthread_mutex_lock(&who_lock);
+    int i = 0;
+    while (i < who_n && who_ids[i] != me)
+        i++;
+    if (i == who_n && who_n < WHO_MAX)
+        who_ids[who_n++] = me;
+    pthread_mutex_unlock(&who_lock);
+    if (kc_cancel_is_triggered(r->cancel))
+        atomic_fetch_add(&who_fired, 1);
+    return h_echo(r, arg, out, len);
+}
+
+/* The tasks seen since the last look. */
+static int who_tasks(void)
+{
+    pthread_mutex_lock(&who_lock);
+    int n = who_n;
+    who_n = 0;
+    pthread_mutex_unlock(&who_lock);
+    return n;
+}
+
+static long who_calls(struct ipc_env *e, int window, int rounds)
+{
+    kc_rpc_future_t *f[16];
+    uint32_t v[16];
+    long n = 0;
+    for (int round = 0; round < rounds; round++) {
+        for (int i = 0; i < window; i++) {
+            v[i] = (uint32_t)(round * window + i);
+            assert_int_equal(kc_rpc_send_async(e->cli, CMD_WHO, 0, &v[i], sizeof v[i], NULL, &f[i]),
+                             0);
+        }
+        for (int i = 0; i < window; i++) {
+            void *out = NULL;
+            size_t len = 0;
+            assert_int_equal(kc_rpc_await(f[i], 10000 * MS, NULL, NULL, &out, &len), 0);
+            assert_int_equal(len, sizeof v[i]);
+            assert_memory_equal(out, &v[i], sizeof v[i]);
+            free(out);
+            n++;
+        }
+    }
+    return n;
+}
+
+static void runners(const char *url)
+{
+    struct ipc_env e;
+    assert_int_equal(env_up(&e, url, 1, NULL), 0);
+    assert_int_equal(kc_rpc_router_add(e.router, CMD_WHO, h_who, NULL), 0);
+    who_tasks();
+    atomic_store(&who_fired, 0);
+    long calls = 0;
+    for (uint32_t i = 0; i < 300; i++, calls++) {
+        void *out = NULL;
+        size_t len = 0;
+        assert_int_equal(kc_rpc_call(e.cli, CMD_WHO, 0, &i, sizeof i, 5000 * MS, NULL, &out, &len),
+                         0);
+        assert_int_equal(len, sizeof i);
+        assert_memory_equal(out, &i, sizeof i);
+        free(out);
+    }
+    assert_int_equal(who_tasks(), 1);
+    calls += who_calls(&e, 16, 30);
+    int n = who_tasks();
+    assert_true(n >= 1 && n <= 16);
+    /* a token fired by CANCEL, then one by the deadline */
+    kc_rpc_future_t *f;
+    assert_int_equal(kc_rpc_send_async(e.cli, CMD_HANG, 0, NULL, 0, NULL, &f), 0);
+    for (int i = 0; i < 5000 && ipc_seen.hang_running < 1; i++)
+        ipc_usleep(1000);
+    assert_int_equal(kc_rpc_cancel(f), 0);
+    assert_int_equal(kc_rpc_call(e.cli, CMD_HANG, 0, NULL, 0, 30 * MS, NULL, NULL, NULL), -ETIME);
+    for (int i = 0; i < 5000 && (ipc_seen.cancelled < 2 || env_stats(e.svc).handlers > 0); i++)
+        ipc_usleep(1000);
+    assert_int_equal(ipc_seen.cancelled, 2);
+    assert_int_equal(env_stats(e.svc).handlers, 0);
+    for (uint32_t i = 0; i < 100; i++, calls++) {
+        void *out = NULL;
+        size_t len = 0;
+        assert_int_equal(kc_rpc_call(e.cli, CMD_WHO, 0, &i, sizeof i, 5000 * MS, NULL, &out, &len),
+                         0);
+        free(out);
+    }
+    calls += who_calls(&e, 16, 10);
+    assert_int_equal(atomic_load(&who_fired), 0);
+    kc_ipc_stats_t ss = env_settled(e.svc, (uint64_t)calls);
+    assert_int_equal(ss.req_received, calls + 2);
+    assert_int_equal(ss.refused, 0);
+    assert_int_equal(ss.handlers, 0);
+    assert_int_equal(ipc_seen.calls, calls);
+    env_down(&e);
+}
+
+static void test_handler_tasks_are_reused(void **state)
+{
+    (void)state;
+    char url[108];
+    ipc_unix_url(url, sizeof url, "runners");
+    runners(url);
+    ipc_mem_url(url, sizeof url, "runners");
+    runners(url);
 }
 
 /* kc_rpc_call on a quiet connection writes its own request, trying once
@@ -485,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_echo_every_size_over_unix),
         cmocka_unit_test(test_errors_travel_as_the_same_errno),
         cmocka_unit_test(test_inline_handler_runs_on_rx),
+        cmocka_unit_test(test_handler_tasks_are_reused),
         cmocka_unit_test(test_a_call_writes_its_own_request),
         cmocka_unit_test(test_hanging_handler_times_out_and_is_cancelled),
         cmocka_unit_test(test_cancel_reaches_the_handler),
