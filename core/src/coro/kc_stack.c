@@ -59,10 +59,12 @@ static size_t shared_n, shared_cap; /* guarded by shared_lock */
 static uint8_t *slab_next;          /* guarded by shared_lock */
 static size_t slab_left;            /* guarded by shared_lock */
 static struct stack_cache *caches;  /* guarded by shared_lock (S3) */
+/* Exited threads' counters (folded in under shared_lock), and the counts
+ * of a thread whose cache could not be listed (atomics, S3). */
 static struct {
-    int64_t live;
-    uint64_t cache_hits;
-} gone; /* guarded by shared_lock: exited threads' counters */
+    _Atomic int64_t live;
+    _Atomic uint64_t cache_hits;
+} gone;
 
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 static pthread_key_t cache_key;
@@ -223,8 +225,11 @@ static void flush_cache(void *unused)
     if (!c->keyed)
         return;
     pthread_mutex_lock(&shared_lock);
-    gone.live += atomic_load_explicit(&c->live, memory_order_relaxed);
-    gone.cache_hits += atomic_load_explicit(&c->cache_hits, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gone.live, atomic_load_explicit(&c->live, memory_order_relaxed),
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&gone.cache_hits,
+                              atomic_load_explicit(&c->cache_hits, memory_order_relaxed),
+                              memory_order_relaxed);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -239,10 +244,12 @@ static void flush_cache(void *unused)
 }
 
 /* Put this thread's cache on the caches list, once (S3). Any non-NULL
- * value makes the key's destructor run at exit. */
+ * value makes the key's destructor run at exit; without it (ENOMEM) the
+ * cache stays off the list and its thread counts into `gone` directly. */
 static __attribute__((noinline)) void list_cache(struct stack_cache *c)
 {
-    pthread_setspecific(cache_key, c);
+    if (pthread_setspecific(cache_key, c) != 0)
+        return;
     pthread_mutex_lock(&shared_lock);
     c->prev = NULL;
     c->next = caches;
@@ -253,16 +260,26 @@ static __attribute__((noinline)) void list_cache(struct stack_cache *c)
     pthread_mutex_unlock(&shared_lock);
 }
 
-/* One thread's counter: a load and a store, since only it writes. */
-static inline void count_add(_Atomic int64_t *v, int64_t d)
+/* A listed thread's counters: a load and a store, since only it writes;
+ * an unlisted one's go to `gone` (S3). */
+static inline void count_live(struct stack_cache *c, int64_t d)
 {
-    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + d,
+    if (__builtin_expect(!c->keyed, 0)) {
+        atomic_fetch_add_explicit(&gone.live, d, memory_order_relaxed);
+        return;
+    }
+    atomic_store_explicit(&c->live, atomic_load_explicit(&c->live, memory_order_relaxed) + d,
                           memory_order_relaxed);
 }
 
-static inline void count_inc(_Atomic uint64_t *v)
+static inline void count_hit(struct stack_cache *c)
 {
-    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1,
+    if (__builtin_expect(!c->keyed, 0)) {
+        atomic_fetch_add_explicit(&gone.cache_hits, 1, memory_order_relaxed);
+        return;
+    }
+    atomic_store_explicit(&c->cache_hits,
+                          atomic_load_explicit(&c->cache_hits, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
 
@@ -276,7 +293,7 @@ int kc__stack_alloc(struct kc_stack *st, size_t size, bool pooled)
         uint8_t *base;
         if (c->n > 0) {
             base = c->base[--c->n];
-            count_inc(&c->cache_hits);
+            count_hit(c);
         } else {
             base = shared_take();
             if (base == NULL)
@@ -295,7 +312,7 @@ int kc__stack_alloc(struct kc_stack *st, size_t size, bool pooled)
         atomic_fetch_add_explicit(&stats.own_maps, 1, memory_order_relaxed);
         fill(st, base, usable, KC_STACK_OWN);
     }
-    count_add(&c->live, 1);
+    count_live(c, 1);
     return 0;
 }
 
@@ -304,7 +321,7 @@ void kc__stack_free(struct kc_stack *st)
     struct stack_cache *c = my_cache();
     if (__builtin_expect(!c->keyed, 0))
         list_cache(c);
-    count_add(&c->live, -1);
+    count_live(c, -1);
     if (st->origin == KC_STACK_OWN) {
         kc__port_unmap(st->guard_lo, st->guard_len + (size_t)(st->hi - st->lo));
         atomic_fetch_add_explicit(&stats.own_unmaps, 1, memory_order_relaxed);
@@ -327,8 +344,8 @@ void kc_coro_stack_stats(kc_coro_stack_stats_t *out)
     out->default_stack_size = default_size;
     out->guard_size = guard_len;
     pthread_mutex_lock(&shared_lock);
-    int64_t live = gone.live;
-    uint64_t hits = gone.cache_hits;
+    int64_t live = atomic_load_explicit(&gone.live, memory_order_relaxed);
+    uint64_t hits = atomic_load_explicit(&gone.cache_hits, memory_order_relaxed);
     for (const struct stack_cache *c = caches; c != NULL; c = c->next) {
         live += atomic_load_explicit(&c->live, memory_order_relaxed);
         hits += atomic_load_explicit(&c->cache_hits, memory_order_relaxed);

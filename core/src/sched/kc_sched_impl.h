@@ -301,6 +301,8 @@ void kc__worker_kick(struct kc_worker *w);   /* make w look at its inbox/timers 
 void kc__sched_wake_all(struct kc_sched *s); /* shutdown: wake every worker */
 /* Queue t on w's deque, or on the inject queue if the deque cannot grow. */
 void kc__worker_push_local(struct kc_worker *w, struct kc_task *t);
+/* kc__sched_submit from w, the calling worker, of t's scheduler. */
+void kc__worker_submit(struct kc_worker *w, struct kc_task *t);
 /* Put runnable t in w's next slot; a task it displaces goes to the deque,
  * and a searcher is woken for it. w is the calling worker. */
 void kc__worker_enqueue_next(struct kc_worker *w, struct kc_task *t);

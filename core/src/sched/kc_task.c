@@ -120,11 +120,10 @@ void kc__scope_child_done(struct kc_task *t, int status)
 /* Task records are recycled through a small per-worker cache (owner only,
  * so no lock): a spawn on a worker takes one, a free on a worker of the same
  * scheduler gives one back, everything else uses malloc. */
-static struct kc_task *task_alloc(const struct kc_sched *s)
+static struct kc_task *task_alloc(struct kc_worker *w)
 {
-    struct kc_worker *w = kc__sched_worker_self();
     struct kc_task *t;
-    if (w != NULL && w->sched == s && (t = w->free_tasks) != NULL) {
+    if (w != NULL && (t = w->free_tasks) != NULL) {
         w->free_tasks = t->link;
         w->nfree_tasks--;
         memset(t, 0, sizeof(*t));
@@ -200,7 +199,12 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
     int rc = -EPIPE;
     if (atomic_load_explicit(&s->state, memory_order_seq_cst) >= KC_SCHED_STOPPING)
         goto out_live;
-    struct kc_task *t = task_alloc(s);
+    /* the calling worker when it is one of s's (a spawn never switches, so
+     * it stays ours throughout), else NULL */
+    struct kc_worker *self = kc__sched_worker_self();
+    if (self != NULL && self->sched != s)
+        self = NULL;
+    struct kc_task *t = task_alloc(self);
     rc = -ENOMEM;
     if (t == NULL)
         goto out_live;
@@ -239,8 +243,7 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
         goto out_coro;
     if (scope != NULL && (rc = kc__scope_add(scope, t)) < 0)
         goto out_coro;
-    struct kc_worker *self = kc__sched_worker_self();
-    if (self != NULL && self->sched == s)
+    if (self != NULL)
         KC_STAT_ADD(self, spawned, 1);
     else
         atomic_fetch_add_explicit(&s->ext_spawned, 1, memory_order_relaxed);
@@ -248,7 +251,10 @@ int kc__task_spawn(struct kc_sched *s, struct kc_task **out, kc_coro_fn_t fn, vo
         *out = t;
     if (s->list_all)
         kc__task_list(t); /* a registered scheduler lists every task (dumps) */
-    kc__sched_submit(t);
+    if (self != NULL)
+        kc__worker_submit(self, t);
+    else
+        kc__sched_submit(t);
     return 0;
 
 out_coro:

@@ -132,14 +132,18 @@ void kc__sched_enqueue(struct kc_task *t)
     outside_enqueue(s, t);
 }
 
+void kc__worker_submit(struct kc_worker *w, struct kc_task *t)
+{
+    kc__worker_push_local(w, t);
+    kc__sched_notify(w->sched);
+}
+
 void kc__sched_submit(struct kc_task *t)
 {
     struct kc_sched *s = t->sched;
     struct kc_worker *w = kc__sched_worker_self();
-    if (w != NULL && w->sched == s) {
-        kc__worker_push_local(w, t);
-        kc__sched_notify(s);
-    } else {
+    if (w != NULL && w->sched == s)
+        kc__worker_submit(w, t);
+    else
         outside_enqueue(s, t);
-    }
 }
