@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* KCORO_TEST_SCALE=N divides the big counts (make valgrind sets it): the
@@ -27,6 +28,24 @@ static inline long kc_test_scaled(long n)
         div = 1;
     return n / div > 0 ? n / div : 1;
 }
+
+/* Sleep the calling thread for ms milliseconds. */
+static inline void kc_test_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Poll cond every millisecond for up to 30 s (a loaded 2-core host, or
+ * qemu); the test fails past that. */
+#define KC_TEST_WAIT_FOR(cond)                                                                     \
+    do {                                                                                           \
+        int waited_ = 0;                                                                           \
+        while (!(cond)) {                                                                          \
+            assert_true(waited_++ < 30000);                                                        \
+            kc_test_sleep_ms(1);                                                                   \
+        }                                                                                          \
+    } while (0)
 
 /* A scheduler with n workers (asserts that it was created). */
 static inline kc_sched_t *kc_test_sched(int n)

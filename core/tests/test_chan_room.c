@@ -26,23 +26,9 @@
 
 #include <cmocka.h>
 
+#include "kc_test_util.h"
+
 #define MS 1000000LL
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Poll cond for up to 30 s (a loaded 2-core host). */
-#define WAIT_FOR(cond)                                                                             \
-    do {                                                                                           \
-        int waited_ = 0;                                                                           \
-        while (!(cond)) {                                                                          \
-            assert_true(waited_++ < 30000);                                                        \
-            sleep_ms(1);                                                                           \
-        }                                                                                          \
-    } while (0)
 
 static kc_chan_t *make(size_t cap, kc_chan_policy_t policy)
 {
@@ -162,9 +148,9 @@ static void test_one_receive_wakes_the_room_waiter_and_the_sender(void **state)
             struct waiter s = {.ch = ch, .timeout = KC_NO_TIMEOUT, .v = 1000, .rc = 99};
             pthread_t tr, ts;
             assert_int_equal(pthread_create(&tr, NULL, room_thread, &r), 0);
-            WAIT_FOR(snap(ch).send_waiting == 1);
+            KC_TEST_WAIT_FOR(snap(ch).send_waiting == 1);
             assert_int_equal(pthread_create(&ts, NULL, send_thread, &s), 0);
-            WAIT_FOR(snap(ch).send_waiting == 2);
+            KC_TEST_WAIT_FOR(snap(ch).send_waiting == 2);
             assert_int_equal(atomic_load(&r.done), 0);
             long v;
             assert_int_equal(kc_chan_recv(ch, &v, KC_NO_TIMEOUT, NULL), 0);
@@ -202,7 +188,7 @@ static void test_close_wakes_a_room_waiter_with_epipe(void **state)
         struct waiter r = {.ch = ch, .timeout = KC_NO_TIMEOUT, .rc = 99};
         pthread_t tr;
         assert_int_equal(pthread_create(&tr, NULL, room_thread, &r), 0);
-        WAIT_FOR(snap(ch).send_waiting == 1);
+        KC_TEST_WAIT_FOR(snap(ch).send_waiting == 1);
         assert_int_equal(kc_chan_close(ch), 0);
         pthread_join(tr, NULL);
         assert_int_equal(r.rc, -EPIPE);
@@ -223,7 +209,7 @@ static void test_cancel_ends_a_queued_room_waiter(void **state)
     struct waiter r = {.ch = ch, .timeout = KC_NO_TIMEOUT, .cancel = c, .rc = 99};
     pthread_t tr;
     assert_int_equal(pthread_create(&tr, NULL, room_thread, &r), 0);
-    WAIT_FOR(snap(ch).send_waiting == 1);
+    KC_TEST_WAIT_FOR(snap(ch).send_waiting == 1);
     assert_int_equal(kc_cancel_trigger(c), 1);
     pthread_join(tr, NULL);
     assert_int_equal(r.rc, -ECANCELED);

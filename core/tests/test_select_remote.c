@@ -30,6 +30,8 @@
 
 #include <cmocka.h>
 
+#include "kc_test_util.h"
+
 enum {
     MAX_SUBS = 64
 };
@@ -232,22 +234,6 @@ static void owner_put(struct rfake *f, long v)
     poke(f, false, false);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Poll cond for up to 30 s (a loaded 2-core host, or qemu). */
-#define WAIT_FOR(cond)                                                                             \
-    do {                                                                                           \
-        int waited_ = 0;                                                                           \
-        while (!(cond)) {                                                                          \
-            assert_true(waited_++ < 30000);                                                        \
-            sleep_ms(1);                                                                           \
-        }                                                                                          \
-    } while (0)
-
 struct sel_job {
     kc_chan_clause_t cl[4];
     size_t n;
@@ -318,7 +304,7 @@ static void test_remote_fire_wakes_a_waiting_select_once(void **state)
         int arms0 = atomic_load(&f.arms);
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, sel_thread, &j), 0);
-        WAIT_FOR(atomic_load(&f.arms) == arms0 + 1);
+        KC_TEST_WAIT_FOR(atomic_load(&f.arms) == arms0 + 1);
         owner_put(&f, 100 + round);
         pthread_join(th, NULL);
         assert_int_equal(j.rc, 1);
@@ -347,7 +333,7 @@ static void test_local_peer_wins_and_the_remote_clause_is_disarmed(void **state)
                         .timeout = KC_NO_TIMEOUT};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, sel_thread, &j), 0);
-    WAIT_FOR(atomic_load(&f.arms) == 1);
+    KC_TEST_WAIT_FOR(atomic_load(&f.arms) == 1);
     long v = 5;
     assert_int_equal(kc_chan_send(l, &v, KC_NO_TIMEOUT, NULL), 0);
     pthread_join(th, NULL);
@@ -382,7 +368,7 @@ static void test_timeout_and_cancellation_end_a_remote_wait(void **state)
     struct sel_job j = {.cl = {cl[0], cl[1]}, .n = 2, .timeout = 60000000000LL, .cancel = c};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, sel_thread, &j), 0);
-    WAIT_FOR(atomic_load(&f.arms) == 2);
+    KC_TEST_WAIT_FOR(atomic_load(&f.arms) == 2);
     kc_cancel_trigger(c);
     pthread_join(th, NULL);
     assert_int_equal(j.rc, -ECANCELED);
@@ -407,7 +393,7 @@ static void test_rejected_claim_rearms_and_takes_the_next(void **state)
     atomic_store(&f.steal, 1);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, sel_thread, &j), 0);
-    WAIT_FOR(atomic_load(&f.arms) == 1);
+    KC_TEST_WAIT_FOR(atomic_load(&f.arms) == 1);
     owner_put(&f, 77); /* fire -> claim -> rejected (stolen and put back) -> poll takes it */
     pthread_join(th, NULL);
     assert_int_equal(j.rc, 0);
@@ -431,7 +417,7 @@ static void test_send_clause_waits_for_room_at_the_owner(void **state)
                         .timeout = KC_NO_TIMEOUT};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, sel_thread, &j), 0);
-    WAIT_FOR(atomic_load(&f.arms) == 1);
+    KC_TEST_WAIT_FOR(atomic_load(&f.arms) == 1);
     long out = 0;
     assert_int_equal(kc_chan_recv(r, &out, KC_NO_TIMEOUT, NULL), 0); /* room: fires the send */
     assert_int_equal(out, 1);
@@ -472,7 +458,7 @@ static void test_close_and_connection_loss_are_clause_results(void **state)
                         .timeout = KC_NO_TIMEOUT};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, sel_thread, &k), 0);
-    WAIT_FOR(atomic_load(&f.arms) == 1);
+    KC_TEST_WAIT_FOR(atomic_load(&f.arms) == 1);
     assert_true(kc__chan_remote_closed(r, -ECONNRESET));
     poke(&f, true, true); /* the backend fires every waker at the loss */
     pthread_join(th, NULL);
@@ -658,7 +644,7 @@ static void test_storm_every_element_exactly_once(void **state)
     int waited = 0;
     while (atomic_load(&s->received) < STORM_TOTAL) {
         assert_true(waited++ < 120000); /* two minutes on a loaded host */
-        sleep_ms(1);
+        kc_test_sleep_ms(1);
     }
     atomic_store(&s->stop, 1);
     for (int i = 0; i < STORM_SEL_THREADS; i++)
