@@ -72,7 +72,7 @@ include $(TOP)/adapters/udp/module.mk
 .PHONY: all lib test test-core test-labs test-full bench bench-peers bench-count demo labs examples \
         fuzz fuzz-seeds install-tcp uninstall-tcp install-udp uninstall-udp graduate check-graduated \
         install uninstall \
-        sanitize tsan valgrind \
+        sanitize tsan valgrind valgrind-ipc \
         test-aarch64 lint verify relacy clean help deps-test
 
 all: lib $(TCP_TARGETS) $(UDP_TARGETS) $(TEST_BINS) $(TCP_TEST_BINS) $(UDP_TEST_BINS) $(BENCH_BINS) \
@@ -171,6 +171,16 @@ valgrind: deps-test
 	$(Q)KCORO_UNDER_VALGRIND=1 KCORO_TEST_SCALE=$${KCORO_TEST_SCALE:-100} $(TOP)/mk/run-tests.sh \
 		"$(VALGRIND)" \
 		$(OUT)/tests/valgrind.log $(VALGRIND_BINS)
+
+# The IPC lab's RPC and fault tests (the storm included) under Valgrind, at
+# 1/10 scale: CI runs them after make valgrind.
+VALGRIND_IPC_BINS := $(patsubst %,$(OUT)/lab/ipc_posix_co/tests/test_%,rpc ipc_fault)
+
+valgrind-ipc: deps-test
+	$(Q)$(TOP)/mk/need.sh valgrind=/usr/bin/valgrind
+	$(Q)$(MAKE) --no-print-directory -C $(TOP)/lab/ipc_posix_co all
+	$(Q)KCORO_UNDER_VALGRIND=1 KCORO_TEST_SCALE=$${KCORO_TEST_SCALE:-10} $(TOP)/mk/run-tests.sh \
+		"$(VALGRIND)" $(OUT)/lab/ipc_posix_co/tests/valgrind.log $(VALGRIND_IPC_BINS)
 
 test-aarch64:
 	$(Q)$(MAKE) --no-print-directory deps-test FLAVOR=aarch64
