@@ -15,6 +15,7 @@
 #include "base/kc_bytes.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 /* ---- CRC32C ----------------------------------------------------------- */
@@ -25,7 +26,7 @@
 /* Eight tables for slicing-by-8: tab[0] is the byte-at-a-time table,
  * tab[k][b] the CRC of byte b followed by k zero bytes. Built once. */
 static uint32_t tab[8][256];
-static _Atomic int tab_ready;
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
 static void crc_build(void)
 {
@@ -40,21 +41,13 @@ static void crc_build(void)
             tab[k][b] = (tab[k - 1][b] >> 8) ^ tab[0][tab[k - 1][b] & 0xff];
 }
 
-static void crc_init_once(void)
-{
-    /* acquire: pairs with the release below, so the tables are seen whole.
-     * Two threads may build them at once; they write the same values. */
-    if (atomic_load_explicit(&tab_ready, memory_order_acquire))
-        return;
-    crc_build();
-    atomic_store_explicit(&tab_ready, 1, memory_order_release);
-}
-
 KC_API uint32_t kc_rel_crc32c(uint32_t crc, const void *buf, size_t len)
 {
     if (buf == NULL)
         return crc;
-    crc_init_once();
+    /* once, by one thread; the others wait for it (two builders at once
+     * were a data race, even writing the same values) */
+    pthread_once(&tab_once, crc_build);
     const uint8_t *p = buf;
     uint32_t c = ~crc;
     while (len >= 8) {
