@@ -707,13 +707,12 @@ static void test_shallow_link_bounds_what_a_sparse_frame_waits_behind(void **sta
         if (h.chan_id == idp)
             break;
         assert_int_equal(h.chan_id, idb);
-        assert_int_equal(h.id, bulk); /* b's elements in order */
+        assert_int_equal(h.id, bulk);     /* b's elements in order */
         assert_true(h.len <= SNDBUF / 2); /* a quarter of the buffer (L1) */
         bulk += h.len / 1024;
         ahead += KC_FRAME_HDR_SIZE + h.len;
     }
-    print_message("the sparse element went behind %ld bytes of bulk (%ld elements)\n", ahead,
-                  bulk);
+    print_message("the sparse element went behind %ld bytes of bulk (%ld elements)\n", ahead, bulk);
     assert_true(ahead > 0);
     assert_true(ahead <= SNDBUF);
     assert_int_equal(h.id, 1); /* p's second element */
