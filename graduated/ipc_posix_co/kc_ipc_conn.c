@@ -22,12 +22,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <linux/sockios.h> /* SIOCOUTQ */
-#endif
 
 enum {
     CTL_MAX = 256
@@ -168,24 +163,10 @@ void kc__ipc_layer_kick(kc_ipc_conn_t *c)
 
 int kc__ipc_link_queued(kc_ipc_conn_t *c, uint32_t *queued, uint32_t *cap)
 {
-#ifdef SIOCOUTQ
     int fd = kc_transport_poll_handle(c->tp);
-    int q = 0, sz = 0;
-    socklen_t len = sizeof sz;
-    if (fd < 0 || strcmp(kc_transport_scheme(c->tp), "unix") != 0 ||
-        ioctl(fd, SIOCOUTQ, &q) != 0 || q < 0)
+    if (fd < 0 || strcmp(kc_transport_scheme(c->tp), "unix") != 0)
         return -ENOTSUP;
-    if (cap != NULL &&
-        (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, &len) != 0 || sz <= 0))
-        return -ENOTSUP;
-    *queued = (uint32_t)q;
-    if (cap != NULL)
-        *cap = (uint32_t)sz;
-    return 0;
-#else
-    (void)c, (void)queued, (void)cap;
-    return -ENOTSUP;
-#endif
+    return kc__port_sock_queued(fd, queued, cap) < 0 ? -ENOTSUP : 0;
 }
 
 kc_sched_t *kc__ipc_sched(const kc_ipc_conn_t *c)
