@@ -750,7 +750,7 @@ int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, uint64_t conn_limit, str
     pthread_mutex_lock(&m->lock);
     if (kc__ipc_link_queued(c, &m->link_q, &m->link_cap) < 0)
         m->link_cap = 0; /* the link cannot tell: no shallow rule (L1) */
-    kc__mux_kick(m); /* the first announcement of our window */
+    kc__mux_kick(m);     /* the first announcement of our window */
     pthread_mutex_unlock(&m->lock);
     *out = m;
     return 0;

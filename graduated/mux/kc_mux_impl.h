@@ -253,11 +253,11 @@ struct kc_mux {
     bool tx_drain;                 /* the last pull held bulk back (-EAGAIN): kick only
                                       for a frame that must not wait */
     /* the shallow link (kc_mux.c, "Shallow link") */
-    uint32_t link_cap;   /* the link's send buffer (0: it cannot tell its queue) */
-    uint32_t link_q;     /* its queue at the last look, bytes */
-    uint64_t link_w;     /* bytes handed to tx since that look */
-    uint64_t sparse_at;  /* conn_tx when a sparse stream last sent */
-    bool sparse_seen;    /* ... ever */
+    uint32_t link_cap;  /* the link's send buffer (0: it cannot tell its queue) */
+    uint32_t link_q;    /* its queue at the last look, bytes */
+    uint64_t link_w;    /* bytes handed to tx since that look */
+    uint64_t sparse_at; /* conn_tx when a sparse stream last sent */
+    bool sparse_seen;   /* ... ever */
     struct kc_mux_inflight inflight;
     /* connection credit (bytes) */
     uint64_t conn_window;
