@@ -417,11 +417,12 @@ static void test_dump_of_unregistered_sched_counts_tasks_that_never_waited(void 
 }
 
 /* The re-executed child of the signal test. */
-static int signal_child(void)
+static int signal_child(bool reg)
 {
     kc_sched_t *s = NULL;
     kc_sched_opts_t so = KC_SCHED_OPTS_INIT;
     so.nworkers = 1;
+    so.flags = reg ? KC_SCHED_REGISTER : 0; /* listed by the flag, or for the signal */
     so.name = "signalled";
     if (kc_sched_create(&s, &so) != 0)
         return 2;
@@ -463,9 +464,8 @@ static int signal_child(void)
     return 0;
 }
 
-static void test_dump_signal_writes_every_registered_sched(void **state)
+static void signal_dump(bool reg)
 {
-    (void)state;
     if (getenv("KCORO_UNDER_QEMU") != NULL) { /* the child re-executes itself */
         printf("[ SKIPPED  ] signal dump: qemu-user cannot re-execute the test\n");
         return;
@@ -479,7 +479,8 @@ static void test_dump_signal_writes_every_registered_sched(void **state)
     if (pid == 0) {
         setenv("KCORO_DUMP_SIGNAL", "USR1", 1);
         setenv("KCORO_DUMP_FILE", path, 1);
-        execl("/proc/self/exe", "test_sched_dump", "--signal-child", (char *)NULL);
+        execl("/proc/self/exe", "test_sched_dump",
+              reg ? "--signal-child-registered" : "--signal-child", (char *)NULL);
         _exit(127);
     }
     int st = 0;
@@ -497,15 +498,31 @@ static void test_dump_signal_writes_every_registered_sched(void **state)
     assert_non_null(strstr(buf, "[waiting: chan recv \"stuck\""));
 }
 
+static void test_dump_signal_writes_every_registered_sched(void **state)
+{
+    (void)state;
+    signal_dump(false);
+}
+
+/* A scheduler registered by its flag installs the handler too. */
+static void test_dump_signal_with_a_registered_sched(void **state)
+{
+    (void)state;
+    signal_dump(true);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--signal-child") == 0)
-        return signal_child();
+        return signal_child(false);
+    if (argc > 1 && strcmp(argv[1], "--signal-child-registered") == 0)
+        return signal_child(true);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_dump_names_channels_of_tasks_parked_before_it),
         cmocka_unit_test(test_dump_names_every_kind_of_wait),
         cmocka_unit_test(test_dump_of_unregistered_sched_counts_tasks_that_never_waited),
         cmocka_unit_test(test_dump_signal_writes_every_registered_sched),
+        cmocka_unit_test(test_dump_signal_with_a_registered_sched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

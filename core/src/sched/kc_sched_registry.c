@@ -23,7 +23,8 @@ int kc__sched_register(struct kc_sched *s, const kc_sched_opts_t *o)
     /* A dump signal or a monitor from the environment needs the scheduler
      * listed, and so does the flag or the process-wide switch. */
     const char *mon = getenv("KCORO_MONITOR");
-    if (!kc_registry_wants(KC_REGISTRY_SCHED, o->flags) && kc__sched_dump_signal() == 0 &&
+    int sig = kc__sched_dump_signal(); /* installs its handler: asked first, always */
+    if (!kc_registry_wants(KC_REGISTRY_SCHED, o->flags) && sig == 0 &&
         (mon == NULL || mon[0] == '\0'))
         return 0;
     s->list_all = true;
