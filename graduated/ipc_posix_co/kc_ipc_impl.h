@@ -11,7 +11,7 @@
  *      whenever the queue is below its cap);
  *   C3 refs = 1 (the user's handle, until kc_ipc_close) + rx + tx
  *      + runners (running a handler or idle) + running inline handlers
- *      and reply tasks + live futures;
+ *      and reply tasks + live futures + the keep-alive timer while armed;
  *   C4 once state is DEAD the awaiter map is empty.
  */
 #ifndef KCORO_KC_IPC_IMPL_H
@@ -137,6 +137,14 @@ struct kc_ipc_conn {
     bool closed_by_user;
     uint32_t max_handlers;
     int64_t ping_ns, dead_ns;
+    /* keep-alive (ping_ns >= 0): a timer every ping_ns, holding a
+     * reference while armed; it counts the silence (no frame in since its
+     * last look: frames_in still ka_seen) and sends PING or ends the link
+     * (kc_ipc_conn.c, K1-K2); fields under lock */
+    kc_timer_t ka;
+    uint64_t ka_seen;
+    int64_t ka_quiet;
+    uint32_t ping_id;
     /* tx queue: control items first */
     struct kc_ipc_txitem *ctl_head, *ctl_tail, *data_head, *data_tail;
     size_t tx_bytes, tx_cap;

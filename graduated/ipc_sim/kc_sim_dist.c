@@ -14,12 +14,19 @@
  * Normal and pareto tables come from their exact inverse CDFs; paretonormal
  * (0.25 normal + 0.75 pareto, rescaled) has no closed form and is built
  * from sorted samples of a fixed generator, so it is the same in every
- * process. Tables are built once, on first use.
+ * process. Each table is built once, by kc__sim_dist_warm(), which
+ * kc_sim_spec_parse() calls for the distributions a spec draws from: a
+ * table is never built on a frame's path. (Built there, the paretonormal
+ * samples and their sort took 90-250 ms on a loaded machine, inside the
+ * first jittered frame's receive: longer than a 200 ms accept waits for a
+ * connection's first frame.) The normal table costs about 1 ms: Newton
+ * steps on the CDF from the previous entry, its upper half mirrored.
  */
 #include "kc_sim_impl.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #define KC_SIM_TABLE 4096
@@ -90,25 +97,41 @@ double kc__sim_corr_next(kc_sim_corr_t *c, uint64_t s[4])
 static double t_normal[KC_SIM_TABLE];
 static double t_pareto[KC_SIM_TABLE];
 static double t_pn[KC_SIM_TABLE];
-static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+static pthread_once_t once_normal = PTHREAD_ONCE_INIT;
+static pthread_once_t once_pareto = PTHREAD_ONCE_INIT;
+static pthread_once_t once_pn = PTHREAD_ONCE_INIT;
+static atomic_int built; /* bit d: distribution d's table is built */
 
 static double normal_cdf(double x)
 {
     return 0.5 * erfc(-x / sqrt(2.0));
 }
 
-/* The standard normal quantile by bisection on the CDF (table build only). */
-static double normal_quantile(double p)
+/* The standard normal quantile of p <= 1/2 by Newton steps on the CDF from
+ * x (a nearby quantile), to the CDF's own precision. */
+static double normal_quantile(double p, double x)
 {
-    double lo = -10.0, hi = 10.0;
-    for (int i = 0; i < 80; i++) {
-        double mid = 0.5 * (lo + hi);
-        if (normal_cdf(mid) < p)
-            lo = mid;
-        else
-            hi = mid;
+    for (int i = 0; i < 64; i++) {
+        double dx = (normal_cdf(x) - p) / (0.3989422804014327 * exp(-0.5 * x * x));
+        x -= dx;
+        if (fabs(dx) <= 1e-15 * (1.0 + fabs(x)))
+            break;
     }
-    return 0.5 * (lo + hi);
+    return x;
+}
+
+static void build_normal(void)
+{
+    /* The lower half from the far tail inwards, each entry's steps starting
+     * at the one before; the upper half mirrors it (the quantile positions
+     * (i + 0.5) / N are symmetric about 1/2). */
+    double x = -3.7;
+    for (int i = 0; i < KC_SIM_TABLE / 2; i++) {
+        x = normal_quantile((i + 0.5) / KC_SIM_TABLE, x);
+        t_normal[i] = x;
+        t_normal[KC_SIM_TABLE - 1 - i] = -x;
+    }
+    atomic_fetch_or(&built, 1 << KC_SIM_DIST_NORMAL);
 }
 
 /* Pareto with shape 3 (x >= 1, mean 3/2, variance 3/4), standardised. */
@@ -120,26 +143,30 @@ static double pareto_std(double u)
     return (pow(1.0 - u, -1.0 / 3.0) - PARETO_MEAN) / PARETO_SD;
 }
 
+static void build_pareto(void)
+{
+    for (int i = 0; i < KC_SIM_TABLE; i++)
+        t_pareto[i] = pareto_std((i + 0.5) / KC_SIM_TABLE);
+    atomic_fetch_or(&built, 1 << KC_SIM_DIST_PARETO);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static void build_tables(void)
+static void build_pn(void)
 {
-    for (int i = 0; i < KC_SIM_TABLE; i++) {
-        double p = (i + 0.5) / KC_SIM_TABLE;
-        t_normal[i] = normal_quantile(p);
-        t_pareto[i] = pareto_std(p);
-    }
     /* Paretonormal: 0.25 N + 0.75 P has variance 0.625; rescale to 1. */
     double *v = malloc(sizeof(double) * KC_SIM_PN_SAMPLES);
     if (!v) {
         /* Without memory for the samples, fall back to the normal table:
          * draws stay in range, and the tests would show the difference. */
+        pthread_once(&once_normal, build_normal);
         for (int i = 0; i < KC_SIM_TABLE; i++)
             t_pn[i] = t_normal[i];
+        atomic_fetch_or(&built, 1 << KC_SIM_DIST_PARETONORMAL);
         return;
     }
     uint64_t s[4];
@@ -156,21 +183,40 @@ static void build_tables(void)
     for (int i = 0; i < KC_SIM_TABLE; i++)
         t_pn[i] = v[(size_t)((i + 0.5) / KC_SIM_TABLE * KC_SIM_PN_SAMPLES)];
     free(v);
+    atomic_fetch_or(&built, 1 << KC_SIM_DIST_PARETONORMAL);
 }
 
+/* Distribution dist's table, built if it was not (NULL: uniform, which
+ * needs none, or no such distribution). */
 static const double *table_of(int dist)
 {
-    pthread_once(&tables_once, build_tables);
     switch (dist) {
     case KC_SIM_DIST_NORMAL:
+        pthread_once(&once_normal, build_normal);
         return t_normal;
     case KC_SIM_DIST_PARETO:
+        pthread_once(&once_pareto, build_pareto);
         return t_pareto;
     case KC_SIM_DIST_PARETONORMAL:
+        pthread_once(&once_pn, build_pn);
         return t_pn;
     default:
         return NULL;
     }
+}
+
+void kc__sim_dist_warm(int dist)
+{
+    (void)table_of(dist);
+}
+
+bool kc__sim_dist_built(int dist)
+{
+    if (dist == KC_SIM_DIST_UNIFORM)
+        return true;
+    if (dist < 0 || dist > KC_SIM_DIST_PARETONORMAL)
+        return false;
+    return (atomic_load(&built) >> dist) & 1;
 }
 
 double kc__sim_dist_value(int dist, double u)

@@ -455,6 +455,12 @@ int kc_sim_spec_parse(const char *words, kc_sim_spec_t **out, char *err, size_t 
     free(ws);
     if (rc < 0)
         return rc;
+    /* The tables this spec draws from are built now, at listen or connect,
+     * not inside the first jittered frame's receive (kc_sim_dist.c). */
+    if (s.jitter)
+        kc__sim_dist_warm(s.dist);
+    if (s.slot && s.slot_dist >= 0 && s.slot_jitter)
+        kc__sim_dist_warm(s.slot_dist);
     kc_sim_spec_t *p = malloc(sizeof(*p));
     if (!p)
         return -ENOMEM;

@@ -155,7 +155,7 @@ typedef struct kc_ipc_opts {
     uint32_t max_msg;                     /* offered max message (KC_MSG_MAX_DEFAULT) */
     uint32_t max_handlers;                /* concurrent handlers; more: -EBUSY (1024) */
     size_t tx_queue_bytes;                /* bound of the tx queue in bytes (1 MiB) */
-    int64_t ping_interval_ns;             /* PING after this silence (5 s); <0: never */
+    int64_t ping_interval_ns;             /* PING after an interval of silence (5 s); <0: never */
     int64_t dead_after_ns;                /* silence that kills the link (3 pings) */
     int64_t hello_timeout_ns;             /* HELLO must arrive within (5 s) */
     kc_sched_t *sched;                    /* runs rx, tx, handlers (NULL: caller's) */

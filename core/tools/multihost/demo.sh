@@ -24,7 +24,8 @@
 # fails, unless MULTIHOST_SKIP_OK=1 (set by test targets that run it
 # where it may not be possible): then it prints why and exits 0.
 # Knobs: MULTIHOST_COUNT (values per direction, 3000), MULTIHOST_SIM
-# (netem words, "delay 2ms loss 1%"). Needs OUT.
+# (netem words, "delay 2ms 1ms loss 1%": a delay with a jitter, which
+# reorders, and loss). Needs OUT.
 set -u
 OUT=${OUT:?OUT must name the build output}
 top=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -32,7 +33,7 @@ prog=$OUT/tools/kcoro-multihost
 chanmon=$OUT/tools/kcoro-chanmon
 ledger_sh=$top/core/tools/multihost/ledger.sh
 count=${MULTIHOST_COUNT:-3000}
-sim=${MULTIHOST_SIM:-delay 2ms loss 1%}
+sim=${MULTIHOST_SIM:-delay 2ms 1ms loss 1%}
 tag=$$
 nsa=kcmh-a-$tag nsb=kcmh-b-$tag
 vea=kcmha$tag veb=kcmhb$tag

@@ -638,28 +638,18 @@ static int rx_main(void *arg)
     kc_ipc_conn_t *c = arg;
     struct reasm r = {0};
     struct rx_ctx x = {c, &r};
-    int64_t last_rx = (int64_t)kc__port_now_ns();
-    uint32_t ping_id = 0;
     for (;;) {
         kc_frame_hdr_t h;
         void *p = NULL;
-        int rc =
-            kc__transport_recv_frame_into(c->tp, &h, &p, c->neg.max_frame, rx_buf, &x,
-                                          c->ping_ns < 0 ? KC_NO_TIMEOUT : c->ping_ns, c->life);
-        if (rc == -ETIME) {
-            if ((int64_t)kc__port_now_ns() - last_rx >= c->dead_ns) {
-                kc__ipc_die(c, -ECONNRESET); /* silent peer: dead */
-                break;
-            }
-            kc__ipc_enqueue(c, KC_FRAME_PING, 0, ++ping_id, NULL, NULL, 0, true, 0, NULL);
-            continue;
-        }
+        /* No timeout: the keep-alive timer watches the silence, so a frame
+         * costs rx no timer and no clock read. */
+        int rc = kc__transport_recv_frame_into(c->tp, &h, &p, c->neg.max_frame, rx_buf, &x,
+                                               KC_NO_TIMEOUT, c->life);
         if (rc < 0) {
             if (rc != -ECANCELED)
                 kc__ipc_die(c, link_error(c, rc));
             break;
         }
-        last_rx = (int64_t)kc__port_now_ns();
         pthread_mutex_lock(&c->lock);
         c->frames_in++;
         c->bytes_in += KC_FRAME_HDR_SIZE + (uint64_t)h.len;
@@ -673,6 +663,46 @@ static int rx_main(void *arg)
     free(r.buf);
     kc__ipc_unref(c);
     return 0;
+}
+
+/* The keep-alive timer, every ping_ns while the connection lives:
+ *   K1 a look that finds frames_in moved since the last one resets the
+ *      silence; one that finds it unmoved adds ping_ns to it and sends a
+ *      PING, so a PING goes out once a whole interval passed without a
+ *      frame, and the link ends (-ECONNRESET) once the silence reaches
+ *      dead_ns (between dead_ns and dead_ns + ping_ns after the last
+ *      frame, as when rx timed out its reads);
+ *   K2 the timer holds a reference while armed; it re-arms itself under
+ *      the lock, and only while the state is not DEAD, so once kc__ipc_die
+ *      has run, the timer is either pending (stop_io stops it and drops
+ *      its reference) or ends by dropping it at its next look. */
+static void on_keepalive(void *arg)
+{
+    kc_ipc_conn_t *c = arg;
+    bool dead = false, ping = false;
+    uint32_t id = 0;
+    pthread_mutex_lock(&c->lock);
+    bool live = c->state != IPC_DEAD;
+    if (live) {
+        if (c->frames_in != c->ka_seen) {
+            c->ka_seen = c->frames_in;
+            c->ka_quiet = 0;
+        } else {
+            c->ka_quiet += c->ping_ns;
+            dead = c->ka_quiet >= c->dead_ns;
+            ping = !dead;
+            id = ++c->ping_id;
+        }
+        if (!dead && kc_timer_start(&c->ka, c->sched, c->ping_ns) < 0)
+            live = false; /* the scheduler stops: no more looks */
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (ping)
+        kc__ipc_enqueue(c, KC_FRAME_PING, 0, id, NULL, NULL, 0, true, 0, NULL);
+    if (dead)
+        kc__ipc_die(c, -ECONNRESET); /* silent peer: dead */
+    if (!live || dead)
+        kc__ipc_unref(c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -799,6 +829,18 @@ int kc__ipc_start(kc_transport_t *tp, const kc__ipc_msg_ops_t *msg, const kc_ipc
         kc__ipc_unref(c);
         return rc;
     }
+    if (c->ping_ns >= 0) { /* K2: the timer's reference */
+        kc_timer_init(&c->ka, on_keepalive, c);
+        kc__ipc_ref(c);
+        pthread_mutex_lock(&c->lock);
+        if ((rc = kc_timer_start(&c->ka, s, c->ping_ns)) < 0) {
+            pthread_mutex_unlock(&c->lock);
+            kc__ipc_unref(c);
+            kc_ipc_close(c);
+            return rc;
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
     *out = c;
     return 0;
 }
@@ -811,6 +853,10 @@ static void stop_io(kc_ipc_conn_t *c)
     kc_task_t *rx = c->rx, *tx = c->tx;
     c->rx = c->tx = NULL;
     pthread_mutex_unlock(&c->lock);
+    /* K2: stopped pending (never fires now), it gives back its reference;
+     * a look running meanwhile sees DEAD and drops the reference itself. */
+    if (c->ping_ns >= 0 && kc_timer_stop(&c->ka) == 1)
+        kc__ipc_unref(c);
     if (rx)
         kc_sched_join(rx, NULL, KC_NO_TIMEOUT, NULL);
     if (tx)

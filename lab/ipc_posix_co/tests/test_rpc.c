@@ -581,6 +581,65 @@ static void test_keepalive_pings_and_declares_a_silent_peer_dead(void **state)
     kc_sched_destroy(sp.s);
 }
 
+/* The keep-alive timer (K1-K2 in kc_ipc_conn.c): against a peer that
+ * answers the HELLO and then says nothing, a PING goes out each interval
+ * that passed without a frame, ids 1, 2, 3... in order, and the link ends
+ * -ECONNRESET once the silence reaches dead_after (4 intervals: 3 PINGs
+ * at most, never before dead_after, since timers never fire early); the
+ * peer reads exactly the PINGs the connection counts as sent. */
+static void test_keepalive_timer_pings_in_order_then_ends(void **state)
+{
+    (void)state;
+    char url[64];
+    ipc_mem_url(url, sizeof url, "katimer");
+    struct silent sp;
+    memset(&sp, 0, sizeof sp);
+    snprintf(sp.url, sizeof sp.url, "%s", url);
+    kc_sched_create(&sp.s, NULL);
+    sp.o = (kc_ipc_opts_t)KC_IPC_OPTS_INIT;
+    sp.o.sched = sp.s;
+    sp.o.ping_interval_ns = 40 * MS;
+    sp.o.dead_after_ns = 160 * MS;
+    kc_transport_t *l, *raw;
+    assert_int_equal(kc_transport_listen(url, NULL, &l), 0);
+    kc_task_t *t;
+    int64_t t0 = ipc_now();
+    kc_sched_spawn(sp.s, &t, silent_connect, &sp, NULL);
+    assert_int_equal(kc_transport_accept(l, &raw, NULL, 5000 * MS, NULL), 0);
+    kc_hello_t h;
+    kc_hello_init(&h);
+    uint8_t hb[64];
+    int n = kc_hello_encode(&h, hb, sizeof hb);
+    kc_frame_hdr_t fh = {KC_WIRE_VERSION, KC_FRAME_HELLO, 0, 0, 0, (uint32_t)n};
+    struct iovec v = {hb, (size_t)n};
+    assert_int_equal(kc_transport_send_frame(raw, &fh, &v, 1, 5000 * MS, NULL), 0);
+    kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
+    assert_int_equal(sp.rc, 0);
+    assert_int_equal(kc_ipc_wait_dead(sp.c, 10000 * MS, NULL), -ECONNRESET);
+    assert_true(ipc_now() - t0 >= 160 * MS);
+    uint64_t sent = env_stats(sp.c).pings_sent;
+    assert_true(sent >= 1 && sent <= 3);
+    kc_ipc_close(sp.c); /* the peer now reads the end of the stream */
+    void *p = NULL;
+    assert_int_equal(kc_transport_recv_frame(raw, &fh, &p, 1024, 5000 * MS, NULL), 0);
+    assert_int_equal(fh.type, KC_FRAME_HELLO);
+    free(p);
+    uint32_t pings = 0;
+    int rc;
+    while ((rc = kc_transport_recv_frame(raw, &fh, &p, 1024, 5000 * MS, NULL)) == 0) {
+        assert_int_equal(fh.type, KC_FRAME_PING);
+        assert_int_equal(fh.len, 0);
+        assert_int_equal(fh.id, ++pings);
+        free(p);
+        p = NULL;
+    }
+    assert_int_equal(rc, -EPIPE);
+    assert_int_equal(pings, sent);
+    kc_transport_close(raw);
+    kc_transport_close(l);
+    kc_sched_destroy(sp.s);
+}
+
 static void test_connect_to_nothing_is_refused(void **state)
 {
     (void)state;
@@ -615,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_cancel_reaches_the_handler),
         cmocka_unit_test(test_goaway_lets_accepted_requests_finish),
         cmocka_unit_test(test_keepalive_pings_and_declares_a_silent_peer_dead),
+        cmocka_unit_test(test_keepalive_timer_pings_in_order_then_ends),
         cmocka_unit_test(test_connect_to_nothing_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -68,6 +68,12 @@ int kc_sim_dir_create(const kc_sim_spec_t *s, uint64_t seed, kc_sim_dir_t **out)
     if (!d)
         return -ENOMEM;
     d->spec = *s;
+    /* Built already when s came from kc_sim_spec_parse(); a spec made by
+     * other means gets its tables here, before its first frame. */
+    if (s->jitter)
+        kc__sim_dist_warm(s->dist);
+    if (s->slot && s->slot_dist >= 0 && s->slot_jitter)
+        kc__sim_dist_warm(s->slot_dist);
     kc__sim_rng_seed(d->rng, seed);
     d->c_delay.rho = s->delay_corr;
     d->c_loss.rho = s->loss_corr;

@@ -105,6 +105,12 @@ double kc__sim_corr_next(kc_sim_corr_t *c, uint64_t s[4]);
 /* The standardised value (mean 0, standard deviation 1; uniform spans
  * [-1, 1) as netem's does) of distribution dist at quantile u in [0, 1). */
 double kc__sim_dist_value(int dist, double u);
+/* Build distribution dist's table now if it is not built (once per
+ * process; uniform needs none). kc_sim_spec_parse() calls it for every
+ * distribution a spec draws from, so no frame's decision builds one. */
+void kc__sim_dist_warm(int dist);
+/* Predicate: is distribution dist's table built (uniform: always)? */
+bool kc__sim_dist_built(int dist);
 /* The distribution's cumulative probability at standardised x (tests and
  * the lab's histogram compare samples with it). Paretonormal, which has no
  * closed form, is read from its table. */
