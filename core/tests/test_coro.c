@@ -314,33 +314,41 @@ static void test_coro_unpooled_and_custom_stacks_map_their_own(void **state)
 
 /* ------------------------------------------------------------ FP state */
 
+/* The floating-point control state (rounding mode, exception masks) is the
+ * thread's, shared by every coroutine it runs: a switch neither saves nor
+ * loads it (core/docs/COROUTINES.md, "The switch"). */
 struct fp_seen {
-    int round_inside;
+    int round_at_start;
+    int round_after_yield;
 };
 
 static int fp_body(void *arg)
 {
     struct fp_seen *f = arg;
+    f->round_at_start = fegetround();
     fesetround(FE_UPWARD);
     kc_coro_yield();
-    f->round_inside = fegetround();
+    f->round_after_yield = fegetround();
+    fesetround(FE_TOWARDZERO);
     return 0;
 }
 
-static void test_coro_keeps_floating_point_control_per_context(void **state)
+static void test_coro_shares_floating_point_control_with_its_thread(void **state)
 {
     (void)state;
-    struct fp_seen f = {0};
+    struct fp_seen f = {-1, -1};
     kc_coro_t *co;
-    assert_int_equal(fesetround(FE_TONEAREST), 0);
+    assert_int_equal(fesetround(FE_DOWNWARD), 0);
     assert_int_equal(kc_coro_create(&co, fp_body, &f, NULL), 0);
     assert_int_equal(kc_coro_resume(co), 0);
-    /* The coroutine set FE_UPWARD; our own mode must be untouched. */
-    assert_int_equal(fegetround(), FE_TONEAREST);
-    fesetround(FE_DOWNWARD);
+    /* A new coroutine starts in the thread's mode, and what it sets before
+     * yielding is the thread's mode after the yield. */
+    assert_int_equal(f.round_at_start, FE_DOWNWARD);
+    assert_int_equal(fegetround(), FE_UPWARD);
+    fesetround(FE_TONEAREST);
     assert_int_equal(kc_coro_resume(co), 1);
-    assert_int_equal(f.round_inside, FE_UPWARD);
-    assert_int_equal(fegetround(), FE_DOWNWARD);
+    assert_int_equal(f.round_after_yield, FE_TONEAREST);
+    assert_int_equal(fegetround(), FE_TOWARDZERO);
     fesetround(FE_TONEAREST);
     kc_coro_destroy(co);
 }
@@ -572,7 +580,7 @@ int main(void)
         cmocka_unit_test(test_coro_bad_input_is_rejected),
         cmocka_unit_test(test_coro_stack_pool_avoids_mmap_in_steady_state),
         cmocka_unit_test(test_coro_unpooled_and_custom_stacks_map_their_own),
-        cmocka_unit_test(test_coro_keeps_floating_point_control_per_context),
+        cmocka_unit_test(test_coro_shares_floating_point_control_with_its_thread),
         cmocka_unit_test(test_coro_resumes_on_other_threads),
         cmocka_unit_test(test_coro_stack_overflow_is_reported_then_aborts),
         cmocka_unit_test(test_coro_debug_canary_catches_clobbered_stack),

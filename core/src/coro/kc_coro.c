@@ -405,14 +405,19 @@ __attribute__((noinline)) int kc_coro_resume(kc_coro_t *co)
     return switch_to(t, from, co, HANDOFF_YIELDED, false);
 }
 
+/* A thread's root never has a caller, and every other running context has
+ * one (I4): one test of the caller refuses a yield from the root. The
+ * caller is left as it is, stale while the coroutine is suspended (only a
+ * running context's caller means anything; resume writes it again). */
 __attribute__((noinline)) int kc_coro_yield(void)
 {
     struct kc_coro_tls *t = tls_before_switch();
     struct kc_coro *self = t->current;
-    if (self == NULL || self == &t->root) /* NULL: thread never set up */
+    if (__builtin_expect(self == NULL, 0)) /* thread never set up */
         return -EPERM;
     struct kc_coro *to = self->caller;
-    self->caller = NULL;
+    if (__builtin_expect(to == NULL, 0)) /* the thread's root */
+        return -EPERM;
     set_state(self, KC_CORO_SUSPENDED);
     return switch_to(t, self, to, HANDOFF_YIELDED, false);
 }

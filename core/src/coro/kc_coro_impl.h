@@ -10,7 +10,9 @@
  *       the coroutine is a thread's root (stack_lo == NULL).
  *   I3  the RUNNING coroutines of a thread are its current one and the
  *       chain of resumers waiting in kc_coro_resume() below it.
- *   I4  a RUNNING coroutine has a caller to return to (its resumer).
+ *   I4  a RUNNING coroutine has a caller to return to (its resumer); a
+ *       thread's root never has one. A suspended coroutine's caller is
+ *       stale and read by nobody.
  *   I5  guard_lo + guard_len == stack_lo for every coroutine with a stack.
  */
 #ifndef KCORO_KC_CORO_IMPL_H
@@ -52,7 +54,7 @@ struct kc_stack {
 
 struct kc_coro {
     void *sp;               /* saved stack pointer while not running */
-    struct kc_coro *caller; /* where yield returns: the resumer */
+    struct kc_coro *caller; /* where yield returns: the resumer (I4) */
     _Atomic uint8_t state;  /* kc_coro_state_t; atomic: destroy checks it */
     int status;             /* fn's return value once FINISHED */
     kc_coro_fn_t fn;

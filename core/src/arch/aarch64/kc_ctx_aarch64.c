@@ -12,15 +12,12 @@ struct kc_ctx_frame {
     uint64_t x29;
     void (*x30)(void);
     uint64_t d8_d15[8];
-    uint64_t fpcr;
-    uint64_t pad;
 };
 
 _Static_assert(offsetof(struct kc_ctx_frame, x29) == 80, "ctx-layout x29");
 _Static_assert(offsetof(struct kc_ctx_frame, x30) == 88, "ctx-layout x30");
 _Static_assert(offsetof(struct kc_ctx_frame, d8_d15) == 96, "ctx-layout d8");
-_Static_assert(offsetof(struct kc_ctx_frame, fpcr) == 160, "ctx-layout fpcr");
-_Static_assert(sizeof(struct kc_ctx_frame) == 176, "ctx-layout size");
+_Static_assert(sizeof(struct kc_ctx_frame) == 160, "ctx-layout size");
 
 void kc__ctx_trampoline(void);
 
@@ -29,13 +26,10 @@ void *kc__ctx_make(void *hi, void *coro)
     uintptr_t top = (uintptr_t)hi & ~(uintptr_t)15;
     struct kc_ctx_frame *f = (struct kc_ctx_frame *)(top - sizeof(*f));
 
-    /* FPCR 0: round to nearest, no traps, IEEE behaviour (the AAPCS64
-     * default a new thread starts with). */
     *f = (struct kc_ctx_frame){
         .x19_x28 = {(uint64_t)(uintptr_t)coro},
         .x29 = 0,
         .x30 = kc__ctx_trampoline,
-        .fpcr = 0,
     };
     return f;
 }

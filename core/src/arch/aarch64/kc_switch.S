@@ -1,12 +1,13 @@
 /* kc_switch.S - AArch64 (AAPCS64) context switch.  KC-SYNC(ctx-layout)
  *
- * Frame saved on the suspended stack, lowest address first (176 bytes,
+ * Frame saved on the suspended stack, lowest address first (160 bytes,
  * 16-byte aligned; struct kc_ctx_frame in kc_ctx_aarch64.c):
  *     0  x19 x20     16  x21 x22     32  x23 x24     48  x25 x26
  *    64  x27 x28     80  x29 (fp) x30 (lr = resume address)
  *    96  d8 d9      112  d10 d11    128  d12 d13    144  d14 d15
- *   160  fpcr       168  pad
- * x18 is the platform register and is left alone.
+ * x18 is the platform register and is left alone. FPCR (rounding mode,
+ * trap enables) is the thread's and is not switched: coroutines share
+ * their thread's floating-point control (core/docs/COROUTINES.md).
  */
     .text
     .globl  kc__ctx_switch
@@ -16,8 +17,7 @@
 /* int kc__ctx_switch(void **save_sp [x0], void *next_sp [x1], int value [w2]) */
 kc__ctx_switch:
     .cfi_startproc
-    sub     sp, sp, #176
-    stp     x19, x20, [sp, #0]      /* callee-saved integer registers */
+    stp     x19, x20, [sp, #-160]!  /* make the frame; callee-saved integers */
     stp     x21, x22, [sp, #16]
     stp     x23, x24, [sp, #32]
     stp     x25, x26, [sp, #48]
@@ -27,14 +27,9 @@ kc__ctx_switch:
     stp     d10, d11, [sp, #112]
     stp     d12, d13, [sp, #128]
     stp     d14, d15, [sp, #144]
-    mrs     x9, fpcr                /* floating-point control */
-    str     x9, [sp, #160]
     mov     x9, sp
     str     x9, [x0]                /* publish the suspended stack pointer */
     mov     sp, x1                  /* adopt the next context's stack */
-    ldr     x9, [sp, #160]
-    msr     fpcr, x9
-    ldp     x19, x20, [sp, #0]
     ldp     x21, x22, [sp, #16]
     ldp     x23, x24, [sp, #32]
     ldp     x25, x26, [sp, #48]
@@ -44,7 +39,7 @@ kc__ctx_switch:
     ldp     d10, d11, [sp, #112]
     ldp     d12, d13, [sp, #128]
     ldp     d14, d15, [sp, #144]
-    add     sp, sp, #176
+    ldp     x19, x20, [sp], #160    /* the last pair, and drop the frame */
     mov     w0, w2                  /* what the next context's call returns */
     ret                             /* to x30 of the next context */
     .cfi_endproc

@@ -1,17 +1,20 @@
 /* kc_switch.S - x86-64 System V context switch.  KC-SYNC(ctx-layout)
  *
- * Frame saved on the suspended stack, lowest address first (64 bytes,
- * 16-byte aligned; struct kc_ctx_frame in kc_ctx_x86_64.c):
- *    0  mxcsr (4 bytes) | x87 control word (2 bytes) | pad (2 bytes)
- *    8  r15
- *   16  r14
- *   24  r13
- *   32  r12
- *   40  rbx
- *   48  rbp
- *   56  return address
+ * Frame saved on the suspended stack, lowest address first (56 bytes; the
+ * saved stack pointer is 8 mod 16, as at any call's entry; struct
+ * kc_ctx_frame in kc_ctx_x86_64.c):
+ *    0  r15
+ *    8  r14
+ *   16  r13
+ *   24  r12
+ *   32  rbx
+ *   40  rbp
+ *   48  return address (pushed by the call into kc__ctx_switch)
  * Caller-saved registers need no saving: kc__ctx_switch is an ordinary call,
  * so r8 is free to carry the resume address and eax the handed-over value.
+ * The floating-point control state (MXCSR, the x87 control word) is the
+ * thread's and is not switched: coroutines share their thread's rounding
+ * mode and exception masks (core/docs/COROUTINES.md, "The switch").
  */
     .text
     .globl  kc__ctx_switch
@@ -21,27 +24,21 @@
 /* int kc__ctx_switch(void **save_sp [rdi], void *next_sp [rsi], int value [edx]) */
 kc__ctx_switch:
     .cfi_startproc
-    leaq    -56(%rsp), %rsp     /* frame below the return address */
-    stmxcsr (%rsp)              /* SSE control and status */
-    fnstcw  4(%rsp)             /* x87 control word */
-    movq    %r15, 8(%rsp)       /* callee-saved registers */
-    movq    %r14, 16(%rsp)
-    movq    %r13, 24(%rsp)
-    movq    %r12, 32(%rsp)
-    movq    %rbx, 40(%rsp)
-    movq    %rbp, 48(%rsp)
+    pushq   %rbp                /* callee-saved registers, above the */
+    pushq   %rbx                /* return address the call pushed */
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
     movq    %rsp, (%rdi)        /* publish the suspended stack pointer */
     movq    %rsi, %rsp          /* adopt the next context's stack */
-    movq    56(%rsp), %r8       /* its resume address */
-    ldmxcsr (%rsp)              /* its SSE control state */
-    fldcw   4(%rsp)             /* its x87 control word */
-    movq    8(%rsp), %r15
-    movq    16(%rsp), %r14
-    movq    24(%rsp), %r13
-    movq    32(%rsp), %r12
-    movq    40(%rsp), %rbx
-    movq    48(%rsp), %rbp
-    leaq    64(%rsp), %rsp      /* drop the frame and the resume address */
+    popq    %r15                /* its callee-saved registers */
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    popq    %r8                 /* its resume address */
     movl    %edx, %eax          /* what the next context's call returns */
     /* Jump rather than ret: the return stack buffer predicts a return to our
      * own caller, which is wrong after a stack swap; the indirect jump is
