@@ -19,6 +19,8 @@
  *   mux.rtt_loaded_p50/p99   us     the same while 99 other channels stream
  *                                   1 KiB elements without end
  *   mux.rtt_loaded_ratio     x      loaded p99 / unloaded p99
+ *   mux.rtt_loaded_bulk      MB/s   what the 99 others delivered meanwhile
+ *                                   (the load the round trips ran beside)
  *                                   (the rtt connection's sockets have an
  *                                   SO_SNDBUF of KC_BENCH_MUX_RTT_SNDBUF,
  *                                   as the nghttp2 peer's)
@@ -225,6 +227,7 @@ struct cli {
     double jain;
     volatile int load; /* rtt: the 99 others stream while set */
     volatile int quit;
+    long bulk_sent; /* rtt: elements the 99 others sent (one worker) */
     long pings;
     double *rtt;
     double *hop[3]; /* client -> echo, echo's turn, echo -> client (us) */
@@ -338,8 +341,10 @@ static int bulk(void *arg)
             kc_sched_sleep(1 * MS, NULL);
             continue;
         }
-        if (kc_chan_send(a->c->data[a->idx], buf, 10 * MS, NULL) == -EPIPE)
+        int rc = kc_chan_send(a->c->data[a->idx], buf, 10 * MS, NULL);
+        if (rc == -EPIPE)
             break;
+        a->c->bulk_sent += rc == 0;
     }
     return 0;
 }
@@ -407,10 +412,11 @@ static void finish(struct cli *c, pid_t pid)
 {
     kc_mux_stats_t ms = {.size = sizeof ms};
     if (getenv("KC_BENCH_HOPS") != NULL && kc_mux_stats(c->c, &ms) == 0)
-        printf("  mux client: %llu DATA frames, %llu elements (%.1f a frame), %llu CHAN in\n",
+        printf("  mux client: %llu DATA frames, %llu elements (%.1f a frame), %llu CHAN in, "
+               "%llu waits for the link\n",
                (unsigned long long)ms.data_frames_out, (unsigned long long)ms.elems_out,
                ms.data_frames_out ? (double)ms.elems_out / (double)ms.data_frames_out : 0.0,
-               (unsigned long long)ms.ctl_frames_in);
+               (unsigned long long)ms.ctl_frames_in, (unsigned long long)ms.link_waits);
     kc_ipc_close(c->c);
     int st;
     if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -680,7 +686,7 @@ static void rtt_figures(kc_sched_t *s, const char *url, int ready, pid_t pid)
         kc_sched_spawn(s, &bt[i], bulk, &ba[i], NULL);
     }
     int reps = kc_bench_reps();
-    double u50[64], u99[64], l50[64], l99[64], spread;
+    double u50[64], u99[64], l50[64], l99[64], lmb[64], spread;
     for (int r = 0; r < reps && r < 64; r++) { /* unloaded and loaded alternate */
         c.load = 0;
         nap(20 * MS);
@@ -691,7 +697,10 @@ static void rtt_figures(kc_sched_t *s, const char *url, int ready, pid_t pid)
             print_hops(&c, "unloaded");
         c.load = 1;
         nap(50 * MS);
+        long b0 = c.bulk_sent;
+        uint64_t t0 = kc_bench_now_ns();
         run(&c, pinger);
+        lmb[r] = (double)(c.bulk_sent - b0) * ELEM1K * 1e3 / (double)(kc_bench_now_ns() - t0);
         l50[r] = kc_bench_percentile(c.rtt, (int)c.pings, 50);
         l99[r] = kc_bench_percentile(c.rtt, (int)c.pings, 99);
         if (hops)
@@ -703,11 +712,13 @@ static void rtt_figures(kc_sched_t *s, const char *url, int ready, pid_t pid)
     int m = reps < 64 ? reps : 64;
     double mu50 = kc_bench_median(u50, m, &spread), mu99 = kc_bench_median(u99, m, &spread);
     double ml50 = kc_bench_median(l50, m, &spread), ml99 = kc_bench_median(l99, m, &spread);
+    double mlmb = kc_bench_median(lmb, m, &spread);
     kc_bench_report("mux.rtt_unloaded_p50", mu50, "us");
     kc_bench_report("mux.rtt_unloaded_p99", mu99, "us");
     kc_bench_report("mux.rtt_loaded_p50", ml50, "us");
     kc_bench_report("mux.rtt_loaded_p99", ml99, "us");
     kc_bench_report("mux.rtt_loaded_ratio", ml99 / mu99, "x");
+    kc_bench_report("mux.rtt_loaded_bulk", mlmb, "MB/s");
     finish(&c, pid);
     free(c.rtt);
     for (int h = 0; h < 3; h++)

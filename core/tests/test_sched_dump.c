@@ -4,7 +4,8 @@
  * receive, select, sleep, join, fd, parker) plus one running, and the text
  * and JSON dumps must show each with the right object; an unregistered
  * scheduler lists only tasks that waited; waiting time grows from the
- * first look; KCORO_DUMP_SIGNAL=USR1 writes the dump from a helper thread
+ * first look; a scheduler's first dump names the channels of tasks that
+ * parked before it (nothing noted them); KCORO_DUMP_SIGNAL=USR1 writes the dump from a helper thread
  * (checked in a re-executed child, since the handler is installed once per
  * process).
  */
@@ -139,6 +140,110 @@ static char *dump_until(kc_sched_t *s, kc_sched_dump_format_t fmt, const char *c
         nanosleep(&ts, NULL);
     }
     return NULL;
+}
+
+static int until_stopped(void *arg);
+
+/* A task that sleeps first (the sleep's note is the task's last) and then
+ * waits on a channel. */
+struct late {
+    kc_chan_t *in, *out, *sel, *other;
+    int kind; /* 0 recv in, 1 send out, 2 select over sel and other */
+};
+
+static int sleep_then_wait(void *arg)
+{
+    struct late *l = arg;
+    if (kc_sched_sleep(1000000, NULL) != 0)
+        return -1;
+    int v = 7, x, y;
+    if (l->kind == 0)
+        return kc_chan_recv(l->in, &v, KC_NO_TIMEOUT, NULL) == -EPIPE ? 0 : -1;
+    if (l->kind == 1)
+        return kc_chan_send(l->out, &v, KC_NO_TIMEOUT, NULL) == -EPIPE ? 0 : -1;
+    kc_chan_clause_t cl[2] = {KC_CHAN_CLAUSE_RECV_INIT(l->sel, &x),
+                              KC_CHAN_CLAUSE_RECV_INIT(l->other, &y)};
+    int i = kc_chan_select(cl, 2, KC_CHAN_SELECT_BIASED, KC_NO_TIMEOUT, NULL);
+    return i >= 0 && cl[i].result == -EPIPE ? 0 : -1;
+}
+
+static uint64_t waiting(const kc_chan_t *ch, bool send)
+{
+    kc_chan_snapshot_t sn;
+    memset(&sn, 0, sizeof(sn));
+    sn.size = sizeof(sn);
+    assert_int_equal(kc_chan_snapshot(ch, &sn), 0);
+    return send ? sn.send_waiting : sn.recv_waiting;
+}
+
+/* Nothing notes a wait before a scheduler's first dump (D4 of
+ * kc_sched_dump.c): tasks that waited on channels before it are named from
+ * the channels' queues, not from the sleep they noted last; once dumped, a
+ * wait on an unlisted channel is noted. */
+static void test_first_dump_names_channels_of_tasks_parked_before_it(void **state)
+{
+    (void)state;
+    kc_registry_configure("none");
+    kc_sched_t *s = kc_test_sched(1); /* unregistered: nothing else notes */
+    struct late l[3];
+    kc_chan_t *in = chan("early-in", 0, true), *out = chan("early-out", 1, true);
+    kc_chan_t *sel = chan("early-sel", 0, true), *other = chan("other", 0, false);
+    kc_chan_t *late = chan("late", 0, false);
+    int one = 1;
+    assert_int_equal(kc_chan_send(out, &one, 0, NULL), 0);
+    kc_task_t *t[4];
+    const char *names[3] = {"early-recv", "early-send", "early-select"};
+    for (int i = 0; i < 3; i++) {
+        l[i] = (struct late){in, out, sel, other, i};
+        kc_spawn_attr_t at = KC_SPAWN_ATTR_INIT;
+        at.name = names[i];
+        assert_int_equal(kc_sched_spawn(s, &t[i], sleep_then_wait, &l[i], &at), 0);
+    }
+    kc_sched_metrics_t m = KC_SCHED_METRICS_INIT;
+    KC_TEST_WAIT_FOR(waiting(in, false) == 1 && waiting(out, true) == 1 &&
+                     waiting(sel, false) == 1 && waiting(other, false) == 1 &&
+                     kc_sched_metrics(s, &m, NULL, 0) == 1 && m.idle_workers == 1);
+    char *d = dump(s, KC_SCHED_DUMP_TEXT); /* the first: every task parked before it */
+    char want[3][160];
+    snprintf(want[0], sizeof(want[0]), "\"early-recv\" [waiting: chan recv \"early-in\" (#%llu)",
+             (unsigned long long)kc_chan_id(in));
+    snprintf(want[1], sizeof(want[1]), "\"early-send\" [waiting: chan send \"early-out\" (#%llu)",
+             (unsigned long long)kc_chan_id(out));
+    snprintf(want[2], sizeof(want[2]),
+             "\"early-select\" [waiting: select of 2 clauses: recv \"early-sel\" (#%llu), recv an "
+             "unregistered channel",
+             (unsigned long long)kc_chan_id(sel));
+    for (int i = 0; i < 3; i++)
+        if (strstr(d, want[i]) == NULL) {
+            printf("no '%s' in:\n%s\n", want[i], d);
+            fail();
+        }
+    assert_null(strstr(d, "sleep"));
+    assert_non_null(strstr(d, "3 live tasks, 3 listed"));
+    free(d);
+    /* dumped once: a wait begun now is noted, on an unlisted channel too */
+    kc_spawn_attr_t at = KC_SPAWN_ATTR_INIT;
+    at.name = "late-recv";
+    assert_int_equal(kc_sched_spawn(s, &t[3], until_stopped, late, &at), 0);
+    const char *needle = "\"late-recv\" [waiting: chan recv an unregistered channel";
+    d = dump_until(s, KC_SCHED_DUMP_TEXT, &needle, 1);
+    free(d);
+    kc_chan_close(in);
+    kc_chan_close(out);
+    kc_chan_close(sel);
+    kc_chan_close(other);
+    kc_chan_close(late);
+    for (int i = 0; i < 4; i++) {
+        int st = -1;
+        assert_int_equal(kc_sched_join(t[i], &st, KC_NO_TIMEOUT, NULL), 0);
+        assert_int_equal(st, 0);
+    }
+    assert_int_equal(kc_sched_destroy(s), 0);
+    kc_chan_destroy(in);
+    kc_chan_destroy(out);
+    kc_chan_destroy(sel);
+    kc_chan_destroy(other);
+    kc_chan_destroy(late);
 }
 
 static void test_dump_names_every_kind_of_wait(void **state)
@@ -312,11 +417,12 @@ static void test_dump_of_unregistered_sched_counts_tasks_that_never_waited(void 
 }
 
 /* The re-executed child of the signal test. */
-static int signal_child(void)
+static int signal_child(bool reg)
 {
     kc_sched_t *s = NULL;
     kc_sched_opts_t so = KC_SCHED_OPTS_INIT;
     so.nworkers = 1;
+    so.flags = reg ? KC_SCHED_REGISTER : 0; /* listed by the flag, or for the signal */
     so.name = "signalled";
     if (kc_sched_create(&s, &so) != 0)
         return 2;
@@ -358,9 +464,8 @@ static int signal_child(void)
     return 0;
 }
 
-static void test_dump_signal_writes_every_registered_sched(void **state)
+static void signal_dump(bool reg)
 {
-    (void)state;
     if (getenv("KCORO_UNDER_QEMU") != NULL) { /* the child re-executes itself */
         printf("[ SKIPPED  ] signal dump: qemu-user cannot re-execute the test\n");
         return;
@@ -374,7 +479,8 @@ static void test_dump_signal_writes_every_registered_sched(void **state)
     if (pid == 0) {
         setenv("KCORO_DUMP_SIGNAL", "USR1", 1);
         setenv("KCORO_DUMP_FILE", path, 1);
-        execl("/proc/self/exe", "test_sched_dump", "--signal-child", (char *)NULL);
+        execl("/proc/self/exe", "test_sched_dump",
+              reg ? "--signal-child-registered" : "--signal-child", (char *)NULL);
         _exit(127);
     }
     int st = 0;
@@ -392,14 +498,31 @@ static void test_dump_signal_writes_every_registered_sched(void **state)
     assert_non_null(strstr(buf, "[waiting: chan recv \"stuck\""));
 }
 
+static void test_dump_signal_writes_every_registered_sched(void **state)
+{
+    (void)state;
+    signal_dump(false);
+}
+
+/* A scheduler registered by its flag installs the handler too. */
+static void test_dump_signal_with_a_registered_sched(void **state)
+{
+    (void)state;
+    signal_dump(true);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--signal-child") == 0)
-        return signal_child();
+        return signal_child(false);
+    if (argc > 1 && strcmp(argv[1], "--signal-child-registered") == 0)
+        return signal_child(true);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_dump_names_channels_of_tasks_parked_before_it),
         cmocka_unit_test(test_dump_names_every_kind_of_wait),
         cmocka_unit_test(test_dump_of_unregistered_sched_counts_tasks_that_never_waited),
         cmocka_unit_test(test_dump_signal_writes_every_registered_sched),
+        cmocka_unit_test(test_dump_signal_with_a_registered_sched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

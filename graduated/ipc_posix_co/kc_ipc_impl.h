@@ -174,6 +174,8 @@ struct kc_ipc_conn {
     void *layer_arg;
     bool layer_pending; /* the layer may have frames: tx asks it next */
     bool layer_turn;    /* tx alternates RPC data and the layer's frames */
+    kc_cancel_t *drain; /* tx waits for the link to drain (the layer's -EAGAIN):
+                           a kick fires it */
     /* counters (under lock unless atomic) */
     uint64_t frames_in, frames_out, req_sent, req_received, replies_sent, replies_taken,
         late_replies, cancels_sent, cancels_in, refused, pings_sent, pongs_in;

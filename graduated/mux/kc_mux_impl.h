@@ -250,6 +250,14 @@ struct kc_mux {
     struct kc_mux_stream *act;     /* the active ring's head (DRR) */
     struct kc_mux_stream *act_new; /* streams just activated, served first */
     bool tx_idle;                  /* the last pull found nothing: kick on new work */
+    bool tx_drain;                 /* the last pull held bulk back (-EAGAIN): kick only
+                                      for a frame that must not wait */
+    /* the shallow link (kc_mux.c, "Shallow link") */
+    uint32_t link_cap;  /* the link's send buffer (0: it cannot tell its queue) */
+    uint32_t link_q;    /* its queue at the last look, bytes */
+    uint64_t link_w;    /* bytes handed to tx since that look */
+    uint64_t sparse_at; /* conn_tx when a sparse stream last sent */
+    bool sparse_seen;   /* ... ever */
     struct kc_mux_inflight inflight;
     /* connection credit (bytes) */
     uint64_t conn_window;
@@ -314,12 +322,19 @@ bool kc__mux_unref(struct kc_mux *m);
 /* Under lock: queue a control frame for stream s's peer. Returns 0 or -ENOMEM. */
 int kc__mux_ctl(struct kc_mux *m, struct kc_mux_stream *s, const kc_mux_ctl_t *msg, uint32_t id,
                 const char *name);
-/* Under lock: tx has new work. */
+/* Under lock: tx has new work that must not wait (control, credit, a
+ * sparse stream's element): wake it, even from a wait for the link to
+ * drain. */
 void kc__mux_kick(struct kc_mux *m);
+/* Under lock: tx has new bulk work: wake it only if it found nothing. */
+void kc__mux_kick_bulk(struct kc_mux *m);
 /* A stream whose last active spell (from activation to its queue's end)
  * sent at most this many bytes is sparse: it joins the ring of new streams
  * when it becomes active again; a bulky one joins the old ring's tail. */
 #define KC_MUX_SPARSE 4096u
+/* While a sparse stream sent within the last this many bytes of DATA,
+ * bulky streams keep the link shallow (kc_mux.c, "Shallow link"). */
+#define KC_MUX_CALM (1u << 20)
 /* Under lock: put s in the active ring if it has unsent bytes (M1). */
 void kc__mux_activate(struct kc_mux *m, struct kc_mux_stream *s);
 /* Under lock: take s out of its active ring (its deficit starts again at 0). */

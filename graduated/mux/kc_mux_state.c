@@ -208,7 +208,10 @@ void kc__mux_activate(struct kc_mux *m, struct kc_mux_stream *s)
     s->is_new = !s->bulky;
     ring_add(s->is_new ? &m->act_new : &m->act, s);
     s->active = true;
-    kc__mux_kick(m);
+    if (s->is_new)
+        kc__mux_kick(m);
+    else
+        kc__mux_kick_bulk(m);
 }
 
 static void free_mux(struct kc_mux *m)
@@ -279,9 +282,17 @@ bool kc__mux_stream_unref(struct kc_mux_stream *s)
 
 void kc__mux_kick(struct kc_mux *m)
 {
+    if ((m->tx_idle || m->tx_drain) && m->conn != NULL) {
+        m->tx_idle = m->tx_drain = false;
+        kc__ipc_layer_kick(m->conn); /* takes the connection's lock: mux -> conn order */
+    }
+}
+
+void kc__mux_kick_bulk(struct kc_mux *m)
+{
     if (m->tx_idle && m->conn != NULL) {
         m->tx_idle = false;
-        kc__ipc_layer_kick(m->conn); /* takes the connection's lock: mux -> conn order */
+        kc__ipc_layer_kick(m->conn);
     }
 }
 

@@ -19,6 +19,8 @@
  *   peer.nghttp2.mux.rtt_loaded_p50      us    the same while 99 other streams
  *   peer.nghttp2.mux.rtt_loaded_p99      us    send 1 KiB elements without end
  *   peer.nghttp2.mux.rtt_loaded_ratio    x     loaded p99 / unloaded p99
+ *   peer.nghttp2.mux.rtt_loaded_bulk     MB/s  what the 99 others delivered
+ *                                              meanwhile
  * The server serves three paths: /bulk (N elements, then end of stream),
  * /inf (elements until the connection ends) and /echo (each DATA chunk of
  * the request body comes back on the response).
@@ -426,7 +428,7 @@ static void bulk(long elems, double *mbps, double *fair)
 }
 
 /* Echo round trips on one stream beside `others` endless streams. */
-static void rtt(int others, long pings, double *p50, double *p99)
+static void rtt(int others, long pings, double *p50, double *p99, double *mbps)
 {
     pid_t pid;
     struct client *cl = client_new(&pid);
@@ -442,9 +444,12 @@ static void rtt(int others, long pings, double *p50, double *p99)
         for (int i = 0; i < others; i++)
             flowing += cl->bytes[i] > 0;
     }
+    long b0 = cl->total;
+    uint64_t t0 = kc_bench_now_ns();
     ping(cl);
     while (cl->nrtt < pings && !cl->c.eof)
         pump(&cl->c);
+    *mbps = (double)(cl->total - b0) * 1e3 / (double)(kc_bench_now_ns() - t0);
     if (cl->nrtt < pings)
         die("the server went away", 0);
     *p50 = kc_bench_percentile(cl->rtt, (int)pings, 50);
@@ -465,7 +470,7 @@ int main(void)
     kc_bench_place();
     int reps = kc_bench_reps();
     long elems = kc_bench_iters(1000), pings = kc_bench_iters(5000);
-    double a[101], b[101], c[101], d[101], e[101], f[101];
+    double a[101], b[101], c[101], d[101], e[101], f[101], g[101], x;
     for (int r = 0; r < reps; r++)
         bulk(elems, &a[r], &b[r]);
     report("peer.nghttp2.mux.streams100_1k", "MB/s", a, reps);
@@ -473,8 +478,8 @@ int main(void)
     /* Unloaded and loaded alternate, so both see the same machine. */
     sndbuf = KC_BENCH_MUX_RTT_SNDBUF;
     for (int r = 0; r < reps; r++) {
-        rtt(0, pings, &c[r], &d[r]);
-        rtt(STREAMS - 1, pings, &e[r], &f[r]);
+        rtt(0, pings, &c[r], &d[r], &x);
+        rtt(STREAMS - 1, pings, &e[r], &f[r], &g[r]);
     }
     report("peer.nghttp2.mux.rtt_unloaded_p50", "us", c, reps);
     double u99 = kc_bench_median(d, reps, NULL);
@@ -483,5 +488,6 @@ int main(void)
     double l99 = kc_bench_median(f, reps, NULL);
     report("peer.nghttp2.mux.rtt_loaded_p99", "us", f, reps);
     kc_bench_report("peer.nghttp2.mux.rtt_loaded_ratio", l99 / u99, "x");
+    report("peer.nghttp2.mux.rtt_loaded_bulk", "MB/s", g, reps);
     return 0;
 }

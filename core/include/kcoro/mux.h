@@ -169,6 +169,9 @@ typedef struct kc_mux_stats {
     uint64_t probes_out;        /* PROBEs sent to measure it */
     uint64_t desc_bytes_direct; /* descriptor payload bytes read straight into our arena */
     uint64_t desc_bytes_copied; /* ... copied into it from a transport's buffer */
+    uint64_t link_waits;        /* times bulk data waited for the link to drain, so that
+                                   a sparse stream's data went behind at most half of
+                                   the link's buffer (core/docs/IPC.md) */
 } kc_mux_stats_t;
 
 /* Read c's channel-layer counters into *out (set out->size first); all

@@ -37,9 +37,10 @@ static inline unsigned kc__debug(void)
 /* Print one debug line to stderr when "log" is on. */
 void kc__debug_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Schedulers alive with the deadlock check on (kc_deadlock.c). While it is
- * 0 nobody reads what tasks note about their waits, so the waits skip
- * writing it. */
+/* Who may read what tasks note about their waits: schedulers alive with
+ * the deadlock check on (kc_deadlock.c), the installed dump signal, running
+ * monitors and schedulers dumped at least once (D4 of kc_sched_dump.c).
+ * While it is 0 nobody reads the notes, so the waits skip writing them. */
 extern _Atomic int kc__deadlock_watched;
 
 /* Re-read KCORO_DEBUG (tests flip it between cases). */

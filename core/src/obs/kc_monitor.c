@@ -56,6 +56,7 @@ struct kc_monitor {
     _Atomic int clients;
     _Atomic int state;
     bool autostarted;
+    bool notes; /* holds the tasks' wait notes on (kc__sched_notes_hold) */
     struct kc__sched_hook hook;
     char addr[128];
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* UNIX only */
@@ -369,6 +370,8 @@ static int accept_loop(void *arg)
 
 static void release(kc_monitor_t *m)
 {
+    if (m->notes)
+        kc__sched_notes_hold(-1);
     if (m->lfd >= 0)
         close(m->lfd);
     if (m->path[0] != '\0')
@@ -503,6 +506,10 @@ int kc_monitor_start(kc_sched_t *s, const char *url, const kc_monitor_opts_t *op
     if ((rc = kc_scope_spawn(m->scope, accept_loop, m, &at)) < 0)
         goto out_hook;
     m->autostarted = (o.flags & KC_MONITOR_FREE_WITH_SCHED) != 0;
+    /* a dump may be asked from now on: tasks note their waits (D4 of
+     * kc_sched_dump.c) */
+    m->notes = true;
+    kc__sched_notes_hold(1);
     *out = m;
     return 0;
 

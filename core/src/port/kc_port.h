@@ -59,4 +59,11 @@ int kc__port_ncpus(void);
  * Returns 0 or a negative errno (-ENOTSUP where the platform has neither). */
 int kc__port_peer_cred(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid);
 
+/* The bytes the connected stream socket fd holds written and not yet read
+ * by its peer (SIOCOUTQ on Linux: the kernel's accounting, a little above
+ * the payload) in *queued and, when cap is not NULL, its send buffer's size
+ * (SO_SNDBUF as the kernel keeps it). Returns 0 or a negative errno
+ * (-ENOTSUP where the platform cannot tell). */
+int kc__port_sock_queued(int fd, uint32_t *queued, uint32_t *cap);
+
 #endif /* KCORO_KC_PORT_H */

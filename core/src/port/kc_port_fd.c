@@ -23,6 +23,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/sockios.h> /* SIOCOUTQ */
+#include <sys/ioctl.h>
+#endif
 
 #ifdef __linux__
 #include <sys/eventfd.h>
@@ -56,6 +60,29 @@ int kc__port_peer_cred(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid)
     (void)uid;
     (void)gid;
     (void)pid;
+    return -ENOTSUP;
+#endif
+}
+
+int kc__port_sock_queued(int fd, uint32_t *queued, uint32_t *cap)
+{
+#if defined(__linux__) && defined(SIOCOUTQ)
+    int q = 0, sz = 0;
+    socklen_t len = sizeof sz;
+    if (ioctl(fd, SIOCOUTQ, &q) != 0)
+        return -errno;
+    if (cap != NULL && getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, &len) != 0)
+        return -errno;
+    if (q < 0 || (cap != NULL && sz <= 0))
+        return -ENOTSUP;
+    *queued = (uint32_t)q;
+    if (cap != NULL)
+        *cap = (uint32_t)sz;
+    return 0;
+#else
+    (void)fd;
+    (void)queued;
+    (void)cap;
     return -ENOTSUP;
 #endif
 }

@@ -46,6 +46,16 @@ void kc__task_note_chan(struct kc_task *t, enum kc_wait_op op, const void *ch, c
     __atomic_store_n(&t->wait_op, (uint8_t)op, __ATOMIC_RELAXED);
 }
 
+void kc__task_note_seen(struct kc_task *t, enum kc_wait_op op, const void *ch, const char *name)
+{
+    /* a select is seen once per queued clause: its kind is enough (the
+     * clauses themselves are always noted, kc__task_note_arg) */
+    uint8_t was = __atomic_load_n(&t->wait_op, __ATOMIC_RELAXED);
+    if (was != (uint8_t)op ||
+        (op != KC_WAIT_SELECT && __atomic_load_n(&t->wait_obj, __ATOMIC_RELAXED) != ch))
+        kc__task_note_chan(t, op, ch, name);
+}
+
 void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
                         uint32_t n)
 {

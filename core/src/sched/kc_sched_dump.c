@@ -19,6 +19,20 @@
  *       kc_sched_stamp_waits saw the wait (as Go does), so parking costs no
  *       clock read; a monitor that stamps every second makes it exact to
  *       that second.
+ *   D4  a wait is noted by the task itself (kc__task_note_*) only while
+ *       something may ask: kc__deadlock_watched counts the deadlock
+ *       checks, the installed dump signal, the running monitors and every
+ *       scheduler dumped or stamped at least once (from its first dump
+ *       until it is freed). Registration alone notes nothing, so a
+ *       registered channel wait costs what an unregistered one does. What
+ *       the notes miss (a wait begun before the first dump, or begun just
+ *       as it switched them on) every dump reads from the listed channels
+ *       themselves: under each one's lock, a task whose token is queued
+ *       there waits on it (kc__chan_waiters, kc__task_note_seen), and its
+ *       note is made to say so. Sleeps, fd waits, joins, scopes, blocking
+ *       calls and a select's clauses are always noted; a wait begun before
+ *       the first dump on an unlisted channel, or in a bare kc_park, is
+ *       named only by the dumps after the task's next wait.
  *
  * The signal dump (KCORO_DUMP_SIGNAL=USR1): the handler only writes a byte
  * to a pipe (async-signal-safe); a helper thread reads it and dumps every
@@ -26,6 +40,7 @@
  */
 #include "sched/kc_sched_impl.h"
 
+#include "base/kc_debug.h"
 #include "kcoro/chan.h"
 #include "kcoro/io.h"
 #include "kcoro/registry.h"
@@ -52,9 +67,36 @@ struct chan_names {
     size_t n, cap;
 };
 
+_Atomic(kc__chan_waiters_fn) kc__chan_waiters;
+
+/* The signal handler's and the monitors' share of kc__deadlock_watched
+ * (D4). */
+void kc__sched_notes_hold(int delta)
+{
+    atomic_fetch_add_explicit(&kc__deadlock_watched, delta, memory_order_seq_cst);
+}
+
+/* s is dumped or stamped: note its waits from now on (D4). */
+static void arm(struct kc_sched *s)
+{
+    if (!atomic_load_explicit(&s->dump_armed, memory_order_relaxed) &&
+        !atomic_exchange_explicit(&s->dump_armed, true, memory_order_relaxed))
+        kc__sched_notes_hold(1);
+}
+
+void kc__sched_dump_disarm(struct kc_sched *s)
+{
+    if (atomic_exchange_explicit(&s->dump_armed, false, memory_order_relaxed))
+        kc__sched_notes_hold(-1);
+}
+
 static int add_chan(const kc_registry_entry_t *e, void *arg)
 {
     struct chan_names *cn = arg;
+    /* acquire: pairs with the channel layer's release when it installs it */
+    kc__chan_waiters_fn walk = atomic_load_explicit(&kc__chan_waiters, memory_order_acquire);
+    if (walk != NULL)
+        walk(e->object); /* D4 */
     if (cn->n == cn->cap) {
         size_t cap = cn->cap ? cn->cap * 2 : 64;
         struct chan_name *v = realloc(cn->v, cap * sizeof(*v));
@@ -67,6 +109,13 @@ static int add_chan(const kc_registry_entry_t *e, void *arg)
     c->ch = e->object;
     c->id = e->id;
     snprintf(c->name, sizeof(c->name), "%s", e->name);
+    return 0;
+}
+
+static int walk_chan(const kc_registry_entry_t *e, void *arg)
+{
+    kc__chan_waiters_fn walk = (kc__chan_waiters_fn)arg;
+    walk(e->object);
     return 0;
 }
 
@@ -374,6 +423,7 @@ int kc_sched_dump(kc_sched_t *s, FILE *f, kc_sched_dump_format_t format)
 {
     if (s == NULL || f == NULL || (format != KC_SCHED_DUMP_TEXT && format != KC_SCHED_DUMP_JSON))
         return -EINVAL;
+    arm(s); /* before the channels are read: a wait begun after is noted (D4) */
     struct chan_names cn = {0};
     int rc = kc_registry_foreach(KC_REGISTRY_MASK(KC_REGISTRY_CHAN), add_chan, &cn);
     struct dump d = {0};
@@ -398,6 +448,10 @@ int kc_sched_stamp_waits(kc_sched_t *s)
 {
     if (s == NULL)
         return -EINVAL;
+    arm(s);
+    kc__chan_waiters_fn walk = atomic_load_explicit(&kc__chan_waiters, memory_order_acquire);
+    if (walk != NULL) /* D4: waits not noted are stamped too */
+        kc_registry_foreach(KC_REGISTRY_MASK(KC_REGISTRY_CHAN), walk_chan, (void *)walk);
     int64_t now = kc__sched_now();
     int n = 0;
     kc__lock(&s->reg_lock);
@@ -527,8 +581,10 @@ static void install(void)
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(sig, &sa, NULL) == 0)
+    if (sigaction(sig, &sa, NULL) == 0) {
         sig_no = sig;
+        kc__sched_notes_hold(1); /* a dump may be asked at any time now (D4) */
+    }
 }
 
 int kc__sched_dump_signal(void)

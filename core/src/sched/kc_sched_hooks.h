@@ -33,4 +33,9 @@ int kc__sched_hook_add(kc_sched_t *s, struct kc__sched_hook *h);
 /* Unlink h (no-op when it is not linked). Never blocks. */
 void kc__sched_hook_remove(kc_sched_t *s, struct kc__sched_hook *h);
 
+/* A task dump may be asked from now on (delta 1: a monitor started) or no
+ * longer (-1: it stopped): tasks note what they wait on while any holder
+ * says so (D4 of kc_sched_dump.c). Never blocks. */
+void kc__sched_notes_hold(int delta);
+
 #endif /* KCORO_KC_SCHED_HOOKS_H */

@@ -285,6 +285,9 @@ struct kc_sched {
     char name[32];
     struct kc_registry_node *obs_reg; /* the registry entry, or NULL */
     bool list_all;                    /* tasks join reg_head at spawn */
+    /* dumped or stamped once: its waits are noted from then on, until it
+     * is freed (kc_sched_dump.c, D4) */
+    _Atomic bool dump_armed;
     kc_lock_t hook_lock;
     struct kc__sched_hook *hooks; /* guarded by hook_lock (kc_sched_hooks.h) */
 };
@@ -418,6 +421,9 @@ void kc__sched_created(struct kc_sched *s);
 /* The signal KCORO_DUMP_SIGNAL names, with its handler installed (once),
  * or 0 (kc_sched_dump.c). */
 int kc__sched_dump_signal(void);
+/* Take back what s's first dump or stamp switched on (D4 of
+ * kc_sched_dump.c); s is being freed. Never blocks. */
+void kc__sched_dump_disarm(struct kc_sched *s);
 
 /* ---- kc_sched.c */
 int kc__sched_wait_idle(struct kc_sched *s, int64_t timeout_ns, const kc_cancel_t *cancel,

@@ -8,7 +8,6 @@
 #include "sched/kc_sched_impl.h"
 
 #include "kcoro/registry.h"
-#include "base/kc_debug.h"
 #include "kcoro/monitor.h"
 
 #include <stdio.h>
@@ -24,22 +23,20 @@ int kc__sched_register(struct kc_sched *s, const kc_sched_opts_t *o)
     /* A dump signal or a monitor from the environment needs the scheduler
      * listed, and so does the flag or the process-wide switch. */
     const char *mon = getenv("KCORO_MONITOR");
-    if (!kc_registry_wants(KC_REGISTRY_SCHED, o->flags) && kc__sched_dump_signal() == 0 &&
+    int sig = kc__sched_dump_signal(); /* installs its handler: asked first, always */
+    if (!kc_registry_wants(KC_REGISTRY_SCHED, o->flags) && sig == 0 &&
         (mon == NULL || mon[0] == '\0'))
         return 0;
     s->list_all = true;
-    int rc = kc_registry_add(KC_REGISTRY_SCHED, s, s->id, s->name, NULL, &s->obs_reg);
-    /* tasks note what they wait on while a dump may ask (the deadlock
-     * report's switch, shared) */
-    if (rc == 0)
-        atomic_fetch_add_explicit(&kc__deadlock_watched, 1, memory_order_relaxed);
-    return rc;
+    /* Listing alone switches no wait notes on: they cost every wait, and a
+     * dump reads channel waits from the channels' queues (D4 of
+     * kc_sched_dump.c); the dump signal, a monitor and a first dump do. */
+    return kc_registry_add(KC_REGISTRY_SCHED, s, s->id, s->name, NULL, &s->obs_reg);
 }
 
 void kc__sched_unregister(struct kc_sched *s)
 {
-    if (s->obs_reg != NULL)
-        atomic_fetch_sub_explicit(&kc__deadlock_watched, 1, memory_order_relaxed);
+    kc__sched_dump_disarm(s);
     kc_registry_remove(s->obs_reg);
     s->obs_reg = NULL;
 }

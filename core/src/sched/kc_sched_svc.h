@@ -127,10 +127,26 @@ enum kc_wait_op {
 void kc__task_note_wait(struct kc_task *t, enum kc_wait_op op, const void *obj, const char *name,
                         uint32_t n);
 /* kc__task_note_wait of a channel send or receive (op KC_WAIT_SEND or
- * KC_WAIT_RECV), which has no argument: three stores, the whole cost a
- * registered scheduler adds to a wait on a channel (issue 17's overhead
- * gate). Never blocks. */
+ * KC_WAIT_RECV), which has no argument: four stores, made only while
+ * kc__deadlock_watched says a report or a dump may read them (issue 17's
+ * overhead gate: a registered scheduler alone does not switch them on).
+ * Never blocks. */
 void kc__task_note_chan(struct kc_task *t, enum kc_wait_op op, const void *ch, const char *name);
+/* What a task dump saw in a channel's queue: t's token waits there, so t
+ * waits on ch (op KC_WAIT_SEND, KC_WAIT_RECV, or KC_WAIT_SELECT for a
+ * select's clause). Notes it for t unless t's note already says so (a wait
+ * made while nothing noted: D4 of kc_sched_dump.c). Called with ch's lock
+ * held while the token is queued, so t cannot have moved on to another
+ * wait. Never blocks. */
+void kc__task_note_seen(struct kc_task *t, enum kc_wait_op op, const void *ch, const char *name);
+
+/* The channel layer's part of a task dump (kc_sched_dump.c, D4): for the
+ * listed channel ch, call kc__task_note_seen for every task whose token
+ * waits in its queues, under its lock. Installed by the channel layer
+ * when it lists its first channel (NULL before: no listed channel to walk).
+ * Called from inside kc_registry_foreach. Never blocks for long. */
+typedef void (*kc__chan_waiters_fn)(void *ch);
+extern _Atomic(kc__chan_waiters_fn) kc__chan_waiters;
 /* Add the details a task dump shows (kc_sched_dump.c: select clauses,
  * sleep deadline, fd and events, joined task id) to the wait just noted.
  * Never blocks. */

@@ -156,7 +156,17 @@ void kc__ipc_layer_kick(kc_ipc_conn_t *c)
         kc_unpark(c->tx_waiter);
         c->tx_waiter = NULL;
     }
+    if (c->drain != NULL) /* tx waits for the link to drain: the layer wants it now */
+        kc_cancel_trigger(c->drain);
     pthread_mutex_unlock(&c->lock);
+}
+
+int kc__ipc_link_queued(kc_ipc_conn_t *c, uint32_t *queued, uint32_t *cap)
+{
+    int fd = kc_transport_poll_handle(c->tp);
+    if (fd < 0 || strcmp(kc_transport_scheme(c->tp), "unix") != 0)
+        return -ENOTSUP;
+    return kc__port_sock_queued(fd, queued, cap) < 0 ? -ENOTSUP : 0;
 }
 
 kc_sched_t *kc__ipc_sched(const kc_ipc_conn_t *c)
@@ -380,6 +390,36 @@ int kc__ipc_send_direct(kc_ipc_conn_t *c, uint8_t type, uint32_t chan_id, uint32
     return rc;
 }
 
+/* The layer holds its frames back until the link drained (pull said
+ * -EAGAIN): wait until the link is writable again (a UNIX socket: at most
+ * a quarter of its buffer queued) or the layer kicks (a frame that must
+ * not wait), then ask it again. tx keeps the link meanwhile (tx_busy:
+ * RPC messages queue instead of writing, and nobody else waits for the
+ * socket's output). Holds the link on entry; gives it back. Returns 0 or
+ * -ECANCELED (the connection ends). */
+static int drain_wait(kc_ipc_conn_t *c)
+{
+    int fd = kc_transport_poll_handle(c->tp);
+    kc_cancel_t *tok = NULL;
+    int rc = fd >= 0 ? kc_cancel_create(&tok, c->life) : -ENOTSUP;
+    pthread_mutex_lock(&c->lock);
+    bool wait = rc == 0 && !c->layer_pending && c->state != IPC_DEAD; /* no kick since */
+    c->drain = wait ? tok : NULL;
+    pthread_mutex_unlock(&c->lock);
+    if (wait)
+        kc_io_wait(fd, KC_IO_OUT, KC_NO_TIMEOUT, tok); /* writable, kicked or the end */
+    else if (rc < 0)
+        kc_sched_yield(); /* no token (no memory): let the reader move meanwhile */
+    pthread_mutex_lock(&c->lock);
+    c->drain = NULL;
+    c->tx_busy = false;
+    c->layer_pending = true;
+    pthread_mutex_unlock(&c->lock);
+    if (tok != NULL)
+        kc_cancel_destroy(tok);
+    return kc_cancel_is_triggered(c->life) ? -ECANCELED : 0;
+}
+
 /* Send the channel layer's next frame, if it has one; ask it again next
  * round while it does (layer_pending). tx holds the link (tx_busy) on
  * entry; gives it back. Returns 0 or the link's error. */
@@ -388,6 +428,8 @@ static int layer_send(kc_ipc_conn_t *c)
     kc_frame_hdr_t h;
     struct iovec v[2] = {{NULL, 0}, {NULL, 0}};
     int n = c->layer->pull(c->layer_arg, &h, v);
+    if (n == -EAGAIN)
+        return drain_wait(c);
     if (n == 0) {
         pthread_mutex_lock(&c->lock);
         c->tx_busy = false;

@@ -34,7 +34,10 @@ typedef struct kc__ipc_layer_ops {
     /* tx: fill *h and v[0..n) with the next frame to send, its payload in
      * n = 1 or 2 pieces (a DATA frame's credit prefix, then its elements;
      * the bytes stay the layer's until sent), and return n; or return 0
-     * when there is none. Never blocks. */
+     * when there is none; or -EAGAIN when frames wait that should go only
+     * once the link drained (kc__ipc_link_queued): tx then waits, holding
+     * the link, until the link is writable again or the layer kicks, and
+     * asks again. Never blocks. */
     int (*pull)(void *arg, kc_frame_hdr_t *h /* OUT */, struct iovec v[2] /* OUT */);
     /* tx: the frame of the last pull went out (rc 0) or not (rc < 0, the
      * connection is ending). Never blocks. */
@@ -62,6 +65,15 @@ int kc__ipc_layer_attach(kc_ipc_conn_t *c, const kc__ipc_layer_ops_t *ops, void 
 
 /* The layer has frames to send: make sure tx asks. Never blocks. */
 void kc__ipc_layer_kick(kc_ipc_conn_t *c);
+
+/* The bytes c's link holds written and not yet read by the peer (the
+ * socket's send queue, SIOCOUTQ: the kernel's own accounting, a little
+ * above the payload) in *queued and, when cap is not NULL, the size that
+ * queue may reach (SO_SNDBUF as the kernel keeps it; a UNIX socket is
+ * writable again once at most a quarter of it is queued). Returns 0, or
+ * -ENOTSUP when the transport cannot tell (every one but unix:). One or
+ * two system calls. Never blocks. */
+int kc__ipc_link_queued(kc_ipc_conn_t *c, uint32_t *queued /* OUT */, uint32_t *cap /* OUT */);
 
 /* The scheduler that runs c's coroutines, and its negotiated max frame. */
 kc_sched_t *kc__ipc_sched(const kc_ipc_conn_t *c);

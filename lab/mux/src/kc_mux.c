@@ -106,6 +106,57 @@ static bool next_credit(struct kc_mux *m, kc_mux_ctl_t *msg /* OUT */, uint32_t 
     return false;
 }
 
+/* Shallow link. A frame written into a link waits behind every byte the
+ * link already holds: a UNIX socket holds up to its send buffer, and a
+ * writer that fills it is woken again only once it drained to a quarter,
+ * so a sparse stream's element (a ping, a request) or a credit would wait
+ * behind all of that, and behind the rest of a large frame being written.
+ * While a sparse stream sent within the last KC_MUX_CALM bytes of DATA,
+ * and the link can tell its queue (kc__ipc_link_queued):
+ *   L1 a bulky stream's DATA frame is pulled only while the link holds at
+ *      most a quarter of its buffer, and every DATA frame carries at most a
+ *      quarter of it, so the link never holds much more than half its
+ *      buffer and no frame is left half written (it fits the room there
+ *      is; a new stream's first frame too);
+ *   L2 otherwise pull says -EAGAIN: tx waits for the link to be writable
+ *      again (the kernel's quarter) or for a kick;
+ *   L3 control frames, credits and sparse streams' DATA frames (a new
+ *      stream's first KC_MUX_SPARSE bytes; past them it moves to the ring
+ *      of old streams) are pulled whatever the link holds, and kick tx out
+ *      of that wait, so each goes behind at most about half the link's
+ *      buffer, with nothing half written.
+ * Without sparse traffic the link fills as before (bulk throughput).
+ * The queue is looked at (one system call) only when the bytes handed to
+ * tx since the last look could have taken it past the quarter. Under lock.
+ * Returns the most the next DATA frame may carry (0: hold a bulky one back). */
+static bool shallow(const struct kc_mux *m)
+{
+    return m->link_cap != 0 && m->sparse_seen && m->conn_tx - m->sparse_at < KC_MUX_CALM;
+}
+
+static uint32_t link_allows(struct kc_mux *m, uint32_t lim, bool bulky)
+{
+    if (!shallow(m))
+        return lim;
+    uint32_t quarter = m->link_cap / 4 > KC_MUX_CTL_SIZE ? m->link_cap / 4 : KC_MUX_CTL_SIZE + 1;
+    if (bulky && m->link_q + m->link_w > quarter) {
+        uint32_t q;
+        if (kc__ipc_link_queued(m->conn, &q, NULL) < 0)
+            return lim;
+        m->link_q = q;
+        m->link_w = 0;
+        if (q > quarter)
+            return 0; /* L2 */
+    }
+    return lim < quarter ? lim : quarter; /* L1 */
+}
+
+/* Under lock: a frame of len payload bytes goes to tx. */
+static void handed(struct kc_mux *m, uint32_t len)
+{
+    m->link_w += KC_FRAME_HDR_SIZE + (uint64_t)len;
+}
+
 static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
 {
     struct kc_mux *m = arg;
@@ -126,6 +177,7 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
         v[0].iov_base = it->data;
         v[0].iov_len = it->len;
         m->st.ctl_frames_out++;
+        handed(m, h->len);
         pthread_mutex_unlock(&m->lock);
         return 1;
     }
@@ -137,6 +189,19 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
     bool credit = next_credit(m, &msg, &credit_id);
     struct kc_mux_stream *s = m->act_new ? m->act_new : m->act;
     uint32_t lim = credit ? m->max_frame - KC_MUX_CTL_SIZE : m->max_frame;
+    bool held = false;
+    /* sparse: a new stream within its first KC_MUX_SPARSE bytes */
+    bool sparse = s != NULL && s->is_new && s->spell < KC_MUX_SPARSE;
+    if (s != NULL) { /* L1; L2 for a bulky stream */
+        uint32_t cap = link_allows(m, lim, !sparse);
+        held = cap == 0;
+        if (held)
+            s = NULL;
+        else if (cap >= s->elem || s->desc || s->elem > m->max_frame)
+            lim = cap;
+        else if (s->elem < lim) /* whole elements: at least one a frame */
+            lim = s->elem;
+    }
     /* a BODY frame is the payload alone (D1): a credit due goes on its own */
     uint32_t n = s && !(credit && s->desc && s->out_frag > 0) ? frame_bytes(m, s, lim) : 0;
     if (credit) {
@@ -151,15 +216,26 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
         v[0].iov_len = KC_MUX_CTL_SIZE;
         m->st.ctl_frames_out++;
         m->st.credit_frames_out++;
+        handed(m, h->len);
         pthread_mutex_unlock(&m->lock);
         return 1;
     }
     /* 3. one DATA frame, deficit round robin (new streams first) */
+    if (n == 0 && held) { /* L2: tx waits for the link, a kick brings it back (L3) */
+        m->tx_drain = true;
+        m->st.link_waits++;
+        pthread_mutex_unlock(&m->lock);
+        return -EAGAIN;
+    }
     if (n == 0) {
         /* nothing, or no connection credit: the next grant or send kicks */
         m->tx_idle = true;
         pthread_mutex_unlock(&m->lock);
         return 0;
+    }
+    if (sparse) { /* sparse traffic: the link stays shallow for a while (L1) */
+        m->sparse_at = m->conn_tx;
+        m->sparse_seen = true;
     }
     if (s->deficit < n)
         s->deficit += m->max_frame; /* quantum = max frame >= n: one add */
@@ -229,12 +305,16 @@ static int pull(void *arg, kc_frame_hdr_t *h, struct iovec v[2])
     s->spell += n;
     s->out_wire += f->elems;
     m->conn_tx += n;
+    handed(m, h->len);
     m->st.data_frames_out++;
     m->st.elems_out += f->elems;
     uint32_t next = frame_bytes(m, s, m->max_frame);
     if (next == 0 && s->out_unsent == 0) {
         kc__mux_deactivate(m, s);
-    } else if (next == 0 || s->deficit < next) { /* its turn is over */
+    } else if (next == 0 || s->deficit < next ||
+               (s->is_new && s->spell >= KC_MUX_SPARSE && shallow(m))) {
+        /* its turn is over (L3: a new stream past its sparse bytes leaves
+         * the ring of new streams at once, so it never delays a sparse one) */
         kc__mux_turn_over(m, s);
     }
     /* Credits for senders: room in the window opened when the element
@@ -329,7 +409,7 @@ static void on_credit(struct kc_mux *m, uint32_t chan_id, uint64_t limit)
     if (chan_id == 0) {
         if (limit > m->conn_peer_limit) {
             m->conn_peer_limit = limit;
-            kc__mux_kick(m);
+            kc__mux_kick_bulk(m); /* a sparse stream waiting for it found tx idle */
         }
         return;
     }
@@ -668,7 +748,9 @@ int kc__mux_get(kc_ipc_conn_t *c, uint64_t conn_window, uint64_t conn_limit, str
         return rc;
     }
     pthread_mutex_lock(&m->lock);
-    kc__mux_kick(m); /* the first announcement of our window */
+    if (kc__ipc_link_queued(c, &m->link_q, &m->link_cap) < 0)
+        m->link_cap = 0; /* the link cannot tell: no shallow rule (L1) */
+    kc__mux_kick(m);     /* the first announcement of our window */
     pthread_mutex_unlock(&m->lock);
     *out = m;
     return 0;

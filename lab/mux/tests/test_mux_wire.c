@@ -31,6 +31,7 @@ struct raw {
     kc_sched_t *s;
     kc_ipc_conn_t *c;
     char url[64];
+    uint32_t sndbuf;
     int rc;
 };
 
@@ -38,16 +39,23 @@ static int raw_connect(void *arg)
 {
     struct raw *r = arg;
     kc_ipc_opts_t o = KC_IPC_OPTS_INIT;
+    kc_transport_opts_t to = KC_TRANSPORT_OPTS_INIT;
+    to.sndbuf = r->sndbuf;
     o.sched = r->s;
+    o.transport = &to;
     r->rc = kc_ipc_connect(&r->c, r->url, &o, 5000 * MS, NULL);
     return 0;
 }
 
-static int raw_up(struct raw *r)
+/* kcoro's end of the link has a send buffer of sndbuf bytes (0: a mem:
+ * link; else unix: with SO_SNDBUF sndbuf). */
+static int raw_up_sock(struct raw *r, uint32_t sndbuf)
 {
     static int n;
     memset(r, 0, sizeof *r);
-    snprintf(r->url, sizeof r->url, "mem:muxraw-%d-%d", (int)getpid(), n++);
+    r->sndbuf = sndbuf;
+    snprintf(r->url, sizeof r->url, "%s:%smuxraw-%d-%d", sndbuf ? "unix" : "mem", sndbuf ? "@" : "",
+             (int)getpid(), n++);
     kc_sched_opts_t so = KC_SCHED_OPTS_INIT;
     so.nworkers = 1;
     kc_sched_create(&r->s, &so);
@@ -56,6 +64,8 @@ static int raw_up(struct raw *r)
     kc_task_t *t;
     kc_sched_spawn(r->s, &t, raw_connect, r, NULL);
     int rc = kc_transport_accept(r->l, &r->t, NULL, 5000 * MS, NULL);
+    if (rc < 0)
+        kc_transport_close(r->l); /* the connect gives up */
     kc_frame_hdr_t h;
     void *p = NULL;
     if (rc == 0)
@@ -72,6 +82,11 @@ static int raw_up(struct raw *r)
         rc = kc_transport_send_frame(r->t, &h, &v, 1, 5000 * MS, NULL);
     kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
     return rc < 0 ? rc : r->rc;
+}
+
+static int raw_up(struct raw *r)
+{
+    return raw_up_sock(r, 0);
 }
 
 static void raw_down(struct raw *r)
@@ -635,6 +650,119 @@ static void test_equal_demand_gets_equal_shares_of_the_link(void **state)
     raw_down(&r);
 }
 
+/* Shallow link (kc_mux.c, L1-L3): with a sparse stream about, a bulky
+ * stream writes into the socket only while it holds at most a quarter of
+ * its buffer, in frames of at most a quarter, so with the peer reading
+ * nothing the socket stops at about half its buffer, and an element of the
+ * sparse stream queued then goes out behind at most that: counted here in
+ * the bytes read before it, not timed. Linux doubles SO_SNDBUF, so a
+ * socket asked for 16 KiB holds 32 KiB: half of it is 16 KiB. Without the
+ * rule the socket fills (32 KiB or more) and the sparse element waits
+ * behind all of it and the rest of a 64 KiB frame. */
+static void test_shallow_link_bounds_what_a_sparse_frame_waits_behind(void **state)
+{
+    (void)state;
+    enum {
+        SNDBUF = 16384,
+        BULK = 1024 /* elements of 1 KiB: 1 MiB, 32 times the socket */
+    };
+    struct raw r;
+    assert_int_equal(raw_up_sock(&r, SNDBUF), 0);
+    uint32_t idb, idp;
+    kc_chan_t *b = raw_import(&r, "b", 4096, 1024, &idb);
+    kc_chan_t *q = raw_import(&r, "p", 16, 64, &idp);
+    assert_int_equal(raw_ctl(&r, 0, 0, OP_CREDIT, 0, 0, 1ull << 30), 0);
+    assert_int_equal(raw_ctl(&r, idb | EXP, 0, OP_CREDIT, 0, 0, 4096), 0);
+    assert_int_equal(raw_ctl(&r, idp | EXP, 0, OP_CREDIT, 0, 0, 16), 0);
+    mux_usleep(20000);
+    /* p is sparse traffic: from now on the link stays shallow */
+    pour_now(&r, q, 1, 64);
+    kc_frame_hdr_t h;
+    uint8_t *p;
+    assert_int_equal(raw_next(&r, &h, &p), 0);
+    assert_int_equal(h.chan_id, idp);
+    free(p);
+    /* b pours 1 MiB; nobody reads: tx stops once the socket holds half */
+    struct pour w = {b, BULK, 1024, 0};
+    kc_task_t *t;
+    assert_int_equal(kc_sched_spawn(r.s, &t, do_pour, &w, NULL), 0);
+    kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
+    assert_int_equal(w.ok, BULK); /* all accepted: 4096 elements of credit */
+    kc_mux_stats_t st = mux_stats(r.c);
+    for (int i = 0; i < 5000 && st.link_waits == 0; i++) {
+        mux_usleep(1000);
+        st = mux_stats(r.c);
+    }
+    assert_true(st.link_waits > 0); /* tx waits for the link to drain */
+    uint64_t frames = st.data_frames_out;
+    mux_usleep(20000);
+    assert_int_equal(mux_stats(r.c).data_frames_out, frames); /* and sends no more */
+    /* p's element goes now, whatever the link holds (L3) */
+    pour_now(&r, q, 1, 64);
+    long ahead = 0, bulk = 0;
+    for (;;) {
+        assert_int_equal(raw_next(&r, &h, &p), 0);
+        assert_int_equal(h.type, KC_FRAME_DATA);
+        free(p);
+        if (h.chan_id == idp)
+            break;
+        assert_int_equal(h.chan_id, idb);
+        assert_int_equal(h.id, bulk);     /* b's elements in order */
+        assert_true(h.len <= SNDBUF / 2); /* a quarter of the buffer (L1) */
+        bulk += h.len / 1024;
+        ahead += KC_FRAME_HDR_SIZE + h.len;
+    }
+    print_message("the sparse element went behind %ld bytes of bulk (%ld elements)\n", ahead, bulk);
+    assert_true(ahead > 0);
+    assert_true(ahead <= SNDBUF);
+    assert_int_equal(h.id, 1); /* p's second element */
+    /* reading drains the link: the rest of b follows, in order */
+    while (bulk < BULK) {
+        assert_int_equal(raw_next(&r, &h, &p), 0);
+        free(p);
+        assert_int_equal(h.chan_id, idb);
+        assert_int_equal(h.id, bulk);
+        bulk += h.len / 1024;
+    }
+    assert_int_equal(bulk, BULK);
+    kc_chan_destroy(b);
+    kc_chan_destroy(q);
+    raw_down(&r);
+}
+
+/* A link that cannot tell its queue (mem:) keeps the old behaviour: the
+ * same pour goes out in whole 64 KiB frames and never waits. */
+static void test_link_without_a_queue_is_not_held(void **state)
+{
+    (void)state;
+    struct raw r;
+    assert_int_equal(raw_up(&r), 0);
+    uint32_t idb, idp;
+    kc_chan_t *b = raw_import(&r, "b", 4096, 1024, &idb);
+    kc_chan_t *q = raw_import(&r, "p", 16, 64, &idp);
+    assert_int_equal(raw_ctl(&r, 0, 0, OP_CREDIT, 0, 0, 1ull << 30), 0);
+    assert_int_equal(raw_ctl(&r, idb | EXP, 0, OP_CREDIT, 0, 0, 4096), 0);
+    assert_int_equal(raw_ctl(&r, idp | EXP, 0, OP_CREDIT, 0, 0, 16), 0);
+    mux_usleep(20000);
+    pour_now(&r, q, 1, 64);
+    kc_frame_hdr_t h;
+    uint8_t *p;
+    assert_int_equal(raw_next(&r, &h, &p), 0);
+    assert_int_equal(h.chan_id, idp);
+    free(p);
+    pour_now(&r, b, 256, 1024);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(raw_next(&r, &h, &p), 0);
+        free(p);
+        assert_int_equal(h.chan_id, idb);
+        assert_int_equal(h.len, 65536);
+    }
+    assert_int_equal(mux_stats(r.c).link_waits, 0);
+    kc_chan_destroy(b);
+    kc_chan_destroy(q);
+    raw_down(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -645,6 +773,8 @@ int main(void)
         cmocka_unit_test(test_credit_rides_on_data_frames),
         cmocka_unit_test(test_bad_credit_prefix_ends_the_connection),
         cmocka_unit_test(test_probe_is_answered),
+        cmocka_unit_test(test_shallow_link_bounds_what_a_sparse_frame_waits_behind),
+        cmocka_unit_test(test_link_without_a_queue_is_not_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
