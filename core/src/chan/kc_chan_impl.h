@@ -445,8 +445,9 @@ void kc__chan_select_order(uint8_t *order /* OUT */, size_t n, uint32_t flags);
  * first (NULL: all off). Never blocks. */
 void kc__chan_note_select(const kc_parker_t *p, const kc_chan_t *first, size_t n);
 
-/* Is any scheduler's deadlock check on (so waits must note what they wait
- * on)? One relaxed load (kc__deadlock_watched: base/kc_debug.h). */
+/* May anyone read what waits note (a deadlock check, the dump signal, a
+ * monitor, a scheduler dumped once: D4 of kc_sched_dump.c)? One relaxed
+ * load (kc__deadlock_watched: base/kc_debug.h). */
 static inline bool kc__chan_noting(void)
 {
     return atomic_load_explicit(&kc__deadlock_watched, memory_order_relaxed) != 0;
