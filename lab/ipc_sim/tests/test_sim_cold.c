@@ -12,6 +12,8 @@
  *   and the connector's first frame arrive within one 200 ms window, as
  *   kc_ipc_accept's timeout covers a connection's HELLO; then 8 more
  *   seeds, warm. (Runs first: the parent must not have built a table.)
+ *   Before the fix the cold window held 88-196 ms of table building; the
+ *   deterministic check is the next one.
  * - Parsing builds exactly the tables the words draw from: none for a
  *   delay without jitter or for loss alone; normal (the default), pareto,
  *   paretonormal as named; a slot distribution's too.
@@ -131,10 +133,17 @@ static void test_sim_cold_accept_within_its_window(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* A receive whose window has run out still takes a frame that is
+         * already due (a try-once), so the window is checked here too.
+         * Under qemu-user the first run of any code is translated first
+         * (358 ms for the cold session alone): only success is asked. */
+        bool qemu = getenv("KCORO_UNDER_QEMU") != NULL;
         int bad = 0;
         for (uint64_t seed = 1; seed <= 9; seed++) {
             int64_t took = 0;
             int rc = cold_session(seed, &took);
+            if (rc == 0 && !qemu && took > 200 * MS)
+                rc = -ETIME;
             printf("%s seed %llu: accept and first frame in %.1f ms%s%s\n",
                    seed == 1 ? "cold" : "warm", (unsigned long long)seed, took / 1e6,
                    rc ? ": " : "", rc ? kc_strerror(rc) : "");
