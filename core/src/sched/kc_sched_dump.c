@@ -77,7 +77,7 @@ void kc__sched_notes_hold(int delta)
 }
 
 /* s is dumped or stamped: note its waits from now on (D4). */
-static void arm(struct kc_sched *s)
+static void dump_arm(struct kc_sched *s)
 {
     if (!atomic_load_explicit(&s->dump_armed, memory_order_relaxed) &&
         !atomic_exchange_explicit(&s->dump_armed, true, memory_order_relaxed))
@@ -423,7 +423,7 @@ int kc_sched_dump(kc_sched_t *s, FILE *f, kc_sched_dump_format_t format)
 {
     if (s == NULL || f == NULL || (format != KC_SCHED_DUMP_TEXT && format != KC_SCHED_DUMP_JSON))
         return -EINVAL;
-    arm(s); /* before the channels are read: a wait begun after is noted (D4) */
+    dump_arm(s); /* before the channels are read: a wait begun after is noted (D4) */
     struct chan_names cn = {0};
     int rc = kc_registry_foreach(KC_REGISTRY_MASK(KC_REGISTRY_CHAN), add_chan, &cn);
     struct dump d = {0};
@@ -448,7 +448,7 @@ int kc_sched_stamp_waits(kc_sched_t *s)
 {
     if (s == NULL)
         return -EINVAL;
-    arm(s);
+    dump_arm(s);
     kc__chan_waiters_fn walk = atomic_load_explicit(&kc__chan_waiters, memory_order_acquire);
     if (walk != NULL) /* D4: waits not noted are stamped too */
         kc_registry_foreach(KC_REGISTRY_MASK(KC_REGISTRY_CHAN), walk_chan, (void *)walk);
