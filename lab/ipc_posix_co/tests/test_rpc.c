@@ -517,6 +517,25 @@ static int silent_connect(void *arg)
     return 0;
 }
 
+/* Listen on url, let sp's connection connect from its scheduler, and
+ * answer its HELLO from the raw end *raw, which then says nothing. */
+static void silent_up(struct silent *sp, const char *url, kc_transport_t **l, kc_transport_t **raw)
+{
+    assert_int_equal(kc_transport_listen(url, NULL, l), 0);
+    kc_task_t *t;
+    kc_sched_spawn(sp->s, &t, silent_connect, sp, NULL);
+    assert_int_equal(kc_transport_accept(*l, raw, NULL, 5000 * MS, NULL), 0);
+    kc_hello_t h;
+    kc_hello_init(&h);
+    uint8_t hb[64];
+    int n = kc_hello_encode(&h, hb, sizeof hb);
+    kc_frame_hdr_t fh = {KC_WIRE_VERSION, KC_FRAME_HELLO, 0, 0, 0, (uint32_t)n};
+    struct iovec v = {hb, (size_t)n};
+    assert_int_equal(kc_transport_send_frame(*raw, &fh, &v, 1, 5000 * MS, NULL), 0);
+    kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
+    assert_int_equal(sp->rc, 0);
+}
+
 /* Keep-alive: a live peer answers PINGs; one that falls silent is dead
  * after dead_after, and its outstanding futures resolve -ECONNRESET. */
 static void test_keepalive_pings_and_declares_a_silent_peer_dead(void **state)
@@ -554,19 +573,7 @@ static void test_keepalive_pings_and_declares_a_silent_peer_dead(void **state)
     sp.o.router = NULL;
     sp.o.dead_after_ns = 500 * MS; /* 50 ping intervals: a ping goes out even at load */
     kc_transport_t *l, *raw;
-    assert_int_equal(kc_transport_listen(url, NULL, &l), 0);
-    kc_task_t *t;
-    kc_sched_spawn(sp.s, &t, silent_connect, &sp, NULL);
-    assert_int_equal(kc_transport_accept(l, &raw, NULL, 5000 * MS, NULL), 0);
-    kc_hello_t h;
-    kc_hello_init(&h);
-    uint8_t hb[64];
-    int n = kc_hello_encode(&h, hb, sizeof hb);
-    kc_frame_hdr_t fh = {KC_WIRE_VERSION, KC_FRAME_HELLO, 0, 0, 0, (uint32_t)n};
-    struct iovec v = {hb, (size_t)n};
-    assert_int_equal(kc_transport_send_frame(raw, &fh, &v, 1, 5000 * MS, NULL), 0);
-    kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
-    assert_int_equal(sp.rc, 0);
+    silent_up(&sp, url, &l, &raw);
     kc_rpc_future_t *f;
     int64_t t0 = ipc_now();
     assert_int_equal(kc_rpc_send_async(sp.c, CMD_ECHO, 0, NULL, 0, NULL, &f), 0);
@@ -601,20 +608,9 @@ static void test_keepalive_timer_pings_in_order_then_ends(void **state)
     sp.o.ping_interval_ns = 40 * MS;
     sp.o.dead_after_ns = 160 * MS;
     kc_transport_t *l, *raw;
-    assert_int_equal(kc_transport_listen(url, NULL, &l), 0);
-    kc_task_t *t;
     int64_t t0 = ipc_now();
-    kc_sched_spawn(sp.s, &t, silent_connect, &sp, NULL);
-    assert_int_equal(kc_transport_accept(l, &raw, NULL, 5000 * MS, NULL), 0);
-    kc_hello_t h;
-    kc_hello_init(&h);
-    uint8_t hb[64];
-    int n = kc_hello_encode(&h, hb, sizeof hb);
-    kc_frame_hdr_t fh = {KC_WIRE_VERSION, KC_FRAME_HELLO, 0, 0, 0, (uint32_t)n};
-    struct iovec v = {hb, (size_t)n};
-    assert_int_equal(kc_transport_send_frame(raw, &fh, &v, 1, 5000 * MS, NULL), 0);
-    kc_sched_join(t, NULL, KC_NO_TIMEOUT, NULL);
-    assert_int_equal(sp.rc, 0);
+    silent_up(&sp, url, &l, &raw);
+    kc_frame_hdr_t fh;
     assert_int_equal(kc_ipc_wait_dead(sp.c, 10000 * MS, NULL), -ECONNRESET);
     assert_true(ipc_now() - t0 >= 160 * MS);
     uint64_t sent = env_stats(sp.c).pings_sent;

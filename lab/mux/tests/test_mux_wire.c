@@ -650,6 +650,27 @@ static void test_equal_demand_gets_equal_shares_of_the_link(void **state)
     raw_down(&r);
 }
 
+/* Two imported channels on r: b (bulk, 4096 elements of 1 KiB of credit)
+ * and q (sparse, 16 of 64 bytes), with connection credit to spare; q's
+ * first element is sent and read back, so from now on the mux has seen
+ * sparse traffic. */
+static void bulk_and_sparse(struct raw *r, kc_chan_t **b, uint32_t *idb, kc_chan_t **q,
+                            uint32_t *idp)
+{
+    *b = raw_import(r, "b", 4096, 1024, idb);
+    *q = raw_import(r, "p", 16, 64, idp);
+    assert_int_equal(raw_ctl(r, 0, 0, OP_CREDIT, 0, 0, 1ull << 30), 0);
+    assert_int_equal(raw_ctl(r, *idb | EXP, 0, OP_CREDIT, 0, 0, 4096), 0);
+    assert_int_equal(raw_ctl(r, *idp | EXP, 0, OP_CREDIT, 0, 0, 16), 0);
+    mux_usleep(20000);
+    pour_now(r, *q, 1, 64);
+    kc_frame_hdr_t h;
+    uint8_t *p;
+    assert_int_equal(raw_next(r, &h, &p), 0);
+    assert_int_equal(h.chan_id, *idp);
+    free(p);
+}
+
 /* Shallow link (kc_mux.c, L1-L3): with a sparse stream about, a bulky
  * stream writes into the socket only while it holds at most a quarter of
  * its buffer, in frames of at most a quarter, so with the peer reading
@@ -669,19 +690,10 @@ static void test_shallow_link_bounds_what_a_sparse_frame_waits_behind(void **sta
     struct raw r;
     assert_int_equal(raw_up_sock(&r, SNDBUF), 0);
     uint32_t idb, idp;
-    kc_chan_t *b = raw_import(&r, "b", 4096, 1024, &idb);
-    kc_chan_t *q = raw_import(&r, "p", 16, 64, &idp);
-    assert_int_equal(raw_ctl(&r, 0, 0, OP_CREDIT, 0, 0, 1ull << 30), 0);
-    assert_int_equal(raw_ctl(&r, idb | EXP, 0, OP_CREDIT, 0, 0, 4096), 0);
-    assert_int_equal(raw_ctl(&r, idp | EXP, 0, OP_CREDIT, 0, 0, 16), 0);
-    mux_usleep(20000);
-    /* p is sparse traffic: from now on the link stays shallow */
-    pour_now(&r, q, 1, 64);
+    kc_chan_t *b, *q;
+    bulk_and_sparse(&r, &b, &idb, &q, &idp);
     kc_frame_hdr_t h;
     uint8_t *p;
-    assert_int_equal(raw_next(&r, &h, &p), 0);
-    assert_int_equal(h.chan_id, idp);
-    free(p);
     /* b pours 1 MiB; nobody reads: tx stops once the socket holds half */
     struct pour w = {b, BULK, 1024, 0};
     kc_task_t *t;
@@ -738,18 +750,10 @@ static void test_link_without_a_queue_is_not_held(void **state)
     struct raw r;
     assert_int_equal(raw_up(&r), 0);
     uint32_t idb, idp;
-    kc_chan_t *b = raw_import(&r, "b", 4096, 1024, &idb);
-    kc_chan_t *q = raw_import(&r, "p", 16, 64, &idp);
-    assert_int_equal(raw_ctl(&r, 0, 0, OP_CREDIT, 0, 0, 1ull << 30), 0);
-    assert_int_equal(raw_ctl(&r, idb | EXP, 0, OP_CREDIT, 0, 0, 4096), 0);
-    assert_int_equal(raw_ctl(&r, idp | EXP, 0, OP_CREDIT, 0, 0, 16), 0);
-    mux_usleep(20000);
-    pour_now(&r, q, 1, 64);
+    kc_chan_t *b, *q;
+    bulk_and_sparse(&r, &b, &idb, &q, &idp);
     kc_frame_hdr_t h;
     uint8_t *p;
-    assert_int_equal(raw_next(&r, &h, &p), 0);
-    assert_int_equal(h.chan_id, idp);
-    free(p);
     pour_now(&r, b, 256, 1024);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(raw_next(&r, &h, &p), 0);
